@@ -1,0 +1,43 @@
+//! The data model and wire formats every other Fluoro crate builds on.
+//!
+//! | module | holds |
+//! |---|---|
+//! | `id` | [`TraceId`] and [`SegmentId`]: `Copy` ids, X-Ray and W3C forms |
+//! | `trace_header` | [`TraceHeader`]: the `X-Amzn-Trace-Id` header |
+//! | `segment` | [`Entity`] and its parts: the X-Ray segment document, lossless |
+//! | `document` | [`parse_document`]: bytes → validated [`Document`], errors naming the field |
+//! | `validation` | the service's rules for documents, as typed [`DocumentError`]s |
+//! | `span` | [`SpanRow`]: the flat row per segment or subsegment the store keeps |
+//! | `otlp` | OTLP `ResourceSpans` → [`SpanRow`]s, as the OpenTelemetry X-Ray exporter maps them |
+//!
+//! ```
+//! let doc = r#"{"name":"web","id":"70de5b6f19ff9a0a","trace_id":"1-581cf771-a006649127e371903a2de979",
+//!               "start_time":1478293361.271,"end_time":1478293361.449}"#;
+//! let segment = fluoro_proto::parse_document(doc.as_bytes()).unwrap();
+//! let rows = fluoro_proto::rows_from_document(&segment);
+//! assert_eq!(rows[0].service.as_deref(), Some("web"));
+//! ```
+
+mod document;
+mod error;
+mod id;
+mod otlp;
+mod segment;
+mod span;
+mod trace_header;
+mod validation;
+
+pub use document::{parse_document, parse_document_with, Document, MAX_DOCUMENT_BYTES};
+pub use error::{DocumentError, HeaderError, IdError, InvalidDocument, OtlpError, Problem, Result};
+pub use id::{SegmentId, TraceId};
+pub use otlp::{rows_from_otlp, rows_from_resource_spans, OtlpConversion, RejectedSpan};
+pub use segment::{
+    AnnotationValue, Aws, Cause, CauseDetails, CloudwatchLogs, Ec2, Ecs, Eks, ElasticBeanstalk, Entity, Exception,
+    Http, HttpRequest, HttpResponse, Link, Sql, StackFrame, XraySdk,
+};
+pub use span::{
+    rows_from_document, seconds_to_micros, AnnotationScalar, AwsSummary, ExceptionSummary, HttpSummary, SpanKind,
+    SpanRow,
+};
+pub use trace_header::{Sampled, TraceHeader};
+pub use validation::{Rules, TraceAge, MAX_NAME_CHARS};

@@ -1,0 +1,233 @@
+//! The flat span record: one row per segment or subsegment, the shape the store keeps in columns
+//! and the analyzer queries.
+//!
+//! Rows come from two places: X-Ray segment documents ([`rows_from_entity`] flattens a segment
+//! and its embedded subsegments) and OTLP spans (see the `otlp` module). Times are integer
+//! microseconds since the epoch so that they sort and compress as integers.
+//!
+//! Independent subsegments (sent alone with `type: "subsegment"`) do not name their service;
+//! their rows carry `service: None` until the store attaches them to their parent segment.
+
+use serde::{Deserialize, Serialize};
+
+use crate::document::Document;
+use crate::id::{SegmentId, TraceId};
+use crate::segment::{AnnotationValue, Cause, Entity};
+
+/// One segment or subsegment, flattened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanRow {
+    pub trace_id: TraceId,
+    pub id: SegmentId,
+    pub parent_id: Option<SegmentId>,
+    /// Segment (a service handling a request) or subsegment (work inside one).
+    pub kind: SpanKind,
+    /// The service that recorded this span: the segment's name, for subsegments the name of
+    /// the segment that contains them. `None` for a subsegment sent on its own, until assembly.
+    pub service: Option<String>,
+    pub name: String,
+    /// The AWS resource type running the service, e.g. `AWS::EC2::Instance`.
+    pub origin: Option<String>,
+    /// `aws` or `remote` for downstream calls; `None` (or `local`) for local work.
+    pub namespace: Option<String>,
+    pub start_us: i64,
+    /// `None` while in progress.
+    pub end_us: Option<i64>,
+    pub in_progress: bool,
+    pub http: HttpSummary,
+    pub error: bool,
+    pub fault: bool,
+    pub throttle: bool,
+    /// The exceptions recorded on this span, outermost first.
+    pub exceptions: Vec<ExceptionSummary>,
+    /// Indexed annotations, sorted by key.
+    pub annotations: Vec<(String, AnnotationScalar)>,
+    pub user: Option<String>,
+    pub aws: AwsSummary,
+    /// Sanitised `protocol://host[:port]/database` of a SQL call.
+    pub sql_url: Option<String>,
+    /// The span is a call to another service (namespace `aws`/`remote`, OTLP client/producer).
+    pub remote: bool,
+    /// The downstream service is instrumented and reports its own segment (`http.request.traced`).
+    pub traced: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SpanKind {
+    Segment,
+    Subsegment,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HttpSummary {
+    pub method: Option<String>,
+    pub url: Option<String>,
+    pub status: Option<u16>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AwsSummary {
+    pub account_id: Option<String>,
+    /// The API operation of an AWS SDK call, e.g. `PutItem`.
+    pub operation: Option<String>,
+    pub region: Option<String>,
+    /// DynamoDB table name(s), comma separated when a call touched several.
+    pub table: Option<String>,
+    /// SQS queue URL.
+    pub queue: Option<String>,
+    /// Any other resource the call targeted: bucket, function, topic, stream.
+    pub resource: Option<String>,
+    pub resource_arn: Option<String>,
+    pub instance_id: Option<String>,
+    pub availability_zone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExceptionSummary {
+    /// The exception type, e.g. `ValueError`.
+    pub name: Option<String>,
+    pub message: Option<String>,
+    /// The exception came back from a downstream call.
+    pub remote: bool,
+}
+
+/// An annotation value: the three types X-Ray indexes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AnnotationScalar {
+    String(String),
+    Number(f64),
+    Bool(bool),
+}
+
+/// Flattens a document: one row per segment and subsegment, depth first.
+pub fn rows_from_document(document: &Document) -> Vec<SpanRow> {
+    let mut rows = Vec::new();
+    for entity in document.entities() {
+        // Top-level entities are validated to carry a trace id.
+        let Some(trace_id) = entity.trace_id else { continue };
+        let owner = if entity.is_independent_subsegment() {
+            Owner { trace_id, service: None, origin: None }
+        } else {
+            Owner { trace_id, service: Some(&entity.name), origin: entity.origin.as_deref() }
+        };
+        push_rows(entity, entity.parent_id, &owner, true, &mut rows);
+    }
+    rows
+}
+
+/// What subsegments inherit from the segment that contains them.
+struct Owner<'a> {
+    trace_id: TraceId,
+    service: Option<&'a str>,
+    origin: Option<&'a str>,
+}
+
+fn push_rows(entity: &Entity, parent_id: Option<SegmentId>, owner: &Owner<'_>, top: bool, rows: &mut Vec<SpanRow>) {
+    let kind = if top && !entity.is_independent_subsegment() { SpanKind::Segment } else { SpanKind::Subsegment };
+    rows.push(row_from_entity(entity, parent_id, owner, kind));
+    for subsegment in entity.subsegments() {
+        push_rows(subsegment, Some(entity.id), owner, false, rows);
+    }
+}
+
+fn row_from_entity(entity: &Entity, parent_id: Option<SegmentId>, owner: &Owner<'_>, kind: SpanKind) -> SpanRow {
+    let http = http_summary(entity);
+    let status = http.status;
+    let namespace = entity.namespace.clone();
+    let remote = matches!(namespace.as_deref(), Some("aws" | "remote"));
+    SpanRow {
+        trace_id: owner.trace_id,
+        id: entity.id,
+        parent_id,
+        kind,
+        service: owner.service.map(str::to_owned),
+        name: entity.name.clone(),
+        origin: owner.origin.map(str::to_owned),
+        namespace,
+        start_us: seconds_to_micros(entity.start_time),
+        end_us: entity.end_time.map(seconds_to_micros),
+        in_progress: entity.is_in_progress(),
+        // Flags win; a producer that only recorded a status gets the flags the status implies.
+        error: entity.error.unwrap_or(matches!(status, Some(400..=499))),
+        fault: entity.fault.unwrap_or(matches!(status, Some(500..=599))),
+        throttle: entity.throttle.unwrap_or(status == Some(429)),
+        traced: entity.http.as_ref().and_then(|h| h.request.as_ref()).and_then(|r| r.traced).unwrap_or(false),
+        http,
+        exceptions: exception_summaries(entity),
+        annotations: annotation_scalars(entity),
+        user: entity.user.clone(),
+        aws: aws_summary(entity),
+        sql_url: entity.sql.as_ref().and_then(|sql| sql.url.clone().or_else(|| sql.connection_string.clone())),
+        remote,
+    }
+}
+
+/// Epoch seconds as integer microseconds, rounded: SDK times are floats with ms precision.
+pub fn seconds_to_micros(seconds: f64) -> i64 {
+    (seconds * 1e6).round() as i64
+}
+
+fn http_summary(entity: &Entity) -> HttpSummary {
+    let Some(http) = &entity.http else { return HttpSummary::default() };
+    let request = http.request.as_ref();
+    HttpSummary {
+        method: request.and_then(|r| r.method.clone()),
+        url: request.and_then(|r| r.url.clone()),
+        status: http.response.as_ref().and_then(|r| r.status),
+        client_ip: request.and_then(|r| r.client_ip.clone()),
+        user_agent: request.and_then(|r| r.user_agent.clone()),
+    }
+}
+
+fn exception_summaries(entity: &Entity) -> Vec<ExceptionSummary> {
+    let Some(Cause::Details(details)) = &entity.cause else { return Vec::new() };
+    details
+        .exceptions
+        .iter()
+        .flatten()
+        .map(|exception| ExceptionSummary {
+            name: exception.kind.clone(),
+            message: exception.message.clone(),
+            remote: exception.remote.unwrap_or(false),
+        })
+        .collect()
+}
+
+fn annotation_scalars(entity: &Entity) -> Vec<(String, AnnotationScalar)> {
+    let Some(annotations) = &entity.annotations else { return Vec::new() };
+    annotations
+        .iter()
+        .map(|(key, value)| {
+            let scalar = match value {
+                AnnotationValue::String(text) => AnnotationScalar::String(text.clone()),
+                AnnotationValue::Number(number) => AnnotationScalar::Number(number.as_f64().unwrap_or(f64::NAN)),
+                AnnotationValue::Bool(flag) => AnnotationScalar::Bool(*flag),
+            };
+            (key.clone(), scalar)
+        })
+        .collect()
+}
+
+fn aws_summary(entity: &Entity) -> AwsSummary {
+    let Some(aws) = &entity.aws else {
+        return AwsSummary { resource_arn: entity.resource_arn.clone(), ..AwsSummary::default() };
+    };
+    let table = aws.table_name.clone().or_else(|| aws.table_names.as_ref().map(|names| names.join(",")));
+    let resource = aws.bucket_name.clone().or_else(|| aws.function_name.clone()).or_else(|| aws.topic_arn.clone());
+    let ec2 = aws.ec2.as_ref();
+    AwsSummary {
+        account_id: aws.account_id.clone(),
+        operation: aws.operation.clone(),
+        region: aws.region.clone(),
+        table,
+        queue: aws.queue_url.clone(),
+        resource,
+        resource_arn: entity.resource_arn.clone(),
+        instance_id: ec2.and_then(|ec2| ec2.instance_id.clone()),
+        availability_zone: ec2
+            .and_then(|ec2| ec2.availability_zone.clone())
+            .or_else(|| aws.ecs.as_ref().and_then(|ecs| ecs.availability_zone.clone())),
+    }
+}

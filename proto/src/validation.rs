@@ -1,0 +1,167 @@
+//! The X-Ray service's rules for segment documents, beyond JSON types.
+//!
+//! - `trace_id` on every top-level document; `parent_id` on independent subsegments; `type`,
+//!   when present, is `"subsegment"`.
+//! - Times are epoch seconds; exactly one of `end_time` and `in_progress: true`; the end is not
+//!   before the start. A value above 1e10 is refused with a hint, because it is almost always
+//!   milliseconds sent by mistake.
+//! - Names: 1 to 200 characters of letters, digits, whitespace and `_ . : / % & # = + \ - @`.
+//! - Annotation keys: ASCII letters, digits and `_` (values are scalars, checked when read).
+//! - Ids are unique among the entities of one document.
+//! - Optionally, the time embedded in the trace id is within the retention window
+//!   ([`TraceAge`]). Off by default: ids converted from W3C trace ids carry random bits there,
+//!   and the service itself no longer insists on it.
+
+use std::collections::HashSet;
+
+use crate::document::{Document, EntityLabel, FieldProblem, Path};
+use crate::error::{DocumentError, Problem};
+use crate::segment::Entity;
+
+/// The longest segment or subsegment name the service accepts.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Times above this are not epoch seconds (it is the year 2286).
+const MAX_EPOCH_SECONDS: f64 = 1e10;
+
+/// Which optional rules apply.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    /// Refuse trace ids whose embedded time falls outside a window around now.
+    pub trace_age: Option<TraceAge>,
+}
+
+/// The window the trace id's embedded time must fall in.
+#[derive(Debug, Clone, Copy)]
+pub struct TraceAge {
+    /// Epoch seconds to measure against.
+    pub now: f64,
+    pub max_age_days: u64,
+    pub max_future_seconds: u64,
+}
+
+impl TraceAge {
+    /// X-Ray's window: 30 days of retention, 5 minutes of clock skew.
+    pub fn xray(now: f64) -> Self {
+        TraceAge { now, max_age_days: 30, max_future_seconds: 300 }
+    }
+}
+
+pub(crate) fn validate_document(document: &Document, rules: &Rules) -> Result<(), DocumentError> {
+    for (index, entity) in document.entities().iter().enumerate() {
+        let root = Path::Root;
+        let path = match document {
+            Document::Subsegments(_) => root.index(index),
+            _ => root,
+        };
+        validate_top_level(entity, path, rules)
+            .map_err(|problem| problem.into_error(&EntityLabel::of_entity(entity)))?;
+    }
+    Ok(())
+}
+
+fn validate_top_level(entity: &Entity, path: Path<'_>, rules: &Rules) -> Result<(), FieldProblem> {
+    let Some(trace_id) = entity.trace_id else {
+        return Err(FieldProblem::new(path.key("trace_id"), Problem::Missing));
+    };
+    if let Some(kind) = &entity.kind {
+        if kind != "subsegment" {
+            return Err(FieldProblem::new(path.key("type"), Problem::UnknownType { value: kind.clone() }));
+        }
+        if entity.parent_id.is_none() {
+            return Err(FieldProblem::new(path.key("parent_id"), Problem::ParentRequired));
+        }
+    }
+    if let Some(window) = rules.trace_age {
+        check_trace_age(f64::from(trace_id.epoch_seconds()), window)
+            .map_err(|problem| FieldProblem::new(path.key("trace_id"), problem))?;
+    }
+    let mut seen_ids = HashSet::new();
+    validate_entity(entity, path, &mut seen_ids)
+}
+
+fn check_trace_age(started: f64, window: TraceAge) -> Result<(), Problem> {
+    let age = window.now - started;
+    let max_age = window.max_age_days as f64 * 86_400.0;
+    if age > max_age {
+        return Err(Problem::TraceTooOld { days: (age / 86_400.0) as u64, limit_days: window.max_age_days });
+    }
+    if -age > window.max_future_seconds as f64 {
+        return Err(Problem::TraceInFuture { seconds: (-age) as u64, limit_seconds: window.max_future_seconds });
+    }
+    Ok(())
+}
+
+fn validate_entity(entity: &Entity, path: Path<'_>, seen_ids: &mut HashSet<u64>) -> Result<(), FieldProblem> {
+    if !seen_ids.insert(entity.id.as_u64()) {
+        return Err(FieldProblem::new(path.key("id"), Problem::DuplicateId { value: entity.id.to_string() }));
+    }
+    check_name(&entity.name).map_err(|problem| FieldProblem::new(path.key("name"), problem))?;
+    check_times(entity, path)?;
+    check_annotation_keys(entity, path)?;
+    let subsegments = path.key("subsegments");
+    for (index, subsegment) in entity.subsegments().iter().enumerate() {
+        validate_entity(subsegment, subsegments.index(index), seen_ids)?;
+    }
+    Ok(())
+}
+
+fn check_name(name: &str) -> Result<(), Problem> {
+    if name.is_empty() {
+        return Err(Problem::Empty);
+    }
+    let mut length = 0;
+    for (position, character) in name.chars().enumerate() {
+        if !is_name_character(character) {
+            return Err(Problem::NameCharacter { character, position: position + 1 });
+        }
+        length += 1;
+    }
+    if length > MAX_NAME_CHARS {
+        return Err(Problem::TooLong { length, limit: MAX_NAME_CHARS });
+    }
+    Ok(())
+}
+
+pub(crate) fn is_name_character(character: char) -> bool {
+    character.is_alphanumeric() || character.is_whitespace() || "_.:/%&#=+\\-@".contains(character)
+}
+
+fn check_times(entity: &Entity, path: Path<'_>) -> Result<(), FieldProblem> {
+    check_epoch_seconds(entity.start_time).map_err(|problem| FieldProblem::new(path.key("start_time"), problem))?;
+    let end_field = path.key("end_time");
+    match (entity.end_time, entity.is_in_progress()) {
+        (None, false) => Err(FieldProblem::new(end_field, Problem::NoEndTime)),
+        (Some(_), true) => Err(FieldProblem::new(end_field, Problem::EndTimeWhileInProgress)),
+        (None, true) => Ok(()),
+        (Some(end), false) => {
+            check_epoch_seconds(end).map_err(|problem| FieldProblem::new(end_field, problem))?;
+            if end < entity.start_time {
+                return Err(FieldProblem::new(end_field, Problem::EndBeforeStart { start: entity.start_time, end }));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn check_epoch_seconds(value: f64) -> Result<(), Problem> {
+    if value.is_finite() && (0.0..MAX_EPOCH_SECONDS).contains(&value) {
+        return Ok(());
+    }
+    let hint = if (MAX_EPOCH_SECONDS..MAX_EPOCH_SECONDS * 1e6).contains(&value) {
+        "; this looks like milliseconds or microseconds"
+    } else {
+        ""
+    };
+    Err(Problem::Time { value, hint })
+}
+
+fn check_annotation_keys(entity: &Entity, path: Path<'_>) -> Result<(), FieldProblem> {
+    let Some(annotations) = &entity.annotations else { return Ok(()) };
+    for key in annotations.keys() {
+        let valid = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid {
+            return Err(FieldProblem::new(path.key("annotations"), Problem::AnnotationKey { key: key.clone() }));
+        }
+    }
+    Ok(())
+}
