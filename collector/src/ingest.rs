@@ -1,0 +1,159 @@
+//! The one path every X-Ray document and OTLP span takes into the sink, with its accounting.
+//!
+//! Receivers (UDP, `PutTraceSegments`, OTLP, forwarding) only decode their transport; parsing,
+//! validation, counting and writing happen here, so every source follows the same rules.
+
+use std::sync::Arc;
+
+use fluoro_proto::{parse_document_with, rows_from_document, DocumentError, Rules, SpanRow};
+
+use crate::counters::{Counters, DropReason, RejectReason, Source};
+use crate::error::SinkError;
+use crate::sink::{Durability, SpanBatch, SpanSink};
+
+/// Shared by all receivers; cheap to clone.
+#[derive(Clone)]
+pub struct Ingest {
+    sink: Arc<dyn SpanSink>,
+    counters: Arc<Counters>,
+    rules: Arc<Rules>,
+}
+
+/// A document that was refused, with what `UnprocessedTraceSegments` reports about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefusedDocument {
+    /// Position in the request.
+    pub index: usize,
+    /// The document's `id`, when one could be found even in broken JSON.
+    pub id: Option<String>,
+    pub error: DocumentError,
+}
+
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest").field("counters", &self.counters).finish_non_exhaustive()
+    }
+}
+
+impl Ingest {
+    pub fn new(sink: Arc<dyn SpanSink>, counters: Arc<Counters>) -> Self {
+        Ingest { sink, counters, rules: Arc::new(Rules::default()) }
+    }
+
+    /// Applies optional document rules (such as the trace-age window).
+    pub fn with_rules(mut self, rules: Rules) -> Self {
+        self.rules = Arc::new(rules);
+        self
+    }
+
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    /// Parses, validates and keeps X-Ray documents. Valid documents are written in one batch;
+    /// the refused ones are returned. A sink failure loses the whole batch and is returned as
+    /// an error (and counted as dropped).
+    pub fn put_documents<'a>(
+        &self,
+        source: Source,
+        documents: impl IntoIterator<Item = &'a [u8]>,
+        durability: Durability,
+    ) -> Result<Vec<RefusedDocument>, SinkError> {
+        let mut batch = SpanBatch { entities: Vec::new(), rows: Vec::new(), durability };
+        let mut refused = Vec::new();
+        let mut received = 0u64;
+        for (index, bytes) in documents.into_iter().enumerate() {
+            received += 1;
+            match parse_document_with(bytes, &self.rules) {
+                Ok(document) => {
+                    batch.rows.extend(rows_from_document(&document));
+                    batch.entities.extend(document_entities(document));
+                }
+                Err(error) => {
+                    self.counters.add_rejected(source, RejectReason::of(&error), 1);
+                    refused.push(RefusedDocument { index, id: refused_document_id(&error, bytes), error });
+                }
+            }
+        }
+        self.counters.add_received(source, received);
+        let accepted = received - refused.len() as u64;
+        self.write(source, batch, accepted)?;
+        Ok(refused)
+    }
+
+    /// Keeps rows converted from OTLP spans; `rejected` spans were refused by the conversion.
+    pub fn put_rows(
+        &self,
+        source: Source,
+        rows: Vec<SpanRow>,
+        rejected: usize,
+        durability: Durability,
+    ) -> Result<(), SinkError> {
+        let accepted = rows.len() as u64;
+        self.counters.add_received(source, accepted + rejected as u64);
+        self.counters.add_rejected(source, RejectReason::Invalid, rejected as u64);
+        self.write(source, SpanBatch { entities: Vec::new(), rows, durability }, accepted)
+    }
+
+    fn write(&self, source: Source, batch: SpanBatch, count: u64) -> Result<(), SinkError> {
+        if count == 0 {
+            return Ok(());
+        }
+        match self.sink.write(batch) {
+            Ok(()) => {
+                self.counters.add_accepted(source, count);
+                Ok(())
+            }
+            Err(error) => {
+                self.counters.add_dropped(source, DropReason::SinkError, count);
+                tracing::warn!(source = ?source, count, error = %error, "failed to store spans");
+                Err(error)
+            }
+        }
+    }
+}
+
+fn document_entities(document: fluoro_proto::Document) -> Vec<fluoro_proto::Entity> {
+    match document {
+        fluoro_proto::Document::Segment(entity) | fluoro_proto::Document::Subsegment(entity) => vec![entity],
+        fluoro_proto::Document::Subsegments(entities) => entities,
+    }
+}
+
+/// The refused document's id: from the validation error when it got that far, otherwise
+/// found in the raw bytes the way the X-Ray daemon does, so senders can match rejects.
+fn refused_document_id(error: &DocumentError, bytes: &[u8]) -> Option<String> {
+    if let Some(invalid) = error.invalid() {
+        return invalid.entity_id.clone();
+    }
+    find_raw_id(bytes)
+}
+
+/// Finds `"id":"<16 hex>"` (spaces allowed around the colon) in possibly broken JSON.
+fn find_raw_id(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes.get(..bytes.len().min(4096))?);
+    let mut rest = text.as_ref();
+    while let Some(at) = rest.find("\"id\"") {
+        rest = &rest[at + 4..];
+        let after_colon = rest.trim_start().strip_prefix(':')?.trim_start();
+        if let Some(value) = after_colon.strip_prefix('"') {
+            let id: String = value.chars().take_while(char::is_ascii_hexdigit).collect();
+            if id.len() == 16 {
+                return Some(id);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_found_in_truncated_json() {
+        assert_eq!(find_raw_id(br#"{"name":"a","id" : "70de5b6f19ff9a0a","start_ti"#).as_deref(), Some("70de5b6f19ff9a0a"));
+        assert_eq!(find_raw_id(br#"{"name":"a","id":"short"#), None);
+        assert_eq!(find_raw_id(b"\xff\xfe garbage"), None);
+    }
+}

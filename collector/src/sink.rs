@@ -1,0 +1,143 @@
+//! Where accepted data goes, behind a trait so the collector never depends on the store.
+//!
+//! [`MemorySink`] keeps everything in memory, bounded, and assembles traces the way the store
+//! will: the latest document for an entity id replaces the earlier one (a completed segment
+//! replaces its in-progress version; a resent duplicate changes nothing).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use fluoro_proto::{Entity, SegmentId, SpanRow, TraceId};
+use parking_lot::Mutex;
+
+use crate::error::SinkError;
+
+/// How durable a batch must be when `write` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// The sender got (or will get) an acknowledgement: durable before `write` returns.
+    Acknowledged,
+    /// Fire-and-forget UDP: durable within the store's flush interval.
+    BestEffort,
+}
+
+/// Accepted data from one request, datagram batch or export.
+#[derive(Debug, Clone)]
+pub struct SpanBatch {
+    /// Top-level X-Ray entities as sent (segments and independent subsegments), for reading
+    /// traces back in X-Ray form.
+    pub entities: Vec<Entity>,
+    /// One row per segment and subsegment, from X-Ray documents and OTLP spans alike.
+    pub rows: Vec<SpanRow>,
+    pub durability: Durability,
+}
+
+/// Keeps accepted spans.
+pub trait SpanSink: Send + Sync + 'static {
+    fn write(&self, batch: SpanBatch) -> Result<(), SinkError>;
+}
+
+/// Reads whole traces back, for `BatchGetTraces`.
+pub trait TraceSource: Send + Sync + 'static {
+    /// The traces found, in the order asked; ids not found are left out.
+    fn traces(&self, ids: &[TraceId]) -> Vec<StoredTrace>;
+}
+
+/// Everything known about one trace.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredTrace {
+    pub id: TraceId,
+    /// Top-level X-Ray entities by id.
+    pub entities: Vec<Entity>,
+    /// All rows, X-Ray and OTLP, by id.
+    pub rows: Vec<SpanRow>,
+}
+
+/// An in-memory sink and trace source, bounded by a number of rows: when full, whole traces
+/// are evicted oldest first.
+#[derive(Debug)]
+pub struct MemorySink {
+    max_rows: usize,
+    inner: Mutex<MemoryTraces>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryTraces {
+    traces: HashMap<TraceId, TraceEntry>,
+    arrival: VecDeque<TraceId>,
+    rows: usize,
+    evicted_traces: u64,
+}
+
+#[derive(Debug, Default)]
+struct TraceEntry {
+    entities: BTreeMap<SegmentId, Entity>,
+    rows: BTreeMap<SegmentId, SpanRow>,
+}
+
+impl MemorySink {
+    pub fn new(max_rows: usize) -> Self {
+        MemorySink { max_rows, inner: Mutex::new(MemoryTraces::default()) }
+    }
+
+    /// Traces evicted to stay within the bound.
+    pub fn evicted_traces(&self) -> u64 {
+        self.inner.lock().evicted_traces
+    }
+
+    pub fn row_count(&self) -> usize {
+        self.inner.lock().rows
+    }
+}
+
+impl SpanSink for MemorySink {
+    fn write(&self, batch: SpanBatch) -> Result<(), SinkError> {
+        let mut inner = self.inner.lock();
+        for entity in batch.entities {
+            let Some(trace_id) = entity.trace_id else { continue };
+            inner.entry(trace_id).entities.insert(entity.id, entity);
+        }
+        for row in batch.rows {
+            let entry = inner.entry(row.trace_id);
+            let added = entry.rows.insert(row.id, row).is_none();
+            inner.rows += usize::from(added);
+        }
+        inner.evict_to(self.max_rows);
+        Ok(())
+    }
+}
+
+impl TraceSource for MemorySink {
+    fn traces(&self, ids: &[TraceId]) -> Vec<StoredTrace> {
+        let inner = self.inner.lock();
+        ids.iter()
+            .filter_map(|id| {
+                let entry = inner.traces.get(id)?;
+                Some(StoredTrace {
+                    id: *id,
+                    entities: entry.entities.values().cloned().collect(),
+                    rows: entry.rows.values().cloned().collect(),
+                })
+            })
+            .collect()
+    }
+}
+
+impl MemoryTraces {
+    fn entry(&mut self, trace_id: TraceId) -> &mut TraceEntry {
+        let arrival = &mut self.arrival;
+        self.traces.entry(trace_id).or_insert_with(|| {
+            arrival.push_back(trace_id);
+            TraceEntry::default()
+        })
+    }
+
+    fn evict_to(&mut self, max_rows: usize) {
+        while self.rows > max_rows {
+            let Some(oldest) = self.arrival.pop_front() else { break };
+            if let Some(entry) = self.traces.remove(&oldest) {
+                self.rows -= entry.rows.len();
+                self.evicted_traces += 1;
+            }
+        }
+    }
+}
