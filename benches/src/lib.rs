@@ -1,2 +1,3 @@
 //! Fluoro's benchmarks and load generator. Each benchmark measures against a baseline run in the
-//! same process (see `BENCHMARKS.md`). Nothing is implemented yet.
+//! same process (see `BENCHMARKS.md`): `src/bin/udp_ingest.rs` compares `UdpReceiver` with a raw
+//! `recvmmsg` sink.

@@ -152,7 +152,10 @@ mod tests {
 
     #[test]
     fn ids_are_found_in_truncated_json() {
-        assert_eq!(find_raw_id(br#"{"name":"a","id" : "70de5b6f19ff9a0a","start_ti"#).as_deref(), Some("70de5b6f19ff9a0a"));
+        assert_eq!(
+            find_raw_id(br#"{"name":"a","id" : "70de5b6f19ff9a0a","start_ti"#).as_deref(),
+            Some("70de5b6f19ff9a0a")
+        );
         assert_eq!(find_raw_id(br#"{"name":"a","id":"short"#), None);
         assert_eq!(find_raw_id(b"\xff\xfe garbage"), None);
     }

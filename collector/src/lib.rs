@@ -16,14 +16,28 @@
 
 mod counters;
 mod error;
+mod forward;
 mod ingest;
 mod otlp;
 mod sampling;
+mod server;
 mod sink;
 mod udp;
 mod xray_api;
 
 pub use counters::{Counters, CountersSnapshot, DropReason, RejectReason, Source, SourceCounts};
 pub use error::{CollectorError, Result, SinkError};
+pub use forward::{sampling_proxy_router, ForwardConfig, ForwardSink, Forwarder};
 pub use ingest::{Ingest, RefusedDocument};
+pub use otlp::{otlp_grpc_service, otlp_http_router, serve_otlp_grpc, OtlpTraceService, MAX_OTLP_REQUEST_BYTES};
+pub use sampling::{
+    sampling_router, SamplingError, SamplingRateBoost, SamplingRequest, SamplingRule, SamplingRuleRecord,
+    SamplingRuleUpdate, SamplingRules, SamplingStatisticSummary, SamplingStatisticsDocument, SamplingTargetDocument,
+    SamplingTargets, UnprocessedStatistics,
+};
+pub use server::{start, start_daemon, DaemonConfig, RunningDaemon, RunningServer, ServerAddresses, ServerConfig};
 pub use sink::{Durability, MemorySink, SpanBatch, SpanSink, StoredTrace, TraceSource};
+pub use udp::{UdpConfig, UdpReceiver};
+pub use xray_api::{
+    metrics_router, xray_api_router, MAX_DOCUMENTS_PER_REQUEST, MAX_REQUEST_BODY_BYTES, MAX_TRACE_IDS_PER_REQUEST,
+};

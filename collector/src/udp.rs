@@ -1,1 +1,531 @@
-//! (in progress)
+//! The X-Ray daemon UDP protocol receiver (spec `xray.md` §2.1–2.2): what SDKs send to
+//! `127.0.0.1:2000`.
+//!
+//! The protocol:
+//! - One datagram is one document: a header line, a newline, the document.
+//! - The header is a JSON object, accepted iff `format` is `"json"` (any case) and
+//!   `version == 1`; SDKs send exactly `{"format":"json","version":1}`. The datagram is split at
+//!   the FIRST `\n`; no newline, a bad header or an empty body is rejected as `bad_header`.
+//! - The body is one X-Ray document (segment, subsegment or subsegment array), validated by
+//!   [`Ingest`] like a `PutTraceSegments` element.
+//! - At most 64 KiB (65536 bytes) per datagram, the daemon's read buffer. Anything longer is
+//!   rejected as `too_large` (the daemon truncates it into invalid JSON instead).
+//!
+//! Threads and queue, and why:
+//!
+//! ```text
+//! socket ×receivers (SO_REUSEPORT) ── recvmmsg ──▶ receive thread ×receivers
+//!     │  copy the batch into one buffer, try_send; when the queue is full: dropped(overload)
+//!     ▼
+//! bounded queue (datagrams and bytes) ──▶ parse worker ×workers
+//!     header check, then one Ingest::put_documents per batch ──▶ SpanSink
+//! ```
+//!
+//! - The kernel drops datagrams silently when a socket buffer overflows, so the receive threads
+//!   only drain sockets: no parsing, no locks held across a send, never a blocking send. Load the
+//!   workers cannot absorb becomes a counted `dropped(overload)` instead of an invisible kernel
+//!   drop (the kernel's own drops show in `/proc/net/snmp` `RcvbufErrors`).
+//! - `SO_REUSEPORT` lets the kernel spread datagrams over one socket per receive thread, and
+//!   `recvmmsg` takes up to `batch` datagrams per system call.
+//! - A batch of datagrams crosses the queue as one allocation (`Bytes` slices of one buffer),
+//!   and reaches the sink as one `put_documents` call, so locks are taken per batch.
+//! - Every datagram is counted as received exactly once: by [`Ingest`] when its body reaches
+//!   it, here when it is rejected for its header or size or dropped for overload. A datagram in
+//!   the queue is not counted yet.
+//!
+//! Bounds: the receive buffers are `receivers × batch × 64 KiB` (4 MiB with the defaults on two
+//! cores); the queue holds at most `queue_datagrams` datagrams and `queue_bytes` bytes, counting
+//! the batches workers are parsing until they are written. Receive threads notice a shutdown
+//! within [`RECEIVE_TIMEOUT`]; workers write what is queued before they stop.
+//!
+//! `SO_REUSEPORT` also means a second process of the same user that sets it can share the
+//! port and take part of the traffic; the X-Ray daemon does not set it, so it conflicts loudly.
+
+use std::borrow::Cow;
+use std::io::IoSliceMut;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use nix::errno::Errno;
+use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders};
+use parking_lot::Mutex;
+use serde::Deserialize;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::counters::{Counters, DropReason, RejectReason, Source};
+use crate::error::CollectorError;
+use crate::ingest::Ingest;
+use crate::sink::Durability;
+
+/// The daemon's listen address.
+const DEFAULT_BIND: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 2000);
+const DEFAULT_QUEUE_DATAGRAMS: usize = 16_384;
+const DEFAULT_QUEUE_BYTES: usize = 64 * 1024 * 1024;
+const DEFAULT_WORKERS: usize = 2;
+const DEFAULT_BATCH: usize = 32;
+/// The kernel caps one `recvmmsg` call at `UIO_MAXIOV` messages.
+const MAX_BATCH: usize = 1024;
+/// The longest datagram accepted: the daemon's 64 KiB read buffer.
+const MAX_DATAGRAM_BYTES: usize = 64 * 1024;
+/// One byte more than accepted, so a longer datagram shows as filling the buffer even where the
+/// kernel does not report `MSG_TRUNC`.
+const RECEIVE_BUFFER_BYTES: usize = MAX_DATAGRAM_BYTES + 1;
+/// Asked of the kernel per socket; it grants at most `net.core.rmem_max` (doubled).
+const SOCKET_RECEIVE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
+/// How long a receive thread may take to notice a shutdown.
+const RECEIVE_TIMEOUT: Duration = Duration::from_millis(100);
+/// Queued batches a worker joins into one `put_documents` call.
+const MAX_DOCUMENTS_PER_WRITE: usize = 512;
+/// The header every SDK sends, checked before falling back to JSON parsing.
+const CANONICAL_HEADER: &[u8] = br#"{"format":"json","version":1}"#;
+
+/// Settings of the UDP receiver.
+#[derive(Debug, Clone)]
+pub struct UdpConfig {
+    /// Default `127.0.0.1:2000`. Port 0 picks a free port, see [`UdpReceiver::local_addr`].
+    pub bind: SocketAddr,
+    /// Sockets and receive threads. Default: the number of cores, at least 2.
+    pub receivers: usize,
+    /// Datagrams waiting for a worker, at most. Default 16384.
+    pub queue_datagrams: usize,
+    /// Bytes of datagrams waiting for a worker, at most. Default 64 MiB.
+    pub queue_bytes: usize,
+    /// Parse worker threads, at least 1. Default 2.
+    pub workers: usize,
+    /// Datagrams per `recvmmsg` call, 1 to 1024. Default 32.
+    pub batch: usize,
+}
+
+impl Default for UdpConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        UdpConfig {
+            bind: DEFAULT_BIND,
+            receivers: cores.max(2),
+            queue_datagrams: DEFAULT_QUEUE_DATAGRAMS,
+            queue_bytes: DEFAULT_QUEUE_BYTES,
+            workers: DEFAULT_WORKERS,
+            batch: DEFAULT_BATCH,
+        }
+    }
+}
+
+impl UdpConfig {
+    fn validate(&self) -> Result<(), CollectorError> {
+        let problem = if self.receivers == 0 {
+            "udp receivers must be at least 1"
+        } else if self.workers == 0 {
+            "udp workers must be at least 1"
+        } else if self.queue_datagrams == 0 || self.queue_bytes < MAX_DATAGRAM_BYTES {
+            "udp queue must hold at least one datagram of 64 KiB"
+        } else if !(1..=MAX_BATCH).contains(&self.batch) {
+            "udp batch must be between 1 and 1024"
+        } else {
+            return Ok(());
+        };
+        Err(CollectorError::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, problem)))
+    }
+}
+
+/// A running UDP receiver; stops its threads on [`UdpReceiver::shutdown`] or drop.
+#[derive(Debug)]
+pub struct UdpReceiver {
+    local_addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    receive_threads: Vec<JoinHandle<()>>,
+    worker_threads: Vec<JoinHandle<()>>,
+}
+
+impl UdpReceiver {
+    /// Binds every socket, then starts the threads. Fails when a socket cannot be bound.
+    pub fn start(config: UdpConfig, ingest: Ingest) -> Result<UdpReceiver, CollectorError> {
+        config.validate()?;
+        let sockets = bind_sockets(&config)?;
+        let local_addr = sockets[0].local_addr()?.as_socket().unwrap_or(config.bind);
+        let budget = Arc::new(QueueBudget::new(config.queue_datagrams, config.queue_bytes));
+        // Each batch holds at least one datagram, so the channel is never the tighter bound.
+        let (sender, receiver) = mpsc::sync_channel(config.queue_datagrams);
+        let receiver = Arc::new(Mutex::new(receiver));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut started =
+            UdpReceiver { local_addr, stop: stop.clone(), receive_threads: Vec::new(), worker_threads: Vec::new() };
+        for index in 0..config.workers {
+            let worker = ParseWorker { queue: receiver.clone(), budget: budget.clone(), ingest: ingest.clone() };
+            let thread = spawn(format!("fluoro-udp-parse-{index}"), move || worker.run())?;
+            started.worker_threads.push(thread);
+        }
+        for (index, socket) in sockets.into_iter().enumerate() {
+            let receive = ReceiveLoop {
+                socket,
+                batch: config.batch,
+                queue: sender.clone(),
+                budget: budget.clone(),
+                counters: ingest.counters().clone(),
+                stop: stop.clone(),
+            };
+            let thread = spawn(format!("fluoro-udp-recv-{index}"), move || receive.run())?;
+            started.receive_threads.push(thread);
+        }
+        tracing::info!(address = %local_addr, receivers = config.receivers, workers = config.workers, "listening for x-ray udp");
+        Ok(started)
+    }
+
+    /// The address bound, with the port the kernel chose when asked for port 0.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops receiving, writes what is queued, and joins every thread.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Receive threads hold the queue's senders; once they are gone the workers drain the
+        // queue and see it closed.
+        for thread in self.receive_threads.drain(..).chain(self.worker_threads.drain(..)) {
+            if thread.join().is_err() {
+                tracing::error!("a udp receiver thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for UdpReceiver {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+fn spawn(name: String, run: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, CollectorError> {
+    Ok(std::thread::Builder::new().name(name).spawn(run)?)
+}
+
+/// Binds the first socket to the configured address, then the others to the address it got,
+/// so port 0 gives every socket the same port.
+fn bind_sockets(config: &UdpConfig) -> Result<Vec<Socket>, CollectorError> {
+    let first = bind_socket(config.bind)?;
+    let resolved = first.local_addr()?.as_socket().unwrap_or(config.bind);
+    let mut sockets = vec![first];
+    for _ in 1..config.receivers {
+        sockets.push(bind_socket(resolved)?);
+    }
+    Ok(sockets)
+}
+
+fn bind_socket(address: SocketAddr) -> Result<Socket, CollectorError> {
+    let bind_error = |source| CollectorError::Bind { address: address.to_string(), source };
+    let socket = Socket::new(Domain::for_address(address), Type::DGRAM, Some(Protocol::UDP)).map_err(bind_error)?;
+    socket.set_reuse_port(true).map_err(bind_error)?;
+    socket.set_read_timeout(Some(RECEIVE_TIMEOUT)).map_err(bind_error)?;
+    // Best effort: a small buffer only means earlier kernel drops under bursts.
+    if let Err(error) = socket.set_recv_buffer_size(SOCKET_RECEIVE_BUFFER_BYTES) {
+        tracing::warn!(error = %error, "cannot enlarge the udp receive buffer");
+    }
+    socket.bind(&address.into()).map_err(bind_error)?;
+    Ok(socket)
+}
+
+/// Datagrams and bytes in the queue or being parsed. One lock per batch, so admission is exact
+/// (a test can predict which datagram is dropped) and cheap.
+#[derive(Debug)]
+struct QueueBudget {
+    max_datagrams: usize,
+    max_bytes: usize,
+    used: Mutex<QueueUse>,
+}
+
+#[derive(Debug, Default)]
+struct QueueUse {
+    datagrams: usize,
+    bytes: usize,
+}
+
+impl QueueBudget {
+    fn new(max_datagrams: usize, max_bytes: usize) -> Self {
+        QueueBudget { max_datagrams, max_bytes, used: Mutex::new(QueueUse::default()) }
+    }
+
+    /// Admits the longest prefix of `lengths` that fits; returns how many datagrams.
+    fn admit(&self, lengths: impl IntoIterator<Item = usize>) -> usize {
+        let mut used = self.used.lock();
+        let mut admitted = 0;
+        for length in lengths {
+            if used.datagrams + 1 > self.max_datagrams || used.bytes + length > self.max_bytes {
+                break;
+            }
+            used.datagrams += 1;
+            used.bytes += length;
+            admitted += 1;
+        }
+        admitted
+    }
+
+    fn release(&self, datagrams: usize, bytes: usize) {
+        let mut used = self.used.lock();
+        used.datagrams = used.datagrams.saturating_sub(datagrams);
+        used.bytes = used.bytes.saturating_sub(bytes);
+    }
+}
+
+/// Datagrams from one `recvmmsg` call, slices of one buffer.
+type DatagramBatch = Vec<Bytes>;
+
+/// What one received datagram is, before any parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arrival {
+    /// Fits the 64 KiB limit; goes to the queue.
+    Datagram { length: usize },
+    /// Longer than 64 KiB: the kernel truncated it, or it filled the extra byte of the buffer.
+    TooLarge,
+}
+
+impl Arrival {
+    fn of(length: usize, flags: MsgFlags) -> Arrival {
+        if flags.contains(MsgFlags::MSG_TRUNC) || length > MAX_DATAGRAM_BYTES {
+            Arrival::TooLarge
+        } else {
+            Arrival::Datagram { length }
+        }
+    }
+}
+
+struct ReceiveLoop {
+    socket: Socket,
+    batch: usize,
+    queue: SyncSender<DatagramBatch>,
+    budget: Arc<QueueBudget>,
+    counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+}
+
+impl ReceiveLoop {
+    fn run(self) {
+        let mut buffers = vec![vec![0u8; RECEIVE_BUFFER_BYTES]; self.batch];
+        let mut headers = MultiHeaders::<()>::preallocate(self.batch, None);
+        let mut arrivals = Vec::with_capacity(self.batch);
+        while !self.stop.load(Ordering::Relaxed) {
+            match receive_batch(&self.socket, &mut buffers, &mut headers, &mut arrivals) {
+                Ok(()) => self.enqueue(&buffers, &arrivals),
+                Err(Errno::EAGAIN | Errno::EINTR) => {}
+                Err(error) => {
+                    tracing::warn!(error = %error, "udp receive failed");
+                    std::thread::sleep(RECEIVE_TIMEOUT);
+                }
+            }
+        }
+    }
+
+    fn enqueue(&self, buffers: &[Vec<u8>], arrivals: &[Arrival]) {
+        let mut too_large = 0;
+        let mut fitting = Vec::with_capacity(arrivals.len());
+        for (buffer, arrival) in buffers.iter().zip(arrivals) {
+            match *arrival {
+                Arrival::Datagram { length } => fitting.push(&buffer[..length]),
+                Arrival::TooLarge => too_large += 1,
+            }
+        }
+        if too_large > 0 {
+            self.counters.add_received(Source::Udp, too_large);
+            self.counters.add_rejected(Source::Udp, RejectReason::TooLarge, too_large);
+        }
+        let admitted = self.budget.admit(fitting.iter().map(|datagram| datagram.len()));
+        self.drop_overload(fitting.len() - admitted);
+        if admitted == 0 {
+            return;
+        }
+        let batch = copy_batch(&fitting[..admitted]);
+        if let Err(error) = self.queue.try_send(batch) {
+            // Unreachable while the budget is the tighter bound and a worker is alive; counted
+            // rather than lost if that ever changes.
+            let batch = match error {
+                TrySendError::Full(batch) | TrySendError::Disconnected(batch) => batch,
+            };
+            self.budget.release(batch.len(), batch.iter().map(Bytes::len).sum());
+            self.drop_overload(batch.len());
+        }
+    }
+
+    fn drop_overload(&self, count: usize) {
+        if count > 0 {
+            self.counters.add_received(Source::Udp, count as u64);
+            self.counters.add_dropped(Source::Udp, DropReason::Overload, count as u64);
+        }
+    }
+}
+
+/// Waits up to the socket timeout for one datagram, then takes whatever else is ready, one
+/// datagram per buffer.
+fn receive_batch(
+    socket: &Socket,
+    buffers: &mut [Vec<u8>],
+    headers: &mut MultiHeaders<()>,
+    arrivals: &mut Vec<Arrival>,
+) -> Result<(), Errno> {
+    arrivals.clear();
+    let mut slices: Vec<[IoSliceMut<'_>; 1]> = buffers.iter_mut().map(|buffer| [IoSliceMut::new(buffer)]).collect();
+    let results = recvmmsg(socket.as_raw_fd(), headers, slices.iter_mut(), MsgFlags::MSG_WAITFORONE, None)?;
+    arrivals.extend(results.map(|message| Arrival::of(message.bytes, message.flags)));
+    Ok(())
+}
+
+/// One allocation for the bytes of the whole batch, sliced per datagram.
+fn copy_batch(datagrams: &[&[u8]]) -> DatagramBatch {
+    let mut data = BytesMut::with_capacity(datagrams.iter().map(|datagram| datagram.len()).sum());
+    for datagram in datagrams {
+        data.extend_from_slice(datagram);
+    }
+    let data = data.freeze();
+    let mut start = 0;
+    datagrams
+        .iter()
+        .map(|datagram| {
+            let slice = data.slice(start..start + datagram.len());
+            start += datagram.len();
+            slice
+        })
+        .collect()
+}
+
+struct ParseWorker {
+    queue: Arc<Mutex<Receiver<DatagramBatch>>>,
+    budget: Arc<QueueBudget>,
+    ingest: Ingest,
+}
+
+impl ParseWorker {
+    fn run(self) {
+        while let Some(datagrams) = self.take() {
+            self.write(&datagrams);
+            self.budget.release(datagrams.len(), datagrams.iter().map(Bytes::len).sum());
+        }
+    }
+
+    /// Waits for a batch and joins the batches already queued behind it; `None` once the
+    /// receive threads are gone and the queue is empty.
+    fn take(&self) -> Option<Vec<Bytes>> {
+        let queue = self.queue.lock();
+        let mut datagrams = queue.recv().ok()?;
+        while datagrams.len() < MAX_DOCUMENTS_PER_WRITE {
+            match queue.try_recv() {
+                Ok(more) => datagrams.extend(more),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        Some(datagrams)
+    }
+
+    fn write(&self, datagrams: &[Bytes]) {
+        let mut bodies = Vec::with_capacity(datagrams.len());
+        let mut bad_headers = 0;
+        for datagram in datagrams {
+            match document_body(datagram) {
+                Some(body) => bodies.push(body),
+                None => bad_headers += 1,
+            }
+        }
+        let counters = self.ingest.counters();
+        if bad_headers > 0 {
+            counters.add_received(Source::Udp, bad_headers);
+            counters.add_rejected(Source::Udp, RejectReason::BadHeader, bad_headers);
+        }
+        if !bodies.is_empty() {
+            // Refused documents and sink failures are counted (and logged) by `Ingest`; a UDP
+            // sender gets no answer to give them to.
+            let _ = self.ingest.put_documents(Source::Udp, bodies, Durability::BestEffort);
+        }
+    }
+}
+
+/// The document after a valid header line, or `None` when the header is missing or invalid or
+/// the document is empty (the daemon's "Invalid header" and "Missing header or segment").
+fn document_body(datagram: &[u8]) -> Option<&[u8]> {
+    let newline = datagram.iter().position(|&byte| byte == b'\n')?;
+    let (header, body) = (&datagram[..newline], &datagram[newline + 1..]);
+    if body.is_empty() || !(header == CANONICAL_HEADER || header_is_valid(header)) {
+        return None;
+    }
+    Some(body)
+}
+
+#[derive(Deserialize)]
+struct Header<'a> {
+    #[serde(borrow)]
+    format: Cow<'a, str>,
+    version: u64,
+}
+
+fn header_is_valid(header: &[u8]) -> bool {
+    serde_json::from_slice::<Header<'_>>(header)
+        .is_ok_and(|header| header.format.eq_ignore_ascii_case("json") && header.version == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_is_checked_up_to_the_first_newline() {
+        assert_eq!(document_body(b"{\"format\":\"json\",\"version\":1}\n{\"a\":1}\n"), Some(&b"{\"a\":1}\n"[..]));
+        assert_eq!(document_body(b"{ \"version\": 1, \"format\": \"JSON\", \"x\": [] }\n{}"), Some(&b"{}"[..]));
+        assert_eq!(document_body(b"{\"format\":\"json\",\"version\":1}\n"), None, "empty body");
+        assert_eq!(document_body(b"{\"format\":\"json\",\"version\":1}"), None, "no newline");
+        assert_eq!(document_body(b"{\"format\":\"xml\",\"version\":1}\n{}"), None);
+        assert_eq!(document_body(b"{\"format\":\"json\",\"version\":2}\n{}"), None);
+        assert_eq!(document_body(b"{\"format\":\"json\",\"version\":\"1\"}\n{}"), None);
+        assert_eq!(document_body(b"{\"format\":\"json\"}\n{}"), None);
+        assert_eq!(document_body(b"[1]\n{}"), None);
+        assert_eq!(document_body(b"\xff\xfe\n{}"), None);
+        assert_eq!(document_body(b"\n{}"), None);
+    }
+
+    #[test]
+    fn datagrams_over_64_kib_are_too_large_even_without_msg_trunc() {
+        assert_eq!(Arrival::of(65_536, MsgFlags::empty()), Arrival::Datagram { length: 65_536 });
+        assert_eq!(Arrival::of(65_537, MsgFlags::empty()), Arrival::TooLarge);
+        assert_eq!(Arrival::of(100, MsgFlags::MSG_TRUNC), Arrival::TooLarge);
+        assert_eq!(Arrival::of(0, MsgFlags::empty()), Arrival::Datagram { length: 0 });
+    }
+
+    #[test]
+    fn a_datagram_longer_than_its_buffer_is_seen_as_truncated() {
+        // Loopback cannot carry a datagram over 64 KiB, so a smaller buffer stands in for the
+        // 64 KiB + 1 one to check that the kernel's MSG_TRUNC reaches `Arrival`.
+        let socket = bind_socket(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
+        let address = socket.local_addr().unwrap().as_socket().unwrap();
+        let sender = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        sender.send_to(&[b'a'; 50], address).unwrap();
+        sender.send_to(&[b'b'; 150], address).unwrap();
+        let mut buffers = vec![vec![0u8; 100]; 4];
+        let mut headers = MultiHeaders::<()>::preallocate(buffers.len(), None);
+        let mut arrivals = Vec::new();
+        while arrivals.len() < 2 {
+            let mut more = Vec::new();
+            receive_batch(&socket, &mut buffers, &mut headers, &mut more).unwrap();
+            arrivals.extend(more);
+        }
+        assert_eq!(arrivals, vec![Arrival::Datagram { length: 50 }, Arrival::TooLarge]);
+    }
+
+    #[test]
+    fn the_budget_admits_a_prefix_within_both_bounds() {
+        let budget = QueueBudget::new(3, 100);
+        assert_eq!(budget.admit([10, 10]), 2);
+        assert_eq!(budget.admit([10, 10]), 1, "datagram bound");
+        budget.release(3, 30);
+        assert_eq!(budget.admit([60, 50, 1]), 1, "byte bound stops at the first misfit");
+    }
+
+    #[test]
+    fn a_batch_is_sliced_from_one_buffer() {
+        let batch = copy_batch(&[b"ab", b"", b"cde"]);
+        assert_eq!(batch, vec![Bytes::from_static(b"ab"), Bytes::new(), Bytes::from_static(b"cde")]);
+    }
+}

@@ -1,50 +1,12 @@
-//! `fluoro`: the Fluoro server. Today it checks segment documents; `serve`, `daemon` and `demo`
-//! arrive with the collector, store and demo issues.
+//! `fluoro check`: validate segment documents offline and show the rows Fluoro would store.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
 
-#[derive(Parser)]
-#[command(
-    name = "fluoro",
-    version,
-    about = "Fluoro: a local X-Ray-compatible tracing collector and service-map analyzer"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Validate X-Ray segment documents and show the span rows Fluoro would store.
-    ///
-    /// Each file holds one document per line (JSON Lines, as `documents.jsonl` captures are) or a
-    /// single document. Invalid documents are reported with the field at fault; the exit status
-    /// is 1 if any document was invalid.
-    ///
-    /// Example: fluoro check proto/tests/fixtures/xray-python-sdk/documents.jsonl
-    Check {
-        /// Files of segment documents; `-` reads standard input.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// Print every span row as JSON instead of one summary line per document.
-        #[arg(long)]
-        rows: bool,
-    },
-}
-
-fn main() -> anyhow::Result<ExitCode> {
-    match Cli::parse().command {
-        Command::Check { files, rows } => check(&files, rows),
-    }
-}
-
-fn check(files: &[PathBuf], print_rows: bool) -> anyhow::Result<ExitCode> {
+pub(crate) fn check(files: &[PathBuf], print_rows: bool) -> anyhow::Result<ExitCode> {
     let mut invalid = 0usize;
     let mut valid = 0usize;
     for file in files {

@@ -1,0 +1,326 @@
+//! UDP ingest throughput: Fluoro's `UdpReceiver` against a raw receive-and-discard baseline.
+//!
+//! Both phases get the same sender threads blasting ~1 KB segment documents (a segment with 3
+//! subsegments, each datagram a new trace) over loopback for the same time. The baseline is the
+//! most a receiver can do on this machine: `SO_REUSEPORT` sockets, `recvmmsg`, one thread per
+//! socket, counting datagrams and nothing else. Fluoro does the same and then queues, checks the
+//! header, parses, validates and writes into a bounded `MemorySink`.
+//!
+//! `cargo run --release -p fluoro-benches --bin udp_ingest -- --seconds 3`
+
+use std::io::IoSliceMut;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{ensure, Context};
+use clap::Parser;
+use fluoro_collector::{
+    Counters, DropReason, Durability, Ingest, MemorySink, RejectReason, Source, UdpConfig, UdpReceiver,
+};
+use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders};
+use socket2::{Domain, Protocol, Socket, Type};
+
+const HEADER: &str = r#"{"format":"json","version":1}"#;
+/// Stands for the random part of the trace id; every datagram gets its own.
+const TRACE_PLACEHOLDER: &str = "000000000000000000000000";
+const SINK_MAX_ROWS: usize = 200_000;
+const RAW_BATCH: usize = 32;
+const RAW_BUFFER_BYTES: usize = 64 * 1024 + 1;
+const SENDS_PER_COUNT: u64 = 64;
+
+#[derive(Debug, Parser)]
+#[command(about = "UDP ingest throughput: Fluoro's UdpReceiver against raw recvmmsg")]
+struct Args {
+    /// Measured seconds per phase.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Seconds of load before measuring, per phase.
+    #[arg(long, default_value_t = 0.5)]
+    warmup: f64,
+    /// Sender threads.
+    #[arg(long, default_value_t = 2)]
+    senders: usize,
+    /// Datagrams per second all senders together aim at; 0 sends as fast as they can.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Receive sockets and threads, in both phases (default: Fluoro's, the core count, at least 2).
+    #[arg(long)]
+    receivers: Option<usize>,
+    /// Fluoro parse workers (default: Fluoro's).
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let defaults = UdpConfig::default();
+    let receivers = args.receivers.unwrap_or(defaults.receivers);
+    let workers = args.workers.unwrap_or(defaults.workers);
+    let template = Template::new()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "udp_ingest: {}s per phase after {}s warmup, {} sender threads at {}, {receivers} receive threads, \
+         {workers} fluoro workers, {}-byte datagrams (segment + 3 subsegments), {cores} cores",
+        args.seconds,
+        args.warmup,
+        args.senders,
+        if args.rate == 0 { "full speed".to_string() } else { format!("{} datagrams/s", args.rate) },
+        template.datagram.len(),
+    );
+
+    let raw = run_raw(&args, receivers, &template)?;
+    let raw_rss = peak_rss_kib()?;
+    raw.print("raw recvmmsg sink", "received");
+    println!("  peak RSS so far    {:>10} KiB", raw_rss);
+
+    let fluoro = run_fluoro(&args, UdpConfig { receivers, workers, ..defaults }, &template)?;
+    let fluoro_rss = peak_rss_kib()?;
+    fluoro.print("fluoro UdpReceiver", "accepted");
+    println!("  overload drops     {:>10}", fluoro.overload_drops);
+    println!("  rejected           {:>10} (expected 0)", fluoro.rejected);
+    println!("  peak RSS so far    {:>10} KiB", fluoro_rss);
+
+    let ratio = fluoro.rate() / raw.rate();
+    println!("ratio fluoro/raw     {ratio:>10.2} (target >= 0.50)");
+    let ingest_rate = ingest_ceiling(&template, args.seconds.min(1.0))?;
+    println!(
+        "Ingest::put_documents alone, 1 thread, batches of 32: {ingest_rate:.0} documents/s, peak RSS {} KiB",
+        peak_rss_kib()?
+    );
+    Ok(())
+}
+
+/// One phase's numbers. "Kernel drops" are datagrams sent but never read from a socket: the
+/// socket buffer overflowed because the receiver did not keep up.
+#[derive(Debug, Default)]
+struct Phase {
+    seconds: f64,
+    sent: u64,
+    /// Datagrams fully handled during the measured window.
+    handled: u64,
+    sent_total: u64,
+    read_total: u64,
+    overload_drops: u64,
+    rejected: u64,
+}
+
+impl Phase {
+    fn rate(&self) -> f64 {
+        self.handled as f64 / self.seconds
+    }
+
+    fn print(&self, name: &str, handled: &str) {
+        let kernel_drops = self.sent_total.saturating_sub(self.read_total);
+        println!("{name}");
+        println!("  {handled:<18} {:>10.0} datagrams/s", self.rate());
+        println!("  sent               {:>10.0} datagrams/s", self.sent as f64 / self.seconds);
+        println!(
+            "  kernel drops       {:>10} of {} sent ({:.1}%)",
+            kernel_drops,
+            self.sent_total,
+            100.0 * kernel_drops as f64 / self.sent_total.max(1) as f64
+        );
+    }
+}
+
+fn run_raw(args: &Args, receivers: usize, template: &Template) -> anyhow::Result<Phase> {
+    let first = raw_socket("127.0.0.1:0".parse()?)?;
+    let address = first.local_addr()?.as_socket().context("the socket has no inet address")?;
+    let mut sockets = vec![first];
+    for _ in 1..receivers {
+        sockets.push(raw_socket(address)?);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let received = Arc::new(AtomicU64::new(0));
+    let threads: Vec<JoinHandle<()>> = sockets
+        .into_iter()
+        .map(|socket| {
+            let (stop, received) = (stop.clone(), received.clone());
+            std::thread::spawn(move || raw_receive(&socket, &stop, &received))
+        })
+        .collect();
+    let phase = measure(args, address, template, || received.load(Ordering::Relaxed));
+    stop.store(true, Ordering::Relaxed);
+    for thread in threads {
+        thread.join().map_err(|_| anyhow::anyhow!("a raw receive thread panicked"))?;
+    }
+    Ok(Phase { read_total: received.load(Ordering::Relaxed), ..phase })
+}
+
+fn raw_socket(address: SocketAddr) -> anyhow::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(address), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_port(true)?;
+    socket.set_read_timeout(Some(Duration::from_millis(100)))?;
+    socket.set_recv_buffer_size(16 * 1024 * 1024)?;
+    socket.bind(&address.into())?;
+    Ok(socket)
+}
+
+/// Counts datagrams with the same system calls and buffers as Fluoro's receive loop.
+fn raw_receive(socket: &Socket, stop: &AtomicBool, received: &AtomicU64) {
+    let mut buffers = vec![vec![0u8; RAW_BUFFER_BYTES]; RAW_BATCH];
+    let mut headers = MultiHeaders::<()>::preallocate(RAW_BATCH, None);
+    while !stop.load(Ordering::Relaxed) {
+        let mut slices: Vec<[IoSliceMut<'_>; 1]> = buffers.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
+        if let Ok(results) =
+            recvmmsg(socket.as_raw_fd(), &mut headers, slices.iter_mut(), MsgFlags::MSG_WAITFORONE, None)
+        {
+            received.fetch_add(results.count() as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+fn run_fluoro(args: &Args, config: UdpConfig, template: &Template) -> anyhow::Result<Phase> {
+    let sink = Arc::new(MemorySink::new(SINK_MAX_ROWS));
+    let counters = Arc::new(Counters::new());
+    let ingest = Ingest::new(sink, counters.clone());
+    let receiver = UdpReceiver::start(UdpConfig { bind: "127.0.0.1:0".parse()?, ..config }, ingest)?;
+    let phase = measure(args, receiver.local_addr(), template, || counters.accepted(Source::Udp));
+    // Shutting down writes what is queued, so `received` then counts every datagram read.
+    receiver.shutdown();
+    let rejected = [RejectReason::BadHeader, RejectReason::BadJson, RejectReason::Invalid, RejectReason::TooLarge]
+        .iter()
+        .map(|&reason| counters.rejected(Source::Udp, reason))
+        .sum();
+    Ok(Phase {
+        read_total: counters.received(Source::Udp),
+        overload_drops: counters.dropped(Source::Udp, DropReason::Overload),
+        rejected,
+        ..phase
+    })
+}
+
+/// Runs the senders through the warmup and the measured window; `handled` reads the phase's
+/// counter of handled datagrams.
+fn measure(args: &Args, address: SocketAddr, template: &Template, handled: impl Fn() -> u64) -> Phase {
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let rate = args.rate;
+    let senders: Vec<JoinHandle<()>> = (0..args.senders)
+        .map(|index| {
+            let (stop, sent, template) = (stop.clone(), sent.clone(), template.clone());
+            let per_sender = rate / args.senders.max(1) as u64;
+            std::thread::spawn(move || send_loop(address, index as u64, &template, per_sender, &stop, &sent))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs_f64(args.warmup));
+    let (sent_before, handled_before, started) = (sent.load(Ordering::Relaxed), handled(), Instant::now());
+    std::thread::sleep(Duration::from_secs_f64(args.seconds));
+    let (sent_after, handled_after, seconds) = (sent.load(Ordering::Relaxed), handled(), started.elapsed());
+    stop.store(true, Ordering::Relaxed);
+    for sender in senders {
+        let _ = sender.join();
+    }
+    // Let the receivers read what is still in the socket buffers.
+    std::thread::sleep(Duration::from_millis(300));
+    Phase {
+        seconds: seconds.as_secs_f64(),
+        sent: sent_after - sent_before,
+        handled: handled_after - handled_before,
+        sent_total: sent.load(Ordering::Relaxed),
+        ..Phase::default()
+    }
+}
+
+fn send_loop(address: SocketAddr, sender: u64, template: &Template, rate: u64, stop: &AtomicBool, sent: &AtomicU64) {
+    let Ok(socket) = UdpSocket::bind("127.0.0.1:0") else { return };
+    if socket.connect(address).is_err() {
+        return;
+    }
+    let mut datagram = template.datagram.clone();
+    let mut serial = 0u64;
+    let started = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if rate > 0 {
+            let due = Duration::from_secs_f64(serial as f64 / rate as f64);
+            if let Some(early) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(early);
+            }
+        }
+        let mut ok = 0;
+        for _ in 0..SENDS_PER_COUNT {
+            serial += 1;
+            template.set_trace(&mut datagram, sender, serial);
+            ok += u64::from(socket.send(&datagram).is_ok());
+        }
+        sent.fetch_add(ok, Ordering::Relaxed);
+    }
+}
+
+/// A realistic datagram with a patchable trace id.
+#[derive(Debug, Clone)]
+struct Template {
+    datagram: Vec<u8>,
+    trace_at: usize,
+}
+
+impl Template {
+    fn new() -> anyhow::Result<Template> {
+        let epoch = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        let start = epoch as f64 + 0.125;
+        let document = format!(
+            r#"{{"name":"checkout-api","id":"70de5b6f19ff9a0a","trace_id":"1-{epoch:08x}-{TRACE_PLACEHOLDER}","start_time":{start},"end_time":{end},"origin":"AWS::ECS::Container","http":{{"request":{{"method":"POST","url":"https://checkout.example.com/api/orders","client_ip":"10.0.12.34","user_agent":"okhttp/4.12.0"}},"response":{{"status":200,"content_length":1234}}}},"annotations":{{"customer_tier":"gold","order_items":3}},"aws":{{"ecs":{{"container":"checkout-7d9f"}}}},"subsegments":[{{"id":"53995c3f42cd8ad8","name":"DynamoDB","namespace":"aws","start_time":{s1},"end_time":{e1},"aws":{{"operation":"PutItem","table_name":"orders","region":"us-east-1","request_id":"UBQNSO5AEM8T4FDA4RQDEB94OVTDRVV4K4HIRGVJF66Q9ASUAAJG","retries":0}},"http":{{"response":{{"status":200,"content_length":2}}}}}},{{"id":"6b55dcc497934f1a","name":"payments.example.com","namespace":"remote","start_time":{s2},"end_time":{e2},"http":{{"request":{{"method":"POST","url":"https://payments.example.com/charge"}},"response":{{"status":201,"content_length":87}}}}}},{{"id":"1c9b3d1e0f5a7c2b","name":"render-receipt","start_time":{s3},"end_time":{e3},"metadata":{{"default":{{"template":"receipt-v2"}}}}}}]}}"#,
+            end = start + 0.180,
+            s1 = start + 0.010,
+            e1 = start + 0.042,
+            s2 = start + 0.050,
+            e2 = start + 0.160,
+            s3 = start + 0.162,
+            e3 = start + 0.175,
+        );
+        let datagram = format!("{HEADER}\n{document}").into_bytes();
+        let trace_at = datagram
+            .windows(TRACE_PLACEHOLDER.len())
+            .position(|w| w == TRACE_PLACEHOLDER.as_bytes())
+            .context("no trace id")?;
+        let template = Template { datagram, trace_at };
+        let mut check = template.datagram.clone();
+        template.set_trace(&mut check, 1, 1);
+        let body = &check[HEADER.len() + 1..];
+        let parsed = fluoro_proto::parse_document(body).map_err(|error| anyhow::anyhow!("bad template: {error}"))?;
+        ensure!(parsed.entities()[0].subsegments().len() == 3, "the template must have 3 subsegments");
+        Ok(template)
+    }
+
+    /// Writes `sender` and `serial` as the trace id's 24 hex digits.
+    fn set_trace(&self, datagram: &mut [u8], sender: u64, serial: u64) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let value = (u128::from(sender) << 64) | u128::from(serial);
+        let digits = &mut datagram[self.trace_at..self.trace_at + TRACE_PLACEHOLDER.len()];
+        for (index, digit) in digits.iter_mut().rev().enumerate() {
+            *digit = HEX[((value >> (4 * index)) & 0xf) as usize];
+        }
+    }
+}
+
+/// Documents per second one thread gets through `Ingest` into a `MemorySink`, without UDP:
+/// the most the parse workers can do per core.
+fn ingest_ceiling(template: &Template, seconds: f64) -> anyhow::Result<f64> {
+    let ingest = Ingest::new(Arc::new(MemorySink::new(SINK_MAX_ROWS)), Arc::new(Counters::new()));
+    let mut datagrams = vec![template.datagram.clone(); RAW_BATCH];
+    let (started, mut serial) = (Instant::now(), 0);
+    while started.elapsed().as_secs_f64() < seconds {
+        for datagram in &mut datagrams {
+            serial += 1;
+            template.set_trace(datagram, 0, serial);
+        }
+        let refused = ingest.put_documents(
+            Source::Udp,
+            datagrams.iter().map(|d| &d[HEADER.len() + 1..]),
+            Durability::BestEffort,
+        )?;
+        ensure!(refused.is_empty(), "the template was refused: {refused:?}");
+    }
+    Ok(serial as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Peak resident set size of this process, from `/proc/self/status`.
+fn peak_rss_kib() -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:")).context("no VmHWM in /proc/self/status")?;
+    Ok(line.split_whitespace().nth(1).context("empty VmHWM")?.parse()?)
+}

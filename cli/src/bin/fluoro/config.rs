@@ -1,0 +1,87 @@
+//! The server's configuration: flags for the common things, a TOML file for the rest
+//! (`fluoro.example.toml` documents every key), validated on load.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+pub(crate) const DEFAULT_UDP_BIND: &str = "127.0.0.1:2000";
+pub(crate) const DEFAULT_SAMPLING_BIND: &str = "127.0.0.1:2000";
+pub(crate) const DEFAULT_HTTP_BIND: &str = "127.0.0.1:2020";
+pub(crate) const DEFAULT_OTLP_GRPC_BIND: &str = "127.0.0.1:4317";
+pub(crate) const DEFAULT_OTLP_HTTP_BIND: &str = "127.0.0.1:4318";
+/// Rows kept in memory until the columnar store lands; whole traces are evicted beyond it.
+pub(crate) const DEFAULT_MEMORY_MAX_ROWS: usize = 2_000_000;
+
+/// The configuration file. Every key is optional; flags win over the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConfigFile {
+    pub(crate) data_dir: Option<PathBuf>,
+    pub(crate) udp_bind: Option<SocketAddr>,
+    pub(crate) sampling_bind: Option<SocketAddr>,
+    pub(crate) http_bind: Option<SocketAddr>,
+    pub(crate) otlp_grpc_bind: Option<SocketAddr>,
+    pub(crate) otlp_http_bind: Option<SocketAddr>,
+    #[serde(default)]
+    pub(crate) udp: UdpSection,
+    #[serde(default)]
+    pub(crate) memory: MemorySection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UdpSection {
+    pub(crate) receivers: Option<usize>,
+    pub(crate) workers: Option<usize>,
+    pub(crate) queue_datagrams: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MemorySection {
+    pub(crate) max_rows: Option<usize>,
+}
+
+impl ConfigFile {
+    pub(crate) fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid configuration in {}", path.display()))
+    }
+}
+
+/// `$FLUORO_DATA_DIR`, else `$XDG_DATA_HOME/fluoro`, else `~/.local/share/fluoro`, else
+/// `./fluoro-data`.
+pub(crate) fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("FLUORO_DATA_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(dir).join("fluoro");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/share/fluoro"),
+        None => PathBuf::from("fluoro-data"),
+    }
+}
+
+pub(crate) fn parse_addr(text: &str) -> SocketAddr {
+    // Only called with the constants above.
+    text.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_is_valid_and_unknown_keys_are_refused() {
+        let example = include_str!("../../../../fluoro.example.toml");
+        let config: ConfigFile = toml::from_str(example).unwrap();
+        assert_eq!(config.http_bind, Some(parse_addr(DEFAULT_HTTP_BIND)));
+        let error = toml::from_str::<ConfigFile>("htp_bind = \"127.0.0.1:1\"").unwrap_err();
+        assert!(error.to_string().contains("unknown field `htp_bind`"), "{error}");
+    }
+}

@@ -1,0 +1,63 @@
+//! `fluoro daemon --forward URL`: a sidecar next to a service. It receives exactly what the
+//! X-Ray daemon receives, forwards batches to a central Fluoro, and proxies sampling calls.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use fluoro_collector::{Counters, DaemonConfig, ForwardConfig, UdpConfig};
+
+use crate::config;
+use crate::serve::{init_logging, wait_for_stop_signal};
+
+/// The daemon's own metrics port: beside a central Fluoro on 2020 on the same host.
+const DEFAULT_DAEMON_HTTP_BIND: &str = "127.0.0.1:2021";
+
+#[derive(Args)]
+pub(crate) struct DaemonArgs {
+    /// The central Fluoro's HTTP API, e.g. http://fluoro.internal:2020.
+    #[arg(long, value_name = "URL")]
+    forward: String,
+    /// X-Ray daemon protocol (UDP). [default: 127.0.0.1:2000]
+    #[arg(long, value_name = "ADDR")]
+    udp_bind: Option<SocketAddr>,
+    /// Sampling endpoints for the SDKs, proxied to the central Fluoro (TCP). [default: 127.0.0.1:2000]
+    #[arg(long, value_name = "ADDR")]
+    sampling_bind: Option<SocketAddr>,
+    /// The daemon's /metrics. [default: 127.0.0.1:2021]
+    #[arg(long, value_name = "ADDR")]
+    http_bind: Option<SocketAddr>,
+    /// Documents held while the central Fluoro is unreachable; the oldest are dropped (and
+    /// counted) beyond it.
+    #[arg(long, value_name = "DOCUMENTS", default_value_t = 100_000)]
+    buffer: usize,
+}
+
+pub(crate) fn run(args: DaemonArgs) -> anyhow::Result<()> {
+    init_logging();
+    let mut forward = ForwardConfig::new(args.forward);
+    forward.buffer_documents = args.buffer;
+    let config = DaemonConfig {
+        udp: UdpConfig {
+            bind: args.udp_bind.unwrap_or_else(|| config::parse_addr(config::DEFAULT_UDP_BIND)),
+            ..UdpConfig::default()
+        },
+        sampling_bind: args.sampling_bind.unwrap_or_else(|| config::parse_addr(config::DEFAULT_SAMPLING_BIND)),
+        http_bind: args.http_bind.unwrap_or_else(|| config::parse_addr(DEFAULT_DAEMON_HTTP_BIND)),
+        forward,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let central = config.forward.central.clone();
+        let daemon = fluoro_collector::start_daemon(config, Arc::new(Counters::new())).await?;
+        println!("fluoro daemon: forwarding to {central}");
+        println!("fluoro daemon: listening udp {} (X-Ray daemon protocol)", daemon.udp);
+        println!("fluoro daemon: listening sampling {} (proxied to {central})", daemon.sampling);
+        println!("fluoro daemon: listening http {} (/metrics)", daemon.http);
+        println!("fluoro daemon: ready");
+        wait_for_stop_signal().await?;
+        daemon.shutdown(Duration::from_secs(5)).await?;
+        anyhow::Ok(())
+    })
+}

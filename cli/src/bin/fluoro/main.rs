@@ -1,0 +1,57 @@
+//! `fluoro`: the Fluoro server, its sidecar daemon, and offline checks.
+
+mod check;
+mod config;
+mod daemon;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "fluoro",
+    version,
+    about = "Fluoro: a local X-Ray-compatible tracing collector and service-map analyzer",
+    after_help = "Examples:\n  fluoro serve                       # listen on the X-Ray and OTLP ports of 127.0.0.1\n  fluoro serve --config fluoro.toml  # see fluoro.example.toml\n  fluoro daemon --forward http://central:2020  # sidecar next to a service\n  fluoro check documents.jsonl       # validate segment documents offline"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the collector and the HTTP API: X-Ray daemon UDP and sampling on 2000, the X-Ray API
+    /// on 2020, OTLP gRPC on 4317 and OTLP HTTP on 4318, all on 127.0.0.1 unless told otherwise.
+    Serve(serve::ServeArgs),
+    /// Run as a sidecar next to a service: receive X-Ray UDP locally, forward batches (50
+    /// documents or 1 s) to a central Fluoro with retries, and proxy sampling calls to it.
+    ///
+    /// Example: fluoro daemon --forward http://fluoro.internal:2020
+    Daemon(daemon::DaemonArgs),
+    /// Validate X-Ray segment documents and show the span rows Fluoro would store.
+    ///
+    /// Each file holds one document per line (JSON Lines) or a single document. Invalid
+    /// documents are reported with the field at fault; the exit status is 1 if any was invalid.
+    ///
+    /// Example: fluoro check proto/tests/fixtures/xray-python-sdk/documents.jsonl
+    Check {
+        /// Files of segment documents; `-` reads standard input.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print every span row as JSON instead of one summary line per document.
+        #[arg(long)]
+        rows: bool,
+    },
+}
+
+fn main() -> anyhow::Result<ExitCode> {
+    match Cli::parse().command {
+        Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Daemon(args) => daemon::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Check { files, rows } => check::check(&files, rows),
+    }
+}

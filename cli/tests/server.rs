@@ -1,0 +1,73 @@
+//! Starts `fluoro serve` as a child process on free ports and stops it with SIGTERM.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub(crate) struct FluoroServer {
+    child: Child,
+    pub(crate) addresses: HashMap<String, SocketAddr>,
+}
+
+impl FluoroServer {
+    pub(crate) fn start(data_dir: &Path) -> FluoroServer {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fluoro"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--udp-bind", "127.0.0.1:0", "--sampling-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0"])
+            .args(["--otlp-grpc-bind", "127.0.0.1:0", "--otlp-http-bind", "127.0.0.1:0"])
+            .env("FLUORO_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("fluoro serve starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut addresses = HashMap::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if line == "fluoro: ready" {
+                break;
+            }
+            // "fluoro: listening udp 127.0.0.1:41234 (…)"
+            if let Some(rest) = line.strip_prefix("fluoro: listening ") {
+                let mut words = rest.split_whitespace();
+                let (name, address) = (words.next().unwrap(), words.next().unwrap());
+                addresses.insert(name.to_owned(), address.parse().unwrap());
+            }
+        }
+        assert_eq!(addresses.len(), 5, "every listener reported: {addresses:?}");
+        FluoroServer { child, addresses }
+    }
+
+    pub(crate) fn port(&self, listener: &str) -> u16 {
+        self.addresses[listener].port()
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addresses["http"])
+    }
+
+    /// SIGTERM, then the exit status within a deadline.
+    pub(crate) fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "fluoro serve did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for FluoroServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,6 @@
+//! Behaviour tests of the `fluoro` and `trace` binaries, run as real processes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod server;
+
+mod fluoro_serve_ingests_real_sdks;

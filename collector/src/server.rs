@@ -1,0 +1,189 @@
+//! `fluoro serve` in one process: every receiver, the sampling endpoints and the HTTP API,
+//! started together on their own listeners and stopped together.
+//!
+//! | listener | default | serves |
+//! |---|---|---|
+//! | UDP | 127.0.0.1:2000 | X-Ray daemon protocol (`udp.rs`) |
+//! | TCP | 127.0.0.1:2000 | `GetSamplingRules`, `SamplingTargets` for SDKs (`sampling.rs`) |
+//! | HTTP | 127.0.0.1:2020 | X-Ray API (`xray_api.rs`), sampling rule management, `/metrics` |
+//! | gRPC | 127.0.0.1:4317 | OTLP `TraceService/Export` (`otlp.rs`) |
+//! | HTTP | 127.0.0.1:4318 | OTLP `POST /v1/traces` (`otlp.rs`) |
+//!
+//! Every address can be port 0; [`RunningServer`] reports the addresses actually bound.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::counters::Counters;
+use crate::error::CollectorError;
+use crate::forward::{sampling_proxy_router, ForwardConfig, Forwarder};
+use crate::ingest::Ingest;
+use crate::otlp::{otlp_http_router, serve_otlp_grpc};
+use crate::sampling::{sampling_router, SamplingRules};
+use crate::sink::TraceSource;
+use crate::udp::{UdpConfig, UdpReceiver};
+use crate::xray_api::{metrics_router, xray_api_router};
+
+/// Where each listener binds and where state lives.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub udp: UdpConfig,
+    pub sampling_bind: SocketAddr,
+    pub http_bind: SocketAddr,
+    pub otlp_grpc_bind: SocketAddr,
+    pub otlp_http_bind: SocketAddr,
+    /// Sampling rules persist here (`sampling-rules.json`).
+    pub data_dir: PathBuf,
+}
+
+/// The addresses a started server listens on.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerAddresses {
+    pub udp: SocketAddr,
+    pub sampling: SocketAddr,
+    pub http: SocketAddr,
+    pub otlp_grpc: SocketAddr,
+    pub otlp_http: SocketAddr,
+}
+
+/// A started server; [`RunningServer::shutdown`] stops every listener.
+#[derive(Debug)]
+pub struct RunningServer {
+    pub addresses: ServerAddresses,
+    udp: UdpReceiver,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<Result<(), CollectorError>>>,
+}
+
+/// Binds every listener, then serves until [`RunningServer::shutdown`].
+pub async fn start(
+    config: ServerConfig,
+    ingest: Ingest,
+    traces: Arc<dyn TraceSource>,
+) -> Result<RunningServer, CollectorError> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let rules = Arc::new(
+        SamplingRules::open(&config.data_dir.join("sampling-rules.json"))
+            .map_err(|error| CollectorError::Io(std::io::Error::other(error.to_string())))?,
+    );
+    let sampling = bind(config.sampling_bind).await?;
+    let http = bind(config.http_bind).await?;
+    let otlp_grpc = bind(config.otlp_grpc_bind).await?;
+    let otlp_http = bind(config.otlp_http_bind).await?;
+    let udp = UdpReceiver::start(config.udp.clone(), ingest.clone())?;
+    let addresses = ServerAddresses {
+        udp: udp.local_addr(),
+        sampling: sampling.local_addr()?,
+        http: http.local_addr()?,
+        otlp_grpc: otlp_grpc.local_addr()?,
+        otlp_http: otlp_http.local_addr()?,
+    };
+
+    let (stop, stopped) = watch::channel(false);
+    let api = xray_api_router(ingest.clone(), traces).merge(sampling_router(rules.clone()));
+    let tasks = vec![
+        tokio::spawn(serve_http(sampling, sampling_router(rules), wait_for(stopped.clone()))),
+        tokio::spawn(serve_http(http, api, wait_for(stopped.clone()))),
+        tokio::spawn(serve_http(otlp_http, otlp_http_router(ingest.clone()), wait_for(stopped.clone()))),
+        tokio::spawn(serve_otlp_grpc(otlp_grpc, ingest, wait_for(stopped))),
+    ];
+    Ok(RunningServer { addresses, udp, stop, tasks })
+}
+
+impl RunningServer {
+    /// Stops accepting, lets in-flight requests finish, and joins every receiver.
+    pub async fn shutdown(self) -> Result<(), CollectorError> {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            task.await.map_err(|error| CollectorError::Io(std::io::Error::other(error)))??;
+        }
+        tokio::task::spawn_blocking(move || self.udp.shutdown())
+            .await
+            .map_err(|error| CollectorError::Io(std::io::Error::other(error)))?;
+        Ok(())
+    }
+}
+
+async fn bind(address: SocketAddr) -> Result<TcpListener, CollectorError> {
+    TcpListener::bind(address).await.map_err(|source| CollectorError::Bind { address: address.to_string(), source })
+}
+
+async fn serve_http(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), CollectorError> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}
+
+async fn wait_for(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+/// Where a sidecar daemon listens and where it forwards.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub udp: UdpConfig,
+    pub sampling_bind: SocketAddr,
+    /// `/metrics` and `/api/counters` of the daemon itself.
+    pub http_bind: SocketAddr,
+    pub forward: ForwardConfig,
+}
+
+/// A started sidecar daemon.
+#[derive(Debug)]
+pub struct RunningDaemon {
+    pub udp: SocketAddr,
+    pub sampling: SocketAddr,
+    pub http: SocketAddr,
+    receiver: UdpReceiver,
+    forwarder: Forwarder,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<Result<(), CollectorError>>>,
+}
+
+/// Starts a sidecar: the UDP receiver feeding a [`Forwarder`], the sampling proxy, metrics.
+pub async fn start_daemon(config: DaemonConfig, counters: Arc<Counters>) -> Result<RunningDaemon, CollectorError> {
+    let sampling = bind(config.sampling_bind).await?;
+    let http = bind(config.http_bind).await?;
+    let central = config.forward.central.clone();
+    let (sink, forwarder) = Forwarder::start(config.forward, counters.clone());
+    let ingest = Ingest::new(Arc::new(sink), counters.clone());
+    let receiver = UdpReceiver::start(config.udp, ingest)?;
+    let (stop, stopped) = watch::channel(false);
+    let udp = receiver.local_addr();
+    let (sampling_addr, http_addr) = (sampling.local_addr()?, http.local_addr()?);
+    let tasks = vec![
+        tokio::spawn(serve_http(sampling, sampling_proxy_router(&central), wait_for(stopped.clone()))),
+        tokio::spawn(serve_http(http, metrics_router(counters), wait_for(stopped))),
+    ];
+    Ok(RunningDaemon { udp, sampling: sampling_addr, http: http_addr, receiver, forwarder, stop, tasks })
+}
+
+impl RunningDaemon {
+    /// Documents waiting to be forwarded.
+    pub fn buffered(&self) -> usize {
+        self.forwarder.buffered()
+    }
+
+    /// Stops receiving, then gives the forwarder `grace` to deliver what it holds.
+    pub async fn shutdown(self, grace: std::time::Duration) -> Result<(), CollectorError> {
+        let receiver = self.receiver;
+        tokio::task::spawn_blocking(move || receiver.shutdown())
+            .await
+            .map_err(|error| CollectorError::Io(std::io::Error::other(error)))?;
+        self.forwarder.shutdown(grace).await;
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            task.await.map_err(|error| CollectorError::Io(std::io::Error::other(error)))??;
+        }
+        Ok(())
+    }
+}
