@@ -1,0 +1,17 @@
+//! What the store keeps per span: the flat row, the X-Ray document it came from (on the row of
+//! a top-level entity), and the order it arrived in.
+
+use fluoro_proto::SpanRow;
+
+/// One span as stored in the log, in recent data and in blocks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSpan {
+    pub row: SpanRow,
+    /// The JSON of the top-level X-Ray entity (segment or independent subsegment, with its
+    /// embedded subsegments) on that entity's own row; `None` on embedded subsegments and on
+    /// OTLP spans.
+    pub document: Option<String>,
+    /// Arrival order across the whole store: for the same `(trace_id, id)` the later arrival
+    /// wins, except that an in-progress version never replaces a completed one.
+    pub sequence: u64,
+}
