@@ -1,6 +1,8 @@
 //! Behaviour tests of fluoro-collector, one module per behaviour, in one test binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod otlp_exporters_are_received;
 mod sampling_rules_steer_the_sdk;
+mod sidecar_forwarding_survives_outage;
 mod udp_ingest_survives_garbage;
 mod xray_clients_put_and_get_traces;
