@@ -1,0 +1,70 @@
+//! Errors of the analyzer. Filter-expression errors reach users verbatim (the API answers them
+//! as `InvalidRequestException`), so each says what was wrong, the 1-based column (counted in
+//! characters), and what was expected.
+
+use thiserror::Error;
+
+pub type Result<T, E = FilterError> = std::result::Result<T, E>;
+
+/// Why a filter expression does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum FilterError {
+    #[error("empty expression at column {column}; expected a condition such as fault or responsetime > 5")]
+    Empty { column: usize },
+    /// A token was missing after another: `expected a number after > at column 16`.
+    #[error("expected {expected} after {after} at column {column}")]
+    ExpectedAfter { expected: String, after: String, column: usize },
+    #[error("unexpected {found} at column {column}; expected {expected}")]
+    Unexpected { found: String, expected: String, column: usize },
+    #[error("unknown keyword \"{word}\" at column {column}{}", did_you_mean(.suggestion))]
+    UnknownKeyword { word: String, column: usize, suggestion: Option<String> },
+    #[error("{operator} cannot compare {keyword}, {value_type}, at column {column}; use {allowed}")]
+    OperatorType { operator: String, keyword: String, value_type: String, column: usize, allowed: String },
+    #[error("{keyword} at column {column} is not valid {scope}; it is valid {valid_in}")]
+    Scope { keyword: String, column: usize, scope: String, valid_in: String },
+    #[error("unterminated string starting at column {column}; expected a closing \"")]
+    UnterminatedString { column: usize },
+    #[error("unknown escape \\{escape} in a string at column {column}; only \\\" and \\\\ are escapes")]
+    UnknownEscape { escape: char, column: usize },
+    #[error("unexpected character '{character}' at column {column}")]
+    UnexpectedCharacter { character: char, column: usize },
+    #[error("unbalanced {open} at column {column}: no {close} before the end of the expression")]
+    Unclosed { open: char, close: char, column: usize },
+    #[error("unbalanced {close} at column {column}: no {open} before it")]
+    Unopened { open: char, close: char, column: usize },
+    #[error("expression nested too deeply at column {column}; at most {limit} levels of (), {{}} and ! are allowed")]
+    TooDeep { column: usize, limit: usize },
+    #[error("rootcause.responsetime has no exception list (column {column}); use rootcause.responsetime.service or rootcause.responsetime.entity")]
+    NoResponseTimeExceptions { column: usize },
+    #[error("number at column {column} is too large")]
+    NumberTooLarge { column: usize },
+    #[error("invalid JSON at column {column}: {message}")]
+    InvalidJson { message: String, column: usize },
+}
+
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    suggestion.as_ref().map(|keyword| format!(" (did you mean {keyword}?)")).unwrap_or_default()
+}
+
+impl FilterError {
+    /// The 1-based column, in characters, the error points at.
+    pub fn column(&self) -> usize {
+        match self {
+            FilterError::Empty { column }
+            | FilterError::ExpectedAfter { column, .. }
+            | FilterError::Unexpected { column, .. }
+            | FilterError::UnknownKeyword { column, .. }
+            | FilterError::OperatorType { column, .. }
+            | FilterError::Scope { column, .. }
+            | FilterError::UnterminatedString { column }
+            | FilterError::UnknownEscape { column, .. }
+            | FilterError::UnexpectedCharacter { column, .. }
+            | FilterError::Unclosed { column, .. }
+            | FilterError::Unopened { column, .. }
+            | FilterError::TooDeep { column, .. }
+            | FilterError::NoResponseTimeExceptions { column }
+            | FilterError::NumberTooLarge { column }
+            | FilterError::InvalidJson { column, .. } => *column,
+        }
+    }
+}
