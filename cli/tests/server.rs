@@ -1,4 +1,5 @@
-//! Starts `fluoro serve` as a child process on free ports and stops it with SIGTERM.
+//! Starts `fluoro serve` as a child process on free ports and stops it with SIGTERM, or kills
+//! it with SIGKILL to test recovery (start again on the same data dir).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -14,8 +15,14 @@ pub(crate) struct FluoroServer {
 
 impl FluoroServer {
     pub(crate) fn start(data_dir: &Path) -> FluoroServer {
+        FluoroServer::start_with(data_dir, &[])
+    }
+
+    /// With extra arguments, such as `--config FILE`.
+    pub(crate) fn start_with(data_dir: &Path, extra_args: &[&std::ffi::OsStr]) -> FluoroServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_fluoro"))
             .arg("serve")
+            .args(extra_args)
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--udp-bind", "127.0.0.1:0", "--sampling-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0"])
@@ -62,6 +69,14 @@ impl FluoroServer {
             assert!(Instant::now() < deadline, "fluoro serve did not stop on SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+impl FluoroServer {
+    /// SIGKILL: no chance to flush or sync; waits until the process is gone.
+    pub(crate) fn kill_hard(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 }
 

@@ -4,3 +4,4 @@
 mod server;
 
 mod fluoro_serve_ingests_real_sdks;
+mod fluoro_serve_survives_sigkill;

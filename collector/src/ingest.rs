@@ -59,10 +59,15 @@ impl Ingest {
         documents: impl IntoIterator<Item = &'a [u8]>,
         durability: Durability,
     ) -> Result<Vec<RefusedDocument>, SinkError> {
-        let mut batch = SpanBatch { entities: Vec::new(), rows: Vec::new(), durability };
+        let documents = documents.into_iter();
+        // Sized for the common document, a segment with a few subsegments, so that growing the
+        // batch does not move its large elements several times over.
+        let expected = documents.size_hint().0;
+        let mut batch =
+            SpanBatch { entities: Vec::with_capacity(expected), rows: Vec::with_capacity(4 * expected), durability };
         let mut refused = Vec::new();
         let mut received = 0u64;
-        for (index, bytes) in documents.into_iter().enumerate() {
+        for (index, bytes) in documents.enumerate() {
             received += 1;
             match parse_document_with(bytes, &self.rules) {
                 Ok(document) => {

@@ -61,11 +61,13 @@ pub struct RunningServer {
     tasks: Vec<JoinHandle<Result<(), CollectorError>>>,
 }
 
-/// Binds every listener, then serves until [`RunningServer::shutdown`].
+/// Binds every listener, then serves until [`RunningServer::shutdown`]. `api_routes` are
+/// served beside the X-Ray ingest API on the HTTP port (the analyzer's queries, the dashboard).
 pub async fn start(
     config: ServerConfig,
     ingest: Ingest,
     traces: Arc<dyn TraceSource>,
+    api_routes: axum::Router,
 ) -> Result<RunningServer, CollectorError> {
     std::fs::create_dir_all(&config.data_dir)?;
     let rules = Arc::new(
@@ -86,7 +88,7 @@ pub async fn start(
     };
 
     let (stop, stopped) = watch::channel(false);
-    let api = xray_api_router(ingest.clone(), traces).merge(sampling_router(rules.clone()));
+    let api = xray_api_router(ingest.clone(), traces).merge(sampling_router(rules.clone())).merge(api_routes);
     let tasks = vec![
         tokio::spawn(serve_http(sampling, sampling_router(rules), wait_for(stopped.clone()))),
         tokio::spawn(serve_http(http, api, wait_for(stopped.clone()))),

@@ -12,8 +12,6 @@
 //!   ([`TraceAge`]). Off by default: ids converted from W3C trace ids carry random bits there,
 //!   and the service itself no longer insists on it.
 
-use std::collections::HashSet;
-
 use crate::document::{Document, EntityLabel, FieldProblem, Path};
 use crate::error::{DocumentError, Problem};
 use crate::segment::Entity;
@@ -75,7 +73,9 @@ fn validate_top_level(entity: &Entity, path: Path<'_>, rules: &Rules) -> Result<
         check_trace_age(f64::from(trace_id.epoch_seconds()), window)
             .map_err(|problem| FieldProblem::new(path.key("trace_id"), problem))?;
     }
-    let mut seen_ids = HashSet::new();
+    // A document holds a handful of entities, so a linear scan beats hashing and allocates
+    // once. The worst case, ~1000 minimal subsegments in 64 KiB, scans in well under 1 ms.
+    let mut seen_ids = Vec::with_capacity(1 + entity.subsegments().len());
     validate_entity(entity, path, &mut seen_ids)
 }
 
@@ -91,10 +91,12 @@ fn check_trace_age(started: f64, window: TraceAge) -> Result<(), Problem> {
     Ok(())
 }
 
-fn validate_entity(entity: &Entity, path: Path<'_>, seen_ids: &mut HashSet<u64>) -> Result<(), FieldProblem> {
-    if !seen_ids.insert(entity.id.as_u64()) {
+fn validate_entity(entity: &Entity, path: Path<'_>, seen_ids: &mut Vec<u64>) -> Result<(), FieldProblem> {
+    let id = entity.id.as_u64();
+    if seen_ids.contains(&id) {
         return Err(FieldProblem::new(path.key("id"), Problem::DuplicateId { value: entity.id.to_string() }));
     }
+    seen_ids.push(id);
     check_name(&entity.name).map_err(|problem| FieldProblem::new(path.key("name"), problem))?;
     check_times(entity, path)?;
     check_annotation_keys(entity, path)?;

@@ -1,6 +1,35 @@
 //! The Fluoro columnar store: write-ahead log, queryable recent data, immutable Parquet blocks,
-//! trace lookup, retention and recovery. Work in progress (store issue).
+//! trace lookup, retention and recovery. [`Store`] is the whole API: it is the collector's
+//! `SpanSink` and `TraceSource`, and the analyzer's `scan`/`services`/`time_bounds`.
+//! The durability contract and the formats are in `docs/storage.md`.
+//!
+//! | module | holds |
+//! |---|---|
+//! | `store` | [`Store`], [`StoreConfig`]: write path, background flush, reads, recovery, close |
+//! | `wal` | the write-ahead log: segments, group commit, replay, checkpoint (format v1) |
+//! | `recent` | recent data in memory, by trace; filling services of independent subsegments |
+//! | `block` | Parquet blocks: write, open, trace lookup, scans (format v1) |
+//! | `compaction`, `retention` | merging small blocks; which blocks age or size expires |
+//!
+//! Write path: `store.rs` `Store::write` → `wal.rs` `encode_record`/`Wal::append` →
+//! `recent.rs` `RecentSpans::insert`; flush: `store.rs` `Shared::flush` → `block` `write_block`
+//! → `wal.rs` `remove_before`. Read path: `store.rs` `Shared::traces` → `recent.rs` +
+//! `block` `read_trace_spans` → `compaction.rs` `preferred_version`.
+//! When you change the replace rule, it is `compaction::preferred_version` for all of them.
 
+mod block;
+mod compaction;
+mod error;
+mod recent;
 mod record;
+mod retention;
+mod store;
+mod wal;
 
+#[doc(hidden)]
+pub use block::bench_api;
+pub use error::{Result, StoreError};
 pub use record::StoredSpan;
+pub use store::{
+    Store, StoreConfig, DEFAULT_FLUSH_AGE, DEFAULT_FLUSH_ROWS, DEFAULT_SYNC_INTERVAL, DEFAULT_WAL_QUEUE_RECORDS,
+};

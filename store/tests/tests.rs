@@ -1,2 +1,8 @@
 //! Behaviour tests of fluoro-store, one module per behaviour, in one test binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod model;
+mod recovery;
+mod trace_assembly;

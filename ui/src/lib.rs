@@ -1,2 +1,11 @@
-//! Fluoro's HTTP surface: the X-Ray-compatible REST API, the JSON API and the dashboard.
-//! Nothing is implemented yet; the work is tracked in the API issue.
+//! Fluoro's HTTP surface: the X-Ray-compatible query API over the analyzer, the JSON API and
+//! the dashboard. The ingest side of the X-Ray API (`PutTraceSegments`, `BatchGetTraces`,
+//! sampling) is the collector's; `fluoro serve` serves both on one port.
+//!
+//! | module | holds |
+//! |---|---|
+//! | `api` | [`api_router`]: the query operations in the X-Ray REST-JSON shapes |
+
+mod api;
+
+pub use api::api_router;

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
@@ -12,8 +13,8 @@ pub(crate) const DEFAULT_SAMPLING_BIND: &str = "127.0.0.1:2000";
 pub(crate) const DEFAULT_HTTP_BIND: &str = "127.0.0.1:2020";
 pub(crate) const DEFAULT_OTLP_GRPC_BIND: &str = "127.0.0.1:4317";
 pub(crate) const DEFAULT_OTLP_HTTP_BIND: &str = "127.0.0.1:4318";
-/// Rows kept in memory until the columnar store lands; whole traces are evicted beyond it.
-pub(crate) const DEFAULT_MEMORY_MAX_ROWS: usize = 2_000_000;
+/// The store lives in this folder of the data dir.
+pub(crate) const STORE_DIR: &str = "store";
 
 /// The configuration file. Every key is optional; flags win over the file.
 #[derive(Debug, Default, Deserialize)]
@@ -28,7 +29,7 @@ pub(crate) struct ConfigFile {
     #[serde(default)]
     pub(crate) udp: UdpSection,
     #[serde(default)]
-    pub(crate) memory: MemorySection,
+    pub(crate) store: StoreSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -39,10 +40,35 @@ pub(crate) struct UdpSection {
     pub(crate) queue_datagrams: Option<usize>,
 }
 
+/// When recent data becomes a Parquet block and how often UDP data is synced; defaults are
+/// `fluoro_store::DEFAULT_*`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct MemorySection {
-    pub(crate) max_rows: Option<usize>,
+pub(crate) struct StoreSection {
+    pub(crate) flush_rows: Option<usize>,
+    pub(crate) flush_age_seconds: Option<u64>,
+    pub(crate) sync_interval_ms: Option<u64>,
+}
+
+impl StoreSection {
+    /// The store's configuration for `data_dir`, validated.
+    pub(crate) fn store_config(&self, data_dir: &Path) -> anyhow::Result<fluoro_store::StoreConfig> {
+        let mut config = fluoro_store::StoreConfig::new(data_dir.join(STORE_DIR));
+        if let Some(rows) = self.flush_rows {
+            anyhow::ensure!(rows > 0, "store.flush_rows must be at least 1");
+            config.flush_rows = rows;
+        }
+        if let Some(seconds) = self.flush_age_seconds {
+            anyhow::ensure!(seconds > 0, "store.flush_age_seconds must be at least 1");
+            config.flush_age = Duration::from_secs(seconds);
+        }
+        if let Some(millis) = self.sync_interval_ms {
+            // The durability contract promises UDP data on disk within a second.
+            anyhow::ensure!((1..=1000).contains(&millis), "store.sync_interval_ms must be between 1 and 1000");
+            config.sync_interval = Duration::from_millis(millis);
+        }
+        Ok(config)
+    }
 }
 
 impl ConfigFile {
@@ -81,7 +107,12 @@ mod tests {
         let example = include_str!("../../../../fluoro.example.toml");
         let config: ConfigFile = toml::from_str(example).unwrap();
         assert_eq!(config.http_bind, Some(parse_addr(DEFAULT_HTTP_BIND)));
+        let store = config.store.store_config(Path::new("/data")).unwrap();
+        assert_eq!(store.flush_rows, fluoro_store::DEFAULT_FLUSH_ROWS);
+        assert_eq!(store.data_dir, Path::new("/data/store"));
         let error = toml::from_str::<ConfigFile>("htp_bind = \"127.0.0.1:1\"").unwrap_err();
         assert!(error.to_string().contains("unknown field `htp_bind`"), "{error}");
+        let slow_sync: ConfigFile = toml::from_str("[store]\nsync_interval_ms = 5000").unwrap();
+        assert!(slow_sync.store.store_config(Path::new("/data")).is_err(), "the durability contract holds");
     }
 }

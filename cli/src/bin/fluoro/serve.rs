@@ -1,19 +1,23 @@
-//! `fluoro serve`: the collector, sampling and the HTTP API in one process, until SIGTERM or
-//! Ctrl-C.
+//! `fluoro serve`: the collector, sampling, the HTTP API and the span store in one process,
+//! until SIGTERM or Ctrl-C. On stop the collector stops first, then the store flushes recent
+//! data to a Parquet block, so a stopped data dir holds complete blocks and an empty log.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context;
 use clap::Args;
-use fluoro_collector::{Counters, Ingest, MemorySink, ServerConfig, TraceSource, UdpConfig};
+use fluoro_collector::{Counters, Ingest, ServerConfig, SpanSink, TraceSource, UdpConfig};
+use fluoro_store::{Store, StoreConfig};
 
 use crate::config::{self, ConfigFile};
 
 #[derive(Args)]
 pub(crate) struct ServeArgs {
-    /// Where state lives (sampling rules today). Default: $FLUORO_DATA_DIR, else
-    /// $XDG_DATA_HOME/fluoro, else ~/.local/share/fluoro.
+    /// Where state lives: sampling rules and the span store (`store/`: write-ahead log and
+    /// Parquet blocks). Default: $FLUORO_DATA_DIR, else $XDG_DATA_HOME/fluoro, else
+    /// ~/.local/share/fluoro.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// X-Ray daemon protocol (UDP). [default: 127.0.0.1:2000]
@@ -38,14 +42,15 @@ pub(crate) struct ServeArgs {
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
-    let file = match &args.config {
+    let mut file = match &args.config {
         Some(path) => ConfigFile::load(path)?,
         None => ConfigFile::default(),
     };
-    let max_rows = file.memory.max_rows.unwrap_or(config::DEFAULT_MEMORY_MAX_ROWS);
+    let store_section = std::mem::take(&mut file.store);
     let server_config = server_config(args, file);
+    let store_config = store_section.store_config(&server_config.data_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(server_config, max_rows))
+    runtime.block_on(serve(server_config, store_config))
 }
 
 fn server_config(args: ServeArgs, file: ConfigFile) -> ServerConfig {
@@ -73,11 +78,15 @@ fn server_config(args: ServeArgs, file: ConfigFile) -> ServerConfig {
     }
 }
 
-async fn serve(config: ServerConfig, max_rows: usize) -> anyhow::Result<()> {
-    let sink = Arc::new(MemorySink::new(max_rows));
-    let ingest = Ingest::new(sink.clone(), Arc::new(Counters::new()));
+async fn serve(config: ServerConfig, store_config: StoreConfig) -> anyhow::Result<()> {
+    // Opening replays the write-ahead log: file work, off the async threads.
+    let store_dir = store_config.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(store_config)).await?;
+    let store = Arc::new(store.with_context(|| format!("cannot open the store in {}", store_dir.display()))?);
+    let ingest = Ingest::new(store.clone() as Arc<dyn SpanSink>, Arc::new(Counters::new()));
     let data_dir = config.data_dir.clone();
-    let server = fluoro_collector::start(config, ingest, sink as Arc<dyn TraceSource>).await?;
+    let api_routes = fluoro_ui::api_router(store.clone());
+    let server = fluoro_collector::start(config, ingest, store.clone() as Arc<dyn TraceSource>, api_routes).await?;
     let a = server.addresses;
     // One line per listener on stdout: people read it, and tests parse it.
     println!("fluoro: data dir {}", data_dir.display());
@@ -90,6 +99,9 @@ async fn serve(config: ServerConfig, max_rows: usize) -> anyhow::Result<()> {
     wait_for_stop_signal().await?;
     tracing::info!("stopping");
     server.shutdown().await?;
+    // Nothing writes any more: flush recent data to a block (Parquet encoding, fsyncs).
+    tokio::task::spawn_blocking(move || store.close()).await?.context("cannot flush the store on stop")?;
+    tracing::info!("stopped");
     Ok(())
 }
 

@@ -1,0 +1,168 @@
+//! Per-document ingest cost without UDP: parse, validate, flatten into rows, and write, on one
+//! thread, against plain `serde_json::from_slice::<Value>` of the same bytes in the same run.
+//!
+//! The document is the `udp_ingest` one: a segment with 3 subsegments, ~1.2 KB, a new trace id
+//! each time. Every stage is reported in documents/s and as a ratio to the JSON baseline
+//! (above 1 means cheaper than building a `serde_json::Value`).
+//!
+//! `cargo run --release -p fluoro-benches --bin ingest_parse -- --seconds 2`
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{ensure, Context};
+use clap::Parser;
+use fluoro_collector::{Counters, Durability, Ingest, MemorySink, SinkError, Source, SpanBatch, SpanSink};
+use fluoro_proto::{parse_document, rows_from_document};
+
+/// Stands for the random part of the trace id; every document gets its own.
+const TRACE_PLACEHOLDER: &str = "000000000000000000000000";
+const BATCH: usize = 32;
+const SINK_MAX_ROWS: usize = 200_000;
+
+#[derive(Debug, Parser)]
+#[command(about = "Documents/s through each ingest stage, against serde_json::Value parsing")]
+struct Args {
+    /// Measured seconds per stage.
+    #[arg(long, default_value_t = 1.0)]
+    seconds: f64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut documents = Documents::new()?;
+    println!(
+        "ingest_parse: {}-byte document (segment + 3 subsegments), {}s per stage, 1 thread",
+        documents.len(),
+        args.seconds
+    );
+
+    let baseline = documents.rate(args.seconds, |bytes| {
+        black_box(serde_json::from_slice::<serde_json::Value>(bytes)?);
+        Ok(())
+    })?;
+    report("serde_json::Value (baseline)", baseline, baseline);
+    let parse = documents.rate(args.seconds, |bytes| {
+        black_box(parse_document(bytes)?);
+        Ok(())
+    })?;
+    report("parse + validate", parse, baseline);
+    let rows = documents.rate(args.seconds, |bytes| {
+        black_box(rows_from_document(&parse_document(bytes)?));
+        Ok(())
+    })?;
+    report("parse + validate + rows", rows, baseline);
+
+    let discard = Ingest::new(Arc::new(DiscardSink), Arc::new(Counters::new()));
+    report("Ingest::put_documents, discarding", documents.ingest_rate(args.seconds, &discard)?, baseline);
+    let rss_before = peak_rss_kib()?;
+    let memory = Arc::new(MemorySink::new(SINK_MAX_ROWS));
+    let kept = Ingest::new(memory.clone(), Arc::new(Counters::new()));
+    report("Ingest::put_documents, MemorySink", documents.ingest_rate(args.seconds, &kept)?, baseline);
+    let rows_kept = memory.row_count();
+    let grown = peak_rss_kib()?.saturating_sub(rss_before);
+    println!(
+        "MemorySink: {rows_kept} rows kept ({} documents), peak RSS +{grown} KiB, {:.0} bytes per document",
+        rows_kept / 4,
+        grown as f64 * 1024.0 / (rows_kept / 4).max(1) as f64
+    );
+    Ok(())
+}
+
+fn report(stage: &str, rate: f64, baseline: f64) {
+    println!("  {stage:<36} {rate:>10.0} documents/s  {:>8.2} µs  ratio {:.2}", 1e6 / rate, rate / baseline);
+}
+
+/// Accepts everything and keeps nothing: the cost of `Ingest` without a store.
+#[derive(Debug)]
+struct DiscardSink;
+
+impl SpanSink for DiscardSink {
+    fn write(&self, batch: SpanBatch) -> Result<(), SinkError> {
+        black_box(batch);
+        Ok(())
+    }
+}
+
+/// A batch of copies of one document, each with its own trace id.
+struct Documents {
+    batch: Vec<Vec<u8>>,
+    trace_at: usize,
+    serial: u64,
+}
+
+impl Documents {
+    fn new() -> anyhow::Result<Documents> {
+        let epoch = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        let start = epoch as f64 + 0.125;
+        let document = format!(
+            r#"{{"name":"checkout-api","id":"70de5b6f19ff9a0a","trace_id":"1-{epoch:08x}-{TRACE_PLACEHOLDER}","start_time":{start},"end_time":{end},"origin":"AWS::ECS::Container","http":{{"request":{{"method":"POST","url":"https://checkout.example.com/api/orders","client_ip":"10.0.12.34","user_agent":"okhttp/4.12.0"}},"response":{{"status":200,"content_length":1234}}}},"annotations":{{"customer_tier":"gold","order_items":3}},"aws":{{"ecs":{{"container":"checkout-7d9f"}}}},"subsegments":[{{"id":"53995c3f42cd8ad8","name":"DynamoDB","namespace":"aws","start_time":{s1},"end_time":{e1},"aws":{{"operation":"PutItem","table_name":"orders","region":"us-east-1","request_id":"UBQNSO5AEM8T4FDA4RQDEB94OVTDRVV4K4HIRGVJF66Q9ASUAAJG","retries":0}},"http":{{"response":{{"status":200,"content_length":2}}}}}},{{"id":"6b55dcc497934f1a","name":"payments.example.com","namespace":"remote","start_time":{s2},"end_time":{e2},"http":{{"request":{{"method":"POST","url":"https://payments.example.com/charge"}},"response":{{"status":201,"content_length":87}}}}}},{{"id":"1c9b3d1e0f5a7c2b","name":"render-receipt","start_time":{s3},"end_time":{e3},"metadata":{{"default":{{"template":"receipt-v2"}}}}}}]}}"#,
+            end = start + 0.180,
+            s1 = start + 0.010,
+            e1 = start + 0.042,
+            s2 = start + 0.050,
+            e2 = start + 0.160,
+            s3 = start + 0.162,
+            e3 = start + 0.175,
+        )
+        .into_bytes();
+        let trace_at = document
+            .windows(TRACE_PLACEHOLDER.len())
+            .position(|window| window == TRACE_PLACEHOLDER.as_bytes())
+            .context("no trace id")?;
+        let mut documents = Documents { batch: vec![document; BATCH], trace_at, serial: 0 };
+        documents.next_traces();
+        ensure!(parse_document(&documents.batch[0])?.entities()[0].subsegments().len() == 3, "bad template");
+        Ok(documents)
+    }
+
+    fn len(&self) -> usize {
+        self.batch[0].len()
+    }
+
+    /// Gives every document of the batch a new trace id.
+    fn next_traces(&mut self) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for document in &mut self.batch {
+            self.serial += 1;
+            let digits = &mut document[self.trace_at..self.trace_at + TRACE_PLACEHOLDER.len()];
+            let value = u128::from(self.serial);
+            for (index, digit) in digits.iter_mut().rev().enumerate() {
+                *digit = HEX[((value >> (4 * index)) & 0xf) as usize];
+            }
+        }
+    }
+
+    /// Documents per second through `stage`, one document at a time.
+    fn rate(&mut self, seconds: f64, mut stage: impl FnMut(&[u8]) -> anyhow::Result<()>) -> anyhow::Result<f64> {
+        self.timed(seconds, |batch| batch.iter().try_for_each(|document| stage(document)))
+    }
+
+    /// Documents per second through `Ingest::put_documents`, a batch per call as the UDP workers do.
+    fn ingest_rate(&mut self, seconds: f64, ingest: &Ingest) -> anyhow::Result<f64> {
+        self.timed(seconds, |batch| {
+            let refused = ingest.put_documents(Source::Udp, batch.iter().map(Vec::as_slice), Durability::BestEffort)?;
+            ensure!(refused.is_empty(), "the document was refused: {refused:?}");
+            Ok(())
+        })
+    }
+
+    fn timed(&mut self, seconds: f64, mut run: impl FnMut(&[Vec<u8>]) -> anyhow::Result<()>) -> anyhow::Result<f64> {
+        let started = Instant::now();
+        let mut done = 0u64;
+        while started.elapsed().as_secs_f64() < seconds {
+            self.next_traces();
+            run(&self.batch)?;
+            done += self.batch.len() as u64;
+        }
+        Ok(done as f64 / started.elapsed().as_secs_f64())
+    }
+}
+
+/// Peak resident set size of this process, from `/proc/self/status`.
+fn peak_rss_kib() -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:")).context("no VmHWM in /proc/self/status")?;
+    Ok(line.split_whitespace().nth(1).context("empty VmHWM")?.parse()?)
+}

@@ -1,0 +1,77 @@
+//! A narrow, unstable door to the block layer for `benches/` (not part of the store's API):
+//! write blocks, look traces up across blocks, and run the scan the benchmark times.
+
+use std::path::{Path, PathBuf};
+
+use fluoro_proto::TraceId;
+use polars::prelude::*;
+
+use super::schema::{polars_error, FAULT, SERVICE};
+use super::BlockMeta;
+use crate::error::Result;
+use crate::record::StoredSpan;
+
+/// One block on disk.
+#[derive(Debug, Clone)]
+pub struct Block(BlockMeta);
+
+impl Block {
+    pub fn path(&self) -> &Path {
+        &self.0.path
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.0.bytes
+    }
+
+    pub fn rows(&self) -> usize {
+        self.0.rows
+    }
+}
+
+pub fn write_block(blocks_dir: &Path, id: u64, spans: Vec<StoredSpan>) -> Result<Block> {
+    super::write_block(blocks_dir, id, spans).map(Block)
+}
+
+pub fn open_blocks(blocks_dir: &Path) -> Result<Vec<Block>> {
+    Ok(super::open_blocks(blocks_dir)?.into_iter().map(Block).collect())
+}
+
+/// All spans of one trace across the blocks, as the store's lookup does: filter, then read.
+pub fn trace(blocks: &[Block], id: TraceId) -> Result<Vec<StoredSpan>> {
+    let mut spans = Vec::new();
+    for block in blocks.iter().filter(|block| block.0.may_contain_trace(&id)) {
+        spans.extend(super::read_trace_spans(&block.0, &[id])?);
+    }
+    Ok(spans)
+}
+
+/// `(service, fault spans)` for spans starting in `[from_us, to_us)`, over the blocks that
+/// overlap the range: projection (service, fault, start_us) and predicates pushed down.
+pub fn fault_counts_by_service(blocks: &[Block], from_us: i64, to_us: i64) -> Result<Vec<(String, u64)>> {
+    let scans = blocks
+        .iter()
+        .filter(|block| block.0.overlaps(from_us, to_us))
+        .map(|block| super::scan_block(&block.0, from_us, to_us, &[SERVICE], Some(col(FAULT))))
+        .collect::<Result<Vec<_>>>()?;
+    if scans.is_empty() {
+        return Ok(Vec::new());
+    }
+    let counts = concat(scans, UnionArgs::default())
+        .and_then(|all| all.group_by([col(SERVICE)]).agg([len().alias("faults")]).collect())
+        .map_err(polars_error)?;
+    let services = counts.column(SERVICE).and_then(|c| c.str()).map_err(polars_error)?;
+    let faults = counts.column("faults").and_then(|c| c.idx()).map_err(polars_error)?;
+    let mut rows: Vec<(String, u64)> = services
+        .iter()
+        .zip(faults.iter())
+        .map(|(service, count)| (service.unwrap_or_default().to_owned(), u64::from(count.unwrap_or_default())))
+        .collect();
+    rows.sort();
+    Ok(rows)
+}
+
+/// The paths of the blocks, for handing to another reader.
+pub fn paths(blocks: &[Block]) -> Vec<PathBuf> {
+    blocks.iter().map(|block| block.0.path.clone()).collect()
+}

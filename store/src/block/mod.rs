@@ -1,0 +1,288 @@
+//! Parquet blocks: immutable files of spans flushed from recent data, the store's long-term
+//! form, readable by any Parquet tool (DuckDB, pandas, Spark) without Fluoro.
+//!
+//! Design constraints:
+//! - One trace is contiguous, so a lookup by id decodes one row group: rows are sorted by
+//!   (trace start minute, trace id, span start, span id), where the trace start is the earliest
+//!   span start of that trace in the block.
+//! - Time ranges prune: the minute bucket leads the sort, so `start_us` min/max statistics per
+//!   row group are narrow; whole blocks are skipped from [`BlockMeta`] alone.
+//! - Lookups by trace id skip blocks by a bloom filter kept in the footer's key-value metadata
+//!   (see `filter.rs`) and row groups by the `trace_hi`/`trace_lo` statistics.
+//! - Small on disk: zstd, dictionary encoding for strings and repeated ids (polars chooses it
+//!   when a column has < 75 % distinct values), row groups of [`ROW_GROUP_ROWS`].
+//! - Durable and atomic: written to `<id>.parquet.tmp`, fsynced, renamed to `<id>.parquet`, the
+//!   directory fsynced. A crash leaves either no block or a complete one plus a `.tmp` that
+//!   [`open_blocks`] deletes. Everything `open_blocks` needs is in the footer, so starting does
+//!   not read data pages.
+//! - Open format: plain Parquet types only; Fluoro's metadata is one JSON value under the
+//!   key-value key `fluoro.block`, ignored by other readers.
+//!
+//! Format version 1 (`fluoro.block` → `{"version":1,…}`), one row per span:
+//!
+//! ```text
+//! column                 parquet type (logical)        null when
+//! trace_hi               INT64 (UINT_64)               never   first 8 bytes of the trace id, big-endian
+//! trace_lo               INT64 (UINT_64)               never   last 8 bytes
+//! id                     INT64 (UINT_64)               never
+//! parent_id              INT64 (UINT_64)               root span
+//! kind                   BYTE_ARRAY (STRING)           never   "segment" | "subsegment"
+//! service                BYTE_ARRAY (STRING)           independent subsegment not yet attached
+//! name                   BYTE_ARRAY (STRING)           never
+//! origin, namespace      BYTE_ARRAY (STRING)           absent
+//! start_us               INT64                         never   epoch microseconds
+//! end_us                 INT64                         in progress
+//! in_progress, error, fault, throttle, remote, traced   BOOLEAN   never
+//! http_method, http_url  BYTE_ARRAY (STRING)           absent
+//! http_status            INT32 (UINT_32)               absent
+//! http_client_ip, http_user_agent   BYTE_ARRAY (STRING) absent
+//! exceptions             LIST<STRUCT<name STRING, message STRING, remote BOOLEAN>>   never (empty)
+//! annotations            LIST<STRUCT<key STRING, string STRING, number DOUBLE, bool BOOLEAN>>
+//!                                                      never (empty); one of the values set
+//! user                   BYTE_ARRAY (STRING)           absent
+//! aws_account_id, aws_operation, aws_region, aws_table, aws_queue, aws_resource,
+//! aws_resource_arn, aws_instance_id, aws_availability_zone   BYTE_ARRAY (STRING)   absent
+//! sql_url                BYTE_ARRAY (STRING)           absent
+//! document               BYTE_ARRAY (STRING)           except on a top-level X-Ray entity's row
+//! sequence               INT64 (UINT_64)               never   arrival order, for duplicates
+//!
+//! footer key-value "fluoro.block":
+//! {"version":1,"rows":N,"min_start_us":…,"max_end_us":…,"services":[…],
+//!  "filter":{"hashes":K,"bits":"<base64 of little-endian u64 words>"}}
+//! ```
+
+#[doc(hidden)]
+pub mod bench_api;
+mod filter;
+mod read;
+mod schema;
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use fluoro_proto::TraceId;
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use tracing::warn;
+
+use crate::error::{Result, StoreError};
+use crate::record::StoredSpan;
+
+pub(crate) use filter::TraceFilter;
+pub(crate) use read::{read_block, read_trace_spans, scan_block};
+pub(crate) use schema::spans_to_frame;
+#[allow(unused_imports)]
+pub(crate) use schema::{frame_to_spans, trace_from_halves, trace_halves};
+
+/// The format version written now; blocks with a higher version are refused, not deleted.
+pub(crate) const FORMAT_VERSION: u32 = 1;
+/// The footer key-value key holding [`FooterMeta`].
+const META_KEY: &str = "fluoro.block";
+/// Rows per row group: small enough that a trace lookup decodes little besides its trace,
+/// large enough for dictionary and zstd to work (see BENCHMARKS.md, "Parquet blocks").
+pub(crate) const ROW_GROUP_ROWS: usize = 16 * 1024;
+/// Traces are sorted by the minute they started, then by id.
+const SORT_BUCKET_US: i64 = 60_000_000;
+const BLOCK_EXTENSION: &str = "parquet";
+const TMP_SUFFIX: &str = ".tmp";
+
+/// What the store knows about one block without reading its data.
+#[derive(Debug, Clone)]
+pub(crate) struct BlockMeta {
+    pub id: u64,
+    pub path: PathBuf,
+    pub rows: usize,
+    /// Size of the file on disk.
+    pub bytes: u64,
+    pub min_start_us: i64,
+    /// The latest end (or start, for in-progress spans) of any span.
+    pub max_end_us: i64,
+    /// Distinct services, sorted.
+    pub services: Vec<String>,
+    pub filter: TraceFilter,
+}
+
+impl BlockMeta {
+    /// `false` means the block certainly holds no span of this trace.
+    pub(crate) fn may_contain_trace(&self, id: &TraceId) -> bool {
+        self.filter.may_contain(id)
+    }
+
+    /// Whether any span of the block may start in `[from_us, to_us)` (the range
+    /// [`scan_block`] filters on).
+    pub(crate) fn overlaps(&self, from_us: i64, to_us: i64) -> bool {
+        self.min_start_us < to_us && self.max_end_us >= from_us
+    }
+}
+
+/// Fluoro's metadata in the footer.
+#[derive(Serialize, Deserialize)]
+struct FooterMeta {
+    version: u32,
+    rows: usize,
+    min_start_us: i64,
+    max_end_us: i64,
+    services: Vec<String>,
+    filter: filter::StoredFilter,
+}
+
+/// The path of block `id`.
+pub(crate) fn block_path(blocks_dir: &Path, id: u64) -> PathBuf {
+    blocks_dir.join(format!("{id:020}.{BLOCK_EXTENSION}"))
+}
+
+/// Sorts the spans into block order and writes them durably as block `id`.
+pub(crate) fn write_block(blocks_dir: &Path, id: u64, mut spans: Vec<StoredSpan>) -> Result<BlockMeta> {
+    if spans.is_empty() {
+        return Err(StoreError::Block(format!("refusing to write block {id} without spans")));
+    }
+    sort_for_block(&mut spans);
+    let footer = footer_meta(&spans);
+    let mut frame = spans_to_frame(&spans)?;
+    drop(spans);
+    let path = block_path(blocks_dir, id);
+    let tmp_path = path.with_extension(format!("{BLOCK_EXTENSION}{TMP_SUFFIX}"));
+    write_parquet(&tmp_path, &mut frame, &footer)?;
+    fs::rename(&tmp_path, &path).map_err(|error| StoreError::io(&path, error))?;
+    sync_dir(blocks_dir)?;
+    let bytes = fs::metadata(&path).map_err(|error| StoreError::io(&path, error))?.len();
+    meta_from_footer(id, path, bytes, footer)
+}
+
+/// Lists complete blocks, sorted by id. Deletes `*.tmp` leftovers of interrupted writes and
+/// blocks whose footer cannot be read, logging each; refuses blocks of a newer format.
+pub(crate) fn open_blocks(blocks_dir: &Path) -> Result<Vec<BlockMeta>> {
+    fs::create_dir_all(blocks_dir).map_err(|error| StoreError::io(blocks_dir, error))?;
+    let entries = fs::read_dir(blocks_dir).map_err(|error| StoreError::io(blocks_dir, error))?;
+    let mut blocks = Vec::new();
+    let mut deleted = false;
+    for entry in entries {
+        let path = entry.map_err(|error| StoreError::io(blocks_dir, error))?.path();
+        let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default();
+        if name.ends_with(TMP_SUFFIX) {
+            warn!(path = %path.display(), "deleting an interrupted block write");
+            remove_file(&path)?;
+            deleted = true;
+            continue;
+        }
+        let Some(id) = block_id(name) else { continue };
+        match open_block(id, &path) {
+            Ok(meta) => blocks.push(meta),
+            Err(error @ StoreError::BlockVersion { .. }) => return Err(error),
+            Err(error) => {
+                warn!(path = %path.display(), error = %error, "deleting an unreadable block");
+                remove_file(&path)?;
+                deleted = true;
+            }
+        }
+    }
+    if deleted {
+        sync_dir(blocks_dir)?;
+    }
+    blocks.sort_by_key(|block| block.id);
+    Ok(blocks)
+}
+
+/// Deletes blocks (after compaction or by retention) and makes the deletion durable.
+#[allow(dead_code)] // retention's caller, the store's background thread, is in progress
+pub(crate) fn delete_blocks(blocks_dir: &Path, blocks: &[&BlockMeta]) -> Result<()> {
+    for block in blocks {
+        remove_file(&block.path)?;
+    }
+    sync_dir(blocks_dir)
+}
+
+fn block_id(file_name: &str) -> Option<u64> {
+    file_name.strip_suffix(&format!(".{BLOCK_EXTENSION}"))?.parse().ok()
+}
+
+/// Reads a block's footer only.
+fn open_block(id: u64, path: &Path) -> Result<BlockMeta> {
+    let file = File::open(path).map_err(|error| StoreError::io(path, error))?;
+    let bytes = file.metadata().map_err(|error| StoreError::io(path, error))?.len();
+    let mut reader = ParquetReader::new(file);
+    let metadata = reader.get_metadata().map_err(schema::polars_error)?;
+    let text = metadata
+        .key_value_metadata()
+        .iter()
+        .flatten()
+        .find(|pair| pair.key == META_KEY)
+        .and_then(|pair| pair.value.clone())
+        .ok_or_else(|| StoreError::Block(format!("{}: no {META_KEY} metadata", path.display())))?;
+    let footer: FooterMeta = serde_json::from_str(&text)
+        .map_err(|error| StoreError::Block(format!("{}: bad {META_KEY} metadata: {error}", path.display())))?;
+    if footer.version > FORMAT_VERSION {
+        return Err(StoreError::BlockVersion { path: path.to_owned(), version: footer.version });
+    }
+    meta_from_footer(id, path.to_owned(), bytes, footer)
+}
+
+fn meta_from_footer(id: u64, path: PathBuf, bytes: u64, footer: FooterMeta) -> Result<BlockMeta> {
+    Ok(BlockMeta {
+        id,
+        path,
+        rows: footer.rows,
+        bytes,
+        min_start_us: footer.min_start_us,
+        max_end_us: footer.max_end_us,
+        services: footer.services,
+        filter: TraceFilter::from_stored(&footer.filter)?,
+    })
+}
+
+/// Block order: (trace start minute, trace id, start, id). Sorting by the trace's own start
+/// rather than each span's keeps a trace contiguous even when it spans a minute boundary.
+fn sort_for_block(spans: &mut [StoredSpan]) {
+    let mut trace_start = std::collections::HashMap::<TraceId, i64>::new();
+    for span in spans.iter() {
+        let start = trace_start.entry(span.row.trace_id).or_insert(span.row.start_us);
+        *start = (*start).min(span.row.start_us);
+    }
+    spans.sort_by_cached_key(|span| {
+        let bucket = trace_start[&span.row.trace_id].div_euclid(SORT_BUCKET_US);
+        (bucket, span.row.trace_id, span.row.start_us, span.row.id, span.sequence)
+    });
+}
+
+fn footer_meta(spans: &[StoredSpan]) -> FooterMeta {
+    let mut services: Vec<String> = spans.iter().filter_map(|span| span.row.service.clone()).collect();
+    services.sort_unstable();
+    services.dedup();
+    let mut trace_ids: Vec<TraceId> = spans.iter().map(|span| span.row.trace_id).collect();
+    trace_ids.dedup(); // spans are sorted by trace, so this leaves each id once
+    FooterMeta {
+        version: FORMAT_VERSION,
+        rows: spans.len(),
+        min_start_us: spans.iter().map(|span| span.row.start_us).min().unwrap_or_default(),
+        max_end_us: spans.iter().map(|span| span.row.end_us.unwrap_or(span.row.start_us)).max().unwrap_or_default(),
+        services,
+        filter: TraceFilter::build(trace_ids.into_iter()).to_stored(),
+    }
+}
+
+fn write_parquet(path: &Path, frame: &mut DataFrame, footer: &FooterMeta) -> Result<()> {
+    let footer_json = serde_json::to_string(footer).map_err(|error| StoreError::Encode(error.to_string()))?;
+    let file = File::create(path).map_err(|error| StoreError::io(path, error))?;
+    ParquetWriter::new(&file)
+        .with_compression(ParquetCompression::Zstd(None))
+        .with_row_group_size(Some(ROW_GROUP_ROWS))
+        .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![(META_KEY.to_owned(), footer_json)])))
+        .finish(frame)
+        .map_err(schema::polars_error)?;
+    file.sync_all().map_err(|error| StoreError::io(path, error))
+}
+
+fn remove_file(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(StoreError::io(path, error)),
+        _ => Ok(()),
+    }
+}
+
+/// Makes renames and deletions in the directory durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|dir_file| dir_file.sync_all()).map_err(|error| StoreError::io(dir, error))
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

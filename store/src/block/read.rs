@@ -1,0 +1,84 @@
+//! Reading blocks: traces by id, lazy scans for the analyzer, whole blocks for compaction.
+
+use std::collections::HashSet;
+
+use fluoro_proto::TraceId;
+use polars::prelude::*;
+
+use super::schema::{frame_to_spans, polars_error, trace_halves, START_US, TRACE_HI, TRACE_LO};
+use super::BlockMeta;
+use crate::error::Result;
+use crate::record::StoredSpan;
+
+/// Above this many ids a lookup filters on `is_in` per half and checks pairs afterwards; below,
+/// one equality pair per id, which the row-group statistics prune best.
+const MAX_EQUALITY_IDS: usize = 16;
+
+/// The spans of these traces in this block, every column, in block order. Ids the block's
+/// filter rules out cost nothing; the rest read only the row groups whose `trace_hi`/`trace_lo`
+/// statistics admit them.
+pub(crate) fn read_trace_spans(block: &BlockMeta, ids: &[TraceId]) -> Result<Vec<StoredSpan>> {
+    let wanted: Vec<TraceId> = ids.iter().copied().filter(|id| block.may_contain_trace(id)).collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let frame = lazy_block(block)?.filter(trace_predicate(&wanted)).collect().map_err(polars_error)?;
+    let spans = frame_to_spans(&frame)?;
+    if wanted.len() <= MAX_EQUALITY_IDS {
+        return Ok(spans);
+    }
+    // `is_in` per half admits cross pairs (hi of one id, lo of another); drop them.
+    let wanted: HashSet<TraceId> = wanted.into_iter().collect();
+    Ok(spans.into_iter().filter(|span| wanted.contains(&span.row.trace_id)).collect())
+}
+
+/// A lazy scan of the spans that start in `[from_us, to_us)`, with only `columns` (all when
+/// empty) and an optional extra predicate, both pushed down into the Parquet reader.
+pub(crate) fn scan_block(
+    block: &BlockMeta,
+    from_us: i64,
+    to_us: i64,
+    columns: &[&str],
+    predicate: Option<Expr>,
+) -> Result<LazyFrame> {
+    let in_range = col(START_US).gt_eq(lit(from_us)).and(col(START_US).lt(lit(to_us)));
+    let filter = match predicate {
+        Some(predicate) => in_range.and(predicate),
+        None => in_range,
+    };
+    let scan = lazy_block(block)?.filter(filter);
+    if columns.is_empty() {
+        return Ok(scan);
+    }
+    Ok(scan.select(columns.iter().map(|name| col(*name)).collect::<Vec<_>>()))
+}
+
+/// Every span of a block, in block order.
+pub(crate) fn read_block(block: &BlockMeta) -> Result<Vec<StoredSpan>> {
+    let frame = lazy_block(block)?.collect().map_err(polars_error)?;
+    frame_to_spans(&frame)
+}
+
+fn lazy_block(block: &BlockMeta) -> Result<LazyFrame> {
+    let path = PlRefPath::new(block.path.to_string_lossy().as_ref());
+    // Block files are small and read often: no cache, no row-count pre-pass.
+    let args = ScanArgsParquet { cache: false, rechunk: false, ..ScanArgsParquet::default() };
+    LazyFrame::scan_parquet(path, args).map_err(polars_error)
+}
+
+fn trace_predicate(ids: &[TraceId]) -> Expr {
+    let halves: Vec<(u64, u64)> = ids.iter().map(|id| trace_halves(*id)).collect();
+    if halves.len() <= MAX_EQUALITY_IDS {
+        let pair = |(hi, lo): (u64, u64)| col(TRACE_HI).eq(u64_lit(hi)).and(col(TRACE_LO).eq(u64_lit(lo)));
+        return halves.iter().copied().map(pair).reduce(Expr::or).unwrap_or_else(|| lit(false));
+    }
+    let his = Series::new("his".into(), halves.iter().map(|(hi, _)| *hi).collect::<Vec<u64>>());
+    let los = Series::new("los".into(), halves.iter().map(|(_, lo)| *lo).collect::<Vec<u64>>());
+    col(TRACE_HI).is_in(lit(his).implode(false), false).and(col(TRACE_LO).is_in(lit(los).implode(false), false))
+}
+
+/// A typed `u64` literal: `lit(u64)` is a dynamic integer that polars materialises through
+/// `i64` (or `i128`, a feature we leave off), which fails for ids above `i64::MAX`.
+fn u64_lit(value: u64) -> Expr {
+    lit(Scalar::from(value))
+}

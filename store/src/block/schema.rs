@@ -1,0 +1,394 @@
+//! The block schema: [`StoredSpan`]s ⇄ polars frames, one column per field (table in the
+//! parent module's doc). The same conversion serves blocks on disk and recent data in memory, so
+//! the analyzer sees one schema whichever answers.
+
+use fluoro_proto::{
+    AnnotationScalar, AwsSummary, ExceptionSummary, HttpSummary, SegmentId, SpanKind, SpanRow, TraceId,
+};
+use polars::prelude::*;
+use polars_arrow::array::ListArray;
+use polars_arrow::offset::{Offsets, OffsetsBuffer};
+
+use crate::error::{Result, StoreError};
+use crate::record::StoredSpan;
+
+pub(crate) const TRACE_HI: &str = "trace_hi";
+pub(crate) const TRACE_LO: &str = "trace_lo";
+pub(crate) const ID: &str = "id";
+pub(crate) const PARENT_ID: &str = "parent_id";
+pub(crate) const KIND: &str = "kind";
+pub(crate) const SERVICE: &str = "service";
+pub(crate) const NAME: &str = "name";
+pub(crate) const ORIGIN: &str = "origin";
+pub(crate) const NAMESPACE: &str = "namespace";
+pub(crate) const START_US: &str = "start_us";
+pub(crate) const END_US: &str = "end_us";
+pub(crate) const IN_PROGRESS: &str = "in_progress";
+pub(crate) const ERROR: &str = "error";
+pub(crate) const FAULT: &str = "fault";
+pub(crate) const THROTTLE: &str = "throttle";
+pub(crate) const REMOTE: &str = "remote";
+pub(crate) const TRACED: &str = "traced";
+pub(crate) const HTTP_METHOD: &str = "http_method";
+pub(crate) const HTTP_URL: &str = "http_url";
+pub(crate) const HTTP_STATUS: &str = "http_status";
+pub(crate) const HTTP_CLIENT_IP: &str = "http_client_ip";
+pub(crate) const HTTP_USER_AGENT: &str = "http_user_agent";
+pub(crate) const EXCEPTIONS: &str = "exceptions";
+pub(crate) const ANNOTATIONS: &str = "annotations";
+pub(crate) const USER: &str = "user";
+pub(crate) const AWS_ACCOUNT_ID: &str = "aws_account_id";
+pub(crate) const AWS_OPERATION: &str = "aws_operation";
+pub(crate) const AWS_REGION: &str = "aws_region";
+pub(crate) const AWS_TABLE: &str = "aws_table";
+pub(crate) const AWS_QUEUE: &str = "aws_queue";
+pub(crate) const AWS_RESOURCE: &str = "aws_resource";
+pub(crate) const AWS_RESOURCE_ARN: &str = "aws_resource_arn";
+pub(crate) const AWS_INSTANCE_ID: &str = "aws_instance_id";
+pub(crate) const AWS_AVAILABILITY_ZONE: &str = "aws_availability_zone";
+pub(crate) const SQL_URL: &str = "sql_url";
+pub(crate) const DOCUMENT: &str = "document";
+pub(crate) const SEQUENCE: &str = "sequence";
+
+/// Fields of the `exceptions` list elements.
+const EXCEPTION_NAME: &str = "name";
+const EXCEPTION_MESSAGE: &str = "message";
+const EXCEPTION_REMOTE: &str = "remote";
+/// Fields of the `annotations` list elements: exactly one of the three values is set.
+const ANNOTATION_KEY: &str = "key";
+const ANNOTATION_STRING: &str = "string";
+const ANNOTATION_NUMBER: &str = "number";
+const ANNOTATION_BOOL: &str = "bool";
+
+/// Reads one optional field of [`AwsSummary`].
+type AwsField = fn(&AwsSummary) -> Option<&str>;
+
+const SEGMENT: &str = "segment";
+const SUBSEGMENT: &str = "subsegment";
+
+/// The two big-endian halves of a trace id: `trace_hi` starts with X-Ray's epoch seconds.
+pub(crate) fn trace_halves(trace_id: TraceId) -> (u64, u64) {
+    let value = trace_id.as_u128();
+    ((value >> 64) as u64, value as u64)
+}
+
+pub(crate) fn trace_from_halves(hi: u64, lo: u64) -> TraceId {
+    TraceId::from_bytes((((hi as u128) << 64) | lo as u128).to_be_bytes())
+}
+
+/// Builds a frame with the block schema, rows in the given order.
+pub(crate) fn spans_to_frame(spans: &[StoredSpan]) -> Result<DataFrame> {
+    let rows: Vec<&SpanRow> = spans.iter().map(|span| &span.row).collect();
+    let mut columns = vec![
+        u64_column(TRACE_HI, rows.iter().map(|row| trace_halves(row.trace_id).0)),
+        u64_column(TRACE_LO, rows.iter().map(|row| trace_halves(row.trace_id).1)),
+        u64_column(ID, rows.iter().map(|row| row.id.as_u64())),
+        rows.iter().map(|row| row.parent_id.map(SegmentId::as_u64)).collect::<UInt64Chunked>().into_column(),
+        str_column(KIND, rows.iter().map(|row| Some(kind_name(row.kind)))),
+        str_column(SERVICE, rows.iter().map(|row| row.service.as_deref())),
+        str_column(NAME, rows.iter().map(|row| Some(row.name.as_str()))),
+        str_column(ORIGIN, rows.iter().map(|row| row.origin.as_deref())),
+        str_column(NAMESPACE, rows.iter().map(|row| row.namespace.as_deref())),
+        Column::new(START_US.into(), rows.iter().map(|row| row.start_us).collect::<Vec<i64>>()),
+        Column::new(END_US.into(), rows.iter().map(|row| row.end_us).collect::<Vec<Option<i64>>>()),
+        bool_column(IN_PROGRESS, rows.iter().map(|row| row.in_progress)),
+        bool_column(ERROR, rows.iter().map(|row| row.error)),
+        bool_column(FAULT, rows.iter().map(|row| row.fault)),
+        bool_column(THROTTLE, rows.iter().map(|row| row.throttle)),
+        bool_column(REMOTE, rows.iter().map(|row| row.remote)),
+        bool_column(TRACED, rows.iter().map(|row| row.traced)),
+        str_column(HTTP_METHOD, rows.iter().map(|row| row.http.method.as_deref())),
+        str_column(HTTP_URL, rows.iter().map(|row| row.http.url.as_deref())),
+        Column::new(
+            HTTP_STATUS.into(),
+            rows.iter().map(|row| row.http.status.map(u32::from)).collect::<Vec<Option<u32>>>(),
+        ),
+        str_column(HTTP_CLIENT_IP, rows.iter().map(|row| row.http.client_ip.as_deref())),
+        str_column(HTTP_USER_AGENT, rows.iter().map(|row| row.http.user_agent.as_deref())),
+        exceptions_column(&rows)?,
+        annotations_column(&rows)?,
+        str_column(USER, rows.iter().map(|row| row.user.as_deref())),
+    ];
+    columns[3].rename(PARENT_ID.into());
+    let aws: [(&str, AwsField); 9] = [
+        (AWS_ACCOUNT_ID, |aws| aws.account_id.as_deref()),
+        (AWS_OPERATION, |aws| aws.operation.as_deref()),
+        (AWS_REGION, |aws| aws.region.as_deref()),
+        (AWS_TABLE, |aws| aws.table.as_deref()),
+        (AWS_QUEUE, |aws| aws.queue.as_deref()),
+        (AWS_RESOURCE, |aws| aws.resource.as_deref()),
+        (AWS_RESOURCE_ARN, |aws| aws.resource_arn.as_deref()),
+        (AWS_INSTANCE_ID, |aws| aws.instance_id.as_deref()),
+        (AWS_AVAILABILITY_ZONE, |aws| aws.availability_zone.as_deref()),
+    ];
+    columns.extend(aws.iter().map(|(name, field)| str_column(name, rows.iter().map(|row| field(&row.aws)))));
+    columns.push(str_column(SQL_URL, rows.iter().map(|row| row.sql_url.as_deref())));
+    columns.push(str_column(DOCUMENT, spans.iter().map(|span| span.document.as_deref())));
+    columns.push(u64_column(SEQUENCE, spans.iter().map(|span| span.sequence)));
+    DataFrame::new(spans.len(), columns).map_err(polars_error)
+}
+
+/// Reads every row of a frame with the block schema back into spans.
+pub(crate) fn frame_to_spans(frame: &DataFrame) -> Result<Vec<StoredSpan>> {
+    let mut frame = frame.clone();
+    frame.rechunk_mut();
+    let columns = FrameColumns::new(&frame)?;
+    (0..frame.height()).map(|index| columns.span(index)).collect()
+}
+
+pub(crate) fn polars_error(error: PolarsError) -> StoreError {
+    StoreError::Polars(error.to_string())
+}
+
+fn kind_name(kind: SpanKind) -> &'static str {
+    match kind {
+        SpanKind::Segment => SEGMENT,
+        SpanKind::Subsegment => SUBSEGMENT,
+    }
+}
+
+fn u64_column(name: &str, values: impl Iterator<Item = u64>) -> Column {
+    Column::new(name.into(), values.collect::<Vec<u64>>())
+}
+
+fn bool_column(name: &str, values: impl Iterator<Item = bool>) -> Column {
+    Column::new(name.into(), values.collect::<Vec<bool>>())
+}
+
+fn str_column<'a>(name: &str, values: impl Iterator<Item = Option<&'a str>>) -> Column {
+    values.collect::<StringChunked>().with_name(name.into()).into_column()
+}
+
+/// `list<struct{name, message, remote}>`; a span without exceptions has an empty list.
+fn exceptions_column(rows: &[&SpanRow]) -> Result<Column> {
+    let all: Vec<&ExceptionSummary> = rows.iter().flat_map(|row| row.exceptions.iter()).collect();
+    let fields = [
+        Series::new(EXCEPTION_NAME.into(), all.iter().map(|e| e.name.as_deref()).collect::<Vec<_>>()),
+        Series::new(EXCEPTION_MESSAGE.into(), all.iter().map(|e| e.message.as_deref()).collect::<Vec<_>>()),
+        Series::new(EXCEPTION_REMOTE.into(), all.iter().map(|e| e.remote).collect::<Vec<bool>>()),
+    ];
+    list_column(EXCEPTIONS, rows.iter().map(|row| row.exceptions.len()), all.len(), &fields)
+}
+
+/// `list<struct{key, string, number, bool}>`, sorted by key as in [`SpanRow`]: columnar so that
+/// a filter on one key reads only the `key` and value leaves, not JSON.
+fn annotations_column(rows: &[&SpanRow]) -> Result<Column> {
+    let all: Vec<&(String, AnnotationScalar)> = rows.iter().flat_map(|row| row.annotations.iter()).collect();
+    let string = |value: &AnnotationScalar| match value {
+        AnnotationScalar::String(text) => Some(text.clone()),
+        _ => None,
+    };
+    let number = |value: &AnnotationScalar| match value {
+        AnnotationScalar::Number(number) => Some(*number),
+        _ => None,
+    };
+    let flag = |value: &AnnotationScalar| match value {
+        AnnotationScalar::Bool(flag) => Some(*flag),
+        _ => None,
+    };
+    let fields = [
+        Series::new(ANNOTATION_KEY.into(), all.iter().map(|(key, _)| key.as_str()).collect::<Vec<_>>()),
+        Series::new(ANNOTATION_STRING.into(), all.iter().map(|(_, v)| string(v)).collect::<Vec<_>>()),
+        Series::new(ANNOTATION_NUMBER.into(), all.iter().map(|(_, v)| number(v)).collect::<Vec<_>>()),
+        Series::new(ANNOTATION_BOOL.into(), all.iter().map(|(_, v)| flag(v)).collect::<Vec<_>>()),
+    ];
+    list_column(ANNOTATIONS, rows.iter().map(|row| row.annotations.len()), all.len(), &fields)
+}
+
+/// A list column from the flattened elements and each row's length, built from offsets in
+/// O(rows) rather than one small series per row.
+fn list_column(name: &str, lengths: impl Iterator<Item = usize>, total: usize, fields: &[Series]) -> Result<Column> {
+    let inner = StructChunked::from_series(name.into(), total, fields.iter()).map_err(polars_error)?;
+    let values = inner.into_series().rechunk().to_arrow(0, CompatLevel::newest());
+    let offsets = OffsetsBuffer::<i64>::from(Offsets::<i64>::try_from_lengths(lengths).map_err(polars_error)?);
+    let dtype = ListArray::<i64>::default_datatype(values.dtype().clone());
+    let array = ListArray::<i64>::new(dtype, offsets, values, None);
+    let series = Series::from_arrow(name.into(), array.boxed()).map_err(polars_error)?;
+    Ok(series.into_column())
+}
+
+/// Typed views of one rechunked frame, read row by row.
+struct FrameColumns<'a> {
+    u64s: [&'a UInt64Chunked; 5],
+    strings: Vec<&'a StringChunked>,
+    bools: [&'a BooleanChunked; 6],
+    start_us: &'a Int64Chunked,
+    end_us: &'a Int64Chunked,
+    http_status: &'a UInt32Chunked,
+    exceptions: ListColumn,
+    annotations: ListColumn,
+}
+
+/// The string columns in the order `FrameColumns::strings` holds them.
+const STRING_COLUMNS: [&str; 21] = [
+    KIND,
+    SERVICE,
+    NAME,
+    ORIGIN,
+    NAMESPACE,
+    HTTP_METHOD,
+    HTTP_URL,
+    HTTP_CLIENT_IP,
+    HTTP_USER_AGENT,
+    USER,
+    AWS_ACCOUNT_ID,
+    AWS_OPERATION,
+    AWS_REGION,
+    AWS_TABLE,
+    AWS_QUEUE,
+    AWS_RESOURCE,
+    AWS_RESOURCE_ARN,
+    AWS_INSTANCE_ID,
+    AWS_AVAILABILITY_ZONE,
+    SQL_URL,
+    DOCUMENT,
+];
+
+impl<'a> FrameColumns<'a> {
+    fn new(frame: &'a DataFrame) -> Result<Self> {
+        let u64s = |name: &str| frame.column(name).and_then(|c| c.u64()).map_err(polars_error);
+        let bools = |name: &str| frame.column(name).and_then(|c| c.bool()).map_err(polars_error);
+        let strings = STRING_COLUMNS
+            .iter()
+            .map(|name| frame.column(name).and_then(|c| c.str()).map_err(polars_error))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(FrameColumns {
+            u64s: [u64s(TRACE_HI)?, u64s(TRACE_LO)?, u64s(ID)?, u64s(PARENT_ID)?, u64s(SEQUENCE)?],
+            strings,
+            bools: [
+                bools(IN_PROGRESS)?,
+                bools(ERROR)?,
+                bools(FAULT)?,
+                bools(THROTTLE)?,
+                bools(REMOTE)?,
+                bools(TRACED)?,
+            ],
+            start_us: frame.column(START_US).and_then(|c| c.i64()).map_err(polars_error)?,
+            end_us: frame.column(END_US).and_then(|c| c.i64()).map_err(polars_error)?,
+            http_status: frame.column(HTTP_STATUS).and_then(|c| c.u32()).map_err(polars_error)?,
+            exceptions: ListColumn::new(frame, EXCEPTIONS)?,
+            annotations: ListColumn::new(frame, ANNOTATIONS)?,
+        })
+    }
+
+    fn string(&self, column: usize, index: usize) -> Option<String> {
+        self.strings[column].get(index).map(str::to_owned)
+    }
+
+    fn flag(&self, column: usize, index: usize) -> bool {
+        self.bools[column].get(index).unwrap_or(false)
+    }
+
+    fn span(&self, index: usize) -> Result<StoredSpan> {
+        let missing = |column: &str| StoreError::Block(format!("row {index}: column {column} is null"));
+        let [trace_hi, trace_lo, id, parent_id, sequence] = self.u64s;
+        let kind = match self.strings[0].get(index) {
+            Some(SEGMENT) => SpanKind::Segment,
+            Some(SUBSEGMENT) => SpanKind::Subsegment,
+            other => return Err(StoreError::Block(format!("row {index}: unknown kind {other:?}"))),
+        };
+        let text = |column| self.string(column, index);
+        let row = SpanRow {
+            trace_id: trace_from_halves(
+                trace_hi.get(index).ok_or_else(|| missing(TRACE_HI))?,
+                trace_lo.get(index).ok_or_else(|| missing(TRACE_LO))?,
+            ),
+            id: SegmentId::new(id.get(index).ok_or_else(|| missing(ID))?),
+            parent_id: parent_id.get(index).map(SegmentId::new),
+            kind,
+            service: text(1),
+            name: text(2).ok_or_else(|| missing(NAME))?,
+            origin: text(3),
+            namespace: text(4),
+            start_us: self.start_us.get(index).ok_or_else(|| missing(START_US))?,
+            end_us: self.end_us.get(index),
+            in_progress: self.flag(0, index),
+            http: HttpSummary {
+                method: text(5),
+                url: text(6),
+                status: self.http_status.get(index).and_then(|status| u16::try_from(status).ok()),
+                client_ip: text(7),
+                user_agent: text(8),
+            },
+            error: self.flag(1, index),
+            fault: self.flag(2, index),
+            throttle: self.flag(3, index),
+            exceptions: self.exceptions.exceptions(index),
+            annotations: self.annotations.annotations(index),
+            user: text(9),
+            aws: AwsSummary {
+                account_id: text(10),
+                operation: text(11),
+                region: text(12),
+                table: text(13),
+                queue: text(14),
+                resource: text(15),
+                resource_arn: text(16),
+                instance_id: text(17),
+                availability_zone: text(18),
+            },
+            sql_url: text(19),
+            remote: self.flag(4, index),
+            traced: self.flag(5, index),
+        };
+        Ok(StoredSpan { row, document: text(20), sequence: sequence.get(index).ok_or_else(|| missing(SEQUENCE))? })
+    }
+}
+
+/// A `list<struct>` column as its offsets and its element fields, by field name.
+struct ListColumn {
+    offsets: Vec<i64>,
+    fields: Vec<Series>,
+}
+
+impl ListColumn {
+    fn new(frame: &DataFrame, name: &str) -> Result<Self> {
+        let list = frame.column(name).and_then(|c| c.list()).map_err(polars_error)?.rechunk();
+        let offsets = list.downcast_as_array().offsets().as_slice().to_vec();
+        let inner = list.get_inner();
+        let fields = inner.struct_().map_err(polars_error)?.fields_as_series();
+        let fields = fields.into_iter().map(|field| field.rechunk()).collect();
+        Ok(ListColumn { offsets, fields })
+    }
+
+    fn range(&self, index: usize) -> std::ops::Range<usize> {
+        self.offsets[index] as usize..self.offsets[index + 1] as usize
+    }
+
+    fn field(&self, name: &str) -> Option<&Series> {
+        self.fields.iter().find(|field| field.name().as_str() == name)
+    }
+
+    fn str_at(&self, name: &str, at: usize) -> Option<String> {
+        self.field(name)?.str().ok()?.get(at).map(str::to_owned)
+    }
+
+    fn exceptions(&self, index: usize) -> Vec<ExceptionSummary> {
+        let remote = |at| self.field(EXCEPTION_REMOTE).and_then(|s| s.bool().ok()?.get(at)).unwrap_or(false);
+        self.range(index)
+            .map(|at| ExceptionSummary {
+                name: self.str_at(EXCEPTION_NAME, at),
+                message: self.str_at(EXCEPTION_MESSAGE, at),
+                remote: remote(at),
+            })
+            .collect()
+    }
+
+    fn annotations(&self, index: usize) -> Vec<(String, AnnotationScalar)> {
+        let number = |at| self.field(ANNOTATION_NUMBER).and_then(|s| s.f64().ok()?.get(at));
+        let flag = |at| self.field(ANNOTATION_BOOL).and_then(|s| s.bool().ok()?.get(at));
+        self.range(index)
+            .map(|at| {
+                let value = match (self.str_at(ANNOTATION_STRING, at), number(at), flag(at)) {
+                    (Some(text), _, _) => AnnotationScalar::String(text),
+                    (None, Some(number), _) => AnnotationScalar::Number(number),
+                    (None, None, Some(flag)) => AnnotationScalar::Bool(flag),
+                    // A number that was NaN is written as NaN, not null; this is unreachable
+                    // for blocks Fluoro wrote and keeps a foreign row readable.
+                    (None, None, None) => AnnotationScalar::Number(f64::NAN),
+                };
+                (self.str_at(ANNOTATION_KEY, at).unwrap_or_default(), value)
+            })
+            .collect()
+    }
+}

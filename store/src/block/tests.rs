@@ -1,0 +1,258 @@
+//! Unit tests of the block format; helpers shared with compaction and retention tests.
+
+use std::path::Path;
+use std::process::Command;
+
+use fluoro_proto::{AnnotationScalar, AwsSummary, ExceptionSummary, HttpSummary, SegmentId, SpanKind, SpanRow};
+
+use super::*;
+
+pub(crate) fn trace(n: u64) -> TraceId {
+    let mut random = [0u8; 12];
+    random[4..].copy_from_slice(&(n.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1).to_be_bytes());
+    TraceId::new(1_700_000_000 + (n / 1000) as u32, random)
+}
+
+/// A bare subsegment of trace `n`.
+pub(crate) fn span(trace_n: u64, id: u64, start_us: i64) -> StoredSpan {
+    StoredSpan {
+        row: SpanRow {
+            trace_id: trace(trace_n),
+            id: SegmentId::new(id),
+            parent_id: None,
+            kind: SpanKind::Subsegment,
+            service: None,
+            name: "work".into(),
+            origin: None,
+            namespace: None,
+            start_us,
+            end_us: Some(start_us + 10),
+            in_progress: false,
+            http: HttpSummary::default(),
+            error: false,
+            fault: false,
+            throttle: false,
+            exceptions: Vec::new(),
+            annotations: Vec::new(),
+            user: None,
+            aws: AwsSummary::default(),
+            sql_url: None,
+            remote: false,
+            traced: false,
+        },
+        document: None,
+        sequence: id,
+    }
+}
+
+/// A segment with every field set.
+pub(crate) fn full_span(trace_n: u64, id: u64, start_us: i64) -> StoredSpan {
+    let mut span = span(trace_n, id, start_us);
+    let row = &mut span.row;
+    row.parent_id = Some(SegmentId::new(id + 1_000_000));
+    row.kind = SpanKind::Segment;
+    row.service = Some("PetSite".into());
+    row.name = "PetSite".into();
+    row.origin = Some("AWS::ECS::Container".into());
+    row.namespace = Some("remote".into());
+    row.end_us = Some(start_us + 12_345);
+    row.http = HttpSummary {
+        method: Some("POST".into()),
+        url: Some("http://petsite/Payment/MakePayment".into()),
+        status: Some(500),
+        client_ip: Some("10.0.0.1".into()),
+        user_agent: Some("curl/8".into()),
+    };
+    row.fault = true;
+    row.remote = true;
+    row.traced = true;
+    row.exceptions = vec![
+        ExceptionSummary { name: Some("HttpRequestException".into()), message: Some("500".into()), remote: true },
+        ExceptionSummary { name: None, message: None, remote: false },
+    ];
+    row.annotations = vec![
+        ("PetId".into(), AnnotationScalar::String("023".into())),
+        ("price".into(), AnnotationScalar::Number(55.5)),
+        ("vip".into(), AnnotationScalar::Bool(true)),
+    ];
+    row.user = Some("alice".into());
+    row.aws = AwsSummary {
+        account_id: Some("123456789012".into()),
+        operation: Some("SendMessage".into()),
+        region: Some("us-east-1".into()),
+        table: Some("pets".into()),
+        queue: Some("https://sqs/queue".into()),
+        resource: Some("bucket".into()),
+        resource_arn: Some("arn:aws:sqs:us-east-1:123456789012:q".into()),
+        instance_id: Some("i-0123".into()),
+        availability_zone: Some("us-east-1a".into()),
+    };
+    row.sql_url = Some("postgresql://db:5432/adoptions".into());
+    span.document = Some(r#"{"name":"PetSite"}"#.into());
+    span
+}
+
+pub(crate) fn test_meta(id: u64, rows: usize, min_start_us: i64) -> BlockMeta {
+    BlockMeta {
+        id,
+        path: PathBuf::from(format!("{id}.parquet")),
+        rows,
+        bytes: rows as u64 * 30,
+        min_start_us,
+        max_end_us: min_start_us + 5,
+        services: Vec::new(),
+        filter: TraceFilter::build(std::iter::empty()),
+    }
+}
+
+fn sample_spans() -> Vec<StoredSpan> {
+    let mut spans = Vec::new();
+    for n in 0..40u64 {
+        let start = 1_700_000_000_000_000 + n as i64 * 7_000_000;
+        spans.push(full_span(n, n * 100, start));
+        for child in 1..6 {
+            spans.push(span(n, n * 100 + child, start + child as i64 * 1000));
+        }
+    }
+    let mut in_progress = span(7, 9_999, 1_700_000_100_000_000);
+    in_progress.row.in_progress = true;
+    in_progress.row.end_us = None;
+    spans.push(in_progress);
+    spans.reverse(); // write_block must sort
+    spans
+}
+
+fn sorted(mut spans: Vec<StoredSpan>) -> Vec<StoredSpan> {
+    spans.sort_by_key(|span| (span.row.trace_id, span.row.id));
+    spans
+}
+
+#[test]
+fn spans_round_trip_through_a_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let spans = sample_spans();
+    let meta = write_block(dir.path(), 7, spans.clone()).unwrap();
+    assert_eq!(meta.rows, spans.len());
+    assert_eq!(meta.services, vec!["PetSite".to_owned()]);
+    let reopened = open_blocks(dir.path()).unwrap();
+    assert_eq!(reopened.len(), 1);
+    assert_eq!(reopened[0].max_end_us, meta.max_end_us);
+    assert_eq!(sorted(read_block(&reopened[0]).unwrap()), sorted(spans));
+}
+
+#[test]
+fn memory_frame_has_the_block_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let spans = sample_spans();
+    let meta = write_block(dir.path(), 1, spans.clone()).unwrap();
+    let on_disk = scan_block(&meta, i64::MIN, i64::MAX, &[], None).unwrap().collect().unwrap();
+    let in_memory = spans_to_frame(&spans).unwrap();
+    assert_eq!(on_disk.schema(), in_memory.schema());
+    assert_eq!(sorted(frame_to_spans(&in_memory).unwrap()), sorted(spans));
+}
+
+#[test]
+fn trace_lookup_returns_exactly_that_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let spans = sample_spans();
+    let meta = write_block(dir.path(), 1, spans.clone()).unwrap();
+    let expected: Vec<StoredSpan> = spans.iter().filter(|s| s.row.trace_id == trace(7)).cloned().collect();
+    assert_eq!(sorted(read_trace_spans(&meta, &[trace(7)]).unwrap()), sorted(expected));
+    assert!(read_trace_spans(&meta, &[trace(5_000)]).unwrap().is_empty());
+    // Many ids at once take the `is_in` path.
+    let many: Vec<TraceId> = (0..30).map(trace).collect();
+    let found = read_trace_spans(&meta, &many).unwrap();
+    assert_eq!(found.len(), spans.iter().filter(|s| many.contains(&s.row.trace_id)).count());
+}
+
+#[test]
+fn scan_prunes_by_time_and_predicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let spans = sample_spans();
+    let meta = write_block(dir.path(), 1, spans.clone()).unwrap();
+    let from = 1_700_000_000_000_000 + 70_000_000;
+    let to = from + 70_000_000;
+    let frame = scan_block(&meta, from, to, &[schema::SERVICE, schema::FAULT], Some(col(schema::FAULT)))
+        .unwrap()
+        .collect()
+        .unwrap();
+    let expected = spans.iter().filter(|s| s.row.start_us >= from && s.row.start_us < to && s.row.fault).count();
+    assert_eq!(frame.height(), expected);
+    assert_eq!(frame.width(), 2);
+    assert!(meta.overlaps(from, to));
+    assert!(!meta.overlaps(0, 1_000));
+}
+
+#[test]
+fn half_written_and_unreadable_blocks_are_discarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write_block(dir.path(), 1, sample_spans()).unwrap();
+    let bytes = std::fs::read(&good.path).unwrap();
+    // A crash before the rename: a partial `.tmp`.
+    std::fs::write(dir.path().join("00000000000000000002.parquet.tmp"), &bytes[..bytes.len() / 2]).unwrap();
+    // A block cut short by a disk failure.
+    std::fs::write(block_path(dir.path(), 3), &bytes[..bytes.len() - 100]).unwrap();
+    let blocks = open_blocks(dir.path()).unwrap();
+    assert_eq!(blocks.iter().map(|block| block.id).collect::<Vec<_>>(), vec![1]);
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, vec![good.path.file_name().unwrap().to_owned()]);
+}
+
+#[test]
+fn newer_format_is_refused_not_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spans = sample_spans();
+    sort_for_block(&mut spans);
+    let mut footer = footer_meta(&spans);
+    footer.version = FORMAT_VERSION + 1;
+    let path = block_path(dir.path(), 1);
+    write_parquet(&path, &mut spans_to_frame(&spans).unwrap(), &footer).unwrap();
+    assert!(matches!(open_blocks(dir.path()), Err(StoreError::BlockVersion { version: 2, .. })));
+    assert!(path.exists());
+}
+
+/// The format is open: DuckDB reads a block and agrees with Fluoro on counts and values.
+#[test]
+fn duckdb_reads_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let spans = sample_spans();
+    let meta = write_block(dir.path(), 1, spans.clone()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/duckdb_check.py");
+    let full = spans.iter().find(|s| s.document.is_some()).unwrap();
+    let (hi, lo) = trace_halves(full.row.trace_id);
+    let output = Command::new("python3")
+        .arg(&script)
+        .arg(&meta.path)
+        .args([hi.to_string(), lo.to_string()])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "duckdb_check.py failed (is `duckdb` from requirements-test.txt installed?): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut services: Vec<&str> = spans.iter().filter_map(|s| s.row.service.as_deref()).collect();
+    services.sort_unstable();
+    services.dedup();
+    let full_trace_rows = spans.iter().filter(|s| s.row.trace_id == full.row.trace_id).count();
+    let expected = serde_json::json!({
+        "rows": spans.len(),
+        "faults": spans.iter().filter(|s| s.row.fault).count(),
+        "in_progress": spans.iter().filter(|s| s.row.in_progress).count(),
+        "sum_duration_us": spans.iter().filter_map(|s| Some(s.row.end_us? - s.row.start_us)).sum::<i64>(),
+        "services": services,
+        "documents": spans.iter().filter(|s| s.document.is_some()).count(),
+        "exceptions": spans.iter().map(|s| s.row.exceptions.len()).sum::<usize>(),
+        "pet_ids": spans.iter().filter(|s| s.row.annotations.iter().any(|(k, v)| k == "PetId"
+            && *v == AnnotationScalar::String("023".into()))).count(),
+        "price_sum": spans.iter().flat_map(|s| &s.row.annotations).filter_map(|(_, v)| match v {
+            AnnotationScalar::Number(n) => Some(*n), _ => None }).sum::<f64>(),
+        "trace_hex": full.row.trace_id.to_w3c(),
+        "trace_rows": full_trace_rows,
+        "queue": full.row.aws.queue,
+        "status": full.row.http.status,
+        "version": FORMAT_VERSION,
+    });
+    assert_eq!(got, expected);
+}

@@ -1,0 +1,35 @@
+//! Errors of the store. Each names the file or block it concerns, so a log line is enough to
+//! find the damage.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("i/o error on {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("write-ahead log {path}: {message}")]
+    Wal { path: PathBuf, message: String },
+    #[error("cannot encode a write-ahead log record: {0}")]
+    Encode(String),
+    #[error("the store is closed")]
+    Closed,
+    #[error("invalid store configuration: {0}")]
+    Config(String),
+    #[error("block error: {0}")]
+    Block(String),
+    #[error("polars error: {0}")]
+    Polars(String),
+    #[error("block {path} has format version {version}, newer than this build reads; upgrade Fluoro")]
+    BlockVersion { path: PathBuf, version: u32 },
+}
+
+impl StoreError {
+    /// An i/o error with the path it happened on.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        StoreError::Io { path: path.into(), source }
+    }
+}

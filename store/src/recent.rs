@@ -1,0 +1,124 @@
+//! Recent data: the spans accepted since the last flush, in memory and queryable the moment a
+//! write returns. It holds exactly what the write-ahead log segments since the last checkpoint
+//! hold, one version per `(trace_id, id)`, indexed by trace.
+//!
+//! Versions are chosen by the store's one replace rule, [`preferred_version`] (shared with
+//! compaction and trace reads): of all versions of one span, the latest completed one wins;
+//! only when none is completed does the latest in-progress one. That is a maximum over
+//! `(completed, sequence)`, so the outcome does not depend on the order versions are merged
+//! in — replay, flushes and reads agree.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use fluoro_proto::{SegmentId, TraceId};
+
+use crate::compaction::preferred_version;
+use crate::record::StoredSpan;
+
+/// One generation of recent data.
+#[derive(Debug, Default)]
+pub(crate) struct RecentSpans {
+    traces: HashMap<TraceId, HashMap<SegmentId, StoredSpan>>,
+    rows: usize,
+    /// When the first span of this generation arrived, for the age-based flush.
+    oldest: Option<Instant>,
+}
+
+impl RecentSpans {
+    /// Adds spans under the replace rule; a duplicate changes nothing.
+    pub(crate) fn insert(&mut self, spans: impl IntoIterator<Item = StoredSpan>) {
+        for span in spans {
+            self.insert_one(span);
+        }
+    }
+
+    fn insert_one(&mut self, span: StoredSpan) {
+        self.oldest.get_or_insert_with(Instant::now);
+        let trace = self.traces.entry(span.row.trace_id).or_default();
+        match trace.get_mut(&span.row.id) {
+            Some(current) if preferred_version(&span, current) => *current = span,
+            Some(_) => {}
+            None => {
+                trace.insert(span.row.id, span);
+                self.rows += 1;
+            }
+        }
+    }
+
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    pub(crate) fn oldest(&self) -> Option<Instant> {
+        self.oldest
+    }
+
+    /// The spans of one trace, if any.
+    pub(crate) fn trace(&self, id: &TraceId) -> impl Iterator<Item = &StoredSpan> {
+        self.traces.get(id).into_iter().flat_map(|spans| spans.values())
+    }
+
+    pub(crate) fn spans(&self) -> impl Iterator<Item = &StoredSpan> {
+        self.traces.values().flat_map(|spans| spans.values())
+    }
+
+    /// Spans starting in `[from_us, to_us)`, the range a block scan filters on.
+    pub(crate) fn spans_in(&self, from_us: i64, to_us: i64) -> Vec<StoredSpan> {
+        self.spans().filter(|span| span.row.start_us >= from_us && span.row.start_us < to_us).cloned().collect()
+    }
+
+    /// Every span, with the services of independent subsegments filled in from their trace,
+    /// as a block is written.
+    pub(crate) fn to_block_spans(&self) -> Vec<StoredSpan> {
+        let mut out = Vec::with_capacity(self.rows);
+        for spans in self.traces.values() {
+            let mut trace: Vec<StoredSpan> = spans.values().cloned().collect();
+            fill_services(&mut trace);
+            out.extend(trace);
+        }
+        out
+    }
+
+    pub(crate) fn services(&self) -> impl Iterator<Item = &str> {
+        self.spans().filter_map(|span| span.row.service.as_deref())
+    }
+
+    pub(crate) fn time_bounds(&self) -> Option<(i64, i64)> {
+        let start = self.spans().map(|span| span.row.start_us).min()?;
+        let end = self.spans().map(|span| span.row.end_us.unwrap_or(span.row.start_us)).max()?;
+        Some((start, end))
+    }
+}
+
+/// Rows of independent subsegments (and their embedded subsegments) carry no service until
+/// they meet the segment they belong to: walk `parent_id` up to a row that has one. The walk
+/// is bounded by the trace's size, so a cycle of parent ids (a broken sender) stops.
+pub(crate) fn fill_services(trace: &mut [StoredSpan]) {
+    let index: HashMap<SegmentId, usize> = trace.iter().enumerate().map(|(at, span)| (span.row.id, at)).collect();
+    let found: Vec<(usize, String)> = trace
+        .iter()
+        .enumerate()
+        .filter(|(_, span)| span.row.service.is_none())
+        .filter_map(|(at, span)| Some((at, owning_service(trace, &index, span)?)))
+        .collect();
+    for (at, service) in found {
+        trace[at].row.service = Some(service);
+    }
+}
+
+fn owning_service(trace: &[StoredSpan], index: &HashMap<SegmentId, usize>, span: &StoredSpan) -> Option<String> {
+    let mut parent = span.row.parent_id;
+    for _ in 0..trace.len() {
+        let row = &trace[*index.get(&parent?)?].row;
+        if let Some(service) = &row.service {
+            return Some(service.clone());
+        }
+        parent = row.parent_id;
+    }
+    None
+}

@@ -1,0 +1,476 @@
+//! [`Store`]: the write path (log, then recent data), the background flush to blocks, the
+//! read API over recent data and blocks as one, recovery on open and a graceful close.
+//!
+//! Write: `Store::write` → sequence numbers → `wal::encode_record` → (under the order lock)
+//! `Wal::append` + `RecentSpans::insert` → wait for the fsync outside the lock.
+//!
+//! Flush (background thread, by rows or age; and on close):
+//! 1. under the order lock, rotate the log to generation `g` and freeze recent data (still
+//!    readable while it is written);
+//! 2. write the checkpoint `(g, block id)`, then the block;
+//! 3. delete the log segments older than `g`, and publish the block in place of the frozen
+//!    data, atomically for readers.
+//!
+//! Open: read the checkpoint, open the blocks (discarding half-written ones), replay the log —
+//! skipping the segments the checkpoint says are in a block, when that block exists.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use fluoro_collector::{Durability, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource};
+use fluoro_proto::{parse_document, Entity, SegmentId, TraceId};
+use parking_lot::{Mutex, RwLock};
+use polars::prelude::{col, concat, Expr, IntoLazy, LazyFrame, UnionArgs};
+
+use crate::block::{self, BlockMeta};
+use crate::compaction::preferred_version;
+use crate::error::{Result, StoreError};
+use crate::recent::{fill_services, RecentSpans};
+use crate::record::StoredSpan;
+use crate::wal::{self, Checkpoint, Wal, WalOptions};
+
+pub const DEFAULT_FLUSH_ROWS: usize = 200_000;
+pub const DEFAULT_FLUSH_AGE: Duration = Duration::from_secs(60);
+/// Best-effort (UDP) data is on disk within this interval.
+pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_millis(200);
+pub const DEFAULT_WAL_QUEUE_RECORDS: usize = 4096;
+
+/// Where the store lives and when it flushes.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Holds `wal/` and `blocks/`; created when missing.
+    pub data_dir: PathBuf,
+    /// Recent data is flushed to a block once it holds this many rows…
+    pub flush_rows: usize,
+    /// …or once its oldest row is this old.
+    pub flush_age: Duration,
+    /// Best-effort writes are fsynced within this interval.
+    pub sync_interval: Duration,
+    /// Records queued for the log thread before writers wait.
+    pub wal_queue_records: usize,
+}
+
+impl StoreConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        StoreConfig {
+            data_dir: data_dir.into(),
+            flush_rows: DEFAULT_FLUSH_ROWS,
+            flush_age: DEFAULT_FLUSH_AGE,
+            sync_interval: DEFAULT_SYNC_INTERVAL,
+            wal_queue_records: DEFAULT_WAL_QUEUE_RECORDS,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.flush_rows == 0 {
+            return Err(StoreError::Config("flush_rows must be at least 1".into()));
+        }
+        if self.flush_age.is_zero() || self.sync_interval.is_zero() {
+            return Err(StoreError::Config("flush_age and sync_interval must be longer than zero".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The store; cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Store {
+    shared: Arc<Shared>,
+    flusher: Mutex<Option<Flusher>>,
+}
+
+#[derive(Debug)]
+struct Flusher {
+    wake: SyncSender<()>,
+    thread: JoinHandle<()>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: StoreConfig,
+    wal_dir: PathBuf,
+    blocks_dir: PathBuf,
+    wal: Wal,
+    next_sequence: AtomicU64,
+    next_generation: AtomicU64,
+    next_block_id: AtomicU64,
+    /// Makes "append to the log, insert into recent data" one step with respect to a rotation,
+    /// so recent data always matches the segments since the last checkpoint.
+    order: Mutex<()>,
+    state: RwLock<State>,
+    /// One flush at a time.
+    flushing: Mutex<()>,
+    closed: AtomicBool,
+}
+
+/// What readers see, switched atomically when a block replaces the data it was written from.
+#[derive(Debug, Default)]
+struct State {
+    active: RecentSpans,
+    frozen: Option<Arc<RecentSpans>>,
+    blocks: Vec<Arc<BlockMeta>>,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `config.data_dir` and recovers it.
+    pub fn open(config: StoreConfig) -> Result<Store> {
+        config.validate()?;
+        let wal_dir = config.data_dir.join("wal");
+        let blocks_dir = config.data_dir.join("blocks");
+        for dir in [&wal_dir, &blocks_dir] {
+            std::fs::create_dir_all(dir).map_err(|error| StoreError::io(dir, error))?;
+        }
+        let blocks = block::open_blocks(&blocks_dir)?;
+        let checkpoint = wal::read_checkpoint(&wal_dir)?;
+        let skip_before = trusted_checkpoint(checkpoint, &blocks).map_or(0, |c| c.generation);
+        let replayed = wal::replay(&wal_dir, skip_before)?;
+        let recovered = replayed.spans.len();
+        let mut active = RecentSpans::default();
+        active.insert(replayed.spans);
+        let next_generation = replayed.last_generation.max(checkpoint.map_or(0, |c| c.generation)) + 1;
+        let max_block_id = blocks.iter().map(|b| b.id).chain(checkpoint.map(|c| c.block_id)).max();
+        let options = WalOptions { sync_interval: config.sync_interval, queue_records: config.wal_queue_records };
+        let wal = Wal::start(&wal_dir, next_generation, replayed.next_sequence, options)?;
+        tracing::info!(
+            blocks = blocks.len(),
+            recovered_spans = recovered,
+            truncated_bytes = replayed.truncated_bytes,
+            "store opened"
+        );
+        let shared = Arc::new(Shared {
+            wal_dir,
+            blocks_dir,
+            wal,
+            next_sequence: AtomicU64::new(replayed.next_sequence),
+            next_generation: AtomicU64::new(next_generation + 1),
+            next_block_id: AtomicU64::new(max_block_id.map_or(1, |id| id + 1)),
+            order: Mutex::new(()),
+            state: RwLock::new(State { active, frozen: None, blocks: blocks.into_iter().map(Arc::new).collect() }),
+            flushing: Mutex::new(()),
+            closed: AtomicBool::new(false),
+            config,
+        });
+        let flusher = Flusher::start(shared.clone())?;
+        Ok(Store { shared, flusher: Mutex::new(Some(flusher)) })
+    }
+
+    /// Stores a batch; for [`Durability::Acknowledged`] it is on disk when this returns.
+    /// Either way it is readable when this returns.
+    pub fn write(&self, batch: SpanBatch) -> Result<()> {
+        self.shared.write(batch)?;
+        if self.shared.state.read().active.rows() >= self.shared.config.flush_rows {
+            if let Some(flusher) = self.flusher.lock().as_ref() {
+                // A full wake-up channel means a flush is already asked for.
+                let _ = flusher.wake.try_send(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes recent data to a block now (and checkpoints the log).
+    pub fn flush(&self) -> Result<()> {
+        self.shared.flush()
+    }
+
+    /// Graceful stop: flushes recent data to a block and syncs, so the data directory is
+    /// complete Parquet and an empty log. Later writes fail.
+    pub fn close(&self) -> Result<()> {
+        if let Some(flusher) = self.flusher.lock().take() {
+            flusher.stop();
+        }
+        self.shared.flush()?;
+        self.shared.closed.store(true, Ordering::SeqCst);
+        // A write that raced the flush above is in the log and is replayed on the next open.
+        self.shared.wal.sync()
+    }
+
+    /// Whole traces by id, in the order asked; ids not found are left out.
+    pub fn traces(&self, ids: &[TraceId]) -> Result<Vec<StoredTrace>> {
+        self.shared.traces(ids)
+    }
+
+    /// Spans starting in `[from_us, to_us)` from recent data and blocks as one frame, with
+    /// only `columns` (all when empty) and rows matching `predicate`.
+    pub fn scan(&self, from_us: i64, to_us: i64, columns: &[&str], predicate: Option<Expr>) -> Result<LazyFrame> {
+        self.shared.scan(from_us, to_us, columns, predicate)
+    }
+
+    /// Every service that recorded a span, sorted.
+    pub fn services(&self) -> Vec<String> {
+        let state = self.shared.state.read();
+        let mut services: Vec<String> = state.blocks.iter().flat_map(|b| b.services.iter().cloned()).collect();
+        for recent in state.recent() {
+            services.extend(recent.services().map(str::to_owned));
+        }
+        services.sort();
+        services.dedup();
+        services
+    }
+
+    /// Earliest start and latest end over everything stored, in microseconds.
+    pub fn time_bounds(&self) -> Option<(i64, i64)> {
+        let state = self.shared.state.read();
+        let blocks = state.blocks.iter().map(|b| (b.min_start_us, b.max_end_us));
+        let recent = state.recent().filter_map(RecentSpans::time_bounds);
+        blocks.chain(recent).reduce(|(start, end), (s, e)| (start.min(s), end.max(e)))
+    }
+
+    /// Rows in recent data (not yet in a block).
+    pub fn recent_rows(&self) -> usize {
+        let state = self.shared.state.read();
+        state.recent().map(RecentSpans::rows).sum()
+    }
+
+    /// The blocks, oldest first: id and file.
+    pub fn block_files(&self) -> Vec<(u64, PathBuf)> {
+        self.shared.state.read().blocks.iter().map(|b| (b.id, b.path.clone())).collect()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.shared.config.data_dir
+    }
+}
+
+impl Drop for Store {
+    /// Without `close`, the store stops like a crash would leave it (minus unsynced UDP data,
+    /// which the log thread syncs as it stops): recent data is recovered from the log.
+    fn drop(&mut self) {
+        if let Some(flusher) = self.flusher.get_mut().take() {
+            flusher.stop();
+        }
+    }
+}
+
+impl SpanSink for Store {
+    fn write(&self, batch: SpanBatch) -> Result<(), SinkError> {
+        Store::write(self, batch).map_err(|error| SinkError(error.to_string()))
+    }
+}
+
+impl TraceSource for Store {
+    fn traces(&self, ids: &[TraceId]) -> Vec<StoredTrace> {
+        Store::traces(self, ids).unwrap_or_else(|error| {
+            tracing::warn!(error = %error, "failed to read traces");
+            Vec::new()
+        })
+    }
+}
+
+/// The checkpoint, if the block it names made it to disk.
+fn trusted_checkpoint(checkpoint: Option<Checkpoint>, blocks: &[BlockMeta]) -> Option<Checkpoint> {
+    checkpoint.filter(|checkpoint| blocks.iter().any(|block| block.id == checkpoint.block_id))
+}
+
+impl State {
+    fn recent(&self) -> impl Iterator<Item = &RecentSpans> {
+        std::iter::once(&self.active).chain(self.frozen.as_deref())
+    }
+}
+
+impl Shared {
+    fn write(&self, batch: SpanBatch) -> Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(StoreError::Closed);
+        }
+        let acknowledged = batch.durability == Durability::Acknowledged;
+        let spans = stored_spans(batch, &self.next_sequence);
+        if spans.is_empty() {
+            return Ok(());
+        }
+        let record = wal::encode_record(&spans)?;
+        let pending = {
+            let _order = self.order.lock();
+            let pending = self.wal.append(record, acknowledged)?;
+            self.state.write().active.insert(spans);
+            pending
+        };
+        pending.wait()
+    }
+
+    fn flush(&self) -> Result<()> {
+        let _one_at_a_time = self.flushing.lock();
+        let Some((generation, frozen)) = self.freeze()? else { return Ok(()) };
+        let block_id = self.next_block_id.fetch_add(1, Ordering::SeqCst);
+        match self.write_frozen(generation, block_id, &frozen) {
+            Ok(meta) => {
+                let mut state = self.state.write();
+                state.blocks.push(Arc::new(meta));
+                state.frozen = None;
+                tracing::info!(block_id, rows = frozen.rows(), "flushed recent data to a block");
+                Ok(())
+            }
+            Err(error) => {
+                // The log segments are still there: put the data back to be flushed later.
+                let mut state = self.state.write();
+                state.frozen = None;
+                state.active.insert(frozen.spans().cloned());
+                Err(error)
+            }
+        }
+    }
+
+    /// Rotates the log and freezes recent data; `None` when there is nothing to flush.
+    fn freeze(&self) -> Result<Option<(u64, Arc<RecentSpans>)>> {
+        let _order = self.order.lock();
+        if self.state.read().active.is_empty() {
+            return Ok(None);
+        }
+        let generation = self.next_generation.fetch_add(1, Ordering::SeqCst);
+        self.wal.rotate(generation, self.next_sequence.load(Ordering::SeqCst))?;
+        let mut state = self.state.write();
+        let frozen = Arc::new(std::mem::take(&mut state.active));
+        state.frozen = Some(frozen.clone());
+        Ok(Some((generation, frozen)))
+    }
+
+    fn write_frozen(&self, generation: u64, block_id: u64, frozen: &RecentSpans) -> Result<BlockMeta> {
+        wal::write_checkpoint(&self.wal_dir, Checkpoint { generation, block_id })?;
+        let meta = block::write_block(&self.blocks_dir, block_id, frozen.to_block_spans())?;
+        self.wal.remove_before(generation)?;
+        Ok(meta)
+    }
+
+    fn flush_due(&self) -> bool {
+        let state = self.state.read();
+        let by_rows = state.active.rows() >= self.config.flush_rows;
+        let by_age = state.active.oldest().is_some_and(|oldest| oldest.elapsed() >= self.config.flush_age);
+        by_rows || by_age
+    }
+
+    fn traces(&self, ids: &[TraceId]) -> Result<Vec<StoredTrace>> {
+        let (mut found, blocks) = {
+            let state = self.state.read();
+            let found: Vec<Vec<StoredSpan>> =
+                ids.iter().map(|id| state.recent().flat_map(|recent| recent.trace(id)).cloned().collect()).collect();
+            (found, state.blocks.clone())
+        };
+        for block in &blocks {
+            let wanted: Vec<TraceId> = ids.iter().filter(|id| block.may_contain_trace(id)).copied().collect();
+            if wanted.is_empty() {
+                continue;
+            }
+            for span in block::read_trace_spans(block, &wanted)? {
+                if let Some(at) = ids.iter().position(|id| *id == span.row.trace_id) {
+                    found[at].push(span);
+                }
+            }
+        }
+        Ok(ids
+            .iter()
+            .zip(found)
+            .filter(|(_, spans)| !spans.is_empty())
+            .map(|(id, spans)| assemble(*id, spans))
+            .collect())
+    }
+
+    fn scan(&self, from_us: i64, to_us: i64, columns: &[&str], predicate: Option<Expr>) -> Result<LazyFrame> {
+        let (recent, blocks) = {
+            let state = self.state.read();
+            let recent: Vec<StoredSpan> = state.recent().flat_map(|recent| recent.spans_in(from_us, to_us)).collect();
+            (recent, state.blocks.clone())
+        };
+        let mut frames = Vec::new();
+        for block in blocks.iter().filter(|block| block.overlaps(from_us, to_us)) {
+            frames.push(block::scan_block(block, from_us, to_us, columns, predicate.clone())?);
+        }
+        let mut recent_frame = block::spans_to_frame(&recent)?.lazy();
+        if let Some(predicate) = predicate {
+            recent_frame = recent_frame.filter(predicate);
+        }
+        if !columns.is_empty() {
+            recent_frame = recent_frame.select(columns.iter().map(|name| col(*name)).collect::<Vec<_>>());
+        }
+        frames.push(recent_frame);
+        concat(frames, UnionArgs::default()).map_err(|error| StoreError::Polars(error.to_string()))
+    }
+}
+
+/// The batch as stored spans: consecutive sequence numbers, and each top-level entity's JSON on
+/// its own row (the first row with its trace id and id: `rows_from_document` puts a top-level
+/// entity before its subsegments).
+fn stored_spans(batch: SpanBatch, next_sequence: &AtomicU64) -> Vec<StoredSpan> {
+    let mut documents: std::collections::HashMap<(TraceId, SegmentId), String> = batch
+        .entities
+        .iter()
+        .filter_map(|entity| Some(((entity.trace_id?, entity.id), serde_json::to_string(entity).ok()?)))
+        .collect();
+    let first = next_sequence.fetch_add(batch.rows.len() as u64, Ordering::SeqCst);
+    batch
+        .rows
+        .into_iter()
+        .zip(first..)
+        .map(|(row, sequence)| {
+            let document = documents.remove(&(row.trace_id, row.id));
+            StoredSpan { row, document, sequence }
+        })
+        .collect()
+}
+
+/// One version per span under the replace rule, services filled in, documents parsed.
+fn assemble(id: TraceId, spans: Vec<StoredSpan>) -> StoredTrace {
+    let mut winners: std::collections::HashMap<SegmentId, StoredSpan> = std::collections::HashMap::new();
+    for span in spans {
+        match winners.get(&span.row.id) {
+            Some(current) if !preferred_version(&span, current) => {}
+            _ => {
+                winners.insert(span.row.id, span);
+            }
+        }
+    }
+    let mut spans: Vec<StoredSpan> = winners.into_values().collect();
+    spans.sort_by_key(|span| span.row.id);
+    fill_services(&mut spans);
+    let entities = spans.iter().filter_map(|span| span.document.as_deref()).flat_map(parsed_entities).collect();
+    StoredTrace { id, entities, rows: spans.into_iter().map(|span| span.row).collect() }
+}
+
+fn parsed_entities(document: &str) -> Vec<Entity> {
+    match parse_document(document.as_bytes()) {
+        Ok(document) => document.entities().to_vec(),
+        Err(error) => {
+            // Documents were validated when accepted; this is damage, not input.
+            tracing::warn!(error = %error, "skipping a stored document that no longer parses");
+            Vec::new()
+        }
+    }
+}
+
+impl Flusher {
+    fn start(shared: Arc<Shared>) -> Result<Flusher> {
+        let (wake, wakeups) = mpsc::sync_channel(1);
+        let data_dir = shared.config.data_dir.clone();
+        let thread = std::thread::Builder::new()
+            .name("fluoro-flush".to_owned())
+            .spawn(move || flush_loop(&shared, &wakeups))
+            .map_err(|error| StoreError::io(data_dir, error))?;
+        Ok(Flusher { wake, thread })
+    }
+
+    fn stop(self) {
+        drop(self.wake);
+        let _ = self.thread.join();
+    }
+}
+
+/// Flushes when asked (rows) or when the age limit passes; stops when the store drops its
+/// sender.
+fn flush_loop(shared: &Shared, wakeups: &Receiver<()>) {
+    // Checking four times per age limit keeps a generation's age within 125 % of the limit.
+    let tick = (shared.config.flush_age / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    loop {
+        match wakeups.recv_timeout(tick) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        if !shared.flush_due() {
+            continue;
+        }
+        if let Err(error) = shared.flush() {
+            tracing::warn!(error = %error, "failed to flush recent data to a block");
+        }
+    }
+}

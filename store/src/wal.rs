@@ -1,0 +1,592 @@
+//! The write-ahead log: every accepted batch is appended here before it is acknowledged, and
+//! replayed into recent data on start.
+//!
+//! - Append-only segment files under `<data_dir>/wal/`, one per flush generation: a flush
+//!   rotates to a new segment, and once the flushed block is durable every older segment is
+//!   deleted (the checkpoint). Recent data is therefore always exactly the segments present.
+//! - Group commit: one dedicated thread owns the open segment. Writers hand it encoded records
+//!   through a bounded channel; it writes whatever has queued up with one `write` and, when
+//!   any of them waits for an acknowledgement, one `fsync` for all of them. Best-effort
+//!   records (UDP) are fsynced by a timer within `sync_interval` of being written.
+//! - Every record carries its length and a CRC-32 of its payload, so replay finds a torn or
+//!   corrupt record, truncates the segment there and keeps everything before it.
+//! - Spans carry the store's arrival `sequence`, so replay rebuilds recent data exactly,
+//!   whatever order concurrent writers reached the log in.
+//!
+//! ```text
+//! segment file  <generation, 20 decimal digits>.wal                      (format version 1)
+//! ┌──────────────────────────────────────────────────────────────────────────────────┐
+//! │ header, 28 bytes: magic "FLUOROWL" │ u32 LE version = 1 │ u64 LE generation       │
+//! │                   │ u64 LE first_sequence (the store's next sequence at creation) │
+//! ├──────────────────────────────────────────────────────────────────────────────────┤
+//! │ record: u32 LE payload length │ u32 LE CRC-32 (IEEE) of payload │ payload          │
+//! │ record: …                                                                         │
+//! └──────────────────────────────────────────────────────────────────────────────────┘
+//! payload = postcard( Vec<{ row: SpanRow, document: Option<String>, sequence: u64 }> )
+//!           (SpanRow through its serde derive; ids as their text forms; document = the
+//!            top-level X-Ray entity as JSON)
+//!
+//! checkpoint file  checkpoint                                             (format version 1)
+//!   "fluoro-wal-checkpoint 1\n<generation> <block id>\n"
+//!   = segments older than <generation> are wholly contained in block <block id>
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufReader, ErrorKind, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use fluoro_proto::SpanRow;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, StoreError};
+use crate::record::StoredSpan;
+
+pub(crate) const WAL_MAGIC: &[u8; 8] = b"FLUOROWL";
+pub(crate) const WAL_FORMAT_VERSION: u32 = 1;
+const HEADER_BYTES: usize = 28;
+const RECORD_HEADER_BYTES: usize = 8;
+/// A record larger than this is corruption, not data: a batch is at most a request's worth
+/// of documents (a few MiB), and trusting a torn length field could allocate gigabytes.
+const MAX_RECORD_BYTES: u32 = 256 * 1024 * 1024;
+const CHECKPOINT_FILE: &str = "checkpoint";
+const CHECKPOINT_HEADER: &str = "fluoro-wal-checkpoint 1";
+/// Commands the log thread takes per round before it writes and syncs them.
+const MAX_COMMANDS_PER_ROUND: usize = 4096;
+
+/// One span as the log encodes it (borrowed for writing).
+#[derive(Serialize)]
+struct WalSpanRef<'a> {
+    row: &'a SpanRow,
+    document: Option<&'a str>,
+    sequence: u64,
+}
+
+/// One span as the log decodes it.
+#[derive(Deserialize)]
+struct WalSpan {
+    row: SpanRow,
+    document: Option<String>,
+    sequence: u64,
+}
+
+/// Encodes a batch as one record (header included), ready for [`Wal::append`].
+pub(crate) fn encode_record(spans: &[StoredSpan]) -> Result<Vec<u8>> {
+    let wire: Vec<WalSpanRef<'_>> = spans
+        .iter()
+        .map(|span| WalSpanRef { row: &span.row, document: span.document.as_deref(), sequence: span.sequence })
+        .collect();
+    let payload = postcard::to_stdvec(&wire).map_err(|error| StoreError::Encode(error.to_string()))?;
+    let length = u32::try_from(payload.len())
+        .ok()
+        .filter(|length| *length <= MAX_RECORD_BYTES)
+        .ok_or_else(|| StoreError::Encode(format!("a batch of {} bytes is too large", payload.len())))?;
+    let mut record = Vec::with_capacity(RECORD_HEADER_BYTES + payload.len());
+    record.extend_from_slice(&length.to_le_bytes());
+    record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    record.extend_from_slice(&payload);
+    Ok(record)
+}
+
+fn decode_payload(payload: &[u8]) -> Option<Vec<StoredSpan>> {
+    let wire: Vec<WalSpan> = postcard::from_bytes(payload).ok()?;
+    Some(wire.into_iter().map(|s| StoredSpan { row: s.row, document: s.document, sequence: s.sequence }).collect())
+}
+
+fn segment_path(dir: &Path, generation: u64) -> PathBuf {
+    dir.join(format!("{generation:020}.wal"))
+}
+
+/// The segments in `dir`, oldest first.
+fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut segments = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|error| StoreError::io(dir, error))? {
+        let path = entry.map_err(|error| StoreError::io(dir, error))?.path();
+        let generation = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .and_then(|name| name.strip_suffix(".wal"))
+            .and_then(|stem| stem.parse::<u64>().ok());
+        if let Some(generation) = generation {
+            segments.push((generation, path));
+        }
+    }
+    segments.sort();
+    Ok(segments)
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|handle| handle.sync_all()).map_err(|error| StoreError::io(dir, error))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replay
+
+/// What replay found.
+#[derive(Debug, Default)]
+pub(crate) struct Replayed {
+    /// Every span of every intact record, in log order.
+    pub(crate) spans: Vec<StoredSpan>,
+    /// The store's next sequence: above every replayed span and every segment's header.
+    pub(crate) next_sequence: u64,
+    /// The newest generation present (0 when the log is empty).
+    pub(crate) last_generation: u64,
+    /// Bytes cut off torn or corrupt tails.
+    pub(crate) truncated_bytes: u64,
+}
+
+/// Reads every segment, oldest first. Segments older than `skip_before` are already in a
+/// block (the checkpoint says so): they are deleted unread.
+pub(crate) fn replay(dir: &Path, skip_before: u64) -> Result<Replayed> {
+    let mut replayed = Replayed::default();
+    for (generation, path) in list_segments(dir)? {
+        replayed.last_generation = replayed.last_generation.max(generation);
+        if generation < skip_before {
+            tracing::info!(path = %path.display(), "removing write-ahead log segment already in a block");
+            fs::remove_file(&path).map_err(|error| StoreError::io(&path, error))?;
+            continue;
+        }
+        replay_segment(&path, &mut replayed)?;
+    }
+    Ok(replayed)
+}
+
+fn replay_segment(path: &Path, replayed: &mut Replayed) -> Result<()> {
+    let file = OpenOptions::new().read(true).write(true).open(path).map_err(|error| StoreError::io(path, error))?;
+    let file_len = file.metadata().map_err(|error| StoreError::io(path, error))?.len();
+    let mut reader = BufReader::new(file);
+    let Some(first_sequence) = read_header(&mut reader, path)? else {
+        // Created but the header never reached the disk: nothing was ever acknowledged in it.
+        tracing::warn!(path = %path.display(), "removing write-ahead log segment with a torn header");
+        drop(reader);
+        return fs::remove_file(path).map_err(|error| StoreError::io(path, error));
+    };
+    replayed.next_sequence = replayed.next_sequence.max(first_sequence);
+    let mut offset = HEADER_BYTES as u64;
+    loop {
+        match read_record(&mut reader) {
+            RecordRead::End => return Ok(()),
+            RecordRead::Record { spans, bytes } => {
+                offset += bytes;
+                let after_last = spans.iter().map(|span| span.sequence + 1).max().unwrap_or(0);
+                replayed.next_sequence = replayed.next_sequence.max(after_last);
+                replayed.spans.extend(spans);
+            }
+            RecordRead::Torn(reason) => {
+                tracing::warn!(path = %path.display(), offset, reason, "truncating write-ahead log at a torn record");
+                replayed.truncated_bytes += file_len - offset;
+                return reader.into_inner().set_len(offset).map_err(|error| StoreError::io(path, error));
+            }
+        }
+    }
+}
+
+/// The header's first sequence; `None` when the file is too short to hold a header.
+fn read_header(reader: &mut impl Read, path: &Path) -> Result<Option<u64>> {
+    let mut header = [0u8; HEADER_BYTES];
+    match reader.read_exact(&mut header) {
+        Ok(()) => {}
+        Err(error) if error.kind() == ErrorKind::UnexpectedEof => return Ok(None),
+        Err(error) => return Err(StoreError::io(path, error)),
+    }
+    let wal_error = |message: String| StoreError::Wal { path: path.to_owned(), message };
+    if &header[..8] != WAL_MAGIC {
+        return Err(wal_error("not a Fluoro write-ahead log segment (bad magic bytes)".to_owned()));
+    }
+    let version = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
+    if version != WAL_FORMAT_VERSION {
+        return Err(wal_error(format!("format version {version}, expected {WAL_FORMAT_VERSION}")));
+    }
+    let mut first_sequence = [0u8; 8];
+    first_sequence.copy_from_slice(&header[20..28]);
+    Ok(Some(u64::from_le_bytes(first_sequence)))
+}
+
+enum RecordRead {
+    End,
+    Record { spans: Vec<StoredSpan>, bytes: u64 },
+    Torn(&'static str),
+}
+
+fn read_record(reader: &mut impl Read) -> RecordRead {
+    let mut header = [0u8; RECORD_HEADER_BYTES];
+    match read_fully(reader, &mut header) {
+        Ok(0) => return RecordRead::End,
+        Ok(RECORD_HEADER_BYTES) => {}
+        Ok(_) => return RecordRead::Torn("short record header"),
+        Err(_) => return RecordRead::Torn("unreadable record header"),
+    }
+    let length = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    if length > MAX_RECORD_BYTES {
+        return RecordRead::Torn("record length out of range");
+    }
+    let mut payload = vec![0u8; length as usize];
+    match read_fully(reader, &mut payload) {
+        Ok(read) if read == payload.len() => {}
+        _ => return RecordRead::Torn("short record payload"),
+    }
+    if crc32fast::hash(&payload) != crc {
+        return RecordRead::Torn("checksum mismatch");
+    }
+    match decode_payload(&payload) {
+        Some(spans) => RecordRead::Record { spans, bytes: (RECORD_HEADER_BYTES + payload.len()) as u64 },
+        None => RecordRead::Torn("undecodable payload"),
+    }
+}
+
+/// Like `read_exact`, but tells how much was read before the end of the file.
+fn read_fully(reader: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoint
+
+/// Segments older than `generation` are wholly contained in block `block_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Checkpoint {
+    pub(crate) generation: u64,
+    pub(crate) block_id: u64,
+}
+
+/// Written (atomically) before the block it names, so that recovery trusts it only once that
+/// block exists: a crash in between replays the segments instead.
+pub(crate) fn write_checkpoint(dir: &Path, checkpoint: Checkpoint) -> Result<()> {
+    let path = dir.join(CHECKPOINT_FILE);
+    let tmp = dir.join(format!("{CHECKPOINT_FILE}.tmp"));
+    let text = format!("{CHECKPOINT_HEADER}\n{} {}\n", checkpoint.generation, checkpoint.block_id);
+    let write = || -> std::io::Result<()> {
+        let mut file = File::create(&tmp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        fs::rename(&tmp, &path)
+    };
+    write().map_err(|error| StoreError::io(&path, error))?;
+    sync_dir(dir)
+}
+
+pub(crate) fn read_checkpoint(dir: &Path) -> Result<Option<Checkpoint>> {
+    let path = dir.join(CHECKPOINT_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(StoreError::io(&path, error)),
+    };
+    let mut lines = text.lines();
+    let numbers: Option<Vec<u64>> = match lines.next() {
+        Some(CHECKPOINT_HEADER) => lines.next().map(|line| line.split(' ').filter_map(|n| n.parse().ok()).collect()),
+        _ => None,
+    };
+    match numbers.as_deref() {
+        Some([generation, block_id]) => Ok(Some(Checkpoint { generation: *generation, block_id: *block_id })),
+        _ => Err(StoreError::Wal {
+            path,
+            message: "unreadable checkpoint, expected a version line and two numbers".into(),
+        }),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The log thread
+
+enum Command {
+    /// `done` is set for acknowledged writes: answered after the fsync that covers the record.
+    Append {
+        record: Vec<u8>,
+        done: Option<SyncSender<Result<()>>>,
+    },
+    /// Syncs and closes the open segment and starts `generation`.
+    Rotate {
+        generation: u64,
+        first_sequence: u64,
+        done: SyncSender<Result<()>>,
+    },
+    /// Deletes every segment older than `generation`.
+    RemoveBefore {
+        generation: u64,
+        done: SyncSender<Result<()>>,
+    },
+    Sync {
+        done: SyncSender<Result<()>>,
+    },
+}
+
+/// The handle writers and the flusher use; the thread stops when it is dropped.
+#[derive(Debug)]
+pub(crate) struct Wal {
+    commands: Option<SyncSender<Command>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct WalOptions {
+    pub(crate) sync_interval: Duration,
+    /// Records waiting for the log thread; writers block beyond it.
+    pub(crate) queue_records: usize,
+}
+
+impl Wal {
+    /// Starts a new segment `generation` in `dir` and the thread that appends to it.
+    pub(crate) fn start(dir: &Path, generation: u64, first_sequence: u64, options: WalOptions) -> Result<Wal> {
+        let segment = OpenSegment::create(dir, generation, first_sequence)?;
+        let (commands, receiver) = mpsc::sync_channel(options.queue_records.max(1));
+        let writer =
+            LogWriter { dir: dir.to_owned(), segment, sync_interval: options.sync_interval, unsynced_since: None };
+        let thread = std::thread::Builder::new()
+            .name("fluoro-wal".to_owned())
+            .spawn(move || writer.run(receiver))
+            .map_err(|error| StoreError::io(dir, error))?;
+        Ok(Wal { commands: Some(commands), thread: Some(thread) })
+    }
+
+    /// Queues a record from [`encode_record`]. Records reach the segment in the order they
+    /// are queued. With `wait_for_sync`, the returned [`PendingSync`] waits for the fsync that
+    /// covers the record; without, it returns at once (the timer syncs it).
+    pub(crate) fn append(&self, record: Vec<u8>, wait_for_sync: bool) -> Result<PendingSync> {
+        if !wait_for_sync {
+            self.send(Command::Append { record, done: None })?;
+            return Ok(PendingSync(None));
+        }
+        let (done, answer) = mpsc::sync_channel(1);
+        self.send(Command::Append { record, done: Some(done) })?;
+        Ok(PendingSync(Some(answer)))
+    }
+
+    pub(crate) fn rotate(&self, generation: u64, first_sequence: u64) -> Result<()> {
+        self.call(|done| Command::Rotate { generation, first_sequence, done })
+    }
+
+    pub(crate) fn remove_before(&self, generation: u64) -> Result<()> {
+        self.call(|done| Command::RemoveBefore { generation, done })
+    }
+
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.call(|done| Command::Sync { done })
+    }
+
+    fn call(&self, command: impl FnOnce(SyncSender<Result<()>>) -> Command) -> Result<()> {
+        let (done, answer) = mpsc::sync_channel(1);
+        self.send(command(done))?;
+        answer.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    fn send(&self, command: Command) -> Result<()> {
+        let commands = self.commands.as_ref().ok_or(StoreError::Closed)?;
+        match commands.try_send(command) {
+            Ok(()) => Ok(()),
+            // A full queue is back-pressure: wait for the log thread rather than lose data.
+            Err(TrySendError::Full(command)) => commands.send(command).map_err(|_| StoreError::Closed),
+            Err(TrySendError::Disconnected(_)) => Err(StoreError::Closed),
+        }
+    }
+}
+
+/// An appended record's fsync, to wait for outside any lock.
+#[derive(Debug)]
+#[must_use = "an acknowledged write is durable only once `wait` returns"]
+pub(crate) struct PendingSync(Option<Receiver<Result<()>>>);
+
+impl PendingSync {
+    pub(crate) fn wait(self) -> Result<()> {
+        match self.0 {
+            Some(answer) => answer.recv().map_err(|_| StoreError::Closed)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Wal {
+    /// Closing the channel lets the thread sync what it has and stop.
+    fn drop(&mut self) {
+        self.commands.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct OpenSegment {
+    path: PathBuf,
+    file: File,
+    /// Bytes known to be whole records; a failed write is cut back to it.
+    good_len: u64,
+}
+
+impl OpenSegment {
+    fn create(dir: &Path, generation: u64, first_sequence: u64) -> Result<OpenSegment> {
+        let path = segment_path(dir, generation);
+        let mut header = Vec::with_capacity(HEADER_BYTES);
+        header.extend_from_slice(WAL_MAGIC);
+        header.extend_from_slice(&WAL_FORMAT_VERSION.to_le_bytes());
+        header.extend_from_slice(&generation.to_le_bytes());
+        header.extend_from_slice(&first_sequence.to_le_bytes());
+        let create = || -> std::io::Result<File> {
+            let mut file = OpenOptions::new().create_new(true).write(true).open(&path)?;
+            file.write_all(&header)?;
+            file.sync_all()?;
+            Ok(file)
+        };
+        let file = create().map_err(|error| StoreError::io(&path, error))?;
+        sync_dir(dir)?;
+        Ok(OpenSegment { path, file, good_len: HEADER_BYTES as u64 })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        match self.file.write_all(bytes) {
+            Ok(()) => {
+                self.good_len += bytes.len() as u64;
+                Ok(())
+            }
+            Err(error) => {
+                // Cut a partial write off, so records appended later are not stranded behind it.
+                let _ = self.file.set_len(self.good_len);
+                let _ = self.file.seek(SeekFrom::Start(self.good_len));
+                Err(StoreError::io(&self.path, error))
+            }
+        }
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.file.sync_data().map_err(|error| StoreError::io(&self.path, error))
+    }
+}
+
+struct LogWriter {
+    dir: PathBuf,
+    segment: OpenSegment,
+    sync_interval: Duration,
+    /// When the oldest record not yet fsynced was written.
+    unsynced_since: Option<Instant>,
+}
+
+impl LogWriter {
+    fn run(mut self, commands: Receiver<Command>) {
+        loop {
+            let first = match self.unsynced_since {
+                Some(since) => match commands.recv_timeout(self.sync_interval.saturating_sub(since.elapsed())) {
+                    Ok(command) => command,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.sync_best_effort();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+                None => match commands.recv() {
+                    Ok(command) => command,
+                    Err(_) => break,
+                },
+            };
+            let mut round = vec![first];
+            round.extend(commands.try_iter().take(MAX_COMMANDS_PER_ROUND));
+            self.run_round(round);
+            if self.unsynced_since.is_some_and(|since| since.elapsed() >= self.sync_interval) {
+                self.sync_best_effort();
+            }
+        }
+        self.sync_best_effort();
+    }
+
+    /// Appends are written together and share one fsync when any of them waits for it;
+    /// other commands run in their place in the queue.
+    fn run_round(&mut self, round: Vec<Command>) {
+        let mut pending = Vec::new();
+        let mut waiting = Vec::new();
+        for command in round {
+            match command {
+                Command::Append { record, done } => {
+                    pending.extend_from_slice(&record);
+                    waiting.extend(done);
+                }
+                other => {
+                    self.commit(&mut pending, &mut waiting);
+                    self.run_control(other);
+                }
+            }
+        }
+        self.commit(&mut pending, &mut waiting);
+    }
+
+    fn commit(&mut self, pending: &mut Vec<u8>, waiting: &mut Vec<SyncSender<Result<()>>>) {
+        if pending.is_empty() {
+            return;
+        }
+        let mut outcome = self.segment.write(pending);
+        pending.clear();
+        if outcome.is_ok() {
+            self.unsynced_since.get_or_insert_with(Instant::now);
+        }
+        if outcome.is_ok() && !waiting.is_empty() {
+            outcome = self.sync();
+        }
+        if let Err(error) = &outcome {
+            tracing::warn!(path = %self.segment.path.display(), error = %error, "failed to append to wal");
+        }
+        for done in waiting.drain(..) {
+            let _ = done.send(
+                outcome
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|error| StoreError::Wal { path: self.segment.path.clone(), message: error.to_string() }),
+            );
+        }
+    }
+
+    fn run_control(&mut self, command: Command) {
+        match command {
+            Command::Append { .. } => {}
+            Command::Rotate { generation, first_sequence, done } => {
+                let _ = done.send(self.rotate(generation, first_sequence));
+            }
+            Command::RemoveBefore { generation, done } => {
+                let _ = done.send(remove_segments_before(&self.dir, generation));
+            }
+            Command::Sync { done } => {
+                let _ = done.send(self.sync());
+            }
+        }
+    }
+
+    fn rotate(&mut self, generation: u64, first_sequence: u64) -> Result<()> {
+        // The old segment is complete before the new one exists, so only the newest segment
+        // can ever end in a torn record.
+        self.sync()?;
+        self.segment = OpenSegment::create(&self.dir, generation, first_sequence)?;
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        self.segment.sync()?;
+        self.unsynced_since = None;
+        Ok(())
+    }
+
+    fn sync_best_effort(&mut self) {
+        if self.unsynced_since.is_none() {
+            return;
+        }
+        if let Err(error) = self.sync() {
+            tracing::warn!(path = %self.segment.path.display(), error = %error, "failed to sync wal");
+        }
+    }
+}
+
+fn remove_segments_before(dir: &Path, generation: u64) -> Result<()> {
+    for (segment_generation, path) in list_segments(dir)? {
+        if segment_generation < generation {
+            fs::remove_file(&path).map_err(|error| StoreError::io(&path, error))?;
+        }
+    }
+    sync_dir(dir)
+}

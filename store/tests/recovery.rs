@@ -1,0 +1,144 @@
+//! Recovery: what was acknowledged survives a crash (a drop without `close`), a torn last log
+//! record is cut off without losing the records before it, and `close` leaves complete Parquet.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use fluoro_collector::Durability;
+use serde_json::json;
+
+use crate::support::{batch, open, put, read, segment, trace_id, TRACE};
+
+fn trace(n: u32) -> String {
+    format!("1-5759e988-{n:024x}")
+}
+
+fn put_trace(store: &fluoro_store::Store, n: u32) {
+    put(store, &[segment(&trace(n), "0000000000000001", "web", Some(11.0), json!([]))]);
+}
+
+fn present(store: &fluoro_store::Store, n: u32) -> bool {
+    !store.traces(&[trace(n).parse().unwrap()]).unwrap().is_empty()
+}
+
+fn newest_wal_segment(dir: &Path) -> PathBuf {
+    let mut segments: Vec<PathBuf> = fs::read_dir(dir.join("wal"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "wal"))
+        .collect();
+    segments.sort();
+    segments.pop().unwrap()
+}
+
+#[test]
+fn acknowledged_writes_survive_a_drop_without_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for n in 0..50 {
+        put_trace(&store, n);
+    }
+    store.flush().unwrap();
+    for n in 50..100 {
+        put_trace(&store, n);
+    }
+    drop(store);
+    let store = open(dir.path());
+    assert!((0..100).all(|n| present(&store, n)));
+    assert_eq!(store.recent_rows(), 50, "only the unflushed half is replayed");
+}
+
+#[test]
+fn best_effort_writes_are_on_disk_after_the_sync_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let document = segment(TRACE, "0000000000000001", "web", Some(11.0), json!([]));
+    store.write(batch(&[document], Durability::BestEffort)).unwrap();
+    assert_eq!(read(&store, trace_id()).rows.len(), 1, "readable at once");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let wal = fs::read(newest_wal_segment(dir.path())).unwrap();
+    assert!(wal.len() > 28, "the record reached the segment file");
+}
+
+#[test]
+fn a_torn_last_record_is_cut_off_and_the_rest_kept() {
+    for tail in [vec![0xAB; 5], [200u32.to_le_bytes(), 7u32.to_le_bytes()].concat(), {
+        // A whole record header with a payload of the right length whose checksum is wrong.
+        let mut record = 4u32.to_le_bytes().to_vec();
+        record.extend(0u32.to_le_bytes());
+        record.extend(b"junk");
+        record
+    }] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        for n in 0..10 {
+            put_trace(&store, n);
+        }
+        drop(store);
+        let path = newest_wal_segment(dir.path());
+        let intact_len = fs::metadata(&path).unwrap().len();
+        OpenOptions::new().append(true).open(&path).unwrap().write_all(&tail).unwrap();
+
+        let store = open(dir.path());
+        assert!((0..10).all(|n| present(&store, n)), "records before the torn one are kept");
+        assert_eq!(fs::metadata(&path).unwrap().len(), intact_len, "the torn tail is truncated");
+        put_trace(&store, 10);
+        drop(store);
+        let store = open(dir.path());
+        assert!((0..11).all(|n| present(&store, n)), "writes after recovery are kept too");
+    }
+}
+
+#[test]
+fn a_half_written_block_is_discarded_and_its_data_replayed_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for n in 0..10 {
+        put_trace(&store, n);
+    }
+    drop(store);
+    fs::write(dir.path().join("blocks/00000000000000000007.parquet.tmp"), b"PAR1 half a block").unwrap();
+    let store = open(dir.path());
+    assert!((0..10).all(|n| present(&store, n)));
+    assert!(!dir.path().join("blocks/00000000000000000007.parquet.tmp").exists());
+}
+
+#[test]
+fn close_leaves_complete_blocks_and_an_empty_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for n in 0..20 {
+        put_trace(&store, n);
+    }
+    store.close().unwrap();
+    assert!(store.write(batch(&[], Durability::Acknowledged)).is_err(), "a closed store refuses writes");
+    drop(store);
+    let wal: Vec<_> = fs::read_dir(dir.path().join("wal")).unwrap().map(|e| e.unwrap().path()).collect();
+    let segments: Vec<_> = wal.iter().filter(|p| p.extension().is_some_and(|e| e == "wal")).collect();
+    assert_eq!(segments.len(), 1);
+    assert_eq!(fs::metadata(segments[0]).unwrap().len(), 28, "only the segment header");
+    let store = open(dir.path());
+    assert_eq!(store.recent_rows(), 0);
+    assert_eq!(store.block_files().len(), 1);
+    assert!((0..20).all(|n| present(&store, n)));
+}
+
+#[test]
+fn scans_see_recent_data_and_blocks_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for n in 0..5 {
+        put_trace(&store, n);
+    }
+    store.flush().unwrap();
+    for n in 5..8 {
+        put_trace(&store, n);
+    }
+    let frame = store.scan(0, i64::MAX, &["service", "start_us"], None).unwrap().collect().unwrap();
+    assert_eq!(frame.height(), 8);
+    assert_eq!(frame.width(), 2);
+    let predicate = polars::prelude::col("name").eq(polars::prelude::lit("nothing"));
+    let frame = store.scan(0, i64::MAX, &[], Some(predicate)).unwrap().collect().unwrap();
+    assert_eq!(frame.height(), 0);
+}

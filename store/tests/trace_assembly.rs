@@ -1,0 +1,130 @@
+//! Segments of one trace arrive out of order, in progress and then completed, as independent
+//! subsegments, and resent: the store keeps one right version of each span.
+
+use fluoro_store::Store;
+use serde_json::json;
+
+use crate::support::{independent, open, put, read, row, segment, trace_id, TRACE};
+
+const WEB: &str = "0000000000000001";
+const ORDERS: &str = "0000000000000002";
+const CALL: &str = "000000000000000a";
+
+fn web(end: Option<f64>) -> serde_json::Value {
+    segment(TRACE, WEB, "web", end, json!([{"name": "orders", "id": CALL, "start_time": 10.1, "end_time": 10.9}]))
+}
+
+fn orders_segment() -> serde_json::Value {
+    let mut orders = segment(TRACE, ORDERS, "orders", Some(10.8), json!([]));
+    orders["parent_id"] = json!(CALL);
+    orders
+}
+
+#[test]
+fn segments_arriving_out_of_order_make_one_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    put(&store, &[orders_segment()]);
+    put(&store, &[web(Some(11.0))]);
+    let trace = read(&store, trace_id());
+    assert_eq!(trace.rows.len(), 3);
+    assert_eq!(trace.entities.len(), 2);
+    assert_eq!(row(&trace, ORDERS).parent_id, Some(CALL.parse().unwrap()));
+}
+
+#[test]
+fn a_completed_segment_replaces_its_in_progress_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    put(&store, &[web(None)]);
+    assert!(row(&read(&store, trace_id()), WEB).in_progress);
+    put(&store, &[web(Some(11.0))]);
+    let trace = read(&store, trace_id());
+    assert!(!row(&trace, WEB).in_progress);
+    assert_eq!(row(&trace, WEB).end_us, Some(11_000_000));
+    assert_eq!(trace.entities.len(), 1);
+    assert_eq!(trace.entities[0].end_time, Some(11.0));
+}
+
+#[test]
+fn a_late_in_progress_version_does_not_undo_the_completed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    put(&store, &[web(Some(11.0))]);
+    put(&store, &[web(None)]);
+    let trace = read(&store, trace_id());
+    assert!(!row(&trace, WEB).in_progress);
+    assert_eq!(trace.entities[0].end_time, Some(11.0));
+}
+
+#[test]
+fn an_independent_subsegment_sent_before_its_segment_gets_the_segments_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    put(&store, &[independent("000000000000000c", CALL, Some(10.5))]);
+    assert_eq!(row(&read(&store, trace_id()), "000000000000000c").service, None, "parent unknown yet");
+    put(&store, &[web(Some(11.0))]);
+    let trace = read(&store, trace_id());
+    assert_eq!(row(&trace, "000000000000000c").service.as_deref(), Some("web"));
+    assert_eq!(trace.entities.len(), 2, "the independent subsegment keeps its own document");
+}
+
+#[test]
+fn duplicates_resent_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for _ in 0..3 {
+        put(&store, &[web(Some(11.0)), orders_segment()]);
+    }
+    let trace = read(&store, trace_id());
+    assert_eq!(trace.rows.len(), 3);
+    assert_eq!(trace.entities.len(), 2);
+    assert_eq!(store.recent_rows(), 3);
+}
+
+fn assert_completed(store: &Store) {
+    let trace = read(store, trace_id());
+    assert_eq!(trace.rows.len(), 2);
+    assert!(!row(&trace, WEB).in_progress, "the completed version wins");
+    assert_eq!(trace.entities.len(), 1);
+    assert_eq!(trace.entities[0].end_time, Some(11.0));
+}
+
+#[test]
+fn the_completed_version_wins_across_a_flush_in_either_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    put(&store, &[web(None)]);
+    store.flush().unwrap();
+    put(&store, &[web(Some(11.0))]);
+    assert_completed(&store);
+    store.flush().unwrap();
+    put(&store, &[web(None)]);
+    assert_completed(&store);
+    store.flush().unwrap();
+    assert_eq!(store.block_files().len(), 3);
+    assert_completed(&store);
+    drop(store);
+    assert_completed(&open(dir.path()));
+}
+
+#[test]
+fn an_independent_subsegment_flushed_before_its_segment_gets_the_service_on_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    put(&store, &[independent("000000000000000c", CALL, Some(10.5))]);
+    store.flush().unwrap();
+    put(&store, &[web(Some(11.0))]);
+    assert_eq!(row(&read(&store, trace_id()), "000000000000000c").service.as_deref(), Some("web"));
+}
+
+#[test]
+fn services_and_time_bounds_cover_recent_data_and_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    put(&store, &[orders_segment()]);
+    store.flush().unwrap();
+    put(&store, &[web(Some(11.0))]);
+    assert_eq!(store.services(), vec!["orders".to_owned(), "web".to_owned()]);
+    assert_eq!(store.time_bounds(), Some((10_000_000, 11_000_000)));
+}
