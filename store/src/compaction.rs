@@ -4,7 +4,8 @@
 //! Crash safety comes from the order of the steps:
 //! 1. read the inputs and resolve duplicate spans;
 //! 2. write the merged block durably ([`write_block`]: tmp, fsync, rename, fsync dir);
-//! 3. delete the inputs, then fsync the directory.
+//! 3. the store swaps the merged block in for the inputs, and deletes the inputs' files once
+//!    no query can still be reading them (a grace period: scans are lazy and open files late).
 //!
 //! A crash before 2 completes leaves the inputs and a `.tmp` that [`open_blocks`] deletes. A
 //! crash during 3 leaves the merged block beside some inputs: every span is then present
@@ -14,15 +15,12 @@
 //!
 //! [`open_blocks`]: crate::block::open_blocks
 
-// Called from the store's background thread (store core, in progress); until then only tests do.
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::path::Path;
 
 use fluoro_proto::{SegmentId, TraceId};
 
-use crate::block::{delete_blocks, read_block, write_block, BlockMeta};
+use crate::block::{read_block, write_block, BlockMeta};
 use crate::error::Result;
 use crate::record::StoredSpan;
 
@@ -58,15 +56,13 @@ fn close_group(groups: &mut Vec<Vec<u64>>, group: &mut Vec<u64>) {
     }
 }
 
-/// Merges `inputs` into block `new_id`, then deletes them (order above).
-pub(crate) fn compact(blocks_dir: &Path, inputs: &[BlockMeta], new_id: u64) -> Result<BlockMeta> {
+/// Merges `inputs` into block `new_id` (steps 1 and 2); the caller deletes the inputs.
+pub(crate) fn merge_blocks(blocks_dir: &Path, inputs: &[&BlockMeta], new_id: u64) -> Result<BlockMeta> {
     let mut spans = Vec::with_capacity(inputs.iter().map(|block| block.rows).sum());
     for block in inputs {
         spans.extend(read_block(block)?);
     }
-    let merged = write_block(blocks_dir, new_id, resolve_duplicates(spans))?;
-    delete_blocks(blocks_dir, &inputs.iter().collect::<Vec<_>>())?;
-    Ok(merged)
+    write_block(blocks_dir, new_id, resolve_duplicates(spans))
 }
 
 /// Keeps one version of each `(trace_id, id)`, chosen by [`preferred_version`].
@@ -102,7 +98,15 @@ pub(crate) fn preferred_version(candidate: &StoredSpan, current: &StoredSpan) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block::open_blocks;
+    use crate::block::{delete_blocks, open_blocks};
+
+    /// Steps 1 to 3 at once, as the store does them when no query is running.
+    fn compact(dir: &Path, inputs: &[BlockMeta], new_id: u64) -> Result<BlockMeta> {
+        let inputs: Vec<&BlockMeta> = inputs.iter().collect();
+        let merged = merge_blocks(dir, &inputs, new_id)?;
+        delete_blocks(dir, &inputs)?;
+        Ok(merged)
+    }
     use crate::block::tests::{span, test_meta};
 
     #[test]

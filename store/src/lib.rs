@@ -31,5 +31,6 @@ pub use block::bench_api;
 pub use error::{Result, StoreError};
 pub use record::StoredSpan;
 pub use store::{
-    Store, StoreConfig, DEFAULT_FLUSH_AGE, DEFAULT_FLUSH_ROWS, DEFAULT_SYNC_INTERVAL, DEFAULT_WAL_QUEUE_RECORDS,
+    Store, StoreConfig, DEFAULT_FLUSH_AGE, DEFAULT_FLUSH_ROWS, DEFAULT_RETENTION_MAX_AGE, DEFAULT_SYNC_INTERVAL,
+    DEFAULT_WAL_QUEUE_RECORDS, OBSOLETE_FILE_GRACE,
 };

@@ -2,15 +2,13 @@
 //! most `max_bytes` of blocks. A pure choice over [`BlockMeta`]s; the caller deletes with
 //! [`delete_blocks`](crate::block::delete_blocks) from its background thread.
 
-// Called from the store's background thread (store core, in progress); until then only tests do.
-#![allow(dead_code)]
-
 use std::time::Duration;
 
 use crate::block::BlockMeta;
 
-/// Ids of blocks to delete: every block whose newest span ended before `now_us - max_age`, then
-/// the oldest remaining blocks (by newest span) while the rest exceed `max_bytes`.
+/// Ids of blocks to delete: every block whose newest span ended, and which was written, before
+/// `now_us - max_age`; then the oldest remaining blocks (by newest span) while the rest exceed
+/// `max_bytes`.
 pub(crate) fn expired_blocks(blocks: &[BlockMeta], now_us: i64, max_age: Duration, max_bytes: u64) -> Vec<u64> {
     let max_age_us = i64::try_from(max_age.as_micros()).unwrap_or(i64::MAX);
     let cutoff_us = now_us.saturating_sub(max_age_us);
@@ -19,7 +17,7 @@ pub(crate) fn expired_blocks(blocks: &[BlockMeta], now_us: i64, max_age: Duratio
     let mut total_bytes: u64 = blocks.iter().map(|block| block.bytes).sum();
     let mut expired = Vec::new();
     for block in oldest_first {
-        if block.max_end_us >= cutoff_us && total_bytes <= max_bytes {
+        if block.max_end_us.max(block.written_us) >= cutoff_us && total_bytes <= max_bytes {
             break;
         }
         expired.push(block.id);
@@ -57,6 +55,14 @@ mod tests {
         assert_eq!(expired_blocks(&blocks, now, forever, 599), vec![1, 2]);
         assert_eq!(expired_blocks(&blocks, now, forever, 600), vec![1]);
         assert_eq!(expired_blocks(&blocks, now, forever, 900), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn old_data_written_recently_is_kept_for_the_retention_period() {
+        let mut imported = sized(1, 10, 100);
+        imported.written_us = 95 * MINUTE_US;
+        let now = 100 * MINUTE_US;
+        assert!(expired_blocks(&[imported], now, Duration::from_secs(60 * 60), u64::MAX).is_empty());
     }
 
     #[test]

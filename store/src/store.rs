@@ -11,6 +11,11 @@
 //! 3. delete the log segments older than `g`, and publish the block in place of the frozen
 //!    data, atomically for readers.
 //!
+//! Maintenance (the same thread, after flushing): retention deletes blocks past the age or size
+//! limit, compaction merges runs of small blocks; both take blocks out of what readers see at
+//! once, and delete their files only after [`OBSOLETE_FILE_GRACE`], because scans are lazy and
+//! open files late.
+//!
 //! Open: read the checkpoint, open the blocks (discarding half-written ones), replay the log —
 //! skipping the segments the checkpoint says are in a block, when that block exists.
 
@@ -19,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fluoro_collector::{Durability, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource};
 use fluoro_proto::{parse_document, Entity, SegmentId, TraceId};
@@ -27,10 +32,11 @@ use parking_lot::{Mutex, RwLock};
 use polars::prelude::{col, concat, Expr, IntoLazy, LazyFrame, UnionArgs};
 
 use crate::block::{self, BlockMeta};
-use crate::compaction::preferred_version;
+use crate::compaction::{merge_blocks, plan_compaction, preferred_version};
 use crate::error::{Result, StoreError};
 use crate::recent::{fill_services, RecentSpans};
 use crate::record::StoredSpan;
+use crate::retention::expired_blocks;
 use crate::wal::{self, Checkpoint, Wal, WalOptions};
 
 pub const DEFAULT_FLUSH_ROWS: usize = 200_000;
@@ -38,6 +44,12 @@ pub const DEFAULT_FLUSH_AGE: Duration = Duration::from_secs(60);
 /// Best-effort (UDP) data is on disk within this interval.
 pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_millis(200);
 pub const DEFAULT_WAL_QUEUE_RECORDS: usize = 4096;
+/// X-Ray keeps traces for 30 days.
+pub const DEFAULT_RETENTION_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// Blocks no longer read are deleted after this long, so a query that listed them can finish.
+pub const OBSOLETE_FILE_GRACE: Duration = Duration::from_secs(60);
+/// Retention and compaction run after every flush, and at least this often.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Where the store lives and when it flushes.
 #[derive(Debug, Clone)]
@@ -52,6 +64,12 @@ pub struct StoreConfig {
     pub sync_interval: Duration,
     /// Records queued for the log thread before writers wait.
     pub wal_queue_records: usize,
+    /// Blocks whose newest span is older than this are deleted.
+    pub retention_max_age: Duration,
+    /// The oldest blocks are deleted while all blocks together take more bytes than this.
+    pub retention_max_bytes: u64,
+    /// Blocks with fewer rows than this are merged with their neighbours in time.
+    pub compaction_min_rows: usize,
 }
 
 impl StoreConfig {
@@ -62,6 +80,9 @@ impl StoreConfig {
             flush_age: DEFAULT_FLUSH_AGE,
             sync_interval: DEFAULT_SYNC_INTERVAL,
             wal_queue_records: DEFAULT_WAL_QUEUE_RECORDS,
+            retention_max_age: DEFAULT_RETENTION_MAX_AGE,
+            retention_max_bytes: u64::MAX,
+            compaction_min_rows: DEFAULT_FLUSH_ROWS,
         }
     }
 
@@ -102,8 +123,10 @@ struct Shared {
     /// so recent data always matches the segments since the last checkpoint.
     order: Mutex<()>,
     state: RwLock<State>,
-    /// One flush at a time.
+    /// One flush or maintenance pass at a time.
     flushing: Mutex<()>,
+    /// Blocks taken out of the state, waiting for [`OBSOLETE_FILE_GRACE`] before deletion.
+    obsolete: Mutex<Vec<(Instant, Arc<BlockMeta>)>>,
     closed: AtomicBool,
 }
 
@@ -151,6 +174,7 @@ impl Store {
             order: Mutex::new(()),
             state: RwLock::new(State { active, frozen: None, blocks: blocks.into_iter().map(Arc::new).collect() }),
             flushing: Mutex::new(()),
+            obsolete: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             config,
         });
@@ -176,6 +200,11 @@ impl Store {
         self.shared.flush()
     }
 
+    /// Applies retention and compaction now (the background thread does it after each tick).
+    pub fn maintain(&self) -> Result<()> {
+        self.shared.maintain(Instant::now())
+    }
+
     /// Graceful stop: flushes recent data to a block and syncs, so the data directory is
     /// complete Parquet and an empty log. Later writes fail.
     pub fn close(&self) -> Result<()> {
@@ -183,6 +212,7 @@ impl Store {
             flusher.stop();
         }
         self.shared.flush()?;
+        self.shared.delete_obsolete_files(None)?;
         self.shared.closed.store(true, Ordering::SeqCst);
         // A write that raced the flush above is in the log and is replayed on the next open.
         self.shared.wal.sync()
@@ -261,6 +291,11 @@ impl TraceSource for Store {
 }
 
 /// The checkpoint, if the block it names made it to disk.
+fn now_us() -> i64 {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX)
+}
+
 fn trusted_checkpoint(checkpoint: Option<Checkpoint>, blocks: &[BlockMeta]) -> Option<Checkpoint> {
     checkpoint.filter(|checkpoint| blocks.iter().any(|block| block.id == checkpoint.block_id))
 }
@@ -332,6 +367,66 @@ impl Shared {
         let meta = block::write_block(&self.blocks_dir, block_id, frozen.to_block_spans())?;
         self.wal.remove_before(generation)?;
         Ok(meta)
+    }
+
+    /// Retention, then compaction, then deleting files of blocks retired long enough ago.
+    fn maintain(&self, now: Instant) -> Result<()> {
+        let _one_at_a_time = self.flushing.lock();
+        self.apply_retention(now)?;
+        self.compact_small_blocks(now)?;
+        self.delete_obsolete_files(Some(now))
+    }
+
+    fn apply_retention(&self, now: Instant) -> Result<()> {
+        let blocks = self.block_metas();
+        let expired = expired_blocks(&blocks, now_us(), self.config.retention_max_age, self.config.retention_max_bytes);
+        if !expired.is_empty() {
+            tracing::info!(blocks = ?expired, "retention expired blocks");
+            self.retire(&expired, None, now);
+        }
+        Ok(())
+    }
+
+    fn compact_small_blocks(&self, now: Instant) -> Result<()> {
+        let blocks = self.block_metas();
+        for group in plan_compaction(&blocks, self.config.compaction_min_rows) {
+            let inputs: Vec<&BlockMeta> = blocks.iter().filter(|block| group.contains(&block.id)).collect();
+            let new_id = self.next_block_id.fetch_add(1, Ordering::SeqCst);
+            let merged = merge_blocks(&self.blocks_dir, &inputs, new_id)?;
+            tracing::info!(inputs = ?group, block_id = new_id, rows = merged.rows, "compacted blocks");
+            self.retire(&group, Some(merged), now);
+        }
+        Ok(())
+    }
+
+    /// Takes blocks out of what readers see, in one step with adding their replacement.
+    fn retire(&self, ids: &[u64], replacement: Option<BlockMeta>, now: Instant) {
+        let mut state = self.state.write();
+        let (retired, kept): (Vec<_>, Vec<_>) = state.blocks.drain(..).partition(|block| ids.contains(&block.id));
+        state.blocks = kept;
+        state.blocks.extend(replacement.map(Arc::new));
+        state.blocks.sort_by_key(|block| block.id);
+        drop(state);
+        self.obsolete.lock().extend(retired.into_iter().map(|block| (now, block)));
+    }
+
+    /// Deletes the files of retired blocks: those retired before `now - grace`, or all.
+    fn delete_obsolete_files(&self, now: Option<Instant>) -> Result<()> {
+        let due: Vec<Arc<BlockMeta>> = {
+            let mut obsolete = self.obsolete.lock();
+            let is_due = |retired: &Instant| now.is_none_or(|now| now.duration_since(*retired) >= OBSOLETE_FILE_GRACE);
+            let (due, waiting): (Vec<_>, Vec<_>) = obsolete.drain(..).partition(|(retired, _)| is_due(retired));
+            *obsolete = waiting;
+            due.into_iter().map(|(_, block)| block).collect()
+        };
+        if due.is_empty() {
+            return Ok(());
+        }
+        block::delete_blocks(&self.blocks_dir, &due.iter().map(|block| block.as_ref()).collect::<Vec<_>>())
+    }
+
+    fn block_metas(&self) -> Vec<BlockMeta> {
+        self.state.read().blocks.iter().map(|block| BlockMeta::clone(block)).collect()
     }
 
     fn flush_due(&self) -> bool {
@@ -461,16 +556,23 @@ impl Flusher {
 fn flush_loop(shared: &Shared, wakeups: &Receiver<()>) {
     // Checking four times per age limit keeps a generation's age within 125 % of the limit.
     let tick = (shared.config.flush_age / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let mut last_maintenance = Instant::now();
     loop {
         match wakeups.recv_timeout(tick) {
             Ok(()) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
-        if !shared.flush_due() {
-            continue;
+        let flushed = shared.flush_due();
+        if flushed {
+            if let Err(error) = shared.flush() {
+                tracing::warn!(error = %error, "failed to flush recent data to a block");
+            }
         }
-        if let Err(error) = shared.flush() {
-            tracing::warn!(error = %error, "failed to flush recent data to a block");
+        if flushed || last_maintenance.elapsed() >= MAINTENANCE_INTERVAL {
+            last_maintenance = Instant::now();
+            if let Err(error) = shared.maintain(last_maintenance) {
+                tracing::warn!(error = %error, "failed to apply retention or compaction");
+            }
         }
     }
 }

@@ -5,4 +5,5 @@ mod support;
 
 mod model;
 mod recovery;
+mod retention_and_compaction;
 mod trace_assembly;

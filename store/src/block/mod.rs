@@ -100,6 +100,10 @@ pub(crate) struct BlockMeta {
     /// Distinct services, sorted.
     pub services: Vec<String>,
     pub filter: TraceFilter,
+    /// When the block was written (the file's modification time), in epoch microseconds:
+    /// retention counts age from the later of this and `max_end_us`, so data imported with old
+    /// timestamps is still kept for the whole retention period.
+    pub written_us: i64,
 }
 
 impl BlockMeta {
@@ -145,8 +149,8 @@ pub(crate) fn write_block(blocks_dir: &Path, id: u64, mut spans: Vec<StoredSpan>
     write_parquet(&tmp_path, &mut frame, &footer)?;
     fs::rename(&tmp_path, &path).map_err(|error| StoreError::io(&path, error))?;
     sync_dir(blocks_dir)?;
-    let bytes = fs::metadata(&path).map_err(|error| StoreError::io(&path, error))?.len();
-    meta_from_footer(id, path, bytes, footer)
+    let metadata = fs::metadata(&path).map_err(|error| StoreError::io(&path, error))?;
+    meta_from_footer(id, path, &metadata, footer)
 }
 
 /// Lists complete blocks, sorted by id. Deletes `*.tmp` leftovers of interrupted writes and
@@ -184,7 +188,6 @@ pub(crate) fn open_blocks(blocks_dir: &Path) -> Result<Vec<BlockMeta>> {
 }
 
 /// Deletes blocks (after compaction or by retention) and makes the deletion durable.
-#[allow(dead_code)] // retention's caller, the store's background thread, is in progress
 pub(crate) fn delete_blocks(blocks_dir: &Path, blocks: &[&BlockMeta]) -> Result<()> {
     for block in blocks {
         remove_file(&block.path)?;
@@ -199,7 +202,7 @@ fn block_id(file_name: &str) -> Option<u64> {
 /// Reads a block's footer only.
 fn open_block(id: u64, path: &Path) -> Result<BlockMeta> {
     let file = File::open(path).map_err(|error| StoreError::io(path, error))?;
-    let bytes = file.metadata().map_err(|error| StoreError::io(path, error))?.len();
+    let file_metadata = file.metadata().map_err(|error| StoreError::io(path, error))?;
     let mut reader = ParquetReader::new(file);
     let metadata = reader.get_metadata().map_err(schema::polars_error)?;
     let text = metadata
@@ -214,15 +217,17 @@ fn open_block(id: u64, path: &Path) -> Result<BlockMeta> {
     if footer.version > FORMAT_VERSION {
         return Err(StoreError::BlockVersion { path: path.to_owned(), version: footer.version });
     }
-    meta_from_footer(id, path.to_owned(), bytes, footer)
+    meta_from_footer(id, path.to_owned(), &file_metadata, footer)
 }
 
-fn meta_from_footer(id: u64, path: PathBuf, bytes: u64, footer: FooterMeta) -> Result<BlockMeta> {
+fn meta_from_footer(id: u64, path: PathBuf, file: &fs::Metadata, footer: FooterMeta) -> Result<BlockMeta> {
+    let written = file.modified().ok().and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok());
     Ok(BlockMeta {
         id,
         path,
         rows: footer.rows,
-        bytes,
+        bytes: file.len(),
+        written_us: written.map_or(0, |since_epoch| i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX)),
         min_start_us: footer.min_start_us,
         max_end_us: footer.max_end_us,
         services: footer.services,

@@ -102,6 +102,7 @@ pub(crate) fn test_meta(id: u64, rows: usize, min_start_us: i64) -> BlockMeta {
         max_end_us: min_start_us + 5,
         services: Vec::new(),
         filter: TraceFilter::build(std::iter::empty()),
+        written_us: 0,
     }
 }
 

@@ -48,6 +48,9 @@ pub(crate) struct StoreSection {
     pub(crate) flush_rows: Option<usize>,
     pub(crate) flush_age_seconds: Option<u64>,
     pub(crate) sync_interval_ms: Option<u64>,
+    pub(crate) retention_days: Option<u64>,
+    pub(crate) retention_max_bytes: Option<u64>,
+    pub(crate) compaction_min_rows: Option<usize>,
 }
 
 impl StoreSection {
@@ -66,6 +69,16 @@ impl StoreSection {
             // The durability contract promises UDP data on disk within a second.
             anyhow::ensure!((1..=1000).contains(&millis), "store.sync_interval_ms must be between 1 and 1000");
             config.sync_interval = Duration::from_millis(millis);
+        }
+        if let Some(days) = self.retention_days {
+            anyhow::ensure!(days > 0, "store.retention_days must be at least 1");
+            config.retention_max_age = Duration::from_secs(days.saturating_mul(24 * 60 * 60));
+        }
+        if let Some(bytes) = self.retention_max_bytes {
+            config.retention_max_bytes = bytes;
+        }
+        if let Some(rows) = self.compaction_min_rows {
+            config.compaction_min_rows = rows;
         }
         Ok(config)
     }
