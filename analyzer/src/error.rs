@@ -4,7 +4,27 @@
 
 use thiserror::Error;
 
-pub type Result<T, E = FilterError> = std::result::Result<T, E>;
+pub type Result<T, E = AnalyzerError> = std::result::Result<T, E>;
+/// The filter front end's own result: its errors are always [`FilterError`]s.
+pub(crate) type FilterResult<T> = std::result::Result<T, FilterError>;
+
+/// Why an analysis failed.
+#[derive(Debug, Error)]
+pub enum AnalyzerError {
+    /// The filter expression does not parse; the message is the user's to read.
+    #[error(transparent)]
+    Filter(#[from] FilterError),
+    /// The expression parses but cannot be evaluated here (e.g. an unknown group).
+    #[error("{0}")]
+    Unsupported(String),
+    /// A request the analyzer refuses: a bad time range, a bad page token.
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("store: {0}")]
+    Store(#[from] fluoro_store::StoreError),
+    #[error("columnar engine: {0}")]
+    Polars(#[from] polars::error::PolarsError),
+}
 
 /// Why a filter expression does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -1,6 +1,6 @@
 //! Fluoro's answers to on-call questions: the filter-expression language, trace summaries, the
-//! service graph, latency histograms, trace-set comparison, groups and alarms. Only the
-//! filter-expression front end is implemented so far; the rest is tracked in the analyzer issue.
+//! service graph, latency histograms, trace-set comparison, groups and alarms (groups, alarms
+//! and comparison are tracked in the analyzer issue).
 //!
 //! | module | holds |
 //! |---|---|
@@ -9,7 +9,17 @@
 //! | `filter::keyword` | keyword names, the scopes each is valid in, "did you mean" |
 //! | `filter::ast` | [`FilterExpr`] and its typed parts, shaped for compilation to columnar expressions |
 //! | `filter::display` | the canonical print: `parse_filter(&expr.to_string()) == Ok(expr)` |
-//! | `error` | [`FilterError`]: what was wrong, the column, what was expected |
+//! | `filter::compile` | [`compile_filter`]: expressions → polars predicates over per-trace aggregates |
+//! | `filter::frames` | the row frames aggregates run over: nodes, calls on edges, annotations, root causes |
+//! | `spans` | [`load_spans`]: the one deduplicated span scan every analysis starts from |
+//! | `summary` | [`trace_summaries`]: GetTraceSummaries — trace frame, filter, sampling, pages, [`TraceSummary`] |
+//! | `span_record`, `root_cause` | a page's spans as Rust values; fault/error/response-time root causes |
+//! | `error` | [`AnalyzerError`], and [`FilterError`]: what was wrong, the column, what was expected |
+//!
+//! Summary read path: `spans.rs` `load_spans` → `summary.rs` `trace_frame` → `filter/compile.rs`
+//! `CompiledFilter::apply` (joins aggregates from `filter/frames.rs`) → `summary.rs` `summarize`
+//! → `root_cause.rs`. When you add a filter keyword, touch the parser side (see `filter/mod.rs`),
+//! `filter/compile.rs` (`row_comparison` or an aggregate) and `tests/filter_corpus/match.txt`.
 //!
 //! ```
 //! use fluoro_analyzer::{parse_filter, Comparison, FilterExpr, Keyword, NumberOp, Test};
@@ -25,9 +35,36 @@
 
 mod error;
 mod filter;
+mod histogram;
+mod root_cause;
+mod service_graph;
+mod span_record;
+mod spans;
+mod summary;
+mod time_series;
+mod trace_set;
 
-pub use error::{FilterError, Result};
+pub use error::{AnalyzerError, FilterError, Result};
+pub use filter::{compile_filter, CompiledFilter, GroupResolver, MatchFrames, NoGroups};
 pub use filter::{
     parse_filter, Comparison, EdgeFilter, EqualityOp, FilterExpr, GroupRef, Keyword, NodeId, NodeSelector, NumberOp,
     RootCauseFilter, RootCauseKind, RootCauseList, ServiceFilter, StringOp, Test, ValueType, MAX_DEPTH,
 };
+pub use histogram::{HistogramEntry, LatencyHistogram, Percentiles};
+pub use root_cause::{RootCause, RootCauseEntity, RootCauseException, RootCauseService, RootCauses};
+pub use service_graph::{
+    service_graph, service_graph_of_spans, trace_graph, Alias, Edge, ErrorStatistics, FaultStatistics, ServiceGraph,
+    ServiceNode, Statistics,
+};
+pub use span_record::inferred_type;
+pub use spans::{deduplicate, load_spans, trace_halves, trace_id, trace_key, SPAN_COLUMNS, TRACE_HI, TRACE_LO};
+pub use summary::{
+    trace_frame, trace_summaries, AnnotationValueJson, AvailabilityZone, Http, InstanceId, ResourceArn, Sampling,
+    ServiceId, SummaryPage, SummaryQuery, TimeRangeType, TraceSummary, TraceUser, ValueWithServiceIds,
+    DEFAULT_SAMPLING_RATE, MAX_PAGE_SIZE, TRACE_SLACK_US,
+};
+pub use time_series::{
+    parse_entity_selector, time_series_of_spans, time_series_statistics, validate_period, EntitySelector,
+    TimeSeriesPoint, PERIODS_SECONDS,
+};
+pub use trace_set::TraceIdSet;

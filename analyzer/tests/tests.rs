@@ -1,7 +1,15 @@
 //! Behaviour tests of fluoro-analyzer, one module per behaviour, in one test binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod corpus;
 mod filter_corpus_matches_expected;
+mod filter_matches_hand_worked_traces;
 mod filter_never_panics;
 mod filter_parses_to_typed_trees;
 mod filter_print_round_trips;
+mod percentiles_match_sorted_arrays;
+mod petstore;
+mod service_graph_counts_calls_per_edge;
+mod service_graph_infers_downstream_nodes;
+mod time_series_buckets_by_period;
+mod trace_summaries_describe_traces;

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use axum::Router;
 use fluoro_store::Store;
 
-/// The query routes over one store. The analyzer issue adds the operations.
+/// The query routes over one store.
 pub fn api_router(store: Arc<Store>) -> Router {
-    let _ = store;
     Router::new()
+        .merge(crate::trace_summaries::router(store.clone()))
+        .merge(crate::service_graph::router(store.clone()))
 }

@@ -5,7 +5,17 @@
 //! | module | holds |
 //! |---|---|
 //! | `api` | [`api_router`]: the query operations in the X-Ray REST-JSON shapes |
+//! | `trace_summaries` | `POST /TraceSummaries` (GetTraceSummaries): limits, sampling, page tokens |
+//! | `service_graph` | `POST /ServiceGraph`, `/TraceGraph`, `/TimeSeriesServiceStatistics` (one page, Default group) |
+//! | `time` | request timestamps: epoch seconds or RFC 3339 |
+//! | `error` | [`ApiError`]: X-Ray's error shape, the HTTP status per error |
 
 mod api;
+mod error;
+mod service_graph;
+mod time;
+mod trace_summaries;
 
 pub use api::api_router;
+pub use error::ApiError;
+pub use trace_summaries::MAX_WINDOW_SECONDS;

@@ -7,7 +7,7 @@
 //! - Numbers: `-`? digits (`.` digits)?; an exponent is not part of the language.
 //! - Columns are 1-based and count characters, not bytes.
 
-use crate::error::{FilterError, Result};
+use crate::error::{FilterError, FilterResult as Result};
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Token {

@@ -6,7 +6,9 @@
 //! `keyword.rs`, and the corpus in `tests/filter_corpus/parse.txt`.
 
 mod ast;
+mod compile;
 mod display;
+mod frames;
 mod keyword;
 mod lexer;
 mod parser;
@@ -15,4 +17,5 @@ pub use ast::{
     Comparison, EdgeFilter, EqualityOp, FilterExpr, GroupRef, Keyword, NodeId, NodeSelector, NumberOp, RootCauseFilter,
     RootCauseKind, RootCauseList, ServiceFilter, StringOp, Test, ValueType,
 };
+pub use compile::{compile_filter, CompiledFilter, GroupResolver, MatchFrames, NoGroups};
 pub use parser::{parse_filter, MAX_DEPTH};

@@ -16,7 +16,7 @@ use super::ast::{
 };
 use super::keyword::{suggestion, Scope};
 use super::lexer::{CompareOp, Lexer, Token, TokenKind};
-use crate::error::{FilterError, Result};
+use crate::error::{FilterError, FilterResult as Result};
 
 /// Levels of `!`, `NOT`, `()` and `{}` an expression may nest.
 pub const MAX_DEPTH: usize = 64;

@@ -1,0 +1,304 @@
+//! The row frames filter aggregates are evaluated over, built from the deduplicated spans
+//! (see `compile.rs` for how they are used):
+//!
+//! - nodes: one row per segment (name, type = origin, root = no parent) plus one per downstream
+//!   call whose callee sent no segment (inferred: the subsegment's name, type per spec 5.1).
+//! - calls: one row per caller span with a child segment (callee = that segment) plus one per
+//!   inferred downstream call; the row's values are the caller's (sub)segment's.
+//! - annotations: the spans' annotation lists exploded to (key, string, number, bool).
+//! - root causes: the root-cause lists of candidate traces (computed per trace by
+//!   `root_cause.rs`), exploded to services, entities and exceptions with index/first/last.
+//!
+//! Every span-like row carries the same brace columns ([`brace_columns`]), so one keyword
+//! compiles to the same expression over nodes, calls and the trace frame.
+
+use polars::prelude::*;
+
+use super::ast::RootCauseList;
+use crate::error::Result;
+use crate::root_cause::{root_causes, RootCause};
+use crate::span_record::inferred_type;
+use crate::spans::{TRACE_HI, TRACE_LO};
+use crate::summary::{records_of, root_index};
+
+/// Columns a brace expression may read, on every span-like row.
+fn brace_columns() -> Vec<Expr> {
+    vec![
+        col(TRACE_HI),
+        col(TRACE_LO),
+        (col("end_us") - col("start_us")).alias("responsetime_us"),
+        col("error"),
+        col("fault"),
+        col("throttle"),
+        col("in_progress").alias("partial"),
+        col("http_method"),
+        col("http_url"),
+        col("http_user_agent"),
+        col("http_client_ip"),
+        col("http_status").cast(DataType::Float64),
+        col("user"),
+        col("aws_availability_zone"),
+        col("aws_instance_id"),
+        col("aws_resource_arn"),
+    ]
+}
+
+/// Downstream calls whose callee sent no segment: they are inferred nodes (spec 5.1).
+fn inferred_calls(spans: LazyFrame) -> LazyFrame {
+    let callees = spans
+        .clone()
+        .filter(col("kind").eq(lit("segment")).and(col("parent_id").is_not_null()))
+        .group_by([col(TRACE_HI), col(TRACE_LO), col("parent_id")])
+        .agg([len().alias("__callees")])
+        .select([col(TRACE_HI), col(TRACE_LO), col("parent_id").alias("id"), col("__callees")]);
+    let downstream = col("namespace").eq(lit("aws")).or(col("namespace").eq(lit("remote")));
+    let key = [col(TRACE_HI), col(TRACE_LO), col("id")];
+    spans
+        .filter(col("kind").eq(lit("subsegment")).and(downstream).and(col("traced").not()))
+        .join(callees, key.clone(), key, JoinArgs::new(JoinType::Left))
+        .filter(col("__callees").is_null())
+}
+
+fn inferred_type_column() -> Expr {
+    let inputs = [col("namespace"), col("name"), col("aws_table"), col("aws_queue")];
+    map_multiple(
+        |columns: &mut [Column]| {
+            let strings: Vec<Column> =
+                columns.iter().map(|column| column.cast(&DataType::String)).collect::<PolarsResult<_>>()?;
+            let [namespace, name, table, queue] = [&strings[0], &strings[1], &strings[2], &strings[3]];
+            let rows =
+                namespace.str()?.iter().zip(name.str()?.iter()).zip(table.str()?.iter()).zip(queue.str()?.iter());
+            let types: StringChunked = rows
+                .map(|(((namespace, name), table), queue)| {
+                    Some(inferred_type(namespace, name.unwrap_or_default(), table.is_some(), queue.is_some()))
+                })
+                .collect();
+            Ok(types.with_name("type".into()).into_column())
+        },
+        inputs,
+        |_, _| Ok(Field::new("type".into(), DataType::String)),
+    )
+}
+
+/// One row per node visit: segments, then inferred calls.
+pub(super) fn node_frame(spans: LazyFrame) -> LazyFrame {
+    let segment_columns = brace_columns().into_iter().chain([
+        col("name"),
+        col("origin").alias("type"),
+        lit(false).alias("inferred"),
+        col("parent_id").is_null().alias("root"),
+    ]);
+    let segments = spans.clone().filter(col("kind").eq(lit("segment"))).select(segment_columns.collect::<Vec<_>>());
+    let inferred_columns = brace_columns().into_iter().chain([
+        col("name"),
+        inferred_type_column().alias("type"),
+        lit(true).alias("inferred"),
+        lit(false).alias("root"),
+    ]);
+    let inferred = inferred_calls(spans).select(inferred_columns.collect::<Vec<_>>());
+    concat_frames([segments, inferred])
+}
+
+/// One row per call on an edge: the caller (sub)segment's values with caller and callee nodes.
+pub(super) fn edge_frame(spans: LazyFrame) -> LazyFrame {
+    let callees = spans.clone().filter(col("kind").eq(lit("segment")).and(col("parent_id").is_not_null())).select([
+        col(TRACE_HI),
+        col(TRACE_LO),
+        col("parent_id").alias("__call"),
+        col("name").alias("callee_name"),
+        col("origin").alias("callee_type"),
+    ]);
+    let caller = |spans: LazyFrame| {
+        spans.with_columns([
+            col("id").alias("__call"),
+            col("service").alias("caller_name"),
+            col("origin").alias("caller_type"),
+        ])
+    };
+    let key = [col(TRACE_HI), col(TRACE_LO), col("__call")];
+    let edge_columns = || {
+        brace_columns()
+            .into_iter()
+            .chain([col("caller_name"), col("caller_type"), col("callee_name"), col("callee_type")])
+            .collect::<Vec<_>>()
+    };
+    let linked =
+        caller(spans.clone()).join(callees, key.clone(), key, JoinArgs::new(JoinType::Inner)).select(edge_columns());
+    let inferred = caller(inferred_calls(spans))
+        .with_columns([col("name").alias("callee_name"), inferred_type_column().alias("callee_type")])
+        .select(edge_columns());
+    concat_frames([linked, inferred])
+}
+
+fn concat_frames(frames: [LazyFrame; 2]) -> LazyFrame {
+    let [first, second] = frames;
+    match concat([first.clone(), second], UnionArgs::default()) {
+        std::result::Result::Ok(frame) => frame,
+        // concat only fails on an empty list.
+        Err(_) => first,
+    }
+}
+
+pub(super) fn annotation_frame(spans: LazyFrame) -> LazyFrame {
+    let options = ExplodeOptions { empty_as_null: false, keep_nulls: false };
+    let field = |name: &str| col("annotations").struct_().field_by_name(name).alias(name);
+    spans.select([col(TRACE_HI), col(TRACE_LO), col("annotations")]).explode(cols(["annotations"]), options).select([
+        col(TRACE_HI),
+        col(TRACE_LO),
+        field("key"),
+        field("string"),
+        field("number"),
+        field("bool"),
+    ])
+}
+
+/// Root-cause lists of the candidate traces, exploded.
+pub(super) struct RootCauseFrames {
+    services: DataFrame,
+    entities: DataFrame,
+    exceptions: DataFrame,
+}
+
+impl RootCauseFrames {
+    pub(super) fn get(&self, list: RootCauseList) -> LazyFrame {
+        match list {
+            RootCauseList::Service => self.services.clone().lazy(),
+            RootCauseList::Entity => self.entities.clone().lazy(),
+            RootCauseList::Exception => self.exceptions.clone().lazy(),
+        }
+    }
+}
+
+/// Rows of one exploded list: trace, cause, position, and the element's values.
+#[derive(Default)]
+struct ListRows {
+    hi: Vec<u64>,
+    lo: Vec<u64>,
+    cause: Vec<&'static str>,
+    index: Vec<f64>,
+    first: Vec<bool>,
+    last: Vec<bool>,
+    name: Vec<Option<String>>,
+    kind: Vec<Option<String>>,
+    message: Vec<Option<String>>,
+    inferred: Vec<bool>,
+    remote: Vec<bool>,
+    coverage: Vec<Option<f64>>,
+}
+
+struct Element {
+    name: Option<String>,
+    kind: Option<String>,
+    message: Option<String>,
+    inferred: bool,
+    remote: bool,
+    coverage: Option<f64>,
+}
+
+impl ListRows {
+    fn push(&mut self, key: (u64, u64), cause: &'static str, index: usize, count: usize, element: Element) {
+        self.hi.push(key.0);
+        self.lo.push(key.1);
+        self.cause.push(cause);
+        self.index.push(index as f64);
+        self.first.push(index == 0);
+        self.last.push(index + 1 == count);
+        self.name.push(element.name);
+        self.kind.push(element.kind);
+        self.message.push(element.message);
+        self.inferred.push(element.inferred);
+        self.remote.push(element.remote);
+        self.coverage.push(element.coverage);
+    }
+
+    fn frame(self) -> Result<DataFrame> {
+        Ok(df!(
+            TRACE_HI => self.hi,
+            TRACE_LO => self.lo,
+            "cause" => self.cause,
+            "index" => self.index,
+            "first" => self.first,
+            "last" => self.last,
+            "name" => self.name,
+            "type" => self.kind,
+            "message" => self.message,
+            "inferred" => self.inferred,
+            "remote" => self.remote,
+            "coverage" => self.coverage,
+        )?)
+    }
+}
+
+pub(super) fn root_cause_frames(spans: &DataFrame, candidates: &DataFrame) -> Result<RootCauseFrames> {
+    let keys: Vec<(u64, u64)> = candidates
+        .column(TRACE_HI)?
+        .u64()?
+        .iter()
+        .zip(candidates.column(TRACE_LO)?.u64()?.iter())
+        .map(|(hi, lo)| (hi.unwrap_or_default(), lo.unwrap_or_default()))
+        .collect();
+    let mut services = ListRows::default();
+    let mut entities = ListRows::default();
+    let mut exceptions = ListRows::default();
+    for (key, records) in records_of(spans, &keys)? {
+        let Some(root) = root_index(&records) else { continue };
+        let causes = root_causes(&records, root);
+        for (cause, list) in
+            [("fault", &causes.fault), ("error", &causes.error), ("responsetime", &causes.response_time)]
+        {
+            explode_causes(key, cause, list, &mut services, &mut entities, &mut exceptions);
+        }
+    }
+    Ok(RootCauseFrames { services: services.frame()?, entities: entities.frame()?, exceptions: exceptions.frame()? })
+}
+
+/// Index/first/last count within the enclosing list: services within a root cause, entities
+/// within a service's path, exceptions within an entity.
+fn explode_causes(
+    key: (u64, u64),
+    cause: &'static str,
+    list: &[RootCause],
+    services: &mut ListRows,
+    entities: &mut ListRows,
+    exceptions: &mut ListRows,
+) {
+    for root_cause in list {
+        let count = root_cause.services.len();
+        for (index, service) in root_cause.services.iter().enumerate() {
+            let coverage = service.entity_path.first().and_then(|entity| entity.coverage);
+            let element = Element {
+                name: Some(service.name.clone()),
+                kind: service.r#type.clone(),
+                message: None,
+                inferred: service.inferred,
+                remote: false,
+                coverage,
+            };
+            services.push(key, cause, index, count, element);
+            let path_length = service.entity_path.len();
+            for (position, entity) in service.entity_path.iter().enumerate() {
+                let element = Element {
+                    name: Some(entity.name.clone()),
+                    kind: None,
+                    message: None,
+                    inferred: service.inferred,
+                    remote: entity.remote,
+                    coverage: entity.coverage,
+                };
+                entities.push(key, cause, position, path_length, element);
+                let thrown = entity.exceptions.as_deref().unwrap_or_default();
+                for (number, exception) in thrown.iter().enumerate() {
+                    let element = Element {
+                        name: Some(exception.name.clone()),
+                        kind: None,
+                        message: Some(exception.message.clone()),
+                        inferred: false,
+                        remote: entity.remote,
+                        coverage: None,
+                    };
+                    exceptions.push(key, cause, number, thrown.len(), element);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Latency histograms: percentiles and plottable distributions of durations, for a node, an
+//! edge or any set of durations a filter selected.
+//!
+//! - Values are recorded in microseconds (the store's resolution) with 3 significant digits:
+//!   a reported value is within 0.1 % of the recorded one, whatever the range (1 µs to hours).
+//! - Percentiles are nearest-rank (`sorted[ceil(q·n) − 1]`), as hdrhistogram reports them, and
+//!   clamped to the exact minimum and maximum seen, so a single value or all-equal values come
+//!   back exactly.
+//! - The plottable distribution is X-Ray's `HistogramEntry` list (`{Value: seconds, Count}`),
+//!   bucketed log-linearly at 2 significant digits: at most 90 buckets per decade, so a
+//!   response-time chart from 1 ms to 10 s has at most 360 points however many requests it holds.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Significant decimal digits kept by every histogram.
+const SIGNIFICANT_DIGITS: u8 = 3;
+/// Digits kept by a [`HistogramEntry`] bucket: 10..99 × 10^k microseconds.
+const BUCKET_DIGITS: u32 = 2;
+const MICROS_PER_SECOND: f64 = 1e6;
+
+/// Durations, in microseconds, with 3 significant digits.
+#[derive(Debug, Clone)]
+pub struct LatencyHistogram {
+    counts: Histogram<u64>,
+    min_us: u64,
+    max_us: u64,
+}
+
+/// The quantiles an on-call engineer asks for, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+}
+
+/// One point of a plottable distribution: X-Ray's `HistogramEntry`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HistogramEntry {
+    /// The bucket's lower bound, in seconds.
+    pub value: f64,
+    pub count: u64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LatencyHistogram {
+    pub fn new() -> Self {
+        // Auto-resizing from 1 µs; 3 digits is within hdrhistogram's 0..=5 range.
+        let counts = Histogram::new(SIGNIFICANT_DIGITS).expect("3 significant digits is a valid precision");
+        LatencyHistogram { counts, min_us: u64::MAX, max_us: 0 }
+    }
+
+    /// The histogram of these durations; negative durations (clock skew) count as 0.
+    pub fn from_micros(durations_us: impl IntoIterator<Item = i64>) -> Self {
+        let mut histogram = Self::new();
+        for duration_us in durations_us {
+            histogram.record_micros(duration_us);
+        }
+        histogram
+    }
+
+    pub fn record_micros(&mut self, duration_us: i64) {
+        let value = duration_us.max(0) as u64;
+        // `record` grows the auto-resizing histogram; `saturating_record` would clamp instead.
+        if self.counts.record(value).is_err() {
+            self.counts.saturating_record(value);
+        }
+        self.min_us = self.min_us.min(value);
+        self.max_us = self.max_us.max(value);
+    }
+
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        if other.is_empty() {
+            return;
+        }
+        // Both auto-resize, so addition cannot run out of range.
+        let _ = self.counts.add(&other.counts);
+        self.min_us = self.min_us.min(other.min_us);
+        self.max_us = self.max_us.max(other.max_us);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.counts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    /// The nearest-rank value at `quantile` (0..=1) in microseconds, `None` when empty.
+    pub fn quantile_micros(&self, quantile: f64) -> Option<u64> {
+        if self.is_empty() {
+            return None;
+        }
+        let value = self.counts.value_at_quantile(quantile.clamp(0.0, 1.0));
+        Some(value.clamp(self.min_us, self.max_us))
+    }
+
+    /// p50/p90/p95/p99 in seconds, `None` when empty.
+    pub fn percentiles(&self) -> Option<Percentiles> {
+        let seconds = |quantile| self.quantile_micros(quantile).map(|us| us as f64 / MICROS_PER_SECOND);
+        Some(Percentiles { p50: seconds(0.50)?, p90: seconds(0.90)?, p95: seconds(0.95)?, p99: seconds(0.99)? })
+    }
+
+    /// The distribution as X-Ray's histogram entries, ascending by value.
+    pub fn distribution(&self) -> Vec<HistogramEntry> {
+        let mut entries: Vec<HistogramEntry> = Vec::new();
+        for recorded in self.counts.iter_recorded() {
+            let bucket_us = bucket_floor(self.counts.lowest_equivalent(recorded.value_iterated_to()));
+            let value = bucket_us as f64 / MICROS_PER_SECOND;
+            let count = recorded.count_at_value();
+            match entries.last_mut() {
+                Some(last) if last.value == value => last.count += count,
+                _ => entries.push(HistogramEntry { value, count }),
+            }
+        }
+        entries
+    }
+}
+
+/// Rounds down to [`BUCKET_DIGITS`] significant digits: 1234 µs → 1200 µs. Monotonic, so the
+/// ascending iteration of the histogram yields ascending buckets.
+fn bucket_floor(value_us: u64) -> u64 {
+    let digits = value_us.checked_ilog10().map_or(1, |log| log + 1);
+    if digits <= BUCKET_DIGITS {
+        return value_us;
+    }
+    let unit = 10u64.pow(digits - BUCKET_DIGITS);
+    value_us / unit * unit
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_keep_two_significant_digits() {
+        assert_eq!(bucket_floor(0), 0);
+        assert_eq!(bucket_floor(7), 7);
+        assert_eq!(bucket_floor(99), 99);
+        assert_eq!(bucket_floor(1234), 1200);
+        assert_eq!(bucket_floor(1_999_999), 1_900_000);
+    }
+
+    #[test]
+    fn distribution_merges_values_into_buckets() {
+        let histogram = LatencyHistogram::from_micros([1000, 1001, 1090, 2000, 2000]);
+        let entries = histogram.distribution();
+        assert_eq!(entries, vec![HistogramEntry { value: 0.001, count: 3 }, HistogramEntry { value: 0.002, count: 2 }]);
+    }
+}

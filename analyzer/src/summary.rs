@@ -1,0 +1,456 @@
+//! Trace summaries: what X-Ray's `GetTraceSummaries` answers (spec 4.3, 5.4) for a time range
+//! and a filter expression.
+//!
+//! Read path: [`load_spans`] over the range widened by [`TRACE_SLACK_US`] → [`trace_frame`]
+//! (one row per trace, columnar: start, duration, response time, root flags and HTTP, partial)
+//! → `filter/compile.rs` keeps the matching rows → sampling and the page → the page's spans as
+//! Rust records → lists (annotations, users, services…) and root causes, per trace.
+//!
+//! - A trace is summarized from its spans that start within the widened range: a trace that
+//!   runs longer than [`TRACE_SLACK_US`] past the range is summarized from what is inside it.
+//! - `TimeRangeType::TraceId` selects traces whose earliest span starts in the range;
+//!   `TimeRangeType::Event` selects traces with any span starting in the range. X-Ray's
+//!   `Service` range type is not supported.
+//! - Summaries are ordered by trace start, then id. Pages are offsets into that order, so a
+//!   trace arriving between two page requests can shift later pages by one.
+//! - Sampling keeps a deterministic subset: the traces whose id hashes below the rate.
+//!   `PartialScan` samples before filtering (fewer traces processed), `FixedRate` after.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use fluoro_store::Store;
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::filter::{compile_filter, FilterExpr, GroupResolver, MatchFrames};
+use crate::root_cause::{root_causes, RootCause};
+use crate::span_record::{inferred_type, records_by_trace, AnnotationValue, SpanRecord};
+use crate::spans::{load_spans, trace_id, TRACE_HI, TRACE_LO};
+
+/// How far before and after the range spans of its traces are read.
+pub const TRACE_SLACK_US: i64 = 10 * 60 * 1_000_000;
+/// The largest page; larger requests are cut to it.
+pub const MAX_PAGE_SIZE: usize = 100;
+/// The sampling rate when sampling is asked for without a strategy.
+pub const DEFAULT_SAMPLING_RATE: f64 = 0.1;
+
+/// Which time a trace is selected by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum TimeRangeType {
+    /// The trace started (its earliest span) in the range.
+    #[default]
+    TraceId,
+    /// Any span of the trace started in the range.
+    Event,
+}
+
+/// X-Ray's `SamplingStrategy`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sampling {
+    /// Process only this fraction of the traces in the range.
+    PartialScan(f64),
+    /// Return only this fraction of the matching traces.
+    FixedRate(f64),
+}
+
+/// One `GetTraceSummaries` call.
+#[derive(Debug, Clone)]
+pub struct SummaryQuery {
+    pub from_us: i64,
+    pub to_us: i64,
+    pub range: TimeRangeType,
+    pub filter: Option<FilterExpr>,
+    pub sampling: Option<Sampling>,
+    /// Matching traces to skip (the page token's offset).
+    pub offset: usize,
+    /// At most [`MAX_PAGE_SIZE`].
+    pub page_size: usize,
+}
+
+/// One page of summaries.
+#[derive(Debug, Clone)]
+pub struct SummaryPage {
+    pub summaries: Vec<TraceSummary>,
+    /// Traces in the range that were considered (after `PartialScan` sampling).
+    pub processed: usize,
+    /// Traces that matched (after sampling), over all pages.
+    pub matched: usize,
+    /// The offset of the next page, if there is one.
+    pub next_offset: Option<usize>,
+}
+
+/// X-Ray's `TraceSummary`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TraceSummary {
+    pub id: String,
+    /// Epoch seconds.
+    pub start_time: f64,
+    pub duration: Option<f64>,
+    pub response_time: Option<f64>,
+    pub has_fault: bool,
+    pub has_error: bool,
+    pub has_throttle: bool,
+    pub is_partial: bool,
+    pub http: Http,
+    pub annotations: BTreeMap<String, Vec<ValueWithServiceIds>>,
+    pub users: Vec<TraceUser>,
+    pub service_ids: Vec<ServiceId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry_point: Option<ServiceId>,
+    #[serde(rename = "ResourceARNs")]
+    pub resource_arns: Vec<ResourceArn>,
+    pub instance_ids: Vec<InstanceId>,
+    pub availability_zones: Vec<AvailabilityZone>,
+    pub fault_root_causes: Vec<RootCause>,
+    pub error_root_causes: Vec<RootCause>,
+    pub response_time_root_causes: Vec<RootCause>,
+    /// Spans stored for the trace: grows as the trace gets more spans.
+    pub revision: u32,
+    /// Epoch seconds: the trace start, or for `Event` ranges the first span start in range.
+    pub matched_event_time: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Http {
+    #[serde(rename = "HttpURL", skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(rename = "HttpStatus", skip_serializing_if = "Option::is_none")]
+    pub status: Option<u32>,
+    #[serde(rename = "HttpMethod", skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(rename = "UserAgent", skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    #[serde(rename = "ClientIp", skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ServiceId {
+    pub name: String,
+    pub names: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ValueWithServiceIds {
+    pub annotation_value: AnnotationValueJson,
+    pub service_ids: Vec<ServiceId>,
+}
+
+/// `AnnotationValue`: exactly one member set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum AnnotationValueJson {
+    NumberValue(f64),
+    BooleanValue(bool),
+    StringValue(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TraceUser {
+    pub user_name: String,
+    pub service_ids: Vec<ServiceId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResourceArn {
+    #[serde(rename = "ARN")]
+    pub arn: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstanceId {
+    #[serde(rename = "Id")]
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AvailabilityZone {
+    #[serde(rename = "Name")]
+    pub name: String,
+}
+
+/// Answers one `GetTraceSummaries` page.
+pub fn trace_summaries(store: &Store, query: &SummaryQuery, groups: &dyn GroupResolver) -> Result<SummaryPage> {
+    let plan = query.filter.as_ref().map(|filter| compile_filter(filter, groups)).transpose()?;
+    let spans = load_spans(store, query.from_us - TRACE_SLACK_US, query.to_us + TRACE_SLACK_US)?.collect()?;
+    let mut candidates = trace_frame(spans.clone().lazy(), query.from_us, query.to_us, query.range).collect()?;
+    if let Some(Sampling::PartialScan(rate)) = query.sampling {
+        candidates = sample(&candidates, rate)?;
+    }
+    let processed = candidates.height();
+    let mut matched = match &plan {
+        Some(plan) => plan.apply(&MatchFrames::new(spans.clone()), candidates)?,
+        None => candidates,
+    };
+    if let Some(Sampling::FixedRate(rate)) = query.sampling {
+        matched = sample(&matched, rate)?;
+    }
+    let matched = matched
+        .lazy()
+        .sort_by_exprs(
+            [col("start_us"), col(TRACE_HI), col(TRACE_LO)],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .collect()?;
+    let page_size = query.page_size.clamp(1, MAX_PAGE_SIZE);
+    let page = matched.slice(query.offset.min(matched.height()) as i64, page_size);
+    let next = query.offset + page.height();
+    let summaries = summarize(&spans, &page)?;
+    Ok(SummaryPage {
+        summaries,
+        processed,
+        matched: matched.height(),
+        next_offset: (next < matched.height()).then_some(next),
+    })
+}
+
+/// One row per trace of `spans` selected by the range: `trace_hi`, `trace_lo`, `start_us`,
+/// `end_us`, `matched_us`, `spans`, `duration` and `responsetime` (seconds, and `_us` in
+/// microseconds), the root segment's
+/// `error`, `fault`, `throttle` and `http_*`, and `partial`. The root segment is the segment
+/// without a parent (the earliest if several; the earliest segment if none lacks a parent).
+pub fn trace_frame(spans: LazyFrame, from_us: i64, to_us: i64, range: TimeRangeType) -> LazyFrame {
+    let key = [col(TRACE_HI), col(TRACE_LO)];
+    let end = when(col("end_us").is_null()).then(col("start_us")).otherwise(col("end_us"));
+    let in_range = col("start_us").gt_eq(lit(from_us)).and(col("start_us").lt(lit(to_us)));
+    let traces = spans.clone().group_by(key.clone()).agg([
+        col("start_us").min().alias("start_us"),
+        end.max().alias("end_us"),
+        col("in_progress").any(true).alias("partial"),
+        col("start_us").filter(in_range.clone()).min().alias("matched_us"),
+        len().alias("spans"),
+    ]);
+    let roots = spans
+        .filter(col("kind").eq(lit("segment")))
+        .sort_by_exprs(
+            [col("parent_id").is_not_null(), col("start_us"), col("id")],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .group_by(key.clone())
+        .agg(
+            ["start_us", "end_us", "error", "fault", "throttle", "http_method", "http_url", "http_user_agent"]
+                .into_iter()
+                .chain(["http_client_ip", "http_status", "id"])
+                .map(|name| col(name).first().alias(format!("root_{name}")))
+                .collect::<Vec<_>>(),
+        );
+    let selected = match range {
+        TimeRangeType::TraceId => col("start_us").gt_eq(lit(from_us)).and(col("start_us").lt(lit(to_us))),
+        TimeRangeType::Event => col("matched_us").is_not_null(),
+    };
+    let seconds = |from: Expr, to: Expr| (to - from).cast(DataType::Float64) / lit(1e6);
+    traces.filter(selected).join(roots, key.clone(), key, JoinArgs::new(JoinType::Left)).with_columns([
+        seconds(col("start_us"), col("end_us")).alias("duration"),
+        seconds(col("root_start_us"), col("root_end_us")).alias("responsetime"),
+        (col("end_us") - col("start_us")).alias("duration_us"),
+        (col("root_end_us") - col("root_start_us")).alias("responsetime_us"),
+        col("root_error").fill_null(lit(false)).alias("error"),
+        col("root_fault").fill_null(lit(false)).alias("fault"),
+        col("root_throttle").fill_null(lit(false)).alias("throttle"),
+        col("root_http_method").alias("http_method"),
+        col("root_http_url").alias("http_url"),
+        col("root_http_user_agent").alias("http_user_agent"),
+        col("root_http_client_ip").alias("http_client_ip"),
+        col("root_http_status").cast(DataType::Float64).alias("http_status"),
+    ])
+}
+
+/// The rows whose trace id hashes below `rate` (deterministic: the same traces every call).
+fn sample(frame: &DataFrame, rate: f64) -> Result<DataFrame> {
+    let his = frame.column(TRACE_HI)?.u64()?.clone();
+    let los = frame.column(TRACE_LO)?.u64()?.clone();
+    let keep: BooleanChunked = his
+        .iter()
+        .zip(los.iter())
+        .map(|(hi, lo)| Some(sampled(hi.unwrap_or_default(), lo.unwrap_or_default(), rate)))
+        .collect();
+    Ok(frame.filter(&keep)?)
+}
+
+/// FNV-1a over the id's bytes, mapped to [0, 1).
+pub(crate) fn sampled(hi: u64, lo: u64, rate: f64) -> bool {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in hi.to_be_bytes().into_iter().chain(lo.to_be_bytes()) {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    ((hash >> 11) as f64 / (1u64 << 53) as f64) < rate
+}
+
+/// Full summaries of the page's traces, in the page's order.
+fn summarize(spans: &DataFrame, page: &DataFrame) -> Result<Vec<TraceSummary>> {
+    if page.height() == 0 {
+        return Ok(Vec::new());
+    }
+    let page_keys: Vec<(u64, u64)> = page
+        .column(TRACE_HI)?
+        .u64()?
+        .iter()
+        .zip(page.column(TRACE_LO)?.u64()?.iter())
+        .map(|(hi, lo)| (hi.unwrap_or_default(), lo.unwrap_or_default()))
+        .collect();
+    let traces = records_of(spans, &page_keys)?;
+    let matched: Vec<Option<i64>> = page.column("matched_us")?.i64()?.iter().collect();
+    let mut summaries = Vec::with_capacity(page_keys.len());
+    for (key, matched_us) in page_keys.iter().zip(matched) {
+        if let Some(records) = traces.get(key) {
+            summaries.push(summarize_trace(*key, records, matched_us));
+        }
+    }
+    Ok(summaries)
+}
+
+/// The spans of the given traces as records, by trace.
+pub(crate) fn records_of(spans: &DataFrame, keys: &[(u64, u64)]) -> Result<BTreeMap<(u64, u64), Vec<SpanRecord>>> {
+    let los = Series::new(TRACE_LO.into(), keys.iter().map(|key| key.1).collect::<Vec<u64>>());
+    let wanted: BTreeSet<(u64, u64)> = keys.iter().copied().collect();
+    let frame = spans.clone().lazy().filter(col(TRACE_LO).is_in(lit(los).implode(false), false)).collect()?;
+    let mut traces = records_by_trace(&frame)?;
+    traces.retain(|key, _| wanted.contains(key));
+    Ok(traces)
+}
+
+/// The index of the root segment (see [`trace_frame`]), if the trace has a segment.
+pub(crate) fn root_index(records: &[SpanRecord]) -> Option<usize> {
+    records
+        .iter()
+        .enumerate()
+        .filter(|(_, record)| record.segment)
+        .min_by_key(|(_, record)| (record.parent_id.is_some(), record.start_us, record.id))
+        .map(|(index, _)| index)
+}
+
+fn summarize_trace(key: (u64, u64), records: &[SpanRecord], matched_us: Option<i64>) -> TraceSummary {
+    let start_us = records.iter().map(|r| r.start_us).min().unwrap_or_default();
+    let end_us = records.iter().map(|r| r.end_us.unwrap_or(r.start_us)).max().unwrap_or_default();
+    let root = root_index(records).map(|index| (index, &records[index]));
+    let causes = root.map(|(index, _)| root_causes(records, index)).unwrap_or_default();
+    let nodes = NodeIndex::new(records);
+    let mut summary = TraceSummary {
+        id: trace_id(key.0, key.1).to_string(),
+        start_time: start_us as f64 / 1e6,
+        duration: Some((end_us - start_us) as f64 / 1e6),
+        response_time: root.and_then(|(_, root)| root.seconds()),
+        has_fault: root.is_some_and(|(_, root)| root.fault),
+        has_error: root.is_some_and(|(_, root)| root.error),
+        has_throttle: root.is_some_and(|(_, root)| root.throttle),
+        is_partial: records.iter().any(|r| r.in_progress),
+        http: root.map(|(_, root)| http(root)).unwrap_or_default(),
+        annotations: BTreeMap::new(),
+        users: Vec::new(),
+        service_ids: nodes.all(),
+        entry_point: root.map(|(index, _)| nodes.of(index)),
+        resource_arns: distinct(records, |r| r.resource_arn.as_deref()).map(|arn| ResourceArn { arn }).collect(),
+        instance_ids: distinct(records, |r| r.instance_id.as_deref()).map(|id| InstanceId { id }).collect(),
+        availability_zones: distinct(records, |r| r.availability_zone.as_deref())
+            .map(|name| AvailabilityZone { name })
+            .collect(),
+        fault_root_causes: causes.fault,
+        error_root_causes: causes.error,
+        response_time_root_causes: causes.response_time,
+        revision: records.len() as u32,
+        matched_event_time: matched_us.unwrap_or(start_us) as f64 / 1e6,
+    };
+    summary.annotations = annotations(records, &nodes);
+    summary.users = users(records, &nodes);
+    summary
+}
+
+fn http(root: &SpanRecord) -> Http {
+    Http {
+        url: root.http_url.clone(),
+        status: root.http_status,
+        method: root.http_method.clone(),
+        user_agent: root.http_user_agent.clone(),
+        client_ip: root.http_client_ip.clone(),
+    }
+}
+
+fn distinct(records: &[SpanRecord], field: fn(&SpanRecord) -> Option<&str>) -> impl Iterator<Item = String> {
+    let values: BTreeSet<String> = records.iter().filter_map(field).map(str::to_owned).collect();
+    values.into_iter()
+}
+
+/// The node (ServiceId) each span belongs to: its segment's service, or its inferred node for
+/// downstream calls whose callee sent no segment.
+struct NodeIndex {
+    per_span: Vec<ServiceId>,
+}
+
+impl NodeIndex {
+    fn new(records: &[SpanRecord]) -> NodeIndex {
+        let called: BTreeSet<u64> = records.iter().filter(|r| r.segment).filter_map(|r| r.parent_id).collect();
+        let origins: BTreeMap<&str, (Option<&str>, Option<&str>)> = records
+            .iter()
+            .filter(|r| r.segment)
+            .map(|r| (r.name.as_str(), (r.origin.as_deref(), r.account_id.as_deref())))
+            .collect();
+        let per_span = records
+            .iter()
+            .map(|record| {
+                if record.is_downstream_call() && !called.contains(&record.id) {
+                    let table = record.aws_table.is_some();
+                    let node_type =
+                        inferred_type(record.namespace.as_deref(), &record.name, table, record.aws_queue.is_some());
+                    return service_id(&record.name, Some(node_type), None);
+                }
+                let name = if record.segment { record.name.as_str() } else { record.service.as_deref().unwrap_or("") };
+                let (origin, account) = origins.get(name).copied().unwrap_or((record.origin.as_deref(), None));
+                service_id(name, origin.map(str::to_owned), account.map(str::to_owned))
+            })
+            .collect();
+        NodeIndex { per_span }
+    }
+
+    fn of(&self, index: usize) -> ServiceId {
+        self.per_span[index].clone()
+    }
+
+    fn all(&self) -> Vec<ServiceId> {
+        self.per_span.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect()
+    }
+}
+
+fn service_id(name: &str, node_type: Option<String>, account_id: Option<String>) -> ServiceId {
+    ServiceId { name: name.to_owned(), names: vec![name.to_owned()], account_id, r#type: node_type }
+}
+
+fn annotations(records: &[SpanRecord], nodes: &NodeIndex) -> BTreeMap<String, Vec<ValueWithServiceIds>> {
+    let mut out: BTreeMap<String, Vec<ValueWithServiceIds>> = BTreeMap::new();
+    for (index, record) in records.iter().enumerate() {
+        for (key, value) in &record.annotations {
+            let value = match value {
+                AnnotationValue::String(text) => AnnotationValueJson::StringValue(text.clone()),
+                AnnotationValue::Number(number) => AnnotationValueJson::NumberValue(*number),
+                AnnotationValue::Bool(boolean) => AnnotationValueJson::BooleanValue(*boolean),
+            };
+            let values = out.entry(key.clone()).or_default();
+            let node = nodes.of(index);
+            match values.iter_mut().find(|existing| existing.annotation_value == value) {
+                Some(existing) if !existing.service_ids.contains(&node) => existing.service_ids.push(node),
+                Some(_) => {}
+                None => values.push(ValueWithServiceIds { annotation_value: value, service_ids: vec![node] }),
+            }
+        }
+    }
+    out
+}
+
+fn users(records: &[SpanRecord], nodes: &NodeIndex) -> Vec<TraceUser> {
+    let mut out: BTreeMap<&str, BTreeSet<ServiceId>> = BTreeMap::new();
+    for (index, record) in records.iter().enumerate() {
+        if let Some(user) = record.user.as_deref() {
+            out.entry(user).or_default().insert(nodes.of(index));
+        }
+    }
+    out.into_iter()
+        .map(|(user, services)| TraceUser { user_name: user.to_owned(), service_ids: services.into_iter().collect() })
+        .collect()
+}

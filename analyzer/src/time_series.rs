@@ -1,0 +1,174 @@
+//! Time-series statistics of one node or edge (GetTimeSeriesServiceStatistics, xray.md 5.3):
+//! the service graph's counters and response-time histogram, bucketed by period.
+//!
+//! - The entity is an `EntitySelectorExpression` in the filter language, restricted to
+//!   `service("x")`, `id(name: "x", type: "T")` (a node) and `edge("a", "b")` (an edge); no
+//!   expression means every edge together.
+//! - Buckets start at multiples of the period since the epoch, so 1-minute and 5-minute series
+//!   of the same data line up; every bucket in range is returned, empty ones with zero counts, so
+//!   a chart has no gaps.
+//! - A node's name alone (`service("petsite")`) matches every type of that name except the
+//!   synthetic `client` nodes, which are callers of that node rather than the node.
+
+use std::collections::BTreeMap;
+
+use fluoro_store::Store;
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::error::{AnalyzerError, Result};
+use crate::filter::{parse_filter, EdgeFilter, FilterExpr, NodeId, NodeSelector, ServiceFilter};
+use crate::histogram::{HistogramEntry, LatencyHistogram};
+use crate::service_graph::{observations_of, read_statistics, statistics_aggregations, Statistics};
+use crate::spans::load_spans;
+use crate::trace_set::TraceIdSet;
+
+/// The periods, in seconds, a series can be bucketed by.
+pub const PERIODS_SECONDS: [u32; 2] = [60, 300];
+const BUCKET: &str = "bucket_us";
+const CLIENT_TYPE: &str = "client";
+
+/// Which node or edge a series describes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntitySelector {
+    /// Nodes with this name and/or type.
+    Node { name: Option<String>, node_type: Option<String> },
+    /// Calls from nodes matching the source to nodes matching the destination.
+    Edge { source: (Option<String>, Option<String>), destination: (Option<String>, Option<String>) },
+    /// Every edge of the graph.
+    AllEdges,
+}
+
+/// One bucket: X-Ray's `TimeSeriesServiceStatistics`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TimeSeriesPoint {
+    /// The bucket's start, epoch seconds.
+    pub timestamp: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edge_summary_statistics: Option<Statistics>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_summary_statistics: Option<Statistics>,
+    pub response_time_histogram: Vec<HistogramEntry>,
+    #[serde(skip)]
+    pub response_time: LatencyHistogram,
+}
+
+/// Parses an `EntitySelectorExpression`; `None` selects every edge.
+pub fn parse_entity_selector(expression: Option<&str>) -> Result<EntitySelector> {
+    let Some(expression) = expression else { return Ok(EntitySelector::AllEdges) };
+    match parse_filter(expression)? {
+        FilterExpr::Service(ServiceFilter { node: Some(node), filter: None }) => {
+            let (name, node_type) = node_parts(node);
+            Ok(EntitySelector::Node { name, node_type })
+        }
+        FilterExpr::Node(NodeId { name, node_type }) => Ok(EntitySelector::Node { name, node_type }),
+        FilterExpr::Edge(EdgeFilter { source, destination, filter: None }) => {
+            Ok(EntitySelector::Edge { source: node_parts(source), destination: node_parts(destination) })
+        }
+        _ => Err(AnalyzerError::InvalidRequest(format!(
+            "EntitySelectorExpression {expression:?} is not an entity selector; expected service(\"name\"), \
+             id(name: \"name\", type: \"type\") or edge(\"source\", \"destination\") without a {{filter}}"
+        ))),
+    }
+}
+
+fn node_parts(node: NodeSelector) -> (Option<String>, Option<String>) {
+    match node {
+        NodeSelector::Name(name) => (Some(name), None),
+        NodeSelector::Id(NodeId { name, node_type }) => (name, node_type),
+    }
+}
+
+/// Checks a period against [`PERIODS_SECONDS`].
+pub fn validate_period(period_seconds: u32) -> Result<u32> {
+    if PERIODS_SECONDS.contains(&period_seconds) {
+        return Ok(period_seconds);
+    }
+    Err(AnalyzerError::InvalidRequest(format!(
+        "Period {period_seconds} is not supported; expected 60 (1 minute) or 300 (5 minutes)"
+    )))
+}
+
+/// The series of spans starting in `[from_us, to_us)`, optionally of only some traces.
+pub fn time_series_statistics(
+    store: &Store,
+    from_us: i64,
+    to_us: i64,
+    selector: &EntitySelector,
+    period_seconds: u32,
+    traces: Option<&TraceIdSet>,
+) -> Result<Vec<TimeSeriesPoint>> {
+    let period_us = i64::from(validate_period(period_seconds)?) * 1_000_000;
+    let spans = load_spans(store, from_us, to_us)?;
+    let spans = match traces {
+        Some(traces) => traces.restrict(spans),
+        None => spans,
+    };
+    time_series_of_spans(spans, from_us, to_us, selector, period_us)
+}
+
+/// The series of deduplicated spans, in buckets of `period_us` covering `[from_us, to_us)`.
+pub fn time_series_of_spans(
+    spans: LazyFrame,
+    from_us: i64,
+    to_us: i64,
+    selector: &EntitySelector,
+    period_us: i64,
+) -> Result<Vec<TimeSeriesPoint>> {
+    if period_us <= 0 {
+        return Err(AnalyzerError::InvalidRequest(format!("period must be positive, got {period_us} µs")));
+    }
+    let observations = observations_of(spans)?;
+    let (selected, is_node) = match selector {
+        EntitySelector::Node { name, node_type } => {
+            (observations.nodes.lazy().filter(node_matches("", name, node_type)), true)
+        }
+        EntitySelector::Edge { source, destination } => {
+            let matches =
+                node_matches("src_", &source.0, &source.1).and(node_matches("dst_", &destination.0, &destination.1));
+            (observations.edges.lazy().filter(matches), false)
+        }
+        EntitySelector::AllEdges => (observations.edges.lazy(), false),
+    };
+    let start = col("start_us");
+    let bucketed = selected
+        .with_column((start.clone() - start % lit(period_us)).alias(BUCKET))
+        .group_by([col(BUCKET)])
+        .agg(statistics_aggregations())
+        .collect()?;
+    let buckets: Vec<i64> = bucketed.column(BUCKET)?.i64()?.iter().map(Option::unwrap_or_default).collect();
+    let mut by_bucket: BTreeMap<i64, _> = buckets.into_iter().zip(read_statistics(&bucketed)?).collect();
+    let first = from_us - from_us.rem_euclid(period_us);
+    let mut points = Vec::new();
+    let mut bucket = first;
+    while bucket < to_us {
+        let (statistics, response_time) = match by_bucket.remove(&bucket) {
+            Some(aggregate) => (aggregate.statistics, aggregate.response_time),
+            None => (Statistics::default(), LatencyHistogram::new()),
+        };
+        points.push(TimeSeriesPoint {
+            timestamp: bucket as f64 / 1e6,
+            edge_summary_statistics: (!is_node).then_some(statistics),
+            service_summary_statistics: is_node.then_some(statistics),
+            response_time_histogram: response_time.distribution(),
+            response_time,
+        });
+        bucket += period_us;
+    }
+    Ok(points)
+}
+
+/// Name and type, when given, must match; a name alone never matches a `client` node.
+fn node_matches(prefix: &str, name: &Option<String>, node_type: &Option<String>) -> Expr {
+    let name_column = col(format!("{prefix}name"));
+    let type_column = col(format!("{prefix}type"));
+    let mut matches = lit(true);
+    if let Some(name) = name {
+        matches = matches.and(name_column.eq(lit(name.clone())));
+    }
+    match node_type {
+        Some(node_type) => matches.and(type_column.eq(lit(node_type.clone()))),
+        None => matches.and(type_column.neq(lit(CLIENT_TYPE))),
+    }
+}

@@ -1,0 +1,63 @@
+//! Errors of the query API in the REST-JSON shape botocore and the AWS SDKs read: the HTTP
+//! status, header `X-Amzn-ErrorType: <Name>` and body `{"__type": "<Name>", "message": "..."}`
+//! (spec `xray.md` §4.1), the same shape as the collector's ingest operations answer.
+
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use fluoro_analyzer::AnalyzerError;
+use thiserror::Error;
+
+pub(crate) type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+/// Why a query failed.
+#[derive(Debug, Error)]
+pub enum ApiError {
+    /// The request is wrong: bad JSON, a bad time range, an invalid filter expression (its
+    /// message is the parser's, with the column).
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The error name clients see; `InvalidRequestException` is in the X-Ray model, so boto3
+    /// raises `client.exceptions.InvalidRequestException`.
+    fn name(&self) -> &'static str {
+        match self {
+            ApiError::InvalidRequest(_) => "InvalidRequestException",
+            ApiError::Internal(_) => "InternalFailure",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<AnalyzerError> for ApiError {
+    fn from(error: AnalyzerError) -> Self {
+        match error {
+            AnalyzerError::Filter(_) | AnalyzerError::InvalidRequest(_) | AnalyzerError::Unsupported(_) => {
+                ApiError::InvalidRequest(error.to_string())
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let name = self.name();
+        if self.status().is_server_error() {
+            tracing::warn!(error = %self, "query api request failed");
+        }
+        let header = (HeaderName::from_static("x-amzn-errortype"), HeaderValue::from_static(name));
+        let body = serde_json::json!({ "__type": name, "message": self.to_string() });
+        (self.status(), [header], Json(body)).into_response()
+    }
+}

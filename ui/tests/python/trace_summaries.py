@@ -1,0 +1,39 @@
+"""GetTraceSummaries through boto3 against a Fluoro endpoint (argv[1]); prints what came back
+as JSON for the Rust test to check. argv[2], argv[3]: the window in epoch seconds."""
+import json
+import sys
+
+import boto3
+from botocore.config import Config
+
+endpoint, start, end = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+client = boto3.client(
+    "xray",
+    endpoint_url=endpoint,
+    region_name="us-east-1",
+    aws_access_key_id="test",
+    aws_secret_access_key="test",
+    config=Config(retries={"max_attempts": 1}),
+)
+result = {}
+
+slow = client.get_trace_summaries(StartTime=start, EndTime=end, FilterExpression="responsetime > 1")
+result["slow"] = [summary["Id"] for summary in slow["TraceSummaries"]]
+result["slow_first"] = {k: v for k, v in slow["TraceSummaries"][0].items() if k in ("ResponseTime", "Http", "HasFault")}
+result["processed"] = slow["TracesProcessedCount"]
+result["approximate_time_type"] = type(slow["ApproximateTime"]).__name__
+
+# Pages through everything with the paginator botocore builds from the model.
+paginator = client.get_paginator("get_trace_summaries")
+pages = list(paginator.paginate(StartTime=start, EndTime=end))
+result["pages"] = len(pages)
+result["all"] = sum(len(page["TraceSummaries"]) for page in pages)
+
+try:
+    client.get_trace_summaries(StartTime=start, EndTime=end, FilterExpression='responsetime > "x"')
+    result["invalid"] = None
+except client.exceptions.InvalidRequestException as error:
+    result["invalid"] = {"code": error.response["Error"]["Code"], "message": error.response["Error"]["Message"],
+                         "status": error.response["ResponseMetadata"]["HTTPStatusCode"]}
+
+print(json.dumps(result, default=str))

@@ -1,0 +1,157 @@
+//! `POST /TraceSummaries` answers X-Ray clients: boto3 (filter, paginator, the modelled
+//! `InvalidRequestException` with the parser's column-precise message) and plain HTTP for the
+//! request checks (time formats, window limit, page tokens).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use fluoro_collector::{Durability, SpanBatch};
+use fluoro_proto::{parse_document, rows_from_document};
+use fluoro_store::{Store, StoreConfig};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+const T0: f64 = 1_700_000_000.0;
+const TRACES: u32 = 130;
+
+/// 130 traces one second apart; every tenth takes 2 s and faults, the rest 0.1 s.
+fn store(dir: &TempDir) -> Arc<Store> {
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    let mut batch = SpanBatch { entities: Vec::new(), rows: Vec::new(), durability: Durability::Acknowledged };
+    for number in 0..TRACES {
+        let start = T0 + f64::from(number);
+        let slow = number % 10 == 0;
+        let document = json!({"trace_id": trace_id(number), "id": format!("{:016x}", number + 1), "name": "web",
+            "start_time": start, "end_time": start + if slow { 2.0 } else { 0.1 },
+            "http": {"request": {"method": "GET", "url": format!("https://shop.example.com/items/{number}")},
+                     "response": {"status": if slow { 500 } else { 200 }}}});
+        let document = parse_document(document.to_string().as_bytes()).unwrap();
+        batch.rows.extend(rows_from_document(&document));
+        batch.entities.extend(document.entities().iter().cloned());
+    }
+    store.write(batch).unwrap();
+    Arc::new(store)
+}
+
+fn trace_id(number: u32) -> String {
+    format!("1-{:08x}-{:024x}", T0 as u32 + number, number)
+}
+
+async fn serve(store: Arc<Store>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router = fluoro_ui::api_router(store);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    address
+}
+
+async fn post(address: SocketAddr, body: Value) -> (u16, Option<String>, Value) {
+    let response =
+        reqwest::Client::new().post(format!("http://{address}/TraceSummaries")).json(&body).send().await.unwrap();
+    let status = response.status().as_u16();
+    let error_type = response.headers().get("x-amzn-errortype").map(|value| value.to_str().unwrap().to_owned());
+    (status, error_type, response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn boto3_filters_pages_and_reads_invalid_request_exceptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let address = serve(store(&dir)).await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/trace_summaries.py");
+    let arguments = [format!("http://{address}"), T0.to_string(), (T0 + 3600.0).to_string()];
+    let run = tokio::task::spawn_blocking(move || Command::new("python3").arg(script).args(arguments).output())
+        .await
+        .unwrap()
+        .expect("python3 runs (see requirements-test.txt)");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "trace_summaries.py failed:\n{stderr}");
+    let result: Value = serde_json::from_slice(&run.stdout).unwrap();
+
+    let slow: Vec<Value> = (0..TRACES).step_by(10).map(|number| json!(trace_id(number))).collect();
+    assert_eq!(result["slow"], json!(slow));
+    assert_eq!(
+        result["slow_first"],
+        json!({"ResponseTime": 2.0, "HasFault": true,
+               "Http": {"HttpURL": "https://shop.example.com/items/0", "HttpStatus": 500, "HttpMethod": "GET"}})
+    );
+    assert_eq!(result["processed"], json!(TRACES));
+    assert_eq!(result["approximate_time_type"], json!("datetime"), "botocore parses it as a timestamp");
+    assert_eq!((result["pages"].clone(), result["all"].clone()), (json!(2), json!(TRACES)));
+    assert_eq!(
+        result["invalid"],
+        json!({"code": "InvalidRequestException", "status": 400,
+               "message": "expected a number after > at column 16"})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_requests_are_answered_in_the_xray_error_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let address = serve(store(&dir)).await;
+    let window = json!({"StartTime": T0, "EndTime": T0 + 60.0});
+    let with = |extra: Value| {
+        let mut body = window.clone();
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let cases = [
+        (
+            with(json!({"FilterExpression": "service(\"web\") { fault"})),
+            "unbalanced { at column 16: no } before the end of the expression",
+        ),
+        (with(json!({"FilterExpression": "responsetime >"})), "expected a number after > at column"),
+        (with(json!({"FilterExpression": "group.name = \"nope\""})), "group \"nope\" does not exist"),
+        (json!({"EndTime": T0}), "StartTime is required"),
+        (json!({"StartTime": T0, "EndTime": T0 - 1.0}), "must be after StartTime"),
+        (json!({"StartTime": T0, "EndTime": T0 + 2.0 * 86_400.0}), "at most 86400 s (24 h) per call"),
+        (json!({"StartTime": "last tuesday", "EndTime": T0}), "StartTime must be epoch seconds or an RFC 3339 time"),
+        (with(json!({"TimeRangeType": "Service"})), "TimeRangeType \"Service\" is not supported"),
+        (with(json!({"NextToken": "not-a-token"})), "NextToken is not a token this server issued"),
+        (with(json!({"Sampling": true, "SamplingStrategy": {"Name": "FixedRate", "Value": 2}})), "within 0 and 1"),
+    ];
+    for (body, message) in cases {
+        let (status, error_type, answer) = post(address, body.clone()).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert_eq!(error_type.as_deref(), Some("InvalidRequestException"));
+        assert_eq!(answer["__type"], json!("InvalidRequestException"));
+        let got = answer["message"].as_str().unwrap();
+        assert!(got.contains(message), "{body}: {got:?} should contain {message:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rfc3339_times_tokens_and_sampling_work_over_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let address = serve(store(&dir)).await;
+    // 2023-11-14T22:13:20Z is T0.
+    let body =
+        json!({"StartTime": "2023-11-14T22:13:20Z", "EndTime": "2023-11-14T23:13:20Z", "FilterExpression": "ok"});
+    let (status, _, first) = post(address, body.clone()).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["TraceSummaries"].as_array().unwrap().len(), 100);
+    assert_eq!(first["ApproximateTime"], json!(T0 + 1.0));
+    let token = first["NextToken"].as_str().unwrap().to_owned();
+    let mut next = body.clone();
+    next["NextToken"] = json!(token);
+    let (_, _, second) = post(address, next).await;
+    assert_eq!(second["TraceSummaries"].as_array().unwrap().len(), 117 - 100);
+    assert!(second.get("NextToken").is_none());
+    // A token is tied to its query.
+    let mut other = json!({"StartTime": T0, "EndTime": T0 + 3600.0, "FilterExpression": "fault"});
+    other["NextToken"] = json!(token);
+    let (status, _, answer) = post(address, other).await;
+    assert_eq!(
+        (status, answer["message"].as_str().unwrap()),
+        (400, "NextToken belongs to a different query; repeat the query that returned it")
+    );
+
+    let sampled = json!({"StartTime": T0, "EndTime": T0 + 3600.0, "Sampling": true,
+                         "SamplingStrategy": {"Name": "PartialScan", "Value": 0.25}});
+    let (_, _, once) = post(address, sampled.clone()).await;
+    let (_, _, twice) = post(address, sampled).await;
+    assert_eq!(once, twice, "sampling is deterministic");
+    let processed = once["TracesProcessedCount"].as_u64().unwrap();
+    assert!(processed > 10 && processed < 70, "about a quarter of 130, got {processed}");
+}
