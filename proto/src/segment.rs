@@ -12,8 +12,9 @@
 //! - Fields whose type varies between producers keep their JSON value (`content_length` is a
 //!   number or a string, `service` and `metadata` hold arbitrary JSON).
 //!
-//! Reading goes through `serde_json::Value` and the reader in `document.rs`, so that every type
-//! error names the exact field (`subsegments[2].http.response.status`); writing uses serde.
+//! Reading streams from the bytes into these types with serde (`document/reader.rs`), naming
+//! the exact field of every type error (`subsegments[2].http.response.status`); only unknown
+//! fields and free-form JSON become `serde_json::Value`. Writing uses serde.
 
 use std::collections::BTreeMap;
 
