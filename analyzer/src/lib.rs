@@ -12,6 +12,7 @@
 //! | `filter::compile` | [`compile_filter`]: expressions → polars predicates over per-trace aggregates |
 //! | `filter::frames` | the row frames aggregates run over: nodes, calls on edges, annotations, root causes |
 //! | `spans` | [`load_spans`]: the one deduplicated span scan every analysis starts from |
+//! | `compare` | [`compare_trace_sets`]: two trace sets' distributions and every attribute value ranked by [`effect_size`] |
 //! | `summary` | [`trace_summaries`]: GetTraceSummaries — trace frame, filter, sampling, pages, [`TraceSummary`] |
 //! | `span_record`, `root_cause` | a page's spans as Rust values; fault/error/response-time root causes |
 //! | `error` | [`AnalyzerError`], and [`FilterError`]: what was wrong, the column, what was expected |
@@ -33,6 +34,7 @@
 //! assert_eq!(error.to_string(), "expected a number after > at column 16");
 //! ```
 
+mod compare;
 mod error;
 mod filter;
 mod histogram;
@@ -44,6 +46,10 @@ mod summary;
 mod time_series;
 mod trace_set;
 
+pub use compare::{
+    compare_trace_sets, effect_size, AttributeBreakdown, AttributeDifference, EffectSize, TraceSetComparison,
+    TraceSetStatistics,
+};
 pub use error::{AnalyzerError, FilterError, Result};
 pub use filter::{compile_filter, CompiledFilter, GroupResolver, MatchFrames, NoGroups};
 pub use filter::{

@@ -12,4 +12,5 @@ mod petstore;
 mod service_graph_counts_calls_per_edge;
 mod service_graph_infers_downstream_nodes;
 mod time_series_buckets_by_period;
+mod trace_set_comparison_finds_the_planted_cause;
 mod trace_summaries_describe_traces;

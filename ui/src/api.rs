@@ -11,4 +11,5 @@ pub fn api_router(store: Arc<Store>) -> Router {
     Router::new()
         .merge(crate::trace_summaries::router(store.clone()))
         .merge(crate::service_graph::router(store.clone()))
+        .merge(crate::compare::router(store.clone()))
 }

@@ -7,10 +7,12 @@
 //! | `api` | [`api_router`]: the query operations in the X-Ray REST-JSON shapes |
 //! | `trace_summaries` | `POST /TraceSummaries` (GetTraceSummaries): limits, sampling, page tokens |
 //! | `service_graph` | `POST /ServiceGraph`, `/TraceGraph`, `/TimeSeriesServiceStatistics` (one page, Default group) |
+//! | `compare` | `POST /api/compare` (Fluoro JSON API): two trace sets' distributions and attribute ranking |
 //! | `time` | request timestamps: epoch seconds or RFC 3339 |
 //! | `error` | [`ApiError`]: X-Ray's error shape, the HTTP status per error |
 
 mod api;
+mod compare;
 mod error;
 mod service_graph;
 mod time;

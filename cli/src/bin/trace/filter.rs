@@ -8,7 +8,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 /// The server `fluoro serve` listens on by default.
-const DEFAULT_SERVER: &str = "http://127.0.0.1:2020";
+pub(crate) const DEFAULT_SERVER: &str = "http://127.0.0.1:2020";
 /// Longer URLs are cut in the table.
 const URL_WIDTH: usize = 60;
 
@@ -101,12 +101,12 @@ fn window(args: &FilterArgs) -> anyhow::Result<(Value, Value)> {
     Ok((start, end))
 }
 
-fn time_value(text: &str) -> Value {
+pub(crate) fn time_value(text: &str) -> Value {
     text.parse::<f64>().map_or_else(|_| json!(text), |seconds| json!(seconds))
 }
 
 /// `30s`, `15m`, `1h`, `1d`, or plain seconds.
-fn parse_duration(text: &str) -> anyhow::Result<f64> {
+pub(crate) fn parse_duration(text: &str) -> anyhow::Result<f64> {
     let text = text.trim();
     let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len()));
     let number: f64 = number.parse().with_context(|| format!("--since {text:?}: expected e.g. 30s, 15m, 1h, 1d"))?;
@@ -122,7 +122,7 @@ fn parse_duration(text: &str) -> anyhow::Result<f64> {
 
 /// The server's message; for an expression error, the expression with a caret under the
 /// column the message names.
-fn report_rejection(expression: &str, body: &Value) {
+pub(crate) fn report_rejection(expression: &str, body: &Value) {
     let kind = body["__type"].as_str().unwrap_or("error");
     let message = body["message"].as_str().unwrap_or("the server rejected the request");
     eprintln!("error: {message}");

@@ -1,7 +1,9 @@
 //! `trace`: queries against a Fluoro server, one module per noun: `filter` (trace summaries
-//! matching a filter expression) and `id` (trace id conversion). `get`, `map` and `compare`
-//! arrive with the API issue.
+//! matching a filter expression), `compare` (two trace sets: distributions and the attribute
+//! values that differ) and `id` (trace id conversion). `get` and `map` arrive with the API
+//! issue.
 
+mod compare;
 mod filter;
 mod id;
 
@@ -16,6 +18,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    Compare(compare::CompareArgs),
     Filter(filter::FilterArgs),
     Id(id::IdArgs),
 }
@@ -23,6 +26,7 @@ enum Command {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Compare(args) => compare::run(args).await,
         Command::Filter(args) => filter::run(args).await,
         Command::Id(args) => id::run(args),
     }

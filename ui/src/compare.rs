@@ -1,0 +1,174 @@
+//! `POST /api/compare` — Fluoro's trace-set comparison (analyzer issue, spec `petadoptions.md`
+//! 5(c)) over `fluoro_analyzer::compare_trace_sets`. A Fluoro JSON API, not an X-Ray operation;
+//! it keeps the X-Ray conventions of the other routes (PascalCase fields, epoch-second or
+//! RFC 3339 times, errors as `{"__type", "message"}`) so one client handles both.
+//!
+//! ```text
+//! POST /api/compare
+//! {"StartTime": 1700000000, "EndTime": 1700003600, "Selection": "responsetime > 3", "Baseline": null}
+//! → {"Selection": {"Expression", "Traces", "Percentiles": {"P50", "P90", "P95", "P99"}, "Distribution"},
+//!    "Baseline": {...}, "Ranking": [{"Attribute", "Value", "SelectionTraces", "BaselineTraces",
+//!    "SelectionShare", "BaselineShare", "Difference", "LogOddsRatio", "StandardError", "Z", "Score",
+//!    "Description"}], "Attributes": [{"Attribute", "Values": [...]}]}
+//! ```
+//!
+//! - `Baseline` null or absent: the traces of the window not matching `Selection`.
+//! - An invalid expression is a 400 `InvalidRequestException` with the parser's column-precise
+//!   message (prefixed `Baseline: ` when it is the baseline's); the window is at most [`MAX_WINDOW_SECONDS`], like GetTraceSummaries.
+//! - The comparison reads Parquet, runs polars and walks root causes: `spawn_blocking`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use fluoro_analyzer::{compare_trace_sets, parse_filter, TraceSetComparison};
+use fluoro_store::Store;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{ApiError, Result};
+use crate::time::epoch_seconds;
+use crate::trace_summaries::MAX_WINDOW_SECONDS;
+
+pub(crate) fn router(store: Arc<Store>) -> Router {
+    Router::new().route("/api/compare", post(compare)).with_state(store)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct CompareRequest {
+    start_time: Option<Value>,
+    end_time: Option<Value>,
+    selection: Option<String>,
+    baseline: Option<String>,
+}
+
+/// A validated request: window in microseconds and the two expressions.
+#[derive(Debug, PartialEq)]
+struct CompareQuery {
+    from_us: i64,
+    to_us: i64,
+    selection: String,
+    baseline: Option<String>,
+}
+
+async fn compare(State(store): State<Arc<Store>>, body: Bytes) -> Result<Json<TraceSetComparison>> {
+    let request: CompareRequest = serde_json::from_slice(&body)
+        .map_err(|error| ApiError::InvalidRequest(format!("request body is not a comparison request: {error}")))?;
+    let query = query_of(request)?;
+    let comparison = tokio::task::spawn_blocking(move || {
+        compare_trace_sets(&store, query.from_us, query.to_us, &query.selection, query.baseline.as_deref())
+    })
+    .await
+    .map_err(|error| ApiError::Internal(format!("comparison task failed: {error}")))??;
+    Ok(Json(comparison))
+}
+
+fn query_of(request: CompareRequest) -> Result<CompareQuery> {
+    let start = required_time(request.start_time.as_ref(), "StartTime")?;
+    let end = required_time(request.end_time.as_ref(), "EndTime")?;
+    if end <= start {
+        return Err(ApiError::InvalidRequest(format!("EndTime ({end}) must be after StartTime ({start})")));
+    }
+    if end - start > MAX_WINDOW_SECONDS {
+        return Err(ApiError::InvalidRequest(format!(
+            "the time window is {:.0} s; at most {MAX_WINDOW_SECONDS:.0} s (24 h) per call",
+            end - start
+        )));
+    }
+    let selection = request.selection.filter(|text| !text.trim().is_empty()).ok_or_else(|| {
+        ApiError::InvalidRequest("Selection is required: a filter expression such as responsetime > 3".to_owned())
+    })?;
+    // Parse here so a bad expression is refused before any data is read.
+    // The baseline's errors say so, so a client knows which expression the column is in.
+    parse_filter(&selection).map_err(|error| ApiError::InvalidRequest(error.to_string()))?;
+    if let Some(baseline) = request.baseline.as_deref().filter(|text| !text.trim().is_empty()) {
+        parse_filter(baseline).map_err(|error| ApiError::InvalidRequest(format!("Baseline: {error}")))?;
+    }
+    Ok(CompareQuery {
+        from_us: (start * 1e6).round() as i64,
+        to_us: (end * 1e6).round() as i64,
+        selection,
+        baseline: request.baseline,
+    })
+}
+
+fn required_time(value: Option<&Value>, field: &str) -> Result<f64> {
+    let value = value.ok_or_else(|| ApiError::InvalidRequest(format!("{field} is required")))?;
+    epoch_seconds(value).ok_or_else(|| {
+        ApiError::InvalidRequest(format!("{field} must be epoch seconds or an RFC 3339 time, got {value}"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(body: Value) -> CompareRequest {
+        serde_json::from_value(body).unwrap()
+    }
+
+    #[test]
+    fn requests_become_queries() {
+        let query = query_of(request(json!({"StartTime": 1_700_000_000, "EndTime": "2023-11-14T23:13:20Z",
+                                            "Selection": "responsetime > 3", "Baseline": null})))
+        .unwrap();
+        assert_eq!(
+            query,
+            CompareQuery {
+                from_us: 1_700_000_000_000_000,
+                to_us: 1_700_003_600_000_000,
+                selection: "responsetime > 3".to_owned(),
+                baseline: None
+            }
+        );
+    }
+
+    #[test]
+    fn invalid_expressions_and_windows_are_refused_with_the_reason() {
+        let refused = |body: Value| query_of(request(body)).unwrap_err().to_string();
+        let window = json!({"StartTime": 1_700_000_000, "EndTime": 1_700_000_060});
+        let with = |fields: Value| {
+            let mut body = window.clone();
+            body.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+            body
+        };
+        assert_eq!(
+            refused(with(json!({"Selection": "fault", "Baseline": "responsetime > \"x\""}))),
+            "Baseline: expected a number after > at column 16"
+        );
+        assert_eq!(
+            refused(with(json!({"Selection": "responsetime > \"x\""}))),
+            "expected a number after > at column 16"
+        );
+        assert!(refused(with(json!({"Selection": " "}))).starts_with("Selection is required"));
+        assert!(refused(json!({"StartTime": 5, "EndTime": 1, "Selection": "fault"})).contains("must be after"));
+        assert!(refused(json!({"StartTime": 0, "EndTime": 200_000, "Selection": "fault"})).contains("at most"));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_route_answers_comparisons_and_400s() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(fluoro_store::Store::open(fluoro_store::StoreConfig::new(dir.path())).unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, crate::api_router(store)).await });
+        let client = reqwest::Client::new();
+        let url = format!("http://{address}/api/compare");
+        let body = json!({"StartTime": 1_700_000_000, "EndTime": 1_700_000_060, "Selection": "responsetime > 3"});
+        let answer = client.post(&url).json(&body).send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), 200);
+        let answer: Value = answer.json().await.unwrap();
+        assert_eq!(answer["Selection"]["Traces"], json!(0));
+        assert_eq!(answer["Ranking"], json!([]));
+        let bad = json!({"StartTime": 1_700_000_000, "EndTime": 1_700_000_060, "Selection": "responsetime > \"x\""});
+        let refused = client.post(&url).json(&bad).send().await.unwrap();
+        assert_eq!(refused.status().as_u16(), 400);
+        let refused: Value = refused.json().await.unwrap();
+        assert_eq!(refused["__type"], "InvalidRequestException");
+        assert_eq!(refused["message"], "expected a number after > at column 16");
+    }
+}
