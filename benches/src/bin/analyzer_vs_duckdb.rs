@@ -1,0 +1,254 @@
+//! Analyzer benchmark: a filter query and a service-graph aggregation through
+//! `fluoro-analyzer`, each compared in the same run with DuckDB SQL over the same Parquet
+//! blocks (`benches/python/duckdb_analyzer.py`), answers checked equal.
+//!
+//! Traces are the block-format benchmark's PetAdoptions shapes (`block_format/traces.rs`),
+//! written as 1M-span blocks into a store's `blocks/` directory, as its flush would, and read
+//! back through `Store::open`.
+//!
+//! `cargo run --release -p fluoro-benches --bin analyzer_vs_duckdb -- --spans 1000000`
+
+#[path = "block_format/traces.rs"]
+mod traces;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use clap::Parser;
+use fluoro_analyzer::{
+    compile_filter, load_spans, parse_filter, service_graph, trace_frame, trace_summaries, CompiledFilter, MatchFrames,
+    NoGroups, ServiceGraph, SummaryQuery, TimeRangeType, SPAN_COLUMNS, TRACE_SLACK_US,
+};
+use fluoro_store::{bench_api, Store, StoreConfig};
+use polars::prelude::IntoLazy;
+use serde_json::Value;
+
+use traces::Rng;
+
+/// 2024-01-01T00:00:00Z: where generated time starts (as in `block_format`).
+const START_US: i64 = 1_704_067_200_000_000;
+const TRACE_INTERVAL_US: u64 = 10_000;
+/// Far enough that retention never deletes the 2024 data while the benchmark runs.
+const KEEP_FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+#[derive(Debug, Parser)]
+#[command(about = "Analyzer filter and service graph against DuckDB SQL on the same Parquet blocks")]
+struct Args {
+    /// Spans to generate.
+    #[arg(long, default_value_t = 1_000_000)]
+    spans: usize,
+    /// Spans per block (the store's flush size).
+    #[arg(long, default_value_t = 1_000_000)]
+    block_spans: usize,
+    /// Timed runs per query; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// The trace filter timed against its SQL translation (the script holds the translation).
+    #[arg(long, default_value = "responsetime > 1 AND http.status = 500")]
+    filter: String,
+    /// Query window in minutes, centred in the data.
+    #[arg(long, default_value_t = 10)]
+    window_minutes: i64,
+    /// The store's data directory (deleted first).
+    #[arg(long, default_value = "target/bench-analyzer")]
+    dir: PathBuf,
+}
+
+/// Edge key (source name, source type, destination name, destination type) → counts.
+type EdgeCounts = BTreeMap<(String, String, String, String), EdgeTotals>;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct EdgeTotals {
+    total: u64,
+    ok: u64,
+    error: u64,
+    throttle: u64,
+    fault: u64,
+    response_seconds: f64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let began = Instant::now();
+    let (spans, middle) = generate(&args)?;
+    println!("generated and wrote {spans} spans in {:.1} s", began.elapsed().as_secs_f64());
+    let mut config = StoreConfig::new(&args.dir);
+    config.retention_max_age = KEEP_FOREVER;
+    config.compaction_min_rows = 0;
+    let store = Store::open(config)?;
+    let half = args.window_minutes * 60 * 1_000_000 / 2;
+    let window = (middle - half, middle + half);
+
+    let plan = compile_filter(&parse_filter(&args.filter)?, &NoGroups)?;
+    let (filter_ms, matched) = median_ms(args.runs, || matching_traces(&store, &plan, window))?;
+    let summaries = trace_summaries(&store, &summary_query(&args.filter, window)?, &NoGroups)?;
+    ensure!(
+        summaries.matched == matched,
+        "trace_summaries matched {} traces, the filter path {matched}",
+        summaries.matched
+    );
+    println!("fluoro filter `{}`: {matched} of {} traces, median {filter_ms:.1} ms", args.filter, summaries.processed);
+
+    let (graph_ms, graph) = median_ms(args.runs, || Ok(service_graph(&store, window.0, window.1, None)?))?;
+    let edges = edge_counts(&graph);
+    println!("fluoro service graph: {} nodes, {} edges, median {graph_ms:.1} ms", graph.services.len(), edges.len());
+
+    print_breakdown(&store, window, args.runs)?;
+
+    let duck = duckdb(&store, window, args.runs)?;
+    let duck_matched = duck["filter_count"].as_u64().context("filter_count")?;
+    ensure!(duck_matched as usize == matched, "duckdb matched {duck_matched} traces, fluoro {matched}");
+    let duck_edges = duckdb_edges(&duck)?;
+    compare_edges(&edges, &duck_edges)?;
+    let duck_filter_ms = duck["filter_ms"].as_f64().context("filter_ms")?;
+    let duck_graph_ms = duck["graph_ms"].as_f64().context("graph_ms")?;
+    println!("answers agree: {matched} traces; {} edges with equal counts and response times", edges.len());
+
+    println!("\n| query | Fluoro (median of {}) | DuckDB | Fluoro / DuckDB |", args.runs);
+    println!("|---|---|---|---|");
+    println!(
+        "| filter `{}` | {filter_ms:.1} ms | {duck_filter_ms:.1} ms | {:.2} |",
+        args.filter,
+        filter_ms / duck_filter_ms
+    );
+    println!("| service graph | {graph_ms:.1} ms | {duck_graph_ms:.1} ms | {:.2} |", graph_ms / duck_graph_ms);
+    store.close()?;
+    Ok(())
+}
+
+/// Writes the traces as blocks into `dir/blocks`; returns the span count and the median span
+/// start, where the query window is centred.
+fn generate(args: &Args) -> anyhow::Result<(usize, i64)> {
+    if args.dir.exists() {
+        std::fs::remove_dir_all(&args.dir).with_context(|| format!("clearing {}", args.dir.display()))?;
+    }
+    let blocks_dir = args.dir.join("blocks");
+    std::fs::create_dir_all(&blocks_dir)?;
+    let (mut rng, mut sequence, mut start) = (Rng::new(42), 0, START_US);
+    let (mut written, mut block_id) = (0, 0);
+    let mut starts = Vec::with_capacity(args.spans);
+    while written < args.spans {
+        let mut batch = Vec::with_capacity(args.block_spans + 64);
+        while batch.len() < args.block_spans.min(args.spans - written) {
+            batch.extend(traces::trace(&mut rng, &mut sequence, start, true));
+            start += (TRACE_INTERVAL_US / 2 + rng.below(TRACE_INTERVAL_US)) as i64;
+        }
+        written += batch.len();
+        starts.extend(batch.iter().map(|span| span.row.start_us));
+        block_id += 1;
+        bench_api::write_block(&blocks_dir, block_id, batch)?;
+    }
+    starts.sort_unstable();
+    Ok((written, starts[starts.len() / 2]))
+}
+
+/// The analyzer's GetTraceSummaries path up to the matched set: span scan, trace frame,
+/// compiled filter (`trace_summaries` without sorting and summarizing a page).
+fn matching_traces(store: &Store, plan: &CompiledFilter, window: (i64, i64)) -> anyhow::Result<usize> {
+    let spans = load_spans(store, window.0 - TRACE_SLACK_US, window.1 + TRACE_SLACK_US)?.collect()?;
+    let candidates = trace_frame(spans.clone().lazy(), window.0, window.1, TimeRangeType::TraceId).collect()?;
+    Ok(plan.apply(&MatchFrames::new(spans), candidates)?.height())
+}
+
+/// Where the analyzer's time goes: the Parquet scan alone, then with deduplication (the start
+/// of both queries), over the filter's slack-widened window and over the graph's window.
+fn print_breakdown(store: &Store, window: (i64, i64), runs: usize) -> anyhow::Result<()> {
+    let (from_us, to_us) = (window.0 - TRACE_SLACK_US, window.1 + TRACE_SLACK_US);
+    let (scan_ms, rows) = median_ms(runs, || Ok(store.scan(from_us, to_us, SPAN_COLUMNS, None)?.collect()?.height()))?;
+    let (dedup_ms, _) = median_ms(runs, || Ok(load_spans(store, from_us, to_us)?.collect()?.height()))?;
+    println!("fluoro filter breakdown: scan of {rows} spans {scan_ms:.1} ms, scan + deduplication {dedup_ms:.1} ms");
+    let (graph_ms, rows) = median_ms(runs, || Ok(load_spans(store, window.0, window.1)?.collect()?.height()))?;
+    println!("fluoro graph breakdown: scan + deduplication of {rows} spans (all columns) {graph_ms:.1} ms");
+    Ok(())
+}
+
+fn summary_query(filter: &str, window: (i64, i64)) -> anyhow::Result<SummaryQuery> {
+    Ok(SummaryQuery {
+        from_us: window.0,
+        to_us: window.1,
+        range: TimeRangeType::TraceId,
+        filter: Some(parse_filter(filter)?),
+        sampling: None,
+        offset: 0,
+        page_size: 1,
+    })
+}
+
+fn median_ms<T>(runs: usize, mut run: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<(f64, T)> {
+    let mut times = Vec::with_capacity(runs);
+    let mut last = None;
+    for _ in 0..runs.max(1) {
+        let began = Instant::now();
+        last = Some(run()?);
+        times.push(began.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2], last.context("no run")?))
+}
+
+/// Edge statistics keyed by node names and types; nodes differing only by account are summed,
+/// as the SQL side does not key on accounts.
+fn edge_counts(graph: &ServiceGraph) -> EdgeCounts {
+    let mut edges = EdgeCounts::new();
+    for node in &graph.services {
+        for edge in &node.edges {
+            let Some(target) = graph.node_by_reference(edge.reference_id) else { continue };
+            let key = (node.name.clone(), node.node_type.clone(), target.name.clone(), target.node_type.clone());
+            let statistics = &edge.summary_statistics;
+            let totals = edges.entry(key).or_default();
+            totals.total += statistics.total_count;
+            totals.ok += statistics.ok_count;
+            totals.error += statistics.error_statistics.other_count;
+            totals.throttle += statistics.error_statistics.throttle_count;
+            totals.fault += statistics.fault_statistics.total_count;
+            totals.response_seconds += statistics.total_response_time;
+        }
+    }
+    edges
+}
+
+fn duckdb(store: &Store, window: (i64, i64), runs: usize) -> anyhow::Result<Value> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/duckdb_analyzer.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .args([window.0, window.1, TRACE_SLACK_US, runs as i64].map(|n| n.to_string()))
+        .args(store.block_files().into_iter().map(|(_, path)| path))
+        .output()
+        .context("running python3 (pip install duckdb)")?;
+    ensure!(output.status.success(), "duckdb script failed: {}", String::from_utf8_lossy(&output.stderr));
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+fn duckdb_edges(duck: &Value) -> anyhow::Result<EdgeCounts> {
+    let mut edges = EdgeCounts::new();
+    for row in duck["edges"].as_array().context("edges")? {
+        let text = |i: usize| row[i].as_str().unwrap_or_default().to_owned();
+        let count = |i: usize| row[i].as_u64().unwrap_or_default();
+        let totals = EdgeTotals {
+            total: count(4),
+            ok: count(4).saturating_sub(count(5) + count(6) + count(7)),
+            error: count(7),
+            throttle: count(6),
+            fault: count(5),
+            response_seconds: row[8].as_f64().unwrap_or_default() / 1e6,
+        };
+        edges.insert((text(0), text(1), text(2), text(3)), totals);
+    }
+    Ok(edges)
+}
+
+fn compare_edges(fluoro: &EdgeCounts, duck: &EdgeCounts) -> anyhow::Result<()> {
+    for (key, ours) in fluoro {
+        let theirs = duck.get(key).with_context(|| format!("duckdb has no edge {key:?}"))?;
+        let same_counts = (ours.total, ours.ok, ours.error, ours.throttle, ours.fault)
+            == (theirs.total, theirs.ok, theirs.error, theirs.throttle, theirs.fault);
+        let same_time =
+            (ours.response_seconds - theirs.response_seconds).abs() <= 1e-6 * ours.response_seconds.max(1.0);
+        ensure!(same_counts && same_time, "edge {key:?}: fluoro {ours:?}, duckdb {theirs:?}");
+    }
+    ensure!(fluoro.len() == duck.len(), "fluoro has {} edges, duckdb {}", fluoro.len(), duck.len());
+    Ok(())
+}
