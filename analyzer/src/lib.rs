@@ -62,7 +62,6 @@ pub use service_graph::{
     service_graph, service_graph_of_spans, trace_graph, Alias, Edge, ErrorStatistics, FaultStatistics, ServiceGraph,
     ServiceNode, Statistics,
 };
-pub use span_record::inferred_type;
 pub use spans::{deduplicate, load_spans, trace_halves, trace_id, trace_key, SPAN_COLUMNS, TRACE_HI, TRACE_LO};
 pub use summary::{
     trace_frame, trace_summaries, AnnotationValueJson, AvailabilityZone, Http, InstanceId, ResourceArn, Sampling,

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::span_record::{inferred_type, SpanRecord};
+use crate::span_record::{inferred_identity, SpanRecord};
 
 /// A `FaultRootCause`, `ErrorRootCause` or `ResponseTimeRootCause`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -185,20 +185,13 @@ impl Tree<'_> {
             let last = position + 1 == path.len();
             if span.segment || services.is_empty() || (last && span.is_downstream_call()) {
                 let inferred = !span.segment && span.is_downstream_call();
-                let name = if span.segment || inferred {
-                    span.name.clone()
+                let (name, node_type) = if inferred {
+                    let (name, node_type) = inferred_identity(span);
+                    (name, Some(node_type))
+                } else if span.segment {
+                    (span.name.clone(), span.origin.clone())
                 } else {
-                    span.service.clone().unwrap_or_else(|| span.name.clone())
-                };
-                let node_type = if inferred {
-                    Some(inferred_type(
-                        span.namespace.as_deref(),
-                        &span.name,
-                        span.aws_table.is_some(),
-                        span.aws_queue.is_some(),
-                    ))
-                } else {
-                    span.origin.clone()
+                    (span.service.clone().unwrap_or_else(|| span.name.clone()), span.origin.clone())
                 };
                 services.push(RootCauseService {
                     names: vec![name.clone()],

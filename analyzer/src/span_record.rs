@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 
 use crate::error::Result;
+use crate::service_graph::{inferred_node, DownstreamCall};
 
 /// An annotation value, as X-Ray's `AnnotationValue` holds exactly one of them.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +51,8 @@ pub(crate) struct SpanRecord {
     pub availability_zone: Option<String>,
     pub aws_table: Option<String>,
     pub aws_queue: Option<String>,
+    pub aws_resource: Option<String>,
+    pub sql_url: Option<String>,
 }
 
 impl SpanRecord {
@@ -65,15 +68,17 @@ impl SpanRecord {
     }
 }
 
-/// The node type X-Ray infers for a downstream call (spec 5.1): `remote`, or `AWS::<name>`
-/// with `::Table`/`::Queue` when the call names a table or queue.
-pub fn inferred_type(namespace: Option<&str>, name: &str, table: bool, queue: bool) -> String {
-    match namespace {
-        Some("aws") if table => format!("AWS::{name}::Table"),
-        Some("aws") if queue => format!("AWS::{name}::Queue"),
-        Some("aws") => format!("AWS::{name}"),
-        _ => "remote".to_owned(),
-    }
+/// The (Name, Type) of the node X-Ray infers for this downstream call: one naming rule for
+/// summaries, filters, root causes and the service graph.
+pub(crate) fn inferred_identity(record: &SpanRecord) -> (String, String) {
+    inferred_node(&DownstreamCall {
+        name: &record.name,
+        namespace: record.namespace.as_deref().unwrap_or_default(),
+        has_table: record.aws_table.is_some(),
+        has_queue: record.aws_queue.is_some(),
+        has_resource: record.aws_resource.is_some(),
+        has_sql: record.sql_url.is_some(),
+    })
 }
 
 /// The records of a span frame (the columns of [`crate::SPAN_COLUMNS`]), grouped by trace.
@@ -129,7 +134,7 @@ fn records(frame: &DataFrame) -> Result<Vec<SpanRecord>> {
     set_bools(&mut out, bools("remote")?, |r, v| r.remote = v);
     set_bools(&mut out, bools("traced")?, |r, v| r.traced = v);
     type Setter = fn(&mut SpanRecord, Option<String>);
-    let string_fields: [(&str, Setter); 16] = [
+    let string_fields: [(&str, Setter); 18] = [
         ("service", |r, v| r.service = v),
         ("name", |r, v| r.name = v.unwrap_or_default()),
         ("origin", |r, v| r.origin = v),
@@ -145,6 +150,8 @@ fn records(frame: &DataFrame) -> Result<Vec<SpanRecord>> {
         ("aws_availability_zone", |r, v| r.availability_zone = v),
         ("aws_table", |r, v| r.aws_table = v),
         ("aws_queue", |r, v| r.aws_queue = v),
+        ("aws_resource", |r, v| r.aws_resource = v),
+        ("sql_url", |r, v| r.sql_url = v),
         ("kind", |_, _| {}),
     ];
     for (name, set) in string_fields {

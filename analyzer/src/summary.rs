@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::filter::{compile_filter, FilterExpr, GroupResolver, MatchFrames};
 use crate::root_cause::{root_causes, RootCause};
-use crate::span_record::{inferred_type, records_by_trace, AnnotationValue, SpanRecord};
+use crate::span_record::{inferred_identity, records_by_trace, AnnotationValue, SpanRecord};
 use crate::spans::{load_spans, trace_id, TRACE_HI, TRACE_LO};
 
 /// How far before and after the range spans of its traces are read.
@@ -396,10 +396,8 @@ impl NodeIndex {
             .iter()
             .map(|record| {
                 if record.is_downstream_call() && !called.contains(&record.id) {
-                    let table = record.aws_table.is_some();
-                    let node_type =
-                        inferred_type(record.namespace.as_deref(), &record.name, table, record.aws_queue.is_some());
-                    return service_id(&record.name, Some(node_type), None);
+                    let (name, node_type) = inferred_identity(record);
+                    return service_id(&name, Some(node_type), None);
                 }
                 let name = if record.segment { record.name.as_str() } else { record.service.as_deref().unwrap_or("") };
                 let (origin, account) = origins.get(name).copied().unwrap_or((record.origin.as_deref(), None));

@@ -17,7 +17,7 @@ use polars::prelude::*;
 use super::ast::RootCauseList;
 use crate::error::Result;
 use crate::root_cause::{root_causes, RootCause};
-use crate::span_record::inferred_type;
+use crate::service_graph::{inferred_node, DownstreamCall};
 use crate::spans::{TRACE_HI, TRACE_LO};
 use crate::summary::{records_of, root_index};
 
@@ -59,24 +59,35 @@ fn inferred_calls(spans: LazyFrame) -> LazyFrame {
         .filter(col("__callees").is_null())
 }
 
-fn inferred_type_column() -> Expr {
-    let inputs = [col("namespace"), col("name"), col("aws_table"), col("aws_queue")];
+/// The inferred node's name (`part` 0) or type (`part` 1) of each downstream call, by the one
+/// naming rule of `service_graph::inferred_node`.
+fn inferred_identity_column(part: usize) -> Expr {
+    let inputs =
+        [col("namespace"), col("name"), col("aws_table"), col("aws_queue"), col("aws_resource"), col("sql_url")];
+    let output = if part == 0 { "name" } else { "type" };
     map_multiple(
-        |columns: &mut [Column]| {
+        move |columns: &mut [Column]| {
             let strings: Vec<Column> =
                 columns.iter().map(|column| column.cast(&DataType::String)).collect::<PolarsResult<_>>()?;
-            let [namespace, name, table, queue] = [&strings[0], &strings[1], &strings[2], &strings[3]];
-            let rows =
-                namespace.str()?.iter().zip(name.str()?.iter()).zip(table.str()?.iter()).zip(queue.str()?.iter());
-            let types: StringChunked = rows
-                .map(|(((namespace, name), table), queue)| {
-                    Some(inferred_type(namespace, name.unwrap_or_default(), table.is_some(), queue.is_some()))
+            let text: Vec<&StringChunked> = strings.iter().map(|column| column.str()).collect::<PolarsResult<_>>()?;
+            let identities: StringChunked = (0..text[0].len())
+                .map(|row| {
+                    let call = DownstreamCall {
+                        namespace: text[0].get(row).unwrap_or_default(),
+                        name: text[1].get(row).unwrap_or_default(),
+                        has_table: text[2].get(row).is_some(),
+                        has_queue: text[3].get(row).is_some(),
+                        has_resource: text[4].get(row).is_some(),
+                        has_sql: text[5].get(row).is_some(),
+                    };
+                    let (name, node_type) = inferred_node(&call);
+                    Some(if part == 0 { name } else { node_type })
                 })
                 .collect();
-            Ok(types.with_name("type".into()).into_column())
+            Ok(identities.with_name(output.into()).into_column())
         },
         inputs,
-        |_, _| Ok(Field::new("type".into(), DataType::String)),
+        move |_, _| Ok(Field::new(output.into(), DataType::String)),
     )
 }
 
@@ -90,8 +101,8 @@ pub(super) fn node_frame(spans: LazyFrame) -> LazyFrame {
     ]);
     let segments = spans.clone().filter(col("kind").eq(lit("segment"))).select(segment_columns.collect::<Vec<_>>());
     let inferred_columns = brace_columns().into_iter().chain([
-        col("name"),
-        inferred_type_column().alias("type"),
+        inferred_identity_column(0).alias("name"),
+        inferred_identity_column(1).alias("type"),
         lit(true).alias("inferred"),
         lit(false).alias("root"),
     ]);
@@ -125,7 +136,10 @@ pub(super) fn edge_frame(spans: LazyFrame) -> LazyFrame {
     let linked =
         caller(spans.clone()).join(callees, key.clone(), key, JoinArgs::new(JoinType::Inner)).select(edge_columns());
     let inferred = caller(inferred_calls(spans))
-        .with_columns([col("name").alias("callee_name"), inferred_type_column().alias("callee_type")])
+        .with_columns([
+            inferred_identity_column(0).alias("callee_name"),
+            inferred_identity_column(1).alias("callee_type"),
+        ])
         .select(edge_columns());
     concat_frames([linked, inferred])
 }

@@ -25,6 +25,7 @@ use crate::trace_set::TraceIdSet;
 use observations::{observe, Observations, ACCOUNT, CLIENT_TYPE, END_US, INFERRED, NAME, ROOT, START_US, TYPE};
 use statistics::{aggregations, read_aggregates, Aggregate};
 
+pub(crate) use inferred::{inferred_node, DownstreamCall};
 pub(crate) use observations::observe as observations_of;
 pub(crate) use statistics::{aggregations as statistics_aggregations, read_aggregates as read_statistics};
 pub use statistics::{ErrorStatistics, FaultStatistics, Statistics};
