@@ -350,6 +350,38 @@ pub enum AnnotationValue {
 }
 
 impl Entity {
+    /// An entity with only the required fields set, to fill in field by field.
+    pub fn new(name: String, id: SegmentId, start_time: f64) -> Self {
+        Entity {
+            name,
+            id,
+            trace_id: None,
+            parent_id: None,
+            kind: None,
+            start_time,
+            end_time: None,
+            in_progress: None,
+            namespace: None,
+            origin: None,
+            user: None,
+            resource_arn: None,
+            service: None,
+            http: None,
+            aws: None,
+            sql: None,
+            error: None,
+            throttle: None,
+            fault: None,
+            cause: None,
+            annotations: None,
+            metadata: None,
+            subsegments: None,
+            precursor_ids: None,
+            links: None,
+            other: Map::new(),
+        }
+    }
+
     /// An independent subsegment: sent on its own, attached to its parent by `parent_id`.
     pub fn is_independent_subsegment(&self) -> bool {
         self.kind.as_deref() == Some("subsegment")

@@ -13,11 +13,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{ensure, Context};
 use clap::Parser;
+use fluoro_benches::TRACE_PLACEHOLDER;
 use fluoro_collector::{Counters, Durability, Ingest, MemorySink, SinkError, Source, SpanBatch, SpanSink};
 use fluoro_proto::{parse_document, rows_from_document};
 
 /// Stands for the random part of the trace id; every document gets its own.
-const TRACE_PLACEHOLDER: &str = "000000000000000000000000";
 const BATCH: usize = 32;
 const SINK_MAX_ROWS: usize = 200_000;
 
@@ -95,18 +95,7 @@ struct Documents {
 impl Documents {
     fn new() -> anyhow::Result<Documents> {
         let epoch = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-        let start = epoch as f64 + 0.125;
-        let document = format!(
-            r#"{{"name":"checkout-api","id":"70de5b6f19ff9a0a","trace_id":"1-{epoch:08x}-{TRACE_PLACEHOLDER}","start_time":{start},"end_time":{end},"origin":"AWS::ECS::Container","http":{{"request":{{"method":"POST","url":"https://checkout.example.com/api/orders","client_ip":"10.0.12.34","user_agent":"okhttp/4.12.0"}},"response":{{"status":200,"content_length":1234}}}},"annotations":{{"customer_tier":"gold","order_items":3}},"aws":{{"ecs":{{"container":"checkout-7d9f"}}}},"subsegments":[{{"id":"53995c3f42cd8ad8","name":"DynamoDB","namespace":"aws","start_time":{s1},"end_time":{e1},"aws":{{"operation":"PutItem","table_name":"orders","region":"us-east-1","request_id":"UBQNSO5AEM8T4FDA4RQDEB94OVTDRVV4K4HIRGVJF66Q9ASUAAJG","retries":0}},"http":{{"response":{{"status":200,"content_length":2}}}}}},{{"id":"6b55dcc497934f1a","name":"payments.example.com","namespace":"remote","start_time":{s2},"end_time":{e2},"http":{{"request":{{"method":"POST","url":"https://payments.example.com/charge"}},"response":{{"status":201,"content_length":87}}}}}},{{"id":"1c9b3d1e0f5a7c2b","name":"render-receipt","start_time":{s3},"end_time":{e3},"metadata":{{"default":{{"template":"receipt-v2"}}}}}}]}}"#,
-            end = start + 0.180,
-            s1 = start + 0.010,
-            e1 = start + 0.042,
-            s2 = start + 0.050,
-            e2 = start + 0.160,
-            s3 = start + 0.162,
-            e3 = start + 0.175,
-        )
-        .into_bytes();
+        let document = fluoro_benches::checkout_segment_document(epoch).into_bytes();
         let trace_at = document
             .windows(TRACE_PLACEHOLDER.len())
             .position(|window| window == TRACE_PLACEHOLDER.as_bytes())

@@ -178,7 +178,7 @@ fn collect_ids(entity: &Entity, ids: &mut HashSet<SegmentId>) {
 }
 
 fn entity_from_row(row: &SpanRow) -> Entity {
-    let mut entity = entity_skeleton(row.name.clone(), row.id, row.start_us as f64 / 1e6);
+    let mut entity = Entity::new(row.name.clone(), row.id, row.start_us as f64 / 1e6);
     let is_segment = row.kind == SpanKind::Segment || row.parent_id.is_none();
     entity.trace_id = Some(row.trace_id);
     entity.parent_id = row.parent_id;
@@ -201,38 +201,6 @@ fn entity_from_row(row: &SpanRow) -> Entity {
     entity.cause = cause_from_row(row);
     entity.annotations = annotations_from_row(row);
     entity
-}
-
-/// An entity with only the required fields set.
-fn entity_skeleton(name: String, id: SegmentId, start_time: f64) -> Entity {
-    Entity {
-        name,
-        id,
-        trace_id: None,
-        parent_id: None,
-        kind: None,
-        start_time,
-        end_time: None,
-        in_progress: None,
-        namespace: None,
-        origin: None,
-        user: None,
-        resource_arn: None,
-        service: None,
-        http: None,
-        aws: None,
-        sql: None,
-        error: None,
-        throttle: None,
-        fault: None,
-        cause: None,
-        annotations: None,
-        metadata: None,
-        subsegments: None,
-        precursor_ids: None,
-        links: None,
-        other: Map::new(),
-    }
 }
 
 fn http_from_row(row: &SpanRow) -> Option<Http> {

@@ -176,34 +176,7 @@ impl Slots for Entity {
     }
 
     fn blank() -> Entity {
-        Entity {
-            id: SegmentId::new(0),
-            name: String::new(),
-            start_time: 0.0,
-            trace_id: None,
-            parent_id: None,
-            kind: None,
-            end_time: None,
-            in_progress: None,
-            namespace: None,
-            origin: None,
-            user: None,
-            resource_arn: None,
-            service: None,
-            http: None,
-            aws: None,
-            sql: None,
-            error: None,
-            throttle: None,
-            fault: None,
-            cause: None,
-            annotations: None,
-            metadata: None,
-            subsegments: None,
-            precursor_ids: None,
-            links: None,
-            other: Map::new(),
-        }
+        Entity::new(String::new(), SegmentId::new(0), 0.0)
     }
 }
 
