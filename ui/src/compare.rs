@@ -14,7 +14,7 @@
 //!
 //! - `Baseline` null or absent: the traces of the window not matching `Selection`.
 //! - An invalid expression is a 400 `InvalidRequestException` with the parser's column-precise
-//!   message (prefixed `Baseline: ` when it is the baseline's); the window is at most [`MAX_WINDOW_SECONDS`], like GetTraceSummaries.
+//!   message (prefixed `Baseline: ` when it is the baseline's); the window is at most [`MAX_WINDOW_SECONDS`](crate::time::MAX_WINDOW_SECONDS), like GetTraceSummaries.
 //! - The comparison reads Parquet, runs polars and walks root causes: `spawn_blocking`.
 
 use std::sync::Arc;
@@ -29,8 +29,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{ApiError, Result};
-use crate::time::epoch_seconds;
-use crate::trace_summaries::MAX_WINDOW_SECONDS;
+use crate::time::request_window;
 
 pub(crate) fn router(store: Arc<Store>) -> Router {
     Router::new().route("/api/compare", post(compare)).with_state(store)
@@ -67,17 +66,7 @@ async fn compare(State(store): State<Arc<Store>>, body: Bytes) -> Result<Json<Tr
 }
 
 fn query_of(request: CompareRequest) -> Result<CompareQuery> {
-    let start = required_time(request.start_time.as_ref(), "StartTime")?;
-    let end = required_time(request.end_time.as_ref(), "EndTime")?;
-    if end <= start {
-        return Err(ApiError::InvalidRequest(format!("EndTime ({end}) must be after StartTime ({start})")));
-    }
-    if end - start > MAX_WINDOW_SECONDS {
-        return Err(ApiError::InvalidRequest(format!(
-            "the time window is {:.0} s; at most {MAX_WINDOW_SECONDS:.0} s (24 h) per call",
-            end - start
-        )));
-    }
+    let (start, end) = request_window(request.start_time.as_ref(), request.end_time.as_ref())?;
     let selection = request.selection.filter(|text| !text.trim().is_empty()).ok_or_else(|| {
         ApiError::InvalidRequest("Selection is required: a filter expression such as responsetime > 3".to_owned())
     })?;
@@ -92,13 +81,6 @@ fn query_of(request: CompareRequest) -> Result<CompareQuery> {
         to_us: (end * 1e6).round() as i64,
         selection,
         baseline: request.baseline,
-    })
-}
-
-fn required_time(value: Option<&Value>, field: &str) -> Result<f64> {
-    let value = value.ok_or_else(|| ApiError::InvalidRequest(format!("{field} is required")))?;
-    epoch_seconds(value).ok_or_else(|| {
-        ApiError::InvalidRequest(format!("{field} must be epoch seconds or an RFC 3339 time, got {value}"))
     })
 }
 

@@ -20,4 +20,4 @@ mod trace_summaries;
 
 pub use api::api_router;
 pub use error::ApiError;
-pub use trace_summaries::MAX_WINDOW_SECONDS;
+pub use time::MAX_WINDOW_SECONDS;

@@ -3,7 +3,7 @@
 //! Appendix A) over `fluoro_analyzer::{service_graph, trace_graph, time_series_statistics}`.
 //!
 //! - Times are epoch seconds (JSON numbers, what botocore sends; numeric and RFC 3339 strings
-//!   too), the window at most [`MAX_WINDOW_SECONDS`]. Answers carry epoch-second numbers.
+//!   too), the window at most [`MAX_WINDOW_SECONDS`](crate::time::MAX_WINDOW_SECONDS). Answers carry epoch-second numbers.
 //! - Groups come later: `GroupName: "Default"` (or an ARN of the Default group) means all
 //!   traces; any other group is refused as not existing.
 //! - One page: `NextToken` is accepted and ignored, none is returned.
@@ -28,8 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{ApiError, Result};
-use crate::time::epoch_seconds;
-use crate::trace_summaries::MAX_WINDOW_SECONDS;
+use crate::time::request_window;
 
 /// The group every trace belongs to, the only one until groups are implemented.
 const DEFAULT_GROUP: &str = "Default";
@@ -98,7 +97,7 @@ struct GetTimeSeriesResponse {
 
 async fn get_service_graph(State(store): State<Arc<Store>>, body: Bytes) -> Result<Json<GetServiceGraphResponse>> {
     let request: GetServiceGraphRequest = parse_body(&body, "GetServiceGraph")?;
-    let (start, end) = window(&request.start_time, &request.end_time)?;
+    let (start, end) = request_window(request.start_time.as_ref(), request.end_time.as_ref())?;
     check_group(request.group_name.as_deref(), request.group_arn.as_deref())?;
     let graph = blocking("service graph", move || service_graph(&store, micros(start), micros(end), None)).await?;
     Ok(Json(GetServiceGraphResponse {
@@ -128,7 +127,7 @@ async fn get_trace_graph(State(store): State<Arc<Store>>, body: Bytes) -> Result
 
 async fn get_time_series(State(store): State<Arc<Store>>, body: Bytes) -> Result<Json<GetTimeSeriesResponse>> {
     let request: GetTimeSeriesRequest = parse_body(&body, "GetTimeSeriesServiceStatistics")?;
-    let (start, end) = window(&request.start_time, &request.end_time)?;
+    let (start, end) = request_window(request.start_time.as_ref(), request.end_time.as_ref())?;
     check_group(request.group_name.as_deref(), request.group_arn.as_deref())?;
     let expression = request.entity_selector_expression.as_deref();
     if let Some(expression) = expression {
@@ -154,26 +153,6 @@ async fn get_time_series(State(store): State<Arc<Store>>, body: Bytes) -> Result
 fn parse_body<T: DeserializeOwned>(body: &[u8], operation: &str) -> Result<T> {
     let body = if body.is_empty() { b"{}".as_slice() } else { body };
     serde_json::from_slice(body).map_err(|error| invalid(format!("request body is not {operation} JSON: {error}")))
-}
-
-/// `StartTime` and `EndTime` in epoch seconds: both required, ordered, within the limit.
-fn window(start: &Option<Value>, end: &Option<Value>) -> Result<(f64, f64)> {
-    let time = |value: &Option<Value>, name: &str| -> Result<f64> {
-        let value = value.as_ref().ok_or_else(|| invalid(format!("{name} is required")))?;
-        epoch_seconds(value)
-            .ok_or_else(|| invalid(format!("{name} must be epoch seconds or an RFC 3339 time, got {value}")))
-    };
-    let (start, end) = (time(start, "StartTime")?, time(end, "EndTime")?);
-    if end <= start {
-        return Err(invalid(format!("EndTime {end} must be after StartTime {start}")));
-    }
-    if end - start > MAX_WINDOW_SECONDS {
-        return Err(invalid(format!(
-            "the window from StartTime to EndTime is {} s; at most {MAX_WINDOW_SECONDS} s (24 h) per call",
-            end - start
-        )));
-    }
-    Ok((start, end))
 }
 
 /// Only the Default group exists until groups are implemented.

@@ -4,6 +4,35 @@
 
 use serde_json::Value;
 
+use crate::error::{ApiError, Result};
+
+/// The longest time window one query may cover. X-Ray allows 6 h per call; a local store can
+/// afford a day.
+pub const MAX_WINDOW_SECONDS: f64 = 24.0 * 3600.0;
+
+/// A request's `StartTime` and `EndTime` in epoch seconds: both required, ordered, and at most
+/// [`MAX_WINDOW_SECONDS`] apart.
+pub(crate) fn request_window(start: Option<&Value>, end: Option<&Value>) -> Result<(f64, f64)> {
+    let (start, end) = (required_time(start, "StartTime")?, required_time(end, "EndTime")?);
+    if end <= start {
+        return Err(ApiError::InvalidRequest(format!("EndTime ({end}) must be after StartTime ({start})")));
+    }
+    if end - start > MAX_WINDOW_SECONDS {
+        return Err(ApiError::InvalidRequest(format!(
+            "the time window is {:.0} s; at most {MAX_WINDOW_SECONDS:.0} s (24 h) per call",
+            end - start
+        )));
+    }
+    Ok((start, end))
+}
+
+fn required_time(value: Option<&Value>, field: &str) -> Result<f64> {
+    let value = value.ok_or_else(|| ApiError::InvalidRequest(format!("{field} is required")))?;
+    epoch_seconds(value).ok_or_else(|| {
+        ApiError::InvalidRequest(format!("{field} must be epoch seconds or an RFC 3339 time, got {value}"))
+    })
+}
+
 /// Epoch seconds from a JSON number, a numeric string or an RFC 3339 string.
 pub(crate) fn epoch_seconds(value: &Value) -> Option<f64> {
     match value {

@@ -3,7 +3,7 @@
 //!
 //! - `StartTime`/`EndTime`: epoch seconds as JSON numbers (what botocore sends); numeric
 //!   strings and RFC 3339 strings (`2026-01-02T03:04:05Z`, with fraction or offset) are
-//!   accepted too. The window is at most [`MAX_WINDOW_SECONDS`] (24 h; X-Ray allows 6 h — a
+//!   accepted too. The window is at most [`MAX_WINDOW_SECONDS`](crate::time::MAX_WINDOW_SECONDS) (24 h; X-Ray allows 6 h — a
 //!   local store can afford more, and the CLI's `--since 1d` is a common ask).
 //! - `TimeRangeType`: `TraceId` (default: the trace's first span starts in the window) or
 //!   `Event` (any span starts in it); `Service` is refused.
@@ -31,10 +31,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{ApiError, Result};
-use crate::time::epoch_seconds;
+use crate::time::request_window;
 
-/// The longest window one call may ask for.
-pub const MAX_WINDOW_SECONDS: f64 = 24.0 * 3600.0;
 const TOKEN_VERSION: &str = "v1";
 
 pub(crate) fn router(store: Arc<Store>) -> Router {
@@ -88,17 +86,7 @@ async fn get_trace_summaries(State(store): State<Arc<Store>>, body: Bytes) -> Re
 
 /// The analyzer query, the query's fingerprint (for page tokens) and the end in seconds.
 fn query_of(request: &GetTraceSummariesRequest) -> Result<(SummaryQuery, u64, f64)> {
-    let start = required_time(request.start_time.as_ref(), "StartTime")?;
-    let end = required_time(request.end_time.as_ref(), "EndTime")?;
-    if end <= start {
-        return Err(ApiError::InvalidRequest(format!("EndTime ({end}) must be after StartTime ({start})")));
-    }
-    if end - start > MAX_WINDOW_SECONDS {
-        return Err(ApiError::InvalidRequest(format!(
-            "the time window is {:.0} s; at most {MAX_WINDOW_SECONDS:.0} s (24 h) per call",
-            end - start
-        )));
-    }
+    let (start, end) = request_window(request.start_time.as_ref(), request.end_time.as_ref())?;
     let range = match request.time_range_type.as_deref() {
         None | Some("TraceId") => TimeRangeType::TraceId,
         Some("Event") => TimeRangeType::Event,
@@ -133,13 +121,6 @@ fn query_of(request: &GetTraceSummariesRequest) -> Result<(SummaryQuery, u64, f6
         page_size: MAX_PAGE_SIZE,
     };
     Ok((query, fingerprint, end))
-}
-
-fn required_time(value: Option<&Value>, field: &str) -> Result<f64> {
-    let value = value.ok_or_else(|| ApiError::InvalidRequest(format!("{field} is required")))?;
-    epoch_seconds(value).ok_or_else(|| {
-        ApiError::InvalidRequest(format!("{field} must be epoch seconds or an RFC 3339 time, got {value}"))
-    })
 }
 
 fn sampling_of(request: &GetTraceSummariesRequest) -> Result<Option<Sampling>> {

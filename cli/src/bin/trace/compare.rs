@@ -2,13 +2,11 @@
 //! distributions of two trace sets side by side and the attribute values that differ most
 //! between them, as tables or as JSON.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use anyhow::Context;
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::filter::{parse_duration, report_rejection, time_value, DEFAULT_SERVER};
+use crate::filter::{report_rejection, window, DEFAULT_SERVER};
 
 /// How `POST /api/compare` starts a message about the baseline expression.
 const BASELINE_ERROR_PREFIX: &str = "Baseline: ";
@@ -56,7 +54,7 @@ pub(crate) struct CompareArgs {
 }
 
 pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
-    let (start, end) = window(&args)?;
+    let (start, end) = window(args.start.as_deref(), args.end.as_deref(), &args.since)?;
     let url = format!("{}/api/compare", args.server.trim_end_matches('/'));
     let request = json!({"StartTime": start, "EndTime": end, "Selection": args.selection, "Baseline": args.baseline});
     let response =
@@ -81,17 +79,6 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
     println!();
     print_table(&ranking_rows(&body, args.top));
     Ok(())
-}
-
-/// The window as the API takes it, as `trace filter` computes it.
-fn window(args: &CompareArgs) -> anyhow::Result<(Value, Value)> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64();
-    let end = args.end.as_deref().map_or(json!(now), time_value);
-    let start = match &args.start {
-        Some(start) => time_value(start),
-        None => json!(now - parse_duration(&args.since)?),
-    };
-    Ok((start, end))
 }
 
 fn distribution_rows(body: &Value) -> Vec<Vec<String>> {

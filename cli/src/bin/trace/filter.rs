@@ -52,7 +52,7 @@ pub(crate) struct FilterArgs {
 }
 
 pub(crate) async fn run(args: FilterArgs) -> anyhow::Result<()> {
-    let (start, end) = window(&args)?;
+    let (start, end) = window(args.start.as_deref(), args.end.as_deref(), &args.since)?;
     let client = reqwest::Client::new();
     let url = format!("{}/TraceSummaries", args.server.trim_end_matches('/'));
     let mut summaries = Vec::new();
@@ -91,22 +91,22 @@ pub(crate) async fn run(args: FilterArgs) -> anyhow::Result<()> {
 
 /// The window as the API takes it: RFC 3339 and numbers pass through; `--since` counts back
 /// from now.
-fn window(args: &FilterArgs) -> anyhow::Result<(Value, Value)> {
+pub(crate) fn window(start: Option<&str>, end: Option<&str>, since: &str) -> anyhow::Result<(Value, Value)> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64();
-    let end = args.end.as_deref().map_or(json!(now), time_value);
-    let start = match &args.start {
+    let end = end.map_or(json!(now), time_value);
+    let start = match start {
         Some(start) => time_value(start),
-        None => json!(now - parse_duration(&args.since)?),
+        None => json!(now - parse_duration(since)?),
     };
     Ok((start, end))
 }
 
-pub(crate) fn time_value(text: &str) -> Value {
+fn time_value(text: &str) -> Value {
     text.parse::<f64>().map_or_else(|_| json!(text), |seconds| json!(seconds))
 }
 
 /// `30s`, `15m`, `1h`, `1d`, or plain seconds.
-pub(crate) fn parse_duration(text: &str) -> anyhow::Result<f64> {
+fn parse_duration(text: &str) -> anyhow::Result<f64> {
     let text = text.trim();
     let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len()));
     let number: f64 = number.parse().with_context(|| format!("--since {text:?}: expected e.g. 30s, 15m, 1h, 1d"))?;
