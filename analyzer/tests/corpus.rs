@@ -35,8 +35,6 @@
 
 use std::collections::BTreeMap;
 
-use fluoro_collector::{Durability, SpanBatch};
-use fluoro_proto::{parse_document, rows_from_document};
 use fluoro_store::{Store, StoreConfig};
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -75,15 +73,8 @@ pub(crate) fn corpus() -> Corpus {
     Corpus { store, names, _dir: dir }
 }
 
-pub(crate) fn write(store: &Store, documents: &[Value]) {
-    let mut batch = SpanBatch { entities: Vec::new(), rows: Vec::new(), durability: Durability::Acknowledged };
-    for document in documents {
-        let document = parse_document(document.to_string().as_bytes()).unwrap();
-        batch.rows.extend(rows_from_document(&document));
-        batch.entities.extend(document.entities().iter().cloned());
-    }
-    store.write(batch).unwrap();
-}
+/// Writes documents as the collector would: one acknowledged batch.
+pub(crate) use crate::petstore::put as write;
 
 pub(crate) struct Trace {
     number: u32,
