@@ -41,7 +41,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::error::{AnalyzerError, Result};
-use crate::filter::{compile_filter, parse_filter, CompiledFilter, MatchFrames, NoGroups};
+use crate::filter::{compile_filter, parse_filter, CompiledFilter, GroupResolver, MatchFrames};
 use crate::histogram::{HistogramEntry, LatencyHistogram, Percentiles};
 use crate::root_cause::{root_causes, RootCause};
 use crate::span_record::records_by_trace;
@@ -132,16 +132,18 @@ pub fn effect_size(selection_with: u64, selection_total: u64, baseline_with: u64
 }
 
 /// Compares the traces that started in `[from_us, to_us)` and match `selection` with those
-/// matching `baseline` (default: those not matching `selection`).
+/// matching `baseline` (default: those not matching `selection`); `group.*` conditions are
+/// resolved through `groups`.
 pub fn compare_trace_sets(
     store: &Store,
     from_us: i64,
     to_us: i64,
     selection: &str,
     baseline: Option<&str>,
+    groups: &dyn GroupResolver,
 ) -> Result<TraceSetComparison> {
-    let selection_filter = compile(selection)?;
-    let baseline_filter = baseline.map(compile).transpose()?;
+    let selection_filter = compile(selection, groups)?;
+    let baseline_filter = baseline.map(|baseline| compile(baseline, groups)).transpose()?;
     let spans = load_spans(store, from_us - TRACE_SLACK_US, to_us + TRACE_SLACK_US)?.collect()?;
     let traces = trace_frame(spans.clone().lazy(), from_us, to_us, TimeRangeType::TraceId).collect()?;
     let frames = MatchFrames::new(spans.clone());
@@ -164,9 +166,9 @@ pub fn compare_trace_sets(
 }
 
 /// An empty expression selects every trace, as in GetTraceSummaries.
-fn compile(text: &str) -> Result<CompiledFilter> {
+fn compile(text: &str, groups: &dyn GroupResolver) -> Result<CompiledFilter> {
     let expr = if text.trim().is_empty() { parse_filter("ok OR !ok")? } else { parse_filter(text)? };
-    compile_filter(&expr, &NoGroups)
+    compile_filter(&expr, groups)
 }
 
 /// The rows of `traces` not in `selected`.

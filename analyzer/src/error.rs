@@ -2,7 +2,11 @@
 //! as `InvalidRequestException`), so each says what was wrong, the 1-based column (counted in
 //! characters), and what was expected.
 
+use std::path::PathBuf;
+
 use thiserror::Error;
+
+use crate::groups::{MAX_GROUPS, MAX_GROUP_DEPTH};
 
 pub type Result<T, E = AnalyzerError> = std::result::Result<T, E>;
 /// The filter front end's own result: its errors are always [`FilterError`]s.
@@ -24,6 +28,34 @@ pub enum AnalyzerError {
     Store(#[from] fluoro_store::StoreError),
     #[error("columnar engine: {0}")]
     Polars(#[from] polars::error::PolarsError),
+}
+
+/// Why a group operation was refused or the groups file could not be used. X-Ray answers every
+/// refusal, an unknown group included, with `InvalidRequestException`.
+#[derive(Debug, Error)]
+pub enum GroupError {
+    /// A bad name, ARN, tag or insights setting; the message says which and what was expected.
+    #[error("{0}")]
+    Invalid(String),
+    /// The group's filter expression does not parse; the parser's message, with its column.
+    #[error(transparent)]
+    Filter(#[from] FilterError),
+    /// The quoted name or ARN of a group that does not exist.
+    #[error("group {0:?} does not exist")]
+    NotFound(String),
+    #[error("cannot create more than {MAX_GROUPS} groups besides Default")]
+    LimitExceeded,
+    /// Groups referring to each other in a loop, shown as the chain of names.
+    #[error("group filter expressions refer to each other in a loop: {0}")]
+    Cycle(String),
+    #[error("group {0:?} nests group references more than {MAX_GROUP_DEPTH} deep")]
+    TooDeep(String),
+    #[error("cannot read groups from {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("groups file {path} is not valid: {reason}")]
+    InvalidFile { path: PathBuf, reason: String },
+    #[error("cannot save groups to {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
 }
 
 /// Why a filter expression does not parse.

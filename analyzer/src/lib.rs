@@ -12,6 +12,7 @@
 //! | `filter::compile` | [`compile_filter`]: expressions → polars predicates over per-trace aggregates |
 //! | `filter::frames` | the row frames aggregates run over: nodes, calls on edges, annotations, root causes |
 //! | `spans` | [`load_spans`]: the one deduplicated span scan every analysis starts from |
+//! | `groups` | [`Groups`]: X-Ray groups — the registry, its rules and `groups.json`; the [`GroupResolver`] for `group.name` |
 //! | `compare` | [`compare_trace_sets`]: two trace sets' distributions and every attribute value ranked by [`effect_size`] |
 //! | `summary` | [`trace_summaries`]: GetTraceSummaries — trace frame, filter, sampling, pages, [`TraceSummary`] |
 //! | `span_record`, `root_cause` | a page's spans as Rust values; fault/error/response-time root causes |
@@ -37,6 +38,7 @@
 mod compare;
 mod error;
 mod filter;
+mod groups;
 mod histogram;
 mod root_cause;
 mod service_graph;
@@ -50,11 +52,16 @@ pub use compare::{
     compare_trace_sets, effect_size, AttributeBreakdown, AttributeDifference, EffectSize, TraceSetComparison,
     TraceSetStatistics,
 };
-pub use error::{AnalyzerError, FilterError, Result};
+pub use error::{AnalyzerError, FilterError, GroupError, Result};
 pub use filter::{compile_filter, CompiledFilter, GroupResolver, MatchFrames, NoGroups};
 pub use filter::{
     parse_filter, Comparison, EdgeFilter, EqualityOp, FilterExpr, GroupRef, Keyword, NodeId, NodeSelector, NumberOp,
     RootCauseFilter, RootCauseKind, RootCauseList, ServiceFilter, StringOp, Test, ValueType, MAX_DEPTH,
+};
+pub use groups::{
+    traces_matching, Group, GroupPage, GroupSelector, GroupUpdate, Groups, InsightsConfiguration, InsightsUpdate,
+    NewGroup, Tag, DEFAULT_GROUP_NAME, MAX_GROUPS, MAX_GROUP_ARN_CHARS, MAX_GROUP_DEPTH, MAX_GROUP_FILTER_CHARS,
+    MAX_GROUP_NAME_CHARS, MAX_GROUP_TAGS,
 };
 pub use histogram::{HistogramEntry, LatencyHistogram, Percentiles};
 pub use root_cause::{RootCause, RootCauseEntity, RootCauseException, RootCauseService, RootCauses};

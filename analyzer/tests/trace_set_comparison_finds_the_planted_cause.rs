@@ -5,7 +5,7 @@
 //! first, show 500 over-represented in the slow set, and report each set's percentiles as the
 //! sorted arrays answer them.
 
-use fluoro_analyzer::{compare_trace_sets, AnalyzerError, TraceSetComparison};
+use fluoro_analyzer::{compare_trace_sets, AnalyzerError, NoGroups, TraceSetComparison};
 use fluoro_store::{Store, StoreConfig};
 use serde_json::{json, Value};
 
@@ -134,7 +134,7 @@ fn assert_percentiles(comparison: &TraceSetComparison, planted: &[Planted]) {
 #[test]
 fn slow_traces_are_explained_by_the_failing_url() {
     let (store, _dir, planted) = planted_store();
-    let comparison = compare_trace_sets(&store, FROM_US, TO_US, "responsetime > 3", None).unwrap();
+    let comparison = compare_trace_sets(&store, FROM_US, TO_US, "responsetime > 3", None, &NoGroups).unwrap();
     for row in comparison.ranking.iter().take(5) {
         eprintln!(
             "{:<32} {:<20} {:>5.1}% {:>5.1}% diff {:+.3} logOR {:+.2} z {:+.2} score {:.3}",
@@ -181,13 +181,14 @@ fn slow_traces_are_explained_by_the_failing_url() {
 #[test]
 fn an_explicit_baseline_is_its_own_set() {
     let (store, _dir, planted) = planted_store();
-    let complement = compare_trace_sets(&store, FROM_US, TO_US, "responsetime > 3", None).unwrap();
-    let explicit = compare_trace_sets(&store, FROM_US, TO_US, "responsetime > 3", Some("responsetime <= 3")).unwrap();
+    let complement = compare_trace_sets(&store, FROM_US, TO_US, "responsetime > 3", None, &NoGroups).unwrap();
+    let explicit =
+        compare_trace_sets(&store, FROM_US, TO_US, "responsetime > 3", Some("responsetime <= 3"), &NoGroups).unwrap();
     assert_eq!(explicit.baseline.traces, complement.baseline.traces);
     assert_eq!(explicit.ranking, complement.ranking);
     assert_eq!(explicit.baseline.expression.as_deref(), Some("responsetime <= 3"));
     assert_percentiles(&explicit, &planted);
-    let all = compare_trace_sets(&store, FROM_US, TO_US, "responsetime > 3", Some("")).unwrap();
+    let all = compare_trace_sets(&store, FROM_US, TO_US, "responsetime > 3", Some(""), &NoGroups).unwrap();
     assert_eq!(all.baseline.traces, u64::from(TRACES));
 }
 
@@ -195,7 +196,8 @@ fn an_explicit_baseline_is_its_own_set() {
 fn an_invalid_expression_says_where() {
     let (store, _dir, _) = planted_store();
     let error =
-        compare_trace_sets(&store, FROM_US, TO_US, "responsetime > 3", Some(r#"responsetime > "x""#)).unwrap_err();
+        compare_trace_sets(&store, FROM_US, TO_US, "responsetime > 3", Some(r#"responsetime > "x""#), &NoGroups)
+            .unwrap_err();
     assert!(matches!(error, AnalyzerError::Filter(_)));
     assert_eq!(error.to_string(), "expected a number after > at column 16");
 }

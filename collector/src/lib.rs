@@ -33,7 +33,7 @@ pub use otlp::{otlp_grpc_service, otlp_http_router, serve_otlp_grpc, OtlpTraceSe
 pub use sampling::{
     sampling_router, SamplingError, SamplingRateBoost, SamplingRequest, SamplingRule, SamplingRuleRecord,
     SamplingRuleUpdate, SamplingRules, SamplingStatisticSummary, SamplingStatisticsDocument, SamplingTargetDocument,
-    SamplingTargets, UnprocessedStatistics,
+    SamplingTargets, UnprocessedStatistics, ARN_ACCOUNT, ARN_REGION,
 };
 pub use server::{start, start_daemon, DaemonConfig, RunningDaemon, RunningServer, ServerAddresses, ServerConfig};
 pub use sink::{Durability, MemorySink, SpanBatch, SpanSink, StoredTrace, TraceSource};

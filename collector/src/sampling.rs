@@ -56,7 +56,7 @@ use thiserror::Error;
 
 pub use http::sampling_router;
 pub use matching::SamplingRequest;
-pub use rule::{SamplingRateBoost, SamplingRule, SamplingRuleRecord, SamplingRuleUpdate};
+pub use rule::{SamplingRateBoost, SamplingRule, SamplingRuleRecord, SamplingRuleUpdate, ARN_ACCOUNT, ARN_REGION};
 pub use targets::{
     SamplingStatisticSummary, SamplingStatisticsDocument, SamplingTargetDocument, SamplingTargets,
     UnprocessedStatistics,

@@ -31,7 +31,7 @@ use crate::error::{AnalyzerError, Result};
 use crate::spans::{TRACE_HI, TRACE_LO};
 
 /// How deeply groups may refer to groups.
-const MAX_GROUP_DEPTH: usize = 4;
+pub const MAX_GROUP_DEPTH: usize = 4;
 
 /// Looks up a group's filter expression (`group.name = ..`, `group.arn = ..`).
 pub trait GroupResolver: Sync {

@@ -17,5 +17,6 @@ pub use ast::{
     Comparison, EdgeFilter, EqualityOp, FilterExpr, GroupRef, Keyword, NodeId, NodeSelector, NumberOp, RootCauseFilter,
     RootCauseKind, RootCauseList, ServiceFilter, StringOp, Test, ValueType,
 };
+pub use compile::MAX_GROUP_DEPTH;
 pub use compile::{compile_filter, CompiledFilter, GroupResolver, MatchFrames, NoGroups};
 pub use parser::{parse_filter, MAX_DEPTH};

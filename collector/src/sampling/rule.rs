@@ -15,10 +15,10 @@ pub(crate) const DEFAULT_RULE_NAME: &str = "Default";
 const DEFAULT_RULE_PRIORITY: i64 = 10_000;
 const DEFAULT_RULE_RESERVOIR_SIZE: i64 = 1;
 const DEFAULT_RULE_FIXED_RATE: f64 = 0.05;
-/// Fluoro is not an AWS account: rule ARNs carry these placeholders so that clients that parse
-/// ARNs still see the usual six parts.
-const ARN_REGION: &str = "local";
-const ARN_ACCOUNT: &str = "000000000000";
+/// Fluoro is not an AWS account: the ARNs it assigns (sampling rules, groups) carry these
+/// placeholders so that clients that parse ARNs still see the usual six parts.
+pub const ARN_REGION: &str = "local";
+pub const ARN_ACCOUNT: &str = "000000000000";
 const MAX_ATTRIBUTES: usize = 5;
 
 /// One sampling rule, exactly as `CreateSamplingRule` takes it and `GetSamplingRules` returns it.
