@@ -4,12 +4,33 @@
 use std::sync::Arc;
 
 use axum::Router;
+use fluoro_analyzer::Groups;
 use fluoro_store::Store;
+use serde::de::DeserializeOwned;
 
-/// The query routes over one store.
-pub fn api_router(store: Arc<Store>) -> Router {
+use crate::error::{ApiError, Result};
+
+/// What the query routes read: the spans, and the groups that scope graphs and name filters.
+#[derive(Debug, Clone)]
+pub(crate) struct QueryState {
+    pub(crate) store: Arc<Store>,
+    pub(crate) groups: Arc<Groups>,
+}
+
+/// The query and group routes over one store and one group registry.
+pub fn api_router(store: Arc<Store>, groups: Arc<Groups>) -> Router {
+    let state = QueryState { store, groups };
     Router::new()
-        .merge(crate::trace_summaries::router(store.clone()))
-        .merge(crate::service_graph::router(store.clone()))
-        .merge(crate::compare::router(store.clone()))
+        .merge(crate::trace_summaries::router(state.clone()))
+        .merge(crate::service_graph::router(state.clone()))
+        .merge(crate::compare::router(state.clone()))
+        .merge(crate::groups::router(state.groups))
+}
+
+/// A request body as `T`; an empty body counts as `{}`, which botocore sends for operations
+/// without input.
+pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8], operation: &str) -> Result<T> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
+    serde_json::from_slice(body)
+        .map_err(|error| ApiError::InvalidRequest(format!("request body is not {operation} JSON: {error}")))
 }

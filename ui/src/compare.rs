@@ -15,24 +15,23 @@
 //! - `Baseline` null or absent: the traces of the window not matching `Selection`.
 //! - An invalid expression is a 400 `InvalidRequestException` with the parser's column-precise
 //!   message (prefixed `Baseline: ` when it is the baseline's); the window is at most [`MAX_WINDOW_SECONDS`](crate::time::MAX_WINDOW_SECONDS), like GetTraceSummaries.
+//! - `group.name = "G"` in either expression inlines the group's filter (`groups.rs`).
 //! - The comparison reads Parquet, runs polars and walks root causes: `spawn_blocking`.
-
-use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use fluoro_analyzer::{compare_trace_sets, parse_filter, TraceSetComparison};
-use fluoro_store::Store;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::api::QueryState;
 use crate::error::{ApiError, Result};
 use crate::time::request_window;
 
-pub(crate) fn router(store: Arc<Store>) -> Router {
-    Router::new().route("/api/compare", post(compare)).with_state(store)
+pub(crate) fn router(state: QueryState) -> Router {
+    Router::new().route("/api/compare", post(compare)).with_state(state)
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,12 +52,13 @@ struct CompareQuery {
     baseline: Option<String>,
 }
 
-async fn compare(State(store): State<Arc<Store>>, body: Bytes) -> Result<Json<TraceSetComparison>> {
+async fn compare(State(state): State<QueryState>, body: Bytes) -> Result<Json<TraceSetComparison>> {
     let request: CompareRequest = serde_json::from_slice(&body)
         .map_err(|error| ApiError::InvalidRequest(format!("request body is not a comparison request: {error}")))?;
     let query = query_of(request)?;
     let comparison = tokio::task::spawn_blocking(move || {
-        compare_trace_sets(&store, query.from_us, query.to_us, &query.selection, query.baseline.as_deref())
+        let baseline = query.baseline.as_deref();
+        compare_trace_sets(&state.store, query.from_us, query.to_us, &query.selection, baseline, &*state.groups)
     })
     .await
     .map_err(|error| ApiError::Internal(format!("comparison task failed: {error}")))??;
@@ -134,10 +134,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn the_route_answers_comparisons_and_400s() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(fluoro_store::Store::open(fluoro_store::StoreConfig::new(dir.path())).unwrap());
+        let store = std::sync::Arc::new(fluoro_store::Store::open(fluoro_store::StoreConfig::new(dir.path())).unwrap());
+        let groups = std::sync::Arc::new(fluoro_analyzer::Groups::in_memory());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, crate::api_router(store)).await });
+        tokio::spawn(async move { axum::serve(listener, crate::api_router(store, groups)).await });
         let client = reqwest::Client::new();
         let url = format!("http://{address}/api/compare");
         let body = json!({"StartTime": 1_700_000_000, "EndTime": 1_700_000_060, "Selection": "responsetime > 3"});

@@ -5,7 +5,7 @@
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use fluoro_analyzer::AnalyzerError;
+use fluoro_analyzer::{AnalyzerError, GroupError};
 use thiserror::Error;
 
 pub(crate) type Result<T, E = ApiError> = std::result::Result<T, E>;
@@ -46,6 +46,24 @@ impl From<AnalyzerError> for ApiError {
                 ApiError::InvalidRequest(error.to_string())
             }
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<GroupError> for ApiError {
+    fn from(error: GroupError) -> Self {
+        match error {
+            GroupError::Read { .. } | GroupError::InvalidFile { .. } | GroupError::Write { .. } => {
+                ApiError::Internal(error.to_string())
+            }
+            // X-Ray answers every refused group operation, an unknown group included, with
+            // InvalidRequestException: it is the only client error in the model for them.
+            GroupError::Invalid(_)
+            | GroupError::Filter(_)
+            | GroupError::NotFound(_)
+            | GroupError::LimitExceeded
+            | GroupError::Cycle(_)
+            | GroupError::TooDeep(_) => ApiError::InvalidRequest(error.to_string()),
         }
     }
 }

@@ -4,9 +4,10 @@
 //!
 //! | module | holds |
 //! |---|---|
-//! | `api` | [`api_router`]: the query operations in the X-Ray REST-JSON shapes |
+//! | `api` | [`api_router`]: the query and group operations in the X-Ray REST-JSON shapes |
 //! | `trace_summaries` | `POST /TraceSummaries` (GetTraceSummaries): limits, sampling, page tokens |
-//! | `service_graph` | `POST /ServiceGraph`, `/TraceGraph`, `/TimeSeriesServiceStatistics` (one page, Default group) |
+//! | `service_graph` | `POST /ServiceGraph`, `/TraceGraph`, `/TimeSeriesServiceStatistics` (one page, scoped by group) |
+//! | `groups` | `POST /CreateGroup`, `/GetGroup`, `/Groups`, `/UpdateGroup`, `/DeleteGroup` over `fluoro_analyzer::Groups` |
 //! | `compare` | `POST /api/compare` (Fluoro JSON API): two trace sets' distributions and attribute ranking |
 //! | `time` | request timestamps: epoch seconds or RFC 3339 |
 //! | `error` | [`ApiError`]: X-Ray's error shape, the HTTP status per error |
@@ -14,10 +15,12 @@
 mod api;
 mod compare;
 mod error;
+mod groups;
 mod service_graph;
 mod time;
 mod trace_summaries;
 
 pub use api::api_router;
 pub use error::ApiError;
+pub use groups::GROUPS_PAGE_SIZE;
 pub use time::MAX_WINDOW_SECONDS;

@@ -4,15 +4,15 @@
 //!
 //! - Times are epoch seconds (JSON numbers, what botocore sends; numeric and RFC 3339 strings
 //!   too), the window at most [`MAX_WINDOW_SECONDS`](crate::time::MAX_WINDOW_SECONDS). Answers carry epoch-second numbers.
-//! - Groups come later: `GroupName: "Default"` (or an ARN of the Default group) means all
-//!   traces; any other group is refused as not existing.
+//! - `GroupName` or `GroupARN` scope the graph and the series to the traces matching the group's
+//!   filter (`groups.rs`), judged on whole traces; neither means `Default`, every trace. An
+//!   unknown group is an `InvalidRequestException`, as in X-Ray. Filters are evaluated when
+//!   asked, so `ContainsOldGroupVersions` is always false.
 //! - One page: `NextToken` is accepted and ignored, none is returned.
 //! - `Period` is 60 (default) or 300 seconds; `EntitySelectorExpression` is `service(..)`,
 //!   `id(..)` or `edge(..)`, parsed by the filter parser, its errors column-precise.
 //!
 //! The analysis reads Parquet and runs polars: it goes to `spawn_blocking`.
-
-use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -22,27 +22,25 @@ use fluoro_analyzer::{
     parse_entity_selector, service_graph, time_series_statistics, trace_graph, validate_period, ServiceNode,
     TimeSeriesPoint,
 };
-use fluoro_store::Store;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::api::{parse_body, QueryState};
 use crate::error::{ApiError, Result};
+use crate::groups::group_of_request;
 use crate::time::request_window;
 
-/// The group every trace belongs to, the only one until groups are implemented.
-const DEFAULT_GROUP: &str = "Default";
 /// Trace ids one GetTraceGraph call may name.
 const MAX_TRACE_GRAPH_IDS: usize = 1000;
 const DEFAULT_PERIOD_SECONDS: u32 = 60;
 const MAX_SELECTOR_CHARS: usize = 500;
 
-pub(crate) fn router(store: Arc<Store>) -> Router {
+pub(crate) fn router(state: QueryState) -> Router {
     Router::new()
         .route("/ServiceGraph", post(get_service_graph))
         .route("/TraceGraph", post(get_trace_graph))
         .route("/TimeSeriesServiceStatistics", post(get_time_series))
-        .with_state(store)
+        .with_state(state)
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,11 +93,16 @@ struct GetTimeSeriesResponse {
     contains_old_group_versions: bool,
 }
 
-async fn get_service_graph(State(store): State<Arc<Store>>, body: Bytes) -> Result<Json<GetServiceGraphResponse>> {
+async fn get_service_graph(State(state): State<QueryState>, body: Bytes) -> Result<Json<GetServiceGraphResponse>> {
     let request: GetServiceGraphRequest = parse_body(&body, "GetServiceGraph")?;
     let (start, end) = request_window(request.start_time.as_ref(), request.end_time.as_ref())?;
-    check_group(request.group_name.as_deref(), request.group_arn.as_deref())?;
-    let graph = blocking("service graph", move || service_graph(&store, micros(start), micros(end), None)).await?;
+    let group = group_of_request(&state.groups, request.group_name.as_deref(), request.group_arn.as_deref())?;
+    let graph = blocking("service graph", move || {
+        let (from_us, to_us) = (micros(start), micros(end));
+        let traces = state.groups.traces(&state.store, &group, from_us, to_us)?;
+        service_graph(&state.store, from_us, to_us, traces.as_ref())
+    })
+    .await?;
     Ok(Json(GetServiceGraphResponse {
         start_time: start,
         end_time: end,
@@ -108,7 +111,7 @@ async fn get_service_graph(State(store): State<Arc<Store>>, body: Bytes) -> Resu
     }))
 }
 
-async fn get_trace_graph(State(store): State<Arc<Store>>, body: Bytes) -> Result<Json<GetTraceGraphResponse>> {
+async fn get_trace_graph(State(state): State<QueryState>, body: Bytes) -> Result<Json<GetTraceGraphResponse>> {
     let request: GetTraceGraphRequest = parse_body(&body, "GetTraceGraph")?;
     let texts = request.trace_ids.ok_or_else(|| invalid("TraceIds is required"))?;
     if texts.is_empty() || texts.len() > MAX_TRACE_GRAPH_IDS {
@@ -121,14 +124,14 @@ async fn get_trace_graph(State(store): State<Arc<Store>>, body: Bytes) -> Result
         })?;
         ids.push(id);
     }
-    let graph = blocking("trace graph", move || trace_graph(&store, &ids)).await?;
+    let graph = blocking("trace graph", move || trace_graph(&state.store, &ids)).await?;
     Ok(Json(GetTraceGraphResponse { services: graph.services }))
 }
 
-async fn get_time_series(State(store): State<Arc<Store>>, body: Bytes) -> Result<Json<GetTimeSeriesResponse>> {
+async fn get_time_series(State(state): State<QueryState>, body: Bytes) -> Result<Json<GetTimeSeriesResponse>> {
     let request: GetTimeSeriesRequest = parse_body(&body, "GetTimeSeriesServiceStatistics")?;
     let (start, end) = request_window(request.start_time.as_ref(), request.end_time.as_ref())?;
-    check_group(request.group_name.as_deref(), request.group_arn.as_deref())?;
+    let group = group_of_request(&state.groups, request.group_name.as_deref(), request.group_arn.as_deref())?;
     let expression = request.entity_selector_expression.as_deref();
     if let Some(expression) = expression {
         let length = expression.chars().count();
@@ -144,29 +147,12 @@ async fn get_time_series(State(store): State<Arc<Store>>, body: Bytes) -> Result
         .map_err(|_| invalid(format!("Period {period} is not supported; expected 60 (1 minute) or 300 (5 minutes)")))?;
     let period = validate_period(period)?;
     let points = blocking("time series", move || {
-        time_series_statistics(&store, micros(start), micros(end), &selector, period, None)
+        let (from_us, to_us) = (micros(start), micros(end));
+        let traces = state.groups.traces(&state.store, &group, from_us, to_us)?;
+        time_series_statistics(&state.store, from_us, to_us, &selector, period, traces.as_ref())
     })
     .await?;
     Ok(Json(GetTimeSeriesResponse { time_series_service_statistics: points, contains_old_group_versions: false }))
-}
-
-fn parse_body<T: DeserializeOwned>(body: &[u8], operation: &str) -> Result<T> {
-    let body = if body.is_empty() { b"{}".as_slice() } else { body };
-    serde_json::from_slice(body).map_err(|error| invalid(format!("request body is not {operation} JSON: {error}")))
-}
-
-/// Only the Default group exists until groups are implemented.
-fn check_group(name: Option<&str>, arn: Option<&str>) -> Result<()> {
-    if let Some(name) = name.filter(|name| *name != DEFAULT_GROUP) {
-        return Err(invalid(format!("group {name:?} does not exist; only {DEFAULT_GROUP:?} is defined")));
-    }
-    let default_arn = |arn: &str| {
-        arn.ends_with(&format!(":group/{DEFAULT_GROUP}")) || arn.contains(&format!(":group/{DEFAULT_GROUP}/"))
-    };
-    if let Some(arn) = arn.filter(|arn| !default_arn(arn)) {
-        return Err(invalid(format!("group ARN {arn:?} does not exist; only the {DEFAULT_GROUP:?} group is defined")));
-    }
-    Ok(())
 }
 
 async fn blocking<T: Send + 'static>(

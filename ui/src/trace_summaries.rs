@@ -11,32 +11,31 @@
 //!   FixedRate, Value: 0..1}`, default `FixedRate` at the analyzer's default rate.
 //! - Pages of at most `MAX_PAGE_SIZE` summaries. `NextToken` is opaque: hex of
 //!   `v1:<offset>:<fingerprint of the query>`; a token from another query is refused.
+//! - `group.name = "G"` and `group.arn = ".."` inline the group's filter (`groups.rs`).
 //! - `ApproximateTime` is the start time of the page's first trace (the request's `EndTime`
 //!   when the page is empty).
 //!
 //! The analysis reads Parquet and runs polars: it goes to `spawn_blocking`.
-
-use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use fluoro_analyzer::{
-    parse_filter, trace_summaries, NoGroups, Sampling, SummaryQuery, TimeRangeType, TraceSummary,
-    DEFAULT_SAMPLING_RATE, MAX_PAGE_SIZE,
+    parse_filter, trace_summaries, Sampling, SummaryQuery, TimeRangeType, TraceSummary, DEFAULT_SAMPLING_RATE,
+    MAX_PAGE_SIZE,
 };
-use fluoro_store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::api::QueryState;
 use crate::error::{ApiError, Result};
 use crate::time::request_window;
 
 const TOKEN_VERSION: &str = "v1";
 
-pub(crate) fn router(store: Arc<Store>) -> Router {
-    Router::new().route("/TraceSummaries", post(get_trace_summaries)).with_state(store)
+pub(crate) fn router(state: QueryState) -> Router {
+    Router::new().route("/TraceSummaries", post(get_trace_summaries)).with_state(state)
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,11 +67,11 @@ struct GetTraceSummariesResponse {
     next_token: Option<String>,
 }
 
-async fn get_trace_summaries(State(store): State<Arc<Store>>, body: Bytes) -> Result<Json<GetTraceSummariesResponse>> {
+async fn get_trace_summaries(State(state): State<QueryState>, body: Bytes) -> Result<Json<GetTraceSummariesResponse>> {
     let request: GetTraceSummariesRequest = serde_json::from_slice(&body)
         .map_err(|error| ApiError::InvalidRequest(format!("request body is not GetTraceSummaries JSON: {error}")))?;
     let (query, fingerprint, end_seconds) = query_of(&request)?;
-    let answer = tokio::task::spawn_blocking(move || trace_summaries(&store, &query, &NoGroups))
+    let answer = tokio::task::spawn_blocking(move || trace_summaries(&state.store, &query, &*state.groups))
         .await
         .map_err(|error| ApiError::Internal(format!("trace summaries task failed: {error}")))??;
     let approximate_time = answer.summaries.first().map_or(end_seconds, |summary| summary.start_time);

@@ -1,5 +1,6 @@
 //! Behaviour tests of fluoro-ui, one module per behaviour, in one test binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod groups_answer_xray_clients;
 mod service_graph_answers_xray_clients;
 mod trace_summaries_answer_xray_clients;

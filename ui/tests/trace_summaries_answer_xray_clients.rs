@@ -42,7 +42,7 @@ fn trace_id(number: u32) -> String {
 async fn serve(store: Arc<Store>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let router = fluoro_ui::api_router(store);
+    let router = fluoro_ui::api_router(store, Arc::new(fluoro_analyzer::Groups::in_memory()));
     tokio::spawn(async move { axum::serve(listener, router).await });
     address
 }

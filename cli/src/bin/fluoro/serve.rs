@@ -8,15 +8,19 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use fluoro_analyzer::Groups;
 use fluoro_collector::{Counters, Ingest, ServerConfig, SpanSink, TraceSource, UdpConfig};
 use fluoro_store::{Store, StoreConfig};
 
 use crate::config::{self, ConfigFile};
 
+/// The groups of `fluoro serve`, in the data dir beside `sampling-rules.json`.
+const GROUPS_FILE: &str = "groups.json";
+
 #[derive(Args)]
 pub(crate) struct ServeArgs {
-    /// Where state lives: sampling rules and the span store (`store/`: write-ahead log and
-    /// Parquet blocks). Default: $FLUORO_DATA_DIR, else $XDG_DATA_HOME/fluoro, else
+    /// Where state lives: sampling rules, groups (`groups.json`) and the span store (`store/`:
+    /// write-ahead log and Parquet blocks). Default: $FLUORO_DATA_DIR, else $XDG_DATA_HOME/fluoro, else
     /// ~/.local/share/fluoro.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -49,8 +53,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store_section = std::mem::take(&mut file.store);
     let server_config = server_config(args, file);
     let store_config = store_section.store_config(&server_config.data_dir)?;
+    let groups_path = server_config.data_dir.join(GROUPS_FILE);
+    let groups = Groups::open(&groups_path).with_context(|| format!("cannot open groups {}", groups_path.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(server_config, store_config))
+    runtime.block_on(serve(server_config, store_config, Arc::new(groups)))
 }
 
 fn server_config(args: ServeArgs, file: ConfigFile) -> ServerConfig {
@@ -78,14 +84,14 @@ fn server_config(args: ServeArgs, file: ConfigFile) -> ServerConfig {
     }
 }
 
-async fn serve(config: ServerConfig, store_config: StoreConfig) -> anyhow::Result<()> {
+async fn serve(config: ServerConfig, store_config: StoreConfig, groups: Arc<Groups>) -> anyhow::Result<()> {
     // Opening replays the write-ahead log: file work, off the async threads.
     let store_dir = store_config.data_dir.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(store_config)).await?;
     let store = Arc::new(store.with_context(|| format!("cannot open the store in {}", store_dir.display()))?);
     let ingest = Ingest::new(store.clone() as Arc<dyn SpanSink>, Arc::new(Counters::new()));
     let data_dir = config.data_dir.clone();
-    let api_routes = fluoro_ui::api_router(store.clone());
+    let api_routes = fluoro_ui::api_router(store.clone(), groups);
     let server = fluoro_collector::start(config, ingest, store.clone() as Arc<dyn TraceSource>, api_routes).await?;
     let a = server.addresses;
     // One line per listener on stdout: people read it, and tests parse it.
