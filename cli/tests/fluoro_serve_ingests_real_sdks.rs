@@ -10,17 +10,6 @@ use serde_json::{json, Value};
 
 use crate::server::FluoroServer;
 
-fn post(server: &FluoroServer, path: &str, body: Value) -> Value {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let response = reqwest::Client::new().post(server.url(path)).json(&body).send().await.unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap();
-        assert!(status.is_success(), "{path} answered {status}: {body}");
-        body
-    })
-}
-
 fn get_text(server: &FluoroServer, path: &str) -> String {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async { reqwest::get(server.url(path)).await.unwrap().text().await.unwrap() })
@@ -54,7 +43,7 @@ fn entities_of(trace: &Value) -> Vec<Value> {
 fn wait_for_trace(server: &FluoroServer, trace_id: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let answer = post(server, "/Traces", json!({"TraceIds": [trace_id]}));
+        let answer = server.post("/Traces", json!({"TraceIds": [trace_id]}));
         let entities = answer["Traces"].get(0).map(entities_of).unwrap_or_default();
         if done(&entities) {
             return entities;
@@ -68,8 +57,8 @@ fn wait_for_trace(server: &FluoroServer, trace_id: &str, done: impl Fn(&[Value])
 fn real_sdks_feed_one_server_and_rules_persist() {
     let data_dir = tempfile::tempdir().unwrap();
     let server = FluoroServer::start(data_dir.path());
-    post(&server, "/CreateSamplingRule", sampling_rule("health-off", 10, "/health*", 0.0));
-    post(&server, "/CreateSamplingRule", sampling_rule("pets-all", 20, "/api/*", 1.0));
+    server.post("/CreateSamplingRule", sampling_rule("health-off", 10, "/health*", 0.0));
+    server.post("/CreateSamplingRule", sampling_rule("pets-all", 20, "/api/*", 1.0));
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/xray_app.py");
     let ports = [server.port("udp"), server.port("sampling"), server.port("otlp-http")].map(|p| p.to_string());
@@ -107,7 +96,7 @@ fn real_sdks_feed_one_server_and_rules_persist() {
     assert!(server.stop().success(), "a SIGTERM stop exits cleanly");
 
     let restarted = FluoroServer::start(data_dir.path());
-    let rules = post(&restarted, "/GetSamplingRules", json!({}));
+    let rules = restarted.post("/GetSamplingRules", json!({}));
     let names: Vec<&str> = rules["SamplingRuleRecords"]
         .as_array()
         .unwrap()

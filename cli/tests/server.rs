@@ -57,6 +57,18 @@ impl FluoroServer {
         format!("http://{}{path}", self.addresses["http"])
     }
 
+    /// POSTs `body` to the HTTP API and returns the JSON answer, which must be a success.
+    pub(crate) fn post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let response = reqwest::Client::new().post(self.url(path)).json(&body).send().await.unwrap();
+            let status = response.status();
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert!(status.is_success(), "{path} answered {status}: {body}");
+            body
+        })
+    }
+
     /// SIGTERM, then the exit status within a deadline.
     pub(crate) fn stop(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();

@@ -1,5 +1,6 @@
 //! `trace filter` against a running `fluoro serve`: segments put through PutTraceSegments come
-//! back as a table and as JSON, and a bad expression is shown with a caret under its column.
+//! back as a table and as JSON, a bad expression is shown with a caret under its column, and
+//! `group.name` names groups created through the API, which survive a restart.
 
 use std::process::{Command, Output};
 
@@ -31,16 +32,7 @@ fn trace_filter_prints_matching_traces_and_points_at_bad_expressions() {
     let dir = tempfile::tempdir().unwrap();
     let server = FluoroServer::start(dir.path());
     let documents = vec![document(1, 0.2, 200), document(2, 3.5, 503), document(3, 0.1, 404)];
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let answer: Value = runtime.block_on(async {
-        let response = reqwest::Client::new()
-            .post(server.url("/TraceSegments"))
-            .json(&json!({"TraceSegmentDocuments": documents}))
-            .send()
-            .await
-            .unwrap();
-        response.json().await.unwrap()
-    });
+    let answer = server.post("/TraceSegments", json!({"TraceSegmentDocuments": documents}));
     assert_eq!(answer["UnprocessedTraceSegments"], json!([]));
 
     let table = trace(&server, &["responsetime > 1"]);
@@ -63,4 +55,31 @@ fn trace_filter_prints_matching_traces_and_points_at_bad_expressions() {
     assert_eq!(bad.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(stderr, "error: expected a number after > at column 16\n  responsetime > \"x\"\n                 ^\n");
+}
+
+#[test]
+fn trace_filter_names_groups_that_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FluoroServer::start(dir.path());
+    let documents = vec![document(1, 0.2, 200), document(2, 3.5, 200), document(3, 4.0, 503)];
+    server.post("/TraceSegments", json!({"TraceSegmentDocuments": documents}));
+    let created = server.post("/CreateGroup", json!({"GroupName": "slow", "FilterExpression": "responsetime > 1"}));
+    let faults = json!({"GroupName": "slow-faults", "FilterExpression": "group.name = \"slow\" AND fault"});
+    server.post("/CreateGroup", faults);
+    assert!(server.stop().success());
+    assert!(dir.path().join("groups.json").is_file());
+
+    let server = FluoroServer::start(dir.path());
+    assert_eq!(server.post("/GetGroup", json!({"GroupName": "slow"})), created, "same group, same ARN");
+    let ids = |run: Output| -> Vec<String> {
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        let summaries: Value = serde_json::from_slice(&run.stdout).unwrap();
+        summaries.as_array().unwrap().iter().map(|summary| summary["Id"].as_str().unwrap().to_owned()).collect()
+    };
+    let trace_id = |number: u32| format!("1-{:08x}-{:024x}", T0 as u32 + number, number);
+    assert_eq!(ids(trace(&server, &["group.name = \"slow\"", "--json"])), [trace_id(2), trace_id(3)]);
+    assert_eq!(ids(trace(&server, &["group.name = \"slow-faults\"", "--json"])), [trace_id(3)]);
+    let unknown = trace(&server, &["group.name = \"nope\""]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("group \"nope\" does not exist"));
 }
