@@ -1,6 +1,6 @@
 //! Fluoro's answers to on-call questions: the filter-expression language, trace summaries, the
-//! service graph, latency histograms, trace-set comparison, groups and alarms (groups, alarms
-//! and comparison are tracked in the analyzer issue).
+//! service graph, latency histograms, trace-set comparison, groups and alarms (alarms are
+//! tracked in the analyzer issue).
 //!
 //! | module | holds |
 //! |---|---|
@@ -22,6 +22,9 @@
 //! `CompiledFilter::apply` (joins aggregates from `filter/frames.rs`) → `summary.rs` `summarize`
 //! → `root_cause.rs`. When you add a filter keyword, touch the parser side (see `filter/mod.rs`),
 //! `filter/compile.rs` (`row_comparison` or an aggregate) and `tests/filter_corpus/match.txt`.
+//! A group-scoped graph: `groups.rs` `Groups::traces` (the same trace frame and compiled filter)
+//! → a [`TraceIdSet`] → `service_graph(.., Some(&traces))`; when a filter change could leave a
+//! stored group filter invalid, `groups.rs` `check_references` must learn of it.
 //!
 //! ```
 //! use fluoro_analyzer::{parse_filter, Comparison, FilterExpr, Keyword, NumberOp, Test};

@@ -20,6 +20,7 @@ const URL_WIDTH: usize = 60;
 ///   trace filter 'service("payments") { error }' --json  as JSON, for scripts
 ///   trace filter 'http.url CONTAINS "/checkout" AND http.status >= 500'
 ///   trace filter 'annotation.customer = "acme"' --start 2026-01-02T10:00:00Z --end 2026-01-02T11:00:00Z
+///   trace filter 'group.name = "slow" AND fault'         a group's filter, as created with CreateGroup
 ///   trace filter '' --limit 500                          every trace (an empty expression matches all)
 ///
 /// Exit status: 0 on success, 2 when the server rejects the expression or the request.
