@@ -153,5 +153,14 @@ mod tests {
         let refused: Value = refused.json().await.unwrap();
         assert_eq!(refused["__type"], "InvalidRequestException");
         assert_eq!(refused["message"], "expected a number after > at column 16");
+        let unknown_group = json!({"StartTime": 1_700_000_000, "EndTime": 1_700_000_060,
+                                   "Selection": "fault", "Baseline": "group.name = \"nope\""});
+        let refused = client.post(&url).json(&unknown_group).send().await.unwrap();
+        assert_eq!(refused.status().as_u16(), 400, "groups are resolved through the registry");
+        let refused: Value = refused.json().await.unwrap();
+        assert_eq!(refused["message"], "group \"nope\" does not exist");
+        let default_group = json!({"StartTime": 1_700_000_000, "EndTime": 1_700_000_060,
+                                   "Selection": "group.name = \"Default\""});
+        assert_eq!(client.post(&url).json(&default_group).send().await.unwrap().status().as_u16(), 200);
     }
 }

@@ -29,7 +29,7 @@ use crate::api::parse_body;
 use crate::error::{ApiError, Result};
 
 /// Groups per GetGroups page.
-pub const GROUPS_PAGE_SIZE: usize = 10;
+pub(crate) const GROUPS_PAGE_SIZE: usize = 10;
 const TOKEN_VERSION: &str = "v1";
 /// The model's limit on GetGroups' `NextToken`.
 const MAX_TOKEN_CHARS: usize = 100;

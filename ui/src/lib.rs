@@ -22,5 +22,4 @@ mod trace_summaries;
 
 pub use api::api_router;
 pub use error::ApiError;
-pub use groups::GROUPS_PAGE_SIZE;
 pub use time::MAX_WINDOW_SECONDS;
