@@ -23,28 +23,12 @@
 //!   to later traces (`ContainsOldGroupVersions`). Fluoro evaluates the filter when a question is
 //!   asked, over every stored trace: the answer always reflects the current filter.
 //!
-//! Persistence ([`Groups::open`]), the pattern of the collector's `sampling-rules.json`:
-//! - one JSON file, rewritten whole on every change: written to `<file>.tmp`, synced, renamed
-//!   over the file, so a crash leaves either the old or the new set;
-//! - groups in the API's own `Group` shape plus their `Tags`, so the file reads like a `GetGroups`
-//!   answer and can be edited by hand; it is validated on load with the rules above.
-//!
-//! ```text
-//! version 1
-//! {
-//!   "version": 1,
-//!   "groups": [ { "GroupName": "slow", "GroupARN": "arn:aws:xray:local:000000000000:group/slow/…",
-//!                 "FilterExpression": "responsetime > 5",
-//!                 "InsightsConfiguration": { "InsightsEnabled": false, "NotificationsEnabled": false },
-//!                 "Tags": [ { "Key": "team", "Value": "checkout" } ] } ]
-//! }
-//! ```
+//! Persistence: `file.rs` ([`Groups::open`], `groups.json`, written atomically).
 
 use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::hash::{BuildHasher, Hasher};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
@@ -74,7 +58,6 @@ pub const MAX_GROUP_FILTER_CHARS: usize = 4096;
 pub const MAX_GROUP_TAGS: usize = 50;
 const MAX_TAG_KEY_CHARS: usize = 128;
 const MAX_TAG_VALUE_CHARS: usize = 256;
-const FILE_FORMAT_VERSION: u32 = 1;
 
 /// A group, in X-Ray's `Group` shape plus its tags (which X-Ray returns only through
 /// `ListTagsForResource`).
@@ -155,13 +138,6 @@ pub struct Groups {
     set: RwLock<GroupSet>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GroupsFile {
-    version: u32,
-    groups: Vec<Group>,
-}
-
 #[derive(Debug, Clone)]
 struct GroupSet {
     by_name: BTreeMap<String, Group>,
@@ -176,10 +152,10 @@ impl Groups {
     /// Groups persisted in `path`, which is created with just `Default` when absent.
     pub fn open(path: &Path) -> Result<Groups, GroupError> {
         let set = match fs::read(path) {
-            Ok(bytes) => load(path, &bytes)?,
+            Ok(bytes) => file::load(path, &bytes)?,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 let set = GroupSet::with_default();
-                save(path, &set)?;
+                file::save(path, &set)?;
                 set
             }
             Err(source) => return Err(GroupError::Read { path: path.to_owned(), source }),
@@ -279,7 +255,7 @@ impl Groups {
         let outcome = edit(&mut edited)?;
         edited.check_references()?;
         if let Some(path) = &self.file {
-            save(path, &edited)?;
+            file::save(path, &edited)?;
         }
         *set = edited;
         Ok(outcome)
@@ -553,72 +529,6 @@ fn random_id() -> String {
     (0..26).map(|index| char::from(ALPHABET[((bits >> (index * 5)) & 31) as usize])).collect()
 }
 
-fn load(path: &Path, bytes: &[u8]) -> Result<GroupSet, GroupError> {
-    let invalid = |reason: String| GroupError::InvalidFile { path: path.to_owned(), reason };
-    let file: GroupsFile = serde_json::from_slice(bytes).map_err(|error| invalid(error.to_string()))?;
-    if file.version != FILE_FORMAT_VERSION {
-        return Err(invalid(format!("expected version {FILE_FORMAT_VERSION}, got {}", file.version)));
-    }
-    let mut set = GroupSet::with_default();
-    let mut seen = BTreeSet::new();
-    for group in file.groups {
-        let name = group.group_name.clone();
-        if !seen.insert(name.clone()) {
-            return Err(invalid(format!("group {name:?} appears twice")));
-        }
-        let checked = check_stored_group(group).map_err(|error| invalid(format!("group {name:?}: {error}")))?;
-        set.by_name.insert(name, checked);
-    }
-    if set.by_name.len() > MAX_GROUPS + 1 {
-        return Err(invalid(format!("more than {MAX_GROUPS} groups besides Default")));
-    }
-    set.check_references().map_err(|error| invalid(error.to_string()))?;
-    Ok(set)
-}
-
-/// A group read from the file, held to the rules a request is.
-fn check_stored_group(group: Group) -> Result<Group, GroupError> {
-    if group.group_name == DEFAULT_GROUP_NAME {
-        // Only its insights may differ from the built-in one.
-        return Ok(Group { insights_configuration: group.insights_configuration, ..default_group() });
-    }
-    check_name(&group.group_name)?;
-    let expected_prefix = format!("{}/", group_arn(&group.group_name, None));
-    if !group.group_arn.starts_with(&expected_prefix) || group.group_arn.chars().count() > MAX_GROUP_ARN_CHARS {
-        return Err(GroupError::Invalid(format!("GroupARN must start with {expected_prefix}")));
-    }
-    InsightsConfiguration::default().updated(InsightsUpdate {
-        insights_enabled: Some(group.insights_configuration.insights_enabled),
-        notifications_enabled: Some(group.insights_configuration.notifications_enabled),
-    })?;
-    Ok(Group {
-        filter_expression: checked_filter(group.filter_expression.as_deref())?,
-        tags: checked_tags(group.tags.clone())?,
-        ..group
-    })
-}
-
-fn save(path: &Path, set: &GroupSet) -> Result<(), GroupError> {
-    let file = GroupsFile { version: FILE_FORMAT_VERSION, groups: set.by_name.values().cloned().collect() };
-    let write_error = |source| GroupError::Write { path: path.to_owned(), source };
-    let bytes = serde_json::to_vec_pretty(&file).map_err(|error| write_error(std::io::Error::other(error)))?;
-    if let Some(directory) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-        fs::create_dir_all(directory).map_err(write_error)?;
-    }
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    let temporary = PathBuf::from(temporary);
-    let mut output = fs::File::create(&temporary).map_err(write_error)?;
-    output.write_all(&bytes).and_then(|()| output.sync_all()).map_err(write_error)?;
-    fs::rename(&temporary, path).map_err(write_error)?;
-    // Make the rename itself durable; not every platform can open a directory, hence best effort.
-    if let Some(directory) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-        if let Ok(directory) = fs::File::open(directory) {
-            let _ = directory.sync_all();
-        }
-    }
-    Ok(())
-}
-
+mod file;
 #[cfg(test)]
 mod tests;
