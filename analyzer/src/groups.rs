@@ -463,8 +463,10 @@ fn check_selector_length(field: &str, value: &str, max: usize) -> Result<(), Gro
     Ok(())
 }
 
-/// The filter to store: `None` for an empty one, the text as given when it parses. References
-/// to other groups are checked on the whole set by `check_references`.
+/// The filter to store: `None` for an empty one, the text as given when it parses and compiles
+/// (an expression that parses but cannot be evaluated, such as `rootcause.json`, would fail every
+/// later question). References to other groups are checked on the whole set by
+/// `check_references`, so here every group counts as holding every trace.
 fn checked_filter(text: Option<&str>) -> Result<Option<String>, GroupError> {
     let Some(text) = text.filter(|text| !text.trim().is_empty()) else { return Ok(None) };
     let length = text.chars().count();
@@ -473,7 +475,9 @@ fn checked_filter(text: Option<&str>) -> Result<Option<String>, GroupError> {
             "FilterExpression must be at most {MAX_GROUP_FILTER_CHARS} characters, got {length}"
         )));
     }
-    parse_filter(text)?;
+    let any_group_holds_everything = |_: &GroupRef| Some(String::new());
+    compile_filter(&parse_filter(text)?, &any_group_holds_everything)
+        .map_err(|error| GroupError::Invalid(format!("FilterExpression cannot be evaluated: {error}")))?;
     Ok(Some(text.to_owned()))
 }
 

@@ -75,6 +75,11 @@ fn names_tags_insights_and_filters_are_checked() {
     assert!(refusal(tagged((0..51).map(|i| tag(&format!("k{i}"), "v")).collect())).contains("at most 50 tags"));
     assert_eq!(tagged(vec![tag("team", "checkout")]).unwrap().tags, vec![tag("team", "checkout")]);
     assert!(refusal(groups.create(new_group("tagged", "fault"))).contains("already exists"));
+    assert_eq!(
+        refusal(groups.create(new_group("json", "rootcause.json = #[{\"Services\": []}]"))),
+        "FilterExpression cannot be evaluated: rootcause.json is not supported; use rootcause.fault.service { .. } \
+         and similar"
+    );
     let empty = groups.create(new_group("everything", "  ")).unwrap();
     assert_eq!(empty.filter_expression, None, "an empty filter holds every trace");
 }
