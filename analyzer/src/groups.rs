@@ -464,8 +464,8 @@ fn check_selector_length(field: &str, value: &str, max: usize) -> Result<(), Gro
 }
 
 /// The filter to store: `None` for an empty one, the text as given when it parses and compiles
-/// (an expression that parses but cannot be evaluated, such as `rootcause.json`, would fail every
-/// later question). References to other groups are checked on the whole set by
+/// (an expression that parses but cannot be evaluated, such as a `rootcause.json` pattern with a
+/// key root causes do not have, would fail every later question). References to other groups are checked on the whole set by
 /// `check_references`, so here every group counts as holding every trace.
 fn checked_filter(text: Option<&str>) -> Result<Option<String>, GroupError> {
     let Some(text) = text.filter(|text| !text.trim().is_empty()) else { return Ok(None) };

@@ -11,6 +11,7 @@
 //! | `filter::display` | the canonical print: `parse_filter(&expr.to_string()) == Ok(expr)` |
 //! | `filter::compile` | [`compile_filter`]: expressions → polars predicates over per-trace aggregates |
 //! | `filter::frames` | the row frames aggregates run over: nodes, calls on edges, annotations, root causes |
+//! | `filter::root_cause_json` | `rootcause.json = #[...]`: root causes matched against patterns in the API's JSON shape |
 //! | `spans` | [`load_spans`]: the one deduplicated span scan every analysis starts from |
 //! | `groups` | [`Groups`]: X-Ray groups — the registry, its rules and `groups.json`; the [`GroupResolver`] for `group.name` |
 //! | `compare` | [`compare_trace_sets`]: two trace sets' distributions and every attribute value ranked by [`effect_size`] |

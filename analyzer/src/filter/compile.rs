@@ -13,7 +13,8 @@
 //!
 //! The row frames (`frames.rs`) are built only when an aggregate needs them: `service()` and
 //! `id()` braces are evaluated per node row, `edge()` braces per call row, `rootcause.*` per
-//! element of the exploded root-cause lists.
+//! element of the exploded root-cause lists. `rootcause.json` is matched per trace in Rust
+//! (`root_cause_json.rs`) and joined the same way.
 //!
 //! String operators other than `=`/`!=` run as vectorised closures over the string column
 //! (`string_test`): polars' own string kernels need its `strings` feature, which costs build
@@ -27,6 +28,7 @@ use super::ast::{
 };
 use super::frames::{annotation_frame, edge_frame, node_frame, root_cause_frames};
 use super::parse_filter;
+use super::root_cause_json::{join_matches, RootCausePatterns};
 use crate::error::{AnalyzerError, Result};
 use crate::spans::{TRACE_HI, TRACE_LO};
 
@@ -64,6 +66,8 @@ pub struct CompiledFilter {
     edges: Vec<Aggregate>,
     annotations: Vec<Aggregate>,
     root_causes: Vec<(RootCauseList, Aggregate)>,
+    /// `rootcause.json` conditions: the trace-frame column each fills, and its patterns.
+    root_cause_patterns: Vec<(String, RootCausePatterns)>,
     next_column: usize,
     /// Whether any `rootcause.responsetime.*` is used: those need every trace's root causes,
     /// fault and error ones only traces with a faulting or erroring span.
@@ -94,6 +98,7 @@ pub fn compile_filter(expr: &FilterExpr, groups: &dyn GroupResolver) -> Result<C
         edges: Vec::new(),
         annotations: Vec::new(),
         root_causes: Vec::new(),
+        root_cause_patterns: Vec::new(),
         next_column: 0,
         response_time_causes: false,
     };
@@ -136,6 +141,10 @@ impl CompiledFilter {
                     traces = join_aggregates(traces, cause_frames.get(list), &aggregates, &mut names);
                 }
             }
+        }
+        if !self.root_cause_patterns.is_empty() {
+            traces = join_matches(traces, &frames.spans, &candidates, &self.root_cause_patterns)?;
+            names.extend(self.root_cause_patterns.iter().map(|(name, _)| name.clone()));
         }
         let filled: Vec<Expr> = names.iter().map(|name| col(name.as_str()).fill_null(lit(false))).collect();
         Ok(traces.with_columns(filled).filter(self.predicate.clone()).select(columns).collect()?)
@@ -209,10 +218,12 @@ impl CompiledFilter {
                 self.response_time_causes |= filter.cause == RootCauseKind::ResponseTime;
                 self.push(Target::RootCause(filter.list), condition)
             }
-            FilterExpr::RootCauseJson(_) => {
-                return Err(AnalyzerError::Unsupported(
-                    "rootcause.json is not supported; use rootcause.fault.service { .. } and similar".to_owned(),
-                ))
+            FilterExpr::RootCauseJson(literal) => {
+                // Matched per trace in Rust (`root_cause_json.rs`), not as a row aggregate.
+                let name = format!("__m{}", self.next_column);
+                self.next_column += 1;
+                self.root_cause_patterns.push((name.clone(), RootCausePatterns::new(literal)?));
+                col(name.as_str())
             }
         })
     }

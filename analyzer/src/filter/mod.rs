@@ -12,6 +12,7 @@ mod frames;
 mod keyword;
 mod lexer;
 mod parser;
+mod root_cause_json;
 
 pub use ast::{
     Comparison, EdgeFilter, EqualityOp, FilterExpr, GroupRef, Keyword, NodeId, NodeSelector, NumberOp, RootCauseFilter,

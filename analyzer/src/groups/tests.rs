@@ -76,10 +76,11 @@ fn names_tags_insights_and_filters_are_checked() {
     assert_eq!(tagged(vec![tag("team", "checkout")]).unwrap().tags, vec![tag("team", "checkout")]);
     assert!(refusal(groups.create(new_group("tagged", "fault"))).contains("already exists"));
     assert_eq!(
-        refusal(groups.create(new_group("json", "rootcause.json = #[{\"Services\": []}]"))),
-        "FilterExpression cannot be evaluated: rootcause.json is not supported; use rootcause.fault.service { .. } \
-         and similar"
+        refusal(groups.create(new_group("json", "rootcause.json = #[{\"Service\": []}]"))),
+        "FilterExpression cannot be evaluated: rootcause.json: [0] has the key \"Service\", which a root cause does \
+         not have; use Services, ClientImpacting (spelled as GetTraceSummaries returns them)"
     );
+    assert!(groups.create(new_group("json", "rootcause.json = #[{\"Services\": [{\"Name\": \"web\"}]}]")).is_ok());
     let empty = groups.create(new_group("everything", "  ")).unwrap();
     assert_eq!(empty.filter_expression, None, "an empty filter holds every trace");
 }
