@@ -1,6 +1,7 @@
-//! `POST /TraceSummaries` answers X-Ray clients: boto3 (filter, paginator, the modelled
-//! `InvalidRequestException` with the parser's column-precise message) and plain HTTP for the
-//! request checks (time formats, window limit, page tokens).
+//! `POST /TraceSummaries` answers X-Ray clients: boto3 (filter, a root cause fed back as
+//! `rootcause.json`, paginator, the modelled `InvalidRequestException` with the parser's
+//! column-precise message) and plain HTTP for the request checks (time formats, window limit,
+//! page tokens).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -76,6 +77,15 @@ async fn boto3_filters_pages_and_reads_invalid_request_exceptions() {
         json!({"ResponseTime": 2.0, "HasFault": true,
                "Http": {"HttpURL": "https://shop.example.com/items/0", "HttpStatus": 500, "HttpMethod": "GET"}})
     );
+    assert_eq!(
+        result["fault_root_cause"],
+        json!({"Services": [{"Name": "web", "Names": ["web"], "Inferred": false,
+                             "EntityPath": [{"Name": "web", "Exceptions": [], "Remote": false}]}],
+               "ClientImpacting": true})
+    );
+    // Only the faulting traces: every trace has a response-time cause through the same
+    // service, but its entity carries Coverage, not Exceptions.
+    assert_eq!(result["same_cause"], json!(slow), "a fault root cause copied from the answer finds its traces");
     assert_eq!(result["processed"], json!(TRACES));
     assert_eq!(result["approximate_time_type"], json!("datetime"), "botocore parses it as a timestamp");
     assert_eq!((result["pages"].clone(), result["all"].clone()), (json!(2), json!(TRACES)));
@@ -103,6 +113,10 @@ async fn invalid_requests_are_answered_in_the_xray_error_shape() {
         ),
         (with(json!({"FilterExpression": "responsetime >"})), "expected a number after > at column"),
         (with(json!({"FilterExpression": "group.name = \"nope\""})), "group \"nope\" does not exist"),
+        (
+            with(json!({"FilterExpression": "rootcause.json = #[{\"Service\": []}]"})),
+            "rootcause.json: [0] has the key \"Service\", which a root cause does not have",
+        ),
         (json!({"EndTime": T0}), "StartTime is required"),
         (json!({"StartTime": T0, "EndTime": T0 - 1.0}), "must be after StartTime"),
         (json!({"StartTime": T0, "EndTime": T0 + 2.0 * 86_400.0}), "at most 86400 s (24 h) per call"),

@@ -23,6 +23,14 @@ result["slow_first"] = {k: v for k, v in slow["TraceSummaries"][0].items() if k 
 result["processed"] = slow["TracesProcessedCount"]
 result["approximate_time_type"] = type(slow["ApproximateTime"]).__name__
 
+# A root cause as boto3 returned it, fed back as a rootcause.json filter (what X-Ray's console
+# does from its root-cause analytics).
+cause = slow["TraceSummaries"][0]["FaultRootCauses"][0]
+result["fault_root_cause"] = cause
+same_cause = client.get_trace_summaries(StartTime=start, EndTime=end,
+                                        FilterExpression="rootcause.json = #" + json.dumps([cause]))
+result["same_cause"] = [summary["Id"] for summary in same_cause["TraceSummaries"]]
+
 # Pages through everything with the paginator botocore builds from the model.
 paginator = client.get_paginator("get_trace_summaries")
 pages = list(paginator.paginate(StartTime=start, EndTime=end))
