@@ -21,6 +21,8 @@ const URL_WIDTH: usize = 60;
 ///   trace filter 'http.url CONTAINS "/checkout" AND http.status >= 500'
 ///   trace filter 'annotation.customer = "acme"' --start 2026-01-02T10:00:00Z --end 2026-01-02T11:00:00Z
 ///   trace filter 'group.name = "slow" AND fault'         a group's filter, as created with CreateGroup
+///   trace filter 'rootcause.json = #[{"Services": [{"Name": "web"}, {"Name": "payments"}]}]'
+///                                                        a root cause's path, in the shape of --json's FaultRootCauses
 ///   trace filter '' --limit 500                          every trace (an empty expression matches all)
 ///
 /// Exit status: 0 on success, 2 when the server rejects the expression or the request.
