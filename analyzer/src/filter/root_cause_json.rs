@@ -11,15 +11,17 @@
 //! - A pattern matches a root cause when every key it gives matches that field: objects
 //!   recursively the same way (keys it leaves out match anything), arrays when they have the
 //!   same length and match element by element in order, numbers by value (`1` equals `1.0`),
-//!   other scalars when equal, and `null` when the root cause does not have the field (`Type`,
-//!   `AccountId`, `Coverage`, `Exceptions` are left out of the API's JSON when absent).
+//!   other scalars when equal, and `null` when the root cause does not have the field (only
+//!   `Type`, `AccountId`, `Coverage` and `Exceptions` may be absent; the API leaves them out).
+//!   `#[]` has no pattern, so it matches no trace.
 //! - Patterns are matched against the root causes serialized by the same `Serialize` impls
 //!   GetTraceSummaries answers with, so a root cause copied from the API's output matches its
 //!   trace (serde_json's `float_roundtrip` makes copied numbers such as `Coverage` exact).
 //! - Keys are compared as X-Ray spells them (`EntityPath`, not `entitypath`). A pattern that is
-//!   not an object, a key root causes do not have, or a value of the wrong JSON type is an
-//!   `InvalidRequest` naming its position (`[0].Services[1].EntityPath[0]`): such a pattern
-//!   could never match, and silently matching nothing would hide the typo.
+//!   not an object, a key root causes do not have, or a value of the wrong JSON type (`null`
+//!   included, where the field is never absent) is an `InvalidRequest` naming its position
+//!   (`[0].Services[1].EntityPath[0]`): such a pattern could never match, and silently
+//!   matching nothing would hide the typo.
 //!
 //! The matching runs in Rust per candidate trace (root causes come from walking the trace's
 //! spans, `root_cause.rs`); the result is a per-trace boolean column joined onto the trace
@@ -40,6 +42,8 @@ enum Shape {
     Flag,
     Number,
     List(&'static Shape),
+    /// A field the API leaves out when it has no value; `null` in a pattern asks for that.
+    Optional(&'static Shape),
     /// What the object is (a noun, for messages) and its keys, spelled as GetTraceSummaries
     /// answers.
     Object(&'static str, &'static [(&'static str, Shape)]),
@@ -50,9 +54,9 @@ const ENTITY: Shape = Shape::Object(
     "entity",
     &[
         ("Name", Shape::Text),
-        ("Coverage", Shape::Number),
+        ("Coverage", Shape::Optional(&Shape::Number)),
         ("Remote", Shape::Flag),
-        ("Exceptions", Shape::List(&EXCEPTION)),
+        ("Exceptions", Shape::Optional(&Shape::List(&EXCEPTION))),
     ],
 );
 const SERVICE: Shape = Shape::Object(
@@ -60,8 +64,8 @@ const SERVICE: Shape = Shape::Object(
     &[
         ("Name", Shape::Text),
         ("Names", Shape::List(&Shape::Text)),
-        ("Type", Shape::Text),
-        ("AccountId", Shape::Text),
+        ("Type", Shape::Optional(&Shape::Text)),
+        ("AccountId", Shape::Optional(&Shape::Text)),
         ("Inferred", Shape::Flag),
         ("EntityPath", Shape::List(&ENTITY)),
     ],
@@ -110,11 +114,9 @@ fn describe(value: &Value) -> String {
 }
 
 fn check(value: &Value, shape: &Shape, at: &str) -> Result<()> {
-    // `null` asks for a field the root cause does not have: right for any key.
-    if value.is_null() {
-        return Ok(());
-    }
     match (shape, value) {
+        (Shape::Optional(_), Value::Null) => Ok(()),
+        (Shape::Optional(inner), _) if same_kind(value, inner) => check(value, inner, at),
         (Shape::Text, Value::String(_)) | (Shape::Flag, Value::Bool(_)) | (Shape::Number, Value::Number(_)) => Ok(()),
         (Shape::List(element), Value::Array(items)) => {
             items.iter().enumerate().try_for_each(|(index, item)| check(item, element, &format!("{at}[{index}]")))
@@ -122,6 +124,18 @@ fn check(value: &Value, shape: &Shape, at: &str) -> Result<()> {
         (Shape::Object(what, keys), Value::Object(fields)) => check_fields(fields, what, keys, at),
         _ => Err(invalid(format!("{at} is {}; expected {}", describe(value), expected(shape)))),
     }
+}
+
+/// Whether `value` is the JSON type `shape` asks for, not looking inside arrays and objects.
+fn same_kind(value: &Value, shape: &Shape) -> bool {
+    matches!(
+        (shape, value),
+        (Shape::Text, Value::String(_))
+            | (Shape::Flag, Value::Bool(_))
+            | (Shape::Number, Value::Number(_))
+            | (Shape::List(_), Value::Array(_))
+            | (Shape::Object(..), Value::Object(_))
+    )
 }
 
 fn check_fields(fields: &Map<String, Value>, what: &str, keys: &[(&str, Shape)], at: &str) -> Result<()> {
@@ -148,6 +162,7 @@ fn expected(shape: &Shape) -> String {
         Shape::List(Shape::Object(what, _)) => format!("an array of {what} objects"),
         Shape::List(Shape::Text) => "an array of strings".to_owned(),
         Shape::List(_) => "an array".to_owned(),
+        Shape::Optional(inner) => format!("{} or null", expected(inner)),
         Shape::Object(what, _) => format!("{} object", with_article(what)),
     }
 }
@@ -261,6 +276,7 @@ mod tests {
     /// Every key of `shape` is present in `value`, recursively.
     fn assert_every_key_present(value: &Value, shape: &Shape, at: &str) {
         match (shape, value) {
+            (Shape::Optional(inner), _) => assert_every_key_present(value, inner, at),
             (Shape::List(element), Value::Array(items)) => {
                 items.iter().for_each(|item| assert_every_key_present(item, element, at));
             }
@@ -346,6 +362,15 @@ mod tests {
              #[{\"Services\": [..]}]"
         );
         assert_eq!(refusal(json!([{}, 7])), "rootcause.json: [1] is 7; expected a root cause object");
+        assert_eq!(refusal(json!([null])), "rootcause.json: [0] is null; expected a root cause object");
+        assert_eq!(
+            refusal(json!([{"Services": [{"Name": null}]}])),
+            "rootcause.json: [0].Services[0].Name is null; expected a string"
+        );
+        assert_eq!(
+            refusal(json!([{"Services": [{"EntityPath": [{"Coverage": "high"}]}]}])),
+            "rootcause.json: [0].Services[0].EntityPath[0].Coverage is \"high\"; expected a number or null"
+        );
         assert_eq!(
             refusal(json!([{"services": []}])),
             "rootcause.json: [0] has the key \"services\", which a root cause does not have; use Services, \
