@@ -249,6 +249,7 @@ fn matches(pattern: &Value, actual: Option<&Value>) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
@@ -352,6 +353,34 @@ mod tests {
         let causes = [other, full_root_cause()];
         assert!(patterns(json!([{"Services": [{"Name": "nope"}]}, {"ClientImpacting": true}])).match_any(&causes));
         assert!(!patterns(json!([])).match_any(&causes), "no pattern, no match");
+    }
+
+    /// Any JSON, mostly made of root-cause keys so that checks get past the first level.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let keys = ["Services", "Name", "Names", "EntityPath", "Coverage", "Remote", "Exceptions", "Type", "x"];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            (-2i64..3).prop_map(Value::from),
+            "[a-z]{0,3}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(6, 64, 4, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(prop::sample::select(keys.to_vec()), inner, 0..4)
+                    .prop_map(|fields| fields.into_iter().map(|(key, value)| (key.to_owned(), value)).collect()),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_literal_is_checked_and_matched_without_panicking(literal in any_json()) {
+            if let Ok(patterns) = RootCausePatterns::new(&literal) {
+                prop_assert!(literal.as_array().is_some_and(|items| items.iter().all(Value::is_object)));
+                patterns.match_any(&[full_root_cause()]);
+            }
+        }
     }
 
     #[test]
