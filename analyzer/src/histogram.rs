@@ -1,5 +1,7 @@
-//! Latency histograms: percentiles and plottable distributions of durations, for a node, an
-//! edge or any set of durations a filter selected.
+//! Latency histograms: percentiles and plottable distributions of durations. A node's or an
+//! edge's durations go into a [`LatencyHistogram`] (bounded memory, mergeable across groups);
+//! the traces a filter selected are in memory already and get exact answers from
+//! [`SortedDurations`], in the same shapes and buckets.
 //!
 //! - Values are recorded in microseconds (the store's resolution) with 3 significant digits:
 //!   a reported value is within 0.1 % of the recorded one, whatever the range (1 µs to hours).
@@ -127,6 +129,75 @@ impl LatencyHistogram {
     }
 }
 
+/// Durations held in memory and sorted, for exact answers where the values are at hand (the
+/// traces a filter matched): nearest-rank percentiles, mean and bucket counts with no
+/// approximation, in the same shapes a [`LatencyHistogram`] answers with.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SortedDurations {
+    ascending_us: Vec<u64>,
+}
+
+impl SortedDurations {
+    /// These durations, sorted; negative durations (clock skew) count as 0, as in
+    /// [`LatencyHistogram::record_micros`].
+    pub fn from_micros(durations_us: impl IntoIterator<Item = i64>) -> Self {
+        let mut ascending_us: Vec<u64> = durations_us.into_iter().map(|us| us.max(0) as u64).collect();
+        ascending_us.sort_unstable();
+        SortedDurations { ascending_us }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.ascending_us.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ascending_us.is_empty()
+    }
+
+    pub fn min_micros(&self) -> Option<u64> {
+        self.ascending_us.first().copied()
+    }
+
+    pub fn max_micros(&self) -> Option<u64> {
+        self.ascending_us.last().copied()
+    }
+
+    /// The arithmetic mean in microseconds; summed in `u128`, which no count of `u64` can overflow.
+    pub fn mean_micros(&self) -> Option<f64> {
+        let total: u128 = self.ascending_us.iter().map(|&us| u128::from(us)).sum();
+        (!self.is_empty()).then(|| total as f64 / self.ascending_us.len() as f64)
+    }
+
+    /// The nearest-rank value at `percent` (0..=100): `sorted[ceil(percent·n / 100) − 1]`, in
+    /// integers so that 95 % of 20 is rank 19 exactly, with no float rounding.
+    pub fn percentile_micros(&self, percent: u8) -> Option<u64> {
+        let count = self.ascending_us.len();
+        let rank = (usize::from(percent.min(100)) * count).div_ceil(100).max(1);
+        self.ascending_us.get(rank - 1).copied()
+    }
+
+    /// p50/p90/p95/p99 in seconds, `None` when empty.
+    pub fn percentiles(&self) -> Option<Percentiles> {
+        let seconds = |percent| self.percentile_micros(percent).map(|us| us as f64 / MICROS_PER_SECOND);
+        Some(Percentiles { p50: seconds(50)?, p90: seconds(90)?, p95: seconds(95)?, p99: seconds(99)? })
+    }
+
+    /// The buckets of [`LatencyHistogram::distribution`], counted from the values themselves:
+    /// a value on a bucket's lower bound (100 ms) is always in that bucket, where the
+    /// histogram's 3-digit cells may straddle the bound.
+    pub fn distribution(&self) -> Vec<HistogramEntry> {
+        let mut entries: Vec<HistogramEntry> = Vec::new();
+        for &duration_us in &self.ascending_us {
+            let value = bucket_floor(duration_us) as f64 / MICROS_PER_SECOND;
+            match entries.last_mut() {
+                Some(last) if last.value == value => last.count += 1,
+                _ => entries.push(HistogramEntry { value, count: 1 }),
+            }
+        }
+        entries
+    }
+}
+
 /// Rounds down to [`BUCKET_DIGITS`] significant digits: 1234 µs → 1200 µs. Monotonic, so the
 /// ascending iteration of the histogram yields ascending buckets.
 fn bucket_floor(value_us: u64) -> u64 {
@@ -156,5 +227,25 @@ mod tests {
         let histogram = LatencyHistogram::from_micros([1000, 1001, 1090, 2000, 2000]);
         let entries = histogram.distribution();
         assert_eq!(entries, vec![HistogramEntry { value: 0.001, count: 3 }, HistogramEntry { value: 0.002, count: 2 }]);
+    }
+
+    #[test]
+    fn sorted_durations_rank_in_integers() {
+        let twenty = SortedDurations::from_micros((1..=20).rev());
+        assert_eq!(twenty.percentile_micros(95), Some(19));
+        assert_eq!(twenty.percentile_micros(50), Some(10));
+        assert_eq!(twenty.percentile_micros(0), Some(1), "rank 0 is the minimum");
+        assert_eq!(twenty.percentile_micros(100), Some(20));
+        assert_eq!(SortedDurations::from_micros([-5, 3]).min_micros(), Some(0));
+        assert_eq!(SortedDurations::default().percentile_micros(50), None);
+        assert_eq!(SortedDurations::default().mean_micros(), None);
+    }
+
+    #[test]
+    fn exact_buckets_keep_values_on_their_lower_bound() {
+        // hdrhistogram's cell holding 100 000 µs starts at 99 968 µs, so the histogram puts it in 99 ms.
+        let durations = SortedDurations::from_micros([99_999, 100_000]);
+        let expected = vec![HistogramEntry { value: 0.099, count: 1 }, HistogramEntry { value: 0.1, count: 1 }];
+        assert_eq!(durations.distribution(), expected);
     }
 }

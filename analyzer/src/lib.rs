@@ -14,6 +14,7 @@
 //! | `filter::root_cause_json` | `rootcause.json = #[...]`: root causes matched against patterns in the API's JSON shape |
 //! | `spans` | [`load_spans`]: the one deduplicated span scan every analysis starts from |
 //! | `groups` | [`Groups`]: X-Ray groups — the registry, its rules and `groups.json`; the [`GroupResolver`] for `group.name` |
+//! | `histogram` | [`LatencyHistogram`] (hdrhistogram, mergeable: nodes and edges), [`SortedDurations`] (exact, values in memory) |
 //! | `compare` | [`compare_trace_sets`]: two trace sets' distributions and every attribute value ranked by [`effect_size`] |
 //! | `summary` | [`trace_summaries`]: GetTraceSummaries — trace frame, filter, sampling, pages, [`TraceSummary`] |
 //! | `span_record`, `root_cause` | a page's spans as Rust values; fault/error/response-time root causes |
@@ -67,7 +68,7 @@ pub use groups::{
     NewGroup, Tag, DEFAULT_GROUP_NAME, MAX_GROUPS, MAX_GROUP_ARN_CHARS, MAX_GROUP_DEPTH, MAX_GROUP_FILTER_CHARS,
     MAX_GROUP_NAME_CHARS, MAX_GROUP_TAGS,
 };
-pub use histogram::{HistogramEntry, LatencyHistogram, Percentiles};
+pub use histogram::{HistogramEntry, LatencyHistogram, Percentiles, SortedDurations};
 pub use root_cause::{RootCause, RootCauseEntity, RootCauseException, RootCauseService, RootCauses};
 pub use service_graph::{
     service_graph, service_graph_of_spans, trace_graph, Alias, Edge, ErrorStatistics, FaultStatistics, ServiceGraph,

@@ -1,7 +1,8 @@
 //! Percentiles from the latency histogram against exact nearest-rank answers on sorted arrays,
-//! within hdrhistogram's stated precision (3 significant digits: 0.1 %).
+//! within hdrhistogram's stated precision (3 significant digits: 0.1 %); and from
+//! `SortedDurations`, which a filter's report uses, exactly.
 
-use fluoro_analyzer::LatencyHistogram;
+use fluoro_analyzer::{LatencyHistogram, SortedDurations};
 use proptest::prelude::*;
 
 /// Nearest rank: the smallest value with at least `q·n` values at or below it.
@@ -69,6 +70,17 @@ proptest! {
         assert_within_precision(&values);
         let histogram = LatencyHistogram::from_micros(values.iter().copied());
         let distribution = histogram.distribution();
+        prop_assert_eq!(distribution.iter().map(|entry| entry.count).sum::<u64>(), values.len() as u64);
+        prop_assert!(distribution.windows(2).all(|pair| pair[0].value < pair[1].value));
+    }
+
+    #[test]
+    fn sorted_durations_are_the_sorted_answer(values in prop::collection::vec(0i64..3_600_000_000, 1..400)) {
+        let durations = SortedDurations::from_micros(values.iter().copied());
+        for (percent, quantile) in [(50, 0.5), (90, 0.9), (95, 0.95), (99, 0.99)] {
+            prop_assert_eq!(durations.percentile_micros(percent), Some(sorted_answer(&values, quantile) as u64));
+        }
+        let distribution = durations.distribution();
         prop_assert_eq!(distribution.iter().map(|entry| entry.count).sum::<u64>(), values.len() as u64);
         prop_assert!(distribution.windows(2).all(|pair| pair[0].value < pair[1].value));
     }
