@@ -42,7 +42,8 @@ use serde::Serialize;
 
 use crate::error::{AnalyzerError, Result};
 use crate::filter::{compile_filter, parse_filter, CompiledFilter, GroupResolver, MatchFrames};
-use crate::histogram::{HistogramEntry, LatencyHistogram, Percentiles};
+use crate::filter_latency::durations_of;
+use crate::histogram::{HistogramEntry, Percentiles};
 use crate::root_cause::{root_causes, RootCause};
 use crate::span_record::records_by_trace;
 use crate::spans::{load_spans, TRACE_HI, TRACE_LO};
@@ -192,15 +193,15 @@ fn membership(selected: &DataFrame, baseline: &DataFrame) -> Result<LazyFrame> {
     Ok(concat([tagged(selected, SELECTION), tagged(baseline, BASELINE)], UnionArgs::default())?)
 }
 
-/// Response-time percentiles and distribution of a filtered trace frame.
+/// Response-time percentiles and distribution of a filtered trace frame, exact as
+/// `/api/histogram` reports them (`filter_latency.rs`).
 fn statistics(expression: Option<String>, traces: &DataFrame) -> Result<TraceSetStatistics> {
-    let response_times = traces.column("responsetime_us")?.cast(&DataType::Int64)?;
-    let histogram = LatencyHistogram::from_micros(response_times.i64()?.iter().flatten());
+    let response_times = durations_of(traces, "responsetime_us")?;
     Ok(TraceSetStatistics {
         expression,
         traces: traces.height() as u64,
-        percentiles: histogram.percentiles(),
-        distribution: histogram.distribution(),
+        percentiles: response_times.percentiles(),
+        distribution: response_times.distribution(),
     })
 }
 

@@ -15,6 +15,7 @@
 //! | `spans` | [`load_spans`]: the one deduplicated span scan every analysis starts from |
 //! | `groups` | [`Groups`]: X-Ray groups — the registry, its rules and `groups.json`; the [`GroupResolver`] for `group.name` |
 //! | `histogram` | [`LatencyHistogram`] (hdrhistogram, mergeable: nodes and edges), [`SortedDurations`] (exact, values in memory) |
+//! | `filter_latency` | [`filter_latency`]: a filter's response-time and duration percentiles and distribution |
 //! | `compare` | [`compare_trace_sets`]: two trace sets' distributions and every attribute value ranked by [`effect_size`] |
 //! | `summary` | [`trace_summaries`]: GetTraceSummaries — trace frame, filter, sampling, pages, [`TraceSummary`] |
 //! | `span_record`, `root_cause` | a page's spans as Rust values; fault/error/response-time root causes |
@@ -43,6 +44,7 @@
 mod compare;
 mod error;
 mod filter;
+mod filter_latency;
 mod groups;
 mod histogram;
 mod root_cause;
@@ -62,6 +64,9 @@ pub use filter::{compile_filter, CompiledFilter, GroupResolver, MatchFrames, NoG
 pub use filter::{
     parse_filter, Comparison, EdgeFilter, EqualityOp, FilterExpr, GroupRef, Keyword, NodeId, NodeSelector, NumberOp,
     RootCauseFilter, RootCauseKind, RootCauseList, ServiceFilter, StringOp, Test, ValueType, MAX_DEPTH,
+};
+pub use filter_latency::{
+    filter_latency, parse_optional_filter, LatencyDistribution, LatencyQuery, LatencyReport, LatencySummary,
 };
 pub use groups::{
     traces_matching, Group, GroupPage, GroupSelector, GroupUpdate, Groups, InsightsConfiguration, InsightsUpdate,

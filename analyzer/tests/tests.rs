@@ -3,6 +3,7 @@
 
 mod corpus;
 mod filter_corpus_matches_expected;
+mod filter_latency_is_exact;
 mod filter_matches_hand_worked_traces;
 mod filter_never_panics;
 mod filter_parses_to_typed_trees;
