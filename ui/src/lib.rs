@@ -9,6 +9,7 @@
 //! | `service_graph` | `POST /ServiceGraph`, `/TraceGraph`, `/TimeSeriesServiceStatistics` (one page, scoped by group) |
 //! | `groups` | `POST /CreateGroup`, `/GetGroup`, `/Groups`, `/UpdateGroup`, `/DeleteGroup` over `fluoro_analyzer::Groups` |
 //! | `compare` | `POST /api/compare` (Fluoro JSON API): two trace sets' distributions and attribute ranking |
+//! | `histogram` | `POST /api/histogram` (Fluoro JSON API): a filter's exact latency percentiles and distribution |
 //! | `time` | request timestamps: epoch seconds or RFC 3339 |
 //! | `error` | [`ApiError`]: X-Ray's error shape, the HTTP status per error |
 
@@ -16,6 +17,7 @@ mod api;
 mod compare;
 mod error;
 mod groups;
+mod histogram;
 mod service_graph;
 mod time;
 mod trace_summaries;

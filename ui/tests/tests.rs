@@ -2,5 +2,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod groups_answer_xray_clients;
+mod histogram_answers_json_clients;
 mod service_graph_answers_xray_clients;
 mod trace_summaries_answer_xray_clients;
