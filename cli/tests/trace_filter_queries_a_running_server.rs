@@ -8,9 +8,10 @@ use serde_json::{json, Value};
 
 use crate::server::FluoroServer;
 
-const T0: f64 = 1_700_000_000.0;
+pub(crate) const T0: f64 = 1_700_000_000.0;
 
-fn document(number: u32, seconds: f64, status: u32) -> String {
+/// Trace `number`: one `checkout` segment starting `number` seconds after [`T0`].
+pub(crate) fn document(number: u32, seconds: f64, status: u32) -> String {
     json!({"trace_id": format!("1-{:08x}-{:024x}", T0 as u32 + number, number), "id": format!("{:016x}", number + 1),
            "name": "checkout", "start_time": T0 + f64::from(number), "end_time": T0 + f64::from(number) + seconds,
            "http": {"request": {"method": "POST", "url": format!("https://shop.example.com/cart/{number}")},

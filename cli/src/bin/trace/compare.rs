@@ -118,7 +118,8 @@ fn ranking_rows(body: &Value, top: usize) -> Vec<Vec<String>> {
     std::iter::once(header).chain(rows).collect()
 }
 
-fn print_table(rows: &[Vec<String>]) {
+/// Rows as left-aligned columns separated by ` | `.
+pub(crate) fn print_table(rows: &[Vec<String>]) {
     let columns = rows.iter().map(Vec::len).max().unwrap_or_default();
     let widths: Vec<usize> = (0..columns)
         .map(|c| rows.iter().filter_map(|row| row.get(c)).map(|cell| cell.chars().count()).max().unwrap_or(0))

@@ -1,10 +1,11 @@
 //! `trace`: queries against a Fluoro server, one module per noun: `filter` (trace summaries
 //! matching a filter expression), `compare` (two trace sets: distributions and the attribute
-//! values that differ) and `id` (trace id conversion). `get` and `map` arrive with the API
-//! issue.
+//! values that differ), `histogram` (a filter's latency percentiles and distribution) and `id`
+//! (trace id conversion). `get` and `map` arrive with the API issue.
 
 mod compare;
 mod filter;
+mod histogram;
 mod id;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +21,7 @@ struct Cli {
 enum Command {
     Compare(compare::CompareArgs),
     Filter(filter::FilterArgs),
+    Histogram(histogram::HistogramArgs),
     Id(id::IdArgs),
 }
 
@@ -28,6 +30,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Compare(args) => compare::run(args).await,
         Command::Filter(args) => filter::run(args).await,
+        Command::Histogram(args) => histogram::run(args).await,
         Command::Id(args) => id::run(args),
     }
 }
