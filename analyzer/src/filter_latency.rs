@@ -28,7 +28,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::filter::{compile_filter, parse_filter, FilterExpr, GroupRef, GroupResolver, MatchFrames};
+use crate::filter::{compile_filter, FilterExpr, GroupRef, GroupResolver, MatchFrames};
 use crate::histogram::{HistogramEntry, Percentiles, SortedDurations};
 use crate::spans::load_spans;
 use crate::summary::{trace_frame, TimeRangeType, TRACE_SLACK_US};
@@ -36,7 +36,7 @@ use crate::summary::{trace_frame, TimeRangeType, TRACE_SLACK_US};
 const MICROS_PER_SECOND: f64 = 1e6;
 
 /// Which traces [`filter_latency`] describes.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LatencyQuery {
     /// Traces that started in `[from_us, to_us)`.
     pub from_us: i64,
@@ -147,12 +147,6 @@ impl LatencySummary {
     }
 }
 
-/// Parses an optional expression the way the API takes it: absent or blank is every trace.
-pub fn parse_optional_filter(text: Option<&str>) -> Result<Option<FilterExpr>> {
-    let text = text.filter(|text| !text.trim().is_empty());
-    Ok(text.map(parse_filter).transpose()?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,14 +154,16 @@ mod tests {
     #[test]
     fn a_group_joins_the_filter_as_one_more_condition() {
         let group = GroupRef::Name("slow".to_owned());
-        let query = |filter: &str| LatencyQuery {
-            filter: parse_optional_filter(Some(filter)).unwrap(),
-            group: Some(group.clone()),
-            ..LatencyQuery::default()
+        let query = |filter: Option<&str>, group: Option<GroupRef>| LatencyQuery {
+            from_us: 0,
+            to_us: 1,
+            filter: filter.map(|text| crate::filter::parse_filter(text).unwrap()),
+            group,
         };
-        let scoped = scoped_filter(&query("fault AND http.status = 500")).unwrap();
+        let scoped = scoped_filter(&query(Some("fault AND http.status = 500"), Some(group.clone()))).unwrap();
         assert_eq!(scoped.to_string(), r#"fault AND http.status = 500 AND group.name = "slow""#);
-        assert_eq!(scoped_filter(&query(" ")), Some(FilterExpr::Group(group)));
-        assert_eq!(scoped_filter(&LatencyQuery::default()), None);
+        assert_eq!(scoped_filter(&query(None, Some(group.clone()))), Some(FilterExpr::Group(group)));
+        assert_eq!(scoped_filter(&query(Some("ok"), None)).map(|expr| expr.to_string()).as_deref(), Some("ok"));
+        assert_eq!(scoped_filter(&query(None, None)), None);
     }
 }

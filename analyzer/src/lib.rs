@@ -65,9 +65,7 @@ pub use filter::{
     parse_filter, Comparison, EdgeFilter, EqualityOp, FilterExpr, GroupRef, Keyword, NodeId, NodeSelector, NumberOp,
     RootCauseFilter, RootCauseKind, RootCauseList, ServiceFilter, StringOp, Test, ValueType, MAX_DEPTH,
 };
-pub use filter_latency::{
-    filter_latency, parse_optional_filter, LatencyDistribution, LatencyQuery, LatencyReport, LatencySummary,
-};
+pub use filter_latency::{filter_latency, LatencyDistribution, LatencyQuery, LatencyReport, LatencySummary};
 pub use groups::{
     traces_matching, Group, GroupPage, GroupSelector, GroupUpdate, Groups, InsightsConfiguration, InsightsUpdate,
     NewGroup, Tag, DEFAULT_GROUP_NAME, MAX_GROUPS, MAX_GROUP_ARN_CHARS, MAX_GROUP_DEPTH, MAX_GROUP_FILTER_CHARS,

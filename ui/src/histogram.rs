@@ -18,6 +18,8 @@
 //!   `InvalidRequestException` with the parser's column-precise message.
 //! - `GroupName` or `GroupARN` (both: the same group) keep only the group's traces, as they
 //!   scope `/ServiceGraph`; neither means every trace. An unknown group is a 400.
+//! - `Traces` counts the matched traces; each measure's `Count` those with a value for it (a
+//!   root segment still in progress has no response time). `Summary` is null when `Count` is 0.
 //! - Traces are those that started in the window, at most
 //!   [`MAX_WINDOW_SECONDS`](crate::time::MAX_WINDOW_SECONDS) long; seconds throughout. A
 //!   distribution entry's `Value` is its bucket's lower bound at 2 significant digits.
@@ -27,9 +29,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use fluoro_analyzer::{
-    filter_latency, parse_optional_filter, GroupRef, LatencyQuery, LatencyReport, MAX_GROUP_FILTER_CHARS,
-};
+use fluoro_analyzer::{filter_latency, parse_filter, GroupRef, LatencyQuery, LatencyReport, MAX_GROUP_FILTER_CHARS};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -67,7 +67,7 @@ async fn histogram(State(state): State<QueryState>, body: Bytes) -> Result<Json<
 /// is refused before any data is read.
 fn query_of(request: &HistogramRequest, state: &QueryState) -> Result<LatencyQuery> {
     let (start, end) = request_window(request.start_time.as_ref(), request.end_time.as_ref())?;
-    let expression = request.filter_expression.as_deref();
+    let expression = request.filter_expression.as_deref().filter(|text| !text.trim().is_empty());
     let length = expression.map_or(0, |text| text.chars().count());
     if length > MAX_GROUP_FILTER_CHARS {
         return Err(ApiError::InvalidRequest(format!(
@@ -77,7 +77,10 @@ fn query_of(request: &HistogramRequest, state: &QueryState) -> Result<LatencyQue
     Ok(LatencyQuery {
         from_us: (start * 1e6).round() as i64,
         to_us: (end * 1e6).round() as i64,
-        filter: parse_optional_filter(expression)?,
+        filter: expression
+            .map(parse_filter)
+            .transpose()
+            .map_err(|error| ApiError::InvalidRequest(error.to_string()))?,
         group: group_scope(request, state)?,
     })
 }

@@ -74,6 +74,8 @@ async fn a_filter_gets_exact_percentiles_and_buckets() {
     // No expression: all ten; 10..90 ms share no bucket, p90 is the 9th.
     let (_, everything) = post(address, "/api/histogram", window(json!({}))).await;
     assert_eq!((&everything["Traces"], &everything["ResponseTime"]["Summary"]["P90"]), (&json!(10), &json!(0.09)));
+    let (_, blank) = post(address, "/api/histogram", window(json!({"FilterExpression": "  "}))).await;
+    assert_eq!(blank, everything, "a blank expression is no expression");
 
     // A group narrows the expression: slow 500s.
     let (status, created) =
