@@ -9,7 +9,8 @@
 //!
 //! - Response time is the root segment's; duration spans the whole trace. A trace whose root
 //!   has not ended (in progress) has no response time: it counts in `Traces` and in the
-//!   durations only, so `ResponseTime.Count` may be smaller than `Traces`.
+//!   durations (the time its spans cover so far) only, so `ResponseTime.Count` may be smaller
+//!   than `Traces`.
 //! - Min, max, mean and p50/p90/p95/p99 are exact (nearest rank over the sorted values), not read
 //!   from an hdrhistogram, whose quantiles are only within 0.1 % (3 significant digits): the
 //!   values are in memory already, one per trace of a window of at most a day, so sorting them
@@ -83,10 +84,7 @@ pub struct LatencySummary {
 /// The response-time and duration distributions of the traces that started in the query's
 /// window and match its filter and group; `group.*` references are resolved through `groups`.
 pub fn filter_latency(store: &Store, query: &LatencyQuery, groups: &dyn GroupResolver) -> Result<LatencyReport> {
-    let filter = match scoped_filter(query) {
-        Some(filter) => Some(compile_filter(&filter, groups)?),
-        None => None,
-    };
+    let filter = scoped_filter(query).map(|filter| compile_filter(&filter, groups)).transpose()?;
     let spans = load_spans(store, query.from_us - TRACE_SLACK_US, query.to_us + TRACE_SLACK_US)?.collect()?;
     let traces = trace_frame(spans.clone().lazy(), query.from_us, query.to_us, TimeRangeType::TraceId).collect()?;
     let matched = match filter {
