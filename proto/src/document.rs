@@ -192,6 +192,14 @@ mod tests {
     }
 
     #[test]
+    fn invalid_utf8_is_reported_where_serde_json_finds_it() {
+        // Valid documents are read as text; invalid UTF-8 still gets the byte reader's error.
+        let text = b"{\"name\": \"web\", \"id\": \"a1\xffb2\"}";
+        let expected = serde_json::from_slice::<Value>(text).unwrap_err().to_string();
+        assert_eq!(parse_document(text).unwrap_err(), DocumentError::Json(expected));
+    }
+
+    #[test]
     fn problems_are_reported_in_field_order_not_document_order() {
         let text = r#"{"start_time": "soon", "name": 5, "id": "a1b2c3d4e5f60718"}"#;
         assert_eq!(error_of(text), "segment a1b2c3d4e5f60718: name must be a string, found a number");
