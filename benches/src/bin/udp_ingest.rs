@@ -168,18 +168,11 @@ fn cpu_by_thread_name() -> anyhow::Result<HashMap<String, f64>> {
     for task in std::fs::read_dir("/proc/self/task")? {
         // A thread that exits meanwhile is simply not counted.
         let Ok(stat) = std::fs::read_to_string(task?.path().join("stat")) else { continue };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
-        let name = stat[open + 1..close].to_string();
-        // After the name: state, then 10 fields before utime and stime (fields 14 and 15).
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let ticks: u64 = fields.get(11..13).into_iter().flatten().filter_map(|field| field.parse::<u64>().ok()).sum();
-        *by_name.entry(name).or_insert(0.0) += ticks as f64 / CLOCK_TICKS_PER_SECOND;
+        let Some((name, seconds)) = fluoro_benches::thread_name_and_cpu(&stat) else { continue };
+        *by_name.entry(name.to_string()).or_insert(0.0) += seconds;
     }
     Ok(by_name)
 }
-
-/// `sysconf(_SC_CLK_TCK)`, 100 on every Linux architecture Fluoro runs on.
-const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
 /// CPU seconds between two snapshots, by role (threads whose name starts with the role's).
 fn cpu_by_role(
