@@ -48,6 +48,7 @@
 //! `SO_REUSEPORT` also means a second process of the same user that sets it can share the
 //! port and take part of the traffic; the X-Ray daemon does not set it, so it conflicts loudly.
 
+mod budget;
 mod drops;
 
 use std::borrow::Cow;
@@ -63,7 +64,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use nix::errno::Errno;
 use nix::sys::socket::{recvmmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, MultiHeaders};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use serde::Deserialize;
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -71,6 +72,7 @@ use crate::counters::{Counters, DropReason, RejectReason, Source};
 use crate::error::CollectorError;
 use crate::ingest::Ingest;
 use crate::sink::Durability;
+use budget::QueueBudget;
 use drops::{proc_socket_drops, SocketDrops};
 
 /// The daemon's listen address.
@@ -255,66 +257,6 @@ fn bind_socket(address: SocketAddr, buffer_bytes: usize) -> Result<Socket, Colle
     Ok(socket)
 }
 
-/// Datagrams and bytes in the queue or being parsed. One lock per batch, so admission is exact
-/// and cheap; receive threads wait on `room` while it is full.
-#[derive(Debug)]
-struct QueueBudget {
-    max_datagrams: usize,
-    max_bytes: usize,
-    used: Mutex<QueueUse>,
-    room: Condvar,
-}
-
-#[derive(Debug, Default)]
-struct QueueUse {
-    datagrams: usize,
-    bytes: usize,
-}
-
-impl QueueBudget {
-    fn new(max_datagrams: usize, max_bytes: usize) -> Self {
-        QueueBudget { max_datagrams, max_bytes, used: Mutex::new(QueueUse::default()), room: Condvar::new() }
-    }
-
-    /// Admits the longest prefix of `lengths` that fits; returns how many datagrams.
-    #[cfg(test)]
-    fn admit(&self, lengths: &[usize]) -> usize {
-        self.admit_prefix(&mut self.used.lock(), lengths)
-    }
-
-    /// Admits the longest prefix of `lengths` that fits; when not even the first one does,
-    /// waits for a release (at most [`RECEIVE_TIMEOUT`]) and tries once more.
-    fn admit_or_wait(&self, lengths: &[usize]) -> usize {
-        let mut used = self.used.lock();
-        let admitted = self.admit_prefix(&mut used, lengths);
-        if admitted > 0 || lengths.is_empty() {
-            return admitted;
-        }
-        self.room.wait_for(&mut used, RECEIVE_TIMEOUT);
-        self.admit_prefix(&mut used, lengths)
-    }
-
-    fn admit_prefix(&self, used: &mut QueueUse, lengths: &[usize]) -> usize {
-        let mut admitted = 0;
-        for &length in lengths {
-            if used.datagrams + 1 > self.max_datagrams || used.bytes + length > self.max_bytes {
-                break;
-            }
-            used.datagrams += 1;
-            used.bytes += length;
-            admitted += 1;
-        }
-        admitted
-    }
-
-    fn release(&self, datagrams: usize, bytes: usize) {
-        let mut used = self.used.lock();
-        used.datagrams = used.datagrams.saturating_sub(datagrams);
-        used.bytes = used.bytes.saturating_sub(bytes);
-        self.room.notify_all();
-    }
-}
-
 /// Datagrams from one `recvmmsg` call, slices of one buffer.
 type DatagramBatch = Vec<Bytes>;
 
@@ -390,12 +332,12 @@ impl ReceiveLoop {
         let lengths: Vec<usize> = fitting.iter().map(|datagram| datagram.len()).collect();
         let mut start = 0;
         while start < fitting.len() {
-            if self.stop.load(Ordering::Relaxed) {
+            let admitted = self.budget.admit_or_wait(&lengths[start..]);
+            if admitted == 0 && self.stop.load(Ordering::Relaxed) {
                 // Shutting down with no room: what this thread holds is lost, and counted.
                 self.drop_overload((fitting.len() - start) as u64);
                 return;
             }
-            let admitted = self.budget.admit_or_wait(&lengths[start..]);
             if admitted == 0 {
                 self.count_proc_drops(drops);
                 continue;
@@ -627,28 +569,6 @@ mod tests {
         assert!(dropped > 0, "the socket buffer did not overflow");
         assert_eq!(read + dropped, sent + 1);
         assert_eq!(drops.newly_counted(proc_socket_drops(&socket)), 0, "/proc agrees, nothing left to count");
-    }
-
-    #[test]
-    fn the_budget_admits_a_prefix_within_both_bounds() {
-        let budget = QueueBudget::new(3, 100);
-        assert_eq!(budget.admit(&[10, 10]), 2);
-        assert_eq!(budget.admit(&[10, 10]), 1, "datagram bound");
-        budget.release(3, 30);
-        assert_eq!(budget.admit(&[60, 50, 1]), 1, "byte bound stops at the first misfit");
-    }
-
-    #[test]
-    fn a_full_budget_admits_after_a_release() {
-        let budget = Arc::new(QueueBudget::new(1, 100));
-        assert_eq!(budget.admit_or_wait(&[10, 10]), 1);
-        assert_eq!(budget.admit_or_wait(&[10]), 0, "no release within the wait");
-        let releaser = {
-            let budget = budget.clone();
-            std::thread::spawn(move || budget.release(1, 10))
-        };
-        releaser.join().unwrap();
-        assert_eq!(budget.admit_or_wait(&[10]), 1, "admitted once released");
     }
 
     #[test]
