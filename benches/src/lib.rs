@@ -21,3 +21,26 @@ pub fn checkout_segment_document(epoch: u64) -> String {
         e3 = start + 0.175,
     )
 }
+
+/// `sysconf(_SC_CLK_TCK)`: 100 on every Linux architecture Fluoro runs on.
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
+
+/// A thread's name and CPU seconds (user + system) from its `/proc/.../stat` text; `None` when
+/// the text is not a stat line. Resolution: one clock tick, 10 ms.
+pub fn thread_name_and_cpu(stat: &str) -> Option<(&str, f64)> {
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    // After the name come the state and 10 more fields, then utime and stime (fields 14, 15).
+    let fields: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((stat.get(open + 1..close)?, (utime + stime) as f64 / CLOCK_TICKS_PER_SECOND))
+}
+
+/// CPU seconds the calling thread has used: immune to time spent descheduled, which on a
+/// shared 2-core machine distorts wall-clock rates.
+pub fn this_thread_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/stat")
+        .ok()
+        .and_then(|stat| thread_name_and_cpu(&stat).map(|(_, seconds)| seconds))
+        .unwrap_or(0.0)
+}

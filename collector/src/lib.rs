@@ -5,7 +5,7 @@
 //! | `ingest` | [`Ingest`]: parse, validate, count and write, shared by every receiver |
 //! | `sink` | [`SpanSink`] / [`TraceSource`], the narrow interface to the store; [`MemorySink`] |
 //! | `counters` | [`Counters`]: received, accepted, rejected and dropped, per source and reason |
-//! | `udp` | the X-Ray daemon UDP protocol |
+//! | `udp` | the X-Ray daemon UDP protocol; `udp/drops.rs` reads the kernel's socket drop count |
 //! | `sampling` | centralized sampling rules and the SDK endpoints |
 //! | `otlp` | OTLP over gRPC and HTTP |
 //! | `xray_api` | `PutTraceSegments`, `BatchGetTraces`, `PutTelemetryRecords`, `/metrics` |

@@ -15,31 +15,41 @@
 //!
 //! ```text
 //! socket ×receivers (SO_REUSEPORT) ── recvmmsg ──▶ receive thread ×receivers
-//!     │  copy the batch into one buffer, try_send; when the queue is full: dropped(overload)
+//!     │  copy the batch into one buffer; when the queue is full, wait for room
 //!     ▼
 //! bounded queue (datagrams and bytes) ──▶ parse worker ×workers
 //!     header check, then one Ingest::put_documents per batch ──▶ SpanSink
 //! ```
 //!
-//! - The kernel drops datagrams silently when a socket buffer overflows, so the receive threads
-//!   only drain sockets: no parsing, no locks held across a send, never a blocking send. Load the
-//!   workers cannot absorb becomes a counted `dropped(overload)` instead of an invisible kernel
-//!   drop (the kernel's own drops show in `/proc/net/snmp` `RcvbufErrors`).
+//! - Under overload the receive threads stop reading until the queue has room, and the socket
+//!   buffer overflows: the kernel drops what the workers cannot absorb for a fraction of the
+//!   cost of reading it. Reading ~1M datagrams/s only to drop them took a whole core of a
+//!   2-core machine from the workers (`BENCHMARKS.md`).
+//! - Those kernel drops are still counted as `dropped(overload)`: `SO_RXQ_OVFL` makes the kernel
+//!   attach the socket's cumulative drop count to every datagram read, and each receive thread
+//!   counts its increase. A drop is therefore counted when the next datagram is read from the
+//!   same socket; drops after the last datagram read before shutdown stay uncounted.
 //! - `SO_REUSEPORT` lets the kernel spread datagrams over one socket per receive thread, and
 //!   `recvmmsg` takes up to `batch` datagrams per system call.
 //! - A batch of datagrams crosses the queue as one allocation (`Bytes` slices of one buffer),
 //!   and reaches the sink as one `put_documents` call, so locks are taken per batch.
 //! - Every datagram is counted as received exactly once: by [`Ingest`] when its body reaches
-//!   it, here when it is rejected for its header or size or dropped for overload. A datagram in
-//!   the queue is not counted yet.
+//!   it, here when it is rejected for its header or size or dropped for overload (by the kernel,
+//!   or here when a shutdown finds it still waiting for room). A datagram in the queue is not
+//!   counted yet.
 //!
 //! Bounds: the receive buffers are `receivers × batch × 64 KiB` (2 MiB with the defaults on two
 //! cores); the queue holds at most `queue_datagrams` datagrams and `queue_bytes` bytes, counting
-//! the batches workers are parsing until they are written. Receive threads notice a shutdown
-//! within [`RECEIVE_TIMEOUT`]; workers write what is queued before they stop.
+//! the batches workers are parsing until they are written; each socket buffer holds at most
+//! `socket_buffer_bytes` (as the kernel grants it). Receive threads notice a shutdown within
+//! [`RECEIVE_TIMEOUT`], reading or waiting for room; workers write what is queued before they
+//! stop.
 //!
 //! `SO_REUSEPORT` also means a second process of the same user that sets it can share the
 //! port and take part of the traffic; the X-Ray daemon does not set it, so it conflicts loudly.
+
+mod budget;
+mod drops;
 
 use std::borrow::Cow;
 use std::io::IoSliceMut;
@@ -53,7 +63,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use nix::errno::Errno;
-use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders};
+use nix::sys::socket::{recvmmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, MultiHeaders};
 use parking_lot::Mutex;
 use serde::Deserialize;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -62,6 +72,8 @@ use crate::counters::{Counters, DropReason, RejectReason, Source};
 use crate::error::CollectorError;
 use crate::ingest::Ingest;
 use crate::sink::Durability;
+use budget::QueueBudget;
+use drops::{proc_socket_drops, SocketDrops};
 
 /// The daemon's listen address.
 const DEFAULT_BIND: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 2000);
@@ -81,11 +93,13 @@ const MAX_DATAGRAM_BYTES: usize = 64 * 1024;
 /// kernel does not report `MSG_TRUNC`.
 const RECEIVE_BUFFER_BYTES: usize = MAX_DATAGRAM_BYTES + 1;
 /// Asked of the kernel per socket; it grants at most `net.core.rmem_max` (doubled).
-const SOCKET_RECEIVE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
+const DEFAULT_SOCKET_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 /// How long a receive thread may take to notice a shutdown.
 const RECEIVE_TIMEOUT: Duration = Duration::from_millis(100);
-/// Queued batches a worker joins into one `put_documents` call.
-const MAX_DOCUMENTS_PER_WRITE: usize = 512;
+/// Queued batches a worker joins into one `put_documents` call. Larger writes cost more per
+/// document, not less: 512 documents in flight took 15 CPU µs each against 9 for 32
+/// (`ingest_parse --batch`), their entities and rows no longer fitting the caches.
+const MAX_DOCUMENTS_PER_WRITE: usize = 64;
 /// The header every SDK sends, checked before falling back to JSON parsing.
 const CANONICAL_HEADER: &[u8] = br#"{"format":"json","version":1}"#;
 
@@ -104,6 +118,9 @@ pub struct UdpConfig {
     pub workers: usize,
     /// Datagrams per `recvmmsg` call, 1 to 1024. Default 32.
     pub batch: usize,
+    /// Receive buffer asked of the kernel per socket (`SO_RCVBUF`), which bounds bursts absorbed
+    /// while the queue is full. Default 16 MiB; the kernel grants at most `net.core.rmem_max`.
+    pub socket_buffer_bytes: usize,
 }
 
 impl Default for UdpConfig {
@@ -116,6 +133,7 @@ impl Default for UdpConfig {
             queue_bytes: DEFAULT_QUEUE_BYTES,
             workers: DEFAULT_WORKERS,
             batch: DEFAULT_BATCH,
+            socket_buffer_bytes: DEFAULT_SOCKET_BUFFER_BYTES,
         }
     }
 }
@@ -215,68 +233,28 @@ fn spawn(name: String, run: impl FnOnce() + Send + 'static) -> Result<JoinHandle
 /// Binds the first socket to the configured address, then the others to the address it got,
 /// so port 0 gives every socket the same port.
 fn bind_sockets(config: &UdpConfig) -> Result<Vec<Socket>, CollectorError> {
-    let first = bind_socket(config.bind)?;
+    let first = bind_socket(config.bind, config.socket_buffer_bytes)?;
     let resolved = first.local_addr()?.as_socket().unwrap_or(config.bind);
     let mut sockets = vec![first];
     for _ in 1..config.receivers {
-        sockets.push(bind_socket(resolved)?);
+        sockets.push(bind_socket(resolved, config.socket_buffer_bytes)?);
     }
     Ok(sockets)
 }
 
-fn bind_socket(address: SocketAddr) -> Result<Socket, CollectorError> {
+fn bind_socket(address: SocketAddr, buffer_bytes: usize) -> Result<Socket, CollectorError> {
     let bind_error = |source| CollectorError::Bind { address: address.to_string(), source };
     let socket = Socket::new(Domain::for_address(address), Type::DGRAM, Some(Protocol::UDP)).map_err(bind_error)?;
     socket.set_reuse_port(true).map_err(bind_error)?;
     socket.set_read_timeout(Some(RECEIVE_TIMEOUT)).map_err(bind_error)?;
+    // Without the kernel's drop count, overload would be lost silently in the socket buffer.
+    setsockopt(&socket, sockopt::RxqOvfl, &1).map_err(|errno| bind_error(errno.into()))?;
     // Best effort: a small buffer only means earlier kernel drops under bursts.
-    if let Err(error) = socket.set_recv_buffer_size(SOCKET_RECEIVE_BUFFER_BYTES) {
-        tracing::warn!(error = %error, "cannot enlarge the udp receive buffer");
+    if let Err(error) = socket.set_recv_buffer_size(buffer_bytes) {
+        tracing::warn!(error = %error, "cannot set the udp receive buffer size");
     }
     socket.bind(&address.into()).map_err(bind_error)?;
     Ok(socket)
-}
-
-/// Datagrams and bytes in the queue or being parsed. One lock per batch, so admission is exact
-/// (a test can predict which datagram is dropped) and cheap.
-#[derive(Debug)]
-struct QueueBudget {
-    max_datagrams: usize,
-    max_bytes: usize,
-    used: Mutex<QueueUse>,
-}
-
-#[derive(Debug, Default)]
-struct QueueUse {
-    datagrams: usize,
-    bytes: usize,
-}
-
-impl QueueBudget {
-    fn new(max_datagrams: usize, max_bytes: usize) -> Self {
-        QueueBudget { max_datagrams, max_bytes, used: Mutex::new(QueueUse::default()) }
-    }
-
-    /// Admits the longest prefix of `lengths` that fits; returns how many datagrams.
-    fn admit(&self, lengths: impl IntoIterator<Item = usize>) -> usize {
-        let mut used = self.used.lock();
-        let mut admitted = 0;
-        for length in lengths {
-            if used.datagrams + 1 > self.max_datagrams || used.bytes + length > self.max_bytes {
-                break;
-            }
-            used.datagrams += 1;
-            used.bytes += length;
-            admitted += 1;
-        }
-        admitted
-    }
-
-    fn release(&self, datagrams: usize, bytes: usize) {
-        let mut used = self.used.lock();
-        used.datagrams = used.datagrams.saturating_sub(datagrams);
-        used.bytes = used.bytes.saturating_sub(bytes);
-    }
 }
 
 /// Datagrams from one `recvmmsg` call, slices of one buffer.
@@ -313,21 +291,32 @@ struct ReceiveLoop {
 impl ReceiveLoop {
     fn run(self) {
         let mut buffers = vec![vec![0u8; RECEIVE_BUFFER_BYTES]; self.batch];
-        let mut headers = MultiHeaders::<()>::preallocate(self.batch, None);
-        let mut arrivals = Vec::with_capacity(self.batch);
+        let mut received = Received::with_capacity(self.batch);
+        let mut drops = SocketDrops::default();
         while !self.stop.load(Ordering::Relaxed) {
-            match receive_batch(&self.socket, &mut buffers, &mut headers, &mut arrivals) {
-                Ok(()) => self.enqueue(&buffers, &arrivals),
-                Err(Errno::EAGAIN | Errno::EINTR) => {}
+            match receive_batch(&self.socket, &mut buffers, &mut received) {
+                Ok(()) => {
+                    self.drop_overload(drops.newly_counted(received.socket_drops));
+                    self.enqueue(&buffers, &received.arrivals, &mut drops);
+                }
+                // Idle: drops after the last datagram read are only seen in /proc.
+                Err(Errno::EAGAIN | Errno::EINTR) => self.count_proc_drops(&mut drops),
                 Err(error) => {
                     tracing::warn!(error = %error, "udp receive failed");
                     std::thread::sleep(RECEIVE_TIMEOUT);
                 }
             }
         }
+        self.count_proc_drops(&mut drops);
     }
 
-    fn enqueue(&self, buffers: &[Vec<u8>], arrivals: &[Arrival]) {
+    fn count_proc_drops(&self, drops: &mut SocketDrops) {
+        self.drop_overload(drops.newly_counted(proc_socket_drops(&self.socket)));
+    }
+
+    /// Queues the datagrams of one receive, waiting for room as long as it takes: meanwhile the
+    /// socket buffer absorbs what it can and the kernel drops the rest.
+    fn enqueue(&self, buffers: &[Vec<u8>], arrivals: &[Arrival], drops: &mut SocketDrops) {
         let mut too_large = 0;
         let mut fitting = Vec::with_capacity(arrivals.len());
         for (buffer, arrival) in buffers.iter().zip(arrivals) {
@@ -340,12 +329,25 @@ impl ReceiveLoop {
             self.counters.add_received(Source::Udp, too_large);
             self.counters.add_rejected(Source::Udp, RejectReason::TooLarge, too_large);
         }
-        let admitted = self.budget.admit(fitting.iter().map(|datagram| datagram.len()));
-        self.drop_overload(fitting.len() - admitted);
-        if admitted == 0 {
-            return;
+        let lengths: Vec<usize> = fitting.iter().map(|datagram| datagram.len()).collect();
+        let mut start = 0;
+        while start < fitting.len() {
+            let admitted = self.budget.admit_or_wait(&lengths[start..]);
+            if admitted == 0 && self.stop.load(Ordering::Relaxed) {
+                // Shutting down with no room: what this thread holds is lost, and counted.
+                self.drop_overload((fitting.len() - start) as u64);
+                return;
+            }
+            if admitted == 0 {
+                self.count_proc_drops(drops);
+                continue;
+            }
+            self.send(copy_batch(&fitting[start..start + admitted]));
+            start += admitted;
         }
-        let batch = copy_batch(&fitting[..admitted]);
+    }
+
+    fn send(&self, batch: DatagramBatch) {
         if let Err(error) = self.queue.try_send(batch) {
             // Unreachable while the budget is the tighter bound and a worker is alive; counted
             // rather than lost if that ever changes.
@@ -353,30 +355,54 @@ impl ReceiveLoop {
                 TrySendError::Full(batch) | TrySendError::Disconnected(batch) => batch,
             };
             self.budget.release(batch.len(), batch.iter().map(Bytes::len).sum());
-            self.drop_overload(batch.len());
+            self.drop_overload(batch.len() as u64);
         }
     }
 
-    fn drop_overload(&self, count: usize) {
+    fn drop_overload(&self, count: u64) {
         if count > 0 {
-            self.counters.add_received(Source::Udp, count as u64);
-            self.counters.add_dropped(Source::Udp, DropReason::Overload, count as u64);
+            self.counters.add_received(Source::Udp, count);
+            self.counters.add_dropped(Source::Udp, DropReason::Overload, count);
         }
+    }
+}
+
+/// What one `recvmmsg` call returned.
+#[derive(Debug, Default)]
+struct Received {
+    arrivals: Vec<Arrival>,
+    /// The socket's cumulative drop count (`SO_RXQ_OVFL`) as of the last datagram that carried
+    /// one; the kernel leaves it out while the count is 0.
+    socket_drops: Option<u32>,
+}
+
+impl Received {
+    fn with_capacity(batch: usize) -> Self {
+        Received { arrivals: Vec::with_capacity(batch), socket_drops: None }
     }
 }
 
 /// Waits up to the socket timeout for one datagram, then takes whatever else is ready, one
 /// datagram per buffer.
-fn receive_batch(
-    socket: &Socket,
-    buffers: &mut [Vec<u8>],
-    headers: &mut MultiHeaders<()>,
-    arrivals: &mut Vec<Arrival>,
-) -> Result<(), Errno> {
-    arrivals.clear();
+fn receive_batch(socket: &Socket, buffers: &mut [Vec<u8>], received: &mut Received) -> Result<(), Errno> {
+    received.arrivals.clear();
+    received.socket_drops = None;
+    // Fresh headers per call: the kernel shrinks each header's control length to what it wrote
+    // (0 for a datagram without drops), and nix does not restore it, so reused headers would
+    // lose the drop count of later datagrams.
+    let mut headers = MultiHeaders::<()>::preallocate(buffers.len(), Some(nix::cmsg_space!(u32)));
     let mut slices: Vec<[IoSliceMut<'_>; 1]> = buffers.iter_mut().map(|buffer| [IoSliceMut::new(buffer)]).collect();
-    let results = recvmmsg(socket.as_raw_fd(), headers, slices.iter_mut(), MsgFlags::MSG_WAITFORONE, None)?;
-    arrivals.extend(results.map(|message| Arrival::of(message.bytes, message.flags)));
+    let results = recvmmsg(socket.as_raw_fd(), &mut headers, slices.iter_mut(), MsgFlags::MSG_WAITFORONE, None)?;
+    for message in results {
+        received.arrivals.push(Arrival::of(message.bytes, message.flags));
+        let drop_counts = message.cmsgs().into_iter().flatten().filter_map(|cmsg| match cmsg {
+            ControlMessageOwned::RxqOvfl(count) => Some(count),
+            _ => None,
+        });
+        if let Some(count) = drop_counts.last() {
+            received.socket_drops = Some(count);
+        }
+    }
     Ok(())
 }
 
@@ -502,29 +528,47 @@ mod tests {
     fn a_datagram_longer_than_its_buffer_is_seen_as_truncated() {
         // Loopback cannot carry a datagram over 64 KiB, so a smaller buffer stands in for the
         // 64 KiB + 1 one to check that the kernel's MSG_TRUNC reaches `Arrival`.
-        let socket = bind_socket(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
+        let socket = bind_socket(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), DEFAULT_SOCKET_BUFFER_BYTES).unwrap();
         let address = socket.local_addr().unwrap().as_socket().unwrap();
         let sender = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         sender.send_to(&[b'a'; 50], address).unwrap();
         sender.send_to(&[b'b'; 150], address).unwrap();
         let mut buffers = vec![vec![0u8; 100]; 4];
-        let mut headers = MultiHeaders::<()>::preallocate(buffers.len(), None);
         let mut arrivals = Vec::new();
         while arrivals.len() < 2 {
-            let mut more = Vec::new();
-            receive_batch(&socket, &mut buffers, &mut headers, &mut more).unwrap();
-            arrivals.extend(more);
+            let mut received = Received::default();
+            receive_batch(&socket, &mut buffers, &mut received).unwrap();
+            arrivals.extend(received.arrivals);
         }
         assert_eq!(arrivals, vec![Arrival::Datagram { length: 50 }, Arrival::TooLarge]);
     }
 
     #[test]
-    fn the_budget_admits_a_prefix_within_both_bounds() {
-        let budget = QueueBudget::new(3, 100);
-        assert_eq!(budget.admit([10, 10]), 2);
-        assert_eq!(budget.admit([10, 10]), 1, "datagram bound");
-        budget.release(3, 30);
-        assert_eq!(budget.admit([60, 50, 1]), 1, "byte bound stops at the first misfit");
+    fn datagrams_read_after_an_overflow_carry_the_sockets_drop_count() {
+        // The smallest buffer the kernel grants holds a few of these datagrams.
+        let socket = bind_socket(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), 1).unwrap();
+        let address = socket.local_addr().unwrap().as_socket().unwrap();
+        let sender = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let sent = 200;
+        for _ in 0..sent {
+            sender.send_to(&[b'a'; 1000], address).unwrap();
+        }
+        let mut buffers = vec![vec![0u8; RECEIVE_BUFFER_BYTES]; 8];
+        let (mut read, mut dropped, mut drops) = (0, 0, SocketDrops::default());
+        let mut read_all = |read: &mut u64, dropped: &mut u64| {
+            let mut received = Received::default();
+            while receive_batch(&socket, &mut buffers, &mut received) != Err(Errno::EAGAIN) {
+                *read += received.arrivals.len() as u64;
+                *dropped += drops.newly_counted(received.socket_drops);
+            }
+        };
+        read_all(&mut read, &mut dropped);
+        // The datagrams queued before the drops do not know of them; one sent after does.
+        sender.send_to(b"after", address).unwrap();
+        read_all(&mut read, &mut dropped);
+        assert!(dropped > 0, "the socket buffer did not overflow");
+        assert_eq!(read + dropped, sent + 1);
+        assert_eq!(drops.newly_counted(proc_socket_drops(&socket)), 0, "/proc agrees, nothing left to count");
     }
 
     #[test]

@@ -31,6 +31,8 @@ use crate::validation::{validate_document, Rules};
 
 /// The service's limit on one segment document.
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+/// A segment with a few subsegments, as SDKs send them.
+const TYPICAL_DOCUMENT_BYTES: usize = 2048;
 
 /// One accepted segment document.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,8 +57,14 @@ impl Document {
 
     /// The JSON text, as `BatchGetTraces` hands documents back.
     pub fn to_json(&self) -> String {
-        // Serializing these types cannot fail: every map key is a string.
-        serde_json::to_string(self).unwrap_or_default()
+        // Room for a typical segment up front, rather than growing from 128 bytes by doubling.
+        let mut json = Vec::with_capacity(TYPICAL_DOCUMENT_BYTES);
+        // Serializing these types cannot fail (every map key is a string), and serde_json
+        // writes only UTF-8.
+        if serde_json::to_writer(&mut json, self).is_err() {
+            return String::new();
+        }
+        String::from_utf8(json).unwrap_or_default()
     }
 }
 
@@ -189,6 +197,14 @@ mod tests {
         let mut text = br#"{"name": {"x": ""#.to_vec();
         text.extend_from_slice(b"\xff\"}, \"id\": \"a1b2c3d4e5f60718\"}");
         assert!(matches!(parse_document(&text), Err(DocumentError::Json(_))));
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported_where_serde_json_finds_it() {
+        // Valid documents are read as text; invalid UTF-8 still gets the byte reader's error.
+        let text = b"{\"name\": \"web\", \"id\": \"a1\xffb2\"}";
+        let expected = serde_json::from_slice::<Value>(text).unwrap_err().to_string();
+        assert_eq!(parse_document(text).unwrap_err(), DocumentError::Json(expected));
     }
 
     #[test]

@@ -36,8 +36,8 @@ pub use segment::{
     Http, HttpRequest, HttpResponse, Link, Sql, StackFrame, XraySdk,
 };
 pub use span::{
-    rows_from_document, seconds_to_micros, AnnotationScalar, AwsSummary, ExceptionSummary, HttpSummary, SpanKind,
-    SpanRow,
+    push_rows_from_document, rows_from_document, seconds_to_micros, AnnotationScalar, AwsSummary, ExceptionSummary,
+    HttpSummary, SpanKind, SpanRow,
 };
 pub use trace_header::{Sampled, TraceHeader};
 pub use validation::{Rules, TraceAge, MAX_NAME_CHARS};

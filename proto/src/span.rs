@@ -104,6 +104,12 @@ pub enum AnnotationScalar {
 /// Flattens a document: one row per segment and subsegment, depth first.
 pub fn rows_from_document(document: &Document) -> Vec<SpanRow> {
     let mut rows = Vec::new();
+    push_rows_from_document(document, &mut rows);
+    rows
+}
+
+/// [`rows_from_document`] appending to `rows`, so a batch of documents fills one vector.
+pub fn push_rows_from_document(document: &Document, rows: &mut Vec<SpanRow>) {
     for entity in document.entities() {
         // Top-level entities are validated to carry a trace id.
         let Some(trace_id) = entity.trace_id else { continue };
@@ -112,9 +118,8 @@ pub fn rows_from_document(document: &Document) -> Vec<SpanRow> {
         } else {
             Owner { trace_id, service: Some(&entity.name), origin: entity.origin.as_deref() }
         };
-        push_rows(entity, entity.parent_id, &owner, true, &mut rows);
+        push_rows(entity, entity.parent_id, &owner, true, rows);
     }
-    rows
 }
 
 /// What subsegments inherit from the segment that contains them.

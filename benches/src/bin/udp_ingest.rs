@@ -6,8 +6,15 @@
 //! socket, counting datagrams and nothing else. Fluoro does the same and then queues, checks the
 //! header, parses, validates and writes into a bounded `MemorySink`.
 //!
+//! Besides rates, each phase reports the CPU its threads used during the measured window (from
+//! `/proc/self/task/*/stat`, by thread name), per datagram handled: on a small machine the
+//! senders, the receive threads and the workers share the cores, so CPU per datagram says more
+//! than a rate alone. Kernel drops are datagrams sent but never read; Fluoro counts its own as
+//! `dropped(overload)` (`SO_RXQ_OVFL`), so its uncounted remainder should be ~0.
+//!
 //! `cargo run --release -p fluoro-benches --bin udp_ingest -- --seconds 3`
 
+use std::collections::HashMap;
 use std::io::IoSliceMut;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -30,6 +37,11 @@ const SINK_MAX_ROWS: usize = 200_000;
 const RAW_BATCH: usize = 32;
 const RAW_BUFFER_BYTES: usize = 64 * 1024 + 1;
 const SENDS_PER_COUNT: u64 = 64;
+/// Thread names (as `/proc` shows them, at most 15 bytes) by role.
+const RAW_RECEIVE_THREAD: &str = "raw-recv";
+const SENDER_THREAD: &str = "udp-send";
+const FLUORO_RECEIVE_THREAD: &str = "fluoro-udp-recv";
+const FLUORO_PARSE_THREAD: &str = "fluoro-udp-pars";
 
 #[derive(Debug, Parser)]
 #[command(about = "UDP ingest throughput: Fluoro's UdpReceiver against raw recvmmsg")]
@@ -74,12 +86,22 @@ fn main() -> anyhow::Result<()> {
     let raw = run_raw(&args, receivers, &template)?;
     let raw_rss = peak_rss_kib()?;
     raw.print("raw recvmmsg sink", "received");
+    println!(
+        "  kernel drops       {:>10} ({:.1}% of sent)",
+        raw.uncounted_drops(),
+        raw.percent_of_sent(raw.uncounted_drops())
+    );
     println!("  peak RSS so far    {:>10} KiB", raw_rss);
 
     let fluoro = run_fluoro(&args, UdpConfig { receivers, workers, ..defaults }, &template)?;
     let fluoro_rss = peak_rss_kib()?;
     fluoro.print("fluoro UdpReceiver", "accepted");
-    println!("  overload drops     {:>10}", fluoro.overload_drops);
+    println!(
+        "  overload drops     {:>10} ({:.1}% of sent; counted, in the socket or the queue)",
+        fluoro.overload_drops,
+        fluoro.percent_of_sent(fluoro.overload_drops)
+    );
+    println!("  uncounted drops    {:>10} (sent, never counted)", fluoro.uncounted_drops());
     println!("  rejected           {:>10} (expected 0)", fluoro.rejected);
     println!("  peak RSS so far    {:>10} KiB", fluoro_rss);
 
@@ -93,8 +115,7 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One phase's numbers. "Kernel drops" are datagrams sent but never read from a socket: the
-/// socket buffer overflowed because the receiver did not keep up.
+/// One phase's numbers.
 #[derive(Debug, Default)]
 struct Phase {
     seconds: f64,
@@ -102,9 +123,12 @@ struct Phase {
     /// Datagrams fully handled during the measured window.
     handled: u64,
     sent_total: u64,
-    read_total: u64,
+    /// Datagrams the phase accounted for: read, or for Fluoro also counted as dropped.
+    counted_total: u64,
     overload_drops: u64,
     rejected: u64,
+    /// CPU seconds per thread role during the measured window.
+    cpu: HashMap<&'static str, f64>,
 }
 
 impl Phase {
@@ -112,18 +136,56 @@ impl Phase {
         self.handled as f64 / self.seconds
     }
 
+    /// Datagrams sent but never accounted for: the raw sink's socket overflows, or for Fluoro
+    /// drops its `SO_RXQ_OVFL` count has not seen (ideally 0).
+    fn uncounted_drops(&self) -> u64 {
+        self.sent_total.saturating_sub(self.counted_total)
+    }
+
+    fn percent_of_sent(&self, count: u64) -> f64 {
+        100.0 * count as f64 / self.sent_total.max(1) as f64
+    }
+
     fn print(&self, name: &str, handled: &str) {
-        let kernel_drops = self.sent_total.saturating_sub(self.read_total);
         println!("{name}");
         println!("  {handled:<18} {:>10.0} datagrams/s", self.rate());
         println!("  sent               {:>10.0} datagrams/s", self.sent as f64 / self.seconds);
-        println!(
-            "  kernel drops       {:>10} of {} sent ({:.1}%)",
-            kernel_drops,
-            self.sent_total,
-            100.0 * kernel_drops as f64 / self.sent_total.max(1) as f64
-        );
+        let mut roles: Vec<_> = self.cpu.iter().collect();
+        roles.sort_by_key(|(role, _)| **role);
+        for (role, seconds) in roles {
+            println!(
+                "  cpu {role:<14} {:>10.2} cores, {:>6.2} µs per datagram {handled}",
+                seconds / self.seconds,
+                1e6 * seconds / self.handled.max(1) as f64
+            );
+        }
     }
+}
+
+/// CPU seconds (user + system) of this process's threads, summed by thread name.
+fn cpu_by_thread_name() -> anyhow::Result<HashMap<String, f64>> {
+    let mut by_name = HashMap::new();
+    for task in std::fs::read_dir("/proc/self/task")? {
+        // A thread that exits meanwhile is simply not counted.
+        let Ok(stat) = std::fs::read_to_string(task?.path().join("stat")) else { continue };
+        let Some((name, seconds)) = fluoro_benches::thread_name_and_cpu(&stat) else { continue };
+        *by_name.entry(name.to_string()).or_insert(0.0) += seconds;
+    }
+    Ok(by_name)
+}
+
+/// CPU seconds between two snapshots, by role (threads whose name starts with the role's).
+fn cpu_by_role(
+    before: &HashMap<String, f64>,
+    after: &HashMap<String, f64>,
+    roles: &[&'static str],
+) -> HashMap<&'static str, f64> {
+    let mut by_role = HashMap::new();
+    for (name, seconds) in after {
+        let Some(role) = roles.iter().find(|role| name.starts_with(**role)) else { continue };
+        *by_role.entry(*role).or_insert(0.0) += seconds - before.get(name).copied().unwrap_or(0.0);
+    }
+    by_role
 }
 
 fn run_raw(args: &Args, receivers: usize, template: &Template) -> anyhow::Result<Phase> {
@@ -139,15 +201,18 @@ fn run_raw(args: &Args, receivers: usize, template: &Template) -> anyhow::Result
         .into_iter()
         .map(|socket| {
             let (stop, received) = (stop.clone(), received.clone());
-            std::thread::spawn(move || raw_receive(&socket, &stop, &received))
+            std::thread::Builder::new()
+                .name(RAW_RECEIVE_THREAD.to_string())
+                .spawn(move || raw_receive(&socket, &stop, &received))
         })
-        .collect();
-    let phase = measure(args, address, template, || received.load(Ordering::Relaxed));
+        .collect::<Result<_, _>>()?;
+    let roles = [RAW_RECEIVE_THREAD, SENDER_THREAD];
+    let phase = measure(args, address, template, &roles, || received.load(Ordering::Relaxed))?;
     stop.store(true, Ordering::Relaxed);
     for thread in threads {
         thread.join().map_err(|_| anyhow::anyhow!("a raw receive thread panicked"))?;
     }
-    Ok(Phase { read_total: received.load(Ordering::Relaxed), ..phase })
+    Ok(Phase { counted_total: received.load(Ordering::Relaxed), ..phase })
 }
 
 fn raw_socket(address: SocketAddr) -> anyhow::Result<Socket> {
@@ -178,24 +243,47 @@ fn run_fluoro(args: &Args, config: UdpConfig, template: &Template) -> anyhow::Re
     let counters = Arc::new(Counters::new());
     let ingest = Ingest::new(sink, counters.clone());
     let receiver = UdpReceiver::start(UdpConfig { bind: "127.0.0.1:0".parse()?, ..config }, ingest)?;
-    let phase = measure(args, receiver.local_addr(), template, || counters.accepted(Source::Udp));
-    // Shutting down writes what is queued, so `received` then counts every datagram read.
+    let roles = [FLUORO_RECEIVE_THREAD, FLUORO_PARSE_THREAD, SENDER_THREAD];
+    let phase = measure(args, receiver.local_addr(), template, &roles, || counters.accepted(Source::Udp))?;
+    // The queue takes a while to drain after the senders stop; the socket buffer behind it is
+    // read only then, and the last drops are counted once the receiver is idle.
+    wait_until_still(|| counters.received(Source::Udp));
     receiver.shutdown();
     let rejected = [RejectReason::BadHeader, RejectReason::BadJson, RejectReason::Invalid, RejectReason::TooLarge]
         .iter()
         .map(|&reason| counters.rejected(Source::Udp, reason))
         .sum();
     Ok(Phase {
-        read_total: counters.received(Source::Udp),
+        counted_total: counters.received(Source::Udp),
         overload_drops: counters.dropped(Source::Udp, DropReason::Overload),
         rejected,
         ..phase
     })
 }
 
+/// Waits until `count` has not moved for half a second, at most 10 s.
+fn wait_until_still(count: impl Fn() -> u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = count();
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = count();
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
 /// Runs the senders through the warmup and the measured window; `handled` reads the phase's
 /// counter of handled datagrams.
-fn measure(args: &Args, address: SocketAddr, template: &Template, handled: impl Fn() -> u64) -> Phase {
+fn measure(
+    args: &Args,
+    address: SocketAddr,
+    template: &Template,
+    roles: &[&'static str],
+    handled: impl Fn() -> u64,
+) -> anyhow::Result<Phase> {
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
     let rate = args.rate;
@@ -203,26 +291,31 @@ fn measure(args: &Args, address: SocketAddr, template: &Template, handled: impl 
         .map(|index| {
             let (stop, sent, template) = (stop.clone(), sent.clone(), template.clone());
             let per_sender = rate / args.senders.max(1) as u64;
-            std::thread::spawn(move || send_loop(address, index as u64, &template, per_sender, &stop, &sent))
+            std::thread::Builder::new()
+                .name(format!("{SENDER_THREAD}-{index}"))
+                .spawn(move || send_loop(address, index as u64, &template, per_sender, &stop, &sent))
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     std::thread::sleep(Duration::from_secs_f64(args.warmup));
+    let cpu_before = cpu_by_thread_name()?;
     let (sent_before, handled_before, started) = (sent.load(Ordering::Relaxed), handled(), Instant::now());
     std::thread::sleep(Duration::from_secs_f64(args.seconds));
     let (sent_after, handled_after, seconds) = (sent.load(Ordering::Relaxed), handled(), started.elapsed());
+    let cpu = cpu_by_role(&cpu_before, &cpu_by_thread_name()?, roles);
     stop.store(true, Ordering::Relaxed);
     for sender in senders {
         let _ = sender.join();
     }
     // Let the receivers read what is still in the socket buffers.
     std::thread::sleep(Duration::from_millis(300));
-    Phase {
+    Ok(Phase {
         seconds: seconds.as_secs_f64(),
         sent: sent_after - sent_before,
         handled: handled_after - handled_before,
         sent_total: sent.load(Ordering::Relaxed),
+        cpu,
         ..Phase::default()
-    }
+    })
 }
 
 fn send_loop(address: SocketAddr, sender: u64, template: &Template, rate: u64, stop: &AtomicBool, sent: &AtomicU64) {

@@ -39,7 +39,19 @@ impl TopLevel {
     /// Reads a whole document in one pass. A JSON syntax error anywhere is the outer error, and
     /// wins over any problem with a field found before it.
     pub(super) fn read(&mut self, bytes: &[u8]) -> Result<Result<(), Rejected>, serde_json::Error> {
-        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        // Checking UTF-8 once for the whole document is cheaper than serde_json's check of every
+        // string it reads from bytes. Invalid UTF-8 is read from the bytes anyway, for the
+        // error serde_json reports about it (its position and text stay the same).
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.read_from(serde_json::Deserializer::from_str(text)),
+            Err(_) => self.read_from(serde_json::Deserializer::from_slice(bytes)),
+        }
+    }
+
+    fn read_from<'de, R: serde_json::de::Read<'de>>(
+        &mut self,
+        mut deserializer: serde_json::Deserializer<R>,
+    ) -> Result<Result<(), Rejected>, serde_json::Error> {
         let read = serde::Deserializer::deserialize_any(&mut deserializer, &mut *self)?;
         deserializer.end()?;
         Ok(read)
