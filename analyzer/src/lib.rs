@@ -60,13 +60,13 @@ pub use histogram::{HistogramEntry, LatencyHistogram, Percentiles};
 pub use root_cause::{RootCause, RootCauseEntity, RootCauseException, RootCauseService, RootCauses};
 pub use service_graph::{
     service_graph, service_graph_of_spans, trace_graph, Alias, Edge, ErrorStatistics, FaultStatistics, ServiceGraph,
-    ServiceNode, Statistics,
+    ServiceNode, Statistics, GRAPH_COLUMNS,
 };
 pub use spans::{deduplicate, load_spans, trace_halves, trace_id, trace_key, SPAN_COLUMNS, TRACE_HI, TRACE_LO};
 pub use summary::{
     trace_frame, trace_summaries, AnnotationValueJson, AvailabilityZone, Http, InstanceId, ResourceArn, Sampling,
     ServiceId, SummaryPage, SummaryQuery, TimeRangeType, TraceSummary, TraceUser, ValueWithServiceIds,
-    DEFAULT_SAMPLING_RATE, MAX_PAGE_SIZE, TRACE_SLACK_US,
+    DEFAULT_SAMPLING_RATE, MAX_PAGE_SIZE, ROOT_HTTP_COLUMNS, TRACE_FRAME_COLUMNS, TRACE_SLACK_US,
 };
 pub use time_series::{
     parse_entity_selector, time_series_of_spans, time_series_statistics, validate_period, EntitySelector,

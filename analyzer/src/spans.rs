@@ -4,12 +4,18 @@
 //!   different blocks or from a block and recent data). Every analysis wants exactly one, by the
 //!   store's rule (`compaction::preferred_version`): a completed version beats an in-progress
 //!   one, then the later arrival (`sequence`) wins.
+//! - Applying that rule is a window over every row, which costs as much as the rest of a query.
+//!   The store says which traces of a scan may have two versions of a span (its
+//!   `shared_traces`: those with spans in two sources, usually few); only their rows go
+//!   through the window, the others pass through unchanged.
 //! - The trace id stays as its two `u64` halves (`trace_hi`, `trace_lo`): grouping and joining
 //!   on two integer columns is cheap, and [`trace_id`] rebuilds the id for output.
 //! - The raw `document` column is left out: it is the largest column and no analysis reads it.
 
+use std::collections::HashSet;
+
 use fluoro_proto::TraceId;
-use fluoro_store::Store;
+use fluoro_store::{SharedTraces, Store};
 use polars::prelude::*;
 
 use crate::error::Result;
@@ -59,11 +65,56 @@ pub const SPAN_COLUMNS: &[&str] = &[
     "sequence",
 ];
 
+/// The columns [`deduplicate`] reads: the span's key and what the replace rule compares.
+const VERSION_COLUMNS: &[&str] = &[TRACE_HI, TRACE_LO, "id", "in_progress", "sequence"];
+
 /// Spans starting in `[from_us, to_us)`, one version per span (see the module doc), with
-/// [`SPAN_COLUMNS`]. Lazy: callers add their own selections and aggregations before collecting.
-pub fn load_spans(store: &Store, from_us: i64, to_us: i64) -> Result<LazyFrame> {
-    let scanned = store.scan(from_us, to_us, SPAN_COLUMNS, None)?;
-    deduplicate(scanned)
+/// exactly `columns` (from [`SPAN_COLUMNS`]), in that order. Only those are read from the
+/// blocks (plus what deduplication needs), so each analysis names the few it uses: reading
+/// every column costs more than the rest of a typical query. Lazy: callers add their own
+/// selections and aggregations before collecting.
+pub fn load_spans(store: &Store, from_us: i64, to_us: i64, columns: &[&str]) -> Result<LazyFrame> {
+    load_spans_matching(store, from_us, to_us, columns, None)
+}
+
+/// [`load_spans`] of the rows matching `predicate` (pushed into the scan). The predicate must
+/// hold for all versions of a span or for none, e.g. a test on the trace id.
+pub(crate) fn load_spans_matching(
+    store: &Store,
+    from_us: i64,
+    to_us: i64,
+    columns: &[&str],
+    predicate: Option<Expr>,
+) -> Result<LazyFrame> {
+    let scan = store.scan(from_us, to_us, &with_version_columns(columns), predicate)?;
+    let spans = match &scan.shared_traces {
+        SharedTraces::Any => deduplicate(scan.spans)?,
+        SharedTraces::Only(traces) if traces.is_empty() => scan.spans,
+        SharedTraces::Only(traces) => deduplicate_traces(scan.spans.collect()?, traces)?.lazy(),
+    };
+    Ok(spans.select(columns.iter().map(|name| col(*name)).collect::<Vec<_>>()))
+}
+
+/// [`deduplicate`] applied to the rows of `traces` only; every other row is kept as it is.
+fn deduplicate_traces(spans: DataFrame, traces: &HashSet<TraceId>) -> Result<DataFrame> {
+    let (his, los): (Vec<u64>, Vec<u64>) = traces.iter().map(|id| trace_halves(*id)).unzip();
+    // Each half tested alone admits cross pairs (one trace's hi, another's lo); those rows
+    // just go through the window too, where they are kept.
+    let shared = col(TRACE_HI)
+        .is_in(lit(Series::new("his".into(), his)).implode(false), false)
+        .and(col(TRACE_LO).is_in(lit(Series::new("los".into(), los)).implode(false), false));
+    let mask = spans.clone().lazy().select([shared.alias("__shared")]).collect()?;
+    let mask = mask.column("__shared")?.bool()?.clone();
+    let single = spans.filter(&!&mask)?;
+    let versions = deduplicate(spans.filter(&mask)?.lazy())?.collect()?;
+    Ok(single.vstack(&versions)?)
+}
+
+/// `columns` plus the [`VERSION_COLUMNS`] it lacks.
+fn with_version_columns<'a>(columns: &[&'a str]) -> Vec<&'a str> {
+    let mut scanned = columns.to_vec();
+    scanned.extend(VERSION_COLUMNS.iter().filter(|name| !columns.contains(name)));
+    scanned
 }
 
 /// Keeps the preferred version of each (trace, id): the highest preference rank within the

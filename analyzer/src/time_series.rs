@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::error::{AnalyzerError, Result};
 use crate::filter::{parse_filter, EdgeFilter, FilterExpr, NodeId, NodeSelector, ServiceFilter};
 use crate::histogram::{HistogramEntry, LatencyHistogram};
-use crate::service_graph::{observations_of, read_statistics, statistics_aggregations, Statistics};
+use crate::service_graph::{observations_of, read_statistics, statistics_aggregations, Statistics, GRAPH_COLUMNS};
 use crate::spans::load_spans;
 use crate::trace_set::TraceIdSet;
 
@@ -100,7 +100,7 @@ pub fn time_series_statistics(
     traces: Option<&TraceIdSet>,
 ) -> Result<Vec<TimeSeriesPoint>> {
     let period_us = i64::from(validate_period(period_seconds)?) * 1_000_000;
-    let spans = load_spans(store, from_us, to_us)?;
+    let spans = load_spans(store, from_us, to_us, &GRAPH_COLUMNS)?;
     let spans = match traces {
         Some(traces) => traces.restrict(spans),
         None => spans,

@@ -20,13 +20,14 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::histogram::{HistogramEntry, LatencyHistogram};
-use crate::spans::{deduplicate, load_spans, trace_halves, SPAN_COLUMNS, TRACE_HI, TRACE_LO};
+use crate::spans::{load_spans, load_spans_matching, trace_halves, TRACE_HI, TRACE_LO};
 use crate::trace_set::TraceIdSet;
 use observations::{observe, Observations, ACCOUNT, CLIENT_TYPE, END_US, INFERRED, NAME, ROOT, START_US, TYPE};
 use statistics::{aggregations, read_aggregates, Aggregate};
 
 pub(crate) use inferred::{inferred_node, DownstreamCall};
 pub(crate) use observations::observe as observations_of;
+pub use observations::GRAPH_COLUMNS;
 pub(crate) use statistics::{aggregations as statistics_aggregations, read_aggregates as read_statistics};
 pub use statistics::{ErrorStatistics, FaultStatistics, Statistics};
 
@@ -117,7 +118,7 @@ impl ServiceGraph {
 
 /// The graph of the spans starting in `[from_us, to_us)`, optionally of only some traces.
 pub fn service_graph(store: &Store, from_us: i64, to_us: i64, traces: Option<&TraceIdSet>) -> Result<ServiceGraph> {
-    let spans = load_spans(store, from_us, to_us)?;
+    let spans = load_spans(store, from_us, to_us, &GRAPH_COLUMNS)?;
     let spans = match traces {
         Some(traces) => traces.restrict(spans),
         None => spans,
@@ -133,9 +134,9 @@ pub fn trace_graph(store: &Store, ids: &[TraceId]) -> Result<ServiceGraph> {
     // The `trace_hi` predicate lets blocks skip row groups; the join makes the set exact.
     let his: Vec<u64> = ids.iter().map(|id| trace_halves(*id).0).collect();
     let predicate = col(TRACE_HI).is_in(lit(Series::new("his".into(), his)).implode(false), false);
-    let scanned = store.scan(from_us, to_us.saturating_add(1), SPAN_COLUMNS, Some(predicate))?;
+    let spans = load_spans_matching(store, from_us, to_us.saturating_add(1), &GRAPH_COLUMNS, Some(predicate))?;
     let traces = TraceIdSet::from_ids(ids)?;
-    service_graph_of_spans(traces.restrict(deduplicate(scanned)?))
+    service_graph_of_spans(traces.restrict(spans))
 }
 
 /// The graph of deduplicated spans (the [`crate::load_spans`] schema).

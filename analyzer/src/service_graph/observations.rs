@@ -44,6 +44,31 @@ const STATUS: [&str; 6] = [START_US, END_US, IN_PROGRESS, ERROR, FAULT, THROTTLE
 const SEGMENT: &str = "segment";
 const SUBSEGMENT: &str = "subsegment";
 
+/// The span columns observations are made from (for [`crate::load_spans`]).
+pub const GRAPH_COLUMNS: [&str; 21] = [
+    TRACE_HI,
+    TRACE_LO,
+    "id",
+    "parent_id",
+    "kind",
+    "service",
+    "name",
+    "origin",
+    "namespace",
+    START_US,
+    END_US,
+    IN_PROGRESS,
+    ERROR,
+    FAULT,
+    THROTTLE,
+    "traced",
+    "aws_account_id",
+    "aws_table",
+    "aws_queue",
+    "aws_resource",
+    "sql_url",
+];
+
 /// What the graph is aggregated from.
 #[derive(Debug, Clone)]
 pub(crate) struct Observations {
@@ -73,29 +98,7 @@ pub(crate) fn observe(spans: LazyFrame) -> Result<Observations> {
 /// Keeps the columns the graph needs, drops subsegments not yet attached to a service, and adds
 /// each span's node key: its service, origin and the account of its service's segment.
 fn with_node_keys(spans: LazyFrame) -> LazyFrame {
-    let spans = spans.filter(col("service").is_not_null()).select([
-        col(TRACE_HI),
-        col(TRACE_LO),
-        col("id"),
-        col("parent_id"),
-        col("kind"),
-        col("service"),
-        col("name"),
-        col("origin"),
-        col("namespace"),
-        col(START_US),
-        col(END_US),
-        col(IN_PROGRESS),
-        col(ERROR),
-        col(FAULT),
-        col(THROTTLE),
-        col("traced"),
-        col("aws_account_id"),
-        col("aws_table"),
-        col("aws_queue"),
-        col("aws_resource"),
-        col("sql_url"),
-    ]);
+    let spans = spans.filter(col("service").is_not_null()).select(GRAPH_COLUMNS.map(col));
     // Subsegments do not carry the account; their segment in the same trace does.
     let accounts = spans
         .clone()
