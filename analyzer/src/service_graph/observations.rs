@@ -125,7 +125,7 @@ impl NodeIds {
 pub(crate) fn observe(spans: LazyFrame) -> Result<Observations> {
     let mut ids = NodeIds::default();
     // Collected once: every step below reads it again, and a lazy clone would rescan the store.
-    let spans = spans.filter(col("service").is_not_null()).select(GRAPH_COLUMNS.map(col)).collect()?;
+    let spans = with_services(spans.select(GRAPH_COLUMNS.map(col)).collect()?)?;
     let (spans, trace_count) = with_trace_and_node_ids(spans, &mut ids)?;
     let segments = spans.clone().lazy().filter(col("kind").eq(lit(SEGMENT)));
     let links = callee_links(&spans).collect()?;
@@ -133,18 +133,27 @@ pub(crate) fn observe(spans: LazyFrame) -> Result<Observations> {
     let service_nodes = segments.clone().select(observation_columns(col(NODE), col("parent_id").is_null(), false));
     let inferred_nodes = inferred.clone().select(observation_columns(col(DST), lit(false), true));
     let nodes = concat([service_nodes, inferred_nodes], UnionArgs::default())?.collect()?;
-    let clients = client_edges(&segments.collect()?, &mut ids)?.lazy();
+    let clients = client_edges(segments, &mut ids)?.lazy();
     let edges =
         concat([clients, callee_edges(links)?.lazy(), inferred_edges(inferred)], UnionArgs::default())?.collect()?;
     let trace_durations = trace_durations(&spans, trace_count)?;
     Ok(Observations { nodes, edges, trace_durations, keys: ids.keys })
 }
 
+/// The spans with a service: subsegments not yet attached to one have no node. Usually all
+/// have one, and copying every column through a filter is then wasted.
+fn with_services(spans: DataFrame) -> Result<DataFrame> {
+    if spans.column("service")?.null_count() == 0 {
+        return Ok(spans);
+    }
+    Ok(spans.lazy().filter(col("service").is_not_null()).collect()?)
+}
+
 /// Adds each span's [`TRACE`] and [`NODE`] (its service, origin and the account of its
 /// service's segment); returns the number of traces.
 fn with_trace_and_node_ids(mut spans: DataFrame, ids: &mut NodeIds) -> Result<(DataFrame, usize)> {
     let (traces, trace_count) = trace_ids(&spans)?;
-    let nodes = span_node_ids(&spans, ids)?;
+    let nodes = span_node_ids(&spans, &traces, trace_count, ids)?;
     spans.with_column(Column::new(TRACE.into(), traces))?;
     spans.with_column(Column::new(NODE.into(), nodes))?;
     Ok((spans, trace_count))
@@ -179,27 +188,30 @@ fn trace_durations(spans: &DataFrame, trace_count: usize) -> Result<Vec<i64>> {
     Ok(bounds.into_iter().map(|(start, end)| end.saturating_sub(start)).collect())
 }
 
-fn span_node_ids(spans: &DataFrame, ids: &mut NodeIds) -> Result<Vec<u32>> {
-    let his = spans.column(TRACE_HI)?.u64()?;
-    let los = spans.column(TRACE_LO)?.u64()?;
+fn span_node_ids(spans: &DataFrame, traces: &[u32], trace_count: usize, ids: &mut NodeIds) -> Result<Vec<u32>> {
     let kinds = spans.column("kind")?.str()?;
     let services = spans.column("service")?.str()?;
     let origins = spans.column("origin")?.str()?;
     let accounts = spans.column("aws_account_id")?.str()?;
-    let traces = || his.iter().zip(los.iter()).map(|(hi, lo)| (hi.unwrap_or_default(), lo.unwrap_or_default()));
     // Subsegments do not carry the account; the first segment of their service in the same
-    // trace that has one does.
-    let mut trace_accounts: PlHashMap<(u64, u64, &str), &str> = PlHashMap::new();
-    for (((trace, kind), service), account) in traces().zip(kinds.iter()).zip(services.iter()).zip(accounts.iter()) {
+    // trace that has one does. A trace has few services: a short list per trace beats hashing
+    // the service name for every span.
+    let mut trace_accounts: Vec<Vec<(&str, &str)>> = vec![Vec::new(); trace_count];
+    for (((trace, kind), service), account) in traces.iter().zip(kinds.iter()).zip(services.iter()).zip(accounts.iter())
+    {
         if let (Some(SEGMENT), Some(service), Some(account)) = (kind, service, account) {
-            trace_accounts.entry((trace.0, trace.1, service)).or_insert(account);
+            let known = &mut trace_accounts[*trace as usize];
+            if !known.iter().any(|(known_service, _)| *known_service == service) {
+                known.push((service, account));
+            }
         }
     }
     let mut cache: PlHashMap<(&str, &str, &str), u32> = PlHashMap::new();
     let mut nodes = Vec::with_capacity(spans.height());
-    for ((trace, service), origin) in traces().zip(services.iter()).zip(origins.iter()) {
+    for ((trace, service), origin) in traces.iter().zip(services.iter()).zip(origins.iter()) {
         let service = service.unwrap_or_default();
-        let account = trace_accounts.get(&(trace.0, trace.1, service)).copied().unwrap_or("");
+        let known = &trace_accounts[*trace as usize];
+        let account = known.iter().find(|(known_service, _)| *known_service == service).map_or("", |(_, a)| *a);
         let key = (service, origin.unwrap_or_default(), account);
         nodes.push(*cache.entry(key).or_insert_with(|| ids.id(key.0, key.1, key.2)));
     }
@@ -252,7 +264,9 @@ fn first_of_each(traces: &UInt32Chunked, ids: &UInt64Chunked) -> BooleanChunked 
 fn inferred_calls(spans: &DataFrame, links: &DataFrame, ids: &mut NodeIds) -> Result<DataFrame> {
     let downstream = col("namespace").eq(lit("aws")).or(col("namespace").eq(lit("remote")));
     let is_call = col("kind").eq(lit(SUBSEGMENT)).and(downstream).and(col("traced").not());
-    let calls = spans.clone().lazy().filter(is_call).collect()?;
+    let needed = [TRACE, NODE, "id", "name", "namespace", "aws_table", "aws_queue", "aws_resource", "sql_url"];
+    let columns: Vec<Expr> = needed.iter().chain(&STATUS).map(|name| col(*name)).collect();
+    let calls = spans.clone().lazy().filter(is_call).select(columns).collect()?;
     let answered = answered_calls(links)?;
     let unanswered: BooleanChunked = calls
         .column(TRACE)?
@@ -275,20 +289,21 @@ fn answered_calls(links: &DataFrame) -> Result<PlHashSet<(Option<u32>, Option<u6
 
 /// The inferred node of each call; the naming rule runs once per distinct kind of call.
 fn inferred_targets(calls: &DataFrame, ids: &mut NodeIds) -> Result<Vec<u32>> {
-    let text = |name: &str| -> Result<StringChunked> { Ok(calls.column(name)?.str()?.clone()) };
+    let text = |name: &str| -> Result<&StringChunked> { Ok(calls.column(name)?.str()?) };
     let (names, namespaces) = (text("name")?, text("namespace")?);
     let (tables, queues, resources, sqls) =
         (text("aws_table")?, text("aws_queue")?, text("aws_resource")?, text("sql_url")?);
+    let resources = tables.iter().zip(queues.iter()).zip(resources.iter()).zip(sqls.iter());
     let mut cache: PlHashMap<DownstreamKey, u32> = PlHashMap::new();
     let mut targets = Vec::with_capacity(calls.height());
-    for row in 0..calls.height() {
+    for ((name, namespace), (((table, queue), resource), sql)) in names.iter().zip(namespaces.iter()).zip(resources) {
         let call = DownstreamCall {
-            name: names.get(row).unwrap_or_default(),
-            namespace: namespaces.get(row).unwrap_or_default(),
-            has_table: tables.get(row).is_some(),
-            has_queue: queues.get(row).is_some(),
-            has_resource: resources.get(row).is_some(),
-            has_sql: sqls.get(row).is_some(),
+            name: name.unwrap_or_default(),
+            namespace: namespace.unwrap_or_default(),
+            has_table: table.is_some(),
+            has_queue: queue.is_some(),
+            has_resource: resource.is_some(),
+            has_sql: sql.is_some(),
         };
         let key = (call.name, call.namespace, [call.has_table, call.has_queue, call.has_resource, call.has_sql]);
         let id = *cache.entry(key).or_insert_with(|| {
@@ -308,8 +323,9 @@ fn inferred_edges(inferred: LazyFrame) -> LazyFrame {
 }
 
 /// One edge per root segment, from the `client` node of its service.
-fn client_edges(segments: &DataFrame, ids: &mut NodeIds) -> Result<DataFrame> {
-    let mut roots = segments.clone().lazy().filter(col("parent_id").is_null()).collect()?;
+fn client_edges(segments: LazyFrame, ids: &mut NodeIds) -> Result<DataFrame> {
+    let columns: Vec<Expr> = [TRACE, NODE, "service"].iter().chain(&STATUS).map(|name| col(*name)).collect();
+    let mut roots = segments.filter(col("parent_id").is_null()).select(columns).collect()?;
     let clients = client_node_ids(roots.column("service")?.str()?, ids);
     roots.with_column(Column::new(SRC.into(), clients))?;
     let status = STATUS.iter().map(|name| col(*name)).collect();
