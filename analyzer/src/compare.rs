@@ -45,7 +45,7 @@ use crate::filter::{compile_filter, parse_filter, CompiledFilter, MatchFrames, N
 use crate::histogram::{HistogramEntry, LatencyHistogram, Percentiles};
 use crate::root_cause::{root_causes, RootCause};
 use crate::span_record::records_by_trace;
-use crate::spans::{load_spans, SPAN_COLUMNS, TRACE_HI, TRACE_LO};
+use crate::spans::{collect_spans, load_spans, SPAN_COLUMNS, TRACE_HI, TRACE_LO};
 use crate::summary::{root_index, trace_frame, TimeRangeType, TRACE_SLACK_US};
 
 /// The z-score at which a difference keeps its full weight (two-sided 5 %).
@@ -142,7 +142,7 @@ pub fn compare_trace_sets(
 ) -> Result<TraceSetComparison> {
     let selection_filter = compile(selection)?;
     let baseline_filter = baseline.map(compile).transpose()?;
-    let spans = load_spans(store, from_us - TRACE_SLACK_US, to_us + TRACE_SLACK_US, SPAN_COLUMNS)?.collect()?;
+    let spans = collect_spans(load_spans(store, from_us - TRACE_SLACK_US, to_us + TRACE_SLACK_US, SPAN_COLUMNS)?)?;
     let traces = trace_frame(spans.clone().lazy(), from_us, to_us, TimeRangeType::TraceId)?.collect()?;
     let frames = MatchFrames::new(spans.clone());
     let selected = selection_filter.apply(&frames, traces.clone())?;

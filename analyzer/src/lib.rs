@@ -11,7 +11,7 @@
 //! | `filter::display` | the canonical print: `parse_filter(&expr.to_string()) == Ok(expr)` |
 //! | `filter::compile` | [`compile_filter`]: expressions → polars predicates over per-trace aggregates |
 //! | `filter::frames` | the row frames aggregates run over: nodes, calls on edges, annotations, root causes |
-//! | `spans` | [`load_spans`]: the one deduplicated span scan every analysis starts from |
+//! | `spans` | [`load_spans`]: the deduplicated span scan every analysis starts from, of the columns it names |
 //! | `compare` | [`compare_trace_sets`]: two trace sets' distributions and every attribute value ranked by [`effect_size`] |
 //! | `summary` | [`trace_summaries`]: GetTraceSummaries — trace frame, filter, sampling, pages, [`TraceSummary`] |
 //! | `span_record`, `root_cause` | a page's spans as Rust values; fault/error/response-time root causes |
@@ -62,7 +62,9 @@ pub use service_graph::{
     service_graph, service_graph_of_spans, trace_graph, Alias, Edge, ErrorStatistics, FaultStatistics, ServiceGraph,
     ServiceNode, Statistics, GRAPH_COLUMNS,
 };
-pub use spans::{deduplicate, load_spans, trace_halves, trace_id, trace_key, SPAN_COLUMNS, TRACE_HI, TRACE_LO};
+pub use spans::{
+    collect_spans, deduplicate, load_spans, trace_halves, trace_id, trace_key, SPAN_COLUMNS, TRACE_HI, TRACE_LO,
+};
 pub use summary::{
     trace_frame, trace_summaries, AnnotationValueJson, AvailabilityZone, Http, InstanceId, ResourceArn, Sampling,
     ServiceId, SummaryPage, SummaryQuery, TimeRangeType, TraceSummary, TraceUser, ValueWithServiceIds,

@@ -95,6 +95,15 @@ pub(crate) fn load_spans_matching(
     Ok(spans.select(columns.iter().map(|name| col(*name)).collect::<Vec<_>>()))
 }
 
+/// Collects spans into one chunk per column: a scan of several blocks (and the deduplicated
+/// rows appended after the others) comes back in many small chunks, and the trace-keyed
+/// group-bys that follow run about twice as long over those as over one chunk.
+pub fn collect_spans(spans: LazyFrame) -> Result<DataFrame> {
+    let mut frame = spans.collect()?;
+    frame.rechunk_mut_par();
+    Ok(frame)
+}
+
 /// [`deduplicate`] applied to the rows of `traces` only; every other row is kept as it is.
 fn deduplicate_traces(spans: DataFrame, traces: &HashSet<TraceId>) -> Result<DataFrame> {
     let (his, los): (Vec<u64>, Vec<u64>) = traces.iter().map(|id| trace_halves(*id)).unzip();

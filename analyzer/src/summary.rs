@@ -1,10 +1,14 @@
 //! Trace summaries: what X-Ray's `GetTraceSummaries` answers (spec 4.3, 5.4) for a time range
 //! and a filter expression.
 //!
-//! Read path: [`load_spans`] over the range widened by [`TRACE_SLACK_US`] → [`trace_frame`]
-//! (one row per trace, columnar: start, duration, response time, root flags and HTTP, partial)
-//! → `filter/compile.rs` keeps the matching rows → sampling and the page → the page's spans as
-//! Rust records → lists (annotations, users, services…) and root causes, per trace.
+//! Read path: [`load_spans`] over the range widened by [`TRACE_SLACK_US`], of the columns the
+//! filter reads → [`trace_frame`] (one row per trace, columnar: start, duration, response time,
+//! root flags and HTTP, partial) → `filter/compile.rs` keeps the matching rows → sampling and
+//! the page → every column of the page's traces only, as Rust records → lists (annotations,
+//! users, services…) and root causes, per trace.
+//!
+//! - Matching and summarizing are two reads: spans of a page's traces that arrive in between
+//!   show in its summaries, as they would on the next request.
 //!
 //! - A trace is summarized from its spans that start within the widened range: a trace that
 //!   runs longer than [`TRACE_SLACK_US`] past the range is summarized from what is inside it.
@@ -26,7 +30,7 @@ use crate::error::Result;
 use crate::filter::{compile_filter, CompiledFilter, FilterExpr, GroupResolver, MatchFrames};
 use crate::root_cause::{root_causes, RootCause};
 use crate::span_record::{inferred_identity, records_by_trace, AnnotationValue, SpanRecord};
-use crate::spans::{load_spans, load_spans_matching, trace_id, SPAN_COLUMNS, TRACE_HI, TRACE_LO};
+use crate::spans::{collect_spans, load_spans, load_spans_matching, trace_id, SPAN_COLUMNS, TRACE_HI, TRACE_LO};
 
 /// The span columns [`trace_frame`] reads; it also carries the root segment's `http_*` values
 /// of the spans that have those columns ([`ROOT_HTTP_COLUMNS`]).
@@ -191,7 +195,7 @@ pub fn trace_summaries(store: &Store, query: &SummaryQuery, groups: &dyn GroupRe
     // page's traces only.
     let columns = plan.as_ref().map_or_else(|| TRACE_FRAME_COLUMNS.to_vec(), CompiledFilter::span_columns);
     let (from_us, to_us) = (query.from_us - TRACE_SLACK_US, query.to_us + TRACE_SLACK_US);
-    let spans = load_spans(store, from_us, to_us, &columns)?.collect()?;
+    let spans = collect_spans(load_spans(store, from_us, to_us, &columns)?)?;
     let mut candidates = trace_frame(spans.clone().lazy(), query.from_us, query.to_us, query.range)?.collect()?;
     if let Some(Sampling::PartialScan(rate)) = query.sampling {
         candidates = sample(&candidates, rate)?;
@@ -232,7 +236,7 @@ fn page_spans(store: &Store, range: (i64, i64), spans: DataFrame, page: &DataFra
     }
     let his = page.column(TRACE_HI)?.as_materialized_series().clone();
     let predicate = col(TRACE_HI).is_in(lit(his).implode(false), false);
-    Ok(load_spans_matching(store, range.0, range.1, SPAN_COLUMNS, Some(predicate))?.collect()?)
+    collect_spans(load_spans_matching(store, range.0, range.1, SPAN_COLUMNS, Some(predicate))?)
 }
 
 /// One row per trace of `spans` selected by the range: `trace_hi`, `trace_lo`, `start_us`,

@@ -2,10 +2,11 @@
 //! call, edges with request statistics and histograms, for a time range, a set of traces or
 //! both. The trace graph is the same computation over the spans of given traces.
 //!
-//! Read path: `spans::load_spans` → `observations::observe` (joins and filters into one row per
-//! request a node handled and per call on an edge) → group-bys by node and edge key here
-//! (`statistics::aggregations`) → [`ServiceGraph`] with reference ids. Only the aggregated rows
-//! (one per node and edge) are walked in Rust.
+//! Read path: `spans::load_spans` of [`GRAPH_COLUMNS`] → `observations::observe` (joins and
+//! filters into one row per request a node handled and per call on an edge, keyed by integer
+//! node and trace ids) → group-bys by node id and edge here (`statistics::aggregations`) →
+//! [`ServiceGraph`] with reference ids. Besides the passes that assign those ids, only the
+//! aggregated rows (one per node and edge) are walked in Rust.
 
 mod inferred;
 mod observations;

@@ -22,7 +22,7 @@ use polars::prelude::*;
 
 use super::inferred::{inferred_node, DownstreamCall};
 use crate::error::Result;
-use crate::spans::{TRACE_HI, TRACE_LO};
+use crate::spans::{collect_spans, TRACE_HI, TRACE_LO};
 
 /// Node observations: the node's id in [`Observations::keys`]; edges have [`SRC`] and [`DST`].
 pub(crate) const NODE: &str = "node";
@@ -125,7 +125,7 @@ impl NodeIds {
 pub(crate) fn observe(spans: LazyFrame) -> Result<Observations> {
     let mut ids = NodeIds::default();
     // Collected once: every step below reads it again, and a lazy clone would rescan the store.
-    let spans = with_services(spans.select(GRAPH_COLUMNS.map(col)).collect()?)?;
+    let spans = with_services(collect_spans(spans.select(GRAPH_COLUMNS.map(col)))?)?;
     let (spans, trace_count) = with_trace_and_node_ids(spans, &mut ids)?;
     let segments = spans.clone().lazy().filter(col("kind").eq(lit(SEGMENT)));
     let links = callee_links(&spans).collect()?;

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context};
 use clap::Parser;
 use fluoro_analyzer::{
-    compile_filter, load_spans, parse_filter, service_graph, trace_frame, trace_summaries, CompiledFilter, MatchFrames,
-    NoGroups, ServiceGraph, SummaryQuery, TimeRangeType, GRAPH_COLUMNS, TRACE_SLACK_US,
+    collect_spans, compile_filter, load_spans, parse_filter, service_graph, trace_frame, trace_summaries,
+    CompiledFilter, MatchFrames, NoGroups, ServiceGraph, SummaryQuery, TimeRangeType, GRAPH_COLUMNS, TRACE_SLACK_US,
 };
 use fluoro_store::{bench_api, Store, StoreConfig};
 use polars::prelude::IntoLazy;
@@ -149,7 +149,7 @@ fn generate(args: &Args) -> anyhow::Result<(usize, i64)> {
 /// compiled filter (`trace_summaries` without sorting and summarizing a page).
 fn matching_traces(store: &Store, plan: &CompiledFilter, window: (i64, i64)) -> anyhow::Result<usize> {
     let (from_us, to_us) = (window.0 - TRACE_SLACK_US, window.1 + TRACE_SLACK_US);
-    let spans = load_spans(store, from_us, to_us, &plan.span_columns())?.collect()?;
+    let spans = collect_spans(load_spans(store, from_us, to_us, &plan.span_columns())?)?;
     let candidates = trace_frame(spans.clone().lazy(), window.0, window.1, TimeRangeType::TraceId)?.collect()?;
     Ok(plan.apply(&MatchFrames::new(spans), candidates)?.height())
 }
