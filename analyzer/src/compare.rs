@@ -46,7 +46,7 @@ use crate::filter_latency::durations_of;
 use crate::histogram::{HistogramEntry, Percentiles};
 use crate::root_cause::{root_causes, RootCause};
 use crate::span_record::records_by_trace;
-use crate::spans::{load_spans, TRACE_HI, TRACE_LO};
+use crate::spans::{collect_spans, load_spans, SPAN_COLUMNS, TRACE_HI, TRACE_LO};
 use crate::summary::{root_index, trace_frame, TimeRangeType, TRACE_SLACK_US};
 
 /// The z-score at which a difference keeps its full weight (two-sided 5 %).
@@ -145,8 +145,8 @@ pub fn compare_trace_sets(
 ) -> Result<TraceSetComparison> {
     let selection_filter = compile(selection, groups)?;
     let baseline_filter = baseline.map(|baseline| compile(baseline, groups)).transpose()?;
-    let spans = load_spans(store, from_us - TRACE_SLACK_US, to_us + TRACE_SLACK_US)?.collect()?;
-    let traces = trace_frame(spans.clone().lazy(), from_us, to_us, TimeRangeType::TraceId).collect()?;
+    let spans = collect_spans(load_spans(store, from_us - TRACE_SLACK_US, to_us + TRACE_SLACK_US, SPAN_COLUMNS)?)?;
+    let traces = trace_frame(spans.clone().lazy(), from_us, to_us, TimeRangeType::TraceId)?.collect()?;
     let frames = MatchFrames::new(spans.clone());
     let selected = selection_filter.apply(&frames, traces.clone())?;
     let baseline_traces = match &baseline_filter {

@@ -29,10 +29,10 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::filter::{compile_filter, FilterExpr, GroupRef, GroupResolver, MatchFrames};
+use crate::filter::{compile_filter, CompiledFilter, FilterExpr, GroupRef, GroupResolver, MatchFrames};
 use crate::histogram::{HistogramEntry, Percentiles, SortedDurations};
-use crate::spans::load_spans;
-use crate::summary::{trace_frame, TimeRangeType, TRACE_SLACK_US};
+use crate::spans::{collect_spans, load_spans};
+use crate::summary::{trace_frame, TimeRangeType, TRACE_FRAME_COLUMNS, TRACE_SLACK_US};
 
 const MICROS_PER_SECOND: f64 = 1e6;
 
@@ -85,8 +85,10 @@ pub struct LatencySummary {
 /// window and match its filter and group; `group.*` references are resolved through `groups`.
 pub fn filter_latency(store: &Store, query: &LatencyQuery, groups: &dyn GroupResolver) -> Result<LatencyReport> {
     let filter = scoped_filter(query).map(|filter| compile_filter(&filter, groups)).transpose()?;
-    let spans = load_spans(store, query.from_us - TRACE_SLACK_US, query.to_us + TRACE_SLACK_US)?.collect()?;
-    let traces = trace_frame(spans.clone().lazy(), query.from_us, query.to_us, TimeRangeType::TraceId).collect()?;
+    let columns = filter.as_ref().map_or_else(|| TRACE_FRAME_COLUMNS.to_vec(), CompiledFilter::span_columns);
+    let (from_us, to_us) = (query.from_us - TRACE_SLACK_US, query.to_us + TRACE_SLACK_US);
+    let spans = collect_spans(load_spans(store, from_us, to_us, &columns)?)?;
+    let traces = trace_frame(spans.clone().lazy(), query.from_us, query.to_us, TimeRangeType::TraceId)?.collect()?;
     let matched = match filter {
         Some(filter) => filter.apply(&MatchFrames::new(spans), traces)?,
         None => traces,

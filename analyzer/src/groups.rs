@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{GroupError, Result};
 use crate::filter::{compile_filter, parse_filter, FilterExpr, GroupRef, GroupResolver, MatchFrames};
-use crate::spans::load_spans;
+use crate::spans::{collect_spans, load_spans};
 use crate::summary::{trace_frame, TimeRangeType, TRACE_SLACK_US};
 use crate::trace_set::TraceIdSet;
 
@@ -285,8 +285,9 @@ pub fn traces_matching(
     to_us: i64,
 ) -> Result<TraceIdSet> {
     let compiled = compile_filter(filter, groups)?;
-    let spans = load_spans(store, from_us - TRACE_SLACK_US, to_us + TRACE_SLACK_US)?.collect()?;
-    let candidates = trace_frame(spans.clone().lazy(), from_us, to_us, TimeRangeType::Event).collect()?;
+    let columns = compiled.span_columns();
+    let spans = collect_spans(load_spans(store, from_us - TRACE_SLACK_US, to_us + TRACE_SLACK_US, &columns)?)?;
+    let candidates = trace_frame(spans.clone().lazy(), from_us, to_us, TimeRangeType::Event)?.collect()?;
     let matched = compiled.apply(&MatchFrames::new(spans), candidates)?;
     TraceIdSet::from_frame(matched.lazy())
 }

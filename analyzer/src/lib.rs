@@ -12,7 +12,7 @@
 //! | `filter::compile` | [`compile_filter`]: expressions → polars predicates over per-trace aggregates |
 //! | `filter::frames` | the row frames aggregates run over: nodes, calls on edges, annotations, root causes |
 //! | `filter::root_cause_json` | `rootcause.json = #[...]`: root causes matched against patterns in the API's JSON shape |
-//! | `spans` | [`load_spans`]: the one deduplicated span scan every analysis starts from |
+//! | `spans` | [`load_spans`]: the deduplicated span scan every analysis starts from, of the columns it names |
 //! | `groups` | [`Groups`]: X-Ray groups — the registry, its rules and `groups.json`; the [`GroupResolver`] for `group.name` |
 //! | `histogram` | [`LatencyHistogram`] (hdrhistogram, mergeable: nodes and edges), [`SortedDurations`] (exact, values in memory) |
 //! | `filter_latency` | [`filter_latency`]: a filter's response-time and duration percentiles and distribution |
@@ -75,13 +75,15 @@ pub use histogram::{HistogramEntry, LatencyHistogram, Percentiles, SortedDuratio
 pub use root_cause::{RootCause, RootCauseEntity, RootCauseException, RootCauseService, RootCauses};
 pub use service_graph::{
     service_graph, service_graph_of_spans, trace_graph, Alias, Edge, ErrorStatistics, FaultStatistics, ServiceGraph,
-    ServiceNode, Statistics,
+    ServiceNode, Statistics, GRAPH_COLUMNS,
 };
-pub use spans::{deduplicate, load_spans, trace_halves, trace_id, trace_key, SPAN_COLUMNS, TRACE_HI, TRACE_LO};
+pub use spans::{
+    collect_spans, deduplicate, load_spans, trace_halves, trace_id, trace_key, SPAN_COLUMNS, TRACE_HI, TRACE_LO,
+};
 pub use summary::{
     trace_frame, trace_summaries, AnnotationValueJson, AvailabilityZone, Http, InstanceId, ResourceArn, Sampling,
     ServiceId, SummaryPage, SummaryQuery, TimeRangeType, TraceSummary, TraceUser, ValueWithServiceIds,
-    DEFAULT_SAMPLING_RATE, MAX_PAGE_SIZE, TRACE_SLACK_US,
+    DEFAULT_SAMPLING_RATE, MAX_PAGE_SIZE, ROOT_HTTP_COLUMNS, TRACE_FRAME_COLUMNS, TRACE_SLACK_US,
 };
 pub use time_series::{
     parse_entity_selector, time_series_of_spans, time_series_statistics, validate_period, EntitySelector,

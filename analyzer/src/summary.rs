@@ -1,10 +1,14 @@
 //! Trace summaries: what X-Ray's `GetTraceSummaries` answers (spec 4.3, 5.4) for a time range
 //! and a filter expression.
 //!
-//! Read path: [`load_spans`] over the range widened by [`TRACE_SLACK_US`] → [`trace_frame`]
-//! (one row per trace, columnar: start, duration, response time, root flags and HTTP, partial)
-//! → `filter/compile.rs` keeps the matching rows → sampling and the page → the page's spans as
-//! Rust records → lists (annotations, users, services…) and root causes, per trace.
+//! Read path: [`load_spans`] over the range widened by [`TRACE_SLACK_US`], of the columns the
+//! filter reads → [`trace_frame`] (one row per trace, columnar: start, duration, response time,
+//! root flags and HTTP, partial) → `filter/compile.rs` keeps the matching rows → sampling and
+//! the page → every column of the page's traces only, as Rust records → lists (annotations,
+//! users, services…) and root causes, per trace.
+//!
+//! - Matching and summarizing are two reads: spans of a page's traces that arrive in between
+//!   show in its summaries, as they would on the next request.
 //!
 //! - A trace is summarized from its spans that start within the widened range: a trace that
 //!   runs longer than [`TRACE_SLACK_US`] past the range is summarized from what is inside it.
@@ -23,11 +27,18 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::filter::{compile_filter, FilterExpr, GroupResolver, MatchFrames};
+use crate::filter::{compile_filter, CompiledFilter, FilterExpr, GroupResolver, MatchFrames};
 use crate::root_cause::{root_causes, RootCause};
 use crate::span_record::{inferred_identity, records_by_trace, AnnotationValue, SpanRecord};
-use crate::spans::{load_spans, trace_id, TRACE_HI, TRACE_LO};
+use crate::spans::{collect_spans, load_spans, load_spans_matching, trace_id, SPAN_COLUMNS, TRACE_HI, TRACE_LO};
 
+/// The span columns [`trace_frame`] reads; it also carries the root segment's `http_*` values
+/// of the spans that have those columns ([`ROOT_HTTP_COLUMNS`]).
+pub const TRACE_FRAME_COLUMNS: &[&str] =
+    &[TRACE_HI, TRACE_LO, "id", "parent_id", "kind", "start_us", "end_us", "in_progress", "error", "fault", "throttle"];
+/// Root-segment values in the trace frame when the spans have them: strings are costly to
+/// read and carry through the root selection, so only filters that test them load them.
+pub const ROOT_HTTP_COLUMNS: &[&str] = &["http_method", "http_url", "http_user_agent", "http_client_ip", "http_status"];
 /// How far before and after the range spans of its traces are read.
 pub const TRACE_SLACK_US: i64 = 10 * 60 * 1_000_000;
 /// The largest page; larger requests are cut to it.
@@ -180,8 +191,12 @@ pub struct AvailabilityZone {
 /// Answers one `GetTraceSummaries` page.
 pub fn trace_summaries(store: &Store, query: &SummaryQuery, groups: &dyn GroupResolver) -> Result<SummaryPage> {
     let plan = query.filter.as_ref().map(|filter| compile_filter(filter, groups)).transpose()?;
-    let spans = load_spans(store, query.from_us - TRACE_SLACK_US, query.to_us + TRACE_SLACK_US)?.collect()?;
-    let mut candidates = trace_frame(spans.clone().lazy(), query.from_us, query.to_us, query.range).collect()?;
+    // Two phases: match on the few columns the filter reads, then read every column of the
+    // page's traces only.
+    let columns = plan.as_ref().map_or_else(|| TRACE_FRAME_COLUMNS.to_vec(), CompiledFilter::span_columns);
+    let (from_us, to_us) = (query.from_us - TRACE_SLACK_US, query.to_us + TRACE_SLACK_US);
+    let spans = collect_spans(load_spans(store, from_us, to_us, &columns)?)?;
+    let mut candidates = trace_frame(spans.clone().lazy(), query.from_us, query.to_us, query.range)?.collect()?;
     if let Some(Sampling::PartialScan(rate)) = query.sampling {
         candidates = sample(&candidates, rate)?;
     }
@@ -203,7 +218,8 @@ pub fn trace_summaries(store: &Store, query: &SummaryQuery, groups: &dyn GroupRe
     let page_size = query.page_size.clamp(1, MAX_PAGE_SIZE);
     let page = matched.slice(query.offset.min(matched.height()) as i64, page_size);
     let next = query.offset + page.height();
-    let summaries = summarize(&spans, &page)?;
+    let page_spans = page_spans(store, (from_us, to_us), spans, &page)?;
+    let summaries = summarize(&page_spans, &page)?;
     Ok(SummaryPage {
         summaries,
         processed,
@@ -212,12 +228,26 @@ pub fn trace_summaries(store: &Store, query: &SummaryQuery, groups: &dyn GroupRe
     })
 }
 
+/// Every column of the spans of the page's traces: `spans` itself when it has them all (a
+/// filter on root causes reads everything), otherwise a second scan restricted to those traces.
+fn page_spans(store: &Store, range: (i64, i64), spans: DataFrame, page: &DataFrame) -> Result<DataFrame> {
+    if page.height() == 0 || spans.width() == SPAN_COLUMNS.len() {
+        return Ok(spans);
+    }
+    let his = page.column(TRACE_HI)?.as_materialized_series().clone();
+    let predicate = col(TRACE_HI).is_in(lit(his).implode(false), false);
+    collect_spans(load_spans_matching(store, range.0, range.1, SPAN_COLUMNS, Some(predicate))?)
+}
+
 /// One row per trace of `spans` selected by the range: `trace_hi`, `trace_lo`, `start_us`,
 /// `end_us`, `matched_us`, `spans`, `duration` and `responsetime` (seconds, and `_us` in
 /// microseconds), the root segment's
-/// `error`, `fault`, `throttle` and `http_*`, and `partial`. The root segment is the segment
-/// without a parent (the earliest if several; the earliest segment if none lacks a parent).
-pub fn trace_frame(spans: LazyFrame, from_us: i64, to_us: i64, range: TimeRangeType) -> LazyFrame {
+/// `error`, `fault`, `throttle` and those `http_*` the spans have ([`ROOT_HTTP_COLUMNS`]), and
+/// `partial`. The root segment is the segment without a parent (the earliest if several; the
+/// earliest segment if none lacks a parent). `spans` needs [`TRACE_FRAME_COLUMNS`].
+pub fn trace_frame(mut spans: LazyFrame, from_us: i64, to_us: i64, range: TimeRangeType) -> Result<LazyFrame> {
+    let schema = spans.collect_schema()?;
+    let http: Vec<&str> = ROOT_HTTP_COLUMNS.iter().copied().filter(|name| schema.contains(name)).collect();
     let key = [col(TRACE_HI), col(TRACE_LO)];
     let end = when(col("end_us").is_null()).then(col("start_us")).otherwise(col("end_us"));
     let in_range = col("start_us").gt_eq(lit(from_us)).and(col("start_us").lt(lit(to_us)));
@@ -236,9 +266,9 @@ pub fn trace_frame(spans: LazyFrame, from_us: i64, to_us: i64, range: TimeRangeT
         )
         .group_by(key.clone())
         .agg(
-            ["start_us", "end_us", "error", "fault", "throttle", "http_method", "http_url", "http_user_agent"]
+            ["start_us", "end_us", "error", "fault", "throttle", "id"]
                 .into_iter()
-                .chain(["http_client_ip", "http_status", "id"])
+                .chain(http.iter().copied())
                 .map(|name| col(name).first().alias(format!("root_{name}")))
                 .collect::<Vec<_>>(),
         );
@@ -247,7 +277,7 @@ pub fn trace_frame(spans: LazyFrame, from_us: i64, to_us: i64, range: TimeRangeT
         TimeRangeType::Event => col("matched_us").is_not_null(),
     };
     let seconds = |from: Expr, to: Expr| (to - from).cast(DataType::Float64) / lit(1e6);
-    traces.filter(selected).join(roots, key.clone(), key, JoinArgs::new(JoinType::Left)).with_columns([
+    let mut columns = vec![
         seconds(col("start_us"), col("end_us")).alias("duration"),
         seconds(col("root_start_us"), col("root_end_us")).alias("responsetime"),
         (col("end_us") - col("start_us")).alias("duration_us"),
@@ -255,12 +285,17 @@ pub fn trace_frame(spans: LazyFrame, from_us: i64, to_us: i64, range: TimeRangeT
         col("root_error").fill_null(lit(false)).alias("error"),
         col("root_fault").fill_null(lit(false)).alias("fault"),
         col("root_throttle").fill_null(lit(false)).alias("throttle"),
-        col("root_http_method").alias("http_method"),
-        col("root_http_url").alias("http_url"),
-        col("root_http_user_agent").alias("http_user_agent"),
-        col("root_http_client_ip").alias("http_client_ip"),
-        col("root_http_status").cast(DataType::Float64).alias("http_status"),
-    ])
+    ];
+    columns.extend(http.iter().map(|name| root_http_value(name)));
+    Ok(traces.filter(selected).join(roots, key.clone(), key, JoinArgs::new(JoinType::Left)).with_columns(columns))
+}
+
+/// The root segment's value of an `http_*` column under the column's own name; the status as
+/// a float, as filters compare numbers.
+fn root_http_value(name: &str) -> Expr {
+    let value = col(format!("root_{name}"));
+    let value = if name == "http_status" { value.cast(DataType::Float64) } else { value };
+    value.alias(name)
 }
 
 /// The rows whose trace id hashes below `rate` (deterministic: the same traces every call).

@@ -19,7 +19,9 @@ use serde::Serialize;
 use crate::error::{AnalyzerError, Result};
 use crate::filter::{parse_filter, EdgeFilter, FilterExpr, NodeId, NodeSelector, ServiceFilter};
 use crate::histogram::{HistogramEntry, LatencyHistogram};
-use crate::service_graph::{observations_of, read_statistics, statistics_aggregations, Statistics};
+use crate::service_graph::{
+    observations_of, read_statistics, statistics_aggregations, NodeKey, Statistics, DST, GRAPH_COLUMNS, NODE, SRC,
+};
 use crate::spans::load_spans;
 use crate::trace_set::TraceIdSet;
 
@@ -100,7 +102,7 @@ pub fn time_series_statistics(
     traces: Option<&TraceIdSet>,
 ) -> Result<Vec<TimeSeriesPoint>> {
     let period_us = i64::from(validate_period(period_seconds)?) * 1_000_000;
-    let spans = load_spans(store, from_us, to_us)?;
+    let spans = load_spans(store, from_us, to_us, &GRAPH_COLUMNS)?;
     let spans = match traces {
         Some(traces) => traces.restrict(spans),
         None => spans,
@@ -120,16 +122,22 @@ pub fn time_series_of_spans(
         return Err(AnalyzerError::InvalidRequest(format!("period must be positive, got {period_us} µs")));
     }
     let observations = observations_of(spans)?;
+    let ids = |name: &Option<String>, node_type: &Option<String>| {
+        let ids = observations.node_ids(|key| node_matches(key, name, node_type));
+        lit(Series::new("ids".into(), ids)).implode(false)
+    };
     let (selected, is_node) = match selector {
         EntitySelector::Node { name, node_type } => {
-            (observations.nodes.lazy().filter(node_matches("", name, node_type)), true)
+            let matches = col(NODE).is_in(ids(name, node_type), false);
+            (observations.nodes.clone().lazy().filter(matches), true)
         }
         EntitySelector::Edge { source, destination } => {
-            let matches =
-                node_matches("src_", &source.0, &source.1).and(node_matches("dst_", &destination.0, &destination.1));
-            (observations.edges.lazy().filter(matches), false)
+            let matches = col(SRC)
+                .is_in(ids(&source.0, &source.1), false)
+                .and(col(DST).is_in(ids(&destination.0, &destination.1), false));
+            (observations.edges.clone().lazy().filter(matches), false)
         }
-        EntitySelector::AllEdges => (observations.edges.lazy(), false),
+        EntitySelector::AllEdges => (observations.edges.clone().lazy(), false),
     };
     let start = col("start_us");
     let bucketed = selected
@@ -160,15 +168,11 @@ pub fn time_series_of_spans(
 }
 
 /// Name and type, when given, must match; a name alone never matches a `client` node.
-fn node_matches(prefix: &str, name: &Option<String>, node_type: &Option<String>) -> Expr {
-    let name_column = col(format!("{prefix}name"));
-    let type_column = col(format!("{prefix}type"));
-    let mut matches = lit(true);
-    if let Some(name) = name {
-        matches = matches.and(name_column.eq(lit(name.clone())));
-    }
-    match node_type {
-        Some(node_type) => matches.and(type_column.eq(lit(node_type.clone()))),
-        None => matches.and(type_column.neq(lit(CLIENT_TYPE))),
-    }
+fn node_matches(key: &NodeKey, name: &Option<String>, node_type: &Option<String>) -> bool {
+    let name_matches = name.as_ref().is_none_or(|name| *name == key.name);
+    let type_matches = match node_type {
+        Some(node_type) => *node_type == key.node_type,
+        None => key.node_type != CLIENT_TYPE,
+    };
+    name_matches && type_matches
 }

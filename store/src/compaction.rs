@@ -20,7 +20,7 @@ use std::path::Path;
 
 use fluoro_proto::{SegmentId, TraceId};
 
-use crate::block::{read_block, write_block, BlockMeta};
+use crate::block::{read_block, write_block, BlockMeta, Neighbours};
 use crate::error::Result;
 use crate::record::StoredSpan;
 
@@ -57,12 +57,20 @@ fn close_group(groups: &mut Vec<Vec<u64>>, group: &mut Vec<u64>) {
 }
 
 /// Merges `inputs` into block `new_id` (steps 1 and 2); the caller deletes the inputs.
-pub(crate) fn merge_blocks(blocks_dir: &Path, inputs: &[&BlockMeta], new_id: u64) -> Result<BlockMeta> {
+/// `others` are the store's other blocks, which the merged block lists its shared traces
+/// against; the traces it shared only with its inputs are no longer shared.
+pub(crate) fn merge_blocks(
+    blocks_dir: &Path,
+    inputs: &[&BlockMeta],
+    others: &[&BlockMeta],
+    new_id: u64,
+) -> Result<BlockMeta> {
     let mut spans = Vec::with_capacity(inputs.iter().map(|block| block.rows).sum());
     for block in inputs {
         spans.extend(read_block(block)?);
     }
-    write_block(blocks_dir, new_id, resolve_duplicates(spans))
+    let replaces: Vec<u64> = inputs.iter().map(|block| block.id).collect();
+    write_block(blocks_dir, new_id, resolve_duplicates(spans), Neighbours { others, replaces: &replaces })
 }
 
 /// Keeps one version of each `(trace_id, id)`, chosen by [`preferred_version`].
@@ -103,7 +111,7 @@ mod tests {
     /// Steps 1 to 3 at once, as the store does them when no query is running.
     fn compact(dir: &Path, inputs: &[BlockMeta], new_id: u64) -> Result<BlockMeta> {
         let inputs: Vec<&BlockMeta> = inputs.iter().collect();
-        let merged = merge_blocks(dir, &inputs, new_id)?;
+        let merged = merge_blocks(dir, &inputs, &[], new_id)?;
         delete_blocks(dir, &inputs)?;
         Ok(merged)
     }
@@ -146,8 +154,8 @@ mod tests {
         let mut second = vec![span(2, 1, 2_000), span(1, 2, 1_100)];
         second[1].row.name = "resent".into();
         second[1].sequence = 2;
-        let a = write_block(dir.path(), 1, first).unwrap();
-        let b = write_block(dir.path(), 2, second).unwrap();
+        let a = write_block(dir.path(), 1, first, Neighbours::default()).unwrap();
+        let b = write_block(dir.path(), 2, second, Neighbours::default()).unwrap();
         let merged = compact(dir.path(), &[a, b], 3).unwrap();
         assert_eq!(merged.rows, 3);
         let blocks = open_blocks(dir.path()).unwrap();
@@ -160,8 +168,8 @@ mod tests {
     fn crash_between_write_and_delete_keeps_every_span() {
         // The state a crash during step 3 leaves: the merged block beside one of its inputs.
         let dir = tempfile::tempdir().unwrap();
-        let a = write_block(dir.path(), 1, vec![span(1, 1, 1_000)]).unwrap();
-        let b = write_block(dir.path(), 2, vec![span(2, 1, 2_000)]).unwrap();
+        let a = write_block(dir.path(), 1, vec![span(1, 1, 1_000)], Neighbours::default()).unwrap();
+        let b = write_block(dir.path(), 2, vec![span(2, 1, 2_000)], Neighbours::default()).unwrap();
         let a_copy = tempfile::NamedTempFile::new_in(dir.path()).unwrap();
         std::fs::copy(&a.path, a_copy.path()).unwrap();
         compact(dir.path(), &[a.clone(), b], 3).unwrap();

@@ -10,11 +10,15 @@
 //! | `recent` | recent data in memory, by trace; filling services of independent subsegments |
 //! | `block` | Parquet blocks: write, open, trace lookup, scans (format v1) |
 //! | `compaction`, `retention` | merging small blocks; which blocks age or size expires |
+//! | `scan` | [`SpanScan`]: a range as one frame, and its [`SharedTraces`] (which need deduplicating) |
 //!
 //! Write path: `store.rs` `Store::write` → `wal.rs` `encode_record`/`Wal::append` →
 //! `recent.rs` `RecentSpans::insert`; flush: `store.rs` `Shared::flush` → `block` `write_block`
 //! → `wal.rs` `remove_before`. Read path: `store.rs` `Shared::traces` → `recent.rs` +
-//! `block` `read_trace_spans` → `compaction.rs` `preferred_version`.
+//! `block` `read_trace_spans` → `compaction.rs` `preferred_version`. Scans: `store.rs`
+//! `Shared::scan` → `block` `scan_block` + `recent.rs` `spans_in` → `scan.rs` `shared_traces`.
+//! When a new kind of source or of block write appears, `scan.rs` must still see every trace
+//! that can have spans in two sources.
 //! When you change the replace rule, it is `compaction::preferred_version` for all of them.
 
 mod block;
@@ -23,6 +27,7 @@ mod error;
 mod recent;
 mod record;
 mod retention;
+mod scan;
 mod store;
 mod wal;
 
@@ -30,6 +35,7 @@ mod wal;
 pub use block::bench_api;
 pub use error::{Result, StoreError};
 pub use record::StoredSpan;
+pub use scan::{SharedTraces, SpanScan};
 pub use store::{
     Store, StoreConfig, DEFAULT_FLUSH_AGE, DEFAULT_FLUSH_ROWS, DEFAULT_RETENTION_MAX_AGE, DEFAULT_SYNC_INTERVAL,
     DEFAULT_WAL_QUEUE_RECORDS, OBSOLETE_FILE_GRACE,

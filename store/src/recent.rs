@@ -72,6 +72,13 @@ impl RecentSpans {
         self.spans().filter(|span| span.row.start_us >= from_us && span.row.start_us < to_us).cloned().collect()
     }
 
+    /// The traces with a span starting in `[from_us, to_us)`.
+    pub(crate) fn traces_in(&self, from_us: i64, to_us: i64) -> impl Iterator<Item = &TraceId> {
+        self.traces.iter().filter_map(move |(trace, spans)| {
+            spans.values().any(|span| span.row.start_us >= from_us && span.row.start_us < to_us).then_some(trace)
+        })
+    }
+
     /// Every span, with the services of independent subsegments filled in from their trace,
     /// as a block is written.
     pub(crate) fn to_block_spans(&self) -> Vec<StoredSpan> {

@@ -19,6 +19,7 @@
 //! Open: read the checkpoint, open the blocks (discarding half-written ones), replay the log —
 //! skipping the segments the checkpoint says are in a block, when that block exists.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
@@ -29,14 +30,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use fluoro_collector::{Durability, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource};
 use fluoro_proto::{parse_document, Entity, SegmentId, TraceId};
 use parking_lot::{Mutex, RwLock};
-use polars::prelude::{col, concat, Expr, IntoLazy, LazyFrame, UnionArgs};
+use polars::prelude::{col, concat, Expr, IntoLazy, UnionArgs};
 
-use crate::block::{self, BlockMeta};
+use crate::block::{self, BlockMeta, Neighbours};
 use crate::compaction::{merge_blocks, plan_compaction, preferred_version};
 use crate::error::{Result, StoreError};
 use crate::recent::{fill_services, RecentSpans};
 use crate::record::StoredSpan;
 use crate::retention::expired_blocks;
+use crate::scan::{self, SpanScan};
 use crate::wal::{self, Checkpoint, Wal, WalOptions};
 
 pub const DEFAULT_FLUSH_ROWS: usize = 200_000;
@@ -150,6 +152,7 @@ impl Store {
         let blocks = block::open_blocks(&blocks_dir)?;
         let checkpoint = wal::read_checkpoint(&wal_dir)?;
         let skip_before = trusted_checkpoint(checkpoint, &blocks).map_or(0, |c| c.generation);
+        let blocks = drop_replaced_blocks(&blocks_dir, blocks)?;
         let replayed = wal::replay(&wal_dir, skip_before)?;
         let recovered = replayed.spans.len();
         let mut active = RecentSpans::default();
@@ -224,8 +227,9 @@ impl Store {
     }
 
     /// Spans starting in `[from_us, to_us)` from recent data and blocks as one frame, with
-    /// only `columns` (all when empty) and rows matching `predicate`.
-    pub fn scan(&self, from_us: i64, to_us: i64, columns: &[&str], predicate: Option<Expr>) -> Result<LazyFrame> {
+    /// only `columns` (all when empty) and rows matching `predicate`; a span may be there in
+    /// more than one version only if its trace is among the scan's `shared_traces`.
+    pub fn scan(&self, from_us: i64, to_us: i64, columns: &[&str], predicate: Option<Expr>) -> Result<SpanScan> {
         self.shared.scan(from_us, to_us, columns, predicate)
     }
 
@@ -290,12 +294,27 @@ impl TraceSource for Store {
     }
 }
 
-/// The checkpoint, if the block it names made it to disk.
+/// Finishes compactions a crash interrupted after writing the merged block: their inputs are
+/// deleted now. The merged block holds every span of its inputs, and a leftover input would
+/// put each of its spans in the scans twice, outside what `shared_traces` lists.
+fn drop_replaced_blocks(blocks_dir: &Path, blocks: Vec<BlockMeta>) -> Result<Vec<BlockMeta>> {
+    let replaced: HashSet<u64> = blocks.iter().flat_map(|block| block.replaces.iter().copied()).collect();
+    let (leftovers, kept): (Vec<BlockMeta>, Vec<BlockMeta>) =
+        blocks.into_iter().partition(|block| replaced.contains(&block.id));
+    if !leftovers.is_empty() {
+        let ids: Vec<u64> = leftovers.iter().map(|block| block.id).collect();
+        tracing::warn!(blocks = ?ids, "deleting blocks an interrupted compaction had merged");
+        block::delete_blocks(blocks_dir, &leftovers.iter().collect::<Vec<_>>())?;
+    }
+    Ok(kept)
+}
+
 fn now_us() -> i64 {
     let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX)
 }
 
+/// The checkpoint, if the block it names made it to disk.
 fn trusted_checkpoint(checkpoint: Option<Checkpoint>, blocks: &[BlockMeta]) -> Option<Checkpoint> {
     checkpoint.filter(|checkpoint| blocks.iter().any(|block| block.id == checkpoint.block_id))
 }
@@ -364,7 +383,11 @@ impl Shared {
 
     fn write_frozen(&self, generation: u64, block_id: u64, frozen: &RecentSpans) -> Result<BlockMeta> {
         wal::write_checkpoint(&self.wal_dir, Checkpoint { generation, block_id })?;
-        let meta = block::write_block(&self.blocks_dir, block_id, frozen.to_block_spans())?;
+        // Blocks only change under the `flushing` lock, which the caller holds.
+        let blocks = self.state.read().blocks.clone();
+        let others: Vec<&BlockMeta> = blocks.iter().map(|block| block.as_ref()).collect();
+        let neighbours = Neighbours { others: &others, replaces: &[] };
+        let meta = block::write_block(&self.blocks_dir, block_id, frozen.to_block_spans(), neighbours)?;
         self.wal.remove_before(generation)?;
         Ok(meta)
     }
@@ -390,9 +413,10 @@ impl Shared {
     fn compact_small_blocks(&self, now: Instant) -> Result<()> {
         let blocks = self.block_metas();
         for group in plan_compaction(&blocks, self.config.compaction_min_rows) {
-            let inputs: Vec<&BlockMeta> = blocks.iter().filter(|block| group.contains(&block.id)).collect();
+            let (inputs, others): (Vec<&BlockMeta>, Vec<&BlockMeta>) =
+                blocks.iter().partition(|block| group.contains(&block.id));
             let new_id = self.next_block_id.fetch_add(1, Ordering::SeqCst);
-            let merged = merge_blocks(&self.blocks_dir, &inputs, new_id)?;
+            let merged = merge_blocks(&self.blocks_dir, &inputs, &others, new_id)?;
             tracing::info!(inputs = ?group, block_id = new_id, rows = merged.rows, "compacted blocks");
             self.retire(&group, Some(merged), now);
         }
@@ -462,14 +486,19 @@ impl Shared {
             .collect())
     }
 
-    fn scan(&self, from_us: i64, to_us: i64, columns: &[&str], predicate: Option<Expr>) -> Result<LazyFrame> {
-        let (recent, blocks) = {
+    fn scan(&self, from_us: i64, to_us: i64, columns: &[&str], predicate: Option<Expr>) -> Result<SpanScan> {
+        let (recent, blocks, shared_traces) = {
             let state = self.state.read();
             let recent: Vec<StoredSpan> = state.recent().flat_map(|recent| recent.spans_in(from_us, to_us)).collect();
-            (recent, state.blocks.clone())
+            let blocks: Vec<Arc<BlockMeta>> =
+                state.blocks.iter().filter(|block| block.overlaps(from_us, to_us)).cloned().collect();
+            let scanned: Vec<&BlockMeta> = blocks.iter().map(|block| block.as_ref()).collect();
+            let generations: Vec<&RecentSpans> = state.recent().collect();
+            let shared = scan::shared_traces(&scanned, &generations, from_us, to_us);
+            (recent, blocks, shared)
         };
         let mut frames = Vec::new();
-        for block in blocks.iter().filter(|block| block.overlaps(from_us, to_us)) {
+        for block in &blocks {
             frames.push(block::scan_block(block, from_us, to_us, columns, predicate.clone())?);
         }
         let mut recent_frame = block::spans_to_frame(&recent)?.lazy();
@@ -480,7 +509,8 @@ impl Shared {
             recent_frame = recent_frame.select(columns.iter().map(|name| col(*name)).collect::<Vec<_>>());
         }
         frames.push(recent_frame);
-        concat(frames, UnionArgs::default()).map_err(|error| StoreError::Polars(error.to_string()))
+        let spans = concat(frames, UnionArgs::default()).map_err(|error| StoreError::Polars(error.to_string()))?;
+        Ok(SpanScan { spans, shared_traces })
     }
 }
 

@@ -74,7 +74,7 @@ fn observed(store: &Store) -> Model {
 
 /// Distinct spans a full scan returns.
 fn scanned_keys(store: &Store) -> BTreeSet<(u64, u64)> {
-    let frame = store.scan(i64::MIN, i64::MAX, &["trace_lo", "id"], None).unwrap().collect().unwrap();
+    let frame = store.scan(i64::MIN, i64::MAX, &["trace_lo", "id"], None).unwrap().spans.collect().unwrap();
     let lo = frame.column("trace_lo").unwrap().cast(&DataType::UInt64).unwrap();
     let id = frame.column("id").unwrap().cast(&DataType::UInt64).unwrap();
     let (lo, id) = (lo.u64().unwrap(), id.u64().unwrap());

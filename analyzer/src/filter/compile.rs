@@ -26,11 +26,12 @@ use super::ast::{
     Comparison, EqualityOp, FilterExpr, GroupRef, Keyword, NodeId, NodeSelector, NumberOp, RootCauseKind,
     RootCauseList, StringOp, Test,
 };
-use super::frames::{annotation_frame, edge_frame, node_frame, root_cause_frames};
+use super::frames::{annotation_frame, edge_frame, node_frame, root_cause_frames, ROW_FRAME_COLUMNS};
 use super::parse_filter;
 use super::root_cause_json::{join_matches, RootCausePatterns};
 use crate::error::{AnalyzerError, Result};
-use crate::spans::{TRACE_HI, TRACE_LO};
+use crate::spans::{SPAN_COLUMNS, TRACE_HI, TRACE_LO};
+use crate::summary::{ROOT_HTTP_COLUMNS, TRACE_FRAME_COLUMNS};
 
 /// How deeply groups may refer to groups.
 pub const MAX_GROUP_DEPTH: usize = 4;
@@ -72,6 +73,8 @@ pub struct CompiledFilter {
     /// Whether any `rootcause.responsetime.*` is used: those need every trace's root causes,
     /// fault and error ones only traces with a faulting or erroring span.
     response_time_causes: bool,
+    /// Root-segment `http_*` columns the predicate tests on the trace frame.
+    trace_http_columns: Vec<&'static str>,
 }
 
 /// A per-trace column: its name and its aggregation.
@@ -101,6 +104,7 @@ pub fn compile_filter(expr: &FilterExpr, groups: &dyn GroupResolver) -> Result<C
         root_cause_patterns: Vec::new(),
         next_column: 0,
         response_time_causes: false,
+        trace_http_columns: Vec::new(),
     };
     compiled.predicate = compiled.trace(expr, groups, 0)?;
     Ok(compiled)
@@ -115,6 +119,29 @@ enum Rows {
 }
 
 impl CompiledFilter {
+    /// The span columns [`CompiledFilter::apply`] and the trace frame under it read: what to
+    /// pass to [`crate::load_spans`] for the spans of [`MatchFrames`].
+    pub fn span_columns(&self) -> Vec<&'static str> {
+        // Root causes (also those `rootcause.json` matches) are computed from whole span records.
+        if !self.root_causes.is_empty() || !self.root_cause_patterns.is_empty() {
+            return SPAN_COLUMNS.to_vec();
+        }
+        let mut columns = TRACE_FRAME_COLUMNS.to_vec();
+        columns.extend(&self.trace_http_columns);
+        if !self.spans.is_empty() {
+            columns.extend(TRACE_WIDE_COLUMNS);
+        }
+        if !self.nodes.is_empty() || !self.edges.is_empty() {
+            columns.extend(ROW_FRAME_COLUMNS);
+        }
+        if !self.annotations.is_empty() {
+            columns.push("annotations");
+        }
+        let mut seen = std::collections::HashSet::new();
+        columns.retain(|name| seen.insert(*name));
+        columns
+    }
+
     /// The rows of `candidates` (a trace frame) that match.
     pub fn apply(&self, frames: &MatchFrames, candidates: DataFrame) -> Result<DataFrame> {
         let columns: Vec<Expr> = candidates.get_column_names().into_iter().map(|name| col(name.clone())).collect();
@@ -272,7 +299,10 @@ impl CompiledFilter {
             | Fault
             | Throttle
             | Partial
-            | Keyword::Ok => row_comparison(&comparison.keyword, test)?,
+            | Keyword::Ok => {
+                self.trace_http_columns.extend(root_http_column(&comparison.keyword));
+                row_comparison(&comparison.keyword, test)?
+            }
             User | AvailabilityZone | InstanceId | ResourceArn => {
                 let condition = row_comparison(&comparison.keyword, test)?;
                 self.push(Target::Spans, condition)
@@ -299,6 +329,24 @@ impl CompiledFilter {
             other => return Err(not_here(other)),
         })
     }
+}
+
+/// The span columns of "any segment of the trace" keywords (`Target::Spans` aggregates).
+const TRACE_WIDE_COLUMNS: [&str; 4] = ["user", "aws_availability_zone", "aws_instance_id", "aws_resource_arn"];
+
+/// The root-segment column a trace-level keyword reads from the trace frame, if it is one of
+/// the optional [`ROOT_HTTP_COLUMNS`].
+fn root_http_column(keyword: &Keyword) -> Option<&'static str> {
+    let column = match keyword {
+        Keyword::HttpStatus => "http_status",
+        Keyword::HttpUrl => "http_url",
+        Keyword::HttpMethod => "http_method",
+        Keyword::HttpUserAgent => "http_user_agent",
+        Keyword::HttpClientIp => "http_client_ip",
+        _ => return None,
+    };
+    debug_assert!(ROOT_HTTP_COLUMNS.contains(&column));
+    Some(column)
 }
 
 /// Where an aggregate's row condition is evaluated.

@@ -21,6 +21,39 @@ use crate::service_graph::{inferred_node, DownstreamCall};
 use crate::spans::{TRACE_HI, TRACE_LO};
 use crate::summary::{records_of, root_index};
 
+/// The span columns the node and call frames read (brace columns and node identities).
+pub(super) const ROW_FRAME_COLUMNS: [&str; 29] = [
+    TRACE_HI,
+    TRACE_LO,
+    "id",
+    "parent_id",
+    "kind",
+    "service",
+    "name",
+    "origin",
+    "namespace",
+    "traced",
+    "start_us",
+    "end_us",
+    "in_progress",
+    "error",
+    "fault",
+    "throttle",
+    "http_method",
+    "http_url",
+    "http_user_agent",
+    "http_client_ip",
+    "http_status",
+    "user",
+    "aws_availability_zone",
+    "aws_instance_id",
+    "aws_resource_arn",
+    "aws_table",
+    "aws_queue",
+    "aws_resource",
+    "sql_url",
+];
+
 /// Columns a brace expression may read, on every span-like row.
 fn brace_columns() -> Vec<Expr> {
     vec![

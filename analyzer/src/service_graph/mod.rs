@@ -2,10 +2,11 @@
 //! call, edges with request statistics and histograms, for a time range, a set of traces or
 //! both. The trace graph is the same computation over the spans of given traces.
 //!
-//! Read path: `spans::load_spans` → `observations::observe` (joins and filters into one row per
-//! request a node handled and per call on an edge) → group-bys by node and edge key here
-//! (`statistics::aggregations`) → [`ServiceGraph`] with reference ids. Only the aggregated rows
-//! (one per node and edge) are walked in Rust.
+//! Read path: `spans::load_spans` of [`GRAPH_COLUMNS`] → `observations::observe` (joins and
+//! filters into one row per request a node handled and per call on an edge, keyed by integer
+//! node and trace ids) → group-bys by node id and edge here (`statistics::aggregations`) →
+//! [`ServiceGraph`] with reference ids. Besides the passes that assign those ids, only the
+//! aggregated rows (one per node and edge) are walked in Rust.
 
 mod inferred;
 mod observations;
@@ -20,19 +21,19 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::histogram::{HistogramEntry, LatencyHistogram};
-use crate::spans::{deduplicate, load_spans, trace_halves, SPAN_COLUMNS, TRACE_HI, TRACE_LO};
+use crate::spans::{load_spans, load_spans_matching, trace_halves, TRACE_HI};
 use crate::trace_set::TraceIdSet;
-use observations::{observe, Observations, ACCOUNT, CLIENT_TYPE, END_US, INFERRED, NAME, ROOT, START_US, TYPE};
+use observations::{observe, Observations, CLIENT_TYPE, INFERRED, ROOT, TRACE};
 use statistics::{aggregations, read_aggregates, Aggregate};
 
 pub(crate) use inferred::{inferred_node, DownstreamCall};
-pub(crate) use observations::observe as observations_of;
+pub use observations::GRAPH_COLUMNS;
+pub(crate) use observations::{observe as observations_of, NodeKey, DST, NODE, SRC};
 pub(crate) use statistics::{aggregations as statistics_aggregations, read_aggregates as read_statistics};
 pub use statistics::{ErrorStatistics, FaultStatistics, Statistics};
 
 const STATE_ACTIVE: &str = "active";
 const STATE_UNKNOWN: &str = "unknown";
-const TRACE_DURATION: &str = "trace_duration";
 
 /// The nodes of a graph, each with its outgoing edges: X-Ray's `Services` list.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -117,7 +118,7 @@ impl ServiceGraph {
 
 /// The graph of the spans starting in `[from_us, to_us)`, optionally of only some traces.
 pub fn service_graph(store: &Store, from_us: i64, to_us: i64, traces: Option<&TraceIdSet>) -> Result<ServiceGraph> {
-    let spans = load_spans(store, from_us, to_us)?;
+    let spans = load_spans(store, from_us, to_us, &GRAPH_COLUMNS)?;
     let spans = match traces {
         Some(traces) => traces.restrict(spans),
         None => spans,
@@ -133,23 +134,15 @@ pub fn trace_graph(store: &Store, ids: &[TraceId]) -> Result<ServiceGraph> {
     // The `trace_hi` predicate lets blocks skip row groups; the join makes the set exact.
     let his: Vec<u64> = ids.iter().map(|id| trace_halves(*id).0).collect();
     let predicate = col(TRACE_HI).is_in(lit(Series::new("his".into(), his)).implode(false), false);
-    let scanned = store.scan(from_us, to_us.saturating_add(1), SPAN_COLUMNS, Some(predicate))?;
+    let spans = load_spans_matching(store, from_us, to_us.saturating_add(1), &GRAPH_COLUMNS, Some(predicate))?;
     let traces = TraceIdSet::from_ids(ids)?;
-    service_graph_of_spans(traces.restrict(deduplicate(scanned)?))
+    service_graph_of_spans(traces.restrict(spans))
 }
 
 /// The graph of deduplicated spans (the [`crate::load_spans`] schema).
 pub fn service_graph_of_spans(spans: LazyFrame) -> Result<ServiceGraph> {
     let observations = observe(spans)?;
     graph_of(&observations)
-}
-
-/// Node identity (xray.md 5.1); the order of reference ids.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-struct NodeKey {
-    name: String,
-    node_type: String,
-    account: String,
 }
 
 #[derive(Debug, Default)]
@@ -163,28 +156,27 @@ struct NodeParts {
 
 fn graph_of(observations: &Observations) -> Result<ServiceGraph> {
     let mut nodes: BTreeMap<NodeKey, NodeParts> = BTreeMap::new();
+    let key = |id: u32| observations.keys[id as usize].clone();
     let mut node_aggregations = aggregations();
     node_aggregations.extend([col(ROOT).any(true), col(INFERRED).all(true)]);
-    let node_frame = observations.nodes.clone().lazy().group_by(key_columns("")).agg(node_aggregations).collect()?;
-    let node_keys = read_keys(&node_frame, "")?;
+    let node_frame = observations.nodes.clone().lazy().group_by([col(NODE)]).agg(node_aggregations).collect()?;
+    let node_ids = read_ids(&node_frame, NODE)?;
     let roots = read_flags(&node_frame, ROOT)?;
     let inferred = read_flags(&node_frame, INFERRED)?;
     for (row, aggregate) in read_aggregates(&node_frame)?.into_iter().enumerate() {
-        let parts = nodes.entry(node_keys[row].clone()).or_default();
+        let parts = nodes.entry(key(node_ids[row])).or_default();
         parts.aggregate = Some(aggregate);
         parts.root = roots[row];
         parts.inferred = inferred[row];
     }
-    for (key, histogram) in trace_duration_histograms(observations)? {
-        nodes.entry(key).or_default().durations = Some(histogram);
+    for (id, histogram) in trace_duration_histograms(observations)? {
+        nodes.entry(key(id)).or_default().durations = Some(histogram);
     }
-    let mut edge_keys = key_columns("src_");
-    edge_keys.extend(key_columns("dst_"));
-    let edge_frame = observations.edges.clone().lazy().group_by(edge_keys).agg(aggregations()).collect()?;
-    let (sources, destinations) = (read_keys(&edge_frame, "src_")?, read_keys(&edge_frame, "dst_")?);
+    let edge_frame = observations.edges.clone().lazy().group_by([col(SRC), col(DST)]).agg(aggregations()).collect()?;
+    let (sources, destinations) = (read_ids(&edge_frame, SRC)?, read_ids(&edge_frame, DST)?);
     for (row, aggregate) in read_aggregates(&edge_frame)?.into_iter().enumerate() {
-        nodes.entry(destinations[row].clone()).or_default();
-        nodes.entry(sources[row].clone()).or_default().edges.push((destinations[row].clone(), aggregate));
+        nodes.entry(key(destinations[row])).or_default();
+        nodes.entry(key(sources[row])).or_default().edges.push((key(destinations[row]), aggregate));
     }
     Ok(assemble(nodes))
 }
@@ -249,56 +241,25 @@ fn node_bounds(aggregate: Option<&Aggregate>, edges: &[Edge]) -> (i64, i64) {
     ((start * 1e6).round() as i64, (end * 1e6).round() as i64)
 }
 
-/// Per node, the durations (earliest start to latest end of its spans in range) of the traces
-/// that pass through it.
-fn trace_duration_histograms(observations: &Observations) -> Result<Vec<(NodeKey, LatencyHistogram)>> {
-    let trace = [col(TRACE_HI), col(TRACE_LO)];
-    let durations = observations.spans.clone().lazy().group_by(trace.clone()).agg([(col(END_US)
-        .fill_null(col(START_US))
-        .max()
-        - col(START_US).min())
-    .alias(TRACE_DURATION)]);
-    let mut node_traces = key_columns("");
-    node_traces.extend(trace.clone());
-    let frame = observations
-        .nodes
-        .clone()
-        .lazy()
-        .select(node_traces.clone())
-        .unique_generic(None, UniqueKeepStrategy::Any)
-        .join(durations, trace.clone(), trace, JoinArgs::new(JoinType::Inner))
-        .group_by(key_columns(""))
-        .agg([col(TRACE_DURATION)])
-        .collect()?;
-    let keys = read_keys(&frame, "")?;
-    let lists = frame.column(TRACE_DURATION)?.list()?;
-    let mut histograms = Vec::with_capacity(keys.len());
-    for (key, list) in keys.into_iter().zip(lists.amortized_iter()) {
-        let values: Vec<i64> = match list {
-            Some(series) => series.as_ref().i64()?.iter().flatten().collect(),
-            None => Vec::new(),
-        };
-        histograms.push((key, LatencyHistogram::from_micros(values)));
+/// Per node id, the durations (earliest start to latest end of its spans in range) of the
+/// traces that pass through it.
+fn trace_duration_histograms(observations: &Observations) -> Result<Vec<(u32, LatencyHistogram)>> {
+    let nodes = observations.nodes.column(NODE)?.u32()?;
+    let traces = observations.nodes.column(TRACE)?.u32()?;
+    let mut seen: PlHashSet<(u32, u32)> = PlHashSet::new();
+    let mut durations: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
+    for (node, trace) in nodes.iter().zip(traces.iter()) {
+        let (Some(node), Some(trace)) = (node, trace) else { continue };
+        let Some(duration) = observations.trace_durations.get(trace as usize) else { continue };
+        if seen.insert((node, trace)) {
+            durations.entry(node).or_default().push(*duration);
+        }
     }
-    Ok(histograms)
+    Ok(durations.into_iter().map(|(node, values)| (node, LatencyHistogram::from_micros(values))).collect())
 }
 
-fn key_columns(prefix: &str) -> Vec<Expr> {
-    [NAME, TYPE, ACCOUNT].iter().map(|name| col(format!("{prefix}{name}"))).collect()
-}
-
-fn read_keys(frame: &DataFrame, prefix: &str) -> Result<Vec<NodeKey>> {
-    let column = |name: &str| -> Result<Vec<String>> {
-        let values = frame.column(&format!("{prefix}{name}"))?.str()?;
-        Ok(values.iter().map(|value| value.unwrap_or_default().to_owned()).collect())
-    };
-    let (names, types, accounts) = (column(NAME)?, column(TYPE)?, column(ACCOUNT)?);
-    Ok(names
-        .into_iter()
-        .zip(types)
-        .zip(accounts)
-        .map(|((name, node_type), account)| NodeKey { name, node_type, account })
-        .collect())
+fn read_ids(frame: &DataFrame, name: &str) -> Result<Vec<u32>> {
+    Ok(frame.column(name)?.u32()?.iter().map(Option::unwrap_or_default).collect())
 }
 
 fn read_flags(frame: &DataFrame, name: &str) -> Result<Vec<bool>> {

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context};
 use clap::Parser;
 use fluoro_analyzer::{
-    compile_filter, load_spans, parse_filter, service_graph, trace_frame, trace_summaries, CompiledFilter, MatchFrames,
-    NoGroups, ServiceGraph, SummaryQuery, TimeRangeType, SPAN_COLUMNS, TRACE_SLACK_US,
+    collect_spans, compile_filter, load_spans, parse_filter, service_graph, trace_frame, trace_summaries,
+    CompiledFilter, MatchFrames, NoGroups, ServiceGraph, SummaryQuery, TimeRangeType, GRAPH_COLUMNS, TRACE_SLACK_US,
 };
 use fluoro_store::{bench_api, Store, StoreConfig};
 use polars::prelude::IntoLazy;
@@ -96,7 +96,7 @@ fn main() -> anyhow::Result<()> {
     let edges = edge_counts(&graph);
     println!("fluoro service graph: {} nodes, {} edges, median {graph_ms:.1} ms", graph.services.len(), edges.len());
 
-    print_breakdown(&store, window, args.runs)?;
+    print_breakdown(&store, &plan, window, args.runs)?;
 
     let duck = duckdb(&store, window, args.runs)?;
     let duck_matched = duck["filter_count"].as_u64().context("filter_count")?;
@@ -148,20 +148,31 @@ fn generate(args: &Args) -> anyhow::Result<(usize, i64)> {
 /// The analyzer's GetTraceSummaries path up to the matched set: span scan, trace frame,
 /// compiled filter (`trace_summaries` without sorting and summarizing a page).
 fn matching_traces(store: &Store, plan: &CompiledFilter, window: (i64, i64)) -> anyhow::Result<usize> {
-    let spans = load_spans(store, window.0 - TRACE_SLACK_US, window.1 + TRACE_SLACK_US)?.collect()?;
-    let candidates = trace_frame(spans.clone().lazy(), window.0, window.1, TimeRangeType::TraceId).collect()?;
+    let (from_us, to_us) = (window.0 - TRACE_SLACK_US, window.1 + TRACE_SLACK_US);
+    let spans = collect_spans(load_spans(store, from_us, to_us, &plan.span_columns())?)?;
+    let candidates = trace_frame(spans.clone().lazy(), window.0, window.1, TimeRangeType::TraceId)?.collect()?;
     Ok(plan.apply(&MatchFrames::new(spans), candidates)?.height())
 }
 
 /// Where the analyzer's time goes: the Parquet scan alone, then with deduplication (the start
-/// of both queries), over the filter's slack-widened window and over the graph's window.
-fn print_breakdown(store: &Store, window: (i64, i64), runs: usize) -> anyhow::Result<()> {
+/// of both queries), over the filter's slack-widened window and over the graph's window, each
+/// with the columns its query reads.
+fn print_breakdown(store: &Store, plan: &CompiledFilter, window: (i64, i64), runs: usize) -> anyhow::Result<()> {
     let (from_us, to_us) = (window.0 - TRACE_SLACK_US, window.1 + TRACE_SLACK_US);
-    let (scan_ms, rows) = median_ms(runs, || Ok(store.scan(from_us, to_us, SPAN_COLUMNS, None)?.collect()?.height()))?;
-    let (dedup_ms, _) = median_ms(runs, || Ok(load_spans(store, from_us, to_us)?.collect()?.height()))?;
-    println!("fluoro filter breakdown: scan of {rows} spans {scan_ms:.1} ms, scan + deduplication {dedup_ms:.1} ms");
-    let (graph_ms, rows) = median_ms(runs, || Ok(load_spans(store, window.0, window.1)?.collect()?.height()))?;
-    println!("fluoro graph breakdown: scan + deduplication of {rows} spans (all columns) {graph_ms:.1} ms");
+    let columns = plan.span_columns();
+    let (scan_ms, rows) =
+        median_ms(runs, || Ok(store.scan(from_us, to_us, &columns, None)?.spans.collect()?.height()))?;
+    let (dedup_ms, _) = median_ms(runs, || Ok(load_spans(store, from_us, to_us, &columns)?.collect()?.height()))?;
+    println!(
+        "fluoro filter breakdown: scan of {rows} spans ({} columns) {scan_ms:.1} ms, scan + deduplication {dedup_ms:.1} ms",
+        columns.len()
+    );
+    let (graph_ms, rows) =
+        median_ms(runs, || Ok(load_spans(store, window.0, window.1, &GRAPH_COLUMNS)?.collect()?.height()))?;
+    println!(
+        "fluoro graph breakdown: scan + deduplication of {rows} spans ({} columns) {graph_ms:.1} ms",
+        GRAPH_COLUMNS.len()
+    );
     Ok(())
 }
 

@@ -29,8 +29,11 @@ impl Block {
     }
 }
 
+/// Writes block `id` beside the blocks already in `blocks_dir`, as a flush would.
 pub fn write_block(blocks_dir: &Path, id: u64, spans: Vec<StoredSpan>) -> Result<Block> {
-    super::write_block(blocks_dir, id, spans).map(Block)
+    let existing = super::open_blocks(blocks_dir)?;
+    let others: Vec<&BlockMeta> = existing.iter().collect();
+    super::write_block(blocks_dir, id, spans, super::Neighbours { others: &others, replaces: &[] }).map(Block)
 }
 
 pub fn open_blocks(blocks_dir: &Path) -> Result<Vec<Block>> {

@@ -17,6 +17,12 @@
 //!   not read data pages.
 //! - Open format: plain Parquet types only; Fluoro's metadata is one JSON value under the
 //!   key-value key `fluoro.block`, ignored by other readers.
+//! - Scans need not deduplicate everything: within one block a span has one version, so two
+//!   versions can only meet in a scan when their trace has spans in two sources. Each block
+//!   lists its traces that the bloom filter of a block existing when it was written may hold
+//!   (`shared_traces`); a compacted block names the blocks it `replaces`, so a leftover input
+//!   is recognised on open. Both fields are optional: blocks without `shared_traces` (written
+//!   before it existed) make a scan deduplicate every trace.
 //!
 //! Format version 1 (`fluoro.block` → `{"version":1,…}`), one row per span:
 //!
@@ -48,7 +54,9 @@
 //!
 //! footer key-value "fluoro.block":
 //! {"version":1,"rows":N,"min_start_us":…,"max_end_us":…,"services":[…],
-//!  "filter":{"hashes":K,"bits":"<base64 of little-endian u64 words>"}}
+//!  "filter":{"hashes":K,"bits":"<base64 of little-endian u64 words>"},
+//!  "shared_traces":["<trace id as 32 lowercase hex digits>",…],   optional
+//!  "replaces":[block id,…]}                                        optional, compacted blocks
 //! ```
 
 #[doc(hidden)]
@@ -59,6 +67,7 @@ mod schema;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use fluoro_proto::TraceId;
 use polars::prelude::*;
@@ -104,6 +113,11 @@ pub(crate) struct BlockMeta {
     /// retention counts age from the later of this and `max_end_us`, so data imported with old
     /// timestamps is still kept for the whole retention period.
     pub written_us: i64,
+    /// Traces of this block that may also have spans in a block written before it; `None`
+    /// when unknown (a block from before Fluoro recorded it): then any trace may.
+    pub shared_traces: Option<Arc<[TraceId]>>,
+    /// The blocks a compaction merged into this one.
+    pub replaces: Vec<u64>,
 }
 
 impl BlockMeta {
@@ -128,6 +142,19 @@ struct FooterMeta {
     max_end_us: i64,
     services: Vec<String>,
     filter: filter::StoredFilter,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shared_traces: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    replaces: Vec<u64>,
+}
+
+/// The blocks a new block is written beside: what its footer says about them.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Neighbours<'a> {
+    /// Every other block the store holds now (traces shared with them are listed).
+    pub others: &'a [&'a BlockMeta],
+    /// The blocks this one replaces (compaction inputs).
+    pub replaces: &'a [u64],
 }
 
 /// The path of block `id`.
@@ -136,12 +163,17 @@ pub(crate) fn block_path(blocks_dir: &Path, id: u64) -> PathBuf {
 }
 
 /// Sorts the spans into block order and writes them durably as block `id`.
-pub(crate) fn write_block(blocks_dir: &Path, id: u64, mut spans: Vec<StoredSpan>) -> Result<BlockMeta> {
+pub(crate) fn write_block(
+    blocks_dir: &Path,
+    id: u64,
+    mut spans: Vec<StoredSpan>,
+    neighbours: Neighbours<'_>,
+) -> Result<BlockMeta> {
     if spans.is_empty() {
         return Err(StoreError::Block(format!("refusing to write block {id} without spans")));
     }
     sort_for_block(&mut spans);
-    let footer = footer_meta(&spans);
+    let footer = footer_meta(&spans, neighbours);
     let mut frame = spans_to_frame(&spans)?;
     drop(spans);
     let path = block_path(blocks_dir, id);
@@ -221,6 +253,7 @@ fn open_block(id: u64, path: &Path) -> Result<BlockMeta> {
 }
 
 fn meta_from_footer(id: u64, path: PathBuf, file: &fs::Metadata, footer: FooterMeta) -> Result<BlockMeta> {
+    let path_for_log = path.clone();
     let written = file.modified().ok().and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok());
     Ok(BlockMeta {
         id,
@@ -232,7 +265,26 @@ fn meta_from_footer(id: u64, path: PathBuf, file: &fs::Metadata, footer: FooterM
         max_end_us: footer.max_end_us,
         services: footer.services,
         filter: TraceFilter::from_stored(&footer.filter)?,
+        shared_traces: footer.shared_traces.and_then(|ids| parse_trace_ids(&path_for_log, &ids)),
+        replaces: footer.replaces,
     })
+}
+
+fn trace_id_hex(id: TraceId) -> String {
+    format!("{:032x}", id.as_u128())
+}
+
+/// The footer's shared traces; `None` (any trace may be shared) if one does not parse, so a
+/// damaged list costs a slower scan, never a wrong answer or the block.
+fn parse_trace_ids(path: &Path, ids: &[String]) -> Option<Arc<[TraceId]>> {
+    let parsed: Option<Vec<TraceId>> = ids
+        .iter()
+        .map(|id| u128::from_str_radix(id, 16).ok().map(|value| TraceId::from_bytes(value.to_be_bytes())))
+        .collect();
+    if parsed.is_none() {
+        warn!(path = %path.display(), "ignoring an unreadable list of shared traces");
+    }
+    parsed.map(Arc::from)
 }
 
 /// Block order: (trace start minute, trace id, start, id). Sorting by the trace's own start
@@ -249,13 +301,20 @@ fn sort_for_block(spans: &mut [StoredSpan]) {
     });
 }
 
-fn footer_meta(spans: &[StoredSpan]) -> FooterMeta {
+fn footer_meta(spans: &[StoredSpan], neighbours: Neighbours<'_>) -> FooterMeta {
     let mut services: Vec<String> = spans.iter().filter_map(|span| span.row.service.clone()).collect();
     services.sort_unstable();
     services.dedup();
     let mut trace_ids: Vec<TraceId> = spans.iter().map(|span| span.row.trace_id).collect();
     trace_ids.dedup(); // spans are sorted by trace, so this leaves each id once
+    let shared_traces = trace_ids
+        .iter()
+        .filter(|id| neighbours.others.iter().any(|block| block.may_contain_trace(id)))
+        .map(|id| trace_id_hex(*id))
+        .collect();
     FooterMeta {
+        shared_traces: Some(shared_traces),
+        replaces: neighbours.replaces.to_vec(),
         version: FORMAT_VERSION,
         rows: spans.len(),
         min_start_us: spans.iter().map(|span| span.row.start_us).min().unwrap_or_default(),

@@ -103,6 +103,8 @@ pub(crate) fn test_meta(id: u64, rows: usize, min_start_us: i64) -> BlockMeta {
         services: Vec::new(),
         filter: TraceFilter::build(std::iter::empty()),
         written_us: 0,
+        shared_traces: Some(Arc::from(Vec::new())),
+        replaces: Vec::new(),
     }
 }
 
@@ -132,7 +134,7 @@ fn sorted(mut spans: Vec<StoredSpan>) -> Vec<StoredSpan> {
 fn spans_round_trip_through_a_block() {
     let dir = tempfile::tempdir().unwrap();
     let spans = sample_spans();
-    let meta = write_block(dir.path(), 7, spans.clone()).unwrap();
+    let meta = write_block(dir.path(), 7, spans.clone(), Neighbours::default()).unwrap();
     assert_eq!(meta.rows, spans.len());
     assert_eq!(meta.services, vec!["PetSite".to_owned()]);
     let reopened = open_blocks(dir.path()).unwrap();
@@ -145,7 +147,7 @@ fn spans_round_trip_through_a_block() {
 fn memory_frame_has_the_block_schema() {
     let dir = tempfile::tempdir().unwrap();
     let spans = sample_spans();
-    let meta = write_block(dir.path(), 1, spans.clone()).unwrap();
+    let meta = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap();
     let on_disk = scan_block(&meta, i64::MIN, i64::MAX, &[], None).unwrap().collect().unwrap();
     let in_memory = spans_to_frame(&spans).unwrap();
     assert_eq!(on_disk.schema(), in_memory.schema());
@@ -156,7 +158,7 @@ fn memory_frame_has_the_block_schema() {
 fn trace_lookup_returns_exactly_that_trace() {
     let dir = tempfile::tempdir().unwrap();
     let spans = sample_spans();
-    let meta = write_block(dir.path(), 1, spans.clone()).unwrap();
+    let meta = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap();
     let expected: Vec<StoredSpan> = spans.iter().filter(|s| s.row.trace_id == trace(7)).cloned().collect();
     assert_eq!(sorted(read_trace_spans(&meta, &[trace(7)]).unwrap()), sorted(expected));
     assert!(read_trace_spans(&meta, &[trace(5_000)]).unwrap().is_empty());
@@ -170,7 +172,7 @@ fn trace_lookup_returns_exactly_that_trace() {
 fn scan_prunes_by_time_and_predicate() {
     let dir = tempfile::tempdir().unwrap();
     let spans = sample_spans();
-    let meta = write_block(dir.path(), 1, spans.clone()).unwrap();
+    let meta = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap();
     let from = 1_700_000_000_000_000 + 70_000_000;
     let to = from + 70_000_000;
     let frame = scan_block(&meta, from, to, &[schema::SERVICE, schema::FAULT], Some(col(schema::FAULT)))
@@ -187,7 +189,7 @@ fn scan_prunes_by_time_and_predicate() {
 #[test]
 fn half_written_and_unreadable_blocks_are_discarded() {
     let dir = tempfile::tempdir().unwrap();
-    let good = write_block(dir.path(), 1, sample_spans()).unwrap();
+    let good = write_block(dir.path(), 1, sample_spans(), Neighbours::default()).unwrap();
     let bytes = std::fs::read(&good.path).unwrap();
     // A crash before the rename: a partial `.tmp`.
     std::fs::write(dir.path().join("00000000000000000002.parquet.tmp"), &bytes[..bytes.len() / 2]).unwrap();
@@ -204,7 +206,7 @@ fn newer_format_is_refused_not_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let mut spans = sample_spans();
     sort_for_block(&mut spans);
-    let mut footer = footer_meta(&spans);
+    let mut footer = footer_meta(&spans, Neighbours::default());
     footer.version = FORMAT_VERSION + 1;
     let path = block_path(dir.path(), 1);
     write_parquet(&path, &mut spans_to_frame(&spans).unwrap(), &footer).unwrap();
@@ -212,12 +214,40 @@ fn newer_format_is_refused_not_deleted() {
     assert!(path.exists());
 }
 
+#[test]
+fn a_block_lists_the_traces_it_may_share_with_existing_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = write_block(dir.path(), 1, vec![span(1, 1, 1_000), span(2, 1, 2_000)], Neighbours::default()).unwrap();
+    assert_eq!(first.shared_traces.as_deref(), Some(&[][..]));
+    let neighbours = Neighbours { others: &[&first], replaces: &[] };
+    let second = write_block(dir.path(), 2, vec![span(2, 2, 2_500), span(3, 1, 3_000)], neighbours).unwrap();
+    let trace_two = span(2, 1, 0).row.trace_id;
+    assert_eq!(second.shared_traces.as_deref(), Some(&[trace_two][..]));
+    let reopened = open_blocks(dir.path()).unwrap();
+    assert_eq!(reopened[1].shared_traces, second.shared_traces);
+}
+
+#[test]
+fn a_block_from_before_shared_traces_may_share_any_trace() {
+    // Format 1 blocks written before the optional `shared_traces` and `replaces` fields.
+    let dir = tempfile::tempdir().unwrap();
+    let mut spans = sample_spans();
+    sort_for_block(&mut spans);
+    let mut footer = footer_meta(&spans, Neighbours::default());
+    footer.shared_traces = None;
+    let path = block_path(dir.path(), 1);
+    write_parquet(&path, &mut spans_to_frame(&spans).unwrap(), &footer).unwrap();
+    let blocks = open_blocks(dir.path()).unwrap();
+    assert_eq!(blocks[0].shared_traces, None);
+    assert!(blocks[0].replaces.is_empty());
+}
+
 /// The format is open: DuckDB reads a block and agrees with Fluoro on counts and values.
 #[test]
 fn duckdb_reads_blocks() {
     let dir = tempfile::tempdir().unwrap();
     let spans = sample_spans();
-    let meta = write_block(dir.path(), 1, spans.clone()).unwrap();
+    let meta = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/duckdb_check.py");
     let full = spans.iter().find(|s| s.document.is_some()).unwrap();
     let (hi, lo) = trace_halves(full.row.trace_id);
