@@ -128,6 +128,15 @@ impl Forwarder {
     }
 }
 
+/// Whether growing the buffer from `before` to `after` documents concerns the sender: the
+/// first document starts the batch interval, and a full batch ends the wait. Waking it for
+/// every receive in between cost the sender ~0.5 CPU µs per document at 80k documents/s
+/// (`udp_ingest`, relay phase). The sender checks the buffer before it waits, and a
+/// notification sent while it is busy is kept for its next wait.
+fn sender_must_wake(before: usize, after: usize, batch_documents: usize) -> bool {
+    before == 0 || (before < batch_documents && after >= batch_documents)
+}
+
 impl ForwardSink {
     pub fn counters(&self) -> &Arc<Counters> {
         &self.shared.counters
@@ -151,9 +160,10 @@ impl ForwardSink {
         if documents.is_empty() {
             return;
         }
-        let count = documents.len() as u64;
-        let overflow = {
+        let pushed = documents.len();
+        let (before, overflow) = {
             let mut buffer = self.shared.buffer.lock();
+            let before = buffer.len();
             for document in documents {
                 let sequence = buffer.next_sequence;
                 buffer.next_sequence += 1;
@@ -161,13 +171,29 @@ impl ForwardSink {
             }
             let overflow = buffer.len().saturating_sub(self.shared.config.buffer_documents);
             buffer.documents.drain(..overflow);
-            overflow
+            (before, overflow)
         };
         let counters = &self.shared.counters;
-        counters.add_received(Source::Forward, count);
+        counters.add_received(Source::Forward, pushed as u64);
         if overflow > 0 {
             counters.add_dropped(Source::Forward, DropReason::BufferFull, overflow as u64);
         }
-        self.shared.arrived.notify_one();
+        if sender_must_wake(before, before + pushed, self.shared.config.batch_documents) {
+            self.shared.arrived.notify_one();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sender_is_woken_for_the_first_document_and_for_a_full_batch_only() {
+        assert!(sender_must_wake(0, 1, 50), "the interval starts");
+        assert!(!sender_must_wake(1, 30, 50));
+        assert!(sender_must_wake(30, 50, 50), "a full batch");
+        assert!(sender_must_wake(49, 80, 50));
+        assert!(!sender_must_wake(50, 80, 50), "already woken; the sender rechecks after sending");
     }
 }
