@@ -7,7 +7,8 @@
 //!   `version == 1`; SDKs send exactly `{"format":"json","version":1}`. The datagram is split at
 //!   the FIRST `\n`; no newline, a bad header or an empty body is rejected as `bad_header`.
 //! - The body is one X-Ray document (segment, subsegment or subsegment array), validated by
-//!   [`Ingest`] like a `PutTraceSegments` element.
+//!   [`Ingest`] like a `PutTraceSegments` element — or, in a sidecar, relayed unparsed to the
+//!   central collector, which validates it (`forward.rs`).
 //! - At most 64 KiB (65536 bytes) per datagram, the daemon's read buffer. Anything longer is
 //!   rejected as `too_large` (the daemon truncates it into invalid JSON instead).
 //!
@@ -34,11 +35,12 @@
 //! - `SO_REUSEPORT` lets the kernel spread datagrams over one socket per receive thread, and
 //!   `recvmmsg` takes up to `batch` datagrams per system call.
 //! - A batch of datagrams crosses the queue as one allocation (`Bytes` slices of one buffer),
-//!   and reaches the sink as one `put_documents` call, so locks are taken per batch.
-//! - Every datagram is counted as received exactly once: by [`Ingest`] when its body reaches
-//!   it, here when it is rejected for its header or size or dropped for overload (by the kernel,
-//!   or here when a shutdown finds it still waiting for room). A datagram in the queue is not
-//!   counted yet.
+//!   and reaches the sink as one `put_documents` call (or the relay as one `relay` call), so
+//!   locks are taken per batch.
+//! - Every datagram is counted as received exactly once: by [`Ingest`] or the relay
+//!   (`ForwardSink::relay`) when its body reaches it, here when it is rejected for its header or
+//!   size or dropped for overload (by the kernel, or here when a shutdown finds it still waiting
+//!   for room). A datagram in the queue is not counted yet.
 //!
 //! Bounds: the receive buffers are `receivers × batch × 64 KiB` (2 MiB with the defaults on two
 //! cores); the queue holds at most `queue_datagrams` datagrams and `queue_bytes` bytes, counting
