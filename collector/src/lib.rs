@@ -9,10 +9,15 @@
 //! | `sampling` | centralized sampling rules and the SDK endpoints |
 //! | `otlp` | OTLP over gRPC and HTTP |
 //! | `xray_api` | `PutTraceSegments`, `BatchGetTraces`, `PutTelemetryRecords`, `/metrics` |
-//! | `forward` | sidecar mode: batch and forward to a central Fluoro |
+//! | `forward` | sidecar mode: relay raw documents to a central Fluoro in batches; sampling proxy |
 //!
 //! Write path: `udp.rs` (datagram → header check) → bounded queue → `ingest.rs`
 //! (`parse_document`, rows) → `SpanSink::write`.
+//!
+//! Sidecar path (`fluoro daemon`): `udp.rs` (header check) → bounded queue →
+//! `forward.rs` (UTF-8 check, raw bytes into the bounded buffer) → `forward/send.rs`
+//! (`PutTraceSegments` to the central Fluoro, its `UnprocessedTraceSegments` counted).
+//! When you change the UDP receive side, both paths change: `UdpHandoff` in `udp.rs`.
 
 mod counters;
 mod error;
@@ -27,7 +32,7 @@ mod xray_api;
 
 pub use counters::{Counters, CountersSnapshot, DropReason, RejectReason, Source, SourceCounts};
 pub use error::{CollectorError, Result, SinkError};
-pub use forward::{sampling_proxy_router, ForwardConfig, ForwardSink, Forwarder};
+pub use forward::{sampling_proxy_router, ForwardConfig, ForwardSink, Forwarder, MAX_FORWARD_BODY_BYTES};
 pub use ingest::{Ingest, RefusedDocument};
 pub use otlp::{otlp_grpc_service, otlp_http_router, serve_otlp_grpc, OtlpTraceService, MAX_OTLP_REQUEST_BYTES};
 pub use sampling::{
@@ -37,7 +42,7 @@ pub use sampling::{
 };
 pub use server::{start, start_daemon, DaemonConfig, RunningDaemon, RunningServer, ServerAddresses, ServerConfig};
 pub use sink::{Durability, MemorySink, SpanBatch, SpanSink, StoredTrace, TraceSource};
-pub use udp::{UdpConfig, UdpReceiver};
+pub use udp::{UdpConfig, UdpHandoff, UdpReceiver};
 pub use xray_api::{
     metrics_router, xray_api_router, MAX_DOCUMENTS_PER_REQUEST, MAX_REQUEST_BODY_BYTES, MAX_TRACE_IDS_PER_REQUEST,
 };

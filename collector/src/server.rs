@@ -27,7 +27,7 @@ use crate::ingest::Ingest;
 use crate::otlp::{otlp_http_router, serve_otlp_grpc};
 use crate::sampling::{sampling_router, SamplingRules};
 use crate::sink::TraceSource;
-use crate::udp::{UdpConfig, UdpReceiver};
+use crate::udp::{UdpConfig, UdpHandoff, UdpReceiver};
 use crate::xray_api::{metrics_router, xray_api_router};
 
 /// Where each listener binds and where state lives.
@@ -151,14 +151,15 @@ pub struct RunningDaemon {
     tasks: Vec<JoinHandle<Result<(), CollectorError>>>,
 }
 
-/// Starts a sidecar: the UDP receiver feeding a [`Forwarder`], the sampling proxy, metrics.
+/// Starts a sidecar: the UDP receiver relaying raw documents to a [`Forwarder`], the sampling
+/// proxy, metrics.
 pub async fn start_daemon(config: DaemonConfig, counters: Arc<Counters>) -> Result<RunningDaemon, CollectorError> {
     let sampling = bind(config.sampling_bind).await?;
     let http = bind(config.http_bind).await?;
     let central = config.forward.central.clone();
     let (sink, forwarder) = Forwarder::start(config.forward, counters.clone());
-    let ingest = Ingest::new(Arc::new(sink), counters.clone());
-    let receiver = UdpReceiver::start(config.udp, ingest)?;
+    // A relay: documents are not parsed here but by the central collector (`forward.rs`).
+    let receiver = UdpReceiver::start(config.udp, UdpHandoff::Relay(sink))?;
     let (stop, stopped) = watch::channel(false);
     let udp = receiver.local_addr();
     let (sampling_addr, http_addr) = (sampling.local_addr()?, http.local_addr()?);

@@ -7,7 +7,8 @@
 //!   `version == 1`; SDKs send exactly `{"format":"json","version":1}`. The datagram is split at
 //!   the FIRST `\n`; no newline, a bad header or an empty body is rejected as `bad_header`.
 //! - The body is one X-Ray document (segment, subsegment or subsegment array), validated by
-//!   [`Ingest`] like a `PutTraceSegments` element.
+//!   [`Ingest`] like a `PutTraceSegments` element — or, in a sidecar, relayed unparsed to the
+//!   central collector, which validates it (`forward.rs`).
 //! - At most 64 KiB (65536 bytes) per datagram, the daemon's read buffer. Anything longer is
 //!   rejected as `too_large` (the daemon truncates it into invalid JSON instead).
 //!
@@ -17,8 +18,10 @@
 //! socket ×receivers (SO_REUSEPORT) ── recvmmsg ──▶ receive thread ×receivers
 //!     │  copy the batch into one buffer; when the queue is full, wait for room
 //!     ▼
-//! bounded queue (datagrams and bytes) ──▶ parse worker ×workers
-//!     header check, then one Ingest::put_documents per batch ──▶ SpanSink
+//! bounded queue (datagrams and bytes) ──▶ worker ×workers
+//!     header check, then per batch by UdpHandoff:
+//!       Ingest   one Ingest::put_documents ──▶ SpanSink               (fluoro serve)
+//!       Relay    raw documents ──▶ ForwardSink::relay (forward.rs)    (fluoro daemon)
 //! ```
 //!
 //! - Under overload the receive threads stop reading until the queue has room, and the socket
@@ -32,11 +35,12 @@
 //! - `SO_REUSEPORT` lets the kernel spread datagrams over one socket per receive thread, and
 //!   `recvmmsg` takes up to `batch` datagrams per system call.
 //! - A batch of datagrams crosses the queue as one allocation (`Bytes` slices of one buffer),
-//!   and reaches the sink as one `put_documents` call, so locks are taken per batch.
-//! - Every datagram is counted as received exactly once: by [`Ingest`] when its body reaches
-//!   it, here when it is rejected for its header or size or dropped for overload (by the kernel,
-//!   or here when a shutdown finds it still waiting for room). A datagram in the queue is not
-//!   counted yet.
+//!   and reaches the sink as one `put_documents` call (or the relay as one `relay` call), so
+//!   locks are taken per batch.
+//! - Every datagram is counted as received exactly once: by [`Ingest`] or the relay
+//!   (`ForwardSink::relay`) when its body reaches it, here when it is rejected for its header or
+//!   size or dropped for overload (by the kernel, or here when a shutdown finds it still waiting
+//!   for room). A datagram in the queue is not counted yet.
 //!
 //! Bounds: the receive buffers are `receivers × batch × 64 KiB` (2 MiB with the defaults on two
 //! cores); the queue holds at most `queue_datagrams` datagrams and `queue_bytes` bytes, counting
@@ -70,6 +74,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::counters::{Counters, DropReason, RejectReason, Source};
 use crate::error::CollectorError;
+use crate::forward::ForwardSink;
 use crate::ingest::Ingest;
 use crate::sink::Durability;
 use budget::QueueBudget;
@@ -155,6 +160,43 @@ impl UdpConfig {
     }
 }
 
+/// What the workers do with the documents of datagrams whose header passed. The receive side
+/// (sockets, queue, header check, counting) is the same for both.
+#[derive(Debug, Clone)]
+pub enum UdpHandoff {
+    /// Parse, validate and write rows: the server.
+    Ingest(Ingest),
+    /// Keep the raw documents for forwarding, unparsed: the sidecar daemon (`forward.rs`).
+    Relay(ForwardSink),
+}
+
+impl UdpHandoff {
+    fn counters(&self) -> &Arc<Counters> {
+        match self {
+            UdpHandoff::Ingest(ingest) => ingest.counters(),
+            UdpHandoff::Relay(forward) => forward.counters(),
+        }
+    }
+
+    fn hand_off(&self, documents: Vec<Bytes>) {
+        match self {
+            // Refused documents and sink failures are counted (and logged) by `Ingest`; a UDP
+            // sender gets no answer to give them to.
+            UdpHandoff::Ingest(ingest) => {
+                let bodies = documents.iter().map(|document| document.as_ref());
+                let _ = ingest.put_documents(Source::Udp, bodies, Durability::BestEffort);
+            }
+            UdpHandoff::Relay(forward) => forward.relay(Source::Udp, documents),
+        }
+    }
+}
+
+impl From<Ingest> for UdpHandoff {
+    fn from(ingest: Ingest) -> Self {
+        UdpHandoff::Ingest(ingest)
+    }
+}
+
 /// A running UDP receiver; stops its threads on [`UdpReceiver::shutdown`] or drop.
 #[derive(Debug)]
 pub struct UdpReceiver {
@@ -166,7 +208,8 @@ pub struct UdpReceiver {
 
 impl UdpReceiver {
     /// Binds every socket, then starts the threads. Fails when a socket cannot be bound.
-    pub fn start(config: UdpConfig, ingest: Ingest) -> Result<UdpReceiver, CollectorError> {
+    pub fn start(config: UdpConfig, handoff: impl Into<UdpHandoff>) -> Result<UdpReceiver, CollectorError> {
+        let handoff = handoff.into();
         config.validate()?;
         let sockets = bind_sockets(&config)?;
         let local_addr = sockets[0].local_addr()?.as_socket().unwrap_or(config.bind);
@@ -178,7 +221,7 @@ impl UdpReceiver {
         let mut started =
             UdpReceiver { local_addr, stop: stop.clone(), receive_threads: Vec::new(), worker_threads: Vec::new() };
         for index in 0..config.workers {
-            let worker = ParseWorker { queue: receiver.clone(), budget: budget.clone(), ingest: ingest.clone() };
+            let worker = ParseWorker { queue: receiver.clone(), budget: budget.clone(), handoff: handoff.clone() };
             let thread = spawn(format!("fluoro-udp-parse-{index}"), move || worker.run())?;
             started.worker_threads.push(thread);
         }
@@ -188,7 +231,7 @@ impl UdpReceiver {
                 batch: config.batch,
                 queue: sender.clone(),
                 budget: budget.clone(),
-                counters: ingest.counters().clone(),
+                counters: handoff.counters().clone(),
                 stop: stop.clone(),
             };
             let thread = spawn(format!("fluoro-udp-recv-{index}"), move || receive.run())?;
@@ -427,7 +470,7 @@ fn copy_batch(datagrams: &[&[u8]]) -> DatagramBatch {
 struct ParseWorker {
     queue: Arc<Mutex<Receiver<DatagramBatch>>>,
     budget: Arc<QueueBudget>,
-    ingest: Ingest,
+    handoff: UdpHandoff,
 }
 
 impl ParseWorker {
@@ -453,23 +496,22 @@ impl ParseWorker {
     }
 
     fn write(&self, datagrams: &[Bytes]) {
-        let mut bodies = Vec::with_capacity(datagrams.len());
+        let mut documents = Vec::with_capacity(datagrams.len());
         let mut bad_headers = 0;
         for datagram in datagrams {
             match document_body(datagram) {
-                Some(body) => bodies.push(body),
+                // A slice of the same buffer: the relay keeps it without copying.
+                Some(body) => documents.push(datagram.slice_ref(body)),
                 None => bad_headers += 1,
             }
         }
-        let counters = self.ingest.counters();
         if bad_headers > 0 {
+            let counters = self.handoff.counters();
             counters.add_received(Source::Udp, bad_headers);
             counters.add_rejected(Source::Udp, RejectReason::BadHeader, bad_headers);
         }
-        if !bodies.is_empty() {
-            // Refused documents and sink failures are counted (and logged) by `Ingest`; a UDP
-            // sender gets no answer to give them to.
-            let _ = self.ingest.put_documents(Source::Udp, bodies, Durability::BestEffort);
+        if !documents.is_empty() {
+            self.handoff.hand_off(documents);
         }
     }
 }

@@ -123,6 +123,9 @@ async fn documents_wait_out_an_outage_and_arrive_when_central_is_back() {
 
     let central = Central::start(central.address, sink.clone(), central_counters.clone()).await;
     wait_until("the buffered documents after the outage", || central.delivered() == 320).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(central.delivered(), 320, "requests in flight at once never send a document twice");
+    assert_eq!(sidecar.buffered(), 0);
     let all: Vec<TraceId> = before.into_iter().chain(during).collect();
     assert_eq!(central.sink.traces(&all).len(), 320, "every document within the buffer bound arrived");
     assert_eq!(sidecar_counters.dropped(Source::Forward, DropReason::BufferFull), 0);

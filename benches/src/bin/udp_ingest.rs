@@ -1,10 +1,17 @@
 //! UDP ingest throughput: Fluoro's `UdpReceiver` against a raw receive-and-discard baseline.
 //!
-//! Both phases get the same sender threads blasting ~1 KB segment documents (a segment with 3
+//! Every phase gets the same sender threads blasting ~1 KB segment documents (a segment with 3
 //! subsegments, each datagram a new trace) over loopback for the same time. The baseline is the
 //! most a receiver can do on this machine: `SO_REUSEPORT` sockets, `recvmmsg`, one thread per
-//! socket, counting datagrams and nothing else. Fluoro does the same and then queues, checks the
-//! header, parses, validates and writes into a bounded `MemorySink`.
+//! socket, counting datagrams and nothing else. Fluoro's server path does the same and then
+//! queues, checks the header, parses, validates and writes into a bounded `MemorySink`.
+//!
+//! The third phase is the sidecar (`fluoro daemon`) as a relay: the same `UdpReceiver` hands the
+//! raw documents to the forward buffer, and a real `Forwarder` posts them as `PutTraceSegments`
+//! over HTTP to a stub central collector in this process, which reads and discards the body,
+//! counts its documents and answers `{"UnprocessedTraceSegments":[]}`. A datagram counts as
+//! handled once the stub has acknowledged it. The stub runs on its own threads (`central-stub`),
+//! so its CPU is reported apart from the sidecar's (`fluoro-udp-*`, `fluoro-forward`).
 //!
 //! Besides rates, each phase reports the CPU its threads used during the measured window (from
 //! `/proc/self/task/*/stat`, by thread name), per datagram handled: on a small machine the
@@ -27,7 +34,8 @@ use anyhow::{ensure, Context};
 use clap::Parser;
 use fluoro_benches::TRACE_PLACEHOLDER;
 use fluoro_collector::{
-    Counters, DropReason, Durability, Ingest, MemorySink, RejectReason, Source, UdpConfig, UdpReceiver,
+    Counters, DropReason, Durability, ForwardConfig, Forwarder, Ingest, MemorySink, RejectReason, Source, UdpConfig,
+    UdpHandoff, UdpReceiver, MAX_REQUEST_BODY_BYTES,
 };
 use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -42,9 +50,11 @@ const RAW_RECEIVE_THREAD: &str = "raw-recv";
 const SENDER_THREAD: &str = "udp-send";
 const FLUORO_RECEIVE_THREAD: &str = "fluoro-udp-recv";
 const FLUORO_PARSE_THREAD: &str = "fluoro-udp-pars";
+const FORWARD_THREAD: &str = "fluoro-forward";
+const CENTRAL_STUB_THREAD: &str = "central-stub";
 
 #[derive(Debug, Parser)]
-#[command(about = "UDP ingest throughput: Fluoro's UdpReceiver against raw recvmmsg")]
+#[command(about = "UDP ingest throughput: Fluoro's UdpReceiver (server and sidecar relay) against raw recvmmsg")]
 struct Args {
     /// Measured seconds per phase.
     #[arg(long, default_value_t = 3.0)]
@@ -107,6 +117,28 @@ fn main() -> anyhow::Result<()> {
 
     let ratio = fluoro.rate() / raw.rate();
     println!("ratio fluoro/raw     {ratio:>10.2} (target >= 0.50)");
+
+    let rss_before_relay = rss_kib("VmRSS:")?;
+    let relay = run_relay(&args, UdpConfig { receivers, workers, ..defaults }, &template)?;
+    relay.phase.print("fluoro daemon relay (forwarded over HTTP and acknowledged)", "accepted");
+    println!(
+        "  overload drops     {:>10} ({:.1}% of sent; counted, in the socket or the queue)",
+        relay.phase.overload_drops,
+        relay.phase.percent_of_sent(relay.phase.overload_drops)
+    );
+    println!("  buffer_full drops  {:>10} (counted, the forward buffer overflowed)", relay.buffer_full);
+    println!("  uncounted drops    {:>10} (sent, never counted)", relay.phase.uncounted_drops());
+    println!("  rejected           {:>10} (expected 0)", relay.phase.rejected);
+    println!(
+        "  stub received      {:>10} documents in {} requests, {} acknowledged as forwarded",
+        relay.stub_documents, relay.stub_requests, relay.acknowledged
+    );
+    println!("  RSS                {:>10} KiB before the phase, {} KiB after", rss_before_relay, relay.rss_kib);
+    let relay_ratio = relay.phase.rate() / raw.rate();
+    println!("ratios to raw recvmmsg (same senders, same seconds; target >= 0.50)");
+    println!("  raw recvmmsg sink                          1.00");
+    println!("  fluoro serve: parse, validate, rows   {ratio:>8.2}");
+    println!("  fluoro daemon relay: forwarded, acked {relay_ratio:>8.2}");
     let ingest_rate = ingest_ceiling(&template, args.seconds.min(1.0))?;
     println!(
         "Ingest::put_documents alone, 1 thread, batches of 32: {ingest_rate:.0} documents/s, peak RSS {} KiB",
@@ -261,6 +293,107 @@ fn run_fluoro(args: &Args, config: UdpConfig, template: &Template) -> anyhow::Re
     })
 }
 
+/// The relay phase's numbers beyond the common ones.
+#[derive(Debug)]
+struct RelayPhase {
+    phase: Phase,
+    buffer_full: u64,
+    acknowledged: u64,
+    stub_documents: u64,
+    stub_requests: u64,
+    rss_kib: u64,
+}
+
+fn run_relay(args: &Args, config: UdpConfig, template: &Template) -> anyhow::Result<RelayPhase> {
+    let stub = CentralStub::start()?;
+    // The daemon's runtime: the forwarder's task and its HTTP client.
+    let runtime = tokio::runtime::Builder::new_multi_thread().thread_name(FORWARD_THREAD).enable_all().build()?;
+    let counters = Arc::new(Counters::new());
+    let (sink, forwarder) = {
+        let _context = runtime.enter();
+        Forwarder::start(ForwardConfig::new(format!("http://{}", stub.address)), counters.clone())
+    };
+    let config = UdpConfig { bind: "127.0.0.1:0".parse()?, ..config };
+    let receiver = UdpReceiver::start(config, UdpHandoff::Relay(sink))?;
+    let roles = [FLUORO_RECEIVE_THREAD, FLUORO_PARSE_THREAD, FORWARD_THREAD, CENTRAL_STUB_THREAD, SENDER_THREAD];
+    let phase = measure(args, receiver.local_addr(), template, &roles, || counters.accepted(Source::Forward))?;
+    let rss_kib = rss_kib("VmRSS:")?;
+    wait_until_still(|| counters.received(Source::Udp) + counters.accepted(Source::Forward));
+    receiver.shutdown();
+    runtime.block_on(forwarder.shutdown(Duration::from_secs(5)));
+    let rejected = [RejectReason::BadHeader, RejectReason::BadJson, RejectReason::Invalid, RejectReason::TooLarge]
+        .iter()
+        .map(|&reason| counters.rejected(Source::Udp, reason) + counters.rejected(Source::Forward, reason))
+        .sum();
+    Ok(RelayPhase {
+        phase: Phase {
+            counted_total: counters.received(Source::Udp),
+            overload_drops: counters.dropped(Source::Udp, DropReason::Overload),
+            rejected,
+            ..phase
+        },
+        buffer_full: counters.dropped(Source::Forward, DropReason::BufferFull),
+        acknowledged: counters.accepted(Source::Forward),
+        stub_documents: stub.documents.load(Ordering::Relaxed),
+        stub_requests: stub.requests.load(Ordering::Relaxed),
+        rss_kib,
+    })
+}
+
+/// The least a central collector can do: read each `PutTraceSegments` body, count its
+/// documents without keeping them, and accept them all. Served by its own runtime, one thread.
+struct CentralStub {
+    address: SocketAddr,
+    documents: Arc<AtomicU64>,
+    requests: Arc<AtomicU64>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+#[derive(serde::Deserialize)]
+struct PutTraceSegmentsRequest {
+    #[serde(rename = "TraceSegmentDocuments")]
+    documents: Vec<serde::de::IgnoredAny>,
+}
+
+impl CentralStub {
+    fn start() -> anyhow::Result<CentralStub> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(CENTRAL_STUB_THREAD)
+            .enable_all()
+            .build()?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let address = listener.local_addr()?;
+        let (documents, requests) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let counts = (documents.clone(), requests.clone());
+        let router = axum::Router::new()
+            .route("/TraceSegments", axum::routing::post(put_trace_segments))
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
+            .with_state(counts);
+        runtime.spawn(async move {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => {
+                    let _ = axum::serve(listener, router).await;
+                }
+                Err(error) => eprintln!("central stub cannot listen: {error}"),
+            }
+        });
+        Ok(CentralStub { address, documents, requests, _runtime: runtime })
+    }
+}
+
+async fn put_trace_segments(
+    axum::extract::State((documents, requests)): axum::extract::State<(Arc<AtomicU64>, Arc<AtomicU64>)>,
+    body: axum::body::Bytes,
+) -> impl axum::response::IntoResponse {
+    if let Ok(request) = serde_json::from_slice::<PutTraceSegmentsRequest>(&body) {
+        documents.fetch_add(request.documents.len() as u64, Ordering::Relaxed);
+    }
+    requests.fetch_add(1, Ordering::Relaxed);
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], r#"{"UnprocessedTraceSegments":[]}"#)
+}
+
 /// Waits until `count` has not moved for half a second, at most 10 s.
 fn wait_until_still(count: impl Fn() -> u64) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -402,7 +535,12 @@ fn ingest_ceiling(template: &Template, seconds: f64) -> anyhow::Result<f64> {
 
 /// Peak resident set size of this process, from `/proc/self/status`.
 fn peak_rss_kib() -> anyhow::Result<u64> {
+    rss_kib("VmHWM:")
+}
+
+/// One KiB line of `/proc/self/status`, such as `VmRSS:` (now) or `VmHWM:` (peak).
+fn rss_kib(field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string("/proc/self/status")?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:")).context("no VmHWM in /proc/self/status")?;
-    Ok(line.split_whitespace().nth(1).context("empty VmHWM")?.parse()?)
+    let line = status.lines().find(|line| line.starts_with(field)).context("no such field in /proc/self/status")?;
+    Ok(line.split_whitespace().nth(1).context("empty field")?.parse()?)
 }

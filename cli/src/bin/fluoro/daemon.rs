@@ -1,5 +1,7 @@
-//! `fluoro daemon --forward URL`: a sidecar next to a service. It receives exactly what the
-//! X-Ray daemon receives, forwards batches to a central Fluoro, and proxies sampling calls.
+//! `fluoro daemon --forward URL`: a sidecar next to a service. Like the X-Ray daemon it is a
+//! relay: it receives what the X-Ray daemon receives, checks only the header, size and UTF-8,
+//! forwards the raw documents in batches to a central Fluoro (which validates them), and
+//! proxies sampling calls.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

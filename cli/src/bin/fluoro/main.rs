@@ -30,6 +30,11 @@ enum Command {
     /// Run as a sidecar next to a service: receive X-Ray UDP locally, forward batches (50
     /// documents or 1 s) to a central Fluoro with retries, and proxy sampling calls to it.
     ///
+    /// Like the X-Ray daemon it relays documents without parsing them: it checks the header
+    /// line, the 64 KiB limit and UTF-8, and the central Fluoro validates. Documents the central
+    /// refuses are counted on this daemon's /metrics as fluoro_rejected_total{source="forward"}
+    /// by the reason it gave (bad_json, invalid, too_large).
+    ///
     /// Example: fluoro daemon --forward http://fluoro.internal:2020
     Daemon(daemon::DaemonArgs),
     /// Validate X-Ray segment documents and show the span rows Fluoro would store.

@@ -1,0 +1,49 @@
+//! The sidecar's sampling endpoints: every `POST` from the SDKs (`GetSamplingRules`,
+//! `SamplingTargets`) goes to the central collector, so one rule set steers every sidecar.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+/// Proxies every `POST` (the SDKs' sampling calls) to the central collector's API.
+pub fn sampling_proxy_router(central: &str) -> axum::Router {
+    let proxy = Arc::new(SamplingProxy {
+        central: central.trim_end_matches('/').to_owned(),
+        client: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default(),
+    });
+    axum::Router::new().fallback(proxy_request).layer(DefaultBodyLimit::max(1024 * 1024)).with_state(proxy)
+}
+
+#[derive(Debug)]
+struct SamplingProxy {
+    central: String,
+    client: reqwest::Client,
+}
+
+async fn proxy_request(State(proxy): State<Arc<SamplingProxy>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let url = format!("{}{}", proxy.central, uri.path());
+    let mut request = proxy.client.post(url).body(body);
+    if let Some(content_type) = headers.get(axum::http::header::CONTENT_TYPE) {
+        request = request.header(axum::http::header::CONTENT_TYPE, content_type.as_bytes());
+    }
+    match request.send().await {
+        Ok(response) => {
+            let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let content_type = response.headers().get(reqwest::header::CONTENT_TYPE).map(|v| v.as_bytes().to_vec());
+            let body = response.bytes().await.unwrap_or_default();
+            let mut out = (status, body).into_response();
+            if let Some(value) = content_type.and_then(|v| axum::http::HeaderValue::from_bytes(&v).ok()) {
+                out.headers_mut().insert(axum::http::header::CONTENT_TYPE, value);
+            }
+            out
+        }
+        Err(error) => {
+            let body = serde_json::json!({"__type": "ServiceUnavailableException", "message": format!("central collector unreachable: {error}")});
+            (StatusCode::BAD_GATEWAY, axum::Json(body)).into_response()
+        }
+    }
+}
