@@ -42,13 +42,17 @@ pub enum DropReason {
     SinkError,
     /// A sidecar's forward buffer overflowed while the central collector was unreachable.
     BufferFull,
+    /// The central collector refused a sidecar's whole request with a 4xx that retrying cannot
+    /// change (400, 404, 413…), so the batch was given up.
+    Refused,
 }
 
 const SOURCES: [Source; 5] =
     [Source::Udp, Source::PutTraceSegments, Source::OtlpGrpc, Source::OtlpHttp, Source::Forward];
 const REJECT_REASONS: [RejectReason; 4] =
     [RejectReason::BadHeader, RejectReason::BadJson, RejectReason::Invalid, RejectReason::TooLarge];
-const DROP_REASONS: [DropReason; 3] = [DropReason::Overload, DropReason::SinkError, DropReason::BufferFull];
+const DROP_REASONS: [DropReason; 4] =
+    [DropReason::Overload, DropReason::SinkError, DropReason::BufferFull, DropReason::Refused];
 
 /// Lock-free counters, shared by every receiver.
 #[derive(Debug, Default)]
@@ -179,6 +183,7 @@ fn drop_name(reason: DropReason) -> &'static str {
         DropReason::Overload => "overload",
         DropReason::SinkError => "sink_error",
         DropReason::BufferFull => "buffer_full",
+        DropReason::Refused => "refused",
     }
 }
 

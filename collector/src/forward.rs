@@ -14,16 +14,22 @@
 //!   It is also cut at [`MAX_FORWARD_BODY_BYTES`], so that escaping (up to 6 bytes for one)
 //!   never makes a request the central collector's body limit refuses.
 //! - Documents wait in one bounded buffer. While the central collector is unreachable or
-//!   answers with an error, the same batch is retried with exponential backoff and nothing is
-//!   removed; when the buffer is full the OLDEST documents are dropped and counted
-//!   (`dropped{source="forward",reason="buffer_full"}`), so a long outage keeps the latest data.
+//!   answers with a transient error (5xx, 429, 408), the same batch is retried with exponential
+//!   backoff and nothing is removed; when the buffer is full the OLDEST documents are dropped and
+//!   counted (`dropped{source="forward",reason="buffer_full"}`), so a long outage keeps the
+//!   latest data.
+//! - Any other 4xx (400 for a body it refuses, 413, 404 from a wrong URL path) means that batch
+//!   will never be accepted: retrying it would block every later batch while the buffer fills
+//!   and drops. Its documents are counted as `dropped{source="forward",reason="refused"}`, the
+//!   status and the start of the body are logged, and the next batch goes.
 //! - Documents the central collector refuses (`UnprocessedTraceSegments`) are counted as
 //!   rejected under `forward`, by the reason their `ErrorCode` names, and not retried: they would
 //!   be refused again. A bad document is thus counted twice, by the central collector and here.
 //!
 //! Counting on a sidecar: `udp` counts datagrams (`accepted` = handed to the buffer); `forward`
 //! counts documents (`received` = entered the buffer, `accepted` = acknowledged by the central
-//! collector, `rejected` = refused by it, `dropped` = overflowed the buffer).
+//! collector, `rejected` = refused by it, `dropped` = overflowed the buffer or in a request it
+//! refused whole).
 
 mod proxy;
 mod send;

@@ -1,10 +1,12 @@
 //! `fluoro daemon` as a sidecar: documents received over UDP reach the central collector in
 //! batches; while the central collector is down they wait in a bounded buffer and arrive when
-//! it is back; what overflows the buffer is counted; sampling calls are proxied.
+//! it is back; what overflows the buffer is counted; a batch the central collector refuses
+//! with a 4xx is dropped and counted instead of blocking the batches behind it; sampling calls
+//! are proxied.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fluoro_collector::{
@@ -150,6 +152,72 @@ async fn what_exceeds_the_buffer_is_counted_and_the_newest_documents_are_kept() 
     wait_until("the 50 buffered documents", || central.delivered() == 50).await;
     assert_eq!(central.sink.traces(&sent[30..]).len(), 50, "the newest 50 were kept");
     assert!(central.sink.traces(&sent[..30]).is_empty(), "the oldest 30 were the ones dropped");
+    sidecar.shutdown(Duration::from_secs(2)).await.unwrap();
+}
+
+/// A central endpoint that answers the first `PutTraceSegments` with 400 and takes every later
+/// one, keeping the trace ids of the documents it took.
+#[derive(Clone, Default)]
+struct RefusesFirstRequest {
+    requests: Arc<AtomicU64>,
+    taken: Arc<Mutex<Vec<String>>>,
+}
+
+impl RefusesFirstRequest {
+    async fn start(&self) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let router =
+            axum::Router::new().route("/TraceSegments", axum::routing::post(Self::answer)).with_state(self.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        address
+    }
+
+    async fn answer(
+        axum::extract::State(central): axum::extract::State<RefusesFirstRequest>,
+        axum::Json(request): axum::Json<serde_json::Value>,
+    ) -> (axum::http::StatusCode, String) {
+        if central.requests.fetch_add(1, Ordering::SeqCst) == 0 {
+            return (axum::http::StatusCode::BAD_REQUEST, "this central collector refuses the body".into());
+        }
+        let documents = request["TraceSegmentDocuments"].as_array().unwrap();
+        let trace_ids = documents.iter().map(|document| {
+            let document: serde_json::Value = serde_json::from_str(document.as_str().unwrap()).unwrap();
+            document["trace_id"].as_str().unwrap().to_owned()
+        });
+        central.taken.lock().unwrap().extend(trace_ids);
+        (axum::http::StatusCode::OK, r#"{"UnprocessedTraceSegments":[]}"#.into())
+    }
+
+    fn taken(&self) -> Vec<String> {
+        self.taken.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_refused_with_400_is_dropped_and_the_next_documents_still_arrive() {
+    let central = RefusesFirstRequest::default();
+    let mut forward = forward_config(central.start().await, 1_000);
+    forward.batch_documents = 5; // a full batch leaves at once, so the first five travel together
+    let sidecar_counters = Arc::new(Counters::new());
+    let sidecar = start_sidecar(forward, sidecar_counters.clone()).await;
+
+    let refused = send_segments(sidecar.udp, 5);
+    wait_until("the refused batch counted as dropped", || {
+        sidecar_counters.dropped(Source::Forward, DropReason::Refused) == 5
+    })
+    .await;
+    let after = send_segments(sidecar.udp, 5);
+    wait_until("the documents after the refusal", || central.taken().len() == 5).await;
+
+    let expected: Vec<String> = after.iter().map(ToString::to_string).collect();
+    assert_eq!(central.taken(), expected, "only the documents after the refused batch arrived");
+    assert!(refused.iter().all(|id| !central.taken().contains(&id.to_string())), "a refused batch is not retried");
+    assert_eq!(sidecar_counters.accepted(Source::Forward), 5);
+    assert_eq!(sidecar_counters.dropped(Source::Forward, DropReason::Refused), 5);
+    assert_eq!(sidecar_counters.dropped(Source::Forward, DropReason::BufferFull), 0);
+    assert_eq!(sidecar.buffered(), 0);
+    assert_eq!(central.requests.load(Ordering::SeqCst), 2, "one refused request, one accepted, no retry");
     sidecar.shutdown(Duration::from_secs(2)).await.unwrap();
 }
 

@@ -74,7 +74,7 @@ fn send_valid(socket: &UdpSocket, address: SocketAddr, count: usize, traces: &mu
 /// as accepted after, so `received` alone can run ahead of `accepted`.
 fn settled(counters: &Counters) -> u64 {
     let rejected = [RejectReason::BadHeader, RejectReason::BadJson, RejectReason::Invalid, RejectReason::TooLarge];
-    let dropped = [DropReason::Overload, DropReason::SinkError, DropReason::BufferFull];
+    let dropped = [DropReason::Overload, DropReason::SinkError, DropReason::BufferFull, DropReason::Refused];
     counters.accepted(Source::Udp)
         + rejected.iter().map(|&reason| counters.rejected(Source::Udp, reason)).sum::<u64>()
         + dropped.iter().map(|&reason| counters.dropped(Source::Udp, reason)).sum::<u64>()

@@ -9,6 +9,12 @@
 //! - When a request fails, nothing new is sent until the others finish; then everything still
 //!   buffered is sent again from the oldest, one request at a time with backoff, until one
 //!   succeeds. A batch is thus never sent twice at once, and none is skipped.
+//! - The answer is classified by [`Answer::of_status`]: a 5xx, 429 or 408, or no answer at all,
+//!   is transient and the batch is retried. Any other 4xx says this request will never be
+//!   accepted (a body the central collector refuses, 413, 404 from a wrong URL path); retrying
+//!   it would block every later batch while the buffer fills and drops, so its documents are
+//!   counted as `dropped{source="forward",reason="refused"}`, logged once, and the next batch
+//!   goes.
 
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -21,7 +27,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::Shared;
-use crate::counters::{RejectReason, Source};
+use crate::counters::{DropReason, RejectReason, Source};
 use crate::xray_api::MAX_REQUEST_BODY_BYTES;
 
 /// The largest request body a sidecar sends: half the central collector's limit, so a batch
@@ -52,7 +58,36 @@ struct Outcome {
     first_sequence: u64,
     last_sequence: u64,
     documents: usize,
-    answer: Result<Vec<RejectReason>, String>,
+    answer: Answer,
+}
+
+/// What the central collector made of one request.
+#[derive(Debug, PartialEq)]
+enum Answer {
+    /// Taken: why each refused document was refused (`UnprocessedTraceSegments`).
+    Acknowledged(Vec<RejectReason>),
+    /// A 4xx that sending again cannot change: the whole batch is given up.
+    Refused { status: reqwest::StatusCode, body_start: String },
+    /// No answer, or one that may differ next time: the batch is sent again.
+    Failed(String),
+}
+
+/// How much of a refusal's body is logged: enough for an error message, not a whole page.
+const LOGGED_BODY_CHARS: usize = 200;
+
+impl Answer {
+    /// The answer a non-2xx status stands for. 408 and 429 are the 4xx that ask the client to
+    /// come back later; 5xx and anything else unexpected (a 3xx not followed) are treated as
+    /// transient, as every failure was before refusals were told apart.
+    fn of_status(status: reqwest::StatusCode, body: &str) -> Answer {
+        let retry_later =
+            status == reqwest::StatusCode::REQUEST_TIMEOUT || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+        if status.is_client_error() && !retry_later {
+            let body_start = body.chars().take(LOGGED_BODY_CHARS).collect();
+            return Answer::Refused { status, body_start };
+        }
+        Answer::Failed(format!("central collector answered {status}"))
+    }
 }
 
 pub(super) async fn send_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
@@ -131,12 +166,25 @@ fn finish(shared: &Shared, state: &mut SendState, done: Result<Outcome, tokio::t
             return;
         }
     };
+    let sequences = outcome.first_sequence..=outcome.last_sequence;
     match outcome.answer {
-        Ok(refused) => {
+        Answer::Acknowledged(refused) => {
             state.backoff = Duration::ZERO;
-            remove_sent(shared, outcome.first_sequence..=outcome.last_sequence, outcome.documents, &refused);
+            remove_sent(shared, sequences, outcome.documents, &refused);
         }
-        Err(error) => state.failure = Some(error),
+        Answer::Refused { status, body_start } => {
+            // The central collector is there and answering: no reason to keep backing off.
+            state.backoff = Duration::ZERO;
+            tracing::warn!(
+                central = %shared.config.central,
+                status = %status,
+                body = %body_start,
+                documents = outcome.documents,
+                "central collector refused a batch, dropping it"
+            );
+            remove_refused(shared, sequences, outcome.documents);
+        }
+        Answer::Failed(error) => state.failure = Some(error),
     }
 }
 
@@ -229,19 +277,29 @@ fn push_json_string(out: &mut Vec<u8>, text: &[u8]) {
     out.push(b'"');
 }
 
-/// Removes a delivered batch (those of its documents still there: overflow may have dropped
-/// some meanwhile) and counts the central collector's answer.
+/// Removes a delivered batch and counts the central collector's answer.
 fn remove_sent(shared: &Shared, sequences: RangeInclusive<u64>, sent: usize, refused: &[RejectReason]) {
-    let mut buffer = shared.buffer.lock();
-    let from = buffer.documents.partition_point(|(sequence, _)| sequence < sequences.start());
-    let to = buffer.documents.partition_point(|(sequence, _)| sequence <= sequences.end());
-    buffer.documents.drain(from..to);
-    drop(buffer);
+    remove_batch(shared, sequences);
     let counters = &shared.counters;
     counters.add_accepted(Source::Forward, sent.saturating_sub(refused.len()) as u64);
     for &reason in refused {
         counters.add_rejected(Source::Forward, reason, 1);
     }
+}
+
+/// Removes a batch the central collector will never accept and counts it as dropped.
+fn remove_refused(shared: &Shared, sequences: RangeInclusive<u64>, sent: usize) {
+    remove_batch(shared, sequences);
+    shared.counters.add_dropped(Source::Forward, DropReason::Refused, sent as u64);
+}
+
+/// Removes those of a finished batch's documents still there: overflow may have dropped some
+/// meanwhile.
+fn remove_batch(shared: &Shared, sequences: RangeInclusive<u64>) {
+    let mut buffer = shared.buffer.lock();
+    let from = buffer.documents.partition_point(|(sequence, _)| sequence < sequences.start());
+    let to = buffer.documents.partition_point(|(sequence, _)| sequence <= sequences.end());
+    buffer.documents.drain(from..to);
 }
 
 fn next_backoff(current: Duration, max: Duration) -> Duration {
@@ -283,21 +341,29 @@ async fn send_batch(client: reqwest::Client, url: Arc<str>, batch: Batch) -> Out
     }
 }
 
-/// Posts one request body; returns why each refused document was refused.
-async fn post_documents(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Result<Vec<RejectReason>, String> {
-    let response = client
-        .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body)
-        .send()
-        .await
-        .map_err(|error| error.to_string())?;
+/// Posts one request body and classifies the answer.
+async fn post_documents(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Answer {
+    let sent = client.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body).send().await;
+    let response = match sent {
+        Ok(response) => response,
+        Err(error) => return Answer::Failed(error.to_string()),
+    };
     let status = response.status();
     if !status.is_success() {
-        return Err(format!("central collector answered {status}"));
+        // The body only explains the status; failing to read it changes nothing.
+        let body = response.text().await.unwrap_or_default();
+        return Answer::of_status(status, &body);
     }
-    let parsed: PutTraceSegmentsResponse = response.json().await.map_err(|error| error.to_string())?;
-    Ok(parsed.unprocessed_trace_segments.iter().map(|refused| reject_reason(refused.error_code.as_deref())).collect())
+    match response.json::<PutTraceSegmentsResponse>().await {
+        Ok(parsed) => Answer::Acknowledged(
+            parsed
+                .unprocessed_trace_segments
+                .iter()
+                .map(|refused| reject_reason(refused.error_code.as_deref()))
+                .collect(),
+        ),
+        Err(error) => Answer::Failed(error.to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -325,6 +391,28 @@ mod tests {
         assert!(body.len() <= 450);
         let (_, included) = request_body(&documents[..1], 10);
         assert_eq!(included, 1, "one document always goes, or nothing would ever leave");
+    }
+
+    #[test]
+    fn only_the_4xx_that_ask_to_come_back_later_are_retried() {
+        use reqwest::StatusCode;
+        for retried in [500, 502, 503, 504, 408, 429] {
+            let status = StatusCode::from_u16(retried).unwrap();
+            assert!(matches!(Answer::of_status(status, ""), Answer::Failed(_)), "{status} is retried");
+        }
+        for refused in [400, 401, 403, 404, 413, 422] {
+            let status = StatusCode::from_u16(refused).unwrap();
+            assert!(matches!(Answer::of_status(status, ""), Answer::Refused { .. }), "{status} is given up");
+        }
+    }
+
+    #[test]
+    fn a_refusal_keeps_only_the_start_of_its_body() {
+        let body = "é".repeat(LOGGED_BODY_CHARS * 2);
+        let Answer::Refused { body_start, .. } = Answer::of_status(reqwest::StatusCode::BAD_REQUEST, &body) else {
+            panic!("400 is a refusal");
+        };
+        assert_eq!(body_start.chars().count(), LOGGED_BODY_CHARS);
     }
 
     #[test]
