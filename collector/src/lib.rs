@@ -9,6 +9,7 @@
 //! | `sampling` | centralized sampling rules and the SDK endpoints |
 //! | `otlp` | OTLP over gRPC and HTTP |
 //! | `xray_api` | `PutTraceSegments`, `BatchGetTraces`, `PutTelemetryRecords`, `/metrics` |
+//! | `durable_file` | [`replace_durably`]: atomic, synced replacement of a small file (rules, groups) |
 //! | `forward` | sidecar mode: relay raw documents to a central Fluoro in batches; sampling proxy |
 //!
 //! Write path: `udp.rs` (datagram → header check) → bounded queue → `ingest.rs`
@@ -20,6 +21,7 @@
 //! When you change the UDP receive side, both paths change: `UdpHandoff` in `udp.rs`.
 
 mod counters;
+mod durable_file;
 mod error;
 mod forward;
 mod ingest;
@@ -31,6 +33,7 @@ mod udp;
 mod xray_api;
 
 pub use counters::{Counters, CountersSnapshot, DropReason, RejectReason, Source, SourceCounts};
+pub use durable_file::replace_durably;
 pub use error::{CollectorError, Result, SinkError};
 pub use forward::{sampling_proxy_router, ForwardConfig, ForwardSink, Forwarder, MAX_FORWARD_BODY_BYTES};
 pub use ingest::{Ingest, RefusedDocument};

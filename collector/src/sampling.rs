@@ -47,7 +47,6 @@ mod timestamp;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
@@ -65,6 +64,8 @@ pub use targets::{
 use rule::{apply_update, rule_arn, validate_rule, DEFAULT_RULE_NAME};
 use targets::{Traffic, MAX_STATISTICS_DOCUMENTS, QUOTA_TTL_SECONDS, TARGET_INTERVAL_SECONDS};
 use timestamp::now_epoch_seconds;
+
+use crate::durable_file::replace_durably;
 
 /// X-Ray's limit on user rules (the `Default` rule does not count).
 const MAX_USER_RULES: usize = 25;
@@ -379,19 +380,7 @@ fn save(path: &Path, rule_set: &RuleSet) -> Result<(), SamplingError> {
     };
     let write_error = |source| SamplingError::Write { path: path.to_owned(), source };
     let bytes = serde_json::to_vec_pretty(&file).map_err(|error| write_error(std::io::Error::other(error)))?;
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    let temporary = PathBuf::from(temporary);
-    let mut output = fs::File::create(&temporary).map_err(write_error)?;
-    output.write_all(&bytes).and_then(|()| output.sync_all()).map_err(write_error)?;
-    fs::rename(&temporary, path).map_err(write_error)?;
-    // Make the rename itself durable; not every platform can open a directory, hence best effort.
-    if let Some(directory) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-        if let Ok(directory) = fs::File::open(directory) {
-            let _ = directory.sync_all();
-        }
-    }
-    Ok(())
+    replace_durably(path, &bytes).map_err(write_error)
 }
 
 #[cfg(test)]

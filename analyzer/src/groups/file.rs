@@ -18,8 +18,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -90,17 +89,5 @@ pub(super) fn save(path: &Path, set: &GroupSet) -> Result<(), GroupError> {
     if let Some(directory) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
         fs::create_dir_all(directory).map_err(write_error)?;
     }
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    let temporary = PathBuf::from(temporary);
-    let mut output = fs::File::create(&temporary).map_err(write_error)?;
-    output.write_all(&bytes).and_then(|()| output.sync_all()).map_err(write_error)?;
-    fs::rename(&temporary, path).map_err(write_error)?;
-    // Make the rename itself durable; not every platform can open a directory, hence best effort.
-    if let Some(directory) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-        if let Ok(directory) = fs::File::open(directory) {
-            let _ = directory.sync_all();
-        }
-    }
-    Ok(())
+    fluoro_collector::replace_durably(path, &bytes).map_err(write_error)
 }

@@ -1,0 +1,63 @@
+//! Replacing a small file so that a crash leaves either the old contents or the new, never a
+//! torn mix: the sampling rules file here, the groups file in the analyzer.
+//!
+//! - The bytes go to `<path>.tmp`, are synced, and the temporary file is renamed over `path`;
+//!   a rename within one directory is atomic.
+//! - The directory is synced afterwards so the rename itself survives a crash. Not every
+//!   platform can open a directory, so that last step is best effort. The store keeps its own
+//!   writes: its recovery relies on the directory sync, so there it is an error.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Replaces the contents of `path` with `bytes` atomically and durably (see the module doc).
+/// The parent directory must exist.
+pub fn replace_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let temporary = temporary_path(path);
+    let mut output = fs::File::create(&temporary)?;
+    output.write_all(bytes)?;
+    output.sync_all()?;
+    fs::rename(&temporary, path)?;
+    sync_parent_directory(path);
+    Ok(())
+}
+
+fn temporary_path(path: &Path) -> PathBuf {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    PathBuf::from(temporary)
+}
+
+fn sync_parent_directory(path: &Path) {
+    let Some(directory) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) else {
+        return;
+    };
+    if let Ok(directory) = fs::File::open(directory) {
+        let _ = directory.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_new_contents_replace_the_old_and_no_temporary_file_is_left() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("rules.json");
+        replace_durably(&path, b"old").unwrap();
+        replace_durably(&path, b"new").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        let names: Vec<_> = fs::read_dir(directory.path()).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+        assert_eq!(names, ["rules.json"]);
+    }
+
+    #[test]
+    fn a_missing_directory_is_an_error_and_leaves_nothing_behind() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("missing").join("rules.json");
+        assert_eq!(replace_durably(&path, b"new").unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert!(!directory.path().join("missing").exists());
+    }
+}
