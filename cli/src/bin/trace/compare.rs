@@ -2,11 +2,11 @@
 //! distributions of two trace sets side by side and the attribute values that differ most
 //! between them, as tables or as JSON.
 
-use anyhow::Context;
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::filter::{report_rejection, window, DEFAULT_SERVER};
+use crate::filter::report_rejection;
+use crate::query::{post_json, QueryArgs};
 
 /// How `POST /api/compare` starts a message about the baseline expression.
 const BASELINE_ERROR_PREFIX: &str = "Baseline: ";
@@ -33,18 +33,8 @@ pub(crate) struct CompareArgs {
     /// The baseline's filter expression (default: the traces not matching the selection).
     #[arg(long)]
     baseline: Option<String>,
-    /// How far back from now: 30s, 15m, 1h, 1d (at most 24 h). Ignored with --start.
-    #[arg(long, default_value = "1h")]
-    since: String,
-    /// Window start: epoch seconds or RFC 3339 (2026-01-02T10:00:00Z).
-    #[arg(long)]
-    start: Option<String>,
-    /// Window end (default: now): epoch seconds or RFC 3339.
-    #[arg(long)]
-    end: Option<String>,
-    /// The Fluoro server.
-    #[arg(long, default_value = DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    query: QueryArgs,
     /// Print the whole comparison as JSON instead of tables.
     #[arg(long)]
     json: bool,
@@ -54,13 +44,9 @@ pub(crate) struct CompareArgs {
 }
 
 pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
-    let (start, end) = window(args.start.as_deref(), args.end.as_deref(), &args.since)?;
-    let url = format!("{}/api/compare", args.server.trim_end_matches('/'));
+    let (start, end) = args.query.window()?;
     let request = json!({"StartTime": start, "EndTime": end, "Selection": args.selection, "Baseline": args.baseline});
-    let response =
-        reqwest::Client::new().post(&url).json(&request).send().await.with_context(|| format!("cannot reach {url}"))?;
-    let status = response.status();
-    let body: Value = response.json().await.with_context(|| format!("{url} answered {status} without JSON"))?;
+    let (status, body) = post_json(&reqwest::Client::new(), &args.query.url("/api/compare"), &request).await?;
     if !status.is_success() {
         // The server names the baseline in its errors; others are the selection's.
         let message = body["message"].as_str().unwrap_or_default();

@@ -1,14 +1,11 @@
 //! `trace filter EXPR`: trace summaries matching a filter expression, from the server's
 //! `POST /TraceSummaries`, as a table or as JSON.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use anyhow::{bail, Context};
 use clap::Args;
 use serde_json::{json, Value};
 
-/// The server `fluoro serve` listens on by default.
-pub(crate) const DEFAULT_SERVER: &str = "http://127.0.0.1:2020";
+use crate::query::{post_json, QueryArgs};
+
 /// Longer URLs are cut in the table.
 const URL_WIDTH: usize = 60;
 
@@ -31,21 +28,11 @@ const URL_WIDTH: usize = 60;
 pub(crate) struct FilterArgs {
     /// The filter expression; quote it for the shell.
     expression: String,
-    /// How far back from now: 30s, 15m, 1h, 1d (at most 24 h). Ignored with --start.
-    #[arg(long, default_value = "1h")]
-    since: String,
-    /// Window start: epoch seconds or RFC 3339 (2026-01-02T10:00:00Z).
-    #[arg(long)]
-    start: Option<String>,
-    /// Window end (default: now): epoch seconds or RFC 3339.
-    #[arg(long)]
-    end: Option<String>,
+    #[command(flatten)]
+    query: QueryArgs,
     /// Select traces with any span in the window, not only those that started in it.
     #[arg(long)]
     event_time: bool,
-    /// The Fluoro server.
-    #[arg(long, default_value = DEFAULT_SERVER)]
-    server: String,
     /// Print the summaries as JSON (X-Ray's TraceSummary shape) instead of a table.
     #[arg(long)]
     json: bool,
@@ -55,9 +42,9 @@ pub(crate) struct FilterArgs {
 }
 
 pub(crate) async fn run(args: FilterArgs) -> anyhow::Result<()> {
-    let (start, end) = window(args.start.as_deref(), args.end.as_deref(), &args.since)?;
+    let (start, end) = args.query.window()?;
     let client = reqwest::Client::new();
-    let url = format!("{}/TraceSummaries", args.server.trim_end_matches('/'));
+    let url = args.query.url("/TraceSummaries");
     let mut summaries = Vec::new();
     let mut processed = 0;
     let mut token: Option<String> = None;
@@ -67,9 +54,7 @@ pub(crate) async fn run(args: FilterArgs) -> anyhow::Result<()> {
         if let Some(token) = &token {
             request["NextToken"] = json!(token);
         }
-        let response = client.post(&url).json(&request).send().await.with_context(|| format!("cannot reach {url}"))?;
-        let status = response.status();
-        let body: Value = response.json().await.with_context(|| format!("{url} answered {status} without JSON"))?;
+        let (status, body) = post_json(&client, &url, &request).await?;
         if !status.is_success() {
             report_rejection(&args.expression, &body);
             std::process::exit(2);
@@ -90,37 +75,6 @@ pub(crate) async fn run(args: FilterArgs) -> anyhow::Result<()> {
         eprintln!("{} traces shown{more}; {processed} processed", summaries.len());
     }
     Ok(())
-}
-
-/// The window as the API takes it: RFC 3339 and numbers pass through; `--since` counts back
-/// from now.
-pub(crate) fn window(start: Option<&str>, end: Option<&str>, since: &str) -> anyhow::Result<(Value, Value)> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64();
-    let end = end.map_or(json!(now), time_value);
-    let start = match start {
-        Some(start) => time_value(start),
-        None => json!(now - parse_duration(since)?),
-    };
-    Ok((start, end))
-}
-
-fn time_value(text: &str) -> Value {
-    text.parse::<f64>().map_or_else(|_| json!(text), |seconds| json!(seconds))
-}
-
-/// `30s`, `15m`, `1h`, `1d`, or plain seconds.
-fn parse_duration(text: &str) -> anyhow::Result<f64> {
-    let text = text.trim();
-    let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len()));
-    let number: f64 = number.parse().with_context(|| format!("--since {text:?}: expected e.g. 30s, 15m, 1h, 1d"))?;
-    let scale = match unit {
-        "" | "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        "d" => 86_400.0,
-        other => bail!("--since {text:?}: unknown unit {other:?}; use s, m, h or d"),
-    };
-    Ok(number * scale)
 }
 
 /// The server's message; for an expression error, the expression with a caret under the
@@ -229,10 +183,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_columns_and_dates() {
-        assert_eq!(parse_duration("15m").unwrap(), 900.0);
-        assert_eq!(parse_duration("2").unwrap(), 2.0);
-        assert!(parse_duration("1w").is_err());
+    fn columns_and_dates() {
         assert_eq!(column_of("expected a number after > at column 16"), Some(16));
         assert_eq!(column_of("unbalanced { at column 7: no } before the end"), Some(7));
         assert_eq!(column_of("group \"x\" does not exist"), None);

@@ -2,12 +2,12 @@
 //! duration percentiles of the traces matching a filter expression, and a text bar chart of
 //! one of the two distributions, or the whole report as JSON.
 
-use anyhow::Context;
 use clap::Args;
 use serde_json::{json, Value};
 
 use crate::compare::print_table;
-use crate::filter::{report_rejection, window, DEFAULT_SERVER};
+use crate::filter::report_rejection;
+use crate::query::{post_json, QueryArgs};
 
 /// The longest bar, in characters.
 const BAR_WIDTH: usize = 40;
@@ -37,18 +37,8 @@ pub(crate) struct HistogramArgs {
     /// Only the traces of this group (by name).
     #[arg(long)]
     group: Option<String>,
-    /// How far back from now: 30s, 15m, 1h, 1d (at most 24 h). Ignored with --start.
-    #[arg(long, default_value = "1h")]
-    since: String,
-    /// Window start: epoch seconds or RFC 3339 (2026-01-02T10:00:00Z).
-    #[arg(long)]
-    start: Option<String>,
-    /// Window end (default: now): epoch seconds or RFC 3339.
-    #[arg(long)]
-    end: Option<String>,
-    /// The Fluoro server.
-    #[arg(long, default_value = DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    query: QueryArgs,
     /// Chart durations (first span start to last span end) instead of response times.
     #[arg(long)]
     duration: bool,
@@ -58,14 +48,10 @@ pub(crate) struct HistogramArgs {
 }
 
 pub(crate) async fn run(args: HistogramArgs) -> anyhow::Result<()> {
-    let (start, end) = window(args.start.as_deref(), args.end.as_deref(), &args.since)?;
-    let url = format!("{}/api/histogram", args.server.trim_end_matches('/'));
+    let (start, end) = args.query.window()?;
     let request = json!({"StartTime": start, "EndTime": end, "FilterExpression": args.expression,
                          "GroupName": args.group});
-    let response =
-        reqwest::Client::new().post(&url).json(&request).send().await.with_context(|| format!("cannot reach {url}"))?;
-    let status = response.status();
-    let body: Value = response.json().await.with_context(|| format!("{url} answered {status} without JSON"))?;
+    let (status, body) = post_json(&reqwest::Client::new(), &args.query.url("/api/histogram"), &request).await?;
     if !status.is_success() {
         report_rejection(args.expression.as_deref().unwrap_or_default(), &body);
         std::process::exit(2);

@@ -7,6 +7,7 @@ mod compare;
 mod filter;
 mod histogram;
 mod id;
+mod query;
 
 use clap::{Parser, Subcommand};
 
