@@ -5,18 +5,10 @@ server started afresh on the same data. argv[3]: epoch seconds the traces start 
 import json
 import sys
 
-import boto3
-from botocore.config import Config
+from xray_client import xray_client
 
 endpoint, phase, t0 = sys.argv[1], sys.argv[2], float(sys.argv[3])
-client = boto3.client(
-    "xray",
-    endpoint_url=endpoint,
-    region_name="us-east-1",
-    aws_access_key_id="test",
-    aws_secret_access_key="test",
-    config=Config(retries={"max_attempts": 1}),
-)
+client = xray_client(endpoint)
 window = {"StartTime": t0 - 60, "EndTime": t0 + 600}
 SLOW_TRACE = "1-%08x-%024x" % (int(t0), 1)
 FAST_TRACE = "1-%08x-%024x" % (int(t0), 2)

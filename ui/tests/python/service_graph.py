@@ -4,18 +4,10 @@ argv[2], argv[3]: the window in epoch seconds; argv[4]: a trace id for the trace
 import json
 import sys
 
-import boto3
-from botocore.config import Config
+from xray_client import xray_client
 
 endpoint, start, end, trace_id = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-client = boto3.client(
-    "xray",
-    endpoint_url=endpoint,
-    region_name="us-east-1",
-    aws_access_key_id="test",
-    aws_secret_access_key="test",
-    config=Config(retries={"max_attempts": 1}),
-)
+client = xray_client(endpoint)
 
 
 def nodes(services):

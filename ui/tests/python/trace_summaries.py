@@ -3,18 +3,10 @@ as JSON for the Rust test to check. argv[2], argv[3]: the window in epoch second
 import json
 import sys
 
-import boto3
-from botocore.config import Config
+from xray_client import xray_client
 
 endpoint, start, end = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-client = boto3.client(
-    "xray",
-    endpoint_url=endpoint,
-    region_name="us-east-1",
-    aws_access_key_id="test",
-    aws_secret_access_key="test",
-    config=Config(retries={"max_attempts": 1}),
-)
+client = xray_client(endpoint)
 result = {}
 
 slow = client.get_trace_summaries(StartTime=start, EndTime=end, FilterExpression="responsetime > 1")
