@@ -17,6 +17,8 @@ use fluoro_store::{Store, StoreConfig};
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
+use crate::python_script;
+
 /// The ingest and query routes over `store`, with groups persisted in `groups_file`.
 async fn serve(store: Arc<Store>, groups_file: &Path) -> (SocketAddr, JoinHandle<()>) {
     let groups = Arc::new(Groups::open(groups_file).unwrap());
@@ -32,14 +34,8 @@ async fn serve(store: Arc<Store>, groups_file: &Path) -> (SocketAddr, JoinHandle
 }
 
 async fn boto3(address: SocketAddr, phase: &str, t0: u64) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/groups.py");
-    let arguments = [format!("http://{address}"), phase.to_owned(), t0.to_string()];
-    let run = tokio::task::spawn_blocking(move || Command::new("python3").arg(script).args(arguments).output())
-        .await
-        .unwrap()
-        .expect("python3 runs (see requirements-test.txt)");
-    assert!(run.status.success(), "groups.py {phase} failed:\n{}", String::from_utf8_lossy(&run.stderr));
-    serde_json::from_slice(&run.stdout).unwrap()
+    let arguments = vec![format!("http://{address}"), phase.to_owned(), t0.to_string()];
+    python_script::run("groups.py", arguments).await
 }
 
 fn refusal(message: &str) -> Value {

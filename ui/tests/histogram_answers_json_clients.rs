@@ -2,7 +2,6 @@
 //! group created through `/CreateGroup`; an invalid expression is a 400 with the parser's
 //! column, and other bad requests are 400s that say what was wrong.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use fluoro_collector::{Durability, SpanBatch};
@@ -10,6 +9,8 @@ use fluoro_proto::{parse_document, rows_from_document};
 use fluoro_store::{Store, StoreConfig};
 use serde_json::{json, Value};
 use tempfile::TempDir;
+
+use crate::api_server::{post, serve};
 
 const T0: f64 = 1_700_000_000.0;
 /// Response times of the ten traces, one second apart; the odd ones answer 500.
@@ -32,19 +33,6 @@ fn store(dir: &TempDir) -> Arc<Store> {
     Arc::new(store)
 }
 
-async fn serve(store: Arc<Store>) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let router = fluoro_ui::api_router(store, Arc::new(fluoro_analyzer::Groups::in_memory()));
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    address
-}
-
-async fn post(address: SocketAddr, path: &str, body: Value) -> (u16, Value) {
-    let response = reqwest::Client::new().post(format!("http://{address}{path}")).json(&body).send().await.unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
 fn window(fields: Value) -> Value {
     let mut body = json!({"StartTime": T0, "EndTime": T0 + 60.0});
     body.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
@@ -57,7 +45,7 @@ async fn a_filter_gets_exact_percentiles_and_buckets() {
     let address = serve(store(&dir)).await;
 
     // 500s: 20, 40, 60, 80, 1000 ms. Nearest rank of 5: p50 is the 3rd, p90 and up the 5th.
-    let (status, report) =
+    let (status, _, report) =
         post(address, "/api/histogram", window(json!({"FilterExpression": "http.status = 500"}))).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["Traces"], 5);
@@ -72,23 +60,23 @@ async fn a_filter_gets_exact_percentiles_and_buckets() {
     assert_eq!(report["Duration"], report["ResponseTime"], "single-segment traces last as long as they answer");
 
     // No expression: all ten; 10..90 ms share no bucket, p90 is the 9th.
-    let (_, everything) = post(address, "/api/histogram", window(json!({}))).await;
+    let (_, _, everything) = post(address, "/api/histogram", window(json!({}))).await;
     assert_eq!((&everything["Traces"], &everything["ResponseTime"]["Summary"]["P90"]), (&json!(10), &json!(0.09)));
-    let (_, blank) = post(address, "/api/histogram", window(json!({"FilterExpression": "  "}))).await;
+    let (_, _, blank) = post(address, "/api/histogram", window(json!({"FilterExpression": "  "}))).await;
     assert_eq!(blank, everything, "a blank expression is no expression");
 
     // A group narrows the expression: slow 500s.
-    let (status, created) =
+    let (status, _, created) =
         post(address, "/CreateGroup", json!({"GroupName": "slow", "FilterExpression": "responsetime >= 0.05"})).await;
     assert_eq!(status, 200);
     let scoped = window(json!({"FilterExpression": "http.status = 500", "GroupName": "slow"}));
-    let (status, report) = post(address, "/api/histogram", scoped).await;
+    let (status, _, report) = post(address, "/api/histogram", scoped).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["Traces"], 3);
     assert_eq!(report["ResponseTime"]["Summary"]["P50"], 0.08);
     let by_arn = window(json!({"FilterExpression": "http.status = 500", "GroupARN": created["Group"]["GroupARN"]}));
-    assert_eq!(post(address, "/api/histogram", by_arn).await.1, report);
-    let (_, default) = post(address, "/api/histogram", window(json!({"GroupName": "Default"}))).await;
+    assert_eq!(post(address, "/api/histogram", by_arn).await.2, report);
+    let (_, _, default) = post(address, "/api/histogram", window(json!({"GroupName": "Default"}))).await;
     assert_eq!(default["Traces"], 10);
 }
 
@@ -97,7 +85,7 @@ async fn bad_requests_are_400s_that_say_what_was_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let address = serve(store(&dir)).await;
     let refused = |body: Value| async move {
-        let (status, answer) = post(address, "/api/histogram", body).await;
+        let (status, _, answer) = post(address, "/api/histogram", body).await;
         assert_eq!((status, &answer["__type"]), (400, &json!("InvalidRequestException")), "{answer}");
         answer["message"].as_str().unwrap().to_owned()
     };

@@ -3,32 +3,16 @@
 //! bad requests get `InvalidRequestException` with a clear message. The data is the analyzer's
 //! pet store (see `analyzer/tests/petstore.rs`).
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
-use fluoro_store::Store;
 use serde_json::{json, Value};
+
+use crate::api_server::{post, serve};
+use crate::python_script;
 
 #[path = "../../analyzer/tests/petstore.rs"]
 #[allow(dead_code)]
 mod petstore;
-
-async fn serve(store: Arc<Store>) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let router = fluoro_ui::api_router(store, Arc::new(fluoro_analyzer::Groups::in_memory()));
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    address
-}
-
-async fn post(address: SocketAddr, path: &str, body: Value) -> (u16, Option<String>, Value) {
-    let response = reqwest::Client::new().post(format!("http://{address}{path}")).json(&body).send().await.unwrap();
-    let status = response.status().as_u16();
-    let error_type = response.headers().get("x-amzn-errortype").map(|value| value.to_str().unwrap().to_owned());
-    (status, error_type, response.json().await.unwrap())
-}
 
 fn edge(from: [&str; 2], to: [&str; 2], counts: [u64; 4], response_time: f64) -> Value {
     let [ok, error, throttle, fault] = counts;
@@ -41,20 +25,13 @@ fn edge(from: [&str; 2], to: [&str; 2], counts: [u64; 4], response_time: f64) ->
 async fn boto3_reads_service_graph_trace_graph_and_time_series() {
     let dir = tempfile::tempdir().unwrap();
     let address = serve(Arc::new(petstore::petstore(dir.path()))).await;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/service_graph.py");
-    let arguments = [
+    let arguments = vec![
         format!("http://{address}"),
         petstore::BASE.to_string(),
         (petstore::BASE + 3600.0).to_string(),
         petstore::trace_id(0),
     ];
-    let run = tokio::task::spawn_blocking(move || Command::new("python3").arg(script).args(arguments).output())
-        .await
-        .unwrap()
-        .expect("python3 runs (see requirements-test.txt)");
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "service_graph.py failed:\n{stderr}");
-    let result: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let result = python_script::run("service_graph.py", arguments).await;
 
     let (ec2, ecs) = ("AWS::EC2::Instance", "AWS::ECS::Container");
     assert_eq!(

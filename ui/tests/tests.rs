@@ -1,6 +1,9 @@
 //! Behaviour tests of fluoro-ui, one module per behaviour, in one test binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api_server;
+mod python_script;
+
 mod groups_answer_xray_clients;
 mod histogram_answers_json_clients;
 mod service_graph_answers_xray_clients;

@@ -4,8 +4,6 @@
 //! page tokens).
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use fluoro_collector::{Durability, SpanBatch};
@@ -13,6 +11,9 @@ use fluoro_proto::{parse_document, rows_from_document};
 use fluoro_store::{Store, StoreConfig};
 use serde_json::{json, Value};
 use tempfile::TempDir;
+
+use crate::api_server::{post, serve};
+use crate::python_script;
 
 const T0: f64 = 1_700_000_000.0;
 const TRACES: u32 = 130;
@@ -40,35 +41,16 @@ fn trace_id(number: u32) -> String {
     format!("1-{:08x}-{:024x}", T0 as u32 + number, number)
 }
 
-async fn serve(store: Arc<Store>) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let router = fluoro_ui::api_router(store, Arc::new(fluoro_analyzer::Groups::in_memory()));
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    address
-}
-
-async fn post(address: SocketAddr, body: Value) -> (u16, Option<String>, Value) {
-    let response =
-        reqwest::Client::new().post(format!("http://{address}/TraceSummaries")).json(&body).send().await.unwrap();
-    let status = response.status().as_u16();
-    let error_type = response.headers().get("x-amzn-errortype").map(|value| value.to_str().unwrap().to_owned());
-    (status, error_type, response.json().await.unwrap())
+async fn post_summaries(address: SocketAddr, body: Value) -> (u16, Option<String>, Value) {
+    post(address, "/TraceSummaries", body).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn boto3_filters_pages_and_reads_invalid_request_exceptions() {
     let dir = tempfile::tempdir().unwrap();
     let address = serve(store(&dir)).await;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/trace_summaries.py");
-    let arguments = [format!("http://{address}"), T0.to_string(), (T0 + 3600.0).to_string()];
-    let run = tokio::task::spawn_blocking(move || Command::new("python3").arg(script).args(arguments).output())
-        .await
-        .unwrap()
-        .expect("python3 runs (see requirements-test.txt)");
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "trace_summaries.py failed:\n{stderr}");
-    let result: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let arguments = vec![format!("http://{address}"), T0.to_string(), (T0 + 3600.0).to_string()];
+    let result = python_script::run("trace_summaries.py", arguments).await;
 
     let slow: Vec<Value> = (0..TRACES).step_by(10).map(|number| json!(trace_id(number))).collect();
     assert_eq!(result["slow"], json!(slow));
@@ -126,7 +108,7 @@ async fn invalid_requests_are_answered_in_the_xray_error_shape() {
         (with(json!({"Sampling": true, "SamplingStrategy": {"Name": "FixedRate", "Value": 2}})), "within 0 and 1"),
     ];
     for (body, message) in cases {
-        let (status, error_type, answer) = post(address, body.clone()).await;
+        let (status, error_type, answer) = post_summaries(address, body.clone()).await;
         assert_eq!(status, 400, "{body}: {answer}");
         assert_eq!(error_type.as_deref(), Some("InvalidRequestException"));
         assert_eq!(answer["__type"], json!("InvalidRequestException"));
@@ -142,20 +124,20 @@ async fn rfc3339_times_tokens_and_sampling_work_over_plain_http() {
     // 2023-11-14T22:13:20Z is T0.
     let body =
         json!({"StartTime": "2023-11-14T22:13:20Z", "EndTime": "2023-11-14T23:13:20Z", "FilterExpression": "ok"});
-    let (status, _, first) = post(address, body.clone()).await;
+    let (status, _, first) = post_summaries(address, body.clone()).await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["TraceSummaries"].as_array().unwrap().len(), 100);
     assert_eq!(first["ApproximateTime"], json!(T0 + 1.0));
     let token = first["NextToken"].as_str().unwrap().to_owned();
     let mut next = body.clone();
     next["NextToken"] = json!(token);
-    let (_, _, second) = post(address, next).await;
+    let (_, _, second) = post_summaries(address, next).await;
     assert_eq!(second["TraceSummaries"].as_array().unwrap().len(), 117 - 100);
     assert!(second.get("NextToken").is_none());
     // A token is tied to its query.
     let mut other = json!({"StartTime": T0, "EndTime": T0 + 3600.0, "FilterExpression": "fault"});
     other["NextToken"] = json!(token);
-    let (status, _, answer) = post(address, other).await;
+    let (status, _, answer) = post_summaries(address, other).await;
     assert_eq!(
         (status, answer["message"].as_str().unwrap()),
         (400, "NextToken belongs to a different query; repeat the query that returned it")
@@ -163,8 +145,8 @@ async fn rfc3339_times_tokens_and_sampling_work_over_plain_http() {
 
     let sampled = json!({"StartTime": T0, "EndTime": T0 + 3600.0, "Sampling": true,
                          "SamplingStrategy": {"Name": "PartialScan", "Value": 0.25}});
-    let (_, _, once) = post(address, sampled.clone()).await;
-    let (_, _, twice) = post(address, sampled).await;
+    let (_, _, once) = post_summaries(address, sampled.clone()).await;
+    let (_, _, twice) = post_summaries(address, sampled).await;
     assert_eq!(once, twice, "sampling is deterministic");
     let processed = once["TracesProcessedCount"].as_u64().unwrap();
     assert!(processed > 10 && processed < 70, "about a quarter of 130, got {processed}");
