@@ -5,7 +5,7 @@ server started afresh on the same data. argv[3]: epoch seconds the traces start 
 import json
 import sys
 
-from xray_client import xray_client
+from xray_client import invalid_request, xray_client
 
 endpoint, phase, t0 = sys.argv[1], sys.argv[2], float(sys.argv[3])
 client = xray_client(endpoint)
@@ -36,12 +36,7 @@ def segments():
 
 
 def refusal(call):
-    try:
-        call()
-        return None
-    except client.exceptions.InvalidRequestException as error:
-        return {"code": error.response["Error"]["Code"], "message": error.response["Error"]["Message"],
-                "status": error.response["ResponseMetadata"]["HTTPStatusCode"]}
+    return invalid_request(client, call)
 
 
 def graph_names(**group):

@@ -4,7 +4,7 @@ argv[2], argv[3]: the window in epoch seconds; argv[4]: a trace id for the trace
 import json
 import sys
 
-from xray_client import xray_client
+from xray_client import invalid_request, xray_client
 
 endpoint, start, end, trace_id = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 client = xray_client(endpoint)
@@ -61,12 +61,7 @@ result["node_series"] = [point["ServiceSummaryStatistics"]["TotalCount"]
 
 
 def invalid(call):
-    try:
-        call()
-        return None
-    except client.exceptions.InvalidRequestException as error:
-        return {"code": error.response["Error"]["Code"], "message": error.response["Error"]["Message"],
-                "status": error.response["ResponseMetadata"]["HTTPStatusCode"]}
+    return invalid_request(client, call)
 
 
 result["bad_period"] = invalid(lambda: client.get_time_series_service_statistics(

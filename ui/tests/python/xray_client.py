@@ -15,3 +15,14 @@ def xray_client(endpoint):
         aws_secret_access_key="test",
         config=Config(retries={"max_attempts": 1}),
     )
+
+
+def invalid_request(client, call):
+    """What `call` was refused with as the modelled InvalidRequestException (code, message,
+    HTTP status), or None if it succeeded."""
+    try:
+        call()
+        return None
+    except client.exceptions.InvalidRequestException as error:
+        return {"code": error.response["Error"]["Code"], "message": error.response["Error"]["Message"],
+                "status": error.response["ResponseMetadata"]["HTTPStatusCode"]}
