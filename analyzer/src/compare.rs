@@ -3,7 +3,7 @@
 //! complement of the selection), compared by response-time distribution and by how
 //! differently every attribute value is represented in them.
 //!
-//! Read path: [`load_spans`] over the range widened by [`TRACE_SLACK_US`] → [`trace_frame`]
+//! Read path: [`load_spans`] over the range widened by [`TRACE_SLACK_US`](crate::TRACE_SLACK_US) → [`trace_frame`]
 //! → each expression's `CompiledFilter::apply` → set membership `(trace, set)` → the per-trace
 //! attribute table `(trace, attribute, value)`, built columnarly (root columns of the trace
 //! frame, span columns, exploded annotations and exceptions) → one group-by counting traces
@@ -47,7 +47,7 @@ use crate::histogram::{HistogramEntry, Percentiles};
 use crate::root_cause::{root_causes, RootCause};
 use crate::span_record::records_by_trace;
 use crate::spans::{collect_spans, load_spans, SPAN_COLUMNS, TRACE_HI, TRACE_LO};
-use crate::summary::{root_index, trace_frame, TimeRangeType, TRACE_SLACK_US};
+use crate::summary::{root_index, slack_window, trace_frame, TimeRangeType};
 
 /// The z-score at which a difference keeps its full weight (two-sided 5 %).
 const FULL_WEIGHT_Z: f64 = 1.96;
@@ -145,7 +145,8 @@ pub fn compare_trace_sets(
 ) -> Result<TraceSetComparison> {
     let selection_filter = compile(selection, groups)?;
     let baseline_filter = baseline.map(|baseline| compile(baseline, groups)).transpose()?;
-    let spans = collect_spans(load_spans(store, from_us - TRACE_SLACK_US, to_us + TRACE_SLACK_US, SPAN_COLUMNS)?)?;
+    let (read_from_us, read_to_us) = slack_window(from_us, to_us);
+    let spans = collect_spans(load_spans(store, read_from_us, read_to_us, SPAN_COLUMNS)?)?;
     let traces = trace_frame(spans.clone().lazy(), from_us, to_us, TimeRangeType::TraceId)?.collect()?;
     let frames = MatchFrames::new(spans.clone());
     let selected = selection_filter.apply(&frames, traces.clone())?;

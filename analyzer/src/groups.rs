@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{GroupError, Result};
 use crate::filter::{compile_filter, parse_filter, FilterExpr, GroupRef, GroupResolver, MatchFrames};
 use crate::spans::{collect_spans, load_spans};
-use crate::summary::{trace_frame, TimeRangeType, TRACE_SLACK_US};
+use crate::summary::{slack_window, trace_frame, TimeRangeType};
 use crate::trace_set::TraceIdSet;
 
 pub use crate::filter::MAX_GROUP_DEPTH;
@@ -276,7 +276,7 @@ impl GroupResolver for Groups {
 }
 
 /// The traces with a span starting in `[from_us, to_us)` that match `filter`, judged on whole
-/// traces (spans up to [`TRACE_SLACK_US`] outside the window count), as GetTraceSummaries does.
+/// traces (spans up to [`TRACE_SLACK_US`](crate::TRACE_SLACK_US) outside the window count), as GetTraceSummaries does.
 pub fn traces_matching(
     store: &Store,
     filter: &FilterExpr,
@@ -286,7 +286,8 @@ pub fn traces_matching(
 ) -> Result<TraceIdSet> {
     let compiled = compile_filter(filter, groups)?;
     let columns = compiled.span_columns();
-    let spans = collect_spans(load_spans(store, from_us - TRACE_SLACK_US, to_us + TRACE_SLACK_US, &columns)?)?;
+    let (read_from_us, read_to_us) = slack_window(from_us, to_us);
+    let spans = collect_spans(load_spans(store, read_from_us, read_to_us, &columns)?)?;
     let candidates = trace_frame(spans.clone().lazy(), from_us, to_us, TimeRangeType::Event)?.collect()?;
     let matched = compiled.apply(&MatchFrames::new(spans), candidates)?;
     TraceIdSet::from_frame(matched.lazy())

@@ -81,8 +81,8 @@ pub use spans::{
     collect_spans, deduplicate, load_spans, trace_halves, trace_id, trace_key, SPAN_COLUMNS, TRACE_HI, TRACE_LO,
 };
 pub use summary::{
-    trace_frame, trace_summaries, AnnotationValueJson, AvailabilityZone, Http, InstanceId, ResourceArn, Sampling,
-    ServiceId, SummaryPage, SummaryQuery, TimeRangeType, TraceSummary, TraceUser, ValueWithServiceIds,
+    slack_window, trace_frame, trace_summaries, AnnotationValueJson, AvailabilityZone, Http, InstanceId, ResourceArn,
+    Sampling, ServiceId, SummaryPage, SummaryQuery, TimeRangeType, TraceSummary, TraceUser, ValueWithServiceIds,
     DEFAULT_SAMPLING_RATE, MAX_PAGE_SIZE, ROOT_HTTP_COLUMNS, TRACE_FRAME_COLUMNS, TRACE_SLACK_US,
 };
 pub use time_series::{

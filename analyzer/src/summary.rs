@@ -41,6 +41,12 @@ pub const TRACE_FRAME_COLUMNS: &[&str] =
 pub const ROOT_HTTP_COLUMNS: &[&str] = &["http_method", "http_url", "http_user_agent", "http_client_ip", "http_status"];
 /// How far before and after the range spans of its traces are read.
 pub const TRACE_SLACK_US: i64 = 10 * 60 * 1_000_000;
+
+/// The span range read for traces in `[from_us, to_us)`: widened by [`TRACE_SLACK_US`] either
+/// side, saturating so that a window at the edge of time cannot overflow.
+pub fn slack_window(from_us: i64, to_us: i64) -> (i64, i64) {
+    (from_us.saturating_sub(TRACE_SLACK_US), to_us.saturating_add(TRACE_SLACK_US))
+}
 /// The largest page; larger requests are cut to it.
 pub const MAX_PAGE_SIZE: usize = 100;
 /// The sampling rate when sampling is asked for without a strategy.
@@ -194,7 +200,7 @@ pub fn trace_summaries(store: &Store, query: &SummaryQuery, groups: &dyn GroupRe
     // Two phases: match on the few columns the filter reads, then read every column of the
     // page's traces only.
     let columns = plan.as_ref().map_or_else(|| TRACE_FRAME_COLUMNS.to_vec(), CompiledFilter::span_columns);
-    let (from_us, to_us) = (query.from_us - TRACE_SLACK_US, query.to_us + TRACE_SLACK_US);
+    let (from_us, to_us) = slack_window(query.from_us, query.to_us);
     let spans = collect_spans(load_spans(store, from_us, to_us, &columns)?)?;
     let mut candidates = trace_frame(spans.clone().lazy(), query.from_us, query.to_us, query.range)?.collect()?;
     if let Some(Sampling::PartialScan(rate)) = query.sampling {

@@ -24,4 +24,4 @@ mod trace_summaries;
 
 pub use api::api_router;
 pub use error::ApiError;
-pub use time::MAX_WINDOW_SECONDS;
+pub use time::{epoch_seconds, MAX_WINDOW_SECONDS};

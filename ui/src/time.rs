@@ -9,9 +9,12 @@ use crate::error::{ApiError, Result};
 /// The longest time window one query may cover. X-Ray allows 6 h per call; a local store can
 /// afford a day.
 pub const MAX_WINDOW_SECONDS: f64 = 24.0 * 3600.0;
+/// 9999-12-31T23:59:59Z: times past it (or before 1970) are refused, so that microseconds
+/// always fit the store's `i64` with room for the analyzer's widening.
+const LATEST_EPOCH_SECONDS: f64 = 253_402_300_799.0;
 
-/// A request's `StartTime` and `EndTime` in epoch seconds: both required, ordered, and at most
-/// [`MAX_WINDOW_SECONDS`] apart.
+/// A request's `StartTime` and `EndTime` in epoch seconds: both required, between 1970 and
+/// 9999, ordered, and at most [`MAX_WINDOW_SECONDS`] apart.
 pub(crate) fn request_window(start: Option<&Value>, end: Option<&Value>) -> Result<(f64, f64)> {
     let (start, end) = (required_time(start, "StartTime")?, required_time(end, "EndTime")?);
     if end <= start {
@@ -28,13 +31,19 @@ pub(crate) fn request_window(start: Option<&Value>, end: Option<&Value>) -> Resu
 
 fn required_time(value: Option<&Value>, field: &str) -> Result<f64> {
     let value = value.ok_or_else(|| ApiError::InvalidRequest(format!("{field} is required")))?;
-    epoch_seconds(value).ok_or_else(|| {
+    let seconds = epoch_seconds(value).ok_or_else(|| {
         ApiError::InvalidRequest(format!("{field} must be epoch seconds or an RFC 3339 time, got {value}"))
-    })
+    })?;
+    if !(0.0..=LATEST_EPOCH_SECONDS).contains(&seconds) {
+        return Err(ApiError::InvalidRequest(format!(
+            "{field} ({seconds}) must be between 1970-01-01 and 9999-12-31 (0 to {LATEST_EPOCH_SECONDS:.0} epoch seconds)"
+        )));
+    }
+    Ok(seconds)
 }
 
 /// Epoch seconds from a JSON number, a numeric string or an RFC 3339 string.
-pub(crate) fn epoch_seconds(value: &Value) -> Option<f64> {
+pub fn epoch_seconds(value: &Value) -> Option<f64> {
     match value {
         Value::Number(number) => number.as_f64().filter(|seconds| seconds.is_finite()),
         Value::String(text) => {
@@ -112,5 +121,16 @@ mod tests {
         assert_eq!(epoch_seconds(&json!("yesterday")), None);
         assert_eq!(epoch_seconds(&json!("2023-13-14T22:13:20Z")), None);
         assert_eq!(epoch_seconds(&json!(true)), None);
+    }
+
+    #[test]
+    fn windows_outside_1970_to_9999_are_refused_not_overflowed() {
+        for (start, end) in [(json!(-1e300), json!(0)), (json!(-1), json!(10)), (json!(1e300), json!(2e300))] {
+            let error = request_window(Some(&start), Some(&end)).unwrap_err().to_string();
+            assert!(error.contains("must be between 1970-01-01 and 9999-12-31"), "{error}");
+        }
+        assert_eq!(request_window(Some(&json!(0)), Some(&json!(60))).unwrap(), (0.0, 60.0));
+        let last = json!(LATEST_EPOCH_SECONDS);
+        assert!(request_window(Some(&json!(LATEST_EPOCH_SECONDS - 60.0)), Some(&last)).is_ok());
     }
 }

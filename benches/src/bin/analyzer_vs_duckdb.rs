@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context};
 use clap::Parser;
 use fluoro_analyzer::{
-    collect_spans, compile_filter, load_spans, parse_filter, service_graph, trace_frame, trace_summaries,
+    collect_spans, compile_filter, load_spans, parse_filter, service_graph, slack_window, trace_frame, trace_summaries,
     CompiledFilter, MatchFrames, NoGroups, ServiceGraph, SummaryQuery, TimeRangeType, GRAPH_COLUMNS, TRACE_SLACK_US,
 };
 use fluoro_store::{bench_api, Store, StoreConfig};
@@ -148,7 +148,7 @@ fn generate(args: &Args) -> anyhow::Result<(usize, i64)> {
 /// The analyzer's GetTraceSummaries path up to the matched set: span scan, trace frame,
 /// compiled filter (`trace_summaries` without sorting and summarizing a page).
 fn matching_traces(store: &Store, plan: &CompiledFilter, window: (i64, i64)) -> anyhow::Result<usize> {
-    let (from_us, to_us) = (window.0 - TRACE_SLACK_US, window.1 + TRACE_SLACK_US);
+    let (from_us, to_us) = slack_window(window.0, window.1);
     let spans = collect_spans(load_spans(store, from_us, to_us, &plan.span_columns())?)?;
     let candidates = trace_frame(spans.clone().lazy(), window.0, window.1, TimeRangeType::TraceId)?.collect()?;
     Ok(plan.apply(&MatchFrames::new(spans), candidates)?.height())
@@ -158,7 +158,7 @@ fn matching_traces(store: &Store, plan: &CompiledFilter, window: (i64, i64)) -> 
 /// of both queries), over the filter's slack-widened window and over the graph's window, each
 /// with the columns its query reads.
 fn print_breakdown(store: &Store, plan: &CompiledFilter, window: (i64, i64), runs: usize) -> anyhow::Result<()> {
-    let (from_us, to_us) = (window.0 - TRACE_SLACK_US, window.1 + TRACE_SLACK_US);
+    let (from_us, to_us) = slack_window(window.0, window.1);
     let columns = plan.span_columns();
     let (scan_ms, rows) =
         median_ms(runs, || Ok(store.scan(from_us, to_us, &columns, None)?.spans.collect()?.height()))?;

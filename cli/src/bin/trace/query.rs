@@ -14,7 +14,8 @@ pub(crate) const DEFAULT_SERVER: &str = "http://127.0.0.1:2020";
 /// The options every query takes: which server, and which window of time.
 #[derive(Args)]
 pub(crate) struct QueryArgs {
-    /// How far back from now: 30s, 15m, 1h, 1d (at most 24 h). Ignored with --start.
+    /// How far back from --end (default: now): 30s, 15m, 1h, 1d (at most 24 h). Ignored with
+    /// --start.
     #[arg(long, default_value = "1h")]
     since: String,
     /// Window start: epoch seconds or RFC 3339 (2026-01-02T10:00:00Z).
@@ -29,16 +30,17 @@ pub(crate) struct QueryArgs {
 }
 
 impl QueryArgs {
-    /// The window as the API takes it: RFC 3339 and numbers pass through; `--since` counts
-    /// back from now.
+    /// The window in epoch seconds; `--since` counts back from `--end`, or from now.
     pub(crate) fn window(&self) -> anyhow::Result<(Value, Value)> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64();
-        let end = self.end.as_deref().map_or(json!(now), time_value);
-        let start = match self.start.as_deref() {
-            Some(start) => time_value(start),
-            None => json!(now - parse_duration(&self.since)?),
+        let end = match self.end.as_deref() {
+            Some(end) => time_seconds("--end", end)?,
+            None => SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64(),
         };
-        Ok((start, end))
+        let start = match self.start.as_deref() {
+            Some(start) => time_seconds("--start", start)?,
+            None => end - parse_duration(&self.since)?,
+        };
+        Ok((json!(start), json!(end)))
     }
 
     /// The URL of an API path on the server.
@@ -60,8 +62,10 @@ pub(crate) async fn post_json(
     Ok((status, body))
 }
 
-fn time_value(text: &str) -> Value {
-    text.parse::<f64>().map_or_else(|_| json!(text), |seconds| json!(seconds))
+/// Epoch seconds from epoch seconds or RFC 3339, read as the server reads them.
+fn time_seconds(option: &str, text: &str) -> anyhow::Result<f64> {
+    fluoro_ui::epoch_seconds(&json!(text))
+        .with_context(|| format!("{option} {text:?}: expected epoch seconds or RFC 3339 (2026-01-02T10:00:00Z)"))
 }
 
 /// `30s`, `15m`, `1h`, `1d`, or plain seconds.
@@ -90,15 +94,27 @@ mod tests {
         assert!(parse_duration("1w").is_err());
     }
 
-    #[test]
-    fn window_edges_given_as_numbers_or_text_pass_through() {
-        let query = QueryArgs {
-            since: "1h".into(),
-            start: Some("2026-01-02T10:00:00Z".into()),
-            end: Some("1767351600".into()),
+    fn query(since: &str, start: Option<&str>, end: Option<&str>) -> QueryArgs {
+        QueryArgs {
+            since: since.into(),
+            start: start.map(Into::into),
+            end: end.map(Into::into),
             server: DEFAULT_SERVER.into(),
-        };
-        assert_eq!(query.window().unwrap(), (json!("2026-01-02T10:00:00Z"), json!(1_767_351_600.0)));
-        assert_eq!(query.url("/api/histogram"), "http://127.0.0.1:2020/api/histogram");
+        }
+    }
+
+    #[test]
+    fn window_edges_are_read_as_epoch_seconds_or_rfc3339() {
+        let window = query("1h", Some("2026-01-02T10:00:00Z"), Some("1767351600")).window().unwrap();
+        assert_eq!(window, (json!(1_767_348_000.0), json!(1_767_351_600.0)));
+        assert_eq!(query("1h", None, None).url("/api/histogram"), "http://127.0.0.1:2020/api/histogram");
+        let error = query("1h", Some("yesterday"), None).window().unwrap_err().to_string();
+        assert!(error.contains("--start \"yesterday\""), "{error}");
+    }
+
+    #[test]
+    fn since_counts_back_from_end_when_end_is_given() {
+        let window = query("15m", None, Some("2026-01-02T10:00:00Z")).window().unwrap();
+        assert_eq!(window, (json!(1_767_348_000.0 - 900.0), json!(1_767_348_000.0)));
     }
 }
