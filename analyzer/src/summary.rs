@@ -237,7 +237,8 @@ pub fn trace_summaries(store: &Store, query: &SummaryQuery, groups: &dyn GroupRe
 /// Every column of the spans of the page's traces: `spans` itself when it has them all (a
 /// filter on root causes reads everything), otherwise a second scan restricted to those traces.
 fn page_spans(store: &Store, range: (i64, i64), spans: DataFrame, page: &DataFrame) -> Result<DataFrame> {
-    if page.height() == 0 || spans.width() == SPAN_COLUMNS.len() {
+    let has_every_column = SPAN_COLUMNS.iter().all(|name| spans.get_column_index(name).is_some());
+    if page.height() == 0 || has_every_column {
         return Ok(spans);
     }
     let his = page.column(TRACE_HI)?.as_materialized_series().clone();
