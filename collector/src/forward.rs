@@ -29,7 +29,8 @@
 //! Counting on a sidecar: `udp` counts datagrams (`accepted` = handed to the buffer); `forward`
 //! counts documents (`received` = entered the buffer, `accepted` = acknowledged by the central
 //! collector, `rejected` = refused by it, `dropped` = overflowed the buffer or in a request it
-//! refused whole).
+//! refused whole). Each document is counted once: one that overflow drops while its request is
+//! in flight is not counted again when the central collector answers that request.
 
 mod proxy;
 mod send;
@@ -203,6 +204,103 @@ impl ForwardSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::counters::{DropReason, RejectReason};
+    use axum::http::StatusCode;
+    use tokio::sync::mpsc;
+
+    /// A central collector that holds its first request until the test releases it, then
+    /// answers it with `first_answer`; later requests are acknowledged at once.
+    struct HeldCentral {
+        url: String,
+        first_arrived: mpsc::UnboundedReceiver<()>,
+        release_first: Arc<Notify>,
+    }
+
+    async fn held_central(first_answer: (StatusCode, &'static str)) -> HeldCentral {
+        let (arrived, first_arrived) = mpsc::unbounded_channel();
+        let release_first = Arc::new(Notify::new());
+        let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let release = release_first.clone();
+        let handler = move || {
+            let (arrived, release, requests) = (arrived.clone(), release.clone(), requests.clone());
+            async move {
+                if requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
+                    return (StatusCode::OK, r#"{"UnprocessedTraceSegments":[]}"#);
+                }
+                let _ = arrived.send(());
+                release.notified().await;
+                first_answer
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new().route("/TraceSegments", axum::routing::post(handler));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        HeldCentral { url, first_arrived, release_first }
+    }
+
+    fn documents(count: usize) -> Vec<Bytes> {
+        (0..count).map(|index| Bytes::from(format!(r#"{{"id":"{index}"}}"#))).collect()
+    }
+
+    /// received == accepted + rejected + dropped for the forward source, every reason summed.
+    fn assert_each_document_counted_once(counters: &Counters) {
+        let source = Source::Forward;
+        let rejected: u64 =
+            [RejectReason::BadHeader, RejectReason::BadJson, RejectReason::Invalid, RejectReason::TooLarge]
+                .into_iter()
+                .map(|reason| counters.rejected(source, reason))
+                .sum();
+        let dropped: u64 = [DropReason::Overload, DropReason::SinkError, DropReason::BufferFull, DropReason::Refused]
+            .into_iter()
+            .map(|reason| counters.dropped(source, reason))
+            .sum();
+        assert_eq!(
+            counters.received(source),
+            counters.accepted(source) + rejected + dropped,
+            "accepted {} rejected {rejected} dropped {dropped}",
+            counters.accepted(source)
+        );
+    }
+
+    /// Overflows a 3-document buffer while the first 2-document batch is held in flight, so
+    /// both of its documents are dropped before its answer arrives.
+    async fn overflow_while_the_first_batch_is_in_flight(first_answer: (StatusCode, &'static str)) -> Arc<Counters> {
+        let mut central = held_central(first_answer).await;
+        let config = ForwardConfig {
+            batch_documents: 2,
+            batch_interval: Duration::from_secs(3600),
+            buffer_documents: 3,
+            concurrent_requests: 1,
+            ..ForwardConfig::new(central.url.clone())
+        };
+        let counters = Arc::new(Counters::new());
+        let (sink, forwarder) = Forwarder::start(config, counters.clone());
+        sink.relay(Source::Udp, documents(2));
+        central.first_arrived.recv().await.unwrap();
+        sink.relay(Source::Udp, documents(3));
+        assert_eq!(counters.dropped(Source::Forward, DropReason::BufferFull), 2, "the in-flight batch overflowed");
+        central.release_first.notify_one();
+        forwarder.shutdown(Duration::from_secs(30)).await;
+        assert_eq!(counters.received(Source::Forward), 5);
+        assert_eq!(counters.accepted(Source::Forward), 3, "the three newest were delivered after the first");
+        counters
+    }
+
+    #[tokio::test]
+    async fn an_acknowledged_batch_that_overflow_dropped_is_not_counted_again() {
+        let answer = r#"{"UnprocessedTraceSegments":[{"Id":"0","ErrorCode":"InvalidSegment"}]}"#;
+        let counters = overflow_while_the_first_batch_is_in_flight((StatusCode::OK, answer)).await;
+        assert_eq!(counters.rejected(Source::Forward, RejectReason::Invalid), 0);
+        assert_each_document_counted_once(&counters);
+    }
+
+    #[tokio::test]
+    async fn a_refused_batch_that_overflow_dropped_is_not_counted_again() {
+        let counters = overflow_while_the_first_batch_is_in_flight((StatusCode::BAD_REQUEST, "refused")).await;
+        assert_eq!(counters.dropped(Source::Forward, DropReason::Refused), 0);
+        assert_each_document_counted_once(&counters);
+    }
 
     #[test]
     fn the_sender_is_woken_for_the_first_document_and_for_each_full_batch_only() {
