@@ -3,6 +3,8 @@
 //!
 //! - The bytes go to `<path>.tmp`, are synced, and the temporary file is renamed over `path`;
 //!   a rename within one directory is atomic.
+//! - If writing, syncing or renaming fails, the temporary file is removed and `path` is left
+//!   as it was.
 //! - The directory is synced afterwards so the rename itself survives a crash. Not every
 //!   platform can open a directory, so that last step is best effort. The store keeps its own
 //!   writes: its recovery relies on the directory sync, so there it is an error.
@@ -15,12 +17,22 @@ use std::path::{Path, PathBuf};
 /// The parent directory must exist.
 pub fn replace_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let temporary = temporary_path(path);
-    let mut output = fs::File::create(&temporary)?;
-    output.write_all(bytes)?;
-    output.sync_all()?;
-    fs::rename(&temporary, path)?;
+    let output = fs::File::create(&temporary)?;
+    if let Err(error) = write_and_rename(output, &temporary, path, bytes) {
+        // `path` still holds the old contents; a half-written temporary file next to it would
+        // only mislead whoever looks at the directory. Removing it is best effort: the error
+        // that matters is the one returned.
+        let _ = fs::remove_file(&temporary);
+        return Err(error);
+    }
     sync_parent_directory(path);
     Ok(())
+}
+
+fn write_and_rename(mut output: fs::File, temporary: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    output.write_all(bytes)?;
+    output.sync_all()?;
+    fs::rename(temporary, path)
 }
 
 fn temporary_path(path: &Path) -> PathBuf {
@@ -51,6 +63,20 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"new");
         let names: Vec<_> = fs::read_dir(directory.path()).unwrap().map(|entry| entry.unwrap().file_name()).collect();
         assert_eq!(names, ["rules.json"]);
+    }
+
+    #[test]
+    fn a_failed_rename_keeps_the_old_contents_and_leaves_no_temporary_file() {
+        let directory = tempfile::tempdir().unwrap();
+        // A non-empty directory where the file should be: the temporary file is written, but
+        // renaming a file over a directory fails.
+        let path = directory.path().join("rules.json");
+        fs::create_dir(&path).unwrap();
+        fs::write(path.join("old"), b"old").unwrap();
+        assert!(replace_durably(&path, b"new").is_err());
+        assert_eq!(fs::read(path.join("old")).unwrap(), b"old");
+        let names: Vec<_> = fs::read_dir(directory.path()).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+        assert_eq!(names, ["rules.json"], "the temporary file was left behind");
     }
 
     #[test]

@@ -500,7 +500,8 @@ impl ParseWorker {
         let mut bad_headers = 0;
         for datagram in datagrams {
             match document_body(datagram) {
-                // A slice of the same buffer: the relay keeps it without copying.
+                // A slice of the same buffer: parsing needs no copy, and the relay copies out
+                // only what it keeps.
                 Some(body) => documents.push(datagram.slice_ref(body)),
                 None => bad_headers += 1,
             }

@@ -31,8 +31,9 @@ use crate::validation::{validate_document, Rules};
 
 /// The service's limit on one segment document.
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
-/// A segment with a few subsegments, as SDKs send them.
-const TYPICAL_DOCUMENT_BYTES: usize = 2048;
+/// About what one entity takes as JSON: a segment with three subsegments comes to ~2 KiB, as
+/// SDKs send them, and a lone subsegment to a few hundred bytes.
+const TYPICAL_ENTITY_BYTES: usize = 512;
 
 /// One accepted segment document.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -57,8 +58,10 @@ impl Document {
 
     /// The JSON text, as `BatchGetTraces` hands documents back.
     pub fn to_json(&self) -> String {
-        // Room for a typical segment up front, rather than growing from 128 bytes by doubling.
-        let mut json = Vec::with_capacity(TYPICAL_DOCUMENT_BYTES);
+        // Room for what the entities typically take, rather than growing from 128 bytes by
+        // doubling, and without reserving a whole segment's worth for a small subsegment.
+        let mut json =
+            Vec::with_capacity(TYPICAL_ENTITY_BYTES * self.entities().iter().map(entity_count).sum::<usize>());
         // Serializing these types cannot fail (every map key is a string), and serde_json
         // writes only UTF-8.
         if serde_json::to_writer(&mut json, self).is_err() {
@@ -66,6 +69,11 @@ impl Document {
         }
         String::from_utf8(json).unwrap_or_default()
     }
+}
+
+/// The entity and all its nested subsegments.
+fn entity_count(entity: &Entity) -> usize {
+    1 + entity.subsegments.iter().flatten().map(entity_count).sum::<usize>()
 }
 
 /// Parses and validates one document with the default [`Rules`].
@@ -184,6 +192,24 @@ mod tests {
 
     fn error_of(text: &str) -> String {
         parse_document(text.as_bytes()).map(|_| ()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn to_json_reserves_by_the_number_of_entities() {
+        let subsegment = format!(
+            r#"{{"name": "s", "id": "a1b2c3d4e5f60718", {VALID}, "type": "subsegment", "parent_id": "1111111111111111"}}"#
+        );
+        let small = parse_document(subsegment.as_bytes()).unwrap().to_json();
+        assert!(small.capacity() <= TYPICAL_ENTITY_BYTES, "a lone subsegment got {} bytes", small.capacity());
+        let nested = |id: &str| {
+            format!(r#"{{"name": "s", "id": "{id}", "start_time": 1465510000.0, "end_time": 1465510000.5}}"#)
+        };
+        let (first, second) = (nested("b1b2c3d4e5f60718"), nested("c1b2c3d4e5f60718"));
+        let segment =
+            format!(r#"{{"name": "a", "id": "a1b2c3d4e5f60718", {VALID}, "subsegments": [{first}, {second}]}}"#);
+        let document = parse_document(segment.as_bytes()).unwrap();
+        assert_eq!(document.entities().iter().map(entity_count).sum::<usize>(), 3);
+        assert!(document.to_json().capacity() >= 3 * TYPICAL_ENTITY_BYTES);
     }
 
     #[test]

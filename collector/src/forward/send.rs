@@ -170,7 +170,7 @@ fn finish(shared: &Shared, state: &mut SendState, done: Result<Outcome, tokio::t
     match outcome.answer {
         Answer::Acknowledged(refused) => {
             state.backoff = Duration::ZERO;
-            remove_sent(shared, sequences, outcome.documents, &refused);
+            remove_sent(shared, sequences, &refused);
         }
         Answer::Refused { status, body_start } => {
             // The central collector is there and answering: no reason to keep backing off.
@@ -182,7 +182,7 @@ fn finish(shared: &Shared, state: &mut SendState, done: Result<Outcome, tokio::t
                 documents = outcome.documents,
                 "central collector refused a batch, dropping it"
             );
-            remove_refused(shared, sequences, outcome.documents);
+            remove_refused(shared, sequences);
         }
         Answer::Failed(error) => state.failure = Some(error),
     }
@@ -277,29 +277,37 @@ fn push_json_string(out: &mut Vec<u8>, text: &[u8]) {
     out.push(b'"');
 }
 
-/// Removes a delivered batch and counts the central collector's answer.
-fn remove_sent(shared: &Shared, sequences: RangeInclusive<u64>, sent: usize, refused: &[RejectReason]) {
-    remove_batch(shared, sequences);
+/// Removes a delivered batch and counts the central collector's answer for the documents
+/// still buffered: those that overflow dropped while the request was in flight are already
+/// counted as `dropped{reason="buffer_full"}`, and a document is counted once.
+fn remove_sent(shared: &Shared, sequences: RangeInclusive<u64>, refused: &[RejectReason]) {
+    let present = remove_batch(shared, sequences);
+    // `UnprocessedTraceSegments` names documents by id, not position, so which of the dropped
+    // ones it refused is unknown; refusals are counted first, as they are the rarer, more
+    // telling answer.
+    let rejected = &refused[..refused.len().min(present)];
     let counters = &shared.counters;
-    counters.add_accepted(Source::Forward, sent.saturating_sub(refused.len()) as u64);
-    for &reason in refused {
+    counters.add_accepted(Source::Forward, (present - rejected.len()) as u64);
+    for &reason in rejected {
         counters.add_rejected(Source::Forward, reason, 1);
     }
 }
 
-/// Removes a batch the central collector will never accept and counts it as dropped.
-fn remove_refused(shared: &Shared, sequences: RangeInclusive<u64>, sent: usize) {
-    remove_batch(shared, sequences);
-    shared.counters.add_dropped(Source::Forward, DropReason::Refused, sent as u64);
+/// Removes a batch the central collector will never accept and counts those of its documents
+/// still buffered as dropped (overflow counted the others already).
+fn remove_refused(shared: &Shared, sequences: RangeInclusive<u64>) {
+    let present = remove_batch(shared, sequences);
+    shared.counters.add_dropped(Source::Forward, DropReason::Refused, present as u64);
 }
 
-/// Removes those of a finished batch's documents still there: overflow may have dropped some
-/// meanwhile.
-fn remove_batch(shared: &Shared, sequences: RangeInclusive<u64>) {
+/// Removes those of a finished batch's documents still there, and returns how many that was:
+/// overflow may have dropped some meanwhile.
+fn remove_batch(shared: &Shared, sequences: RangeInclusive<u64>) -> usize {
     let mut buffer = shared.buffer.lock();
     let from = buffer.documents.partition_point(|(sequence, _)| sequence < sequences.start());
     let to = buffer.documents.partition_point(|(sequence, _)| sequence <= sequences.end());
     buffer.documents.drain(from..to);
+    to - from
 }
 
 fn next_backoff(current: Duration, max: Duration) -> Duration {
