@@ -6,6 +6,9 @@
 //! 2. write the merged block durably ([`write_block`]: tmp, fsync, rename, fsync dir);
 //! 3. the store swaps the merged block in for the inputs, and deletes the inputs' files once
 //!    no query can still be reading them (a grace period: scans are lazy and open files late).
+//!    Once renamed, the merged block is swapped in even if the directory sync failed: left
+//!    unregistered, a retry would write a second merged block with the same inputs and the
+//!    next open would keep both. Deleting the inputs syncs the directory first instead.
 //!
 //! A crash before 2 completes leaves the inputs and a `.tmp` that [`open_blocks`] deletes. A
 //! crash during 3 leaves the merged block beside some inputs: every span is then present
@@ -20,7 +23,7 @@ use std::path::Path;
 
 use fluoro_proto::{SegmentId, TraceId};
 
-use crate::block::{read_block, write_block, BlockMeta, Neighbours};
+use crate::block::{read_block, write_block, BlockMeta, Neighbours, WrittenBlock};
 use crate::error::Result;
 use crate::record::StoredSpan;
 
@@ -56,15 +59,15 @@ fn close_group(groups: &mut Vec<Vec<u64>>, group: &mut Vec<u64>) {
     }
 }
 
-/// Merges `inputs` into block `new_id` (steps 1 and 2); the caller deletes the inputs.
-/// `others` are the store's other blocks, which the merged block lists its shared traces
-/// against; the traces it shared only with its inputs are no longer shared.
+/// Merges `inputs` into block `new_id` (steps 1 and 2); the caller swaps it in and deletes the
+/// inputs. `others` are the store's other blocks, which the merged block lists its shared
+/// traces against; the traces it shared only with its inputs are no longer shared.
 pub(crate) fn merge_blocks(
     blocks_dir: &Path,
     inputs: &[&BlockMeta],
     others: &[&BlockMeta],
     new_id: u64,
-) -> Result<BlockMeta> {
+) -> Result<WrittenBlock> {
     let mut spans = Vec::with_capacity(inputs.iter().map(|block| block.rows).sum());
     for block in inputs {
         spans.extend(read_block(block)?);
@@ -111,7 +114,7 @@ mod tests {
     /// Steps 1 to 3 at once, as the store does them when no query is running.
     fn compact(dir: &Path, inputs: &[BlockMeta], new_id: u64) -> Result<BlockMeta> {
         let inputs: Vec<&BlockMeta> = inputs.iter().collect();
-        let merged = merge_blocks(dir, &inputs, &[], new_id)?;
+        let merged = merge_blocks(dir, &inputs, &[], new_id)?.durable()?;
         delete_blocks(dir, &inputs)?;
         Ok(merged)
     }
@@ -154,8 +157,8 @@ mod tests {
         let mut second = vec![span(2, 1, 2_000), span(1, 2, 1_100)];
         second[1].row.name = "resent".into();
         second[1].sequence = 2;
-        let a = write_block(dir.path(), 1, first, Neighbours::default()).unwrap();
-        let b = write_block(dir.path(), 2, second, Neighbours::default()).unwrap();
+        let a = write_block(dir.path(), 1, first, Neighbours::default()).unwrap().meta;
+        let b = write_block(dir.path(), 2, second, Neighbours::default()).unwrap().meta;
         let merged = compact(dir.path(), &[a, b], 3).unwrap();
         assert_eq!(merged.rows, 3);
         let blocks = open_blocks(dir.path()).unwrap();
@@ -168,8 +171,8 @@ mod tests {
     fn crash_between_write_and_delete_keeps_every_span() {
         // The state a crash during step 3 leaves: the merged block beside one of its inputs.
         let dir = tempfile::tempdir().unwrap();
-        let a = write_block(dir.path(), 1, vec![span(1, 1, 1_000)], Neighbours::default()).unwrap();
-        let b = write_block(dir.path(), 2, vec![span(2, 1, 2_000)], Neighbours::default()).unwrap();
+        let a = write_block(dir.path(), 1, vec![span(1, 1, 1_000)], Neighbours::default()).unwrap().meta;
+        let b = write_block(dir.path(), 2, vec![span(2, 1, 2_000)], Neighbours::default()).unwrap().meta;
         let a_copy = tempfile::NamedTempFile::new_in(dir.path()).unwrap();
         std::fs::copy(&a.path, a_copy.path()).unwrap();
         compact(dir.path(), &[a.clone(), b], 3).unwrap();

@@ -8,8 +8,9 @@
 //! 1. under the order lock, rotate the log to generation `g` and freeze recent data (still
 //!    readable while it is written);
 //! 2. write the checkpoint `(g, block id)`, then the block;
-//! 3. delete the log segments older than `g`, and publish the block in place of the frozen
-//!    data, atomically for readers.
+//! 3. publish the block in place of the frozen data, atomically for readers, and delete the
+//!    log segments older than `g`. A block renamed into place is published whatever fails
+//!    after the rename (see `block::WrittenBlock`), so its spans never reach a second block.
 //!
 //! Maintenance (the same thread, after flushing): retention deletes blocks past the age or size
 //! limit, compaction merges runs of small blocks; both take blocks out of what readers see at
@@ -32,7 +33,7 @@ use fluoro_proto::{parse_document, Entity, SegmentId, TraceId};
 use parking_lot::{Mutex, RwLock};
 use polars::prelude::{col, concat, Expr, IntoLazy, UnionArgs};
 
-use crate::block::{self, BlockMeta, Neighbours};
+use crate::block::{self, BlockMeta, Neighbours, WrittenBlock};
 use crate::compaction::{merge_blocks, plan_compaction, preferred_version};
 use crate::error::{Result, StoreError};
 use crate::recent::{fill_services, RecentSpans};
@@ -349,21 +350,41 @@ impl Shared {
         let _one_at_a_time = self.flushing.lock();
         let Some((generation, frozen)) = self.freeze()? else { return Ok(()) };
         let block_id = self.next_block_id.fetch_add(1, Ordering::SeqCst);
-        match self.write_frozen(generation, block_id, &frozen) {
-            Ok(meta) => {
-                let mut state = self.state.write();
-                state.blocks.push(Arc::new(meta));
-                state.frozen = None;
-                tracing::info!(block_id, rows = frozen.rows(), "flushed recent data to a block");
-                Ok(())
-            }
+        let written = match self.write_frozen(generation, block_id, &frozen) {
+            Ok(written) => written,
             Err(error) => {
-                // The log segments are still there: put the data back to be flushed later.
+                // No block file was left behind (`write_block` says so) and the log segments
+                // are still there: put the data back to be flushed later.
                 let mut state = self.state.write();
                 state.frozen = None;
                 state.active.insert(frozen.spans().cloned());
-                Err(error)
+                return Err(error);
             }
+        };
+        {
+            let mut state = self.state.write();
+            state.blocks.push(Arc::new(written.meta));
+            state.frozen = None;
+        }
+        tracing::info!(block_id, rows = frozen.rows(), "flushed recent data to a block");
+        match written.unsynced {
+            // The rename may not survive a crash yet, so the segments stay: while the checkpoint
+            // names this block, a restart that finds it deletes them unread and one that does
+            // not replays them. The next flush deletes them after its own directory sync, which
+            // makes this rename durable too.
+            Some(error) => Err(error),
+            None => {
+                self.remove_log_before(generation);
+                Ok(())
+            }
+        }
+    }
+
+    /// Deletes the log segments a durable block holds. A failure only leaves them on disk: the
+    /// checkpoint names the block, so a restart deletes them unread, and so does the next flush.
+    fn remove_log_before(&self, generation: u64) {
+        if let Err(error) = self.wal.remove_before(generation) {
+            tracing::warn!(generation, error = %error, "failed to delete log segments already in a block");
         }
     }
 
@@ -381,15 +402,14 @@ impl Shared {
         Ok(Some((generation, frozen)))
     }
 
-    fn write_frozen(&self, generation: u64, block_id: u64, frozen: &RecentSpans) -> Result<BlockMeta> {
+    /// Checkpoints the log and writes the block; an error means there is no block file.
+    fn write_frozen(&self, generation: u64, block_id: u64, frozen: &RecentSpans) -> Result<WrittenBlock> {
         wal::write_checkpoint(&self.wal_dir, Checkpoint { generation, block_id })?;
         // Blocks only change under the `flushing` lock, which the caller holds.
         let blocks = self.state.read().blocks.clone();
         let others: Vec<&BlockMeta> = blocks.iter().map(|block| block.as_ref()).collect();
         let neighbours = Neighbours { others: &others, replaces: &[] };
-        let meta = block::write_block(&self.blocks_dir, block_id, frozen.to_block_spans(), neighbours)?;
-        self.wal.remove_before(generation)?;
-        Ok(meta)
+        block::write_block(&self.blocks_dir, block_id, frozen.to_block_spans(), neighbours)
     }
 
     /// Retention, then compaction, then deleting files of blocks retired long enough ago.
@@ -417,8 +437,12 @@ impl Shared {
                 blocks.iter().partition(|block| group.contains(&block.id));
             let new_id = self.next_block_id.fetch_add(1, Ordering::SeqCst);
             let merged = merge_blocks(&self.blocks_dir, &inputs, &others, new_id)?;
-            tracing::info!(inputs = ?group, block_id = new_id, rows = merged.rows, "compacted blocks");
-            self.retire(&group, Some(merged), now);
+            tracing::info!(inputs = ?group, block_id = new_id, rows = merged.meta.rows, "compacted blocks");
+            if let Some(error) = &merged.unsynced {
+                // Swapped in all the same (see `compaction`): deleting the inputs syncs first.
+                tracing::warn!(block_id = new_id, error = %error, "failed to sync the merged block's directory");
+            }
+            self.retire(&group, Some(merged.meta), now);
         }
         Ok(())
     }
@@ -436,17 +460,23 @@ impl Shared {
 
     /// Deletes the files of retired blocks: those retired before `now - grace`, or all.
     fn delete_obsolete_files(&self, now: Option<Instant>) -> Result<()> {
-        let due: Vec<Arc<BlockMeta>> = {
+        let due: Vec<(Instant, Arc<BlockMeta>)> = {
             let mut obsolete = self.obsolete.lock();
             let is_due = |retired: &Instant| now.is_none_or(|now| now.duration_since(*retired) >= OBSOLETE_FILE_GRACE);
             let (due, waiting): (Vec<_>, Vec<_>) = obsolete.drain(..).partition(|(retired, _)| is_due(retired));
             *obsolete = waiting;
-            due.into_iter().map(|(_, block)| block).collect()
+            due
         };
         if due.is_empty() {
             return Ok(());
         }
-        block::delete_blocks(&self.blocks_dir, &due.iter().map(|block| block.as_ref()).collect::<Vec<_>>())
+        let blocks: Vec<&BlockMeta> = due.iter().map(|(_, block)| block.as_ref()).collect();
+        let deleted = block::delete_blocks(&self.blocks_dir, &blocks);
+        if deleted.is_err() {
+            // Tried again on the next pass; deleting a file already gone is not an error.
+            self.obsolete.lock().extend(due);
+        }
+        deleted
     }
 
     fn block_metas(&self) -> Vec<BlockMeta> {
@@ -606,3 +636,6 @@ fn flush_loop(shared: &Shared, wakeups: &Receiver<()>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

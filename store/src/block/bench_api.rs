@@ -33,7 +33,9 @@ impl Block {
 pub fn write_block(blocks_dir: &Path, id: u64, spans: Vec<StoredSpan>) -> Result<Block> {
     let existing = super::open_blocks(blocks_dir)?;
     let others: Vec<&BlockMeta> = existing.iter().collect();
-    super::write_block(blocks_dir, id, spans, super::Neighbours { others: &others, replaces: &[] }).map(Block)
+    super::write_block(blocks_dir, id, spans, super::Neighbours { others: &others, replaces: &[] })?
+        .durable()
+        .map(Block)
 }
 
 pub fn open_blocks(blocks_dir: &Path) -> Result<Vec<Block>> {

@@ -162,13 +162,37 @@ pub(crate) fn block_path(blocks_dir: &Path, id: u64) -> PathBuf {
     blocks_dir.join(format!("{id:020}.{BLOCK_EXTENSION}"))
 }
 
-/// Sorts the spans into block order and writes them durably as block `id`.
+/// A block renamed into place. From the rename on the file is a block that the next open
+/// reads, so the caller must register it whatever fails afterwards: a block on disk that the
+/// store does not know is left out of the shared lists of later blocks, and its spans would be
+/// double counted once a restart reads it beside their other copy.
+#[derive(Debug)]
+pub(crate) struct WrittenBlock {
+    pub meta: BlockMeta,
+    /// Why syncing the directory after the rename failed, if it did. Until a later sync of
+    /// the directory succeeds a crash may undo the rename, so nothing the block stands in for
+    /// (log segments, compaction inputs) may be deleted before then.
+    pub unsynced: Option<StoreError>,
+}
+
+impl WrittenBlock {
+    /// The block, if it is durable; for callers with nothing to keep until it is.
+    pub(crate) fn durable(self) -> Result<BlockMeta> {
+        match self.unsynced {
+            None => Ok(self.meta),
+            Some(error) => Err(error),
+        }
+    }
+}
+
+/// Sorts the spans into block order and writes them as block `id`. An error means no block
+/// file was left behind (at most a `.tmp`, which is not a block).
 pub(crate) fn write_block(
     blocks_dir: &Path,
     id: u64,
     mut spans: Vec<StoredSpan>,
     neighbours: Neighbours<'_>,
-) -> Result<BlockMeta> {
+) -> Result<WrittenBlock> {
     if spans.is_empty() {
         return Err(StoreError::Block(format!("refusing to write block {id} without spans")));
     }
@@ -178,11 +202,39 @@ pub(crate) fn write_block(
     drop(spans);
     let path = block_path(blocks_dir, id);
     let tmp_path = path.with_extension(format!("{BLOCK_EXTENSION}{TMP_SUFFIX}"));
-    write_parquet(&tmp_path, &mut frame, &footer)?;
-    fs::rename(&tmp_path, &path).map_err(|error| StoreError::io(&path, error))?;
-    sync_dir(blocks_dir)?;
-    let metadata = fs::metadata(&path).map_err(|error| StoreError::io(&path, error))?;
-    meta_from_footer(id, path, &metadata, footer)
+    let meta = write_parquet(&tmp_path, &mut frame, &footer)
+        .and_then(|()| tmp_block_meta(id, &tmp_path, &path, footer))
+        .and_then(|meta| rename_into_place(&tmp_path, &path).map(|()| meta))
+        .inspect_err(|_| discard_tmp(&tmp_path))?;
+    // Nothing after the rename may fail the write: see `WrittenBlock`.
+    let unsynced = sync_dir_after_rename(blocks_dir).err();
+    Ok(WrittenBlock { meta, unsynced })
+}
+
+/// The block's metadata, read while it is still the tmp file: the rename keeps its size and
+/// modification time, and nothing that can fail is left for after the rename.
+fn tmp_block_meta(id: u64, tmp_path: &Path, path: &Path, footer: FooterMeta) -> Result<BlockMeta> {
+    let metadata = fs::metadata(tmp_path).map_err(|error| StoreError::io(tmp_path, error))?;
+    meta_from_footer(id, path.to_owned(), &metadata, footer)
+}
+
+fn rename_into_place(tmp_path: &Path, path: &Path) -> Result<()> {
+    #[cfg(test)]
+    fault::fail_if_armed(fault::Step::Rename, path)?;
+    fs::rename(tmp_path, path).map_err(|error| StoreError::io(path, error))
+}
+
+fn sync_dir_after_rename(blocks_dir: &Path) -> Result<()> {
+    #[cfg(test)]
+    fault::fail_if_armed(fault::Step::SyncAfterRename, blocks_dir)?;
+    sync_dir(blocks_dir)
+}
+
+/// Best effort: a `.tmp` left over is deleted by the next open anyway.
+fn discard_tmp(tmp_path: &Path) {
+    if let Err(error) = remove_file(tmp_path) {
+        warn!(path = %tmp_path.display(), error = %error, "failed to delete an unfinished block");
+    }
 }
 
 /// Lists complete blocks, sorted by id. Deletes `*.tmp` leftovers of interrupted writes and
@@ -221,6 +273,9 @@ pub(crate) fn open_blocks(blocks_dir: &Path) -> Result<Vec<BlockMeta>> {
 
 /// Deletes blocks (after compaction or by retention) and makes the deletion durable.
 pub(crate) fn delete_blocks(blocks_dir: &Path, blocks: &[&BlockMeta]) -> Result<()> {
+    // A block whose directory sync failed after its rename (`WrittenBlock::unsynced`) must be
+    // durable before the inputs it replaces disappear: sync first.
+    sync_dir(blocks_dir)?;
     for block in blocks {
         remove_file(&block.path)?;
     }
@@ -350,3 +405,36 @@ fn sync_dir(dir: &Path) -> Result<()> {
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+/// Test-only failures of the steps around a block's rename, armed per thread, so a test can
+/// make exactly one block write fail where a full disk or a dying device would.
+#[cfg(test)]
+pub(crate) mod fault {
+    use std::cell::Cell;
+    use std::path::Path;
+
+    use crate::error::{Result, StoreError};
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Step {
+        Rename,
+        SyncAfterRename,
+    }
+
+    thread_local! {
+        static ARMED: Cell<Option<Step>> = const { Cell::new(None) };
+    }
+
+    /// The next `step` on this thread fails, once.
+    pub(crate) fn arm(step: Step) {
+        ARMED.with(|armed| armed.set(Some(step)));
+    }
+
+    pub(super) fn fail_if_armed(step: Step, path: &Path) -> Result<()> {
+        if ARMED.with(|armed| armed.get()) != Some(step) {
+            return Ok(());
+        }
+        ARMED.with(|armed| armed.set(None));
+        Err(StoreError::io(path, std::io::Error::other(format!("injected failure at {step:?}"))))
+    }
+}

@@ -134,7 +134,7 @@ fn sorted(mut spans: Vec<StoredSpan>) -> Vec<StoredSpan> {
 fn spans_round_trip_through_a_block() {
     let dir = tempfile::tempdir().unwrap();
     let spans = sample_spans();
-    let meta = write_block(dir.path(), 7, spans.clone(), Neighbours::default()).unwrap();
+    let meta = write_block(dir.path(), 7, spans.clone(), Neighbours::default()).unwrap().meta;
     assert_eq!(meta.rows, spans.len());
     assert_eq!(meta.services, vec!["PetSite".to_owned()]);
     let reopened = open_blocks(dir.path()).unwrap();
@@ -147,7 +147,7 @@ fn spans_round_trip_through_a_block() {
 fn memory_frame_has_the_block_schema() {
     let dir = tempfile::tempdir().unwrap();
     let spans = sample_spans();
-    let meta = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap();
+    let meta = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap().meta;
     let on_disk = scan_block(&meta, i64::MIN, i64::MAX, &[], None).unwrap().collect().unwrap();
     let in_memory = spans_to_frame(&spans).unwrap();
     assert_eq!(on_disk.schema(), in_memory.schema());
@@ -158,7 +158,7 @@ fn memory_frame_has_the_block_schema() {
 fn trace_lookup_returns_exactly_that_trace() {
     let dir = tempfile::tempdir().unwrap();
     let spans = sample_spans();
-    let meta = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap();
+    let meta = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap().meta;
     let expected: Vec<StoredSpan> = spans.iter().filter(|s| s.row.trace_id == trace(7)).cloned().collect();
     assert_eq!(sorted(read_trace_spans(&meta, &[trace(7)]).unwrap()), sorted(expected));
     assert!(read_trace_spans(&meta, &[trace(5_000)]).unwrap().is_empty());
@@ -172,7 +172,7 @@ fn trace_lookup_returns_exactly_that_trace() {
 fn scan_prunes_by_time_and_predicate() {
     let dir = tempfile::tempdir().unwrap();
     let spans = sample_spans();
-    let meta = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap();
+    let meta = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap().meta;
     let from = 1_700_000_000_000_000 + 70_000_000;
     let to = from + 70_000_000;
     let frame = scan_block(&meta, from, to, &[schema::SERVICE, schema::FAULT], Some(col(schema::FAULT)))
@@ -189,7 +189,7 @@ fn scan_prunes_by_time_and_predicate() {
 #[test]
 fn half_written_and_unreadable_blocks_are_discarded() {
     let dir = tempfile::tempdir().unwrap();
-    let good = write_block(dir.path(), 1, sample_spans(), Neighbours::default()).unwrap();
+    let good = write_block(dir.path(), 1, sample_spans(), Neighbours::default()).unwrap().meta;
     let bytes = std::fs::read(&good.path).unwrap();
     // A crash before the rename: a partial `.tmp`.
     std::fs::write(dir.path().join("00000000000000000002.parquet.tmp"), &bytes[..bytes.len() / 2]).unwrap();
@@ -217,10 +217,11 @@ fn newer_format_is_refused_not_deleted() {
 #[test]
 fn a_block_lists_the_traces_it_may_share_with_existing_blocks() {
     let dir = tempfile::tempdir().unwrap();
-    let first = write_block(dir.path(), 1, vec![span(1, 1, 1_000), span(2, 1, 2_000)], Neighbours::default()).unwrap();
+    let first =
+        write_block(dir.path(), 1, vec![span(1, 1, 1_000), span(2, 1, 2_000)], Neighbours::default()).unwrap().meta;
     assert_eq!(first.shared_traces.as_deref(), Some(&[][..]));
     let neighbours = Neighbours { others: &[&first], replaces: &[] };
-    let second = write_block(dir.path(), 2, vec![span(2, 2, 2_500), span(3, 1, 3_000)], neighbours).unwrap();
+    let second = write_block(dir.path(), 2, vec![span(2, 2, 2_500), span(3, 1, 3_000)], neighbours).unwrap().meta;
     let trace_two = span(2, 1, 0).row.trace_id;
     assert_eq!(second.shared_traces.as_deref(), Some(&[trace_two][..]));
     let reopened = open_blocks(dir.path()).unwrap();
@@ -247,7 +248,7 @@ fn a_block_from_before_shared_traces_may_share_any_trace() {
 fn duckdb_reads_blocks() {
     let dir = tempfile::tempdir().unwrap();
     let spans = sample_spans();
-    let meta = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap();
+    let meta = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap().meta;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/duckdb_check.py");
     let full = spans.iter().find(|s| s.document.is_some()).unwrap();
     let (hi, lo) = trace_halves(full.row.trace_id);
