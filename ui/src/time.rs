@@ -36,7 +36,7 @@ fn required_time(value: Option<&Value>, field: &str) -> Result<f64> {
     })?;
     if !(0.0..=LATEST_EPOCH_SECONDS).contains(&seconds) {
         return Err(ApiError::InvalidRequest(format!(
-            "{field} ({seconds}) must be between 1970-01-01 and 9999-12-31 (0 to {LATEST_EPOCH_SECONDS:.0} epoch seconds)"
+            "{field} ({value}) must be between 1970-01-01 and 9999-12-31 (0 to {LATEST_EPOCH_SECONDS:.0} epoch seconds)"
         )));
     }
     Ok(seconds)
