@@ -4,7 +4,7 @@
 //! differently every attribute value is represented in them.
 //!
 //! Read path: [`load_spans`] over the range widened by [`TRACE_SLACK_US`](crate::TRACE_SLACK_US) → [`trace_frame`]
-//! → each expression's `CompiledFilter::apply` → set membership `(trace, set)` → the per-trace
+//! → the group's filter, when a group is given → each expression's `CompiledFilter::apply` → set membership `(trace, set)` → the per-trace
 //! attribute table `(trace, attribute, value)`, built columnarly (root columns of the trace
 //! frame, span columns, exploded annotations and exceptions) → one group-by counting traces
 //! per `(attribute, value, set)` → [`effect_size`] per value.
@@ -41,7 +41,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::error::{AnalyzerError, Result};
-use crate::filter::{compile_filter, parse_filter, CompiledFilter, GroupResolver, MatchFrames};
+use crate::filter::{compile_filter, parse_filter, CompiledFilter, FilterExpr, GroupRef, GroupResolver, MatchFrames};
 use crate::filter_latency::durations_of;
 use crate::histogram::{HistogramEntry, Percentiles};
 use crate::root_cause::{root_causes, RootCause};
@@ -133,22 +133,31 @@ pub fn effect_size(selection_with: u64, selection_total: u64, baseline_with: u64
 }
 
 /// Compares the traces that started in `[from_us, to_us)` and match `selection` with those
-/// matching `baseline` (default: those not matching `selection`); `group.*` conditions are
-/// resolved through `groups`.
+/// matching `baseline` (default: those not matching `selection`); with a `group`, both sets
+/// hold only the group's traces. `group.*` conditions and `group` are resolved through
+/// `groups`.
 pub fn compare_trace_sets(
     store: &Store,
     from_us: i64,
     to_us: i64,
     selection: &str,
     baseline: Option<&str>,
+    group: Option<&GroupRef>,
     groups: &dyn GroupResolver,
 ) -> Result<TraceSetComparison> {
     let selection_filter = compile(selection, groups)?;
     let baseline_filter = baseline.map(|baseline| compile(baseline, groups)).transpose()?;
+    let group_filter = group.map(|group| compile_filter(&FilterExpr::Group(group.clone()), groups)).transpose()?;
     let (read_from_us, read_to_us) = slack_window(from_us, to_us);
     let spans = collect_spans(load_spans(store, read_from_us, read_to_us, SPAN_COLUMNS)?)?;
-    let traces = trace_frame(spans.clone().lazy(), from_us, to_us, TimeRangeType::TraceId)?.collect()?;
+    let window_traces = trace_frame(spans.clone().lazy(), from_us, to_us, TimeRangeType::TraceId)?.collect()?;
     let frames = MatchFrames::new(spans.clone());
+    // Scoping the trace frame once, rather than AND-ing the group into each expression, also
+    // scopes the default baseline: its complement is taken within the group.
+    let traces = match &group_filter {
+        Some(filter) => filter.apply(&frames, window_traces)?,
+        None => window_traces,
+    };
     let selected = selection_filter.apply(&frames, traces.clone())?;
     let baseline_traces = match &baseline_filter {
         Some(filter) => filter.apply(&frames, traces.clone())?,

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! POST /api/compare
-//! {"StartTime": 1700000000, "EndTime": 1700003600, "Selection": "responsetime > 3", "Baseline": null}
+//! {"StartTime": 1700000000, "EndTime": 1700003600, "Selection": "responsetime > 3", "Baseline": null,
+//!  "GroupName": "web"}
 //! → {"Selection": {"Expression", "Traces", "Percentiles": {"P50", "P90", "P95", "P99"}, "Distribution"},
 //!    "Baseline": {...}, "Ranking": [{"Attribute", "Value", "SelectionTraces", "BaselineTraces",
 //!    "SelectionShare", "BaselineShare", "Difference", "LogOddsRatio", "StandardError", "Z", "Score",
@@ -13,6 +14,9 @@
 //! ```
 //!
 //! - `Baseline` null or absent: the traces of the window not matching `Selection`.
+//! - `GroupName` or `GroupARN` (both: the same group) keep only the group's traces in both
+//!   sets, the default baseline included (the group's traces not matching `Selection`), as
+//!   they scope `/api/histogram`; neither means every trace. An unknown group is a 400.
 //! - An invalid expression is a 400 `InvalidRequestException` with the parser's column-precise
 //!   message (prefixed `Baseline: ` when it is the baseline's); the window is at most [`MAX_WINDOW_SECONDS`](crate::time::MAX_WINDOW_SECONDS), like GetTraceSummaries.
 //! - `group.name = "G"` in either expression inlines the group's filter (`groups.rs`).
@@ -28,6 +32,7 @@ use serde_json::Value;
 
 use crate::api::QueryState;
 use crate::error::{ApiError, Result};
+use crate::groups::group_scope;
 use crate::time::request_window;
 
 pub(crate) fn router(state: QueryState) -> Router {
@@ -41,24 +46,30 @@ struct CompareRequest {
     end_time: Option<Value>,
     selection: Option<String>,
     baseline: Option<String>,
+    group_name: Option<String>,
+    #[serde(rename = "GroupARN")]
+    group_arn: Option<String>,
 }
 
-/// A validated request: window in microseconds and the two expressions.
+/// A validated request: window in microseconds, the two expressions and the group, by name.
 #[derive(Debug, PartialEq)]
 struct CompareQuery {
     from_us: i64,
     to_us: i64,
     selection: String,
     baseline: Option<String>,
+    group_name: Option<String>,
+    group_arn: Option<String>,
 }
 
 async fn compare(State(state): State<QueryState>, body: Bytes) -> Result<Json<TraceSetComparison>> {
     let request: CompareRequest = serde_json::from_slice(&body)
         .map_err(|error| ApiError::InvalidRequest(format!("request body is not a comparison request: {error}")))?;
     let query = query_of(request)?;
+    let group = group_scope(&state.groups, query.group_name.as_deref(), query.group_arn.as_deref())?;
     let comparison = tokio::task::spawn_blocking(move || {
-        let baseline = query.baseline.as_deref();
-        compare_trace_sets(&state.store, query.from_us, query.to_us, &query.selection, baseline, &*state.groups)
+        let (baseline, group) = (query.baseline.as_deref(), group.as_ref());
+        compare_trace_sets(&state.store, query.from_us, query.to_us, &query.selection, baseline, group, &*state.groups)
     })
     .await
     .map_err(|error| ApiError::Internal(format!("comparison task failed: {error}")))??;
@@ -81,6 +92,8 @@ fn query_of(request: CompareRequest) -> Result<CompareQuery> {
         to_us: (end * 1e6).round() as i64,
         selection,
         baseline: request.baseline,
+        group_name: request.group_name,
+        group_arn: request.group_arn,
     })
 }
 
@@ -104,7 +117,9 @@ mod tests {
                 from_us: 1_700_000_000_000_000,
                 to_us: 1_700_003_600_000_000,
                 selection: "responsetime > 3".to_owned(),
-                baseline: None
+                baseline: None,
+                group_name: None,
+                group_arn: None
             }
         );
     }

@@ -11,7 +11,8 @@
 //!   `v1:<last name of the page>`, so a page follows on correctly while groups come and go.
 //! - Changes rewrite and sync `groups.json`: blocking I/O, so `spawn_blocking`.
 //!
-//! [`group_of_request`] is how the graph routes turn `GroupName`/`GroupARN` into a group.
+//! [`group_of_request`] is how the graph routes turn `GroupName`/`GroupARN` into a group;
+//! [`group_scope`] how the analysis routes do.
 
 use std::sync::Arc;
 
@@ -20,8 +21,8 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::post;
 use axum::{Json, Router};
 use fluoro_analyzer::{
-    Group, GroupError, GroupSelector, GroupUpdate, Groups, InsightsConfiguration, InsightsUpdate, NewGroup, Tag,
-    DEFAULT_GROUP_NAME, MAX_GROUP_FILTER_CHARS, MAX_GROUP_TAGS,
+    Group, GroupError, GroupRef, GroupSelector, GroupUpdate, Groups, InsightsConfiguration, InsightsUpdate, NewGroup,
+    Tag, DEFAULT_GROUP_NAME, MAX_GROUP_FILTER_CHARS, MAX_GROUP_TAGS,
 };
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +55,17 @@ pub(crate) fn group_of_request(groups: &Groups, name: Option<&str>, arn: Option<
         (name, arn) => GroupSelector { name, arn },
     };
     Ok(groups.get(selector)?)
+}
+
+/// The group an analysis request restricts its traces to (`/api/histogram`, `/api/compare`);
+/// `None` when none is named or the group holds every trace (`Default`, or any group without
+/// a filter). An unknown group is refused here, before any data is read.
+pub(crate) fn group_scope(groups: &Groups, name: Option<&str>, arn: Option<&str>) -> Result<Option<GroupRef>> {
+    if name.is_none() && arn.is_none() {
+        return Ok(None);
+    }
+    let group = group_of_request(groups, name, arn)?;
+    Ok(group.filter_expression.is_some().then_some(GroupRef::Name(group.group_name)))
 }
 
 #[derive(Debug, Deserialize)]

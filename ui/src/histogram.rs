@@ -29,13 +29,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use fluoro_analyzer::{filter_latency, parse_filter, GroupRef, LatencyQuery, LatencyReport, MAX_GROUP_FILTER_CHARS};
+use fluoro_analyzer::{filter_latency, parse_filter, LatencyQuery, LatencyReport, MAX_GROUP_FILTER_CHARS};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::QueryState;
 use crate::error::{ApiError, Result};
-use crate::groups::group_of_request;
+use crate::groups::group_scope;
 use crate::time::request_window;
 
 pub(crate) fn router(state: QueryState) -> Router {
@@ -81,16 +81,6 @@ fn query_of(request: &HistogramRequest, state: &QueryState) -> Result<LatencyQue
             .map(parse_filter)
             .transpose()
             .map_err(|error| ApiError::InvalidRequest(error.to_string()))?,
-        group: group_scope(request, state)?,
+        group: group_scope(&state.groups, request.group_name.as_deref(), request.group_arn.as_deref())?,
     })
-}
-
-/// The group to restrict to; `None` when none is named or the group holds every trace
-/// (`Default`, or any group without a filter).
-fn group_scope(request: &HistogramRequest, state: &QueryState) -> Result<Option<GroupRef>> {
-    if request.group_name.is_none() && request.group_arn.is_none() {
-        return Ok(None);
-    }
-    let group = group_of_request(&state.groups, request.group_name.as_deref(), request.group_arn.as_deref())?;
-    Ok(group.filter_expression.is_some().then_some(GroupRef::Name(group.group_name)))
 }

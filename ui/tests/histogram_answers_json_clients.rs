@@ -12,11 +12,11 @@ use tempfile::TempDir;
 
 use crate::api_server::{post, serve};
 
-const T0: f64 = 1_700_000_000.0;
+pub(crate) const T0: f64 = 1_700_000_000.0;
 /// Response times of the ten traces, one second apart; the odd ones answer 500.
 const RESPONSE_MS: [f64; 10] = [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 1000.0];
 
-fn store(dir: &TempDir) -> Arc<Store> {
+pub(crate) fn store(dir: &TempDir) -> Arc<Store> {
     let store = Store::open(StoreConfig::new(dir.path())).unwrap();
     let mut batch = SpanBatch { entities: Vec::new(), rows: Vec::new(), durability: Durability::Acknowledged };
     for (number, response_ms) in (0u32..).zip(RESPONSE_MS) {
@@ -33,7 +33,7 @@ fn store(dir: &TempDir) -> Arc<Store> {
     Arc::new(store)
 }
 
-fn window(fields: Value) -> Value {
+pub(crate) fn window(fields: Value) -> Value {
     let mut body = json!({"StartTime": T0, "EndTime": T0 + 60.0});
     body.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
     body
