@@ -18,12 +18,12 @@ fn histogram(server: &FluoroServer, arguments: &[&str]) -> Output {
         .unwrap()
 }
 
-fn stdout(run: &Output) -> String {
+pub(crate) fn stdout(run: &Output) -> String {
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     String::from_utf8_lossy(&run.stdout).into_owned()
 }
 
-fn seeded() -> (tempfile::TempDir, FluoroServer) {
+pub(crate) fn seeded() -> (tempfile::TempDir, FluoroServer) {
     let dir = tempfile::tempdir().unwrap();
     let server = FluoroServer::start(dir.path());
     let documents = vec![

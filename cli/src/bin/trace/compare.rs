@@ -22,6 +22,7 @@ const BASELINE_ERROR_PREFIX: &str = "Baseline: ";
 ///   trace compare 'responsetime > 3'                        slow traces vs the rest, last hour
 ///   trace compare 'fault' --baseline 'ok' --since 15m       faulting vs clean traces
 ///   trace compare 'service("payments") { fault }' --top 30  more rows
+///   trace compare 'fault' --group web                       both sets within a group, as created with CreateGroup
 ///   trace compare 'responsetime > 3' --json                 the whole comparison, for scripts
 ///
 /// Exit status: 0 on success, 2 when the server rejects an expression or the request.
@@ -33,6 +34,9 @@ pub(crate) struct CompareArgs {
     /// The baseline's filter expression (default: the traces not matching the selection).
     #[arg(long)]
     baseline: Option<String>,
+    /// Only the traces of this group (by name), in both sets.
+    #[arg(long)]
+    group: Option<String>,
     #[command(flatten)]
     query: QueryArgs,
     /// Print the whole comparison as JSON instead of tables.
@@ -45,7 +49,8 @@ pub(crate) struct CompareArgs {
 
 pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
     let (start, end) = args.query.window()?;
-    let request = json!({"StartTime": start, "EndTime": end, "Selection": args.selection, "Baseline": args.baseline});
+    let request = json!({"StartTime": start, "EndTime": end, "Selection": args.selection, "Baseline": args.baseline,
+                         "GroupName": args.group});
     let (status, body) = post_json(&reqwest::Client::new(), &args.query.url("/api/compare"), &request).await?;
     if !status.is_success() {
         // The server names the baseline in its errors; others are the selection's.
