@@ -2,21 +2,16 @@
 //! both sets, the default baseline (the rest) included; an unknown group exits 2 and says so.
 //! The traces are `trace histogram`'s: 20 ms (200), 40 ms (500), 60 ms (200), 80 ms (503), 1 s (500).
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::{json, Value};
 
 use crate::server::FluoroServer;
-use crate::trace_filter_queries_a_running_server::T0;
+use crate::trace_filter_queries_a_running_server::run_trace;
 use crate::trace_histogram_queries_a_running_server::{seeded, stdout};
 
 fn compare(server: &FluoroServer, arguments: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trace"))
-        .arg("compare")
-        .args(arguments)
-        .args(["--server", &server.url(""), "--start", &T0.to_string(), "--end", &(T0 + 600.0).to_string()])
-        .output()
-        .unwrap()
+    run_trace("compare", server, arguments)
 }
 
 fn set_sizes(arguments: &[&str], server: &FluoroServer) -> (Value, Value) {

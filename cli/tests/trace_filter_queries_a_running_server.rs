@@ -19,13 +19,18 @@ pub(crate) fn document(number: u32, seconds: f64, status: u32) -> String {
     .to_string()
 }
 
-fn trace(server: &FluoroServer, arguments: &[&str]) -> Output {
+/// `trace SUBCOMMAND ARGUMENTS…` against `server`, over the ten minutes from [`T0`].
+pub(crate) fn run_trace(subcommand: &str, server: &FluoroServer, arguments: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trace"))
-        .arg("filter")
+        .arg(subcommand)
         .args(arguments)
         .args(["--server", &server.url(""), "--start", &T0.to_string(), "--end", &(T0 + 600.0).to_string()])
         .output()
         .unwrap()
+}
+
+fn trace(server: &FluoroServer, arguments: &[&str]) -> Output {
+    run_trace("filter", server, arguments)
 }
 
 #[test]

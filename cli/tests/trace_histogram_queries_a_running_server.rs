@@ -2,20 +2,15 @@
 //! come back as exact percentiles and a 1-2-5 bar chart, as JSON with `--json`, scoped by a
 //! group with `--group`; a bad expression is shown with a caret under its column.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::{json, Value};
 
 use crate::server::FluoroServer;
-use crate::trace_filter_queries_a_running_server::{document, T0};
+use crate::trace_filter_queries_a_running_server::{document, run_trace};
 
 fn histogram(server: &FluoroServer, arguments: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trace"))
-        .arg("histogram")
-        .args(arguments)
-        .args(["--server", &server.url(""), "--start", &T0.to_string(), "--end", &(T0 + 600.0).to_string()])
-        .output()
-        .unwrap()
+    run_trace("histogram", server, arguments)
 }
 
 pub(crate) fn stdout(run: &Output) -> String {
