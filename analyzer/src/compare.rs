@@ -3,7 +3,7 @@
 //! complement of the selection), compared by response-time distribution and by how
 //! differently every attribute value is represented in them.
 //!
-//! Read path: [`load_spans`] over the range widened by [`TRACE_SLACK_US`](crate::TRACE_SLACK_US) → [`trace_frame`]
+//! Read path: [`load_spans`](crate::spans::load_spans) over the range widened by [`TRACE_SLACK_US`](crate::TRACE_SLACK_US) → [`trace_frame`](crate::summary::trace_frame)
 //! → the group's filter, when a group is given → each expression's `CompiledFilter::apply` → set membership `(trace, set)` → the per-trace
 //! attribute table `(trace, attribute, value)`, built columnarly (root columns of the trace
 //! frame, span columns, exploded annotations and exceptions) → one group-by counting traces
@@ -46,8 +46,8 @@ use crate::filter_latency::durations_of;
 use crate::histogram::{HistogramEntry, Percentiles};
 use crate::root_cause::{root_causes, RootCause};
 use crate::span_record::records_by_trace;
-use crate::spans::{collect_spans, load_spans, SPAN_COLUMNS, TRACE_HI, TRACE_LO};
-use crate::summary::{root_index, slack_window, trace_frame, TimeRangeType};
+use crate::spans::{SPAN_COLUMNS, TRACE_HI, TRACE_LO};
+use crate::summary::{root_index, window_traces, TimeRangeType};
 
 /// The z-score at which a difference keeps its full weight (two-sided 5 %).
 const FULL_WEIGHT_Z: f64 = 1.96;
@@ -148,9 +148,7 @@ pub fn compare_trace_sets(
     let selection_filter = compile(selection, groups)?;
     let baseline_filter = baseline.map(|baseline| compile(baseline, groups)).transpose()?;
     let group_filter = group.map(|group| compile_filter(&FilterExpr::Group(group.clone()), groups)).transpose()?;
-    let (read_from_us, read_to_us) = slack_window(from_us, to_us);
-    let spans = collect_spans(load_spans(store, read_from_us, read_to_us, SPAN_COLUMNS)?)?;
-    let window_traces = trace_frame(spans.clone().lazy(), from_us, to_us, TimeRangeType::TraceId)?.collect()?;
+    let (spans, window_traces) = window_traces(store, from_us, to_us, SPAN_COLUMNS, TimeRangeType::TraceId)?;
     let frames = MatchFrames::new(spans.clone());
     // Scoping the trace frame once, rather than AND-ing the group into each expression, also
     // scopes the default baseline: its complement is taken within the group.

@@ -2,7 +2,7 @@
 //! the response-time and duration distributions of the traces a filter expression matches,
 //! optionally within a group. Nodes and edges get theirs from the service graph.
 //!
-//! Read path: [`load_spans`] over the window widened by [`TRACE_SLACK_US`](crate::TRACE_SLACK_US) → [`trace_frame`]
+//! Read path: [`load_spans`](crate::spans::load_spans) over the window widened by [`TRACE_SLACK_US`](crate::TRACE_SLACK_US) → [`trace_frame`](crate::summary::trace_frame)
 //! (traces that started in the window, as GetTraceSummaries and `/api/compare` select them) →
 //! the compiled filter, `group.name`/`group.arn` inlined → the `responsetime_us` and
 //! `duration_us` columns → [`SortedDurations`].
@@ -31,8 +31,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::filter::{compile_filter, CompiledFilter, FilterExpr, GroupRef, GroupResolver, MatchFrames};
 use crate::histogram::{HistogramEntry, Percentiles, SortedDurations};
-use crate::spans::{collect_spans, load_spans};
-use crate::summary::{slack_window, trace_frame, TimeRangeType, TRACE_FRAME_COLUMNS};
+use crate::summary::{window_traces, TimeRangeType, TRACE_FRAME_COLUMNS};
 
 const MICROS_PER_SECOND: f64 = 1e6;
 
@@ -86,9 +85,7 @@ pub struct LatencySummary {
 pub fn filter_latency(store: &Store, query: &LatencyQuery, groups: &dyn GroupResolver) -> Result<LatencyReport> {
     let filter = scoped_filter(query).map(|filter| compile_filter(&filter, groups)).transpose()?;
     let columns = filter.as_ref().map_or_else(|| TRACE_FRAME_COLUMNS.to_vec(), CompiledFilter::span_columns);
-    let (from_us, to_us) = slack_window(query.from_us, query.to_us);
-    let spans = collect_spans(load_spans(store, from_us, to_us, &columns)?)?;
-    let traces = trace_frame(spans.clone().lazy(), query.from_us, query.to_us, TimeRangeType::TraceId)?.collect()?;
+    let (spans, traces) = window_traces(store, query.from_us, query.to_us, &columns, TimeRangeType::TraceId)?;
     let matched = match filter {
         Some(filter) => filter.apply(&MatchFrames::new(spans), traces)?,
         None => traces,

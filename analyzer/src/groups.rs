@@ -41,8 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{GroupError, Result};
 use crate::filter::{compile_filter, parse_filter, FilterExpr, GroupRef, GroupResolver, MatchFrames};
-use crate::spans::{collect_spans, load_spans};
-use crate::summary::{slack_window, trace_frame, TimeRangeType};
+use crate::summary::{window_traces, TimeRangeType};
 use crate::trace_set::TraceIdSet;
 
 pub use crate::filter::MAX_GROUP_DEPTH;
@@ -286,9 +285,7 @@ pub fn traces_matching(
 ) -> Result<TraceIdSet> {
     let compiled = compile_filter(filter, groups)?;
     let columns = compiled.span_columns();
-    let (read_from_us, read_to_us) = slack_window(from_us, to_us);
-    let spans = collect_spans(load_spans(store, read_from_us, read_to_us, &columns)?)?;
-    let candidates = trace_frame(spans.clone().lazy(), from_us, to_us, TimeRangeType::Event)?.collect()?;
+    let (spans, candidates) = window_traces(store, from_us, to_us, &columns, TimeRangeType::Event)?;
     let matched = compiled.apply(&MatchFrames::new(spans), candidates)?;
     TraceIdSet::from_frame(matched.lazy())
 }

@@ -200,9 +200,7 @@ pub fn trace_summaries(store: &Store, query: &SummaryQuery, groups: &dyn GroupRe
     // Two phases: match on the few columns the filter reads, then read every column of the
     // page's traces only.
     let columns = plan.as_ref().map_or_else(|| TRACE_FRAME_COLUMNS.to_vec(), CompiledFilter::span_columns);
-    let (from_us, to_us) = slack_window(query.from_us, query.to_us);
-    let spans = collect_spans(load_spans(store, from_us, to_us, &columns)?)?;
-    let mut candidates = trace_frame(spans.clone().lazy(), query.from_us, query.to_us, query.range)?.collect()?;
+    let (spans, mut candidates) = window_traces(store, query.from_us, query.to_us, &columns, query.range)?;
     if let Some(Sampling::PartialScan(rate)) = query.sampling {
         candidates = sample(&candidates, rate)?;
     }
@@ -224,7 +222,7 @@ pub fn trace_summaries(store: &Store, query: &SummaryQuery, groups: &dyn GroupRe
     let page_size = query.page_size.clamp(1, MAX_PAGE_SIZE);
     let page = matched.slice(query.offset.min(matched.height()) as i64, page_size);
     let next = query.offset + page.height();
-    let page_spans = page_spans(store, (from_us, to_us), spans, &page)?;
+    let page_spans = page_spans(store, slack_window(query.from_us, query.to_us), spans, &page)?;
     let summaries = summarize(&page_spans, &page)?;
     Ok(SummaryPage {
         summaries,
@@ -232,6 +230,21 @@ pub fn trace_summaries(store: &Store, query: &SummaryQuery, groups: &dyn GroupRe
         matched: matched.height(),
         next_offset: (next < matched.height()).then_some(next),
     })
+}
+
+/// The spans of the traces in `[from_us, to_us)` (their `columns`, read over the
+/// [`slack_window`]) and the [`trace_frame`] of those spans.
+pub(crate) fn window_traces(
+    store: &Store,
+    from_us: i64,
+    to_us: i64,
+    columns: &[&str],
+    range: TimeRangeType,
+) -> Result<(DataFrame, DataFrame)> {
+    let (read_from_us, read_to_us) = slack_window(from_us, to_us);
+    let spans = collect_spans(load_spans(store, read_from_us, read_to_us, columns)?)?;
+    let traces = trace_frame(spans.clone().lazy(), from_us, to_us, range)?.collect()?;
+    Ok((spans, traces))
 }
 
 /// Every column of the spans of the page's traces: `spans` itself when it has them all (a

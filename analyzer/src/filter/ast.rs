@@ -109,7 +109,8 @@ pub enum EqualityOp {
     Ne,
 }
 
-/// The operators of numbers.
+/// The operators of numbers; also every symbolic operator the lexer reads (the others,
+/// `CONTAINS`…, are words).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NumberOp {
     Eq,
@@ -118,6 +119,20 @@ pub enum NumberOp {
     Le,
     Gt,
     Ge,
+}
+
+impl NumberOp {
+    /// The operator as written.
+    pub(crate) fn symbol(self) -> &'static str {
+        match self {
+            NumberOp::Eq => "=",
+            NumberOp::Ne => "!=",
+            NumberOp::Lt => "<",
+            NumberOp::Le => "<=",
+            NumberOp::Gt => ">",
+            NumberOp::Ge => ">=",
+        }
+    }
 }
 
 /// The operators of strings.

@@ -106,14 +106,7 @@ fn is_plain_key(key: &str) -> bool {
 
 impl Display for NumberOp {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            NumberOp::Eq => "=",
-            NumberOp::Ne => "!=",
-            NumberOp::Lt => "<",
-            NumberOp::Le => "<=",
-            NumberOp::Gt => ">",
-            NumberOp::Ge => ">=",
-        })
+        f.write_str(self.symbol())
     }
 }
 

@@ -7,6 +7,7 @@
 //! - Numbers: `-`? digits (`.` digits)?; an exponent is not part of the language.
 //! - Columns are 1-based and count characters, not bytes.
 
+use super::ast::NumberOp;
 use crate::error::{FilterError, FilterResult as Result};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -21,7 +22,7 @@ pub(crate) enum TokenKind {
     Word(String),
     Str(String),
     Number(f64, String),
-    Op(CompareOp),
+    Op(NumberOp),
     Bang,
     LParen,
     RParen,
@@ -33,30 +34,6 @@ pub(crate) enum TokenKind {
     Colon,
     Hash,
     End,
-}
-
-/// The symbolic operators; the word operators (`CONTAINS`…) are words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CompareOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
-
-impl CompareOp {
-    pub(crate) fn symbol(self) -> &'static str {
-        match self {
-            CompareOp::Eq => "=",
-            CompareOp::Ne => "!=",
-            CompareOp::Lt => "<",
-            CompareOp::Le => "<=",
-            CompareOp::Gt => ">",
-            CompareOp::Ge => ">=",
-        }
-    }
 }
 
 impl TokenKind {
@@ -123,13 +100,13 @@ impl<'a> Lexer<'a> {
     fn punctuation(&mut self, c: char, column: usize) -> Result<TokenKind> {
         let followed_by_equals = self.peek_char(1) == Some('=');
         let (kind, length) = match c {
-            '!' if followed_by_equals => (TokenKind::Op(CompareOp::Ne), 2),
+            '!' if followed_by_equals => (TokenKind::Op(NumberOp::Ne), 2),
             '!' => (TokenKind::Bang, 1),
-            '<' if followed_by_equals => (TokenKind::Op(CompareOp::Le), 2),
-            '<' => (TokenKind::Op(CompareOp::Lt), 1),
-            '>' if followed_by_equals => (TokenKind::Op(CompareOp::Ge), 2),
-            '>' => (TokenKind::Op(CompareOp::Gt), 1),
-            '=' => (TokenKind::Op(CompareOp::Eq), 1),
+            '<' if followed_by_equals => (TokenKind::Op(NumberOp::Le), 2),
+            '<' => (TokenKind::Op(NumberOp::Lt), 1),
+            '>' if followed_by_equals => (TokenKind::Op(NumberOp::Ge), 2),
+            '>' => (TokenKind::Op(NumberOp::Gt), 1),
+            '=' => (TokenKind::Op(NumberOp::Eq), 1),
             '(' => (TokenKind::LParen, 1),
             ')' => (TokenKind::RParen, 1),
             '{' => (TokenKind::LBrace, 1),
@@ -265,11 +242,11 @@ mod tests {
             kinds("a!=-5 !b>=0.7"),
             vec![
                 TokenKind::Word("a".into()),
-                TokenKind::Op(CompareOp::Ne),
+                TokenKind::Op(NumberOp::Ne),
                 TokenKind::Number(-5.0, "-5".into()),
                 TokenKind::Bang,
                 TokenKind::Word("b".into()),
-                TokenKind::Op(CompareOp::Ge),
+                TokenKind::Op(NumberOp::Ge),
                 TokenKind::Number(0.7, "0.7".into()),
             ]
         );

@@ -15,7 +15,7 @@ use super::ast::{
     RootCauseKind, RootCauseList, ServiceFilter, StringOp, Test, ValueType,
 };
 use super::keyword::{suggestion, Scope};
-use super::lexer::{CompareOp, Lexer, Token, TokenKind};
+use super::lexer::{Lexer, Token, TokenKind};
 use crate::error::{FilterError, FilterResult as Result};
 
 /// Levels of `!`, `NOT`, `()` and `{}` an expression may nest.
@@ -52,7 +52,7 @@ pub fn parse_filter(text: &str) -> Result<FilterExpr> {
 /// An operator as written, before checking it against the keyword's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Operator {
-    Compare(CompareOp),
+    Compare(NumberOp),
     Contains,
     BeginsWith,
     EndsWith,
@@ -70,20 +70,15 @@ impl Operator {
 
     fn for_numbers(self) -> Option<NumberOp> {
         match self {
-            Operator::Compare(CompareOp::Eq) => Some(NumberOp::Eq),
-            Operator::Compare(CompareOp::Ne) => Some(NumberOp::Ne),
-            Operator::Compare(CompareOp::Lt) => Some(NumberOp::Lt),
-            Operator::Compare(CompareOp::Le) => Some(NumberOp::Le),
-            Operator::Compare(CompareOp::Gt) => Some(NumberOp::Gt),
-            Operator::Compare(CompareOp::Ge) => Some(NumberOp::Ge),
+            Operator::Compare(op) => Some(op),
             _ => None,
         }
     }
 
     fn for_strings(self) -> Option<StringOp> {
         match self {
-            Operator::Compare(CompareOp::Eq) => Some(StringOp::Eq),
-            Operator::Compare(CompareOp::Ne) => Some(StringOp::Ne),
+            Operator::Compare(NumberOp::Eq) => Some(StringOp::Eq),
+            Operator::Compare(NumberOp::Ne) => Some(StringOp::Ne),
             Operator::Contains => Some(StringOp::Contains),
             Operator::BeginsWith => Some(StringOp::BeginsWith),
             Operator::EndsWith => Some(StringOp::EndsWith),
@@ -93,8 +88,8 @@ impl Operator {
 
     fn for_booleans(self) -> Option<EqualityOp> {
         match self {
-            Operator::Compare(CompareOp::Eq) => Some(EqualityOp::Eq),
-            Operator::Compare(CompareOp::Ne) => Some(EqualityOp::Ne),
+            Operator::Compare(NumberOp::Eq) => Some(EqualityOp::Eq),
+            Operator::Compare(NumberOp::Ne) => Some(EqualityOp::Ne),
             _ => None,
         }
     }
@@ -505,7 +500,7 @@ impl Parser<'_> {
 
     fn group(&mut self, keyword: &str) -> Result<String> {
         match self.operator()? {
-            Some((Operator::Compare(CompareOp::Eq), _)) => self.string_value("="),
+            Some((Operator::Compare(NumberOp::Eq), _)) => self.string_value("="),
             Some((operator, column)) => Err(FilterError::OperatorType {
                 operator: operator.spelled().to_owned(),
                 keyword: keyword.to_owned(),
@@ -550,7 +545,7 @@ impl Parser<'_> {
 
     fn root_cause_json(&mut self, keyword: &str) -> Result<FilterExpr> {
         match self.operator()? {
-            Some((Operator::Compare(CompareOp::Eq), _)) => {}
+            Some((Operator::Compare(NumberOp::Eq), _)) => {}
             Some((operator, column)) => {
                 return Err(FilterError::OperatorType {
                     operator: operator.spelled().to_owned(),
