@@ -33,7 +33,7 @@ use serde_json::Value;
 use crate::api::QueryState;
 use crate::error::{ApiError, Result};
 use crate::groups::group_scope;
-use crate::time::request_window;
+use crate::time::{micros, request_window};
 
 pub(crate) fn router(state: QueryState) -> Router {
     Router::new().route("/api/compare", post(compare)).with_state(state)
@@ -88,8 +88,8 @@ fn query_of(request: CompareRequest) -> Result<CompareQuery> {
         parse_filter(baseline).map_err(|error| ApiError::InvalidRequest(format!("Baseline: {error}")))?;
     }
     Ok(CompareQuery {
-        from_us: (start * 1e6).round() as i64,
-        to_us: (end * 1e6).round() as i64,
+        from_us: micros(start),
+        to_us: micros(end),
         selection,
         baseline: request.baseline,
         group_name: request.group_name,

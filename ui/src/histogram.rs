@@ -36,7 +36,7 @@ use serde_json::Value;
 use crate::api::QueryState;
 use crate::error::{ApiError, Result};
 use crate::groups::group_scope;
-use crate::time::request_window;
+use crate::time::{micros, request_window};
 
 pub(crate) fn router(state: QueryState) -> Router {
     Router::new().route("/api/histogram", post(histogram)).with_state(state)
@@ -75,8 +75,8 @@ fn query_of(request: &HistogramRequest, state: &QueryState) -> Result<LatencyQue
         )));
     }
     Ok(LatencyQuery {
-        from_us: (start * 1e6).round() as i64,
-        to_us: (end * 1e6).round() as i64,
+        from_us: micros(start),
+        to_us: micros(end),
         filter: expression
             .map(parse_filter)
             .transpose()

@@ -28,7 +28,7 @@ use serde_json::Value;
 use crate::api::{parse_body, QueryState};
 use crate::error::{ApiError, Result};
 use crate::groups::group_of_request;
-use crate::time::request_window;
+use crate::time::{micros, request_window};
 
 /// Trace ids one GetTraceGraph call may name.
 const MAX_TRACE_GRAPH_IDS: usize = 1000;
@@ -167,8 +167,4 @@ async fn blocking<T: Send + 'static>(
 
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::InvalidRequest(message.into())
-}
-
-fn micros(seconds: f64) -> i64 {
-    (seconds * 1e6).round() as i64
 }

@@ -30,7 +30,7 @@ use serde_json::Value;
 
 use crate::api::QueryState;
 use crate::error::{ApiError, Result};
-use crate::time::request_window;
+use crate::time::{micros, request_window};
 
 const TOKEN_VERSION: &str = "v1";
 
@@ -111,8 +111,8 @@ fn query_of(request: &GetTraceSummariesRequest) -> Result<(SummaryQuery, u64, f6
         None => 0,
     };
     let query = SummaryQuery {
-        from_us: (start * 1e6).round() as i64,
-        to_us: (end * 1e6).round() as i64,
+        from_us: micros(start),
+        to_us: micros(end),
         range,
         filter,
         sampling,
