@@ -30,7 +30,7 @@ use fluoro_analyzer::{compare_trace_sets, parse_filter, TraceSetComparison};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::QueryState;
+use crate::api::{blocking, QueryState};
 use crate::error::{ApiError, Result};
 use crate::groups::group_scope;
 use crate::time::{micros, request_window};
@@ -67,12 +67,11 @@ async fn compare(State(state): State<QueryState>, body: Bytes) -> Result<Json<Tr
         .map_err(|error| ApiError::InvalidRequest(format!("request body is not a comparison request: {error}")))?;
     let query = query_of(request)?;
     let group = group_scope(&state.groups, query.group_name.as_deref(), query.group_arn.as_deref())?;
-    let comparison = tokio::task::spawn_blocking(move || {
+    let comparison = blocking("comparison", move || {
         let (baseline, group) = (query.baseline.as_deref(), group.as_ref());
         compare_trace_sets(&state.store, query.from_us, query.to_us, &query.selection, baseline, group, &*state.groups)
     })
-    .await
-    .map_err(|error| ApiError::Internal(format!("comparison task failed: {error}")))??;
+    .await?;
     Ok(Json(comparison))
 }
 

@@ -33,7 +33,7 @@ use fluoro_analyzer::{filter_latency, parse_filter, LatencyQuery, LatencyReport,
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::QueryState;
+use crate::api::{blocking, QueryState};
 use crate::error::{ApiError, Result};
 use crate::groups::group_scope;
 use crate::time::{micros, request_window};
@@ -57,9 +57,7 @@ async fn histogram(State(state): State<QueryState>, body: Bytes) -> Result<Json<
     let request: HistogramRequest = serde_json::from_slice(&body)
         .map_err(|error| ApiError::InvalidRequest(format!("request body is not a histogram request: {error}")))?;
     let query = query_of(&request, &state)?;
-    let report = tokio::task::spawn_blocking(move || filter_latency(&state.store, &query, &*state.groups))
-        .await
-        .map_err(|error| ApiError::Internal(format!("histogram task failed: {error}")))??;
+    let report = blocking("histogram", move || filter_latency(&state.store, &query, &*state.groups)).await?;
     Ok(Json(report))
 }
 

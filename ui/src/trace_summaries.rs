@@ -28,7 +28,7 @@ use fluoro_analyzer::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::api::QueryState;
+use crate::api::{blocking, QueryState};
 use crate::error::{ApiError, Result};
 use crate::time::{micros, request_window};
 
@@ -71,9 +71,7 @@ async fn get_trace_summaries(State(state): State<QueryState>, body: Bytes) -> Re
     let request: GetTraceSummariesRequest = serde_json::from_slice(&body)
         .map_err(|error| ApiError::InvalidRequest(format!("request body is not GetTraceSummaries JSON: {error}")))?;
     let (query, fingerprint, end_seconds) = query_of(&request)?;
-    let answer = tokio::task::spawn_blocking(move || trace_summaries(&state.store, &query, &*state.groups))
-        .await
-        .map_err(|error| ApiError::Internal(format!("trace summaries task failed: {error}")))??;
+    let answer = blocking("trace summaries", move || trace_summaries(&state.store, &query, &*state.groups)).await?;
     let approximate_time = answer.summaries.first().map_or(end_seconds, |summary| summary.start_time);
     Ok(Json(GetTraceSummariesResponse {
         trace_summaries: answer.summaries,
