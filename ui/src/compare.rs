@@ -82,7 +82,7 @@ fn query_of(request: CompareRequest) -> Result<CompareQuery> {
     })?;
     // Parse here so a bad expression is refused before any data is read.
     // The baseline's errors say so, so a client knows which expression the column is in.
-    parse_filter(&selection).map_err(|error| ApiError::InvalidRequest(error.to_string()))?;
+    parse_filter(&selection)?;
     if let Some(baseline) = request.baseline.as_deref().filter(|text| !text.trim().is_empty()) {
         parse_filter(baseline).map_err(|error| ApiError::InvalidRequest(format!("Baseline: {error}")))?;
     }

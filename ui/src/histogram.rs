@@ -75,10 +75,7 @@ fn query_of(request: &HistogramRequest, state: &QueryState) -> Result<LatencyQue
     Ok(LatencyQuery {
         from_us: micros(start),
         to_us: micros(end),
-        filter: expression
-            .map(parse_filter)
-            .transpose()
-            .map_err(|error| ApiError::InvalidRequest(error.to_string()))?,
+        filter: expression.map(parse_filter).transpose()?,
         group: group_scope(&state.groups, request.group_name.as_deref(), request.group_arn.as_deref())?,
     })
 }

@@ -95,8 +95,7 @@ fn query_of(request: &GetTraceSummariesRequest) -> Result<(SummaryQuery, u64, f6
     };
     let sampling = sampling_of(request)?;
     let expression = request.filter_expression.as_deref().filter(|text| !text.trim().is_empty());
-    let filter =
-        expression.map(parse_filter).transpose().map_err(|error| ApiError::InvalidRequest(error.to_string()))?;
+    let filter = expression.map(parse_filter).transpose()?;
     let fingerprint = fingerprint(&[
         &start.to_bits().to_string(),
         &end.to_bits().to_string(),
