@@ -35,3 +35,15 @@ pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8], operation: &str) -> R
     serde_json::from_slice(body)
         .map_err(|error| ApiError::InvalidRequest(format!("request body is not {operation} JSON: {error}")))
 }
+
+/// Runs an analysis off the async workers: it reads Parquet and runs polars. `what` names the
+/// work in the error when the task itself fails.
+pub(crate) async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> fluoro_analyzer::Result<T> + Send + 'static,
+) -> Result<T> {
+    let answer = tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| ApiError::Internal(format!("{what} task failed: {error}")))?;
+    Ok(answer?)
+}

@@ -30,10 +30,10 @@ use fluoro_analyzer::{compare_trace_sets, parse_filter, TraceSetComparison};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::QueryState;
+use crate::api::{blocking, QueryState};
 use crate::error::{ApiError, Result};
 use crate::groups::group_scope;
-use crate::time::request_window;
+use crate::time::{micros, request_window};
 
 pub(crate) fn router(state: QueryState) -> Router {
     Router::new().route("/api/compare", post(compare)).with_state(state)
@@ -67,12 +67,11 @@ async fn compare(State(state): State<QueryState>, body: Bytes) -> Result<Json<Tr
         .map_err(|error| ApiError::InvalidRequest(format!("request body is not a comparison request: {error}")))?;
     let query = query_of(request)?;
     let group = group_scope(&state.groups, query.group_name.as_deref(), query.group_arn.as_deref())?;
-    let comparison = tokio::task::spawn_blocking(move || {
+    let comparison = blocking("comparison", move || {
         let (baseline, group) = (query.baseline.as_deref(), group.as_ref());
         compare_trace_sets(&state.store, query.from_us, query.to_us, &query.selection, baseline, group, &*state.groups)
     })
-    .await
-    .map_err(|error| ApiError::Internal(format!("comparison task failed: {error}")))??;
+    .await?;
     Ok(Json(comparison))
 }
 
@@ -83,13 +82,13 @@ fn query_of(request: CompareRequest) -> Result<CompareQuery> {
     })?;
     // Parse here so a bad expression is refused before any data is read.
     // The baseline's errors say so, so a client knows which expression the column is in.
-    parse_filter(&selection).map_err(|error| ApiError::InvalidRequest(error.to_string()))?;
+    parse_filter(&selection)?;
     if let Some(baseline) = request.baseline.as_deref().filter(|text| !text.trim().is_empty()) {
         parse_filter(baseline).map_err(|error| ApiError::InvalidRequest(format!("Baseline: {error}")))?;
     }
     Ok(CompareQuery {
-        from_us: (start * 1e6).round() as i64,
-        to_us: (end * 1e6).round() as i64,
+        from_us: micros(start),
+        to_us: micros(end),
         selection,
         baseline: request.baseline,
         group_name: request.group_name,

@@ -5,7 +5,7 @@
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use fluoro_analyzer::{AnalyzerError, GroupError};
+use fluoro_analyzer::{AnalyzerError, FilterError, GroupError};
 use thiserror::Error;
 
 pub(crate) type Result<T, E = ApiError> = std::result::Result<T, E>;
@@ -47,6 +47,13 @@ impl From<AnalyzerError> for ApiError {
             }
             other => ApiError::Internal(other.to_string()),
         }
+    }
+}
+
+/// A request's own filter expression that does not parse: the parser's message, with its column.
+impl From<FilterError> for ApiError {
+    fn from(error: FilterError) -> Self {
+        ApiError::InvalidRequest(error.to_string())
     }
 }
 

@@ -33,10 +33,10 @@ use fluoro_analyzer::{filter_latency, parse_filter, LatencyQuery, LatencyReport,
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::QueryState;
+use crate::api::{blocking, QueryState};
 use crate::error::{ApiError, Result};
 use crate::groups::group_scope;
-use crate::time::request_window;
+use crate::time::{micros, request_window};
 
 pub(crate) fn router(state: QueryState) -> Router {
     Router::new().route("/api/histogram", post(histogram)).with_state(state)
@@ -57,9 +57,7 @@ async fn histogram(State(state): State<QueryState>, body: Bytes) -> Result<Json<
     let request: HistogramRequest = serde_json::from_slice(&body)
         .map_err(|error| ApiError::InvalidRequest(format!("request body is not a histogram request: {error}")))?;
     let query = query_of(&request, &state)?;
-    let report = tokio::task::spawn_blocking(move || filter_latency(&state.store, &query, &*state.groups))
-        .await
-        .map_err(|error| ApiError::Internal(format!("histogram task failed: {error}")))??;
+    let report = blocking("histogram", move || filter_latency(&state.store, &query, &*state.groups)).await?;
     Ok(Json(report))
 }
 
@@ -75,12 +73,9 @@ fn query_of(request: &HistogramRequest, state: &QueryState) -> Result<LatencyQue
         )));
     }
     Ok(LatencyQuery {
-        from_us: (start * 1e6).round() as i64,
-        to_us: (end * 1e6).round() as i64,
-        filter: expression
-            .map(parse_filter)
-            .transpose()
-            .map_err(|error| ApiError::InvalidRequest(error.to_string()))?,
+        from_us: micros(start),
+        to_us: micros(end),
+        filter: expression.map(parse_filter).transpose()?,
         group: group_scope(&state.groups, request.group_name.as_deref(), request.group_arn.as_deref())?,
     })
 }

@@ -25,10 +25,10 @@ use fluoro_analyzer::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::api::{parse_body, QueryState};
+use crate::api::{blocking, parse_body, QueryState};
 use crate::error::{ApiError, Result};
 use crate::groups::group_of_request;
-use crate::time::request_window;
+use crate::time::{micros, request_window};
 
 /// Trace ids one GetTraceGraph call may name.
 const MAX_TRACE_GRAPH_IDS: usize = 1000;
@@ -155,20 +155,6 @@ async fn get_time_series(State(state): State<QueryState>, body: Bytes) -> Result
     Ok(Json(GetTimeSeriesResponse { time_series_service_statistics: points, contains_old_group_versions: false }))
 }
 
-async fn blocking<T: Send + 'static>(
-    what: &'static str,
-    work: impl FnOnce() -> fluoro_analyzer::Result<T> + Send + 'static,
-) -> Result<T> {
-    let answer = tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|error| ApiError::Internal(format!("{what} task failed: {error}")))?;
-    Ok(answer?)
-}
-
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::InvalidRequest(message.into())
-}
-
-fn micros(seconds: f64) -> i64 {
-    (seconds * 1e6).round() as i64
 }

@@ -42,6 +42,11 @@ fn required_time(value: Option<&Value>, field: &str) -> Result<f64> {
     Ok(seconds)
 }
 
+/// Epoch seconds as the store's microseconds, rounded to the nearest.
+pub(crate) fn micros(seconds: f64) -> i64 {
+    (seconds * 1e6).round() as i64
+}
+
 /// Epoch seconds from a JSON number, a numeric string or an RFC 3339 string.
 pub fn epoch_seconds(value: &Value) -> Option<f64> {
     match value {

@@ -28,9 +28,9 @@ use fluoro_analyzer::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::api::QueryState;
+use crate::api::{blocking, QueryState};
 use crate::error::{ApiError, Result};
-use crate::time::request_window;
+use crate::time::{micros, request_window};
 
 const TOKEN_VERSION: &str = "v1";
 
@@ -71,9 +71,7 @@ async fn get_trace_summaries(State(state): State<QueryState>, body: Bytes) -> Re
     let request: GetTraceSummariesRequest = serde_json::from_slice(&body)
         .map_err(|error| ApiError::InvalidRequest(format!("request body is not GetTraceSummaries JSON: {error}")))?;
     let (query, fingerprint, end_seconds) = query_of(&request)?;
-    let answer = tokio::task::spawn_blocking(move || trace_summaries(&state.store, &query, &*state.groups))
-        .await
-        .map_err(|error| ApiError::Internal(format!("trace summaries task failed: {error}")))??;
+    let answer = blocking("trace summaries", move || trace_summaries(&state.store, &query, &*state.groups)).await?;
     let approximate_time = answer.summaries.first().map_or(end_seconds, |summary| summary.start_time);
     Ok(Json(GetTraceSummariesResponse {
         trace_summaries: answer.summaries,
@@ -97,8 +95,7 @@ fn query_of(request: &GetTraceSummariesRequest) -> Result<(SummaryQuery, u64, f6
     };
     let sampling = sampling_of(request)?;
     let expression = request.filter_expression.as_deref().filter(|text| !text.trim().is_empty());
-    let filter =
-        expression.map(parse_filter).transpose().map_err(|error| ApiError::InvalidRequest(error.to_string()))?;
+    let filter = expression.map(parse_filter).transpose()?;
     let fingerprint = fingerprint(&[
         &start.to_bits().to_string(),
         &end.to_bits().to_string(),
@@ -111,8 +108,8 @@ fn query_of(request: &GetTraceSummariesRequest) -> Result<(SummaryQuery, u64, f6
         None => 0,
     };
     let query = SummaryQuery {
-        from_us: (start * 1e6).round() as i64,
-        to_us: (end * 1e6).round() as i64,
+        from_us: micros(start),
+        to_us: micros(end),
         range,
         filter,
         sampling,
