@@ -15,13 +15,15 @@ fn dashboard_loads_every_page() {
     let dashboard = Dashboard::start();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let trace_id = dashboard.facts["traces"][0]["id"].as_str().unwrap().to_owned();
-    for path in ["/", "/traces", &format!("/traces/{trace_id}"), "/analytics", "/groups", "/sampling", "/assets/app.js"] {
+    for path in ["/", "/traces", &format!("/traces/{trace_id}"), "/analytics", "/groups", "/sampling", "/assets/app.js"]
+    {
         let response = runtime.block_on(reqwest::get(dashboard.server.url(path))).unwrap();
         assert_eq!(response.status(), 200, "{path}");
         let headers = response.headers();
         assert_eq!(headers["content-security-policy"], CSP, "{path}");
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
-        let expected = if path.ends_with(".js") { "text/javascript; charset=utf-8" } else { "text/html; charset=utf-8" };
+        let expected =
+            if path.ends_with(".js") { "text/javascript; charset=utf-8" } else { "text/html; charset=utf-8" };
         assert_eq!(headers["content-type"], expected, "{path}");
     }
     // The X-Ray operation on the same word still answers.

@@ -14,7 +14,11 @@ fn dashboard_renders_segment_strings_as_text() {
     let named = json!({"trace_id": "1-5759e988-bd862e3fe1be46a994272793", "id": "70de5b6f19ff9a0a",
         "name": payload, "start_time": 1.7e9, "end_time": 1.7e9 + 1.0});
     let answer = dashboard.server.post("/TraceSegments", json!({"TraceSegmentDocuments": [named.to_string()]}));
-    assert_eq!(answer["UnprocessedTraceSegments"].as_array().unwrap().len(), 1, "a name with < > ( ) is refused: {answer}");
+    assert_eq!(
+        answer["UnprocessedTraceSegments"].as_array().unwrap().len(),
+        1,
+        "a name with < > ( ) is refused: {answer}"
+    );
 
     let seen = dashboard.browse("xss", "dashboard_renders_segment_strings_as_text");
     let pages = seen["checked"].as_array().unwrap();

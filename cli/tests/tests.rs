@@ -4,8 +4,8 @@
 mod dashboard;
 mod server;
 
-mod dashboard_loads_every_page;
 mod dashboard_lists_and_narrows_traces;
+mod dashboard_loads_every_page;
 mod dashboard_manages_groups;
 mod dashboard_renders_segment_strings_as_text;
 mod dashboard_shows_a_trace_timeline;
