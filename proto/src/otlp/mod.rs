@@ -10,6 +10,19 @@
 //! success (`rejected_spans` = [`OtlpConversion::rejected_count`], `error_message` =
 //! [`OtlpConversion::rejection_message`]).
 //!
+//! | module | holds |
+//! |---|---|
+//! | (this file) | the entry points, the assembly of a row, the id and time checks that reject a span |
+//! | `naming` | span kind → row kind and namespace; the called service's name; `fixSegmentName` |
+//! | `resource` | the service name and where it runs: origin, account, instance, zone, resource ARN |
+//! | `http` | `http.*`, `url.*` and address attributes → `http`, the URL rebuilt from its parts |
+//! | `aws` | what makes a span an AWS SDK call; `aws.*` attributes → `aws` |
+//! | `sql` | `sql_url`, and the URL parsing that drops credentials and parameters |
+//! | `cause` | `error`, `fault`, `throttle` and `exceptions` |
+//! | `annotations` | attributes no mapping consumes → `annotations`, keys sanitised |
+//! | `attributes` | `Attributes`: lookup by key, numbers and ports however SDKs send them |
+//! | `fixtures` | tests only: spans and resources as SDKs send them |
+//!
 //! # Span kind → row kind
 //!
 //! | OTLP span | `kind` | `namespace` | `remote` | `name` |
