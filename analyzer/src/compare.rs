@@ -34,6 +34,7 @@
 //!   over-represented values first — they describe the selection — then larger `|Z|`, then
 //!   names.
 
+use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use std::collections::BTreeMap;
 
 use fluoro_store::Store;
@@ -46,7 +47,7 @@ use crate::filter_latency::durations_of;
 use crate::histogram::{HistogramEntry, Percentiles};
 use crate::root_cause::{root_causes, RootCause};
 use crate::span_record::records_by_trace;
-use crate::spans::{SPAN_COLUMNS, TRACE_HI, TRACE_LO};
+use crate::spans::SPAN_COLUMNS;
 use crate::summary::{root_index, window_traces, TimeRangeType};
 
 /// The z-score at which a difference keeps its full weight (two-sided 5 %).
@@ -217,11 +218,11 @@ fn statistics(expression: Option<String>, traces: &DataFrame) -> Result<TraceSet
 fn attribute_table(spans: &DataFrame, traces: &DataFrame) -> Result<LazyFrame> {
     let trace_rows = traces.clone().lazy();
     let span_rows = spans.clone().lazy();
-    let root_names = span_rows.clone().filter(col("kind").eq(lit("segment"))).select([
+    let root_names = span_rows.clone().filter(col(columns::KIND).eq(lit("segment"))).select([
         col(TRACE_HI),
         col(TRACE_LO),
-        col("id").alias("root_id"),
-        col("name").alias("value"),
+        col(columns::ID).alias("root_id"),
+        col(columns::NAME).alias("value"),
     ]);
     let root_key = [col(TRACE_HI), col(TRACE_LO), col("root_id")];
     let entry_points = trace_rows.clone().select(root_key.clone()).join(
@@ -230,15 +231,15 @@ fn attribute_table(spans: &DataFrame, traces: &DataFrame) -> Result<LazyFrame> {
         root_key,
         JoinArgs::new(JoinType::Inner),
     );
-    let downstream = col("namespace").eq(lit("aws")).or(col("namespace").eq(lit("remote")));
-    let services = span_rows.clone().filter(col("kind").eq(lit("segment")).or(downstream));
+    let downstream = col(columns::NAMESPACE).eq(lit("aws")).or(col(columns::NAMESPACE).eq(lit("remote")));
+    let services = span_rows.clone().filter(col(columns::KIND).eq(lit("segment")).or(downstream));
     let mut parts = vec![
         rows(trace_rows.clone(), "http.status", col("root_http_status").cast(DataType::UInt32)),
-        rows(trace_rows.clone(), "http.url", url_path(col("http_url"))),
-        rows(trace_rows.clone(), "http.method", col("http_method")),
+        rows(trace_rows.clone(), "http.url", url_path(col(columns::HTTP_URL))),
+        rows(trace_rows.clone(), "http.method", col(columns::HTTP_METHOD)),
         rows(entry_points, "entrypoint", col("value")),
-        rows(services, "service", col("name")),
-        rows(span_rows.clone(), "user", col("user")),
+        rows(services, "service", col(columns::NAME)),
+        rows(span_rows.clone(), "user", col(columns::USER)),
         rows(annotation_rows(span_rows.clone()), "annotation", col("value")),
         rows(exception_rows(span_rows), "exception", col("value")),
     ];
@@ -264,9 +265,10 @@ fn rows(frame: LazyFrame, attribute: &str, value: Expr) -> LazyFrame {
 /// Annotations exploded to `key=value` strings.
 fn annotation_rows(spans: LazyFrame) -> LazyFrame {
     let options = ExplodeOptions { empty_as_null: false, keep_nulls: false };
-    let field = |name: &str| col("annotations").struct_().field_by_name(name).alias(name);
-    let exploded =
-        spans.select([col(TRACE_HI), col(TRACE_LO), col("annotations")]).explode(cols(["annotations"]), options);
+    let field = |name: &str| col(columns::ANNOTATIONS).struct_().field_by_name(name).alias(name);
+    let exploded = spans
+        .select([col(TRACE_HI), col(TRACE_LO), col(columns::ANNOTATIONS)])
+        .explode(cols([columns::ANNOTATIONS]), options);
     let parts = [field("key"), field("string"), field("number").cast(DataType::Float64), field("bool")];
     let value = map_multiple(
         |columns: &mut [Column]| {
@@ -296,11 +298,10 @@ fn annotation_rows(spans: LazyFrame) -> LazyFrame {
 /// Exception types recorded on spans, exploded.
 fn exception_rows(spans: LazyFrame) -> LazyFrame {
     let options = ExplodeOptions { empty_as_null: false, keep_nulls: false };
-    spans.select([col(TRACE_HI), col(TRACE_LO), col("exceptions")]).explode(cols(["exceptions"]), options).select([
-        col(TRACE_HI),
-        col(TRACE_LO),
-        col("exceptions").struct_().field_by_name("name").alias("value"),
-    ])
+    spans
+        .select([col(TRACE_HI), col(TRACE_LO), col(columns::EXCEPTIONS)])
+        .explode(cols([columns::EXCEPTIONS]), options)
+        .select([col(TRACE_HI), col(TRACE_LO), col("exceptions").struct_().field_by_name("name").alias("value")])
 }
 
 /// `scheme://host/path?query#fragment` → `/path`; a value without a scheme keeps its path.

@@ -34,7 +34,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use fluoro_collector::{ARN_ACCOUNT, ARN_REGION};
 use fluoro_store::Store;
 use polars::prelude::IntoLazy;
 use serde::{Deserialize, Serialize};
@@ -511,7 +510,7 @@ fn checked_tags(tags: Vec<Tag>) -> Result<Vec<Tag>, GroupError> {
 }
 
 fn group_arn(name: &str, id: Option<&str>) -> String {
-    let prefix = format!("arn:aws:xray:{ARN_REGION}:{ARN_ACCOUNT}:group/{name}");
+    let prefix = fluoro_proto::xray_arn(&format!("group/{name}"));
     id.map_or_else(|| prefix.clone(), |id| format!("{prefix}/{id}"))
 }
 

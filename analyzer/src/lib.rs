@@ -77,9 +77,7 @@ pub use service_graph::{
     service_graph, service_graph_of_spans, trace_graph, Alias, Edge, ErrorStatistics, FaultStatistics, ServiceGraph,
     ServiceNode, Statistics, GRAPH_COLUMNS,
 };
-pub use spans::{
-    collect_spans, deduplicate, load_spans, trace_halves, trace_id, trace_key, SPAN_COLUMNS, TRACE_HI, TRACE_LO,
-};
+pub use spans::{collect_spans, load_spans, trace_key, SPAN_COLUMNS};
 pub use summary::{
     slack_window, trace_frame, trace_summaries, AnnotationValueJson, AvailabilityZone, Http, InstanceId, ResourceArn,
     Sampling, ServiceId, SummaryPage, SummaryQuery, TimeRangeType, TraceSummary, TraceUser, ValueWithServiceIds,

@@ -2,6 +2,7 @@
 //! column operation: building a TraceSummary's lists and finding root causes (spec 5.4).
 //! Only the traces of one page (or those a `rootcause.*` filter needs) come through here.
 
+use fluoro_store::columns;
 use std::collections::BTreeMap;
 
 use polars::prelude::*;
@@ -17,7 +18,9 @@ pub(crate) enum AnnotationValue {
     Bool(bool),
 }
 
-/// One stored span, the fields summaries and root causes read.
+/// One stored span read back from a scan's columns, the fields summaries and root causes read.
+/// Not a `SpanRow`: it keeps the trace id as the scan's two halves (the grouping key) and only
+/// what summaries need of exceptions and annotations, as the columns hold them.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SpanRecord {
     pub trace: (u64, u64),
@@ -102,64 +105,64 @@ fn records(frame: &DataFrame) -> Result<Vec<SpanRecord>> {
         let column = frame.column(name)?.cast(&DataType::String)?;
         Ok(column.str()?.iter().map(|v| v.map(str::to_owned)).collect())
     };
-    for (row, value) in u64s("trace_hi")?.into_iter().enumerate() {
+    for (row, value) in u64s(columns::TRACE_HI)?.into_iter().enumerate() {
         out[row].trace.0 = value.unwrap_or_default();
     }
-    for (row, value) in u64s("trace_lo")?.into_iter().enumerate() {
+    for (row, value) in u64s(columns::TRACE_LO)?.into_iter().enumerate() {
         out[row].trace.1 = value.unwrap_or_default();
     }
-    for (row, value) in u64s("id")?.into_iter().enumerate() {
+    for (row, value) in u64s(columns::ID)?.into_iter().enumerate() {
         out[row].id = value.unwrap_or_default();
     }
-    for (row, value) in u64s("parent_id")?.into_iter().enumerate() {
+    for (row, value) in u64s(columns::PARENT_ID)?.into_iter().enumerate() {
         out[row].parent_id = value;
     }
-    for (row, value) in strings("kind")?.into_iter().enumerate() {
+    for (row, value) in strings(columns::KIND)?.into_iter().enumerate() {
         out[row].segment = value.as_deref() == Some("segment");
     }
-    for (row, value) in i64s("start_us")?.into_iter().enumerate() {
+    for (row, value) in i64s(columns::START_US)?.into_iter().enumerate() {
         out[row].start_us = value.unwrap_or_default();
     }
-    for (row, value) in i64s("end_us")?.into_iter().enumerate() {
+    for (row, value) in i64s(columns::END_US)?.into_iter().enumerate() {
         out[row].end_us = value;
     }
-    let statuses = frame.column("http_status")?.cast(&DataType::UInt32)?;
+    let statuses = frame.column(columns::HTTP_STATUS)?.cast(&DataType::UInt32)?;
     for (row, value) in statuses.u32()?.iter().enumerate() {
         out[row].http_status = value;
     }
-    set_bools(&mut out, bools("in_progress")?, |r, v| r.in_progress = v);
-    set_bools(&mut out, bools("error")?, |r, v| r.error = v);
-    set_bools(&mut out, bools("fault")?, |r, v| r.fault = v);
-    set_bools(&mut out, bools("throttle")?, |r, v| r.throttle = v);
-    set_bools(&mut out, bools("remote")?, |r, v| r.remote = v);
-    set_bools(&mut out, bools("traced")?, |r, v| r.traced = v);
+    set_bools(&mut out, bools(columns::IN_PROGRESS)?, |r, v| r.in_progress = v);
+    set_bools(&mut out, bools(columns::ERROR)?, |r, v| r.error = v);
+    set_bools(&mut out, bools(columns::FAULT)?, |r, v| r.fault = v);
+    set_bools(&mut out, bools(columns::THROTTLE)?, |r, v| r.throttle = v);
+    set_bools(&mut out, bools(columns::REMOTE)?, |r, v| r.remote = v);
+    set_bools(&mut out, bools(columns::TRACED)?, |r, v| r.traced = v);
     type Setter = fn(&mut SpanRecord, Option<String>);
     let string_fields: [(&str, Setter); 18] = [
-        ("service", |r, v| r.service = v),
-        ("name", |r, v| r.name = v.unwrap_or_default()),
-        ("origin", |r, v| r.origin = v),
-        ("namespace", |r, v| r.namespace = v),
-        ("http_method", |r, v| r.http_method = v),
-        ("http_url", |r, v| r.http_url = v),
-        ("http_client_ip", |r, v| r.http_client_ip = v),
-        ("http_user_agent", |r, v| r.http_user_agent = v),
-        ("user", |r, v| r.user = v),
-        ("aws_account_id", |r, v| r.account_id = v),
-        ("aws_resource_arn", |r, v| r.resource_arn = v),
-        ("aws_instance_id", |r, v| r.instance_id = v),
-        ("aws_availability_zone", |r, v| r.availability_zone = v),
-        ("aws_table", |r, v| r.aws_table = v),
-        ("aws_queue", |r, v| r.aws_queue = v),
-        ("aws_resource", |r, v| r.aws_resource = v),
-        ("sql_url", |r, v| r.sql_url = v),
-        ("kind", |_, _| {}),
+        (columns::SERVICE, |r, v| r.service = v),
+        (columns::NAME, |r, v| r.name = v.unwrap_or_default()),
+        (columns::ORIGIN, |r, v| r.origin = v),
+        (columns::NAMESPACE, |r, v| r.namespace = v),
+        (columns::HTTP_METHOD, |r, v| r.http_method = v),
+        (columns::HTTP_URL, |r, v| r.http_url = v),
+        (columns::HTTP_CLIENT_IP, |r, v| r.http_client_ip = v),
+        (columns::HTTP_USER_AGENT, |r, v| r.http_user_agent = v),
+        (columns::USER, |r, v| r.user = v),
+        (columns::AWS_ACCOUNT_ID, |r, v| r.account_id = v),
+        (columns::AWS_RESOURCE_ARN, |r, v| r.resource_arn = v),
+        (columns::AWS_INSTANCE_ID, |r, v| r.instance_id = v),
+        (columns::AWS_AVAILABILITY_ZONE, |r, v| r.availability_zone = v),
+        (columns::AWS_TABLE, |r, v| r.aws_table = v),
+        (columns::AWS_QUEUE, |r, v| r.aws_queue = v),
+        (columns::AWS_RESOURCE, |r, v| r.aws_resource = v),
+        (columns::SQL_URL, |r, v| r.sql_url = v),
+        (columns::KIND, |_, _| {}),
     ];
     for (name, set) in string_fields {
         for (row, value) in strings(name)?.into_iter().enumerate() {
             set(&mut out[row], value);
         }
     }
-    let exceptions = frame.column("exceptions")?.list()?.clone();
+    let exceptions = frame.column(columns::EXCEPTIONS)?.list()?.clone();
     for (row, record) in out.iter_mut().enumerate() {
         let Some(list) = exceptions.get_as_series(row) else { continue };
         let entries = list.struct_()?;
@@ -172,7 +175,7 @@ fn records(frame: &DataFrame) -> Result<Vec<SpanRecord>> {
             .map(|(name, message)| (name.unwrap_or_default().to_owned(), message.unwrap_or_default().to_owned()))
             .collect();
     }
-    let annotations = frame.column("annotations")?.list()?.clone();
+    let annotations = frame.column(columns::ANNOTATIONS)?.list()?.clone();
     for (row, record) in out.iter_mut().enumerate() {
         let Some(list) = annotations.get_as_series(row) else { continue };
         record.annotations = annotation_entries(&list)?;

@@ -20,6 +20,7 @@
 //! - Sampling keeps a deterministic subset: the traces whose id hashes below the rate.
 //!   `PartialScan` samples before filtering (fewer traces processed), `FixedRate` after.
 
+use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use std::collections::{BTreeMap, BTreeSet};
 
 use fluoro_store::Store;
@@ -30,15 +31,27 @@ use crate::error::Result;
 use crate::filter::{compile_filter, CompiledFilter, FilterExpr, GroupResolver, MatchFrames};
 use crate::root_cause::{root_causes, RootCause};
 use crate::span_record::{inferred_identity, records_by_trace, AnnotationValue, SpanRecord};
-use crate::spans::{collect_spans, load_spans, load_spans_matching, trace_id, SPAN_COLUMNS, TRACE_HI, TRACE_LO};
+use crate::spans::{collect_spans, load_spans, load_spans_matching, SPAN_COLUMNS};
 
 /// The span columns [`trace_frame`] reads; it also carries the root segment's `http_*` values
 /// of the spans that have those columns ([`ROOT_HTTP_COLUMNS`]).
-pub const TRACE_FRAME_COLUMNS: &[&str] =
-    &[TRACE_HI, TRACE_LO, "id", "parent_id", "kind", "start_us", "end_us", "in_progress", "error", "fault", "throttle"];
+pub const TRACE_FRAME_COLUMNS: &[&str] = &[
+    TRACE_HI,
+    TRACE_LO,
+    columns::ID,
+    columns::PARENT_ID,
+    columns::KIND,
+    columns::START_US,
+    columns::END_US,
+    columns::IN_PROGRESS,
+    columns::ERROR,
+    columns::FAULT,
+    columns::THROTTLE,
+];
 /// Root-segment values in the trace frame when the spans have them: strings are costly to
 /// read and carry through the root selection, so only filters that test them load them.
-pub const ROOT_HTTP_COLUMNS: &[&str] = &["http_method", "http_url", "http_user_agent", "http_client_ip", "http_status"];
+pub const ROOT_HTTP_COLUMNS: &[&str] =
+    &[columns::HTTP_METHOD, columns::HTTP_URL, columns::HTTP_USER_AGENT, columns::HTTP_CLIENT_IP, columns::HTTP_STATUS];
 /// How far before and after the range spans of its traces are read.
 pub const TRACE_SLACK_US: i64 = 10 * 60 * 1_000_000;
 
@@ -215,7 +228,7 @@ pub fn trace_summaries(store: &Store, query: &SummaryQuery, groups: &dyn GroupRe
     let matched = matched
         .lazy()
         .sort_by_exprs(
-            [col("start_us"), col(TRACE_HI), col(TRACE_LO)],
+            [col(columns::START_US), col(TRACE_HI), col(TRACE_LO)],
             SortMultipleOptions::default().with_maintain_order(true),
         )
         .collect()?;
@@ -269,42 +282,42 @@ pub fn trace_frame(mut spans: LazyFrame, from_us: i64, to_us: i64, range: TimeRa
     let schema = spans.collect_schema()?;
     let http: Vec<&str> = ROOT_HTTP_COLUMNS.iter().copied().filter(|name| schema.contains(name)).collect();
     let key = [col(TRACE_HI), col(TRACE_LO)];
-    let end = when(col("end_us").is_null()).then(col("start_us")).otherwise(col("end_us"));
-    let in_range = col("start_us").gt_eq(lit(from_us)).and(col("start_us").lt(lit(to_us)));
+    let end = when(col(columns::END_US).is_null()).then(col(columns::START_US)).otherwise(col(columns::END_US));
+    let in_range = col(columns::START_US).gt_eq(lit(from_us)).and(col(columns::START_US).lt(lit(to_us)));
     let traces = spans.clone().group_by(key.clone()).agg([
-        col("start_us").min().alias("start_us"),
-        end.max().alias("end_us"),
-        col("in_progress").any(true).alias("partial"),
-        col("start_us").filter(in_range.clone()).min().alias("matched_us"),
+        col(columns::START_US).min().alias(columns::START_US),
+        end.max().alias(columns::END_US),
+        col(columns::IN_PROGRESS).any(true).alias("partial"),
+        col(columns::START_US).filter(in_range.clone()).min().alias("matched_us"),
         len().alias("spans"),
     ]);
     let roots = spans
-        .filter(col("kind").eq(lit("segment")))
+        .filter(col(columns::KIND).eq(lit("segment")))
         .sort_by_exprs(
-            [col("parent_id").is_not_null(), col("start_us"), col("id")],
+            [col(columns::PARENT_ID).is_not_null(), col(columns::START_US), col(columns::ID)],
             SortMultipleOptions::default().with_maintain_order(true),
         )
         .group_by(key.clone())
         .agg(
-            ["start_us", "end_us", "error", "fault", "throttle", "id"]
+            [columns::START_US, columns::END_US, columns::ERROR, columns::FAULT, columns::THROTTLE, columns::ID]
                 .into_iter()
                 .chain(http.iter().copied())
                 .map(|name| col(name).first().alias(format!("root_{name}")))
                 .collect::<Vec<_>>(),
         );
     let selected = match range {
-        TimeRangeType::TraceId => col("start_us").gt_eq(lit(from_us)).and(col("start_us").lt(lit(to_us))),
+        TimeRangeType::TraceId => col(columns::START_US).gt_eq(lit(from_us)).and(col(columns::START_US).lt(lit(to_us))),
         TimeRangeType::Event => col("matched_us").is_not_null(),
     };
     let seconds = |from: Expr, to: Expr| (to - from).cast(DataType::Float64) / lit(1e6);
     let mut columns = vec![
-        seconds(col("start_us"), col("end_us")).alias("duration"),
+        seconds(col(columns::START_US), col(columns::END_US)).alias("duration"),
         seconds(col("root_start_us"), col("root_end_us")).alias("responsetime"),
-        (col("end_us") - col("start_us")).alias("duration_us"),
+        (col(columns::END_US) - col(columns::START_US)).alias("duration_us"),
         (col("root_end_us") - col("root_start_us")).alias("responsetime_us"),
-        col("root_error").fill_null(lit(false)).alias("error"),
-        col("root_fault").fill_null(lit(false)).alias("fault"),
-        col("root_throttle").fill_null(lit(false)).alias("throttle"),
+        col("root_error").fill_null(lit(false)).alias(columns::ERROR),
+        col("root_fault").fill_null(lit(false)).alias(columns::FAULT),
+        col("root_throttle").fill_null(lit(false)).alias(columns::THROTTLE),
     ];
     columns.extend(http.iter().map(|name| root_http_value(name)));
     Ok(traces.filter(selected).join(roots, key.clone(), key, JoinArgs::new(JoinType::Left)).with_columns(columns))
@@ -389,7 +402,7 @@ fn summarize_trace(key: (u64, u64), records: &[SpanRecord], matched_us: Option<i
     let causes = root.map(|(index, _)| root_causes(records, index)).unwrap_or_default();
     let nodes = NodeIndex::new(records);
     let mut summary = TraceSummary {
-        id: trace_id(key.0, key.1).to_string(),
+        id: fluoro_proto::TraceId::from_halves(key.0, key.1).to_string(),
         start_time: start_us as f64 / 1e6,
         duration: Some((end_us - start_us) as f64 / 1e6),
         response_time: root.and_then(|(_, root)| root.seconds()),

@@ -10,6 +10,7 @@
 //! - A node's name alone (`service("petsite")`) matches every type of that name except the
 //!   synthetic `client` nodes, which are callers of that node rather than the node.
 
+use fluoro_store::columns;
 use std::collections::BTreeMap;
 
 use fluoro_store::Store;
@@ -139,7 +140,7 @@ pub fn time_series_of_spans(
         }
         EntitySelector::AllEdges => (observations.edges.clone().lazy(), false),
     };
-    let start = col("start_us");
+    let start = col(columns::START_US);
     let bucketed = selected
         .with_column((start.clone() - start % lit(period_us)).alias(BUCKET))
         .group_by([col(BUCKET)])

@@ -5,7 +5,7 @@ use fluoro_proto::TraceId;
 use polars::prelude::*;
 
 use crate::error::Result;
-use crate::spans::{trace_halves, TRACE_HI, TRACE_LO};
+use fluoro_store::columns::{TRACE_HI, TRACE_LO};
 
 /// Distinct trace ids, as their two stored halves.
 #[derive(Debug, Clone)]
@@ -15,7 +15,7 @@ pub struct TraceIdSet {
 
 impl TraceIdSet {
     pub fn from_ids(ids: &[TraceId]) -> Result<Self> {
-        let (his, los): (Vec<u64>, Vec<u64>) = ids.iter().map(|id| trace_halves(*id)).unzip();
+        let (his, los): (Vec<u64>, Vec<u64>) = ids.iter().map(|id| id.halves()).unzip();
         let frame =
             DataFrame::new_infer_height(vec![Column::new(TRACE_HI.into(), his), Column::new(TRACE_LO.into(), los)])?;
         Self::from_frame(frame.lazy())

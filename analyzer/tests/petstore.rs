@@ -19,8 +19,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use fluoro_collector::{Durability, SpanBatch};
 use fluoro_proto::{parse_document, rows_from_document, TraceId};
+use fluoro_proto::{Durability, SpanBatch};
 use fluoro_store::{Store, StoreConfig};
 use serde_json::{json, Value};
 

@@ -71,7 +71,7 @@ fn assert_sees_only_the_completed_version(store: &Store) {
 }
 
 fn shared_traces(store: &Store) -> SharedTraces {
-    store.scan(FROM_US, TO_US, &["trace_hi"], None).unwrap().shared_traces
+    store.scan_versions(FROM_US, TO_US, &["trace_hi"], None).unwrap().shared_traces
 }
 
 #[test]

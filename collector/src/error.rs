@@ -1,13 +1,9 @@
 //! Errors of the collector.
 
+use fluoro_proto::SinkError;
 use thiserror::Error;
 
 pub type Result<T, E = CollectorError> = std::result::Result<T, E>;
-
-/// A sink could not keep a batch.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("cannot store spans: {0}")]
-pub struct SinkError(pub String);
 
 #[derive(Debug, Error)]
 pub enum CollectorError {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use fluoro_proto::{parse_document_with, push_rows_from_document, Document, DocumentError, Rules, SpanRow};
 
 use crate::counters::{Counters, DropReason, RejectReason, Source};
-use crate::error::SinkError;
-use crate::sink::{Durability, SpanBatch, SpanSink};
+use fluoro_proto::SinkError;
+use fluoro_proto::{Durability, SpanBatch, SpanSink};
 
 /// Shared by all receivers; cheap to clone.
 #[derive(Clone)]

@@ -3,13 +3,12 @@
 //! | module | holds |
 //! |---|---|
 //! | `ingest` | [`Ingest`]: parse, validate, count and write, shared by every receiver |
-//! | `sink` | [`SpanSink`] / [`TraceSource`], the narrow interface to the store; [`MemorySink`] |
+//! | `sink` | [`MemorySink`]: `fluoro_proto::SpanSink` and `TraceSource` in memory, bounded |
 //! | `counters` | [`Counters`]: received, accepted, rejected and dropped, per source and reason |
 //! | `udp` | the X-Ray daemon UDP protocol; `udp/drops.rs` reads the kernel's socket drop count |
 //! | `sampling` | centralized sampling rules and the SDK endpoints |
 //! | `otlp` | OTLP over gRPC and HTTP |
 //! | `xray_api` | `PutTraceSegments`, `BatchGetTraces`, `PutTelemetryRecords`, `/metrics` |
-//! | `durable_file` | [`replace_durably`]: atomic, synced replacement of a small file (rules, groups) |
 //! | `forward` | sidecar mode: relay raw documents to a central Fluoro in batches; sampling proxy |
 //!
 //! Write path: `udp.rs` (datagram → header check) → bounded queue → `ingest.rs`
@@ -21,7 +20,6 @@
 //! When you change the UDP receive side, both paths change: `UdpHandoff` in `udp.rs`.
 
 mod counters;
-mod durable_file;
 mod error;
 mod forward;
 mod ingest;
@@ -33,18 +31,17 @@ mod udp;
 mod xray_api;
 
 pub use counters::{Counters, CountersSnapshot, DropReason, RejectReason, Source, SourceCounts};
-pub use durable_file::replace_durably;
-pub use error::{CollectorError, Result, SinkError};
+pub use error::{CollectorError, Result};
 pub use forward::{sampling_proxy_router, ForwardConfig, ForwardSink, Forwarder, MAX_FORWARD_BODY_BYTES};
 pub use ingest::{Ingest, RefusedDocument};
 pub use otlp::{otlp_grpc_service, otlp_http_router, serve_otlp_grpc, OtlpTraceService, MAX_OTLP_REQUEST_BYTES};
 pub use sampling::{
     sampling_router, SamplingError, SamplingRateBoost, SamplingRequest, SamplingRule, SamplingRuleRecord,
     SamplingRuleUpdate, SamplingRules, SamplingStatisticSummary, SamplingStatisticsDocument, SamplingTargetDocument,
-    SamplingTargets, UnprocessedStatistics, ARN_ACCOUNT, ARN_REGION,
+    SamplingTargets, UnprocessedStatistics,
 };
 pub use server::{start, start_daemon, DaemonConfig, RunningDaemon, RunningServer, ServerAddresses, ServerConfig};
-pub use sink::{Durability, MemorySink, SpanBatch, SpanSink, StoredTrace, TraceSource};
+pub use sink::MemorySink;
 pub use udp::{UdpConfig, UdpHandoff, UdpReceiver};
 pub use xray_api::{
     metrics_router, xray_api_router, MAX_DOCUMENTS_PER_REQUEST, MAX_REQUEST_BODY_BYTES, MAX_TRACE_IDS_PER_REQUEST,

@@ -77,9 +77,10 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 
 use crate::counters::{RejectReason, Source};
-use crate::error::{CollectorError, SinkError};
+use crate::error::CollectorError;
 use crate::ingest::Ingest;
-use crate::sink::Durability;
+use fluoro_proto::Durability;
+use fluoro_proto::SinkError;
 
 /// The largest OTLP request accepted, in bytes, compressed and decompressed alike.
 pub const MAX_OTLP_REQUEST_BYTES: usize = 16 * 1024 * 1024;

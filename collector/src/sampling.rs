@@ -55,7 +55,7 @@ use thiserror::Error;
 
 pub use http::sampling_router;
 pub use matching::SamplingRequest;
-pub use rule::{SamplingRateBoost, SamplingRule, SamplingRuleRecord, SamplingRuleUpdate, ARN_ACCOUNT, ARN_REGION};
+pub use rule::{SamplingRateBoost, SamplingRule, SamplingRuleRecord, SamplingRuleUpdate};
 pub use targets::{
     SamplingStatisticSummary, SamplingStatisticsDocument, SamplingTargetDocument, SamplingTargets,
     UnprocessedStatistics,
@@ -65,7 +65,7 @@ use rule::{apply_update, rule_arn, validate_rule, DEFAULT_RULE_NAME};
 use targets::{Traffic, MAX_STATISTICS_DOCUMENTS, QUOTA_TTL_SECONDS, TARGET_INTERVAL_SECONDS};
 use timestamp::now_epoch_seconds;
 
-use crate::durable_file::replace_durably;
+use fluoro_proto::replace_durably;
 
 /// X-Ray's limit on user rules (the `Default` rule does not count).
 const MAX_USER_RULES: usize = 25;

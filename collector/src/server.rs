@@ -26,9 +26,9 @@ use crate::forward::{sampling_proxy_router, ForwardConfig, Forwarder};
 use crate::ingest::Ingest;
 use crate::otlp::{otlp_http_router, serve_otlp_grpc};
 use crate::sampling::{sampling_router, SamplingRules};
-use crate::sink::TraceSource;
 use crate::udp::{UdpConfig, UdpHandoff, UdpReceiver};
 use crate::xray_api::{metrics_router, xray_api_router};
+use fluoro_proto::TraceSource;
 
 /// Where each listener binds and where state lives.
 #[derive(Debug, Clone)]

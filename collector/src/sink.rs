@@ -1,6 +1,5 @@
-//! Where accepted data goes, behind a trait so the collector never depends on the store.
-//!
-//! [`MemorySink`] keeps everything in memory, bounded, and assembles traces the way the store
+//! [`MemorySink`]: the sink contract (`fluoro_proto::SpanSink`, `TraceSource`) kept in memory,
+//! bounded, for the sidecar's tests and the benchmarks. It assembles traces the way the store
 //! will: the latest document for an entity id replaces the earlier one (a completed segment
 //! replaces its in-progress version; a resent duplicate changes nothing).
 //!
@@ -10,51 +9,11 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use fluoro_proto::{parse_document, Document, Entity, SegmentId, SpanRow, TraceId};
+use fluoro_proto::{
+    parse_document, Document, Entity, SegmentId, SinkError, SpanBatch, SpanRow, SpanSink, StoredTrace, TraceId,
+    TraceSource,
+};
 use parking_lot::Mutex;
-
-use crate::error::SinkError;
-
-/// How durable a batch must be when `write` returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
-    /// The sender got (or will get) an acknowledgement: durable before `write` returns.
-    Acknowledged,
-    /// Fire-and-forget UDP: durable within the store's flush interval.
-    BestEffort,
-}
-
-/// Accepted data from one request, datagram batch or export.
-#[derive(Debug, Clone)]
-pub struct SpanBatch {
-    /// Top-level X-Ray entities as sent (segments and independent subsegments), for reading
-    /// traces back in X-Ray form.
-    pub entities: Vec<Entity>,
-    /// One row per segment and subsegment, from X-Ray documents and OTLP spans alike.
-    pub rows: Vec<SpanRow>,
-    pub durability: Durability,
-}
-
-/// Keeps accepted spans.
-pub trait SpanSink: Send + Sync + 'static {
-    fn write(&self, batch: SpanBatch) -> Result<(), SinkError>;
-}
-
-/// Reads whole traces back, for `BatchGetTraces`.
-pub trait TraceSource: Send + Sync + 'static {
-    /// The traces found, in the order asked; ids not found are left out.
-    fn traces(&self, ids: &[TraceId]) -> Vec<StoredTrace>;
-}
-
-/// Everything known about one trace.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StoredTrace {
-    pub id: TraceId,
-    /// Top-level X-Ray entities by id.
-    pub entities: Vec<Entity>,
-    /// All rows, X-Ray and OTLP, by id.
-    pub rows: Vec<SpanRow>,
-}
 
 /// An in-memory sink and trace source, bounded by a number of rows: when full, whole traces
 /// are evicted oldest first.

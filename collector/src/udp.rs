@@ -76,9 +76,9 @@ use crate::counters::{Counters, DropReason, RejectReason, Source};
 use crate::error::CollectorError;
 use crate::forward::ForwardSink;
 use crate::ingest::Ingest;
-use crate::sink::Durability;
 use budget::QueueBudget;
 use drops::{proc_socket_drops, SocketDrops};
+use fluoro_proto::Durability;
 
 /// The daemon's listen address.
 const DEFAULT_BIND: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 2000);

@@ -77,7 +77,7 @@ use self::error::XrayApiError;
 use self::telemetry::{PutTelemetryRecordsRequest, TelemetryStore};
 use crate::counters::{Counters, Source};
 use crate::ingest::{Ingest, RefusedDocument};
-use crate::sink::{Durability, TraceSource};
+use fluoro_proto::{Durability, TraceSource};
 
 /// The largest request body accepted, on every endpoint of this router.
 pub const MAX_REQUEST_BODY_BYTES: usize = 8 * 1024 * 1024;

@@ -9,10 +9,9 @@ use std::process::Command;
 use std::sync::Arc;
 
 use fluoro_collector::{
-    otlp_http_router, serve_otlp_grpc, Counters, Ingest, MemorySink, RejectReason, SinkError, Source, SpanBatch,
-    SpanSink, TraceSource, MAX_OTLP_REQUEST_BYTES,
+    otlp_http_router, serve_otlp_grpc, Counters, Ingest, MemorySink, RejectReason, Source, MAX_OTLP_REQUEST_BYTES,
 };
-use fluoro_proto::{SegmentId, SpanKind, SpanRow, TraceId};
+use fluoro_proto::{SegmentId, SinkError, SpanBatch, SpanKind, SpanRow, SpanSink, TraceId, TraceSource};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};

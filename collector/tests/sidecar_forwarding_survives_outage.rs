@@ -11,9 +11,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fluoro_collector::{
     sampling_router, start_daemon, xray_api_router, Counters, DaemonConfig, DropReason, ForwardConfig, Ingest,
-    MemorySink, RunningDaemon, SamplingRules, Source, TraceSource, UdpConfig,
+    MemorySink, RunningDaemon, SamplingRules, Source, UdpConfig,
 };
-use fluoro_proto::TraceId;
+use fluoro_proto::{TraceId, TraceSource};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 

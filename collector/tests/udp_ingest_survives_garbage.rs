@@ -7,11 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use fluoro_collector::{
-    Counters, DropReason, Ingest, MemorySink, RejectReason, SinkError, Source, SpanBatch, SpanSink, TraceSource,
-    UdpConfig, UdpReceiver,
-};
-use fluoro_proto::TraceId;
+use fluoro_collector::{Counters, DropReason, Ingest, MemorySink, RejectReason, Source, UdpConfig, UdpReceiver};
+use fluoro_proto::{SinkError, SpanBatch, SpanSink, TraceId, TraceSource};
 use parking_lot::Mutex;
 
 const HEADER: &str = r#"{"format":"json","version":1}"#;

@@ -7,8 +7,9 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use fluoro_collector::{xray_api_router, Counters, Ingest, MemorySink, SinkError, SpanBatch, SpanSink, TraceSource};
+use fluoro_collector::{xray_api_router, Counters, Ingest, MemorySink};
 use fluoro_proto::TraceId;
+use fluoro_proto::{SinkError, SpanBatch, SpanSink, TraceSource};
 use serde_json::{json, Value};
 
 /// Serves the X-Ray API on an ephemeral port for the rest of the test.
@@ -113,7 +114,7 @@ impl SpanSink for BrokenStore {
 }
 
 impl TraceSource for BrokenStore {
-    fn traces(&self, _ids: &[TraceId]) -> Vec<fluoro_collector::StoredTrace> {
+    fn traces(&self, _ids: &[TraceId]) -> Vec<fluoro_proto::StoredTrace> {
         Vec::new()
     }
 }

@@ -1,4 +1,6 @@
-//! The data model and wire formats every other Fluoro crate builds on.
+//! The data model and wire formats every other Fluoro crate builds on, and the contracts
+//! between them that would otherwise point a dependency the wrong way (sink, ARNs, small
+//! durable files).
 //!
 //! | module | holds |
 //! |---|---|
@@ -9,6 +11,9 @@
 //! | `validation` | the service's rules for documents, as typed [`DocumentError`]s |
 //! | `span` | [`SpanRow`]: the flat row per segment or subsegment the store keeps |
 //! | `otlp` | OTLP `ResourceSpans` → [`SpanRow`]s, as the OpenTelemetry X-Ray exporter maps them |
+//! | `sink` | the ingest → storage contract: [`SpanBatch`] into a [`SpanSink`], [`StoredTrace`]s out of a [`TraceSource`] |
+//! | `arn` | [`xray_arn`]: the ARNs of sampling rules and groups |
+//! | `durable_file` | [`replace_durably`]: atomic, synced replacement of a small file (rules, groups) |
 //!
 //! ```
 //! let doc = r#"{"name":"web","id":"70de5b6f19ff9a0a","trace_id":"1-581cf771-a006649127e371903a2de979",
@@ -18,16 +23,21 @@
 //! assert_eq!(rows[0].service.as_deref(), Some("web"));
 //! ```
 
+mod arn;
 mod document;
+mod durable_file;
 mod error;
 mod id;
 mod otlp;
 mod segment;
+mod sink;
 mod span;
 mod trace_header;
 mod validation;
 
+pub use arn::{xray_arn, ARN_ACCOUNT, ARN_REGION};
 pub use document::{parse_document, parse_document_with, Document, MAX_DOCUMENT_BYTES};
+pub use durable_file::replace_durably;
 pub use error::{DocumentError, HeaderError, IdError, InvalidDocument, OtlpError, Problem, Result};
 pub use id::{SegmentId, TraceId};
 pub use otlp::{rows_from_otlp, rows_from_resource_spans, OtlpConversion, RejectedSpan};
@@ -35,6 +45,7 @@ pub use segment::{
     AnnotationValue, Aws, Cause, CauseDetails, CloudwatchLogs, Ec2, Ecs, Eks, ElasticBeanstalk, Entity, Exception,
     Http, HttpRequest, HttpResponse, Link, Sql, StackFrame, XraySdk,
 };
+pub use sink::{Durability, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource};
 pub use span::{
     push_rows_from_document, rows_from_document, seconds_to_micros, AnnotationScalar, AwsSummary, ExceptionSummary,
     HttpSummary, SpanKind, SpanRow,

@@ -14,7 +14,9 @@ use crate::document::Document;
 use crate::id::{SegmentId, TraceId};
 use crate::segment::{AnnotationValue, Cause, Entity};
 
-/// One segment or subsegment, flattened.
+/// One segment or subsegment, flattened: what ingest produces from X-Ray documents and OTLP
+/// spans alike. The store wraps it (`fluoro_store::StoredSpan`: plus the document and arrival
+/// order); the analyzer reads spans back as columns, not as this type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SpanRow {
     pub trace_id: TraceId,

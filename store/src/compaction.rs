@@ -26,6 +26,7 @@ use fluoro_proto::{SegmentId, TraceId};
 use crate::block::{read_block, write_block, BlockMeta, Neighbours, WrittenBlock};
 use crate::error::Result;
 use crate::record::StoredSpan;
+use crate::replace_rule::preferred_version;
 
 /// Groups of block ids to merge: runs of blocks adjacent in time, each under `min_rows`, closed
 /// once a group reaches `min_rows`. A group has at least two blocks; big blocks are left alone.
@@ -93,17 +94,6 @@ pub(crate) fn resolve_duplicates(spans: Vec<StoredSpan>) -> Vec<StoredSpan> {
         }
     }
     kept.into_values().collect()
-}
-
-/// The store's rule for two versions of one span: the later arrival (`sequence`) wins, except
-/// that an in-progress version never replaces a completed one (a resent in-progress segment
-/// arriving after its completion must not undo it).
-pub(crate) fn preferred_version(candidate: &StoredSpan, current: &StoredSpan) -> bool {
-    match (candidate.row.in_progress, current.row.in_progress) {
-        (true, false) => false,
-        (false, true) => true,
-        _ => candidate.sequence > current.sequence,
-    }
 }
 
 #[cfg(test)]

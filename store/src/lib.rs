@@ -1,6 +1,7 @@
 //! The Fluoro columnar store: write-ahead log, queryable recent data, immutable Parquet blocks,
-//! trace lookup, retention and recovery. [`Store`] is the whole API: it is the collector's
-//! `SpanSink` and `TraceSource`, and the analyzer's `scan`/`services`/`time_bounds`.
+//! trace lookup, retention and recovery. [`Store`] is the whole API: it implements proto's
+//! `SpanSink` and `TraceSource` (what the collector writes to and reads from), and gives the
+//! analyzer `scan`/`services`/`time_bounds`.
 //! The durability contract and the formats are in `docs/storage.md`.
 //!
 //! | module | holds |
@@ -10,22 +11,28 @@
 //! | `recent` | recent data in memory, by trace; filling services of independent subsegments |
 //! | `block` | Parquet blocks: write, open, trace lookup, scans (format v1) |
 //! | `compaction`, `retention` | merging small blocks; which blocks age or size expires |
-//! | `scan` | [`SpanScan`]: a range as one frame, and its [`SharedTraces`] (which need deduplicating) |
+//! | `scan` | a range as one frame, one version per span: [`SharedTraces`] say which traces need the rule |
+//! | `replace_rule` | the one rule for two versions of a span, on stored spans and on frames |
+//! | `columns` | the span column names every reader of a scan uses |
 //!
 //! Write path: `store.rs` `Store::write` → `wal.rs` `encode_record`/`Wal::append` →
 //! `recent.rs` `RecentSpans::insert`; flush: `store.rs` `Shared::flush` → `block` `write_block`
 //! → `wal.rs` `remove_before`. Read path: `store.rs` `Shared::traces` → `recent.rs` +
-//! `block` `read_trace_spans` → `compaction.rs` `preferred_version`. Scans: `store.rs`
-//! `Shared::scan` → `block` `scan_block` + `recent.rs` `spans_in` → `scan.rs` `shared_traces`.
+//! `block` `read_trace_spans` → `replace_rule.rs` `preferred_version`. Scans: `store.rs`
+//! `Store::scan` → `block` `scan_block` + `recent.rs` `spans_in` → `scan.rs` `shared_traces`
+//! → `scan.rs` `one_version_per_span` → `replace_rule.rs` `keep_preferred_versions`.
 //! When a new kind of source or of block write appears, `scan.rs` must still see every trace
 //! that can have spans in two sources.
-//! When you change the replace rule, it is `compaction::preferred_version` for all of them.
+//! When you change the replace rule, change both its forms in `replace_rule.rs`; its test
+//! checks they agree.
 
 mod block;
+pub mod columns;
 mod compaction;
 mod error;
 mod recent;
 mod record;
+mod replace_rule;
 mod retention;
 mod scan;
 mod store;

@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use fluoro_proto::{SegmentId, TraceId};
 
-use crate::compaction::preferred_version;
 use crate::record::StoredSpan;
+use crate::replace_rule::preferred_version;
 
 /// One generation of recent data.
 #[derive(Debug, Default)]

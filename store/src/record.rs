@@ -3,7 +3,8 @@
 
 use fluoro_proto::SpanRow;
 
-/// One span as stored in the log, in recent data and in blocks.
+/// One span as stored in the log, in recent data and in blocks: the ingest row plus what only
+/// storage needs (the raw document, the arrival order the replace rule compares).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredSpan {
     pub row: SpanRow,

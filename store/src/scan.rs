@@ -1,7 +1,8 @@
 //! Scans for the analyzer: the spans of a time range from recent data and blocks as one lazy
-//! frame, and which of its traces may hold two versions of one span.
+//! frame with one version per span, by the replace rule (`replace_rule.rs`).
 //!
-//! Within one source (a block, a generation of recent data) a span has one version: recent
+//! Applying the rule is a window over every row, which costs as much as the rest of a typical
+//! query, so it is applied only to the rows that can need it. Within one source (a block, a generation of recent data) a span has one version: recent
 //! data applies the replace rule on insert, a block is written from recent data, compaction
 //! resolves duplicates. So versions can only meet in a scan when their trace has spans in two
 //! scanned sources, and only those traces need the replace rule applied again:
@@ -9,16 +10,25 @@
 //!   existing then may hold (by its bloom filter);
 //! - recent data and a block: tested here, against the bloom filters of the scanned blocks;
 //! - the two generations of recent data (while one is being flushed): tested here.
+//!
+//! Only the rows of those traces go through the window; the others pass unchanged. When the
+//! store cannot tell (blocks written before they kept the list), the rows whose span key occurs
+//! twice are found by sorting key hashes, and only those go through the window.
 
 use std::collections::HashSet;
 
 use fluoro_proto::TraceId;
-use polars::prelude::LazyFrame;
+use polars::prelude::*;
 
 use crate::block::BlockMeta;
+use crate::columns::{ID, TRACE_HI, TRACE_LO, VERSION_COLUMNS};
+use crate::error::{Result, StoreError};
 use crate::recent::RecentSpans;
+use crate::replace_rule::keep_preferred_versions;
 
-/// A scan: the spans, and which traces may have more than one version of a span among them.
+/// A scan before the replace rule: every stored version, and which traces may have more than
+/// one version of a span among them. `Store::scan` finishes it with [`one_version_per_span`];
+/// `Store::scan_versions` shows it as it is, for tests of the invariant that relies on.
 #[derive(Clone)]
 pub struct SpanScan {
     /// Every stored version of the spans starting in the range, from every source.
@@ -69,4 +79,122 @@ pub(crate) fn shared_traces(blocks: &[&BlockMeta], recent: &[&RecentSpans], from
         }
     }
     SharedTraces::Only(shared)
+}
+
+/// `scan`'s spans with one version each and exactly `columns`, in that order (every column
+/// when empty). The scan must hold `columns` and the version columns ([`with_version_columns`]).
+pub(crate) fn one_version_per_span(scan: SpanScan, columns: &[&str]) -> Result<LazyFrame> {
+    let spans = match &scan.shared_traces {
+        SharedTraces::Only(traces) if traces.is_empty() => scan.spans,
+        SharedTraces::Only(traces) => deduplicate_traces(scan.spans.collect().map_err(polars)?, traces)?.lazy(),
+        SharedTraces::Any => deduplicate_repeated(scan.spans.collect().map_err(polars)?)?.lazy(),
+    };
+    if columns.is_empty() {
+        return Ok(spans);
+    }
+    Ok(spans.select(columns.iter().map(|name| col(*name)).collect::<Vec<_>>()))
+}
+
+/// `columns` plus the version columns it lacks; empty (every column) stays empty.
+pub(crate) fn with_version_columns<'a>(columns: &[&'a str]) -> Vec<&'a str> {
+    let mut scanned = columns.to_vec();
+    if !columns.is_empty() {
+        scanned.extend(VERSION_COLUMNS.iter().filter(|name| !columns.contains(name)));
+    }
+    scanned
+}
+
+/// The replace rule applied to the rows of `traces` only; every other row is kept as it is.
+fn deduplicate_traces(spans: DataFrame, traces: &HashSet<TraceId>) -> Result<DataFrame> {
+    let (his, los): (Vec<u64>, Vec<u64>) = traces.iter().map(|id| id.halves()).unzip();
+    // Each half tested alone admits cross pairs (one trace's hi, another's lo); those rows
+    // just go through the window too, where they are kept.
+    let shared = col(TRACE_HI)
+        .is_in(lit(Series::new("his".into(), his)).implode(false), false)
+        .and(col(TRACE_LO).is_in(lit(Series::new("los".into(), los)).implode(false), false));
+    let mask = spans.clone().lazy().select([shared.alias("__shared")]).collect().map_err(polars)?;
+    split_deduplicate(spans, mask.column("__shared").and_then(Column::bool).map_err(polars)?)
+}
+
+/// The replace rule applied to the rows whose span may occur more than once: finding repeated
+/// keys by sorting their hashes is several times cheaper than the window over every row, and
+/// few rows are left for it.
+fn deduplicate_repeated(spans: DataFrame) -> Result<DataFrame> {
+    let repeated = repeated_spans(&spans)?;
+    if !repeated.any() {
+        return Ok(spans);
+    }
+    split_deduplicate(spans, &repeated)
+}
+
+/// Whether each row's `(trace_hi, trace_lo, id)` may occur on another row too: its hash does.
+/// A hash collision only sends a few more rows through the window, which keeps them.
+fn repeated_spans(spans: &DataFrame) -> Result<BooleanChunked> {
+    let column = |name: &str| -> Result<&UInt64Chunked> { spans.column(name).and_then(Column::u64).map_err(polars) };
+    let (his, los, ids) = (column(TRACE_HI)?, column(TRACE_LO)?, column(ID)?);
+    let hashes: Vec<u64> =
+        his.iter().zip(los.iter()).zip(ids.iter()).map(|((hi, lo), id)| span_hash(hi, lo, id)).collect();
+    let mut sorted = hashes.clone();
+    sorted.sort_unstable();
+    let repeated: PlHashSet<u64> = sorted.windows(2).filter(|pair| pair[0] == pair[1]).map(|pair| pair[0]).collect();
+    Ok(hashes.iter().map(|hash| Some(repeated.contains(hash))).collect())
+}
+
+/// A 64-bit mix of a span's key (splitmix64's finaliser over the three words).
+fn span_hash(hi: Option<u64>, lo: Option<u64>, id: Option<u64>) -> u64 {
+    let mut x =
+        hi.unwrap_or_default() ^ lo.unwrap_or_default().rotate_left(21) ^ id.unwrap_or_default().rotate_left(42);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// The rows under `mask` deduplicated, appended to the others unchanged.
+fn split_deduplicate(spans: DataFrame, mask: &BooleanChunked) -> Result<DataFrame> {
+    let single = spans.filter(&!mask).map_err(polars)?;
+    let versions = keep_preferred_versions(spans.filter(mask).map_err(polars)?.lazy())?.collect().map_err(polars)?;
+    single.vstack(&versions).map_err(polars)
+}
+
+fn polars(error: PolarsError) -> StoreError {
+    StoreError::Polars(error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::columns::{IN_PROGRESS, SEQUENCE};
+
+    /// Versions of span (1, 1, 7): in progress (3), completed (5), a later in-progress resend
+    /// (9); of (1, 2, 7): two completed, the later (8) wins; (2, 1, 7) and (1, 1, 8) are alone.
+    fn spans() -> DataFrame {
+        df!(
+            TRACE_HI => [1u64, 1, 2, 1, 1, 1, 1],
+            TRACE_LO => [1u64, 1, 1, 1, 2, 2, 1],
+            ID => [7u64, 7, 7, 8, 7, 7, 7],
+            IN_PROGRESS => [true, false, false, false, false, false, true],
+            SEQUENCE => [3u64, 5, 1, 2, 4, 8, 9],
+        )
+        .unwrap()
+    }
+
+    fn sequences(frame: DataFrame) -> Vec<u64> {
+        let mut kept: Vec<u64> = frame.column(SEQUENCE).unwrap().u64().unwrap().into_no_null_iter().collect();
+        kept.sort_unstable();
+        kept
+    }
+
+    #[test]
+    fn repeated_key_deduplication_keeps_what_the_full_window_keeps() {
+        let full = keep_preferred_versions(spans().lazy()).unwrap().collect().unwrap();
+        assert_eq!(sequences(full), vec![1, 2, 5, 8]);
+        assert_eq!(sequences(deduplicate_repeated(spans()).unwrap()), vec![1, 2, 5, 8]);
+    }
+
+    #[test]
+    fn only_the_shared_traces_are_deduplicated() {
+        let shared: HashSet<TraceId> = [TraceId::from_halves(1, 1)].into_iter().collect();
+        // Trace (1, 2) is not named, so both its versions pass through.
+        assert_eq!(sequences(deduplicate_traces(spans(), &shared).unwrap()), vec![1, 2, 4, 5, 8]);
+    }
 }

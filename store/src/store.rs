@@ -28,16 +28,17 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use fluoro_collector::{Durability, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource};
 use fluoro_proto::{parse_document, Entity, SegmentId, TraceId};
+use fluoro_proto::{Durability, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource};
 use parking_lot::{Mutex, RwLock};
-use polars::prelude::{col, concat, Expr, IntoLazy, UnionArgs};
+use polars::prelude::{col, concat, Expr, IntoLazy, LazyFrame, UnionArgs};
 
 use crate::block::{self, BlockMeta, Neighbours, WrittenBlock};
-use crate::compaction::{merge_blocks, plan_compaction, preferred_version};
+use crate::compaction::{merge_blocks, plan_compaction};
 use crate::error::{Result, StoreError};
 use crate::recent::{fill_services, RecentSpans};
 use crate::record::StoredSpan;
+use crate::replace_rule::preferred_version;
 use crate::retention::expired_blocks;
 use crate::scan::{self, SpanScan};
 use crate::wal::{self, Checkpoint, Wal, WalOptions};
@@ -227,10 +228,27 @@ impl Store {
         self.shared.traces(ids)
     }
 
-    /// Spans starting in `[from_us, to_us)` from recent data and blocks as one frame, with
-    /// only `columns` (all when empty) and rows matching `predicate`; a span may be there in
-    /// more than one version only if its trace is among the scan's `shared_traces`.
-    pub fn scan(&self, from_us: i64, to_us: i64, columns: &[&str], predicate: Option<Expr>) -> Result<SpanScan> {
+    /// Spans starting in `[from_us, to_us)` from recent data and blocks as one lazy frame, one
+    /// version per span (`replace_rule.rs`), with exactly `columns` in that order (every column
+    /// when empty; see `columns.rs`) and the rows matching `predicate`. Only those columns are
+    /// read from the blocks (plus what choosing versions needs), so a caller names the few it
+    /// uses. The predicate is pushed into the scan, so it must hold for all versions of a span
+    /// or for none (a test on the trace id, say).
+    pub fn scan(&self, from_us: i64, to_us: i64, columns: &[&str], predicate: Option<Expr>) -> Result<LazyFrame> {
+        let scan = self.shared.scan(from_us, to_us, &scan::with_version_columns(columns), predicate)?;
+        scan::one_version_per_span(scan, columns)
+    }
+
+    /// [`Store::scan`] before the replace rule: every stored version, and the traces that may
+    /// hold two versions of a span. For tests of the invariant `scan` relies on (a span seen
+    /// twice belongs to a listed trace) and for measuring what the rule costs.
+    pub fn scan_versions(
+        &self,
+        from_us: i64,
+        to_us: i64,
+        columns: &[&str],
+        predicate: Option<Expr>,
+    ) -> Result<SpanScan> {
         self.shared.scan(from_us, to_us, columns, predicate)
     }
 

@@ -85,7 +85,7 @@ fn observed(store: &Store) -> Model {
 
 /// Distinct spans a full scan returns.
 fn scanned_keys(store: &Store) -> BTreeSet<(u64, u64)> {
-    let frame = store.scan(i64::MIN, i64::MAX, &["trace_lo", "id"], None).unwrap().spans.collect().unwrap();
+    let frame = store.scan(i64::MIN, i64::MAX, &["trace_lo", "id"], None).unwrap().collect().unwrap();
     let lo = frame.column("trace_lo").unwrap().cast(&DataType::UInt64).unwrap();
     let id = frame.column("id").unwrap().cast(&DataType::UInt64).unwrap();
     let (lo, id) = (lo.u64().unwrap(), id.u64().unwrap());
@@ -104,7 +104,7 @@ fn flush_failing_to_delete_the_log(dir: &Path, store: &Store) {
 
 /// Every `(trace_hi, trace_lo, id)` that a full scan returns more than once.
 fn scanned_twice(store: &Store) -> (BTreeSet<(u64, u64, u64)>, SharedTraces) {
-    let scan = store.scan(i64::MIN, i64::MAX, &["trace_hi", "trace_lo", "id"], None).unwrap();
+    let scan = store.scan_versions(i64::MIN, i64::MAX, &["trace_hi", "trace_lo", "id"], None).unwrap();
     let frame = scan.spans.collect().unwrap();
     let column = |name: &str| frame.column(name).unwrap().cast(&DataType::UInt64).unwrap();
     let (hi, lo, id) = (column("trace_hi"), column("trace_lo"), column("id"));

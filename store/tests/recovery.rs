@@ -5,7 +5,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use fluoro_collector::Durability;
+use fluoro_proto::Durability;
 use serde_json::json;
 
 use crate::support::{batch, open, put, read, segment, trace_id, TRACE};
@@ -135,10 +135,10 @@ fn scans_see_recent_data_and_blocks_as_one() {
     for n in 5..8 {
         put_trace(&store, n);
     }
-    let frame = store.scan(0, i64::MAX, &["service", "start_us"], None).unwrap().spans.collect().unwrap();
+    let frame = store.scan(0, i64::MAX, &["service", "start_us"], None).unwrap().collect().unwrap();
     assert_eq!(frame.height(), 8);
     assert_eq!(frame.width(), 2);
     let predicate = polars::prelude::col("name").eq(polars::prelude::lit("nothing"));
-    let frame = store.scan(0, i64::MAX, &[], Some(predicate)).unwrap().spans.collect().unwrap();
+    let frame = store.scan(0, i64::MAX, &[], Some(predicate)).unwrap().collect().unwrap();
     assert_eq!(frame.height(), 0);
 }

@@ -74,7 +74,7 @@ fn inputs_left_by_a_crash_after_compaction_are_deleted_on_open() {
     let store = Store::open(config(dir.path())).unwrap();
     assert_eq!(block_ids(&store), merged, "the merged block replaced its inputs");
     assert_eq!(std::fs::read_dir(dir.path().join("blocks")).unwrap().count(), 1);
-    let scan = store.scan(0, i64::MAX, &["id", "in_progress"], None).unwrap();
+    let scan = store.scan_versions(0, i64::MAX, &["id", "in_progress"], None).unwrap();
     assert!(scan.shared_traces.is_none(), "one block, one version per span");
     let spans = scan.spans.collect().unwrap();
     assert_eq!(spans.height(), 1);

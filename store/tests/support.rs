@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use fluoro_collector::{Durability, SpanBatch, StoredTrace};
 use fluoro_proto::{parse_document, rows_from_document, SpanRow, TraceId};
+use fluoro_proto::{Durability, SpanBatch, StoredTrace};
 use fluoro_store::{Store, StoreConfig};
 use serde_json::{json, Value};
 

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use fluoro_analyzer::Groups;
-use fluoro_collector::{xray_api_router, Counters, Ingest, SpanSink, TraceSource};
+use fluoro_collector::{xray_api_router, Counters, Ingest};
+use fluoro_proto::{SpanSink, TraceSource};
 use fluoro_store::{Store, StoreConfig};
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;

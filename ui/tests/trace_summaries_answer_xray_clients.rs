@@ -6,8 +6,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use fluoro_collector::{Durability, SpanBatch};
 use fluoro_proto::{parse_document, rows_from_document};
+use fluoro_proto::{Durability, SpanBatch};
 use fluoro_store::{Store, StoreConfig};
 use serde_json::{json, Value};
 use tempfile::TempDir;

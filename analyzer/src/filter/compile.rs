@@ -20,6 +20,7 @@
 //! (`string_test`): polars' own string kernels need its `strings` feature, which costs build
 //! minutes for three functions.
 
+use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use polars::prelude::*;
 
 use super::ast::{
@@ -30,7 +31,7 @@ use super::frames::{annotation_frame, edge_frame, node_frame, root_cause_frames,
 use super::parse_filter;
 use super::root_cause_json::{join_matches, RootCausePatterns};
 use crate::error::{AnalyzerError, Result};
-use crate::spans::{SPAN_COLUMNS, TRACE_HI, TRACE_LO};
+use crate::spans::SPAN_COLUMNS;
 use crate::summary::{ROOT_HTTP_COLUMNS, TRACE_FRAME_COLUMNS};
 
 /// How deeply groups may refer to groups.
@@ -135,7 +136,7 @@ impl CompiledFilter {
             columns.extend(ROW_FRAME_COLUMNS);
         }
         if !self.annotations.is_empty() {
-            columns.push("annotations");
+            columns.push(columns::ANNOTATIONS);
         }
         let mut seen = std::collections::HashSet::new();
         columns.retain(|name| seen.insert(*name));
@@ -188,7 +189,7 @@ impl CompiledFilter {
             .spans
             .clone()
             .lazy()
-            .filter(col("fault").or(col("error")))
+            .filter(col(columns::FAULT).or(col(columns::ERROR)))
             .group_by(key.clone())
             .agg([len().alias("__flagged")])
             .select(key.clone());
@@ -332,17 +333,18 @@ impl CompiledFilter {
 }
 
 /// The span columns of "any segment of the trace" keywords (`Target::Spans` aggregates).
-const TRACE_WIDE_COLUMNS: [&str; 4] = ["user", "aws_availability_zone", "aws_instance_id", "aws_resource_arn"];
+const TRACE_WIDE_COLUMNS: [&str; 4] =
+    [columns::USER, columns::AWS_AVAILABILITY_ZONE, columns::AWS_INSTANCE_ID, columns::AWS_RESOURCE_ARN];
 
 /// The root-segment column a trace-level keyword reads from the trace frame, if it is one of
 /// the optional [`ROOT_HTTP_COLUMNS`].
 fn root_http_column(keyword: &Keyword) -> Option<&'static str> {
     let column = match keyword {
-        Keyword::HttpStatus => "http_status",
-        Keyword::HttpUrl => "http_url",
-        Keyword::HttpMethod => "http_method",
-        Keyword::HttpUserAgent => "http_user_agent",
-        Keyword::HttpClientIp => "http_client_ip",
+        Keyword::HttpStatus => columns::HTTP_STATUS,
+        Keyword::HttpUrl => columns::HTTP_URL,
+        Keyword::HttpMethod => columns::HTTP_METHOD,
+        Keyword::HttpUserAgent => columns::HTTP_USER_AGENT,
+        Keyword::HttpClientIp => columns::HTTP_CLIENT_IP,
         _ => return None,
     };
     debug_assert!(ROOT_HTTP_COLUMNS.contains(&column));
@@ -399,25 +401,25 @@ fn row_comparison(keyword: &Keyword, test: &Test) -> Result<Expr> {
     use Keyword::*;
     let column = match keyword {
         Keyword::Ok => {
-            let failed = col("error").or(col("fault")).or(col("throttle")).fill_null(lit(false));
+            let failed = col(columns::ERROR).or(col(columns::FAULT)).or(col(columns::THROTTLE)).fill_null(lit(false));
             return Result::Ok(value_test(failed.not(), test));
         }
         // Times compare in whole microseconds, the stored precision: in seconds, `0.05 < 0.05`
         // could hold after float division.
         ResponseTime => return Result::Ok(time_test("responsetime_us", test)),
         Duration => return Result::Ok(time_test("duration_us", test)),
-        HttpStatus => "http_status",
-        HttpUrl => "http_url",
-        HttpMethod => "http_method",
-        HttpUserAgent => "http_user_agent",
-        HttpClientIp => "http_client_ip",
-        User => "user",
-        AvailabilityZone => "aws_availability_zone",
-        InstanceId => "aws_instance_id",
-        ResourceArn => "aws_resource_arn",
-        Error => "error",
-        Fault => "fault",
-        Throttle => "throttle",
+        HttpStatus => columns::HTTP_STATUS,
+        HttpUrl => columns::HTTP_URL,
+        HttpMethod => columns::HTTP_METHOD,
+        HttpUserAgent => columns::HTTP_USER_AGENT,
+        HttpClientIp => columns::HTTP_CLIENT_IP,
+        User => columns::USER,
+        AvailabilityZone => columns::AWS_AVAILABILITY_ZONE,
+        InstanceId => columns::AWS_INSTANCE_ID,
+        ResourceArn => columns::AWS_RESOURCE_ARN,
+        Error => columns::ERROR,
+        Fault => columns::FAULT,
+        Throttle => columns::THROTTLE,
         Partial => "partial",
         Inferred => "inferred",
         Root => "root",

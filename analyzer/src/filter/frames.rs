@@ -12,46 +12,46 @@
 //! Every span-like row carries the same brace columns ([`brace_columns`]), so one keyword
 //! compiles to the same expression over nodes, calls and the trace frame.
 
+use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use polars::prelude::*;
 
 use super::ast::RootCauseList;
 use crate::error::Result;
 use crate::root_cause::{root_causes, RootCause};
 use crate::service_graph::{inferred_node, DownstreamCall};
-use crate::spans::{TRACE_HI, TRACE_LO};
 use crate::summary::{records_of, root_index};
 
 /// The span columns the node and call frames read (brace columns and node identities).
 pub(super) const ROW_FRAME_COLUMNS: [&str; 29] = [
     TRACE_HI,
     TRACE_LO,
-    "id",
-    "parent_id",
-    "kind",
-    "service",
-    "name",
-    "origin",
-    "namespace",
-    "traced",
-    "start_us",
-    "end_us",
-    "in_progress",
-    "error",
-    "fault",
-    "throttle",
-    "http_method",
-    "http_url",
-    "http_user_agent",
-    "http_client_ip",
-    "http_status",
-    "user",
-    "aws_availability_zone",
-    "aws_instance_id",
-    "aws_resource_arn",
-    "aws_table",
-    "aws_queue",
-    "aws_resource",
-    "sql_url",
+    columns::ID,
+    columns::PARENT_ID,
+    columns::KIND,
+    columns::SERVICE,
+    columns::NAME,
+    columns::ORIGIN,
+    columns::NAMESPACE,
+    columns::TRACED,
+    columns::START_US,
+    columns::END_US,
+    columns::IN_PROGRESS,
+    columns::ERROR,
+    columns::FAULT,
+    columns::THROTTLE,
+    columns::HTTP_METHOD,
+    columns::HTTP_URL,
+    columns::HTTP_USER_AGENT,
+    columns::HTTP_CLIENT_IP,
+    columns::HTTP_STATUS,
+    columns::USER,
+    columns::AWS_AVAILABILITY_ZONE,
+    columns::AWS_INSTANCE_ID,
+    columns::AWS_RESOURCE_ARN,
+    columns::AWS_TABLE,
+    columns::AWS_QUEUE,
+    columns::AWS_RESOURCE,
+    columns::SQL_URL,
 ];
 
 /// Columns a brace expression may read, on every span-like row.
@@ -59,20 +59,20 @@ fn brace_columns() -> Vec<Expr> {
     vec![
         col(TRACE_HI),
         col(TRACE_LO),
-        (col("end_us") - col("start_us")).alias("responsetime_us"),
-        col("error"),
-        col("fault"),
-        col("throttle"),
-        col("in_progress").alias("partial"),
-        col("http_method"),
-        col("http_url"),
-        col("http_user_agent"),
-        col("http_client_ip"),
-        col("http_status").cast(DataType::Float64),
-        col("user"),
-        col("aws_availability_zone"),
-        col("aws_instance_id"),
-        col("aws_resource_arn"),
+        (col(columns::END_US) - col(columns::START_US)).alias("responsetime_us"),
+        col(columns::ERROR),
+        col(columns::FAULT),
+        col(columns::THROTTLE),
+        col(columns::IN_PROGRESS).alias("partial"),
+        col(columns::HTTP_METHOD),
+        col(columns::HTTP_URL),
+        col(columns::HTTP_USER_AGENT),
+        col(columns::HTTP_CLIENT_IP),
+        col(columns::HTTP_STATUS).cast(DataType::Float64),
+        col(columns::USER),
+        col(columns::AWS_AVAILABILITY_ZONE),
+        col(columns::AWS_INSTANCE_ID),
+        col(columns::AWS_RESOURCE_ARN),
     ]
 }
 
@@ -80,14 +80,14 @@ fn brace_columns() -> Vec<Expr> {
 fn inferred_calls(spans: LazyFrame) -> LazyFrame {
     let callees = spans
         .clone()
-        .filter(col("kind").eq(lit("segment")).and(col("parent_id").is_not_null()))
-        .group_by([col(TRACE_HI), col(TRACE_LO), col("parent_id")])
+        .filter(col(columns::KIND).eq(lit("segment")).and(col(columns::PARENT_ID).is_not_null()))
+        .group_by([col(TRACE_HI), col(TRACE_LO), col(columns::PARENT_ID)])
         .agg([len().alias("__callees")])
-        .select([col(TRACE_HI), col(TRACE_LO), col("parent_id").alias("id"), col("__callees")]);
-    let downstream = col("namespace").eq(lit("aws")).or(col("namespace").eq(lit("remote")));
-    let key = [col(TRACE_HI), col(TRACE_LO), col("id")];
+        .select([col(TRACE_HI), col(TRACE_LO), col(columns::PARENT_ID).alias(columns::ID), col("__callees")]);
+    let downstream = col(columns::NAMESPACE).eq(lit("aws")).or(col(columns::NAMESPACE).eq(lit("remote")));
+    let key = [col(TRACE_HI), col(TRACE_LO), col(columns::ID)];
     spans
-        .filter(col("kind").eq(lit("subsegment")).and(downstream).and(col("traced").not()))
+        .filter(col(columns::KIND).eq(lit("subsegment")).and(downstream).and(col(columns::TRACED).not()))
         .join(callees, key.clone(), key, JoinArgs::new(JoinType::Left))
         .filter(col("__callees").is_null())
 }
@@ -95,8 +95,14 @@ fn inferred_calls(spans: LazyFrame) -> LazyFrame {
 /// The inferred node's name (`part` 0) or type (`part` 1) of each downstream call, by the one
 /// naming rule of `service_graph::inferred_node`.
 fn inferred_identity_column(part: usize) -> Expr {
-    let inputs =
-        [col("namespace"), col("name"), col("aws_table"), col("aws_queue"), col("aws_resource"), col("sql_url")];
+    let inputs = [
+        col(columns::NAMESPACE),
+        col(columns::NAME),
+        col(columns::AWS_TABLE),
+        col(columns::AWS_QUEUE),
+        col(columns::AWS_RESOURCE),
+        col(columns::SQL_URL),
+    ];
     let output = if part == 0 { "name" } else { "type" };
     map_multiple(
         move |columns: &mut [Column]| {
@@ -127,12 +133,13 @@ fn inferred_identity_column(part: usize) -> Expr {
 /// One row per node visit: segments, then inferred calls.
 pub(super) fn node_frame(spans: LazyFrame) -> LazyFrame {
     let segment_columns = brace_columns().into_iter().chain([
-        col("name"),
-        col("origin").alias("type"),
+        col(columns::NAME),
+        col(columns::ORIGIN).alias("type"),
         lit(false).alias("inferred"),
-        col("parent_id").is_null().alias("root"),
+        col(columns::PARENT_ID).is_null().alias("root"),
     ]);
-    let segments = spans.clone().filter(col("kind").eq(lit("segment"))).select(segment_columns.collect::<Vec<_>>());
+    let segments =
+        spans.clone().filter(col(columns::KIND).eq(lit("segment"))).select(segment_columns.collect::<Vec<_>>());
     let inferred_columns = brace_columns().into_iter().chain([
         inferred_identity_column(0).alias("name"),
         inferred_identity_column(1).alias("type"),
@@ -145,18 +152,21 @@ pub(super) fn node_frame(spans: LazyFrame) -> LazyFrame {
 
 /// One row per call on an edge: the caller (sub)segment's values with caller and callee nodes.
 pub(super) fn edge_frame(spans: LazyFrame) -> LazyFrame {
-    let callees = spans.clone().filter(col("kind").eq(lit("segment")).and(col("parent_id").is_not_null())).select([
-        col(TRACE_HI),
-        col(TRACE_LO),
-        col("parent_id").alias("__call"),
-        col("name").alias("callee_name"),
-        col("origin").alias("callee_type"),
-    ]);
+    let callees = spans
+        .clone()
+        .filter(col(columns::KIND).eq(lit("segment")).and(col(columns::PARENT_ID).is_not_null()))
+        .select([
+            col(TRACE_HI),
+            col(TRACE_LO),
+            col(columns::PARENT_ID).alias("__call"),
+            col(columns::NAME).alias("callee_name"),
+            col(columns::ORIGIN).alias("callee_type"),
+        ]);
     let caller = |spans: LazyFrame| {
         spans.with_columns([
-            col("id").alias("__call"),
-            col("service").alias("caller_name"),
-            col("origin").alias("caller_type"),
+            col(columns::ID).alias("__call"),
+            col(columns::SERVICE).alias("caller_name"),
+            col(columns::ORIGIN).alias("caller_type"),
         ])
     };
     let key = [col(TRACE_HI), col(TRACE_LO), col("__call")];
@@ -188,15 +198,11 @@ fn concat_frames(frames: [LazyFrame; 2]) -> LazyFrame {
 
 pub(super) fn annotation_frame(spans: LazyFrame) -> LazyFrame {
     let options = ExplodeOptions { empty_as_null: false, keep_nulls: false };
-    let field = |name: &str| col("annotations").struct_().field_by_name(name).alias(name);
-    spans.select([col(TRACE_HI), col(TRACE_LO), col("annotations")]).explode(cols(["annotations"]), options).select([
-        col(TRACE_HI),
-        col(TRACE_LO),
-        field("key"),
-        field("string"),
-        field("number"),
-        field("bool"),
-    ])
+    let field = |name: &str| col(columns::ANNOTATIONS).struct_().field_by_name(name).alias(name);
+    spans
+        .select([col(TRACE_HI), col(TRACE_LO), col(columns::ANNOTATIONS)])
+        .explode(cols([columns::ANNOTATIONS]), options)
+        .select([col(TRACE_HI), col(TRACE_LO), field("key"), field("string"), field("number"), field("bool")])
 }
 
 /// Root-cause lists of the candidate traces, exploded.

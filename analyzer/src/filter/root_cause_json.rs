@@ -27,12 +27,12 @@
 //! spans, `root_cause.rs`); the result is a per-trace boolean column joined onto the trace
 //! frame like the other aggregates of `compile.rs`.
 
+use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use polars::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::error::{AnalyzerError, Result};
 use crate::root_cause::{root_causes, RootCause};
-use crate::spans::{TRACE_HI, TRACE_LO};
 use crate::summary::{records_of, root_index};
 
 /// The JSON shape of a root cause: which keys exist and the type of each value.
@@ -60,7 +60,7 @@ const ENTITY: Shape = Shape::Object(
     ],
 );
 const SERVICE: Shape = Shape::Object(
-    "service",
+    columns::SERVICE,
     &[
         ("Name", Shape::Text),
         ("Names", Shape::List(&Shape::Text)),

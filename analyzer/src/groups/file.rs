@@ -89,5 +89,5 @@ pub(super) fn save(path: &Path, set: &GroupSet) -> Result<(), GroupError> {
     if let Some(directory) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
         fs::create_dir_all(directory).map_err(write_error)?;
     }
-    fluoro_collector::replace_durably(path, &bytes).map_err(write_error)
+    fluoro_proto::replace_durably(path, &bytes).map_err(write_error)
 }

@@ -21,8 +21,9 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::histogram::{HistogramEntry, LatencyHistogram};
-use crate::spans::{load_spans, load_spans_matching, trace_halves, TRACE_HI};
+use crate::spans::{load_spans, load_spans_matching};
 use crate::trace_set::TraceIdSet;
+use fluoro_store::columns::TRACE_HI;
 use observations::{observe, Observations, CLIENT_TYPE, INFERRED, ROOT, TRACE};
 use statistics::{aggregations, read_aggregates, Aggregate};
 
@@ -132,7 +133,7 @@ pub fn trace_graph(store: &Store, ids: &[TraceId]) -> Result<ServiceGraph> {
         return Ok(ServiceGraph::default());
     };
     // The `trace_hi` predicate lets blocks skip row groups; the join makes the set exact.
-    let his: Vec<u64> = ids.iter().map(|id| trace_halves(*id).0).collect();
+    let his: Vec<u64> = ids.iter().map(|id| id.halves().0).collect();
     let predicate = col(TRACE_HI).is_in(lit(Series::new("his".into(), his)).implode(false), false);
     let spans = load_spans_matching(store, from_us, to_us.saturating_add(1), &GRAPH_COLUMNS, Some(predicate))?;
     let traces = TraceIdSet::from_ids(ids)?;

@@ -16,13 +16,14 @@
 //! assigned in one pass over the spans in Rust ([`NodeIds`]), so every join, `unique` and
 //! group-by below runs on integer keys; names come back only for the aggregated rows.
 
+use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use std::collections::HashMap;
 
 use polars::prelude::*;
 
 use super::inferred::{inferred_node, DownstreamCall};
 use crate::error::Result;
-use crate::spans::{collect_spans, TRACE_HI, TRACE_LO};
+use crate::spans::collect_spans;
 
 /// Node observations: the node's id in [`Observations::keys`]; edges have [`SRC`] and [`DST`].
 pub(crate) const NODE: &str = "node";
@@ -34,13 +35,8 @@ pub(crate) const TRACE: &str = "trace";
 pub(crate) const ROOT: &str = "root";
 /// Node observations: the node was inferred from calls, not reported by itself.
 pub(crate) const INFERRED: &str = "inferred";
-/// Observation timing and status, shared by nodes and edges.
-pub(crate) const START_US: &str = "start_us";
-pub(crate) const END_US: &str = "end_us";
-pub(crate) const IN_PROGRESS: &str = "in_progress";
-pub(crate) const ERROR: &str = "error";
-pub(crate) const FAULT: &str = "fault";
-pub(crate) const THROTTLE: &str = "throttle";
+/// Observation timing and status, shared by nodes and edges, under the span columns' names.
+pub(crate) use fluoro_store::columns::{END_US, ERROR, FAULT, IN_PROGRESS, START_US, THROTTLE};
 /// The `Type` of the synthetic caller of a root node.
 pub(crate) const CLIENT_TYPE: &str = "client";
 
@@ -52,25 +48,25 @@ const SUBSEGMENT: &str = "subsegment";
 pub const GRAPH_COLUMNS: [&str; 21] = [
     TRACE_HI,
     TRACE_LO,
-    "id",
-    "parent_id",
-    "kind",
-    "service",
-    "name",
-    "origin",
-    "namespace",
+    columns::ID,
+    columns::PARENT_ID,
+    columns::KIND,
+    columns::SERVICE,
+    columns::NAME,
+    columns::ORIGIN,
+    columns::NAMESPACE,
     START_US,
     END_US,
     IN_PROGRESS,
     ERROR,
     FAULT,
     THROTTLE,
-    "traced",
-    "aws_account_id",
-    "aws_table",
-    "aws_queue",
-    "aws_resource",
-    "sql_url",
+    columns::TRACED,
+    columns::AWS_ACCOUNT_ID,
+    columns::AWS_TABLE,
+    columns::AWS_QUEUE,
+    columns::AWS_RESOURCE,
+    columns::SQL_URL,
 ];
 
 /// Node identity (xray.md 5.1); the order of reference ids.
@@ -127,10 +123,11 @@ pub(crate) fn observe(spans: LazyFrame) -> Result<Observations> {
     // Collected once: every step below reads it again, and a lazy clone would rescan the store.
     let spans = with_services(collect_spans(spans.select(GRAPH_COLUMNS.map(col)))?)?;
     let (spans, trace_count) = with_trace_and_node_ids(spans, &mut ids)?;
-    let segments = spans.clone().lazy().filter(col("kind").eq(lit(SEGMENT)));
+    let segments = spans.clone().lazy().filter(col(columns::KIND).eq(lit(SEGMENT)));
     let links = callee_links(&spans).collect()?;
     let inferred = inferred_calls(&spans, &links, &mut ids)?.lazy();
-    let service_nodes = segments.clone().select(observation_columns(col(NODE), col("parent_id").is_null(), false));
+    let service_nodes =
+        segments.clone().select(observation_columns(col(NODE), col(columns::PARENT_ID).is_null(), false));
     let inferred_nodes = inferred.clone().select(observation_columns(col(DST), lit(false), true));
     let nodes = concat([service_nodes, inferred_nodes], UnionArgs::default())?.collect()?;
     let clients = client_edges(segments, &mut ids)?.lazy();
@@ -143,10 +140,10 @@ pub(crate) fn observe(spans: LazyFrame) -> Result<Observations> {
 /// The spans with a service: subsegments not yet attached to one have no node. Usually all
 /// have one, and copying every column through a filter is then wasted.
 fn with_services(spans: DataFrame) -> Result<DataFrame> {
-    if spans.column("service")?.null_count() == 0 {
+    if spans.column(columns::SERVICE)?.null_count() == 0 {
         return Ok(spans);
     }
-    Ok(spans.lazy().filter(col("service").is_not_null()).collect()?)
+    Ok(spans.lazy().filter(col(columns::SERVICE).is_not_null()).collect()?)
 }
 
 /// Adds each span's [`TRACE`] and [`NODE`] (its service, origin and the account of its
@@ -189,10 +186,10 @@ fn trace_durations(spans: &DataFrame, trace_count: usize) -> Result<Vec<i64>> {
 }
 
 fn span_node_ids(spans: &DataFrame, traces: &[u32], trace_count: usize, ids: &mut NodeIds) -> Result<Vec<u32>> {
-    let kinds = spans.column("kind")?.str()?;
-    let services = spans.column("service")?.str()?;
-    let origins = spans.column("origin")?.str()?;
-    let accounts = spans.column("aws_account_id")?.str()?;
+    let kinds = spans.column(columns::KIND)?.str()?;
+    let services = spans.column(columns::SERVICE)?.str()?;
+    let origins = spans.column(columns::ORIGIN)?.str()?;
+    let accounts = spans.column(columns::AWS_ACCOUNT_ID)?.str()?;
     // Subsegments do not carry the account; the first segment of their service in the same
     // trace that has one does. A trace has few services: a short list per trace beats hashing
     // the service name for every span.
@@ -221,20 +218,31 @@ fn span_node_ids(spans: &DataFrame, traces: &[u32], trace_count: usize, ids: &mu
 /// Callee segments joined with the span they name as parent: columns `c_*` (callee, with its
 /// node as [`DST`]) and `p_*` (caller, node as [`SRC`]).
 fn callee_links(spans: &DataFrame) -> LazyFrame {
-    let callees = spans.clone().lazy().filter(col("kind").eq(lit(SEGMENT)).and(col("parent_id").is_not_null())).select(
-        [col(TRACE_HI), col(TRACE_LO), col(TRACE), col("parent_id"), col("id").alias("c_id"), col(NODE).alias(DST)]
+    let callees = spans
+        .clone()
+        .lazy()
+        .filter(col(columns::KIND).eq(lit(SEGMENT)).and(col(columns::PARENT_ID).is_not_null()))
+        .select(
+            [
+                col(TRACE_HI),
+                col(TRACE_LO),
+                col(TRACE),
+                col(columns::PARENT_ID),
+                col(columns::ID).alias("c_id"),
+                col(NODE).alias(DST),
+            ]
             .into_iter()
             .chain(STATUS.iter().map(|name| col(*name).alias(format!("c_{name}"))))
             .collect::<Vec<_>>(),
-    );
+        );
     let callers = spans.clone().lazy().select(
-        [col(TRACE_HI), col(TRACE_LO), col("id"), col("kind").alias("p_kind"), col(NODE).alias(SRC)]
+        [col(TRACE_HI), col(TRACE_LO), col(columns::ID), col(columns::KIND).alias("p_kind"), col(NODE).alias(SRC)]
             .into_iter()
             .chain(STATUS.iter().map(|name| col(*name).alias(format!("p_{name}"))))
             .collect::<Vec<_>>(),
     );
-    let left = [col(TRACE_HI), col(TRACE_LO), col("parent_id")];
-    let right = [col(TRACE_HI), col(TRACE_LO), col("id")];
+    let left = [col(TRACE_HI), col(TRACE_LO), col(columns::PARENT_ID)];
+    let right = [col(TRACE_HI), col(TRACE_LO), col(columns::ID)];
     callees.join(callers, left, right, JoinArgs::new(JoinType::Inner))
 }
 
@@ -242,7 +250,7 @@ fn callee_links(spans: &DataFrame) -> LazyFrame {
 /// the first in join order), or per callee segment when the caller is a segment.
 fn callee_edges(links: DataFrame) -> Result<DataFrame> {
     let from_subsegment = col("p_kind").eq(lit(SUBSEGMENT));
-    let call_id = when(from_subsegment.clone()).then(col("parent_id")).otherwise(col("c_id")).alias("call_id");
+    let call_id = when(from_subsegment.clone()).then(col(columns::PARENT_ID)).otherwise(col("c_id")).alias("call_id");
     let status = STATUS.iter().map(|name| {
         when(from_subsegment.clone()).then(col(format!("p_{name}"))).otherwise(col(format!("c_{name}"))).alias(*name)
     });
@@ -262,9 +270,19 @@ fn first_of_each(traces: &UInt32Chunked, ids: &UInt64Chunked) -> BooleanChunked 
 /// `aws`/`remote` subsegments, not traced and not answered by a segment, with their inferred
 /// node as [`DST`].
 fn inferred_calls(spans: &DataFrame, links: &DataFrame, ids: &mut NodeIds) -> Result<DataFrame> {
-    let downstream = col("namespace").eq(lit("aws")).or(col("namespace").eq(lit("remote")));
-    let is_call = col("kind").eq(lit(SUBSEGMENT)).and(downstream).and(col("traced").not());
-    let needed = [TRACE, NODE, "id", "name", "namespace", "aws_table", "aws_queue", "aws_resource", "sql_url"];
+    let downstream = col(columns::NAMESPACE).eq(lit("aws")).or(col(columns::NAMESPACE).eq(lit("remote")));
+    let is_call = col(columns::KIND).eq(lit(SUBSEGMENT)).and(downstream).and(col(columns::TRACED).not());
+    let needed = [
+        TRACE,
+        NODE,
+        columns::ID,
+        columns::NAME,
+        columns::NAMESPACE,
+        columns::AWS_TABLE,
+        columns::AWS_QUEUE,
+        columns::AWS_RESOURCE,
+        columns::SQL_URL,
+    ];
     let columns: Vec<Expr> = needed.iter().chain(&STATUS).map(|name| col(*name)).collect();
     let calls = spans.clone().lazy().filter(is_call).select(columns).collect()?;
     let answered = answered_calls(links)?;
@@ -272,7 +290,7 @@ fn inferred_calls(spans: &DataFrame, links: &DataFrame, ids: &mut NodeIds) -> Re
         .column(TRACE)?
         .u32()?
         .iter()
-        .zip(calls.column("id")?.u64()?.iter())
+        .zip(calls.column(columns::ID)?.u64()?.iter())
         .map(|call| Some(!answered.contains(&call)))
         .collect();
     let mut calls = calls.filter(&unanswered)?;
@@ -283,16 +301,16 @@ fn inferred_calls(spans: &DataFrame, links: &DataFrame, ids: &mut NodeIds) -> Re
 
 /// The `(trace, span id)` of every span a segment names as its parent.
 fn answered_calls(links: &DataFrame) -> Result<PlHashSet<(Option<u32>, Option<u64>)>> {
-    let (traces, parents) = (links.column(TRACE)?.u32()?, links.column("parent_id")?.u64()?);
+    let (traces, parents) = (links.column(TRACE)?.u32()?, links.column(columns::PARENT_ID)?.u64()?);
     Ok(traces.iter().zip(parents.iter()).collect())
 }
 
 /// The inferred node of each call; the naming rule runs once per distinct kind of call.
 fn inferred_targets(calls: &DataFrame, ids: &mut NodeIds) -> Result<Vec<u32>> {
     let text = |name: &str| -> Result<&StringChunked> { Ok(calls.column(name)?.str()?) };
-    let (names, namespaces) = (text("name")?, text("namespace")?);
+    let (names, namespaces) = (text(columns::NAME)?, text(columns::NAMESPACE)?);
     let (tables, queues, resources, sqls) =
-        (text("aws_table")?, text("aws_queue")?, text("aws_resource")?, text("sql_url")?);
+        (text(columns::AWS_TABLE)?, text(columns::AWS_QUEUE)?, text(columns::AWS_RESOURCE)?, text(columns::SQL_URL)?);
     let resources = tables.iter().zip(queues.iter()).zip(resources.iter()).zip(sqls.iter());
     let mut cache: PlHashMap<DownstreamKey, u32> = PlHashMap::new();
     let mut targets = Vec::with_capacity(calls.height());
@@ -324,9 +342,9 @@ fn inferred_edges(inferred: LazyFrame) -> LazyFrame {
 
 /// One edge per root segment, from the `client` node of its service.
 fn client_edges(segments: LazyFrame, ids: &mut NodeIds) -> Result<DataFrame> {
-    let columns: Vec<Expr> = [TRACE, NODE, "service"].iter().chain(&STATUS).map(|name| col(*name)).collect();
-    let mut roots = segments.filter(col("parent_id").is_null()).select(columns).collect()?;
-    let clients = client_node_ids(roots.column("service")?.str()?, ids);
+    let columns: Vec<Expr> = [TRACE, NODE, columns::SERVICE].iter().chain(&STATUS).map(|name| col(*name)).collect();
+    let mut roots = segments.filter(col(columns::PARENT_ID).is_null()).select(columns).collect()?;
+    let clients = client_node_ids(roots.column(columns::SERVICE)?.str()?, ids);
     roots.with_column(Column::new(SRC.into(), clients))?;
     let status = STATUS.iter().map(|name| col(*name)).collect();
     Ok(roots.lazy().select(edge_columns(col(SRC), col(NODE), status)).collect()?)

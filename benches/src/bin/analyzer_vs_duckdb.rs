@@ -161,7 +161,7 @@ fn print_breakdown(store: &Store, plan: &CompiledFilter, window: (i64, i64), run
     let (from_us, to_us) = slack_window(window.0, window.1);
     let columns = plan.span_columns();
     let (scan_ms, rows) =
-        median_ms(runs, || Ok(store.scan(from_us, to_us, &columns, None)?.spans.collect()?.height()))?;
+        median_ms(runs, || Ok(store.scan_versions(from_us, to_us, &columns, None)?.spans.collect()?.height()))?;
     let (dedup_ms, _) = median_ms(runs, || Ok(load_spans(store, from_us, to_us, &columns)?.collect()?.height()))?;
     println!(
         "fluoro filter breakdown: scan of {rows} spans ({} columns) {scan_ms:.1} ms, scan + deduplication {dedup_ms:.1} ms",

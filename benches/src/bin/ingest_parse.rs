@@ -14,8 +14,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{ensure, Context};
 use clap::Parser;
 use fluoro_benches::{this_thread_cpu_seconds, TRACE_PLACEHOLDER};
-use fluoro_collector::{Counters, Durability, Ingest, MemorySink, SinkError, Source, SpanBatch, SpanSink};
+use fluoro_collector::{Counters, Ingest, MemorySink, Source};
 use fluoro_proto::{parse_document, rows_from_document};
+use fluoro_proto::{Durability, SinkError, SpanBatch, SpanSink};
 
 const SINK_MAX_ROWS: usize = 200_000;
 

@@ -34,9 +34,10 @@ use anyhow::{ensure, Context};
 use clap::Parser;
 use fluoro_benches::TRACE_PLACEHOLDER;
 use fluoro_collector::{
-    Counters, DropReason, Durability, ForwardConfig, Forwarder, Ingest, MemorySink, RejectReason, Source, UdpConfig,
-    UdpHandoff, UdpReceiver, MAX_REQUEST_BODY_BYTES,
+    Counters, DropReason, ForwardConfig, Forwarder, Ingest, MemorySink, RejectReason, Source, UdpConfig, UdpHandoff,
+    UdpReceiver, MAX_REQUEST_BODY_BYTES,
 };
+use fluoro_proto::Durability;
 use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders};
 use socket2::{Domain, Protocol, Socket, Type};
 

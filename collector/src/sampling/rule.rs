@@ -15,10 +15,6 @@ pub(crate) const DEFAULT_RULE_NAME: &str = "Default";
 const DEFAULT_RULE_PRIORITY: i64 = 10_000;
 const DEFAULT_RULE_RESERVOIR_SIZE: i64 = 1;
 const DEFAULT_RULE_FIXED_RATE: f64 = 0.05;
-/// Fluoro is not an AWS account: the ARNs it assigns (sampling rules, groups) carry these
-/// placeholders so that clients that parse ARNs still see the usual six parts.
-pub const ARN_REGION: &str = "local";
-pub const ARN_ACCOUNT: &str = "000000000000";
 const MAX_ATTRIBUTES: usize = 5;
 
 /// One sampling rule, exactly as `CreateSamplingRule` takes it and `GetSamplingRules` returns it.
@@ -137,7 +133,7 @@ impl SamplingRule {
 }
 
 pub(crate) fn rule_arn(rule_name: &str) -> String {
-    format!("arn:aws:xray:{ARN_REGION}:{ARN_ACCOUNT}:sampling-rule/{rule_name}")
+    fluoro_proto::xray_arn(&format!("sampling-rule/{rule_name}"))
 }
 
 /// Checks a rule a user creates (or a user rule after an update) against the API's limits.

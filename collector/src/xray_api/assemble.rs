@@ -22,7 +22,7 @@ use fluoro_proto::{
 };
 use serde_json::{Map, Number};
 
-use crate::sink::StoredTrace;
+use fluoro_proto::StoredTrace;
 
 /// How deep (in entities) merging nests subsegments below a top-level document. Each entity
 /// level is two JSON levels (object, `subsegments` array) and JSON parsers such as serde_json

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use thiserror::Error;
 
-use crate::error::SinkError;
+use fluoro_proto::SinkError;
 
 /// Why a whole request failed. Per-document refusals are not errors: they go in
 /// `UnprocessedTraceSegments` of a 200 response.

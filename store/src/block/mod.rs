@@ -79,9 +79,9 @@ use crate::record::StoredSpan;
 
 pub(crate) use filter::TraceFilter;
 pub(crate) use read::{read_block, read_trace_spans, scan_block};
-pub(crate) use schema::spans_to_frame;
 #[allow(unused_imports)]
-pub(crate) use schema::{frame_to_spans, trace_from_halves, trace_halves};
+pub(crate) use schema::frame_to_spans;
+pub(crate) use schema::spans_to_frame;
 
 /// The format version written now; blocks with a higher version are refused, not deleted.
 pub(crate) const FORMAT_VERSION: u32 = 1;

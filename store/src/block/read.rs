@@ -5,8 +5,9 @@ use std::collections::HashSet;
 use fluoro_proto::TraceId;
 use polars::prelude::*;
 
-use super::schema::{frame_to_spans, polars_error, trace_halves, START_US, TRACE_HI, TRACE_LO};
+use super::schema::{frame_to_spans, polars_error};
 use super::BlockMeta;
+use crate::columns::{START_US, TRACE_HI, TRACE_LO};
 use crate::error::Result;
 use crate::record::StoredSpan;
 
@@ -67,7 +68,7 @@ fn lazy_block(block: &BlockMeta) -> Result<LazyFrame> {
 }
 
 fn trace_predicate(ids: &[TraceId]) -> Expr {
-    let halves: Vec<(u64, u64)> = ids.iter().map(|id| trace_halves(*id)).collect();
+    let halves: Vec<(u64, u64)> = ids.iter().map(|id| id.halves()).collect();
     if halves.len() <= MAX_EQUALITY_IDS {
         let pair = |(hi, lo): (u64, u64)| col(TRACE_HI).eq(u64_lit(hi)).and(col(TRACE_LO).eq(u64_lit(lo)));
         return halves.iter().copied().map(pair).reduce(Expr::or).unwrap_or_else(|| lit(false));

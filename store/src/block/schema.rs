@@ -9,46 +9,9 @@ use polars::prelude::*;
 use polars_arrow::array::ListArray;
 use polars_arrow::offset::{Offsets, OffsetsBuffer};
 
+use crate::columns::*;
 use crate::error::{Result, StoreError};
 use crate::record::StoredSpan;
-
-pub(crate) const TRACE_HI: &str = "trace_hi";
-pub(crate) const TRACE_LO: &str = "trace_lo";
-pub(crate) const ID: &str = "id";
-pub(crate) const PARENT_ID: &str = "parent_id";
-pub(crate) const KIND: &str = "kind";
-pub(crate) const SERVICE: &str = "service";
-pub(crate) const NAME: &str = "name";
-pub(crate) const ORIGIN: &str = "origin";
-pub(crate) const NAMESPACE: &str = "namespace";
-pub(crate) const START_US: &str = "start_us";
-pub(crate) const END_US: &str = "end_us";
-pub(crate) const IN_PROGRESS: &str = "in_progress";
-pub(crate) const ERROR: &str = "error";
-pub(crate) const FAULT: &str = "fault";
-pub(crate) const THROTTLE: &str = "throttle";
-pub(crate) const REMOTE: &str = "remote";
-pub(crate) const TRACED: &str = "traced";
-pub(crate) const HTTP_METHOD: &str = "http_method";
-pub(crate) const HTTP_URL: &str = "http_url";
-pub(crate) const HTTP_STATUS: &str = "http_status";
-pub(crate) const HTTP_CLIENT_IP: &str = "http_client_ip";
-pub(crate) const HTTP_USER_AGENT: &str = "http_user_agent";
-pub(crate) const EXCEPTIONS: &str = "exceptions";
-pub(crate) const ANNOTATIONS: &str = "annotations";
-pub(crate) const USER: &str = "user";
-pub(crate) const AWS_ACCOUNT_ID: &str = "aws_account_id";
-pub(crate) const AWS_OPERATION: &str = "aws_operation";
-pub(crate) const AWS_REGION: &str = "aws_region";
-pub(crate) const AWS_TABLE: &str = "aws_table";
-pub(crate) const AWS_QUEUE: &str = "aws_queue";
-pub(crate) const AWS_RESOURCE: &str = "aws_resource";
-pub(crate) const AWS_RESOURCE_ARN: &str = "aws_resource_arn";
-pub(crate) const AWS_INSTANCE_ID: &str = "aws_instance_id";
-pub(crate) const AWS_AVAILABILITY_ZONE: &str = "aws_availability_zone";
-pub(crate) const SQL_URL: &str = "sql_url";
-pub(crate) const DOCUMENT: &str = "document";
-pub(crate) const SEQUENCE: &str = "sequence";
 
 /// Fields of the `exceptions` list elements.
 const EXCEPTION_NAME: &str = "name";
@@ -66,22 +29,12 @@ type AwsField = fn(&AwsSummary) -> Option<&str>;
 const SEGMENT: &str = "segment";
 const SUBSEGMENT: &str = "subsegment";
 
-/// The two big-endian halves of a trace id: `trace_hi` starts with X-Ray's epoch seconds.
-pub(crate) fn trace_halves(trace_id: TraceId) -> (u64, u64) {
-    let value = trace_id.as_u128();
-    ((value >> 64) as u64, value as u64)
-}
-
-pub(crate) fn trace_from_halves(hi: u64, lo: u64) -> TraceId {
-    TraceId::from_bytes((((hi as u128) << 64) | lo as u128).to_be_bytes())
-}
-
 /// Builds a frame with the block schema, rows in the given order.
 pub(crate) fn spans_to_frame(spans: &[StoredSpan]) -> Result<DataFrame> {
     let rows: Vec<&SpanRow> = spans.iter().map(|span| &span.row).collect();
     let mut columns = vec![
-        u64_column(TRACE_HI, rows.iter().map(|row| trace_halves(row.trace_id).0)),
-        u64_column(TRACE_LO, rows.iter().map(|row| trace_halves(row.trace_id).1)),
+        u64_column(TRACE_HI, rows.iter().map(|row| row.trace_id.halves().0)),
+        u64_column(TRACE_LO, rows.iter().map(|row| row.trace_id.halves().1)),
         u64_column(ID, rows.iter().map(|row| row.id.as_u64())),
         rows.iter().map(|row| row.parent_id.map(SegmentId::as_u64)).collect::<UInt64Chunked>().into_column(),
         str_column(KIND, rows.iter().map(|row| Some(kind_name(row.kind)))),
@@ -289,7 +242,7 @@ impl<'a> FrameColumns<'a> {
         };
         let text = |column| self.string(column, index);
         let row = SpanRow {
-            trace_id: trace_from_halves(
+            trace_id: TraceId::from_halves(
                 trace_hi.get(index).ok_or_else(|| missing(TRACE_HI))?,
                 trace_lo.get(index).ok_or_else(|| missing(TRACE_LO))?,
             ),

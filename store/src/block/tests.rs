@@ -175,10 +175,16 @@ fn scan_prunes_by_time_and_predicate() {
     let meta = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap().meta;
     let from = 1_700_000_000_000_000 + 70_000_000;
     let to = from + 70_000_000;
-    let frame = scan_block(&meta, from, to, &[schema::SERVICE, schema::FAULT], Some(col(schema::FAULT)))
-        .unwrap()
-        .collect()
-        .unwrap();
+    let frame = scan_block(
+        &meta,
+        from,
+        to,
+        &[crate::columns::SERVICE, crate::columns::FAULT],
+        Some(col(crate::columns::FAULT)),
+    )
+    .unwrap()
+    .collect()
+    .unwrap();
     let expected = spans.iter().filter(|s| s.row.start_us >= from && s.row.start_us < to && s.row.fault).count();
     assert_eq!(frame.height(), expected);
     assert_eq!(frame.width(), 2);
@@ -251,7 +257,7 @@ fn duckdb_reads_blocks() {
     let meta = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap().meta;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/duckdb_check.py");
     let full = spans.iter().find(|s| s.document.is_some()).unwrap();
-    let (hi, lo) = trace_halves(full.row.trace_id);
+    let (hi, lo) = full.row.trace_id.halves();
     let output = Command::new("python3")
         .arg(&script)
         .arg(&meta.path)

@@ -5,13 +5,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use fluoro_collector::{Durability, SpanBatch};
+use fluoro_proto::{Durability, SpanBatch};
 use polars::prelude::DataType;
 
 use super::*;
 use crate::block::fault::{self, Step};
 use crate::block::tests::span;
-use crate::block::trace_from_halves;
 use crate::scan::SharedTraces;
 
 fn config(dir: &Path) -> StoreConfig {
@@ -48,11 +47,11 @@ fn scanned(scan: &SpanScan) -> BTreeMap<(u64, u64, u64), usize> {
 /// traces) holds each span once: a span seen twice belongs to a listed trace.
 fn assert_each_span_once_after_reopen(dir: &Path, expected_spans: usize) {
     let store = Store::open(config(dir)).unwrap();
-    let scan = store.scan(i64::MIN, i64::MAX, &["trace_hi", "trace_lo", "id"], None).unwrap();
+    let scan = store.scan_versions(i64::MIN, i64::MAX, &["trace_hi", "trace_lo", "id"], None).unwrap();
     let counts = scanned(&scan);
     assert_eq!(counts.len(), expected_spans, "every span is there");
     for (&(hi, lo, id), &count) in &counts {
-        let trace = trace_from_halves(hi, lo);
+        let trace = TraceId::from_halves(hi, lo);
         let listed = match &scan.shared_traces {
             SharedTraces::Any => true,
             SharedTraces::Only(traces) => traces.contains(&trace),

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use fluoro_analyzer::Groups;
-use fluoro_collector::{Counters, Ingest, ServerConfig, SpanSink, TraceSource, UdpConfig};
+use fluoro_collector::{Counters, Ingest, ServerConfig, UdpConfig};
+use fluoro_proto::{SpanSink, TraceSource};
 use fluoro_store::{Store, StoreConfig};
 
 use crate::config::{self, ConfigFile};

@@ -1,5 +1,5 @@
 //! Replacing a small file so that a crash leaves either the old contents or the new, never a
-//! torn mix: the sampling rules file here, the groups file in the analyzer.
+//! torn mix: the collector's sampling rules file, the analyzer's groups file.
 //!
 //! - The bytes go to `<path>.tmp`, are synced, and the temporary file is renamed over `path`;
 //!   a rename within one directory is atomic.
