@@ -55,6 +55,24 @@ export function counts(statistics) {
   };
 }
 
+/** A client node has no statistics of its own: its requests are those of its edges. */
+export function serviceStatistics(service) {
+  if (service.SummaryStatistics || !(service.Edges || []).length) return service.SummaryStatistics;
+  const sum = { OkCount: 0, TotalCount: 0, TotalResponseTime: 0, ErrorStatistics: { OtherCount: 0, ThrottleCount: 0, TotalCount: 0 }, FaultStatistics: { OtherCount: 0, TotalCount: 0 } };
+  for (const edge of service.Edges) {
+    const s = edge.SummaryStatistics || {};
+    sum.OkCount += s.OkCount || 0;
+    sum.TotalCount += s.TotalCount || 0;
+    sum.TotalResponseTime += s.TotalResponseTime || 0;
+    sum.ErrorStatistics.OtherCount += s.ErrorStatistics?.OtherCount || 0;
+    sum.ErrorStatistics.ThrottleCount += s.ErrorStatistics?.ThrottleCount || 0;
+    sum.ErrorStatistics.TotalCount += s.ErrorStatistics?.TotalCount || 0;
+    sum.FaultStatistics.OtherCount += s.FaultStatistics?.OtherCount || 0;
+    sum.FaultStatistics.TotalCount += s.FaultStatistics?.TotalCount || 0;
+  }
+  return sum;
+}
+
 /** "fault" if any request faulted, else "error" if any erred or was throttled, else "ok". */
 export function health(c) {
   if (c.fault > 0) return "fault";

@@ -7,7 +7,7 @@
 import dagre from "./vendor/dagre.esm.js";
 import * as api from "./api.js";
 import { h, svg, replace } from "./dom.js";
-import { counts, duration, health, rate } from "./format.js";
+import { counts, duration, health, rate, serviceStatistics } from "./format.js";
 import * as live from "./live.js";
 import { renderPanel, refreshPanel } from "./panel.js";
 import { picker, windowOf } from "./time_range.js";
@@ -76,8 +76,19 @@ export function drawGraph(host, services, { windowSeconds, selected, onSelect, v
   setViewBox(root, viewState.box);
   enablePanZoom(root, viewState);
   replace(host, root);
+  backLabels(root);
   return root;
 }
+
+/** A plate behind each edge label, sized once the text is laid out, so the line does not cross it. */
+function backLabels(root) {
+  for (const label of root.querySelectorAll(".edge-label")) {
+    const box = label.getBBox();
+    if (!box.width) continue;
+    label.before(svg("rect", { class: "edge-label-plate", x: box.x - 3, y: box.y - 1, width: box.width + 6, height: box.height + 2, rx: 3 }));
+  }
+}
+
 
 function defs() {
   return svg("defs", {}, ["ok", "error", "fault"].map((state) =>
@@ -86,7 +97,7 @@ function defs() {
 }
 
 function nodeElement(service, position, windowSeconds, selected, onSelect) {
-  const c = counts(service.SummaryStatistics);
+  const c = counts(serviceStatistics(service));
   const name = service.Name ?? "";
   const tag = typeTag(service.Type);
   const isSelected = selected?.node === name && (!selected.type || selected.type === (service.Type || ""));

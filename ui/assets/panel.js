@@ -5,14 +5,14 @@
 import * as api from "./api.js";
 import { h, link, replace } from "./dom.js";
 import { histogramChart, timeSeriesChart } from "./charts.js";
-import { counts, duration, percent, percentiles, quoted } from "./format.js";
+import { counts, duration, percent, percentiles, quoted, serviceStatistics } from "./format.js";
 
 /** The service or edge the selection names in the graph, or null. */
 function find(selected, services) {
   if (selected.node !== undefined) {
     const service = services.find((s) => s.Name === selected.node && (selected.type === undefined || (s.Type || "") === selected.type))
       || services.find((s) => s.Name === selected.node);
-    return service ? { kind: "node", service, statistics: service.SummaryStatistics, histogram: service.ResponseTimeHistogram } : null;
+    return service ? { kind: "node", service, statistics: serviceStatistics(service), histogram: service.ResponseTimeHistogram } : null;
   }
   for (const source of services) {
     if (source.Name !== selected.from) continue;

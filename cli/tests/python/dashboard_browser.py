@@ -206,6 +206,20 @@ def scenario_map(ui, facts):
     check(query["filter"] == ['edge("petsearch", "DynamoDB") { throttle }'], "throttle button filter: %r" % query)
     ui.screenshot(ui.screenshot_path)
 
+    # Live refresh redraws the map and keeps the zoom and the selection.
+    graph = ui.one("svg.graph")
+    ui.driver.execute_script(
+        "arguments[0].dispatchEvent(new WheelEvent('wheel', {deltaY: -300, clientX: 400, clientY: 400, bubbles: true, cancelable: true}))", graph)
+    zoomed = graph.get_attribute("viewBox")
+    before = ui.text("#live-status")
+    ui.wait(lambda d: ui.text("#live-status") != before and ui.text("#live-status").startswith("updated"), "a live refresh", timeout=20)
+    ui.wait(lambda d: ui.one("svg.graph").get_attribute("viewBox") == zoomed, "the zoom kept across the refresh")
+    check(ui.all("svg.graph g.edge.selected"), "the selected edge stays selected after a refresh")
+    check("DynamoDB" in ui.text("#panel-title"), "the panel stays open after a refresh")
+    ui.one("#live-toggle").click()
+    check(ui.one("#live-toggle").get_attribute("aria-pressed") == "true", "live refresh pauses")
+    ui.one("#live-toggle").click()
+
     # The button opens the traces of the throttled calls; back returns to the selected edge.
     button.click()
     ui.wait(lambda d: len(ui.all("#traces-table tbody tr")) == facts["throttled"], "%d throttled traces" % facts["throttled"])
