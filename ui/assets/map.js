@@ -11,6 +11,7 @@ import { counts, duration, health, rate, serviceStatistics } from "./format.js";
 import * as live from "./live.js";
 import { renderPanel, refreshPanel } from "./panel.js";
 import { picker, windowOf } from "./time_range.js";
+import { filterErrorElement } from "./traces.js";
 
 const RING_RADIUS = 30;
 const RING_WIDTH = 9;
@@ -257,6 +258,7 @@ const DATA_KEYS = ["range", "start", "end", "group", "filter"];
 export function render(root, ctx, initialParams) {
   let params = initialParams;
   let services = [];
+  let lastDrawn = null;
   let window = windowOf(params);
   const viewState = {};
   const mapHost = h("div", { class: "map-host", id: "map" });
@@ -292,12 +294,17 @@ export function render(root, ctx, initialParams) {
     if (filter) {
       const ids = await api.traceIds({ start: window.start, end: window.end, filter });
       services = ids.length ? await api.traceGraph(ids) : [];
+      replace(status);
       status.textContent = `Map of the ${ids.length}${ids.length >= 1000 ? " (first)" : ""} traces matching the filter.`;
     } else {
       services = await api.serviceGraph({ start: window.start, end: window.end, group: params.get("group") || undefined });
+      replace(status);
       status.textContent = services.length ? "" : "No traces in this time range.";
     }
-    draw();
+    // A refresh that brought nothing new leaves the drawing alone (hover, focus, no flicker).
+    const drawn = JSON.stringify(services);
+    if (drawn !== lastDrawn || !mapHost.firstChild) draw();
+    lastDrawn = drawn;
     live.refreshed();
   }
 
@@ -324,6 +331,11 @@ export function render(root, ctx, initialParams) {
   }
 
   function fail(error) {
+    if (error.status === 400 && params.get("filter") && error.column !== null) {
+      replace(status, filterErrorElement(params.get("filter"), error));
+      replace(mapHost);
+      return;
+    }
     status.textContent = `Cannot load the map: ${error.message}`;
     status.classList.add("error");
   }

@@ -145,6 +145,10 @@ export function render(root, ctx, initialParams) {
     const [min, max] = rangeOf(params);
     const report = await api.histogram({ start: window.start, end: window.end, filter });
     const entries = report.ResponseTime?.Distribution || [];
+    // Unchanged data keeps the chart, so a refresh never interrupts a drag.
+    const drawn = JSON.stringify([entries, min, max]);
+    if (drawn === drawnHistogram && chartHost.firstChild) return;
+    drawnHistogram = drawn;
     replace(chartHost);
     if (!entries.length) return chartHost.append(h("p", { class: "muted" }, "No traces match."));
     histogramChart(chartHost, [{ label: "traces", entries }], {
@@ -154,6 +158,8 @@ export function render(root, ctx, initialParams) {
   }
 
   let pagesLoaded = 0;
+  let drawnHistogram = null;
+  let drawnRows = null;
 
   /** `mode`: "first" (a new query), "more" (the next page) or "refresh" (live: the first page again). */
   async function loadPage(mode) {
@@ -178,6 +184,9 @@ export function render(root, ctx, initialParams) {
       processed = page.TracesProcessedCount || 0;
       nextToken = page.NextToken || null;
     }
+    const drawn = JSON.stringify([rows, nextToken, processed]);
+    if (mode === "refresh" && drawn === drawnRows) return;
+    drawnRows = drawn;
     drawTable();
   }
 
@@ -190,6 +199,9 @@ export function render(root, ctx, initialParams) {
     } catch (error) {
       if (error.status === 400) {
         showError(error, params.get("filter") || "");
+        replace(chartHost);
+        drawnHistogram = null;
+        drawnRows = null;
         rows = [];
         nextToken = null;
         replace(table);

@@ -18,11 +18,12 @@ import time
 import urllib.parse
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException, TimeoutException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
@@ -80,7 +81,9 @@ class Dashboard:
 
     def wait(self, condition, what, timeout=15):
         try:
-            return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(lambda d: condition(d))
+            # Pages redraw lists after each change: an element found a moment ago may be gone.
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.1,
+                                 ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: condition(d))
         except TimeoutException:
             raise Check("timed out waiting for " + what)
 
@@ -89,6 +92,13 @@ class Dashboard:
 
     def one(self, css, timeout=15):
         return self.wait(lambda d: (d.find_elements(By.CSS_SELECTOR, css) or [None])[0], css, timeout)
+
+    def click(self, css):
+        """Clicks the element `css` names once it exists, finding it again if a redraw replaced it."""
+        def clicked(d):
+            self.one(css).click()
+            return True
+        self.wait(clicked, "a click on " + css)
 
     def text(self, css):
         return self.one(css).text
@@ -187,7 +197,7 @@ def scenario_map(ui, facts):
     ui.safe("map")
 
     # Click a node: the panel shows its statistics.
-    nodes_of(ui)["petsearch|"].click()
+    ui.click("svg.graph g.node[data-name='petsearch']")
     ui.wait(lambda d: ui.text("#panel-title") == "petsearch", "the panel of petsearch")
     requests = ui.text("tr[data-stat='requests'] td.num")
     check(requests == "24", "petsearch served 24 requests, panel says %r" % requests)
@@ -226,6 +236,28 @@ def scenario_map(ui, facts):
     ui.driver.back()
     ui.wait(lambda d: "DynamoDB" in ui.text("#panel-title"), "the edge's panel after going back")
     ui.safe("map panel")
+
+    # Drag the slow calls on the edge's histogram: a link to exactly those traces.
+    ui.drag(ui.one("#panel-histogram .u-over"), 0.6, 0.99)
+    link = ui.one("#panel-range a[data-action='range']")
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(link.get_attribute("href")).query)
+    check(query["filter"][0].startswith('edge("petsearch", "DynamoDB") { responsetime >= '), "range filter: %r" % query)
+    link.click()
+    slow = sum(1 for t in facts["traces"] if t["slow"])
+    ui.wait(lambda d: len(ui.all("#traces-table tbody tr")) == slow, "the %d traces with slow DynamoDB calls" % slow)
+    ui.safe("traces of a dragged range")
+
+    # The map of a filter expression; a bad one points at its column.
+    ui.open("/?filter=" + urllib.parse.quote('service("payments") { fault }'))
+    ui.wait(lambda d: ui.all("svg.graph g.node") and "matching" in ui.text("#map-status"), "the map of the faulted traces")
+    faulted = sum(1 for t in facts["traces"] if t["fault"])
+    check("the %d traces" % faulted in ui.text("#map-status"), "map of %d traces: %r" % (faulted, ui.text("#map-status")))
+    box = ui.one("#map-filter")
+    box.clear()
+    box.send_keys('service("payments") {', Keys.ENTER)
+    error = ui.one("#map-status .filter-error")
+    check(error.get_attribute("data-column"), "the map's filter error names a column: %r" % error.text)
+    ui.safe("map with a bad filter")
     return {"nodes": nodes}
 
 
@@ -261,7 +293,7 @@ def scenario_traces(ui, facts):
     check("rtmin=" in ui.driver.current_url, "the range is in the URL")
     ui.one("#range-filter")
     # Sort by response time, ascending then descending.
-    ui.one("th[data-sort='rt'] button").click()
+    ui.click("th[data-sort='rt'] button")
     ui.wait(lambda d: ui.one("th[data-sort='rt']").get_attribute("aria-sort") == "descending", "sorted by response time")
     ui.screenshot(ui.screenshot_path)
     ui.safe("traces narrowed")
@@ -309,7 +341,24 @@ def scenario_groups(ui, facts):
     row = ui.one("tr[data-group='slow']")
     check("responsetime > 1" in row.text, "the new group is listed: %r" % row.text)
     ui.screenshot(ui.screenshot_path)
-    row.find_element(By.CSS_SELECTOR, "a[data-action='map']").click()
+    # Edit a group, and delete another one.
+    ui.one("#group-name").send_keys("doomed")
+    ui.one("#group-save").click()
+    ui.click("tr[data-group='doomed'] button[data-action='delete']")
+    # The browser's own "Delete group doomed?" confirmation.
+    ui.wait(expected_conditions.alert_is_present(), "the delete confirmation").accept()
+    ui.wait(lambda d: not ui.all("tr[data-group='doomed']"), "the deleted group gone")
+    ui.click("tr[data-group='slow'] button[data-action='edit']")
+    ui.one("#group-filter").clear()
+    ui.one("#group-filter").send_keys("responsetime > 1 AND fault")
+    ui.one("#group-save").click()
+    ui.wait(lambda d: "AND fault" in ui.one("tr[data-group='slow']").text, "the edited filter listed")
+    ui.click("tr[data-group='slow'] button[data-action='edit']")
+    ui.one("#group-filter").clear()
+    ui.one("#group-filter").send_keys("responsetime > 1")
+    ui.one("#group-save").click()
+    ui.wait(lambda d: "AND fault" not in ui.one("tr[data-group='slow']").text, "the filter edited back")
+    ui.click("tr[data-group='slow'] a[data-action='map']")
     ui.wait(lambda d: "group=slow" in d.current_url, "the group's map")
     ui.wait(lambda d: len(ui.all("svg.graph g.node")) >= 5, "the group's map")
     check(ui.one("#map-group").get_attribute("value") == "slow", "the group is selected")
