@@ -35,8 +35,10 @@ export function render(root) {
   const form = h("form", { id: "rule-form", class: "card form grid" }, title, ...rows, formError, h("div", { class: "actions" }, submit, cancel));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const rule = {};
+    const rule = { RuleName: inputs.RuleName.value.trim() };
     for (const field of FIELDS) {
+      // An update sends what may change: the Default rule takes only its rate and reservoir.
+      if (inputs[field.name].disabled) continue;
       const text = inputs[field.name].value.trim();
       // A number field that is not a number goes to the server as text: its message says so.
       rule[field.name] = field.number && text !== "" && Number.isFinite(Number(text)) ? Number(text) : text;
@@ -73,7 +75,6 @@ export function render(root) {
     if (rule.RuleName === "Default") {
       for (const field of FIELDS) if (!["FixedRate", "ReservoirSize"].includes(field.name)) inputs[field.name].disabled = true;
     }
-    inputs.RuleName.disabled = true;
     submit.textContent = "Update rule";
     title.textContent = `Edit ${rule.RuleName}`;
     cancel.classList.remove("hidden");

@@ -402,6 +402,14 @@ def scenario_pages(ui, facts):
     rate.send_keys("0.5")
     ui.one("#rule-save").click()
     ui.one("tr[data-rule='checkout']")
+    # The Default rule: only its rate and reservoir can change.
+    ui.click("tr[data-rule='Default'] button[data-action='edit']")
+    check(ui.one("#rule-URLPath").get_attribute("disabled") is not None, "Default's URL path is fixed")
+    rate = ui.one("#rule-FixedRate")
+    rate.clear()
+    rate.send_keys("0.25")
+    ui.one("#rule-save").click()
+    ui.wait(lambda d: "0.25" in ui.one("tr[data-rule='Default']").text, "Default's new rate listed")
     ui.screenshot(ui.screenshot_path)
     ui.safe("sampling")
     return {"titles": seen}
