@@ -11,11 +11,11 @@ use serde_json::{json, Value};
 
 use crate::server::FluoroServer;
 
-/// Traces the topology script sends: its requests and the one probe trace.
-const TRACES_SENT: usize = 25;
-/// Nodes of the topology's map: two clients, frontend, petsearch, payments, DynamoDB, the SQL
-/// database and the probe.
-const NODES: usize = 8;
+/// Traces the topology script sends: its 24 requests, 100 health checks and the probe trace.
+const TRACES_SENT: usize = 125;
+/// Nodes of the topology's map: frontend, petsearch, payments, DynamoDB, the SQL database,
+/// health and the probe, and the clients of frontend, health and the probe.
+const NODES: usize = 10;
 
 pub(crate) struct Dashboard {
     pub(crate) server: FluoroServer,
@@ -46,8 +46,8 @@ impl Dashboard {
             let window = json!({"StartTime": now - 900.0, "EndTime": now + 60.0});
             let graph = self.server.post("/ServiceGraph", window.clone());
             let nodes = graph["Services"].as_array().map_or(0, Vec::len);
-            let summaries = self.server.post("/TraceSummaries", window);
-            let traces = summaries["TraceSummaries"].as_array().map_or(0, Vec::len);
+            let histogram = self.server.post("/api/histogram", window);
+            let traces = histogram["Traces"].as_u64().unwrap_or(0) as usize;
             if nodes == NODES && traces == TRACES_SENT {
                 return;
             }

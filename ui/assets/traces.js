@@ -158,12 +158,14 @@ export function render(root, ctx, initialParams) {
   }
 
   let pagesLoaded = 0;
+  let tokenWindow = null;
   let drawnHistogram = null;
   let drawnRows = null;
 
   /** `mode`: "first" (a new query), "more" (the next page) or "refresh" (live: the first page again). */
   async function loadPage(mode) {
-    const window = windowOf(params);
+    // A NextToken is bound to its query, window included: later pages reuse the first page's window.
+    const window = mode === "more" ? tokenWindow : windowOf(params);
     const [min, max] = rangeOf(params);
     const expression = listExpression(params.get("filter") || "", min, max);
     const token = mode === "more" ? nextToken : undefined;
@@ -180,6 +182,7 @@ export function render(root, ctx, initialParams) {
       rows = fresh.concat(rows.filter((row) => !ids.has(row.Id)));
     } else {
       rows = fresh;
+      tokenWindow = window;
       pagesLoaded = 1;
       processed = page.TracesProcessedCount || 0;
       nextToken = page.NextToken || null;

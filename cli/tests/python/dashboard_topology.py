@@ -13,6 +13,7 @@ Usage: dashboard_topology.py UDP_PORT OTLP_HTTP_PORT
   carries throttles, so it is orange;
 - every 6th (i % 6 == 2) has payments fail with 500 and an exception: frontend → payments is red,
   and frontend's segment records the exception with its stack (X-Ray SDK);
+- 100 fast traces of service "health" alone, so the trace list has more than one page;
 - one more trace, from service "xss-probe", carries `<img src=x onerror=alert(1)>` in its
   origin (the map's type tag), user, annotation, URL and exception message. Segment names
   cannot carry it: the name rule refuses `<`, `>`, `(` and `)` (the test checks that too).
@@ -28,6 +29,8 @@ from aws_xray_sdk.core import xray_recorder
 
 PAYLOAD = "<img src=x onerror=alert(1)>"
 REQUESTS = 24
+# Past the GetTraceSummaries page size (100), so the trace list pages.
+HEALTH_CHECKS = 100
 
 
 def configure(udp_port):
@@ -152,6 +155,18 @@ def request(i, now, provider):
     return trace_id, {"slow": slow, "throttled": throttled, "fault": fault}
 
 
+def health_check(i, now):
+    """A fast, healthy trace of its own service: enough of them make the list page."""
+    segment = xray_recorder.begin_segment("health", sampling=1)
+    segment.start_time = now - 140 + i
+    segment.put_http_meta("method", "GET")
+    segment.put_http_meta("url", "http://health.local/health")
+    segment.put_http_meta("status", 200)
+    trace_id = segment.trace_id
+    xray_recorder.end_segment(end_time=now - 140 + i + 0.005)
+    return trace_id
+
+
 def xss_probe(now):
     segment = xray_recorder.begin_segment("xss-probe", sampling=1)
     segment.start_time = now - 30
@@ -180,10 +195,11 @@ def main():
     for i in range(REQUESTS):
         trace_id, kind = request(i, now, provider)
         traces.append(dict(kind, id=trace_id))
+    health = [health_check(i, now) for i in range(HEALTH_CHECKS)]
     xss = xss_probe(now)
     provider.shutdown()
     time.sleep(0.5)  # UDP sends are fire-and-forget: give the last datagrams time to leave
-    print(json.dumps({"traces": traces, "xss": xss, "payload": PAYLOAD,
+    print(json.dumps({"traces": traces, "xss": xss, "payload": PAYLOAD, "health": len(health),
                       "throttled": sum(1 for t in traces if t["throttled"])}))
 
 
