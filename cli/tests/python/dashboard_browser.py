@@ -24,7 +24,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -384,6 +384,17 @@ def scenario_pages(ui, facts):
         ui.one(ready)
         ui.safe(path)
         seen[path] = ui.driver.title
+    # Time ranges: a preset from the picker, and an absolute window from the URL.
+    ui.open("/traces")
+    ui.one("#traces-table tbody tr")
+    Select(ui.one("#range")).select_by_value("1h")
+    ui.wait(lambda d: "range=1h" in d.current_url, "the preset in the URL")
+    now = time.time()
+    ui.open("/traces?start=%d&end=%d" % (now - 600, now + 60))
+    ui.wait(lambda d: ui.one("#range").get_attribute("value") == "absolute", "the absolute range shown")
+    ui.wait(lambda d: "more available" in ui.text("#traces-status"), "the traces of the absolute window")
+    ui.safe("absolute range")
+
     # Analytics: drag the slow region: it becomes set A, compared with the rest.
     ui.open("/analytics")
     ui.drag(ui.one("#analytics-histogram .u-over"), 0.6, 0.99)
