@@ -261,10 +261,16 @@ function enablePanZoom(root, viewState) {
 
 /** The selection a URL names: a node, an edge or nothing. */
 function selectionOf(params) {
-  if (params.get("node")) return { node: params.get("node"), type: params.get("nodetype") ?? undefined };
+  if (params.get("node")) {
+    const type = params.get("nodetype");
+    return { node: params.get("node"), type: type === UNTYPED ? "" : type ?? undefined };
+  }
   if (params.get("from") && params.get("to")) return { from: params.get("from"), to: params.get("to") };
   return null;
 }
+
+/** `nodetype` of a node without a type (a service without an origin): an empty parameter would vanish. */
+const UNTYPED = "none";
 
 const DATA_KEYS = ["range", "start", "end", "group", "filter"];
 
@@ -330,7 +336,7 @@ export function render(root, ctx, initialParams) {
       selected,
       viewState,
       onSelect: (selection) => ctx.setParams(selection.node
-        ? { node: selection.node, nodetype: selection.type, from: null, to: null }
+        ? { node: selection.node, nodetype: selection.type || UNTYPED, from: null, to: null }
         : { from: selection.from, to: selection.to, node: null, nodetype: null }),
     });
   }

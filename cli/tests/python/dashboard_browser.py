@@ -204,6 +204,13 @@ def scenario_map(ui, facts):
     check("node=petsearch" in ui.driver.current_url, "the selection is in the URL")
     ui.one("#panel-histogram canvas")
     ui.one("#panel-timeseries canvas")
+    # The client node shares its service's name: the URL keeps which of the two is selected,
+    # so a reload (or a shared link) reopens the same one.
+    ui.click("svg.graph g.node[data-name='frontend'][data-type='client']")
+    ui.wait(lambda d: "nodetype=client" in d.current_url, "the client selected")
+    ui.driver.refresh()
+    ui.wait(lambda d: ui.text("#panel-title") == "frontend" and ui.text("#panel-title + p") == "client", "the client's panel after a reload")
+    check(ui.all("svg.graph g.node.selected[data-type='client']"), "the client node is drawn selected")
 
     # Click an edge: its statistics, and a button for its throttled traces.
     ui.driver.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))",
