@@ -412,6 +412,18 @@ def scenario_pages(ui, facts):
     ui.one("#ranking .effect")
     ui.screenshot(ui.screenshot_path.replace(".png", "_analytics.png"))
     ui.safe("analytics")
+    # Two filters: faulted traces against the other requests of frontend.
+    faulted = sum(1 for t in facts["traces"] if t["fault"])
+    ui.open("/analytics?a=" + urllib.parse.quote('service("frontend") AND fault') + "&b=" + urllib.parse.quote('service("frontend") AND !fault'))
+    ui.wait(lambda d: ("A: %d traces" % faulted) in ui.text("#analytics-status"), "set A of %d faulted traces" % faulted)
+    check(("B: %d traces" % (len(facts["traces"]) - faulted)) in ui.text("#analytics-status"), "set B: %r" % ui.text("#analytics-status"))
+    ranked = [r.text for r in ui.all("#ranking tbody tr")]
+    check(any("ValueError" in r for r in ranked), "the exception type ranks: %r" % ranked[:5])
+    # A bad set B points at its column.
+    ui.open("/analytics?a=fault&b=" + urllib.parse.quote("http.status >"))
+    error = ui.one(".filter-error")
+    check(error.get_attribute("data-column") == "14", "set B's error at column 14, the end: %r" % error.text)
+    ui.safe("analytics with two sets")
     # Sampling: a rule with a bad rate shows the server's message beside the field.
     ui.open("/sampling")
     ui.one("tr[data-rule='Default']")
