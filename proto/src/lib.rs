@@ -13,6 +13,7 @@
 //! | `otlp` | OTLP `ResourceSpans` → [`SpanRow`]s, as the OpenTelemetry X-Ray exporter maps them |
 //! | `sink` | the ingest → storage contract: [`SpanBatch`] into a [`SpanSink`], [`StoredTrace`]s out of a [`TraceSource`] |
 //! | `arn` | [`xray_arn`]: the ARNs of sampling rules and groups |
+//! | `xray_error` | [`xray_error_body`]: the X-Ray API's error shape, for every HTTP route |
 //! | `durable_file` | [`replace_durably`]: atomic, synced replacement of a small file (rules, groups) |
 //!
 //! ```
@@ -34,6 +35,7 @@ mod sink;
 mod span;
 mod trace_header;
 mod validation;
+mod xray_error;
 
 pub use arn::{xray_arn, ARN_ACCOUNT, ARN_REGION};
 pub use document::{parse_document, parse_document_with, Document, MAX_DOCUMENT_BYTES};
@@ -52,3 +54,4 @@ pub use span::{
 };
 pub use trace_header::{Sampled, TraceHeader};
 pub use validation::{Rules, TraceAge, MAX_NAME_CHARS};
+pub use xray_error::{xray_error_body, XRAY_ERROR_TYPE_HEADER};
