@@ -1,8 +1,15 @@
 //! Behaviour tests of the `fluoro` and `trace` binaries, run as real processes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod dashboard;
 mod server;
 
+mod dashboard_lists_and_narrows_traces;
+mod dashboard_loads_every_page;
+mod dashboard_manages_groups;
+mod dashboard_renders_segment_strings_as_text;
+mod dashboard_shows_a_trace_timeline;
+mod dashboard_shows_the_service_map;
 mod fluoro_daemon_relays_raw_documents;
 mod fluoro_serve_ingests_real_sdks;
 mod fluoro_serve_keeps_logs;

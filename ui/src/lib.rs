@@ -5,6 +5,7 @@
 //! | module | holds |
 //! |---|---|
 //! | `api` | [`api_router`]: the query and group operations in the X-Ray REST-JSON shapes |
+//! | `dashboard` | [`dashboard_router`]: the dashboard's pages and embedded assets (`ui/assets/`), with its Content-Security-Policy |
 //! | `trace_summaries` | `POST /TraceSummaries` (GetTraceSummaries): limits, sampling, page tokens |
 //! | `service_graph` | `POST /ServiceGraph`, `/TraceGraph`, `/TimeSeriesServiceStatistics` (one page, scoped by group) |
 //! | `groups` | `POST /CreateGroup`, `/GetGroup`, `/Groups`, `/UpdateGroup`, `/DeleteGroup` over `fluoro_analyzer::Groups` |
@@ -17,6 +18,7 @@
 
 mod api;
 mod compare;
+mod dashboard;
 mod error;
 mod groups;
 mod histogram;
@@ -27,5 +29,6 @@ mod time;
 mod trace_summaries;
 
 pub use api::api_router;
+pub use dashboard::{dashboard_router, CONTENT_SECURITY_POLICY_VALUE};
 pub use error::ApiError;
 pub use time::{epoch_seconds, MAX_WINDOW_SECONDS};

@@ -93,14 +93,15 @@ async fn serve(config: ServerConfig, store_config: StoreConfig, groups: Arc<Grou
     let ingest = Ingest::new(store.clone() as Arc<dyn SpanSink>, Arc::new(Counters::new()))
         .with_log_sink(store.clone() as Arc<dyn LogSink>);
     let data_dir = config.data_dir.clone();
-    let api_routes = fluoro_ui::api_router(store.clone(), groups);
+    // The dashboard's GET pages and assets beside the API's POST operations, on one port.
+    let api_routes = fluoro_ui::api_router(store.clone(), groups).merge(fluoro_ui::dashboard_router());
     let server = fluoro_collector::start(config, ingest, store.clone() as Arc<dyn TraceSource>, api_routes).await?;
     let a = server.addresses;
     // One line per listener on stdout: people read it, and tests parse it.
     println!("fluoro: data dir {}", data_dir.display());
     println!("fluoro: listening udp {} (X-Ray daemon protocol)", a.udp);
     println!("fluoro: listening sampling {} (X-Ray SDK sampling, TCP)", a.sampling);
-    println!("fluoro: listening http {} (X-Ray API, /metrics)", a.http);
+    println!("fluoro: listening http {} (X-Ray API, /metrics, dashboard)", a.http);
     println!("fluoro: listening otlp-grpc {} (traces, logs)", a.otlp_grpc);
     println!("fluoro: listening otlp-http {} (/v1/traces, /v1/logs)", a.otlp_http);
     println!("fluoro: ready");

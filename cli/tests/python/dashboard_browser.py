@@ -1,0 +1,505 @@
+#!/usr/bin/env python3
+"""Drives the dashboard in Debian's headless Chromium over WebDriver (selenium + chromedriver)
+for cli/tests/dashboard_*.rs. One scenario per run; it asserts what a user would see, saves a
+screenshot, and prints one JSON object of what it saw. Any failed check exits non-zero with
+the reason (and a screenshot of the failure).
+
+Usage: dashboard_browser.py SCENARIO BASE_URL SCREENSHOT_PNG FACTS_JSON
+
+Every page load also checks: no alert() ran, no Content-Security-Policy violation happened,
+no <img> element exists (the dashboard has none: one would be injected markup), and the
+browser logged no error.
+"""
+
+import json
+import sys
+import tempfile
+import time
+import urllib.parse
+
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException, TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--window-size=1600,1000"]
+
+# Runs before any page script: records CSP violations and alert() calls where the test can read them.
+WATCH = """
+window.__csp = [];
+window.__alerts = [];
+document.addEventListener('securitypolicyviolation',
+  (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sourceFile + ':' + e.lineNumber));
+const realAlert = window.alert;
+window.alert = (message) => { window.__alerts.push(String(message)); };
+"""
+
+FAULT_RED = "rgb(209, 50, 18)"
+ERROR_ORANGE = "rgb(224, 123, 0)"
+
+
+class Check(Exception):
+    pass
+
+
+def check(condition, message):
+    if not condition:
+        raise Check(message)
+
+
+def start_browser(profile):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument("--user-data-dir=" + profile)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": WATCH})
+    driver.set_page_load_timeout(20)
+    return driver
+
+
+class Dashboard:
+    def __init__(self, driver, base_url):
+        self.driver = driver
+        self.base = base_url.rstrip("/")
+        self.seen = {}
+
+    def open(self, path):
+        self.driver.get(self.base + path)
+        self.wait(lambda d: d.execute_script("return document.readyState") == "complete", "page load")
+        return self
+
+    def wait(self, condition, what, timeout=15):
+        try:
+            # Pages redraw lists after each change: an element found a moment ago may be gone.
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.1,
+                                 ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: condition(d))
+        except TimeoutException:
+            raise Check("timed out waiting for " + what)
+
+    def all(self, css):
+        return self.driver.find_elements(By.CSS_SELECTOR, css)
+
+    def one(self, css, timeout=15):
+        return self.wait(lambda d: (d.find_elements(By.CSS_SELECTOR, css) or [None])[0], css, timeout)
+
+    def click(self, css):
+        """Clicks the element `css` names once it exists, finding it again if a redraw replaced it."""
+        def clicked(d):
+            self.one(css).click()
+            return True
+        self.wait(clicked, "a click on " + css)
+
+    def text(self, css):
+        return self.one(css).text
+
+    def safe(self, where):
+        """Nothing injected, nothing blocked, nothing alerted, no script errors."""
+        d = self.driver
+        try:
+            alert = d.switch_to.alert
+            raise Check("%s: an alert fired: %r" % (where, alert.text))
+        except NoAlertPresentException:
+            pass
+        alerts = d.execute_script("return window.__alerts || []")
+        check(not alerts, "%s: alert() was called: %r" % (where, alerts))
+        violations = d.execute_script("return window.__csp || []")
+        check(not violations, "%s: Content-Security-Policy violations: %r" % (where, violations))
+        images = d.execute_script("return document.querySelectorAll('img').length")
+        check(images == 0, "%s: %d <img> element(s) in the page: injected markup" % (where, images))
+        # A refused request (a bad filter, an invalid group) is logged by Chromium too: expected.
+        errors = [entry["message"] for entry in d.get_log("browser") if entry["level"] == "SEVERE"
+                  and "the server responded with a status of 400" not in entry["message"]]
+        check(not errors, "%s: browser errors: %r" % (where, errors))
+
+    def visible_text(self, text):
+        """Elements (HTML or SVG) whose own text contains `text`, displayed."""
+        found = self.driver.execute_script(
+            """const needle = arguments[0]; const out = [];
+               const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+               while (walker.nextNode()) {
+                 const node = walker.currentNode;
+                 if (!node.data.includes(needle)) continue;
+                 const element = node.parentElement; const box = element.getBoundingClientRect();
+                 const style = getComputedStyle(element);
+                 if (box.width > 0 && box.height > 0 && style.visibility !== 'hidden' && style.display !== 'none') out.push(element.tagName);
+               }
+               return out;""", text)
+        return found
+
+    def drag(self, element, from_fraction, to_fraction):
+        width = element.size["width"]
+        height = element.size["height"]
+        start = int(width * from_fraction - width / 2)
+        end = int(width * to_fraction - width / 2)
+        actions = ActionChains(self.driver)
+        actions.move_to_element_with_offset(element, start, 0).click_and_hold()
+        for step in range(1, 6):
+            actions.move_by_offset(int((end - start) / 5), 0)
+        actions.release().perform()
+
+    def screenshot(self, path):
+        self.driver.save_screenshot(path)
+
+
+# --- scenarios -----------------------------------------------------------------------------
+
+def nodes_of(ui):
+    return {n.get_attribute("data-name") + "|" + n.get_attribute("data-type"): n for n in ui.all("svg.graph g.node")}
+
+
+def edge(ui, source, target):
+    matches = [e for e in ui.all("svg.graph g.edge")
+               if e.get_attribute("data-source") == source and e.get_attribute("data-target") == target]
+    check(matches, "no edge %s → %s on the map" % (source, target))
+    return matches[0]
+
+
+def stroke(ui, element):
+    line = element.find_element(By.CSS_SELECTOR, ".edge-line")
+    return ui.driver.execute_script("return getComputedStyle(arguments[0]).stroke", line)
+
+
+def scenario_map(ui, facts):
+    ui.open("/")
+    ui.wait(lambda d: len(ui.all("svg.graph g.node")) >= 8, "8 nodes on the map")
+    nodes = sorted(nodes_of(ui))
+    for expected in ["frontend|client", "frontend|AWS::EC2::Instance", "petsearch|", "payments|",
+                     "DynamoDB|AWS::DynamoDB::Table", "payments@db.local|Database::SQL"]:
+        check(expected in nodes, "node %s missing from %r" % (expected, nodes))
+    # Clients on the left of the service they call; inferred nodes right of their callers.
+    x = lambda key: nodes_of(ui)[key].rect["x"]
+    check(x("frontend|client") < x("frontend|AWS::EC2::Instance") < x("petsearch|") < x("DynamoDB|AWS::DynamoDB::Table"),
+          "left-to-right layout: client, frontend, petsearch, DynamoDB")
+    # Edge colours: faults red, throttles orange, healthy grey.
+    payments = edge(ui, "frontend", "payments")
+    check(payments.get_attribute("data-health") == "fault", "frontend → payments carries faults")
+    check(stroke(ui, payments) == FAULT_RED, "fault edge is red, not %s" % stroke(ui, payments))
+    dynamo = edge(ui, "petsearch", "DynamoDB")
+    check(dynamo.get_attribute("data-health") == "error", "petsearch → DynamoDB carries throttles")
+    check(stroke(ui, dynamo) == ERROR_ORANGE, "throttle edge is orange, not %s" % stroke(ui, dynamo))
+    healthy = edge(ui, "frontend", "petsearch")
+    check(healthy.get_attribute("data-health") == "ok", "frontend → petsearch is healthy")
+    # The ring of payments shows a fault share; its label shows latency and rate.
+    ring = [n for k, n in nodes_of(ui).items() if k == "payments|"][0]
+    check(ring.find_elements(By.CSS_SELECTOR, "circle.ring.fault"), "payments' ring has a fault arc")
+    check("/min" in ring.text, "payments shows its request rate: %r" % ring.text)
+    ui.safe("map")
+
+    # Click a node: the panel shows its statistics.
+    ui.click("svg.graph g.node[data-name='petsearch']")
+    ui.wait(lambda d: ui.text("#panel-title") == "petsearch", "the panel of petsearch")
+    requests = ui.text("tr[data-stat='requests'] td.num")
+    check(requests == "24", "petsearch served 24 requests, panel says %r" % requests)
+    check("node=petsearch" in ui.driver.current_url, "the selection is in the URL")
+    ui.one("#panel-histogram canvas")
+    ui.one("#panel-timeseries canvas")
+
+    # Click an edge: its statistics, and a button for its throttled traces.
+    ui.driver.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))",
+                             edge(ui, "petsearch", "DynamoDB").find_element(By.CSS_SELECTOR, ".edge-hit"))
+    ui.wait(lambda d: "DynamoDB" in ui.text("#panel-title"), "the panel of the edge")
+    throttles = ui.text("tr[data-stat='throttles'] td.num")
+    check(throttles == str(facts["throttled"]), "the edge had %s throttles, panel says %r" % (facts["throttled"], throttles))
+    button = ui.one("#panel-actions a[data-action='throttle']")
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(button.get_attribute("href")).query)
+    check(query["filter"] == ['edge("petsearch", "DynamoDB") { throttle }'], "throttle button filter: %r" % query)
+    ui.screenshot(ui.screenshot_path)
+
+    # Live refresh redraws the map and keeps the zoom and the selection.
+    graph = ui.one("svg.graph")
+    ui.driver.execute_script(
+        "arguments[0].dispatchEvent(new WheelEvent('wheel', {deltaY: -300, clientX: 400, clientY: 400, bubbles: true, cancelable: true}))", graph)
+    zoomed = graph.get_attribute("viewBox")
+    before = ui.text("#live-status")
+    ui.wait(lambda d: ui.text("#live-status") != before and ui.text("#live-status").startswith("updated"), "a live refresh", timeout=20)
+    ui.wait(lambda d: ui.one("svg.graph").get_attribute("viewBox") == zoomed, "the zoom kept across the refresh")
+    check(ui.all("svg.graph g.edge.selected"), "the selected edge stays selected after a refresh")
+    check("DynamoDB" in ui.text("#panel-title"), "the panel stays open after a refresh")
+    ui.one("#live-toggle").click()
+    check(ui.one("#live-toggle").get_attribute("aria-pressed") == "true", "live refresh pauses")
+    ui.one("#live-toggle").click()
+
+    # The button opens the traces of the throttled calls; back returns to the selected edge.
+    button.click()
+    ui.wait(lambda d: len(ui.all("#traces-table tbody tr")) == facts["throttled"], "%d throttled traces" % facts["throttled"])
+    ui.driver.back()
+    ui.wait(lambda d: "DynamoDB" in ui.text("#panel-title"), "the edge's panel after going back")
+    ui.safe("map panel")
+
+    # Drag the slow calls on the edge's histogram: a link to exactly those traces.
+    ui.drag(ui.one("#panel-histogram .u-over"), 0.6, 0.99)
+    link = ui.one("#panel-range a[data-action='range']")
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(link.get_attribute("href")).query)
+    check(query["filter"][0].startswith('edge("petsearch", "DynamoDB") { responsetime >= '), "range filter: %r" % query)
+    link.click()
+    slow = sum(1 for t in facts["traces"] if t["slow"])
+    ui.wait(lambda d: len(ui.all("#traces-table tbody tr")) == slow, "the %d traces with slow DynamoDB calls" % slow)
+    ui.safe("traces of a dragged range")
+
+    # The map of a filter expression; a bad one points at its column.
+    ui.open("/?filter=" + urllib.parse.quote('service("payments") { fault }'))
+    ui.wait(lambda d: ui.all("svg.graph g.node") and "matching" in ui.text("#map-status"), "the map of the faulted traces")
+    faulted = sum(1 for t in facts["traces"] if t["fault"])
+    check("the %d traces" % faulted in ui.text("#map-status"), "map of %d traces: %r" % (faulted, ui.text("#map-status")))
+    box = ui.one("#map-filter")
+    box.clear()
+    box.send_keys('service("payments") {', Keys.ENTER)
+    error = ui.one("#map-status .filter-error")
+    check(error.get_attribute("data-column"), "the map's filter error names a column: %r" % error.text)
+    ui.safe("map with a bad filter")
+    return {"nodes": nodes}
+
+
+def scenario_traces(ui, facts):
+    ui.open("/traces")
+    total = len(facts["traces"]) + facts["health"] + 1
+    # The first page, then the rest with NextToken.
+    ui.wait(lambda d: len(ui.all("#traces-table tbody tr")) == 100, "a first page of 100 traces")
+    ui.click("#load-more")
+    ui.wait(lambda d: len(ui.all("#traces-table tbody tr")) == total, "all %d traces listed" % total)
+    check(not ui.one("#load-more").is_displayed(), "no more pages")
+    ids = [r.get_attribute("data-trace-id") for r in ui.all("#traces-table tbody tr")]
+    check(len(set(ids)) == total, "pages do not repeat traces")
+    # A bad filter: the message, and a caret under the column where it went wrong.
+    box = ui.one("#filter")
+    box.clear()
+    box.send_keys("responsetime > AND fault", Keys.ENTER)
+    error = ui.one("#filter-error")
+    column = int(error.get_attribute("data-column"))
+    check(column == 16, "the error is at column 16, not %r (%s)" % (column, error.text))
+    lines = ui.one("#filter-error pre").text.split("\n")
+    check(lines[0] == "responsetime > AND fault" and lines[1] == " " * 15 + "^", "caret under column 16: %r" % lines)
+    check("column 16" in error.text, "the message names the column: %r" % error.text)
+    check("filter=responsetime" in ui.driver.current_url, "the filter is in the URL")
+    ui.safe("traces with a bad filter")
+    # A good filter: the error goes, the list narrows.
+    box = ui.one("#filter")
+    box.clear()
+    box.send_keys('!service("health")', Keys.ENTER)
+    ui.wait(lambda d: not ui.all("#filter-error"), "the error to go")
+    ui.wait(lambda d: len(ui.all("#traces-table tbody tr")) == total - facts["health"], "the traces besides health checks")
+    # Drag the slow end of the distribution: only the slow traces stay.
+    over = ui.one("#traces-histogram .u-over")
+    ui.drag(over, 0.6, 0.99)
+    slow = sum(1 for t in facts["traces"] if t["slow"])
+    ui.wait(lambda d: len(ui.all("#traces-table tbody tr")) == slow, "%d slow traces after the drag" % slow)
+    times = [float(td.get_attribute("data-seconds")) for td in ui.all("#traces-table tbody td[data-seconds]")]
+    check(all(t >= 1.0 for t in times), "only slow traces listed: %r" % times)
+    check("rtmin=" in ui.driver.current_url, "the range is in the URL")
+    ui.one("#range-filter")
+    # Sort by response time, ascending then descending.
+    ui.click("th[data-sort='rt'] button")
+    ui.wait(lambda d: ui.one("th[data-sort='rt']").get_attribute("aria-sort") == "descending", "sorted by response time")
+    ui.screenshot(ui.screenshot_path)
+    ui.safe("traces narrowed")
+    return {"slow": slow, "column": column}
+
+
+def scenario_trace(ui, facts):
+    fault = next(t for t in facts["traces"] if t["fault"])
+    ui.open("/traces/" + fault["id"])
+    ui.wait(lambda d: len(ui.all("#timeline tr.timeline-row")) >= 6, "the timeline rows")
+    rows = [(r.get_attribute("data-name"), int(r.get_attribute("data-depth"))) for r in ui.all("#timeline tr.timeline-row")]
+    names = [name for name, _ in rows]
+    for expected in ["frontend", "petsearch", "DynamoDB", "payments", "payments@db.local"]:
+        check(expected in names, "%s in the timeline %r" % (expected, rows))
+    # The OTLP payments segment hangs under frontend's X-Ray call to it: one tree.
+    depth = dict(rows)
+    check(rows[0] == ("frontend", 0), "the root is frontend: %r" % rows)
+    otlp = [d for n, d in rows if n == "payments"]
+    check(max(otlp) >= 2, "the OTLP payments segment nests under the X-Ray call: %r" % rows)
+    check(ui.all("#timeline tr.fault"), "faulted rows are marked")
+    # Click the root: its exception with its stack.
+    ui.all("#timeline tr.timeline-row")[0].click()
+    exception = ui.one("#details .exception")
+    check("card declined by the issuer" in exception.text, "the exception message: %r" % exception.text)
+    frames = [li.text for li in exception.find_elements(By.CSS_SELECTOR, "ol.stack li")]
+    check(any("charge_card" in f for f in frames), "the stack names charge_card: %r" % frames)
+    check(ui.all("#details pre[data-section='http']"), "the http section")
+    ui.wait(lambda d: len(ui.all("#trace-map g.node")) >= 5, "the trace's own map")
+    ui.screenshot(ui.screenshot_path)
+    ui.safe("trace")
+    return {"rows": rows}
+
+
+def scenario_groups(ui, facts):
+    ui.open("/groups")
+    ui.wait(lambda d: ui.all("tr[data-group='Default']"), "the Default group")
+    ui.one("#group-name").send_keys("slow")
+    ui.one("#group-filter").send_keys("responsetime >")
+    ui.one("#group-save").click()
+    message = ui.wait(lambda d: ui.one("p.field-error[data-for='FilterExpression']").text, "the filter's error beside it")
+    check("column" in message, "the filter error names its column: %r" % message)
+    ui.one("#group-filter").clear()
+    ui.one("#group-filter").send_keys("responsetime > 1")
+    ui.one("#group-save").click()
+    row = ui.one("tr[data-group='slow']")
+    check("responsetime > 1" in row.text, "the new group is listed: %r" % row.text)
+    ui.screenshot(ui.screenshot_path)
+    # Edit a group, and delete another one.
+    ui.one("#group-name").send_keys("doomed")
+    ui.one("#group-save").click()
+    ui.click("tr[data-group='doomed'] button[data-action='delete']")
+    # The browser's own "Delete group doomed?" confirmation.
+    ui.wait(expected_conditions.alert_is_present(), "the delete confirmation").accept()
+    ui.wait(lambda d: not ui.all("tr[data-group='doomed']"), "the deleted group gone")
+    ui.click("tr[data-group='slow'] button[data-action='edit']")
+    ui.one("#group-filter").clear()
+    ui.one("#group-filter").send_keys("responsetime > 1 AND fault")
+    ui.one("#group-save").click()
+    ui.wait(lambda d: "AND fault" in ui.one("tr[data-group='slow']").text, "the edited filter listed")
+    ui.click("tr[data-group='slow'] button[data-action='edit']")
+    ui.one("#group-filter").clear()
+    ui.one("#group-filter").send_keys("responsetime > 1")
+    ui.one("#group-save").click()
+    ui.wait(lambda d: "AND fault" not in ui.one("tr[data-group='slow']").text, "the filter edited back")
+    ui.click("tr[data-group='slow'] a[data-action='map']")
+    ui.wait(lambda d: "group=slow" in d.current_url, "the group's map")
+    ui.wait(lambda d: len(ui.all("svg.graph g.node")) >= 5, "the group's map")
+    check(ui.one("#map-group").get_attribute("value") == "slow", "the group is selected")
+    ui.safe("groups")
+    return {}
+
+
+def scenario_pages(ui, facts):
+    """Every page loads, with no script error or CSP violation; sampling and analytics work."""
+    fault = next(t for t in facts["traces"] if t["fault"])
+    seen = {}
+    for path, ready in [("/", "svg.graph g.node"), ("/traces", "#traces-table tbody tr"),
+                        ("/traces/" + fault["id"], "#timeline tr.timeline-row"),
+                        ("/analytics", "#analytics-histogram canvas"), ("/groups", "tr[data-group]"),
+                        ("/sampling", "tr[data-rule='Default']")]:
+        ui.open(path)
+        ui.one(ready)
+        ui.safe(path)
+        seen[path] = ui.driver.title
+    # Analytics: drag the slow region: it becomes set A, compared with the rest.
+    ui.open("/analytics")
+    ui.drag(ui.one("#analytics-histogram .u-over"), 0.6, 0.99)
+    ui.wait(lambda d: "a=responsetime" in d.current_url, "set A from the drag")
+    ui.wait(lambda d: ui.all("#ranking tbody tr"), "the attribute ranking")
+    values = [r.text for r in ui.all("#ranking tbody tr")]
+    check(any("bunny" in v for v in values), "the slow traces' annotation ranks: %r" % values[:5])
+    ui.one("#ranking .effect")
+    ui.screenshot(ui.screenshot_path.replace(".png", "_analytics.png"))
+    ui.safe("analytics")
+    # Sampling: a rule with a bad rate shows the server's message beside the field.
+    ui.open("/sampling")
+    ui.one("tr[data-rule='Default']")
+    ui.one("#rule-RuleName").send_keys("checkout")
+    rate = ui.one("#rule-FixedRate")
+    rate.clear()
+    rate.send_keys("2")
+    ui.one("#rule-save").click()
+    message = ui.wait(lambda d: ui.one("p.field-error[data-for='FixedRate']").text, "the rate's error beside it")
+    check("FixedRate" in message, "the message: %r" % message)
+    rate.clear()
+    rate.send_keys("0.5")
+    ui.one("#rule-save").click()
+    ui.one("tr[data-rule='checkout']")
+    # The Default rule: only its rate and reservoir can change.
+    ui.click("tr[data-rule='Default'] button[data-action='edit']")
+    check(ui.one("#rule-URLPath").get_attribute("disabled") is not None, "Default's URL path is fixed")
+    rate = ui.one("#rule-FixedRate")
+    rate.clear()
+    rate.send_keys("0.25")
+    ui.one("#rule-save").click()
+    ui.wait(lambda d: "0.25" in ui.one("tr[data-rule='Default']").text, "Default's new rate listed")
+    ui.screenshot(ui.screenshot_path)
+    ui.safe("sampling")
+    return {"titles": seen}
+
+
+def scenario_xss(ui, facts):
+    payload = facts["payload"]
+    checked = []
+
+    def shows_payload(where):
+        ui.wait(lambda d: ui.visible_text(payload), "%r shown as text on %s" % (payload, where))
+        ui.safe(where)
+        checked.append(where)
+
+    ui.open("/")
+    ui.wait(lambda d: len(ui.all("svg.graph g.node")) >= 8, "the map")
+    shows_payload("the map (node type)")
+    probe = [n for n in ui.all("svg.graph g.node") if n.get_attribute("data-name") == "xss-probe" and n.get_attribute("data-type") == payload]
+    check(probe, "the xss-probe node carries the payload as its type")
+    ui.driver.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", probe[0])
+    ui.wait(lambda d: ui.text("#panel-title") == "xss-probe", "the probe's panel")
+    shows_payload("the map's side panel")
+    ui.open("/traces?filter=" + urllib.parse.quote('service("xss-probe")'))
+    ui.wait(lambda d: len(ui.all("#traces-table tbody tr")) == 1, "the probe's trace")
+    cells = ui.one("#traces-table tbody tr").text
+    check(cells.count(payload) >= 2, "URL and root cause show the payload: %r" % cells)
+    shows_payload("the traces list")
+    ui.open("/traces?filter=" + urllib.parse.quote('annotation.note = "%s"' % payload))
+    ui.wait(lambda d: len(ui.all("#traces-table tbody tr")) == 1, "the probe found by its annotation")
+    shows_payload("the traces list filtered by the payload")
+    ui.open("/traces/" + facts["xss"])
+    ui.one("#timeline tr.timeline-row").click()
+    exception = ui.one("#details .exception")
+    check(payload in exception.text, "the exception message shows as text: %r" % exception.text)
+    check(payload in ui.one("#details pre[data-section='annotations']").text, "the annotation shows as text")
+    shows_payload("the trace")
+    ui.open("/analytics?a=" + urllib.parse.quote('service("xss-probe")'))
+    ui.wait(lambda d: ui.all("#ranking tbody tr"), "the ranking")
+    shows_payload("analytics")
+    ui.open("/groups")
+    ui.one("tr[data-group='Default']")
+    ui.one("#group-name").send_keys("probe")
+    ui.one("#group-filter").send_keys('annotation.note = "%s"' % payload)
+    ui.one("#group-save").click()
+    ui.one("tr[data-group='probe']")
+    shows_payload("groups")
+    ui.open("/sampling")
+    ui.one("tr[data-rule='Default']")
+    ui.one("#rule-RuleName").send_keys("probe")
+    ui.one("#rule-URLPath").clear()
+    ui.one("#rule-URLPath").send_keys(payload)
+    ui.one("#rule-save").click()
+    ui.one("tr[data-rule='probe']")
+    shows_payload("sampling")
+    ui.screenshot(ui.screenshot_path)
+    return {"checked": checked}
+
+
+SCENARIOS = {
+    "map": scenario_map,
+    "traces": scenario_traces,
+    "trace": scenario_trace,
+    "groups": scenario_groups,
+    "pages": scenario_pages,
+    "xss": scenario_xss,
+}
+
+
+def main():
+    scenario, base_url, screenshot, facts = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+    with tempfile.TemporaryDirectory(prefix="fluoro-chromium-") as profile:
+        driver = start_browser(profile)
+        ui = Dashboard(driver, base_url)
+        ui.screenshot_path = screenshot
+        try:
+            result = SCENARIOS[scenario](ui, facts)
+        except Check as failure:
+            ui.screenshot(screenshot.replace(".png", "_failed.png"))
+            print("check failed: %s (at %s)" % (failure, driver.current_url), file=sys.stderr)
+            sys.exit(1)
+        finally:
+            driver.quit()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
