@@ -13,7 +13,7 @@ use crate::server::FluoroServer;
 
 /// Runs the collector's `otlp_logs.py` (three lines, two in a span, one outside); returns the
 /// span's W3C trace id and span id.
-fn log_with_python_sdk(protocol: &str, endpoint: &str, marker: &str) -> (String, String) {
+pub(crate) fn log_with_python_sdk(protocol: &str, endpoint: &str, marker: &str) -> (String, String) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../collector/tests/python/otlp_logs.py");
     let output = Command::new("python3")
         .arg(script)

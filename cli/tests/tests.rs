@@ -17,3 +17,4 @@ mod fluoro_serve_survives_sigkill;
 mod trace_compare_queries_a_running_server;
 mod trace_filter_queries_a_running_server;
 mod trace_histogram_queries_a_running_server;
+mod trace_logs_queries_a_running_server;
