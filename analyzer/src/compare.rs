@@ -3,7 +3,7 @@
 //! complement of the selection), compared by response-time distribution and by how
 //! differently every attribute value is represented in them.
 //!
-//! Read path: [`load_spans`](crate::spans::load_spans) over the range widened by [`TRACE_SLACK_US`](crate::TRACE_SLACK_US) → [`trace_frame`](crate::summary::trace_frame)
+//! Read path: [`load_spans`](crate::spans::load_spans) over the range widened by [`TRACE_SLACK_US`](crate::TRACE_SLACK_US) → [`trace_frame`](crate::trace_frame::trace_frame)
 //! → the group's filter, when a group is given → each expression's `CompiledFilter::apply` → set membership `(trace, set)` → the per-trace
 //! attribute table `(trace, attribute, value)`, built columnarly (root columns of the trace
 //! frame, span columns, exploded annotations and exceptions) → one group-by counting traces
@@ -34,21 +34,21 @@
 //!   over-represented values first — they describe the selection — then larger `|Z|`, then
 //!   names.
 
-use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use std::collections::BTreeMap;
 
+use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use fluoro_store::Store;
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::error::{AnalyzerError, Result};
-use crate::filter::{compile_filter, parse_filter, CompiledFilter, FilterExpr, GroupRef, GroupResolver, MatchFrames};
+use crate::error::{AnalyzerError, FilterError, Result};
+use crate::filter::{compile_filter, parse_filter, FilterExpr, GroupRef, GroupResolver, MatchFrames};
 use crate::filter_latency::durations_of;
 use crate::histogram::{HistogramEntry, Percentiles};
 use crate::root_cause::{root_causes, RootCause};
-use crate::span_record::records_by_trace;
+use crate::span_record::{records_by_trace, root_index};
 use crate::spans::SPAN_COLUMNS;
-use crate::summary::{root_index, window_traces, TimeRangeType};
+use crate::trace_frame::{window_traces, TimeRangeType};
 
 /// The z-score at which a difference keeps its full weight (two-sided 5 %).
 const FULL_WEIGHT_Z: f64 = 1.96;
@@ -133,23 +133,51 @@ pub fn effect_size(selection_with: u64, selection_total: u64, baseline_with: u64
     EffectSize { selection_share, baseline_share, difference, log_odds_ratio, standard_error, z, score }
 }
 
-/// Compares the traces that started in `[from_us, to_us)` and match `selection` with those
-/// matching `baseline` (default: those not matching `selection`); with a `group`, both sets
-/// hold only the group's traces. `group.*` conditions and `group` are resolved through
-/// `groups`.
+/// One side of a comparison: a filter expression, parsed, with the text it was given as (the
+/// answer reports it). An empty text selects every trace, as in GetTraceSummaries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceSetFilter {
+    text: String,
+    expr: FilterExpr,
+}
+
+impl TraceSetFilter {
+    pub fn parse(text: &str) -> std::result::Result<Self, FilterError> {
+        let expr = if text.trim().is_empty() { parse_filter("ok OR !ok")? } else { parse_filter(text)? };
+        Ok(TraceSetFilter { text: text.to_owned(), expr })
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// What [`compare_trace_sets`] compares: the traces that started in `[from_us, to_us)` and
+/// match `selection`, against those matching `baseline`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComparisonQuery {
+    pub from_us: i64,
+    pub to_us: i64,
+    pub selection: TraceSetFilter,
+    /// `None`: the traces not matching `selection`.
+    pub baseline: Option<TraceSetFilter>,
+    /// Both sets hold only this group's traces (its current filter expression).
+    pub group: Option<GroupRef>,
+}
+
+/// Compares two sets of traces (see [`ComparisonQuery`]). `group.*` conditions and the group
+/// are resolved through `groups`.
 pub fn compare_trace_sets(
     store: &Store,
-    from_us: i64,
-    to_us: i64,
-    selection: &str,
-    baseline: Option<&str>,
-    group: Option<&GroupRef>,
+    query: &ComparisonQuery,
     groups: &dyn GroupResolver,
 ) -> Result<TraceSetComparison> {
-    let selection_filter = compile(selection, groups)?;
-    let baseline_filter = baseline.map(|baseline| compile(baseline, groups)).transpose()?;
-    let group_filter = group.map(|group| compile_filter(&FilterExpr::Group(group.clone()), groups)).transpose()?;
-    let (spans, window_traces) = window_traces(store, from_us, to_us, SPAN_COLUMNS, TimeRangeType::TraceId)?;
+    let selection_filter = compile_filter(&query.selection.expr, groups)?;
+    let baseline_filter = query.baseline.as_ref().map(|baseline| compile_filter(&baseline.expr, groups)).transpose()?;
+    let group_filter =
+        query.group.as_ref().map(|group| compile_filter(&FilterExpr::Group(group.clone()), groups)).transpose()?;
+    let (spans, window_traces) =
+        window_traces(store, query.from_us, query.to_us, SPAN_COLUMNS, TimeRangeType::TraceId)?;
     let frames = MatchFrames::new(spans.clone());
     // Scoping the trace frame once, rather than AND-ing the group into each expression, also
     // scopes the default baseline: its complement is taken within the group.
@@ -168,17 +196,11 @@ pub fn compare_trace_sets(
     let (selection_total, baseline_total) = (selected.height() as u64, baseline_traces.height() as u64);
     let ranking = rank(counts, selection_total, baseline_total);
     Ok(TraceSetComparison {
-        selection: statistics(Some(selection.to_owned()), &selected)?,
-        baseline: statistics(baseline.map(str::to_owned), &baseline_traces)?,
+        selection: statistics(Some(query.selection.text.clone()), &selected)?,
+        baseline: statistics(query.baseline.as_ref().map(|baseline| baseline.text.clone()), &baseline_traces)?,
         attributes: group_by_attribute(&ranking),
         ranking,
     })
-}
-
-/// An empty expression selects every trace, as in GetTraceSummaries.
-fn compile(text: &str, groups: &dyn GroupResolver) -> Result<CompiledFilter> {
-    let expr = if text.trim().is_empty() { parse_filter("ok OR !ok")? } else { parse_filter(text)? };
-    compile_filter(&expr, groups)
 }
 
 /// The rows of `traces` not in `selected`.

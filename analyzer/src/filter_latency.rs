@@ -2,7 +2,7 @@
 //! the response-time and duration distributions of the traces a filter expression matches,
 //! optionally within a group. Nodes and edges get theirs from the service graph.
 //!
-//! Read path: [`load_spans`](crate::spans::load_spans) over the window widened by [`TRACE_SLACK_US`](crate::TRACE_SLACK_US) → [`trace_frame`](crate::summary::trace_frame)
+//! Read path: [`load_spans`](crate::spans::load_spans) over the window widened by [`TRACE_SLACK_US`](crate::TRACE_SLACK_US) → [`trace_frame`](crate::trace_frame::trace_frame)
 //! (traces that started in the window, as GetTraceSummaries and `/api/compare` select them) →
 //! the compiled filter, `group.name`/`group.arn` inlined → the `responsetime_us` and
 //! `duration_us` columns → [`SortedDurations`].
@@ -31,7 +31,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::filter::{compile_filter, CompiledFilter, FilterExpr, GroupRef, GroupResolver, MatchFrames};
 use crate::histogram::{HistogramEntry, Percentiles, SortedDurations};
-use crate::summary::{window_traces, TimeRangeType, TRACE_FRAME_COLUMNS};
+use crate::trace_frame::{window_traces, TimeRangeType, TRACE_FRAME_COLUMNS};
 
 const MICROS_PER_SECOND: f64 = 1e6;
 

@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{GroupError, Result};
 use crate::filter::{compile_filter, parse_filter, FilterExpr, GroupRef, GroupResolver, MatchFrames};
-use crate::summary::{window_traces, TimeRangeType};
+use crate::trace_frame::{window_traces, TimeRangeType};
 use crate::trace_set::TraceIdSet;
 
 pub use crate::filter::MAX_GROUP_DEPTH;

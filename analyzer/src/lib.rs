@@ -12,16 +12,17 @@
 //! | `filter::compile` | [`compile_filter`]: expressions → polars predicates over per-trace aggregates |
 //! | `filter::frames` | the row frames aggregates run over: nodes, calls on edges, annotations, root causes |
 //! | `filter::root_cause_json` | `rootcause.json = #[...]`: root causes matched against patterns in the API's JSON shape |
-//! | `spans` | [`load_spans`]: the deduplicated span scan every analysis starts from, of the columns it names |
+//! | `spans` | [`load_spans`]: the store's scan (one version per span) every analysis starts from, of the columns it names |
+//! | `trace_frame` | [`trace_frame`]: one row per trace of a window — what filters, groups, comparison and latency stand on |
 //! | `groups` | [`Groups`]: X-Ray groups — the registry, its rules and `groups.json`; the [`GroupResolver`] for `group.name` |
 //! | `histogram` | [`LatencyHistogram`] (hdrhistogram, mergeable: nodes and edges), [`SortedDurations`] (exact, values in memory) |
 //! | `filter_latency` | [`filter_latency`]: a filter's response-time and duration percentiles and distribution |
 //! | `compare` | [`compare_trace_sets`]: two trace sets' distributions and every attribute value ranked by [`effect_size`] |
-//! | `summary` | [`trace_summaries`]: GetTraceSummaries — trace frame, filter, sampling, pages, [`TraceSummary`] |
-//! | `span_record`, `root_cause` | a page's spans as Rust values; fault/error/response-time root causes |
+//! | `summary` | [`trace_summaries`]: GetTraceSummaries — filter, sampling, pages, [`TraceSummary`] |
+//! | `span_record`, `root_cause` | a page's spans as Rust values, the root segment; fault/error/response-time root causes |
 //! | `error` | [`AnalyzerError`], and [`FilterError`]: what was wrong, the column, what was expected |
 //!
-//! Summary read path: `spans.rs` `load_spans` → `summary.rs` `trace_frame` → `filter/compile.rs`
+//! Summary read path: `spans.rs` `load_spans` → `trace_frame.rs` `trace_frame` → `filter/compile.rs`
 //! `CompiledFilter::apply` (joins aggregates from `filter/frames.rs`) → `summary.rs` `summarize`
 //! → `root_cause.rs`. When you add a filter keyword, touch the parser side (see `filter/mod.rs`),
 //! `filter/compile.rs` (`row_comparison` or an aggregate) and `tests/filter_corpus/match.txt`.
@@ -53,11 +54,12 @@ mod span_record;
 mod spans;
 mod summary;
 mod time_series;
+mod trace_frame;
 mod trace_set;
 
 pub use compare::{
-    compare_trace_sets, effect_size, AttributeBreakdown, AttributeDifference, EffectSize, TraceSetComparison,
-    TraceSetStatistics,
+    compare_trace_sets, effect_size, AttributeBreakdown, AttributeDifference, ComparisonQuery, EffectSize,
+    TraceSetComparison, TraceSetFilter, TraceSetStatistics,
 };
 pub use error::{AnalyzerError, FilterError, GroupError, Result};
 pub use filter::{compile_filter, CompiledFilter, GroupResolver, MatchFrames, NoGroups};
@@ -79,12 +81,14 @@ pub use service_graph::{
 };
 pub use spans::{collect_spans, load_spans, trace_key, SPAN_COLUMNS};
 pub use summary::{
-    slack_window, trace_frame, trace_summaries, AnnotationValueJson, AvailabilityZone, Http, InstanceId, ResourceArn,
-    Sampling, ServiceId, SummaryPage, SummaryQuery, TimeRangeType, TraceSummary, TraceUser, ValueWithServiceIds,
-    DEFAULT_SAMPLING_RATE, MAX_PAGE_SIZE, ROOT_HTTP_COLUMNS, TRACE_FRAME_COLUMNS, TRACE_SLACK_US,
+    trace_summaries, AnnotationValueJson, AvailabilityZone, Http, InstanceId, ResourceArn, Sampling, ServiceId,
+    SummaryPage, SummaryQuery, TraceSummary, TraceUser, ValueWithServiceIds, DEFAULT_SAMPLING_RATE, MAX_PAGE_SIZE,
 };
 pub use time_series::{
     parse_entity_selector, time_series_of_spans, time_series_statistics, validate_period, EntitySelector,
     TimeSeriesPoint, PERIODS_SECONDS,
+};
+pub use trace_frame::{
+    slack_window, trace_frame, TimeRangeType, ROOT_HTTP_COLUMNS, TRACE_FRAME_COLUMNS, TRACE_SLACK_US,
 };
 pub use trace_set::TraceIdSet;

@@ -2,9 +2,9 @@
 //! column operation: building a TraceSummary's lists and finding root causes (spec 5.4).
 //! Only the traces of one page (or those a `rootcause.*` filter needs) come through here.
 
-use fluoro_store::columns;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use fluoro_store::columns::{self, TRACE_LO};
 use polars::prelude::*;
 
 use crate::error::Result;
@@ -207,4 +207,24 @@ fn annotation_entries(list: &Series) -> Result<Vec<(String, AnnotationValue)>> {
         out.push((key.unwrap_or_default().to_owned(), value));
     }
     Ok(out)
+}
+
+/// The spans of the given traces as records, by trace.
+pub(crate) fn records_of(spans: &DataFrame, keys: &[(u64, u64)]) -> Result<BTreeMap<(u64, u64), Vec<SpanRecord>>> {
+    let los = Series::new(TRACE_LO.into(), keys.iter().map(|key| key.1).collect::<Vec<u64>>());
+    let wanted: BTreeSet<(u64, u64)> = keys.iter().copied().collect();
+    let frame = spans.clone().lazy().filter(col(TRACE_LO).is_in(lit(los).implode(false), false)).collect()?;
+    let mut traces = records_by_trace(&frame)?;
+    traces.retain(|key, _| wanted.contains(key));
+    Ok(traces)
+}
+
+/// The index of the root segment (see [`trace_frame`](crate::trace_frame)), if the trace has a segment.
+pub(crate) fn root_index(records: &[SpanRecord]) -> Option<usize> {
+    records
+        .iter()
+        .enumerate()
+        .filter(|(_, record)| record.segment)
+        .min_by_key(|(_, record)| (record.parent_id.is_some(), record.start_us, record.id))
+        .map(|(index, _)| index)
 }

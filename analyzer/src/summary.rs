@@ -1,8 +1,8 @@
 //! Trace summaries: what X-Ray's `GetTraceSummaries` answers (spec 4.3, 5.4) for a time range
 //! and a filter expression.
 //!
-//! Read path: [`load_spans`] over the range widened by [`TRACE_SLACK_US`], of the columns the
-//! filter reads → [`trace_frame`] (one row per trace, columnar: start, duration, response time,
+//! Read path: [`load_spans`](crate::load_spans) over the range widened by [`TRACE_SLACK_US`](crate::TRACE_SLACK_US), of the columns the
+//! filter reads → [`trace_frame`](crate::trace_frame) (one row per trace, columnar: start, duration, response time,
 //! root flags and HTTP, partial) → `filter/compile.rs` keeps the matching rows → sampling and
 //! the page → every column of the page's traces only, as Rust records → lists (annotations,
 //! users, services…) and root causes, per trace.
@@ -11,7 +11,7 @@
 //!   show in its summaries, as they would on the next request.
 //!
 //! - A trace is summarized from its spans that start within the widened range: a trace that
-//!   runs longer than [`TRACE_SLACK_US`] past the range is summarized from what is inside it.
+//!   runs longer than [`TRACE_SLACK_US`](crate::TRACE_SLACK_US) past the range is summarized from what is inside it.
 //! - `TimeRangeType::TraceId` selects traces whose earliest span starts in the range;
 //!   `TimeRangeType::Event` selects traces with any span starting in the range. X-Ray's
 //!   `Service` range type is not supported.
@@ -20,9 +20,9 @@
 //! - Sampling keeps a deterministic subset: the traces whose id hashes below the rate.
 //!   `PartialScan` samples before filtering (fewer traces processed), `FixedRate` after.
 
-use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use std::collections::{BTreeMap, BTreeSet};
 
+use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use fluoro_store::Store;
 use polars::prelude::*;
 use serde::Serialize;
@@ -30,50 +30,14 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::filter::{compile_filter, CompiledFilter, FilterExpr, GroupResolver, MatchFrames};
 use crate::root_cause::{root_causes, RootCause};
-use crate::span_record::{inferred_identity, records_by_trace, AnnotationValue, SpanRecord};
-use crate::spans::{collect_spans, load_spans, load_spans_matching, SPAN_COLUMNS};
+use crate::span_record::{inferred_identity, records_of, root_index, AnnotationValue, SpanRecord};
+use crate::spans::{collect_spans, load_spans_matching, SPAN_COLUMNS};
+use crate::trace_frame::{slack_window, window_traces, TimeRangeType, TRACE_FRAME_COLUMNS};
 
-/// The span columns [`trace_frame`] reads; it also carries the root segment's `http_*` values
-/// of the spans that have those columns ([`ROOT_HTTP_COLUMNS`]).
-pub const TRACE_FRAME_COLUMNS: &[&str] = &[
-    TRACE_HI,
-    TRACE_LO,
-    columns::ID,
-    columns::PARENT_ID,
-    columns::KIND,
-    columns::START_US,
-    columns::END_US,
-    columns::IN_PROGRESS,
-    columns::ERROR,
-    columns::FAULT,
-    columns::THROTTLE,
-];
-/// Root-segment values in the trace frame when the spans have them: strings are costly to
-/// read and carry through the root selection, so only filters that test them load them.
-pub const ROOT_HTTP_COLUMNS: &[&str] =
-    &[columns::HTTP_METHOD, columns::HTTP_URL, columns::HTTP_USER_AGENT, columns::HTTP_CLIENT_IP, columns::HTTP_STATUS];
-/// How far before and after the range spans of its traces are read.
-pub const TRACE_SLACK_US: i64 = 10 * 60 * 1_000_000;
-
-/// The span range read for traces in `[from_us, to_us)`: widened by [`TRACE_SLACK_US`] either
-/// side, saturating so that a window at the edge of time cannot overflow.
-pub fn slack_window(from_us: i64, to_us: i64) -> (i64, i64) {
-    (from_us.saturating_sub(TRACE_SLACK_US), to_us.saturating_add(TRACE_SLACK_US))
-}
 /// The largest page; larger requests are cut to it.
 pub const MAX_PAGE_SIZE: usize = 100;
 /// The sampling rate when sampling is asked for without a strategy.
 pub const DEFAULT_SAMPLING_RATE: f64 = 0.1;
-
-/// Which time a trace is selected by.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum TimeRangeType {
-    /// The trace started (its earliest span) in the range.
-    #[default]
-    TraceId,
-    /// Any span of the trace started in the range.
-    Event,
-}
 
 /// X-Ray's `SamplingStrategy`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -245,21 +209,6 @@ pub fn trace_summaries(store: &Store, query: &SummaryQuery, groups: &dyn GroupRe
     })
 }
 
-/// The spans of the traces in `[from_us, to_us)` (their `columns`, read over the
-/// [`slack_window`]) and the [`trace_frame`] of those spans.
-pub(crate) fn window_traces(
-    store: &Store,
-    from_us: i64,
-    to_us: i64,
-    columns: &[&str],
-    range: TimeRangeType,
-) -> Result<(DataFrame, DataFrame)> {
-    let (read_from_us, read_to_us) = slack_window(from_us, to_us);
-    let spans = collect_spans(load_spans(store, read_from_us, read_to_us, columns)?)?;
-    let traces = trace_frame(spans.clone().lazy(), from_us, to_us, range)?.collect()?;
-    Ok((spans, traces))
-}
-
 /// Every column of the spans of the page's traces: `spans` itself when it has them all (a
 /// filter on root causes reads everything), otherwise a second scan restricted to those traces.
 fn page_spans(store: &Store, range: (i64, i64), spans: DataFrame, page: &DataFrame) -> Result<DataFrame> {
@@ -270,65 +219,6 @@ fn page_spans(store: &Store, range: (i64, i64), spans: DataFrame, page: &DataFra
     let his = page.column(TRACE_HI)?.as_materialized_series().clone();
     let predicate = col(TRACE_HI).is_in(lit(his).implode(false), false);
     collect_spans(load_spans_matching(store, range.0, range.1, SPAN_COLUMNS, Some(predicate))?)
-}
-
-/// One row per trace of `spans` selected by the range: `trace_hi`, `trace_lo`, `start_us`,
-/// `end_us`, `matched_us`, `spans`, `duration` and `responsetime` (seconds, and `_us` in
-/// microseconds), the root segment's
-/// `error`, `fault`, `throttle` and those `http_*` the spans have ([`ROOT_HTTP_COLUMNS`]), and
-/// `partial`. The root segment is the segment without a parent (the earliest if several; the
-/// earliest segment if none lacks a parent). `spans` needs [`TRACE_FRAME_COLUMNS`].
-pub fn trace_frame(mut spans: LazyFrame, from_us: i64, to_us: i64, range: TimeRangeType) -> Result<LazyFrame> {
-    let schema = spans.collect_schema()?;
-    let http: Vec<&str> = ROOT_HTTP_COLUMNS.iter().copied().filter(|name| schema.contains(name)).collect();
-    let key = [col(TRACE_HI), col(TRACE_LO)];
-    let end = when(col(columns::END_US).is_null()).then(col(columns::START_US)).otherwise(col(columns::END_US));
-    let in_range = col(columns::START_US).gt_eq(lit(from_us)).and(col(columns::START_US).lt(lit(to_us)));
-    let traces = spans.clone().group_by(key.clone()).agg([
-        col(columns::START_US).min().alias(columns::START_US),
-        end.max().alias(columns::END_US),
-        col(columns::IN_PROGRESS).any(true).alias("partial"),
-        col(columns::START_US).filter(in_range.clone()).min().alias("matched_us"),
-        len().alias("spans"),
-    ]);
-    let roots = spans
-        .filter(col(columns::KIND).eq(lit("segment")))
-        .sort_by_exprs(
-            [col(columns::PARENT_ID).is_not_null(), col(columns::START_US), col(columns::ID)],
-            SortMultipleOptions::default().with_maintain_order(true),
-        )
-        .group_by(key.clone())
-        .agg(
-            [columns::START_US, columns::END_US, columns::ERROR, columns::FAULT, columns::THROTTLE, columns::ID]
-                .into_iter()
-                .chain(http.iter().copied())
-                .map(|name| col(name).first().alias(format!("root_{name}")))
-                .collect::<Vec<_>>(),
-        );
-    let selected = match range {
-        TimeRangeType::TraceId => col(columns::START_US).gt_eq(lit(from_us)).and(col(columns::START_US).lt(lit(to_us))),
-        TimeRangeType::Event => col("matched_us").is_not_null(),
-    };
-    let seconds = |from: Expr, to: Expr| (to - from).cast(DataType::Float64) / lit(1e6);
-    let mut columns = vec![
-        seconds(col(columns::START_US), col(columns::END_US)).alias("duration"),
-        seconds(col("root_start_us"), col("root_end_us")).alias("responsetime"),
-        (col(columns::END_US) - col(columns::START_US)).alias("duration_us"),
-        (col("root_end_us") - col("root_start_us")).alias("responsetime_us"),
-        col("root_error").fill_null(lit(false)).alias(columns::ERROR),
-        col("root_fault").fill_null(lit(false)).alias(columns::FAULT),
-        col("root_throttle").fill_null(lit(false)).alias(columns::THROTTLE),
-    ];
-    columns.extend(http.iter().map(|name| root_http_value(name)));
-    Ok(traces.filter(selected).join(roots, key.clone(), key, JoinArgs::new(JoinType::Left)).with_columns(columns))
-}
-
-/// The root segment's value of an `http_*` column under the column's own name; the status as
-/// a float, as filters compare numbers.
-fn root_http_value(name: &str) -> Expr {
-    let value = col(format!("root_{name}"));
-    let value = if name == "http_status" { value.cast(DataType::Float64) } else { value };
-    value.alias(name)
 }
 
 /// The rows whose trace id hashes below `rate` (deterministic: the same traces every call).
@@ -373,26 +263,6 @@ fn summarize(spans: &DataFrame, page: &DataFrame) -> Result<Vec<TraceSummary>> {
         }
     }
     Ok(summaries)
-}
-
-/// The spans of the given traces as records, by trace.
-pub(crate) fn records_of(spans: &DataFrame, keys: &[(u64, u64)]) -> Result<BTreeMap<(u64, u64), Vec<SpanRecord>>> {
-    let los = Series::new(TRACE_LO.into(), keys.iter().map(|key| key.1).collect::<Vec<u64>>());
-    let wanted: BTreeSet<(u64, u64)> = keys.iter().copied().collect();
-    let frame = spans.clone().lazy().filter(col(TRACE_LO).is_in(lit(los).implode(false), false)).collect()?;
-    let mut traces = records_by_trace(&frame)?;
-    traces.retain(|key, _| wanted.contains(key));
-    Ok(traces)
-}
-
-/// The index of the root segment (see [`trace_frame`]), if the trace has a segment.
-pub(crate) fn root_index(records: &[SpanRecord]) -> Option<usize> {
-    records
-        .iter()
-        .enumerate()
-        .filter(|(_, record)| record.segment)
-        .min_by_key(|(_, record)| (record.parent_id.is_some(), record.start_us, record.id))
-        .map(|(index, _)| index)
 }
 
 fn summarize_trace(key: (u64, u64), records: &[SpanRecord], matched_us: Option<i64>) -> TraceSummary {

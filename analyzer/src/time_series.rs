@@ -10,9 +10,9 @@
 //! - A node's name alone (`service("petsite")`) matches every type of that name except the
 //!   synthetic `client` nodes, which are callers of that node rather than the node.
 
-use fluoro_store::columns;
 use std::collections::BTreeMap;
 
+use fluoro_store::columns;
 use fluoro_store::Store;
 use polars::prelude::*;
 use serde::Serialize;

@@ -5,7 +5,10 @@
 //! first, show 500 over-represented in the slow set, and report each set's percentiles as the
 //! sorted arrays answer them.
 
-use fluoro_analyzer::{compare_trace_sets, AnalyzerError, GroupRef, NoGroups, TraceSetComparison};
+use fluoro_analyzer::{
+    compare_trace_sets, AnalyzerError, ComparisonQuery, GroupRef, GroupResolver, NoGroups, TraceSetComparison,
+    TraceSetFilter,
+};
 use fluoro_store::{Store, StoreConfig};
 use serde_json::{json, Value};
 
@@ -134,7 +137,7 @@ fn assert_percentiles(comparison: &TraceSetComparison, planted: &[Planted]) {
 #[test]
 fn slow_traces_are_explained_by_the_failing_url() {
     let (store, _dir, planted) = planted_store();
-    let comparison = compare_trace_sets(&store, FROM_US, TO_US, "responsetime > 3", None, None, &NoGroups).unwrap();
+    let comparison = compare(&store, FROM_US, TO_US, "responsetime > 3", None, None, &NoGroups).unwrap();
     for row in comparison.ranking.iter().take(5) {
         eprintln!(
             "{:<32} {:<20} {:>5.1}% {:>5.1}% diff {:+.3} logOR {:+.2} z {:+.2} score {:.3}",
@@ -181,15 +184,14 @@ fn slow_traces_are_explained_by_the_failing_url() {
 #[test]
 fn an_explicit_baseline_is_its_own_set() {
     let (store, _dir, planted) = planted_store();
-    let complement = compare_trace_sets(&store, FROM_US, TO_US, "responsetime > 3", None, None, &NoGroups).unwrap();
+    let complement = compare(&store, FROM_US, TO_US, "responsetime > 3", None, None, &NoGroups).unwrap();
     let explicit =
-        compare_trace_sets(&store, FROM_US, TO_US, "responsetime > 3", Some("responsetime <= 3"), None, &NoGroups)
-            .unwrap();
+        compare(&store, FROM_US, TO_US, "responsetime > 3", Some("responsetime <= 3"), None, &NoGroups).unwrap();
     assert_eq!(explicit.baseline.traces, complement.baseline.traces);
     assert_eq!(explicit.ranking, complement.ranking);
     assert_eq!(explicit.baseline.expression.as_deref(), Some("responsetime <= 3"));
     assert_percentiles(&explicit, &planted);
-    let all = compare_trace_sets(&store, FROM_US, TO_US, "responsetime > 3", Some(""), None, &NoGroups).unwrap();
+    let all = compare(&store, FROM_US, TO_US, "responsetime > 3", Some(""), None, &NoGroups).unwrap();
     assert_eq!(all.baseline.traces, u64::from(TRACES));
 }
 
@@ -207,38 +209,49 @@ fn a_group_scopes_both_sets() {
     assert!(rest_in_group > 0 && rest_in_group < rest, "the group must exclude part of the rest");
     let group = GroupRef::Name("not-fast".to_owned());
 
-    let complement =
-        compare_trace_sets(&store, FROM_US, TO_US, "responsetime > 3", None, Some(&group), &resolver).unwrap();
+    let complement = compare(&store, FROM_US, TO_US, "responsetime > 3", None, Some(&group), &resolver).unwrap();
     assert_eq!((complement.selection.traces, complement.baseline.traces), (slow, rest_in_group));
-    let explicit = compare_trace_sets(
-        &store,
-        FROM_US,
-        TO_US,
-        "responsetime > 3",
-        Some("responsetime <= 3"),
-        Some(&group),
-        &resolver,
-    )
-    .unwrap();
+    let explicit =
+        compare(&store, FROM_US, TO_US, "responsetime > 3", Some("responsetime <= 3"), Some(&group), &resolver)
+            .unwrap();
     assert_eq!((explicit.selection.traces, explicit.baseline.traces), (slow, rest_in_group));
     // The attribute counts are the group's too: every trace enters at petsite.
     let entry = explicit.ranking.iter().find(|row| row.attribute == "entrypoint").unwrap();
     assert_eq!((entry.selection_traces, entry.baseline_traces), (slow, rest_in_group));
     // A group that leaves out the slow traces empties the selection.
     let fast_only = |_: &GroupRef| Some("responsetime <= 3".to_owned());
-    let empty = compare_trace_sets(&store, FROM_US, TO_US, "responsetime > 3", None, Some(&group), &fast_only).unwrap();
+    let empty = compare(&store, FROM_US, TO_US, "responsetime > 3", None, Some(&group), &fast_only).unwrap();
     assert_eq!((empty.selection.traces, empty.baseline.traces), (0, rest));
 
-    let unknown = compare_trace_sets(&store, FROM_US, TO_US, "responsetime > 3", None, Some(&group), &NoGroups);
+    let unknown = compare(&store, FROM_US, TO_US, "responsetime > 3", None, Some(&group), &NoGroups);
     assert!(unknown.is_err(), "an unknown group is refused, not ignored");
 }
 
 #[test]
 fn an_invalid_expression_says_where() {
     let (store, _dir, _) = planted_store();
-    let error =
-        compare_trace_sets(&store, FROM_US, TO_US, "responsetime > 3", Some(r#"responsetime > "x""#), None, &NoGroups)
-            .unwrap_err();
+    let error = compare(&store, FROM_US, TO_US, "responsetime > 3", Some(r#"responsetime > "x""#), None, &NoGroups)
+        .unwrap_err();
     assert!(matches!(error, AnalyzerError::Filter(_)));
     assert_eq!(error.to_string(), "expected a number after > at column 16");
+}
+
+/// The comparison of two expressions, parsed as the API parses them.
+fn compare(
+    store: &Store,
+    from_us: i64,
+    to_us: i64,
+    selection: &str,
+    baseline: Option<&str>,
+    group: Option<&GroupRef>,
+    groups: &dyn GroupResolver,
+) -> Result<TraceSetComparison, AnalyzerError> {
+    let query = ComparisonQuery {
+        from_us,
+        to_us,
+        selection: TraceSetFilter::parse(selection)?,
+        baseline: baseline.map(TraceSetFilter::parse).transpose()?,
+        group: group.cloned(),
+    };
+    compare_trace_sets(store, &query, groups)
 }

@@ -1,5 +1,6 @@
 //! The trace page in Chromium: the waterfall of a trace mixing X-Ray and OTLP spans as one
-//! tree, faults marked, a row's details with the exception's stack, and the trace's own map.
+//! tree, faults marked, a row's details with the exception's stack, the trace's own map, and
+//! its log lines (OpenTelemetry SDK) in time order, filtered to a segment by a click, escaped.
 
 use crate::dashboard::Dashboard;
 
@@ -9,4 +10,11 @@ fn dashboard_shows_a_trace_timeline() {
     let seen = dashboard.browse("trace", "dashboard_shows_a_trace_timeline");
     let rows = seen["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 7, "frontend, its two calls, petsearch, DynamoDB, payments, its SQL call: {rows:?}");
+    let logs = seen["logs"].as_array().unwrap();
+    let messages: Vec<&str> = logs.iter().map(|row| row[3].as_str().unwrap()).collect();
+    let payload = dashboard.facts["payload"].as_str().unwrap();
+    assert_eq!(
+        messages,
+        ["loading pets page 2", "DynamoDB throttled the query, retrying", &format!("payment failed: {payload}")]
+    );
 }

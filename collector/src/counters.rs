@@ -1,7 +1,9 @@
 //! The collector's own accounting: what was received, accepted, rejected (and why) and dropped
 //! (and why), per ingest source. Exported as Prometheus text on `GET /metrics` and as JSON.
 //!
-//! Units: documents for X-Ray sources (a UDP datagram carries one), spans for OTLP.
+//! Units: documents for X-Ray sources (a UDP datagram carries one), spans for OTLP traces, log
+//! records for OTLP logs (their own sources, `otlp_grpc_logs` and `otlp_http_logs`, so a span
+//! count and a log count never add up in one sample).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +18,10 @@ pub enum Source {
     PutTraceSegments,
     OtlpGrpc,
     OtlpHttp,
+    /// OTLP log records over gRPC (`LogsService/Export`).
+    OtlpGrpcLogs,
+    /// OTLP log records over HTTP (`POST /v1/logs`).
+    OtlpHttpLogs,
     /// Documents a sidecar daemon sends on to the central Fluoro.
     Forward,
 }
@@ -27,7 +33,8 @@ pub enum RejectReason {
     /// The UDP header line is missing or not `{"format":"json","version":1}`.
     BadHeader,
     BadJson,
-    /// JSON that breaks a document rule, or an OTLP span with malformed ids or times.
+    /// JSON that breaks a document rule, or an OTLP span or log record with malformed ids or
+    /// times, or a log body over the limit.
     Invalid,
     TooLarge,
 }
@@ -47,8 +54,15 @@ pub enum DropReason {
     Refused,
 }
 
-const SOURCES: [Source; 5] =
-    [Source::Udp, Source::PutTraceSegments, Source::OtlpGrpc, Source::OtlpHttp, Source::Forward];
+const SOURCES: [Source; 7] = [
+    Source::Udp,
+    Source::PutTraceSegments,
+    Source::OtlpGrpc,
+    Source::OtlpHttp,
+    Source::OtlpGrpcLogs,
+    Source::OtlpHttpLogs,
+    Source::Forward,
+];
 const REJECT_REASONS: [RejectReason; 4] =
     [RejectReason::BadHeader, RejectReason::BadJson, RejectReason::Invalid, RejectReason::TooLarge];
 const DROP_REASONS: [DropReason; 4] =
@@ -141,20 +155,24 @@ impl Counters {
         let per_source = |read: &dyn Fn(Source) -> u64| {
             SOURCES.iter().map(|&s| (format!("source=\"{}\"", source_name(s)), read(s))).collect()
         };
-        family("fluoro_received_total", "Documents or spans received.", per_source(&|s| self.received(s)));
-        family("fluoro_accepted_total", "Documents or spans accepted and stored.", per_source(&|s| self.accepted(s)));
+        family("fluoro_received_total", "Documents, spans or log records received.", per_source(&|s| self.received(s)));
+        family(
+            "fluoro_accepted_total",
+            "Documents, spans or log records accepted and stored.",
+            per_source(&|s| self.accepted(s)),
+        );
         let rejected = SOURCES
             .iter()
             .flat_map(|&s| REJECT_REASONS.iter().map(move |&r| (s, r)))
             .map(|(s, r)| (format!("source=\"{}\",reason=\"{}\"", source_name(s), reject_name(r)), self.rejected(s, r)))
             .collect();
-        family("fluoro_rejected_total", "Documents or spans refused as invalid, by reason.", rejected);
+        family("fluoro_rejected_total", "Documents, spans or log records refused as invalid, by reason.", rejected);
         let dropped = SOURCES
             .iter()
             .flat_map(|&s| DROP_REASONS.iter().map(move |&r| (s, r)))
             .map(|(s, r)| (format!("source=\"{}\",reason=\"{}\"", source_name(s), drop_name(r)), self.dropped(s, r)))
             .collect();
-        family("fluoro_dropped_total", "Valid documents or spans lost, by reason.", dropped);
+        family("fluoro_dropped_total", "Valid documents, spans or log records lost, by reason.", dropped);
         text
     }
 }
@@ -165,6 +183,8 @@ pub(crate) fn source_name(source: Source) -> &'static str {
         Source::PutTraceSegments => "put_trace_segments",
         Source::OtlpGrpc => "otlp_grpc",
         Source::OtlpHttp => "otlp_http",
+        Source::OtlpGrpcLogs => "otlp_grpc_logs",
+        Source::OtlpHttpLogs => "otlp_http_logs",
         Source::Forward => "forward",
     }
 }
@@ -213,5 +233,8 @@ mod tests {
         assert!(text.contains("fluoro_rejected_total{source=\"udp\",reason=\"bad_header\"} 2\n"));
         assert!(text.contains("fluoro_dropped_total{source=\"otlp_http\",reason=\"overload\"} 7\n"));
         assert!(text.contains("# TYPE fluoro_accepted_total counter\n"));
+        counters.add_rejected(Source::OtlpHttpLogs, RejectReason::Invalid, 4);
+        let text = counters.prometheus();
+        assert!(text.contains("fluoro_rejected_total{source=\"otlp_http_logs\",reason=\"invalid\"} 4\n"));
     }
 }

@@ -1,11 +1,14 @@
-//! The one path every X-Ray document and OTLP span takes into the sink, with its accounting.
+//! The one path every X-Ray document, OTLP span and OTLP log record takes into the sink, with
+//! its accounting.
 //!
 //! Receivers (UDP, `PutTraceSegments`, OTLP, forwarding) only decode their transport; parsing,
 //! validation, counting and writing happen here, so every source follows the same rules.
 
 use std::sync::Arc;
 
-use fluoro_proto::{parse_document_with, push_rows_from_document, Document, DocumentError, Rules, SpanRow};
+use fluoro_proto::{
+    parse_document_with, push_rows_from_document, Document, DocumentError, LogBatch, LogRow, LogSink, Rules, SpanRow,
+};
 
 use crate::counters::{Counters, DropReason, RejectReason, Source};
 use fluoro_proto::SinkError;
@@ -15,6 +18,8 @@ use fluoro_proto::{Durability, SpanBatch, SpanSink};
 #[derive(Clone)]
 pub struct Ingest {
     sink: Arc<dyn SpanSink>,
+    /// `None` when nothing keeps logs (the sidecar, span-only tests): log exports are refused.
+    logs: Option<Arc<dyn LogSink>>,
     counters: Arc<Counters>,
     rules: Arc<Rules>,
 }
@@ -37,7 +42,13 @@ impl std::fmt::Debug for Ingest {
 
 impl Ingest {
     pub fn new(sink: Arc<dyn SpanSink>, counters: Arc<Counters>) -> Self {
-        Ingest { sink, counters, rules: Arc::new(Rules::default()) }
+        Ingest { sink, logs: None, counters, rules: Arc::new(Rules::default()) }
+    }
+
+    /// Keeps OTLP log records in `logs` (the store, in `fluoro serve`).
+    pub fn with_log_sink(mut self, logs: Arc<dyn LogSink>) -> Self {
+        self.logs = Some(logs);
+        self
     }
 
     /// Applies optional document rules (such as the trace-age window).
@@ -98,6 +109,37 @@ impl Ingest {
         self.counters.add_received(source, accepted + rejected as u64);
         self.counters.add_rejected(source, RejectReason::Invalid, rejected as u64);
         self.write(source, SpanBatch { entities: Vec::new(), rows, durability }, accepted)
+    }
+
+    /// Keeps log records converted from OTLP; `rejected` records were refused by the
+    /// conversion. Without a log sink the records are dropped as `sink_error` and the error
+    /// returned, so the exporter hears that they were not kept.
+    pub fn put_logs(
+        &self,
+        source: Source,
+        rows: Vec<LogRow>,
+        rejected: usize,
+        durability: Durability,
+    ) -> Result<(), SinkError> {
+        let accepted = rows.len() as u64;
+        self.counters.add_received(source, accepted + rejected as u64);
+        self.counters.add_rejected(source, RejectReason::Invalid, rejected as u64);
+        if accepted == 0 {
+            return Ok(());
+        }
+        let written = match &self.logs {
+            Some(logs) => logs.write_logs(LogBatch { rows, durability }),
+            None => Err(SinkError("this server keeps no log records".to_owned())),
+        };
+        match written {
+            Ok(()) => self.counters.add_accepted(source, accepted),
+            Err(error) => {
+                self.counters.add_dropped(source, DropReason::SinkError, accepted);
+                tracing::warn!(source = ?source, count = accepted, error = %error, "failed to store log records");
+                return Err(error);
+            }
+        }
+        Ok(())
     }
 
     fn write(&self, source: Source, batch: SpanBatch, count: u64) -> Result<(), SinkError> {

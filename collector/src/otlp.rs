@@ -1,12 +1,15 @@
-//! OTLP trace ingest over gRPC and HTTP: decode the transport, convert with
-//! [`fluoro_proto::rows_from_otlp`], and store through [`Ingest::put_rows`].
+//! OTLP trace and log ingest over gRPC and HTTP: decode the transport, convert with
+//! [`fluoro_proto::rows_from_otlp`] (spans) or [`fluoro_proto::log_rows_from_otlp`] (log
+//! records, `otlp/logs.rs`), and store through [`Ingest::put_rows`] or [`Ingest::put_logs`].
+//! Both signals share everything here but the conversion: [`OtlpExport`] is what differs.
 //!
 //! # Endpoints
 //!
-//! - gRPC: `opentelemetry.proto.collector.trace.v1.TraceService/Export` ([`otlp_grpc_service`],
-//!   served by [`serve_otlp_grpc`]; conventionally port 4317). Requests may be gzip-compressed;
-//!   responses are sent uncompressed, as they are a few bytes.
-//! - HTTP: `POST /v1/traces` ([`otlp_http_router`]; conventionally port 4318) with
+//! - gRPC: `opentelemetry.proto.collector.trace.v1.TraceService/Export` ([`otlp_grpc_service`])
+//!   and `opentelemetry.proto.collector.logs.v1.LogsService/Export` (`otlp_logs_grpc_service`),
+//!   both served by [`serve_otlp_grpc`] (conventionally port 4317). Requests may be
+//!   gzip-compressed; responses are sent uncompressed, as they are a few bytes.
+//! - HTTP: `POST /v1/traces` and `POST /v1/logs` ([`otlp_http_router`]; conventionally port 4318) with
 //!   `Content-Type: application/x-protobuf` (binary protobuf; `application/protobuf` is accepted
 //!   too) or `application/json` (OTLP/JSON: lowerCamelCase keys, trace and span ids in hex,
 //!   64-bit integers as strings or numbers), and optionally `Content-Encoding: gzip`. The response
@@ -28,9 +31,10 @@
 //!
 //! # Partial success
 //!
-//! Spans the conversion refuses (malformed ids or times, see `fluoro_proto::otlp`) are left out;
-//! the rest of the request is stored. The response then carries `partial_success` with
-//! `rejected_spans` and an `error_message` describing the first few; when every span was kept,
+//! Spans and log records the conversion refuses (malformed ids or times, a log body over the
+//! limit; see `fluoro_proto::otlp`) are left out; the rest of the request is stored. The
+//! response then carries `partial_success` with `rejected_spans` (`rejected_log_records`) and an
+//! `error_message` describing the first few; when every span was kept,
 //! `partial_success` is absent, as the specification asks.
 //!
 //! # Status mapping
@@ -50,7 +54,8 @@
 //!
 //! # Counting
 //!
-//! Spans are counted by [`Ingest::put_rows`] (received, accepted, rejected as `invalid`). An HTTP
+//! Spans are counted by [`Ingest::put_rows`] and log records by [`Ingest::put_logs`] (received,
+//! accepted, rejected as `invalid`), under their own sources (`otlp_grpc_logs`, `otlp_http_logs`). An HTTP
 //! request whose body cannot be decoded is counted as one `bad_json` rejection whatever its
 //! encoding, and one that is too large as one `too_large` rejection: its spans were never seen,
 //! so these two count requests, not spans. gRPC requests tonic cannot decode never reach Fluoro
@@ -76,6 +81,10 @@ use thiserror::Error;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 
+mod logs;
+
+pub(crate) use logs::otlp_logs_grpc_service;
+
 use crate::counters::{RejectReason, Source};
 use crate::error::CollectorError;
 use crate::ingest::Ingest;
@@ -86,6 +95,7 @@ use fluoro_proto::SinkError;
 pub const MAX_OTLP_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 
 const TRACES_PATH: &str = "/v1/traces";
+const LOGS_PATH: &str = "/v1/logs";
 const PROTOBUF_CONTENT_TYPE: &str = "application/x-protobuf";
 const JSON_CONTENT_TYPE: &str = "application/json";
 /// `google.rpc.Code` values for HTTP error bodies.
@@ -114,7 +124,8 @@ pub async fn serve_otlp_grpc(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), CollectorError> {
     tonic::transport::Server::builder()
-        .add_service(otlp_grpc_service(ingest))
+        .add_service(otlp_grpc_service(ingest.clone()))
+        .add_service(otlp_logs_grpc_service(ingest))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await
         // CollectorError has no transport variant; tonic's error is an I/O failure of the server.
@@ -131,7 +142,7 @@ impl TraceService for OtlpTraceService {
         let request = request.into_inner();
         // Converting a large batch takes milliseconds and an acknowledged write may wait for
         // the disk: neither belongs on the executor.
-        let stored = tokio::task::spawn_blocking(move || store_export(&ingest, Source::OtlpGrpc, &request)).await;
+        let stored = tokio::task::spawn_blocking(move || request.store(&ingest, Source::OtlpGrpc)).await;
         match stored {
             Ok(Ok(response)) => Ok(tonic::Response::new(response)),
             Ok(Err(error)) => Err(tonic::Status::unavailable(error.to_string())),
@@ -140,26 +151,45 @@ impl TraceService for OtlpTraceService {
     }
 }
 
-/// Converts and stores one export request; the response reports rejected spans.
-fn store_export(
-    ingest: &Ingest,
-    source: Source,
-    request: &ExportTraceServiceRequest,
-) -> Result<ExportTraceServiceResponse, SinkError> {
-    let conversion = rows_from_otlp(&request.resource_spans);
-    let rejected = conversion.rejected_count();
-    let partial_success = conversion.rejection_message().map(|error_message| ExportTracePartialSuccess {
-        rejected_spans: i64::try_from(rejected).unwrap_or(i64::MAX),
-        error_message,
-    });
-    ingest.put_rows(source, conversion.rows, rejected, Durability::Acknowledged)?;
-    Ok(ExportTraceServiceResponse { partial_success })
+/// What differs between the OTLP signals: the request and response messages, the conversion,
+/// and where they are counted. Everything else (transports, limits, errors) is shared.
+pub(crate) trait OtlpExport: prost::Message + serde::de::DeserializeOwned + Default + Send + 'static {
+    type Response: prost::Message + serde::Serialize + Send + 'static;
+    /// The message name, for error messages (`ExportTraceServiceRequest`).
+    const MESSAGE: &'static str;
+    /// The counters an OTLP/HTTP request of this signal goes to.
+    const HTTP_SOURCE: Source;
+    /// Converts and stores the request, acknowledged; the response reports rejected items.
+    fn store(&self, ingest: &Ingest, source: Source) -> Result<Self::Response, SinkError>;
+    fn has_partial_success(response: &Self::Response) -> bool;
 }
 
-/// `POST /v1/traces`, accepting bodies up to [`MAX_OTLP_REQUEST_BYTES`].
+impl OtlpExport for ExportTraceServiceRequest {
+    type Response = ExportTraceServiceResponse;
+    const MESSAGE: &'static str = "ExportTraceServiceRequest";
+    const HTTP_SOURCE: Source = Source::OtlpHttp;
+
+    fn store(&self, ingest: &Ingest, source: Source) -> Result<ExportTraceServiceResponse, SinkError> {
+        let conversion = rows_from_otlp(&self.resource_spans);
+        let rejected = conversion.rejected_count();
+        let partial_success = conversion.rejection_message().map(|error_message| ExportTracePartialSuccess {
+            rejected_spans: i64::try_from(rejected).unwrap_or(i64::MAX),
+            error_message,
+        });
+        ingest.put_rows(source, conversion.rows, rejected, Durability::Acknowledged)?;
+        Ok(ExportTraceServiceResponse { partial_success })
+    }
+
+    fn has_partial_success(response: &ExportTraceServiceResponse) -> bool {
+        response.partial_success.is_some()
+    }
+}
+
+/// `POST /v1/traces` and `POST /v1/logs`, accepting bodies up to [`MAX_OTLP_REQUEST_BYTES`].
 pub fn otlp_http_router(ingest: Ingest) -> Router {
     Router::new()
-        .route(TRACES_PATH, post(post_traces))
+        .route(TRACES_PATH, post(post_export::<ExportTraceServiceRequest>))
+        .route(LOGS_PATH, post(post_export::<logs::ExportLogsServiceRequest>))
         .layer(DefaultBodyLimit::max(MAX_OTLP_REQUEST_BYTES))
         .with_state(ingest)
 }
@@ -185,13 +215,13 @@ enum OtlpHttpError {
     TooLargeDecompressed,
     #[error("request body is not valid gzip: {0}")]
     Gzip(std::io::Error),
-    #[error("request body is not a protobuf ExportTraceServiceRequest: {0}")]
-    Protobuf(prost::DecodeError),
-    #[error("request body is not an OTLP/JSON ExportTraceServiceRequest: {0}")]
-    Json(serde_json::Error),
+    #[error("request body is not a protobuf {0}: {1}")]
+    Protobuf(&'static str, prost::DecodeError),
+    #[error("request body is not an OTLP/JSON {0}: {1}")]
+    Json(&'static str, serde_json::Error),
     #[error(transparent)]
     Sink(SinkError),
-    #[error("span conversion failed: {0}")]
+    #[error("conversion failed: {0}")]
     Internal(String),
 }
 
@@ -202,7 +232,7 @@ impl OtlpHttpError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             OtlpHttpError::TooLarge | OtlpHttpError::TooLargeDecompressed => StatusCode::PAYLOAD_TOO_LARGE,
-            OtlpHttpError::Gzip(_) | OtlpHttpError::Protobuf(_) | OtlpHttpError::Json(_) => StatusCode::BAD_REQUEST,
+            OtlpHttpError::Gzip(_) | OtlpHttpError::Protobuf(..) | OtlpHttpError::Json(..) => StatusCode::BAD_REQUEST,
             OtlpHttpError::Sink(_) => StatusCode::SERVICE_UNAVAILABLE,
             OtlpHttpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -215,8 +245,8 @@ impl OtlpHttpError {
             OtlpHttpError::UnsupportedContentType(_)
             | OtlpHttpError::UnsupportedContentEncoding(_)
             | OtlpHttpError::Gzip(_)
-            | OtlpHttpError::Protobuf(_)
-            | OtlpHttpError::Json(_) => Some(RejectReason::BadJson),
+            | OtlpHttpError::Protobuf(..)
+            | OtlpHttpError::Json(..) => Some(RejectReason::BadJson),
             OtlpHttpError::TooLarge | OtlpHttpError::TooLargeDecompressed => Some(RejectReason::TooLarge),
             OtlpHttpError::Sink(_) | OtlpHttpError::Internal(_) => None,
         }
@@ -257,23 +287,24 @@ struct RpcStatus {
     message: String,
 }
 
-async fn post_traces(
+async fn post_export<E: OtlpExport>(
     State(ingest): State<Ingest>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let source = E::HTTP_SOURCE;
     let encoding = match request_encoding(&headers) {
         Ok(encoding) => encoding,
-        Err(error) => return refuse(&ingest, error, None),
+        Err(error) => return refuse(&ingest, source, error, None),
     };
     let gzip = match request_is_gzip(&headers) {
         Ok(gzip) => gzip,
-        Err(error) => return refuse(&ingest, error, Some(encoding)),
+        Err(error) => return refuse(&ingest, source, error, Some(encoding)),
     };
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return refuse(&ingest, OtlpHttpError::TooLarge, Some(encoding));
+            return refuse(&ingest, source, OtlpHttpError::TooLarge, Some(encoding));
         }
         // The connection failed while reading the body: there is nobody to answer or count for.
         Err(rejection) => return rejection.into_response(),
@@ -281,20 +312,20 @@ async fn post_traces(
     let blocking_ingest = ingest.clone();
     // Decompression, decoding and conversion of a 16 MiB body take long enough to stall the
     // executor, and an acknowledged write may wait for the disk.
-    let handled = tokio::task::spawn_blocking(move || receive_traces(&blocking_ingest, encoding, gzip, &body)).await;
+    let handled = tokio::task::spawn_blocking(move || receive::<E>(&blocking_ingest, encoding, gzip, &body)).await;
     match handled {
-        Ok(Ok(response)) => encoded_response(StatusCode::OK, encoding, encode_response(encoding, &response)),
-        Ok(Err(error)) => refuse(&ingest, error, Some(encoding)),
-        Err(panicked) => refuse(&ingest, OtlpHttpError::Internal(panicked.to_string()), Some(encoding)),
+        Ok(Ok(response)) => encoded_response(StatusCode::OK, encoding, encode_response::<E>(encoding, &response)),
+        Ok(Err(error)) => refuse(&ingest, source, error, Some(encoding)),
+        Err(panicked) => refuse(&ingest, source, OtlpHttpError::Internal(panicked.to_string()), Some(encoding)),
     }
 }
 
-fn receive_traces(
+fn receive<E: OtlpExport>(
     ingest: &Ingest,
     encoding: OtlpEncoding,
     gzip: bool,
     body: &[u8],
-) -> Result<ExportTraceServiceResponse, OtlpHttpError> {
+) -> Result<E::Response, OtlpHttpError> {
     let decompressed;
     let body = if gzip {
         decompressed = gunzip_bounded(body, MAX_OTLP_REQUEST_BYTES)?;
@@ -302,13 +333,13 @@ fn receive_traces(
     } else {
         body
     };
-    let request = decode_request(encoding, body)?;
-    store_export(ingest, Source::OtlpHttp, &request).map_err(OtlpHttpError::Sink)
+    let request = decode_request::<E>(encoding, body)?;
+    request.store(ingest, E::HTTP_SOURCE).map_err(OtlpHttpError::Sink)
 }
 
-fn refuse(ingest: &Ingest, error: OtlpHttpError, encoding: Option<OtlpEncoding>) -> Response {
+fn refuse(ingest: &Ingest, source: Source, error: OtlpHttpError, encoding: Option<OtlpEncoding>) -> Response {
     if let Some(reason) = error.reject_reason() {
-        ingest.counters().add_rejected(Source::OtlpHttp, reason, 1);
+        ingest.counters().add_rejected(source, reason, 1);
         tracing::debug!(error = %error, "refused otlp/http request");
     }
     error.into_response(encoding)
@@ -354,22 +385,20 @@ fn gunzip_bounded(compressed: &[u8], limit: usize) -> Result<Vec<u8>, OtlpHttpEr
     Ok(decompressed)
 }
 
-fn decode_request(encoding: OtlpEncoding, body: &[u8]) -> Result<ExportTraceServiceRequest, OtlpHttpError> {
+fn decode_request<E: OtlpExport>(encoding: OtlpEncoding, body: &[u8]) -> Result<E, OtlpHttpError> {
     match encoding {
-        OtlpEncoding::Protobuf => ExportTraceServiceRequest::decode(body).map_err(OtlpHttpError::Protobuf),
-        OtlpEncoding::Json => serde_json::from_slice(body).map_err(OtlpHttpError::Json),
+        OtlpEncoding::Protobuf => E::decode(body).map_err(|error| OtlpHttpError::Protobuf(E::MESSAGE, error)),
+        OtlpEncoding::Json => serde_json::from_slice(body).map_err(|error| OtlpHttpError::Json(E::MESSAGE, error)),
     }
 }
 
-fn encode_response(encoding: OtlpEncoding, response: &ExportTraceServiceResponse) -> Vec<u8> {
+fn encode_response<E: OtlpExport>(encoding: OtlpEncoding, response: &E::Response) -> Vec<u8> {
     match encoding {
         OtlpEncoding::Protobuf => response.encode_to_vec(),
         // serde writes an absent `partial_success` as `null`; OTLP/JSON leaves unset fields
         // out, and serialising two plain fields cannot fail.
-        OtlpEncoding::Json => match &response.partial_success {
-            None => b"{}".to_vec(),
-            Some(_) => serde_json::to_vec(response).unwrap_or_else(|_| b"{}".to_vec()),
-        },
+        OtlpEncoding::Json if !E::has_partial_success(response) => b"{}".to_vec(),
+        OtlpEncoding::Json => serde_json::to_vec(response).unwrap_or_else(|_| b"{}".to_vec()),
     }
 }
 

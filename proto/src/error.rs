@@ -133,7 +133,7 @@ pub enum HeaderError {
     Duplicate { key: &'static str },
 }
 
-/// Why an OTLP span was rejected. The collector reports these in the OTLP partial-success
+/// Why an OTLP span or log record was rejected. The collector reports these in the OTLP partial-success
 /// response (`rejected_spans` and `error_message`), so each message names the field and what
 /// was expected.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -152,6 +152,14 @@ pub enum OtlpError {
     StartTimeMissing,
     #[error("end_time_unix_nano {end} is before start_time_unix_nano {start}")]
     EndBeforeStart { start: u64, end: u64 },
+    /// Log records only: an id that is present must have the right length (empty or all zero
+    /// means "written outside any span").
+    #[error("span_id is {length} bytes; empty or 8 bytes expected")]
+    LogSpanIdLength { length: usize },
+    #[error("time_unix_nano and observed_time_unix_nano are both 0; a time is required")]
+    LogTimeMissing,
+    #[error("body is {bytes} bytes as text; at most {limit} bytes expected")]
+    BodyTooLarge { bytes: usize, limit: usize },
 }
 
 impl OtlpError {
@@ -161,7 +169,9 @@ impl OtlpError {
             OtlpError::TraceIdLength { .. } | OtlpError::TraceIdZero => "trace_id",
             OtlpError::SpanIdLength { .. } | OtlpError::SpanIdZero => "span_id",
             OtlpError::ParentSpanIdLength { .. } => "parent_span_id",
-            OtlpError::StartTimeMissing | OtlpError::EndBeforeStart { .. } => "times",
+            OtlpError::StartTimeMissing | OtlpError::EndBeforeStart { .. } | OtlpError::LogTimeMissing => "times",
+            OtlpError::LogSpanIdLength { .. } => "span_id",
+            OtlpError::BodyTooLarge { .. } => "body",
         }
     }
 }

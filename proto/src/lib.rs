@@ -10,9 +10,11 @@
 //! | `document` | [`parse_document`]: bytes → validated [`Document`], errors naming the field |
 //! | `validation` | the service's rules for documents, as typed [`DocumentError`]s |
 //! | `span` | [`SpanRow`]: the flat row per segment or subsegment the store keeps |
-//! | `otlp` | OTLP `ResourceSpans` → [`SpanRow`]s, as the OpenTelemetry X-Ray exporter maps them |
-//! | `sink` | the ingest → storage contract: [`SpanBatch`] into a [`SpanSink`], [`StoredTrace`]s out of a [`TraceSource`] |
+//! | `log` | [`LogRow`]: the flat row per OTLP log record, beside the spans |
+//! | `otlp` | OTLP `ResourceSpans` → [`SpanRow`]s, as the OpenTelemetry X-Ray exporter maps them; `ResourceLogs` → [`LogRow`]s |
+//! | `sink` | the ingest → storage contract: [`SpanBatch`] into a [`SpanSink`], [`LogBatch`] into a [`LogSink`], [`StoredTrace`]s out of a [`TraceSource`] |
 //! | `arn` | [`xray_arn`]: the ARNs of sampling rules and groups |
+//! | `xray_error` | [`xray_error_body`]: the X-Ray API's error shape, for every HTTP route |
 //! | `durable_file` | [`replace_durably`]: atomic, synced replacement of a small file (rules, groups) |
 //!
 //! ```
@@ -28,27 +30,34 @@ mod document;
 mod durable_file;
 mod error;
 mod id;
+mod log;
 mod otlp;
 mod segment;
 mod sink;
 mod span;
 mod trace_header;
 mod validation;
+mod xray_error;
 
 pub use arn::{xray_arn, ARN_ACCOUNT, ARN_REGION};
 pub use document::{parse_document, parse_document_with, Document, MAX_DOCUMENT_BYTES};
 pub use durable_file::replace_durably;
 pub use error::{DocumentError, HeaderError, IdError, InvalidDocument, OtlpError, Problem, Result};
 pub use id::{SegmentId, TraceId};
-pub use otlp::{rows_from_otlp, rows_from_resource_spans, OtlpConversion, RejectedSpan};
+pub use log::LogRow;
+pub use otlp::{
+    log_rows_from_otlp, rows_from_otlp, rows_from_resource_spans, LogConversion, OtlpConversion, RejectedLog,
+    RejectedSpan, MAX_ATTRIBUTE_BYTES, MAX_LOG_ATTRIBUTES, MAX_LOG_BODY_BYTES,
+};
 pub use segment::{
     AnnotationValue, Aws, Cause, CauseDetails, CloudwatchLogs, Ec2, Ecs, Eks, ElasticBeanstalk, Entity, Exception,
     Http, HttpRequest, HttpResponse, Link, Sql, StackFrame, XraySdk,
 };
-pub use sink::{Durability, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource};
+pub use sink::{Durability, LogBatch, LogSink, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource};
 pub use span::{
     push_rows_from_document, rows_from_document, seconds_to_micros, AnnotationScalar, AwsSummary, ExceptionSummary,
     HttpSummary, SpanKind, SpanRow,
 };
 pub use trace_header::{Sampled, TraceHeader};
 pub use validation::{Rules, TraceAge, MAX_NAME_CHARS};
+pub use xray_error::{xray_error_body, XRAY_ERROR_TYPE_HEADER};

@@ -1,12 +1,12 @@
 //! The contract between ingest and storage: what the collector hands over ([`SpanBatch`] to a
-//! [`SpanSink`]) and what it reads back ([`TraceSource`]). It lives here, below both, so the
+//! [`SpanSink`], [`LogBatch`] to a [`LogSink`]) and what it reads back ([`TraceSource`]). It lives here, below both, so the
 //! collector never depends on the store and the store never depends on the collector: each
 //! depends only on this crate (`fluoro_store::Store` implements both traits, the collector's
 //! `MemorySink` too).
 
 use thiserror::Error;
 
-use crate::{Entity, SpanRow, TraceId};
+use crate::{Entity, LogRow, SpanRow, TraceId};
 
 /// A sink could not keep a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -36,6 +36,19 @@ pub struct SpanBatch {
 /// Keeps accepted spans.
 pub trait SpanSink: Send + Sync + 'static {
     fn write(&self, batch: SpanBatch) -> Result<(), SinkError>;
+}
+
+/// Accepted log records from one export.
+#[derive(Debug, Clone)]
+pub struct LogBatch {
+    pub rows: Vec<LogRow>,
+    pub durability: Durability,
+}
+
+/// Keeps accepted log records. A separate trait from [`SpanSink`], so sinks that keep no logs
+/// (the sidecar's relay, the in-memory test sink) need not pretend to.
+pub trait LogSink: Send + Sync + 'static {
+    fn write_logs(&self, batch: LogBatch) -> Result<(), SinkError>;
 }
 
 /// Reads whole traces back, for `BatchGetTraces`.

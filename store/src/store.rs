@@ -19,6 +19,9 @@
 //!
 //! Open: read the checkpoint, open the blocks (discarding half-written ones), replay the log —
 //! skipping the segments the checkpoint says are in a block, when that block exists.
+//!
+//! Log records take the same steps in `logs/` ([`LogStore`]), on their own log and blocks;
+//! the flush thread here flushes and maintains both.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -29,13 +32,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fluoro_proto::{parse_document, Entity, SegmentId, TraceId};
-use fluoro_proto::{Durability, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource};
+use fluoro_proto::{Durability, LogBatch, LogRow, LogSink, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource};
 use parking_lot::{Mutex, RwLock};
 use polars::prelude::{col, concat, Expr, IntoLazy, LazyFrame, UnionArgs};
 
 use crate::block::{self, BlockMeta, Neighbours, WrittenBlock};
 use crate::compaction::{merge_blocks, plan_compaction};
 use crate::error::{Result, StoreError};
+use crate::logs::{LogPage, LogQuery, LogStore};
 use crate::recent::{fill_services, RecentSpans};
 use crate::record::StoredSpan;
 use crate::replace_rule::preferred_version;
@@ -120,6 +124,7 @@ struct Shared {
     wal_dir: PathBuf,
     blocks_dir: PathBuf,
     wal: Wal,
+    logs: LogStore,
     next_sequence: AtomicU64,
     next_generation: AtomicU64,
     next_block_id: AtomicU64,
@@ -155,14 +160,15 @@ impl Store {
         let checkpoint = wal::read_checkpoint(&wal_dir)?;
         let skip_before = trusted_checkpoint(checkpoint, &blocks).map_or(0, |c| c.generation);
         let blocks = drop_replaced_blocks(&blocks_dir, blocks)?;
-        let replayed = wal::replay(&wal_dir, skip_before)?;
-        let recovered = replayed.spans.len();
+        let replayed = wal::replay::<StoredSpan>(&wal_dir, skip_before)?;
+        let recovered = replayed.entries.len();
         let mut active = RecentSpans::default();
-        active.insert(replayed.spans);
+        active.insert(replayed.entries);
         let next_generation = replayed.last_generation.max(checkpoint.map_or(0, |c| c.generation)) + 1;
         let max_block_id = blocks.iter().map(|b| b.id).chain(checkpoint.map(|c| c.block_id)).max();
         let options = WalOptions { sync_interval: config.sync_interval, queue_records: config.wal_queue_records };
         let wal = Wal::start(&wal_dir, next_generation, replayed.next_sequence, options)?;
+        let logs = LogStore::open(&config)?;
         tracing::info!(
             blocks = blocks.len(),
             recovered_spans = recovered,
@@ -173,6 +179,7 @@ impl Store {
             wal_dir,
             blocks_dir,
             wal,
+            logs,
             next_sequence: AtomicU64::new(replayed.next_sequence),
             next_generation: AtomicU64::new(next_generation + 1),
             next_block_id: AtomicU64::new(max_block_id.map_or(1, |id| id + 1)),
@@ -200,14 +207,45 @@ impl Store {
         Ok(())
     }
 
-    /// Writes recent data to a block now (and checkpoints the log).
+    /// Writes recent spans and log records to blocks now (and checkpoints both logs).
     pub fn flush(&self) -> Result<()> {
-        self.shared.flush()
+        let spans = self.shared.flush();
+        let logs = self.shared.logs.flush();
+        spans.and(logs)
+    }
+
+    /// Stores log records; for [`Durability::Acknowledged`] they are on disk when this
+    /// returns. Either way they are readable when this returns.
+    pub fn write_logs(&self, batch: LogBatch) -> Result<()> {
+        self.shared.logs.write(batch)
+    }
+
+    /// The log records of a trace (of one span with `span_id`), in time order.
+    pub fn trace_logs(&self, trace_id: TraceId, span_id: Option<SegmentId>) -> Result<Vec<LogRow>> {
+        self.shared.logs.trace_logs(trace_id, span_id)
+    }
+
+    /// One page of log records matching `query`, newest first.
+    pub fn search_logs(&self, query: &LogQuery) -> Result<LogPage> {
+        self.shared.logs.search(query)
+    }
+
+    /// Log records not yet in a block.
+    pub fn recent_log_rows(&self) -> usize {
+        self.shared.logs.recent_rows()
+    }
+
+    /// The log blocks, oldest first: id and file (in `<data_dir>/logs/blocks/`).
+    pub fn log_block_files(&self) -> Vec<(u64, PathBuf)> {
+        self.shared.logs.block_files()
     }
 
     /// Applies retention and compaction now (the background thread does it after each tick).
     pub fn maintain(&self) -> Result<()> {
-        self.shared.maintain(Instant::now())
+        let now = Instant::now();
+        let spans = self.shared.maintain(now);
+        let logs = self.shared.logs.maintain(Some(now));
+        spans.and(logs)
     }
 
     /// Graceful stop: flushes recent data to a block and syncs, so the data directory is
@@ -218,6 +256,7 @@ impl Store {
         }
         self.shared.flush()?;
         self.shared.delete_obsolete_files(None)?;
+        self.shared.logs.close()?;
         self.shared.closed.store(true, Ordering::SeqCst);
         // A write that raced the flush above is in the log and is replayed on the next open.
         self.shared.wal.sync()
@@ -301,6 +340,12 @@ impl Drop for Store {
 impl SpanSink for Store {
     fn write(&self, batch: SpanBatch) -> Result<(), SinkError> {
         Store::write(self, batch).map_err(|error| SinkError(error.to_string()))
+    }
+}
+
+impl LogSink for Store {
+    fn write_logs(&self, batch: LogBatch) -> Result<(), SinkError> {
+        Store::write_logs(self, batch).map_err(|error| SinkError(error.to_string()))
     }
 }
 
@@ -646,10 +691,18 @@ fn flush_loop(shared: &Shared, wakeups: &Receiver<()>) {
                 tracing::warn!(error = %error, "failed to flush recent data to a block");
             }
         }
+        if shared.logs.flush_due() {
+            if let Err(error) = shared.logs.flush() {
+                tracing::warn!(error = %error, "failed to flush recent log records to a block");
+            }
+        }
         if flushed || last_maintenance.elapsed() >= MAINTENANCE_INTERVAL {
             last_maintenance = Instant::now();
             if let Err(error) = shared.maintain(last_maintenance) {
                 tracing::warn!(error = %error, "failed to apply retention or compaction");
+            }
+            if let Err(error) = shared.logs.maintain(Some(last_maintenance)) {
+                tracing::warn!(error = %error, "failed to apply retention to log blocks");
             }
         }
     }

@@ -30,6 +30,17 @@
 //!   "fluoro-wal-checkpoint 1\n<generation> <block id>\n"
 //!   = segments older than <generation> are wholly contained in block <block id>
 //! ```
+//!
+//! Log records have a log of their own, in `<data_dir>/logs/wal/`, with the same segments,
+//! records and checkpoint; only the payload differs ([`WalEntry`], `logs/mod.rs`):
+//!
+//! ```text
+//! payload = postcard( Vec<{ row: LogRow, sequence: u64 }> )                 (format version 1)
+//! ```
+//!
+//! A separate log rather than a second record kind in this one, because a checkpoint says
+//! which block holds everything before a generation: sharing segments would tie every log
+//! flush to a span flush and the two kinds of block to one checkpoint.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, ErrorKind, Read, Seek, SeekFrom, Write};
@@ -72,13 +83,36 @@ struct WalSpan {
     sequence: u64,
 }
 
+/// What a log's records hold: spans here, log records in `logs/`.
+pub(crate) trait WalEntry: Sized {
+    /// Decodes one record's payload; `None` marks the record as damage.
+    fn decode(payload: &[u8]) -> Option<Vec<Self>>;
+    /// The store's arrival order.
+    fn sequence(&self) -> u64;
+}
+
+impl WalEntry for StoredSpan {
+    fn decode(payload: &[u8]) -> Option<Vec<StoredSpan>> {
+        decode_payload(payload)
+    }
+
+    fn sequence(&self) -> u64 {
+        self.sequence
+    }
+}
+
 /// Encodes a batch as one record (header included), ready for [`Wal::append`].
 pub(crate) fn encode_record(spans: &[StoredSpan]) -> Result<Vec<u8>> {
     let wire: Vec<WalSpanRef<'_>> = spans
         .iter()
         .map(|span| WalSpanRef { row: &span.row, document: span.document.as_deref(), sequence: span.sequence })
         .collect();
-    let payload = postcard::to_stdvec(&wire).map_err(|error| StoreError::Encode(error.to_string()))?;
+    frame_record(&wire)
+}
+
+/// Any serialisable payload as one record: length, checksum, postcard bytes.
+pub(crate) fn frame_record(wire: &impl Serialize) -> Result<Vec<u8>> {
+    let payload = postcard::to_stdvec(wire).map_err(|error| StoreError::Encode(error.to_string()))?;
     let length = u32::try_from(payload.len())
         .ok()
         .filter(|length| *length <= MAX_RECORD_BYTES)
@@ -125,10 +159,10 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 // Replay
 
 /// What replay found.
-#[derive(Debug, Default)]
-pub(crate) struct Replayed {
-    /// Every span of every intact record, in log order.
-    pub(crate) spans: Vec<StoredSpan>,
+#[derive(Debug)]
+pub(crate) struct Replayed<T = StoredSpan> {
+    /// Every entry of every intact record, in log order.
+    pub(crate) entries: Vec<T>,
     /// The store's next sequence: above every replayed span and every segment's header.
     pub(crate) next_sequence: u64,
     /// The newest generation present (0 when the log is empty).
@@ -137,9 +171,15 @@ pub(crate) struct Replayed {
     pub(crate) truncated_bytes: u64,
 }
 
+impl<T> Default for Replayed<T> {
+    fn default() -> Self {
+        Replayed { entries: Vec::new(), next_sequence: 0, last_generation: 0, truncated_bytes: 0 }
+    }
+}
+
 /// Reads every segment, oldest first. Segments older than `skip_before` are already in a
 /// block (the checkpoint says so): they are deleted unread.
-pub(crate) fn replay(dir: &Path, skip_before: u64) -> Result<Replayed> {
+pub(crate) fn replay<T: WalEntry>(dir: &Path, skip_before: u64) -> Result<Replayed<T>> {
     let mut replayed = Replayed::default();
     for (generation, path) in list_segments(dir)? {
         replayed.last_generation = replayed.last_generation.max(generation);
@@ -153,7 +193,7 @@ pub(crate) fn replay(dir: &Path, skip_before: u64) -> Result<Replayed> {
     Ok(replayed)
 }
 
-fn replay_segment(path: &Path, replayed: &mut Replayed) -> Result<()> {
+fn replay_segment<T: WalEntry>(path: &Path, replayed: &mut Replayed<T>) -> Result<()> {
     let file = OpenOptions::new().read(true).write(true).open(path).map_err(|error| StoreError::io(path, error))?;
     let file_len = file.metadata().map_err(|error| StoreError::io(path, error))?.len();
     let mut reader = BufReader::new(file);
@@ -166,13 +206,13 @@ fn replay_segment(path: &Path, replayed: &mut Replayed) -> Result<()> {
     replayed.next_sequence = replayed.next_sequence.max(first_sequence);
     let mut offset = HEADER_BYTES as u64;
     loop {
-        match read_record(&mut reader) {
+        match read_record::<T>(&mut reader) {
             RecordRead::End => return Ok(()),
-            RecordRead::Record { spans, bytes } => {
+            RecordRead::Record { entries, bytes } => {
                 offset += bytes;
-                let after_last = spans.iter().map(|span| span.sequence + 1).max().unwrap_or(0);
+                let after_last = entries.iter().map(|entry: &T| entry.sequence() + 1).max().unwrap_or(0);
                 replayed.next_sequence = replayed.next_sequence.max(after_last);
-                replayed.spans.extend(spans);
+                replayed.entries.extend(entries);
             }
             RecordRead::Torn(reason) => {
                 tracing::warn!(path = %path.display(), offset, reason, "truncating write-ahead log at a torn record");
@@ -204,13 +244,13 @@ fn read_header(reader: &mut impl Read, path: &Path) -> Result<Option<u64>> {
     Ok(Some(u64::from_le_bytes(first_sequence)))
 }
 
-enum RecordRead {
+enum RecordRead<T> {
     End,
-    Record { spans: Vec<StoredSpan>, bytes: u64 },
+    Record { entries: Vec<T>, bytes: u64 },
     Torn(&'static str),
 }
 
-fn read_record(reader: &mut impl Read) -> RecordRead {
+fn read_record<T: WalEntry>(reader: &mut impl Read) -> RecordRead<T> {
     let mut header = [0u8; RECORD_HEADER_BYTES];
     match read_fully(reader, &mut header) {
         Ok(0) => return RecordRead::End,
@@ -231,8 +271,8 @@ fn read_record(reader: &mut impl Read) -> RecordRead {
     if crc32fast::hash(&payload) != crc {
         return RecordRead::Torn("checksum mismatch");
     }
-    match decode_payload(&payload) {
-        Some(spans) => RecordRead::Record { spans, bytes: (RECORD_HEADER_BYTES + payload.len()) as u64 },
+    match T::decode(&payload) {
+        Some(entries) => RecordRead::Record { entries, bytes: (RECORD_HEADER_BYTES + payload.len()) as u64 },
         None => RecordRead::Torn("undecodable payload"),
     }
 }

@@ -144,6 +144,18 @@ export async function compare({ start, end, selection, baseline, group }) {
   return post("/api/compare", compact({ StartTime: start, EndTime: end, Selection: selection, Baseline: baseline, GroupName: group }));
 }
 
+/** `POST /api/logs/trace`: the log lines of a trace (or of one segment), oldest first. */
+export async function traceLogs(traceId, segmentId) {
+  return (await post("/api/logs/trace", compact({ TraceId: traceId, SegmentId: segmentId }))).Logs || [];
+}
+
+/** One page of `POST /api/logs/search`, newest first: `{Logs, NextToken}`. */
+export async function searchLogs({ start, end, service, severity, text, limit, nextToken }) {
+  return post("/api/logs/search", compact({
+    StartTime: start, EndTime: end, Service: service, Severity: severity, Text: text, Limit: limit, NextToken: nextToken,
+  }));
+}
+
 // --- groups --------------------------------------------------------------------------------
 
 export async function groups() {

@@ -1,7 +1,7 @@
 // The trace page (`/traces/ID`): the waterfall of every segment and subsegment with its
 // nesting, service and timing, error/fault/throttle marked; a row's details (http, aws, sql,
-// annotations, metadata, exceptions with their stack, the raw document); and the trace's own
-// map. BatchGetTraces answers X-Ray and OTLP spans of one trace as documents of one tree.
+// annotations, metadata, exceptions with their stack, the raw document); the trace's log lines
+// (clicking a row shows only its segment's); and the trace's own map. BatchGetTraces answers X-Ray and OTLP spans of one trace as documents of one tree.
 
 import * as api from "./api.js";
 import { h, link, replace, definitionList } from "./dom.js";
@@ -70,6 +70,7 @@ export function render(root, ctx, params, traceId) {
   const details = h("aside", { class: "details", id: "details", "aria-label": "Segment details" },
     h("p", { class: "muted" }, "Click a row to see its details."));
   const mapHost = h("div", { class: "map-host small", id: "trace-map" });
+  const logs = logPanel(traceId);
   const back = new URLSearchParams();
   for (const key of ["range", "start", "end"]) if (params.get(key)) back.set(key, params.get(key));
   root.append(
@@ -77,6 +78,7 @@ export function render(root, ctx, params, traceId) {
     h("h1", {}, "Trace ", h("span", { class: "mono", id: "trace-id" }, traceId)),
     header,
     h("div", { class: "trace-layout" }, h("div", {}, h("h3", {}, "Timeline"), waterfall), details),
+    logs.section,
     h("h3", {}, "Trace map"), mapHost);
 
   load();
@@ -109,6 +111,7 @@ export function render(root, ctx, params, traceId) {
       ["Services", [...services].join(", ")],
     ], "facts inline"));
     replace(waterfall, timelineTable(rows, traceStart, span));
+    logs.load();
     loadMap();
   }
 
@@ -140,6 +143,7 @@ export function render(root, ctx, params, traceId) {
         body.querySelectorAll("tr.selected").forEach((other) => other.classList.remove("selected"));
         row.classList.add("selected");
         showDetails(node);
+        logs.showSegment(entity.id ?? null, entity.name ?? "");
       };
       row.addEventListener("click", open);
       row.addEventListener("keydown", (event) => { if (event.key === "Enter") open(); });
@@ -188,6 +192,72 @@ export function render(root, ctx, params, traceId) {
       replace(mapHost, h("p", { class: "error" }, `Cannot load the trace map: ${error.message}`));
     }
   }
+}
+
+/**
+ * The log panel under the timeline: the trace's log lines in time order (time, service,
+ * severity, message), or only one segment's after a click on its row, with a way back to all.
+ */
+function logPanel(traceId) {
+  const status = h("p", { class: "muted", id: "trace-logs-status" }, "Loading log lines…");
+  const showAll = h("button", { type: "button", class: "button", id: "trace-logs-all", hidden: true }, "Show all lines");
+  const body = h("tbody", {});
+  const table = h("table", { class: "list logs", id: "trace-logs-table" },
+    h("thead", {}, h("tr", {}, ["Time", "Service", "Severity", "Message"].map((label) => h("th", { scope: "col" }, label)))),
+    body);
+  const section = h("section", { id: "trace-logs", "aria-label": "Log lines" }, h("h3", {}, "Logs"), status, showAll, table);
+  let lines = [];
+  let segment = null;
+  let segmentName = "";
+  showAll.addEventListener("click", () => showSegment(null, ""));
+
+  async function load() {
+    try {
+      lines = await api.traceLogs(traceId);
+    } catch (error) {
+      replace(status, h("span", { class: "error" }, `Cannot load the log lines: ${error.message}`));
+      return;
+    }
+    draw();
+  }
+
+  function showSegment(segmentId, name) {
+    segment = segmentId;
+    segmentName = name;
+    draw();
+  }
+
+  function draw() {
+    const shown = segment ? lines.filter((line) => line.SegmentId === segment) : lines;
+    replace(body, shown.map(logRow));
+    showAll.hidden = !segment;
+    if (segment) replace(status, `${shown.length} of ${lines.length} log lines, of segment ${segmentName} (${segment})`);
+    else replace(status, lines.length ? `${lines.length} log lines` : "No log lines for this trace.");
+  }
+
+  return { section, load, showSegment };
+}
+
+/** One log line as a table row; the message keeps its line breaks. */
+export function logRow(line) {
+  const severity = line.SeverityText || severityName(line.SeverityNumber);
+  return h("tr", { class: ["log-line", severityClass(line.SeverityNumber)], "data-segment-id": line.SegmentId ?? "" },
+    h("td", { class: "mono" }, timestamp(line.Time)),
+    h("td", {}, line.Service ?? ""),
+    h("td", {}, severity),
+    h("td", { class: "message" }, line.Body ?? ""));
+}
+
+/** OTLP's severity ranges of four: 1–4 TRACE … 21–24 FATAL. */
+function severityName(number) {
+  const names = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+  return number >= 1 && number <= 24 ? names[Math.floor((number - 1) / 4)] : "";
+}
+
+function severityClass(number) {
+  if (number >= 17) return "sev-error";
+  if (number >= 13) return "sev-warn";
+  return null;
 }
 
 function exceptionElement(exception) {

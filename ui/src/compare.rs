@@ -26,13 +26,14 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use fluoro_analyzer::{compare_trace_sets, parse_filter, TraceSetComparison};
+use fluoro_analyzer::{compare_trace_sets, ComparisonQuery, TraceSetComparison, TraceSetFilter};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::{blocking, QueryState};
+use crate::api::QueryState;
 use crate::error::{ApiError, Result};
 use crate::groups::group_scope;
+use crate::request::blocking;
 use crate::time::{micros, request_window};
 
 pub(crate) fn router(state: QueryState) -> Router {
@@ -51,13 +52,14 @@ struct CompareRequest {
     group_arn: Option<String>,
 }
 
-/// A validated request: window in microseconds, the two expressions and the group, by name.
+/// A validated request: window in microseconds, the two expressions parsed, and the group by
+/// name (resolved against the registry by the handler).
 #[derive(Debug, PartialEq)]
 struct CompareQuery {
     from_us: i64,
     to_us: i64,
-    selection: String,
-    baseline: Option<String>,
+    selection: TraceSetFilter,
+    baseline: Option<TraceSetFilter>,
     group_name: Option<String>,
     group_arn: Option<String>,
 }
@@ -67,11 +69,14 @@ async fn compare(State(state): State<QueryState>, body: Bytes) -> Result<Json<Tr
         .map_err(|error| ApiError::InvalidRequest(format!("request body is not a comparison request: {error}")))?;
     let query = query_of(request)?;
     let group = group_scope(&state.groups, query.group_name.as_deref(), query.group_arn.as_deref())?;
-    let comparison = blocking("comparison", move || {
-        let (baseline, group) = (query.baseline.as_deref(), group.as_ref());
-        compare_trace_sets(&state.store, query.from_us, query.to_us, &query.selection, baseline, group, &*state.groups)
-    })
-    .await?;
+    let query = ComparisonQuery {
+        from_us: query.from_us,
+        to_us: query.to_us,
+        selection: query.selection,
+        baseline: query.baseline,
+        group,
+    };
+    let comparison = blocking("comparison", move || compare_trace_sets(&state.store, &query, &*state.groups)).await?;
     Ok(Json(comparison))
 }
 
@@ -80,17 +85,20 @@ fn query_of(request: CompareRequest) -> Result<CompareQuery> {
     let selection = request.selection.filter(|text| !text.trim().is_empty()).ok_or_else(|| {
         ApiError::InvalidRequest("Selection is required: a filter expression such as responsetime > 3".to_owned())
     })?;
-    // Parse here so a bad expression is refused before any data is read.
-    // The baseline's errors say so, so a client knows which expression the column is in.
-    parse_filter(&selection)?;
-    if let Some(baseline) = request.baseline.as_deref().filter(|text| !text.trim().is_empty()) {
-        parse_filter(baseline).map_err(|error| ApiError::InvalidRequest(format!("Baseline: {error}")))?;
-    }
+    // Parsed here, once, so a bad expression is refused before any data is read. The
+    // baseline's errors say so, so a client knows which expression the column is in.
+    let selection = TraceSetFilter::parse(&selection)?;
+    let baseline = request
+        .baseline
+        .as_deref()
+        .map(TraceSetFilter::parse)
+        .transpose()
+        .map_err(|error| ApiError::InvalidRequest(format!("Baseline: {error}")))?;
     Ok(CompareQuery {
         from_us: micros(start),
         to_us: micros(end),
         selection,
-        baseline: request.baseline,
+        baseline,
         group_name: request.group_name,
         group_arn: request.group_arn,
     })
@@ -115,7 +123,7 @@ mod tests {
             CompareQuery {
                 from_us: 1_700_000_000_000_000,
                 to_us: 1_700_003_600_000_000,
-                selection: "responsetime > 3".to_owned(),
+                selection: TraceSetFilter::parse("responsetime > 3").unwrap(),
                 baseline: None,
                 group_name: None,
                 group_arn: None

@@ -6,6 +6,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use fluoro_analyzer::{AnalyzerError, FilterError, GroupError};
+use fluoro_proto::{xray_error_body, XRAY_ERROR_TYPE_HEADER};
 use thiserror::Error;
 
 pub(crate) type Result<T, E = ApiError> = std::result::Result<T, E>;
@@ -81,8 +82,8 @@ impl IntoResponse for ApiError {
         if self.status().is_server_error() {
             tracing::warn!(error = %self, "query api request failed");
         }
-        let header = (HeaderName::from_static("x-amzn-errortype"), HeaderValue::from_static(name));
-        let body = serde_json::json!({ "__type": name, "message": self.to_string() });
+        let header = (HeaderName::from_static(XRAY_ERROR_TYPE_HEADER), HeaderValue::from_static(name));
+        let body = xray_error_body(name, &self.to_string());
         (self.status(), [header], Json(body)).into_response()
     }
 }

@@ -26,8 +26,8 @@ use fluoro_analyzer::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::api::parse_body;
 use crate::error::{ApiError, Result};
+use crate::request::parse_body;
 
 /// Groups per GetGroups page.
 pub(crate) const GROUPS_PAGE_SIZE: usize = 10;

@@ -33,9 +33,10 @@ use fluoro_analyzer::{filter_latency, parse_filter, LatencyQuery, LatencyReport,
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::{blocking, QueryState};
+use crate::api::QueryState;
 use crate::error::{ApiError, Result};
 use crate::groups::group_scope;
+use crate::request::blocking;
 use crate::time::{micros, request_window};
 
 pub(crate) fn router(state: QueryState) -> Router {

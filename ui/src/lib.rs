@@ -11,6 +11,8 @@
 //! | `groups` | `POST /CreateGroup`, `/GetGroup`, `/Groups`, `/UpdateGroup`, `/DeleteGroup` over `fluoro_analyzer::Groups` |
 //! | `compare` | `POST /api/compare` (Fluoro JSON API): two trace sets' distributions and attribute ranking |
 //! | `histogram` | `POST /api/histogram` (Fluoro JSON API): a filter's exact latency percentiles and distribution |
+//! | `logs` | `POST /api/logs/trace`, `/api/logs/search` (Fluoro JSON API): a trace's log lines, log search |
+//! | `request` | what every route does with a request: JSON body, analysis off the async workers |
 //! | `time` | request timestamps: epoch seconds or RFC 3339 |
 //! | `error` | [`ApiError`]: X-Ray's error shape, the HTTP status per error |
 
@@ -20,6 +22,8 @@ mod dashboard;
 mod error;
 mod groups;
 mod histogram;
+mod logs;
+mod request;
 mod service_graph;
 mod time;
 mod trace_summaries;

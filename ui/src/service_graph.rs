@@ -25,9 +25,10 @@ use fluoro_analyzer::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::api::{blocking, parse_body, QueryState};
+use crate::api::QueryState;
 use crate::error::{ApiError, Result};
 use crate::groups::group_of_request;
+use crate::request::{blocking, parse_body};
 use crate::time::{micros, request_window};
 
 /// Trace ids one GetTraceGraph call may name.

@@ -28,8 +28,9 @@ use fluoro_analyzer::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::api::{blocking, QueryState};
+use crate::api::QueryState;
 use crate::error::{ApiError, Result};
+use crate::request::blocking;
 use crate::time::{micros, request_window};
 
 const TOKEN_VERSION: &str = "v1";

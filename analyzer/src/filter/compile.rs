@@ -1,5 +1,5 @@
 //! Filter expressions compiled to polars lazy expressions (spec 3). A trace matches when the
-//! compiled predicate holds on its row of the trace frame (`summary::trace_frame`).
+//! compiled predicate holds on its row of the trace frame (`trace_frame.rs`).
 //!
 //! Strategy: every condition becomes a boolean column of the trace frame.
 //! - Trace keywords read the trace frame directly (`responsetime`, `http.*`, root flags…).
@@ -32,7 +32,7 @@ use super::parse_filter;
 use super::root_cause_json::{join_matches, RootCausePatterns};
 use crate::error::{AnalyzerError, Result};
 use crate::spans::SPAN_COLUMNS;
-use crate::summary::{ROOT_HTTP_COLUMNS, TRACE_FRAME_COLUMNS};
+use crate::trace_frame::{ROOT_HTTP_COLUMNS, TRACE_FRAME_COLUMNS};
 
 /// How deeply groups may refer to groups.
 pub const MAX_GROUP_DEPTH: usize = 4;

@@ -19,7 +19,7 @@ use super::ast::RootCauseList;
 use crate::error::Result;
 use crate::root_cause::{root_causes, RootCause};
 use crate::service_graph::{inferred_node, DownstreamCall};
-use crate::summary::{records_of, root_index};
+use crate::span_record::{records_of, root_index};
 
 /// The span columns the node and call frames read (brace columns and node identities).
 pub(super) const ROW_FRAME_COLUMNS: [&str; 29] = [

@@ -33,7 +33,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{AnalyzerError, Result};
 use crate::root_cause::{root_causes, RootCause};
-use crate::summary::{records_of, root_index};
+use crate::span_record::{records_of, root_index};
 
 /// The JSON shape of a root cause: which keys exist and the type of each value.
 #[derive(Clone, Copy)]

@@ -16,9 +16,9 @@
 //! assigned in one pass over the spans in Rust ([`NodeIds`]), so every join, `unique` and
 //! group-by below runs on integer keys; names come back only for the aggregated rows.
 
-use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use std::collections::HashMap;
 
+use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use polars::prelude::*;
 
 use super::inferred::{inferred_node, DownstreamCall};

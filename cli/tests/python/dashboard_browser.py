@@ -335,9 +335,23 @@ def scenario_trace(ui, facts):
     check(any("charge_card" in f for f in frames), "the stack names charge_card: %r" % frames)
     check(ui.all("#details pre[data-section='http']"), "the http section")
     ui.wait(lambda d: len(ui.all("#trace-map g.node")) >= 5, "the trace's own map")
+    # The log panel: after the click on frontend, only its lines; then every line, in time order.
+    frontend = [line["message"] for line in facts["logs"] if line["service"] == "frontend"]
+    ui.wait(lambda d: log_messages(ui) == frontend, "frontend's %d log lines after the click" % len(frontend))
+    ui.click("#trace-logs-all")
+    expected = [line["message"] for line in facts["logs"]]
+    ui.wait(lambda d: log_messages(ui) == expected, "the trace's %d log lines in order" % len(expected))
+    logs = [[td.text for td in row.find_elements(By.CSS_SELECTOR, "td")] for row in ui.all("#trace-logs-table tbody tr")]
+    check([row[1] for row in logs] == [line["service"] for line in facts["logs"]], "services: %r" % logs)
+    check([row[2] for row in logs] == ["INFO", "WARN", "ERROR"], "severities: %r" % logs)
+    check(ui.visible_text(facts["payload"]) == ["TD"], "the payload shows as text: %r" % ui.visible_text(facts["payload"]))
     ui.screenshot(ui.screenshot_path)
     ui.safe("trace")
-    return {"rows": rows}
+    return {"rows": rows, "logs": logs}
+
+
+def log_messages(ui):
+    return [td.text for td in ui.all("#trace-logs-table tbody td.message")]
 
 
 def scenario_groups(ui, facts):

@@ -14,6 +14,9 @@ Usage: dashboard_topology.py UDP_PORT OTLP_HTTP_PORT
 - every 6th (i % 6 == 2) has payments fail with 500 and an exception: frontend → payments is red,
   and frontend's segment records the exception with its stack (X-Ray SDK);
 - 100 fast traces of service "health" alone, so the trace list has more than one page;
+- the first faulted request's segments carry log lines, exported with the OpenTelemetry SDK's
+  logging handler over OTLP/HTTP in the segments' context: frontend INFO, petsearch WARN, then
+  frontend ERROR whose message carries `<img src=x onerror=alert(1)>`;
 - one more trace, from service "xss-probe", carries `<img src=x onerror=alert(1)>` in its
   origin (the map's type tag), user, annotation, URL and exception message. Segment names
   cannot carry it: the name rule refuses `<`, `>`, `(` and `)` (the test checks that too).
@@ -152,7 +155,44 @@ def request(i, now, provider):
     xray_recorder.end_segment(end_time=start + response - 0.035)
 
     payments_span(provider, trace_id, pay_id, start + response - 0.024, start + response - 0.006, fault)
-    return trace_id, {"slow": slow, "throttled": throttled, "fault": fault}
+    return trace_id, {"slow": slow, "throttled": throttled, "fault": fault,
+                      "segments": {"frontend": segment.id, "petsearch": callee.id}}
+
+
+def log_lines(otlp_http_port, trace_id, segments):
+    """The log lines of one trace, each written in its segment's context; returns their messages
+    in the order written."""
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    w3c = int(trace_id.replace("1-", "", 1).replace("-", ""), 16)
+    providers, loggers = [], {}
+    for service in ("frontend", "petsearch"):
+        provider = LoggerProvider(resource=Resource.create({"service.name": service}))
+        provider.add_log_record_processor(SimpleLogRecordProcessor(
+            OTLPLogExporter(endpoint="http://127.0.0.1:%d/v1/logs" % otlp_http_port)))
+        logger = logging.getLogger("dashboard-topology-" + service)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        logger.addHandler(LoggingHandler(level=logging.INFO, logger_provider=provider))
+        providers.append(provider)
+        loggers[service] = logger
+    written = [("frontend", logging.INFO, "loading pets page 2"),
+               ("petsearch", logging.WARNING, "DynamoDB throttled the query, retrying"),
+               ("frontend", logging.ERROR, "payment failed: " + PAYLOAD)]
+    for service, level, message in written:
+        context = SpanContext(trace_id=w3c, span_id=int(segments[service], 16), is_remote=False,
+                              trace_flags=TraceFlags(TraceFlags.SAMPLED))
+        with trace.use_span(NonRecordingSpan(context)):
+            loggers[service].log(level, message)
+        time.sleep(0.002)  # distinct times, so the order is the time order
+    for provider in providers:
+        provider.shutdown()
+    return [{"service": service, "message": message} for service, _, message in written]
 
 
 def health_check(i, now):
@@ -198,9 +238,11 @@ def main():
     health = [health_check(i, now) for i in range(HEALTH_CHECKS)]
     xss = xss_probe(now)
     provider.shutdown()
+    logged = next(t for t in traces if t["fault"])
+    logs = log_lines(otlp_http_port, logged["id"], logged["segments"])
     time.sleep(0.5)  # UDP sends are fire-and-forget: give the last datagrams time to leave
     print(json.dumps({"traces": traces, "xss": xss, "payload": PAYLOAD, "health": len(health),
-                      "throttled": sum(1 for t in traces if t["throttled"])}))
+                      "throttled": sum(1 for t in traces if t["throttled"]), "logs": logs}))
 
 
 if __name__ == "__main__":

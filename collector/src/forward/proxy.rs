@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use fluoro_proto::{xray_error_body, XRAY_ERROR_TYPE_HEADER};
 
 /// Proxies every `POST` (the SDKs' sampling calls) to the central collector's API.
 pub fn sampling_proxy_router(central: &str) -> axum::Router {
@@ -42,8 +43,9 @@ async fn proxy_request(State(proxy): State<Arc<SamplingProxy>>, uri: Uri, header
             out
         }
         Err(error) => {
-            let body = serde_json::json!({"__type": "ServiceUnavailableException", "message": format!("central collector unreachable: {error}")});
-            (StatusCode::BAD_GATEWAY, axum::Json(body)).into_response()
+            let error_type = "ServiceUnavailableException";
+            let body = xray_error_body(error_type, &format!("central collector unreachable: {error}"));
+            (StatusCode::BAD_GATEWAY, [(XRAY_ERROR_TYPE_HEADER, error_type)], axum::Json(body)).into_response()
         }
     }
 }

@@ -10,6 +10,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use fluoro_proto::{xray_error_body, XRAY_ERROR_TYPE_HEADER};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -140,12 +141,12 @@ impl IntoResponse for SamplingError {
         if status.is_server_error() {
             tracing::error!(error = %self, "sampling rules request failed");
         }
-        let mut body = json!({ "__type": error_type, "message": self.to_string() });
+        let mut body = xray_error_body(error_type, &self.to_string());
         if let SamplingError::RuleNotFound(name) = &self {
             body["ResourceName"] = json!(name);
         }
         let mut response = (status, Json(body)).into_response();
-        response.headers_mut().insert("X-Amzn-ErrorType", HeaderValue::from_static(error_type));
+        response.headers_mut().insert(XRAY_ERROR_TYPE_HEADER, HeaderValue::from_static(error_type));
         response
     }
 }

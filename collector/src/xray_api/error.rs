@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use thiserror::Error;
 
-use fluoro_proto::SinkError;
+use fluoro_proto::{xray_error_body, SinkError, XRAY_ERROR_TYPE_HEADER};
 
 /// Why a whole request failed. Per-document refusals are not errors: they go in
 /// `UnprocessedTraceSegments` of a 200 response.
@@ -53,8 +53,8 @@ impl IntoResponse for XrayApiError {
         if self.status().is_server_error() {
             tracing::warn!(error = %self, "x-ray api request failed");
         }
-        let header = (HeaderName::from_static("x-amzn-errortype"), HeaderValue::from_static(name));
-        let body = serde_json::json!({ "__type": name, "message": self.to_string() });
+        let header = (HeaderName::from_static(XRAY_ERROR_TYPE_HEADER), HeaderValue::from_static(name));
+        let body = xray_error_body(name, &self.to_string());
         (self.status(), [header], Json(body)).into_response()
     }
 }

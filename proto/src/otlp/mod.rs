@@ -19,6 +19,7 @@
 //! | `aws` | what makes a span an AWS SDK call; `aws.*` attributes → `aws` |
 //! | `sql` | `sql_url`, and the URL parsing that drops credentials and parameters |
 //! | `cause` | `error`, `fault`, `throttle` and `exceptions` |
+//! | `logs` | OTLP log records → [`crate::LogRow`]s: ids, times, severity, body as text, bounds |
 //! | `annotations` | attributes no mapping consumes → `annotations`, keys sanitised |
 //! | `attributes` | `Attributes`: lookup by key, numbers and ports however SDKs send them |
 //! | `fixtures` | tests only: spans and resources as SDKs send them |
@@ -105,6 +106,7 @@ mod cause;
 #[cfg(test)]
 mod fixtures;
 mod http;
+mod logs;
 mod naming;
 mod resource;
 mod sql;
@@ -126,6 +128,10 @@ use sql::sql_url;
 use crate::error::OtlpError;
 use crate::id::{SegmentId, TraceId};
 use crate::span::SpanRow;
+
+pub use logs::{
+    log_rows_from_otlp, LogConversion, RejectedLog, MAX_ATTRIBUTE_BYTES, MAX_LOG_ATTRIBUTES, MAX_LOG_BODY_BYTES,
+};
 
 /// How many rejected spans the partial-success message describes before summarising the rest.
 const REJECTIONS_IN_MESSAGE: usize = 3;
@@ -181,19 +187,26 @@ impl OtlpConversion {
     /// The `error_message` of an OTLP partial-success response: the count and the first few
     /// rejections. `None` when every span was converted.
     pub fn rejection_message(&self) -> Option<String> {
-        if self.rejected.is_empty() {
-            return None;
-        }
         let total = self.rows.len() + self.rejected.len();
-        let examples: Vec<String> =
+        let described: Vec<String> =
             self.rejected.iter().take(REJECTIONS_IN_MESSAGE).map(RejectedSpan::to_string).collect();
-        let mut message = format!("{} of {total} spans rejected: {}", self.rejected.len(), examples.join("; "));
-        let unlisted = self.rejected.len().saturating_sub(REJECTIONS_IN_MESSAGE);
-        if unlisted > 0 {
-            message.push_str(&format!("; and {unlisted} more"));
-        }
-        Some(message)
+        summarise_rejections(&described, self.rejected.len(), total, "spans")
     }
+}
+
+/// `"<n> of <total> <things> rejected: <first few>; and <m> more"`, or `None` for no rejections.
+/// `described` holds at most the first [`REJECTIONS_IN_MESSAGE`] rejections, already described.
+fn summarise_rejections(described: &[String], rejected: usize, total: usize, things: &str) -> Option<String> {
+    if rejected == 0 {
+        return None;
+    }
+    let listed = &described[..described.len().min(REJECTIONS_IN_MESSAGE)];
+    let mut message = format!("{rejected} of {total} {things} rejected: {}", listed.join("; "));
+    let unlisted = rejected.saturating_sub(listed.len());
+    if unlisted > 0 {
+        message.push_str(&format!("; and {unlisted} more"));
+    }
+    Some(message)
 }
 
 impl RejectedSpan {

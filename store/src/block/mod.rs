@@ -78,7 +78,7 @@ use crate::error::{Result, StoreError};
 use crate::record::StoredSpan;
 
 pub(crate) use filter::TraceFilter;
-pub(crate) use read::{read_block, read_trace_spans, scan_block};
+pub(crate) use read::{lazy_block, read_block, read_trace_spans, scan_block, u64_lit};
 #[allow(unused_imports)]
 pub(crate) use schema::frame_to_spans;
 pub(crate) use schema::spans_to_frame;
@@ -200,9 +200,48 @@ pub(crate) fn write_block(
     let footer = footer_meta(&spans, neighbours);
     let mut frame = spans_to_frame(&spans)?;
     drop(spans);
+    write_frame(blocks_dir, id, &mut frame, footer)
+}
+
+/// What the footer of a block of another kind (log records, `logs/block.rs`) says: the same
+/// [`BlockMeta`] fields, so opening, retention and deletion are the span blocks' code.
+#[derive(Debug)]
+pub(crate) struct FooterFacts {
+    pub rows: usize,
+    pub min_us: i64,
+    pub max_us: i64,
+    /// Distinct, sorted.
+    pub services: Vec<String>,
+    pub trace_ids: Vec<TraceId>,
+}
+
+/// Writes a frame of another kind of row as block `id`, durably, with a footer from `facts`.
+pub(crate) fn write_other_block(
+    blocks_dir: &Path,
+    id: u64,
+    frame: &mut DataFrame,
+    facts: FooterFacts,
+) -> Result<WrittenBlock> {
+    let footer = FooterMeta {
+        version: FORMAT_VERSION,
+        rows: facts.rows,
+        min_start_us: facts.min_us,
+        max_end_us: facts.max_us,
+        services: facts.services,
+        filter: TraceFilter::build(facts.trace_ids.into_iter()).to_stored(),
+        // Nothing else is ever in the same scan, and nothing is compacted into it.
+        shared_traces: Some(Vec::new()),
+        replaces: Vec::new(),
+    };
+    write_frame(blocks_dir, id, frame, footer)
+}
+
+/// Writes `frame` to a tmp file, fsyncs, renames it into place as block `id`, fsyncs the
+/// directory. An error means no block file was left behind.
+fn write_frame(blocks_dir: &Path, id: u64, frame: &mut DataFrame, footer: FooterMeta) -> Result<WrittenBlock> {
     let path = block_path(blocks_dir, id);
     let tmp_path = path.with_extension(format!("{BLOCK_EXTENSION}{TMP_SUFFIX}"));
-    let meta = write_parquet(&tmp_path, &mut frame, &footer)
+    let meta = write_parquet(&tmp_path, frame, &footer)
         .and_then(|()| tmp_block_meta(id, &tmp_path, &path, footer))
         .and_then(|meta| rename_into_place(&tmp_path, &path).map(|()| meta))
         .inspect_err(|_| discard_tmp(&tmp_path))?;

@@ -60,7 +60,7 @@ pub(crate) fn read_block(block: &BlockMeta) -> Result<Vec<StoredSpan>> {
     frame_to_spans(&frame)
 }
 
-fn lazy_block(block: &BlockMeta) -> Result<LazyFrame> {
+pub(crate) fn lazy_block(block: &BlockMeta) -> Result<LazyFrame> {
     let path = PlRefPath::new(block.path.to_string_lossy().as_ref());
     // Block files are small and read often: no cache, no row-count pre-pass.
     let args = ScanArgsParquet { cache: false, rechunk: false, ..ScanArgsParquet::default() };
@@ -80,6 +80,6 @@ fn trace_predicate(ids: &[TraceId]) -> Expr {
 
 /// A typed `u64` literal: `lit(u64)` is a dynamic integer that polars materialises through
 /// `i64` (or `i128`, a feature we leave off), which fails for ids above `i64::MAX`.
-fn u64_lit(value: u64) -> Expr {
+pub(crate) fn u64_lit(value: u64) -> Expr {
     lit(Scalar::from(value))
 }

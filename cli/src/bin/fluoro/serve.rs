@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Args;
 use fluoro_analyzer::Groups;
 use fluoro_collector::{Counters, Ingest, ServerConfig, UdpConfig};
-use fluoro_proto::{SpanSink, TraceSource};
+use fluoro_proto::{LogSink, SpanSink, TraceSource};
 use fluoro_store::{Store, StoreConfig};
 
 use crate::config::{self, ConfigFile};
@@ -90,7 +90,8 @@ async fn serve(config: ServerConfig, store_config: StoreConfig, groups: Arc<Grou
     let store_dir = store_config.data_dir.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(store_config)).await?;
     let store = Arc::new(store.with_context(|| format!("cannot open the store in {}", store_dir.display()))?);
-    let ingest = Ingest::new(store.clone() as Arc<dyn SpanSink>, Arc::new(Counters::new()));
+    let ingest = Ingest::new(store.clone() as Arc<dyn SpanSink>, Arc::new(Counters::new()))
+        .with_log_sink(store.clone() as Arc<dyn LogSink>);
     let data_dir = config.data_dir.clone();
     // The dashboard's GET pages and assets beside the API's POST operations, on one port.
     let api_routes = fluoro_ui::api_router(store.clone(), groups).merge(fluoro_ui::dashboard_router());
@@ -101,8 +102,8 @@ async fn serve(config: ServerConfig, store_config: StoreConfig, groups: Arc<Grou
     println!("fluoro: listening udp {} (X-Ray daemon protocol)", a.udp);
     println!("fluoro: listening sampling {} (X-Ray SDK sampling, TCP)", a.sampling);
     println!("fluoro: listening http {} (X-Ray API, /metrics, dashboard)", a.http);
-    println!("fluoro: listening otlp-grpc {}", a.otlp_grpc);
-    println!("fluoro: listening otlp-http {}", a.otlp_http);
+    println!("fluoro: listening otlp-grpc {} (traces, logs)", a.otlp_grpc);
+    println!("fluoro: listening otlp-http {} (/v1/traces, /v1/logs)", a.otlp_http);
     println!("fluoro: ready");
     wait_for_stop_signal().await?;
     tracing::info!("stopping");

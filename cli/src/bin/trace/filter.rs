@@ -166,7 +166,7 @@ fn utc(seconds: f64) -> String {
 }
 
 /// Howard Hinnant's civil_from_days.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z - era * 146_097;

@@ -1,12 +1,13 @@
 //! `trace`: queries against a Fluoro server, one module per noun: `filter` (trace summaries
 //! matching a filter expression), `compare` (two trace sets: distributions and the attribute
-//! values that differ), `histogram` (a filter's latency percentiles and distribution) and `id`
-//! (trace id conversion). `get` and `map` arrive with the API issue.
+//! values that differ), `histogram` (a filter's latency percentiles and distribution), `logs`
+//! (a trace's log lines, or a log search) and `id` (trace id conversion). `get` and `map` arrive with the API issue.
 
 mod compare;
 mod filter;
 mod histogram;
 mod id;
+mod logs;
 mod query;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,7 @@ enum Command {
     Filter(filter::FilterArgs),
     Histogram(histogram::HistogramArgs),
     Id(id::IdArgs),
+    Logs(logs::LogsArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -33,5 +35,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Filter(args) => filter::run(args).await,
         Command::Histogram(args) => histogram::run(args).await,
         Command::Id(args) => id::run(args),
+        Command::Logs(args) => logs::run(args).await,
     }
 }

@@ -1,0 +1,227 @@
+//! OTLP log exporters (the OpenTelemetry Python SDK's, over gRPC and HTTP, and plain clients
+//! sending OTLP/JSON and protobuf) get their records kept with their trace context, and a bad
+//! record is counted and reported as a partial success while the rest is kept.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use fluoro_collector::{otlp_http_router, serve_otlp_grpc, Counters, Ingest, MemorySink, RejectReason, Source};
+use fluoro_proto::{LogBatch, LogRow, LogSink, SegmentId, SinkError, TraceId};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+const TRACE_ID_HEX: &str = "5b8efff798038103d269b633813fc60c";
+
+/// Keeps every log record it is given, as the store would.
+#[derive(Debug, Default)]
+struct KeptLogs(Mutex<Vec<LogRow>>);
+
+impl LogSink for KeptLogs {
+    fn write_logs(&self, batch: LogBatch) -> Result<(), SinkError> {
+        self.0.lock().extend(batch.rows);
+        Ok(())
+    }
+}
+
+impl KeptLogs {
+    fn rows(&self) -> Vec<LogRow> {
+        self.0.lock().clone()
+    }
+}
+
+struct Receivers {
+    grpc: SocketAddr,
+    http: SocketAddr,
+    ingest: Ingest,
+    _stop: (oneshot::Sender<()>, oneshot::Sender<()>),
+}
+
+impl Receivers {
+    async fn start(logs: Arc<KeptLogs>) -> Receivers {
+        let ingest = Ingest::new(Arc::new(MemorySink::new(1000)), Arc::new(Counters::new())).with_log_sink(logs);
+        let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (grpc, http) = (grpc_listener.local_addr().unwrap(), http_listener.local_addr().unwrap());
+        let (stop_grpc, grpc_stopped) = oneshot::channel::<()>();
+        let (stop_http, http_stopped) = oneshot::channel::<()>();
+        tokio::spawn(serve_otlp_grpc(grpc_listener, ingest.clone(), async move {
+            let _ = grpc_stopped.await;
+        }));
+        let router = otlp_http_router(ingest.clone());
+        tokio::spawn(async move {
+            axum::serve(http_listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = http_stopped.await;
+                })
+                .await
+        });
+        Receivers { grpc, http, ingest, _stop: (stop_grpc, stop_http) }
+    }
+
+    fn counters(&self) -> &Counters {
+        self.ingest.counters()
+    }
+}
+
+/// Runs `tests/python/otlp_logs.py`; returns the trace and span id its lines were written in.
+async fn log_with_python_sdk(protocol: &str, endpoint: String, marker: &str) -> (TraceId, SegmentId) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/otlp_logs.py");
+    let (protocol, marker) = (protocol.to_owned(), marker.to_owned());
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .args([script.to_str().unwrap(), &protocol, &endpoint, "pet-search", &marker])
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
+            .env_remove("OTEL_RESOURCE_ATTRIBUTES")
+            .env_remove("OTEL_SERVICE_NAME")
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("python3 runs (pip install -r requirements-test.txt)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "otlp_logs.py failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let printed: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    (
+        TraceId::parse_w3c(printed["trace_id"].as_str().unwrap()).unwrap(),
+        SegmentId::parse(printed["span_id"].as_str().unwrap()).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_sdk_log_exporters_over_grpc_and_http_are_received() {
+    for (protocol, source) in [("grpc", Source::OtlpGrpcLogs), ("http", Source::OtlpHttpLogs)] {
+        let logs = Arc::new(KeptLogs::default());
+        let receivers = Receivers::start(logs.clone()).await;
+        let endpoint = match protocol {
+            "grpc" => format!("http://{}", receivers.grpc),
+            _ => format!("http://{}/v1/logs", receivers.http),
+        };
+
+        let (trace_id, span_id) = log_with_python_sdk(protocol, endpoint, "m1").await;
+
+        let rows = logs.rows();
+        let lines: Vec<(&str, i32, Option<TraceId>, Option<SegmentId>)> =
+            rows.iter().map(|row| (row.body.as_str(), row.severity_number, row.trace_id, row.span_id)).collect();
+        assert_eq!(
+            lines,
+            [
+                ("loading pet 42 m1", 9, Some(trace_id), Some(span_id)),
+                ("Illegal memory allocation m1", 17, Some(trace_id), Some(span_id)),
+                ("cache is cold m1", 13, None, None),
+            ],
+            "{protocol}"
+        );
+        assert!(rows.iter().all(|row| row.service == "pet-search"));
+        assert_eq!(rows[1].severity_text, "ERROR");
+        assert!(rows[1].attributes.contains(&("pet.id".to_owned(), "42".to_owned())), "{:?}", rows[1].attributes);
+        assert!(rows.windows(2).all(|pair| pair[0].time_us <= pair[1].time_us));
+        assert_eq!((receivers.counters().received(source), receivers.counters().accepted(source)), (3, 3));
+        assert_eq!(
+            receivers.counters().received(Source::OtlpGrpc) + receivers.counters().received(Source::OtlpHttp),
+            0
+        );
+    }
+}
+
+fn otlp_json_logs(second_trace_id: &str) -> String {
+    format!(
+        r#"{{"resourceLogs":[{{
+            "resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"payments"}}}}]}},
+            "scopeLogs":[{{"logRecords":[
+                {{"timeUnixNano":"1700000000000000000","severityNumber":17,"severityText":"ERROR",
+                  "body":{{"stringValue":"card declined"}},"traceId":"{TRACE_ID_HEX}","spanId":"eee19b7ec3c1b174"}},
+                {{"timeUnixNano":"1700000000100000000","severityNumber":9,
+                  "body":{{"stringValue":"retrying"}},"traceId":"{second_trace_id}","spanId":"eee19b7ec3c1b174"}}
+            ]}}]
+        }}]}}"#
+    )
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn otlp_json_logs_are_received_gzipped() {
+    let logs = Arc::new(KeptLogs::default());
+    let receivers = Receivers::start(logs.clone()).await;
+
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/v1/logs", receivers.http))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(gzip(otlp_json_logs(TRACE_ID_HEX).as_bytes()))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "{}", "no partial success when every record is kept");
+    let rows = logs.rows();
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0].service.as_str(), rows[0].body.as_str()), ("payments", "card declined"));
+    assert_eq!(rows[0].trace_id, Some(TraceId::parse_w3c(TRACE_ID_HEX).unwrap()));
+    assert_eq!(rows[0].time_us, 1_700_000_000_000_000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_record_with_an_invalid_trace_id_is_a_counted_partial_success() {
+    let logs = Arc::new(KeptLogs::default());
+    let receivers = Receivers::start(logs.clone()).await;
+
+    // Over HTTP: the second record's trace id is 15 bytes long.
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/v1/logs", receivers.http))
+        .header("content-type", "application/json")
+        .body(otlp_json_logs(&TRACE_ID_HEX[..30]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(answer["partialSuccess"]["rejectedLogRecords"], 1, "{answer}");
+    let message = answer["partialSuccess"]["errorMessage"].as_str().unwrap();
+    assert!(message.contains("log_records[1]") && message.contains("trace_id is 15 bytes"), "{message}");
+    assert_eq!(logs.rows().iter().map(|row| row.body.as_str()).collect::<Vec<_>>(), ["card declined"]);
+    assert_eq!(receivers.counters().rejected(Source::OtlpHttpLogs, RejectReason::Invalid), 1);
+    assert_eq!(receivers.counters().accepted(Source::OtlpHttpLogs), 1);
+
+    // Over gRPC, with a tonic client: a body over the limit.
+    let record = |body: String| LogRecord {
+        time_unix_nano: 1_700_000_000_000_000_000,
+        body: Some(opentelemetry_proto::tonic::common::v1::AnyValue {
+            value: Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(body)),
+        }),
+        ..Default::default()
+    };
+    let request = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![record("a".repeat(fluoro_proto::MAX_LOG_BODY_BYTES + 1)), record("fine".into())],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let mut client = LogsServiceClient::connect(format!("http://{}", receivers.grpc)).await.unwrap();
+    let answer = client.export(request).await.unwrap().into_inner();
+    let partial = answer.partial_success.expect("a partial success");
+    assert_eq!(partial.rejected_log_records, 1);
+    assert!(partial.error_message.contains("body is 65537 bytes"), "{}", partial.error_message);
+    assert_eq!(logs.rows().last().map(|row| row.body.as_str()), Some("fine"));
+    assert_eq!(receivers.counters().rejected(Source::OtlpGrpcLogs, RejectReason::Invalid), 1);
+    assert_eq!(receivers.counters().accepted(Source::OtlpGrpcLogs), 1);
+    assert!(receivers
+        .counters()
+        .prometheus()
+        .contains("fluoro_rejected_total{source=\"otlp_grpc_logs\",reason=\"invalid\"} 1\n"));
+}
