@@ -14,8 +14,8 @@ use crate::server::FluoroServer;
 /// Traces the topology script sends: its 24 requests, 100 health checks and the probe trace.
 const TRACES_SENT: usize = 125;
 /// Nodes of the topology's map: frontend, petsearch, payments, DynamoDB, the SQL database,
-/// health and the probe, and the clients of frontend, health and the probe.
-const NODES: usize = 10;
+/// health, S3 and the probe, and the clients of frontend, health and the probe.
+const NODES: usize = 11;
 
 pub(crate) struct Dashboard {
     pub(crate) server: FluoroServer,

@@ -10,6 +10,6 @@ fn dashboard_shows_the_service_map() {
     let dashboard = Dashboard::start();
     let seen = dashboard.browse("map", "dashboard_shows_the_service_map");
     let nodes: Vec<&str> = seen["nodes"].as_array().unwrap().iter().map(|node| node.as_str().unwrap()).collect();
-    assert_eq!(nodes.len(), 10, "{nodes:?}");
+    assert_eq!(nodes.len(), 11, "{nodes:?}");
     assert!(nodes.contains(&"payments@db.local|Database::SQL"), "the OTLP service's SQL call: {nodes:?}");
 }

@@ -60,6 +60,7 @@ export function drawGraph(host, services, { windowSeconds, selected, onSelect, v
     layout.setEdge(String(source.ReferenceId), String(target.ReferenceId), { width: 110, height: 18, labelpos: "c" });
   }
   dagre.layout(layout);
+  const moved = alignDownstreamRight(services, layout);
   const graphInfo = layout.graph();
   const width = Math.max(graphInfo.width || 0, 200);
   const height = Math.max(graphInfo.height || 0, 160);
@@ -70,7 +71,7 @@ export function drawGraph(host, services, { windowSeconds, selected, onSelect, v
     preserveAspectRatio: "xMidYMid meet",
   }, defs(), canvas);
 
-  for (const item of edges) canvas.append(edgeElement(item, layout, windowSeconds, selected, onSelect));
+  for (const item of edges) canvas.append(edgeElement(item, layout, windowSeconds, selected, onSelect, moved));
   for (const service of services) canvas.append(nodeElement(service, layout.node(String(service.ReferenceId)), windowSeconds, selected, onSelect));
 
   const fit = { x: 0, y: 0, w: width, h: height };
@@ -92,6 +93,42 @@ function backLabels(root) {
   }
 }
 
+
+/** Inferred downstream nodes: AWS resources, remote and SQL calls that sent no segment of their own. */
+function isDownstream(service) {
+  const type = service.Type || "";
+  return !(service.Edges || []).length && (type === "remote" || /sql/i.test(type) || (type.startsWith("AWS::") && service.State === "unknown"));
+}
+
+/**
+ * Moves the inferred downstream nodes into the rightmost column, as the X-Ray console shows
+ * them, whatever depth dagre ranked them at; the column is re-spaced so none overlap. Returns
+ * the ids of the nodes moved, whose edges are then drawn straight.
+ */
+function alignDownstreamRight(services, layout) {
+  const moved = new Set();
+  const nodes = services.map((service) => ({ service, box: layout.node(String(service.ReferenceId)) }));
+  const right = Math.max(...nodes.map(({ box }) => box.x));
+  for (const { service, box } of nodes) {
+    if (isDownstream(service) && box.x < right) {
+      box.x = right;
+      moved.add(service.ReferenceId);
+    }
+  }
+  if (!moved.size) return moved;
+  const column = nodes.filter(({ box }) => box.x === right).sort((a, b) => a.box.y - b.box.y);
+  let nextFree = -Infinity;
+  for (const { service, box } of column) {
+    if (box.y < nextFree) {
+      box.y = nextFree;
+      moved.add(service.ReferenceId);
+    }
+    nextFree = box.y + NODE_HEIGHT + 20;
+  }
+  const graph = layout.graph();
+  graph.height = Math.max(graph.height || 0, ...column.map(({ box }) => box.y + NODE_HEIGHT / 2 + 30));
+  return moved;
+}
 
 /**
  * The whole graph, unless fitting it would shrink labels below reading size (a map of dozens of
@@ -163,11 +200,16 @@ function ringSegments(c) {
   return arcs;
 }
 
-function edgeElement({ source, target, edge }, layout, windowSeconds, selected, onSelect) {
+function edgeElement({ source, target, edge }, layout, windowSeconds, selected, onSelect, moved) {
   const c = counts(edge.SummaryStatistics);
   const state = health(c);
-  const label = layout.edge(String(source.ReferenceId), String(target.ReferenceId));
-  const points = clipToRings(label?.points || [], layout.node(String(source.ReferenceId)), layout.node(String(target.ReferenceId)));
+  const [from, to] = [layout.node(String(source.ReferenceId)), layout.node(String(target.ReferenceId))];
+  let label = layout.edge(String(source.ReferenceId), String(target.ReferenceId));
+  if (moved.has(target.ReferenceId)) {
+    // dagre routed this edge to where the node was: a straight line to where it is now.
+    label = { points: [from, to], x: (from.x + to.x) / 2, y: (from.y + to.y) / 2 - RING_CENTER_OFFSET };
+  }
+  const points = clipToRings(label?.points || [], from, to);
   const path = points.map((point, i) => `${i ? "L" : "M"} ${point.x} ${point.y}`).join(" ");
   const isSelected = selected?.from === source.Name && selected?.to === target.Name;
   const group = svg("g", {

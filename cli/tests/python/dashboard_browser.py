@@ -172,15 +172,24 @@ def stroke(ui, element):
 
 def scenario_map(ui, facts):
     ui.open("/")
-    ui.wait(lambda d: len(ui.all("svg.graph g.node")) >= 8, "8 nodes on the map")
+    ui.wait(lambda d: len(ui.all("svg.graph g.node")) == 11, "11 nodes on the map")
     nodes = sorted(nodes_of(ui))
     for expected in ["frontend|client", "frontend|AWS::EC2::Instance", "petsearch|", "payments|",
                      "DynamoDB|AWS::DynamoDB::Table", "payments@db.local|Database::SQL"]:
         check(expected in nodes, "node %s missing from %r" % (expected, nodes))
     # Clients on the left of the service they call; inferred nodes right of their callers.
-    x = lambda key: nodes_of(ui)[key].rect["x"]
+    def x(key):
+        """The centre of the node's ring, in page pixels."""
+        face = nodes_of(ui)[key].find_element(By.CSS_SELECTOR, ".node-face").rect
+        return face["x"] + face["width"] / 2
     check(x("frontend|client") < x("frontend|AWS::EC2::Instance") < x("petsearch|") < x("DynamoDB|AWS::DynamoDB::Table"),
           "left-to-right layout: client, frontend, petsearch, DynamoDB")
+    # Inferred nodes line up in the rightmost column, however shallow their caller.
+    s3 = [key for key in nodes if key.startswith("S3|")]
+    check(s3, "the S3 node health calls: %r" % nodes)
+    check(abs(x(s3[0]) - x("DynamoDB|AWS::DynamoDB::Table")) < 2 and abs(x("payments@db.local|Database::SQL") - x(s3[0])) < 2,
+          "S3, DynamoDB and the SQL database share the rightmost column")
+    check(x(s3[0]) > x("health|") + 100, "S3 is right of health")
     # Edge colours: faults red, throttles orange, healthy grey.
     payments = edge(ui, "frontend", "payments")
     check(payments.get_attribute("data-health") == "fault", "frontend → payments carries faults")

@@ -13,7 +13,8 @@ Usage: dashboard_topology.py UDP_PORT OTLP_HTTP_PORT
   carries throttles, so it is orange;
 - every 6th (i % 6 == 2) has payments fail with 500 and an exception: frontend → payments is red,
   and frontend's segment records the exception with its stack (X-Ray SDK);
-- 100 fast traces of service "health" alone, so the trace list has more than one page;
+- 100 fast traces of service "health" calling S3 (an inferred node right after its client's
+  service), so the trace list has more than one page;
 - the first faulted request's segments carry log lines, exported with the OpenTelemetry SDK's
   logging handler over OTLP/HTTP in the segments' context: frontend INFO, petsearch WARN, then
   frontend ERROR whose message carries `<img src=x onerror=alert(1)>`;
@@ -201,6 +202,13 @@ def health_check(i, now):
     segment.start_time = now - 140 + i
     segment.put_http_meta("method", "GET")
     segment.put_http_meta("url", "http://health.local/health")
+    # A direct call to S3: an inferred node one column from the client, which the map still
+    # draws in the rightmost column with the other inferred nodes.
+    bucket = xray_recorder.begin_subsegment("S3", namespace="aws")
+    bucket.start_time = now - 140 + i + 0.001
+    bucket.set_aws({"operation": "HeadBucket", "bucket_name": "health-probes", "region": "us-east-1"})
+    bucket.put_http_meta("status", 200)
+    xray_recorder.end_subsegment(end_time=now - 140 + i + 0.003)
     segment.put_http_meta("status", 200)
     trace_id = segment.trace_id
     xray_recorder.end_segment(end_time=now - 140 + i + 0.005)
