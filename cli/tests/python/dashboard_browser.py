@@ -470,6 +470,11 @@ def scenario_pages(ui, facts):
     ui.one("#rule-save").click()
     ui.wait(lambda d: "0.25" in ui.one("tr[data-rule='Default']").text, "Default's new rate listed")
     ui.screenshot(ui.screenshot_path)
+    ui.one("#rule-RuleName").send_keys("short-lived")
+    ui.one("#rule-save").click()
+    ui.click("tr[data-rule='short-lived'] button[data-action='delete']")
+    ui.wait(expected_conditions.alert_is_present(), "the delete confirmation").accept()
+    ui.wait(lambda d: not ui.all("tr[data-rule='short-lived']"), "the deleted rule gone")
     ui.safe("sampling")
     return {"titles": seen}
 
