@@ -18,6 +18,8 @@ const RING_WIDTH = 9;
 const NODE_WIDTH = 170;
 const NODE_HEIGHT = 118;
 const RING_CENTER_OFFSET = 14;
+/** Below this the 13 px node names shrink under ~7 px. */
+const MIN_READABLE_SCALE = 0.55;
 const SHARES = ["ok", "error", "throttle", "fault"];
 
 /** What a node's Type tag says: client, service, the AWS resource type, remote or SQL. */
@@ -72,7 +74,7 @@ export function drawGraph(host, services, { windowSeconds, selected, onSelect, v
   for (const service of services) canvas.append(nodeElement(service, layout.node(String(service.ReferenceId)), windowSeconds, selected, onSelect));
 
   const fit = { x: 0, y: 0, w: width, h: height };
-  if (!viewState.box || !viewState.touched) viewState.box = { ...fit };
+  if (!viewState.box || !viewState.touched) viewState.box = readableBox(host, fit);
   viewState.fit = fit;
   setViewBox(root, viewState.box);
   enablePanZoom(root, viewState);
@@ -90,6 +92,19 @@ function backLabels(root) {
   }
 }
 
+
+/**
+ * The whole graph, unless fitting it would shrink labels below reading size (a map of dozens of
+ * nodes): then its left part at the smallest readable scale, the rest a pan away. Double-click
+ * still fits everything.
+ */
+function readableBox(host, fit) {
+  const rect = host.getBoundingClientRect();
+  if (!rect.width || !rect.height) return { ...fit };
+  const scale = Math.min(rect.width / fit.w, rect.height / fit.h);
+  if (scale >= MIN_READABLE_SCALE) return { ...fit };
+  return { x: fit.x, y: fit.y, w: rect.width / MIN_READABLE_SCALE, h: rect.height / MIN_READABLE_SCALE };
+}
 
 function defs() {
   return svg("defs", {}, ["ok", "error", "fault"].map((state) =>
@@ -246,10 +261,16 @@ function enablePanZoom(root, viewState) {
 
 /** The selection a URL names: a node, an edge or nothing. */
 function selectionOf(params) {
-  if (params.get("node")) return { node: params.get("node"), type: params.get("nodetype") ?? undefined };
+  if (params.get("node")) {
+    const type = params.get("nodetype");
+    return { node: params.get("node"), type: type === UNTYPED ? "" : type ?? undefined };
+  }
   if (params.get("from") && params.get("to")) return { from: params.get("from"), to: params.get("to") };
   return null;
 }
+
+/** `nodetype` of a node without a type (a service without an origin): an empty parameter would vanish. */
+const UNTYPED = "none";
 
 const DATA_KEYS = ["range", "start", "end", "group", "filter"];
 
@@ -315,7 +336,7 @@ export function render(root, ctx, initialParams) {
       selected,
       viewState,
       onSelect: (selection) => ctx.setParams(selection.node
-        ? { node: selection.node, nodetype: selection.type, from: null, to: null }
+        ? { node: selection.node, nodetype: selection.type || UNTYPED, from: null, to: null }
         : { from: selection.from, to: selection.to, node: null, nodetype: null }),
     });
   }

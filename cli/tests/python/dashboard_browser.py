@@ -24,7 +24,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -204,6 +204,13 @@ def scenario_map(ui, facts):
     check("node=petsearch" in ui.driver.current_url, "the selection is in the URL")
     ui.one("#panel-histogram canvas")
     ui.one("#panel-timeseries canvas")
+    # The client node shares its service's name: the URL keeps which of the two is selected,
+    # so a reload (or a shared link) reopens the same one.
+    ui.click("svg.graph g.node[data-name='frontend'][data-type='client']")
+    ui.wait(lambda d: "nodetype=client" in d.current_url, "the client selected")
+    ui.driver.refresh()
+    ui.wait(lambda d: ui.text("#panel-title") == "frontend" and ui.text("#panel-title + p") == "client", "the client's panel after a reload")
+    check(ui.all("svg.graph g.node.selected[data-type='client']"), "the client node is drawn selected")
 
     # Click an edge: its statistics, and a button for its throttled traces.
     ui.driver.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))",
@@ -398,6 +405,17 @@ def scenario_pages(ui, facts):
         ui.one(ready)
         ui.safe(path)
         seen[path] = ui.driver.title
+    # Time ranges: a preset from the picker, and an absolute window from the URL.
+    ui.open("/traces")
+    ui.one("#traces-table tbody tr")
+    Select(ui.one("#range")).select_by_value("1h")
+    ui.wait(lambda d: "range=1h" in d.current_url, "the preset in the URL")
+    now = time.time()
+    ui.open("/traces?start=%d&end=%d" % (now - 600, now + 60))
+    ui.wait(lambda d: ui.one("#range").get_attribute("value") == "absolute", "the absolute range shown")
+    ui.wait(lambda d: "more available" in ui.text("#traces-status"), "the traces of the absolute window")
+    ui.safe("absolute range")
+
     # Analytics: drag the slow region: it becomes set A, compared with the rest.
     ui.open("/analytics")
     ui.drag(ui.one("#analytics-histogram .u-over"), 0.6, 0.99)
@@ -408,6 +426,18 @@ def scenario_pages(ui, facts):
     ui.one("#ranking .effect")
     ui.screenshot(ui.screenshot_path.replace(".png", "_analytics.png"))
     ui.safe("analytics")
+    # Two filters: faulted traces against the other requests of frontend.
+    faulted = sum(1 for t in facts["traces"] if t["fault"])
+    ui.open("/analytics?a=" + urllib.parse.quote('service("frontend") AND fault') + "&b=" + urllib.parse.quote('service("frontend") AND !fault'))
+    ui.wait(lambda d: ("A: %d traces" % faulted) in ui.text("#analytics-status"), "set A of %d faulted traces" % faulted)
+    check(("B: %d traces" % (len(facts["traces"]) - faulted)) in ui.text("#analytics-status"), "set B: %r" % ui.text("#analytics-status"))
+    ranked = [r.text for r in ui.all("#ranking tbody tr")]
+    check(any("ValueError" in r for r in ranked), "the exception type ranks: %r" % ranked[:5])
+    # A bad set B points at its column.
+    ui.open("/analytics?a=fault&b=" + urllib.parse.quote("http.status >"))
+    error = ui.one(".filter-error")
+    check(error.get_attribute("data-column") == "14", "set B's error at column 14, the end: %r" % error.text)
+    ui.safe("analytics with two sets")
     # Sampling: a rule with a bad rate shows the server's message beside the field.
     ui.open("/sampling")
     ui.one("tr[data-rule='Default']")
