@@ -10,6 +10,8 @@
 
 #[path = "block_format/traces.rs"]
 mod traces;
+#[path = "block_format/written_blocks.rs"]
+mod written_blocks;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,15 +24,12 @@ use fluoro_analyzer::{
     collect_spans, compile_filter, load_spans, parse_filter, service_graph, slack_window, trace_frame, trace_summaries,
     CompiledFilter, MatchFrames, NoGroups, ServiceGraph, SummaryQuery, TimeRangeType, GRAPH_COLUMNS, TRACE_SLACK_US,
 };
-use fluoro_store::{bench_api, Store, StoreConfig};
+use fluoro_store::{Store, StoreConfig};
 use polars::prelude::IntoLazy;
 use serde_json::Value;
 
-use traces::Rng;
+use written_blocks::write_blocks;
 
-/// 2024-01-01T00:00:00Z: where generated time starts (as in `block_format`).
-const START_US: i64 = 1_704_067_200_000_000;
-const TRACE_INTERVAL_US: u64 = 10_000;
 /// Far enough that retention never deletes the 2024 data while the benchmark runs.
 const KEEP_FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
@@ -73,7 +72,8 @@ struct EdgeTotals {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let began = Instant::now();
-    let (spans, middle) = generate(&args)?;
+    let starts = write_blocks(&args.dir, args.spans, args.block_spans)?;
+    let (spans, middle) = (starts.len(), starts[starts.len() / 2]);
     println!("generated and wrote {spans} spans in {:.1} s", began.elapsed().as_secs_f64());
     let mut config = StoreConfig::new(&args.dir);
     config.retention_max_age = KEEP_FOREVER;
@@ -117,32 +117,6 @@ fn main() -> anyhow::Result<()> {
     println!("| service graph | {graph_ms:.1} ms | {duck_graph_ms:.1} ms | {:.2} |", graph_ms / duck_graph_ms);
     store.close()?;
     Ok(())
-}
-
-/// Writes the traces as blocks into `dir/blocks`; returns the span count and the median span
-/// start, where the query window is centred.
-fn generate(args: &Args) -> anyhow::Result<(usize, i64)> {
-    if args.dir.exists() {
-        std::fs::remove_dir_all(&args.dir).with_context(|| format!("clearing {}", args.dir.display()))?;
-    }
-    let blocks_dir = args.dir.join("blocks");
-    std::fs::create_dir_all(&blocks_dir)?;
-    let (mut rng, mut sequence, mut start) = (Rng::new(42), 0, START_US);
-    let (mut written, mut block_id) = (0, 0);
-    let mut starts = Vec::with_capacity(args.spans);
-    while written < args.spans {
-        let mut batch = Vec::with_capacity(args.block_spans + 64);
-        while batch.len() < args.block_spans.min(args.spans - written) {
-            batch.extend(traces::trace(&mut rng, &mut sequence, start, true));
-            start += (TRACE_INTERVAL_US / 2 + rng.below(TRACE_INTERVAL_US)) as i64;
-        }
-        written += batch.len();
-        starts.extend(batch.iter().map(|span| span.row.start_us));
-        block_id += 1;
-        bench_api::write_block(&blocks_dir, block_id, batch)?;
-    }
-    starts.sort_unstable();
-    Ok((written, starts[starts.len() / 2]))
 }
 
 /// The analyzer's GetTraceSummaries path up to the matched set: span scan, trace frame,

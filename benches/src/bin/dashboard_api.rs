@@ -11,6 +11,8 @@
 
 #[path = "block_format/traces.rs"]
 mod traces;
+#[path = "block_format/written_blocks.rs"]
+mod written_blocks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,14 +21,11 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context};
 use clap::Parser;
 use fluoro_analyzer::Groups;
-use fluoro_store::{bench_api, Store, StoreConfig};
+use fluoro_store::{Store, StoreConfig};
 use serde_json::{json, Value};
 
-use traces::Rng;
+use written_blocks::{write_blocks, START_US};
 
-/// 2024-01-01T00:00:00Z: where generated time starts (as in `block_format`).
-const START_US: i64 = 1_704_067_200_000_000;
-const TRACE_INTERVAL_US: u64 = 10_000;
 /// The dashboard's default window.
 const WINDOW_SECONDS: f64 = 15.0 * 60.0;
 /// Far enough that retention never deletes the 2024 data while the benchmark runs.
@@ -53,7 +52,8 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let began = Instant::now();
-    let (spans, first_us, last_us) = generate(&args)?;
+    let starts = write_blocks(&args.dir, args.spans, args.block_spans)?;
+    let (spans, first_us, last_us) = (starts.len(), START_US, starts.last().copied().unwrap_or(START_US));
     let data_minutes = (last_us - first_us) as f64 / 60e6;
     println!("generated and wrote {spans} spans over {data_minutes:.1} min in {:.1} s", began.elapsed().as_secs_f64());
     let mut config = StoreConfig::new(&args.dir);
@@ -153,28 +153,4 @@ fn describe(answer: &Value) -> String {
             answer["ResponseTime"]["Distribution"].as_array().map_or(0, Vec::len)
         )
     }
-}
-
-/// Writes the traces as blocks into `dir/blocks`, as `analyzer_vs_duckdb` does; returns the
-/// span count and the first and last span starts.
-fn generate(args: &Args) -> anyhow::Result<(usize, i64, i64)> {
-    if args.dir.exists() {
-        std::fs::remove_dir_all(&args.dir).with_context(|| format!("clearing {}", args.dir.display()))?;
-    }
-    let blocks_dir = args.dir.join("blocks");
-    std::fs::create_dir_all(&blocks_dir)?;
-    let (mut rng, mut sequence, mut start) = (Rng::new(42), 0, START_US);
-    let (mut written, mut block_id, mut last) = (0, 0, START_US);
-    while written < args.spans {
-        let mut batch = Vec::with_capacity(args.block_spans + 64);
-        while batch.len() < args.block_spans.min(args.spans - written) {
-            batch.extend(traces::trace(&mut rng, &mut sequence, start, true));
-            start += (TRACE_INTERVAL_US / 2 + rng.below(TRACE_INTERVAL_US)) as i64;
-        }
-        written += batch.len();
-        last = last.max(batch.iter().map(|span| span.row.start_us).max().unwrap_or(last));
-        block_id += 1;
-        bench_api::write_block(&blocks_dir, block_id, batch)?;
-    }
-    Ok((written, START_US, last))
 }
