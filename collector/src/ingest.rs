@@ -97,6 +97,15 @@ impl Ingest {
         Ok(refused)
     }
 
+    /// Counts an OTLP conversion's outcome: every item received, the refused ones rejected as
+    /// invalid. Returns the accepted count.
+    fn count_converted(&self, source: Source, accepted: usize, rejected: usize) -> u64 {
+        let accepted = accepted as u64;
+        self.counters.add_received(source, accepted + rejected as u64);
+        self.counters.add_rejected(source, RejectReason::Invalid, rejected as u64);
+        accepted
+    }
+
     /// Keeps rows converted from OTLP spans; `rejected` spans were refused by the conversion.
     pub fn put_rows(
         &self,
@@ -105,9 +114,7 @@ impl Ingest {
         rejected: usize,
         durability: Durability,
     ) -> Result<(), SinkError> {
-        let accepted = rows.len() as u64;
-        self.counters.add_received(source, accepted + rejected as u64);
-        self.counters.add_rejected(source, RejectReason::Invalid, rejected as u64);
+        let accepted = self.count_converted(source, rows.len(), rejected);
         self.write(source, SpanBatch { entities: Vec::new(), rows, durability }, accepted)
     }
 
@@ -121,9 +128,7 @@ impl Ingest {
         rejected: usize,
         durability: Durability,
     ) -> Result<(), SinkError> {
-        let accepted = rows.len() as u64;
-        self.counters.add_received(source, accepted + rejected as u64);
-        self.counters.add_rejected(source, RejectReason::Invalid, rejected as u64);
+        let accepted = self.count_converted(source, rows.len(), rejected);
         if accepted == 0 {
             return Ok(());
         }
