@@ -23,17 +23,21 @@ use tokio::sync::oneshot;
 const TRACE_ID_HEX: &str = "5b8efff798038103d269b633813fc60c";
 
 /// Both OTLP receivers on ephemeral ports, stopped when dropped.
-struct Receivers {
-    grpc: SocketAddr,
-    http: SocketAddr,
-    ingest: Ingest,
+pub(crate) struct Receivers {
+    pub(crate) grpc: SocketAddr,
+    pub(crate) http: SocketAddr,
+    pub(crate) ingest: Ingest,
     _stop_grpc: oneshot::Sender<()>,
     _stop_http: oneshot::Sender<()>,
 }
 
 impl Receivers {
     async fn start(sink: Arc<dyn SpanSink>) -> Receivers {
-        let ingest = Ingest::new(sink, Arc::new(Counters::new()));
+        Receivers::serve(Ingest::new(sink, Arc::new(Counters::new()))).await
+    }
+
+    /// Both receivers in front of `ingest` (the logs tests give it a log sink).
+    pub(crate) async fn serve(ingest: Ingest) -> Receivers {
         let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (grpc, http) = (grpc_listener.local_addr().unwrap(), http_listener.local_addr().unwrap());
@@ -57,7 +61,7 @@ impl Receivers {
         format!("http://{}/v1/traces", self.http)
     }
 
-    fn counters(&self) -> &Counters {
+    pub(crate) fn counters(&self) -> &Counters {
         self.ingest.counters()
     }
 }

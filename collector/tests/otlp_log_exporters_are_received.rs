@@ -2,19 +2,18 @@
 //! sending OTLP/JSON and protobuf) get their records kept with their trace context, and a bad
 //! record is counted and reported as a partial success while the rest is kept.
 
+use crate::otlp_exporters_are_received::Receivers;
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use fluoro_collector::{otlp_http_router, serve_otlp_grpc, Counters, Ingest, MemorySink, RejectReason, Source};
+use fluoro_collector::{Counters, Ingest, MemorySink, RejectReason, Source};
 use fluoro_proto::{LogBatch, LogRow, LogSink, SegmentId, SinkError, TraceId};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use parking_lot::Mutex;
-use tokio::sync::oneshot;
 
 const TRACE_ID_HEX: &str = "5b8efff798038103d269b633813fc60c";
 
@@ -35,38 +34,9 @@ impl KeptLogs {
     }
 }
 
-struct Receivers {
-    grpc: SocketAddr,
-    http: SocketAddr,
-    ingest: Ingest,
-    _stop: (oneshot::Sender<()>, oneshot::Sender<()>),
-}
-
-impl Receivers {
-    async fn start(logs: Arc<KeptLogs>) -> Receivers {
-        let ingest = Ingest::new(Arc::new(MemorySink::new(1000)), Arc::new(Counters::new())).with_log_sink(logs);
-        let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (grpc, http) = (grpc_listener.local_addr().unwrap(), http_listener.local_addr().unwrap());
-        let (stop_grpc, grpc_stopped) = oneshot::channel::<()>();
-        let (stop_http, http_stopped) = oneshot::channel::<()>();
-        tokio::spawn(serve_otlp_grpc(grpc_listener, ingest.clone(), async move {
-            let _ = grpc_stopped.await;
-        }));
-        let router = otlp_http_router(ingest.clone());
-        tokio::spawn(async move {
-            axum::serve(http_listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = http_stopped.await;
-                })
-                .await
-        });
-        Receivers { grpc, http, ingest, _stop: (stop_grpc, stop_http) }
-    }
-
-    fn counters(&self) -> &Counters {
-        self.ingest.counters()
-    }
+/// The span tests' receivers, with `logs` as the log sink.
+async fn start_receivers(logs: Arc<KeptLogs>) -> Receivers {
+    Receivers::serve(Ingest::new(Arc::new(MemorySink::new(1000)), Arc::new(Counters::new())).with_log_sink(logs)).await
 }
 
 /// Runs `tests/python/otlp_logs.py`; returns the trace and span id its lines were written in.
@@ -98,7 +68,7 @@ async fn log_with_python_sdk(protocol: &str, endpoint: String, marker: &str) -> 
 async fn python_sdk_log_exporters_over_grpc_and_http_are_received() {
     for (protocol, source) in [("grpc", Source::OtlpGrpcLogs), ("http", Source::OtlpHttpLogs)] {
         let logs = Arc::new(KeptLogs::default());
-        let receivers = Receivers::start(logs.clone()).await;
+        let receivers = start_receivers(logs.clone()).await;
         let endpoint = match protocol {
             "grpc" => format!("http://{}", receivers.grpc),
             _ => format!("http://{}/v1/logs", receivers.http),
@@ -153,7 +123,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread")]
 async fn otlp_json_logs_are_received_gzipped() {
     let logs = Arc::new(KeptLogs::default());
-    let receivers = Receivers::start(logs.clone()).await;
+    let receivers = start_receivers(logs.clone()).await;
 
     let response = reqwest::Client::new()
         .post(format!("http://{}/v1/logs", receivers.http))
@@ -176,7 +146,7 @@ async fn otlp_json_logs_are_received_gzipped() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_log_record_with_an_invalid_trace_id_is_a_counted_partial_success() {
     let logs = Arc::new(KeptLogs::default());
-    let receivers = Receivers::start(logs.clone()).await;
+    let receivers = start_receivers(logs.clone()).await;
 
     // Over HTTP: the second record's trace id is 15 bytes long.
     let response = reqwest::Client::new()
