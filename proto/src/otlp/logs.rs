@@ -154,7 +154,7 @@ fn optional_span_id(bytes: &[u8]) -> Result<Option<SegmentId>, OtlpError> {
     Ok((id != [0; 8]).then(|| SegmentId::from_bytes(id)))
 }
 
-fn text_of_value(value: &AnyValue) -> String {
+pub(super) fn text_of_value(value: &AnyValue) -> String {
     match &value.value {
         Some(Value::StringValue(text)) => text.clone(),
         _ => json_of_value(value).to_string(),
@@ -182,7 +182,7 @@ fn json_of_value(value: &AnyValue) -> serde_json::Value {
     }
 }
 
-fn cut_to_bytes(text: &str, limit: usize) -> String {
+pub(super) fn cut_to_bytes(text: &str, limit: usize) -> String {
     if text.len() <= limit {
         return text.to_owned();
     }

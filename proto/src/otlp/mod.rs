@@ -20,6 +20,7 @@
 //! | `sql` | `sql_url`, and the URL parsing that drops credentials and parameters |
 //! | `cause` | `error`, `fault`, `throttle` and `exceptions` |
 //! | `logs` | OTLP log records → [`crate::LogRow`]s: ids, times, severity, body as text, bounds |
+//! | `metrics` | OTLP data points → [`crate::MetricPoint`]s: gauges, sums, histograms; unsupported types rejected |
 //! | `annotations` | attributes no mapping consumes → `annotations`, keys sanitised |
 //! | `attributes` | `Attributes`: lookup by key, numbers and ports however SDKs send them |
 //! | `fixtures` | tests only: spans and resources as SDKs send them |
@@ -107,6 +108,7 @@ mod cause;
 mod fixtures;
 mod http;
 mod logs;
+mod metrics;
 mod naming;
 mod resource;
 mod sql;
@@ -131,6 +133,9 @@ use crate::span::SpanRow;
 
 pub use logs::{
     log_rows_from_otlp, LogConversion, RejectedLog, MAX_ATTRIBUTE_BYTES, MAX_LOG_ATTRIBUTES, MAX_LOG_BODY_BYTES,
+};
+pub use metrics::{
+    canonical_attributes, metric_points_from_otlp, MetricConversion, RejectedMetricPoint, MAX_METRIC_NAME_CHARS,
 };
 
 /// How many rejected spans the partial-success message describes before summarising the rest.
