@@ -54,11 +54,7 @@ impl LogStore {
         let belongs = |log: &StoredLog| {
             log.row.trace_id == Some(trace_id) && span_id.is_none_or(|span| log.row.span_id == Some(span))
         };
-        let (mut found, blocks) = {
-            let state = self.state.read();
-            let found: Vec<StoredLog> = state.recent().filter(|log| belongs(log)).cloned().collect();
-            (found, state.blocks.clone())
-        };
+        let (mut found, blocks) = self.snapshot(belongs);
         for block in blocks.iter().filter(|block| block.may_contain_trace(&trace_id)) {
             found.extend(read_logs(block, Some(trace_predicate(trace_id, span_id)))?);
         }
@@ -79,11 +75,7 @@ impl LogStore {
                 && query.before.is_none_or(|before| cursor(log) < before)
                 && needle.as_deref().is_none_or(|needle| row.body.to_lowercase().contains(needle))
         };
-        let (mut found, mut blocks) = {
-            let state = self.state.read();
-            let found: Vec<StoredLog> = state.recent().filter(|log| matches(log)).cloned().collect();
-            (found, state.blocks.clone())
-        };
+        let (mut found, mut blocks) = self.snapshot(matches);
         let upper_us = query.before.map_or(query.to_us, |before| before.time_us.saturating_add(1).min(query.to_us));
         blocks.retain(|block| block_may_match(block, query, upper_us));
         blocks.sort_by_key(|block| std::cmp::Reverse(block.max_end_us));
@@ -94,7 +86,7 @@ impl LogStore {
                 break;
             }
             let read = read_logs(block, Some(block_predicate(query, upper_us)))?;
-            found.extend(read.into_iter().filter(|log| matches(log)));
+            found.extend(read.into_iter().filter(&matches));
         }
         newest_first(&mut found);
         let more = found.len() > limit;
