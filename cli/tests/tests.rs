@@ -13,6 +13,7 @@ mod dashboard_shows_the_service_map;
 mod fluoro_daemon_relays_raw_documents;
 mod fluoro_serve_ingests_real_sdks;
 mod fluoro_serve_keeps_logs;
+mod fluoro_serve_keeps_metrics;
 mod fluoro_serve_survives_sigkill;
 mod trace_compare_queries_a_running_server;
 mod trace_filter_queries_a_running_server;
