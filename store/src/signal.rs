@@ -74,10 +74,13 @@ impl<R> Default for Recent<R> {
     }
 }
 
+/// Rows being written to a block: still readable, no longer appended to.
+type Frozen<R> = Arc<Vec<Stored<R>>>;
+
 #[derive(Debug)]
 struct SignalState<R> {
     active: Recent<R>,
-    frozen: Option<Arc<Vec<Stored<R>>>>,
+    frozen: Option<Frozen<R>>,
     blocks: Vec<Arc<BlockMeta>>,
 }
 
@@ -216,7 +219,7 @@ impl<R: SignalRow> SignalStore<R> {
         }
     }
 
-    fn freeze(&self) -> Result<Option<(u64, Arc<Vec<Stored<R>>>)>> {
+    fn freeze(&self) -> Result<Option<(u64, Frozen<R>)>> {
         let _order = self.order.lock();
         if self.state.read().active.rows.is_empty() {
             return Ok(None);
