@@ -4,11 +4,9 @@
 //! while the rest is kept.
 
 use std::io::Write as _;
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
-use crate::otlp_exporters_are_received::Receivers;
+use crate::otlp_exporters_are_received::{run_python, Receivers};
 use fluoro_collector::{Counters, Ingest, MemorySink, RejectReason, Source};
 use fluoro_proto::{MetricBatch, MetricKind, MetricPoint, MetricSink, SinkError};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
@@ -49,19 +47,7 @@ async fn python_sdk_metric_exporters_over_grpc_and_http_are_received() {
             "grpc" => format!("http://{}", receivers.grpc),
             _ => format!("http://{}", receivers.http),
         };
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/otlp_metrics.py");
-        let output = tokio::task::spawn_blocking(move || {
-            Command::new("python3")
-                .args([script.to_str().unwrap(), protocol, &endpoint, "orders"])
-                .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-                .env_remove("OTEL_RESOURCE_ATTRIBUTES")
-                .env_remove("OTEL_SERVICE_NAME")
-                .output()
-        })
-        .await
-        .unwrap()
-        .expect("python3 runs (pip install -r requirements-test.txt)");
-        assert!(output.status.success(), "otlp_metrics.py: {}", String::from_utf8_lossy(&output.stderr));
+        run_python("otlp_metrics.py", vec![protocol.to_owned(), endpoint, "orders".to_owned()]).await;
 
         let rows = points.0.lock().clone();
         let mut seen: Vec<(&str, MetricKind, &str)> =

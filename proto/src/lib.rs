@@ -50,8 +50,8 @@ pub use log::LogRow;
 pub use metric::{HistogramValue, MetricKind, MetricPoint};
 pub use otlp::{
     canonical_attributes, log_rows_from_otlp, metric_points_from_otlp, rows_from_otlp, rows_from_resource_spans,
-    LogConversion, MetricConversion, OtlpConversion, RejectedLog, RejectedMetricPoint, RejectedSpan,
-    MAX_ATTRIBUTE_BYTES, MAX_LOG_ATTRIBUTES, MAX_LOG_BODY_BYTES, MAX_METRIC_NAME_CHARS,
+    Conversion, LogConversion, MetricConversion, OtlpConversion, RejectedLog, RejectedMetricPoint, RejectedSpan,
+    Rejection, MAX_ATTRIBUTE_BYTES, MAX_LOG_ATTRIBUTES, MAX_LOG_BODY_BYTES, MAX_METRIC_NAME_CHARS,
 };
 pub use segment::{
     AnnotationValue, Aws, Cause, CauseDetails, CloudwatchLogs, Ec2, Ecs, Eks, ElasticBeanstalk, Entity, Exception,

@@ -49,7 +49,7 @@ impl OtlpExport for ExportMetricsServiceRequest {
             rejected_data_points: i64::try_from(rejected).unwrap_or(i64::MAX),
             error_message,
         });
-        ingest.put_metrics(source, conversion.points, rejected, unsupported, Durability::Acknowledged)?;
+        ingest.put_metrics(source, conversion.rows, rejected, unsupported, Durability::Acknowledged)?;
         Ok(ExportMetricsServiceResponse { partial_success })
     }
 

@@ -25,27 +25,25 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+# The span side is otlp_export.py's, in this folder (a script's folder is on sys.path).
+from otlp_export import CheckedExporter as CheckedSpanExporter
+from otlp_export import otlp_exporter as otlp_span_exporter
 
-def exporters(protocol, endpoint):
+
+def otlp_metric_exporter(protocol, endpoint):
     if protocol == "grpc":
         from grpc import Compression
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        options = {"endpoint": endpoint, "insecure": True, "compression": Compression.Gzip, "timeout": 10}
-        return OTLPMetricExporter(**options), OTLPSpanExporter(**options)
+        return OTLPMetricExporter(endpoint=endpoint, insecure=True, compression=Compression.Gzip, timeout=10)
     if protocol == "http":
         from opentelemetry.exporter.otlp.proto.http import Compression
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        return (
-            OTLPMetricExporter(endpoint=f"{endpoint}/v1/metrics", compression=Compression.Gzip, timeout=10),
-            OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces", compression=Compression.Gzip, timeout=10),
-        )
+        return OTLPMetricExporter(endpoint=f"{endpoint}/v1/metrics", compression=Compression.Gzip, timeout=10)
     raise SystemExit(f"unknown protocol {protocol!r}: expected grpc or http")
 
 
@@ -73,24 +71,6 @@ class CheckedMetricExporter(MetricExporter):
         self.inner.shutdown(timeout_millis=timeout_millis)
 
 
-class CheckedSpanExporter:
-    def __init__(self, inner):
-        self.inner = inner
-        self.failures = 0
-
-    def export(self, spans):
-        result = self.inner.export(spans)
-        if result != SpanExportResult.SUCCESS:
-            self.failures += 1
-        return result
-
-    def shutdown(self):
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis=30000):
-        return True
-
-
 COLLECTIONS = [
     {"memory": 150e6, "user": 1.0, "system": 0.5, "orders": 3},
     {"memory": 250e6, "user": 1.6, "system": 0.7, "orders": 4},
@@ -100,9 +80,9 @@ COLLECTIONS = [
 def main():
     protocol, endpoint, service = sys.argv[1:4]
     resource = Resource.create({"service.name": service})
-    metric_exporter, span_exporter = exporters(protocol, endpoint)
-    metric_exporter = CheckedMetricExporter(metric_exporter)
-    span_exporter = CheckedSpanExporter(span_exporter)
+    metric_exporter = CheckedMetricExporter(otlp_metric_exporter(protocol, endpoint))
+    span_endpoint = endpoint if protocol == "grpc" else f"{endpoint}/v1/traces"
+    span_exporter = CheckedSpanExporter(otlp_span_exporter(protocol, span_endpoint))
     # A reader that never exports on its own: the test decides when (force_flush).
     reader = PeriodicExportingMetricReader(metric_exporter, export_interval_millis=3_600_000)
     # No shutdown: it would collect a third time, and the test counts the points.

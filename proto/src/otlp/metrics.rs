@@ -28,6 +28,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 
 use super::logs::{cut_to_bytes, text_of_value, MAX_ATTRIBUTE_BYTES, MAX_LOG_ATTRIBUTES};
 use super::resource::ResourceFacts;
+use super::{Conversion, Rejection};
 use crate::error::OtlpError;
 use crate::metric::{HistogramValue, MetricKind, MetricPoint};
 
@@ -38,11 +39,7 @@ const MAX_UNIT_CHARS: usize = 63;
 const MAX_HISTOGRAM_BOUNDS: usize = 256;
 
 /// The outcome of converting OTLP metrics: the points to store and the points refused.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct MetricConversion {
-    pub points: Vec<MetricPoint>,
-    pub rejected: Vec<RejectedMetricPoint>,
-}
+pub type MetricConversion = Conversion<MetricPoint, RejectedMetricPoint>;
 
 /// A data point (or a metric without any) that was not converted, where it was, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +68,7 @@ pub fn metric_points_from_otlp(resource_metrics: &[ResourceMetrics]) -> MetricCo
                 };
                 for outcome in points_of_metric(metric, &service) {
                     match outcome {
-                        Ok(point) => conversion.points.push(point),
+                        Ok(point) => conversion.rows.push(point),
                         Err(error) => conversion.rejected.push(reject(error)),
                     }
                 }
@@ -81,24 +78,15 @@ pub fn metric_points_from_otlp(resource_metrics: &[ResourceMetrics]) -> MetricCo
     conversion
 }
 
-impl MetricConversion {
-    /// The `rejected_data_points` of an OTLP partial-success response.
-    pub fn rejected_count(&self) -> usize {
-        self.rejected.len()
-    }
+impl Rejection for RejectedMetricPoint {
+    const ITEMS: &'static str = "data points";
+}
 
+impl MetricConversion {
     /// Rejected points of a kind Fluoro does not keep (summaries, exponential histograms), as
     /// opposed to malformed ones.
     pub fn unsupported_count(&self) -> usize {
         self.rejected.iter().filter(|rejected| matches!(rejected.error, OtlpError::UnsupportedMetric { .. })).count()
-    }
-
-    /// The `error_message` of an OTLP partial-success response; `None` when all were kept.
-    pub fn rejection_message(&self) -> Option<String> {
-        let total = self.points.len() + self.rejected.len();
-        let described: Vec<String> =
-            self.rejected.iter().take(super::REJECTIONS_IN_MESSAGE).map(RejectedMetricPoint::to_string).collect();
-        super::summarise_rejections(&described, self.rejected.len(), total, "data points")
     }
 }
 
@@ -342,7 +330,7 @@ mod tests {
         );
         let conversion = metric_points_from_otlp(&request(vec![gauge, counter, histogram]));
         assert!(conversion.rejected.is_empty());
-        let [memory, requests, latency] = conversion.points.as_slice() else { panic!("{conversion:?}") };
+        let [memory, requests, latency] = conversion.rows.as_slice() else { panic!("{conversion:?}") };
         assert_eq!(
             (memory.kind, memory.value, memory.service.as_str()),
             (MetricKind::Gauge, Some(1048576.0), "pet-search")
@@ -378,8 +366,8 @@ mod tests {
         );
         let empty = Metric { name: "nothing".to_owned(), ..Default::default() };
         let conversion = metric_points_from_otlp(&request(vec![summary, exponential, gauge, empty]));
-        assert_eq!(conversion.points.len(), 1);
-        assert_eq!(conversion.points[0].value, Some(7.0));
+        assert_eq!(conversion.rows.len(), 1);
+        assert_eq!(conversion.rows[0].value, Some(7.0));
         assert_eq!((conversion.rejected_count(), conversion.unsupported_count()), (6, 3));
         let message = conversion.rejection_message().unwrap_or_default();
         assert!(
@@ -411,7 +399,7 @@ mod tests {
             }),
         );
         let conversion = metric_points_from_otlp(&request(vec![histogram]));
-        assert_eq!(conversion.points.len(), 1);
+        assert_eq!(conversion.rows.len(), 1);
         let reasons: Vec<&str> = conversion.rejected.iter().map(|r| r.error.reason()).collect();
         assert_eq!(reasons, ["histogram", "histogram"]);
     }
@@ -429,8 +417,8 @@ mod tests {
             let point = NumberDataPoint { time_unix_nano: time, start_time_unix_nano: start, value: Some(Value::AsDouble(value)), ..Default::default() };
             let sum = Metric { name, data: Some(Data::Sum(Sum { data_points: vec![point], aggregation_temporality: temporality, is_monotonic: monotonic })), ..Default::default() };
             let conversion = metric_points_from_otlp(&request(vec![sum]));
-            prop_assert_eq!(conversion.points.len() + conversion.rejected.len(), 1);
-            for point in &conversion.points {
+            prop_assert_eq!(conversion.rows.len() + conversion.rejected.len(), 1);
+            for point in &conversion.rows {
                 prop_assert!(point.value.is_some_and(f64::is_finite));
                 prop_assert!(point.name.chars().count() <= MAX_METRIC_NAME_CHARS);
             }
