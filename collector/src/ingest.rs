@@ -1,5 +1,5 @@
-//! The one path every X-Ray document, OTLP span and OTLP log record takes into the sink, with
-//! its accounting.
+//! The one path every X-Ray document, OTLP span, OTLP log record and OTLP metric data point
+//! takes into its sink, with its accounting.
 //!
 //! Receivers (UDP, `PutTraceSegments`, OTLP, forwarding) only decode their transport; parsing,
 //! validation, counting and writing happen here, so every source follows the same rules.

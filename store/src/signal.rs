@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use fluoro_proto::{Durability, LogRow, MetricPoint};
+use fluoro_proto::Durability;
 use parking_lot::{Mutex, RwLock};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -318,16 +318,8 @@ impl Signals {
     /// Flushes the signals whose recent rows are due (by count or age); failures are logged
     /// and retried at the next tick.
     pub(crate) fn flush_due_ones(&self) {
-        for (signal, due, flush) in [
-            (LogRow::FOLDER, self.logs.flush_due(), &(|| self.logs.flush()) as &dyn Fn() -> Result<()>),
-            (MetricPoint::FOLDER, self.metrics.flush_due(), &|| self.metrics.flush()),
-        ] {
-            if due {
-                if let Err(error) = flush() {
-                    tracing::warn!(signal, error = %error, "failed to flush recent rows to a block");
-                }
-            }
-        }
+        flush_if_due(&self.logs);
+        flush_if_due(&self.metrics);
     }
 
     pub(crate) fn maintain(&self, now: Option<Instant>) -> Result<()> {
@@ -339,5 +331,13 @@ impl Signals {
     pub(crate) fn close(&self) -> Result<()> {
         self.logs.close()?;
         self.metrics.close()
+    }
+}
+
+fn flush_if_due<R: SignalRow>(signal: &SignalStore<R>) {
+    if signal.flush_due() {
+        if let Err(error) = signal.flush() {
+            tracing::warn!(signal = R::FOLDER, error = %error, "failed to flush recent rows to a block");
+        }
     }
 }

@@ -58,10 +58,7 @@ pub(super) fn write_metric_block(blocks_dir: &Path, id: u64, mut points: Vec<Sto
     if points.is_empty() {
         return Err(StoreError::Block(format!("refusing to write metric block {id} without points")));
     }
-    points.sort_by(|a, b| {
-        let key = |p: &StoredPoint| (p.row.service.clone(), p.row.name.clone(), p.row.attributes.clone());
-        key(a).cmp(&key(b)).then((a.row.time_us, a.sequence).cmp(&(b.row.time_us, b.sequence)))
-    });
+    points.sort_by(|a, b| series_order(a).cmp(&series_order(b)));
     let mut services: Vec<String> = points.iter().map(|point| point.row.service.clone()).collect();
     services.sort_unstable();
     services.dedup();
@@ -75,6 +72,12 @@ pub(super) fn write_metric_block(blocks_dir: &Path, id: u64, mut points: Vec<Sto
     let mut frame = points_to_frame(&points)?;
     drop(points);
     block::write_other_block(blocks_dir, id, &mut frame, facts)
+}
+
+/// One series together, in time and then arrival order.
+fn series_order(point: &StoredPoint) -> (&str, &str, &str, i64, u64) {
+    let row = &point.row;
+    (&row.service, &row.name, &row.attributes, row.time_us, point.sequence)
 }
 
 /// The points of a block matching `predicate`, in block order.
