@@ -51,8 +51,11 @@ fn window() -> Value {
     json!({"StartTime": now - 900, "EndTime": now + 60})
 }
 
-/// Nodes as (name, type) and edges as (from name, to name).
-fn service_map(demo: &Demo) -> (BTreeSet<(String, String)>, BTreeSet<(String, String)>) {
+/// (name, type) of a node, or (from name, to name) of an edge.
+type Pairs = BTreeSet<(String, String)>;
+
+/// The map's nodes and edges.
+fn service_map(demo: &Demo) -> (Pairs, Pairs) {
     let graph = demo.post("/ServiceGraph", window());
     let services = graph["Services"].as_array().unwrap();
     let names: HashMap<i64, String> =
@@ -69,7 +72,7 @@ fn service_map(demo: &Demo) -> (BTreeSet<(String, String)>, BTreeSet<(String, St
     (nodes, edges)
 }
 
-fn missing(nodes: &BTreeSet<(String, String)>, edges: &BTreeSet<(String, String)>) -> Vec<String> {
+fn missing(nodes: &Pairs, edges: &Pairs) -> Vec<String> {
     let mut missing = Vec::new();
     for (name, node_type) in NODES {
         let found = nodes.iter().any(|(n, t)| n == name && node_type.is_none_or(|expected| t == expected));
