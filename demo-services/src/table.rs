@@ -3,8 +3,8 @@
 //! capacity model.
 //!
 //! - Provisioned billing: read and write token buckets refilled at 5 units per second, holding
-//!   at most 300 s of unused capacity (DynamoDB's burst credit), starting empty so throttling
-//!   is reachable in a demo's minutes. A request that finds too few tokens is refused with
+//!   at most 300 s of unused capacity (DynamoDB's burst credit), starting with 60 s of it, so
+//!   one traffic generator runs clear and five drain it within a minute. A request that finds too few tokens is refused with
 //!   `ProvisionedThroughputExceededException` and consumes nothing.
 //! - On-demand billing: nothing is refused.
 //! - Costs as the service counts them: a Scan (eventually consistent) costs
@@ -20,6 +20,8 @@ use crate::seed::Pet;
 pub(crate) const TABLE_NAME: &str = "PetAdoptions-Pets";
 pub(crate) const PROVISIONED_UNITS_PER_SECOND: f64 = 5.0;
 const BURST_SECONDS: f64 = 300.0;
+/// Burst credit a new table starts with, in seconds of provisioned capacity.
+const INITIAL_CREDIT_SECONDS: f64 = 60.0;
 const READ_UNIT_BYTES: f64 = 4096.0;
 
 /// `PROVISIONED` (5 RCU / 5 WCU) or `PAY_PER_REQUEST`.
@@ -42,7 +44,7 @@ struct TokenBucket {
 
 impl TokenBucket {
     fn new(now: Instant) -> Self {
-        TokenBucket { tokens: 0.0, refilled: now }
+        TokenBucket { tokens: INITIAL_CREDIT_SECONDS * PROVISIONED_UNITS_PER_SECOND, refilled: now }
     }
 
     fn take(&mut self, cost: f64, now: Instant) -> Result<(), Throttled> {
@@ -186,13 +188,13 @@ mod tests {
     fn provisioned_capacity_throttles_a_burst_and_on_demand_does_not() {
         let start = Instant::now();
         let mut table = PetsTable::new(BillingMode::Provisioned, start);
-        let later = start + Duration::from_secs(6);
-        table.batch_write(seed_pets(), later).unwrap();
-        // 26 items ≈ 2.7 KiB: one Scan costs 0.5 RCU; 10 s of refill pays for 100 Scans.
+        table.batch_write(seed_pets(), start).unwrap();
+        // 26 items ≈ 2.7 KiB: one Scan costs 0.5 RCU; 60 s of credit and 10 s of refill pay
+        // for 700 Scans.
         let at = start + Duration::from_secs(10);
-        let served = (0..200).filter(|_| table.scan(&[], at).is_ok()).count();
-        assert_eq!(served, 100);
-        assert_eq!(table.counters().read_throttle_events, 100);
+        let served = (0..1000).filter(|_| table.scan(&[], at).is_ok()).count();
+        assert_eq!(served, 700);
+        assert_eq!(table.counters().read_throttle_events, 300);
         table.set_billing(BillingMode::OnDemand);
         assert_eq!(table.scan(&[("pettype".into(), "bunny".into())], at).unwrap().len(), 4);
     }
@@ -201,7 +203,12 @@ mod tests {
     fn writes_are_refused_beyond_the_write_capacity() {
         let start = Instant::now();
         let mut table = PetsTable::new(BillingMode::Provisioned, start);
-        assert_eq!(table.batch_write(seed_pets(), start + Duration::from_secs(5)), Err(Throttled));
+        // 300 WCU of credit: 11 seedings of 26 items, not 12.
+        for _ in 0..11 {
+            table.batch_write(seed_pets(), start).unwrap();
+        }
+        assert_eq!(table.batch_write(seed_pets(), start), Err(Throttled));
+        assert_eq!(table.counters().write_throttle_events, 1);
         table.batch_write(seed_pets(), start + Duration::from_secs(6)).unwrap();
         let pet = table.query("bunny", "025", start + Duration::from_secs(7)).unwrap().unwrap();
         assert_eq!(pet.price, "55");

@@ -12,6 +12,7 @@
 //! empties it first.
 
 mod children;
+mod scenario;
 pub(crate) mod service;
 
 use std::net::SocketAddr;
@@ -21,9 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::Args;
+use clap::{Args, Subcommand};
 use fluoro_demo_services::{ServiceConfig, ServiceName, TrafficConfig, Urls};
-use tokio::sync::watch;
 
 use crate::config;
 use children::{stop_all, ChildProcess};
@@ -37,9 +37,11 @@ const SUPERVISE_INTERVAL: Duration = Duration::from_millis(250);
 
 #[derive(Args)]
 pub(crate) struct DemoArgs {
+    #[command(subcommand)]
+    command: Option<DemoCommand>,
     /// The demo's state. Default: a `fluoro-demo` folder beside fluoro's default data dir
     /// (~/.local/share/fluoro-demo).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     data_dir: Option<PathBuf>,
     /// Start from an empty data dir instead of resuming the last run.
     #[arg(long)]
@@ -69,10 +71,32 @@ pub(crate) struct DemoArgs {
     /// PetSite, the web front end. [default: 127.0.0.1:8080]
     #[arg(long, value_name = "ADDR")]
     petsite_bind: Option<SocketAddr>,
+    /// payforadoption's memory cap: at this resident size it aborts (and is restarted), as the
+    /// original's container is OOM-killed at 512 MiB.
+    #[arg(long, value_name = "MIB", default_value_t = fluoro_demo_services::DEFAULT_MEMORY_CAP_MIB)]
+    memory_cap_mib: u64,
+}
+
+#[derive(Subcommand)]
+enum DemoCommand {
+    /// Switch a scenario of the running demo (the one on --data-dir).
+    ///
+    /// Examples:
+    ///   fluoro demo scenario traffic 5            # five traffic generators: the table throttles
+    ///   fluoro demo scenario billing on-demand    # the fix
+    ///   fluoro demo scenario errormode1 on        # bunny payments leak 32 MiB and fail
+    ///   fluoro demo scenario show
+    Scenario {
+        #[command(subcommand)]
+        scenario: scenario::Scenario,
+    },
 }
 
 pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
     let data_dir = args.data_dir.clone().unwrap_or_else(default_demo_dir);
+    if let Some(DemoCommand::Scenario { scenario }) = args.command {
+        return scenario::run(&data_dir, scenario);
+    }
     prepare_data_dir(&data_dir, args.fresh)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(demo(args, data_dir))
@@ -109,6 +133,7 @@ struct Running {
     http: SocketAddr,
     petsite: SocketAddr,
     petsearch: SocketAddr,
+    aws: SocketAddr,
 }
 
 async fn demo(args: DemoArgs, data_dir: PathBuf) -> anyhow::Result<()> {
@@ -139,21 +164,29 @@ async fn demo(args: DemoArgs, data_dir: PathBuf) -> anyhow::Result<()> {
     };
     println!("fluoro demo: dashboard http://{}/", running.http);
     println!("fluoro demo: petsite http://{}/", running.petsite);
-    println!("fluoro demo: ready");
-    let (stop_traffic, traffic_stopped) = watch::channel(false);
     let traffic = TrafficConfig {
         petsite: format!("http://{}", running.petsite),
         petsearch: format!("http://{}", running.petsearch),
         pace: args.pace,
     };
-    let generators: Vec<_> = (0..args.traffic.max(1))
-        .map(|_| tokio::spawn(fluoro_demo_services::run_generator(traffic.clone(), traffic_stopped.clone())))
-        .collect();
-    let outcome = supervise(&mut running.children, stop).await;
-    let _ = stop_traffic.send(true);
-    for generator in generators {
-        let _ = generator.await;
-    }
+    let mut generators = scenario::Traffic::new(traffic);
+    generators.set(args.traffic.max(1));
+    let controls = Arc::new(scenario::Controls {
+        traffic: tokio::sync::Mutex::new(generators),
+        aws: format!("http://{}", running.aws),
+        state_dir: data_dir.join("state"),
+        http: reqwest::Client::new(),
+    });
+    let outcome = match scenario::serve_controls(controls.clone(), &data_dir).await {
+        Ok(address) => {
+            println!("fluoro demo: scenario control http://{address}/scenario");
+            println!("fluoro demo: ready");
+            supervise(&mut running.children, stop).await
+        }
+        Err(error) => Err(error.context("cannot serve the scenario control")),
+    };
+    let _ = std::fs::remove_file(data_dir.join(scenario::CONTROL_FILE));
+    controls.traffic.lock().await.stop().await;
     println!("fluoro demo: stopping");
     let mut children = std::mem::take(&mut running.children);
     tokio::task::spawn_blocking(move || stop_all(&mut children)).await?;
@@ -170,6 +203,7 @@ struct StartArgs {
     sidecar_bind: SocketAddr,
     sidecar_http_bind: SocketAddr,
     petsite_bind: SocketAddr,
+    memory_cap_mib: u64,
 }
 
 fn args_snapshot(args: &DemoArgs) -> StartArgs {
@@ -180,6 +214,7 @@ fn args_snapshot(args: &DemoArgs) -> StartArgs {
         sidecar_bind: args.sidecar_bind.unwrap_or_else(|| config::parse_addr(config::DEFAULT_UDP_BIND)),
         sidecar_http_bind: args.sidecar_http_bind.unwrap_or_else(|| config::parse_addr(DEFAULT_SIDECAR_HTTP_BIND)),
         petsite_bind: args.petsite_bind.unwrap_or_else(|| config::parse_addr(DEFAULT_PETSITE_BIND)),
+        memory_cap_mib: args.memory_cap_mib,
     }
 }
 
@@ -191,7 +226,7 @@ fn start_children(
 ) -> Result<Running, (Vec<ChildProcess>, anyhow::Error)> {
     let mut children = Vec::new();
     match start_each(args, data_dir, abort, &mut children) {
-        Ok((http, petsite, petsearch)) => Ok(Running { children, http, petsite, petsearch }),
+        Ok((http, [petsite, petsearch, aws])) => Ok(Running { children, http, petsite, petsearch, aws }),
         Err(error) => Err((children, error)),
     }
 }
@@ -201,7 +236,7 @@ fn start_each(
     data_dir: &Path,
     abort: &AtomicBool,
     children: &mut Vec<ChildProcess>,
-) -> anyhow::Result<(SocketAddr, SocketAddr, SocketAddr)> {
+) -> anyhow::Result<(SocketAddr, [SocketAddr; 3])> {
     let logs = data_dir.join("logs");
     let server =
         started(children, ChildProcess::start("fluoro-serve", serve_args(args, data_dir), &logs, "fluoro: ready")?);
@@ -216,7 +251,7 @@ fn start_each(
         xray_daemon: Some(sidecar),
         otlp_endpoint: Some(format!("http://{otlp_grpc}")),
         urls: Urls::default(),
-        memory_cap_mib: fluoro_demo_services::DEFAULT_MEMORY_CAP_MIB,
+        memory_cap_mib: args.memory_cap_mib,
     };
     let mut addresses = std::collections::HashMap::new();
     for service in ServiceName::ALL {
@@ -231,7 +266,7 @@ fn start_each(
         set_url(&mut service_config.urls, service, format!("http://{address}"));
     }
     let address = |service| addresses.get(&service).copied().context("a service did not report its address");
-    Ok((http, address(ServiceName::PetSite)?, address(ServiceName::PetSearch)?))
+    Ok((http, [address(ServiceName::PetSite)?, address(ServiceName::PetSearch)?, address(ServiceName::Aws)?]))
 }
 
 fn started(children: &mut Vec<ChildProcess>, child: ChildProcess) -> &ChildProcess {
