@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -11,6 +12,9 @@ use nix::unistd::Pid;
 
 pub(crate) struct Demo {
     child: Child,
+    data_dir: std::path::PathBuf,
+    /// What the demo printed after it was ready.
+    output: Arc<Mutex<Vec<String>>>,
     pub(crate) dashboard: String,
     pub(crate) petsite: String,
     pub(crate) child_pids: Vec<u32>,
@@ -18,11 +22,16 @@ pub(crate) struct Demo {
 
 impl Demo {
     pub(crate) fn start(data_dir: &Path) -> Demo {
+        Demo::start_with(data_dir, &[])
+    }
+
+    pub(crate) fn start_with(data_dir: &Path, extra_args: &[&str]) -> Demo {
         let mut child = Command::new(env!("CARGO_BIN_EXE_fluoro"))
             .arg("demo")
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--pace", "20"])
+            .args(extra_args)
             .args(["--http-bind", "127.0.0.1:0", "--otlp-grpc-bind", "127.0.0.1:0", "--otlp-http-bind", "127.0.0.1:0"])
             .args([
                 "--sidecar-bind",
@@ -55,8 +64,43 @@ impl Demo {
         }
         assert!(!dashboard.is_empty() && !petsite.is_empty(), "fluoro demo printed its URLs");
         // Keep reading, so the demo never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Demo { child, dashboard, petsite, child_pids }
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let kept = output.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        Demo { child, data_dir: data_dir.to_owned(), output, dashboard, petsite, child_pids }
+    }
+
+    /// The lines printed since the demo was ready.
+    pub(crate) fn output(&self) -> Vec<String> {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// `fluoro demo scenario ARGS…` against this demo; returns what it printed.
+    pub(crate) fn scenario(&self, args: &[&str]) -> String {
+        let output = Command::new(env!("CARGO_BIN_EXE_fluoro"))
+            .args(["demo", "--data-dir"])
+            .arg(&self.data_dir)
+            .arg("scenario")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "scenario {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// A form POSTed to PetSite; the page.
+    pub(crate) fn petsite_form(&self, path: &str, form: &[(&str, &str)]) -> String {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let response =
+                reqwest::Client::new().post(format!("{}{path}", self.petsite)).form(form).send().await.unwrap();
+            assert_eq!(response.status(), 200, "PetSite {path}");
+            response.text().await.unwrap()
+        })
     }
 
     /// SIGINT, as Ctrl-C sends, then the exit status within a deadline.

@@ -46,7 +46,7 @@ const EDGES: &[(&str, &str)] = &[
     ("petlistadoptions", "petadoptions@localhost"),
 ];
 
-fn window() -> Value {
+pub(crate) fn window() -> Value {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     json!({"StartTime": now - 900, "EndTime": now + 60})
 }
