@@ -1,7 +1,8 @@
 //! The scenarios, switched on a running `fluoro demo` with `fluoro demo scenario …`, as the
 //! API shows them: traffic ×5 makes the pets table throttle PetSearch's scans, and on-demand
 //! billing ends it; errormode1 makes bunny payments fail with "Illegal memory allocation"
-//! after 1 s until payforadoption reaches its memory cap, aborts and is restarted.
+//! after 1 s until payforadoption reaches its memory cap, aborts and is restarted; the fault
+//! traces carry the exception and payforadoption's log lines.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -112,6 +113,20 @@ fn errormode1_fails_bunny_payments_until_payforadoption_crashes_and_restarts() {
     let mut all = Vec::new();
     entities(&payment, &mut all);
     assert!(all.iter().all(|e| e["sql"].is_null()), "no SQL after the fault");
+    // payforadoption's log lines of that payment, in the trace and on its segment.
+    let segment = payment["id"].as_str().unwrap();
+    wait_for("the payment's log lines", Duration::from_secs(30), || {
+        let logs = demo.post("/api/logs/trace", json!({"TraceId": trace, "SegmentId": segment}));
+        let bodies: Vec<String> = logs["Logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["Body"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        let error_mode = bodies.iter().any(|b| b.contains("\"errorMode\":\"On\""));
+        let failure = bodies.iter().any(|b| b.contains("Illegal memory allocation") && b.contains("CompleteAdoption"));
+        error_mode && failure
+    });
 
     assert!(demo.scenario(&["errormode1", "off"]).contains("\"errormode1\":\"off\""));
     let page = demo.petsite_form("/Payment/MakePayment", &bunny);

@@ -127,22 +127,39 @@ impl Otel {
         message: &str,
         attributes: Vec<(&'static str, AnyValue)>,
     ) {
+        self.log_in(span.map(OSpan::context), severity, message, attributes);
+        eprintln!("{}", serde_json::json!({"level": severity.name(), "msg": message}));
+    }
+
+    /// A log record in the trace and segment of `context` (an X-Ray service's segment, as a
+    /// log agent forwards its correlated lines).
+    pub(crate) fn log_in(
+        &self,
+        context: Option<TraceContext>,
+        severity: Severity,
+        message: &str,
+        attributes: Vec<(&'static str, AnyValue)>,
+    ) {
         let mut record = self.logger.create_log_record();
         record.set_body(AnyValue::from(message.to_owned()));
         record.set_severity_number(severity);
         record.set_severity_text(severity.name());
         record.set_timestamp(std::time::SystemTime::now());
-        if let Some(span) = span {
-            let context = span.cx.span().span_context().clone();
-            record.set_trace_context(context.trace_id(), context.span_id(), Some(context.trace_flags()));
-            let trace = TraceId::from_bytes(context.trace_id().to_bytes());
-            record.add_attribute("xrayTraceId", trace.to_string());
+        if let Some(context) = context {
+            let trace_id = opentelemetry::trace::TraceId::from_bytes(context.trace_id.to_bytes());
+            let span_id = opentelemetry::trace::SpanId::from_bytes(context.parent_id.to_bytes());
+            record.set_trace_context(trace_id, span_id, Some(TraceFlags::SAMPLED));
+            record.add_attribute("xrayTraceId", context.trace_id.to_string());
         }
         for (key, value) in attributes {
             record.add_attribute(key, value);
         }
         self.logger.emit(record);
-        eprintln!("{}", serde_json::json!({"level": severity.name(), "msg": message}));
+    }
+
+    /// Sends the buffered log records now.
+    pub(crate) fn flush_logs(&self) {
+        let _ = self.logger_provider.force_flush();
     }
 
     pub(crate) fn shutdown(&self) {

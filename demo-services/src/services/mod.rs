@@ -124,15 +124,17 @@ fn build(service: ServiceName, config: &ServiceConfig) -> Result<(Router, Option
         ServiceName::StepFunctions => (stepfunctions::router(emitter(), aws()?), None),
         ServiceName::PetHistory => (pethistory::router(Database::open(&config.state_dir)?), None),
         ServiceName::PayForAdoption => {
+            let otel = otel(payforadoption::SERVICE_NAME)?;
             let dependencies = payforadoption::Dependencies {
                 emitter: emitter(),
+                otel: otel.clone(),
                 database: Database::open(&config.state_dir)?,
                 aws_base: aws()?,
                 status_updater: config.url("petstatusupdater", &urls.statusupdater)?,
                 state_dir: config.state_dir.clone(),
                 memory_cap_mib: config.memory_cap_mib,
             };
-            (payforadoption::router(dependencies), None)
+            (payforadoption::router(dependencies), Some(otel))
         }
         ServiceName::PetSite => {
             let site_urls = petsite::PetSiteUrls {

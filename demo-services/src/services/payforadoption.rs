@@ -21,7 +21,10 @@ use parking_lot::Mutex;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use opentelemetry::logs::Severity;
+
 use crate::aws_client::AwsClient;
+use crate::otel::Otel;
 use crate::params;
 use crate::propagation::TraceContext;
 use crate::seed::seed_pets;
@@ -40,6 +43,8 @@ const AMAZON_URL: &str = "https://amazon.com";
 #[derive(Debug)]
 struct PayForAdoption {
     emitter: Arc<XrayEmitter>,
+    /// Its log lines and process metrics over OTLP (the original's log and metric agents).
+    otel: Otel,
     database: Database,
     aws: AwsClient,
     aws_base: String,
@@ -53,6 +58,7 @@ struct PayForAdoption {
 
 pub(crate) struct Dependencies {
     pub emitter: Arc<XrayEmitter>,
+    pub otel: Otel,
     pub database: Database,
     pub aws_base: String,
     pub status_updater: String,
@@ -63,6 +69,7 @@ pub(crate) struct Dependencies {
 pub(crate) fn router(dependencies: Dependencies) -> Router {
     let state = Arc::new(PayForAdoption {
         emitter: dependencies.emitter,
+        otel: dependencies.otel,
         database: dependencies.database,
         aws: AwsClient::new(dependencies.aws_base.clone()),
         aws_base: dependencies.aws_base,
@@ -104,7 +111,7 @@ async fn complete_adoption(
     };
     segment.metadata("timeTakenSeconds", json!(started.elapsed().as_secs_f64()));
     segment.http_status(status.as_u16());
-    log_line(&segment, "CompleteAdoption", &query, started, body["error"].as_str());
+    log_line(&service, &segment, "CompleteAdoption", &query, started, body["error"].as_str());
     segment.end();
     (status, Json(body)).into_response()
 }
@@ -136,11 +143,9 @@ async fn adopt(service: &PayForAdoption, segment: &XSpan, pet_id: String, pet_ty
 /// The errormode1 fault, read from the parameter store on every bunny payment.
 async fn memory_fault(service: &PayForAdoption, segment: &XSpan) -> Option<String> {
     let on = params::get(&service.state_dir, params::ERRORMODE1).as_deref() == Some("true");
-    let trace = segment.trace_id();
-    eprintln!(
-        "{}",
-        json!({"level": "error", "errorMode": if on { "On" } else { "Off" }, "traceId": trace.to_string()})
-    );
+    let trace = segment.trace_id().to_string();
+    let line = json!({"level": "error", "errorMode": if on { "On" } else { "Off" }, "traceId": trace});
+    log(service, segment, Severity::Error, &line);
     if !on {
         return None;
     }
@@ -150,7 +155,10 @@ async fn memory_fault(service: &PayForAdoption, segment: &XSpan) -> Option<Strin
     segment.exception("MemoryError", ILLEGAL_MEMORY_ALLOCATION, false);
     let resident = crate::process::resident_bytes().unwrap_or_default();
     if resident >= service.memory_cap_bytes {
-        eprintln!("{}", json!({"level": "error", "msg": "memory cap reached, aborting", "resident": resident}));
+        let line = json!({"level": "error", "msg": "memory cap reached, aborting", "resident": resident});
+        log(service, segment, Severity::Fatal, &line);
+        // The records must leave before the process does, as a container's last lines do.
+        service.otel.flush_logs();
         std::process::abort();
     }
     Some(ILLEGAL_MEMORY_ALLOCATION.to_owned())
@@ -247,15 +255,29 @@ async fn seed(service: &PayForAdoption) {
     }
 }
 
+/// One JSON line on stderr, and the same as an OTLP log record in the segment's trace.
+fn log(service: &PayForAdoption, segment: &XSpan, severity: Severity, line: &Value) {
+    eprintln!("{line}");
+    service.otel.log_in(Some(segment.context()), severity, &line.to_string(), vec![]);
+}
+
 /// The go-kit JSON log line, with the trace id and the original's fake customer (PII demo).
-fn log_line(segment: &XSpan, method: &str, query: &HashMap<String, String>, started: Instant, error: Option<&str>) {
+fn log_line(
+    service: &PayForAdoption,
+    segment: &XSpan,
+    method: &str,
+    query: &HashMap<String, String>,
+    started: Instant,
+    error: Option<&str>,
+) {
     let line = json!({
         "ts": now_rfc3339(), "caller": "logging.go:37", "method": method, "traceId": segment.trace_id().to_string(),
         "PetId": query.get("petId"), "PetType": query.get("petType"),
         "took": format!("{:?}", started.elapsed()), "err": error,
         "customer": {"ID": 1042, "FullName": "Jane Doe", "Address": "1 Main St, Anytown", "CreditCard": "4111111111111111", "Email": "jane.doe@example.com"},
     });
-    eprintln!("{line}");
+    let severity = if error.is_some() { Severity::Error } else { Severity::Info };
+    log(service, segment, severity, &line);
 }
 
 fn now_rfc3339() -> String {
