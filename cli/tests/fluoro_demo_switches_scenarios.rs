@@ -133,3 +133,32 @@ fn errormode1_fails_bunny_payments_until_payforadoption_crashes_and_restarts() {
     assert!(page.contains(">success<"), "{page}");
     demo.interrupt();
 }
+
+/// Bunny searches are slower than 3 s, as in the original: a bunny search clicked on PetSite is
+/// found by `responsetime > 3`, and every trace that filter finds searched for bunnies.
+#[test]
+fn responsetime_over_3_finds_the_bunny_searches() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(dir.path());
+    let started = now_seconds() - 1;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let page = runtime.block_on(async {
+        let url = format!("{}/?selectedPetType=bunny&selectedPetColor=brown", demo.petsite);
+        reqwest::get(url).await.unwrap().text().await.unwrap()
+    });
+    let marker = "<code id=\"traceid\">";
+    let start = page.find(marker).expect("the page shows its trace id") + marker.len();
+    let clicked = page[start..start + 35].to_owned();
+    wait_for("the slow search", Duration::from_secs(60), || {
+        trace_ids(&demo, "responsetime > 3", started).contains(&clicked)
+    });
+    for trace in trace_ids(&demo, "responsetime > 3", started).iter().take(10) {
+        let urls: Vec<String> = documents(&demo, trace)
+            .iter()
+            .filter(|d| d["name"] == "PetSearch")
+            .filter_map(|d| d["http"]["request"]["url"].as_str().map(str::to_owned))
+            .collect();
+        assert!(urls.iter().any(|url| url.contains("pettype=bunny")), "{trace}: {urls:?}");
+    }
+    demo.interrupt();
+}
