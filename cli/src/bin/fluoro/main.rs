@@ -47,9 +47,13 @@ enum Command {
     /// stand-in for the AWS services and amazon.com) and the traffic generator. Ctrl-C stops
     /// everything. A second run resumes the last one's data; --fresh starts clean.
     ///
-    /// Examples:
-    ///   fluoro demo
-    ///   fluoro demo --fresh --pace 10      # ten times shorter pauses between traffic cycles
+    /// Scenarios, switched while it runs (`fluoro demo scenario --help`): traffic N (five
+    /// generators make the pets table throttle), billing on-demand|provisioned (the fix),
+    /// errormode1 on|off (bunny payments leak 32 MiB and fail until payforadoption crashes and
+    /// is restarted). Bunny searches always take over 3 s, as in the original.
+    #[command(
+        after_help = "Examples:\n  fluoro demo\n  fluoro demo --fresh --pace 10            # ten times shorter pauses between traffic cycles\n  fluoro demo scenario traffic 5           # against the running demo\n  fluoro demo scenario billing on-demand\n  fluoro demo scenario errormode1 on"
+    )]
     Demo(demo::DemoArgs),
     /// One service of `fluoro demo`, started by it (internal).
     #[command(hide = true)]

@@ -80,12 +80,9 @@ pub(crate) struct DemoArgs {
 #[derive(Subcommand)]
 enum DemoCommand {
     /// Switch a scenario of the running demo (the one on --data-dir).
-    ///
-    /// Examples:
-    ///   fluoro demo scenario traffic 5            # five traffic generators: the table throttles
-    ///   fluoro demo scenario billing on-demand    # the fix
-    ///   fluoro demo scenario errormode1 on        # bunny payments leak 32 MiB and fail
-    ///   fluoro demo scenario show
+    #[command(
+        after_help = "Examples:\n  fluoro demo scenario traffic 5            # five traffic generators: the table throttles\n  fluoro demo scenario billing on-demand    # the fix\n  fluoro demo scenario errormode1 on        # bunny payments leak 32 MiB and fail\n  fluoro demo scenario show"
+    )]
     Scenario {
         #[command(subcommand)]
         scenario: scenario::Scenario,
