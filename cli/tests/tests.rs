@@ -14,6 +14,7 @@ mod dashboard_shows_the_service_map;
 mod fluoro_daemon_relays_raw_documents;
 mod fluoro_demo_fills_the_map;
 mod fluoro_demo_petsite_in_a_browser;
+mod fluoro_demo_samples_by_the_sidecars_rules;
 mod fluoro_demo_stops_every_child_on_ctrl_c;
 mod fluoro_demo_switches_scenarios;
 mod fluoro_serve_ingests_real_sdks;

@@ -19,6 +19,9 @@ pub struct ServiceConfig {
     /// The sidecar `fluoro daemon` (X-Ray UDP) for the X-Ray-instrumented services.
     #[serde(default)]
     pub xray_daemon: Option<SocketAddr>,
+    /// The sidecar's sampling endpoints (TCP), for the X-Ray-instrumented services' rules.
+    #[serde(default)]
+    pub xray_sampling: Option<SocketAddr>,
     /// OTLP gRPC endpoint (`http://127.0.0.1:4317`) for the OpenTelemetry-instrumented services.
     #[serde(default)]
     pub otlp_endpoint: Option<String>,

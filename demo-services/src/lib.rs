@@ -9,6 +9,7 @@
 //! | `xray`, `xray_calls` | X-Ray instrumentation over proto's types: segments to the sidecar over UDP; SDK-style HTTP, AWS and SQL subsegments |
 //! | `otel` | OpenTelemetry instrumentation: spans, logs and process metrics over OTLP/gRPC |
 //! | `propagation` | `X-Amzn-Trace-Id` and `traceparent`, X-Ray-compatible ids |
+//! | `sampling` | the X-Ray SDKs' centralized sampling against the sidecar: rules, reservoir quotas, fixed rates |
 //! | `table`, `seed` | the pets table with its capacity model, and its 26 pets |
 //! | `aws_client` | the services' SDK-like client of the AWS stand-in, with retries |
 //! | `sql`, `params` | the SQLite adoptions database, the parameter store file |
@@ -30,6 +31,7 @@ mod otel;
 mod params;
 mod process;
 mod propagation;
+mod sampling;
 mod seed;
 mod services;
 mod sql;

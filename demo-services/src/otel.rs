@@ -174,7 +174,7 @@ fn remote_span_context(caller: TraceContext) -> SpanContext {
     SpanContext::new(
         opentelemetry::trace::TraceId::from_bytes(caller.trace_id.to_bytes()),
         opentelemetry::trace::SpanId::from_bytes(caller.parent_id.to_bytes()),
-        TraceFlags::SAMPLED,
+        if caller.sampled { TraceFlags::SAMPLED } else { TraceFlags::default() },
         true,
         TraceState::default(),
     )
@@ -224,6 +224,7 @@ impl OSpan {
         TraceContext {
             trace_id: TraceId::from_bytes(context.trace_id().to_bytes()),
             parent_id: SegmentId::from_bytes(context.span_id().to_bytes()),
+            sampled: context.is_sampled(),
         }
     }
 

@@ -13,6 +13,8 @@ pub(crate) const TRACEPARENT_HEADER: &str = "traceparent";
 pub(crate) struct TraceContext {
     pub trace_id: TraceId,
     pub parent_id: SegmentId,
+    /// The caller's sampling decision; `Sampled=0` and `traceparent` flags `00` are false.
+    pub sampled: bool,
 }
 
 impl TraceContext {
@@ -23,7 +25,10 @@ impl TraceContext {
             .get(XRAY_HEADER)
             .and_then(|value| value.to_str().ok())
             .and_then(|text| TraceHeader::parse(text).ok())
-            .and_then(|header| Some(TraceContext { trace_id: header.root?, parent_id: header.parent? }));
+            .and_then(|header| {
+                let sampled = header.sampled != Some(Sampled::No);
+                Some(TraceContext { trace_id: header.root?, parent_id: header.parent?, sampled })
+            });
         from_xray.or_else(|| headers.get(TRACEPARENT_HEADER)?.to_str().ok().and_then(parse_traceparent))
     }
 
@@ -32,18 +37,20 @@ impl TraceContext {
         let xray = TraceHeader {
             root: Some(self.trace_id),
             parent: Some(self.parent_id),
-            sampled: Some(Sampled::Yes),
+            sampled: Some(if self.sampled { Sampled::Yes } else { Sampled::No }),
             ..TraceHeader::default()
         };
-        let traceparent = format!("00-{}-{}-01", self.trace_id.to_w3c(), self.parent_id);
+        let flags = if self.sampled { "01" } else { "00" };
+        let traceparent = format!("00-{}-{}-{flags}", self.trace_id.to_w3c(), self.parent_id);
         [(XRAY_HEADER, xray.to_string()), (TRACEPARENT_HEADER, traceparent)]
     }
 }
 
 fn parse_traceparent(text: &str) -> Option<TraceContext> {
     let mut parts = text.trim().split('-');
-    let (_version, trace, parent) = (parts.next()?, parts.next()?, parts.next()?);
-    Some(TraceContext { trace_id: TraceId::parse_w3c(trace).ok()?, parent_id: SegmentId::parse(parent).ok()? })
+    let (_version, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let sampled = u8::from_str_radix(flags, 16).ok()? & 1 == 1;
+    Some(TraceContext { trace_id: TraceId::parse_w3c(trace).ok()?, parent_id: SegmentId::parse(parent).ok()?, sampled })
 }
 
 /// A new X-Ray-compatible trace id: the first 4 bytes are the epoch seconds, so the id reads
@@ -67,11 +74,13 @@ mod tests {
 
     #[test]
     fn headers_written_are_read_back_from_either_form() {
-        let context = TraceContext { trace_id: new_trace_id(), parent_id: new_segment_id() };
-        for (name, value) in context.headers() {
-            let mut headers = HeaderMap::new();
-            headers.insert(name, value.parse().unwrap());
-            assert_eq!(TraceContext::from_headers(&headers), Some(context), "{name}: {value}");
+        for sampled in [true, false] {
+            let context = TraceContext { trace_id: new_trace_id(), parent_id: new_segment_id(), sampled };
+            for (name, value) in context.headers() {
+                let mut headers = HeaderMap::new();
+                headers.insert(name, value.parse().unwrap());
+                assert_eq!(TraceContext::from_headers(&headers), Some(context), "{name}: {value}");
+            }
         }
         let mut bad = HeaderMap::new();
         bad.insert(XRAY_HEADER, "Root=nonsense".parse().unwrap());

@@ -20,6 +20,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use crate::propagation::{new_segment_id, new_trace_id, TraceContext};
+use crate::sampling::{Request, Sampler};
 
 const DAEMON_HEADER: &str = "{\"format\":\"json\",\"version\":1}\n";
 
@@ -28,13 +29,14 @@ const DAEMON_HEADER: &str = "{\"format\":\"json\",\"version\":1}\n";
 pub(crate) struct XrayEmitter {
     socket: Option<UdpSocket>,
     daemon: Option<SocketAddr>,
+    sampler: Option<Arc<Sampler>>,
 }
 
 impl XrayEmitter {
     /// An emitter sending to `daemon`; without one, segments are built and dropped.
-    pub(crate) fn new(daemon: Option<SocketAddr>) -> Arc<XrayEmitter> {
+    pub(crate) fn new(daemon: Option<SocketAddr>, sampler: Option<Arc<Sampler>>) -> Arc<XrayEmitter> {
         let socket = daemon.and_then(|_| UdpSocket::bind("127.0.0.1:0").ok());
-        Arc::new(XrayEmitter { socket, daemon })
+        Arc::new(XrayEmitter { socket, daemon, sampler })
     }
 
     fn send(&self, entity: &Entity) {
@@ -53,6 +55,8 @@ pub(crate) struct XSpan {
     entity: Arc<Mutex<Entity>>,
     parent: Option<Arc<Mutex<Entity>>>,
     trace_id: TraceId,
+    /// Unsampled entities are recorded but never sent; their calls carry `Sampled=0`.
+    sampled: bool,
 }
 
 fn now_seconds() -> f64 {
@@ -63,7 +67,25 @@ fn now_seconds() -> f64 {
 }
 
 impl XSpan {
-    /// The segment of one incoming request, continuing the caller's trace if it sent one.
+    /// The segment of a request from `caller` (the caller's sampling decision holds), or the
+    /// root of a new trace, sampled by the rules for `request`.
+    pub(crate) fn segment_for(
+        emitter: &Arc<XrayEmitter>,
+        name: &str,
+        caller: Option<TraceContext>,
+        request: Request<'_>,
+    ) -> XSpan {
+        let sampled = match (caller, &emitter.sampler) {
+            (Some(caller), _) => caller.sampled,
+            (None, Some(sampler)) => sampler.sample(request),
+            (None, None) => true,
+        };
+        let segment = XSpan::segment(emitter, name, caller);
+        XSpan { sampled, ..segment }
+    }
+
+    /// The segment of one incoming request, continuing the caller's trace (and its sampling
+    /// decision) if it sent one.
     pub(crate) fn segment(emitter: &Arc<XrayEmitter>, name: &str, caller: Option<TraceContext>) -> XSpan {
         let mut entity = Entity::new(name.to_owned(), new_segment_id(), now_seconds());
         let trace_id = caller.map(|context| context.trace_id).unwrap_or_else(new_trace_id);
@@ -77,7 +99,8 @@ impl XSpan {
             }),
             ..Aws::default()
         });
-        XSpan { emitter: emitter.clone(), entity: Arc::new(Mutex::new(entity)), parent: None, trace_id }
+        let sampled = caller.is_none_or(|caller| caller.sampled);
+        XSpan { emitter: emitter.clone(), entity: Arc::new(Mutex::new(entity)), parent: None, trace_id, sampled }
     }
 
     /// A subsegment; it joins this entity when it ends.
@@ -88,6 +111,7 @@ impl XSpan {
             entity: Arc::new(Mutex::new(entity)),
             parent: Some(self.entity.clone()),
             trace_id: self.trace_id,
+            sampled: self.sampled,
         }
     }
 
@@ -97,7 +121,7 @@ impl XSpan {
 
     /// The context to propagate on a call this span makes.
     pub(crate) fn context(&self) -> TraceContext {
-        TraceContext { trace_id: self.trace_id, parent_id: self.entity.lock().id }
+        TraceContext { trace_id: self.trace_id, parent_id: self.entity.lock().id, sampled: self.sampled }
     }
 
     pub(crate) fn set_origin(&self, origin: &str) {
@@ -198,7 +222,8 @@ impl XSpan {
         entity.end_time = Some(now_seconds());
         match &self.parent {
             Some(parent) => parent.lock().subsegments.get_or_insert_with(Vec::new).push(entity),
-            None => self.emitter.send(&entity),
+            None if self.sampled => self.emitter.send(&entity),
+            None => {}
         }
     }
 }
@@ -234,7 +259,7 @@ mod tests {
     #[test]
     fn a_segment_is_sent_as_one_valid_document_with_its_subsegments() {
         let daemon = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let emitter = XrayEmitter::new(Some(daemon.local_addr().unwrap()));
+        let emitter = XrayEmitter::new(Some(daemon.local_addr().unwrap()), None);
         let segment = XSpan::segment(&emitter, "PetSite", None);
         segment.http_request("GET", "http://127.0.0.1/", None);
         let call = segment.child("Calling Search API");

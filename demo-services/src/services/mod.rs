@@ -13,12 +13,14 @@ pub(crate) mod stepfunctions;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::Router;
 
 use crate::config::ServiceConfig;
 use crate::error::{DemoError, Result};
 use crate::otel::Otel;
+use crate::sampling::Sampler;
 use crate::sql::Database;
 use crate::table::BillingMode;
 use crate::xray::XrayEmitter;
@@ -84,7 +86,11 @@ pub async fn serve(
 ) -> Result<()> {
     std::fs::create_dir_all(&config.state_dir)
         .map_err(DemoError::io(format!("cannot create {}", config.state_dir.display())))?;
-    let (router, otel) = build(service, &config)?;
+    let sampler = match service {
+        ServiceName::PetSite | ServiceName::PayForAdoption => Some(Sampler::start(config.xray_sampling).await),
+        _ => None,
+    };
+    let (router, otel) = build(service, &config, sampler)?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(DemoError::io(format!("cannot listen on {}", config.bind)))?;
@@ -98,10 +104,14 @@ pub async fn serve(
     served.map_err(DemoError::io("serving"))
 }
 
-fn build(service: ServiceName, config: &ServiceConfig) -> Result<(Router, Option<Otel>)> {
+fn build(
+    service: ServiceName,
+    config: &ServiceConfig,
+    sampler: Option<Arc<Sampler>>,
+) -> Result<(Router, Option<Otel>)> {
     let urls = &config.urls;
     let aws = || config.url("aws", &urls.aws);
-    let emitter = || XrayEmitter::new(config.xray_daemon);
+    let emitter = || XrayEmitter::new(config.xray_daemon, sampler.clone());
     let otel = |name: &'static str| match &config.otlp_endpoint {
         Some(endpoint) => Otel::start(name, endpoint),
         None => {

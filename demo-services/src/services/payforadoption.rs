@@ -27,6 +27,7 @@ use crate::aws_client::AwsClient;
 use crate::otel::Otel;
 use crate::params;
 use crate::propagation::TraceContext;
+use crate::sampling::Request;
 use crate::seed::seed_pets;
 use crate::sql::{self, Database, Transaction, DATABASE_NODE};
 use crate::table::TABLE_NAME;
@@ -88,7 +89,9 @@ pub(crate) fn router(dependencies: Dependencies) -> Router {
 }
 
 fn segment(service: &PayForAdoption, headers: &HeaderMap, path: &str) -> XSpan {
-    let segment = XSpan::segment(&service.emitter, SERVICE_NAME, TraceContext::from_headers(headers));
+    let host = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("payforadoption");
+    let request = Request { service: SERVICE_NAME, host, method: "POST", path };
+    let segment = XSpan::segment_for(&service.emitter, SERVICE_NAME, TraceContext::from_headers(headers), request);
     segment.http_request("POST", &format!("http://payforadoption{path}"), None);
     segment
 }

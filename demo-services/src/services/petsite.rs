@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use super::petsite_pages as pages;
 use crate::aws_client::AwsClient;
 use crate::propagation::TraceContext;
+use crate::sampling::Request as SamplingRequest;
 use crate::services::aws::{QUEUE_NAME, TOPIC_ARN};
 use crate::services::stepfunctions::STATE_MACHINE_ARN;
 use crate::xray::{XSpan, XrayEmitter};
@@ -74,8 +75,10 @@ async fn dispatch(State(site): State<Arc<PetSite>>, request: Request) -> Respons
     }
     let body = axum::body::to_bytes(body, MAX_FORM_BYTES).await.unwrap_or_default();
     let inputs = inputs(parts.uri.query(), &body);
-    let segment = XSpan::segment(&site.emitter, SERVICE_NAME, TraceContext::from_headers(&parts.headers));
     let host = parts.headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("petsite");
+    let request =
+        SamplingRequest { service: SERVICE_NAME, host, method: parts.method.as_str(), path: parts.uri.path() };
+    let segment = XSpan::segment_for(&site.emitter, SERVICE_NAME, TraceContext::from_headers(&parts.headers), request);
     segment.http_request(parts.method.as_str(), &format!("http://{host}{}", parts.uri), None);
     let trace = segment.trace_id().to_string();
     let (status, page) = match (&parts.method, path.as_str()) {

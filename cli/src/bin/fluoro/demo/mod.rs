@@ -242,10 +242,13 @@ fn start_each(
     let daemon_args = daemon_args(args, http);
     let daemon = started(children, ChildProcess::start("fluoro-daemon", daemon_args, &logs, "fluoro daemon: ready")?);
     let sidecar = listener(daemon, "udp")?;
+    let sidecar_sampling = listener(daemon, "sampling")?;
+    create_sampling_rule(http)?;
     let mut service_config = ServiceConfig {
         bind: config::parse_addr("127.0.0.1:0"),
         state_dir: data_dir.join("state"),
         xray_daemon: Some(sidecar),
+        xray_sampling: Some(sidecar_sampling),
         otlp_endpoint: Some(format!("http://{otlp_grpc}")),
         urls: Urls::default(),
         memory_cap_mib: args.memory_cap_mib,
@@ -264,6 +267,30 @@ fn start_each(
     }
     let address = |service| addresses.get(&service).copied().context("a service did not report its address");
     Ok((http, [address(ServiceName::PetSite)?, address(ServiceName::PetSearch)?, address(ServiceName::Aws)?]))
+}
+
+/// The demo's sampling rule: every request (the X-Ray services' SDK-style samplers fetch it
+/// through the sidecar). Lower its fixed rate in the dashboard's sampling page to watch
+/// sampling at work. Kept from a previous run.
+const SAMPLING_RULE: &str = "fluoro-demo";
+
+fn create_sampling_rule(http: SocketAddr) -> anyhow::Result<()> {
+    let rule = serde_json::json!({"SamplingRule": {
+        "RuleName": SAMPLING_RULE, "Priority": 9000, "FixedRate": 1.0, "ReservoirSize": 1,
+        "ServiceName": "*", "ServiceType": "*", "Host": "*", "HTTPMethod": "*", "URLPath": "*",
+        "ResourceARN": "*", "Version": 1}});
+    tokio::runtime::Handle::current().block_on(async {
+        let answer =
+            reqwest::Client::new().post(format!("http://{http}/CreateSamplingRule")).json(&rule).send().await?;
+        let status = answer.status();
+        let text = answer.text().await?;
+        // A resumed demo has it already.
+        anyhow::ensure!(
+            status.is_success() || text.contains("RuleAlreadyExists") || text.contains("already exists"),
+            "cannot create the demo's sampling rule: {status} {text}"
+        );
+        Ok(())
+    })
 }
 
 fn started(children: &mut Vec<ChildProcess>, child: ChildProcess) -> &ChildProcess {
