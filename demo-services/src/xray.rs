@@ -193,10 +193,14 @@ impl XSpan {
         });
     }
 
-    /// Records an exception; `fault` unless a status already decided the flags.
+    /// Records an exception; `fault` unless a status already decided the flags. An AWS
+    /// throttling error is a throttle, as the X-Ray SDKs' AWS handlers mark it.
     pub(crate) fn exception(&self, kind: &str, message: &str, remote: bool) {
         let mut entity = self.entity.lock();
-        if entity.error != Some(true) && entity.throttle != Some(true) {
+        if fluoro_proto::is_throttling_error(kind) {
+            entity.error = Some(true);
+            entity.throttle = Some(true);
+        } else if entity.error != Some(true) && entity.throttle != Some(true) {
             entity.fault = Some(true);
         }
         let exception = Exception {
