@@ -221,11 +221,16 @@ fn string(key: &str, value: impl Into<String>) -> KeyValue {
     KeyValue {
         key: key.to_owned(),
         value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.into())) }),
+        ..Default::default()
     }
 }
 
 fn int(key: &str, value: i64) -> KeyValue {
-    KeyValue { key: key.to_owned(), value: Some(AnyValue { value: Some(any_value::Value::IntValue(value)) }) }
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(any_value::Value::IntValue(value)) }),
+        ..Default::default()
+    }
 }
 
 fn resource() -> Resource {
@@ -239,13 +244,21 @@ fn resource() -> Resource {
     }
 }
 
-/// Record `serial`'s ids: a trace per record, so neither signal gains from shared trace ids.
+/// Record `serial`'s ids: random-looking (as real ids are, so Parquet cannot delta-encode
+/// them), a trace per record, so neither signal gains from shared trace ids.
 fn ids(serial: u64) -> (Vec<u8>, Vec<u8>) {
     let mut trace_id = [0u8; 16];
-    trace_id[..8].copy_from_slice(&0x5b8e_fff7_9803_8103u64.to_be_bytes());
-    trace_id[8..].copy_from_slice(&serial.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
-    let span_id = (serial.wrapping_mul(0xbf58_476d_1ce4_e5b9) | 1).to_be_bytes();
-    (trace_id.to_vec(), span_id.to_vec())
+    trace_id[..8].copy_from_slice(&mix(serial).to_be_bytes());
+    trace_id[8..].copy_from_slice(&mix(serial ^ 0x5b8e_fff7_9803_8103).to_be_bytes());
+    (trace_id.to_vec(), (mix(!serial) | 1).to_be_bytes().to_vec())
+}
+
+/// splitmix64's finalizer: a bijection of u64 that scatters consecutive inputs.
+fn mix(value: u64) -> u64 {
+    let mut z = value.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// One OTLP/HTTP protobuf request of `count` records, the `index`-th of its signal.
