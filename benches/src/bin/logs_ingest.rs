@@ -12,6 +12,10 @@
 //! the CPU µs per record of the whole process; protobuf bytes per record on the wire; and,
 //! after `Store::flush`, bytes per record in the Parquet blocks. Ratios are logs / spans.
 //!
+//! Then log searches (`Store::search_logs`, what `POST /api/logs/search` runs): each query
+//! timed on the records while they are recent (in memory, the baseline) and again once they
+//! are in a Parquet block, as milliseconds per page and the ratio block / memory.
+//!
 //! `cargo run --release -p fluoro-benches --bin logs_ingest -- --records 200000`
 
 use std::path::{Path, PathBuf};
@@ -22,7 +26,7 @@ use anyhow::{ensure, Context};
 use clap::Parser;
 use fluoro_collector::{otlp_http_router, Counters, Ingest, Source};
 use fluoro_proto::{LogSink, SpanSink};
-use fluoro_store::{Store, StoreConfig};
+use fluoro_store::{LogQuery, Store, StoreConfig};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
@@ -76,6 +80,8 @@ struct Outcome {
     wire_bytes: usize,
     block_bytes: u64,
     blocks: usize,
+    /// Per search: name, ms per page from memory, ms per page from the block, lines found.
+    searches: Vec<(&'static str, f64, f64, usize)>,
 }
 
 impl Outcome {
@@ -128,6 +134,10 @@ fn main() -> anyhow::Result<()> {
     println!("  cpu µs per record      {:>6.2}", logs.cpu_micros() / spans.cpu_micros());
     println!("  wire bytes per record  {:>6.2}", logs.wire_per_record() / spans.wire_per_record());
     println!("  block bytes per record {:>6.2}", logs.disk_per_record() / spans.disk_per_record());
+    println!("log searches, ms per page: recent records in memory (baseline) / one Parquet block");
+    for (name, memory, block, found) in &logs.searches {
+        println!("  {name:<44} {memory:>8.2} / {block:>8.2} ms  ratio {:>6.2}  ({found} lines)", block / memory);
+    }
     Ok(())
 }
 
@@ -147,7 +157,7 @@ async fn run(signal: Signal, args: &Args) -> anyhow::Result<Outcome> {
     let bodies: Vec<Vec<u8>> = (0..args.records.div_ceil(batch))
         .map(|index| {
             let count = batch.min(args.records - index * batch);
-            request_body(signal, index, count, epoch_nanos)
+            request_body(signal, (index * batch) as u64, count, args.records, epoch_nanos)
         })
         .collect();
     let wire_bytes = bodies.iter().map(Vec::len).sum();
@@ -171,13 +181,28 @@ async fn run(signal: Signal, args: &Args) -> anyhow::Result<Outcome> {
     ensure!(accepted == args.records as u64, "{accepted} of {} records accepted", args.records);
 
     server.abort();
+    let queries = searches(epoch_nanos);
+    let in_memory = match signal {
+        Signal::Logs => tokio::task::block_in_place(|| time_searches(&store, &queries))?,
+        Signal::Spans => Vec::new(),
+    };
     tokio::task::block_in_place(|| store.flush())?;
+    let in_block = match signal {
+        Signal::Logs => tokio::task::block_in_place(|| time_searches(&store, &queries))?,
+        Signal::Spans => Vec::new(),
+    };
+    let mut searches = Vec::new();
+    for ((name, memory, found), (_, block, found_in_block)) in in_memory.into_iter().zip(in_block) {
+        ensure!(found == found_in_block, "{name}: {found} lines from memory, {found_in_block} from the block");
+        searches.push((name, memory, block, found));
+    }
     let files = match signal {
         Signal::Spans => store.block_files(),
         Signal::Logs => store.log_block_files(),
     };
     let block_bytes = files.iter().map(|(_, path)| file_size(path)).sum::<anyhow::Result<u64>>()?;
-    let outcome = Outcome { records: args.records, seconds, cpu_seconds, wire_bytes, block_bytes, blocks: files.len() };
+    let outcome =
+        Outcome { records: args.records, seconds, cpu_seconds, wire_bytes, block_bytes, blocks: files.len(), searches };
     tokio::task::block_in_place(|| store.close())?;
     std::fs::remove_dir_all(&data_dir).with_context(|| format!("cannot remove {}", data_dir.display()))?;
     Ok(outcome)
@@ -195,6 +220,49 @@ async fn post_every(client: usize, clients: usize, bodies: &[Vec<u8>], url: &str
         ensure!(status.is_success() && answer.is_empty(), "{url} answered {status} with {} bytes", answer.len());
     }
     Ok(())
+}
+
+/// The searches a user of the Logs page makes: the newest page, a service and severity that
+/// match nothing (every record is INFO), a rare text, and the page of a narrow time range.
+fn searches(epoch_nanos: u64) -> Vec<(&'static str, LogQuery)> {
+    let now_us = (epoch_nanos / 1000) as i64;
+    let window =
+        LogQuery { from_us: now_us - 900_000_000, to_us: now_us + 60_000_000, limit: 100, ..Default::default() };
+    vec![
+        ("newest 100 of 15 minutes", window.clone()),
+        (
+            "service + ERROR and above (no match)",
+            LogQuery { service: Some("checkout-api".to_owned()), min_severity: 17, ..window.clone() },
+        ),
+        (
+            "text \"card ending 4242\" (20 matches)",
+            LogQuery { text: Some("card ending 4242".to_owned()), ..window.clone() },
+        ),
+        (
+            "newest 100 of one minute, 5 minutes ago",
+            LogQuery { from_us: now_us - 360_000_000, to_us: now_us - 300_000_000, ..window },
+        ),
+    ]
+}
+
+/// Each query's best of 5 runs in ms, and the lines its first run found.
+fn time_searches(
+    store: &Store,
+    queries: &[(&'static str, LogQuery)],
+) -> anyhow::Result<Vec<(&'static str, f64, usize)>> {
+    let mut timed = Vec::new();
+    for (name, query) in queries {
+        let mut best = f64::INFINITY;
+        let mut found = 0;
+        for _ in 0..5 {
+            let started = Instant::now();
+            let page = store.search_logs(query)?;
+            best = best.min(started.elapsed().as_secs_f64() * 1e3);
+            found = page.logs.len();
+        }
+        timed.push((*name, best, found));
+    }
+    Ok(timed)
 }
 
 fn scratch_dir(signal: Signal) -> anyhow::Result<PathBuf> {
@@ -261,12 +329,12 @@ fn mix(value: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// One OTLP/HTTP protobuf request of `count` records, the `index`-th of its signal.
-fn request_body(signal: Signal, index: usize, count: usize, epoch_nanos: u64) -> Vec<u8> {
-    let first = (index * 1_000_000) as u64;
-    let serials = (0..count as u64).map(|offset| first + offset);
-    // Records a millisecond apart, over the last minutes.
-    let time = |serial: u64| epoch_nanos - 600_000_000_000 + (serial % 600_000) * 1_000_000;
+/// One OTLP/HTTP protobuf request of records `first..first + count` of `total`, spread evenly
+/// over the ten minutes before `epoch_nanos`.
+fn request_body(signal: Signal, first: u64, count: usize, total: usize, epoch_nanos: u64) -> Vec<u8> {
+    let serials = first..first + count as u64;
+    let step = 600_000_000_000 / total.max(1) as u64;
+    let time = |serial: u64| epoch_nanos - 600_000_000_000 + serial * step;
     match signal {
         Signal::Spans => ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
