@@ -3,11 +3,12 @@
 //! Search pages run newest first. A page ends at a [`LogCursor`] (the last record's time and
 //! arrival sequence); the next page starts strictly below it, so records arriving meanwhile
 //! never shift a page and none is shown twice. Blocks are read newest first, each in time slices
-//! of about a row group, newest first (rows are in time order, so the Parquet reader skips the
-//! other row groups by their `time_us` statistics), and reading stops once the page is full and
-//! the next slice ends before the page's oldest record: the newest page of a large block
-//! decodes one or two row groups, not the block. Service, severity and time are pushed into the
-//! reader; the text is tested on the decoded body column before a record is built. In memory,
+//! newest first, the first of about a row group and each next twice as wide (rows are in time
+//! order, so the Parquet reader skips the other row groups by their `time_us` statistics), and
+//! reading stops once the page is full and the next slice ends before the page's oldest record:
+//! the newest page of a large block decodes one or two row groups, not the block. Service,
+//! severity and time are pushed into the reader; the text is tested on the decoded body column
+//! before a record is built. In memory,
 //! only the page's records are cloned.
 
 use fluoro_proto::{LogRow, SegmentId, TraceId};
@@ -119,9 +120,11 @@ impl LogStore {
     }
 }
 
-/// `[from_us, to_us)` cut into slices of about a row group each (as if the block's records
-/// were spread evenly over its time range), newest first; together they cover the part of the
-/// range the block holds, each time in exactly one slice.
+/// `[from_us, to_us)` cut into slices newest first, the first of about a row group (as if the
+/// block's records were spread evenly over its time range), each next one twice as wide: the
+/// newest page reads one or two row groups, a search that must read everything costs a few
+/// scans, not one per row group. Together they cover the part of the range the block holds,
+/// each time in exactly one slice.
 fn time_slices(block: &BlockMeta, from_us: i64, to_us: i64) -> Vec<(i64, i64)> {
     let from_us = from_us.max(block.min_start_us);
     let to_us = to_us.min(block.max_end_us.saturating_add(1));
@@ -130,13 +133,14 @@ fn time_slices(block: &BlockMeta, from_us: i64, to_us: i64) -> Vec<(i64, i64)> {
     }
     let groups = block.rows.div_ceil(ROW_GROUP_ROWS).max(1) as i64;
     let block_span = block.max_end_us.saturating_sub(block.min_start_us).saturating_add(1);
-    let width = (block_span / groups).max(1);
+    let mut width = (block_span / groups).max(1);
     let mut slices = Vec::new();
     let mut upper = to_us;
     while upper > from_us {
         let lower = upper.saturating_sub(width).max(from_us);
         slices.push((lower, upper));
         upper = lower;
+        width = width.saturating_mul(2);
     }
     slices
 }
