@@ -8,8 +8,7 @@
 //! reading stops once the page is full and the next slice ends before the page's oldest record:
 //! the newest page of a large block decodes one or two row groups, not the block. Service,
 //! severity and time are pushed into the reader; the text is tested on the decoded body column
-//! before a record is built. In memory,
-//! only the page's records are cloned.
+//! before a record is built. In memory, only the page's records are cloned.
 
 use fluoro_proto::{LogRow, SegmentId, TraceId};
 use polars::prelude::*;
