@@ -18,7 +18,9 @@ Usage: dashboard_topology.py UDP_PORT OTLP_HTTP_PORT
 - the first faulted request's segments carry log lines, exported with the OpenTelemetry SDK's
   logging handler over OTLP/HTTP in the segments' context and dated inside them (5, 30 and 70 ms
   after the request began): frontend INFO, petsearch WARN, then frontend ERROR whose message
-  carries `<img src=x onerror=alert(1)>`;
+  carries `<img src=x onerror=alert(1)>`; and at 35 ms a petsearch INFO line whose span id is
+  in no segment of the trace (a span never sent), which the timeline places by time, on the
+  deepest row then running: the DynamoDB call;
 - 110 log lines of service "health" outside any span (no trace id): more than the Logs page's
   page of 100, so its search pages;
 - one more trace, from service "xss-probe", carries `<img src=x onerror=alert(1)>` in its
@@ -152,6 +154,7 @@ def request(i, now, provider):
     table = xray_recorder.begin_subsegment("DynamoDB", namespace="aws")
     table.start_time = start + 0.015
     table.set_aws({"operation": "Query", "table_name": "pets", "region": "us-east-1"})
+    table_id = table.id
     table.put_http_meta("status", 429 if throttled else 200)
     if throttled:
         table.add_throttle_flag()
@@ -162,7 +165,7 @@ def request(i, now, provider):
 
     payments_span(provider, trace_id, pay_id, start + response - 0.024, start + response - 0.006, fault)
     return trace_id, {"slow": slow, "throttled": throttled, "fault": fault, "start": start,
-                      "segments": {"frontend": segment.id, "petsearch": callee.id}}
+                      "segments": {"frontend": segment.id, "petsearch": callee.id, "dynamodb": table_id}}
 
 
 def log_lines(otlp_http_port, trace_id, segments, start):
@@ -187,11 +190,15 @@ def log_lines(otlp_http_port, trace_id, segments, start):
         logger.addHandler(LoggingHandler(level=logging.INFO, logger_provider=provider))
         providers.append(provider)
         loggers[service] = logger
-    written = [("frontend", logging.INFO, "loading pets page 2", 0.005),
-               ("petsearch", logging.WARNING, "DynamoDB throttled the query, retrying", 0.030),
-               ("frontend", logging.ERROR, "payment failed: " + PAYLOAD, 0.070)]
-    for service, level, message, offset in written:
-        context = SpanContext(trace_id=w3c, span_id=int(segments[service], 16), is_remote=False,
+    unknown_span = "5ca1ab1e5ca1ab1e"
+    # (service, level, message, seconds after the start, span id, the row that shows it)
+    written = [("frontend", logging.INFO, "loading pets page 2", 0.005, segments["frontend"], segments["frontend"]),
+               ("petsearch", logging.WARNING, "DynamoDB throttled the query, retrying", 0.030,
+                segments["petsearch"], segments["petsearch"]),
+               ("petsearch", logging.INFO, "cache warmed in the background", 0.035, unknown_span, segments["dynamodb"]),
+               ("frontend", logging.ERROR, "payment failed: " + PAYLOAD, 0.070, segments["frontend"], segments["frontend"])]
+    for service, level, message, offset, span, _ in written:
+        context = SpanContext(trace_id=w3c, span_id=int(span, 16), is_remote=False,
                               trace_flags=TraceFlags(TraceFlags.SAMPLED))
         logger = loggers[service]
         record = logger.makeRecord(logger.name, level, __file__, 0, message, None, None)
@@ -200,8 +207,9 @@ def log_lines(otlp_http_port, trace_id, segments, start):
             logger.handle(record)
     for provider in providers:
         provider.shutdown()
-    return [{"service": service, "message": message, "segment": segments[service], "time": start + offset}
-            for service, _, message, offset in written]
+    return [{"service": service, "message": message, "severity": logging.getLevelName(level).replace("WARNING", "WARN"),
+             "span": span, "segment": row, "time": start + offset}
+            for service, level, message, offset, span, row in written]
 
 
 def health_logs(otlp_http_port):
