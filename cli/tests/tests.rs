@@ -9,6 +9,7 @@ mod dashboard_lists_and_narrows_traces;
 mod dashboard_loads_every_page;
 mod dashboard_manages_groups;
 mod dashboard_renders_segment_strings_as_text;
+mod dashboard_searches_logs;
 mod dashboard_shows_a_trace_timeline;
 mod dashboard_shows_the_service_map;
 mod fluoro_daemon_relays_raw_documents;

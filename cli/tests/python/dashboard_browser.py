@@ -352,11 +352,98 @@ def scenario_trace(ui, facts):
     ui.wait(lambda d: log_messages(ui) == expected, "the trace's %d log lines in order" % len(expected))
     logs = [[td.text for td in row.find_elements(By.CSS_SELECTOR, "td")] for row in ui.all("#trace-logs-table tbody tr")]
     check([row[1] for row in logs] == [line["service"] for line in facts["logs"]], "services: %r" % logs)
-    check([row[2] for row in logs] == ["INFO", "WARN", "ERROR"], "severities: %r" % logs)
+    check([row[2] for row in logs] == [line["severity"] for line in facts["logs"]], "severities: %r" % logs)
     check(ui.visible_text(facts["payload"]) == ["TD"], "the payload shows as text: %r" % ui.visible_text(facts["payload"]))
+    marks = log_marks(ui, facts)
     ui.screenshot(ui.screenshot_path)
     ui.safe("trace")
-    return {"rows": rows, "logs": logs}
+    return {"rows": rows, "logs": logs, "marks": marks}
+
+
+def log_marks(ui, facts):
+    """Each log line is a mark on its segment's row (a line whose span id is not in the trace on
+    the deepest row running at its time), on its bar at its time; a mark shows its line; a line
+    in the panel selects its row."""
+    ui.wait(lambda d: len(ui.all("#timeline .log-mark")) == len(facts["logs"]), "%d log marks" % len(facts["logs"]))
+    marks = []
+    for mark in ui.all("#timeline .log-mark"):
+        row = mark.find_element(By.XPATH, "./ancestor::tr[1]")
+        bar = row.find_element(By.CSS_SELECTOR, ".bar").rect
+        centre = mark.rect["x"] + mark.rect["width"] / 2
+        check(bar["x"] - 1 <= centre <= bar["x"] + bar["width"] + 1,
+              "the mark at %.1f px lies on its row's bar (%.1f–%.1f)" % (centre, bar["x"], bar["x"] + bar["width"]))
+        marks.append({"segment": row.get_attribute("data-id"), "time": float(mark.get_attribute("data-time")), "x": centre})
+    by_time = sorted(marks, key=lambda mark: mark["time"])
+    check([mark["segment"] for mark in by_time] == [line["segment"] for line in facts["logs"]],
+          "marks on the rows of the lines' segments, in time order: %r" % by_time)
+    check(all(abs(mark["time"] - line["time"]) < 0.001 for mark, line in zip(by_time, facts["logs"])), "mark times: %r" % by_time)
+    frontend = [mark["x"] for mark in by_time if mark["segment"] == facts["logs"][0]["segment"]]
+    check(frontend == sorted(frontend) and frontend[0] < frontend[-1] - 20, "later lines further right: %r" % frontend)
+    # Hovering a mark shows its line; the payload's mark shows it as text.
+    ordered = sorted(ui.all("#timeline .log-mark"), key=lambda mark: float(mark.get_attribute("data-time")))
+    ActionChains(ui.driver).move_to_element(ordered[1]).perform()
+    ui.wait(lambda d: facts["logs"][1]["message"] in ui.text(".log-popup"), "the hovered mark's line")
+    payload = next(i for i, line in enumerate(facts["logs"]) if facts["payload"] in line["message"])
+    ordered[payload].click()
+    ui.wait(lambda d: facts["payload"] in ui.text(".log-popup .message"), "the clicked mark's line")
+    ui.screenshot(ui.screenshot_path.replace(".png", "_log_mark.png"))
+    shown = sorted(ui.visible_text(facts["payload"]))
+    check(shown == ["SPAN", "TD"], "the payload shows as text in the popup and the panel: %r" % shown)
+    highlighted = ui.one("#trace-logs-table tr.highlighted td.message").text
+    check(highlighted == facts["logs"][payload]["message"], "the clicked mark's line is marked in the panel: %r" % highlighted)
+    check(len(log_messages(ui)) == len(facts["logs"]), "a mark's click is not its row's: the panel still shows every line")
+    # A line in the panel selects its row.
+    ui.all("#trace-logs-table tbody tr")[1].click()
+    ui.wait(lambda d: ui.one("#timeline tr.selected").get_attribute("data-id") == facts["logs"][1]["segment"], "the WARN line's row selected")
+    check(ui.text("#details h2") == "petsearch", "its details shown: %r" % ui.text("#details h2"))
+    check(len(log_messages(ui)) == len(facts["logs"]), "the panel still shows every line")
+    return by_time
+
+
+def scenario_logs(ui, facts):
+    """The Logs page: a search by text and service, newest first, a page at a time; a line's
+    trace link opens the trace."""
+    ui.open("/logs")
+    # Every line of the last 15 minutes, newest first: 100, then the rest.
+    total = len(facts["logs"]) + facts["health_log_lines"]
+    ui.wait(lambda d: len(ui.all("#logs-table tbody tr")) == 100, "a first page of 100 log lines")
+    ui.click("#logs-more")
+    ui.wait(lambda d: len(ui.all("#logs-table tbody tr")) == total, "all %d log lines" % total)
+    check(not ui.one("#logs-more").is_displayed(), "no more pages")
+    rows = [[td.text for td in row.find_elements(By.CSS_SELECTOR, "td")] for row in ui.all("#logs-table tbody tr")]
+    check([row[0] for row in rows] == sorted((row[0] for row in rows), reverse=True), "newest first")
+    check(rows[-1][3] == facts["logs"][0]["message"], "the oldest line last: %r" % rows[-1])
+    check(all(row[4] == "–" for row in rows if row[1] == "health"), "lines outside spans link no trace")
+    # Search by service and text, through the form: the search goes to the URL.
+    ui.one("#logs-service").send_keys("frontend")
+    ui.one("#logs-text").send_keys("payment failed")
+    ui.one("#logs-form button[type='submit']").click()
+    ui.wait(lambda d: len(ui.all("#logs-table tbody tr")) == 1, "the one frontend line about the payment")
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(ui.driver.current_url).query)
+    check(query.get("service") == ["frontend"] and query.get("text") == ["payment failed"], "the search in the URL: %r" % query)
+    row = [td.text for td in ui.one("#logs-table tbody tr").find_elements(By.CSS_SELECTOR, "td")]
+    payment = next(line["message"] for line in facts["logs"] if facts["payload"] in line["message"])
+    check(row[1:4] == ["frontend", "ERROR", payment], "the line found: %r" % row)
+    check(ui.visible_text(facts["payload"]) == ["TD"], "the payload shows as text: %r" % ui.visible_text(facts["payload"]))
+    ui.safe("logs search")
+    # A minimum severity from the URL: WARN and above of this trace's lines.
+    ui.open("/logs?severity=WARN&text=" + urllib.parse.quote("DynamoDB throttled"))
+    ui.wait(lambda d: len(ui.all("#logs-table tbody tr")) == 1, "the WARN line")
+    check(Select(ui.one("#logs-severity")).first_selected_option.get_attribute("value") == "WARN", "the severity shown")
+    ui.open("/logs?severity=ERROR&service=petsearch")
+    ui.wait(lambda d: "No log lines match" in ui.text("#logs-status"), "no ERROR line of petsearch")
+    # Back to the payment line; its link opens its trace, with the line in the trace's panel.
+    ui.driver.back()
+    ui.driver.back()
+    ui.wait(lambda d: len(ui.all("#logs-table tbody tr")) == 1 and "payment failed" in ui.text("#logs-table tbody"), "the search again after back")
+    ui.screenshot(ui.screenshot_path)
+    trace_id = next(t["id"] for t in facts["traces"] if t["fault"])
+    ui.click("#logs-table tbody a.trace-link")
+    ui.wait(lambda d: urllib.parse.urlparse(d.current_url).path == "/traces/" + trace_id, "the trace's page")
+    ui.wait(lambda d: len(ui.all("#timeline tr.timeline-row")) >= 6, "the trace's timeline")
+    ui.wait(lambda d: payment in log_messages(ui), "the line in the trace's panel")
+    ui.safe("trace from a log line")
+    return {"rows": len(rows), "found": row}
 
 
 def log_messages(ui):
@@ -407,7 +494,7 @@ def scenario_pages(ui, facts):
     fault = next(t for t in facts["traces"] if t["fault"])
     seen = {}
     for path, ready in [("/", "svg.graph g.node"), ("/traces", "#traces-table tbody tr"),
-                        ("/traces/" + fault["id"], "#timeline tr.timeline-row"),
+                        ("/traces/" + fault["id"], "#timeline tr.timeline-row"), ("/logs", "#logs-table tbody tr"),
                         ("/analytics", "#analytics-histogram canvas"), ("/groups", "tr[data-group]"),
                         ("/sampling", "tr[data-rule='Default']")]:
         ui.open(path)
@@ -536,6 +623,7 @@ SCENARIOS = {
     "map": scenario_map,
     "traces": scenario_traces,
     "trace": scenario_trace,
+    "logs": scenario_logs,
     "groups": scenario_groups,
     "pages": scenario_pages,
     "xss": scenario_xss,
