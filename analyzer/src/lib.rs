@@ -1,5 +1,5 @@
 //! Fluoro's answers to on-call questions: the filter-expression language, trace summaries, the
-//! service graph, latency histograms, trace-set comparison, groups and alarms (alarms are
+//! service graph, latency histograms, trace-set comparison, groups, metric series and resources, and alarms (alarms are
 //! tracked in the analyzer issue).
 //!
 //! | module | holds |
@@ -18,6 +18,9 @@
 //! | `histogram` | [`LatencyHistogram`] (hdrhistogram, mergeable: nodes and edges), [`SortedDurations`] (exact, values in memory) |
 //! | `filter_latency` | [`filter_latency`]: a filter's response-time and duration percentiles and distribution |
 //! | `compare` | [`compare_trace_sets`]: two trace sets' distributions and every attribute value ranked by [`effect_size`] |
+//! | `metric_series` | [`metric_series`]: one metric of a service as a [`Statistic`] per period or per raw point |
+//! | `metric_samples` | cumulative series → increases (resets by start time); histogram buckets merged, percentiles |
+//! | `resources` | [`service_resources`]: CPU and memory from metrics beside request rate, faults and latency from traces |
 //! | `summary` | [`trace_summaries`]: GetTraceSummaries — filter, sampling, pages, [`TraceSummary`] |
 //! | `span_record`, `root_cause` | a page's spans as Rust values, the root segment; fault/error/response-time root causes |
 //! | `error` | [`AnalyzerError`], and [`FilterError`]: what was wrong, the column, what was expected |
@@ -48,6 +51,9 @@ mod filter;
 mod filter_latency;
 mod groups;
 mod histogram;
+mod metric_samples;
+mod metric_series;
+mod resources;
 mod root_cause;
 mod service_graph;
 mod span_record;
@@ -74,6 +80,11 @@ pub use groups::{
     MAX_GROUP_NAME_CHARS, MAX_GROUP_TAGS,
 };
 pub use histogram::{HistogramEntry, LatencyHistogram, Percentiles, SortedDurations};
+pub use metric_series::{
+    metric_series, validate_metric_period, MetricSeries, MetricSeriesQuery, MetricValue, Statistic,
+    CUMULATIVE_LOOKBACK_US, MAX_BUCKETS, MIN_PERIOD_SECONDS,
+};
+pub use resources::{service_resources, ResourceBucket, ResourceSource, ResourcesQuery, ServiceResources};
 pub use root_cause::{RootCause, RootCauseEntity, RootCauseException, RootCauseService, RootCauses};
 pub use service_graph::{
     service_graph, service_graph_of_spans, trace_graph, Alias, Edge, ErrorStatistics, FaultStatistics, ServiceGraph,

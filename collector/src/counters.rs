@@ -2,8 +2,9 @@
 //! (and why), per ingest source. Exported as Prometheus text on `GET /metrics` and as JSON.
 //!
 //! Units: documents for X-Ray sources (a UDP datagram carries one), spans for OTLP traces, log
-//! records for OTLP logs (their own sources, `otlp_grpc_logs` and `otlp_http_logs`, so a span
-//! count and a log count never add up in one sample).
+//! records for OTLP logs and data points for OTLP metrics (their own sources, `otlp_grpc_logs`,
+//! `otlp_http_logs`, `otlp_grpc_metrics`, `otlp_http_metrics`, so a span count and a log or
+//! point count never add up in one sample).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +23,10 @@ pub enum Source {
     OtlpGrpcLogs,
     /// OTLP log records over HTTP (`POST /v1/logs`).
     OtlpHttpLogs,
+    /// OTLP metric data points over gRPC (`MetricsService/Export`).
+    OtlpGrpcMetrics,
+    /// OTLP metric data points over HTTP (`POST /v1/metrics`).
+    OtlpHttpMetrics,
     /// Documents a sidecar daemon sends on to the central Fluoro.
     Forward,
 }
@@ -37,6 +42,8 @@ pub enum RejectReason {
     /// times, or a log body over the limit.
     Invalid,
     TooLarge,
+    /// An OTLP metric data point of a type Fluoro does not keep (summary, exponential histogram).
+    Unsupported,
 }
 
 /// Why valid input was lost: Fluoro could not keep up or could not keep it.
@@ -54,17 +61,24 @@ pub enum DropReason {
     Refused,
 }
 
-const SOURCES: [Source; 7] = [
+const SOURCES: [Source; 9] = [
     Source::Udp,
     Source::PutTraceSegments,
     Source::OtlpGrpc,
     Source::OtlpHttp,
     Source::OtlpGrpcLogs,
     Source::OtlpHttpLogs,
+    Source::OtlpGrpcMetrics,
+    Source::OtlpHttpMetrics,
     Source::Forward,
 ];
-const REJECT_REASONS: [RejectReason; 4] =
-    [RejectReason::BadHeader, RejectReason::BadJson, RejectReason::Invalid, RejectReason::TooLarge];
+const REJECT_REASONS: [RejectReason; 5] = [
+    RejectReason::BadHeader,
+    RejectReason::BadJson,
+    RejectReason::Invalid,
+    RejectReason::TooLarge,
+    RejectReason::Unsupported,
+];
 const DROP_REASONS: [DropReason; 4] =
     [DropReason::Overload, DropReason::SinkError, DropReason::BufferFull, DropReason::Refused];
 
@@ -155,10 +169,14 @@ impl Counters {
         let per_source = |read: &dyn Fn(Source) -> u64| {
             SOURCES.iter().map(|&s| (format!("source=\"{}\"", source_name(s)), read(s))).collect()
         };
-        family("fluoro_received_total", "Documents, spans or log records received.", per_source(&|s| self.received(s)));
+        family(
+            "fluoro_received_total",
+            "Documents, spans, log records or metric data points received.",
+            per_source(&|s| self.received(s)),
+        );
         family(
             "fluoro_accepted_total",
-            "Documents, spans or log records accepted and stored.",
+            "Documents, spans, log records or metric data points accepted and stored.",
             per_source(&|s| self.accepted(s)),
         );
         let rejected = SOURCES
@@ -166,13 +184,21 @@ impl Counters {
             .flat_map(|&s| REJECT_REASONS.iter().map(move |&r| (s, r)))
             .map(|(s, r)| (format!("source=\"{}\",reason=\"{}\"", source_name(s), reject_name(r)), self.rejected(s, r)))
             .collect();
-        family("fluoro_rejected_total", "Documents, spans or log records refused as invalid, by reason.", rejected);
+        family(
+            "fluoro_rejected_total",
+            "Documents, spans, log records or metric data points refused, by reason.",
+            rejected,
+        );
         let dropped = SOURCES
             .iter()
             .flat_map(|&s| DROP_REASONS.iter().map(move |&r| (s, r)))
             .map(|(s, r)| (format!("source=\"{}\",reason=\"{}\"", source_name(s), drop_name(r)), self.dropped(s, r)))
             .collect();
-        family("fluoro_dropped_total", "Valid documents, spans or log records lost, by reason.", dropped);
+        family(
+            "fluoro_dropped_total",
+            "Valid documents, spans, log records or metric data points lost, by reason.",
+            dropped,
+        );
         text
     }
 }
@@ -185,6 +211,8 @@ pub(crate) fn source_name(source: Source) -> &'static str {
         Source::OtlpHttp => "otlp_http",
         Source::OtlpGrpcLogs => "otlp_grpc_logs",
         Source::OtlpHttpLogs => "otlp_http_logs",
+        Source::OtlpGrpcMetrics => "otlp_grpc_metrics",
+        Source::OtlpHttpMetrics => "otlp_http_metrics",
         Source::Forward => "forward",
     }
 }
@@ -195,6 +223,7 @@ pub(crate) fn reject_name(reason: RejectReason) -> &'static str {
         RejectReason::BadJson => "bad_json",
         RejectReason::Invalid => "invalid",
         RejectReason::TooLarge => "too_large",
+        RejectReason::Unsupported => "unsupported",
     }
 }
 

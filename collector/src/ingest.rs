@@ -1,5 +1,5 @@
-//! The one path every X-Ray document, OTLP span and OTLP log record takes into the sink, with
-//! its accounting.
+//! The one path every X-Ray document, OTLP span, OTLP log record and OTLP metric data point
+//! takes into its sink, with its accounting.
 //!
 //! Receivers (UDP, `PutTraceSegments`, OTLP, forwarding) only decode their transport; parsing,
 //! validation, counting and writing happen here, so every source follows the same rules.
@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use fluoro_proto::{
-    parse_document_with, push_rows_from_document, Document, DocumentError, LogBatch, LogRow, LogSink, Rules, SpanRow,
+    parse_document_with, push_rows_from_document, Document, DocumentError, LogBatch, LogRow, LogSink, MetricBatch,
+    MetricPoint, MetricSink, Rules, SpanRow,
 };
 
 use crate::counters::{Counters, DropReason, RejectReason, Source};
@@ -20,6 +21,8 @@ pub struct Ingest {
     sink: Arc<dyn SpanSink>,
     /// `None` when nothing keeps logs (the sidecar, span-only tests): log exports are refused.
     logs: Option<Arc<dyn LogSink>>,
+    /// `None` when nothing keeps metrics: metric exports are refused.
+    metrics: Option<Arc<dyn MetricSink>>,
     counters: Arc<Counters>,
     rules: Arc<Rules>,
 }
@@ -42,12 +45,18 @@ impl std::fmt::Debug for Ingest {
 
 impl Ingest {
     pub fn new(sink: Arc<dyn SpanSink>, counters: Arc<Counters>) -> Self {
-        Ingest { sink, logs: None, counters, rules: Arc::new(Rules::default()) }
+        Ingest { sink, logs: None, metrics: None, counters, rules: Arc::new(Rules::default()) }
     }
 
     /// Keeps OTLP log records in `logs` (the store, in `fluoro serve`).
     pub fn with_log_sink(mut self, logs: Arc<dyn LogSink>) -> Self {
         self.logs = Some(logs);
+        self
+    }
+
+    /// Keeps OTLP metric data points in `metrics` (the store, in `fluoro serve`).
+    pub fn with_metric_sink(mut self, metrics: Arc<dyn MetricSink>) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -97,12 +106,13 @@ impl Ingest {
         Ok(refused)
     }
 
-    /// Counts an OTLP conversion's outcome: every item received, the refused ones rejected as
-    /// invalid. Returns the accepted count.
-    fn count_converted(&self, source: Source, accepted: usize, rejected: usize) -> u64 {
+    /// Counts an OTLP conversion's outcome: every item received, the refused ones rejected
+    /// (`unsupported` of them as such, the rest as invalid). Returns the accepted count.
+    fn count_converted(&self, source: Source, accepted: usize, rejected: usize, unsupported: usize) -> u64 {
         let accepted = accepted as u64;
         self.counters.add_received(source, accepted + rejected as u64);
-        self.counters.add_rejected(source, RejectReason::Invalid, rejected as u64);
+        self.counters.add_rejected(source, RejectReason::Invalid, rejected.saturating_sub(unsupported) as u64);
+        self.counters.add_rejected(source, RejectReason::Unsupported, unsupported as u64);
         accepted
     }
 
@@ -114,7 +124,7 @@ impl Ingest {
         rejected: usize,
         durability: Durability,
     ) -> Result<(), SinkError> {
-        let accepted = self.count_converted(source, rows.len(), rejected);
+        let accepted = self.count_converted(source, rows.len(), rejected, 0);
         self.write(source, SpanBatch { entities: Vec::new(), rows, durability }, accepted)
     }
 
@@ -128,23 +138,52 @@ impl Ingest {
         rejected: usize,
         durability: Durability,
     ) -> Result<(), SinkError> {
-        let accepted = self.count_converted(source, rows.len(), rejected);
+        let accepted = self.count_converted(source, rows.len(), rejected, 0);
+        self.write_other(source, accepted, "log records", || match &self.logs {
+            Some(logs) => logs.write_logs(LogBatch { rows, durability }),
+            None => Err(SinkError("this server keeps no log records".to_owned())),
+        })
+    }
+
+    /// Keeps metric data points converted from OTLP; `rejected` points were refused by the
+    /// conversion, `unsupported` of them for their type. Without a metric sink, as `put_logs`.
+    pub fn put_metrics(
+        &self,
+        source: Source,
+        points: Vec<MetricPoint>,
+        rejected: usize,
+        unsupported: usize,
+        durability: Durability,
+    ) -> Result<(), SinkError> {
+        let accepted = self.count_converted(source, points.len(), rejected, unsupported);
+        self.write_other(source, accepted, "metric data points", || match &self.metrics {
+            Some(metrics) => metrics.write_metrics(MetricBatch { points, durability }),
+            None => Err(SinkError("this server keeps no metrics".to_owned())),
+        })
+    }
+
+    /// Writes `accepted` items of a signal other than spans, counting the outcome.
+    fn write_other(
+        &self,
+        source: Source,
+        accepted: u64,
+        what: &str,
+        write: impl FnOnce() -> Result<(), SinkError>,
+    ) -> Result<(), SinkError> {
         if accepted == 0 {
             return Ok(());
         }
-        let written = match &self.logs {
-            Some(logs) => logs.write_logs(LogBatch { rows, durability }),
-            None => Err(SinkError("this server keeps no log records".to_owned())),
-        };
-        match written {
-            Ok(()) => self.counters.add_accepted(source, accepted),
+        match write() {
+            Ok(()) => {
+                self.counters.add_accepted(source, accepted);
+                Ok(())
+            }
             Err(error) => {
                 self.counters.add_dropped(source, DropReason::SinkError, accepted);
-                tracing::warn!(source = ?source, count = accepted, error = %error, "failed to store log records");
-                return Err(error);
+                tracing::warn!(source = ?source, count = accepted, error = %error, "failed to store {what}");
+                Err(error)
             }
         }
-        Ok(())
     }
 
     fn write(&self, source: Source, batch: SpanBatch, count: u64) -> Result<(), SinkError> {

@@ -7,7 +7,7 @@
 //! | `counters` | [`Counters`]: received, accepted, rejected and dropped, per source and reason |
 //! | `udp` | the X-Ray daemon UDP protocol; `udp/drops.rs` reads the kernel's socket drop count |
 //! | `sampling` | centralized sampling rules and the SDK endpoints |
-//! | `otlp` | OTLP traces and logs over gRPC and HTTP (`otlp/logs.rs`: the logs signal) |
+//! | `otlp` | OTLP traces, logs and metrics over gRPC and HTTP (`otlp/logs.rs`, `otlp/metrics.rs`: the other signals) |
 //! | `xray_api` | `PutTraceSegments`, `BatchGetTraces`, `PutTelemetryRecords`, `/metrics` |
 //! | `forward` | sidecar mode: relay raw documents to a central Fluoro in batches; sampling proxy |
 //!

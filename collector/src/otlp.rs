@@ -1,15 +1,18 @@
-//! OTLP trace and log ingest over gRPC and HTTP: decode the transport, convert with
-//! [`fluoro_proto::rows_from_otlp`] (spans) or [`fluoro_proto::log_rows_from_otlp`] (log
-//! records, `otlp/logs.rs`), and store through [`Ingest::put_rows`] or [`Ingest::put_logs`].
-//! Both signals share everything here but the conversion: [`OtlpExport`] is what differs.
+//! OTLP trace, log and metric ingest over gRPC and HTTP: decode the transport, convert with
+//! [`fluoro_proto::rows_from_otlp`] (spans), [`fluoro_proto::log_rows_from_otlp`] (log
+//! records, `otlp/logs.rs`) or [`fluoro_proto::metric_points_from_otlp`] (data points,
+//! `otlp/metrics.rs`), and store through [`Ingest::put_rows`], [`Ingest::put_logs`] or
+//! [`Ingest::put_metrics`]. The signals share everything here but the conversion:
+//! [`OtlpExport`] is what differs.
 //!
 //! # Endpoints
 //!
 //! - gRPC: `opentelemetry.proto.collector.trace.v1.TraceService/Export` ([`otlp_grpc_service`])
-//!   and `opentelemetry.proto.collector.logs.v1.LogsService/Export` (`otlp_logs_grpc_service`),
-//!   both served by [`serve_otlp_grpc`] (conventionally port 4317). Requests may be
+//!   `opentelemetry.proto.collector.logs.v1.LogsService/Export` (`otlp_logs_grpc_service`) and
+//!   `opentelemetry.proto.collector.metrics.v1.MetricsService/Export` (`otlp_metrics_grpc_service`),
+//!   all served by [`serve_otlp_grpc`] (conventionally port 4317). Requests may be
 //!   gzip-compressed; responses are sent uncompressed, as they are a few bytes.
-//! - HTTP: `POST /v1/traces` and `POST /v1/logs` ([`otlp_http_router`]; conventionally port 4318) with
+//! - HTTP: `POST /v1/traces`, `POST /v1/logs` and `POST /v1/metrics` ([`otlp_http_router`]; conventionally port 4318) with
 //!   `Content-Type: application/x-protobuf` (binary protobuf; `application/protobuf` is accepted
 //!   too) or `application/json` (OTLP/JSON: lowerCamelCase keys, trace and span ids in hex,
 //!   64-bit integers as strings or numbers), and optionally `Content-Encoding: gzip`. The response
@@ -31,9 +34,10 @@
 //!
 //! # Partial success
 //!
-//! Spans and log records the conversion refuses (malformed ids or times, a log body over the
-//! limit; see `fluoro_proto::otlp`) are left out; the rest of the request is stored. The
-//! response then carries `partial_success` with `rejected_spans` (`rejected_log_records`) and an
+//! Spans, log records and data points the conversion refuses (malformed ids or times, a log
+//! body over the limit, a summary or exponential histogram; see `fluoro_proto::otlp`) are left
+//! out; the rest of the request is stored. The response then carries `partial_success` with
+//! `rejected_spans` (`rejected_log_records`, `rejected_data_points`) and an
 //! `error_message` describing the first few; when every span was kept,
 //! `partial_success` is absent, as the specification asks.
 //!
@@ -54,8 +58,10 @@
 //!
 //! # Counting
 //!
-//! Spans are counted by [`Ingest::put_rows`] and log records by [`Ingest::put_logs`] (received,
-//! accepted, rejected as `invalid`), under their own sources (`otlp_grpc_logs`, `otlp_http_logs`). An HTTP
+//! Spans are counted by [`Ingest::put_rows`], log records by [`Ingest::put_logs`] and data points
+//! by [`Ingest::put_metrics`] (received, accepted, rejected as `invalid`, or `unsupported` for
+//! metric types Fluoro does not keep), under their own sources (`otlp_grpc_logs`,
+//! `otlp_http_logs`, `otlp_grpc_metrics`, `otlp_http_metrics`). An HTTP
 //! request whose body cannot be decoded is counted as one `bad_json` rejection whatever its
 //! encoding, and one that is too large as one `too_large` rejection: its spans were never seen,
 //! so these two count requests, not spans. gRPC requests tonic cannot decode never reach Fluoro
@@ -82,8 +88,10 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 
 mod logs;
+mod metrics;
 
 pub(crate) use logs::otlp_logs_grpc_service;
+pub(crate) use metrics::otlp_metrics_grpc_service;
 
 use crate::counters::{RejectReason, Source};
 use crate::error::CollectorError;
@@ -96,6 +104,7 @@ pub const MAX_OTLP_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 
 const TRACES_PATH: &str = "/v1/traces";
 const LOGS_PATH: &str = "/v1/logs";
+const METRICS_PATH: &str = "/v1/metrics";
 const PROTOBUF_CONTENT_TYPE: &str = "application/x-protobuf";
 const JSON_CONTENT_TYPE: &str = "application/json";
 /// `google.rpc.Code` values for HTTP error bodies.
@@ -125,7 +134,8 @@ pub async fn serve_otlp_grpc(
 ) -> Result<(), CollectorError> {
     tonic::transport::Server::builder()
         .add_service(otlp_grpc_service(ingest.clone()))
-        .add_service(otlp_logs_grpc_service(ingest))
+        .add_service(otlp_logs_grpc_service(ingest.clone()))
+        .add_service(otlp_metrics_grpc_service(ingest))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await
         // CollectorError has no transport variant; tonic's error is an I/O failure of the server.
@@ -138,16 +148,25 @@ impl TraceService for OtlpTraceService {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let ingest = self.ingest.clone();
-        let request = request.into_inner();
-        // Converting a large batch takes milliseconds and an acknowledged write may wait for
-        // the disk: neither belongs on the executor.
-        let stored = tokio::task::spawn_blocking(move || request.store(&ingest, Source::OtlpGrpc)).await;
-        match stored {
-            Ok(Ok(response)) => Ok(tonic::Response::new(response)),
-            Ok(Err(error)) => Err(tonic::Status::unavailable(error.to_string())),
-            Err(panicked) => Err(tonic::Status::internal(format!("span conversion failed: {panicked}"))),
-        }
+        export_off_the_executor(&self.ingest, request.into_inner(), Source::OtlpGrpc, "span").await
+    }
+}
+
+/// Converts and stores a gRPC export on a blocking thread: converting a large batch takes
+/// milliseconds and an acknowledged write may wait for the disk, neither of which belongs on
+/// the executor. `item` names what failed to convert if the conversion panicked.
+pub(crate) async fn export_off_the_executor<E: OtlpExport>(
+    ingest: &Ingest,
+    request: E,
+    source: Source,
+    item: &str,
+) -> Result<tonic::Response<E::Response>, tonic::Status> {
+    let ingest = ingest.clone();
+    let stored = tokio::task::spawn_blocking(move || request.store(&ingest, source)).await;
+    match stored {
+        Ok(Ok(response)) => Ok(tonic::Response::new(response)),
+        Ok(Err(error)) => Err(tonic::Status::unavailable(error.to_string())),
+        Err(panicked) => Err(tonic::Status::internal(format!("{item} conversion failed: {panicked}"))),
     }
 }
 
@@ -185,11 +204,12 @@ impl OtlpExport for ExportTraceServiceRequest {
     }
 }
 
-/// `POST /v1/traces` and `POST /v1/logs`, accepting bodies up to [`MAX_OTLP_REQUEST_BYTES`].
+/// `POST /v1/traces`, `POST /v1/logs` and `POST /v1/metrics`, accepting bodies up to [`MAX_OTLP_REQUEST_BYTES`].
 pub fn otlp_http_router(ingest: Ingest) -> Router {
     Router::new()
         .route(TRACES_PATH, post(post_export::<ExportTraceServiceRequest>))
         .route(LOGS_PATH, post(post_export::<logs::ExportLogsServiceRequest>))
+        .route(METRICS_PATH, post(post_export::<metrics::ExportMetricsServiceRequest>))
         .layer(DefaultBodyLimit::max(MAX_OTLP_REQUEST_BYTES))
         .with_state(ingest)
 }

@@ -6,8 +6,8 @@
 //! | UDP | 127.0.0.1:2000 | X-Ray daemon protocol (`udp.rs`) |
 //! | TCP | 127.0.0.1:2000 | `GetSamplingRules`, `SamplingTargets` for SDKs (`sampling.rs`) |
 //! | HTTP | 127.0.0.1:2020 | X-Ray API (`xray_api.rs`), sampling rule management, `/metrics` |
-//! | gRPC | 127.0.0.1:4317 | OTLP `TraceService/Export`, `LogsService/Export` (`otlp.rs`, `otlp/logs.rs`) |
-//! | HTTP | 127.0.0.1:4318 | OTLP `POST /v1/traces`, `POST /v1/logs` (`otlp.rs`) |
+//! | gRPC | 127.0.0.1:4317 | OTLP `TraceService/Export`, `LogsService/Export`, `MetricsService/Export` (`otlp.rs`, `otlp/logs.rs`, `otlp/metrics.rs`) |
+//! | HTTP | 127.0.0.1:4318 | OTLP `POST /v1/traces`, `POST /v1/logs`, `POST /v1/metrics` (`otlp.rs`) |
 //!
 //! Every address can be port 0; [`RunningServer`] reports the addresses actually bound.
 

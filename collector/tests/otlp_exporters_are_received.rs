@@ -70,33 +70,34 @@ fn memory_sink() -> Arc<MemorySink> {
     Arc::new(MemorySink::new(100_000))
 }
 
-/// Runs `tests/python/otlp_export.py` and returns the trace id it printed.
-async fn export_with_python_sdk(protocol: &str, endpoint: String) -> TraceId {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/otlp_export.py");
-    let protocol = protocol.to_owned();
+/// Runs `tests/python/<script>` with `args`, without the developer's own `OTEL_*` settings
+/// (the SDK reads them); returns its standard output, which must be a success.
+pub(crate) async fn run_python(script: &str, args: Vec<String>) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(script);
     let output = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .arg(script)
-            .arg(&protocol)
-            .arg(&endpoint)
-            // The SDK reads OTEL_* variables; a developer's own settings must not leak in.
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            .env_remove("OTEL_EXPORTER_OTLP_HEADERS")
-            .env_remove("OTEL_RESOURCE_ATTRIBUTES")
-            .env_remove("OTEL_SERVICE_NAME")
-            .output()
+        let mut command = Command::new("python3");
+        command.arg(path).args(args);
+        for (name, _) in std::env::vars_os().filter(|(name, _)| name.to_string_lossy().starts_with("OTEL_")) {
+            command.env_remove(name);
+        }
+        command.output()
     })
     .await
     .unwrap()
     .expect("python3 runs (pip install -r requirements-test.txt)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
-        "otlp_export.py failed: {}\nstdout: {stdout}\nstderr: {}",
+        "{script} failed: {}\nstdout: {stdout}\nstderr: {}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
+    stdout
+}
+
+/// Runs `tests/python/otlp_export.py` and returns the trace id it printed.
+async fn export_with_python_sdk(protocol: &str, endpoint: String) -> TraceId {
+    let stdout = run_python("otlp_export.py", vec![protocol.to_owned(), endpoint]).await;
     TraceId::parse_w3c(stdout.trim()).unwrap()
 }
 

@@ -2,10 +2,8 @@
 //! sending OTLP/JSON and protobuf) get their records kept with their trace context, and a bad
 //! record is counted and reported as a partial success while the rest is kept.
 
-use crate::otlp_exporters_are_received::Receivers;
+use crate::otlp_exporters_are_received::{run_python, Receivers};
 use std::io::Write as _;
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use fluoro_collector::{Counters, Ingest, MemorySink, RejectReason, Source};
@@ -41,22 +39,8 @@ async fn start_receivers(logs: Arc<KeptLogs>) -> Receivers {
 
 /// Runs `tests/python/otlp_logs.py`; returns the trace and span id its lines were written in.
 async fn log_with_python_sdk(protocol: &str, endpoint: String, marker: &str) -> (TraceId, SegmentId) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/otlp_logs.py");
-    let (protocol, marker) = (protocol.to_owned(), marker.to_owned());
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .args([script.to_str().unwrap(), &protocol, &endpoint, "pet-search", &marker])
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
-            .env_remove("OTEL_RESOURCE_ATTRIBUTES")
-            .env_remove("OTEL_SERVICE_NAME")
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("python3 runs (pip install -r requirements-test.txt)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "otlp_logs.py failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let args = vec![protocol.to_owned(), endpoint, "pet-search".to_owned(), marker.to_owned()];
+    let stdout = run_python("otlp_logs.py", args).await;
     let printed: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     (
         TraceId::parse_w3c(printed["trace_id"].as_str().unwrap()).unwrap(),

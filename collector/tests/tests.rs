@@ -3,6 +3,7 @@
 
 mod otlp_exporters_are_received;
 mod otlp_log_exporters_are_received;
+mod otlp_metric_exporters_are_received;
 mod sampling_rules_steer_the_sdk;
 mod sidecar_forwarding_survives_outage;
 mod udp_ingest_survives_garbage;

@@ -160,6 +160,25 @@ pub enum OtlpError {
     LogTimeMissing,
     #[error("body is {bytes} bytes as text; at most {limit} bytes expected")]
     BodyTooLarge { bytes: usize, limit: usize },
+    /// Metrics only: a data type Fluoro does not keep.
+    #[error("{kind} metrics are not supported; gauges, sums and explicit-bucket histograms expected")]
+    UnsupportedMetric { kind: &'static str },
+    #[error("the metric has no data; a gauge, sum or histogram expected")]
+    MetricWithoutData,
+    #[error("the metric name is {chars} characters; 1 to {limit} expected")]
+    MetricName { chars: usize, limit: usize },
+    #[error("the data point has no value; as_double or as_int expected")]
+    MetricValueMissing,
+    #[error("the data point's value is not a finite number")]
+    MetricValueNotFinite,
+    #[error("time_unix_nano is 0; the data point's time is required")]
+    MetricTimeMissing,
+    #[error("aggregation_temporality is unspecified; cumulative or delta expected")]
+    TemporalityUnspecified,
+    #[error("explicit_bounds ({bounds} of them) are not ascending finite numbers, at most 256")]
+    HistogramBounds { bounds: usize },
+    #[error("bucket_counts has {counts} entries for {bounds} explicit_bounds; one more than the bounds expected")]
+    HistogramBuckets { bounds: usize, counts: usize },
 }
 
 impl OtlpError {
@@ -172,6 +191,12 @@ impl OtlpError {
             OtlpError::StartTimeMissing | OtlpError::EndBeforeStart { .. } | OtlpError::LogTimeMissing => "times",
             OtlpError::LogSpanIdLength { .. } => "span_id",
             OtlpError::BodyTooLarge { .. } => "body",
+            OtlpError::UnsupportedMetric { .. } => "unsupported",
+            OtlpError::MetricWithoutData | OtlpError::MetricName { .. } => "metric",
+            OtlpError::MetricValueMissing | OtlpError::MetricValueNotFinite => "value",
+            OtlpError::MetricTimeMissing => "times",
+            OtlpError::TemporalityUnspecified => "temporality",
+            OtlpError::HistogramBounds { .. } | OtlpError::HistogramBuckets { .. } => "histogram",
         }
     }
 }

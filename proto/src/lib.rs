@@ -11,8 +11,9 @@
 //! | `validation` | the service's rules for documents, as typed [`DocumentError`]s |
 //! | `span` | [`SpanRow`]: the flat row per segment or subsegment the store keeps |
 //! | `log` | [`LogRow`]: the flat row per OTLP log record, beside the spans |
-//! | `otlp` | OTLP `ResourceSpans` → [`SpanRow`]s, as the OpenTelemetry X-Ray exporter maps them; `ResourceLogs` → [`LogRow`]s |
-//! | `sink` | the ingest → storage contract: [`SpanBatch`] into a [`SpanSink`], [`LogBatch`] into a [`LogSink`], [`StoredTrace`]s out of a [`TraceSource`] |
+//! | `metric` | [`MetricPoint`]: the flat row per OTLP metric data point, with its [`MetricKind`] |
+//! | `otlp` | OTLP `ResourceSpans` → [`SpanRow`]s, as the OpenTelemetry X-Ray exporter maps them; `ResourceLogs` → [`LogRow`]s; `ResourceMetrics` → [`MetricPoint`]s |
+//! | `sink` | the ingest → storage contract: [`SpanBatch`] into a [`SpanSink`], [`LogBatch`] into a [`LogSink`], [`MetricBatch`] into a [`MetricSink`], [`StoredTrace`]s out of a [`TraceSource`] |
 //! | `arn` | [`xray_arn`]: the ARNs of sampling rules and groups |
 //! | `throttling` | [`is_throttling_error`]: which AWS error types are throttles |
 //! | `xray_error` | [`xray_error_body`]: the X-Ray API's error shape, for every HTTP route |
@@ -32,6 +33,7 @@ mod durable_file;
 mod error;
 mod id;
 mod log;
+mod metric;
 mod otlp;
 mod segment;
 mod sink;
@@ -47,15 +49,19 @@ pub use durable_file::replace_durably;
 pub use error::{DocumentError, HeaderError, IdError, InvalidDocument, OtlpError, Problem, Result};
 pub use id::{SegmentId, TraceId};
 pub use log::LogRow;
+pub use metric::{HistogramValue, MetricKind, MetricPoint};
 pub use otlp::{
-    log_rows_from_otlp, rows_from_otlp, rows_from_resource_spans, LogConversion, OtlpConversion, RejectedLog,
-    RejectedSpan, MAX_ATTRIBUTE_BYTES, MAX_LOG_ATTRIBUTES, MAX_LOG_BODY_BYTES,
+    canonical_attributes, log_rows_from_otlp, metric_points_from_otlp, rows_from_otlp, rows_from_resource_spans,
+    Conversion, LogConversion, MetricConversion, OtlpConversion, RejectedLog, RejectedMetricPoint, RejectedSpan,
+    Rejection, MAX_ATTRIBUTE_BYTES, MAX_LOG_ATTRIBUTES, MAX_LOG_BODY_BYTES, MAX_METRIC_NAME_CHARS,
 };
 pub use segment::{
     AnnotationValue, Aws, Cause, CauseDetails, CloudwatchLogs, Ec2, Ecs, Eks, ElasticBeanstalk, Entity, Exception,
     Http, HttpRequest, HttpResponse, Link, Sql, StackFrame, XraySdk,
 };
-pub use sink::{Durability, LogBatch, LogSink, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource};
+pub use sink::{
+    Durability, LogBatch, LogSink, MetricBatch, MetricSink, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource,
+};
 pub use span::{
     push_rows_from_document, rows_from_document, seconds_to_micros, AnnotationScalar, AwsSummary, ExceptionSummary,
     HttpSummary, SpanKind, SpanRow,

@@ -6,7 +6,7 @@
 
 use thiserror::Error;
 
-use crate::{Entity, LogRow, SpanRow, TraceId};
+use crate::{Entity, LogRow, MetricPoint, SpanRow, TraceId};
 
 /// A sink could not keep a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -49,6 +49,18 @@ pub struct LogBatch {
 /// (the sidecar's relay, the in-memory test sink) need not pretend to.
 pub trait LogSink: Send + Sync + 'static {
     fn write_logs(&self, batch: LogBatch) -> Result<(), SinkError>;
+}
+
+/// Accepted metric data points from one export.
+#[derive(Debug, Clone)]
+pub struct MetricBatch {
+    pub points: Vec<MetricPoint>,
+    pub durability: Durability,
+}
+
+/// Keeps accepted metric data points; separate from [`SpanSink`] for the reason [`LogSink`] is.
+pub trait MetricSink: Send + Sync + 'static {
+    fn write_metrics(&self, batch: MetricBatch) -> Result<(), SinkError>;
 }
 
 /// Reads whole traces back, for `BatchGetTraces`.

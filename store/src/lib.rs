@@ -1,7 +1,8 @@
 //! The Fluoro columnar store: write-ahead log, queryable recent data, immutable Parquet blocks,
 //! trace lookup, retention and recovery. [`Store`] is the whole API: it implements proto's
-//! `SpanSink`, `LogSink` and `TraceSource` (what the collector writes to and reads from), and
-//! gives the analyzer `scan`/`services`/`time_bounds` and the ui `trace_logs`/`search_logs`.
+//! `SpanSink`, `LogSink`, `MetricSink` and `TraceSource` (what the collector writes to and reads
+//! from), and gives the analyzer `scan`/`services`/`time_bounds`/`metric_points` and the ui
+//! `trace_logs`/`search_logs`/`metric_names`.
 //! The durability contract and the formats are in `docs/storage.md`.
 //!
 //! | module | holds |
@@ -14,7 +15,9 @@
 //! | `scan` | a range as one frame, one version per span: [`SharedTraces`] say which traces need the rule |
 //! | `replace_rule` | the one rule for two versions of a span, on stored spans and on frames |
 //! | `columns` | the span column names every reader of a scan uses |
-//! | `logs` | log records beside the spans: their own log (`wal.rs` code), recent records, log blocks (`logs/block.rs`), trace lookup and search (`logs/query.rs`) |
+//! | `signal` | a signal beside the spans (`SignalRow` rows): its own log (`wal.rs` code), recent rows, blocks, retention, recovery |
+//! | `logs` | log records as a signal: log blocks (`logs/block.rs`), trace lookup and search (`logs/query.rs`) |
+//! | `metrics` | metric data points as a signal: metric blocks (`metrics/block.rs`), points of a metric and metric names (`metrics/query.rs`) |
 //!
 //! Write path: `store.rs` `Store::write` → `wal.rs` `encode_record`/`Wal::append` →
 //! `recent.rs` `RecentSpans::insert`; flush: `store.rs` `Shared::flush` → `block` `write_block`
@@ -22,9 +25,11 @@
 //! `block` `read_trace_spans` → `replace_rule.rs` `preferred_version`. Scans: `store.rs`
 //! `Store::scan` → `block` `scan_block` + `recent.rs` `spans_in` → `scan.rs` `shared_traces`
 //! → `scan.rs` `one_version_per_span` → `replace_rule.rs` `keep_preferred_versions`.
-//! Logs: `store.rs` `Store::write_logs` → `logs/mod.rs` `LogStore::write` (`wal.rs`
-//! `frame_record`/`Wal::append`, recent records); flush: `LogStore::flush` →
-//! `logs/block.rs` `write_log_block` → `block` `write_other_block`. Reads: `logs/query.rs`.
+//! Logs and metrics: `store/signals.rs` `Store::write_logs`/`write_metrics` → `signal.rs`
+//! `SignalStore::write` (`wal.rs` `frame_record`/`Wal::append`, recent rows); flush:
+//! `SignalStore::flush` → `SignalRow::write_block` (`logs/block.rs`, `metrics/block.rs`) →
+//! `block` `write_other_block`. Reads: `logs/query.rs`, `metrics/query.rs`, both starting from
+//! `SignalStore::snapshot`.
 //! When a new kind of source or of block write appears, `scan.rs` must still see every trace
 //! that can have spans in two sources.
 //! When you change the replace rule, change both its forms in `replace_rule.rs`; its test
@@ -35,11 +40,13 @@ pub mod columns;
 mod compaction;
 mod error;
 mod logs;
+mod metrics;
 mod recent;
 mod record;
 mod replace_rule;
 mod retention;
 mod scan;
+mod signal;
 mod store;
 mod wal;
 
@@ -47,6 +54,7 @@ mod wal;
 pub use block::bench_api;
 pub use error::{Result, StoreError};
 pub use logs::{LogCursor, LogPage, LogQuery, MAX_LOG_PAGE};
+pub use metrics::{MetricName, MetricQuery};
 pub use record::StoredSpan;
 pub use scan::{SharedTraces, SpanScan};
 pub use store::{

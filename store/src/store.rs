@@ -20,8 +20,9 @@
 //! Open: read the checkpoint, open the blocks (discarding half-written ones), replay the log —
 //! skipping the segments the checkpoint says are in a block, when that block exists.
 //!
-//! Log records take the same steps in `logs/` ([`LogStore`]), on their own log and blocks;
-//! the flush thread here flushes and maintains both.
+//! Log records and metric points take the same steps in `signal.rs` (`logs/`, `metrics/`), on
+//! their own logs and blocks; the flush thread here flushes and maintains all three.
+//! `store/signals.rs` holds the `Store` methods that read and write them.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -32,19 +33,19 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fluoro_proto::{parse_document, Entity, SegmentId, TraceId};
-use fluoro_proto::{Durability, LogBatch, LogRow, LogSink, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource};
+use fluoro_proto::{Durability, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource};
 use parking_lot::{Mutex, RwLock};
 use polars::prelude::{col, concat, Expr, IntoLazy, LazyFrame, UnionArgs};
 
 use crate::block::{self, BlockMeta, Neighbours, WrittenBlock};
 use crate::compaction::{merge_blocks, plan_compaction};
 use crate::error::{Result, StoreError};
-use crate::logs::{LogPage, LogQuery, LogStore};
 use crate::recent::{fill_services, RecentSpans};
 use crate::record::StoredSpan;
 use crate::replace_rule::preferred_version;
 use crate::retention::expired_blocks;
 use crate::scan::{self, SpanScan};
+use crate::signal::Signals;
 use crate::wal::{self, Checkpoint, Wal, WalOptions};
 
 pub const DEFAULT_FLUSH_ROWS: usize = 200_000;
@@ -124,7 +125,8 @@ struct Shared {
     wal_dir: PathBuf,
     blocks_dir: PathBuf,
     wal: Wal,
-    logs: LogStore,
+    /// Log records and metric points, each on its own log and blocks.
+    signals: Signals,
     next_sequence: AtomicU64,
     next_generation: AtomicU64,
     next_block_id: AtomicU64,
@@ -168,7 +170,7 @@ impl Store {
         let max_block_id = blocks.iter().map(|b| b.id).chain(checkpoint.map(|c| c.block_id)).max();
         let options = WalOptions { sync_interval: config.sync_interval, queue_records: config.wal_queue_records };
         let wal = Wal::start(&wal_dir, next_generation, replayed.next_sequence, options)?;
-        let logs = LogStore::open(&config)?;
+        let signals = Signals::open(&config)?;
         tracing::info!(
             blocks = blocks.len(),
             recovered_spans = recovered,
@@ -179,7 +181,7 @@ impl Store {
             wal_dir,
             blocks_dir,
             wal,
-            logs,
+            signals,
             next_sequence: AtomicU64::new(replayed.next_sequence),
             next_generation: AtomicU64::new(next_generation + 1),
             next_block_id: AtomicU64::new(max_block_id.map_or(1, |id| id + 1)),
@@ -207,45 +209,20 @@ impl Store {
         Ok(())
     }
 
-    /// Writes recent spans and log records to blocks now (and checkpoints both logs).
+    /// Writes recent spans, log records and metric points to blocks now (and checkpoints
+    /// every log).
     pub fn flush(&self) -> Result<()> {
         let spans = self.shared.flush();
-        let logs = self.shared.logs.flush();
-        spans.and(logs)
-    }
-
-    /// Stores log records; for [`Durability::Acknowledged`] they are on disk when this
-    /// returns. Either way they are readable when this returns.
-    pub fn write_logs(&self, batch: LogBatch) -> Result<()> {
-        self.shared.logs.write(batch)
-    }
-
-    /// The log records of a trace (of one span with `span_id`), in time order.
-    pub fn trace_logs(&self, trace_id: TraceId, span_id: Option<SegmentId>) -> Result<Vec<LogRow>> {
-        self.shared.logs.trace_logs(trace_id, span_id)
-    }
-
-    /// One page of log records matching `query`, newest first.
-    pub fn search_logs(&self, query: &LogQuery) -> Result<LogPage> {
-        self.shared.logs.search(query)
-    }
-
-    /// Log records not yet in a block.
-    pub fn recent_log_rows(&self) -> usize {
-        self.shared.logs.recent_rows()
-    }
-
-    /// The log blocks, oldest first: id and file (in `<data_dir>/logs/blocks/`).
-    pub fn log_block_files(&self) -> Vec<(u64, PathBuf)> {
-        self.shared.logs.block_files()
+        let signals = self.shared.signals.flush();
+        spans.and(signals)
     }
 
     /// Applies retention and compaction now (the background thread does it after each tick).
     pub fn maintain(&self) -> Result<()> {
         let now = Instant::now();
         let spans = self.shared.maintain(now);
-        let logs = self.shared.logs.maintain(Some(now));
-        spans.and(logs)
+        let signals = self.shared.signals.maintain(Some(now));
+        spans.and(signals)
     }
 
     /// Graceful stop: flushes recent data to a block and syncs, so the data directory is
@@ -256,7 +233,7 @@ impl Store {
         }
         self.shared.flush()?;
         self.shared.delete_obsolete_files(None)?;
-        self.shared.logs.close()?;
+        self.shared.signals.close()?;
         self.shared.closed.store(true, Ordering::SeqCst);
         // A write that raced the flush above is in the log and is replayed on the next open.
         self.shared.wal.sync()
@@ -340,12 +317,6 @@ impl Drop for Store {
 impl SpanSink for Store {
     fn write(&self, batch: SpanBatch) -> Result<(), SinkError> {
         Store::write(self, batch).map_err(|error| SinkError(error.to_string()))
-    }
-}
-
-impl LogSink for Store {
-    fn write_logs(&self, batch: LogBatch) -> Result<(), SinkError> {
-        Store::write_logs(self, batch).map_err(|error| SinkError(error.to_string()))
     }
 }
 
@@ -691,22 +662,19 @@ fn flush_loop(shared: &Shared, wakeups: &Receiver<()>) {
                 tracing::warn!(error = %error, "failed to flush recent data to a block");
             }
         }
-        if shared.logs.flush_due() {
-            if let Err(error) = shared.logs.flush() {
-                tracing::warn!(error = %error, "failed to flush recent log records to a block");
-            }
-        }
+        shared.signals.flush_due_ones();
         if flushed || last_maintenance.elapsed() >= MAINTENANCE_INTERVAL {
             last_maintenance = Instant::now();
             if let Err(error) = shared.maintain(last_maintenance) {
                 tracing::warn!(error = %error, "failed to apply retention or compaction");
             }
-            if let Err(error) = shared.logs.maintain(Some(last_maintenance)) {
-                tracing::warn!(error = %error, "failed to apply retention to log blocks");
+            if let Err(error) = shared.signals.maintain(Some(last_maintenance)) {
+                tracing::warn!(error = %error, "failed to apply retention to log or metric blocks");
             }
         }
     }
 }
 
+mod signals;
 #[cfg(test)]
 mod tests;

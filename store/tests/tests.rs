@@ -4,6 +4,7 @@
 mod support;
 
 mod logs_are_kept_beside_spans;
+mod metrics_are_kept_beside_spans;
 mod model;
 mod recovery;
 mod retention_and_compaction;

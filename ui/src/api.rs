@@ -23,5 +23,6 @@ pub fn api_router(store: Arc<Store>, groups: Arc<Groups>) -> Router {
         .merge(crate::compare::router(state.clone()))
         .merge(crate::histogram::router(state.clone()))
         .merge(crate::logs::router(state.clone()))
+        .merge(crate::metrics::router(state.clone()))
         .merge(crate::groups::router(state.groups))
 }

@@ -12,6 +12,7 @@
 //! | `compare` | `POST /api/compare` (Fluoro JSON API): two trace sets' distributions and attribute ranking |
 //! | `histogram` | `POST /api/histogram` (Fluoro JSON API): a filter's exact latency percentiles and distribution |
 //! | `logs` | `POST /api/logs/trace`, `/api/logs/search` (Fluoro JSON API): a trace's log lines, log search |
+//! | `metrics` | `POST /api/metrics/names`, `/api/metrics/series`, `/api/services/resources` (Fluoro JSON API): metric series, a service's resources |
 //! | `request` | what every route does with a request: JSON body, analysis off the async workers |
 //! | `time` | request timestamps: epoch seconds or RFC 3339 |
 //! | `error` | [`ApiError`]: X-Ray's error shape, the HTTP status per error |
@@ -23,6 +24,7 @@ mod error;
 mod groups;
 mod histogram;
 mod logs;
+mod metrics;
 mod request;
 mod service_graph;
 mod time;

@@ -8,5 +8,6 @@ mod compare_answers_json_clients;
 mod dashboard_is_served_with_a_strict_csp;
 mod groups_answer_xray_clients;
 mod histogram_answers_json_clients;
+mod metrics_answer_json_clients;
 mod service_graph_answers_xray_clients;
 mod trace_summaries_answer_xray_clients;

@@ -7,7 +7,7 @@ pub(super) use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServic
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse};
 use tonic::codec::CompressionEncoding;
 
-use super::{OtlpExport, MAX_OTLP_REQUEST_BYTES};
+use super::{export_off_the_executor, OtlpExport, MAX_OTLP_REQUEST_BYTES};
 use crate::counters::Source;
 use crate::ingest::Ingest;
 use fluoro_proto::{log_rows_from_otlp, Durability, SinkError};
@@ -31,15 +31,7 @@ impl LogsService for OtlpLogsService {
         &self,
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        let ingest = self.ingest.clone();
-        let request = request.into_inner();
-        // As for spans: conversion and an acknowledged write stay off the executor.
-        let stored = tokio::task::spawn_blocking(move || request.store(&ingest, Source::OtlpGrpcLogs)).await;
-        match stored {
-            Ok(Ok(response)) => Ok(tonic::Response::new(response)),
-            Ok(Err(error)) => Err(tonic::Status::unavailable(error.to_string())),
-            Err(panicked) => Err(tonic::Status::internal(format!("log record conversion failed: {panicked}"))),
-        }
+        export_off_the_executor(&self.ingest, request.into_inner(), Source::OtlpGrpcLogs, "log record").await
     }
 }
 

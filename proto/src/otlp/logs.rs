@@ -20,8 +20,8 @@
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs};
 
-use super::reported_hex;
 use super::resource::ResourceFacts;
+use super::{reported_hex, Conversion, Rejection};
 use crate::error::OtlpError;
 use crate::id::{SegmentId, TraceId};
 use crate::log::LogRow;
@@ -38,11 +38,7 @@ const MAX_SEVERITY_TEXT_CHARS: usize = 32;
 const MAX_SEVERITY_NUMBER: i32 = 24;
 
 /// The outcome of converting OTLP log records: the rows to store and the records refused.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct LogConversion {
-    pub rows: Vec<LogRow>,
-    pub rejected: Vec<RejectedLog>,
-}
+pub type LogConversion = Conversion<LogRow, RejectedLog>;
 
 /// A log record that was not converted, where it was in the request, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,19 +74,8 @@ pub fn log_rows_from_otlp(resource_logs: &[ResourceLogs]) -> LogConversion {
     conversion
 }
 
-impl LogConversion {
-    /// The `rejected_log_records` of an OTLP partial-success response.
-    pub fn rejected_count(&self) -> usize {
-        self.rejected.len()
-    }
-
-    /// The `error_message` of an OTLP partial-success response; `None` when all were kept.
-    pub fn rejection_message(&self) -> Option<String> {
-        let total = self.rows.len() + self.rejected.len();
-        let described: Vec<String> =
-            self.rejected.iter().take(super::REJECTIONS_IN_MESSAGE).map(RejectedLog::to_string).collect();
-        super::summarise_rejections(&described, self.rejected.len(), total, "log records")
-    }
+impl Rejection for RejectedLog {
+    const ITEMS: &'static str = "log records";
 }
 
 impl std::fmt::Display for RejectedLog {
@@ -154,7 +139,7 @@ fn optional_span_id(bytes: &[u8]) -> Result<Option<SegmentId>, OtlpError> {
     Ok((id != [0; 8]).then(|| SegmentId::from_bytes(id)))
 }
 
-fn text_of_value(value: &AnyValue) -> String {
+pub(super) fn text_of_value(value: &AnyValue) -> String {
     match &value.value {
         Some(Value::StringValue(text)) => text.clone(),
         _ => json_of_value(value).to_string(),
@@ -182,7 +167,7 @@ fn json_of_value(value: &AnyValue) -> serde_json::Value {
     }
 }
 
-fn cut_to_bytes(text: &str, limit: usize) -> String {
+pub(super) fn cut_to_bytes(text: &str, limit: usize) -> String {
     if text.len() <= limit {
         return text.to_owned();
     }

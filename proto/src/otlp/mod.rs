@@ -20,6 +20,7 @@
 //! | `sql` | `sql_url`, and the URL parsing that drops credentials and parameters |
 //! | `cause` | `error`, `fault`, `throttle` and `exceptions` |
 //! | `logs` | OTLP log records → [`crate::LogRow`]s: ids, times, severity, body as text, bounds |
+//! | `metrics` | OTLP data points → [`crate::MetricPoint`]s: gauges, sums, histograms; unsupported types rejected |
 //! | `annotations` | attributes no mapping consumes → `annotations`, keys sanitised |
 //! | `attributes` | `Attributes`: lookup by key, numbers and ports however SDKs send them |
 //! | `fixtures` | tests only: spans and resources as SDKs send them |
@@ -107,6 +108,7 @@ mod cause;
 mod fixtures;
 mod http;
 mod logs;
+mod metrics;
 mod naming;
 mod resource;
 mod sql;
@@ -132,6 +134,9 @@ use crate::span::SpanRow;
 pub use logs::{
     log_rows_from_otlp, LogConversion, RejectedLog, MAX_ATTRIBUTE_BYTES, MAX_LOG_ATTRIBUTES, MAX_LOG_BODY_BYTES,
 };
+pub use metrics::{
+    canonical_attributes, metric_points_from_otlp, MetricConversion, RejectedMetricPoint, MAX_METRIC_NAME_CHARS,
+};
 
 /// How many rejected spans the partial-success message describes before summarising the rest.
 const REJECTIONS_IN_MESSAGE: usize = 3;
@@ -140,11 +145,48 @@ const REJECTIONS_IN_MESSAGE: usize = 3;
 const MAX_REPORTED_ID_BYTES: usize = 32;
 const MAX_REPORTED_NAME_CHARS: usize = 100;
 
-/// The outcome of converting OTLP spans: the rows to store and the spans that were refused.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct OtlpConversion {
-    pub rows: Vec<SpanRow>,
-    pub rejected: Vec<RejectedSpan>,
+/// The outcome of converting one signal's OTLP items: the rows to store and the items refused,
+/// each saying where it was in the request and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversion<Row, Rejected> {
+    pub rows: Vec<Row>,
+    pub rejected: Vec<Rejected>,
+}
+
+/// A refused item, as the partial-success message describes it.
+pub trait Rejection: fmt::Display {
+    /// What the items are called in the message: `spans`, `log records`, `data points`.
+    const ITEMS: &'static str;
+}
+
+/// The outcome of converting OTLP spans.
+pub type OtlpConversion = Conversion<SpanRow, RejectedSpan>;
+
+impl<Row, Rejected> Default for Conversion<Row, Rejected> {
+    fn default() -> Self {
+        Conversion { rows: Vec::new(), rejected: Vec::new() }
+    }
+}
+
+impl<Row, Rejected: Rejection> Conversion<Row, Rejected> {
+    /// The `rejected_spans` (`rejected_log_records`, `rejected_data_points`) of an OTLP
+    /// partial-success response.
+    pub fn rejected_count(&self) -> usize {
+        self.rejected.len()
+    }
+
+    /// The `error_message` of an OTLP partial-success response: the count and the first few
+    /// rejections. `None` when every item was converted.
+    pub fn rejection_message(&self) -> Option<String> {
+        let total = self.rows.len() + self.rejected.len();
+        let described: Vec<String> =
+            self.rejected.iter().take(REJECTIONS_IN_MESSAGE).map(ToString::to_string).collect();
+        summarise_rejections(&described, self.rejected.len(), total, Rejected::ITEMS)
+    }
+}
+
+impl Rejection for RejectedSpan {
+    const ITEMS: &'static str = "spans";
 }
 
 /// A span that was not converted, where it was in the request, and why.
@@ -176,22 +218,6 @@ pub fn rows_from_otlp(resource_spans: &[ResourceSpans]) -> OtlpConversion {
         convert_resource_spans(resource_index, one, &mut conversion);
     }
     conversion
-}
-
-impl OtlpConversion {
-    /// The `rejected_spans` of an OTLP partial-success response.
-    pub fn rejected_count(&self) -> usize {
-        self.rejected.len()
-    }
-
-    /// The `error_message` of an OTLP partial-success response: the count and the first few
-    /// rejections. `None` when every span was converted.
-    pub fn rejection_message(&self) -> Option<String> {
-        let total = self.rows.len() + self.rejected.len();
-        let described: Vec<String> =
-            self.rejected.iter().take(REJECTIONS_IN_MESSAGE).map(RejectedSpan::to_string).collect();
-        summarise_rejections(&described, self.rejected.len(), total, "spans")
-    }
 }
 
 /// `"<n> of <total> <things> rejected: <first few>; and <m> more"`, or `None` for no rejections.

@@ -1,266 +1,30 @@
-//! Log records beside the spans, with the spans' guarantees and most of their code: a
-//! write-ahead log of their own (`wal.rs`'s segments, group commit and replay, a different
-//! payload), recent records readable at once, flushes to Parquet log blocks (`block.rs` here,
-//! through `block/mod.rs`'s durable write and open), and the same retention by age and size.
-//! Log blocks are not compacted: nothing reads two of them as one trace, and their size is the
-//! flush size.
-//!
-//! ```text
-//! <data_dir>/logs/
-//!   wal/00000000000000000003.wal, checkpoint   as the span log, payload Vec<{row: LogRow, sequence}>
-//!   blocks/00000000000000000001.parquet        log blocks (schema in logs/block.rs)
-//! ```
-//!
-//! Reads: the lines of a trace (optionally of one span) in time order, and a search by
-//! service, minimum severity, text and time range, newest first, a page at a time.
+//! Log records beside the spans: a [`SignalStore`] of [`LogRow`]s (`signal.rs` holds the log,
+//! recent rows, flushes, retention and recovery), with log blocks of their own schema
+//! (`block.rs`) and reads (`query.rs`): the lines of a trace (optionally of one span) in time
+//! order, and a search by service, minimum severity, text and time range, newest first, a page
+//! at a time.
 
 mod block;
 mod query;
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+use std::path::Path;
 
-use fluoro_proto::{Durability, LogBatch, LogRow};
-use parking_lot::{Mutex, RwLock};
-use serde::{Deserialize, Serialize};
+use fluoro_proto::LogRow;
 
-use crate::block::{delete_blocks, open_blocks, BlockMeta};
-use crate::error::{Result, StoreError};
-use crate::retention::expired_blocks;
-use crate::store::{StoreConfig, OBSOLETE_FILE_GRACE};
-use crate::wal::{self, Checkpoint, Wal, WalEntry, WalOptions};
+use crate::block::WrittenBlock;
+use crate::error::Result;
+use crate::signal::{SignalRow, SignalStore, Stored};
 
 pub use query::{LogCursor, LogPage, LogQuery, MAX_LOG_PAGE};
 
-/// One log record as stored: the ingest row and its arrival order (which breaks ties between
-/// records of the same microsecond, so a trace's lines keep the order they were sent in).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct StoredLog {
-    pub(crate) row: LogRow,
-    pub(crate) sequence: u64,
-}
+/// The log records of the store, in `<data_dir>/logs/`.
+pub(crate) type LogStore = SignalStore<LogRow>;
+type StoredLog = Stored<LogRow>;
 
-impl WalEntry for StoredLog {
-    fn decode(payload: &[u8]) -> Option<Vec<StoredLog>> {
-        postcard::from_bytes(payload).ok()
+impl SignalRow for LogRow {
+    const FOLDER: &'static str = "logs";
+
+    fn write_block(blocks_dir: &Path, id: u64, rows: Vec<StoredLog>) -> Result<WrittenBlock> {
+        block::write_log_block(blocks_dir, id, rows)
     }
-
-    fn sequence(&self) -> u64 {
-        self.sequence
-    }
-}
-
-/// Records not yet in a block.
-#[derive(Debug, Default)]
-struct RecentLogs {
-    logs: Vec<StoredLog>,
-    /// When the first of them arrived, for the flush age.
-    oldest: Option<Instant>,
-}
-
-#[derive(Debug, Default)]
-struct LogState {
-    active: RecentLogs,
-    frozen: Option<Arc<Vec<StoredLog>>>,
-    blocks: Vec<Arc<BlockMeta>>,
-}
-
-impl LogState {
-    fn recent(&self) -> impl Iterator<Item = &StoredLog> {
-        self.active.logs.iter().chain(self.frozen.iter().flat_map(|frozen| frozen.iter()))
-    }
-}
-
-/// The log half of the store; owned by [`crate::Store`], which runs its flushes and maintenance.
-#[derive(Debug)]
-pub(crate) struct LogStore {
-    config: StoreConfig,
-    wal_dir: PathBuf,
-    blocks_dir: PathBuf,
-    wal: Wal,
-    next_sequence: AtomicU64,
-    next_generation: AtomicU64,
-    next_block_id: AtomicU64,
-    /// "Append to the log, add to recent records" is one step with respect to a rotation.
-    order: Mutex<()>,
-    state: RwLock<LogState>,
-    flushing: Mutex<()>,
-    obsolete: Mutex<Vec<(Instant, Arc<BlockMeta>)>>,
-    closed: AtomicBool,
-}
-
-impl LogStore {
-    /// Opens `<data_dir>/logs` and recovers it as the span store recovers (docs/storage.md).
-    pub(crate) fn open(config: &StoreConfig) -> Result<LogStore> {
-        let root = config.data_dir.join("logs");
-        let (wal_dir, blocks_dir) = (root.join("wal"), root.join("blocks"));
-        for dir in [&wal_dir, &blocks_dir] {
-            std::fs::create_dir_all(dir).map_err(|error| StoreError::io(dir, error))?;
-        }
-        let blocks = open_blocks(&blocks_dir)?;
-        let checkpoint = wal::read_checkpoint(&wal_dir)?;
-        let trusted = checkpoint.filter(|c| blocks.iter().any(|block| block.id == c.block_id));
-        let replayed = wal::replay::<StoredLog>(&wal_dir, trusted.map_or(0, |c| c.generation))?;
-        let next_generation = replayed.last_generation.max(checkpoint.map_or(0, |c| c.generation)) + 1;
-        let max_block_id = blocks.iter().map(|b| b.id).chain(checkpoint.map(|c| c.block_id)).max();
-        let options = WalOptions { sync_interval: config.sync_interval, queue_records: config.wal_queue_records };
-        let wal = Wal::start(&wal_dir, next_generation, replayed.next_sequence, options)?;
-        tracing::info!(blocks = blocks.len(), recovered_logs = replayed.entries.len(), "log store opened");
-        let oldest = (!replayed.entries.is_empty()).then(Instant::now);
-        Ok(LogStore {
-            config: config.clone(),
-            wal_dir,
-            blocks_dir,
-            wal,
-            next_sequence: AtomicU64::new(replayed.next_sequence),
-            next_generation: AtomicU64::new(next_generation + 1),
-            next_block_id: AtomicU64::new(max_block_id.map_or(1, |id| id + 1)),
-            order: Mutex::new(()),
-            state: RwLock::new(LogState {
-                active: RecentLogs { logs: replayed.entries, oldest },
-                frozen: None,
-                blocks: blocks.into_iter().map(Arc::new).collect(),
-            }),
-            flushing: Mutex::new(()),
-            obsolete: Mutex::new(Vec::new()),
-            closed: AtomicBool::new(false),
-        })
-    }
-
-    /// Stores a batch; acknowledged batches are fsynced when this returns, and every batch is
-    /// readable.
-    pub(crate) fn write(&self, batch: LogBatch) -> Result<()> {
-        if self.closed.load(Ordering::SeqCst) {
-            return Err(StoreError::Closed);
-        }
-        if batch.rows.is_empty() {
-            return Ok(());
-        }
-        let acknowledged = batch.durability == Durability::Acknowledged;
-        let first = self.next_sequence.fetch_add(batch.rows.len() as u64, Ordering::SeqCst);
-        let logs: Vec<StoredLog> =
-            batch.rows.into_iter().zip(first..).map(|(row, sequence)| StoredLog { row, sequence }).collect();
-        let record = wal::frame_record(&logs)?;
-        let pending = {
-            let _order = self.order.lock();
-            let pending = self.wal.append(record, acknowledged)?;
-            let mut state = self.state.write();
-            state.active.oldest.get_or_insert_with(Instant::now);
-            state.active.logs.extend(logs);
-            pending
-        };
-        pending.wait()
-    }
-
-    pub(crate) fn flush_due(&self) -> bool {
-        let state = self.state.read();
-        let by_rows = state.active.logs.len() >= self.config.flush_rows;
-        let by_age = state.active.oldest.is_some_and(|oldest| oldest.elapsed() >= self.config.flush_age);
-        by_rows || by_age
-    }
-
-    /// Rotates the log, writes recent records to a block, then deletes the segments it holds;
-    /// the same steps and failure handling as `Shared::flush` for spans.
-    pub(crate) fn flush(&self) -> Result<()> {
-        let _one_at_a_time = self.flushing.lock();
-        let Some((generation, frozen)) = self.freeze()? else { return Ok(()) };
-        let block_id = self.next_block_id.fetch_add(1, Ordering::SeqCst);
-        let written = wal::write_checkpoint(&self.wal_dir, Checkpoint { generation, block_id })
-            .and_then(|()| block::write_log_block(&self.blocks_dir, block_id, frozen.as_ref().clone()));
-        let written = match written {
-            Ok(written) => written,
-            Err(error) => {
-                let mut state = self.state.write();
-                state.frozen = None;
-                state.active.logs.extend(frozen.iter().cloned());
-                state.active.oldest.get_or_insert_with(Instant::now);
-                return Err(error);
-            }
-        };
-        {
-            let mut state = self.state.write();
-            state.blocks.push(Arc::new(written.meta));
-            state.frozen = None;
-        }
-        tracing::info!(block_id, rows = frozen.len(), "flushed recent log records to a block");
-        match written.unsynced {
-            Some(error) => Err(error),
-            None => {
-                if let Err(error) = self.wal.remove_before(generation) {
-                    tracing::warn!(generation, error = %error, "failed to delete log segments already in a block");
-                }
-                Ok(())
-            }
-        }
-    }
-
-    fn freeze(&self) -> Result<Option<(u64, Arc<Vec<StoredLog>>)>> {
-        let _order = self.order.lock();
-        if self.state.read().active.logs.is_empty() {
-            return Ok(None);
-        }
-        let generation = self.next_generation.fetch_add(1, Ordering::SeqCst);
-        self.wal.rotate(generation, self.next_sequence.load(Ordering::SeqCst))?;
-        let mut state = self.state.write();
-        let frozen = Arc::new(std::mem::take(&mut state.active).logs);
-        state.frozen = Some(frozen.clone());
-        Ok(Some((generation, frozen)))
-    }
-
-    /// Retention by age and size over the log blocks (the span settings, applied to logs on
-    /// their own), then deleting files retired longer than the grace period (all with `None`).
-    pub(crate) fn maintain(&self, now: Option<Instant>) -> Result<()> {
-        let _one_at_a_time = self.flushing.lock();
-        let blocks: Vec<BlockMeta> = self.state.read().blocks.iter().map(|b| BlockMeta::clone(b)).collect();
-        let expired = expired_blocks(&blocks, now_us(), self.config.retention_max_age, self.config.retention_max_bytes);
-        if !expired.is_empty() {
-            tracing::info!(blocks = ?expired, "retention expired log blocks");
-            let mut state = self.state.write();
-            let (retired, kept): (Vec<_>, Vec<_>) =
-                state.blocks.drain(..).partition(|block| expired.contains(&block.id));
-            state.blocks = kept;
-            drop(state);
-            let retired_at = now.unwrap_or_else(Instant::now);
-            self.obsolete.lock().extend(retired.into_iter().map(|block| (retired_at, block)));
-        }
-        let due: Vec<(Instant, Arc<BlockMeta>)> = {
-            let mut obsolete = self.obsolete.lock();
-            let is_due = |at: &Instant| now.is_none_or(|now| now.duration_since(*at) >= OBSOLETE_FILE_GRACE);
-            let (due, waiting) = obsolete.drain(..).partition(|(at, _)| is_due(at));
-            *obsolete = waiting;
-            due
-        };
-        if due.is_empty() {
-            return Ok(());
-        }
-        let deleted = delete_blocks(&self.blocks_dir, &due.iter().map(|(_, block)| block.as_ref()).collect::<Vec<_>>());
-        if deleted.is_err() {
-            self.obsolete.lock().extend(due);
-        }
-        deleted
-    }
-
-    /// Graceful stop: flush, delete retired files, sync. Later writes fail.
-    pub(crate) fn close(&self) -> Result<()> {
-        self.flush()?;
-        self.maintain(None)?;
-        self.closed.store(true, Ordering::SeqCst);
-        self.wal.sync()
-    }
-
-    pub(crate) fn recent_rows(&self) -> usize {
-        let state = self.state.read();
-        state.active.logs.len() + state.frozen.as_ref().map_or(0, |frozen| frozen.len())
-    }
-
-    pub(crate) fn block_files(&self) -> Vec<(u64, PathBuf)> {
-        self.state.read().blocks.iter().map(|block| (block.id, block.path.clone())).collect()
-    }
-}
-
-fn now_us() -> i64 {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX)
 }

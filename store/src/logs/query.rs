@@ -59,11 +59,7 @@ impl LogStore {
         let belongs = |log: &StoredLog| {
             log.row.trace_id == Some(trace_id) && span_id.is_none_or(|span| log.row.span_id == Some(span))
         };
-        let (mut found, blocks) = {
-            let state = self.state.read();
-            let found: Vec<StoredLog> = state.recent().filter(|log| belongs(log)).cloned().collect();
-            (found, state.blocks.clone())
-        };
+        let (mut found, blocks) = self.snapshot(belongs);
         for block in blocks.iter().filter(|block| block.may_contain_trace(&trace_id)) {
             found.extend(read_logs(block, Some(trace_predicate(trace_id, span_id)), |_| true)?);
         }
@@ -85,17 +81,8 @@ impl LogStore {
                 && query.before.is_none_or(|before| cursor(log) < before)
                 && body_matches(&row.body)
         };
-        let (mut found, mut blocks) = {
-            let state = self.state.read();
-            let mut recent: Vec<&StoredLog> = state.recent().filter(|log| matches(log)).collect();
-            // Only the newest limit + 1 can be on this page: clone those, not every match.
-            if recent.len() > limit + 1 {
-                recent.select_nth_unstable_by_key(limit, |log| std::cmp::Reverse(cursor(log)));
-                recent.truncate(limit + 1);
-            }
-            let found: Vec<StoredLog> = recent.into_iter().cloned().collect();
-            (found, state.blocks.clone())
-        };
+        // Only the newest limit + 1 can be on this page.
+        let (mut found, mut blocks) = self.snapshot_first(&matches, limit + 1, |log| std::cmp::Reverse(cursor(log)));
         let upper_us = query.before.map_or(query.to_us, |before| before.time_us.saturating_add(1).min(query.to_us));
         blocks.retain(|block| block_may_match(block, query, upper_us));
         blocks.sort_by_key(|block| std::cmp::Reverse(block.max_end_us));

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Args;
 use fluoro_analyzer::Groups;
 use fluoro_collector::{Counters, Ingest, ServerConfig, UdpConfig};
-use fluoro_proto::{LogSink, SpanSink, TraceSource};
+use fluoro_proto::{LogSink, MetricSink, SpanSink, TraceSource};
 use fluoro_store::{Store, StoreConfig};
 
 use crate::config::{self, ConfigFile};
@@ -101,7 +101,8 @@ async fn serve(
     let store = tokio::task::spawn_blocking(move || Store::open(store_config)).await?;
     let store = Arc::new(store.with_context(|| format!("cannot open the store in {}", store_dir.display()))?);
     let ingest = Ingest::new(store.clone() as Arc<dyn SpanSink>, Arc::new(Counters::new()))
-        .with_log_sink(store.clone() as Arc<dyn LogSink>);
+        .with_log_sink(store.clone() as Arc<dyn LogSink>)
+        .with_metric_sink(store.clone() as Arc<dyn MetricSink>);
     let data_dir = config.data_dir.clone();
     // The dashboard's GET pages and assets beside the API's POST operations, on one port.
     let api_routes = fluoro_ui::api_router(store.clone(), groups).merge(fluoro_ui::dashboard_router());
