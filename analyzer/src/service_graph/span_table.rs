@@ -22,13 +22,16 @@ use super::statistics::{Class, Outcome};
 use crate::error::Result;
 
 const SEGMENT: &str = "segment";
-const IS_SEGMENT: &str = "is_segment";
-const IS_SUBSEGMENT: &str = "is_subsegment";
-/// An `aws`/`remote` subsegment not `http.request.traced`: a call to a downstream that may be
-/// inferred.
-const IS_CALL: &str = "is_call";
-const CALL_NAME: &str = "call_name";
-const REMOTE_CALL: &str = "remote_call";
+/// [`Kind`] as an integer: 0 segment, 1 subsegment, 2 other.
+const KIND_CODE: &str = "kind_code";
+/// For an `aws`/`remote` subsegment not `http.request.traced` (a call to a downstream that may
+/// be inferred), its [`CALL_REMOTE`] and `CALL_HAS_*` bits; null for every other span.
+const CALL_FLAGS: &str = "call_flags";
+const CALL_REMOTE: i32 = 1;
+const CALL_HAS_TABLE: i32 = 2;
+const CALL_HAS_QUEUE: i32 = 4;
+const CALL_HAS_RESOURCE: i32 = 8;
+const CALL_HAS_SQL: i32 = 16;
 const CLASS: &str = "class";
 const BOUND_END_US: &str = "bound_end_us";
 const RESPONSE_US: &str = "response_us";
@@ -147,26 +150,12 @@ impl SpanTable {
     /// kind, status flags and resources run vectorised in polars, so that only the strings of
     /// node names are left to read row by row.
     pub(super) fn columns() -> Vec<Expr> {
-        let kind_is = |kind: &str| col(columns::KIND).eq(lit(kind));
-        let namespace_is = |namespace: &str| col(columns::NAMESPACE).eq(lit(namespace));
-        let is_call =
-            kind_is(SUBSEGMENT).and(namespace_is("aws").or(namespace_is("remote"))).and(col(columns::TRACED).not());
         let mut selected: Vec<Expr> = [TRACE_HI, TRACE_LO, columns::ID, columns::PARENT_ID, columns::SERVICE]
             .into_iter()
-            .chain([columns::ORIGIN, columns::AWS_ACCOUNT_ID, columns::START_US])
+            .chain([columns::ORIGIN, columns::AWS_ACCOUNT_ID, columns::NAME, columns::START_US])
             .map(col)
             .collect();
-        selected.extend([
-            kind_is(SEGMENT).alias(IS_SEGMENT),
-            kind_is(SUBSEGMENT).alias(IS_SUBSEGMENT),
-            is_call.alias(IS_CALL),
-            col(columns::NAME).alias(CALL_NAME),
-            namespace_is("remote").alias(REMOTE_CALL),
-        ]);
-        selected.extend(
-            [columns::AWS_TABLE, columns::AWS_QUEUE, columns::AWS_RESOURCE, columns::SQL_URL]
-                .map(|name| col(name).is_not_null().alias(format!("has_{name}"))),
-        );
+        selected.extend([kind_code(), call_flags()]);
         selected.extend(outcome_columns());
         selected
     }
@@ -262,8 +251,9 @@ impl TraceRows {
 fn trace_ids(his: &UInt64Chunked, los: &UInt64Chunked) -> Vec<u32> {
     let mut dense: PlHashMap<(Option<u64>, Option<u64>), u32> = PlHashMap::new();
     let mut previous = None;
-    his.iter()
-        .zip(los.iter())
+    numbers(his)
+        .into_iter()
+        .zip(numbers(los))
         .map(|trace| match previous {
             Some((known, id)) if known == trace => id,
             _ => {
@@ -276,16 +266,57 @@ fn trace_ids(his: &UInt64Chunked, los: &UInt64Chunked) -> Vec<u32> {
         .collect()
 }
 
-fn kinds(segments: &BooleanChunked, subsegments: &BooleanChunked) -> Vec<Kind> {
-    segments
-        .iter()
-        .zip(subsegments.iter())
-        .map(|kind| match kind {
-            (Some(true), _) => Kind::Segment,
-            (_, Some(true)) => Kind::Subsegment,
+/// `kind` → [`KIND_CODE`].
+fn kind_code() -> Expr {
+    let kind = col(columns::KIND);
+    when(kind.clone().eq(lit(SEGMENT)))
+        .then(lit(0i32))
+        .when(kind.eq(lit(SUBSEGMENT)))
+        .then(lit(1i32))
+        .otherwise(lit(2i32))
+        .cast(DataType::Int32)
+        .alias(KIND_CODE)
+}
+
+fn kinds(codes: &Int32Chunked) -> Vec<Kind> {
+    numbers(codes)
+        .into_iter()
+        .map(|code| match code {
+            Some(0) => Kind::Segment,
+            Some(1) => Kind::Subsegment,
             _ => Kind::Other,
         })
         .collect()
+}
+
+/// The [`CALL_FLAGS`] column.
+fn call_flags() -> Expr {
+    let namespace_is = |namespace: &str| col(columns::NAMESPACE).eq(lit(namespace));
+    let is_call = col(columns::KIND)
+        .eq(lit(SUBSEGMENT))
+        .and(namespace_is("aws").or(namespace_is("remote")))
+        .and(col(columns::TRACED).not());
+    let bit = |set: Expr, bit: i32| when(set).then(lit(bit)).otherwise(lit(0i32));
+    let flags = bit(namespace_is("remote"), CALL_REMOTE)
+        + bit(col(columns::AWS_TABLE).is_not_null(), CALL_HAS_TABLE)
+        + bit(col(columns::AWS_QUEUE).is_not_null(), CALL_HAS_QUEUE)
+        + bit(col(columns::AWS_RESOURCE).is_not_null(), CALL_HAS_RESOURCE)
+        + bit(col(columns::SQL_URL).is_not_null(), CALL_HAS_SQL);
+    when(is_call).then(flags).otherwise(lit(NULL)).cast(DataType::Int32).alias(CALL_FLAGS)
+}
+
+/// A numeric column's values, read chunk by chunk: most columns have no nulls, and their
+/// values are then copied as they lie instead of checked one by one.
+fn numbers<T: PolarsNumericType>(values: &ChunkedArray<T>) -> Vec<Option<T::Native>> {
+    let mut numbers = Vec::with_capacity(values.len());
+    for array in values.downcast_iter() {
+        if array.validity().is_none_or(|validity| validity.unset_bits() == 0) {
+            numbers.extend(array.values().iter().map(|value| Some(*value)));
+        } else {
+            numbers.extend(array.iter().map(|value| value.copied()));
+        }
+    }
+    numbers
 }
 
 /// The columns a node id is made of, read.
@@ -300,7 +331,7 @@ struct NodeColumns {
 impl NodeColumns {
     fn read(spans: &DataFrame, ids: &mut NodeIds) -> Result<Self> {
         let text = |name: &str| -> Result<&StringChunked> { Ok(spans.column(name)?.str()?) };
-        let kind = kinds(spans.column(IS_SEGMENT)?.bool()?, spans.column(IS_SUBSEGMENT)?.bool()?);
+        let kind = kinds(spans.column(KIND_CODE)?.i32()?);
         let mut services = Interned::default();
         let service = services.column(text(columns::SERVICE)?);
         let trace = trace_ids(spans.column(TRACE_HI)?.u64()?, spans.column(TRACE_LO)?.u64()?);
@@ -378,8 +409,8 @@ impl RequestColumns {
     fn read(spans: &DataFrame) -> Result<Self> {
         let (downstream, downstream_calls) = downstream_calls(spans)?;
         Ok(RequestColumns {
-            id: spans.column(columns::ID)?.u64()?.iter().collect(),
-            parent: spans.column(columns::PARENT_ID)?.u64()?.iter().collect(),
+            id: numbers(spans.column(columns::ID)?.u64()?),
+            parent: numbers(spans.column(columns::PARENT_ID)?.u64()?),
             downstream,
             downstream_calls,
             outcome: outcomes(spans)?,
@@ -388,47 +419,51 @@ impl RequestColumns {
 }
 
 /// For each `aws`/`remote` subsegment not `http.request.traced`, which inferred downstream it
-/// calls (an index into the returned names); the naming rule runs once per distinct call.
+/// calls (an index into the returned names); the naming rule runs once per distinct call, and
+/// the last few distinct calls are compared before hashing.
 fn downstream_calls(spans: &DataFrame) -> Result<(Vec<u32>, Vec<NodeName>)> {
-    let flag = |name: &str| -> Result<&BooleanChunked> { Ok(spans.column(name)?.bool()?) };
-    let resource_flag = |name: &str| flag(&format!("has_{name}"));
-    let calls = flag(IS_CALL)?.iter().zip(spans.column(CALL_NAME)?.str()?.iter()).zip(flag(REMOTE_CALL)?.iter());
-    let resources = resource_flag(columns::AWS_TABLE)?
-        .iter()
-        .zip(resource_flag(columns::AWS_QUEUE)?.iter())
-        .zip(resource_flag(columns::AWS_RESOURCE)?.iter())
-        .zip(resource_flag(columns::SQL_URL)?.iter());
-    let mut known: PlHashMap<DownstreamKey, u32> = PlHashMap::new();
-    let mut names = Vec::new();
+    let flags = numbers(spans.column(CALL_FLAGS)?.i32()?);
+    let names = spans.column(columns::NAME)?.str()?;
+    let mut known: PlHashMap<(&str, i32), u32> = PlHashMap::new();
+    let mut recent: Vec<((&str, i32), u32)> = Vec::with_capacity(RECENT_VALUES);
+    let mut nodes = Vec::new();
     let mut targets = Vec::with_capacity(spans.height());
-    for (((is_call, name), remote), (((table, queue), resource), sql)) in calls.zip(resources) {
-        if is_call != Some(true) {
+    for (flags, name) in flags.into_iter().zip(names.iter()) {
+        let Some(flags) = flags else {
             targets.push(NOT_A_CALL);
             continue;
-        }
-        let call = DownstreamCall {
-            name: name.unwrap_or_default(),
-            namespace: if remote == Some(true) { "remote" } else { "aws" },
-            has_table: table == Some(true),
-            has_queue: queue == Some(true),
-            has_resource: resource == Some(true),
-            has_sql: sql == Some(true),
         };
-        let key = (call.name, call.namespace, [call.has_table, call.has_queue, call.has_resource, call.has_sql]);
+        let key = (name.unwrap_or_default(), flags);
+        if let Some((_, index)) = recent.iter().find(|(known, _)| *known == key) {
+            targets.push(*index);
+            continue;
+        }
         let index = *known.entry(key).or_insert_with(|| {
-            names.push(inferred_node(&call));
-            names.len() as u32 - 1
+            nodes.push(inferred_node(&downstream_call(key.0, key.1)));
+            nodes.len() as u32 - 1
         });
+        if recent.len() == RECENT_VALUES {
+            recent.pop();
+        }
+        recent.insert(0, (key, index));
         targets.push(index);
     }
-    Ok((targets, names))
+    Ok((targets, nodes))
+}
+
+fn downstream_call(name: &str, flags: i32) -> DownstreamCall<'_> {
+    DownstreamCall {
+        name,
+        namespace: if flags & CALL_REMOTE != 0 { "remote" } else { "aws" },
+        has_table: flags & CALL_HAS_TABLE != 0,
+        has_queue: flags & CALL_HAS_QUEUE != 0,
+        has_resource: flags & CALL_HAS_RESOURCE != 0,
+        has_sql: flags & CALL_HAS_SQL != 0,
+    }
 }
 
 /// A node's (name, type).
 type NodeName = (String, String);
-
-/// What decides a call's inferred node: name, namespace and which resources it names.
-type DownstreamKey<'a> = (&'a str, &'a str, [bool; 4]);
 
 /// Each request's class, the end that bounds its time, and its response time when completed
 /// (see `statistics.rs` for the rules).
@@ -453,13 +488,13 @@ fn outcome_columns() -> [Expr; 3] {
 
 /// Every row's [`Outcome`].
 fn outcomes(spans: &DataFrame) -> Result<Vec<Outcome>> {
-    let times = |name: &str| -> Result<&Int64Chunked> { Ok(spans.column(name)?.i64()?) };
-    let classes = spans.column(CLASS)?.i32()?;
+    let times = |name: &str| -> Result<Vec<Option<i64>>> { Ok(numbers(spans.column(name)?.i64()?)) };
+    let classes = numbers(spans.column(CLASS)?.i32()?);
     Ok(times(columns::START_US)?
-        .iter()
-        .zip(times(BOUND_END_US)?.iter())
-        .zip(times(RESPONSE_US)?.iter())
-        .zip(classes.iter())
+        .into_iter()
+        .zip(times(BOUND_END_US)?)
+        .zip(times(RESPONSE_US)?)
+        .zip(classes)
         .map(|(((start_us, end_us), response_us), class)| {
             let class = class.and_then(|class| u8::try_from(class).ok());
             Outcome::new(start_us, end_us, response_us, class)
