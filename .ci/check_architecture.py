@@ -20,7 +20,7 @@ ALLOWED = {
     "fluoro-store": {"fluoro-proto"},
     "fluoro-analyzer": {"fluoro-proto", "fluoro-store"},
     "fluoro-ui": {"fluoro-proto", "fluoro-store", "fluoro-analyzer"},
-    "fluoro-cli": {"fluoro-proto", "fluoro-collector", "fluoro-store", "fluoro-analyzer", "fluoro-ui"},
+    "fluoro-cli": {"fluoro-proto", "fluoro-collector", "fluoro-store", "fluoro-analyzer", "fluoro-ui", "fluoro-demo-services"},
     "fluoro-benches": {"fluoro-proto", "fluoro-collector", "fluoro-store", "fluoro-analyzer", "fluoro-ui"},
     "fluoro-demo-services": {"fluoro-proto"},
 }

@@ -15,8 +15,16 @@ fn dashboard_loads_every_page() {
     let dashboard = Dashboard::start();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let trace_id = dashboard.facts["traces"][0]["id"].as_str().unwrap().to_owned();
-    for path in ["/", "/traces", &format!("/traces/{trace_id}"), "/analytics", "/groups", "/sampling", "/assets/app.js"]
-    {
+    for path in [
+        "/",
+        "/traces",
+        &format!("/traces/{trace_id}"),
+        "/logs",
+        "/analytics",
+        "/groups",
+        "/sampling",
+        "/assets/app.js",
+    ] {
         let response = runtime.block_on(reqwest::get(dashboard.server.url(path))).unwrap();
         assert_eq!(response.status(), 200, "{path}");
         let headers = response.headers();
@@ -31,7 +39,7 @@ fn dashboard_loads_every_page() {
     assert_eq!(traces["Traces"].as_array().unwrap().len(), 1, "{traces}");
 
     let seen = dashboard.browse("pages", "dashboard_loads_every_page");
-    assert_eq!(seen["titles"].as_object().unwrap().len(), 6, "{seen}");
+    assert_eq!(seen["titles"].as_object().unwrap().len(), 7, "{seen}");
     let rules = dashboard.server.post("/GetSamplingRules", json!({}));
     assert!(rules.to_string().contains("\"RuleName\":\"checkout\""), "the rule the browser created: {rules}");
 }

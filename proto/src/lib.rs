@@ -15,6 +15,7 @@
 //! | `otlp` | OTLP `ResourceSpans` → [`SpanRow`]s, as the OpenTelemetry X-Ray exporter maps them; `ResourceLogs` → [`LogRow`]s; `ResourceMetrics` → [`MetricPoint`]s |
 //! | `sink` | the ingest → storage contract: [`SpanBatch`] into a [`SpanSink`], [`LogBatch`] into a [`LogSink`], [`MetricBatch`] into a [`MetricSink`], [`StoredTrace`]s out of a [`TraceSource`] |
 //! | `arn` | [`xray_arn`]: the ARNs of sampling rules and groups |
+//! | `throttling` | [`is_throttling_error`]: which AWS error types are throttles |
 //! | `xray_error` | [`xray_error_body`]: the X-Ray API's error shape, for every HTTP route |
 //! | `durable_file` | [`replace_durably`]: atomic, synced replacement of a small file (rules, groups) |
 //!
@@ -37,6 +38,7 @@ mod otlp;
 mod segment;
 mod sink;
 mod span;
+mod throttling;
 mod trace_header;
 mod validation;
 mod xray_error;
@@ -64,6 +66,7 @@ pub use span::{
     push_rows_from_document, rows_from_document, seconds_to_micros, AnnotationScalar, AwsSummary, ExceptionSummary,
     HttpSummary, SpanKind, SpanRow,
 };
+pub use throttling::is_throttling_error;
 pub use trace_header::{Sampled, TraceHeader};
 pub use validation::{Rules, TraceAge, MAX_NAME_CHARS};
 pub use xray_error::{xray_error_body, XRAY_ERROR_TYPE_HEADER};

@@ -286,6 +286,23 @@ impl<R: SignalRow> SignalStore<R> {
         (recent, state.blocks.clone())
     }
 
+    /// As [`Self::snapshot`], keeping of the recent rows only the first `at_most` in `order`:
+    /// a search page clones what it can show, not every match.
+    pub(crate) fn snapshot_first<K: Ord>(
+        &self,
+        keep: impl Fn(&Stored<R>) -> bool,
+        at_most: usize,
+        order: impl Fn(&Stored<R>) -> K,
+    ) -> (Vec<Stored<R>>, Vec<Arc<BlockMeta>>) {
+        let state = self.state.read();
+        let mut recent: Vec<&Stored<R>> = state.recent().filter(|stored| keep(stored)).collect();
+        if at_most > 0 && recent.len() > at_most {
+            recent.select_nth_unstable_by_key(at_most - 1, |stored| order(stored));
+            recent.truncate(at_most);
+        }
+        (recent.into_iter().cloned().collect(), state.blocks.clone())
+    }
+
     pub(crate) fn block_files(&self) -> Vec<(u64, PathBuf)> {
         self.state.read().blocks.iter().map(|block| (block.id, block.path.clone())).collect()
     }

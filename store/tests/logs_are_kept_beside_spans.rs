@@ -119,6 +119,66 @@ fn search_pages_never_repeat_or_skip_a_record() {
     );
 }
 
+/// Every page of `query`, followed to the end: the bodies in the order the pages gave them.
+fn all_pages(store: &Store, mut query: LogQuery) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let page = store.search_logs(&query).unwrap();
+        assert!(page.logs.len() <= query.limit);
+        seen.extend(page.logs.into_iter().map(|row| row.body));
+        match page.next {
+            Some(next) => query.before = Some(next),
+            None => return seen,
+        }
+    }
+}
+
+/// A block of several row groups, read a time slice at a time and stopping early, pages as
+/// the plain definition says: every matching record once, newest first, ties in arrival order
+/// reversed; whatever the spread of times (dense, sparse, repeated microseconds).
+#[test]
+fn search_pages_of_a_block_of_many_row_groups_match_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let time_of = |i: i64| if i < 30_000 { i / 2 } else { 1_000_000 + i * 97 };
+    let lines: Vec<LogRow> = (0..40_000i64)
+        .map(|i| {
+            let body = if i % 997 == 0 { format!("line {i} with a Needle") } else { format!("line {i}") };
+            line(time_of(i), ["a", "b"][(i % 2) as usize], (i % 24) as i32 + 1, &body, false)
+        })
+        .collect();
+    for chunk in lines.chunks(5_000) {
+        store.write_logs(LogBatch { rows: chunk.to_vec(), durability: Durability::BestEffort }).unwrap();
+    }
+    store.flush().unwrap();
+    // More in recent data, among the block's times.
+    let recent: Vec<LogRow> =
+        (0..500i64).map(|i| line(i * 7_001, "a", 9, &format!("recent {i} needle"), false)).collect();
+    store.write_logs(LogBatch { rows: recent.clone(), durability: Durability::BestEffort }).unwrap();
+    let everything: Vec<LogRow> = lines.into_iter().chain(recent).collect();
+
+    let model = |keep: &dyn Fn(&LogRow) -> bool, from_us: i64, to_us: i64| {
+        let mut kept: Vec<(usize, &LogRow)> = everything
+            .iter()
+            .enumerate()
+            .filter(|(_, row)| row.time_us >= from_us && row.time_us < to_us && keep(row))
+            .collect();
+        kept.sort_by_key(|(arrival, row)| std::cmp::Reverse((row.time_us, *arrival)));
+        kept.into_iter().map(|(_, row)| row.body.clone()).collect::<Vec<_>>()
+    };
+    let all = LogQuery { from_us: 0, to_us: 10_000_000, limit: 1_000, ..LogQuery::default() };
+    assert_eq!(all_pages(&store, all.clone()), model(&|_| true, 0, 10_000_000));
+    let service = LogQuery { service: Some("a".into()), min_severity: 13, limit: 333, ..all.clone() };
+    assert_eq!(
+        all_pages(&store, service),
+        model(&|row| row.service == "a" && row.severity_number >= 13, 0, 10_000_000)
+    );
+    let text = LogQuery { text: Some("nEEDLE".into()), limit: 7, ..all.clone() };
+    assert_eq!(all_pages(&store, text), model(&|row| row.body.to_lowercase().contains("needle"), 0, 10_000_000));
+    let window = LogQuery { from_us: 9_000, to_us: 1_500_000, limit: 1_000, ..all };
+    assert_eq!(all_pages(&store, window), model(&|_| true, 9_000, 1_500_000));
+}
+
 #[test]
 fn acknowledged_log_records_survive_a_crash_and_a_restart() {
     let dir = tempfile::tempdir().unwrap();

@@ -9,6 +9,7 @@ import * as mapPage from "./map.js";
 import * as tracesPage from "./traces.js";
 import * as timelinePage from "./timeline.js";
 import * as analyticsPage from "./analytics.js";
+import * as logsPage from "./logs.js";
 import * as groupsPage from "./groups.js";
 import * as samplingPage from "./sampling.js";
 
@@ -16,6 +17,7 @@ const PAGES = [
   { name: "map", pattern: /^\/$/, title: "Service map", href: "/", module: mapPage },
   { name: "traces", pattern: /^\/traces\/?$/, title: "Traces", href: "/traces", module: tracesPage },
   { name: "trace", pattern: /^\/traces\/([^/]+)$/, title: "Trace", module: timelinePage },
+  { name: "logs", pattern: /^\/logs\/?$/, title: "Logs", href: "/logs", module: logsPage },
   { name: "analytics", pattern: /^\/analytics\/?$/, title: "Analytics", href: "/analytics", module: analyticsPage },
   { name: "groups", pattern: /^\/groups\/?$/, title: "Groups", href: "/groups", module: groupsPage },
   { name: "sampling", pattern: /^\/sampling\/?$/, title: "Sampling rules", href: "/sampling", module: samplingPage },

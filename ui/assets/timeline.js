@@ -1,12 +1,15 @@
 // The trace page (`/traces/ID`): the waterfall of every segment and subsegment with its
 // nesting, service and timing, error/fault/throttle marked; a row's details (http, aws, sql,
 // annotations, metadata, exceptions with their stack, the raw document); the trace's log lines
-// (clicking a row shows only its segment's); and the trace's own map. BatchGetTraces answers X-Ray and OTLP spans of one trace as documents of one tree.
+// (clicking a row shows only its segment's, clicking a line selects its row), each line also a
+// mark at its time on its row's bar; and the trace's own map. BatchGetTraces answers X-Ray and
+// OTLP spans of one trace as documents of one tree.
 
 import * as api from "./api.js";
 import { h, link, replace, definitionList } from "./dom.js";
 import { duration, timestamp } from "./format.js";
 import { drawGraph } from "./map.js";
+import { logRow, severityClass, severityOf } from "./log_line.js";
 
 /**
  * The trace's entities as a forest: a segment whose parent is a subsegment of another segment
@@ -70,7 +73,9 @@ export function render(root, ctx, params, traceId) {
   const details = h("aside", { class: "details", id: "details", "aria-label": "Segment details" },
     h("p", { class: "muted" }, "Click a row to see its details."));
   const mapHost = h("div", { class: "map-host small", id: "trace-map" });
-  const logs = logPanel(traceId);
+  const logs = logPanel(traceId, (line) => selectRowOf(line));
+  const rowsById = new Map(); // entity id → {node, row}
+  let placed = new Map(); // log line → entity id of the row that shows its mark
   const back = new URLSearchParams();
   for (const key of ["range", "start", "end"]) if (params.get(key)) back.set(key, params.get(key));
   root.append(
@@ -82,7 +87,7 @@ export function render(root, ctx, params, traceId) {
     h("h3", {}, "Trace map"), mapHost);
 
   load();
-  return {};
+  return { dispose: hideMarkLine };
 
   async function load() {
     let trace;
@@ -111,8 +116,67 @@ export function render(root, ctx, params, traceId) {
       ["Services", [...services].join(", ")],
     ], "facts inline"));
     replace(waterfall, timelineTable(rows, traceStart, span));
-    logs.load();
     loadMap();
+    const lines = await logs.load();
+    placed = placeLogLines(rows, lines);
+    drawLogMarks(placed, traceStart, span);
+  }
+
+  /** Each line's mark on its row's track, at its time; hovering or clicking it shows the line. */
+  function drawLogMarks(placement, traceStart, span) {
+    for (const [line, entityId] of placement) {
+      const track = rowsById.get(entityId)?.row.querySelector(".bar-track");
+      if (!track) continue;
+      const offset = Math.min(Math.max((line.Time - traceStart) / span, 0), 1);
+      const mark = h("button", {
+        type: "button", class: ["log-mark", severityClass(line.SeverityNumber)], "data-time": String(line.Time),
+        "aria-label": `log line at ${timestamp(line.Time)}`, title: `${severityOf(line)} ${line.Body ?? ""}`,
+      });
+      mark.style.left = `${100 * offset}%`;
+      const show = (event) => {
+        event.stopPropagation();
+        showMarkLine(mark, line);
+      };
+      mark.addEventListener("mouseenter", show);
+      mark.addEventListener("focus", show);
+      mark.addEventListener("click", (event) => {
+        show(event);
+        logs.highlight(line);
+      });
+      mark.addEventListener("mouseleave", hideMarkLine);
+      mark.addEventListener("blur", hideMarkLine);
+      track.append(mark);
+    }
+  }
+
+  /** The line beside its mark, fixed to the window: the waterfall's scroll box would clip it. */
+  function showMarkLine(mark, line) {
+    hideMarkLine();
+    const popup = h("div", { class: ["log-popup", severityClass(line.SeverityNumber)], role: "tooltip", id: "log-popup" },
+      h("span", { class: "mono" }, timestamp(line.Time)), " ", h("strong", {}, severityOf(line)), " ",
+      h("span", { class: "message" }, line.Body ?? ""));
+    document.body.append(popup);
+    const box = mark.getBoundingClientRect();
+    popup.style.top = `${box.bottom + 4}px`;
+    popup.style.left = `${Math.max(4, Math.min(box.left, window.innerWidth - popup.offsetWidth - 12))}px`;
+  }
+
+  function hideMarkLine() {
+    document.getElementById("log-popup")?.remove();
+  }
+
+  /** A click on a log line in the panel: its row selected and shown, the panel left as it is. */
+  function selectRowOf(line) {
+    const found = rowsById.get(placed.get(line));
+    if (!found) return;
+    select(found.node, found.row);
+    found.row.scrollIntoView({ block: "nearest" });
+  }
+
+  function select(node, row) {
+    waterfall.querySelectorAll("tr.selected").forEach((other) => other.classList.remove("selected"));
+    row.classList.add("selected");
+    showDetails(node);
   }
 
   function timelineTable(rows, traceStart, span) {
@@ -139,13 +203,13 @@ export function render(root, ctx, params, traceId) {
       h("td", { class: "num" }, `+${duration(start)}`),
       h("td", { class: "num" }, entity.in_progress ? "in progress" : duration(length)),
       h("td", { class: "bar-cell" }, h("div", { class: "bar-track" }, bar)));
+      if (entity.id && !rowsById.has(entity.id)) rowsById.set(entity.id, { node, row });
       const open = () => {
-        body.querySelectorAll("tr.selected").forEach((other) => other.classList.remove("selected"));
-        row.classList.add("selected");
-        showDetails(node);
+        select(node, row);
         logs.showSegment(entity.id ?? null, entity.name ?? "");
       };
-      row.addEventListener("click", open);
+      // A click on a log mark shows its line, not the row's details.
+      row.addEventListener("click", (event) => { if (!event.target.closest?.(".log-mark")) open(); });
       row.addEventListener("keydown", (event) => { if (event.key === "Enter") open(); });
       body.append(row);
     }
@@ -195,10 +259,35 @@ export function render(root, ctx, params, traceId) {
 }
 
 /**
+ * Which row shows each log line's mark (a Map line → entity id): the row of its span id; a line
+ * without one, or with one the trace does not hold (a span still arriving, a logger outside any
+ * span), goes to the deepest row whose time holds the line's, else to the root.
+ */
+export function placeLogLines(rows, lines) {
+  const ids = new Set(rows.map((row) => row.node.entity.id).filter(Boolean));
+  const placement = new Map();
+  for (const line of lines) {
+    if (line.SegmentId && ids.has(line.SegmentId)) {
+      placement.set(line, line.SegmentId);
+      continue;
+    }
+    let best = null;
+    for (const { node, depth } of rows) {
+      const { id, start_time: start, end_time: end } = node.entity;
+      const holds = id && start <= line.Time && (end === undefined || line.Time <= end);
+      if (holds && (!best || depth > best.depth)) best = { id, depth };
+    }
+    const root = rows.find((row) => row.node.entity.id);
+    if (best || root) placement.set(line, best ? best.id : root.node.entity.id);
+  }
+  return placement;
+}
+
+/**
  * The log panel under the timeline: the trace's log lines in time order (time, service,
  * severity, message), or only one segment's after a click on its row, with a way back to all.
  */
-function logPanel(traceId) {
+function logPanel(traceId, onLineClick) {
   const status = h("p", { class: "muted", id: "trace-logs-status" }, "Loading log lines…");
   const showAll = h("button", { type: "button", class: "button", id: "trace-logs-all", hidden: true }, "Show all lines");
   const body = h("tbody", {});
@@ -216,9 +305,20 @@ function logPanel(traceId) {
       lines = await api.traceLogs(traceId);
     } catch (error) {
       replace(status, h("span", { class: "error" }, `Cannot load the log lines: ${error.message}`));
-      return;
+      return [];
     }
     draw();
+    return lines;
+  }
+
+  /** A mark's line: shown (all lines if its segment's are filtered out) and marked. */
+  function highlight(line) {
+    if (segment && line.SegmentId !== segment) showSegment(null, "");
+    const index = lines.indexOf(line);
+    const row = body.querySelector(`tr[data-index="${index}"]`);
+    body.querySelectorAll("tr.highlighted").forEach((other) => other.classList.remove("highlighted"));
+    // Not scrolled to: the page would move the mark away from under the pointer.
+    row?.classList.add("highlighted");
   }
 
   function showSegment(segmentId, name) {
@@ -228,36 +328,20 @@ function logPanel(traceId) {
   }
 
   function draw() {
-    const shown = segment ? lines.filter((line) => line.SegmentId === segment) : lines;
-    replace(body, shown.map(logRow));
+    const shown = lines.map((line, index) => ({ line, index })).filter(({ line }) => !segment || line.SegmentId === segment);
+    replace(body, shown.map(({ line, index }) => {
+      const row = logRow(line);
+      row.setAttribute("data-index", String(index));
+      row.classList.add("clickable");
+      row.addEventListener("click", () => onLineClick(line));
+      return row;
+    }));
     showAll.hidden = !segment;
     if (segment) replace(status, `${shown.length} of ${lines.length} log lines, of segment ${segmentName} (${segment})`);
     else replace(status, lines.length ? `${lines.length} log lines` : "No log lines for this trace.");
   }
 
-  return { section, load, showSegment };
-}
-
-/** One log line as a table row; the message keeps its line breaks. */
-export function logRow(line) {
-  const severity = line.SeverityText || severityName(line.SeverityNumber);
-  return h("tr", { class: ["log-line", severityClass(line.SeverityNumber)], "data-segment-id": line.SegmentId ?? "" },
-    h("td", { class: "mono" }, timestamp(line.Time)),
-    h("td", {}, line.Service ?? ""),
-    h("td", {}, severity),
-    h("td", { class: "message" }, line.Body ?? ""));
-}
-
-/** OTLP's severity ranges of four: 1–4 TRACE … 21–24 FATAL. */
-function severityName(number) {
-  const names = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
-  return number >= 1 && number <= 24 ? names[Math.floor((number - 1) / 4)] : "";
-}
-
-function severityClass(number) {
-  if (number >= 17) return "sev-error";
-  if (number >= 13) return "sev-warn";
-  return null;
+  return { section, load, showSegment, highlight };
 }
 
 function exceptionElement(exception) {

@@ -194,7 +194,8 @@ export function render(root, ctx, initialParams) {
   }
 
   async function load({ refresh = false } = {}) {
-    filterInput.value = params.get("filter") || "";
+    // A live refresh leaves the box alone: the user may be typing the next filter.
+    if (!refresh) filterInput.value = params.get("filter") || "";
     drawChip();
     try {
       await loadHistogram();

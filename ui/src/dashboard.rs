@@ -1,7 +1,7 @@
 //! The dashboard: a few ES modules, one stylesheet and one HTML shell, compiled into the binary
 //! and served on the API's port, so `cargo build` alone produces a working dashboard.
 //!
-//! - Page paths (`/`, `/traces`, `/traces/{id}`, `/analytics`, `/groups`, `/sampling`) all
+//! - Page paths (`/`, `/traces`, `/traces/{id}`, `/logs`, `/analytics`, `/groups`, `/sampling`) all
 //!   answer the same shell, `assets/index.html`; `app.js` picks the page from the path, so a
 //!   copied link reopens the same view. They are `GET` routes: axum matches paths
 //!   case-sensitively, so `GET /traces` never meets the X-Ray `POST /Traces`.
@@ -50,6 +50,8 @@ const ASSETS: &[Asset] = &[
     asset!("panel.js"),
     asset!("traces.js"),
     asset!("timeline.js"),
+    asset!("log_line.js"),
+    asset!("logs.js"),
     asset!("analytics.js"),
     asset!("groups.js"),
     asset!("sampling.js"),
@@ -65,6 +67,7 @@ pub fn dashboard_router() -> Router {
         .route("/", get(shell))
         .route("/traces", get(shell))
         .route("/traces/{trace_id}", get(shell))
+        .route("/logs", get(shell))
         .route("/analytics", get(shell))
         .route("/groups", get(shell))
         .route("/sampling", get(shell))

@@ -43,6 +43,8 @@ window.alert = (message) => { window.__alerts.push(String(message)); };
 """
 
 FAULT_RED = "rgb(209, 50, 18)"
+# live.js INTERVAL_MS.
+LIVE_INTERVAL_SECONDS = 5
 ERROR_ORANGE = "rgb(224, 123, 0)"
 
 
@@ -170,6 +172,47 @@ def stroke(ui, element):
     return ui.driver.execute_script("return getComputedStyle(arguments[0]).stroke", line)
 
 
+def view_box(ui):
+    return [float(value) for value in ui.one("svg.graph").get_dom_attribute("viewBox").split()]
+
+
+def pan(ui):
+    """Drags the map's background 150 px left and 60 px up: the view moves right and down by
+    that distance in graph units, its size unchanged. Returns the new viewBox attribute."""
+    graph = ui.one("svg.graph")
+    # A point of the background in the window, room left of and above it for the drag:
+    # pressing on a node or an edge selects it instead.
+    offset = ui.driver.execute_script(
+        """const svg = arguments[0]; const r = svg.getBoundingClientRect();
+           for (const [fx, fy] of [[0.97, 0.97], [0.97, 0.5], [0.97, 0.2], [0.5, 0.97], [0.3, 0.97], [0.6, 0.2]]) {
+             const x = r.left + r.width * fx, y = r.top + r.height * fy;
+             if (x < 160 || y < 70 || x > innerWidth - 5 || y > innerHeight - 5) continue;
+             const hit = document.elementFromPoint(x, y);
+             if (hit && svg.contains(hit) && !hit.closest('.node, .edge')) return [x - r.left - r.width / 2, y - r.top - r.height / 2];
+           }
+           return null;""", graph)
+    check(offset, "a point of the map's background to drag")
+    before = view_box(ui)
+    actions = ActionChains(ui.driver).move_to_element_with_offset(graph, int(offset[0]), int(offset[1])).click_and_hold()
+    for _ in range(5):
+        actions.move_by_offset(-30, -12)
+    actions.release().perform()
+    after = view_box(ui)
+    check(after[2:] == before[2:], "a pan keeps the view's size: %r → %r" % (before, after))
+    check(after[0] > before[0] and after[1] > before[1], "dragging left and up moves the view right and down: %r → %r"
+          % (before, after))
+    # Graph units per pixel: the x and y moves agree with the drag's 150:60.
+    ratio = (after[0] - before[0]) / (after[1] - before[1])
+    check(abs(ratio - 2.5) < 0.1, "the view moved as far as the drag, not %r → %r" % (before, after))
+    return ui.one("svg.graph").get_dom_attribute("viewBox")
+
+
+def graph_requests(ui):
+    """How many times this page asked for the service graph."""
+    return ui.driver.execute_script(
+        "return performance.getEntriesByType('resource').filter((e) => e.name.endsWith('/ServiceGraph')).length")
+
+
 def scenario_map(ui, facts):
     ui.open("/")
     ui.wait(lambda d: len(ui.all("svg.graph g.node")) == 11, "11 nodes on the map")
@@ -234,17 +277,33 @@ def scenario_map(ui, facts):
 
     # Live refresh redraws the map and keeps the zoom and the selection.
     graph = ui.one("svg.graph")
+    fitted = graph.get_dom_attribute("viewBox")
     ui.driver.execute_script(
         "arguments[0].dispatchEvent(new WheelEvent('wheel', {deltaY: -300, clientX: 400, clientY: 400, bubbles: true, cancelable: true}))", graph)
-    zoomed = graph.get_attribute("viewBox")
+    zoomed = graph.get_dom_attribute("viewBox")
+    check(zoomed and zoomed != fitted, "the wheel zoomed the map: %r → %r" % (fitted, zoomed))
     before = ui.text("#live-status")
     ui.wait(lambda d: ui.text("#live-status") != before and ui.text("#live-status").startswith("updated"), "a live refresh", timeout=20)
-    ui.wait(lambda d: ui.one("svg.graph").get_attribute("viewBox") == zoomed, "the zoom kept across the refresh")
+    ui.wait(lambda d: ui.one("svg.graph").get_dom_attribute("viewBox") == zoomed, "the zoom kept across the refresh")
     check(ui.all("svg.graph g.edge.selected"), "the selected edge stays selected after a refresh")
     check("DynamoDB" in ui.text("#panel-title"), "the panel stays open after a refresh")
+
+    # Dragging the background pans the map; a pause stops the refreshes, resuming restarts them.
+    panned = pan(ui)
     ui.one("#live-toggle").click()
     check(ui.one("#live-toggle").get_attribute("aria-pressed") == "true", "live refresh pauses")
+    check(ui.text("#live-toggle") == "Resume live", "the button offers to resume: %r" % ui.text("#live-toggle"))
+    time.sleep(1)  # a refresh already under way when the button was pressed may still land
+    status, requests = ui.text("#live-status"), graph_requests(ui)
+    time.sleep(2.5 * LIVE_INTERVAL_SECONDS)
+    check(graph_requests(ui) == requests, "paused, the map asked for its graph again: %d → %d requests"
+          % (requests, graph_requests(ui)))
+    check(ui.text("#live-status") == status, "paused, the indicator moved: %r → %r" % (status, ui.text("#live-status")))
     ui.one("#live-toggle").click()
+    check(ui.one("#live-toggle").get_attribute("aria-pressed") == "false", "live refresh resumes")
+    ui.wait(lambda d: graph_requests(ui) > requests and ui.text("#live-status") != status, "a refresh after resuming",
+            timeout=4 * LIVE_INTERVAL_SECONDS)
+    check(ui.one("svg.graph").get_dom_attribute("viewBox") == panned, "the pan kept across the refresh")
 
     # The button opens the traces of the throttled calls; back returns to the selected edge.
     button.click()
@@ -352,11 +411,98 @@ def scenario_trace(ui, facts):
     ui.wait(lambda d: log_messages(ui) == expected, "the trace's %d log lines in order" % len(expected))
     logs = [[td.text for td in row.find_elements(By.CSS_SELECTOR, "td")] for row in ui.all("#trace-logs-table tbody tr")]
     check([row[1] for row in logs] == [line["service"] for line in facts["logs"]], "services: %r" % logs)
-    check([row[2] for row in logs] == ["INFO", "WARN", "ERROR"], "severities: %r" % logs)
+    check([row[2] for row in logs] == [line["severity"] for line in facts["logs"]], "severities: %r" % logs)
     check(ui.visible_text(facts["payload"]) == ["TD"], "the payload shows as text: %r" % ui.visible_text(facts["payload"]))
+    marks = log_marks(ui, facts)
     ui.screenshot(ui.screenshot_path)
     ui.safe("trace")
-    return {"rows": rows, "logs": logs}
+    return {"rows": rows, "logs": logs, "marks": marks}
+
+
+def log_marks(ui, facts):
+    """Each log line is a mark on its segment's row (a line whose span id is not in the trace on
+    the deepest row running at its time), on its bar at its time; a mark shows its line; a line
+    in the panel selects its row."""
+    ui.wait(lambda d: len(ui.all("#timeline .log-mark")) == len(facts["logs"]), "%d log marks" % len(facts["logs"]))
+    marks = []
+    for mark in ui.all("#timeline .log-mark"):
+        row = mark.find_element(By.XPATH, "./ancestor::tr[1]")
+        bar = row.find_element(By.CSS_SELECTOR, ".bar").rect
+        centre = mark.rect["x"] + mark.rect["width"] / 2
+        check(bar["x"] - 1 <= centre <= bar["x"] + bar["width"] + 1,
+              "the mark at %.1f px lies on its row's bar (%.1f–%.1f)" % (centre, bar["x"], bar["x"] + bar["width"]))
+        marks.append({"segment": row.get_attribute("data-id"), "time": float(mark.get_attribute("data-time")), "x": centre})
+    by_time = sorted(marks, key=lambda mark: mark["time"])
+    check([mark["segment"] for mark in by_time] == [line["segment"] for line in facts["logs"]],
+          "marks on the rows of the lines' segments, in time order: %r" % by_time)
+    check(all(abs(mark["time"] - line["time"]) < 0.001 for mark, line in zip(by_time, facts["logs"])), "mark times: %r" % by_time)
+    frontend = [mark["x"] for mark in by_time if mark["segment"] == facts["logs"][0]["segment"]]
+    check(frontend == sorted(frontend) and frontend[0] < frontend[-1] - 20, "later lines further right: %r" % frontend)
+    # Hovering a mark shows its line; the payload's mark shows it as text.
+    ordered = sorted(ui.all("#timeline .log-mark"), key=lambda mark: float(mark.get_attribute("data-time")))
+    ActionChains(ui.driver).move_to_element(ordered[1]).perform()
+    ui.wait(lambda d: facts["logs"][1]["message"] in ui.text(".log-popup"), "the hovered mark's line")
+    payload = next(i for i, line in enumerate(facts["logs"]) if facts["payload"] in line["message"])
+    ordered[payload].click()
+    ui.wait(lambda d: facts["payload"] in ui.text(".log-popup .message"), "the clicked mark's line")
+    ui.screenshot(ui.screenshot_path.replace(".png", "_log_mark.png"))
+    shown = sorted(ui.visible_text(facts["payload"]))
+    check(shown == ["SPAN", "TD"], "the payload shows as text in the popup and the panel: %r" % shown)
+    highlighted = ui.one("#trace-logs-table tr.highlighted td.message").text
+    check(highlighted == facts["logs"][payload]["message"], "the clicked mark's line is marked in the panel: %r" % highlighted)
+    check(len(log_messages(ui)) == len(facts["logs"]), "a mark's click is not its row's: the panel still shows every line")
+    # A line in the panel selects its row.
+    ui.all("#trace-logs-table tbody tr")[1].click()
+    ui.wait(lambda d: ui.one("#timeline tr.selected").get_attribute("data-id") == facts["logs"][1]["segment"], "the WARN line's row selected")
+    check(ui.text("#details h2") == "petsearch", "its details shown: %r" % ui.text("#details h2"))
+    check(len(log_messages(ui)) == len(facts["logs"]), "the panel still shows every line")
+    return by_time
+
+
+def scenario_logs(ui, facts):
+    """The Logs page: a search by text and service, newest first, a page at a time; a line's
+    trace link opens the trace."""
+    ui.open("/logs")
+    # Every line of the last 15 minutes, newest first: 100, then the rest.
+    total = len(facts["logs"]) + facts["health_log_lines"]
+    ui.wait(lambda d: len(ui.all("#logs-table tbody tr")) == 100, "a first page of 100 log lines")
+    ui.click("#logs-more")
+    ui.wait(lambda d: len(ui.all("#logs-table tbody tr")) == total, "all %d log lines" % total)
+    check(not ui.one("#logs-more").is_displayed(), "no more pages")
+    rows = [[td.text for td in row.find_elements(By.CSS_SELECTOR, "td")] for row in ui.all("#logs-table tbody tr")]
+    check([row[0] for row in rows] == sorted((row[0] for row in rows), reverse=True), "newest first")
+    check(rows[-1][3] == facts["logs"][0]["message"], "the oldest line last: %r" % rows[-1])
+    check(all(row[4] == "–" for row in rows if row[1] == "health"), "lines outside spans link no trace")
+    # Search by service and text, through the form: the search goes to the URL.
+    ui.one("#logs-service").send_keys("frontend")
+    ui.one("#logs-text").send_keys("payment failed")
+    ui.one("#logs-form button[type='submit']").click()
+    ui.wait(lambda d: len(ui.all("#logs-table tbody tr")) == 1, "the one frontend line about the payment")
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(ui.driver.current_url).query)
+    check(query.get("service") == ["frontend"] and query.get("text") == ["payment failed"], "the search in the URL: %r" % query)
+    row = [td.text for td in ui.one("#logs-table tbody tr").find_elements(By.CSS_SELECTOR, "td")]
+    payment = next(line["message"] for line in facts["logs"] if facts["payload"] in line["message"])
+    check(row[1:4] == ["frontend", "ERROR", payment], "the line found: %r" % row)
+    check(ui.visible_text(facts["payload"]) == ["TD"], "the payload shows as text: %r" % ui.visible_text(facts["payload"]))
+    ui.safe("logs search")
+    # A minimum severity from the URL: WARN and above of this trace's lines.
+    ui.open("/logs?severity=WARN&text=" + urllib.parse.quote("DynamoDB throttled"))
+    ui.wait(lambda d: len(ui.all("#logs-table tbody tr")) == 1, "the WARN line")
+    check(Select(ui.one("#logs-severity")).first_selected_option.get_attribute("value") == "WARN", "the severity shown")
+    ui.open("/logs?severity=ERROR&service=petsearch")
+    ui.wait(lambda d: "No log lines match" in ui.text("#logs-status"), "no ERROR line of petsearch")
+    # Back to the payment line; its link opens its trace, with the line in the trace's panel.
+    ui.driver.back()
+    ui.driver.back()
+    ui.wait(lambda d: len(ui.all("#logs-table tbody tr")) == 1 and "payment failed" in ui.text("#logs-table tbody"), "the search again after back")
+    ui.screenshot(ui.screenshot_path)
+    trace_id = next(t["id"] for t in facts["traces"] if t["fault"])
+    ui.click("#logs-table tbody a.trace-link")
+    ui.wait(lambda d: urllib.parse.urlparse(d.current_url).path == "/traces/" + trace_id, "the trace's page")
+    ui.wait(lambda d: len(ui.all("#timeline tr.timeline-row")) >= 6, "the trace's timeline")
+    ui.wait(lambda d: payment in log_messages(ui), "the line in the trace's panel")
+    ui.safe("trace from a log line")
+    return {"rows": len(rows), "found": row}
 
 
 def log_messages(ui):
@@ -407,7 +553,7 @@ def scenario_pages(ui, facts):
     fault = next(t for t in facts["traces"] if t["fault"])
     seen = {}
     for path, ready in [("/", "svg.graph g.node"), ("/traces", "#traces-table tbody tr"),
-                        ("/traces/" + fault["id"], "#timeline tr.timeline-row"),
+                        ("/traces/" + fault["id"], "#timeline tr.timeline-row"), ("/logs", "#logs-table tbody tr"),
                         ("/analytics", "#analytics-histogram canvas"), ("/groups", "tr[data-group]"),
                         ("/sampling", "tr[data-rule='Default']")]:
         ui.open(path)
@@ -496,6 +642,12 @@ def scenario_xss(ui, facts):
     ui.driver.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", probe[0])
     ui.wait(lambda d: ui.text("#panel-title") == "xss-probe", "the probe's panel")
     shows_payload("the map's side panel")
+    # The OpenTelemetry service named with the payload: on the map under its fixed name, as text.
+    hostile = facts["hostile_service"]
+    ui.wait(lambda d: [n for n in ui.all("svg.graph g.node") if n.get_attribute("data-name") == hostile["name"]],
+            "the OTLP service %r on the map" % hostile["name"])
+    shows_name(ui, hostile["name"], "the map (OTLP service name)")
+    checked.append("the map (OTLP service name)")
     ui.open("/traces?filter=" + urllib.parse.quote('service("xss-probe")'))
     ui.wait(lambda d: len(ui.all("#traces-table tbody tr")) == 1, "the probe's trace")
     cells = ui.one("#traces-table tbody tr").text
@@ -510,6 +662,11 @@ def scenario_xss(ui, facts):
     check(payload in exception.text, "the exception message shows as text: %r" % exception.text)
     check(payload in ui.one("#details pre[data-section='annotations']").text, "the annotation shows as text")
     shows_payload("the trace")
+    ui.open("/traces/" + hostile["trace"])
+    ui.wait(lambda d: [r for r in ui.all("#timeline tr.timeline-row") if r.get_attribute("data-name") == hostile["name"]],
+            "the OTLP service's segment in its trace")
+    shows_name(ui, hostile["name"], "the trace (OTLP service name)")
+    checked.append("the trace (OTLP service name)")
     ui.open("/analytics?a=" + urllib.parse.quote('service("xss-probe")'))
     ui.wait(lambda d: ui.all("#ranking tbody tr"), "the ranking")
     shows_payload("analytics")
@@ -532,10 +689,17 @@ def scenario_xss(ui, facts):
     return {"checked": checked}
 
 
+def shows_name(ui, name, where):
+    """`name` is displayed as text, and nothing was injected."""
+    ui.wait(lambda d: ui.visible_text(name), "%r shown as text on %s" % (name, where))
+    ui.safe(where)
+
+
 SCENARIOS = {
     "map": scenario_map,
     "traces": scenario_traces,
     "trace": scenario_trace,
+    "logs": scenario_logs,
     "groups": scenario_groups,
     "pages": scenario_pages,
     "xss": scenario_xss,

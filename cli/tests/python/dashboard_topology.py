@@ -4,6 +4,10 @@ the real aws-xray-sdk (UDP) and the OpenTelemetry SDK (OTLP/HTTP). Prints one JS
 stdout: the trace ids by kind, for the test to check against what the browser shows.
 
 Usage: dashboard_topology.py UDP_PORT OTLP_HTTP_PORT
+       dashboard_topology.py hostile-service OTLP_HTTP_PORT
+
+The second form sends one more trace: an OpenTelemetry server span whose resource's
+`service.name` is `<img src=x onerror=alert(1)>`, and prints its trace id.
 
     client → frontend (X-Ray, EC2) → petsearch (X-Ray) → DynamoDB (inferred, table "pets")
                                    → payments (OpenTelemetry) → payments@db.local (SQL)
@@ -16,8 +20,13 @@ Usage: dashboard_topology.py UDP_PORT OTLP_HTTP_PORT
 - 100 fast traces of service "health" calling S3 (an inferred node right after its client's
   service), so the trace list has more than one page;
 - the first faulted request's segments carry log lines, exported with the OpenTelemetry SDK's
-  logging handler over OTLP/HTTP in the segments' context: frontend INFO, petsearch WARN, then
-  frontend ERROR whose message carries `<img src=x onerror=alert(1)>`;
+  logging handler over OTLP/HTTP in the segments' context and dated inside them (5, 30 and 70 ms
+  after the request began): frontend INFO, petsearch WARN, then frontend ERROR whose message
+  carries `<img src=x onerror=alert(1)>`; and at 35 ms a petsearch INFO line whose span id is
+  in no segment of the trace (a span never sent), which the timeline places by time, on the
+  deepest row then running: the DynamoDB call;
+- 110 log lines of service "health" outside any span (no trace id): more than the Logs page's
+  page of 100, so its search pages;
 - one more trace, from service "xss-probe", carries `<img src=x onerror=alert(1)>` in its
   origin (the map's type tag), user, annotation, URL and exception message. Segment names
   cannot carry it: the name rule refuses `<`, `>`, `(` and `)` (the test checks that too).
@@ -35,6 +44,8 @@ PAYLOAD = "<img src=x onerror=alert(1)>"
 REQUESTS = 24
 # Past the GetTraceSummaries page size (100), so the trace list pages.
 HEALTH_CHECKS = 100
+# Past the Logs page's page size (100), so the log search pages.
+HEALTH_LOG_LINES = 110
 
 
 def configure(udp_port):
@@ -147,6 +158,7 @@ def request(i, now, provider):
     table = xray_recorder.begin_subsegment("DynamoDB", namespace="aws")
     table.start_time = start + 0.015
     table.set_aws({"operation": "Query", "table_name": "pets", "region": "us-east-1"})
+    table_id = table.id
     table.put_http_meta("status", 429 if throttled else 200)
     if throttled:
         table.add_throttle_flag()
@@ -156,13 +168,13 @@ def request(i, now, provider):
     xray_recorder.end_segment(end_time=start + response - 0.035)
 
     payments_span(provider, trace_id, pay_id, start + response - 0.024, start + response - 0.006, fault)
-    return trace_id, {"slow": slow, "throttled": throttled, "fault": fault,
-                      "segments": {"frontend": segment.id, "petsearch": callee.id}}
+    return trace_id, {"slow": slow, "throttled": throttled, "fault": fault, "start": start,
+                      "segments": {"frontend": segment.id, "petsearch": callee.id, "dynamodb": table_id}}
 
 
-def log_lines(otlp_http_port, trace_id, segments):
-    """The log lines of one trace, each written in its segment's context; returns their messages
-    in the order written."""
+def log_lines(otlp_http_port, trace_id, segments, start):
+    """The log lines of one trace, each written in its segment's context at a time inside it
+    (the handler dates a record by its `created`); returns them in time order."""
     from opentelemetry import trace
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
@@ -182,18 +194,46 @@ def log_lines(otlp_http_port, trace_id, segments):
         logger.addHandler(LoggingHandler(level=logging.INFO, logger_provider=provider))
         providers.append(provider)
         loggers[service] = logger
-    written = [("frontend", logging.INFO, "loading pets page 2"),
-               ("petsearch", logging.WARNING, "DynamoDB throttled the query, retrying"),
-               ("frontend", logging.ERROR, "payment failed: " + PAYLOAD)]
-    for service, level, message in written:
-        context = SpanContext(trace_id=w3c, span_id=int(segments[service], 16), is_remote=False,
+    unknown_span = "5ca1ab1e5ca1ab1e"
+    # (service, level, message, seconds after the start, span id, the row that shows it)
+    written = [("frontend", logging.INFO, "loading pets page 2", 0.005, segments["frontend"], segments["frontend"]),
+               ("petsearch", logging.WARNING, "DynamoDB throttled the query, retrying", 0.030,
+                segments["petsearch"], segments["petsearch"]),
+               ("petsearch", logging.INFO, "cache warmed in the background", 0.035, unknown_span, segments["dynamodb"]),
+               ("frontend", logging.ERROR, "payment failed: " + PAYLOAD, 0.070, segments["frontend"], segments["frontend"])]
+    for service, level, message, offset, span, _ in written:
+        context = SpanContext(trace_id=w3c, span_id=int(span, 16), is_remote=False,
                               trace_flags=TraceFlags(TraceFlags.SAMPLED))
+        logger = loggers[service]
+        record = logger.makeRecord(logger.name, level, __file__, 0, message, None, None)
+        record.created = start + offset
         with trace.use_span(NonRecordingSpan(context)):
-            loggers[service].log(level, message)
-        time.sleep(0.002)  # distinct times, so the order is the time order
+            logger.handle(record)
     for provider in providers:
         provider.shutdown()
-    return [{"service": service, "message": message} for service, _, message in written]
+    return [{"service": service, "message": message, "severity": logging.getLevelName(level).replace("WARNING", "WARN"),
+             "span": span, "segment": row, "time": start + offset}
+            for service, level, message, offset, span, row in written]
+
+
+def health_logs(otlp_http_port):
+    """Log lines written outside any span, batched as a service's logging handler sends them."""
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.resources import Resource
+
+    provider = LoggerProvider(resource=Resource.create({"service.name": "health"}))
+    provider.add_log_record_processor(BatchLogRecordProcessor(
+        OTLPLogExporter(endpoint="http://127.0.0.1:%d/v1/logs" % otlp_http_port)))
+    logger = logging.getLogger("dashboard-topology-health")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logger.addHandler(LoggingHandler(level=logging.INFO, logger_provider=provider))
+    for i in range(HEALTH_LOG_LINES):
+        logger.info("health probe %d answered", i)
+    provider.shutdown()  # flushes the batch
+    return HEALTH_LOG_LINES
 
 
 def health_check(i, now):
@@ -234,7 +274,36 @@ def xss_probe(now):
     return trace_id
 
 
+def hostile_service(otlp_http_port):
+    """One OpenTelemetry server span of a service named with the payload; its X-Ray trace id."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+    from opentelemetry.trace import SpanKind
+
+    class XRayIds(RandomIdGenerator):
+        """Trace ids that start with the epoch second, as X-Ray's (and its OTel exporter's) do."""
+        def generate_trace_id(self):
+            return (int(time.time()) << 96) | (super().generate_trace_id() & ((1 << 96) - 1))
+
+    provider = TracerProvider(resource=Resource.create({"service.name": PAYLOAD}), id_generator=XRayIds())
+    provider.add_span_processor(SimpleSpanProcessor(
+        OTLPSpanExporter(endpoint="http://127.0.0.1:%d/v1/traces" % otlp_http_port)))
+    now = time.time()
+    span = provider.get_tracer("hostile").start_span("GET /", kind=SpanKind.SERVER, start_time=int((now - 30) * 1e9))
+    span.set_attribute("http.request.method", "GET")
+    span.end(end_time=int((now - 29.9) * 1e9))
+    provider.shutdown()
+    trace_id = "%032x" % span.get_span_context().trace_id
+    return "1-%s-%s" % (trace_id[:8], trace_id[8:])
+
+
 def main():
+    if sys.argv[1] == "hostile-service":
+        print(json.dumps({"trace": hostile_service(int(sys.argv[2]))}))
+        return
     udp_port, otlp_http_port = (int(arg) for arg in sys.argv[1:3])
     configure(udp_port)
     provider = opentelemetry(otlp_http_port)
@@ -247,10 +316,12 @@ def main():
     xss = xss_probe(now)
     provider.shutdown()
     logged = next(t for t in traces if t["fault"])
-    logs = log_lines(otlp_http_port, logged["id"], logged["segments"])
+    logs = log_lines(otlp_http_port, logged["id"], logged["segments"], logged["start"])
+    health_lines = health_logs(otlp_http_port)
     time.sleep(0.5)  # UDP sends are fire-and-forget: give the last datagrams time to leave
     print(json.dumps({"traces": traces, "xss": xss, "payload": PAYLOAD, "health": len(health),
-                      "throttled": sum(1 for t in traces if t["throttled"]), "logs": logs}))
+                      "throttled": sum(1 for t in traces if t["throttled"]), "logs": logs,
+                      "health_log_lines": health_lines}))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 
 use super::attributes::{owned, Attributes};
 use crate::span::ExceptionSummary;
+use crate::throttling::is_throttling_error;
 
 const EXCEPTION_EVENT: &str = "exception";
 
@@ -25,6 +26,17 @@ impl Outcome {
             Some(400..=499) => Outcome { error: true, ..Outcome::default() },
             Some(500..=599) => Outcome { fault: true, ..Outcome::default() },
             _ => Outcome { fault: error_status, ..Outcome::default() },
+        }
+    }
+
+    /// An AWS call that failed with a throttling error is a throttle whatever its status (AWS
+    /// answers most of them with 400), as X-Ray SDKs mark it.
+    pub(super) fn with_throttling_exceptions(self, exceptions: &[ExceptionSummary]) -> Self {
+        let throttled = exceptions.iter().filter_map(|e| e.name.as_deref()).any(is_throttling_error);
+        if throttled {
+            Outcome { error: true, fault: false, throttle: true }
+        } else {
+            self
         }
     }
 }
@@ -118,6 +130,21 @@ mod tests {
             ]
         );
         assert!(row.fault);
+    }
+
+    #[test]
+    fn an_aws_throttling_exception_is_a_throttle_despite_its_400() {
+        let mut client =
+            span(OtlpSpanKind::Client, vec![text("rpc.system", "aws-api"), int("http.response.status_code", 400)]);
+        client.events = vec![exception_event(
+            "software.amazon.awssdk.services.dynamodb.model.ProvisionedThroughputExceededException",
+            "Rate of requests exceeds the allowed throughput",
+        )];
+        assert_eq!(flags(&convert(with_status(client, StatusCode::Error, ""))), (true, false, true));
+
+        let mut other = span(OtlpSpanKind::Client, vec![int("http.response.status_code", 400)]);
+        other.events = vec![exception_event("ResourceNotFoundException", "no table")];
+        assert_eq!(flags(&convert(with_status(other, StatusCode::Error, ""))), (true, false, false));
     }
 
     #[test]

@@ -297,8 +297,9 @@ fn row_from_span(span: &Span, resource: &ResourceFacts) -> Result<SpanRow, OtlpE
     let role = SpanRole::of(kind, ids.parent_id.is_some());
     let aws_call = is_aws_sdk_call(attributes);
     let http = http_summary(attributes, kind);
-    let outcome = Outcome::of(http.status, has_error_status(span));
     let calls_out = matches!(kind, OtlpSpanKind::Client | OtlpSpanKind::Producer);
+    let exceptions = exception_summaries(span, attributes, calls_out);
+    let outcome = Outcome::of(http.status, has_error_status(span)).with_throttling_exceptions(&exceptions);
     Ok(SpanRow {
         trace_id: ids.trace_id,
         id: ids.id,
@@ -315,7 +316,7 @@ fn row_from_span(span: &Span, resource: &ResourceFacts) -> Result<SpanRow, OtlpE
         error: outcome.error,
         fault: outcome.fault,
         throttle: outcome.throttle,
-        exceptions: exception_summaries(span, attributes, calls_out),
+        exceptions,
         annotations: annotations(attributes, aws_call),
         user: owned(attributes.first_str(&["enduser.id", "user.id"])),
         aws: aws_summary(attributes, role, aws_call, resource),

@@ -70,14 +70,20 @@ pub(super) fn write_log_block(blocks_dir: &Path, id: u64, mut logs: Vec<StoredLo
     block::write_other_block(blocks_dir, id, &mut frame, facts)
 }
 
-/// The records of a block matching `predicate` (every record when `None`), in block order.
-pub(super) fn read_logs(block: &BlockMeta, predicate: Option<Expr>) -> Result<Vec<StoredLog>> {
+/// The records of a block matching `predicate` (every record when `None`) and whose body
+/// `body_matches`, in block order. The body test runs on the decoded column, before a record
+/// is built: a text search then allocates only for the records it finds.
+pub(super) fn read_logs(
+    block: &BlockMeta,
+    predicate: Option<Expr>,
+    body_matches: impl Fn(&str) -> bool,
+) -> Result<Vec<StoredLog>> {
     let scan = block::lazy_block(block)?;
     let scan = match predicate {
         Some(predicate) => scan.filter(predicate),
         None => scan,
     };
-    frame_to_logs(&scan.collect().map_err(polars_error)?)
+    frame_to_logs(&scan.collect().map_err(polars_error)?, body_matches)
 }
 
 /// Records of one trace (and optionally one span), pushed into the Parquet reader.
@@ -114,7 +120,7 @@ fn logs_to_frame(logs: &[StoredLog]) -> Result<DataFrame> {
     DataFrame::new(logs.len(), columns).map_err(polars_error)
 }
 
-fn frame_to_logs(frame: &DataFrame) -> Result<Vec<StoredLog>> {
+fn frame_to_logs(frame: &DataFrame, body_matches: impl Fn(&str) -> bool) -> Result<Vec<StoredLog>> {
     let i64s = |name: &str| frame.column(name).and_then(|c| c.i64()).map_err(polars_error);
     let u64s = |name: &str| frame.column(name).and_then(|c| c.u64()).map_err(polars_error);
     let strs = |name: &str| frame.column(name).and_then(|c| c.str()).map_err(polars_error);
@@ -125,6 +131,7 @@ fn frame_to_logs(frame: &DataFrame) -> Result<Vec<StoredLog>> {
         (strs(SERVICE)?, strs(SEVERITY_TEXT)?, strs(BODY)?, strs(ATTRIBUTES)?);
     let missing = |index: usize, column: &str| StoreError::Block(format!("log row {index}: column {column} is null"));
     (0..frame.height())
+        .filter(|&index| body.get(index).is_some_and(&body_matches))
         .map(|index| {
             let text = |column: &StringChunked, name: &str| {
                 column.get(index).map(str::to_owned).ok_or_else(|| missing(index, name))

@@ -2,8 +2,13 @@
 //!
 //! Search pages run newest first. A page ends at a [`LogCursor`] (the last record's time and
 //! arrival sequence); the next page starts strictly below it, so records arriving meanwhile
-//! never shift a page and none is shown twice. Blocks are read newest first, and reading stops
-//! once the page is full and the next block ends before the page's oldest record.
+//! never shift a page and none is shown twice. Blocks are read newest first, each in time slices
+//! newest first, the first of about a row group and each next twice as wide (rows are in time
+//! order, so the Parquet reader skips the other row groups by their `time_us` statistics), and
+//! reading stops once the page is full and the next slice ends before the page's oldest record:
+//! the newest page of a large block decodes one or two row groups, not the block. Service,
+//! severity and time are pushed into the reader; the text is tested on the decoded body column
+//! before a record is built. In memory, only the page's records are cloned.
 
 use fluoro_proto::{LogRow, SegmentId, TraceId};
 use polars::prelude::*;
@@ -11,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::block::{read_logs, trace_predicate, SERVICE, SEVERITY_NUMBER, TIME_US};
 use super::{LogStore, StoredLog};
-use crate::block::BlockMeta;
+use crate::block::{BlockMeta, ROW_GROUP_ROWS};
 use crate::error::Result;
 
 /// The most records one search page returns, whatever the caller asks.
@@ -56,7 +61,7 @@ impl LogStore {
         };
         let (mut found, blocks) = self.snapshot(belongs);
         for block in blocks.iter().filter(|block| block.may_contain_trace(&trace_id)) {
-            found.extend(read_logs(block, Some(trace_predicate(trace_id, span_id)))?);
+            found.extend(read_logs(block, Some(trace_predicate(trace_id, span_id)), |_| true)?);
         }
         found.sort_by_key(|log| (log.row.time_us, log.sequence));
         Ok(found.into_iter().map(|log| log.row).collect())
@@ -65,7 +70,8 @@ impl LogStore {
     /// One page of records matching `query`, newest first.
     pub(crate) fn search(&self, query: &LogQuery) -> Result<LogPage> {
         let limit = query.limit.clamp(1, MAX_LOG_PAGE);
-        let needle = query.text.as_deref().map(str::to_lowercase);
+        let text = query.text.as_deref().map(TextMatcher::new);
+        let body_matches = |body: &str| text.as_ref().is_none_or(|text| text.matches(body));
         let matches = |log: &StoredLog| {
             let row = &log.row;
             row.time_us >= query.from_us
@@ -73,26 +79,76 @@ impl LogStore {
                 && row.severity_number >= query.min_severity
                 && query.service.as_deref().is_none_or(|service| row.service == service)
                 && query.before.is_none_or(|before| cursor(log) < before)
-                && needle.as_deref().is_none_or(|needle| row.body.to_lowercase().contains(needle))
+                && body_matches(&row.body)
         };
-        let (mut found, mut blocks) = self.snapshot(matches);
+        // Only the newest limit + 1 can be on this page.
+        let (mut found, mut blocks) = self.snapshot_first(&matches, limit + 1, |log| std::cmp::Reverse(cursor(log)));
         let upper_us = query.before.map_or(query.to_us, |before| before.time_us.saturating_add(1).min(query.to_us));
         blocks.retain(|block| block_may_match(block, query, upper_us));
         blocks.sort_by_key(|block| std::cmp::Reverse(block.max_end_us));
         for block in &blocks {
-            newest_first(&mut found);
-            found.truncate(limit + 1);
-            if found.len() > limit && found.last().is_some_and(|oldest| oldest.row.time_us > block.max_end_us) {
-                break;
+            for (from_us, to_us) in time_slices(block, query.from_us, upper_us) {
+                newest_first(&mut found);
+                found.truncate(limit + 1);
+                // Every record left to read is older than `to_us`, so older than the page.
+                if found.len() > limit && found.last().is_some_and(|oldest| oldest.row.time_us >= to_us) {
+                    break;
+                }
+                let read = read_logs(block, Some(block_predicate(query, from_us, to_us)), body_matches)?;
+                found.extend(read.into_iter().filter(|log| matches(log)));
             }
-            let read = read_logs(block, Some(block_predicate(query, upper_us)))?;
-            found.extend(read.into_iter().filter(&matches));
         }
         newest_first(&mut found);
         let more = found.len() > limit;
         found.truncate(limit);
         let next = if more { found.last().map(cursor) } else { None };
         Ok(LogPage { logs: found.into_iter().map(|log| log.row).collect(), next })
+    }
+}
+
+/// `[from_us, to_us)` cut into slices newest first, the first of about a row group (as if the
+/// block's records were spread evenly over its time range), each next one twice as wide: the
+/// newest page reads one or two row groups, a search that must read everything costs a few
+/// scans, not one per row group. Together they cover the part of the range the block holds,
+/// each time in exactly one slice.
+fn time_slices(block: &BlockMeta, from_us: i64, to_us: i64) -> Vec<(i64, i64)> {
+    let from_us = from_us.max(block.min_start_us);
+    let to_us = to_us.min(block.max_end_us.saturating_add(1));
+    if from_us >= to_us {
+        return Vec::new();
+    }
+    let groups = block.rows.div_ceil(ROW_GROUP_ROWS).max(1) as i64;
+    let block_span = block.max_end_us.saturating_sub(block.min_start_us).saturating_add(1);
+    let mut width = (block_span / groups).max(1);
+    let mut slices = Vec::new();
+    let mut upper = to_us;
+    while upper > from_us {
+        let lower = upper.saturating_sub(width).max(from_us);
+        slices.push((lower, upper));
+        upper = lower;
+        width = width.saturating_mul(2);
+    }
+    slices
+}
+
+/// A case-insensitive substring test. An ASCII needle against an ASCII body compares bytes
+/// without allocating; anything else lowercases both, as the API promises.
+struct TextMatcher {
+    lowercase: String,
+}
+
+impl TextMatcher {
+    fn new(text: &str) -> TextMatcher {
+        TextMatcher { lowercase: text.to_lowercase() }
+    }
+
+    fn matches(&self, body: &str) -> bool {
+        let needle = self.lowercase.as_bytes();
+        if self.lowercase.is_ascii() && body.is_ascii() {
+            return needle.is_empty()
+                || body.as_bytes().windows(needle.len()).any(|window| window.eq_ignore_ascii_case(needle));
+        }
+        body.to_lowercase().contains(&self.lowercase)
     }
 }
 
@@ -109,15 +165,29 @@ fn block_may_match(block: &BlockMeta, query: &LogQuery, upper_us: i64) -> bool {
     services_match && block.min_start_us < upper_us && block.max_end_us >= query.from_us
 }
 
-/// The conditions the Parquet reader can apply (time, severity, service); the text and the
-/// cursor's sequence are checked on the records read.
-fn block_predicate(query: &LogQuery, upper_us: i64) -> Expr {
+/// The conditions the Parquet reader can apply (the time slice, severity, service); the text
+/// and the cursor's sequence are checked on the records read.
+fn block_predicate(query: &LogQuery, from_us: i64, to_us: i64) -> Expr {
     let mut predicate = col(TIME_US)
-        .gt_eq(lit(query.from_us))
-        .and(col(TIME_US).lt(lit(upper_us)))
+        .gt_eq(lit(from_us))
+        .and(col(TIME_US).lt(lit(to_us)))
         .and(col(SEVERITY_NUMBER).gt_eq(lit(query.min_severity)));
     if let Some(service) = &query.service {
         predicate = predicate.and(col(SERVICE).eq(lit(service.clone())));
     }
     predicate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_matches_ignore_case_in_ascii_and_beyond() {
+        let memory = TextMatcher::new("Memory");
+        assert!(memory.matches("Illegal MEMORY allocation"));
+        assert!(!memory.matches("Illegal memor allocation"));
+        assert!(TextMatcher::new("échec").matches("paiement: ÉCHEC"));
+        assert!(TextMatcher::new("").matches("anything"));
+    }
 }

@@ -11,7 +11,7 @@ use clap::Args;
 use fluoro_collector::{Counters, DaemonConfig, ForwardConfig, UdpConfig};
 
 use crate::config;
-use crate::serve::{init_logging, wait_for_stop_signal};
+use crate::serve::{init_logging, wait_for_stop};
 
 /// The daemon's own metrics port: beside a central Fluoro on 2020 on the same host.
 const DEFAULT_DAEMON_HTTP_BIND: &str = "127.0.0.1:2021";
@@ -34,10 +34,14 @@ pub(crate) struct DaemonArgs {
     /// counted) beyond it.
     #[arg(long, value_name = "DOCUMENTS", default_value_t = 100_000)]
     buffer: usize,
+    /// Also stop when standard input closes (as `fluoro demo` runs its sidecar).
+    #[arg(long, hide = true)]
+    stop_with_stdin: bool,
 }
 
 pub(crate) fn run(args: DaemonArgs) -> anyhow::Result<()> {
     init_logging();
+    let stop_with_stdin = args.stop_with_stdin;
     let mut forward = ForwardConfig::new(args.forward);
     forward.buffer_documents = args.buffer;
     let config = DaemonConfig {
@@ -58,7 +62,7 @@ pub(crate) fn run(args: DaemonArgs) -> anyhow::Result<()> {
         println!("fluoro daemon: listening sampling {} (proxied to {central})", daemon.sampling);
         println!("fluoro daemon: listening http {} (/metrics)", daemon.http);
         println!("fluoro daemon: ready");
-        wait_for_stop_signal().await?;
+        wait_for_stop(stop_with_stdin).await?;
         daemon.shutdown(Duration::from_secs(5)).await?;
         anyhow::Ok(())
     })

@@ -3,6 +3,7 @@
 mod check;
 mod config;
 mod daemon;
+mod demo;
 mod serve;
 
 use std::path::PathBuf;
@@ -15,7 +16,7 @@ use clap::{Parser, Subcommand};
     name = "fluoro",
     version,
     about = "Fluoro: a local X-Ray-compatible tracing collector and service-map analyzer",
-    after_help = "Examples:\n  fluoro serve                       # listen on the X-Ray and OTLP ports of 127.0.0.1\n  fluoro serve --config fluoro.toml  # see fluoro.example.toml\n  fluoro daemon --forward http://central:2020  # sidecar next to a service\n  fluoro check documents.jsonl       # validate segment documents offline"
+    after_help = "Examples:\n  fluoro serve                       # listen on the X-Ray and OTLP ports of 127.0.0.1\n  fluoro serve --config fluoro.toml  # see fluoro.example.toml\n  fluoro daemon --forward http://central:2020  # sidecar next to a service\n  fluoro demo                        # the PetAdoptions demo, traced into its own Fluoro\n  fluoro check documents.jsonl       # validate segment documents offline"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -37,6 +38,26 @@ enum Command {
     ///
     /// Example: fluoro daemon --forward http://fluoro.internal:2020
     Daemon(daemon::DaemonArgs),
+    /// Run the PetAdoptions demo application, instrumented both ways (X-Ray SDK segments through
+    /// a sidecar daemon, OpenTelemetry over OTLP), under load, traced into its own Fluoro.
+    ///
+    /// Starts Fluoro (dashboard on http://127.0.0.1:2020/), the sidecar, the services
+    /// (PetSite on http://127.0.0.1:8080/, PetSearch, payforadoption, petlistadoptions, the status
+    /// updater behind its gateway stage, the bunny workflow, petadoptionshistory, and a local
+    /// stand-in for the AWS services and amazon.com) and the traffic generator. Ctrl-C stops
+    /// everything. A second run resumes the last one's data; --fresh starts clean.
+    ///
+    /// Scenarios, switched while it runs (`fluoro demo scenario --help`): traffic N (five
+    /// generators make the pets table throttle), billing on-demand|provisioned (the fix),
+    /// errormode1 on|off (bunny payments leak 32 MiB and fail until payforadoption crashes and
+    /// is restarted). Bunny searches always take over 3 s, as in the original.
+    #[command(
+        after_help = "Examples:\n  fluoro demo\n  fluoro demo --fresh --pace 10            # ten times shorter pauses between traffic cycles\n  fluoro demo scenario traffic 5           # against the running demo\n  fluoro demo scenario billing on-demand\n  fluoro demo scenario errormode1 on"
+    )]
+    Demo(demo::DemoArgs),
+    /// One service of `fluoro demo`, started by it (internal).
+    #[command(hide = true)]
+    DemoService(demo::service::DemoServiceArgs),
     /// Validate X-Ray segment documents and show the span rows Fluoro would store.
     ///
     /// Each file holds one document per line (JSON Lines) or a single document. Invalid
@@ -57,6 +78,8 @@ fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
         Command::Daemon(args) => daemon::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Demo(args) => demo::run(args).map(|()| ExitCode::SUCCESS),
+        Command::DemoService(args) => demo::service::run(args).map(|()| ExitCode::SUCCESS),
         Command::Check { files, rows } => check::check(&files, rows),
     }
 }

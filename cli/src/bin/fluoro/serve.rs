@@ -43,6 +43,10 @@ pub(crate) struct ServeArgs {
     /// A TOML file for everything else; see fluoro.example.toml.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Also stop when standard input closes (`fluoro demo` runs its server so: it stops with
+    /// its parent, even a killed one).
+    #[arg(long, hide = true)]
+    stop_with_stdin: bool,
 }
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -52,12 +56,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => ConfigFile::default(),
     };
     let store_section = std::mem::take(&mut file.store);
+    let stop_with_stdin = args.stop_with_stdin;
     let server_config = server_config(args, file);
     let store_config = store_section.store_config(&server_config.data_dir)?;
     let groups_path = server_config.data_dir.join(GROUPS_FILE);
     let groups = Groups::open(&groups_path).with_context(|| format!("cannot open groups {}", groups_path.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(server_config, store_config, Arc::new(groups)))
+    runtime.block_on(serve(server_config, store_config, Arc::new(groups), stop_with_stdin))
 }
 
 fn server_config(args: ServeArgs, file: ConfigFile) -> ServerConfig {
@@ -85,7 +90,12 @@ fn server_config(args: ServeArgs, file: ConfigFile) -> ServerConfig {
     }
 }
 
-async fn serve(config: ServerConfig, store_config: StoreConfig, groups: Arc<Groups>) -> anyhow::Result<()> {
+async fn serve(
+    config: ServerConfig,
+    store_config: StoreConfig,
+    groups: Arc<Groups>,
+    stop_with_stdin: bool,
+) -> anyhow::Result<()> {
     // Opening replays the write-ahead log: file work, off the async threads.
     let store_dir = store_config.data_dir.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(store_config)).await?;
@@ -106,7 +116,7 @@ async fn serve(config: ServerConfig, store_config: StoreConfig, groups: Arc<Grou
     println!("fluoro: listening otlp-grpc {} (traces, logs)", a.otlp_grpc);
     println!("fluoro: listening otlp-http {} (/v1/traces, /v1/logs)", a.otlp_http);
     println!("fluoro: ready");
-    wait_for_stop_signal().await?;
+    wait_for_stop(stop_with_stdin).await?;
     tracing::info!("stopping");
     server.shutdown().await?;
     // Nothing writes any more: flush recent data to a block (Parquet encoding, fsyncs).
@@ -122,6 +132,24 @@ pub(crate) async fn wait_for_stop_signal() -> anyhow::Result<()> {
         _ = terminate.recv() => {}
     }
     Ok(())
+}
+
+/// A stop signal, or with `stdin_too` the end of standard input.
+pub(crate) async fn wait_for_stop(stdin_too: bool) -> anyhow::Result<()> {
+    if !stdin_too {
+        return wait_for_stop_signal().await;
+    }
+    let (closed, stdin_closed) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let mut sink = [0u8; 256];
+        let mut stdin = std::io::stdin();
+        while matches!(std::io::Read::read(&mut stdin, &mut sink), Ok(n) if n > 0) {}
+        let _ = closed.send(());
+    });
+    tokio::select! {
+        signal = wait_for_stop_signal() => signal,
+        _ = stdin_closed => Ok(()),
+    }
 }
 
 pub(crate) fn init_logging() {

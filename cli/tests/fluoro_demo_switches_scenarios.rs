@@ -1,0 +1,166 @@
+//! The scenarios, switched on a running `fluoro demo` with `fluoro demo scenario …`, as the
+//! API shows them: traffic ×5 makes the pets table throttle PetSearch's scans, and on-demand
+//! billing ends it; errormode1 makes bunny payments fail with "Illegal memory allocation"
+//! after 1 s until payforadoption reaches its memory cap, aborts and is restarted; the fault
+//! traces carry the exception and payforadoption's log lines.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use crate::demo::Demo;
+
+const THROTTLING: &str = "ProvisionedThroughputExceededException";
+
+fn now_seconds() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn trace_ids(demo: &Demo, filter: &str, since: u64) -> Vec<String> {
+    let request = json!({"StartTime": since, "EndTime": now_seconds() + 60, "FilterExpression": filter});
+    let summaries = demo.post("/TraceSummaries", request);
+    summaries["TraceSummaries"].as_array().unwrap().iter().map(|s| s["Id"].as_str().unwrap().to_owned()).collect()
+}
+
+fn documents(demo: &Demo, trace_id: &str) -> Vec<Value> {
+    let traces = demo.post("/Traces", json!({"TraceIds": [trace_id]}));
+    traces["Traces"][0]["Segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|segment| serde_json::from_str(segment["Document"].as_str().unwrap()).unwrap())
+        .collect()
+}
+
+/// Every entity of a document, depth first.
+fn entities(entity: &Value, all: &mut Vec<Value>) {
+    all.push(entity.clone());
+    for subsegment in entity["subsegments"].as_array().into_iter().flatten() {
+        entities(subsegment, all);
+    }
+}
+
+fn exception_types(entity: &Value) -> Vec<String> {
+    let exceptions = entity["cause"]["exceptions"].as_array().into_iter().flatten();
+    exceptions.filter_map(|e| e["type"].as_str().or(e["message"].as_str()).map(str::to_owned)).collect()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn traffic_x5_throttles_the_table_until_billing_goes_on_demand() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(dir.path());
+    let started = now_seconds() - 1;
+    assert!(demo.scenario(&["traffic", "5"]).contains("\"traffic\":5"));
+    let throttled = "edge(\"PetSearch\", \"DynamoDB\") { throttle }";
+    wait_for("throttled scans", Duration::from_secs(120), || !trace_ids(&demo, throttled, started).is_empty());
+    let trace = &trace_ids(&demo, throttled, started)[0];
+    let mut all = Vec::new();
+    for document in documents(&demo, trace) {
+        entities(&document, &mut all);
+    }
+    // A 400 from the table, marked as a throttle (and an error) by its exception's type.
+    let refused = all.iter().find(|e| e["name"] == "DynamoDB" && e["throttle"] == true).expect("a throttled scan");
+    assert_eq!(refused["error"], true, "{refused}");
+    assert_eq!(refused["http"]["response"]["status"], 400, "{refused}");
+    assert!(exception_types(refused).iter().any(|t| t == THROTTLING), "{refused}");
+
+    assert!(demo.scenario(&["billing", "on-demand"]).contains("\"billing\":\"on-demand\""));
+    // Traces begun once the retries in flight (a few seconds at most) are over.
+    let switched = now_seconds() + 6;
+    std::thread::sleep(Duration::from_secs(30));
+    let scans = trace_ids(&demo, "edge(\"PetSearch\", \"DynamoDB\")", switched);
+    assert!(!scans.is_empty(), "the traffic went on scanning");
+    assert_eq!(trace_ids(&demo, throttled, switched), Vec::<String>::new(), "throttled after on-demand");
+    demo.interrupt();
+}
+
+#[test]
+fn errormode1_fails_bunny_payments_until_payforadoption_crashes_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start_with(dir.path(), &["--memory-cap-mib", "150"]);
+    let started = now_seconds() - 1;
+    assert!(demo.scenario(&["errormode1", "on"]).contains("\"errormode1\":\"on\""));
+    let bunny = [("petId", "024"), ("pettype", "bunny")];
+    wait_for("payforadoption's crash", Duration::from_secs(120), || {
+        demo.petsite_form("/Payment/MakePayment", &bunny);
+        demo.output().iter().any(|line| line.starts_with("fluoro demo: payforadoption exited"))
+    });
+    // Restarted: a puppy's payment goes through again (a transport error would be a failure).
+    wait_for("payforadoption's restart", Duration::from_secs(30), || {
+        demo.petsite_form("/Payment/MakePayment", &[("petId", "003"), ("pettype", "puppy")]).contains(">success<")
+    });
+
+    let faults = "service(\"payforadoption\") { fault } AND annotation.PetType = \"bunny\"";
+    wait_for("fault traces", Duration::from_secs(30), || !trace_ids(&demo, faults, started).is_empty());
+    let trace = &trace_ids(&demo, faults, started)[0];
+    let payment = documents(&demo, trace).into_iter().find(|d| d["name"] == "payforadoption").unwrap();
+    assert_eq!(payment["fault"], true);
+    assert_eq!(payment["http"]["response"]["status"], 500);
+    let messages: Vec<&str> =
+        payment["cause"]["exceptions"].as_array().unwrap().iter().filter_map(|e| e["message"].as_str()).collect();
+    assert!(messages.contains(&"Illegal memory allocation"), "{payment}");
+    let duration = payment["end_time"].as_f64().unwrap() - payment["start_time"].as_f64().unwrap();
+    assert!(duration >= 1.0, "the fault waits 1 s first: {duration}");
+    let mut all = Vec::new();
+    entities(&payment, &mut all);
+    assert!(all.iter().all(|e| e["sql"].is_null()), "no SQL after the fault");
+    // payforadoption's log lines of that payment, in the trace and on its segment.
+    let segment = payment["id"].as_str().unwrap();
+    wait_for("the payment's log lines", Duration::from_secs(30), || {
+        let logs = demo.post("/api/logs/trace", json!({"TraceId": trace, "SegmentId": segment}));
+        let bodies: Vec<String> = logs["Logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["Body"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        let error_mode = bodies.iter().any(|b| b.contains("\"errorMode\":\"On\""));
+        let failure = bodies.iter().any(|b| b.contains("Illegal memory allocation") && b.contains("CompleteAdoption"));
+        error_mode && failure
+    });
+
+    assert!(demo.scenario(&["errormode1", "off"]).contains("\"errormode1\":\"off\""));
+    let page = demo.petsite_form("/Payment/MakePayment", &bunny);
+    assert!(page.contains(">success<"), "{page}");
+    demo.interrupt();
+}
+
+/// Bunny searches are slower than 3 s, as in the original: a bunny search clicked on PetSite is
+/// found by `responsetime > 3`, and every trace that filter finds searched for bunnies.
+#[test]
+fn responsetime_over_3_finds_the_bunny_searches() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(dir.path());
+    let started = now_seconds() - 1;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let page = runtime.block_on(async {
+        let url = format!("{}/?selectedPetType=bunny&selectedPetColor=brown", demo.petsite);
+        reqwest::get(url).await.unwrap().text().await.unwrap()
+    });
+    let marker = "<code id=\"traceid\">";
+    let start = page.find(marker).expect("the page shows its trace id") + marker.len();
+    let clicked = page[start..start + 35].to_owned();
+    wait_for("the slow search", Duration::from_secs(60), || {
+        trace_ids(&demo, "responsetime > 3", started).contains(&clicked)
+    });
+    for trace in trace_ids(&demo, "responsetime > 3", started).iter().take(10) {
+        let urls: Vec<String> = documents(&demo, trace)
+            .iter()
+            .filter(|d| d["name"] == "PetSearch")
+            .filter_map(|d| d["http"]["request"]["url"].as_str().map(str::to_owned))
+            .collect();
+        assert!(urls.iter().any(|url| url.contains("pettype=bunny")), "{trace}: {urls:?}");
+    }
+    demo.interrupt();
+}
