@@ -20,6 +20,7 @@
 //! | `compare` | [`compare_trace_sets`]: two trace sets' distributions and every attribute value ranked by [`effect_size`] |
 //! | `summary` | [`trace_summaries`]: GetTraceSummaries — filter, sampling, pages, [`TraceSummary`] |
 //! | `span_record`, `root_cause` | a page's spans as Rust values, the root segment; fault/error/response-time root causes |
+//! | `alarm` | [`evaluate_alarm`]: CloudWatch alarm evaluation (M of N, missing data, reasons) over a [`Timeline`] of datapoints and a clock |
 //! | `error` | [`AnalyzerError`], and [`FilterError`]: what was wrong, the column, what was expected |
 //!
 //! Summary read path: `spans.rs` `load_spans` → `trace_frame.rs` `trace_frame` → `filter/compile.rs`
@@ -42,6 +43,7 @@
 //! assert_eq!(error.to_string(), "expected a number after > at column 16");
 //! ```
 
+mod alarm;
 mod compare;
 mod error;
 mod filter;
@@ -57,6 +59,10 @@ mod time_series;
 mod trace_frame;
 mod trace_set;
 
+pub use alarm::{
+    cloudwatch_time, evaluate_alarm, replay_alarm, AlarmRule, AlarmState, ComparisonOperator, Evaluation, Statistic,
+    Timeline, Transition, TreatMissingData,
+};
 pub use compare::{
     compare_trace_sets, effect_size, AttributeBreakdown, AttributeDifference, ComparisonQuery, EffectSize,
     TraceSetComparison, TraceSetFilter, TraceSetStatistics,
