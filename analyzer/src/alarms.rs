@@ -157,7 +157,7 @@ impl Alarms {
             .filter(|alarm| name.is_none_or(|name| alarm.definition.alarm_name == name))
             .flat_map(|alarm| alarm.history.iter().cloned())
             .collect();
-        items.sort_by(|a, b| b.timestamp.cmp(&a.timestamp));
+        items.sort_by_key(|item| std::cmp::Reverse(item.timestamp));
         items
     }
 
