@@ -120,3 +120,21 @@ impl FilterError {
         }
     }
 }
+
+/// Why an alarm operation was refused or the alarms file could not be used.
+#[derive(Debug, Error)]
+pub enum AlarmError {
+    /// A bad name, period, count or threshold; the message says which and what was expected.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("alarm {0:?} does not exist")]
+    NotFound(String),
+    #[error("cannot create more than {0} alarms")]
+    LimitExceeded(usize),
+    #[error("cannot read alarms from {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("alarms file {path} is not valid: {reason}")]
+    InvalidFile { path: PathBuf, reason: String },
+    #[error("cannot save alarms to {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+}

@@ -23,6 +23,8 @@
 //! | `resources` | [`service_resources`]: CPU and memory from metrics beside request rate, faults and latency from traces |
 //! | `summary` | [`trace_summaries`]: GetTraceSummaries — filter, sampling, pages, [`TraceSummary`] |
 //! | `span_record`, `root_cause` | a page's spans as Rust values, the root segment; fault/error/response-time root causes |
+//! | `alarm` | [`evaluate_alarm`]: CloudWatch alarm evaluation (M of N, missing data, reasons) over a [`Timeline`] of datapoints and a clock |
+//! | `alarms` | [`Alarms`]: PutMetricAlarm/DescribeAlarms/DescribeAlarmHistory/DeleteAlarms, `alarms.json`; [`MetricSource`] is the seam to metric producers |
 //! | `error` | [`AnalyzerError`], and [`FilterError`]: what was wrong, the column, what was expected |
 //!
 //! Summary read path: `spans.rs` `load_spans` → `trace_frame.rs` `trace_frame` → `filter/compile.rs`
@@ -45,6 +47,8 @@
 //! assert_eq!(error.to_string(), "expected a number after > at column 16");
 //! ```
 
+mod alarm;
+mod alarms;
 mod compare;
 mod error;
 mod filter;
@@ -63,11 +67,18 @@ mod time_series;
 mod trace_frame;
 mod trace_set;
 
+pub use alarm::{
+    cloudwatch_time, evaluate_alarm, replay_alarm, AlarmRule, AlarmState, ComparisonOperator, Evaluation, Statistic,
+    Timeline, Transition, TreatMissingData,
+};
+pub use alarms::{
+    AlarmHistoryItem, Alarms, MetricAlarm, MetricId, MetricSource, PutMetricAlarm, MAX_ALARMS, MAX_ALARM_HISTORY,
+};
 pub use compare::{
     compare_trace_sets, effect_size, AttributeBreakdown, AttributeDifference, ComparisonQuery, EffectSize,
     TraceSetComparison, TraceSetFilter, TraceSetStatistics,
 };
-pub use error::{AnalyzerError, FilterError, GroupError, Result};
+pub use error::{AlarmError, AnalyzerError, FilterError, GroupError, Result};
 pub use filter::{compile_filter, CompiledFilter, GroupResolver, MatchFrames, NoGroups};
 pub use filter::{
     parse_filter, Comparison, EdgeFilter, EqualityOp, FilterExpr, GroupRef, Keyword, NodeId, NodeSelector, NumberOp,

@@ -19,6 +19,7 @@ mod fluoro_demo_samples_by_the_sidecars_rules;
 mod fluoro_demo_stops_every_child_on_ctrl_c;
 mod fluoro_demo_switches_scenarios;
 mod fluoro_serve_ingests_real_sdks;
+mod fluoro_serve_keeps_alarms;
 mod fluoro_serve_keeps_logs;
 mod fluoro_serve_keeps_metrics;
 mod fluoro_serve_survives_sigkill;

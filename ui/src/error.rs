@@ -5,7 +5,7 @@
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use fluoro_analyzer::{AnalyzerError, FilterError, GroupError};
+use fluoro_analyzer::{AlarmError, AnalyzerError, FilterError, GroupError};
 use fluoro_proto::{xray_error_body, XRAY_ERROR_TYPE_HEADER};
 use thiserror::Error;
 
@@ -55,6 +55,19 @@ impl From<AnalyzerError> for ApiError {
 impl From<FilterError> for ApiError {
     fn from(error: FilterError) -> Self {
         ApiError::InvalidRequest(error.to_string())
+    }
+}
+
+impl From<AlarmError> for ApiError {
+    fn from(error: AlarmError) -> Self {
+        match error {
+            AlarmError::Read { .. } | AlarmError::InvalidFile { .. } | AlarmError::Write { .. } => {
+                ApiError::Internal(error.to_string())
+            }
+            AlarmError::Invalid(_) | AlarmError::NotFound(_) | AlarmError::LimitExceeded(_) => {
+                ApiError::InvalidRequest(error.to_string())
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! | module | holds |
 //! |---|---|
 //! | `api` | [`api_router`]: the query and group operations in the X-Ray REST-JSON shapes |
+//! | `alarms` | [`alarms_router`]: `POST /PutMetricAlarm`, `/DescribeAlarms`, `/DescribeAlarmHistory`, `/DeleteAlarms` over `fluoro_analyzer::Alarms` |
 //! | `dashboard` | [`dashboard_router`]: the dashboard's pages and embedded assets (`ui/assets/`), with its Content-Security-Policy |
 //! | `trace_summaries` | `POST /TraceSummaries` (GetTraceSummaries): limits, sampling, page tokens |
 //! | `service_graph` | `POST /ServiceGraph`, `/TraceGraph`, `/TimeSeriesServiceStatistics` (one page, scoped by group) |
@@ -17,6 +18,7 @@
 //! | `time` | request timestamps: epoch seconds or RFC 3339 |
 //! | `error` | [`ApiError`]: X-Ray's error shape, the HTTP status per error |
 
+mod alarms;
 mod api;
 mod compare;
 mod dashboard;
@@ -30,6 +32,7 @@ mod service_graph;
 mod time;
 mod trace_summaries;
 
+pub use alarms::alarms_router;
 pub use api::api_router;
 pub use dashboard::{dashboard_router, CONTENT_SECURITY_POLICY_VALUE};
 pub use error::ApiError;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use fluoro_analyzer::Groups;
+use fluoro_analyzer::{Alarms, Groups};
 use fluoro_collector::{Counters, Ingest, ServerConfig, UdpConfig};
 use fluoro_proto::{LogSink, MetricSink, SpanSink, TraceSource};
 use fluoro_store::{Store, StoreConfig};
@@ -17,10 +17,12 @@ use crate::config::{self, ConfigFile};
 
 /// The groups of `fluoro serve`, in the data dir beside `sampling-rules.json`.
 const GROUPS_FILE: &str = "groups.json";
+/// The metric alarms of `fluoro serve` (PutMetricAlarm), beside `groups.json`.
+const ALARMS_FILE: &str = "alarms.json";
 
 #[derive(Args)]
 pub(crate) struct ServeArgs {
-    /// Where state lives: sampling rules, groups (`groups.json`) and the span store (`store/`:
+    /// Where state lives: sampling rules, groups (`groups.json`), alarms (`alarms.json`) and the span store (`store/`:
     /// write-ahead log and Parquet blocks). Default: $FLUORO_DATA_DIR, else $XDG_DATA_HOME/fluoro, else
     /// ~/.local/share/fluoro.
     #[arg(long, value_name = "DIR")]
@@ -61,8 +63,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store_config = store_section.store_config(&server_config.data_dir)?;
     let groups_path = server_config.data_dir.join(GROUPS_FILE);
     let groups = Groups::open(&groups_path).with_context(|| format!("cannot open groups {}", groups_path.display()))?;
+    let alarms_path = server_config.data_dir.join(ALARMS_FILE);
+    let alarms = Alarms::open(&alarms_path).with_context(|| format!("cannot open alarms {}", alarms_path.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(server_config, store_config, Arc::new(groups), stop_with_stdin))
+    runtime.block_on(serve(server_config, store_config, Arc::new(groups), Arc::new(alarms), stop_with_stdin))
 }
 
 fn server_config(args: ServeArgs, file: ConfigFile) -> ServerConfig {
@@ -94,6 +98,7 @@ async fn serve(
     config: ServerConfig,
     store_config: StoreConfig,
     groups: Arc<Groups>,
+    alarms: Arc<Alarms>,
     stop_with_stdin: bool,
 ) -> anyhow::Result<()> {
     // Opening replays the write-ahead log: file work, off the async threads.
@@ -105,7 +110,9 @@ async fn serve(
         .with_metric_sink(store.clone() as Arc<dyn MetricSink>);
     let data_dir = config.data_dir.clone();
     // The dashboard's GET pages and assets beside the API's POST operations, on one port.
-    let api_routes = fluoro_ui::api_router(store.clone(), groups).merge(fluoro_ui::dashboard_router());
+    let api_routes = fluoro_ui::api_router(store.clone(), groups)
+        .merge(fluoro_ui::alarms_router(alarms))
+        .merge(fluoro_ui::dashboard_router());
     let server = fluoro_collector::start(config, ingest, store.clone() as Arc<dyn TraceSource>, api_routes).await?;
     let a = server.addresses;
     // One line per listener on stdout: people read it, and tests parse it.
