@@ -187,7 +187,9 @@ fn errormode1_fails_bunny_payments_until_payforadoption_crashes_and_restarts() {
 }
 
 /// Bunny searches are slower than 3 s, as in the original: a bunny search clicked on PetSite is
-/// found by `responsetime > 3`, and every trace that filter finds searched for bunnies.
+/// found by `responsetime > 3`, every trace that filter finds searched for bunnies, and
+/// comparing those traces with the rest (`/api/compare`) ranks the bunny pet type and the
+/// search URL among the first differences.
 #[test]
 fn responsetime_over_3_finds_the_bunny_searches() {
     let dir = tempfile::tempdir().unwrap();
@@ -205,12 +207,47 @@ fn responsetime_over_3_finds_the_bunny_searches() {
         trace_ids(&demo, "responsetime > 3", started).contains(&clicked)
     });
     for trace in trace_ids(&demo, "responsetime > 3", started).iter().take(10) {
-        let urls: Vec<String> = documents(&demo, trace)
-            .iter()
-            .filter(|d| d["name"] == "PetSearch")
-            .filter_map(|d| d["http"]["request"]["url"].as_str().map(str::to_owned))
-            .collect();
+        let search_urls = || -> Vec<String> {
+            documents(&demo, trace)
+                .iter()
+                .filter(|d| d["name"] == "PetSearch")
+                .filter_map(|d| d["http"]["request"]["url"].as_str().map(str::to_owned))
+                .collect()
+        };
+        // PetSearch's spans come over OTLP in batches: they may follow PetSite's segment.
+        wait_for("PetSearch's span of a slow trace", Duration::from_secs(30), || !search_urls().is_empty());
+        let urls = search_urls();
         assert!(urls.iter().any(|url| url.contains("pettype=bunny")), "{trace}: {urls:?}");
     }
+    // Comparing the slow traces with the rest ranks the bunny pet type and the search URL first.
+    wait_for("several slow searches", Duration::from_secs(60), || {
+        trace_ids(&demo, "responsetime > 3", started).len() >= 6
+    });
+    let comparison = demo.post(
+        "/api/compare",
+        json!({"StartTime": started, "EndTime": now_seconds() + 5, "Selection": "responsetime > 3"}),
+    );
+    let ranking = comparison["Ranking"].as_array().unwrap_or_else(|| panic!("{comparison}"));
+    let top: Vec<(&str, &str, f64)> = ranking
+        .iter()
+        .take(5)
+        .map(|r| {
+            let attribute = r["Attribute"].as_str().unwrap_or_default();
+            (attribute, r["Value"].as_str().unwrap_or_default(), r["Difference"].as_f64().unwrap_or_default())
+        })
+        .collect();
+    // PetSite's annotation of the pet type (spec 5(c)): first or second, beside the colour.
+    assert!(
+        top.iter().take(2).any(|&(a, v, d)| a == "annotation" && v == "pettype=bunny" && d > 0.5),
+        "the bunny pet type leads the ranking: {top:?}"
+    );
+    // The search URL is among the first differences: PetSite's search page `/` or PetSearch's
+    // route `/api/search` (the comparison reads URLs by path: `?selectedPetType=bunny` is not
+    // part of the value, so `/` also counts every other pet type's searches in the baseline).
+    assert!(
+        top.iter().any(|&(a, v, d)| d > 0.3
+            && ((a == "http.url" && v == "/") || (a == "annotation" && v == "http_route=/api/search"))),
+        "a search URL is among the top differences: {top:?}"
+    );
     demo.interrupt();
 }

@@ -87,7 +87,8 @@ impl Otel {
             .with_timeout(Duration::from_secs(2))
             .build()
             .map_err(export_error)?;
-        let reader = PeriodicReader::builder(metrics).with_interval(metrics_interval.max(Duration::from_millis(100))).build();
+        let reader =
+            PeriodicReader::builder(metrics).with_interval(metrics_interval.max(Duration::from_millis(100))).build();
         let meter_provider = SdkMeterProvider::builder().with_reader(reader).with_resource(resource).build();
         register_process_metrics(&meter_provider);
         Ok(Otel {
