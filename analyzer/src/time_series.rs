@@ -12,23 +12,19 @@
 
 use std::collections::BTreeMap;
 
-use fluoro_store::columns;
 use fluoro_store::Store;
-use polars::prelude::*;
+use polars::prelude::LazyFrame;
 use serde::Serialize;
 
 use crate::error::{AnalyzerError, Result};
 use crate::filter::{parse_filter, EdgeFilter, FilterExpr, NodeId, NodeSelector, ServiceFilter};
 use crate::histogram::{HistogramEntry, LatencyHistogram};
-use crate::service_graph::{
-    observations_of, read_statistics, statistics_aggregations, NodeKey, Statistics, DST, GRAPH_COLUMNS, NODE, SRC,
-};
+use crate::service_graph::{observations_of, NodeKey, Outcome, Statistics, StatisticsAccumulator, GRAPH_COLUMNS};
 use crate::spans::load_spans;
 use crate::trace_set::TraceIdSet;
 
 /// The periods, in seconds, a series can be bucketed by.
 pub const PERIODS_SECONDS: [u32; 2] = [60, 300];
-const BUCKET: &str = "bucket_us";
 const CLIENT_TYPE: &str = "client";
 
 /// Which node or edge a series describes.
@@ -123,31 +119,42 @@ pub fn time_series_of_spans(
         return Err(AnalyzerError::InvalidRequest(format!("period must be positive, got {period_us} µs")));
     }
     let observations = observations_of(spans)?;
-    let ids = |name: &Option<String>, node_type: &Option<String>| {
-        let ids = observations.node_ids(|key| node_matches(key, name, node_type));
-        lit(Series::new("ids".into(), ids)).implode(false)
+    let selected = |name: &Option<String>, node_type: &Option<String>| {
+        let mut selected = vec![false; observations.keys.len()];
+        for id in observations.node_ids(|key| node_matches(key, name, node_type)) {
+            selected[id as usize] = true;
+        }
+        selected
     };
-    let (selected, is_node) = match selector {
+    let mut by_bucket: BTreeMap<i64, StatisticsAccumulator> = BTreeMap::new();
+    let mut add = |outcome: &Outcome| {
+        // A request without a start falls in bucket 0, outside any range asked for.
+        let bucket = outcome.start_us().map_or(0, |start| start - start.rem_euclid(period_us));
+        by_bucket.entry(bucket).or_default().add(outcome);
+    };
+    let is_node = match selector {
         EntitySelector::Node { name, node_type } => {
-            let matches = col(NODE).is_in(ids(name, node_type), false);
-            (observations.nodes.clone().lazy().filter(matches), true)
+            let nodes = selected(name, node_type);
+            let matching = observations.nodes.iter().filter(|observation| nodes[observation.node as usize]);
+            matching.for_each(|observation| add(&observation.outcome));
+            true
         }
         EntitySelector::Edge { source, destination } => {
-            let matches = col(SRC)
-                .is_in(ids(&source.0, &source.1), false)
-                .and(col(DST).is_in(ids(&destination.0, &destination.1), false));
-            (observations.edges.clone().lazy().filter(matches), false)
+            let (sources, destinations) = (selected(&source.0, &source.1), selected(&destination.0, &destination.1));
+            let matching = observations
+                .edges
+                .iter()
+                .filter(|edge| sources[edge.source as usize] && destinations[edge.destination as usize]);
+            matching.for_each(|edge| add(&edge.outcome));
+            false
         }
-        EntitySelector::AllEdges => (observations.edges.clone().lazy(), false),
+        EntitySelector::AllEdges => {
+            observations.edges.iter().for_each(|edge| add(&edge.outcome));
+            false
+        }
     };
-    let start = col(columns::START_US);
-    let bucketed = selected
-        .with_column((start.clone() - start % lit(period_us)).alias(BUCKET))
-        .group_by([col(BUCKET)])
-        .agg(statistics_aggregations())
-        .collect()?;
-    let buckets: Vec<i64> = bucketed.column(BUCKET)?.i64()?.iter().map(Option::unwrap_or_default).collect();
-    let mut by_bucket: BTreeMap<i64, _> = buckets.into_iter().zip(read_statistics(&bucketed)?).collect();
+    let mut by_bucket: BTreeMap<i64, _> =
+        by_bucket.into_iter().map(|(bucket, requests)| (bucket, requests.finish())).collect();
     let first = from_us - from_us.rem_euclid(period_us);
     let mut points = Vec::new();
     let mut bucket = first;

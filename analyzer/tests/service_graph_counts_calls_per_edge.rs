@@ -2,6 +2,7 @@
 //! counts per status class and total response times.
 
 use fluoro_analyzer::{service_graph, trace_graph, ServiceGraph, Statistics, TraceIdSet};
+use serde_json::{json, Value};
 
 use crate::petstore::{self, at_us, parsed_trace_id, ACCOUNT, TRACES};
 
@@ -136,4 +137,44 @@ fn the_graph_survives_a_flush_to_parquet() {
     let graph = service_graph(&store, at_us(-1.0), at_us(1000.0), None).unwrap();
     let call = graph.edge(("petsite", EC2), ("petsearch", ECS)).unwrap();
     assert_eq!(counts(&call.summary_statistics), (12, 4, 2, 2, 2.1));
+}
+
+/// One trace of `calls` untraced remote calls from `api`, each answered by a `worker` segment,
+/// and one unanswered call to `legacy`.
+fn fan_out_graph(calls: u64) -> ServiceGraph {
+    let dir = tempfile::tempdir().unwrap();
+    let store = petstore::open(dir.path());
+    let (trace, start) = (petstore::trace_id(0), petstore::BASE);
+    let call = |role: u64, name: &str| {
+        json!({"id": petstore::span_id(0, role), "name": name, "namespace": "remote",
+               "start_time": start + 0.01 * role as f64, "end_time": start + 0.01 * role as f64 + 0.005})
+    };
+    let mut subsegments: Vec<Value> = (0..calls).map(|k| call(10 + k, "worker")).collect();
+    subsegments.push(call(9, "legacy"));
+    let mut documents = vec![json!({"name": "api", "id": petstore::span_id(0, 1), "trace_id": trace,
+        "start_time": start, "end_time": start + 1.0, "subsegments": subsegments})];
+    documents.extend((0..calls).map(|k| {
+        json!({"name": "worker", "id": petstore::span_id(0, 100 + k), "trace_id": trace,
+               "parent_id": petstore::span_id(0, 10 + k), "start_time": start + 0.01 * (10 + k) as f64 + 0.001,
+               "end_time": start + 0.01 * (10 + k) as f64 + 0.004})
+    }));
+    petstore::put(&store, &documents);
+    service_graph(&store, at_us(-1.0), at_us(10.0), None).unwrap()
+}
+
+/// A callee finds its caller among its trace's spans by a linear search in a small trace and a
+/// binary search over the spans sorted by id in a large one: both find every caller, and a
+/// call a segment answered makes no inferred node.
+#[test]
+fn callees_find_their_callers_in_small_and_large_traces() {
+    for calls in [5, 60] {
+        let graph = fan_out_graph(calls);
+        let edge = graph.edge(("api", ""), ("worker", "")).unwrap_or_else(|| panic!("api → worker, {calls} calls"));
+        // The caller's view: 5 ms each.
+        let expected_seconds = (calls as f64 * 0.005 * 1e4).round() / 1e4;
+        assert_eq!(counts(&edge.summary_statistics), (calls, 0, 0, 0, expected_seconds), "{calls} calls");
+        assert!(graph.node("worker", "remote").is_none(), "answered calls infer no node ({calls} calls)");
+        assert_eq!(graph.edge(("api", ""), ("legacy", "remote")).unwrap().summary_statistics.total_count, 1);
+        assert_eq!(graph.node("worker", "").unwrap().summary_statistics.unwrap().total_count, calls);
+    }
 }

@@ -1,6 +1,7 @@
 """DuckDB side of benches/src/bin/analyzer_vs_duckdb.rs: the analyzer's filter query and
 service-graph edge aggregation as SQL over the same Parquet blocks, each run RUNS times and
-timed in-process with time.perf_counter (median), printed as JSON.
+timed in-process with time.perf_counter (median), printed as JSON; and, once, the graph's node
+statistics, for the check only.
 
 Both queries keep the analyzer's semantics (analyzer/src/spans.rs, summary.rs,
 service_graph/observations.rs), including the deduplication of span versions, so the answers
@@ -52,11 +53,11 @@ AWS_SERVICES = """(VALUES
 
 STATUS = "start_us, end_us, in_progress, error, fault, throttle"
 
-# Service-graph edges of the spans starting in the window: client → root segment, caller →
+# Service-graph observations of the spans starting in the window: client → root segment, caller →
 # callee segment (the caller subsegment's view, once per call), and calls to inferred
-# downstreams (aws/remote subsegments, not traced, answered by no segment); then counts per
-# status class and total response time per edge (service_graph/statistics.rs).
-GRAPH = f"""
+# downstreams (aws/remote subsegments, not traced, answered by no segment); nodes are the
+# segments and the inferred downstreams' calls (service_graph/observations.rs).
+OBSERVATIONS = f"""
 WITH deduplicated AS (
     SELECT trace_hi, trace_lo, id, parent_id, kind, service, name, origin, namespace, {STATUS},
            traced, aws_table, aws_queue, aws_resource, sql_url
@@ -86,8 +87,8 @@ callee_edges AS (
 client_edges AS (
     SELECT service AS src_name, 'client' AS src_type, service AS dst_name, node_type AS dst_type, {STATUS}
     FROM keyed WHERE kind = 'segment' AND parent_id IS NULL),
-inferred_edges AS (
-    SELECT s.service AS src_name, s.node_type AS src_type,
+inferred_calls AS (
+    SELECT s.trace_hi, s.trace_lo, s.service AS src_name, s.node_type AS src_type,
            CASE WHEN s.namespace = 'remote' THEN s.name ELSE coalesce(aws.xray_name, s.name) END AS dst_name,
            CASE WHEN s.namespace = 'remote' THEN
                     CASE WHEN s.sql_url IS NOT NULL THEN 'Database::SQL' ELSE 'remote' END
@@ -100,14 +101,35 @@ inferred_edges AS (
     WHERE s.kind = 'subsegment' AND s.namespace IN ('aws', 'remote') AND NOT s.traced
       AND NOT EXISTS (SELECT 1 FROM links l
                       WHERE l.trace_hi = s.trace_hi AND l.trace_lo = s.trace_lo AND l.parent_id = s.id)),
+inferred_edges AS (SELECT src_name, src_type, dst_name, dst_type, {STATUS} FROM inferred_calls),
 edges AS (
-    SELECT * FROM callee_edges UNION ALL SELECT * FROM client_edges UNION ALL SELECT * FROM inferred_edges)
-SELECT src_name, src_type, dst_name, dst_type, count(*),
+    SELECT * FROM callee_edges UNION ALL SELECT * FROM client_edges UNION ALL SELECT * FROM inferred_edges),
+nodes AS (
+    SELECT trace_hi, trace_lo, service AS name, node_type AS type, {STATUS} FROM keyed WHERE kind = 'segment'
+    UNION ALL
+    SELECT trace_hi, trace_lo, dst_name, dst_type, {STATUS} FROM inferred_calls)
+"""
+
+# Counts per status class and total response time (service_graph/statistics.rs).
+STATISTICS = """count(*),
        count(*) FILTER (WHERE fault),
        count(*) FILTER (WHERE throttle AND NOT fault),
        count(*) FILTER (WHERE error AND NOT throttle AND NOT fault),
-       coalesce(sum(end_us - start_us) FILTER (WHERE NOT in_progress AND end_us IS NOT NULL), 0)
+       coalesce(sum(end_us - start_us) FILTER (WHERE NOT in_progress AND end_us IS NOT NULL), 0)"""
+
+# The edges' statistics: the timed query.
+GRAPH = f"""{OBSERVATIONS}
+SELECT src_name, src_type, dst_name, dst_type, {STATISTICS}
 FROM edges GROUP BY ALL ORDER BY ALL
+"""
+
+# The nodes' statistics, with the requests in their response-time histogram (the completed
+# ones) and the traces in their duration histogram (one per trace through the node); untimed.
+NODES = f"""{OBSERVATIONS}
+SELECT name, type, {STATISTICS},
+       count(*) FILTER (WHERE NOT in_progress AND end_us IS NOT NULL),
+       count(DISTINCT (trace_hi, trace_lo))
+FROM nodes GROUP BY ALL ORDER BY ALL
 """
 
 
@@ -132,11 +154,13 @@ def main() -> None:
     window = {"from": from_us, "to": to_us}
     filter_ms, filter_rows = timed(con, FILTER, {**window, "lo": from_us - slack_us, "hi": to_us + slack_us}, runs)
     graph_ms, edges = timed(con, GRAPH, window, runs)
+    nodes = con.execute(NODES, window).fetchall()
     print(json.dumps({
         "filter_ms": filter_ms,
         "filter_count": filter_rows[0][0],
         "graph_ms": graph_ms,
         "edges": [list(edge) for edge in edges],
+        "nodes": [list(node) for node in nodes],
     }))
 
 

@@ -2,14 +2,16 @@
 //! call, edges with request statistics and histograms, for a time range, a set of traces or
 //! both. The trace graph is the same computation over the spans of given traces.
 //!
-//! Read path: `spans::load_spans` of [`GRAPH_COLUMNS`] → `observations::observe` (joins and
-//! filters into one row per request a node handled and per call on an edge, keyed by integer
-//! node and trace ids) → group-bys by node id and edge here (`statistics::aggregations`) →
-//! [`ServiceGraph`] with reference ids. Besides the passes that assign those ids, only the
-//! aggregated rows (one per node and edge) are walked in Rust.
+//! Read path: `spans::load_spans` of [`GRAPH_COLUMNS`] → `span_table::SpanTable::read` (the
+//! columns as per-row integer vectors: trace, node, kind, ids, status) →
+//! `observations::observe` (one observation per request a node handled and per call on an
+//! edge, trace by trace) → one [`Accumulator`] per node id and per edge here →
+//! [`ServiceGraph`] with reference ids. Polars only scans; the rest is plain loops over
+//! vectors (a dozen group-bys and joins over 1M spans cost four times as much).
 
 mod inferred;
 mod observations;
+mod span_table;
 mod statistics;
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,13 +26,13 @@ use crate::histogram::{HistogramEntry, LatencyHistogram};
 use crate::spans::{load_spans, load_spans_matching};
 use crate::trace_set::TraceIdSet;
 use fluoro_store::columns::TRACE_HI;
-use observations::{observe, Observations, CLIENT_TYPE, INFERRED, ROOT, TRACE};
-use statistics::{aggregations, read_aggregates, Aggregate};
+use observations::{observe, Observations, CLIENT_TYPE};
+use statistics::{Accumulator, Aggregate};
 
 pub(crate) use inferred::{inferred_node, DownstreamCall};
 pub use observations::GRAPH_COLUMNS;
-pub(crate) use observations::{observe as observations_of, NodeKey, DST, NODE, SRC};
-pub(crate) use statistics::{aggregations as statistics_aggregations, read_aggregates as read_statistics};
+pub(crate) use observations::{observe as observations_of, NodeKey};
+pub(crate) use statistics::{Accumulator as StatisticsAccumulator, Outcome};
 pub use statistics::{ErrorStatistics, FaultStatistics, Statistics};
 
 const STATE_ACTIVE: &str = "active";
@@ -142,8 +144,7 @@ pub fn trace_graph(store: &Store, ids: &[TraceId]) -> Result<ServiceGraph> {
 
 /// The graph of deduplicated spans (the [`crate::load_spans`] schema).
 pub fn service_graph_of_spans(spans: LazyFrame) -> Result<ServiceGraph> {
-    let observations = observe(spans)?;
-    graph_of(&observations)
+    Ok(graph_of(observe(spans)?))
 }
 
 #[derive(Debug, Default)]
@@ -155,31 +156,57 @@ struct NodeParts {
     edges: Vec<(NodeKey, Aggregate)>,
 }
 
-fn graph_of(observations: &Observations) -> Result<ServiceGraph> {
-    let mut nodes: BTreeMap<NodeKey, NodeParts> = BTreeMap::new();
+/// What a node's observations add up to.
+#[derive(Debug, Default)]
+struct NodeTally {
+    requests: Option<Accumulator>,
+    /// Some observation was the trace's entry point.
+    root: bool,
+    /// Every observation was of an inferred node.
+    inferred: bool,
+    /// Durations of the traces through the node, one per trace.
+    durations: Option<LatencyHistogram>,
+    /// The last trace whose duration went into `durations`.
+    last_trace: Option<u32>,
+}
+
+fn graph_of(observations: Observations) -> ServiceGraph {
+    let mut tallies: Vec<NodeTally> = Vec::new();
+    tallies.resize_with(observations.keys.len(), NodeTally::default);
+    for observation in &observations.nodes {
+        let Some(tally) = tallies.get_mut(observation.node as usize) else { continue };
+        let requests = tally.requests.get_or_insert_with(|| {
+            tally.inferred = true;
+            Accumulator::default()
+        });
+        requests.add(&observation.outcome);
+        tally.root |= observation.root;
+        tally.inferred &= observation.inferred;
+        // Observations come grouped by trace, so a trace differs from the last one seen
+        // exactly when it is new to the node.
+        if tally.last_trace != Some(observation.trace) {
+            tally.last_trace = Some(observation.trace);
+            let duration = observations.trace_durations.get(observation.trace as usize).copied().unwrap_or_default();
+            tally.durations.get_or_insert_with(LatencyHistogram::new).record_micros(duration);
+        }
+    }
+    let mut edges: PlHashMap<(u32, u32), Accumulator> = PlHashMap::new();
+    for edge in &observations.edges {
+        edges.entry((edge.source, edge.destination)).or_default().add(&edge.outcome);
+    }
     let key = |id: u32| observations.keys[id as usize].clone();
-    let mut node_aggregations = aggregations();
-    node_aggregations.extend([col(ROOT).any(true), col(INFERRED).all(true)]);
-    let node_frame = observations.nodes.clone().lazy().group_by([col(NODE)]).agg(node_aggregations).collect()?;
-    let node_ids = read_ids(&node_frame, NODE)?;
-    let roots = read_flags(&node_frame, ROOT)?;
-    let inferred = read_flags(&node_frame, INFERRED)?;
-    for (row, aggregate) in read_aggregates(&node_frame)?.into_iter().enumerate() {
-        let parts = nodes.entry(key(node_ids[row])).or_default();
-        parts.aggregate = Some(aggregate);
-        parts.root = roots[row];
-        parts.inferred = inferred[row];
+    let mut nodes: BTreeMap<NodeKey, NodeParts> = BTreeMap::new();
+    for (id, tally) in (0..).zip(tallies) {
+        let Some(requests) = tally.requests else { continue };
+        let parts = nodes.entry(key(id)).or_default();
+        parts.aggregate = Some(requests.finish());
+        (parts.root, parts.inferred, parts.durations) = (tally.root, tally.inferred, tally.durations);
     }
-    for (id, histogram) in trace_duration_histograms(observations)? {
-        nodes.entry(key(id)).or_default().durations = Some(histogram);
+    for ((source, destination), requests) in edges {
+        nodes.entry(key(destination)).or_default();
+        nodes.entry(key(source)).or_default().edges.push((key(destination), requests.finish()));
     }
-    let edge_frame = observations.edges.clone().lazy().group_by([col(SRC), col(DST)]).agg(aggregations()).collect()?;
-    let (sources, destinations) = (read_ids(&edge_frame, SRC)?, read_ids(&edge_frame, DST)?);
-    for (row, aggregate) in read_aggregates(&edge_frame)?.into_iter().enumerate() {
-        nodes.entry(key(destinations[row])).or_default();
-        nodes.entry(key(sources[row])).or_default().edges.push((key(destinations[row]), aggregate));
-    }
-    Ok(assemble(nodes))
+    assemble(nodes)
 }
 
 /// Reference ids in key order; edges resolved to them.
@@ -240,31 +267,6 @@ fn node_bounds(aggregate: Option<&Aggregate>, edges: &[Edge]) -> (i64, i64) {
     let start = edges.iter().map(|edge| edge.start_time).reduce(f64::min).unwrap_or_default();
     let end = edges.iter().map(|edge| edge.end_time).reduce(f64::max).unwrap_or_default();
     ((start * 1e6).round() as i64, (end * 1e6).round() as i64)
-}
-
-/// Per node id, the durations (earliest start to latest end of its spans in range) of the
-/// traces that pass through it.
-fn trace_duration_histograms(observations: &Observations) -> Result<Vec<(u32, LatencyHistogram)>> {
-    let nodes = observations.nodes.column(NODE)?.u32()?;
-    let traces = observations.nodes.column(TRACE)?.u32()?;
-    let mut seen: PlHashSet<(u32, u32)> = PlHashSet::new();
-    let mut durations: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
-    for (node, trace) in nodes.iter().zip(traces.iter()) {
-        let (Some(node), Some(trace)) = (node, trace) else { continue };
-        let Some(duration) = observations.trace_durations.get(trace as usize) else { continue };
-        if seen.insert((node, trace)) {
-            durations.entry(node).or_default().push(*duration);
-        }
-    }
-    Ok(durations.into_iter().map(|(node, values)| (node, LatencyHistogram::from_micros(values))).collect())
-}
-
-fn read_ids(frame: &DataFrame, name: &str) -> Result<Vec<u32>> {
-    Ok(frame.column(name)?.u32()?.iter().map(Option::unwrap_or_default).collect())
-}
-
-fn read_flags(frame: &DataFrame, name: &str) -> Result<Vec<bool>> {
-    Ok(frame.column(name)?.bool()?.iter().map(Option::unwrap_or_default).collect())
 }
 
 fn seconds(micros: i64) -> f64 {

@@ -1,22 +1,16 @@
-//! Request statistics (xray.md 5.3): the aggregation over observations and X-Ray's
-//! `EdgeStatistics`/`ServiceStatistics` shape it is read into.
+//! Request statistics (xray.md 5.3): each request's [`Outcome`], their aggregation
+//! ([`Accumulator`]) and X-Ray's `EdgeStatistics`/`ServiceStatistics` shape it is read into.
 //!
 //! - Classes are exclusive, decided in the order fault → throttle → error → ok, from the
-//!   stored flags (ingest already derived missing flags from the HTTP status).
-//! - Every request counts; only completed ones add to `TotalResponseTime` and histograms.
+//!   stored flags (ingest already derived missing flags from the HTTP status). A flag is only
+//!   taken as set or unset when it is known: a missing one makes its class, and the classes
+//!   it would exclude, not apply.
+//! - Every request counts; only completed ones (not in progress, with an end) add to
+//!   `TotalResponseTime` and histograms.
 
-use polars::prelude::*;
 use serde::Serialize;
 
-use super::observations::{END_US, ERROR, FAULT, IN_PROGRESS, START_US, THROTTLE};
-use crate::error::Result;
 use crate::histogram::LatencyHistogram;
-
-const TOTAL: &str = "total";
-const FAULTS: &str = "faults";
-const THROTTLES: &str = "throttles";
-const ERRORS: &str = "errors";
-const DURATIONS: &str = "durations";
 
 /// X-Ray's `EdgeStatistics` / `ServiceStatistics` (the same fields).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -45,13 +39,134 @@ pub struct FaultStatistics {
     pub total_count: u64,
 }
 
-/// One group's aggregate, read back from a collected frame.
+/// One group's aggregate.
 #[derive(Debug, Clone)]
 pub(crate) struct Aggregate {
     pub statistics: Statistics,
     pub response_time: LatencyHistogram,
+    /// Earliest start; 0 when no request had one.
     pub start_us: i64,
+    /// Latest end (the start, for requests without one); 0 when none had either.
     pub end_us: i64,
+}
+
+/// The status class of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    Ok = 0,
+    Error = 1,
+    Throttle = 2,
+    Fault = 3,
+}
+
+/// What one request contributes to statistics (compact: one is kept per span).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Outcome {
+    start_us: i64,
+    end_us: i64,
+    response_us: i64,
+    /// [`HAS_START`], [`HAS_END`], [`COMPLETED`] and the class in the low two bits.
+    bits: u8,
+}
+
+const HAS_START: u8 = 4;
+const HAS_END: u8 = 8;
+const COMPLETED: u8 = 16;
+const CLASS_BITS: u8 = 3;
+
+impl Outcome {
+    /// `bound_end_us` is the end, or the start when there is none; `response_us` is set for
+    /// completed requests; `class` is a [`Class`] as `u8`.
+    pub(crate) fn new(
+        start_us: Option<i64>,
+        bound_end_us: Option<i64>,
+        response_us: Option<i64>,
+        class: Option<u8>,
+    ) -> Self {
+        let bits = class.unwrap_or_default() & CLASS_BITS
+            | if start_us.is_some() { HAS_START } else { 0 }
+            | if bound_end_us.is_some() { HAS_END } else { 0 }
+            | if response_us.is_some() { COMPLETED } else { 0 };
+        Outcome {
+            start_us: start_us.unwrap_or_default(),
+            end_us: bound_end_us.unwrap_or_default(),
+            response_us: response_us.unwrap_or_default(),
+            bits,
+        }
+    }
+
+    pub(crate) fn class(&self) -> Class {
+        match self.bits & CLASS_BITS {
+            1 => Class::Error,
+            2 => Class::Throttle,
+            3 => Class::Fault,
+            _ => Class::Ok,
+        }
+    }
+
+    pub(crate) fn start_us(&self) -> Option<i64> {
+        (self.bits & HAS_START != 0).then_some(self.start_us)
+    }
+
+    /// The end, or the start of a request without one.
+    pub(crate) fn end_us(&self) -> Option<i64> {
+        (self.bits & HAS_END != 0).then_some(self.end_us)
+    }
+
+    /// End − start of a completed request.
+    pub(crate) fn response_us(&self) -> Option<i64> {
+        (self.bits & COMPLETED != 0).then_some(self.response_us)
+    }
+}
+
+/// Statistics of a group of requests, built one [`Outcome`] at a time.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Accumulator {
+    total: u64,
+    faults: u64,
+    throttles: u64,
+    errors: u64,
+    total_response_us: i64,
+    response_time: LatencyHistogram,
+    start_us: Option<i64>,
+    end_us: Option<i64>,
+}
+
+impl Accumulator {
+    pub(crate) fn add(&mut self, outcome: &Outcome) {
+        self.total += 1;
+        match outcome.class() {
+            Class::Fault => self.faults += 1,
+            Class::Throttle => self.throttles += 1,
+            Class::Error => self.errors += 1,
+            Class::Ok => {}
+        }
+        if let Some(response_us) = outcome.response_us() {
+            self.total_response_us = self.total_response_us.wrapping_add(response_us);
+            self.response_time.record_micros(response_us);
+        }
+        if let Some(start_us) = outcome.start_us() {
+            self.start_us = Some(self.start_us.map_or(start_us, |known| known.min(start_us)));
+        }
+        if let Some(end_us) = outcome.end_us() {
+            self.end_us = Some(self.end_us.map_or(end_us, |known| known.max(end_us)));
+        }
+    }
+
+    pub(crate) fn finish(self) -> Aggregate {
+        Aggregate {
+            statistics: Statistics::from_counts(
+                self.total,
+                self.faults,
+                self.throttles,
+                self.errors,
+                self.total_response_us,
+            ),
+            response_time: self.response_time,
+            start_us: self.start_us.unwrap_or_default(),
+            end_us: self.end_us.unwrap_or_default(),
+        }
+    }
 }
 
 impl Statistics {
@@ -68,57 +183,4 @@ impl Statistics {
             total_response_time: total_response_us as f64 / 1e6,
         }
     }
-}
-
-/// The aggregations, for a `group_by` over observations, that [`read_aggregates`] reads.
-pub(crate) fn aggregations() -> Vec<Expr> {
-    let fault = col(FAULT);
-    let throttle = col(THROTTLE).and(col(FAULT).not());
-    let error = col(ERROR).and(col(THROTTLE).not()).and(col(FAULT).not());
-    let completed = col(IN_PROGRESS).not().and(col(END_US).is_not_null());
-    let count = |class: Expr, name: &str| class.cast(DataType::UInt64).sum().alias(name);
-    vec![
-        len().cast(DataType::UInt64).alias(TOTAL),
-        count(fault, FAULTS),
-        count(throttle, THROTTLES),
-        count(error, ERRORS),
-        // Not aggregated, so each group gets the list of its completed durations.
-        (col(END_US) - col(START_US)).filter(completed).alias(DURATIONS),
-        col(START_US).min().alias(START_US),
-        col(END_US).fill_null(col(START_US)).max().alias(END_US),
-    ]
-}
-
-/// One [`Aggregate`] per row of a frame aggregated with [`aggregations`].
-pub(crate) fn read_aggregates(frame: &DataFrame) -> Result<Vec<Aggregate>> {
-    let counts = |name: &str| -> Result<Vec<u64>> {
-        Ok(frame.column(name)?.cast(&DataType::UInt64)?.u64()?.iter().map(Option::unwrap_or_default).collect())
-    };
-    let times = |name: &str| -> Result<Vec<i64>> {
-        Ok(frame.column(name)?.i64()?.iter().map(Option::unwrap_or_default).collect())
-    };
-    let (totals, faults, throttles, errors) = (counts(TOTAL)?, counts(FAULTS)?, counts(THROTTLES)?, counts(ERRORS)?);
-    let (starts, ends) = (times(START_US)?, times(END_US)?);
-    let durations = frame.column(DURATIONS)?.list()?;
-    let mut aggregates = Vec::with_capacity(frame.height());
-    for (row, group_durations) in durations.amortized_iter().enumerate() {
-        let values: Vec<i64> = match group_durations {
-            Some(series) => series.as_ref().i64()?.iter().flatten().collect(),
-            None => Vec::new(),
-        };
-        let total_response_us = values.iter().sum();
-        aggregates.push(Aggregate {
-            statistics: Statistics::from_counts(
-                totals[row],
-                faults[row],
-                throttles[row],
-                errors[row],
-                total_response_us,
-            ),
-            response_time: LatencyHistogram::from_micros(values),
-            start_us: starts[row],
-            end_us: ends[row],
-        });
-    }
-    Ok(aggregates)
 }

@@ -1,6 +1,7 @@
 //! Analyzer benchmark: a filter query and a service-graph aggregation through
 //! `fluoro-analyzer`, each compared in the same run with DuckDB SQL over the same Parquet
-//! blocks (`benches/python/duckdb_analyzer.py`), answers checked equal.
+//! blocks (`benches/python/duckdb_analyzer.py`), answers checked equal: the matched traces, and
+//! every edge's and node's counts per status class and total response time.
 //!
 //! Traces are the block-format benchmark's PetAdoptions shapes (`block_format/traces.rs`),
 //! written as 1M-span blocks into a store's `blocks/` directory, as its flush would, and read
@@ -22,7 +23,8 @@ use anyhow::{ensure, Context};
 use clap::Parser;
 use fluoro_analyzer::{
     collect_spans, compile_filter, load_spans, parse_filter, service_graph, slack_window, trace_frame, trace_summaries,
-    CompiledFilter, MatchFrames, NoGroups, ServiceGraph, SummaryQuery, TimeRangeType, GRAPH_COLUMNS, TRACE_SLACK_US,
+    CompiledFilter, MatchFrames, NoGroups, ServiceGraph, Statistics, SummaryQuery, TimeRangeType, GRAPH_COLUMNS,
+    TRACE_SLACK_US,
 };
 use fluoro_store::{Store, StoreConfig};
 use polars::prelude::IntoLazy;
@@ -58,6 +60,18 @@ struct Args {
 
 /// Edge key (source name, source type, destination name, destination type) → counts.
 type EdgeCounts = BTreeMap<(String, String, String, String), EdgeTotals>;
+
+/// Node key (name, type) → counts.
+type NodeCounts = BTreeMap<(String, String), NodeTotals>;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct NodeTotals {
+    requests: EdgeTotals,
+    /// Values in the response-time histogram: the completed requests.
+    completed: u64,
+    /// Values in the duration histogram: the traces through the node.
+    traces: u64,
+}
 
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 struct EdgeTotals {
@@ -103,9 +117,15 @@ fn main() -> anyhow::Result<()> {
     ensure!(duck_matched as usize == matched, "duckdb matched {duck_matched} traces, fluoro {matched}");
     let duck_edges = duckdb_edges(&duck)?;
     compare_edges(&edges, &duck_edges)?;
+    let nodes = node_counts(&graph);
+    compare_nodes(&nodes, &duckdb_nodes(&duck)?)?;
     let duck_filter_ms = duck["filter_ms"].as_f64().context("filter_ms")?;
     let duck_graph_ms = duck["graph_ms"].as_f64().context("graph_ms")?;
-    println!("answers agree: {matched} traces; {} edges with equal counts and response times", edges.len());
+    println!(
+        "answers agree: {matched} traces; {} edges and {} nodes with equal counts and response times",
+        edges.len(),
+        nodes.len()
+    );
 
     println!("\n| query | Fluoro (median of {}) | DuckDB | Fluoro / DuckDB |", args.runs);
     println!("|---|---|---|---|");
@@ -182,14 +202,7 @@ fn edge_counts(graph: &ServiceGraph) -> EdgeCounts {
         for edge in &node.edges {
             let Some(target) = graph.node_by_reference(edge.reference_id) else { continue };
             let key = (node.name.clone(), node.node_type.clone(), target.name.clone(), target.node_type.clone());
-            let statistics = &edge.summary_statistics;
-            let totals = edges.entry(key).or_default();
-            totals.total += statistics.total_count;
-            totals.ok += statistics.ok_count;
-            totals.error += statistics.error_statistics.other_count;
-            totals.throttle += statistics.error_statistics.throttle_count;
-            totals.fault += statistics.fault_statistics.total_count;
-            totals.response_seconds += statistics.total_response_time;
+            add_statistics(edges.entry(key).or_default(), &edge.summary_statistics);
         }
     }
     edges
@@ -228,12 +241,66 @@ fn duckdb_edges(duck: &Value) -> anyhow::Result<EdgeCounts> {
 fn compare_edges(fluoro: &EdgeCounts, duck: &EdgeCounts) -> anyhow::Result<()> {
     for (key, ours) in fluoro {
         let theirs = duck.get(key).with_context(|| format!("duckdb has no edge {key:?}"))?;
-        let same_counts = (ours.total, ours.ok, ours.error, ours.throttle, ours.fault)
-            == (theirs.total, theirs.ok, theirs.error, theirs.throttle, theirs.fault);
-        let same_time =
-            (ours.response_seconds - theirs.response_seconds).abs() <= 1e-6 * ours.response_seconds.max(1.0);
-        ensure!(same_counts && same_time, "edge {key:?}: fluoro {ours:?}, duckdb {theirs:?}");
+        ensure!(same_statistics(ours, theirs), "edge {key:?}: fluoro {ours:?}, duckdb {theirs:?}");
     }
     ensure!(fluoro.len() == duck.len(), "fluoro has {} edges, duckdb {}", fluoro.len(), duck.len());
     Ok(())
+}
+
+/// Node statistics keyed by name and type, summed over accounts as for edges; client nodes,
+/// which handle no requests, are left out as the SQL side has none.
+fn node_counts(graph: &ServiceGraph) -> NodeCounts {
+    let mut nodes = NodeCounts::new();
+    for node in &graph.services {
+        let Some(statistics) = &node.summary_statistics else { continue };
+        let totals = nodes.entry((node.name.clone(), node.node_type.clone())).or_default();
+        add_statistics(&mut totals.requests, statistics);
+        totals.completed += node.response_time.count();
+        totals.traces += node.duration.count();
+    }
+    nodes
+}
+
+fn add_statistics(totals: &mut EdgeTotals, statistics: &Statistics) {
+    totals.total += statistics.total_count;
+    totals.ok += statistics.ok_count;
+    totals.error += statistics.error_statistics.other_count;
+    totals.throttle += statistics.error_statistics.throttle_count;
+    totals.fault += statistics.fault_statistics.total_count;
+    totals.response_seconds += statistics.total_response_time;
+}
+
+fn duckdb_nodes(duck: &Value) -> anyhow::Result<NodeCounts> {
+    let mut nodes = NodeCounts::new();
+    for row in duck["nodes"].as_array().context("nodes")? {
+        let text = |i: usize| row[i].as_str().unwrap_or_default().to_owned();
+        let count = |i: usize| row[i].as_u64().unwrap_or_default();
+        let requests = EdgeTotals {
+            total: count(2),
+            ok: count(2).saturating_sub(count(3) + count(4) + count(5)),
+            error: count(5),
+            throttle: count(4),
+            fault: count(3),
+            response_seconds: row[6].as_f64().unwrap_or_default() / 1e6,
+        };
+        nodes.insert((text(0), text(1)), NodeTotals { requests, completed: count(7), traces: count(8) });
+    }
+    Ok(nodes)
+}
+
+fn compare_nodes(fluoro: &NodeCounts, duck: &NodeCounts) -> anyhow::Result<()> {
+    for (key, ours) in fluoro {
+        let theirs = duck.get(key).with_context(|| format!("duckdb has no node {key:?}"))?;
+        let same_counts = (ours.completed, ours.traces) == (theirs.completed, theirs.traces)
+            && same_statistics(&ours.requests, &theirs.requests);
+        ensure!(same_counts, "node {key:?}: fluoro {ours:?}, duckdb {theirs:?}");
+    }
+    ensure!(fluoro.len() == duck.len(), "fluoro has {} nodes, duckdb {}", fluoro.len(), duck.len());
+    Ok(())
+}
+
+fn same_statistics(ours: &EdgeTotals, theirs: &EdgeTotals) -> bool {
+    let same_counts = (ours.total, ours.ok, ours.error, ours.throttle, ours.fault)
+        == (theirs.total, theirs.ok, theirs.error, theirs.throttle, theirs.fault);
+    same_counts && (ours.response_seconds - theirs.response_seconds).abs() <= 1e-6 * ours.response_seconds.max(1.0)
 }

@@ -44,6 +44,8 @@ window.alert = (message) => { window.__alerts.push(String(message)); };
 """
 
 FAULT_RED = "rgb(209, 50, 18)"
+# live.js INTERVAL_MS.
+LIVE_INTERVAL_SECONDS = 5
 ERROR_ORANGE = "rgb(224, 123, 0)"
 
 
@@ -171,6 +173,47 @@ def stroke(ui, element):
     return ui.driver.execute_script("return getComputedStyle(arguments[0]).stroke", line)
 
 
+def view_box(ui):
+    return [float(value) for value in ui.one("svg.graph").get_dom_attribute("viewBox").split()]
+
+
+def pan(ui):
+    """Drags the map's background 150 px left and 60 px up: the view moves right and down by
+    that distance in graph units, its size unchanged. Returns the new viewBox attribute."""
+    graph = ui.one("svg.graph")
+    # A point of the background in the window, room left of and above it for the drag:
+    # pressing on a node or an edge selects it instead.
+    offset = ui.driver.execute_script(
+        """const svg = arguments[0]; const r = svg.getBoundingClientRect();
+           for (const [fx, fy] of [[0.97, 0.97], [0.97, 0.5], [0.97, 0.2], [0.5, 0.97], [0.3, 0.97], [0.6, 0.2]]) {
+             const x = r.left + r.width * fx, y = r.top + r.height * fy;
+             if (x < 160 || y < 70 || x > innerWidth - 5 || y > innerHeight - 5) continue;
+             const hit = document.elementFromPoint(x, y);
+             if (hit && svg.contains(hit) && !hit.closest('.node, .edge')) return [x - r.left - r.width / 2, y - r.top - r.height / 2];
+           }
+           return null;""", graph)
+    check(offset, "a point of the map's background to drag")
+    before = view_box(ui)
+    actions = ActionChains(ui.driver).move_to_element_with_offset(graph, int(offset[0]), int(offset[1])).click_and_hold()
+    for _ in range(5):
+        actions.move_by_offset(-30, -12)
+    actions.release().perform()
+    after = view_box(ui)
+    check(after[2:] == before[2:], "a pan keeps the view's size: %r → %r" % (before, after))
+    check(after[0] > before[0] and after[1] > before[1], "dragging left and up moves the view right and down: %r → %r"
+          % (before, after))
+    # Graph units per pixel: the x and y moves agree with the drag's 150:60.
+    ratio = (after[0] - before[0]) / (after[1] - before[1])
+    check(abs(ratio - 2.5) < 0.1, "the view moved as far as the drag, not %r → %r" % (before, after))
+    return ui.one("svg.graph").get_dom_attribute("viewBox")
+
+
+def graph_requests(ui):
+    """How many times this page asked for the service graph."""
+    return ui.driver.execute_script(
+        "return performance.getEntriesByType('resource').filter((e) => e.name.endsWith('/ServiceGraph')).length")
+
+
 def scenario_map(ui, facts):
     ui.open("/")
     ui.wait(lambda d: len(ui.all("svg.graph g.node")) == 11, "11 nodes on the map")
@@ -253,17 +296,33 @@ def scenario_map(ui, facts):
 
     # Live refresh redraws the map and keeps the zoom and the selection.
     graph = ui.one("svg.graph")
+    fitted = graph.get_dom_attribute("viewBox")
     ui.driver.execute_script(
         "arguments[0].dispatchEvent(new WheelEvent('wheel', {deltaY: -300, clientX: 400, clientY: 400, bubbles: true, cancelable: true}))", graph)
-    zoomed = graph.get_attribute("viewBox")
+    zoomed = graph.get_dom_attribute("viewBox")
+    check(zoomed and zoomed != fitted, "the wheel zoomed the map: %r → %r" % (fitted, zoomed))
     before = ui.text("#live-status")
     ui.wait(lambda d: ui.text("#live-status") != before and ui.text("#live-status").startswith("updated"), "a live refresh", timeout=20)
-    ui.wait(lambda d: ui.one("svg.graph").get_attribute("viewBox") == zoomed, "the zoom kept across the refresh")
+    ui.wait(lambda d: ui.one("svg.graph").get_dom_attribute("viewBox") == zoomed, "the zoom kept across the refresh")
     check(ui.all("svg.graph g.edge.selected"), "the selected edge stays selected after a refresh")
     check("DynamoDB" in ui.text("#panel-title"), "the panel stays open after a refresh")
+
+    # Dragging the background pans the map; a pause stops the refreshes, resuming restarts them.
+    panned = pan(ui)
     ui.one("#live-toggle").click()
     check(ui.one("#live-toggle").get_attribute("aria-pressed") == "true", "live refresh pauses")
+    check(ui.text("#live-toggle") == "Resume live", "the button offers to resume: %r" % ui.text("#live-toggle"))
+    time.sleep(1)  # a refresh already under way when the button was pressed may still land
+    status, requests = ui.text("#live-status"), graph_requests(ui)
+    time.sleep(2.5 * LIVE_INTERVAL_SECONDS)
+    check(graph_requests(ui) == requests, "paused, the map asked for its graph again: %d → %d requests"
+          % (requests, graph_requests(ui)))
+    check(ui.text("#live-status") == status, "paused, the indicator moved: %r → %r" % (status, ui.text("#live-status")))
     ui.one("#live-toggle").click()
+    check(ui.one("#live-toggle").get_attribute("aria-pressed") == "false", "live refresh resumes")
+    ui.wait(lambda d: graph_requests(ui) > requests and ui.text("#live-status") != status, "a refresh after resuming",
+            timeout=4 * LIVE_INTERVAL_SECONDS)
+    check(ui.one("svg.graph").get_dom_attribute("viewBox") == panned, "the pan kept across the refresh")
 
     # The button opens the traces of the throttled calls; back returns to the selected edge.
     button.click()
@@ -602,6 +661,12 @@ def scenario_xss(ui, facts):
     ui.driver.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", probe[0])
     ui.wait(lambda d: ui.text("#panel-title") == "xss-probe", "the probe's panel")
     shows_payload("the map's side panel")
+    # The OpenTelemetry service named with the payload: on the map under its fixed name, as text.
+    hostile = facts["hostile_service"]
+    ui.wait(lambda d: [n for n in ui.all("svg.graph g.node") if n.get_attribute("data-name") == hostile["name"]],
+            "the OTLP service %r on the map" % hostile["name"])
+    shows_name(ui, hostile["name"], "the map (OTLP service name)")
+    checked.append("the map (OTLP service name)")
     ui.open("/traces?filter=" + urllib.parse.quote('service("xss-probe")'))
     ui.wait(lambda d: len(ui.all("#traces-table tbody tr")) == 1, "the probe's trace")
     cells = ui.one("#traces-table tbody tr").text
@@ -616,6 +681,11 @@ def scenario_xss(ui, facts):
     check(payload in exception.text, "the exception message shows as text: %r" % exception.text)
     check(payload in ui.one("#details pre[data-section='annotations']").text, "the annotation shows as text")
     shows_payload("the trace")
+    ui.open("/traces/" + hostile["trace"])
+    ui.wait(lambda d: [r for r in ui.all("#timeline tr.timeline-row") if r.get_attribute("data-name") == hostile["name"]],
+            "the OTLP service's segment in its trace")
+    shows_name(ui, hostile["name"], "the trace (OTLP service name)")
+    checked.append("the trace (OTLP service name)")
     ui.open("/analytics?a=" + urllib.parse.quote('service("xss-probe")'))
     ui.wait(lambda d: ui.all("#ranking tbody tr"), "the ranking")
     shows_payload("analytics")
@@ -636,6 +706,12 @@ def scenario_xss(ui, facts):
     shows_payload("sampling")
     ui.screenshot(ui.screenshot_path)
     return {"checked": checked}
+
+
+def shows_name(ui, name, where):
+    """`name` is displayed as text, and nothing was injected."""
+    ui.wait(lambda d: ui.visible_text(name), "%r shown as text on %s" % (name, where))
+    ui.safe(where)
 
 
 SCENARIOS = {

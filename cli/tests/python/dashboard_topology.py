@@ -4,6 +4,10 @@ the real aws-xray-sdk (UDP) and the OpenTelemetry SDK (OTLP/HTTP). Prints one JS
 stdout: the trace ids by kind, for the test to check against what the browser shows.
 
 Usage: dashboard_topology.py UDP_PORT OTLP_HTTP_PORT
+       dashboard_topology.py hostile-service OTLP_HTTP_PORT
+
+The second form sends one more trace: an OpenTelemetry server span whose resource's
+`service.name` is `<img src=x onerror=alert(1)>`, and prints its trace id.
 
     client → frontend (X-Ray, EC2) → petsearch (X-Ray) → DynamoDB (inferred, table "pets")
                                    → payments (OpenTelemetry) → payments@db.local (SQL)
@@ -309,7 +313,36 @@ def xss_probe(now):
     return trace_id
 
 
+def hostile_service(otlp_http_port):
+    """One OpenTelemetry server span of a service named with the payload; its X-Ray trace id."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+    from opentelemetry.trace import SpanKind
+
+    class XRayIds(RandomIdGenerator):
+        """Trace ids that start with the epoch second, as X-Ray's (and its OTel exporter's) do."""
+        def generate_trace_id(self):
+            return (int(time.time()) << 96) | (super().generate_trace_id() & ((1 << 96) - 1))
+
+    provider = TracerProvider(resource=Resource.create({"service.name": PAYLOAD}), id_generator=XRayIds())
+    provider.add_span_processor(SimpleSpanProcessor(
+        OTLPSpanExporter(endpoint="http://127.0.0.1:%d/v1/traces" % otlp_http_port)))
+    now = time.time()
+    span = provider.get_tracer("hostile").start_span("GET /", kind=SpanKind.SERVER, start_time=int((now - 30) * 1e9))
+    span.set_attribute("http.request.method", "GET")
+    span.end(end_time=int((now - 29.9) * 1e9))
+    provider.shutdown()
+    trace_id = "%032x" % span.get_span_context().trace_id
+    return "1-%s-%s" % (trace_id[:8], trace_id[8:])
+
+
 def main():
+    if sys.argv[1] == "hostile-service":
+        print(json.dumps({"trace": hostile_service(int(sys.argv[2]))}))
+        return
     udp_port, otlp_http_port = (int(arg) for arg in sys.argv[1:3])
     configure(udp_port)
     provider = opentelemetry(otlp_http_port)

@@ -82,7 +82,7 @@ impl LogStore {
                 && body_matches(&row.body)
         };
         // Only the newest limit + 1 can be on this page.
-        let (mut found, mut blocks) = self.snapshot_first(&matches, limit + 1, |log| std::cmp::Reverse(cursor(log)));
+        let (mut found, mut blocks) = self.snapshot_first(matches, limit + 1, |log| std::cmp::Reverse(cursor(log)));
         let upper_us = query.before.map_or(query.to_us, |before| before.time_us.saturating_add(1).min(query.to_us));
         blocks.retain(|block| block_may_match(block, query, upper_us));
         blocks.sort_by_key(|block| std::cmp::Reverse(block.max_end_us));

@@ -1,0 +1,503 @@
+//! The collected graph columns as plain per-row vectors the observation pass walks: a dense
+//! trace id, the node id, kind, span and parent ids, the inferred downstream a call would go to
+//! and the request's [`Outcome`], plus the rows of each trace together.
+//!
+//! - Tests on strings and flags (kind, namespace, status class, which resources a call names)
+//!   are polars expressions evaluated with the scan ([`SpanTable::columns`]); the strings of
+//!   node names (service, origin, account, call name) are read once, in order, straight from
+//!   the scan's chunks (no rechunk: concatenating string views costs as much as reading them).
+//!   Every later step works on integers.
+//! - Rows without a service (independent subsegments not yet attached to a segment) are left
+//!   out of every trace, so no observation, link or trace duration sees them.
+//! - Node identities (name, type, account) are few: strings are interned per column, and a
+//!   node id is assigned per distinct (service, origin, account) of interned ids ([`NodeIds`]).
+
+use std::collections::HashMap;
+
+use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
+use polars::prelude::*;
+
+use super::inferred::{inferred_node, DownstreamCall};
+use super::statistics::{Class, Outcome};
+use crate::error::Result;
+
+const SEGMENT: &str = "segment";
+/// [`Kind`] as an integer: 0 segment, 1 subsegment, 2 other.
+const KIND_CODE: &str = "kind_code";
+/// For an `aws`/`remote` subsegment not `http.request.traced` (a call to a downstream that may
+/// be inferred), its [`CALL_REMOTE`] and `CALL_HAS_*` bits; null for every other span.
+const CALL_FLAGS: &str = "call_flags";
+const CALL_REMOTE: i32 = 1;
+const CALL_HAS_TABLE: i32 = 2;
+const CALL_HAS_QUEUE: i32 = 4;
+const CALL_HAS_RESOURCE: i32 = 8;
+const CALL_HAS_SQL: i32 = 16;
+const CLASS: &str = "class";
+const BOUND_END_US: &str = "bound_end_us";
+const RESPONSE_US: &str = "response_us";
+const SUBSEGMENT: &str = "subsegment";
+/// [`SpanTable::downstream`] of a row that is not a call to an inferred downstream.
+const NOT_A_CALL: u32 = u32::MAX;
+
+/// What a span is, from the `kind` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Segment,
+    Subsegment,
+    Other,
+}
+
+/// Node identity (xray.md 5.1); the order of reference ids.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct NodeKey {
+    pub name: String,
+    pub node_type: String,
+    pub account: String,
+}
+
+/// Node ids by identity, assigned in order of first sight.
+#[derive(Debug, Default)]
+pub(super) struct NodeIds {
+    pub keys: Vec<NodeKey>,
+    ids: HashMap<NodeKey, u32>,
+}
+
+impl NodeIds {
+    pub(super) fn id(&mut self, name: &str, node_type: &str, account: &str) -> u32 {
+        let key = NodeKey { name: name.to_owned(), node_type: node_type.to_owned(), account: account.to_owned() };
+        if let Some(id) = self.ids.get(&key) {
+            return *id;
+        }
+        let id = self.keys.len() as u32;
+        self.keys.push(key.clone());
+        self.ids.insert(key, id);
+        id
+    }
+}
+
+/// How many of a column's last distinct values [`Interned::column`] compares before hashing.
+const RECENT_VALUES: usize = 8;
+
+/// Distinct strings of one column, each with a dense id.
+#[derive(Debug, Default)]
+struct Interned {
+    strings: Vec<String>,
+    ids: PlHashMap<String, u32>,
+}
+
+impl Interned {
+    /// Ids of every row (`None` for nulls). A trace's rows hold a few values, so the last
+    /// [`RECENT_VALUES`] seen are compared before hashing.
+    fn column(&mut self, values: &StringChunked) -> Vec<Option<u32>> {
+        let mut recent: Vec<(&str, u32)> = Vec::with_capacity(RECENT_VALUES);
+        let mut ids = Vec::with_capacity(values.len());
+        for value in values.iter() {
+            let Some(value) = value else {
+                ids.push(None);
+                continue;
+            };
+            let id = match recent.iter().find(|(text, _)| *text == value) {
+                Some((_, id)) => *id,
+                None => {
+                    let id = self.id(value);
+                    if recent.len() == RECENT_VALUES {
+                        recent.pop();
+                    }
+                    recent.insert(0, (value, id));
+                    id
+                }
+            };
+            ids.push(Some(id));
+        }
+        ids
+    }
+
+    fn id(&mut self, value: &str) -> u32 {
+        if let Some(id) = self.ids.get(value) {
+            return *id;
+        }
+        let id = self.strings.len() as u32;
+        self.strings.push(value.to_owned());
+        self.ids.insert(value.to_owned(), id);
+        id
+    }
+
+    fn text(&self, id: Option<u32>) -> &str {
+        id.and_then(|id| self.strings.get(id as usize)).map_or("", String::as_str)
+    }
+}
+
+/// The graph columns of a scan, row by row.
+#[derive(Debug)]
+pub(super) struct SpanTable {
+    pub kind: Vec<Kind>,
+    pub id: Vec<Option<u64>>,
+    pub parent: Vec<Option<u64>>,
+    /// Node id of the span's service, origin and account.
+    pub node: Vec<u32>,
+    /// For an `aws`/`remote` subsegment not `http.request.traced`: the index in
+    /// `downstream_nodes` of the inferred node it calls; [`NOT_A_CALL`] otherwise.
+    downstream: Vec<u32>,
+    downstream_nodes: Vec<u32>,
+    pub outcome: Vec<Outcome>,
+    pub traces: TraceRows,
+    service: Vec<Option<u32>>,
+    services: Interned,
+}
+
+impl SpanTable {
+    /// What [`Self::read`] reads, computed from [`super::GRAPH_COLUMNS`]: the tests of a span's
+    /// kind, status flags and resources run vectorised in polars, so that only the strings of
+    /// node names are left to read row by row.
+    pub(super) fn columns() -> Vec<Expr> {
+        let mut selected: Vec<Expr> = [TRACE_HI, TRACE_LO, columns::ID, columns::PARENT_ID, columns::SERVICE]
+            .into_iter()
+            .chain([columns::ORIGIN, columns::AWS_ACCOUNT_ID, columns::NAME, columns::START_US])
+            .map(col)
+            .collect();
+        selected.extend([kind_code(), call_flags()]);
+        selected.extend(outcome_columns());
+        selected
+    }
+
+    /// Reads a frame of [`Self::columns`]; node ids go into `ids`. The columns a node id is
+    /// made of and the others are read on two threads: each half is a few tens of milliseconds
+    /// per million spans, and the machine has a second core.
+    pub(super) fn read(spans: &DataFrame, ids: &mut NodeIds) -> Result<Self> {
+        let (nodes, requests) = std::thread::scope(|scope| {
+            let requests = scope.spawn(|| RequestColumns::read(spans));
+            let nodes = NodeColumns::read(spans, ids);
+            (nodes, requests.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        });
+        let (nodes, requests) = (nodes?, requests?);
+        let downstream_nodes =
+            requests.downstream_calls.iter().map(|(name, node_type)| ids.id(name, node_type, "")).collect();
+        Ok(SpanTable {
+            kind: nodes.kind,
+            id: requests.id,
+            parent: requests.parent,
+            node: nodes.node,
+            downstream: requests.downstream,
+            downstream_nodes,
+            outcome: requests.outcome,
+            traces: nodes.traces,
+            service: nodes.service,
+            services: nodes.services,
+        })
+    }
+
+    /// The inferred node a row calls, when it is such a call.
+    pub(super) fn downstream_node(&self, row: usize) -> Option<u32> {
+        self.downstream_nodes.get(self.downstream[row] as usize).copied()
+    }
+
+    /// The service name of a row (empty when it has none).
+    pub(super) fn service_name(&self, row: usize) -> &str {
+        self.services.text(self.service[row])
+    }
+
+    /// The service's id among the distinct services of the table.
+    pub(super) fn service_id(&self, row: usize) -> Option<u32> {
+        self.service[row]
+    }
+
+    pub(super) fn service_count(&self) -> usize {
+        self.services.strings.len()
+    }
+}
+
+/// The rows with a service, grouped by trace, in row order within each.
+#[derive(Debug)]
+pub(super) struct TraceRows {
+    rows: Vec<u32>,
+    /// Trace `t` holds `rows[starts[t]..starts[t + 1]]`.
+    starts: Vec<u32>,
+}
+
+impl TraceRows {
+    /// A counting sort of the rows by dense trace id.
+    fn of(trace: &[u32], service: &[Option<u32>]) -> Self {
+        let trace_count = trace.iter().max().map_or(0, |max| *max as usize + 1);
+        let with_service = || trace.iter().zip(service).enumerate().filter(|(_, (_, service))| service.is_some());
+        let mut starts = vec![0u32; trace_count + 1];
+        for (_, (trace, _)) in with_service() {
+            starts[*trace as usize + 1] += 1;
+        }
+        for index in 1..starts.len() {
+            starts[index] += starts[index - 1];
+        }
+        let mut next = starts.clone();
+        let mut rows = vec![0u32; starts[trace_count] as usize];
+        for (row, (trace, _)) in with_service() {
+            let slot = &mut next[*trace as usize];
+            rows[*slot as usize] = row as u32;
+            *slot += 1;
+        }
+        TraceRows { rows, starts }
+    }
+
+    /// Dense trace ids run from 0 to `count() - 1`.
+    pub(super) fn count(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    pub(super) fn rows(&self, trace: usize) -> &[u32] {
+        &self.rows[self.starts[trace] as usize..self.starts[trace + 1] as usize]
+    }
+}
+
+/// A dense id per distinct `(trace_hi, trace_lo)`. Blocks keep a trace's rows together, so the
+/// previous row's trace is compared before hashing.
+fn trace_ids(his: &UInt64Chunked, los: &UInt64Chunked) -> Vec<u32> {
+    let mut dense: PlHashMap<(Option<u64>, Option<u64>), u32> = PlHashMap::new();
+    let mut previous = None;
+    numbers(his)
+        .into_iter()
+        .zip(numbers(los))
+        .map(|trace| match previous {
+            Some((known, id)) if known == trace => id,
+            _ => {
+                let next = dense.len() as u32;
+                let id = *dense.entry(trace).or_insert(next);
+                previous = Some((trace, id));
+                id
+            }
+        })
+        .collect()
+}
+
+/// `kind` → [`KIND_CODE`].
+fn kind_code() -> Expr {
+    let kind = col(columns::KIND);
+    when(kind.clone().eq(lit(SEGMENT)))
+        .then(lit(0i32))
+        .when(kind.eq(lit(SUBSEGMENT)))
+        .then(lit(1i32))
+        .otherwise(lit(2i32))
+        .cast(DataType::Int32)
+        .alias(KIND_CODE)
+}
+
+fn kinds(codes: &Int32Chunked) -> Vec<Kind> {
+    numbers(codes)
+        .into_iter()
+        .map(|code| match code {
+            Some(0) => Kind::Segment,
+            Some(1) => Kind::Subsegment,
+            _ => Kind::Other,
+        })
+        .collect()
+}
+
+/// The [`CALL_FLAGS`] column.
+fn call_flags() -> Expr {
+    let namespace_is = |namespace: &str| col(columns::NAMESPACE).eq(lit(namespace));
+    let is_call = col(columns::KIND)
+        .eq(lit(SUBSEGMENT))
+        .and(namespace_is("aws").or(namespace_is("remote")))
+        .and(col(columns::TRACED).not());
+    let bit = |set: Expr, bit: i32| when(set).then(lit(bit)).otherwise(lit(0i32));
+    let flags = bit(namespace_is("remote"), CALL_REMOTE)
+        + bit(col(columns::AWS_TABLE).is_not_null(), CALL_HAS_TABLE)
+        + bit(col(columns::AWS_QUEUE).is_not_null(), CALL_HAS_QUEUE)
+        + bit(col(columns::AWS_RESOURCE).is_not_null(), CALL_HAS_RESOURCE)
+        + bit(col(columns::SQL_URL).is_not_null(), CALL_HAS_SQL);
+    when(is_call).then(flags).otherwise(lit(NULL)).cast(DataType::Int32).alias(CALL_FLAGS)
+}
+
+/// A numeric column's values, read chunk by chunk: most columns have no nulls, and their
+/// values are then copied as they lie instead of checked one by one.
+fn numbers<T: PolarsNumericType>(values: &ChunkedArray<T>) -> Vec<Option<T::Native>> {
+    let mut numbers = Vec::with_capacity(values.len());
+    for array in values.downcast_iter() {
+        if array.validity().is_none_or(|validity| validity.unset_bits() == 0) {
+            numbers.extend(array.values().iter().map(|value| Some(*value)));
+        } else {
+            numbers.extend(array.iter().map(|value| value.copied()));
+        }
+    }
+    numbers
+}
+
+/// The columns a node id is made of, read.
+struct NodeColumns {
+    kind: Vec<Kind>,
+    service: Vec<Option<u32>>,
+    services: Interned,
+    traces: TraceRows,
+    node: Vec<u32>,
+}
+
+impl NodeColumns {
+    fn read(spans: &DataFrame, ids: &mut NodeIds) -> Result<Self> {
+        let text = |name: &str| -> Result<&StringChunked> { Ok(spans.column(name)?.str()?) };
+        let kind = kinds(spans.column(KIND_CODE)?.i32()?);
+        let mut services = Interned::default();
+        let service = services.column(text(columns::SERVICE)?);
+        let trace = trace_ids(spans.column(TRACE_HI)?.u64()?, spans.column(TRACE_LO)?.u64()?);
+        let traces = TraceRows::of(&trace, &service);
+        let (mut origins, mut accounts) = (Interned::default(), Interned::default());
+        let origin = origins.column(text(columns::ORIGIN)?);
+        let account = accounts.column(text(columns::AWS_ACCOUNT_ID)?);
+        let node = {
+            let columns = NodeParts { kind: &kind, service: &service, origin: &origin, account: &account };
+            let names = NodeNames { services: &services, origins: &origins, accounts: &accounts };
+            node_ids(&columns, &names, &traces, ids)
+        };
+        Ok(NodeColumns { kind, service, services, traces, node })
+    }
+}
+
+/// A node's interned (service, origin, account).
+type InternedNode = (Option<u32>, Option<u32>, Option<u32>);
+
+/// The interned columns a node id is made of.
+struct NodeParts<'a> {
+    kind: &'a [Kind],
+    service: &'a [Option<u32>],
+    origin: &'a [Option<u32>],
+    account: &'a [Option<u32>],
+}
+
+/// The strings behind [`NodeParts`]' ids.
+struct NodeNames<'a> {
+    services: &'a Interned,
+    origins: &'a Interned,
+    accounts: &'a Interned,
+}
+
+/// Each row's node id. Subsegments do not carry the account; the first segment of their
+/// service in the same trace that has one does (a trace has few services: a short list per
+/// trace beats a map). Rows without a service (in no trace) keep id 0 and are never read.
+fn node_ids(columns: &NodeParts<'_>, names: &NodeNames<'_>, traces: &TraceRows, ids: &mut NodeIds) -> Vec<u32> {
+    let mut node = vec![0u32; columns.kind.len()];
+    let mut nodes: PlHashMap<InternedNode, u32> = PlHashMap::new();
+    let mut accounts: Vec<(Option<u32>, Option<u32>)> = Vec::new();
+    for trace in 0..traces.count() {
+        let rows = traces.rows(trace);
+        accounts.clear();
+        for &row in rows {
+            let (service, account) = (columns.service[row as usize], columns.account[row as usize]);
+            let segment = columns.kind[row as usize] == Kind::Segment;
+            if segment && account.is_some() && !accounts.iter().any(|(known, _)| *known == service) {
+                accounts.push((service, account));
+            }
+        }
+        for &row in rows {
+            let service = columns.service[row as usize];
+            let account = accounts.iter().find(|(known, _)| *known == service).and_then(|(_, account)| *account);
+            let key = (service, columns.origin[row as usize], account);
+            node[row as usize] = *nodes.entry(key).or_insert_with(|| {
+                ids.id(names.services.text(key.0), names.origins.text(key.1), names.accounts.text(key.2))
+            });
+        }
+    }
+    node
+}
+
+/// The columns that say what a span asked and how it went, read.
+struct RequestColumns {
+    id: Vec<Option<u64>>,
+    parent: Vec<Option<u64>>,
+    downstream: Vec<u32>,
+    /// Distinct inferred downstreams (name, type), indexed by `downstream`.
+    downstream_calls: Vec<NodeName>,
+    outcome: Vec<Outcome>,
+}
+
+impl RequestColumns {
+    fn read(spans: &DataFrame) -> Result<Self> {
+        let (downstream, downstream_calls) = downstream_calls(spans)?;
+        Ok(RequestColumns {
+            id: numbers(spans.column(columns::ID)?.u64()?),
+            parent: numbers(spans.column(columns::PARENT_ID)?.u64()?),
+            downstream,
+            downstream_calls,
+            outcome: outcomes(spans)?,
+        })
+    }
+}
+
+/// For each `aws`/`remote` subsegment not `http.request.traced`, which inferred downstream it
+/// calls (an index into the returned names); the naming rule runs once per distinct call, and
+/// the last few distinct calls are compared before hashing.
+fn downstream_calls(spans: &DataFrame) -> Result<(Vec<u32>, Vec<NodeName>)> {
+    let flags = numbers(spans.column(CALL_FLAGS)?.i32()?);
+    let names = spans.column(columns::NAME)?.str()?;
+    let mut known: PlHashMap<(&str, i32), u32> = PlHashMap::new();
+    let mut recent: Vec<((&str, i32), u32)> = Vec::with_capacity(RECENT_VALUES);
+    let mut nodes = Vec::new();
+    let mut targets = Vec::with_capacity(spans.height());
+    for (flags, name) in flags.into_iter().zip(names.iter()) {
+        let Some(flags) = flags else {
+            targets.push(NOT_A_CALL);
+            continue;
+        };
+        let key = (name.unwrap_or_default(), flags);
+        if let Some((_, index)) = recent.iter().find(|(known, _)| *known == key) {
+            targets.push(*index);
+            continue;
+        }
+        let index = *known.entry(key).or_insert_with(|| {
+            nodes.push(inferred_node(&downstream_call(key.0, key.1)));
+            nodes.len() as u32 - 1
+        });
+        if recent.len() == RECENT_VALUES {
+            recent.pop();
+        }
+        recent.insert(0, (key, index));
+        targets.push(index);
+    }
+    Ok((targets, nodes))
+}
+
+fn downstream_call(name: &str, flags: i32) -> DownstreamCall<'_> {
+    DownstreamCall {
+        name,
+        namespace: if flags & CALL_REMOTE != 0 { "remote" } else { "aws" },
+        has_table: flags & CALL_HAS_TABLE != 0,
+        has_queue: flags & CALL_HAS_QUEUE != 0,
+        has_resource: flags & CALL_HAS_RESOURCE != 0,
+        has_sql: flags & CALL_HAS_SQL != 0,
+    }
+}
+
+/// A node's (name, type).
+type NodeName = (String, String);
+
+/// Each request's class, the end that bounds its time, and its response time when completed
+/// (see `statistics.rs` for the rules).
+fn outcome_columns() -> [Expr; 3] {
+    let (start, end) = (col(columns::START_US), col(columns::END_US));
+    let (fault, throttle, error) = (col(columns::FAULT), col(columns::THROTTLE), col(columns::ERROR));
+    // `Int32`: this build of polars has no `UInt8`.
+    let class = when(fault.clone())
+        .then(lit(Class::Fault as i32))
+        .when(throttle.clone().and(fault.clone().not()))
+        .then(lit(Class::Throttle as i32))
+        .when(error.and(throttle.not()).and(fault.not()))
+        .then(lit(Class::Error as i32))
+        .otherwise(lit(Class::Ok as i32));
+    let completed = col(columns::IN_PROGRESS).not().and(end.clone().is_not_null());
+    [
+        class.cast(DataType::Int32).alias(CLASS),
+        end.clone().fill_null(start.clone()).alias(BOUND_END_US),
+        when(completed).then(end - start).otherwise(lit(NULL).cast(DataType::Int64)).alias(RESPONSE_US),
+    ]
+}
+
+/// Every row's [`Outcome`].
+fn outcomes(spans: &DataFrame) -> Result<Vec<Outcome>> {
+    let times = |name: &str| -> Result<Vec<Option<i64>>> { Ok(numbers(spans.column(name)?.i64()?)) };
+    let classes = numbers(spans.column(CLASS)?.i32()?);
+    Ok(times(columns::START_US)?
+        .into_iter()
+        .zip(times(BOUND_END_US)?)
+        .zip(times(RESPONSE_US)?)
+        .zip(classes)
+        .map(|(((start_us, end_us), response_us), class)| {
+            let class = class.and_then(|class| u8::try_from(class).ok());
+            Outcome::new(start_us, end_us, response_us, class)
+        })
+        .collect())
+}
