@@ -2,7 +2,8 @@
 //! API shows them: traffic ×5 makes the pets table throttle PetSearch's scans, and on-demand
 //! billing ends it; errormode1 makes bunny payments fail with "Illegal memory allocation"
 //! after 1 s until payforadoption reaches its memory cap, aborts and is restarted; the fault
-//! traces carry the exception and payforadoption's log lines.
+//! traces carry the exception and payforadoption's log lines, and its resident memory
+//! (`process.memory.usage`, exported every 250 ms here) climbs after the switch, before the crash.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -14,6 +15,28 @@ const THROTTLING: &str = "ProvisionedThroughputExceededException";
 
 fn now_seconds() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn now_seconds_f64() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+/// payforadoption's `process.memory.usage` points since `since` (raw, every process it ran as),
+/// in time order.
+fn memory_points(demo: &Demo, since: f64) -> Vec<(f64, f64)> {
+    let answer = demo.post(
+        "/api/metrics/series",
+        json!({"StartTime": since, "EndTime": now_seconds_f64() + 5.0, "Service": "payforadoption",
+               "Name": "process.memory.usage", "Statistic": "max"}),
+    );
+    let mut points: Vec<(f64, f64)> = answer["Values"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .iter()
+        .filter_map(|v| Some((v["Timestamp"].as_f64()?, v["Value"].as_f64()?)))
+        .collect();
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    points
 }
 
 fn trace_ids(demo: &Demo, filter: &str, since: u64) -> Vec<String> {
@@ -88,14 +111,20 @@ fn traffic_x5_throttles_the_table_until_billing_goes_on_demand() {
 #[test]
 fn errormode1_fails_bunny_payments_until_payforadoption_crashes_and_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = Demo::start_with(dir.path(), &["--memory-cap-mib", "150"]);
+    let demo = Demo::start_with(dir.path(), &["--memory-cap-mib", "150", "--metrics-interval-ms", "250"]);
     let started = now_seconds() - 1;
+    // A few memory points of payforadoption at rest first.
+    wait_for("payforadoption's memory at rest", Duration::from_secs(30), || {
+        memory_points(&demo, started as f64 - 60.0).len() >= 3
+    });
+    let switched = now_seconds_f64();
     assert!(demo.scenario(&["errormode1", "on"]).contains("\"errormode1\":\"on\""));
     let bunny = [("petId", "024"), ("pettype", "bunny")];
     wait_for("payforadoption's crash", Duration::from_secs(120), || {
         demo.petsite_form("/Payment/MakePayment", &bunny);
         demo.output().iter().any(|line| line.starts_with("fluoro demo: payforadoption exited"))
     });
+    let crashed = now_seconds_f64();
     // Restarted: a puppy's payment goes through again (a transport error would be a failure).
     wait_for("payforadoption's restart", Duration::from_secs(30), || {
         demo.petsite_form("/Payment/MakePayment", &[("petId", "003"), ("pettype", "puppy")]).contains(">success<")
@@ -130,6 +159,27 @@ fn errormode1_fails_bunny_payments_until_payforadoption_crashes_and_restarts() {
         error_mode && failure
     });
 
+    // Its resident memory climbed after the switch, before the crash, from what it was at rest.
+    let points = memory_points(&demo, started as f64 - 60.0);
+    let at_rest = points.iter().filter(|(t, _)| *t < switched).map(|(_, v)| *v).fold(0.0, f64::max);
+    assert!(at_rest > 0.0, "points before the switch: {points:?}");
+    let failing: Vec<(f64, f64)> = points.iter().copied().filter(|(t, _)| *t >= switched && *t <= crashed).collect();
+    let peak = failing.iter().map(|(_, v)| *v).fold(0.0, f64::max);
+    const MIB: f64 = 1024.0 * 1024.0;
+    assert!(peak >= at_rest + 64.0 * MIB, "memory climbs from {at_rest} to {peak} (≥ 2 held payments): {points:?}");
+    let first_fault = trace_ids(&demo, faults, started)
+        .iter()
+        .flat_map(|id| documents(&demo, id))
+        .filter(|d| d["name"] == "payforadoption" && d["fault"] == true)
+        .filter_map(|d| d["end_time"].as_f64())
+        .fold(f64::INFINITY, f64::min);
+    let risen = failing.iter().find(|(_, v)| *v >= at_rest + 32.0 * MIB).map(|(t, _)| *t).unwrap();
+    assert!(risen < crashed, "the climb ({risen}) precedes the crash ({crashed})");
+    assert!(
+        risen <= first_fault + 1.0,
+        "memory is held from the first failing payment on: risen at {risen}, first fault answered at {first_fault}"
+    );
+
     assert!(demo.scenario(&["errormode1", "off"]).contains("\"errormode1\":\"off\""));
     let page = demo.petsite_form("/Payment/MakePayment", &bunny);
     assert!(page.contains(">success<"), "{page}");
@@ -137,7 +187,9 @@ fn errormode1_fails_bunny_payments_until_payforadoption_crashes_and_restarts() {
 }
 
 /// Bunny searches are slower than 3 s, as in the original: a bunny search clicked on PetSite is
-/// found by `responsetime > 3`, and every trace that filter finds searched for bunnies.
+/// found by `responsetime > 3`, every trace that filter finds searched for bunnies, and
+/// comparing those traces with the rest (`/api/compare`) ranks the bunny pet type and the
+/// search URL among the first differences.
 #[test]
 fn responsetime_over_3_finds_the_bunny_searches() {
     let dir = tempfile::tempdir().unwrap();
@@ -155,12 +207,47 @@ fn responsetime_over_3_finds_the_bunny_searches() {
         trace_ids(&demo, "responsetime > 3", started).contains(&clicked)
     });
     for trace in trace_ids(&demo, "responsetime > 3", started).iter().take(10) {
-        let urls: Vec<String> = documents(&demo, trace)
-            .iter()
-            .filter(|d| d["name"] == "PetSearch")
-            .filter_map(|d| d["http"]["request"]["url"].as_str().map(str::to_owned))
-            .collect();
+        let search_urls = || -> Vec<String> {
+            documents(&demo, trace)
+                .iter()
+                .filter(|d| d["name"] == "PetSearch")
+                .filter_map(|d| d["http"]["request"]["url"].as_str().map(str::to_owned))
+                .collect()
+        };
+        // PetSearch's spans come over OTLP in batches: they may follow PetSite's segment.
+        wait_for("PetSearch's span of a slow trace", Duration::from_secs(30), || !search_urls().is_empty());
+        let urls = search_urls();
         assert!(urls.iter().any(|url| url.contains("pettype=bunny")), "{trace}: {urls:?}");
     }
+    // Comparing the slow traces with the rest ranks the bunny pet type and the search URL first.
+    wait_for("several slow searches", Duration::from_secs(60), || {
+        trace_ids(&demo, "responsetime > 3", started).len() >= 6
+    });
+    let comparison = demo.post(
+        "/api/compare",
+        json!({"StartTime": started, "EndTime": now_seconds() + 5, "Selection": "responsetime > 3"}),
+    );
+    let ranking = comparison["Ranking"].as_array().unwrap_or_else(|| panic!("{comparison}"));
+    let top: Vec<(&str, &str, f64)> = ranking
+        .iter()
+        .take(5)
+        .map(|r| {
+            let attribute = r["Attribute"].as_str().unwrap_or_default();
+            (attribute, r["Value"].as_str().unwrap_or_default(), r["Difference"].as_f64().unwrap_or_default())
+        })
+        .collect();
+    // PetSite's annotation of the pet type (spec 5(c)): first or second, beside the colour.
+    assert!(
+        top.iter().take(2).any(|&(a, v, d)| a == "annotation" && v == "pettype=bunny" && d > 0.5),
+        "the bunny pet type leads the ranking: {top:?}"
+    );
+    // The search URL is among the first differences: PetSite's search page `/` or PetSearch's
+    // route `/api/search` (the comparison reads URLs by path: `?selectedPetType=bunny` is not
+    // part of the value, so `/` also counts every other pet type's searches in the baseline).
+    assert!(
+        top.iter().any(|&(a, v, d)| d > 0.3
+            && ((a == "http.url" && v == "/") || (a == "annotation" && v == "http_route=/api/search"))),
+        "a search URL is among the top differences: {top:?}"
+    );
     demo.interrupt();
 }

@@ -31,6 +31,9 @@ pub struct ServiceConfig {
     /// Memory cap of the process in MiB (payforadoption's crash at its cap).
     #[serde(default = "default_memory_cap_mib")]
     pub memory_cap_mib: u64,
+    /// How often the OpenTelemetry-instrumented services export their process metrics, in ms.
+    #[serde(default = "default_metrics_interval_ms")]
+    pub metrics_interval_ms: u64,
 }
 
 /// Base URLs of the other services, each set once that service is up.
@@ -51,6 +54,13 @@ pub const DEFAULT_MEMORY_CAP_MIB: u64 = 512;
 
 fn default_memory_cap_mib() -> u64 {
     DEFAULT_MEMORY_CAP_MIB
+}
+
+/// Every 10 s: a minute bucket gets several points, and a quiet demo sends little.
+pub const DEFAULT_METRICS_INTERVAL_MS: u64 = 10_000;
+
+fn default_metrics_interval_ms() -> u64 {
+    DEFAULT_METRICS_INTERVAL_MS
 }
 
 impl ServiceConfig {

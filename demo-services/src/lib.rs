@@ -41,7 +41,7 @@ mod traffic;
 mod xray;
 mod xray_calls;
 
-pub use config::{ServiceConfig, Urls, DEFAULT_MEMORY_CAP_MIB};
+pub use config::{ServiceConfig, Urls, DEFAULT_MEMORY_CAP_MIB, DEFAULT_METRICS_INTERVAL_MS};
 pub use error::{DemoError, Result};
 pub use params::{get as get_parameter, put as put_parameter, ERRORMODE1};
 pub use services::{serve, ServiceName};

@@ -28,8 +28,6 @@ use opentelemetry_sdk::Resource;
 use crate::error::{DemoError, Result};
 use crate::propagation::{new_segment_id, new_trace_id, TraceContext};
 
-/// How often process metrics are exported.
-const METRICS_INTERVAL: Duration = Duration::from_secs(10);
 const SCOPE: &str = "fluoro-demo";
 
 /// One service's OpenTelemetry pipeline; `shutdown` flushes what is buffered.
@@ -59,7 +57,8 @@ impl IdGenerator for XrayIdGenerator {
 impl Otel {
     /// Exporters to `endpoint` (`http://127.0.0.1:4317`). Must run inside a Tokio runtime: the
     /// gRPC channel lives on it.
-    pub(crate) fn start(service_name: &'static str, endpoint: &str) -> Result<Otel> {
+    /// Process metrics are exported every `metrics_interval`.
+    pub(crate) fn start(service_name: &'static str, endpoint: &str, metrics_interval: Duration) -> Result<Otel> {
         let resource = Resource::builder()
             .with_service_name(service_name)
             .with_attribute(KeyValue::new("telemetry.sdk.name", "opentelemetry"))
@@ -88,7 +87,8 @@ impl Otel {
             .with_timeout(Duration::from_secs(2))
             .build()
             .map_err(export_error)?;
-        let reader = PeriodicReader::builder(metrics).with_interval(METRICS_INTERVAL).build();
+        let reader =
+            PeriodicReader::builder(metrics).with_interval(metrics_interval.max(Duration::from_millis(100))).build();
         let meter_provider = SdkMeterProvider::builder().with_reader(reader).with_resource(resource).build();
         register_process_metrics(&meter_provider);
         Ok(Otel {

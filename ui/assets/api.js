@@ -94,6 +94,11 @@ export async function timeSeries({ start, end, group, selector, period }) {
   );
 }
 
+/** `POST /api/services/resources`: a service's CPU and memory beside its requests, faults and latency. */
+export async function serviceResources({ start, end, service, period }) {
+  return post("/api/services/resources", { StartTime: start, EndTime: end, Service: service, Period: period });
+}
+
 // --- traces --------------------------------------------------------------------------------
 
 /** One page of GetTraceSummaries: `{TraceSummaries, NextToken, TracesProcessedCount}`. */

@@ -95,3 +95,44 @@ export function timeSeriesChart(container, points, periodSeconds) {
   };
   return new uPlot(options, [timestamps, requests, errors, faults, latency], container);
 }
+
+/** Bytes as a person reads them (binary units, as `ps` and `top` show resident memory). */
+export function bytes(value) {
+  if (value === null || value === undefined) return "–";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let scaled = value;
+  let unit = 0;
+  while (Math.abs(scaled) >= 1024 && unit < units.length - 1) {
+    scaled /= 1024;
+    unit += 1;
+  }
+  return `${scaled.toFixed(scaled >= 100 || unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+/**
+ * One resource of `/api/services/resources`' buckets (`column`: "Cpu" or "Memory") on the left
+ * axis, with the fault rate of the same buckets on the right, so that a climb and the failures
+ * it causes read on one chart. `format` writes the resource's values.
+ */
+export function resourceChart(container, buckets, { column, label, format }) {
+  const timestamps = buckets.map((bucket) => bucket.Timestamp);
+  const values = buckets.map((bucket) => bucket[column] ?? null);
+  const faults = buckets.map((bucket) => (bucket.FaultRate === null || bucket.FaultRate === undefined ? null : bucket.FaultRate * 100));
+  const options = {
+    width: widthOf(container),
+    height: HEIGHT,
+    cursor: { drag: { x: false, y: false } },
+    scales: { x: { time: true }, resource: { range: (u, min, max) => [0, Math.max(max * 1.1, 1e-9)] }, share: { range: [0, 100] } },
+    axes: [
+      {},
+      { scale: "resource", label, labelSize: 18, size: 76, values: (u, ticks) => ticks.map((tick) => format(tick)) },
+      { scale: "share", side: 1, label: "faults %", labelSize: 18, size: 44, grid: { show: false } },
+    ],
+    series: [
+      {},
+      { label, scale: "resource", stroke: "#2f6fb7", fill: "rgba(47, 111, 183, 0.15)", width: 2, spanGaps: true, value: (u, v) => format(v) },
+      { label: "faults %", scale: "share", stroke: "#d13212", width: 2, value: (u, v) => (v === null ? "–" : `${v.toFixed(1)} %`) },
+    ],
+  };
+  return new uPlot(options, [timestamps, values, faults], container);
+}

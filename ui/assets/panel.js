@@ -4,7 +4,7 @@
 
 import * as api from "./api.js";
 import { h, link, replace } from "./dom.js";
-import { histogramChart, timeSeriesChart } from "./charts.js";
+import { bytes, histogramChart, resourceChart, timeSeriesChart } from "./charts.js";
 import { counts, duration, percent, percentiles, quoted, serviceStatistics } from "./format.js";
 
 /** The service or edge the selection names in the graph, or null. */
@@ -88,9 +88,12 @@ export function renderPanel(panel, selected, pc) {
   const rangeNote = h("p", { class: "range-note", id: "panel-range" }, "Drag across the histogram to select a latency range.");
   const histogramHost = h("div", { class: "chart", id: "panel-histogram" });
   const seriesHost = h("div", { class: "chart", id: "panel-timeseries" });
+  const resourcesHost = h("div", { id: "panel-resources" });
+  const ofAService = found.kind === "node" && found.service.Type !== "client";
   replace(panel, close, title, subtitle, statisticsElement(found, pc.window.seconds), traceButtons(found, pc),
     h("h3", {}, "Response time distribution"), histogramHost, rangeNote,
-    h("h3", {}, "Over time"), seriesHost);
+    h("h3", {}, "Over time"), seriesHost,
+    ...(ofAService ? [h("h3", {}, "CPU and memory"), resourcesHost] : []));
   const entries = found.histogram || [];
   if (!entries.length) histogramHost.append(h("p", { class: "muted" }, "No completed requests."));
   else {
@@ -104,6 +107,7 @@ export function renderPanel(panel, selected, pc) {
     });
   }
   loadTimeSeries(seriesHost, found, pc);
+  if (ofAService) loadResources(resourcesHost, found.service.Name, pc);
 }
 
 /** Updates only the numbers after a live refresh: the charts and a dragged range stay. */
@@ -113,11 +117,16 @@ export function refreshPanel(panel, selected, pc) {
   if (found && stats) stats.replaceWith(statisticsElement(found, pc.window.seconds));
 }
 
+/** The bucket of the panel's charts: the same for the traces' series and the resources'. */
+function periodOf(window) {
+  return window.seconds > 6 * 3600 ? 300 : 60;
+}
+
 async function loadTimeSeries(host, found, pc) {
   const selector = found.kind === "node"
     ? `service(${quoted(found.service.Name)})`
     : `edge(${quoted(found.source.Name)}, ${quoted(found.target.Name)})`;
-  const period = pc.window.seconds > 6 * 3600 ? 300 : 60;
+  const period = periodOf(pc.window);
   try {
     const points = await api.timeSeries({ start: pc.window.start, end: pc.window.end, group: pc.group, selector, period });
     if (!points.length) return replace(host, h("p", { class: "muted" }, "No data over time."));
@@ -125,5 +134,33 @@ async function loadTimeSeries(host, found, pc) {
     timeSeriesChart(host, points, period);
   } catch (error) {
     replace(host, h("p", { class: "error" }, `Cannot load the time series: ${error.message}`));
+  }
+}
+
+/**
+ * The service's CPU and resident memory (from the metrics it exported) in the buckets of the
+ * traces' series, each with its fault rate; a service that exported none gets a note.
+ */
+async function loadResources(host, service, pc) {
+  const period = periodOf(pc.window);
+  try {
+    const view = await api.serviceResources({ start: pc.window.start, end: pc.window.end, service, period });
+    const buckets = view.Buckets || [];
+    const charts = [
+      { source: view.CpuSource, column: "Cpu", id: "panel-cpu", label: "CPU (cores)", format: (v) => (v === null ? "–" : v.toFixed(2)) },
+      { source: view.MemorySource, column: "Memory", id: "panel-memory", label: "resident memory", format: bytes },
+    ].filter((chart) => chart.source);
+    if (!charts.length) {
+      return replace(host, h("p", { class: "muted", id: "panel-resources-note" }, "This service exported no CPU or memory metrics in this range."));
+    }
+    replace(host);
+    for (const chart of charts) {
+      const points = buckets.filter((bucket) => bucket[chart.column] !== null && bucket[chart.column] !== undefined).length;
+      const chartHost = h("div", { class: "chart", id: chart.id, "data-points": String(points), title: `from ${chart.source.Metric}` });
+      host.append(chartHost);
+      resourceChart(chartHost, buckets, chart);
+    }
+  } catch (error) {
+    replace(host, h("p", { class: "error" }, `Cannot load the CPU and memory: ${error.message}`));
   }
 }

@@ -12,6 +12,7 @@ browser logged no error.
 """
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -256,6 +257,24 @@ def scenario_map(ui, facts):
     check("node=petsearch" in ui.driver.current_url, "the selection is in the URL")
     ui.one("#panel-histogram canvas")
     ui.one("#panel-timeseries canvas")
+    # petsearch exported no process metrics: a note, not an empty chart.
+    note = ui.text("#panel-resources-note")
+    check("no CPU or memory" in note, "petsearch's panel says it has no resource metrics: %r" % note)
+    check(not ui.all("#panel-resources canvas"), "no CPU or memory chart for petsearch")
+    # payments exported CPU and memory through the OpenTelemetry SDK: both charted, with points.
+    ui.click("svg.graph g.node[data-name='payments']")
+    ui.wait(lambda d: ui.text("#panel-title") == "payments", "the panel of payments")
+    for chart, metric in [("#panel-cpu", "process.cpu.time"), ("#panel-memory", "process.memory.usage")]:
+        host = ui.one(chart)
+        ui.one(chart + " canvas")
+        points = int(host.get_attribute("data-points"))
+        check(points >= 1, "%s has data points: %d" % (chart, points))
+        check(metric in host.get_attribute("title"), "%s is read from %s" % (chart, metric))
+    legend = ui.text("#panel-memory .u-legend")
+    check("resident memory" in legend and "faults %" in legend, "the memory chart's legend: %r" % legend)
+    ui.driver.execute_script("document.querySelector('#panel-resources').scrollIntoView()")
+    ui.screenshot(os.path.join(os.path.dirname(ui.screenshot_path), "dashboard_service_panel_resources.png"))
+    ui.safe("payments' CPU and memory")
     # The client node shares its service's name: the URL keeps which of the two is selected,
     # so a reload (or a shared link) reopens the same one.
     ui.click("svg.graph g.node[data-name='frontend'][data-type='client']")

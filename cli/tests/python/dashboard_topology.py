@@ -25,6 +25,9 @@ The second form sends one more trace: an OpenTelemetry server span whose resourc
   carries `<img src=x onerror=alert(1)>`; and at 35 ms a petsearch INFO line whose span id is
   in no segment of the trace (a span never sent), which the timeline places by time, on the
   deepest row then running: the DynamoDB call;
+- payments' process metrics, exported with the OpenTelemetry SDK's OTLP/HTTP metric exporter
+  in three collections: `process.memory.usage` (gauge, 120, 160 then 200 MiB) and
+  `process.cpu.time` (cumulative counter, 1.0, 1.5 then 2.1 s); petsearch exports none;
 - 110 log lines of service "health" outside any span (no trace id): more than the Logs page's
   page of 100, so its search pages;
 - one more trace, from service "xss-probe", carries `<img src=x onerror=alert(1)>` in its
@@ -236,6 +239,42 @@ def health_logs(otlp_http_port):
     return HEALTH_LOG_LINES
 
 
+MEMORY_MIB = [120, 160, 200]
+CPU_SECONDS = [1.0, 1.5, 2.1]
+
+
+def process_metrics(otlp_http_port):
+    """payments' resident memory and CPU time, as a service's process metrics, over OTLP/HTTP."""
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.metrics import CallbackOptions, Observation
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+
+    exporter = OTLPMetricExporter(endpoint="http://127.0.0.1:%d/v1/metrics" % otlp_http_port, timeout=10)
+    # A reader that never exports on its own: each force_flush is one collection.
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+    meters = MeterProvider(resource=Resource.create({"service.name": "payments"}), metric_readers=[reader],
+                           shutdown_on_exit=False)
+    meter = meters.get_meter("payments")
+    at = {"i": 0}
+
+    def memory(options: CallbackOptions):
+        yield Observation(MEMORY_MIB[at["i"]] * 1024 * 1024)
+
+    def cpu(options: CallbackOptions):
+        yield Observation(CPU_SECONDS[at["i"]])
+
+    meter.create_observable_gauge("process.memory.usage", callbacks=[memory], unit="By")
+    meter.create_observable_counter("process.cpu.time", callbacks=[cpu], unit="s")
+    for i in range(len(MEMORY_MIB)):
+        at["i"] = i
+        if not reader.force_flush(timeout_millis=10_000):
+            raise SystemExit("exporting payments' process metrics failed")
+        time.sleep(0.5)
+    return {"memory_mib": MEMORY_MIB, "cpu_seconds": CPU_SECONDS}
+
+
 def health_check(i, now):
     """A fast, healthy trace of its own service: enough of them make the list page."""
     segment = xray_recorder.begin_segment("health", sampling=1)
@@ -318,10 +357,11 @@ def main():
     logged = next(t for t in traces if t["fault"])
     logs = log_lines(otlp_http_port, logged["id"], logged["segments"], logged["start"])
     health_lines = health_logs(otlp_http_port)
+    metrics = process_metrics(otlp_http_port)
     time.sleep(0.5)  # UDP sends are fire-and-forget: give the last datagrams time to leave
     print(json.dumps({"traces": traces, "xss": xss, "payload": PAYLOAD, "health": len(health),
                       "throttled": sum(1 for t in traces if t["throttled"]), "logs": logs,
-                      "health_log_lines": health_lines}))
+                      "health_log_lines": health_lines, "metrics": metrics}))
 
 
 if __name__ == "__main__":

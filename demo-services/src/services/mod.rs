@@ -14,6 +14,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 
@@ -113,7 +114,7 @@ fn build(
     let aws = || config.url("aws", &urls.aws);
     let emitter = || XrayEmitter::new(config.xray_daemon, sampler.clone());
     let otel = |name: &'static str| match &config.otlp_endpoint {
-        Some(endpoint) => Otel::start(name, endpoint),
+        Some(endpoint) => Otel::start(name, endpoint, Duration::from_millis(config.metrics_interval_ms)),
         None => {
             Err(DemoError::Config { path: "otlp_endpoint".into(), reason: format!("{name} needs an OTLP endpoint") })
         }

@@ -75,6 +75,11 @@ pub(crate) struct DemoArgs {
     /// original's container is OOM-killed at 512 MiB.
     #[arg(long, value_name = "MIB", default_value_t = fluoro_demo_services::DEFAULT_MEMORY_CAP_MIB)]
     memory_cap_mib: u64,
+    /// How often the OpenTelemetry-instrumented services (petsearch, petlistadoptions,
+    /// payforadoption) export their process CPU and resident memory.
+    #[arg(long, value_name = "MS", default_value_t = fluoro_demo_services::DEFAULT_METRICS_INTERVAL_MS,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    metrics_interval_ms: u64,
 }
 
 #[derive(Subcommand)]
@@ -201,6 +206,7 @@ struct StartArgs {
     sidecar_http_bind: SocketAddr,
     petsite_bind: SocketAddr,
     memory_cap_mib: u64,
+    metrics_interval_ms: u64,
 }
 
 fn args_snapshot(args: &DemoArgs) -> StartArgs {
@@ -212,6 +218,7 @@ fn args_snapshot(args: &DemoArgs) -> StartArgs {
         sidecar_http_bind: args.sidecar_http_bind.unwrap_or_else(|| config::parse_addr(DEFAULT_SIDECAR_HTTP_BIND)),
         petsite_bind: args.petsite_bind.unwrap_or_else(|| config::parse_addr(DEFAULT_PETSITE_BIND)),
         memory_cap_mib: args.memory_cap_mib,
+        metrics_interval_ms: args.metrics_interval_ms,
     }
 }
 
@@ -252,6 +259,7 @@ fn start_each(
         otlp_endpoint: Some(format!("http://{otlp_grpc}")),
         urls: Urls::default(),
         memory_cap_mib: args.memory_cap_mib,
+        metrics_interval_ms: args.metrics_interval_ms,
     };
     let mut addresses = std::collections::HashMap::new();
     for service in ServiceName::ALL {
