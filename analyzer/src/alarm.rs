@@ -84,7 +84,7 @@ pub enum TreatMissingData {
 
 /// CloudWatch's `Statistic`: how the raw values of one period become its datapoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Statistic {
+pub enum AlarmStatistic {
     SampleCount,
     Sum,
     Average,
@@ -92,7 +92,7 @@ pub enum Statistic {
     Maximum,
 }
 
-impl Statistic {
+impl AlarmStatistic {
     /// The period's datapoint, or `None` for a period without values (a missing datapoint).
     pub fn aggregate(self, values: &[f64]) -> Option<f64> {
         if values.is_empty() {

@@ -122,12 +122,12 @@ fn operators_and_statistics() {
     assert!(GreaterThanOrEqualToThreshold.breaches(2.0, 2.0) && !GreaterThanThreshold.breaches(2.0, 2.0));
     assert!(LessThanOrEqualToThreshold.breaches(2.0, 2.0) && !LessThanThreshold.breaches(2.0, 2.0));
     let values = [1.0, 4.0, 7.0];
-    assert_eq!(Statistic::SampleCount.aggregate(&values), Some(3.0));
-    assert_eq!(Statistic::Sum.aggregate(&values), Some(12.0));
-    assert_eq!(Statistic::Average.aggregate(&values), Some(4.0));
-    assert_eq!(Statistic::Minimum.aggregate(&values), Some(1.0));
-    assert_eq!(Statistic::Maximum.aggregate(&values), Some(7.0));
-    assert_eq!(Statistic::Sum.aggregate(&[]), None);
+    assert_eq!(AlarmStatistic::SampleCount.aggregate(&values), Some(3.0));
+    assert_eq!(AlarmStatistic::Sum.aggregate(&values), Some(12.0));
+    assert_eq!(AlarmStatistic::Average.aggregate(&values), Some(4.0));
+    assert_eq!(AlarmStatistic::Minimum.aggregate(&values), Some(1.0));
+    assert_eq!(AlarmStatistic::Maximum.aggregate(&values), Some(7.0));
+    assert_eq!(AlarmStatistic::Sum.aggregate(&[]), None);
 }
 
 #[test]

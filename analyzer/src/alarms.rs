@@ -19,7 +19,7 @@ use std::sync::{Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
-use crate::alarm::{evaluate_alarm, AlarmRule, AlarmState, Statistic, Timeline};
+use crate::alarm::{evaluate_alarm, AlarmRule, AlarmState, AlarmStatistic, Timeline};
 use crate::error::AlarmError;
 
 pub const MAX_ALARMS: usize = 1000;
@@ -42,7 +42,7 @@ pub struct MetricId {
 
 /// Where alarms get their datapoints: one value per period start in `[from, to)`, Unix seconds.
 pub trait MetricSource {
-    fn timeline(&self, metric: &MetricId, statistic: Statistic, period: i64, from: i64, to: i64) -> Timeline;
+    fn timeline(&self, metric: &MetricId, statistic: AlarmStatistic, period: i64, from: i64, to: i64) -> Timeline;
 }
 
 /// A `PutMetricAlarm` request.
@@ -54,7 +54,7 @@ pub struct PutMetricAlarm {
     pub alarm_description: String,
     #[serde(flatten)]
     pub metric: MetricId,
-    pub statistic: Statistic,
+    pub statistic: AlarmStatistic,
     #[serde(flatten)]
     pub rule: AlarmRule,
     /// Webhook URLs notified on every transition.

@@ -10,7 +10,7 @@ const T0: i64 = 1_796_378_400;
 struct FixedSource(Timeline, Mutex<Vec<MetricId>>);
 
 impl MetricSource for FixedSource {
-    fn timeline(&self, metric: &MetricId, _statistic: Statistic, _period: i64, from: i64, to: i64) -> Timeline {
+    fn timeline(&self, metric: &MetricId, _statistic: AlarmStatistic, _period: i64, from: i64, to: i64) -> Timeline {
         self.1.lock().unwrap_or_else(PoisonError::into_inner).push(metric.clone());
         self.0.range(from..to).map(|(&at, &value)| (at, value)).collect()
     }
@@ -25,7 +25,7 @@ fn request(name: &str) -> PutMetricAlarm {
             metric_name: "ApproximateTraceCount".to_owned(),
             dimensions: BTreeMap::from([("GroupName".to_owned(), "slow".to_owned())]),
         },
-        statistic: Statistic::Sum,
+        statistic: AlarmStatistic::Sum,
         rule: AlarmRule {
             period: 60,
             evaluation_periods: 2,

@@ -68,8 +68,8 @@ mod trace_frame;
 mod trace_set;
 
 pub use alarm::{
-    cloudwatch_time, evaluate_alarm, replay_alarm, AlarmRule, AlarmState, ComparisonOperator, Evaluation, Statistic,
-    Timeline, Transition, TreatMissingData,
+    cloudwatch_time, evaluate_alarm, replay_alarm, AlarmRule, AlarmState, AlarmStatistic, ComparisonOperator,
+    Evaluation, Timeline, Transition, TreatMissingData,
 };
 pub use alarms::{
     AlarmHistoryItem, Alarms, MetricAlarm, MetricId, MetricSource, PutMetricAlarm, MAX_ALARMS, MAX_ALARM_HISTORY,

@@ -18,20 +18,14 @@ import tempfile
 import time
 import urllib.parse
 
-from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException, TimeoutException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1600,1000"]
+from browser import Check, check, start_browser
 
 # Runs before any page script: records CSP violations and alert() calls where the test can read them.
 WATCH = """
@@ -49,26 +43,8 @@ LIVE_INTERVAL_SECONDS = 5
 ERROR_ORANGE = "rgb(224, 123, 0)"
 
 
-class Check(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Check(message)
-
-
-def start_browser(profile):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument("--user-data-dir=" + profile)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": WATCH})
-    driver.set_page_load_timeout(20)
-    return driver
+def start_dashboard_browser(profile):
+    return start_browser(profile, "1600,1000", 20, before_each_page=WATCH)
 
 
 class Dashboard:
@@ -728,7 +704,7 @@ SCENARIOS = {
 def main():
     scenario, base_url, screenshot, facts = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
     with tempfile.TemporaryDirectory(prefix="fluoro-chromium-") as profile:
-        driver = start_browser(profile)
+        driver = start_dashboard_browser(profile)
         ui = Dashboard(driver, base_url)
         ui.screenshot_path = screenshot
         try:

@@ -16,36 +16,10 @@ import sys
 import tempfile
 import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1400,1000"]
-
-
-class Check(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Check(message)
-
-
-def start_browser(profile):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument("--user-data-dir=" + profile)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    return driver
+from browser import Check, check, start_browser
 
 
 def wait(driver, condition, what, timeout=30):
@@ -113,7 +87,7 @@ def main():
     petsite, dashboard, screenshots = sys.argv[1].rstrip("/"), sys.argv[2].rstrip("/"), sys.argv[3]
     os.makedirs(screenshots, exist_ok=True)
     with tempfile.TemporaryDirectory() as profile:
-        driver = start_browser(profile)
+        driver = start_browser(profile, "1400,1000", 30)
         try:
             # Take me home searches too, and may meet the deliberate fault: start over then.
             for attempt in range(3):
