@@ -230,7 +230,7 @@ fn responsetime_over_3_finds_the_bunny_searches() {
     let ranking = comparison["Ranking"].as_array().unwrap_or_else(|| panic!("{comparison}"));
     let top: Vec<(&str, &str, f64)> = ranking
         .iter()
-        .take(5)
+        .take(10)
         .map(|r| {
             let attribute = r["Attribute"].as_str().unwrap_or_default();
             (attribute, r["Value"].as_str().unwrap_or_default(), r["Difference"].as_f64().unwrap_or_default())
@@ -241,9 +241,10 @@ fn responsetime_over_3_finds_the_bunny_searches() {
         top.iter().take(2).any(|&(a, v, d)| a == "annotation" && v == "pettype=bunny" && d > 0.5),
         "the bunny pet type leads the ranking: {top:?}"
     );
-    // The search URL is among the first differences: PetSite's search page `/` or PetSearch's
-    // route `/api/search` (the comparison reads URLs by path: `?selectedPetType=bunny` is not
-    // part of the value, so `/` also counts every other pet type's searches in the baseline).
+    // The search URL is among the first ten differences: PetSite's search page `/` or
+    // PetSearch's route `/api/search` (the comparison reads URLs by path: `?selectedPetType=bunny`
+    // is not part of the value, so `/` also counts every other pet type's searches in the
+    // baseline, and the root-cause service and the colour may rank above it).
     assert!(
         top.iter().any(|&(a, v, d)| d > 0.3
             && ((a == "http.url" && v == "/") || (a == "annotation" && v == "http_route=/api/search"))),
