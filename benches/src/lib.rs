@@ -44,3 +44,17 @@ pub fn this_thread_cpu_seconds() -> f64 {
         .and_then(|stat| thread_name_and_cpu(&stat).map(|(_, seconds)| seconds))
         .unwrap_or(0.0)
 }
+
+/// Runs `run` `runs` times (at least once): the median wall time in milliseconds and the last
+/// answer.
+pub fn median_ms<T>(runs: usize, mut run: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<(f64, T)> {
+    let mut times = Vec::with_capacity(runs);
+    let mut last = None;
+    for _ in 0..runs.max(1) {
+        let began = std::time::Instant::now();
+        last = Some(run()?);
+        times.push(began.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2], anyhow::Context::context(last, "no run")?))
+}

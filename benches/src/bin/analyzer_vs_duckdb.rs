@@ -26,6 +26,7 @@ use fluoro_analyzer::{
     CompiledFilter, MatchFrames, NoGroups, ServiceGraph, Statistics, SummaryQuery, TimeRangeType, GRAPH_COLUMNS,
     TRACE_SLACK_US,
 };
+use fluoro_benches::median_ms;
 use fluoro_store::{Store, StoreConfig};
 use polars::prelude::IntoLazy;
 use serde_json::Value;
@@ -180,18 +181,6 @@ fn summary_query(filter: &str, window: (i64, i64)) -> anyhow::Result<SummaryQuer
         offset: 0,
         page_size: 1,
     })
-}
-
-fn median_ms<T>(runs: usize, mut run: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<(f64, T)> {
-    let mut times = Vec::with_capacity(runs);
-    let mut last = None;
-    for _ in 0..runs.max(1) {
-        let began = Instant::now();
-        last = Some(run()?);
-        times.push(began.elapsed().as_secs_f64() * 1e3);
-    }
-    times.sort_by(f64::total_cmp);
-    Ok((times[times.len() / 2], last.context("no run")?))
 }
 
 /// Edge statistics keyed by node names and types; nodes differing only by account are summed,

@@ -17,6 +17,7 @@ use std::time::Instant;
 use anyhow::{ensure, Context};
 use clap::Parser;
 use fluoro_analyzer::{metric_series, MetricSeriesQuery, Statistic};
+use fluoro_benches::median_ms;
 use fluoro_proto::{Durability, HistogramValue, MetricBatch, MetricKind, MetricPoint};
 use fluoro_store::{MetricQuery, Store, StoreConfig};
 use serde_json::Value;
@@ -162,18 +163,6 @@ fn day_of_points(service: &str, interval_seconds: i64) -> Vec<MetricPoint> {
         points.push(latency);
     }
     points
-}
-
-fn median_ms<T>(runs: usize, mut run: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<(f64, T)> {
-    let mut times = Vec::with_capacity(runs);
-    let mut last = None;
-    for _ in 0..runs.max(1) {
-        let began = Instant::now();
-        last = Some(run()?);
-        times.push(began.elapsed().as_secs_f64() * 1e3);
-    }
-    times.sort_by(f64::total_cmp);
-    Ok((times[times.len() / 2], last.context("no run")?))
 }
 
 fn duckdb(store: &Store, query: &MetricSeriesQuery, runs: usize) -> anyhow::Result<Value> {
