@@ -72,15 +72,16 @@ impl LogStore {
         let limit = query.limit.clamp(1, MAX_LOG_PAGE);
         let text = query.text.as_deref().map(TextMatcher::new);
         let body_matches = |body: &str| text.as_ref().is_none_or(|text| text.matches(body));
-        let matches = |log: &StoredLog| {
+        // Everything but the text, which `read_logs` tests on a block's body column already.
+        let matches_but_text = |log: &StoredLog| {
             let row = &log.row;
             row.time_us >= query.from_us
                 && row.time_us < query.to_us
                 && row.severity_number >= query.min_severity
                 && query.service.as_deref().is_none_or(|service| row.service == service)
                 && query.before.is_none_or(|before| cursor(log) < before)
-                && body_matches(&row.body)
         };
+        let matches = |log: &StoredLog| matches_but_text(log) && body_matches(&log.row.body);
         // Only the newest limit + 1 can be on this page.
         let (mut found, mut blocks) = self.snapshot_first(matches, limit + 1, |log| std::cmp::Reverse(cursor(log)));
         let upper_us = query.before.map_or(query.to_us, |before| before.time_us.saturating_add(1).min(query.to_us));
@@ -95,7 +96,7 @@ impl LogStore {
                     break;
                 }
                 let read = read_logs(block, Some(block_predicate(query, from_us, to_us)), body_matches)?;
-                found.extend(read.into_iter().filter(|log| matches(log)));
+                found.extend(read.into_iter().filter(|log| matches_but_text(log)));
             }
         }
         newest_first(&mut found);
