@@ -25,5 +25,6 @@ mod fluoro_serve_keeps_metrics;
 mod fluoro_serve_survives_sigkill;
 mod trace_compare_queries_a_running_server;
 mod trace_filter_queries_a_running_server;
+mod trace_get_shows_a_waterfall;
 mod trace_histogram_queries_a_running_server;
 mod trace_logs_queries_a_running_server;

@@ -8,16 +8,10 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use crate::filter::civil_from_days;
-use crate::query::{post_json, QueryArgs};
+use crate::query::{ask, QueryArgs, EXIT_NONE_MATCHED};
 
 /// The server's largest search page (`Limit` 1–1000).
 const MAX_PAGE: usize = 1000;
-
-/// Exit status when nothing matched; 2 is a usage error (clap's, or a request the server
-/// rejects), 3 a server that fails or cannot be reached.
-const EXIT_NONE_MATCHED: i32 = 1;
-const EXIT_USAGE: i32 = 2;
-const EXIT_SERVER_ERROR: i32 = 3;
 
 /// Show the log lines of a trace, or search log lines by service, severity, text and time.
 ///
@@ -121,23 +115,6 @@ async fn search_logs(args: &LogsArgs) -> anyhow::Result<Value> {
         answer["NextToken"] = json!(token);
     }
     Ok(answer)
-}
-
-/// The server's successful answer; otherwise the message and exit status 2 (rejected) or 3
-/// (failed, or unreachable).
-async fn ask(client: &reqwest::Client, url: &str, request: &Value) -> Value {
-    match post_json(client, url, request).await {
-        Ok((status, body)) if status.is_success() => body,
-        Ok((status, body)) => {
-            let message = body["message"].as_str().unwrap_or("the server rejected the request");
-            eprintln!("error: {message}");
-            exit(if status.is_client_error() { EXIT_USAGE } else { EXIT_SERVER_ERROR });
-        }
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            exit(EXIT_SERVER_ERROR);
-        }
-    }
 }
 
 /// One string per log line, columns padded to the widest cell.

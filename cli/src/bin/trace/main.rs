@@ -1,10 +1,12 @@
 //! `trace`: queries against a Fluoro server, one module per noun: `filter` (trace summaries
 //! matching a filter expression), `compare` (two trace sets: distributions and the attribute
 //! values that differ), `histogram` (a filter's latency percentiles and distribution), `logs`
-//! (a trace's log lines, or a log search) and `id` (trace id conversion). `get` and `map` arrive with the API issue.
+//! (a trace's log lines, or a log search), `get` (traces as waterfall trees) and `id` (trace id
+//! conversion).
 
 mod compare;
 mod filter;
+mod get;
 mod histogram;
 mod id;
 mod logs;
@@ -23,6 +25,7 @@ struct Cli {
 enum Command {
     Compare(compare::CompareArgs),
     Filter(filter::FilterArgs),
+    Get(get::GetArgs),
     Histogram(histogram::HistogramArgs),
     Id(id::IdArgs),
     Logs(logs::LogsArgs),
@@ -33,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Compare(args) => compare::run(args).await,
         Command::Filter(args) => filter::run(args).await,
+        Command::Get(args) => get::run(args).await,
         Command::Histogram(args) => histogram::run(args).await,
         Command::Id(args) => id::run(args),
         Command::Logs(args) => logs::run(args).await,

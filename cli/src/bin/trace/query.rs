@@ -49,6 +49,29 @@ impl QueryArgs {
     }
 }
 
+/// Exit status when nothing matched; 2 is a usage error (clap's, or a request the server
+/// rejects), 3 a server that fails or cannot be reached.
+pub(crate) const EXIT_NONE_MATCHED: i32 = 1;
+pub(crate) const EXIT_USAGE: i32 = 2;
+pub(crate) const EXIT_SERVER_ERROR: i32 = 3;
+
+/// The server's successful answer; otherwise the message and exit status 2 (rejected) or 3
+/// (failed, or unreachable: then how to start a server).
+pub(crate) async fn ask(client: &reqwest::Client, url: &str, request: &Value) -> Value {
+    match post_json(client, url, request).await {
+        Ok((status, body)) if status.is_success() => body,
+        Ok((status, body)) => {
+            let message = body["message"].as_str().unwrap_or("the server rejected the request");
+            eprintln!("error: {message}");
+            std::process::exit(if status.is_client_error() { EXIT_USAGE } else { EXIT_SERVER_ERROR });
+        }
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::exit(EXIT_SERVER_ERROR);
+        }
+    }
+}
+
 /// Posts `request` and reads the answer, which is JSON whether the server accepted the
 /// request or not (an error answer carries `__type` and `message`).
 pub(crate) async fn post_json(
@@ -56,7 +79,11 @@ pub(crate) async fn post_json(
     url: &str,
     request: &Value,
 ) -> anyhow::Result<(StatusCode, Value)> {
-    let response = client.post(url).json(request).send().await.with_context(|| format!("cannot reach {url}"))?;
+    let response = client.post(url).json(request).send().await.with_context(|| {
+        format!(
+            "cannot reach {url}; start a server with `fluoro serve` (or `fluoro demo`), or name another with --server"
+        )
+    })?;
     let status = response.status();
     let body: Value = response.json().await.with_context(|| format!("{url} answered {status} without JSON"))?;
     Ok((status, body))
