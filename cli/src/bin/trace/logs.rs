@@ -60,7 +60,11 @@ pub(crate) struct LogsArgs {
 
 pub(crate) async fn run(args: LogsArgs) -> anyhow::Result<()> {
     let answer = match &args.trace_id {
-        Some(trace_id) => trace_logs(&args, trace_id).await?,
+        Some(trace_id) => {
+            // A trace's lines come whole, oldest first: nothing to cut.
+            args.query.refuse_limit("logs ID");
+            trace_logs(&args, trace_id).await?
+        }
         None => search_logs(&args).await?,
     };
     let lines = answer["Logs"].as_array().cloned().unwrap_or_default();

@@ -25,6 +25,8 @@ const MAX_REMEMBERED: usize = 100_000;
 const MAX_PER_POLL: usize = 10_000;
 /// Column widths of a line: start, id, response, status, method.
 const WIDTHS: [usize; 5] = [19, 35, 8, 12, 6];
+/// A URL is never cut below this many characters.
+const MIN_URL_WIDTH: usize = 12;
 
 /// Follow new traces matching a filter expression, one line each, until Ctrl-C.
 ///
@@ -144,20 +146,19 @@ fn print_line(summary: &Value, json: bool, terminal: &Terminal) -> anyhow::Resul
     let [id, start, response, status, method, url, root_cause] = <[String; 7]>::try_from(row.cells)
         .map_err(|cells| anyhow::anyhow!("a summary row of {} cells", cells.len()))?;
     let [start_width, id_width, response_width, status_width, method_width] = WIDTHS;
+    let url = fit_url(&url, &root_cause, terminal.width);
     let status = terminal.paint(row.colour, &format!("{status:<status_width$}"));
-    let line = format!(
+    println!(
         "{start:<start_width$}  {id:<id_width$}  {response:>response_width$}  {status}  {method:<method_width$}  {url}  {root_cause}"
     );
-    println!("{}", fit(&line, terminal));
     Ok(())
 }
 
-/// The line cut to the terminal's width (colour codes do not take columns).
-fn fit(line: &str, terminal: &Terminal) -> String {
-    match terminal.width {
-        Some(width) if !terminal.colour && line.chars().count() > width => crate::table::cut(line, width),
-        _ => line.to_owned(),
-    }
+/// The URL cut so that the line fits the terminal (never below [`MIN_URL_WIDTH`]).
+fn fit_url(url: &str, root_cause: &str, width: Option<usize>) -> String {
+    let Some(width) = width else { return url.to_owned() };
+    let fixed: usize = WIDTHS.iter().map(|width| width + 2).sum::<usize>() + 2 + root_cause.chars().count();
+    crate::table::cut(url, width.saturating_sub(fixed).max(MIN_URL_WIDTH))
 }
 
 #[cfg(test)]
@@ -175,5 +176,14 @@ mod tests {
         remembered.forget_before(15.0);
         let left: HashSet<&String> = remembered.started.keys().collect();
         assert_eq!(left, HashSet::from([&"b".to_owned()]));
+    }
+
+    #[test]
+    fn urls_are_cut_to_fit_the_terminal() {
+        let url = "https://shop.example.com/cart/123456789";
+        assert_eq!(fit_url(url, "checkout", None), url);
+        // 90 fixed columns, 2 before the root cause and its 8: 20 left for the URL.
+        assert_eq!(fit_url(url, "checkout", Some(120)), "https://shop.exampl…");
+        assert_eq!(fit_url(url, "checkout", Some(40)).chars().count(), MIN_URL_WIDTH);
     }
 }
