@@ -47,6 +47,9 @@ fn trace_queries_share_endpoint_window_group_and_limit() {
     let refused = run_trace("histogram", &server, &["--limit", "3"]);
     assert_eq!(refused.status.code(), Some(2));
     assert_eq!(String::from_utf8_lossy(&refused.stderr), "error: --limit does not apply to `trace histogram`\n");
+    let whole_trace = run_trace("logs", &server, &[&trace_id(1), "--limit", "3"]);
+    assert_eq!(String::from_utf8_lossy(&whole_trace.stderr), "error: --limit does not apply to `trace logs ID`\n");
+    assert_eq!(whole_trace.status.code(), Some(2));
 
     let address = server.url("");
     drop(server);
