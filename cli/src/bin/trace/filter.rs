@@ -32,7 +32,8 @@ pub(crate) const SUMMARY_TABLE: Table<'static> = Table {
 ///   trace filter '' --limit 500                          every trace (an empty expression matches all)
 ///
 /// JSON shape: [TraceSummary], X-Ray's (Id, StartTime, ResponseTime, Duration, Http, HasFault,
-/// HasError, HasThrottle, ServiceIds, FaultRootCauses, ErrorRootCauses, …), newest first.
+/// HasError, HasThrottle, ServiceIds, FaultRootCauses, ErrorRootCauses, …), oldest first
+/// (by start time, as the server pages them); --limit keeps the first.
 ///
 /// Exit status: 0 traces found, 1 none matched, 2 usage error or a rejected expression (shown
 /// with a caret under the column), 3 server error or no server.

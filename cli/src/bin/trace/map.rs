@@ -73,8 +73,8 @@ const EDGE_TABLE: Table<'static> = Table {
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub(crate) struct MapArgs {
-    /// Draw the map of the traces matching this filter expression (at most --limit, default and
-    /// at most 1000, of them) instead of every trace of the window.
+    /// Draw the map of the traces matching this filter expression instead of every trace of
+    /// the window: the first --limit of them by start time (default and at most 1000).
     #[arg(long, value_name = "EXPR")]
     filter: Option<String>,
     /// Print Graphviz DOT instead of a table.
