@@ -121,12 +121,10 @@ async fn serve(
         .with_metric_sink(store.clone() as Arc<dyn MetricSink>);
     let data_dir = config.data_dir.clone();
     // The dashboard's GET pages and assets beside the API's POST operations, on one port.
-    let mut api_routes = fluoro_ui::api_router(store.clone(), groups)
+    let api_routes = fluoro_ui::api_router(store.clone(), groups)
         .merge(fluoro_ui::alarms_router(alarms))
+        .merge(fluoro_ui::demo_scenario_router(supervision.demo_control_file))
         .merge(fluoro_ui::dashboard_router());
-    if let Some(file) = supervision.demo_control_file {
-        api_routes = api_routes.merge(fluoro_ui::demo_scenario_router(file));
-    }
     let server = fluoro_collector::start(config, ingest, store.clone() as Arc<dyn TraceSource>, api_routes).await?;
     let a = server.addresses;
     // One line per listener on stdout: people read it, and tests parse it.
