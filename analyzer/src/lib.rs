@@ -68,11 +68,12 @@ mod trace_frame;
 mod trace_set;
 
 pub use alarm::{
-    cloudwatch_time, evaluate_alarm, replay_alarm, AlarmRule, AlarmState, AlarmStatistic, ComparisonOperator,
+    cloudwatch_time, evaluate_alarm, notification_time, replay_alarm, AlarmRule, AlarmState, AlarmStatistic, ComparisonOperator,
     Evaluation, Timeline, Transition, TreatMissingData,
 };
 pub use alarms::{
-    AlarmHistoryItem, Alarms, MetricAlarm, MetricId, MetricSource, PutMetricAlarm, MAX_ALARMS, MAX_ALARM_HISTORY,
+    check_webhook_url, AlarmHistoryItem, Alarms, MetricAlarm, MetricId, MetricSource, PutMetricAlarm, MAX_ALARMS,
+    MAX_ALARM_ACTIONS, MAX_ALARM_HISTORY,
 };
 pub use compare::{
     compare_trace_sets, effect_size, AttributeBreakdown, AttributeDifference, ComparisonQuery, EffectSize,
