@@ -68,8 +68,8 @@ mod trace_frame;
 mod trace_set;
 
 pub use alarm::{
-    cloudwatch_time, evaluate_alarm, notification_time, replay_alarm, AlarmRule, AlarmState, AlarmStatistic, ComparisonOperator,
-    Evaluation, Timeline, Transition, TreatMissingData,
+    cloudwatch_time, evaluate_alarm, notification_time, replay_alarm, AlarmRule, AlarmState, AlarmStatistic,
+    ComparisonOperator, Evaluation, Timeline, Transition, TreatMissingData,
 };
 pub use alarms::{
     check_webhook_url, AlarmHistoryItem, Alarms, MetricAlarm, MetricId, MetricSource, PutMetricAlarm, MAX_ALARMS,
