@@ -7,6 +7,7 @@ mod server;
 
 mod dashboard_lists_and_narrows_traces;
 mod dashboard_loads_every_page;
+mod dashboard_manages_alarms;
 mod dashboard_manages_groups;
 mod dashboard_renders_segment_strings_as_text;
 mod dashboard_searches_logs;

@@ -109,9 +109,14 @@ async fn serve(
         .with_log_sink(store.clone() as Arc<dyn LogSink>)
         .with_metric_sink(store.clone() as Arc<dyn MetricSink>);
     let data_dir = config.data_dir.clone();
+    // Webhooks of alarm transitions: the alarm evaluation loop hands `Alarms::evaluate`'s
+    // transitions to `notifier.alarm_transition_sender()` (or `notify_alarm_transitions`), and
+    // `/metrics` appends `notifier.prometheus()`.
+    let notifier = fluoro_ui::spawn_notifier(fluoro_ui::NotifierConfig::default());
     // The dashboard's GET pages and assets beside the API's POST operations, on one port.
     let api_routes = fluoro_ui::api_router(store.clone(), groups)
         .merge(fluoro_ui::alarms_router(alarms))
+        .merge(fluoro_ui::notifications_router(notifier))
         .merge(fluoro_ui::dashboard_router());
     let server = fluoro_collector::start(config, ingest, store.clone() as Arc<dyn TraceSource>, api_routes).await?;
     let a = server.addresses;
