@@ -137,11 +137,24 @@ impl NotifierHandle {
     /// A channel whose transitions are notified: the hook of the server's alarm evaluation loop
     /// (`transitions: Some(handle.alarm_transition_sender())`).
     pub fn alarm_transition_sender(&self) -> mpsc::Sender<(MetricAlarm, AlarmHistoryItem)> {
-        let (sender, mut receiver) = mpsc::channel::<(MetricAlarm, AlarmHistoryItem)>(TRANSITION_CHANNEL_CAPACITY);
+        self.sender(TRANSITION_CHANNEL_CAPACITY, |(alarm, item)| Some(alarm_notification(&alarm, &item)))
+    }
+
+    /// A channel for any producer (insights opened or closed): each value sent becomes the
+    /// notification `to_notification` makes of it (none: nothing to tell). Must be called on a
+    /// tokio runtime; the forwarding task ends when every sender is dropped.
+    pub fn sender<T: Send + 'static>(
+        &self,
+        capacity: usize,
+        to_notification: impl Fn(T) -> Option<Notification> + Send + 'static,
+    ) -> mpsc::Sender<T> {
+        let (sender, mut receiver) = mpsc::channel::<T>(capacity.max(1));
         let handle = self.clone();
         tokio::spawn(async move {
-            while let Some(transition) = receiver.recv().await {
-                handle.notify_alarm_transitions(std::slice::from_ref(&transition));
+            while let Some(value) = receiver.recv().await {
+                if let Some(notification) = to_notification(value) {
+                    handle.notify(notification);
+                }
             }
         });
         sender

@@ -129,10 +129,18 @@ async fn each_transition_reaches_the_webhook_once_and_failures_are_bounded_and_c
     let notifier = spawn_notifier(quick_config());
 
     // Once a minute, as the server's loop does: OK at 10:01, ALARM at 10:02, OK again at 10:04.
+    // Half through the channel the evaluation loop of `fluoro serve` holds, half directly.
+    let hook = notifier.alarm_transition_sender();
     let mut history = Vec::new();
     for minute in 1..=5 {
         let transitions = alarms.evaluate(&source, T0 + 60 * minute).unwrap();
-        notifier.notify_alarm_transitions(&transitions);
+        if minute % 2 == 0 {
+            for transition in &transitions {
+                hook.send(transition.clone()).await.unwrap();
+            }
+        } else {
+            notifier.notify_alarm_transitions(&transitions);
+        }
         history.extend(transitions.into_iter().filter(|(alarm, _)| alarm.definition.alarm_name == "slow"));
     }
     let states: Vec<(i64, &str)> = history.iter().map(|(_, item)| (item.timestamp, item.new_state.as_str())).collect();
