@@ -13,12 +13,14 @@ const CHANGED_AT: i64 = 1_796_378_520;
 const PAYLOAD: &str = "<img src=x onerror=alert(1)>";
 
 fn persisted_alarm(name: &str, namespace: &str, metric: &str, dimensions: Value, state: &str, reason: &str) -> Value {
+    // Any datapoint keeps the state (ALARM: every value is >= 0; OK: none is < 0), and missing
+    // ones are ignored: an evaluation loop leaves these states be.
+    let operator = if state == "ALARM" { "GreaterThanOrEqualToThreshold" } else { "LessThanThreshold" };
     json!({
         "AlarmName": name, "AlarmDescription": format!("watches {PAYLOAD}"),
         "Namespace": namespace, "MetricName": metric, "Dimensions": dimensions,
         "Statistic": "Maximum", "Period": 60, "EvaluationPeriods": 1, "DatapointsToAlarm": 1,
-        // Any datapoint breaches and missing ones keep the state: an evaluation loop leaves it be.
-        "ComparisonOperator": "GreaterThanOrEqualToThreshold", "Threshold": 0.0, "TreatMissingData": "ignore",
+        "ComparisonOperator": operator, "Threshold": 0.0, "TreatMissingData": "ignore",
         "AlarmActions": [],
         "StateValue": state, "StateReason": reason, "StateUpdatedTimestamp": CHANGED_AT,
         "History": [{"AlarmName": name, "Timestamp": CHANGED_AT, "OldState": "INSUFFICIENT_DATA", "NewState": state,
@@ -52,4 +54,10 @@ fn dashboard_manages_alarms() {
     assert_eq!(created["Dimensions"], json!({"GroupName": "slow"}));
     assert_eq!(created["Threshold"], 7.0, "the edited threshold");
     assert_eq!(created["AlarmActions"], json!(["http://127.0.0.1:9/hook"]));
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let notifications: Value = runtime
+        .block_on(async { reqwest::get(dashboard.server.url("/api/notifications")).await?.json().await })
+        .unwrap();
+    assert!(notifications["Counts"]["Queued"].is_u64() && notifications["Deliveries"].is_array(), "{notifications}");
 }

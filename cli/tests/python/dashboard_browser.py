@@ -550,7 +550,7 @@ def scenario_pages(ui, facts):
     for path, ready in [("/", "svg.graph g.node"), ("/traces", "#traces-table tbody tr"),
                         ("/traces/" + fault["id"], "#timeline tr.timeline-row"), ("/logs", "#logs-table tbody tr"),
                         ("/analytics", "#analytics-histogram canvas"), ("/groups", "tr[data-group]"),
-                        ("/sampling", "tr[data-rule='Default']")]:
+                        ("/alarms", "#alarm-form"), ("/sampling", "tr[data-rule='Default']")]:
         ui.open(path)
         ui.one(ready)
         ui.safe(path)
