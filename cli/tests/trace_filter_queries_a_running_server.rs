@@ -24,7 +24,7 @@ pub(crate) fn run_trace(subcommand: &str, server: &FluoroServer, arguments: &[&s
     Command::new(env!("CARGO_BIN_EXE_trace"))
         .arg(subcommand)
         .args(arguments)
-        .args(["--server", &server.url(""), "--start", &T0.to_string(), "--end", &(T0 + 600.0).to_string()])
+        .args(["--endpoint", &server.url(""), "--from", &T0.to_string(), "--to", &(T0 + 600.0).to_string()])
         .output()
         .unwrap()
 }

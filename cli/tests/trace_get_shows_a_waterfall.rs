@@ -3,10 +3,12 @@
 //! subsegment that called it), with `--full` fields and as JSON; a trace the server does not
 //! hold exits 1, a server nobody runs exits 3 and says how to start one.
 
+use std::process::{Command, Output};
+
 use serde_json::{json, Value};
 
 use crate::server::FluoroServer;
-use crate::trace_filter_queries_a_running_server::{run_trace, T0};
+use crate::trace_filter_queries_a_running_server::T0;
 use crate::trace_histogram_queries_a_running_server::stdout;
 
 const TRACE_ID: &str = "1-6553f100-0000000000000000000000aa";
@@ -31,6 +33,16 @@ fn documents() -> Vec<String> {
     vec![web.to_string(), payments.to_string()]
 }
 
+/// `trace get ARGUMENTS…` against `server`.
+fn get(server: &FluoroServer, arguments: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trace"))
+        .arg("get")
+        .args(arguments)
+        .args(["--endpoint", &server.url("")])
+        .output()
+        .unwrap()
+}
+
 fn seeded() -> (tempfile::TempDir, FluoroServer) {
     let dir = tempfile::tempdir().unwrap();
     let server = FluoroServer::start(dir.path());
@@ -42,7 +54,7 @@ fn seeded() -> (tempfile::TempDir, FluoroServer) {
 #[test]
 fn trace_get_prints_the_trace_as_an_indented_waterfall() {
     let (_dir, server) = seeded();
-    let printed = stdout(&run_trace("get", &server, &[TRACE_ID]));
+    let printed = stdout(&get(&server, &[TRACE_ID]));
     let lines: Vec<&str> = printed.lines().collect();
     assert_eq!(lines[0], format!("{TRACE_ID}  1.000s  4 spans"), "{printed}");
     let columns: Vec<&str> = lines[1].split_whitespace().collect();
@@ -65,7 +77,7 @@ fn trace_get_prints_the_trace_as_an_indented_waterfall() {
     }
     assert_eq!(lines.len(), 6, "{printed}");
 
-    let full = stdout(&run_trace("get", &server, &[TRACE_ID, "--full"]));
+    let full = stdout(&get(&server, &[TRACE_ID, "--full"]));
     assert!(full.contains("\n    annotations: {\"customer\":\"acme\"}\n"), "{full}");
     assert!(
         full.contains("          sql: {\"sanitized_query\":\"SELECT 1\",\"url\":\"postgresql://db/orders\"}"),
@@ -79,7 +91,7 @@ fn trace_get_prints_json_and_exits_1_for_a_missing_trace() {
     let (_dir, server) = seeded();
     // The W3C form of the id names the same trace.
     let w3c = TRACE_ID.replace("1-", "").replace('-', "");
-    let answer: Value = serde_json::from_str(&stdout(&run_trace("get", &server, &[&w3c, "--json"]))).unwrap();
+    let answer: Value = serde_json::from_str(&stdout(&get(&server, &[&w3c, "--json"]))).unwrap();
     let spans = answer["Traces"][0]["Spans"].as_array().unwrap();
     let tree: Vec<(&str, u64, &str)> = spans
         .iter()
@@ -105,7 +117,7 @@ fn trace_get_prints_json_and_exits_1_for_a_missing_trace() {
     assert_eq!(answer["UnprocessedTraceIds"], json!([]));
 
     let missing_id = "1-6553f100-0000000000000000000000bb";
-    let missing = run_trace("get", &server, &[TRACE_ID, missing_id]);
+    let missing = get(&server, &[TRACE_ID, missing_id]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stdout).starts_with(TRACE_ID));
     assert_eq!(String::from_utf8_lossy(&missing.stderr), format!("trace {missing_id} not found\n"));

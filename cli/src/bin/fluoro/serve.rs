@@ -49,6 +49,16 @@ pub(crate) struct ServeArgs {
     /// its parent, even a killed one).
     #[arg(long, hide = true)]
     stop_with_stdin: bool,
+    /// Where `fluoro demo` writes its scenario control's address: the dashboard then offers
+    /// the scenario switches (`/api/demo/scenario`).
+    #[arg(long, hide = true, value_name = "FILE")]
+    demo_control_file: Option<PathBuf>,
+}
+
+/// How this process runs beside others (`fluoro demo` sets both).
+struct Supervision {
+    stop_with_stdin: bool,
+    demo_control_file: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -58,7 +68,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => ConfigFile::default(),
     };
     let store_section = std::mem::take(&mut file.store);
-    let stop_with_stdin = args.stop_with_stdin;
+    let supervision =
+        Supervision { stop_with_stdin: args.stop_with_stdin, demo_control_file: args.demo_control_file.clone() };
     let server_config = server_config(args, file);
     let store_config = store_section.store_config(&server_config.data_dir)?;
     let groups_path = server_config.data_dir.join(GROUPS_FILE);
@@ -66,7 +77,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let alarms_path = server_config.data_dir.join(ALARMS_FILE);
     let alarms = Alarms::open(&alarms_path).with_context(|| format!("cannot open alarms {}", alarms_path.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(server_config, store_config, Arc::new(groups), Arc::new(alarms), stop_with_stdin))
+    runtime.block_on(serve(server_config, store_config, Arc::new(groups), Arc::new(alarms), supervision))
 }
 
 fn server_config(args: ServeArgs, file: ConfigFile) -> ServerConfig {
@@ -99,7 +110,7 @@ async fn serve(
     store_config: StoreConfig,
     groups: Arc<Groups>,
     alarms: Arc<Alarms>,
-    stop_with_stdin: bool,
+    supervision: Supervision,
 ) -> anyhow::Result<()> {
     // Opening replays the write-ahead log: file work, off the async threads.
     let store_dir = store_config.data_dir.clone();
@@ -114,10 +125,13 @@ async fn serve(
     // `/metrics` appends `notifier.prometheus()`.
     let notifier = fluoro_ui::spawn_notifier(fluoro_ui::NotifierConfig::default());
     // The dashboard's GET pages and assets beside the API's POST operations, on one port.
-    let api_routes = fluoro_ui::api_router(store.clone(), groups)
+    let mut api_routes = fluoro_ui::api_router(store.clone(), groups)
         .merge(fluoro_ui::alarms_router(alarms))
         .merge(fluoro_ui::notifications_router(notifier))
         .merge(fluoro_ui::dashboard_router());
+    if let Some(file) = supervision.demo_control_file {
+        api_routes = api_routes.merge(fluoro_ui::demo_scenario_router(file));
+    }
     let server = fluoro_collector::start(config, ingest, store.clone() as Arc<dyn TraceSource>, api_routes).await?;
     let a = server.addresses;
     // One line per listener on stdout: people read it, and tests parse it.
@@ -128,7 +142,7 @@ async fn serve(
     println!("fluoro: listening otlp-grpc {} (traces, logs)", a.otlp_grpc);
     println!("fluoro: listening otlp-http {} (/v1/traces, /v1/logs)", a.otlp_http);
     println!("fluoro: ready");
-    wait_for_stop(stop_with_stdin).await?;
+    wait_for_stop(supervision.stop_with_stdin).await?;
     tracing::info!("stopping");
     server.shutdown().await?;
     // Nothing writes any more: flush recent data to a block (Parquet encoding, fsyncs).

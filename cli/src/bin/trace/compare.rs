@@ -5,8 +5,10 @@
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::filter::report_rejection;
-use crate::query::{post_json, QueryArgs};
+use crate::query::{post_or_exit, QueryArgs, ScopedExpression};
+
+/// Attribute values shown without --limit.
+const DEFAULT_TOP: usize = 15;
 
 /// How `POST /api/compare` starts a message about the baseline expression.
 const BASELINE_ERROR_PREFIX: &str = "Baseline: ";
@@ -25,7 +27,15 @@ const BASELINE_ERROR_PREFIX: &str = "Baseline: ";
 ///   trace compare 'fault' --group web                       both sets within a group, as created with CreateGroup
 ///   trace compare 'responsetime > 3' --json                 the whole comparison, for scripts
 ///
-/// Exit status: 0 on success, 2 when the server rejects an expression or the request.
+/// --group keeps only the group's traces in both sets; --limit (or --top) is the number of
+/// attribute values shown (default 15).
+///
+/// JSON shape: the answer of POST /api/compare (docs/api.md): {"Selection": {"Expression",
+/// "Traces", "Percentiles": {"P50", "P90", "P95", "P99"} | null}, "Baseline": {same},
+/// "Ranking": [{"Attribute", "Value", "SelectionShare", "BaselineShare", "Difference", "Score", "Z"}]}.
+///
+/// Exit status: 0 on success, 2 usage error or a rejected expression (shown with a caret under
+/// the column), 3 server error or no server.
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub(crate) struct CompareArgs {
@@ -34,24 +44,18 @@ pub(crate) struct CompareArgs {
     /// The baseline's filter expression (default: the traces not matching the selection).
     #[arg(long)]
     baseline: Option<String>,
-    /// Only the traces of this group (by name), in both sets.
-    #[arg(long)]
-    group: Option<String>,
     #[command(flatten)]
     query: QueryArgs,
-    /// Print the whole comparison as JSON instead of tables.
-    #[arg(long)]
-    json: bool,
-    /// Attribute values shown in the table.
-    #[arg(long, default_value_t = 15)]
-    top: usize,
+    /// Attribute values shown in the table (the same as --limit).
+    #[arg(long, conflicts_with = "limit")]
+    top: Option<usize>,
 }
 
 pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
-    let (start, end) = args.query.window()?;
+    let (start, end) = args.query.window_json()?;
     let request = json!({"StartTime": start, "EndTime": end, "Selection": args.selection, "Baseline": args.baseline,
-                         "GroupName": args.group});
-    let (status, body) = post_json(&reqwest::Client::new(), &args.query.url("/api/compare"), &request).await?;
+                         "GroupName": args.query.group});
+    let (status, body) = post_or_exit(&reqwest::Client::new(), &args.query.url("/api/compare"), &request).await;
     if !status.is_success() {
         // The server names the baseline in its errors; others are the selection's.
         let message = body["message"].as_str().unwrap_or_default();
@@ -59,16 +63,15 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
             Some(baseline) if message.starts_with(BASELINE_ERROR_PREFIX) => baseline,
             _ => &args.selection,
         };
-        report_rejection(blamed, &body);
-        std::process::exit(2);
+        ScopedExpression::new(blamed, None).reject(status, &body);
     }
-    if args.json {
+    if args.query.json {
         println!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(());
     }
     print_table(&distribution_rows(&body));
     println!();
-    print_table(&ranking_rows(&body, args.top));
+    print_table(&ranking_rows(&body, args.top.unwrap_or_else(|| args.query.limit_or(DEFAULT_TOP))));
     Ok(())
 }
 

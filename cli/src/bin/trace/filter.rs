@@ -4,10 +4,19 @@
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::query::{post_json, QueryArgs};
+use crate::query::{post_or_exit, QueryArgs, ScopedExpression, EXIT_NONE_MATCHED};
+use crate::table::{Align, Row, Table, Terminal};
 
-/// Longer URLs are cut in the table.
-const URL_WIDTH: usize = 60;
+/// Traces shown without --limit.
+const DEFAULT_LIMIT: usize = 50;
+
+/// The summaries table: the URL is cut to fit the terminal, the status painted.
+pub(crate) const SUMMARY_TABLE: Table<'static> = Table {
+    header: &["ID", "START (UTC)", "RESPONSE", "STATUS", "METHOD", "URL", "ROOT CAUSE"],
+    align: &[Align::Left, Align::Left, Align::Right, Align::Left, Align::Left, Align::Left, Align::Left],
+    flexible: Some(5),
+    coloured: Some(3),
+};
 
 /// Find traces matching a filter expression (X-Ray's filter language).
 ///
@@ -16,13 +25,18 @@ const URL_WIDTH: usize = 60;
 ///   trace filter 'fault' --since 15m                     faults of the last 15 minutes
 ///   trace filter 'service("payments") { error }' --json  as JSON, for scripts
 ///   trace filter 'http.url CONTAINS "/checkout" AND http.status >= 500'
-///   trace filter 'annotation.customer = "acme"' --start 2026-01-02T10:00:00Z --end 2026-01-02T11:00:00Z
-///   trace filter 'group.name = "slow" AND fault'         a group's filter, as created with CreateGroup
+///   trace filter 'annotation.customer = "acme"' --from 2026-01-02T10:00:00Z --to 2026-01-02T11:00:00Z
+///   trace filter fault --group slow                      within a group (same as 'group.name = "slow" AND (fault)')
 ///   trace filter 'rootcause.json = #[{"Services": [{"Name": "web"}, {"Name": "payments"}]}]'
 ///                                                        a root cause's path, in the shape of --json's FaultRootCauses
 ///   trace filter '' --limit 500                          every trace (an empty expression matches all)
 ///
-/// Exit status: 0 on success, 2 when the server rejects the expression or the request.
+/// JSON shape: [TraceSummary], X-Ray's (Id, StartTime, ResponseTime, Duration, Http, HasFault,
+/// HasError, HasThrottle, ServiceIds, FaultRootCauses, ErrorRootCauses, …), oldest first
+/// (by start time, as the server pages them); --limit keeps the first.
+///
+/// Exit status: 0 traces found, 1 none matched, 2 usage error or a rejected expression (shown
+/// with a caret under the column), 3 server error or no server.
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub(crate) struct FilterArgs {
@@ -33,105 +47,87 @@ pub(crate) struct FilterArgs {
     /// Select traces with any span in the window, not only those that started in it.
     #[arg(long)]
     event_time: bool,
-    /// Print the summaries as JSON (X-Ray's TraceSummary shape) instead of a table.
-    #[arg(long)]
-    json: bool,
-    /// At most this many traces.
-    #[arg(long, default_value_t = 50)]
-    limit: usize,
 }
 
-pub(crate) async fn run(args: FilterArgs) -> anyhow::Result<()> {
-    let (start, end) = args.query.window()?;
+/// Summaries matching `expression` in the window, following `NextToken` up to `limit`; a
+/// refusal exits. Also whether more were left and how many traces the server processed.
+pub(crate) async fn summaries(
+    query: &QueryArgs,
+    expression: &ScopedExpression<'_>,
+    (start, end): (f64, f64),
+    event_time: bool,
+    limit: usize,
+) -> (Vec<Value>, bool, u64) {
     let client = reqwest::Client::new();
-    let url = args.query.url("/TraceSummaries");
+    let url = query.url("/TraceSummaries");
     let mut summaries = Vec::new();
     let mut processed = 0;
     let mut token: Option<String> = None;
     loop {
-        let mut request = json!({"StartTime": start, "EndTime": end, "FilterExpression": args.expression,
-                                 "TimeRangeType": if args.event_time { "Event" } else { "TraceId" }});
+        let mut request = json!({"StartTime": start, "EndTime": end, "FilterExpression": expression.sent,
+                                 "TimeRangeType": if event_time { "Event" } else { "TraceId" }});
         if let Some(token) = &token {
             request["NextToken"] = json!(token);
         }
-        let (status, body) = post_json(&client, &url, &request).await?;
+        let (status, body) = post_or_exit(&client, &url, &request).await;
         if !status.is_success() {
-            report_rejection(&args.expression, &body);
-            std::process::exit(2);
+            expression.reject(status, &body);
         }
         processed += body["TracesProcessedCount"].as_u64().unwrap_or_default();
         summaries.extend(body["TraceSummaries"].as_array().cloned().unwrap_or_default());
         token = body["NextToken"].as_str().map(str::to_owned);
-        if token.is_none() || summaries.len() >= args.limit {
+        if token.is_none() || summaries.len() >= limit {
             break;
         }
     }
-    summaries.truncate(args.limit);
-    if args.json {
+    let more = token.is_some() || summaries.len() > limit;
+    summaries.truncate(limit);
+    (summaries, more, processed)
+}
+
+pub(crate) async fn run(args: FilterArgs) -> anyhow::Result<()> {
+    let window = args.query.window()?;
+    let expression = ScopedExpression::new(&args.expression, args.query.group.as_deref());
+    let limit = args.query.limit_or(DEFAULT_LIMIT);
+    let (summaries, more, processed) = summaries(&args.query, &expression, window, args.event_time, limit).await;
+    if args.query.json {
         println!("{}", serde_json::to_string_pretty(&summaries)?);
     } else {
-        print_table(&summaries);
-        let more = if token.is_some() { " (more with --limit)" } else { "" };
+        let terminal = Terminal::stdout();
+        let rows: Vec<Row> = summaries.iter().map(row).collect();
+        for line in SUMMARY_TABLE.render(&rows, &terminal) {
+            println!("{line}");
+        }
+        let more = if more { " (more with --limit)" } else { "" };
         eprintln!("{} traces shown{more}; {processed} processed", summaries.len());
+    }
+    if summaries.is_empty() {
+        std::process::exit(EXIT_NONE_MATCHED);
     }
     Ok(())
 }
 
-/// The server's message; for an expression error, the expression with a caret under the
-/// column the message names.
-pub(crate) fn report_rejection(expression: &str, body: &Value) {
-    let kind = body["__type"].as_str().unwrap_or("error");
-    let message = body["message"].as_str().unwrap_or("the server rejected the request");
-    eprintln!("error: {message}");
-    if let Some(column) = column_of(message) {
-        eprintln!("  {expression}");
-        eprintln!("  {}^", " ".repeat(column.saturating_sub(1)));
-    } else if kind != "InvalidRequestException" {
-        eprintln!("({kind})");
-    }
-}
-
-/// The 1-based column in "… at column N…".
-fn column_of(message: &str) -> Option<usize> {
-    let rest = &message[message.find("at column ")? + "at column ".len()..];
-    rest[..rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len())].parse().ok()
-}
-
-fn print_table(summaries: &[Value]) {
-    let header = ["ID", "START (UTC)", "RESPONSE", "STATUS", "METHOD", "URL", "ROOT CAUSE"];
-    let rows: Vec<[String; 7]> = summaries.iter().map(row).collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let line = |cells: [&str; 7]| {
-        let padded: Vec<String> = cells.iter().zip(widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
-        println!("{}", padded.join("  ").trim_end());
-    };
-    line(header);
-    for row in &rows {
-        line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5], &row[6]]);
-    }
-}
-
-fn row(summary: &Value) -> [String; 7] {
+/// A summary's cells, its status painted red for a fault, yellow for an error or throttle.
+pub(crate) fn row(summary: &Value) -> Row {
     let text = |value: &Value| value.as_str().unwrap_or("-").to_owned();
     let response = summary["ResponseTime"].as_f64().map_or("-".to_owned(), |seconds| format!("{seconds:.3}s"));
-    let mut url = text(&summary["Http"]["HttpURL"]);
-    if url.chars().count() > URL_WIDTH {
-        url = url.chars().take(URL_WIDTH - 1).collect::<String>() + "…";
-    }
-    [
+    let colour = if summary["HasFault"] == json!(true) {
+        Some("31")
+    } else if summary["HasError"] == json!(true) || summary["HasThrottle"] == json!(true) {
+        Some("33")
+    } else {
+        None
+    };
+    let cells = vec![
         text(&summary["Id"]),
         summary["StartTime"].as_f64().map_or("-".to_owned(), utc),
         response,
         status(summary),
         text(&summary["Http"]["HttpMethod"]),
-        url,
+        text(&summary["Http"]["HttpURL"]),
         root_cause(summary),
-    ]
+    ];
+    Row { cells, colour }
 }
 
 fn status(summary: &Value) -> String {
@@ -158,7 +154,7 @@ fn root_cause(summary: &Value) -> String {
 }
 
 /// `2026-01-02 03:04:05` from epoch seconds.
-fn utc(seconds: f64) -> String {
+pub(crate) fn utc(seconds: f64) -> String {
     let whole = seconds.floor() as i64;
     let (days, rest) = (whole.div_euclid(86_400), whole.rem_euclid(86_400));
     let (year, month, day) = civil_from_days(days);
@@ -183,10 +179,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn columns_and_dates() {
-        assert_eq!(column_of("expected a number after > at column 16"), Some(16));
-        assert_eq!(column_of("unbalanced { at column 7: no } before the end"), Some(7));
-        assert_eq!(column_of("group \"x\" does not exist"), None);
+    fn dates() {
         assert_eq!(utc(1_700_000_000.0), "2023-11-14 22:13:20");
         assert_eq!(utc(0.0), "1970-01-01 00:00:00");
     }

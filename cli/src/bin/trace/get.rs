@@ -1,13 +1,13 @@
 //! `trace get ID…`: traces from the server's `POST /Traces` (BatchGetTraces) as indented trees
 //! of spans aligned like a waterfall, or as a stable JSON shape of the same spans.
 
-use std::io::IsTerminal;
 use std::process::exit;
 
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::query::{ask, QueryArgs, EXIT_NONE_MATCHED};
+use crate::query::{ask, EndpointArgs, EXIT_NONE_MATCHED};
+use crate::table::Terminal;
 
 /// Characters of the waterfall's timeline column.
 const BAR_WIDTH: usize = 30;
@@ -49,12 +49,12 @@ pub(crate) struct GetArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
-    query: QueryArgs,
+    endpoint: EndpointArgs,
 }
 
 pub(crate) async fn run(args: GetArgs) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
-    let url = args.query.url("/Traces");
+    let url = args.endpoint.url("/Traces");
     let mut traces = Vec::new();
     let mut missing: Vec<Value> = Vec::new();
     for ids in args.ids.chunks(IDS_PER_REQUEST) {
@@ -65,7 +65,7 @@ pub(crate) async fn run(args: GetArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&json!({"Traces": traces, "UnprocessedTraceIds": missing}))?);
     } else {
-        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let colour = Terminal::stdout().colour;
         for (index, trace) in traces.iter().enumerate() {
             if index > 0 {
                 println!();

@@ -6,8 +6,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use crate::compare::print_table;
-use crate::filter::report_rejection;
-use crate::query::{post_json, QueryArgs};
+use crate::query::{post_or_exit, QueryArgs, ScopedExpression, EXIT_NONE_MATCHED};
 
 /// The longest bar, in characters.
 const BAR_WIDTH: usize = 40;
@@ -28,46 +27,53 @@ const MICROS_PER_SECOND: f64 = 1e6;
 ///   trace histogram 'fault' --group web                   within a group, as created with CreateGroup
 ///   trace histogram 'responsetime > 1' --json             the whole report, for scripts
 ///
-/// Exit status: 0 on success, 2 when the server rejects the expression or the request.
+/// JSON shape: the answer of POST /api/histogram (docs/api.md): {"Traces", "ResponseTime":
+/// {"Count", "Summary": {"Min", "Max", "Mean", "P50", "P90", "P95", "P99"} | null,
+/// "Distribution": [{"Value", "Count"}]}, "Duration": {same}}.
+///
+/// Exit status: 0 traces found, 1 none matched, 2 usage error or a rejected expression (shown
+/// with a caret under the column), 3 server error or no server.
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub(crate) struct HistogramArgs {
     /// The filter expression; quote it for the shell. Absent or empty: every trace.
     expression: Option<String>,
-    /// Only the traces of this group (by name).
-    #[arg(long)]
-    group: Option<String>,
     #[command(flatten)]
     query: QueryArgs,
     /// Chart durations (first span start to last span end) instead of response times.
     #[arg(long)]
     duration: bool,
-    /// Print the whole report as JSON instead of a table and a chart.
-    #[arg(long)]
-    json: bool,
 }
 
 pub(crate) async fn run(args: HistogramArgs) -> anyhow::Result<()> {
-    let (start, end) = args.query.window()?;
+    args.query.refuse_limit("histogram");
+    let (start, end) = args.query.window_json()?;
     let request = json!({"StartTime": start, "EndTime": end, "FilterExpression": args.expression,
-                         "GroupName": args.group});
-    let (status, body) = post_json(&reqwest::Client::new(), &args.query.url("/api/histogram"), &request).await?;
+                         "GroupName": args.query.group});
+    let (status, body) = post_or_exit(&reqwest::Client::new(), &args.query.url("/api/histogram"), &request).await;
     if !status.is_success() {
-        report_rejection(args.expression.as_deref().unwrap_or_default(), &body);
-        std::process::exit(2);
+        ScopedExpression::new(args.expression.as_deref().unwrap_or_default(), None).reject(status, &body);
     }
-    if args.json {
+    let found = body["Traces"].as_u64().unwrap_or_default() > 0;
+    if args.query.json {
         println!("{}", serde_json::to_string_pretty(&body)?);
-        return Ok(());
+    } else {
+        print_report(&body, args.duration);
     }
-    print_table(&summary_rows(&body));
-    let (field, measure) = if args.duration { ("Duration", "duration") } else { ("ResponseTime", "response time") };
+    if !found {
+        std::process::exit(EXIT_NONE_MATCHED);
+    }
+    Ok(())
+}
+
+fn print_report(body: &Value, duration: bool) {
+    print_table(&summary_rows(body));
+    let (field, measure) = if duration { ("Duration", "duration") } else { ("ResponseTime", "response time") };
     println!();
     println!("{measure}:");
     for line in chart(&coarse_buckets(&body[field]["Distribution"])) {
         println!("{line}");
     }
-    Ok(())
 }
 
 /// `traces`, then min, p50…p99, max and mean of both measures, side by side.

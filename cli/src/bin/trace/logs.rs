@@ -10,14 +10,17 @@ use serde_json::{json, Value};
 use crate::filter::civil_from_days;
 use crate::query::{ask, QueryArgs, EXIT_NONE_MATCHED};
 
+/// Lines shown without --limit.
+const DEFAULT_LIMIT: usize = 100;
+
 /// The server's largest search page (`Limit` 1–1000).
 const MAX_PAGE: usize = 1000;
 
 /// Show the log lines of a trace, or search log lines by service, severity, text and time.
 ///
 /// With a trace id: that trace's lines (or one segment's, with --segment), oldest first.
-/// Without: the lines of the window (--since, --start, --end) matching every option given,
-/// newest first, at most --limit of them.
+/// Without: the lines of the window (--since, --from, --to) matching every option given,
+/// newest first, at most --limit of them (default 100).
 ///
 /// Each line: time (UTC, RFC 3339 with milliseconds), service, severity, segment id ("-" for a
 /// line written outside any span), message.
@@ -28,6 +31,9 @@ const MAX_PAGE: usize = 1000;
 ///   trace logs --service pet-search --grep memory --since 15m
 ///   trace logs --severity WARN --limit 500                   warnings and worse, last hour
 ///   trace logs --service payments --json                     the API's answer, for scripts
+///
+/// JSON shape: {"Logs": [{"Time", "ObservedTime", "TraceId"?, "SegmentId"?, "Service",
+/// "SeverityNumber", "SeverityText", "Body", "Attributes"}], "NextToken"?} (ui/src/logs.rs).
 ///
 /// Exit status: 0 when lines were found, 1 when none matched, 2 on a usage error or a request
 /// the server rejects, 3 when the server fails or cannot be reached.
@@ -48,24 +54,21 @@ pub(crate) struct LogsArgs {
     /// Search: only lines at least this severe: TRACE, DEBUG, INFO, WARN, ERROR, FATAL or 1–24.
     #[arg(long, conflicts_with = "trace_id")]
     severity: Option<String>,
-    /// Search: at most this many lines.
-    #[arg(long, default_value_t = 100, conflicts_with = "trace_id",
-          value_parser = clap::value_parser!(u64).range(1..))]
-    limit: u64,
     #[command(flatten)]
     query: QueryArgs,
-    /// Print the API's answer as JSON instead of lines.
-    #[arg(long)]
-    json: bool,
 }
 
 pub(crate) async fn run(args: LogsArgs) -> anyhow::Result<()> {
     let answer = match &args.trace_id {
-        Some(trace_id) => trace_logs(&args, trace_id).await?,
+        Some(trace_id) => {
+            // A trace's lines come whole, oldest first: nothing to cut.
+            args.query.refuse_limit("logs ID");
+            trace_logs(&args, trace_id).await?
+        }
         None => search_logs(&args).await?,
     };
     let lines = answer["Logs"].as_array().cloned().unwrap_or_default();
-    if args.json {
+    if args.query.json {
         println!("{}", serde_json::to_string_pretty(&answer)?);
     } else {
         for line in aligned(&lines) {
@@ -90,10 +93,10 @@ async fn trace_logs(args: &LogsArgs, trace_id: &str) -> anyhow::Result<Value> {
 /// Page after page until `--limit` lines or the last page; the answer keeps the `NextToken`
 /// of the lines not fetched.
 async fn search_logs(args: &LogsArgs) -> anyhow::Result<Value> {
-    let (start, end) = args.query.window()?;
+    let (start, end) = args.query.window_json()?;
     let client = reqwest::Client::new();
     let url = args.query.url("/api/logs/search");
-    let limit = usize::try_from(args.limit).unwrap_or(usize::MAX);
+    let limit = args.query.limit_or(DEFAULT_LIMIT);
     let mut lines: Vec<Value> = Vec::new();
     let mut token: Option<String> = None;
     loop {
