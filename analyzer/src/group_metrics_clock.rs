@@ -28,6 +28,9 @@ pub const DEFAULT_GROUP_METRICS_GRACE_SECONDS: i64 = 45;
 /// How many missed minutes a restart computes at most.
 pub const DEFAULT_CATCH_UP_MINUTES: i64 = 60;
 const MINUTE: i64 = 60;
+/// Minutes computed per [`GroupMetricsRecorder::record_due`] call at most: a long catch-up
+/// proceeds over several calls, so a stop never waits for all of it.
+pub const MAX_MINUTES_PER_PASS: usize = 10;
 
 /// The recorder's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,8 +90,8 @@ impl GroupMetricsRecorder {
         self.latest.clone()
     }
 
-    /// Computes and durably stores every minute due at `now` (Unix seconds) not yet computed;
-    /// returns their starts.
+    /// Computes and durably stores the minutes due at `now` (Unix seconds) not yet computed,
+    /// oldest first and at most [`MAX_MINUTES_PER_PASS`]; returns their starts.
     pub fn record_due(&mut self, store: &Store, groups: &Groups, now: i64) -> Result<Vec<i64>> {
         let last_due = floor_minute(now - self.config.grace_seconds) - MINUTE;
         let earliest = last_due - (self.config.catch_up_minutes.max(1) - 1) * MINUTE;
@@ -101,7 +104,7 @@ impl GroupMetricsRecorder {
         };
         let mut computed = Vec::new();
         let mut minute = next;
-        while minute <= last_due {
+        while minute <= last_due && computed.len() < MAX_MINUTES_PER_PASS {
             let points = group_metrics_of_minute(store, groups, minute)?;
             store.write_metrics(MetricBatch { points: points.clone(), durability: Durability::Acknowledged })?;
             self.latest.replace(points);

@@ -79,6 +79,28 @@ fn a_restart_catches_up_missed_minutes_within_the_bound_without_recomputing_any(
 }
 
 #[test]
+fn a_long_catch_up_is_spread_over_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let groups = Groups::in_memory();
+    put(&store, &trace(1, MINUTE as f64 + 5.0, 100.0, "ok"));
+    let config = GroupMetricsConfig { grace_seconds: GRACE, catch_up_minutes: 60 };
+    let mut recorder = GroupMetricsRecorder::new(config);
+    let now = MINUTE + 25 * 60 + GRACE;
+    let mut passes = Vec::new();
+    loop {
+        let computed = recorder.record_due(&store, &groups, now).unwrap();
+        if computed.is_empty() {
+            break;
+        }
+        passes.push(computed.len());
+    }
+    assert_eq!(passes, [MAX_MINUTES_PER_PASS, MAX_MINUTES_PER_PASS, 5]);
+    assert_eq!(default_counts(&store).first(), Some(&(0, 1.0)));
+    assert_eq!(default_counts(&store).len(), 25);
+}
+
+#[test]
 fn a_restarted_recorder_serves_the_last_computed_minute_on_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());

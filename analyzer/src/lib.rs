@@ -99,7 +99,7 @@ pub use group_metrics::{
 };
 pub use group_metrics_clock::{
     last_computed_minute, GroupMetricsConfig, GroupMetricsRecorder, LatestGroupMetrics, DEFAULT_CATCH_UP_MINUTES,
-    DEFAULT_GROUP_METRICS_GRACE_SECONDS,
+    DEFAULT_GROUP_METRICS_GRACE_SECONDS, MAX_MINUTES_PER_PASS,
 };
 pub use group_metrics_export::{group_metrics_prometheus, MAX_EXPORTED_NODES};
 pub use groups::{
