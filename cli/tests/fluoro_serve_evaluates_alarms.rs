@@ -62,7 +62,9 @@ fn alarms_on_group_and_otlp_metrics_change_state_with_reasons() {
     assert!(server.stop().success());
 
     let fast = ["--group-metrics-grace-seconds", "0", "--alarm-interval-seconds", "1"].map(std::ffi::OsStr::new);
-    let server = FluoroServer::start_with(data.path(), &fast);
+    let log_path = data.path().join("server.log");
+    let log = std::process::Stdio::from(std::fs::File::create(&log_path).unwrap());
+    let server = FluoroServer::start_logging(data.path(), &fast, "info", log);
     let depth_at = minute_start(2) + 10;
     send_queue_depth(&server, depth_at);
     let default = json!({"GroupName": "Default"});
@@ -89,4 +91,11 @@ fn alarms_on_group_and_otlp_metrics_change_state_with_reasons() {
     let history = server.post("/DescribeAlarmHistory", json!({"AlarmName": "backend-storm"}));
     assert_eq!(history["AlarmHistoryItems"][0]["NewState"], "OK");
     assert!(server.stop().success());
+
+    // One log line per transition, naming the alarm, the change and the reason.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let changes: Vec<&str> = log.lines().filter(|line| line.contains("alarm state changed")).collect();
+    assert_eq!(changes.len(), 3, "{log}");
+    let busy = changes.iter().find(|line| line.contains("alarm=busy")).expect("busy's transition is logged");
+    assert!(busy.contains("INSUFFICIENT_DATA -> ALARM") && busy.contains(&datapoint), "{busy}");
 }

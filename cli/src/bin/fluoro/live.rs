@@ -106,7 +106,9 @@ async fn evaluate_alarms(
     transitions: Option<mpsc::Sender<AlarmTransition>>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let mut ticks = tokio::time::interval(interval);
+    // The first evaluation waits one interval, as between any two: after a restart the group
+    // metrics' catch-up gets that long to fill the missed minutes before alarms read them.
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

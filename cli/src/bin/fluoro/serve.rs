@@ -197,5 +197,7 @@ pub(crate) async fn wait_for_stop(stdin_too: bool) -> anyhow::Result<()> {
 pub(crate) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FLUORO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colours only on a terminal: a log file or a journal gets plain `key=value` text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
 }
