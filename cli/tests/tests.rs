@@ -4,6 +4,7 @@
 mod dashboard;
 mod demo;
 mod server;
+mod xray_traffic;
 
 mod dashboard_lists_and_narrows_traces;
 mod dashboard_loads_every_page;
@@ -19,6 +20,8 @@ mod fluoro_demo_petsite_in_a_browser;
 mod fluoro_demo_samples_by_the_sidecars_rules;
 mod fluoro_demo_stops_every_child_on_ctrl_c;
 mod fluoro_demo_switches_scenarios;
+mod fluoro_serve_computes_group_metrics;
+mod fluoro_serve_evaluates_alarms;
 mod fluoro_serve_ingests_real_sdks;
 mod fluoro_serve_keeps_alarms;
 mod fluoro_serve_keeps_logs;
