@@ -26,6 +26,7 @@ mod fluoro_serve_ingests_real_sdks;
 mod fluoro_serve_keeps_alarms;
 mod fluoro_serve_keeps_logs;
 mod fluoro_serve_keeps_metrics;
+mod fluoro_serve_posts_alarm_webhooks;
 mod fluoro_serve_survives_sigkill;
 mod trace_compare_queries_a_running_server;
 mod trace_filter_queries_a_running_server;
