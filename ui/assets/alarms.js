@@ -14,6 +14,8 @@ const SPARK_HOURS = 3;
 const SPARK_WIDTH = 180;
 const SPARK_HEIGHT = 36;
 const HISTORY_ROWS = 50;
+/** Each sparkline is one series query per refresh: past this many alarms the rest get none. */
+const MAX_SPARKLINES = 50;
 const STATISTICS = ["Sum", "Average", "Minimum", "Maximum", "SampleCount"];
 /** The alarm's statistic as /api/metrics/series names it. */
 const SERIES_STATISTIC = { Sum: "sum", Average: "avg", Minimum: "min", Maximum: "max", SampleCount: "count" };
@@ -59,9 +61,9 @@ export function render(root) {
       replace(list, h("p", { class: "muted", id: "alarms-empty" }, "No alarms yet: create one below."));
       return;
     }
-    const rows = alarms.map((alarm) => {
+    const rows = alarms.map((alarm, index) => {
       const spark = h("span", { class: "sparkline", "data-for": alarm.AlarmName });
-      drawSparkline(spark, alarm);
+      if (index < MAX_SPARKLINES) drawSparkline(spark, alarm);
       const message = h("span", { class: "field-error" });
       return h("tr", { "data-alarm": alarm.AlarmName, "data-state": alarm.StateValue },
         h("td", {}, alarm.AlarmName, alarm.AlarmDescription ? h("div", { class: "muted" }, alarm.AlarmDescription) : null),
