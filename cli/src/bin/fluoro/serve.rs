@@ -125,13 +125,11 @@ async fn serve(
     // `/metrics` appends `notifier.prometheus()`.
     let notifier = fluoro_ui::spawn_notifier(fluoro_ui::NotifierConfig::default());
     // The dashboard's GET pages and assets beside the API's POST operations, on one port.
-    let mut api_routes = fluoro_ui::api_router(store.clone(), groups)
+    let api_routes = fluoro_ui::api_router(store.clone(), groups)
         .merge(fluoro_ui::alarms_router(alarms))
         .merge(fluoro_ui::notifications_router(notifier))
+        .merge(fluoro_ui::demo_scenario_router(supervision.demo_control_file))
         .merge(fluoro_ui::dashboard_router());
-    if let Some(file) = supervision.demo_control_file {
-        api_routes = api_routes.merge(fluoro_ui::demo_scenario_router(file));
-    }
     let server = fluoro_collector::start(config, ingest, store.clone() as Arc<dyn TraceSource>, api_routes).await?;
     let a = server.addresses;
     // One line per listener on stdout: people read it, and tests parse it.
