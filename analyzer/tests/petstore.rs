@@ -19,7 +19,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use fluoro_proto::{parse_document, rows_from_document, TraceId};
+use fluoro_proto::{parse_document, TraceId};
 use fluoro_proto::{Durability, SpanBatch};
 use fluoro_store::{Store, StoreConfig};
 use serde_json::{json, Value};
@@ -40,11 +40,9 @@ pub(crate) fn open(dir: &Path) -> Store {
 }
 
 pub(crate) fn put(store: &Store, documents: &[Value]) {
-    let mut batch = SpanBatch { entities: Vec::new(), rows: Vec::new(), durability: Durability::Acknowledged };
+    let mut batch = SpanBatch::new(Durability::Acknowledged);
     for document in documents {
-        let document = parse_document(document.to_string().as_bytes()).unwrap();
-        batch.rows.extend(rows_from_document(&document));
-        batch.entities.extend(document.entities().iter().cloned());
+        batch.push_document(parse_document(document.to_string().as_bytes()).unwrap(), None);
     }
     store.write(batch).unwrap();
 }

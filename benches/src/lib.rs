@@ -2,6 +2,10 @@
 //! against a baseline run in the same process or script; `BENCHMARKS.md` has how to run them and
 //! the numbers. This library holds what several of them share.
 
+pub mod petadoptions;
+pub mod server_process;
+pub mod udp_load;
+
 /// Stands where each benchmark writes a new trace's 24 random hex digits.
 pub const TRACE_PLACEHOLDER: &str = "000000000000000000000000";
 
@@ -34,6 +38,18 @@ pub fn thread_name_and_cpu(stat: &str) -> Option<(&str, f64)> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some((stat.get(open + 1..close)?, (utime + stime) as f64 / CLOCK_TICKS_PER_SECOND))
+}
+
+/// CPU seconds of each of this process's threads, added up by thread name.
+pub fn cpu_by_thread_name() -> anyhow::Result<std::collections::HashMap<String, f64>> {
+    let mut by_name = std::collections::HashMap::new();
+    for task in std::fs::read_dir("/proc/self/task")? {
+        // A thread that exits meanwhile is simply not counted.
+        let Ok(stat) = std::fs::read_to_string(task?.path().join("stat")) else { continue };
+        let Some((name, seconds)) = thread_name_and_cpu(&stat) else { continue };
+        *by_name.entry(name.to_string()).or_insert(0.0) += seconds;
+    }
+    Ok(by_name)
 }
 
 /// CPU seconds the calling thread has used: immune to time spent descheduled, which on a

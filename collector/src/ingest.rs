@@ -7,8 +7,7 @@
 use std::sync::Arc;
 
 use fluoro_proto::{
-    parse_document_with, push_rows_from_document, Document, DocumentError, LogBatch, LogRow, LogSink, MetricBatch,
-    MetricPoint, MetricSink, Rules, SpanRow,
+    parse_document_with, DocumentError, LogBatch, LogRow, LogSink, MetricBatch, MetricPoint, MetricSink, Rules, SpanRow,
 };
 
 use crate::counters::{Counters, DropReason, RejectReason, Source};
@@ -101,16 +100,14 @@ impl Ingest {
         // batch does not move its large elements several times over.
         let expected = documents.size_hint().0;
         let mut batch =
-            SpanBatch { entities: Vec::with_capacity(expected), rows: Vec::with_capacity(4 * expected), durability };
+            SpanBatch { documents: Vec::with_capacity(expected), rows: Vec::with_capacity(4 * expected), durability };
         let mut refused = Vec::new();
         let mut received = 0u64;
         for (index, bytes) in documents.enumerate() {
             received += 1;
             match parse_document_with(bytes, &self.rules) {
-                Ok(document) => {
-                    push_rows_from_document(&document, &mut batch.rows);
-                    push_entities(document, &mut batch.entities);
-                }
+                // A parsed document is UTF-8: serde_json reads nothing else.
+                Ok(document) => batch.push_document(document, std::str::from_utf8(bytes).ok()),
                 Err(error) => {
                     self.counters.add_rejected(source, RejectReason::of(&error), 1);
                     refused.push(RefusedDocument { index, id: refused_document_id(&error, bytes), error });
@@ -142,7 +139,7 @@ impl Ingest {
         durability: Durability,
     ) -> Result<(), SinkError> {
         let accepted = self.count_converted(source, rows.len(), rejected, 0);
-        self.write(source, SpanBatch { entities: Vec::new(), rows, durability }, accepted)
+        self.write(source, SpanBatch { documents: Vec::new(), rows, durability }, accepted)
     }
 
     /// Keeps log records converted from OTLP; `rejected` records were refused by the
@@ -223,13 +220,6 @@ impl Ingest {
 
 /// Moves the document's top-level entities into the batch without a vector per document: an
 /// `Entity` is ~1.8 KB inline, and most documents hold one.
-fn push_entities(document: Document, entities: &mut Vec<fluoro_proto::Entity>) {
-    match document {
-        Document::Segment(entity) | Document::Subsegment(entity) => entities.push(entity),
-        Document::Subsegments(more) => entities.extend(more),
-    }
-}
-
 /// The refused document's id: from the validation error when it got that far, otherwise
 /// found in the raw bytes the way the X-Ray daemon does, so senders can match rejects.
 fn refused_document_id(error: &DocumentError, bytes: &[u8]) -> Option<String> {

@@ -58,11 +58,8 @@ impl MemorySink {
 impl SpanSink for MemorySink {
     fn write(&self, batch: SpanBatch) -> Result<(), SinkError> {
         let mut inner = self.inner.lock();
-        for entity in batch.entities {
-            let Some(trace_id) = entity.trace_id else { continue };
-            let id = entity.id;
-            let json = Document::Segment(entity).to_json().into_boxed_str();
-            inner.entry(trace_id).entities.insert(id, json);
+        for document in batch.documents {
+            inner.entry(document.trace_id).entities.insert(document.id, document.json.into_boxed_str());
         }
         for row in batch.rows {
             let entry = inner.entry(row.trace_id);

@@ -60,7 +60,8 @@ pub use segment::{
     Http, HttpRequest, HttpResponse, Link, Sql, StackFrame, XraySdk,
 };
 pub use sink::{
-    Durability, LogBatch, LogSink, MetricBatch, MetricSink, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource,
+    Durability, EntityDocument, LogBatch, LogSink, MetricBatch, MetricSink, SinkError, SpanBatch, SpanSink,
+    StoredTrace, TraceSource,
 };
 pub use span::{
     push_rows_from_document, rows_from_document, seconds_to_micros, AnnotationScalar, AwsSummary, ExceptionSummary,

@@ -582,11 +582,8 @@ impl Shared {
 /// its own row (the first row with its trace id and id: `rows_from_document` puts a top-level
 /// entity before its subsegments).
 fn stored_spans(batch: SpanBatch, next_sequence: &AtomicU64) -> Vec<StoredSpan> {
-    let mut documents: std::collections::HashMap<(TraceId, SegmentId), String> = batch
-        .entities
-        .iter()
-        .filter_map(|entity| Some(((entity.trace_id?, entity.id), serde_json::to_string(entity).ok()?)))
-        .collect();
+    let mut documents: std::collections::HashMap<(TraceId, SegmentId), String> =
+        batch.documents.into_iter().map(|document| ((document.trace_id, document.id), document.json)).collect();
     let first = next_sequence.fetch_add(batch.rows.len() as u64, Ordering::SeqCst);
     batch
         .rows

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use fluoro_proto::{parse_document, rows_from_document, SpanRow, TraceId};
+use fluoro_proto::{parse_document, SpanRow, TraceId};
 use fluoro_proto::{Durability, SpanBatch, StoredTrace};
 use fluoro_store::{Store, StoreConfig};
 use serde_json::{json, Value};
@@ -32,11 +32,9 @@ pub(crate) fn open(dir: &Path) -> Store {
 
 /// One batch of documents, as `Ingest::put_documents` builds it.
 pub(crate) fn batch(documents: &[Value], durability: Durability) -> SpanBatch {
-    let mut batch = SpanBatch { entities: Vec::new(), rows: Vec::new(), durability };
+    let mut batch = SpanBatch::new(durability);
     for document in documents {
-        let document = parse_document(document.to_string().as_bytes()).unwrap();
-        batch.rows.extend(rows_from_document(&document));
-        batch.entities.extend(document.entities().iter().cloned());
+        batch.push_document(parse_document(document.to_string().as_bytes()).unwrap(), None);
     }
     batch
 }

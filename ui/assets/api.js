@@ -41,6 +41,7 @@ async function send(path, init) {
   } catch (error) {
     throw new ApiError("NetworkError", `cannot reach the server: ${error.message}`, 0);
   }
+  if (response.status === 204) return null;
   const text = await response.text();
   let answer = {};
   try {
@@ -234,15 +235,10 @@ export async function notifications() {
 
 /**
  * The running demo's scenario (`{traffic, billing, errormode1}`), or null when this server was
- * not started by `fluoro demo` (404).
+ * not started by `fluoro demo` (204).
  */
-export async function demoScenario() {
-  try {
-    return await send("/api/demo/scenario", { method: "GET" });
-  } catch (error) {
-    if (error.status === 404) return null;
-    throw error;
-  }
+export function demoScenario() {
+  return send("/api/demo/scenario", { method: "GET" });
 }
 
 /** Switches part of the demo's scenario (`{traffic: 5}`, `{billing: "on-demand"}`, `{errormode1: "on"}`); answers the new one. */

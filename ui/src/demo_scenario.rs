@@ -5,7 +5,8 @@
 //! The demo serves its control on a loopback port it picks at start and writes that address to
 //! a file in its data dir; the server started by the demo is told the file's path and reads it
 //! on every request, because the demo writes it after the server is up (and removes it on
-//! stop). A server with no demo answers 404, so the dashboard shows no control.
+//! stop). A server with no demo answers `GET` with 204 No Content (not an error: the dashboard
+//! asks on every load) and shows no switches; a change then gets 404.
 //!
 //! A change must be `Content-Type: application/json`: browsers send that type cross-origin only
 //! after a CORS preflight, which this server does not grant, so another site's page cannot
@@ -33,13 +34,14 @@ const DEMO_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 struct DemoControl {
-    /// Holds the control endpoint's `host:port` while the demo runs.
-    address_file: Arc<PathBuf>,
+    /// Holds the control endpoint's `host:port` while the demo runs; `None`: not a demo's server.
+    address_file: Arc<Option<PathBuf>>,
     http: reqwest::Client,
 }
 
-/// The proxy to the demo whose control address is written in `address_file`.
-pub fn demo_scenario_router(address_file: PathBuf) -> Router {
+/// The proxy to the demo whose control address is written in `address_file` (`None`: this
+/// server was not started by a demo).
+pub fn demo_scenario_router(address_file: Option<PathBuf>) -> Router {
     let http = reqwest::Client::builder()
         .timeout(DEMO_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
@@ -55,6 +57,7 @@ pub fn demo_scenario_router(address_file: PathBuf) -> Router {
 async fn show(State(control): State<DemoControl>) -> Response {
     match control.address().await {
         Ok(address) => forward(control.http.get(scenario_url(address))).await,
+        Err(refusal) if refusal.status() == StatusCode::NOT_FOUND => StatusCode::NO_CONTENT.into_response(),
         Err(refusal) => refusal,
     }
 }
@@ -81,7 +84,8 @@ impl DemoControl {
     /// the file is ours, but a proxy must not become a way to reach other hosts.
     async fn address(&self) -> Result<SocketAddr, Response> {
         let not_running = || message(StatusCode::NOT_FOUND, "no fluoro demo is running beside this server");
-        let text = tokio::fs::read_to_string(self.address_file.as_ref()).await.map_err(|_| not_running())?;
+        let file = self.address_file.as_ref().as_ref().ok_or_else(not_running)?;
+        let text = tokio::fs::read_to_string(file).await.map_err(|_| not_running())?;
         match text.trim().parse::<SocketAddr>() {
             Ok(address) if address.ip().is_loopback() => Ok(address),
             _ => Err(message(StatusCode::BAD_GATEWAY, "the demo's control address is not a loopback address")),

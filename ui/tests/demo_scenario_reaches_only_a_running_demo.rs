@@ -1,6 +1,6 @@
 //! `/api/demo/scenario` forwards to the demo whose control address is in the file it was given
 //! (the real demo behind it is exercised by cli's `fluoro_demo_petsite_in_a_browser`): absent
-//! file → 404, a running control → its answer, a change that is not JSON → 415 and never
+//! file → 204 (a change: 404), a running control → its answer, a change that is not JSON → 415 and never
 //! forwarded, an address that is not loopback → refused, a stopped demo → 502.
 
 use std::net::SocketAddr;
@@ -29,10 +29,10 @@ async fn demo_control(posts: Arc<AtomicUsize>) -> SocketAddr {
     address
 }
 
-async fn proxy(address_file: &Path) -> SocketAddr {
+async fn proxy(address_file: Option<&Path>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let router = fluoro_ui::demo_scenario_router(address_file.to_owned());
+    let router = fluoro_ui::demo_scenario_router(address_file.map(Path::to_owned));
     tokio::spawn(async move { axum::serve(listener, router).await });
     address
 }
@@ -46,9 +46,14 @@ async fn get_status(proxy: SocketAddr) -> (u16, Value) {
 async fn the_scenario_is_forwarded_to_a_running_demo_only() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("control.addr");
-    let proxy = proxy(&file).await;
-    let (status, answer) = get_status(proxy).await;
-    assert_eq!(status, 404, "no demo yet: {answer}");
+    let proxy = proxy(Some(&file)).await;
+    let answer = reqwest::get(format!("http://{proxy}/api/demo/scenario")).await.unwrap();
+    assert_eq!(answer.status().as_u16(), 204, "no demo yet: not an error, nothing to show");
+    let not_a_demo = self::proxy(None).await;
+    let answer = reqwest::get(format!("http://{not_a_demo}/api/demo/scenario")).await.unwrap();
+    assert_eq!(answer.status().as_u16(), 204);
+    let change = reqwest::Client::new().post(format!("http://{not_a_demo}/api/demo/scenario")).json(&json!({}));
+    assert_eq!(change.send().await.unwrap().status().as_u16(), 404, "a change without a demo");
 
     let posts = Arc::new(AtomicUsize::new(0));
     std::fs::write(&file, demo_control(posts.clone()).await.to_string()).unwrap();

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use fluoro_proto::{parse_document, rows_from_document};
+use fluoro_proto::parse_document;
 use fluoro_proto::{Durability, SpanBatch};
 use fluoro_store::{Store, StoreConfig};
 use serde_json::{json, Value};
@@ -18,16 +18,14 @@ const RESPONSE_MS: [f64; 10] = [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 
 
 pub(crate) fn store(dir: &TempDir) -> Arc<Store> {
     let store = Store::open(StoreConfig::new(dir.path())).unwrap();
-    let mut batch = SpanBatch { entities: Vec::new(), rows: Vec::new(), durability: Durability::Acknowledged };
+    let mut batch = SpanBatch::new(Durability::Acknowledged);
     for (number, response_ms) in (0u32..).zip(RESPONSE_MS) {
         let start = T0 + f64::from(number);
         let document = json!({"trace_id": format!("1-{:08x}-{:024x}", T0 as u32 + number, number),
             "id": format!("{:016x}", number + 1), "name": "web", "start_time": start, "end_time": start + response_ms / 1000.0,
             "http": {"request": {"method": "GET", "url": "https://shop.example.com/items"},
                      "response": {"status": if number % 2 == 1 { 500 } else { 200 }}}});
-        let document = parse_document(document.to_string().as_bytes()).unwrap();
-        batch.rows.extend(rows_from_document(&document));
-        batch.entities.extend(document.entities().iter().cloned());
+        batch.push_document(parse_document(document.to_string().as_bytes()).unwrap(), None);
     }
     store.write(batch).unwrap();
     Arc::new(store)

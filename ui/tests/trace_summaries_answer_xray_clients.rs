@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use fluoro_proto::{parse_document, rows_from_document};
+use fluoro_proto::parse_document;
 use fluoro_proto::{Durability, SpanBatch};
 use fluoro_store::{Store, StoreConfig};
 use serde_json::{json, Value};
@@ -21,7 +21,7 @@ const TRACES: u32 = 130;
 /// 130 traces one second apart; every tenth takes 2 s and faults, the rest 0.1 s.
 fn store(dir: &TempDir) -> Arc<Store> {
     let store = Store::open(StoreConfig::new(dir.path())).unwrap();
-    let mut batch = SpanBatch { entities: Vec::new(), rows: Vec::new(), durability: Durability::Acknowledged };
+    let mut batch = SpanBatch::new(Durability::Acknowledged);
     for number in 0..TRACES {
         let start = T0 + f64::from(number);
         let slow = number % 10 == 0;
@@ -29,9 +29,7 @@ fn store(dir: &TempDir) -> Arc<Store> {
             "start_time": start, "end_time": start + if slow { 2.0 } else { 0.1 },
             "http": {"request": {"method": "GET", "url": format!("https://shop.example.com/items/{number}")},
                      "response": {"status": if slow { 500 } else { 200 }}}});
-        let document = parse_document(document.to_string().as_bytes()).unwrap();
-        batch.rows.extend(rows_from_document(&document));
-        batch.entities.extend(document.entities().iter().cloned());
+        batch.push_document(parse_document(document.to_string().as_bytes()).unwrap(), None);
     }
     store.write(batch).unwrap();
     Arc::new(store)

@@ -22,9 +22,7 @@
 //! `cargo run --release -p fluoro-benches --bin udp_ingest -- --seconds 3`
 
 use std::collections::HashMap;
-use std::io::IoSliceMut;
-use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -32,20 +30,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{ensure, Context};
 use clap::Parser;
-use fluoro_benches::TRACE_PLACEHOLDER;
+use fluoro_benches::udp_load::{send_loop, set_trace, RawSink, Template};
 use fluoro_collector::{
     Counters, DropReason, ForwardConfig, Forwarder, Ingest, MemorySink, RejectReason, Source, UdpConfig, UdpHandoff,
     UdpReceiver, MAX_REQUEST_BODY_BYTES,
 };
 use fluoro_proto::Durability;
-use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders};
-use socket2::{Domain, Protocol, Socket, Type};
 
-const HEADER: &str = r#"{"format":"json","version":1}"#;
 const SINK_MAX_ROWS: usize = 200_000;
-const RAW_BATCH: usize = 32;
-const RAW_BUFFER_BYTES: usize = 64 * 1024 + 1;
-const SENDS_PER_COUNT: u64 = 64;
 /// Thread names (as `/proc` shows them, at most 15 bytes) by role.
 const RAW_RECEIVE_THREAD: &str = "raw-recv";
 const SENDER_THREAD: &str = "udp-send";
@@ -82,7 +74,7 @@ fn main() -> anyhow::Result<()> {
     let defaults = UdpConfig::default();
     let receivers = args.receivers.unwrap_or(defaults.receivers);
     let workers = args.workers.unwrap_or(defaults.workers);
-    let template = Template::new()?;
+    let template = checkout_template()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "udp_ingest: {}s per phase after {}s warmup, {} sender threads at {}, {receivers} receive threads, \
@@ -91,7 +83,7 @@ fn main() -> anyhow::Result<()> {
         args.warmup,
         args.senders,
         if args.rate == 0 { "full speed".to_string() } else { format!("{} datagrams/s", args.rate) },
-        template.datagram.len(),
+        template.datagrams[0].0.len(),
     );
 
     let raw = run_raw(&args, receivers, &template)?;
@@ -196,17 +188,6 @@ impl Phase {
 }
 
 /// CPU seconds (user + system) of this process's threads, summed by thread name.
-fn cpu_by_thread_name() -> anyhow::Result<HashMap<String, f64>> {
-    let mut by_name = HashMap::new();
-    for task in std::fs::read_dir("/proc/self/task")? {
-        // A thread that exits meanwhile is simply not counted.
-        let Ok(stat) = std::fs::read_to_string(task?.path().join("stat")) else { continue };
-        let Some((name, seconds)) = fluoro_benches::thread_name_and_cpu(&stat) else { continue };
-        *by_name.entry(name.to_string()).or_insert(0.0) += seconds;
-    }
-    Ok(by_name)
-}
-
 /// CPU seconds between two snapshots, by role (threads whose name starts with the role's).
 fn cpu_by_role(
     before: &HashMap<String, f64>,
@@ -222,53 +203,11 @@ fn cpu_by_role(
 }
 
 fn run_raw(args: &Args, receivers: usize, template: &Template) -> anyhow::Result<Phase> {
-    let first = raw_socket("127.0.0.1:0".parse()?)?;
-    let address = first.local_addr()?.as_socket().context("the socket has no inet address")?;
-    let mut sockets = vec![first];
-    for _ in 1..receivers {
-        sockets.push(raw_socket(address)?);
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let received = Arc::new(AtomicU64::new(0));
-    let threads: Vec<JoinHandle<()>> = sockets
-        .into_iter()
-        .map(|socket| {
-            let (stop, received) = (stop.clone(), received.clone());
-            std::thread::Builder::new()
-                .name(RAW_RECEIVE_THREAD.to_string())
-                .spawn(move || raw_receive(&socket, &stop, &received))
-        })
-        .collect::<Result<_, _>>()?;
+    let sink = RawSink::start(receivers, RAW_RECEIVE_THREAD)?;
     let roles = [RAW_RECEIVE_THREAD, SENDER_THREAD];
-    let phase = measure(args, address, template, &roles, || received.load(Ordering::Relaxed))?;
-    stop.store(true, Ordering::Relaxed);
-    for thread in threads {
-        thread.join().map_err(|_| anyhow::anyhow!("a raw receive thread panicked"))?;
-    }
-    Ok(Phase { counted_total: received.load(Ordering::Relaxed), ..phase })
-}
-
-fn raw_socket(address: SocketAddr) -> anyhow::Result<Socket> {
-    let socket = Socket::new(Domain::for_address(address), Type::DGRAM, Some(Protocol::UDP))?;
-    socket.set_reuse_port(true)?;
-    socket.set_read_timeout(Some(Duration::from_millis(100)))?;
-    socket.set_recv_buffer_size(16 * 1024 * 1024)?;
-    socket.bind(&address.into())?;
-    Ok(socket)
-}
-
-/// Counts datagrams with the same system calls and buffers as Fluoro's receive loop.
-fn raw_receive(socket: &Socket, stop: &AtomicBool, received: &AtomicU64) {
-    let mut buffers = vec![vec![0u8; RAW_BUFFER_BYTES]; RAW_BATCH];
-    let mut headers = MultiHeaders::<()>::preallocate(RAW_BATCH, None);
-    while !stop.load(Ordering::Relaxed) {
-        let mut slices: Vec<[IoSliceMut<'_>; 1]> = buffers.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
-        if let Ok(results) =
-            recvmmsg(socket.as_raw_fd(), &mut headers, slices.iter_mut(), MsgFlags::MSG_WAITFORONE, None)
-        {
-            received.fetch_add(results.count() as u64, Ordering::Relaxed);
-        }
-    }
+    let received = sink.received.clone();
+    let phase = measure(args, sink.address, template, &roles, || received.load(Ordering::Relaxed))?;
+    Ok(Phase { counted_total: sink.stop()?, ..phase })
 }
 
 fn run_fluoro(args: &Args, config: UdpConfig, template: &Template) -> anyhow::Result<Phase> {
@@ -427,15 +366,15 @@ fn measure(
             let per_sender = rate / args.senders.max(1) as u64;
             std::thread::Builder::new()
                 .name(format!("{SENDER_THREAD}-{index}"))
-                .spawn(move || send_loop(address, index as u64, &template, per_sender, &stop, &sent))
+                .spawn(move || send_loop(address, index as u64, &template, per_sender, 0, &stop, &sent))
         })
         .collect::<Result<_, _>>()?;
     std::thread::sleep(Duration::from_secs_f64(args.warmup));
-    let cpu_before = cpu_by_thread_name()?;
+    let cpu_before = fluoro_benches::cpu_by_thread_name()?;
     let (sent_before, handled_before, started) = (sent.load(Ordering::Relaxed), handled(), Instant::now());
     std::thread::sleep(Duration::from_secs_f64(args.seconds));
     let (sent_after, handled_after, seconds) = (sent.load(Ordering::Relaxed), handled(), started.elapsed());
-    let cpu = cpu_by_role(&cpu_before, &cpu_by_thread_name()?, roles);
+    let cpu = cpu_by_role(&cpu_before, &fluoro_benches::cpu_by_thread_name()?, roles);
     stop.store(true, Ordering::Relaxed);
     for sender in senders {
         let _ = sender.join();
@@ -452,83 +391,31 @@ fn measure(
     })
 }
 
-fn send_loop(address: SocketAddr, sender: u64, template: &Template, rate: u64, stop: &AtomicBool, sent: &AtomicU64) {
-    let Ok(socket) = UdpSocket::bind("127.0.0.1:0") else { return };
-    if socket.connect(address).is_err() {
-        return;
-    }
-    let mut datagram = template.datagram.clone();
-    let mut serial = 0u64;
-    let started = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        if rate > 0 {
-            let due = Duration::from_secs_f64(serial as f64 / rate as f64);
-            if let Some(early) = due.checked_sub(started.elapsed()) {
-                std::thread::sleep(early);
-            }
-        }
-        let mut ok = 0;
-        for _ in 0..SENDS_PER_COUNT {
-            serial += 1;
-            template.set_trace(&mut datagram, sender, serial);
-            ok += u64::from(socket.send(&datagram).is_ok());
-        }
-        sent.fetch_add(ok, Ordering::Relaxed);
-    }
-}
-
-/// A realistic datagram with a patchable trace id.
-#[derive(Debug, Clone)]
-struct Template {
-    datagram: Vec<u8>,
-    trace_at: usize,
-}
-
-impl Template {
-    fn new() -> anyhow::Result<Template> {
-        let epoch = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-        let document = fluoro_benches::checkout_segment_document(epoch);
-        let datagram = format!("{HEADER}\n{document}").into_bytes();
-        let trace_at = datagram
-            .windows(TRACE_PLACEHOLDER.len())
-            .position(|w| w == TRACE_PLACEHOLDER.as_bytes())
-            .context("no trace id")?;
-        let template = Template { datagram, trace_at };
-        let mut check = template.datagram.clone();
-        template.set_trace(&mut check, 1, 1);
-        let body = &check[HEADER.len() + 1..];
-        let parsed = fluoro_proto::parse_document(body).map_err(|error| anyhow::anyhow!("bad template: {error}"))?;
-        ensure!(parsed.entities()[0].subsegments().len() == 3, "the template must have 3 subsegments");
-        Ok(template)
-    }
-
-    /// Writes `sender` and `serial` as the trace id's 24 hex digits.
-    fn set_trace(&self, datagram: &mut [u8], sender: u64, serial: u64) {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let value = (u128::from(sender) << 64) | u128::from(serial);
-        let digits = &mut datagram[self.trace_at..self.trace_at + TRACE_PLACEHOLDER.len()];
-        for (index, digit) in digits.iter_mut().rev().enumerate() {
-            *digit = HEX[((value >> (4 * index)) & 0xf) as usize];
-        }
-    }
+/// The checkout document (a segment with 3 subsegments), one datagram per trace.
+fn checkout_template() -> anyhow::Result<Template> {
+    let epoch = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let template = Template::new(&[fluoro_benches::checkout_segment_document(epoch)])?;
+    let (datagram, _) = &template.datagrams[0];
+    let parsed = fluoro_proto::parse_document(Template::body(datagram))
+        .map_err(|error| anyhow::anyhow!("bad template: {error}"))?;
+    ensure!(parsed.entities()[0].subsegments().len() == 3, "the template must have 3 subsegments");
+    Ok(template)
 }
 
 /// Documents per second one thread gets through `Ingest` into a `MemorySink`, without UDP:
 /// the most the parse workers can do per core.
 fn ingest_ceiling(template: &Template, seconds: f64) -> anyhow::Result<f64> {
     let ingest = Ingest::new(Arc::new(MemorySink::new(SINK_MAX_ROWS)), Arc::new(Counters::new()));
-    let mut datagrams = vec![template.datagram.clone(); RAW_BATCH];
+    let (template, at) = &template.datagrams[0];
+    let mut datagrams = vec![template.clone(); 32];
     let (started, mut serial) = (Instant::now(), 0);
     while started.elapsed().as_secs_f64() < seconds {
         for datagram in &mut datagrams {
             serial += 1;
-            template.set_trace(datagram, 0, serial);
+            set_trace(datagram, *at, 0, serial);
         }
-        let refused = ingest.put_documents(
-            Source::Udp,
-            datagrams.iter().map(|d| &d[HEADER.len() + 1..]),
-            Durability::BestEffort,
-        )?;
+        let refused =
+            ingest.put_documents(Source::Udp, datagrams.iter().map(|d| Template::body(d)), Durability::BestEffort)?;
         ensure!(refused.is_empty(), "the template was refused: {refused:?}");
     }
     Ok(serial as f64 / started.elapsed().as_secs_f64())

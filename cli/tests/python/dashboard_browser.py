@@ -97,10 +97,8 @@ class Dashboard:
         images = d.execute_script("return document.querySelectorAll('img').length")
         check(images == 0, "%s: %d <img> element(s) in the page: injected markup" % (where, images))
         # A refused request (a bad filter, an invalid group) is logged by Chromium too: expected.
-        # So is the top bar's probe for a running demo on a plain `fluoro serve` (404).
         errors = [entry["message"] for entry in d.get_log("browser") if entry["level"] == "SEVERE"
-                  and "the server responded with a status of 400" not in entry["message"]
-                  and not ("/api/demo/scenario" in entry["message"] and "status of 404" in entry["message"])]
+                  and "the server responded with a status of 400" not in entry["message"]]
         check(not errors, "%s: browser errors: %r" % (where, errors))
 
     def visible_text(self, text):

@@ -65,6 +65,7 @@ mod filter;
 mod read;
 mod schema;
 
+use std::borrow::Borrow;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -187,10 +188,10 @@ impl WrittenBlock {
 
 /// Sorts the spans into block order and writes them as block `id`. An error means no block
 /// file was left behind (at most a `.tmp`, which is not a block).
-pub(crate) fn write_block(
+pub(crate) fn write_block<S: Borrow<StoredSpan>>(
     blocks_dir: &Path,
     id: u64,
-    mut spans: Vec<StoredSpan>,
+    mut spans: Vec<S>,
     neighbours: Neighbours<'_>,
 ) -> Result<WrittenBlock> {
     if spans.is_empty() {
@@ -383,19 +384,22 @@ fn parse_trace_ids(path: &Path, ids: &[String]) -> Option<Arc<[TraceId]>> {
 
 /// Block order: (trace start minute, trace id, start, id). Sorting by the trace's own start
 /// rather than each span's keeps a trace contiguous even when it spans a minute boundary.
-fn sort_for_block(spans: &mut [StoredSpan]) {
+fn sort_for_block<S: Borrow<StoredSpan>>(spans: &mut [S]) {
     let mut trace_start = std::collections::HashMap::<TraceId, i64>::new();
     for span in spans.iter() {
+        let span = span.borrow();
         let start = trace_start.entry(span.row.trace_id).or_insert(span.row.start_us);
         *start = (*start).min(span.row.start_us);
     }
     spans.sort_by_cached_key(|span| {
+        let span = span.borrow();
         let bucket = trace_start[&span.row.trace_id].div_euclid(SORT_BUCKET_US);
         (bucket, span.row.trace_id, span.row.start_us, span.row.id, span.sequence)
     });
 }
 
-fn footer_meta(spans: &[StoredSpan], neighbours: Neighbours<'_>) -> FooterMeta {
+fn footer_meta<S: Borrow<StoredSpan>>(spans: &[S], neighbours: Neighbours<'_>) -> FooterMeta {
+    let spans: Vec<&StoredSpan> = spans.iter().map(Borrow::borrow).collect();
     let mut services: Vec<String> = spans.iter().filter_map(|span| span.row.service.clone()).collect();
     services.sort_unstable();
     services.dedup();

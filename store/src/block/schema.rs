@@ -2,6 +2,8 @@
 //! parent module's doc). The same conversion serves blocks on disk and recent data in memory, so
 //! the analyzer sees one schema whichever answers.
 
+use std::borrow::Borrow;
+
 use fluoro_proto::{
     AnnotationScalar, AwsSummary, ExceptionSummary, HttpSummary, SegmentId, SpanKind, SpanRow, TraceId,
 };
@@ -30,7 +32,8 @@ const SEGMENT: &str = "segment";
 const SUBSEGMENT: &str = "subsegment";
 
 /// Builds a frame with the block schema, rows in the given order.
-pub(crate) fn spans_to_frame(spans: &[StoredSpan]) -> Result<DataFrame> {
+pub(crate) fn spans_to_frame<S: Borrow<StoredSpan>>(spans: &[S]) -> Result<DataFrame> {
+    let spans: Vec<&StoredSpan> = spans.iter().map(Borrow::borrow).collect();
     let rows: Vec<&SpanRow> = spans.iter().map(|span| &span.row).collect();
     let mut columns = vec![
         u64_column(TRACE_HI, rows.iter().map(|row| row.trace_id.halves().0)),

@@ -27,7 +27,7 @@ fn config(dir: &Path) -> StoreConfig {
 /// Writes spans `(trace, id)`, acknowledged.
 fn write(store: &Store, spans: &[(u64, u64)]) {
     let rows = spans.iter().map(|&(trace, id)| span(trace, id, 1_000 * id as i64).row).collect();
-    store.write(SpanBatch { entities: Vec::new(), rows, durability: Durability::Acknowledged }).unwrap();
+    store.write(SpanBatch { documents: Vec::new(), rows, durability: Durability::Acknowledged }).unwrap();
 }
 
 /// Every `(trace_hi, trace_lo, id)` of a full scan with how often it appears.

@@ -151,13 +151,11 @@ async fn serve(
         .with_prometheus_source(Arc::new(move || notifier_metrics.prometheus()));
     let data_dir = config.data_dir.clone();
     // The dashboard's GET pages and assets beside the API's POST operations, on one port.
-    let mut api_routes = fluoro_ui::api_router(store.clone(), groups.clone())
+    let api_routes = fluoro_ui::api_router(store.clone(), groups.clone())
         .merge(fluoro_ui::alarms_router(alarms.clone()))
         .merge(fluoro_ui::notifications_router(notifier.clone()))
+        .merge(fluoro_ui::demo_scenario_router(supervision.demo_control_file))
         .merge(fluoro_ui::dashboard_router());
-    if let Some(file) = supervision.demo_control_file {
-        api_routes = api_routes.merge(fluoro_ui::demo_scenario_router(file));
-    }
     let server = fluoro_collector::start(config, ingest, store.clone() as Arc<dyn TraceSource>, api_routes).await?;
     let live = Live::start(LiveParts {
         store: store.clone(),

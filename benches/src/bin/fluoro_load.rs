@@ -1,0 +1,391 @@
+//! `fluoro-load`: PetAdoptions-shaped traces into a real `fluoro serve` process, and what that
+//! costs the whole server.
+//!
+//! It starts the given `fluoro` binary on free loopback ports (nothing leaves the machine), then
+//! sends pet searches (PetSite → PetSearch → the pets table and the photo bucket) over one
+//! protocol at a set rate or flat out, bounded by `--seconds` and `--count`:
+//! - `udp`: two ~1.2 KB segment documents per trace in the X-Ray daemon protocol;
+//! - `otlp-grpc` / `otlp-http`: six spans per trace, `--batch` spans per export, protobuf.
+//!
+//! Reported: what was sent, what the server acknowledged (OTLP answers, partial success
+//! subtracted) and what it counted (`GET /api/counters`: accepted, rejected, dropped), the
+//! server's CPU time over what it accepted (`/proc/PID/stat` of the whole process, read once
+//! its counters stop moving, so parsing, the store, the write-ahead log and background work
+//! are all in), its peak RSS, and whether the first and last traces read back
+//! (`BatchGetTraces`). For UDP, two baselines in the same run: the raw `recvmmsg` sink's CPU
+//! per datagram at the same rate, and a plain `serde_json::Value` parse of the same documents.
+//!
+//! `cargo build --release --bin fluoro && cargo run --release -p fluoro-benches --bin fluoro-load -- --rate 20000`
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::ensure;
+use clap::{Parser, ValueEnum};
+use fluoro_benches::petadoptions::{petadoptions_documents, petadoptions_spans, SPANS_PER_TRACE};
+use fluoro_benches::server_process::{source_counts, ServerProcess, SourceCounts};
+use fluoro_benches::udp_load::{send_loop, RawSink, Template};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use prost::Message;
+
+const SENDER_THREAD: &str = "load-send";
+const RAW_RECEIVE_THREAD: &str = "raw-recv";
+/// How long the server may take to count what is still queued once the senders stop.
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Protocol {
+    Udp,
+    OtlpGrpc,
+    OtlpHttp,
+}
+
+impl Protocol {
+    /// The server's counter source for it.
+    fn source(self) -> &'static str {
+        match self {
+            Protocol::Udp => "udp",
+            Protocol::OtlpGrpc => "otlp_grpc",
+            Protocol::OtlpHttp => "otlp_http",
+        }
+    }
+
+    fn unit(self) -> &'static str {
+        if self == Protocol::Udp {
+            "documents"
+        } else {
+            "spans"
+        }
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "PetAdoptions-shaped load into a real fluoro serve, with the server's CPU per accepted document")]
+struct Args {
+    /// The fluoro binary to start as `fluoro serve`.
+    #[arg(long, default_value = "target/release/fluoro")]
+    fluoro: PathBuf,
+    /// Its data dir, emptied first.
+    #[arg(long, default_value = "target/bench-load")]
+    dir: PathBuf,
+    #[arg(long, value_enum, default_value = "udp")]
+    protocol: Protocol,
+    /// Documents (UDP) or spans (OTLP) per second, all senders together; 0 sends flat out.
+    #[arg(long, default_value_t = 20_000)]
+    rate: u64,
+    /// Sending stops after this many seconds…
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// …or after this many documents or spans (0: no count bound).
+    #[arg(long, default_value_t = 0)]
+    count: u64,
+    /// Sender threads (UDP) or concurrent exporters (OTLP).
+    #[arg(long, default_value_t = 1)]
+    senders: usize,
+    /// Spans per OTLP export (a multiple of 6: whole traces).
+    #[arg(long, default_value_t = 600)]
+    batch: usize,
+    /// Leave out the same-run baselines (raw recvmmsg sink, serde_json::Value).
+    #[arg(long)]
+    no_baselines: bool,
+}
+
+/// One run against the server.
+#[derive(Debug, Default)]
+struct Run {
+    seconds: f64,
+    sent: u64,
+    acknowledged: u64,
+    counted: SourceCounts,
+    cpu_seconds: f64,
+    peak_rss_kib: u64,
+    read_back: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    ensure!(args.batch >= SPANS_PER_TRACE && args.batch % SPANS_PER_TRACE == 0, "--batch must be a multiple of 6");
+    let epoch = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let rate = if args.rate == 0 { "flat out".to_owned() } else { format!("{} {}/s", args.rate, args.protocol.unit()) };
+    println!(
+        "fluoro-load: {:?} at {rate} for {} s{}, {} senders, {} cores",
+        args.protocol,
+        args.seconds,
+        if args.count > 0 { format!(" or {} {}", args.count, args.protocol.unit()) } else { String::new() },
+        args.senders,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    );
+    let server = ServerProcess::start(&args.fluoro, &args.dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let http = server.listener("http")?;
+    // Start-up work (opening the store) is not the load's.
+    std::thread::sleep(Duration::from_secs(1));
+    let client = reqwest::Client::new();
+    let before = runtime.block_on(source_counts(&client, http, args.protocol.source()))?;
+    let cpu_before = server.cpu_seconds()?;
+    let started = Instant::now();
+    let (sent, acknowledged, probes) = match args.protocol {
+        Protocol::Udp => {
+            let template = Template::new(&petadoptions_documents(epoch))?;
+            let sent = send_udp(&args, server.listener("udp")?, &template)?;
+            let last = (sent / args.senders.max(1) as u64 / 2).saturating_sub(64).max(1);
+            (sent, sent, vec![xray_trace_id(epoch as u32, 0, 1), xray_trace_id(epoch as u32, 0, last)])
+        }
+        Protocol::OtlpGrpc | Protocol::OtlpHttp => {
+            let target =
+                server.listener(if args.protocol == Protocol::OtlpGrpc { "otlp-grpc" } else { "otlp-http" })?;
+            let (sent, acknowledged, last) = runtime.block_on(send_otlp(&args, target, epoch as u32))?;
+            (sent, acknowledged, vec![otlp_trace_id(epoch as u32, 0), otlp_trace_id(epoch as u32, last)])
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let counted = runtime.block_on(drain(&client, http, args.protocol.source(), &before, sent))?;
+    let run = Run {
+        seconds,
+        sent,
+        acknowledged,
+        cpu_seconds: server.cpu_seconds()? - cpu_before,
+        peak_rss_kib: server.peak_rss_kib()?,
+        read_back: runtime.block_on(read_back(&client, http, &probes))?,
+        counted,
+    };
+    report(&args, &run);
+    drop(server);
+    if args.protocol == Protocol::Udp && !args.no_baselines {
+        udp_baselines(&args, &Template::new(&petadoptions_documents(epoch))?, &run)?;
+    }
+    Ok(())
+}
+
+/// Paced sender threads until the time or count bound; what the kernel took.
+fn send_udp(args: &Args, address: SocketAddr, template: &Template) -> anyhow::Result<u64> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let senders = args.senders.max(1) as u64;
+    let threads = (0..senders)
+        .map(|index| {
+            let (stop, sent, template) = (stop.clone(), sent.clone(), template.clone());
+            let (rate, limit) = (args.rate / senders, args.count / senders);
+            std::thread::Builder::new()
+                .name(format!("{SENDER_THREAD}-{index}"))
+                .spawn(move || send_loop(address, index, &template, rate, limit, &stop, &sent))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
+    while Instant::now() < deadline && !threads.iter().all(|thread| thread.is_finished()) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for thread in threads {
+        thread.join().map_err(|_| anyhow::anyhow!("a sender panicked"))?;
+    }
+    Ok(sent.load(Ordering::Relaxed))
+}
+
+/// Concurrent exporters, each paced to its share of the rate; sent and acknowledged spans, and
+/// the serial of the last trace sent.
+async fn send_otlp(args: &Args, target: SocketAddr, epoch: u32) -> anyhow::Result<(u64, u64, u64)> {
+    let traces_per_export = (args.batch / SPANS_PER_TRACE) as u64;
+    let next_trace = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
+    let exporters = args.senders.max(1) as u64;
+    let mut tasks = Vec::new();
+    for _ in 0..exporters {
+        let next_trace = next_trace.clone();
+        let (protocol, rate, count) = (args.protocol, args.rate / exporters, args.count);
+        tasks.push(tokio::spawn(async move {
+            let mut exporter = Exporter::connect(protocol, target).await?;
+            let (mut sent, mut acknowledged) = (0u64, 0u64);
+            let started = Instant::now();
+            while Instant::now() < deadline {
+                let first = next_trace.fetch_add(traces_per_export, Ordering::Relaxed);
+                if count > 0 && first * SPANS_PER_TRACE as u64 >= count {
+                    break;
+                }
+                if rate > 0 {
+                    let due = Duration::from_secs_f64(sent as f64 / rate as f64);
+                    if let Some(early) = due.checked_sub(started.elapsed()) {
+                        tokio::time::sleep(early).await;
+                    }
+                }
+                let request = petadoptions_spans(epoch, first, traces_per_export as usize);
+                let spans = traces_per_export * SPANS_PER_TRACE as u64;
+                let response = exporter.export(request).await?;
+                sent += spans;
+                let rejected = response.partial_success.map_or(0, |partial| partial.rejected_spans.max(0) as u64);
+                acknowledged += spans.saturating_sub(rejected);
+            }
+            anyhow::Ok((sent, acknowledged))
+        }));
+    }
+    let (mut sent, mut acknowledged) = (0, 0);
+    for task in tasks {
+        let (task_sent, task_acknowledged) = task.await??;
+        sent += task_sent;
+        acknowledged += task_acknowledged;
+    }
+    let last = (next_trace.load(Ordering::Relaxed).saturating_sub(1)).min(sent / SPANS_PER_TRACE as u64);
+    Ok((sent, acknowledged, last.saturating_sub(traces_per_export)))
+}
+
+/// One OTLP client, gRPC or HTTP protobuf.
+enum Exporter {
+    Grpc(TraceServiceClient<tonic::transport::Channel>),
+    Http(reqwest::Client, String),
+}
+
+impl Exporter {
+    async fn connect(protocol: Protocol, target: SocketAddr) -> anyhow::Result<Exporter> {
+        Ok(match protocol {
+            Protocol::OtlpGrpc => Exporter::Grpc(TraceServiceClient::connect(format!("http://{target}")).await?),
+            _ => Exporter::Http(reqwest::Client::new(), format!("http://{target}/v1/traces")),
+        })
+    }
+
+    async fn export(&mut self, request: ExportTraceServiceRequest) -> anyhow::Result<ExportTraceServiceResponse> {
+        match self {
+            Exporter::Grpc(client) => Ok(client.export(request).await?.into_inner()),
+            Exporter::Http(client, url) => {
+                let answer = client
+                    .post(url.as_str())
+                    .header("content-type", "application/x-protobuf")
+                    .body(request.encode_to_vec())
+                    .send()
+                    .await?
+                    .error_for_status()?;
+                Ok(ExportTraceServiceResponse::decode(answer.bytes().await?)?)
+            }
+        }
+    }
+}
+
+/// The counts once everything sent is counted, or once they stop moving (what the kernel
+/// dropped before the server read it is never counted).
+async fn drain(
+    client: &reqwest::Client,
+    http: SocketAddr,
+    source: &str,
+    before: &SourceCounts,
+    sent: u64,
+) -> anyhow::Result<SourceCounts> {
+    let deadline = Instant::now() + DRAIN_LIMIT;
+    let mut last = None;
+    loop {
+        let now = source_counts(client, http, source).await?;
+        let counted = now.accepted + now.rejected_total() + now.dropped_total();
+        let before_counted = before.accepted + before.rejected_total() + before.dropped_total();
+        let settled = counted - before_counted >= sent || last == Some(counted) || Instant::now() > deadline;
+        if settled {
+            return Ok(SourceCounts {
+                received: now.received - before.received,
+                accepted: now.accepted - before.accepted,
+                rejected: vec![("all".to_owned(), now.rejected_total() - before.rejected_total())],
+                dropped: vec![("all".to_owned(), now.dropped_total() - before.dropped_total())],
+                ..now
+            });
+        }
+        last = Some(counted);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// How many of `trace_ids` `BatchGetTraces` returns.
+async fn read_back(client: &reqwest::Client, http: SocketAddr, trace_ids: &[String]) -> anyhow::Result<usize> {
+    let answer: serde_json::Value = client
+        .post(format!("http://{http}/Traces"))
+        .json(&serde_json::json!({ "TraceIds": trace_ids }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(answer["Traces"].as_array().map_or(0, Vec::len))
+}
+
+/// The X-Ray id of the UDP sender's trace: `udp_load::set_trace`'s digits.
+fn xray_trace_id(epoch: u32, sender: u64, serial: u64) -> String {
+    format!("1-{epoch:08x}-{:024x}", (u128::from(sender) << 64) | u128::from(serial))
+}
+
+/// The X-Ray id of `petadoptions_spans`' trace `serial`.
+fn otlp_trace_id(epoch: u32, serial: u64) -> String {
+    format!("1-{epoch:08x}-feedbeef{serial:016x}")
+}
+
+fn report(args: &Args, run: &Run) {
+    let unit = args.protocol.unit();
+    let counted = &run.counted;
+    println!(
+        "sent                 {:>10} {unit} in {:.2} s ({:.0}/s)",
+        run.sent,
+        run.seconds,
+        run.sent as f64 / run.seconds
+    );
+    if args.protocol != Protocol::Udp {
+        println!(
+            "acknowledged         {:>10} {unit} ({:.0}/s)",
+            run.acknowledged,
+            run.acknowledged as f64 / run.seconds
+        );
+    }
+    println!(
+        "server counted       {:>10} accepted, {} rejected, {} dropped, {} never counted",
+        counted.accepted,
+        counted.rejected_total(),
+        counted.dropped_total(),
+        run.sent.saturating_sub(counted.accepted + counted.rejected_total() + counted.dropped_total())
+    );
+    println!(
+        "server CPU           {:>10.2} s, {:.2} CPU µs per accepted {}",
+        run.cpu_seconds,
+        per_item_us(run.cpu_seconds, counted.accepted),
+        unit.trim_end_matches('s')
+    );
+    println!("server peak RSS      {:>10} KiB", run.peak_rss_kib);
+    println!("read back            {:>10} of 2 traces (first, last) by BatchGetTraces", run.read_back);
+}
+
+fn per_item_us(cpu_seconds: f64, items: u64) -> f64 {
+    cpu_seconds * 1e6 / items.max(1) as f64
+}
+
+/// The raw `recvmmsg` sink at the same rate and time, and `serde_json::Value` over the same
+/// documents, each as CPU µs per document beside the server's.
+fn udp_baselines(args: &Args, template: &Template, run: &Run) -> anyhow::Result<()> {
+    let sink = RawSink::start(1, RAW_RECEIVE_THREAD)?;
+    let raw_cpu = || -> anyhow::Result<f64> {
+        let threads = fluoro_benches::cpu_by_thread_name()?;
+        Ok(threads.iter().filter(|(name, _)| name.starts_with(RAW_RECEIVE_THREAD)).map(|(_, seconds)| seconds).sum())
+    };
+    let cpu_before = raw_cpu()?;
+    send_udp(args, sink.address, template)?;
+    std::thread::sleep(Duration::from_millis(300));
+    let raw_seconds = raw_cpu()? - cpu_before;
+    let received = sink.stop()?;
+    let value_us = value_parse_us(template, 200_000.min(run.counted.accepted.max(20_000)))?;
+    let server_us = per_item_us(run.cpu_seconds, run.counted.accepted);
+    println!("baselines, same run (CPU µs per document; ratio = server / baseline)");
+    println!("  fluoro serve, whole process     {server_us:>8.2}");
+    let raw_us = per_item_us(raw_seconds, received);
+    println!("  raw recvmmsg sink               {raw_us:>8.2}   ({:.1}×; {received} received)", server_us / raw_us);
+    println!("  serde_json::Value of the body   {value_us:>8.2}   ({:.1}×)", server_us / value_us);
+    Ok(())
+}
+
+/// This thread's CPU µs per document to build a `serde_json::Value` of each template body.
+fn value_parse_us(template: &Template, documents: u64) -> anyhow::Result<f64> {
+    let bodies: Vec<&[u8]> = template.datagrams.iter().map(|(datagram, _)| Template::body(datagram)).collect();
+    let started = fluoro_benches::this_thread_cpu_seconds();
+    let mut fields = 0usize;
+    for index in 0..documents {
+        let value: serde_json::Value = serde_json::from_slice(bodies[index as usize % bodies.len()])?;
+        fields += value.as_object().map_or(0, |object| object.len());
+    }
+    let seconds = fluoro_benches::this_thread_cpu_seconds() - started;
+    ensure!(fields > 0, "the documents are not objects");
+    Ok(per_item_us(seconds, documents))
+}
