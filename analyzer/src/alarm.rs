@@ -235,6 +235,18 @@ pub fn cloudwatch_time(unix_seconds: i64) -> String {
     )
 }
 
+/// `2026-12-04T10:02:00.000+0000`: the `StateChangeTime` format of CloudWatch's alarm notifications.
+pub fn notification_time(unix_seconds: i64) -> String {
+    let (year, month, day) = civil_from_days(unix_seconds.div_euclid(86_400));
+    let second_of_day = unix_seconds.rem_euclid(86_400);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.000+0000",
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60
+    )
+}
+
 /// Howard Hinnant's days-to-civil: the proleptic Gregorian date of a day count since 1970-01-01.
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;

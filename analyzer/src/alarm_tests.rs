@@ -134,6 +134,7 @@ fn operators_and_statistics() {
 fn cloudwatch_time_is_day_month_year() {
     assert_eq!(cloudwatch_time(T0), "04/12/26 10:00:00");
     assert_eq!(cloudwatch_time(0), "01/01/70 00:00:00");
+    assert_eq!(notification_time(T0 + 62), "2026-12-04T10:01:02.000+0000");
     assert_eq!(cloudwatch_time(951_782_400), "29/02/00 00:00:00");
 }
 

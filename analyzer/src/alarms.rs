@@ -26,6 +26,10 @@ pub const MAX_ALARMS: usize = 1000;
 /// History entries kept per alarm, oldest dropped first.
 pub const MAX_ALARM_HISTORY: usize = 100;
 const MAX_ALARM_NAME_CHARS: usize = 255;
+/// CloudWatch's bound on `AlarmActions`.
+pub const MAX_ALARM_ACTIONS: usize = 5;
+/// Longer webhook URLs are refused: they are stored, shown and sent with every notification.
+const MAX_WEBHOOK_URL_CHARS: usize = 2048;
 /// CloudWatch's bound: evaluation periods × period at most one day.
 const MAX_EVALUATION_SECONDS: i64 = 86_400;
 const FILE_FORMAT_VERSION: u32 = 1;
@@ -264,6 +268,30 @@ fn check(request: &PutMetricAlarm) -> Result<(), AlarmError> {
     }
     if !rule.threshold.is_finite() {
         return invalid("Threshold must be a finite number");
+    }
+    if request.alarm_actions.len() > MAX_ALARM_ACTIONS {
+        return invalid("AlarmActions may hold at most 5 webhook URLs");
+    }
+    request.alarm_actions.iter().try_for_each(|url| check_webhook_url(url).map_err(AlarmError::Invalid))
+}
+
+/// An `AlarmActions` entry is a webhook: an absolute `http://` or `https://` URL with a host.
+/// (CloudWatch takes SNS topic ARNs here; Fluoro posts the SNS-shaped document itself.)
+pub fn check_webhook_url(url: &str) -> Result<(), String> {
+    let refused = |why: &str| Err(format!("AlarmActions entry {url:?} is not a webhook URL: {why}"));
+    if url.chars().count() > MAX_WEBHOOK_URL_CHARS {
+        return refused("longer than 2048 characters");
+    }
+    let Some(rest) = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")) else {
+        return refused("expected http:// or https://");
+    };
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return refused("it contains whitespace or control characters");
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    if host.is_empty() || host.starts_with(':') {
+        return refused("expected a host after the scheme");
     }
     Ok(())
 }

@@ -113,3 +113,25 @@ fn a_corrupt_file_is_refused_with_its_path() -> anyhow::Result<()> {
     assert!(error.contains("alarms.json is not valid: expected version 1, got 2"), "{error}");
     Ok(())
 }
+
+#[test]
+fn webhook_urls_must_be_http_or_https_with_a_host() {
+    let alarms = Alarms::in_memory();
+    for (url, expected) in [
+        ("ftp://example.com/hook", "expected http:// or https://"),
+        ("arn:aws:sns:us-east-1:1:topic", "expected http:// or https://"),
+        ("http:///hook", "expected a host after the scheme"),
+        ("http://exa mple.com/", "whitespace"),
+    ] {
+        let mut bad = request("bad");
+        bad.alarm_actions = vec![url.to_owned()];
+        let error = alarms.put(bad, T0).expect_err(url).to_string();
+        assert!(error.contains(expected) && error.contains(url), "{url}: {error}");
+    }
+    let mut many = request("many");
+    many.alarm_actions = vec!["http://127.0.0.1:9/hook".to_owned(); 6];
+    assert!(alarms.put(many, T0).is_err());
+    let mut good = request("good");
+    good.alarm_actions = vec!["https://hooks.example.com:8443/alarm?team=a".to_owned(), "http://[::1]:80/".to_owned()];
+    assert!(alarms.put(good, T0).is_ok());
+}

@@ -1,6 +1,6 @@
 //! Fluoro's answers to on-call questions: the filter-expression language, trace summaries, the
-//! service graph, latency histograms, trace-set comparison, groups, metric series and resources, and alarms (alarms are
-//! tracked in the analyzer issue).
+//! service graph, latency histograms, trace-set comparison, groups and their per-minute metrics, metric series and
+//! resources, and alarms.
 //!
 //! | module | holds |
 //! |---|---|
@@ -25,6 +25,10 @@
 //! | `span_record`, `root_cause` | a page's spans as Rust values, the root segment; fault/error/response-time root causes |
 //! | `alarm` | [`evaluate_alarm`]: CloudWatch alarm evaluation (M of N, missing data, reasons) over a [`Timeline`] of datapoints and a clock |
 //! | `alarms` | [`Alarms`]: PutMetricAlarm/DescribeAlarms/DescribeAlarmHistory/DeleteAlarms, `alarms.json`; [`MetricSource`] is the seam to metric producers |
+//! | `group_metrics` | [`group_metrics_of_minute`]: per group and minute `ApproximateTraceCount`, per node and edge counts and p50/p90/p99 (`AWS/X-Ray` points) |
+//! | `group_metrics_clock` | [`GroupMetricsRecorder`]: each closed minute once, after a grace delay; catch-up after a restart, the store as cursor |
+//! | `group_metrics_export` | [`group_metrics_prometheus`]: the last minute as Prometheus text for `/metrics` |
+//! | `store_metrics` | [`StoreMetrics`]: the [`MetricSource`] over the store's metric points that alarms evaluate |
 //! | `error` | [`AnalyzerError`], and [`FilterError`]: what was wrong, the column, what was expected |
 //!
 //! Summary read path: `spans.rs` `load_spans` → `trace_frame.rs` `trace_frame` → `filter/compile.rs`
@@ -53,6 +57,9 @@ mod compare;
 mod error;
 mod filter;
 mod filter_latency;
+mod group_metrics;
+mod group_metrics_clock;
+mod group_metrics_export;
 mod groups;
 mod histogram;
 mod metric_samples;
@@ -62,17 +69,19 @@ mod root_cause;
 mod service_graph;
 mod span_record;
 mod spans;
+mod store_metrics;
 mod summary;
 mod time_series;
 mod trace_frame;
 mod trace_set;
 
 pub use alarm::{
-    cloudwatch_time, evaluate_alarm, replay_alarm, AlarmRule, AlarmState, AlarmStatistic, ComparisonOperator,
-    Evaluation, Timeline, Transition, TreatMissingData,
+    cloudwatch_time, evaluate_alarm, notification_time, replay_alarm, AlarmRule, AlarmState, AlarmStatistic,
+    ComparisonOperator, Evaluation, Timeline, Transition, TreatMissingData,
 };
 pub use alarms::{
-    AlarmHistoryItem, Alarms, MetricAlarm, MetricId, MetricSource, PutMetricAlarm, MAX_ALARMS, MAX_ALARM_HISTORY,
+    check_webhook_url, AlarmHistoryItem, Alarms, MetricAlarm, MetricId, MetricSource, PutMetricAlarm, MAX_ALARMS,
+    MAX_ALARM_ACTIONS, MAX_ALARM_HISTORY,
 };
 pub use compare::{
     compare_trace_sets, effect_size, AttributeBreakdown, AttributeDifference, ComparisonQuery, EffectSize,
@@ -85,6 +94,15 @@ pub use filter::{
     RootCauseFilter, RootCauseKind, RootCauseList, ServiceFilter, StringOp, Test, ValueType, MAX_DEPTH,
 };
 pub use filter_latency::{filter_latency, LatencyDistribution, LatencyQuery, LatencyReport, LatencySummary};
+pub use group_metrics::{
+    group_metric_names, group_metrics_of_minute, APPROXIMATE_TRACE_COUNT, GROUP_COUNT_METRICS, GROUP_METRICS_NAMESPACE,
+    GROUP_RESPONSE_TIME_METRICS,
+};
+pub use group_metrics_clock::{
+    last_computed_minute, GroupMetricsConfig, GroupMetricsRecorder, LatestGroupMetrics, DEFAULT_CATCH_UP_MINUTES,
+    DEFAULT_GROUP_METRICS_GRACE_SECONDS, MAX_MINUTES_PER_PASS,
+};
+pub use group_metrics_export::{group_metrics_prometheus, MAX_EXPORTED_NODES};
 pub use groups::{
     traces_matching, Group, GroupPage, GroupSelector, GroupUpdate, Groups, InsightsConfiguration, InsightsUpdate,
     NewGroup, Tag, DEFAULT_GROUP_NAME, MAX_GROUPS, MAX_GROUP_ARN_CHARS, MAX_GROUP_DEPTH, MAX_GROUP_FILTER_CHARS,
@@ -102,6 +120,7 @@ pub use service_graph::{
     ServiceNode, Statistics, GRAPH_COLUMNS,
 };
 pub use spans::{collect_spans, load_spans, trace_key, SPAN_COLUMNS};
+pub use store_metrics::StoreMetrics;
 pub use summary::{
     trace_summaries, AnnotationValueJson, AvailabilityZone, Http, InstanceId, ResourceArn, Sampling, ServiceId,
     SummaryPage, SummaryQuery, TraceSummary, TraceUser, ValueWithServiceIds, DEFAULT_SAMPLING_RATE, MAX_PAGE_SIZE,

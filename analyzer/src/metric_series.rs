@@ -22,6 +22,7 @@ use fluoro_store::{MetricQuery, Store};
 use serde::Serialize;
 
 use crate::error::{AnalyzerError, Result};
+use crate::group_metrics::GROUP_METRICS_NAMESPACE;
 use crate::metric_samples::{max_of, min_of, samples_of_series, MergedBuckets, Sample};
 
 /// How far before the range points are read, so the first increase of a cumulative series has
@@ -154,7 +155,8 @@ pub fn metric_series(store: &Store, query: &MetricSeriesQuery) -> Result<MetricS
         from_us: read_from,
         to_us: query.to_us,
     })?;
-    let series = series_matching(&points, &query.attributes);
+    let exact = query.service == GROUP_METRICS_NAMESPACE;
+    let series = series_matching(&points, &query.attributes, exact);
     let kind = series.first().and_then(|(_, points)| points.first()).map(|point| point.kind);
     if let Some(kind) = kind {
         check_statistic(kind, query.statistic, &query.name)?;
@@ -198,22 +200,31 @@ fn check_statistic(kind: MetricKind, statistic: Statistic, name: &str) -> Result
     Ok(())
 }
 
-/// The points by series (their attribute text), of the series whose attributes match.
-fn series_matching<'a>(points: &'a [MetricPoint], wanted: &[(String, String)]) -> Vec<(&'a str, Vec<&'a MetricPoint>)> {
+/// The points by series (their attribute text), of the series whose attributes match: that
+/// have each wanted value, and with `exact` no other attribute.
+fn series_matching<'a>(
+    points: &'a [MetricPoint],
+    wanted: &[(String, String)],
+    exact: bool,
+) -> Vec<(&'a str, Vec<&'a MetricPoint>)> {
     let mut by_series: BTreeMap<&str, Vec<&MetricPoint>> = BTreeMap::new();
     for point in points {
         by_series.entry(point.attributes.as_str()).or_default().push(point);
     }
-    by_series.retain(|attributes, _| attributes_match(attributes, wanted));
+    by_series.retain(|attributes, _| attributes_match(attributes, wanted, exact));
     by_series.into_iter().collect()
 }
 
-fn attributes_match(attributes: &str, wanted: &[(String, String)]) -> bool {
+/// Group metrics are CloudWatch metrics: their dimensions name one series exactly (a node's
+/// `FaultCount` is not pooled with its edges', which have two more), so for them given
+/// attributes must be all of a series' attributes. OTLP attributes are open-ended: any
+/// series with the given values matches. No attributes at all select every series.
+fn attributes_match(attributes: &str, wanted: &[(String, String)], exact: bool) -> bool {
     if wanted.is_empty() {
         return true;
     }
     let parsed: HashMap<String, String> = serde_json::from_str(attributes).unwrap_or_default();
-    wanted.iter().all(|(key, value)| parsed.get(key) == Some(value))
+    (!exact || parsed.len() == wanted.len()) && wanted.iter().all(|(key, value)| parsed.get(key) == Some(value))
 }
 
 fn raw_values<'a>(

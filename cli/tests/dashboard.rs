@@ -26,7 +26,13 @@ pub(crate) struct Dashboard {
 
 impl Dashboard {
     pub(crate) fn start() -> Dashboard {
+        Dashboard::start_with(|_| {})
+    }
+
+    /// `prepare` writes into the data dir before the server starts (e.g. a persisted `alarms.json`).
+    pub(crate) fn start_with(prepare: impl FnOnce(&std::path::Path)) -> Dashboard {
         let data_dir = tempfile::tempdir().unwrap();
+        prepare(data_dir.path());
         let server = FluoroServer::start(data_dir.path());
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/dashboard_topology.py");
         let ports = [server.port("udp"), server.port("otlp-http")].map(|port| port.to_string());

@@ -22,6 +22,7 @@ fn dashboard_loads_every_page() {
         "/logs",
         "/analytics",
         "/groups",
+        "/alarms",
         "/sampling",
         "/assets/app.js",
     ] {
@@ -39,7 +40,7 @@ fn dashboard_loads_every_page() {
     assert_eq!(traces["Traces"].as_array().unwrap().len(), 1, "{traces}");
 
     let seen = dashboard.browse("pages", "dashboard_loads_every_page");
-    assert_eq!(seen["titles"].as_object().unwrap().len(), 7, "{seen}");
+    assert_eq!(seen["titles"].as_object().unwrap().len(), 8, "{seen}");
     let rules = dashboard.server.post("/GetSamplingRules", json!({}));
     assert!(rules.to_string().contains("\"RuleName\":\"checkout\""), "the rule the browser created: {rules}");
 }

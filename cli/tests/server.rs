@@ -20,6 +20,16 @@ impl FluoroServer {
 
     /// With extra arguments, such as `--config FILE`.
     pub(crate) fn start_with(data_dir: &Path, extra_args: &[&std::ffi::OsStr]) -> FluoroServer {
+        FluoroServer::start_logging(data_dir, extra_args, "warn", Stdio::inherit())
+    }
+
+    /// With the server log at `level` (`FLUORO_LOG`) going to `stderr`, e.g. a file to read.
+    pub(crate) fn start_logging(
+        data_dir: &Path,
+        extra_args: &[&std::ffi::OsStr],
+        level: &str,
+        stderr: Stdio,
+    ) -> FluoroServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_fluoro"))
             .arg("serve")
             .args(extra_args)
@@ -27,8 +37,9 @@ impl FluoroServer {
             .arg(data_dir)
             .args(["--udp-bind", "127.0.0.1:0", "--sampling-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0"])
             .args(["--otlp-grpc-bind", "127.0.0.1:0", "--otlp-http-bind", "127.0.0.1:0"])
-            .env("FLUORO_LOG", "warn")
+            .env("FLUORO_LOG", level)
             .stdout(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .expect("fluoro serve starts");
         let stdout = child.stdout.take().unwrap();

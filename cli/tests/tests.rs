@@ -4,9 +4,11 @@
 mod dashboard;
 mod demo;
 mod server;
+mod xray_traffic;
 
 mod dashboard_lists_and_narrows_traces;
 mod dashboard_loads_every_page;
+mod dashboard_manages_alarms;
 mod dashboard_manages_groups;
 mod dashboard_renders_segment_strings_as_text;
 mod dashboard_searches_logs;
@@ -18,10 +20,13 @@ mod fluoro_demo_petsite_in_a_browser;
 mod fluoro_demo_samples_by_the_sidecars_rules;
 mod fluoro_demo_stops_every_child_on_ctrl_c;
 mod fluoro_demo_switches_scenarios;
+mod fluoro_serve_computes_group_metrics;
+mod fluoro_serve_evaluates_alarms;
 mod fluoro_serve_ingests_real_sdks;
 mod fluoro_serve_keeps_alarms;
 mod fluoro_serve_keeps_logs;
 mod fluoro_serve_keeps_metrics;
+mod fluoro_serve_posts_alarm_webhooks;
 mod fluoro_serve_survives_sigkill;
 mod trace_compare_queries_a_running_server;
 mod trace_filter_queries_a_running_server;

@@ -24,7 +24,13 @@ pub struct Ingest {
     metrics: Option<Arc<dyn MetricSink>>,
     counters: Arc<Counters>,
     rules: Arc<Rules>,
+    /// More Prometheus text for `/metrics`, from outside the collector (group metrics).
+    prometheus: Vec<PrometheusSource>,
 }
+
+/// Renders Prometheus text for `/metrics` on each scrape; the server adds its own sections
+/// (group metrics, notifications) without the collector depending on them.
+pub type PrometheusSource = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// A document that was refused, with what `UnprocessedTraceSegments` reports about it.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +50,7 @@ impl std::fmt::Debug for Ingest {
 
 impl Ingest {
     pub fn new(sink: Arc<dyn SpanSink>, counters: Arc<Counters>) -> Self {
-        Ingest { sink, logs: None, metrics: None, counters, rules: Arc::new(Rules::default()) }
+        Ingest { sink, logs: None, metrics: None, counters, rules: Arc::new(Rules::default()), prometheus: Vec::new() }
     }
 
     /// Keeps OTLP log records in `logs` (the store, in `fluoro serve`).
@@ -63,6 +69,17 @@ impl Ingest {
     pub fn with_rules(mut self, rules: Rules) -> Self {
         self.rules = Arc::new(rules);
         self
+    }
+
+    /// Appends `source`'s text to every `/metrics` answer.
+    pub fn with_prometheus_source(mut self, source: PrometheusSource) -> Self {
+        self.prometheus.push(source);
+        self
+    }
+
+    /// The Prometheus text of the added sources, in the order added.
+    pub fn extra_prometheus(&self) -> String {
+        self.prometheus.iter().map(|source| source()).collect()
     }
 
     pub fn counters(&self) -> &Arc<Counters> {

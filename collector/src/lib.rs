@@ -33,7 +33,7 @@ mod xray_api;
 pub use counters::{Counters, CountersSnapshot, DropReason, RejectReason, Source, SourceCounts};
 pub use error::{CollectorError, Result};
 pub use forward::{sampling_proxy_router, ForwardConfig, ForwardSink, Forwarder, MAX_FORWARD_BODY_BYTES};
-pub use ingest::{Ingest, RefusedDocument};
+pub use ingest::{Ingest, PrometheusSource, RefusedDocument};
 pub use otlp::{otlp_grpc_service, otlp_http_router, serve_otlp_grpc, OtlpTraceService, MAX_OTLP_REQUEST_BYTES};
 pub use sampling::{
     sampling_router, SamplingError, SamplingRateBoost, SamplingRequest, SamplingRule, SamplingRuleRecord,

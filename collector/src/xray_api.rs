@@ -272,6 +272,7 @@ async fn put_telemetry_records(
 async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
     let mut text = state.ingest.counters().prometheus();
     text.push_str(&state.telemetry.prometheus());
+    text.push_str(&state.ingest.extra_prometheus());
     (StatusCode::OK, [(header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)], text)
 }
 

@@ -202,6 +202,37 @@ export async function deleteSamplingRule(name) {
   return post("/DeleteSamplingRule", { RuleName: name });
 }
 
+// --- alarms (CloudWatch's operations) and their notifications --------------------------------
+
+/** DescribeAlarms: every alarm with its state (no history). */
+export async function alarms() {
+  return (await post("/DescribeAlarms", {})).MetricAlarms || [];
+}
+
+/** PutMetricAlarm: creates or replaces an alarm (a replaced one keeps its state and history). */
+export async function putAlarm(alarm) {
+  return post("/PutMetricAlarm", alarm);
+}
+
+export async function deleteAlarm(name) {
+  return post("/DeleteAlarms", { AlarmNames: [name] });
+}
+
+/** DescribeAlarmHistory: transitions, newest first; every alarm's when `name` is absent. */
+export async function alarmHistory(name) {
+  return (await post("/DescribeAlarmHistory", compact({ AlarmName: name }))).AlarmHistoryItems || [];
+}
+
+/** POST /api/metrics/series: one metric of one service per period (`Values`). */
+export async function metricSeries({ start, end, service, name, statistic, period, attributes }) {
+  return post("/api/metrics/series", compact({ StartTime: start, EndTime: end, Service: service, Name: name, Statistic: statistic, Period: period, Attributes: attributes }));
+}
+
+/** GET /api/notifications: webhook delivery counts and the last status per source and URL. */
+export async function notifications() {
+  return send("/api/notifications", { method: "GET" });
+}
+
 /**
  * The running demo's scenario (`{traffic, billing, errormode1}`), or null when this server was
  * not started by `fluoro demo` (204).

@@ -13,6 +13,7 @@ import * as analyticsPage from "./analytics.js";
 import * as logsPage from "./logs.js";
 import * as groupsPage from "./groups.js";
 import * as samplingPage from "./sampling.js";
+import * as alarmsPage from "./alarms.js";
 
 const PAGES = [
   { name: "map", pattern: /^\/$/, title: "Service map", href: "/", module: mapPage },
@@ -21,6 +22,7 @@ const PAGES = [
   { name: "logs", pattern: /^\/logs\/?$/, title: "Logs", href: "/logs", module: logsPage },
   { name: "analytics", pattern: /^\/analytics\/?$/, title: "Analytics", href: "/analytics", module: analyticsPage },
   { name: "groups", pattern: /^\/groups\/?$/, title: "Groups", href: "/groups", module: groupsPage },
+  { name: "alarms", pattern: /^\/alarms\/?$/, title: "Alarms", href: "/alarms", module: alarmsPage },
   { name: "sampling", pattern: /^\/sampling\/?$/, title: "Sampling rules", href: "/sampling", module: samplingPage },
 ];
 

@@ -50,7 +50,7 @@ export function graphOf(services) {
  * `windowSeconds` (for rates), `selected` ({node: name} or {from, to}), `onSelect(selection)`,
  * `viewState` (an object kept by the caller across redraws: the viewBox survives a refresh).
  */
-export function drawGraph(host, services, { windowSeconds, selected, onSelect, viewState = {} } = {}) {
+export function drawGraph(host, services, { windowSeconds, selected, onSelect, viewState = {}, alarms = [] } = {}) {
   const { edges } = graphOf(services);
   const layout = new dagre.graphlib.Graph({ multigraph: false });
   layout.setGraph({ rankdir: "LR", nodesep: 36, ranksep: 120, edgesep: 20, marginx: 30, marginy: 30 });
@@ -72,7 +72,11 @@ export function drawGraph(host, services, { windowSeconds, selected, onSelect, v
   }, defs(), canvas);
 
   for (const item of edges) canvas.append(edgeElement(item, layout, windowSeconds, selected, onSelect, moved));
-  for (const service of services) canvas.append(nodeElement(service, layout.node(String(service.ReferenceId)), windowSeconds, selected, onSelect));
+  for (const service of services) {
+    const node = nodeElement(service, layout.node(String(service.ReferenceId)), windowSeconds, selected, onSelect);
+    markAlarms(node, alarmsOfNode(alarms, service));
+    canvas.append(node);
+  }
 
   const fit = { x: 0, y: 0, w: width, h: height };
   if (!viewState.box || !viewState.touched) viewState.box = readableBox(host, fit);
@@ -177,6 +181,33 @@ function nodeElement(service, position, windowSeconds, selected, onSelect) {
   group.addEventListener("click", (event) => { event.stopPropagation(); select(); });
   group.addEventListener("keydown", (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); select(); } });
   return group;
+}
+
+/**
+ * The alarms in ALARM that watch this node: their Dimensions name it (`ServiceName`, and
+ * `ServiceType` when given), as the group metrics of a service's node do.
+ */
+export function alarmsOfNode(alarms, service) {
+  return alarms.filter((alarm) => {
+    const dimensions = alarm.Dimensions || {};
+    return alarm.StateValue === "ALARM" && dimensions.ServiceName === (service.Name ?? "")
+      && (dimensions.ServiceType === undefined || dimensions.ServiceType === (service.Type || ""));
+  });
+}
+
+/** A red outline and a bell badge with the alarms' names in its tooltip. */
+function markAlarms(node, alarms) {
+  if (!alarms.length) return;
+  const names = alarms.map((alarm) => alarm.AlarmName);
+  node.classList.add("alarm");
+  node.setAttribute("data-alarms", names.join("\n"));
+  node.setAttribute("aria-label", `${node.getAttribute("aria-label")}; in ALARM: ${names.join(", ")}`);
+  const x = RING_RADIUS + 4;
+  const y = -RING_RADIUS + 2;
+  node.append(svg("g", { class: "node-alarm", transform: `translate(${x}, ${y})` },
+    svg("title", {}, `In ALARM: ${names.join(", ")}`),
+    svg("circle", { r: 9 }),
+    svg("text", { y: 4 }, "!")));
 }
 
 /** The ring: one arc per share of ok, error, throttle and fault, as dashed circles. */
@@ -321,6 +352,7 @@ const DATA_KEYS = ["range", "start", "end", "group", "filter"];
 export function render(root, ctx, initialParams) {
   let params = initialParams;
   let services = [];
+  let alarms = [];
   let lastDrawn = null;
   let window = windowOf(params);
   const viewState = {};
@@ -364,8 +396,10 @@ export function render(root, ctx, initialParams) {
       replace(status);
       status.textContent = services.length ? "" : "No traces in this time range.";
     }
+    // The map works without alarms: an alarm state is an extra mark on a node.
+    alarms = await api.alarms().catch(() => []);
     // A refresh that brought nothing new leaves the drawing alone (hover, focus, no flicker).
-    const drawn = JSON.stringify(services);
+    const drawn = JSON.stringify([services, alarms.map((alarm) => [alarm.AlarmName, alarm.StateValue])]);
     if (drawn !== lastDrawn || !mapHost.firstChild) draw();
     lastDrawn = drawn;
     live.refreshed();
@@ -377,6 +411,7 @@ export function render(root, ctx, initialParams) {
       windowSeconds: window.seconds,
       selected,
       viewState,
+      alarms,
       onSelect: (selection) => ctx.setParams(selection.node
         ? { node: selection.node, nodetype: selection.type || UNTYPED, from: null, to: null }
         : { from: selection.from, to: selection.to, node: null, nodetype: null }),

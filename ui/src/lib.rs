@@ -15,6 +15,8 @@
 //! | `histogram` | `POST /api/histogram` (Fluoro JSON API): a filter's exact latency percentiles and distribution |
 //! | `logs` | `POST /api/logs/trace`, `/api/logs/search` (Fluoro JSON API): a trace's log lines, log search |
 //! | `metrics` | `POST /api/metrics/names`, `/api/metrics/series`, `/api/services/resources` (Fluoro JSON API): metric series, a service's resources |
+//! | `notifier` | [`spawn_notifier`]: webhook notifications (SNS-shaped documents) with retries, backoff, a bounded queue, counters; [`alarm_notification`] |
+//! | `notifications` | [`notifications_router`]: `GET /api/notifications`, the notifier's counters and last statuses |
 //! | `request` | what every route does with a request: JSON body, analysis off the async workers |
 //! | `time` | request timestamps: epoch seconds or RFC 3339 |
 //! | `error` | [`ApiError`]: X-Ray's error shape, the HTTP status per error |
@@ -29,6 +31,8 @@ mod groups;
 mod histogram;
 mod logs;
 mod metrics;
+mod notifications;
+mod notifier;
 mod request;
 mod service_graph;
 mod time;
@@ -39,4 +43,9 @@ pub use api::api_router;
 pub use dashboard::{dashboard_router, CONTENT_SECURITY_POLICY_VALUE};
 pub use demo_scenario::demo_scenario_router;
 pub use error::ApiError;
+pub use notifications::notifications_router;
+pub use notifier::{
+    alarm_notification, spawn_notifier, DeliveryOutcome, DeliveryStatus, Notification, NotificationCounts,
+    NotificationsSnapshot, NotifierConfig, NotifierHandle,
+};
 pub use time::{epoch_seconds, MAX_WINDOW_SECONDS};

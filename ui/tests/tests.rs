@@ -12,3 +12,4 @@ mod histogram_answers_json_clients;
 mod metrics_answer_json_clients;
 mod service_graph_answers_xray_clients;
 mod trace_summaries_answer_xray_clients;
+mod webhooks_get_each_alarm_notification_once;

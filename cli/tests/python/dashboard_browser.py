@@ -550,7 +550,7 @@ def scenario_pages(ui, facts):
     for path, ready in [("/", "svg.graph g.node"), ("/traces", "#traces-table tbody tr"),
                         ("/traces/" + fault["id"], "#timeline tr.timeline-row"), ("/logs", "#logs-table tbody tr"),
                         ("/analytics", "#analytics-histogram canvas"), ("/groups", "tr[data-group]"),
-                        ("/sampling", "tr[data-rule='Default']")]:
+                        ("/alarms", "#alarm-form"), ("/sampling", "tr[data-rule='Default']")]:
         ui.open(path)
         ui.one(ready)
         ui.safe(path)
@@ -684,6 +684,78 @@ def scenario_xss(ui, facts):
     return {"checked": checked}
 
 
+def alarm_row(ui, name):
+    return ui.one("#alarms-table tr[data-alarm='%s']" % name)
+
+
+def scenario_alarms(ui, facts):
+    """Persisted alarms' states, history and sparkline; create from a group, edit, delete; the map's marks."""
+    payload = "<img src=x onerror=alert(1)>"
+    ui.open("/alarms")
+    row = alarm_row(ui, "petsearch-faults")
+    badge = row.find_element(By.CSS_SELECTOR, ".badge.state")
+    check(badge.text == "ALARM" and "fault" in badge.get_attribute("class"), "the ALARM badge: %r" % badge.text)
+    check(payload in row.text, "the description shows as text: %r" % row.text)
+    ok_badge = alarm_row(ui, "payments-memory").find_element(By.CSS_SELECTOR, ".badge.state")
+    check(ok_badge.text == "OK", "the OK badge: %r" % ok_badge.text)
+    reason = ui.one("#alarm-history-table tr[data-alarm='petsearch-faults'] td.reason").text
+    check(reason.startswith("Threshold Crossed: 1 out of the last 1 datapoints [3.0") and reason.endswith(payload),
+          "the history reason, as text: %r" % reason)
+    spark = ui.wait(lambda d: (ui.all("tr[data-alarm='payments-memory'] svg.spark") or [None])[0], "the memory sparkline")
+    points = int(spark.get_attribute("data-points"))
+    check(points >= 1 and spark.find_elements(By.CSS_SELECTOR, "polyline.spark-line"), "the gauge's datapoints drawn: %d" % points)
+    check(spark.find_elements(By.CSS_SELECTOR, "line.spark-threshold"), "the threshold line")
+    ui.safe("alarms")
+
+    # Create from a group: the group metric's namespace, name and dimension are filled in.
+    Select(ui.one("#alarm-group")).select_by_value("slow")
+    check(ui.one("#alarm-Namespace").get_attribute("value") == "AWS/X-Ray", "namespace from the group")
+    check(ui.one("#alarm-MetricName").get_attribute("value") == "ApproximateTraceCount", "metric from the group")
+    check(ui.one("#alarm-Dimensions").get_attribute("value") == "GroupName=slow", "dimension from the group")
+    check(ui.one("#alarm-AlarmName").get_attribute("value") == "slow-traces", "a name from the group")
+    ui.one("#alarm-Threshold").clear()
+    ui.one("#alarm-Threshold").send_keys("5")
+    ui.one("#alarm-AlarmActions").send_keys("ftp://127.0.0.1/hook")
+    ui.one("#alarm-save").click()
+    message = ui.wait(lambda d: ui.one("p.field-error[data-for='AlarmActions']").text, "the webhook's error beside it")
+    check("http:// or https://" in message, "the webhook error says what was expected: %r" % message)
+    ui.one("#alarm-AlarmActions").clear()
+    ui.one("#alarm-AlarmActions").send_keys("http://127.0.0.1:9/hook")
+    ui.one("#alarm-save").click()
+    created = alarm_row(ui, "slow-traces")
+    check("INSUFFICIENT_DATA" in created.text and "> 5 for 3 of 3" in created.text, "the new alarm listed: %r" % created.text)
+    ui.driver.execute_script("window.scrollTo(0, 0)")
+    ui.screenshot(ui.screenshot_path)
+
+    # Edit its threshold.
+    ui.click("#alarms-table tr[data-alarm='slow-traces'] button[data-action='edit']")
+    check(ui.one("#alarm-AlarmName").get_attribute("disabled") is not None, "the name is fixed while editing")
+    ui.one("#alarm-Threshold").clear()
+    ui.one("#alarm-Threshold").send_keys("7")
+    ui.one("#alarm-save").click()
+    ui.wait(lambda d: "> 7 for" in alarm_row(ui, "slow-traces").text, "the edited threshold listed")
+
+    # Create another one and delete it.
+    ui.one("#alarm-AlarmName").send_keys("doomed")
+    ui.one("#alarm-save").click()
+    alarm_row(ui, "doomed")
+    ui.click("#alarms-table tr[data-alarm='doomed'] button[data-action='delete']")
+    ui.wait(expected_conditions.alert_is_present(), "the delete confirmation").accept()
+    ui.wait(lambda d: not ui.all("#alarms-table tr[data-alarm='doomed']"), "the deleted alarm gone")
+    ui.safe("alarms after changes")
+
+    # The map: petsearch is in ALARM; frontend's alarm names another ServiceType.
+    ui.open("/")
+    node = ui.one("svg.graph g.node.alarm[data-name='petsearch']")
+    check("petsearch-faults" in node.get_attribute("data-alarms"), "the node names its alarm")
+    tooltip = node.find_element(By.CSS_SELECTOR, ".node-alarm title").get_attribute("textContent")
+    check(tooltip == "In ALARM: petsearch-faults", "the bell's tooltip: %r" % tooltip)
+    marked = [n.get_attribute("data-name") for n in ui.all("svg.graph g.node.alarm")]
+    check(marked == ["petsearch"], "only petsearch is marked: %r" % marked)
+    ui.safe("map with alarms")
+    return {"marked": marked, "sparkline_points": points}
+
+
 def shows_name(ui, name, where):
     """`name` is displayed as text, and nothing was injected."""
     ui.wait(lambda d: ui.visible_text(name), "%r shown as text on %s" % (name, where))
@@ -698,6 +770,7 @@ SCENARIOS = {
     "groups": scenario_groups,
     "pages": scenario_pages,
     "xss": scenario_xss,
+    "alarms": scenario_alarms,
 }
 
 

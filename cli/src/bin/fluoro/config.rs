@@ -30,6 +30,66 @@ pub(crate) struct ConfigFile {
     pub(crate) udp: UdpSection,
     #[serde(default)]
     pub(crate) store: StoreSection,
+    #[serde(default)]
+    pub(crate) group_metrics: GroupMetricsSection,
+    #[serde(default)]
+    pub(crate) alarms: AlarmsSection,
+}
+
+/// When group metrics are computed; defaults are `fluoro_analyzer::DEFAULT_*`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GroupMetricsSection {
+    pub(crate) grace_seconds: Option<u64>,
+    pub(crate) catch_up_minutes: Option<u64>,
+}
+
+/// How often alarms are evaluated.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AlarmsSection {
+    pub(crate) evaluation_interval_seconds: Option<u64>,
+}
+
+/// Alarms are evaluated this often by default: CloudWatch's own cadence.
+pub(crate) const DEFAULT_ALARM_INTERVAL_SECONDS: u64 = 60;
+/// Late segments wait at most an hour: a longer grace would leave the metrics meaningless.
+const MAX_GRACE_SECONDS: u64 = 3600;
+/// A day of minutes at most after a restart.
+const MAX_CATCH_UP_MINUTES: u64 = 1440;
+
+impl GroupMetricsSection {
+    /// The recorder's configuration; `grace_flag` (a hidden test flag) wins over the file.
+    pub(crate) fn recorder_config(
+        &self,
+        grace_flag: Option<u64>,
+    ) -> anyhow::Result<fluoro_analyzer::GroupMetricsConfig> {
+        let mut config = fluoro_analyzer::GroupMetricsConfig::default();
+        if let Some(seconds) = grace_flag.or(self.grace_seconds) {
+            anyhow::ensure!(
+                seconds <= MAX_GRACE_SECONDS,
+                "group_metrics.grace_seconds must be at most {MAX_GRACE_SECONDS}"
+            );
+            config.grace_seconds = seconds as i64;
+        }
+        if let Some(minutes) = self.catch_up_minutes {
+            anyhow::ensure!(
+                (1..=MAX_CATCH_UP_MINUTES).contains(&minutes),
+                "group_metrics.catch_up_minutes must be between 1 and {MAX_CATCH_UP_MINUTES}"
+            );
+            config.catch_up_minutes = minutes as i64;
+        }
+        Ok(config)
+    }
+}
+
+impl AlarmsSection {
+    /// The evaluation interval; `flag` (a hidden test flag) wins over the file.
+    pub(crate) fn evaluation_interval(&self, flag: Option<u64>) -> anyhow::Result<Duration> {
+        let seconds = flag.or(self.evaluation_interval_seconds).unwrap_or(DEFAULT_ALARM_INTERVAL_SECONDS);
+        anyhow::ensure!((1..=3600).contains(&seconds), "alarms.evaluation_interval_seconds must be between 1 and 3600");
+        Ok(Duration::from_secs(seconds))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,5 +187,14 @@ mod tests {
         assert!(error.to_string().contains("unknown field `htp_bind`"), "{error}");
         let slow_sync: ConfigFile = toml::from_str("[store]\nsync_interval_ms = 5000").unwrap();
         assert!(slow_sync.store.store_config(Path::new("/data")).is_err(), "the durability contract holds");
+        let recorder = config.group_metrics.recorder_config(None).unwrap();
+        assert_eq!(recorder, fluoro_analyzer::GroupMetricsConfig::default());
+        assert_eq!(
+            config.alarms.evaluation_interval(None).unwrap(),
+            Duration::from_secs(DEFAULT_ALARM_INTERVAL_SECONDS)
+        );
+        assert_eq!(config.alarms.evaluation_interval(Some(1)).unwrap(), Duration::from_secs(1));
+        let zero: ConfigFile = toml::from_str("[alarms]\nevaluation_interval_seconds = 0").unwrap();
+        assert!(zero.alarms.evaluation_interval(None).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! `fluoro serve`: the collector, sampling, the HTTP API and the span store in one process,
 //! until SIGTERM or Ctrl-C. On stop the collector stops first, then the store flushes recent
 //! data to a Parquet block, so a stopped data dir holds complete blocks and an empty log.
+//! Beside the requests, `live.rs` computes group metrics each minute and evaluates alarms.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,12 +9,15 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use fluoro_analyzer::{Alarms, Groups};
+use std::time::Duration;
+
+use fluoro_analyzer::{Alarms, GroupMetricsConfig, GroupMetricsRecorder, Groups};
 use fluoro_collector::{Counters, Ingest, ServerConfig, UdpConfig};
 use fluoro_proto::{LogSink, MetricSink, SpanSink, TraceSource};
 use fluoro_store::{Store, StoreConfig};
 
 use crate::config::{self, ConfigFile};
+use crate::live::{Live, LiveParts};
 
 /// The groups of `fluoro serve`, in the data dir beside `sampling-rules.json`.
 const GROUPS_FILE: &str = "groups.json";
@@ -53,6 +57,13 @@ pub(crate) struct ServeArgs {
     /// the scenario switches (`/api/demo/scenario`).
     #[arg(long, hide = true, value_name = "FILE")]
     demo_control_file: Option<PathBuf>,
+    /// Tests: seconds after a minute ends before its group metrics are computed (see
+    /// `[group_metrics] grace_seconds`).
+    #[arg(long, hide = true, value_name = "SECONDS")]
+    group_metrics_grace_seconds: Option<u64>,
+    /// Tests: seconds between alarm evaluations (see `[alarms] evaluation_interval_seconds`).
+    #[arg(long, hide = true, value_name = "SECONDS")]
+    alarm_interval_seconds: Option<u64>,
 }
 
 /// How this process runs beside others (`fluoro demo` sets both).
@@ -70,6 +81,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store_section = std::mem::take(&mut file.store);
     let supervision =
         Supervision { stop_with_stdin: args.stop_with_stdin, demo_control_file: args.demo_control_file.clone() };
+    let clock = Clock {
+        group_metrics: file.group_metrics.recorder_config(args.group_metrics_grace_seconds)?,
+        alarm_interval: file.alarms.evaluation_interval(args.alarm_interval_seconds)?,
+    };
     let server_config = server_config(args, file);
     let store_config = store_section.store_config(&server_config.data_dir)?;
     let groups_path = server_config.data_dir.join(GROUPS_FILE);
@@ -77,7 +92,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let alarms_path = server_config.data_dir.join(ALARMS_FILE);
     let alarms = Alarms::open(&alarms_path).with_context(|| format!("cannot open alarms {}", alarms_path.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(server_config, store_config, Arc::new(groups), Arc::new(alarms), supervision))
+    runtime.block_on(serve(server_config, store_config, Arc::new(groups), Arc::new(alarms), clock, supervision))
+}
+
+/// The background work's settings (`live.rs`).
+struct Clock {
+    group_metrics: GroupMetricsConfig,
+    alarm_interval: Duration,
 }
 
 fn server_config(args: ServeArgs, file: ConfigFile) -> ServerConfig {
@@ -110,6 +131,7 @@ async fn serve(
     store_config: StoreConfig,
     groups: Arc<Groups>,
     alarms: Arc<Alarms>,
+    clock: Clock,
     supervision: Supervision,
 ) -> anyhow::Result<()> {
     // Opening replays the write-ahead log: file work, off the async threads.
@@ -119,13 +141,30 @@ async fn serve(
     let ingest = Ingest::new(store.clone() as Arc<dyn SpanSink>, Arc::new(Counters::new()))
         .with_log_sink(store.clone() as Arc<dyn LogSink>)
         .with_metric_sink(store.clone() as Arc<dyn MetricSink>);
+    let recorder = GroupMetricsRecorder::new(clock.group_metrics);
+    let latest = recorder.latest();
+    // Webhooks of alarm transitions (the alarm loop's `transitions`), counted on `/metrics`.
+    let notifier = fluoro_ui::spawn_notifier(fluoro_ui::NotifierConfig::default());
+    let notifier_metrics = notifier.clone();
+    let ingest = ingest
+        .with_prometheus_source(Arc::new(move || latest.prometheus()))
+        .with_prometheus_source(Arc::new(move || notifier_metrics.prometheus()));
     let data_dir = config.data_dir.clone();
     // The dashboard's GET pages and assets beside the API's POST operations, on one port.
-    let api_routes = fluoro_ui::api_router(store.clone(), groups)
-        .merge(fluoro_ui::alarms_router(alarms))
+    let api_routes = fluoro_ui::api_router(store.clone(), groups.clone())
+        .merge(fluoro_ui::alarms_router(alarms.clone()))
+        .merge(fluoro_ui::notifications_router(notifier.clone()))
         .merge(fluoro_ui::demo_scenario_router(supervision.demo_control_file))
         .merge(fluoro_ui::dashboard_router());
     let server = fluoro_collector::start(config, ingest, store.clone() as Arc<dyn TraceSource>, api_routes).await?;
+    let live = Live::start(LiveParts {
+        store: store.clone(),
+        groups,
+        alarms,
+        recorder,
+        alarm_interval: clock.alarm_interval,
+        transitions: Some(notifier.alarm_transition_sender()),
+    });
     let a = server.addresses;
     // One line per listener on stdout: people read it, and tests parse it.
     println!("fluoro: data dir {}", data_dir.display());
@@ -138,6 +177,7 @@ async fn serve(
     wait_for_stop(supervision.stop_with_stdin).await?;
     tracing::info!("stopping");
     server.shutdown().await?;
+    live.stop().await;
     // Nothing writes any more: flush recent data to a block (Parquet encoding, fsyncs).
     tokio::task::spawn_blocking(move || store.close()).await?.context("cannot flush the store on stop")?;
     tracing::info!("stopped");
@@ -174,5 +214,7 @@ pub(crate) async fn wait_for_stop(stdin_too: bool) -> anyhow::Result<()> {
 pub(crate) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FLUORO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colours only on a terminal: a log file or a journal gets plain `key=value` text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
 }
