@@ -55,6 +55,8 @@ mod filter;
 mod filter_latency;
 mod groups;
 mod histogram;
+mod insight_detector;
+mod insight_minutes;
 mod metric_samples;
 mod metric_series;
 mod resources;
@@ -91,6 +93,11 @@ pub use groups::{
     MAX_GROUP_NAME_CHARS, MAX_GROUP_TAGS,
 };
 pub use histogram::{HistogramEntry, LatencyHistogram, Percentiles, SortedDurations};
+pub use insight_detector::{
+    binomial_upper_tail, Detection, Detector, DetectorConfig, Impact, MinuteObservation, RequestImpact, ServiceKey,
+    ServiceMinute, MAX_TRACKED_SERVICES,
+};
+pub use insight_minutes::{observe_minute, TRACE_TAIL_US};
 pub use metric_series::{
     metric_series, validate_metric_period, MetricSeries, MetricSeriesQuery, MetricValue, Statistic,
     CUMULATIVE_LOOKBACK_US, MAX_BUCKETS, MIN_PERIOD_SECONDS,
