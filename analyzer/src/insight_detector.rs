@@ -129,7 +129,7 @@ impl Impact {
         total
     }
 
-    fn merge(&mut self, other: &Impact) {
+    pub(crate) fn merge(&mut self, other: &Impact) {
         self.root_cause.add(other.root_cause);
         for (client, impact) in &other.clients {
             match self.clients.iter_mut().find(|(known, _)| known == client) {

@@ -24,6 +24,9 @@
 //! | `summary` | [`trace_summaries`]: GetTraceSummaries — filter, sampling, pages, [`TraceSummary`] |
 //! | `span_record`, `root_cause` | a page's spans as Rust values, the root segment; fault/error/response-time root causes |
 //! | `alarm` | [`evaluate_alarm`]: CloudWatch alarm evaluation (M of N, missing data, reasons) over a [`Timeline`] of datapoints and a clock |
+//! | `insight_detector` | [`Detector`]: per-service fault rate against its own baseline (the test is in its doc), root cause from the traces' fault root causes, open/close |
+//! | `insight_minutes` | [`observe_minute`]: one minute of traces as [`MinuteObservation`] — per node requests, faults, root causes, clients |
+//! | `insights` | [`Insights`]: evaluation per scope (Default and groups with insights enabled), `insights.json`, GetInsightSummaries/GetInsight/GetInsightEvents, [`InsightNotice`] |
 //! | `alarms` | [`Alarms`]: PutMetricAlarm/DescribeAlarms/DescribeAlarmHistory/DeleteAlarms, `alarms.json`; [`MetricSource`] is the seam to metric producers |
 //! | `error` | [`AnalyzerError`], and [`FilterError`]: what was wrong, the column, what was expected |
 //!
@@ -57,6 +60,7 @@ mod groups;
 mod histogram;
 mod insight_detector;
 mod insight_minutes;
+mod insights;
 mod metric_samples;
 mod metric_series;
 mod resources;
@@ -98,6 +102,10 @@ pub use insight_detector::{
     ServiceMinute, MAX_TRACKED_SERVICES,
 };
 pub use insight_minutes::{observe_minute, TRACE_TAIL_US};
+pub use insights::{
+    AnomalousService, ClientImpact, Insight, InsightEvent, InsightNotice, InsightQuery, InsightServiceId,
+    InsightSettings, InsightState, Insights, MAX_INSIGHTS, MAX_INSIGHT_EVENTS, UPDATE_EVENT_MINUTES,
+};
 pub use metric_series::{
     metric_series, validate_metric_period, MetricSeries, MetricSeriesQuery, MetricValue, Statistic,
     CUMULATIVE_LOOKBACK_US, MAX_BUCKETS, MIN_PERIOD_SECONDS,
