@@ -266,6 +266,9 @@ impl Insights {
             state.version = FILE_FORMAT_VERSION;
             serde_json::to_vec(&*state).map_err(|error| file_error(path, &error.to_string()))?
         };
+        if let Some(directory) = path.parent().filter(|directory| !directory.as_os_str().is_empty()) {
+            fs::create_dir_all(directory).map_err(|error| file_error(path, &error.to_string()))?;
+        }
         fluoro_proto::replace_durably(path, &bytes).map_err(|error| file_error(path, &error.to_string()))
     }
 }

@@ -196,3 +196,20 @@ export async function updateSamplingRule(update) {
 export async function deleteSamplingRule(name) {
   return post("/DeleteSamplingRule", { RuleName: name });
 }
+
+// --- insights ---------------------------------------------------------------------------------
+
+/** GetInsightSummaries: insights active in the window (every group), latest start first. */
+export async function insightSummaries({ start, end, states }) {
+  return allPages("/InsightSummaries", { StartTime: start, EndTime: end, States: states?.length ? states : undefined }, "InsightSummaries");
+}
+
+/** GetInsight: one insight, with its impact. */
+export async function insight(insightId) {
+  return (await post("/Insight", { InsightId: insightId })).Insight;
+}
+
+/** GetInsightEvents: the insight's events, latest first. */
+export async function insightEvents(insightId) {
+  return allPages("/InsightEvents", { InsightId: insightId }, "InsightEvents");
+}

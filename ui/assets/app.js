@@ -12,6 +12,7 @@ import * as analyticsPage from "./analytics.js";
 import * as logsPage from "./logs.js";
 import * as groupsPage from "./groups.js";
 import * as samplingPage from "./sampling.js";
+import * as insightsPage from "./insights.js";
 
 const PAGES = [
   { name: "map", pattern: /^\/$/, title: "Service map", href: "/", module: mapPage },
@@ -21,6 +22,7 @@ const PAGES = [
   { name: "analytics", pattern: /^\/analytics\/?$/, title: "Analytics", href: "/analytics", module: analyticsPage },
   { name: "groups", pattern: /^\/groups\/?$/, title: "Groups", href: "/groups", module: groupsPage },
   { name: "sampling", pattern: /^\/sampling\/?$/, title: "Sampling rules", href: "/sampling", module: samplingPage },
+  { name: "insights", pattern: /^\/insights\/?$/, title: "Insights", href: "/insights", module: insightsPage },
 ];
 
 let current = null; // {page, key, view}

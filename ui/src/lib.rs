@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `api` | [`api_router`]: the query and group operations in the X-Ray REST-JSON shapes |
 //! | `alarms` | [`alarms_router`]: `POST /PutMetricAlarm`, `/DescribeAlarms`, `/DescribeAlarmHistory`, `/DeleteAlarms` over `fluoro_analyzer::Alarms` |
+//! | `insights` | [`insights_router`]: `POST /InsightSummaries`, `/Insight`, `/InsightEvents`, `/InsightImpactGraph` over `fluoro_analyzer::Insights` |
 //! | `dashboard` | [`dashboard_router`]: the dashboard's pages and embedded assets (`ui/assets/`), with its Content-Security-Policy |
 //! | `trace_summaries` | `POST /TraceSummaries` (GetTraceSummaries): limits, sampling, page tokens |
 //! | `service_graph` | `POST /ServiceGraph`, `/TraceGraph`, `/TimeSeriesServiceStatistics` (one page, scoped by group) |
@@ -25,6 +26,7 @@ mod dashboard;
 mod error;
 mod groups;
 mod histogram;
+mod insights;
 mod logs;
 mod metrics;
 mod request;
@@ -36,4 +38,5 @@ pub use alarms::alarms_router;
 pub use api::api_router;
 pub use dashboard::{dashboard_router, CONTENT_SECURITY_POLICY_VALUE};
 pub use error::ApiError;
+pub use insights::insights_router;
 pub use time::{epoch_seconds, MAX_WINDOW_SECONDS};

@@ -30,6 +30,8 @@ pub(crate) struct ConfigFile {
     pub(crate) udp: UdpSection,
     #[serde(default)]
     pub(crate) store: StoreSection,
+    #[serde(default)]
+    pub(crate) insights: crate::insight_loop::InsightsSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,5 +129,9 @@ mod tests {
         assert!(error.to_string().contains("unknown field `htp_bind`"), "{error}");
         let slow_sync: ConfigFile = toml::from_str("[store]\nsync_interval_ms = 5000").unwrap();
         assert!(slow_sync.store.store_config(Path::new("/data")).is_err(), "the durability contract holds");
+        let loop_config = config.insights.loop_config().unwrap();
+        assert_eq!(loop_config.tick, crate::insight_loop::DEFAULT_TICK);
+        let no_grace: ConfigFile = toml::from_str("[insights]\ngrace_seconds = 10").unwrap();
+        assert!(no_grace.insights.loop_config().is_err(), "the grace must cover a trace's tail");
     }
 }

@@ -4,6 +4,7 @@ mod check;
 mod config;
 mod daemon;
 mod demo;
+mod insight_loop;
 mod serve;
 
 use std::path::PathBuf;

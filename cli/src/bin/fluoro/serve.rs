@@ -8,21 +8,24 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use fluoro_analyzer::{Alarms, Groups};
+use fluoro_analyzer::{Alarms, Groups, Insights};
 use fluoro_collector::{Counters, Ingest, ServerConfig, UdpConfig};
 use fluoro_proto::{LogSink, MetricSink, SpanSink, TraceSource};
 use fluoro_store::{Store, StoreConfig};
 
 use crate::config::{self, ConfigFile};
+use crate::insight_loop::{self, LoopConfig};
 
 /// The groups of `fluoro serve`, in the data dir beside `sampling-rules.json`.
 const GROUPS_FILE: &str = "groups.json";
 /// The metric alarms of `fluoro serve` (PutMetricAlarm), beside `groups.json`.
 const ALARMS_FILE: &str = "alarms.json";
+/// Insights, their events and the detectors' baselines (`fluoro_analyzer::Insights`).
+const INSIGHTS_FILE: &str = "insights.json";
 
 #[derive(Args)]
 pub(crate) struct ServeArgs {
-    /// Where state lives: sampling rules, groups (`groups.json`), alarms (`alarms.json`) and the span store (`store/`:
+    /// Where state lives: sampling rules, groups (`groups.json`), alarms (`alarms.json`), insights (`insights.json`) and the span store (`store/`:
     /// write-ahead log and Parquet blocks). Default: $FLUORO_DATA_DIR, else $XDG_DATA_HOME/fluoro, else
     /// ~/.local/share/fluoro.
     #[arg(long, value_name = "DIR")]
@@ -58,6 +61,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => ConfigFile::default(),
     };
     let store_section = std::mem::take(&mut file.store);
+    let insight_config = file.insights.loop_config()?;
     let stop_with_stdin = args.stop_with_stdin;
     let server_config = server_config(args, file);
     let store_config = store_section.store_config(&server_config.data_dir)?;
@@ -65,8 +69,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let groups = Groups::open(&groups_path).with_context(|| format!("cannot open groups {}", groups_path.display()))?;
     let alarms_path = server_config.data_dir.join(ALARMS_FILE);
     let alarms = Alarms::open(&alarms_path).with_context(|| format!("cannot open alarms {}", alarms_path.display()))?;
+    let insights = insight_loop::open(&server_config.data_dir.join(INSIGHTS_FILE), &insight_config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(server_config, store_config, Arc::new(groups), Arc::new(alarms), stop_with_stdin))
+    let insights = (Arc::new(insights), insight_config);
+    runtime.block_on(serve(server_config, store_config, Arc::new(groups), Arc::new(alarms), insights, stop_with_stdin))
 }
 
 fn server_config(args: ServeArgs, file: ConfigFile) -> ServerConfig {
@@ -99,6 +105,7 @@ async fn serve(
     store_config: StoreConfig,
     groups: Arc<Groups>,
     alarms: Arc<Alarms>,
+    (insights, insight_config): (Arc<Insights>, LoopConfig),
     stop_with_stdin: bool,
 ) -> anyhow::Result<()> {
     // Opening replays the write-ahead log: file work, off the async threads.
@@ -110,10 +117,14 @@ async fn serve(
         .with_metric_sink(store.clone() as Arc<dyn MetricSink>);
     let data_dir = config.data_dir.clone();
     // The dashboard's GET pages and assets beside the API's POST operations, on one port.
-    let api_routes = fluoro_ui::api_router(store.clone(), groups)
+    let api_routes = fluoro_ui::api_router(store.clone(), groups.clone())
         .merge(fluoro_ui::alarms_router(alarms))
+        .merge(fluoro_ui::insights_router(insights.clone(), store.clone(), groups.clone()))
         .merge(fluoro_ui::dashboard_router());
     let server = fluoro_collector::start(config, ingest, store.clone() as Arc<dyn TraceSource>, api_routes).await?;
+    // The notification hook: `Some(sender)` of a bounded `tokio::sync::mpsc` channel hands every
+    // insight opened or closed to a notifier; each is logged either way.
+    let insight_task = insight_loop::spawn(store.clone(), groups, insights, insight_config, None);
     let a = server.addresses;
     // One line per listener on stdout: people read it, and tests parse it.
     println!("fluoro: data dir {}", data_dir.display());
@@ -125,6 +136,7 @@ async fn serve(
     println!("fluoro: ready");
     wait_for_stop(stop_with_stdin).await?;
     tracing::info!("stopping");
+    insight_task.abort();
     server.shutdown().await?;
     // Nothing writes any more: flush recent data to a block (Parquet encoding, fsyncs).
     tokio::task::spawn_blocking(move || store.close()).await?.context("cannot flush the store on stop")?;

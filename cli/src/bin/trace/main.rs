@@ -1,7 +1,7 @@
 //! `trace`: queries against a Fluoro server, one module per noun: `filter` (trace summaries
 //! matching a filter expression), `compare` (two trace sets: distributions and the attribute
 //! values that differ), `histogram` (a filter's latency percentiles and distribution), `logs`
-//! (a trace's log lines, or a log search), `get` (traces as waterfall trees) and `id` (trace id
+//! (a trace's log lines, or a log search), `get` (traces as waterfall trees), `insights` (fault-rate anomalies and their root cause) and `id` (trace id
 //! conversion).
 
 mod compare;
@@ -9,6 +9,7 @@ mod filter;
 mod get;
 mod histogram;
 mod id;
+mod insights;
 mod logs;
 mod query;
 
@@ -28,6 +29,7 @@ enum Command {
     Get(get::GetArgs),
     Histogram(histogram::HistogramArgs),
     Id(id::IdArgs),
+    Insights(insights::InsightsArgs),
     Logs(logs::LogsArgs),
 }
 
@@ -39,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Get(args) => get::run(args).await,
         Command::Histogram(args) => histogram::run(args).await,
         Command::Id(args) => id::run(args),
+        Command::Insights(args) => insights::run(args).await,
         Command::Logs(args) => logs::run(args).await,
     }
 }
