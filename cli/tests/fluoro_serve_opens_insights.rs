@@ -16,9 +16,15 @@ use crate::server::FluoroServer;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/insights_timeline.py");
 
-fn python(command: &str, server: &FluoroServer, base: i64) -> Value {
-    let run =
-        Command::new("python3").arg(SCRIPT).arg(command).arg(server.url("")).arg(base.to_string()).output().unwrap();
+fn python(command: &str, server: &FluoroServer, base: i64, extra: &[&str]) -> Value {
+    let run = Command::new("python3")
+        .arg(SCRIPT)
+        .arg(command)
+        .arg(server.url(""))
+        .arg(base.to_string())
+        .args(extra)
+        .output()
+        .unwrap();
     assert!(run.status.success(), "insights_timeline.py {command} failed: {}", String::from_utf8_lossy(&run.stderr));
     serde_json::from_slice(&run.stdout).unwrap()
 }
