@@ -17,6 +17,12 @@
 //!   chain); the service named most often is that anomalous service's root cause. Callers of a
 //!   failing service fault too and are anomalous too, but their faults point at it, so one
 //!   insight names it, and the callers are listed as `TopAnomalousServices`.
+//! - Latency, the same way on response times: the baseline's p99 (from its
+//!   [`LatencyBuckets`], upper bound) is by definition exceeded by at most 1 % of requests, so
+//!   the `k` of `n` requests above it this minute are tested with `p0 = 0.01` (same minimum
+//!   count, rise and `alpha`). Callers wait for their callees, so the root cause of a slow
+//!   service is found by following slow callees down the minute's graph edges to the deepest
+//!   slow service.
 //! - Open: a root cause named in `open_after` consecutive minutes opens an insight starting at
 //!   the first of them. Close: `close_after` consecutive minutes without it close the insight,
 //!   ending at the first calm minute.
@@ -28,6 +34,28 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
+
+use crate::insight_latency::LatencyBuckets;
+
+/// The share of requests above a p99: what the latency test expects without an anomaly.
+const P99_EXCEEDANCE: f64 = 0.01;
+
+/// What an insight is about: X-Ray's `Categories` (Fluoro adds `LATENCY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Category {
+    Fault,
+    Latency,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Fault => "FAULT",
+            Category::Latency => "LATENCY",
+        }
+    }
+}
 
 /// A node of the service graph, as an insight names it: X-Ray's `ServiceId` without accounts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -74,6 +102,10 @@ pub struct ServiceMinute {
     pub faults_by_root_cause: BTreeMap<ServiceKey, u64>,
     /// The client requests (traces' entry points) of the traces through this service.
     pub clients: BTreeMap<ServiceKey, RequestImpact>,
+    /// Response times of its requests.
+    pub latency: LatencyBuckets,
+    /// The nodes it called (the minute's graph edges from it).
+    pub callees: BTreeSet<ServiceKey>,
 }
 
 /// Every service's requests in the minute starting at `minute` (Unix seconds, a multiple of 60).
@@ -118,6 +150,11 @@ pub struct Impact {
     /// The root cause's highest per-minute fault rate and its baseline rate then.
     pub peak_fault_rate: f64,
     pub baseline_fault_rate: f64,
+    /// Latency insights: the root cause's highest per-minute p99 and its baseline p99 then (s).
+    #[serde(default)]
+    pub peak_p99: f64,
+    #[serde(default)]
+    pub baseline_p99: f64,
 }
 
 impl Impact {
@@ -142,6 +179,10 @@ impl Impact {
             self.peak_fault_rate = other.peak_fault_rate;
             self.baseline_fault_rate = other.baseline_fault_rate;
         }
+        if other.peak_p99 > self.peak_p99 {
+            self.peak_p99 = other.peak_p99;
+            self.baseline_p99 = other.baseline_p99;
+        }
     }
 }
 
@@ -149,19 +190,23 @@ impl Impact {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Detection {
     /// `open_after` anomalous minutes in a row, the first starting at `start`.
-    Opened { root_cause: ServiceKey, start: i64, at: i64, impact: Impact },
+    Opened { root_cause: ServiceKey, category: Category, start: i64, at: i64, impact: Impact },
     /// One more anomalous minute of an open insight, with that minute's impact.
-    Continued { root_cause: ServiceKey, at: i64, impact: Impact },
+    Continued { root_cause: ServiceKey, category: Category, at: i64, impact: Impact },
     /// `close_after` calm minutes in a row; `end` is the first of them.
-    Closed { root_cause: ServiceKey, end: i64, at: i64 },
+    Closed { root_cause: ServiceKey, category: Category, end: i64, at: i64 },
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct MinuteCount {
     minute: i64,
     requests: u64,
     faults: u64,
     anomalous: bool,
+    #[serde(default)]
+    latency: LatencyBuckets,
+    #[serde(default)]
+    slow: bool,
 }
 
 /// A root cause's run of anomalous (or, once open, calm) minutes.
@@ -179,7 +224,7 @@ struct Track {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Detector {
     history: Vec<(ServiceKey, VecDeque<MinuteCount>)>,
-    tracks: Vec<(ServiceKey, Track)>,
+    tracks: Vec<((ServiceKey, Category), Track)>,
     last_minute: Option<i64>,
 }
 
@@ -215,7 +260,7 @@ impl Detector {
 
     fn evaluate(&mut self, observation: &MinuteObservation, config: &DetectorConfig) -> Vec<Detection> {
         let minute = observation.minute;
-        let mut by_root_cause: BTreeMap<ServiceKey, Impact> = BTreeMap::new();
+        let mut by_cause: BTreeMap<(ServiceKey, Category), Impact> = BTreeMap::new();
         let mut anomalous = BTreeSet::new();
         for (service, counts) in &observation.services {
             let Some(baseline_rate) = self.anomalous_against_baseline(service, counts, minute, config) else {
@@ -223,14 +268,29 @@ impl Detector {
             };
             anomalous.insert(service.clone());
             let Some(root_cause) = main_root_cause(counts) else { continue };
-            let impact = by_root_cause.entry(root_cause.clone()).or_default();
+            let impact = by_cause.entry((root_cause.clone(), Category::Fault)).or_default();
             impact.anomalous_services.insert(service.clone());
             if &root_cause == service {
                 impact.peak_fault_rate = counts.faults as f64 / counts.requests.max(1) as f64;
                 impact.baseline_fault_rate = baseline_rate;
             }
         }
-        for (root_cause, impact) in &mut by_root_cause {
+        let slow: BTreeMap<&ServiceKey, (f64, f64)> = observation
+            .services
+            .iter()
+            .filter_map(|(service, counts)| {
+                Some((service, self.slow_against_baseline(service, counts, minute, config)?))
+            })
+            .collect();
+        for service in slow.keys() {
+            let root_cause = deepest_slow(service, &slow, observation);
+            let impact = by_cause.entry((root_cause.clone(), Category::Latency)).or_default();
+            impact.anomalous_services.insert((*service).clone());
+            if let Some((baseline_p99, p99)) = slow.get(&root_cause) {
+                (impact.peak_p99, impact.baseline_p99) = (*p99, *baseline_p99);
+            }
+        }
+        for ((root_cause, _), impact) in &mut by_cause {
             if let Some(counts) = observation.services.get(root_cause) {
                 impact.root_cause = RequestImpact {
                     fault_count: counts.faults,
@@ -240,8 +300,38 @@ impl Detector {
                 impact.clients = counts.clients.iter().map(|(client, impact)| (client.clone(), *impact)).collect();
             }
         }
-        self.record_history(observation, &anomalous, config);
-        self.advance_tracks(minute, by_root_cause, config)
+        let slow: BTreeSet<ServiceKey> = slow.into_keys().cloned().collect();
+        self.record_history(observation, &anomalous, &slow, config);
+        self.advance_tracks(minute, by_cause, config)
+    }
+
+    /// The baseline p99 and this minute's p99 (seconds) when this minute's requests exceed the
+    /// baseline p99 significantly more often than 1 %, `None` otherwise.
+    fn slow_against_baseline(
+        &self,
+        service: &ServiceKey,
+        counts: &ServiceMinute,
+        minute: i64,
+        config: &DetectorConfig,
+    ) -> Option<(f64, f64)> {
+        let history = self.history.iter().find(|(known, _)| known == service).map(|(_, history)| history)?;
+        let oldest = minute - config.baseline_minutes as i64 * 60;
+        let mut baseline = LatencyBuckets::default();
+        for count in history.iter().filter(|count| count.minute >= oldest && count.minute < minute && !count.slow) {
+            baseline.merge(&count.latency);
+        }
+        if baseline.total() < config.min_baseline_requests {
+            return None;
+        }
+        let p99_bucket = baseline.p99_bucket()?;
+        let (requests, slower) = (counts.latency.total(), counts.latency.above(p99_bucket));
+        if requests == 0 || slower < config.min_faults {
+            return None;
+        }
+        let significant = slower as f64 / requests as f64 - P99_EXCEEDANCE >= config.min_rate_increase
+            && binomial_upper_tail(requests, slower, P99_EXCEEDANCE) < config.alpha;
+        let p99 = counts.latency.p99_bucket().map_or(0.0, LatencyBuckets::upper_bound);
+        significant.then_some((LatencyBuckets::upper_bound(p99_bucket), p99))
     }
 
     /// The baseline rate when `counts` is anomalous against it, `None` otherwise.
@@ -272,6 +362,7 @@ impl Detector {
         &mut self,
         observation: &MinuteObservation,
         anomalous: &BTreeSet<ServiceKey>,
+        slow: &BTreeSet<ServiceKey>,
         config: &DetectorConfig,
     ) {
         let oldest = observation.minute - config.baseline_minutes as i64 * 60;
@@ -281,6 +372,8 @@ impl Detector {
                 requests: counts.requests,
                 faults: counts.faults,
                 anomalous: anomalous.contains(service),
+                latency: counts.latency.clone(),
+                slow: slow.contains(service),
             };
             match self.history.iter().position(|(known, _)| known == service) {
                 Some(index) => self.history[index].1.push_back(count),
@@ -301,22 +394,22 @@ impl Detector {
     fn advance_tracks(
         &mut self,
         minute: i64,
-        mut by_root_cause: BTreeMap<ServiceKey, Impact>,
+        mut by_cause: BTreeMap<(ServiceKey, Category), Impact>,
         config: &DetectorConfig,
     ) -> Vec<Detection> {
         let mut detections = Vec::new();
-        for (root_cause, track) in &mut self.tracks {
-            match by_root_cause.remove(root_cause) {
-                Some(impact) => detections.extend(track.anomalous(root_cause, minute, impact, config)),
-                None => detections.extend(track.calm(root_cause, minute, config)),
+        for (cause, track) in &mut self.tracks {
+            match by_cause.remove(cause) {
+                Some(impact) => detections.extend(track.anomalous(cause, minute, impact, config)),
+                None => detections.extend(track.calm(cause, minute, config)),
             }
         }
         self.tracks.retain(|(_, track)| track.open || track.anomalous_minutes > 0);
-        for (root_cause, impact) in by_root_cause {
+        for (cause, impact) in by_cause {
             let mut track = Track { start: minute, ..Track::default() };
-            detections.extend(track.anomalous(&root_cause, minute, impact, config));
+            detections.extend(track.anomalous(&cause, minute, impact, config));
             if self.tracks.len() < MAX_TRACKED_SERVICES {
-                self.tracks.push((root_cause, track));
+                self.tracks.push((cause, track));
             }
         }
         detections
@@ -326,14 +419,15 @@ impl Detector {
 impl Track {
     fn anomalous(
         &mut self,
-        root_cause: &ServiceKey,
+        (root_cause, category): &(ServiceKey, Category),
         minute: i64,
         impact: Impact,
         config: &DetectorConfig,
     ) -> Option<Detection> {
         self.calm_minutes = 0;
+        let (root_cause, category) = (root_cause.clone(), *category);
         if self.open {
-            return Some(Detection::Continued { root_cause: root_cause.clone(), at: minute, impact });
+            return Some(Detection::Continued { root_cause, category, at: minute, impact });
         }
         if self.anomalous_minutes == 0 {
             self.start = minute;
@@ -345,10 +439,15 @@ impl Track {
         }
         self.open = true;
         let impact = std::mem::take(&mut self.impact);
-        Some(Detection::Opened { root_cause: root_cause.clone(), start: self.start, at: minute, impact })
+        Some(Detection::Opened { root_cause, category, start: self.start, at: minute, impact })
     }
 
-    fn calm(&mut self, root_cause: &ServiceKey, minute: i64, config: &DetectorConfig) -> Option<Detection> {
+    fn calm(
+        &mut self,
+        (root_cause, category): &(ServiceKey, Category),
+        minute: i64,
+        config: &DetectorConfig,
+    ) -> Option<Detection> {
         if !self.open {
             // An interrupted run starts over.
             *self = Track::default();
@@ -360,7 +459,27 @@ impl Track {
         }
         let end = minute - i64::from(config.close_after - 1) * 60;
         *self = Track::default();
-        Some(Detection::Closed { root_cause: root_cause.clone(), end, at: minute })
+        Some(Detection::Closed { root_cause: root_cause.clone(), category: *category, end, at: minute })
+    }
+}
+
+/// The slow service reached from `service` by following slow callees as deep as they go.
+fn deepest_slow(
+    service: &ServiceKey,
+    slow: &BTreeMap<&ServiceKey, (f64, f64)>,
+    observation: &MinuteObservation,
+) -> ServiceKey {
+    let mut current = service.clone();
+    let mut seen = BTreeSet::new();
+    loop {
+        seen.insert(current.clone());
+        let next = observation.services.get(&current).and_then(|counts| {
+            counts.callees.iter().find(|callee| slow.contains_key(callee) && !seen.contains(*callee))
+        });
+        match next {
+            Some(callee) => current = callee.clone(),
+            None => return current,
+        }
     }
 }
 

@@ -20,6 +20,14 @@ impl Rng {
     fn chance(&mut self, probability: f64) -> bool {
         self.next() < probability
     }
+
+    /// A log-normal time around `median` seconds (σ 0.3), a 0.5 % chance of 4× longer.
+    fn latency(&mut self, median: f64) -> f64 {
+        let (u, v) = (self.next().max(1e-12), self.next());
+        let normal = (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos();
+        let outlier = if self.chance(0.005) { 4.0 } else { 1.0 };
+        median * (0.3 * normal).exp() * outlier
+    }
 }
 
 /// Own fault probabilities: frontend → search → catalog, and frontend → cart on half the traces.
@@ -29,11 +37,20 @@ struct Faults {
     search: f64,
     catalog: f64,
     cart: f64,
+    /// catalog's median response time, seconds.
+    catalog_latency: f64,
 }
 
-const STEADY: Faults = Faults { frontend: 0.01, search: 0.015, catalog: 0.01, cart: 0.02 };
+const STEADY: Faults = Faults { frontend: 0.01, search: 0.015, catalog: 0.01, cart: 0.02, catalog_latency: 0.02 };
 
-fn segment(trace: u64, id: u64, parent: Option<u64>, name: &str, start_us: i64, fault: bool) -> SpanRecord {
+fn segment(
+    trace: u64,
+    id: u64,
+    parent: Option<u64>,
+    name: &str,
+    (start_us, seconds): (i64, f64),
+    fault: bool,
+) -> SpanRecord {
     SpanRecord {
         trace: (0, trace),
         id,
@@ -42,7 +59,7 @@ fn segment(trace: u64, id: u64, parent: Option<u64>, name: &str, start_us: i64, 
         name: name.to_owned(),
         origin: Some("AWS::EC2::Instance".to_owned()),
         start_us,
-        end_us: Some(start_us + 20_000),
+        end_us: Some(start_us + (seconds * 1e6) as i64),
         fault,
         ..SpanRecord::default()
     }
@@ -55,13 +72,18 @@ fn trace(rng: &mut Rng, number: u64, start_us: i64, faults: Faults) -> Vec<SpanR
     let with_cart = rng.chance(0.5);
     let cart = with_cart && rng.chance(faults.cart);
     let frontend = rng.chance(faults.frontend) || search || cart;
+    // Callers wait for their callees.
+    let catalog_seconds = rng.latency(faults.catalog_latency);
+    let search_seconds = catalog_seconds + rng.latency(0.005);
+    let cart_seconds = if with_cart { rng.latency(0.01) } else { 0.0 };
+    let frontend_seconds = search_seconds + cart_seconds + rng.latency(0.005);
     let mut records = vec![
-        segment(number, 1, None, "frontend", start_us, frontend),
-        segment(number, 2, Some(1), "search", start_us + 1_000, search),
-        segment(number, 3, Some(2), "catalog", start_us + 2_000, catalog),
+        segment(number, 1, None, "frontend", (start_us, frontend_seconds), frontend),
+        segment(number, 2, Some(1), "search", (start_us + 1_000, search_seconds), search),
+        segment(number, 3, Some(2), "catalog", (start_us + 2_000, catalog_seconds), catalog),
     ];
     if with_cart {
-        records.push(segment(number, 4, Some(1), "cart", start_us + 1_000, cart));
+        records.push(segment(number, 4, Some(1), "cart", (start_us + 1_000, cart_seconds), cart));
     }
     records
 }
@@ -98,7 +120,8 @@ fn a_planted_fault_jump_opens_at_its_third_minute_names_the_deepest_service_and_
     let closed: Vec<_> = detections.iter().filter(|d| matches!(d, Detection::Closed { .. })).collect();
     assert_eq!(opened.len(), 1, "{detections:#?}");
     assert_eq!(closed.len(), 1, "{detections:#?}");
-    let Detection::Opened { root_cause, start, at, impact } = opened[0] else { unreachable!() };
+    let Detection::Opened { root_cause, category, start, at, impact } = opened[0] else { unreachable!() };
+    assert_eq!(*category, Category::Fault);
     assert_eq!(root_cause, &service("catalog"), "the callers fault too, but their faults point at catalog");
     assert_eq!((*start, *at), (T0 + 120 * 60, T0 + 122 * 60));
     assert!(impact.anomalous_services.contains(&service("search")));
@@ -110,11 +133,36 @@ fn a_planted_fault_jump_opens_at_its_third_minute_names_the_deepest_service_and_
     assert_eq!(clients.total_count, 300);
     assert_eq!(impact.clients[0].0, service("frontend"));
     assert!(impact.peak_fault_rate > 0.2 && impact.baseline_fault_rate < 0.03, "{impact:?}");
-    let Detection::Closed { root_cause, end, at } = closed[0] else { unreachable!() };
+    let Detection::Closed { root_cause, end, at, .. } = closed[0] else { unreachable!() };
     assert_eq!(root_cause, &service("catalog"));
     assert_eq!((*end, *at), (T0 + 140 * 60, T0 + 142 * 60));
     let continued = detections.iter().filter(|d| matches!(d, Detection::Continued { .. })).count();
     assert_eq!(continued, 17, "minutes 123..140 of the jump");
+}
+
+#[test]
+fn a_planted_latency_jump_opens_a_latency_insight_on_the_deepest_slow_service() {
+    let mut rng = Rng(9);
+    let mut detector = Detector::default();
+    let config = DetectorConfig::default();
+    let slow = Faults { catalog_latency: 0.15, ..STEADY };
+    let mut detections = Vec::new();
+    for index in 0..200 {
+        let faults = if (120..140).contains(&index) { slow } else { STEADY };
+        detections.extend(detector.observe(&minute_of(&mut rng, T0 + index * 60, 100, faults), &config));
+    }
+    let opened: Vec<_> = detections.iter().filter(|d| matches!(d, Detection::Opened { .. })).collect();
+    assert_eq!(opened.len(), 1, "{opened:#?}");
+    let Detection::Opened { root_cause, category, start, at, impact } = opened[0] else { unreachable!() };
+    assert_eq!((root_cause, *category), (&service("catalog"), Category::Latency), "search and frontend wait for it");
+    assert_eq!((*start, *at), (T0 + 120 * 60, T0 + 122 * 60));
+    assert!(impact.anomalous_services.contains(&service("search")), "{impact:?}");
+    assert!(impact.peak_p99 > 0.2 && impact.baseline_p99 < 0.06, "{impact:?}");
+    let closed = detections.iter().find_map(|d| match d {
+        Detection::Closed { root_cause, category: Category::Latency, end, at } => Some((root_cause.clone(), *end, *at)),
+        _ => None,
+    });
+    assert_eq!(closed, Some((service("catalog"), T0 + 140 * 60, T0 + 142 * 60)));
 }
 
 #[test]
@@ -123,6 +171,7 @@ fn a_simulated_steady_noisy_day_opens_nothing() {
     let mut detector = Detector::default();
     let config = DetectorConfig::default();
     let mut detections = Vec::new();
+    let mut single_minutes = (0u32, 0u32);
     // An hour of warm-up, then a day whose volume follows the sun: 10 to 190 requests a minute.
     for index in 0..(60 + 1440) {
         let phase = (index as f64 / 1440.0) * std::f64::consts::TAU;
@@ -130,8 +179,16 @@ fn a_simulated_steady_noisy_day_opens_nothing() {
         let faults = if index % 2 == 0 { STEADY } else { Faults { catalog: 0.02, search: 0.01, ..STEADY } };
         let observation = minute_of(&mut rng, T0 + index * 60, requests, faults);
         detections.extend(detector.observe(&observation, &config));
+        for (_, history) in &detector.history {
+            let Some(last) = history.back().filter(|count| count.minute == observation.minute) else { continue };
+            single_minutes.0 += u32::from(last.anomalous);
+            single_minutes.1 += u32::from(last.slow);
+        }
     }
     assert_eq!(detections, Vec::new());
+    // Four services × 1500 minutes: single anomalous minutes are rare, three in a row never.
+    assert!(single_minutes.0 + single_minutes.1 <= 10, "anomalous minutes (fault, latency): {single_minutes:?}");
+    eprintln!("single anomalous minutes over the day (fault, latency): {single_minutes:?}");
 }
 
 #[test]
@@ -158,7 +215,13 @@ fn skipped_minutes_close_an_open_insight_and_old_minutes_are_ignored() {
     }
     assert_eq!(detector.observe(&minute_of(&mut rng, T0, 100, STEADY), &config), Vec::new());
     let later = detector.observe(&minute_of(&mut rng, T0 + 80 * 60, 100, STEADY), &config);
-    assert_eq!(later, vec![Detection::Closed { root_cause: service("catalog"), end: T0 + 63 * 60, at: T0 + 65 * 60 }]);
+    let closed = Detection::Closed {
+        root_cause: service("catalog"),
+        category: Category::Fault,
+        end: T0 + 63 * 60,
+        at: T0 + 65 * 60,
+    };
+    assert_eq!(later, vec![closed]);
 }
 
 #[test]

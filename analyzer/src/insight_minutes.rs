@@ -10,8 +10,11 @@
 //!   nodes the same way ([`crate::RootCause`]), so a root cause can be a table or a queue.
 //! - The client of a trace is its root segment's service; its request is a fault when the
 //!   root segment faulted.
+//! - A node's response times are its counted spans' durations (in-progress ones left out); its
+//!   callees are the nodes whose counted spans have one of its segments as nearest segment
+//!   ancestor (the graph's edges).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use fluoro_store::Store;
 
@@ -64,6 +67,7 @@ fn observe_trace(services: &mut BTreeMap<ServiceKey, ServiceMinute>, records: &[
         .collect();
     // Callees that sent their own segment: the call is not an inferred node then.
     let called: BTreeSet<u64> = records.iter().filter(|r| r.segment).filter_map(|r| r.parent_id).collect();
+    let by_id: HashMap<u64, usize> = records.iter().enumerate().map(|(index, r)| (r.id, index)).collect();
     let mut faulted_nodes = BTreeSet::new();
     let mut touched = BTreeSet::new();
     for record in records {
@@ -78,6 +82,12 @@ fn observe_trace(services: &mut BTreeMap<ServiceKey, ServiceMinute>, records: &[
             minute.faults += 1;
             faulted_nodes.insert(node.clone());
         }
+        if let Some(seconds) = record.seconds().filter(|_| !record.in_progress) {
+            minute.latency.record(seconds);
+        }
+        if let Some(caller) = caller_segment(records, &by_id, record).map(node_of).filter(|caller| caller != &node) {
+            services.entry(caller).or_default().callees.insert(node.clone());
+        }
         touched.insert(node);
     }
     for node in touched {
@@ -89,6 +99,24 @@ fn observe_trace(services: &mut BTreeMap<ServiceKey, ServiceMinute>, records: &[
             }
         }
     }
+}
+
+/// The nearest segment above `record`: the service that made the call. Cycles in bad data end
+/// the walk.
+fn caller_segment<'a>(
+    records: &'a [SpanRecord],
+    by_id: &HashMap<u64, usize>,
+    record: &SpanRecord,
+) -> Option<&'a SpanRecord> {
+    let mut parent = record.parent_id;
+    for _ in 0..records.len() {
+        let ancestor = &records[*by_id.get(&parent?)?];
+        if ancestor.segment {
+            return Some(ancestor);
+        }
+        parent = ancestor.parent_id;
+    }
+    None
 }
 
 /// The graph node a counted span stands for: its service, or the inferred callee.

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{AnalyzerError, Result};
 use crate::groups::{Group, Groups, DEFAULT_GROUP_NAME};
-use crate::insight_detector::{Detection, Detector, DetectorConfig, Impact, RequestImpact, ServiceKey};
+use crate::insight_detector::{Category, Detection, Detector, DetectorConfig, Impact, RequestImpact, ServiceKey};
 use crate::insight_minutes::observe_minute;
 
 pub const MAX_INSIGHTS: usize = 1000;
@@ -290,19 +290,21 @@ impl InsightsFile {
         let mut notices = Vec::new();
         for detection in detections {
             let changed = match detection {
-                Detection::Opened { root_cause, start, at, impact } => {
-                    Some(self.open(group, &root_cause, start, at, impact))
+                Detection::Opened { root_cause, category, start, at, impact } => {
+                    Some(self.open(group, (&root_cause, category), start, at, impact))
                 }
-                Detection::Continued { root_cause, at, impact } => {
-                    if let Some(record) = self.active(group, &root_cause) {
+                Detection::Continued { root_cause, category, at, impact } => {
+                    if let Some(record) = self.active(group, &root_cause, category) {
                         record.continued(at, &impact);
                     }
                     None
                 }
-                Detection::Closed { root_cause, end, at } => self.active(group, &root_cause).map(|record| {
-                    record.close(end, at);
-                    record.insight.clone()
-                }),
+                Detection::Closed { root_cause, category, end, at } => {
+                    self.active(group, &root_cause, category).map(|record| {
+                        record.close(end, at);
+                        record.insight.clone()
+                    })
+                }
             };
             notices.extend(changed.map(|insight| InsightNotice { insight, notifications_enabled: notify }));
         }
@@ -310,13 +312,14 @@ impl InsightsFile {
         notices
     }
 
-    fn open(&mut self, group: &Group, root_cause: &ServiceKey, start: i64, at: i64, impact: Impact) -> Insight {
+    fn open(&mut self, group: &Group, cause: (&ServiceKey, Category), start: i64, at: i64, impact: Impact) -> Insight {
+        let (root_cause, category) = cause;
         let insight = Insight {
-            insight_id: insight_id(&group.group_name, root_cause, start),
+            insight_id: insight_id(&group.group_name, root_cause, category, start),
             group_arn: group.group_arn.clone(),
             group_name: group.group_name.clone(),
             root_cause_service_id: root_cause.into(),
-            categories: vec!["FAULT".to_owned()],
+            categories: vec![category.as_str().to_owned()],
             state: InsightState::Active,
             start_time: start,
             end_time: None,
@@ -337,13 +340,14 @@ impl InsightsFile {
         insight
     }
 
-    fn active(&mut self, group: &Group, root_cause: &ServiceKey) -> Option<&mut Record> {
+    fn active(&mut self, group: &Group, root_cause: &ServiceKey, category: Category) -> Option<&mut Record> {
         self.insights.iter_mut().rev().find(|record| {
             let insight = &record.insight;
             insight.state == InsightState::Active
                 && insight.group_name == group.group_name
                 && insight.root_cause_service_id.name == root_cause.name
                 && insight.root_cause_service_id.r#type == root_cause.r#type
+                && insight.categories.iter().any(|known| known == category.as_str())
         })
     }
 
@@ -372,14 +376,22 @@ impl Record {
                 request_impact_statistics: *statistics,
             })
             .collect();
-        insight.summary = format!(
-            "{} fault rate rose to {:.1}% (baseline {:.1}%), impacting {} of {} client requests",
-            insight.root_cause_service_id.name,
-            impact.peak_fault_rate * 100.0,
-            impact.baseline_fault_rate * 100.0,
-            insight.client_request_impact_statistics.fault_count,
-            insight.client_request_impact_statistics.total_count,
-        );
+        let clients = insight.client_request_impact_statistics;
+        let name = &insight.root_cause_service_id.name;
+        insight.summary = if insight.categories.iter().any(|category| category == Category::Latency.as_str()) {
+            format!(
+                "{name} p99 response time rose to {:.3} s (baseline {:.3} s), slowing {} client requests",
+                impact.peak_p99, impact.baseline_p99, clients.total_count,
+            )
+        } else {
+            format!(
+                "{name} fault rate rose to {:.1}% (baseline {:.1}%), impacting {} of {} client requests",
+                impact.peak_fault_rate * 100.0,
+                impact.baseline_fault_rate * 100.0,
+                clients.fault_count,
+                clients.total_count,
+            )
+        };
     }
 
     fn continued(&mut self, at: i64, impact: &Impact) {
@@ -412,8 +424,9 @@ impl Record {
 }
 
 /// A stable id from the scope, the root cause and the start: the same incident keeps its id.
-fn insight_id(group_name: &str, root_cause: &ServiceKey, start: i64) -> String {
-    let text = format!("{group_name}\u{1f}{}\u{1f}{:?}\u{1f}{start}", root_cause.name, root_cause.r#type);
+fn insight_id(group_name: &str, root_cause: &ServiceKey, category: Category, start: i64) -> String {
+    let (name, node_type, category) = (&root_cause.name, &root_cause.r#type, category.as_str());
+    let text = format!("{group_name}\u{1f}{name}\u{1f}{node_type:?}\u{1f}{start}\u{1f}{category}");
     let hash =
         |seed: u64| text.bytes().fold(seed, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
     let (high, low) = (hash(0xcbf2_9ce4_8422_2325), hash(0x8422_2325_cbf2_9ce4));

@@ -24,7 +24,8 @@
 //! | `summary` | [`trace_summaries`]: GetTraceSummaries — filter, sampling, pages, [`TraceSummary`] |
 //! | `span_record`, `root_cause` | a page's spans as Rust values, the root segment; fault/error/response-time root causes |
 //! | `alarm` | [`evaluate_alarm`]: CloudWatch alarm evaluation (M of N, missing data, reasons) over a [`Timeline`] of datapoints and a clock |
-//! | `insight_detector` | [`Detector`]: per-service fault rate against its own baseline (the test is in its doc), root cause from the traces' fault root causes, open/close |
+//! | `insight_latency` | [`LatencyBuckets`]: response times in fixed log buckets — mergeable, serializable baselines |
+//! | `insight_detector` | [`Detector`]: per-service fault rate and p99 against its own baseline (the test is in its doc), root cause from the traces' fault root causes, open/close |
 //! | `insight_minutes` | [`observe_minute`]: one minute of traces as [`MinuteObservation`] — per node requests, faults, root causes, clients |
 //! | `insights` | [`Insights`]: evaluation per scope (Default and groups with insights enabled), `insights.json`, GetInsightSummaries/GetInsight/GetInsightEvents, [`InsightNotice`] |
 //! | `alarms` | [`Alarms`]: PutMetricAlarm/DescribeAlarms/DescribeAlarmHistory/DeleteAlarms, `alarms.json`; [`MetricSource`] is the seam to metric producers |
@@ -59,6 +60,7 @@ mod filter_latency;
 mod groups;
 mod histogram;
 mod insight_detector;
+mod insight_latency;
 mod insight_minutes;
 mod insights;
 mod metric_samples;
@@ -98,9 +100,10 @@ pub use groups::{
 };
 pub use histogram::{HistogramEntry, LatencyHistogram, Percentiles, SortedDurations};
 pub use insight_detector::{
-    binomial_upper_tail, Detection, Detector, DetectorConfig, Impact, MinuteObservation, RequestImpact, ServiceKey,
-    ServiceMinute, MAX_TRACKED_SERVICES,
+    binomial_upper_tail, Category, Detection, Detector, DetectorConfig, Impact, MinuteObservation, RequestImpact,
+    ServiceKey, ServiceMinute, MAX_TRACKED_SERVICES,
 };
+pub use insight_latency::LatencyBuckets;
 pub use insight_minutes::{observe_minute, TRACE_TAIL_US};
 pub use insights::{
     AnomalousService, ClientImpact, Insight, InsightEvent, InsightNotice, InsightQuery, InsightServiceId,

@@ -20,7 +20,7 @@ export function render(root, ctx, params) {
   const detail = h("section", { id: "insight-detail" });
   root.append(
     h("h1", {}, "Insights"),
-    h("p", { class: "muted" }, "A service's fault rate compared, minute by minute, with its own last hour; an insight names the service whose faults cause the rise."),
+    h("p", { class: "muted" }, "A service's fault rate and p99 response time compared, minute by minute, with its own last hour; an insight names the service that causes the rise."),
     h("div", { class: "toolbar" }, stateSelect, windowSelect),
     list, detail);
 
@@ -56,10 +56,11 @@ export function render(root, ctx, params) {
         h("td", {}, timestamp(insight.StartTime)),
         h("td", {}, insight.EndTime ? timestamp(insight.EndTime) : "ongoing"),
         h("td", { class: "num" }, duration((insight.EndTime ?? Date.now() / 1000) - insight.StartTime)),
-        h("td", { class: "num clients" }, `${clients.FaultCount ?? 0} of ${clients.TotalCount ?? 0} faulted`));
+        h("td", { class: "num clients" }, `${clients.FaultCount ?? 0} of ${clients.TotalCount ?? 0} faulted`),
+        h("td", { class: "category" }, (insight.Categories || []).join(", ")));
     });
     replace(list, h("table", { class: "list" },
-      h("thead", {}, h("tr", {}, ["State", "Root cause", "Group", "Start", "End", "Duration", "Client requests"].map((title) => h("th", {}, title)))),
+      h("thead", {}, h("tr", {}, ["State", "Root cause", "Group", "Start", "End", "Duration", "Client requests", "Category"].map((title) => h("th", {}, title)))),
       h("tbody", {}, rows)));
   }
 
@@ -83,6 +84,7 @@ export function render(root, ctx, params) {
       h("p", { class: "summary" }, insight.Summary),
       definitionList([
         ["Root cause", [root.Name, root.Type ? ` (${root.Type})` : ""].join("")],
+        ["Category", (insight.Categories || []).join(", ")],
         ["State", insight.State],
         ["Group", insight.GroupName],
         ["Started", timestamp(insight.StartTime)],

@@ -26,6 +26,7 @@ def scenario(ui, facts):
     check(cells[2] == "Default", "group cell: %r" % cells)
     check(cells[5] == "10 min 0 s", "duration cell: %r" % cells)
     check(cells[6].endswith("of 300 faulted"), "client requests cell: %r" % cells)
+    check(cells[7] == "FAULT", "category cell: %r" % cells)
     check(any("Insights" == link.text and "active" in (link.get_attribute("class") or "")
               for link in ui.all("#nav a")), "the nav marks Insights")
     ui.safe("insights list")

@@ -7,9 +7,10 @@ use serde_json::{json, Value};
 use crate::compare::print_table;
 use crate::query::{ask, QueryArgs, EXIT_NONE_MATCHED};
 
-/// List insights: fault-rate anomalies with their root-cause service and impact.
+/// List insights: fault-rate and latency anomalies with their root-cause service and impact.
 ///
-/// `fluoro serve` compares each service's fault rate, minute by minute, with its own last hour
+/// `fluoro serve` compares each service's fault rate and p99 response time, minute by minute,
+/// with its own last hour
 /// (the Default group, and every group with InsightsEnabled) and opens an insight naming the
 /// root-cause service when the rise is significant; it closes when the rate returns.
 ///
@@ -77,15 +78,19 @@ pub(crate) async fn run(args: InsightsArgs) -> anyhow::Result<()> {
 }
 
 fn table(insights: &[Value]) -> Vec<Vec<String>> {
-    let mut rows = vec![["STATE", "ROOT CAUSE", "GROUP", "START", "END", "DURATION", "CLIENT FAULTS", "ID"]
-        .map(str::to_owned)
-        .to_vec()];
+    let mut rows =
+        vec![["STATE", "CATEGORY", "ROOT CAUSE", "GROUP", "START", "END", "DURATION", "CLIENT FAULTS", "ID"]
+            .map(str::to_owned)
+            .to_vec()];
     for insight in insights {
         let start = insight["StartTime"].as_i64();
         let end = insight["EndTime"].as_i64();
         let clients = &insight["ClientRequestImpactStatistics"];
         rows.push(vec![
             text(&insight["State"]),
+            insight["Categories"].as_array().map_or("-".to_owned(), |categories| {
+                categories.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")
+            }),
             text(&insight["RootCauseServiceId"]["Name"]),
             text(&insight["GroupName"]),
             start.map_or("-".to_owned(), utc_minute),
@@ -127,13 +132,23 @@ mod tests {
 
     #[test]
     fn rows_show_state_root_cause_times_and_client_faults() {
-        let insight = json!({"InsightId": "abc", "GroupName": "Default", "State": "CLOSED",
+        let insight = json!({"InsightId": "abc", "GroupName": "Default", "State": "CLOSED", "Categories": ["FAULT"],
             "RootCauseServiceId": {"Name": "catalog"}, "StartTime": 1_767_225_600, "EndTime": 1_767_226_200,
             "ClientRequestImpactStatistics": {"FaultCount": 120, "OkCount": 280, "TotalCount": 400}});
         let rows = table(&[insight]);
         assert_eq!(
             rows[1],
-            ["CLOSED", "catalog", "Default", "2026-01-01T00:00Z", "2026-01-01T00:10Z", "10m", "120/400", "abc"]
+            [
+                "CLOSED",
+                "FAULT",
+                "catalog",
+                "Default",
+                "2026-01-01T00:00Z",
+                "2026-01-01T00:10Z",
+                "10m",
+                "120/400",
+                "abc"
+            ]
         );
         assert_eq!(utc_minute(951_782_400 + 3_661), "2000-02-29T01:01Z");
     }

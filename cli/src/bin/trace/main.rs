@@ -1,7 +1,7 @@
 //! `trace`: queries against a Fluoro server, one module per noun: `filter` (trace summaries
 //! matching a filter expression), `compare` (two trace sets: distributions and the attribute
 //! values that differ), `histogram` (a filter's latency percentiles and distribution), `logs`
-//! (a trace's log lines, or a log search), `get` (traces as waterfall trees), `insights` (fault-rate anomalies and their root cause) and `id` (trace id
+//! (a trace's log lines, or a log search), `get` (traces as waterfall trees), `insights` (fault-rate and latency anomalies and their root cause) and `id` (trace id
 //! conversion).
 
 mod compare;
