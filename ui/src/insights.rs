@@ -243,3 +243,21 @@ fn page<T>(items: Vec<T>, max_results: Option<usize>, token: Option<&str>) -> Re
     let next = offset + page.len();
     Ok((page, (next < total).then(|| next.to_string())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_follow_their_tokens_and_bad_input_is_refused() {
+        let (first, next) = page((0..250).collect::<Vec<u32>>(), None, None).unwrap();
+        assert_eq!((first.len(), next.as_deref()), (100, Some("100")));
+        let (last, next) = page((0..250).collect::<Vec<u32>>(), Some(100), Some("200")).unwrap();
+        assert_eq!((last, next), ((200..250).collect::<Vec<u32>>(), None));
+        assert!(page(vec![1], None, Some("x")).is_err());
+        let (start, end) = (serde_json::json!(100), serde_json::json!("1970-01-01T00:03:20Z"));
+        assert_eq!(required_range(Some(&start), Some(&end)).unwrap(), (100, 200));
+        assert!(required_range(Some(&end), Some(&start)).unwrap_err().to_string().contains("must be after"));
+        assert!(required_range(None, Some(&end)).unwrap_err().to_string().contains("StartTime is required"));
+    }
+}

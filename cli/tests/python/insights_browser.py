@@ -44,6 +44,7 @@ def scenario(ui, facts):
     anomalous = sorted(item.text for item in ui.all("#insight-anomalous li"))
     check(anomalous == ["catalog", "frontend", "search"], "anomalous services: %r" % anomalous)
     ui.safe("insight detail")
+    ui.screenshot(ui.screenshot_path.replace(".png", "_detail.png"))
 
     ui.open("/insights?since=24h&state=ACTIVE")
     ui.one("#insights-list p.empty")
