@@ -26,6 +26,9 @@
 //! - Open: a root cause named in `open_after` consecutive minutes opens an insight starting at
 //!   the first of them. Close: `close_after` consecutive minutes without it close the insight,
 //!   ending at the first calm minute.
+//! - A lasting shift becomes the new normal: anomalous minutes never enter the baseline, so
+//!   after `baseline_minutes` of them the baseline is too small to test against, the insight
+//!   closes, and the following minutes build a baseline at the new level.
 //!
 //! With the defaults (`alpha` 1e-4, 3 minutes to open) a steady service at 1–2 % faults raises
 //! a single anomalous minute about once a day and three in a row practically never
