@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use anyhow::ensure;
 use clap::Parser;
 use fluoro_analyzer::{service_graph, Groups, InsightSettings, Insights};
-use fluoro_benches::median_ms;
+use fluoro_benches::{median_ms, thread_name_and_cpu};
 use fluoro_proto::{parse_document, rows_from_document, Durability, SpanBatch};
 use fluoro_store::{Store, StoreConfig};
 use serde_json::{json, Value};
@@ -66,10 +66,12 @@ fn main() -> anyhow::Result<()> {
 
     let groups = Groups::in_memory();
     let (first, last) = (T0 + 30 * 60, T0 + 89 * 60);
+    let cpu_before = process_cpu_seconds();
     let (evaluation_ms, notices) = median_ms(args.runs, || {
         let insights = Insights::in_memory(InsightSettings { backfill_minutes: 60, ..InsightSettings::default() });
         Ok(insights.evaluate(&store, &groups, last)?)
     })?;
+    let evaluation_cpu_ms = (process_cpu_seconds() - cpu_before) * 1e3 / args.runs.max(1) as f64;
     let opened_on_catalog = notices.iter().filter(|n| n.insight.root_cause_service_id.name == "catalog").count();
     ensure!(notices.len() == 2 && opened_on_catalog == 2, "expected catalog opened and closed: {notices:?}");
     let (graph_ms, nodes) = median_ms(args.runs, || {
@@ -81,10 +83,19 @@ fn main() -> anyhow::Result<()> {
     })?;
     ensure!(nodes >= 60 * 4, "every minute's graph has its nodes: {nodes}");
     println!("insight evaluation: {:.2} ms per minute ({evaluation_ms:.0} ms for 60)", evaluation_ms / 60.0);
+    println!("  CPU (every thread): {:.2} ms per minute", evaluation_cpu_ms / 60.0);
     println!("service graph:      {:.2} ms per minute ({graph_ms:.0} ms for 60)", graph_ms / 60.0);
     println!("ratio (evaluation ÷ graph): {:.2}", evaluation_ms / graph_ms);
     store.close()?;
     Ok(())
+}
+
+/// CPU seconds of the whole process (every polars worker too), from `/proc/self/stat`.
+fn process_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| thread_name_and_cpu(&stat).map(|(_, seconds)| seconds))
+        .unwrap_or(0.0)
 }
 
 /// Deterministic noise: `percent` of the hash space of trace `n`.
