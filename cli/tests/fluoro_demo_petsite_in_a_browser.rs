@@ -1,6 +1,7 @@
 //! A person's adoption on PetSite in headless Chromium (search, take me home, pay, the adoption
 //! list; `python/petsite_browser.py`), then that very payment's trace found in the dashboard
-//! by the id the payment page shows.
+//! by the id the payment page shows; then the demo's scenario switched from the dashboard's top
+//! bar, which the running demo must really apply.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -24,5 +25,9 @@ fn a_petsite_adoption_clicked_in_a_browser_is_found_in_the_dashboard() {
     for hop in ["Call Payment API", "payforadoption", "PetAdoptionStatusUpdater/prod", "petstatusupdater", "DynamoDB"] {
         assert!(timeline.contains(&hop), "{hop} in {timeline:?}");
     }
+    let switched = serde_json::json!({"traffic": 2, "billing": "on-demand", "errormode1": "on"});
+    assert_eq!(seen["scenario"], switched, "the switches show the demo's answer");
+    let shown: Value = serde_json::from_str(&demo.scenario(&["show"])).unwrap();
+    assert_eq!(shown, switched, "the demo applied what the dashboard switched");
     demo.interrupt();
 }

@@ -26,14 +26,18 @@ export function filterErrorColumn(message) {
   return /^(Baseline: )?expected /.test(message) ? matches[matches.length - 1] : matches[0];
 }
 
-async function post(path, body) {
+function post(path, body) {
+  return send(path, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body ?? {}),
+  });
+}
+
+async function send(path, init) {
   let response;
   try {
-    response = await fetch(path, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body ?? {}),
-    });
+    response = await fetch(path, init);
   } catch (error) {
     throw new ApiError("NetworkError", `cannot reach the server: ${error.message}`, 0);
   }
@@ -212,4 +216,24 @@ export async function insight(insightId) {
 /** GetInsightEvents: the insight's events, latest first. */
 export async function insightEvents(insightId) {
   return allPages("/InsightEvents", { InsightId: insightId }, "InsightEvents");
+}
+
+// --- the demo's scenario switches ------------------------------------------------------------
+
+/**
+ * The running demo's scenario (`{traffic, billing, errormode1}`), or null when this server was
+ * not started by `fluoro demo` (404).
+ */
+export async function demoScenario() {
+  try {
+    return await send("/api/demo/scenario", { method: "GET" });
+  } catch (error) {
+    if (error.status === 404) return null;
+    throw error;
+  }
+}
+
+/** Switches part of the demo's scenario (`{traffic: 5}`, `{billing: "on-demand"}`, `{errormode1: "on"}`); answers the new one. */
+export function changeDemoScenario(change) {
+  return post("/api/demo/scenario", change);
 }

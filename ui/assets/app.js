@@ -5,6 +5,7 @@
 
 import { h, link, replace } from "./dom.js";
 import * as live from "./live.js";
+import * as scenario from "./scenario.js";
 import * as mapPage from "./map.js";
 import * as tracesPage from "./traces.js";
 import * as timelinePage from "./timeline.js";
@@ -94,4 +95,5 @@ document.addEventListener("click", (event) => {
 
 window.addEventListener("popstate", route);
 live.mount(document.getElementById("live"));
+scenario.mount(document.getElementById("scenario"));
 route();

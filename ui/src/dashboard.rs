@@ -45,6 +45,7 @@ const ASSETS: &[Asset] = &[
     asset!("format.js"),
     asset!("time_range.js"),
     asset!("live.js"),
+    asset!("scenario.js"),
     asset!("charts.js"),
     asset!("map.js"),
     asset!("panel.js"),

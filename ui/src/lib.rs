@@ -7,6 +7,7 @@
 //! | `api` | [`api_router`]: the query and group operations in the X-Ray REST-JSON shapes |
 //! | `alarms` | [`alarms_router`]: `POST /PutMetricAlarm`, `/DescribeAlarms`, `/DescribeAlarmHistory`, `/DeleteAlarms` over `fluoro_analyzer::Alarms` |
 //! | `insights` | [`insights_router`]: `POST /InsightSummaries`, `/Insight`, `/InsightEvents`, `/InsightImpactGraph` over `fluoro_analyzer::Insights` |
+//! | `demo_scenario` | [`demo_scenario_router`]: `GET`/`POST /api/demo/scenario`, the running demo's scenario control through the dashboard's port |
 //! | `dashboard` | [`dashboard_router`]: the dashboard's pages and embedded assets (`ui/assets/`), with its Content-Security-Policy |
 //! | `trace_summaries` | `POST /TraceSummaries` (GetTraceSummaries): limits, sampling, page tokens |
 //! | `service_graph` | `POST /ServiceGraph`, `/TraceGraph`, `/TimeSeriesServiceStatistics` (one page, scoped by group) |
@@ -23,6 +24,7 @@ mod alarms;
 mod api;
 mod compare;
 mod dashboard;
+mod demo_scenario;
 mod error;
 mod groups;
 mod histogram;
@@ -37,6 +39,7 @@ mod trace_summaries;
 pub use alarms::alarms_router;
 pub use api::api_router;
 pub use dashboard::{dashboard_router, CONTENT_SECURITY_POLICY_VALUE};
+pub use demo_scenario::demo_scenario_router;
 pub use error::ApiError;
 pub use insights::insights_router;
 pub use time::{epoch_seconds, MAX_WINDOW_SECONDS};

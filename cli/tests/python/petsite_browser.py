@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Clicks through PetSite (the demo's web front end) in Debian's headless Chromium, then finds
-that very payment's trace in the dashboard by its id, for cli/tests/fluoro_demo_petsite_in_a_browser.rs.
+that very payment's trace in the dashboard by its id, then switches the demo's scenario from the
+dashboard's top bar, for cli/tests/fluoro_demo_petsite_in_a_browser.rs.
 
 Usage: petsite_browser.py PETSITE_URL DASHBOARD_URL SCREENSHOT_DIR
 
 Search (puppy, brown) → take me home → pay → the adoption list, as a person would; the payment
 page shows its trace id; the dashboard's trace page of that id must show PetSite and the
-services the payment went through. Prints one JSON object of what it saw; any failed check
-exits non-zero with the reason and a screenshot.
+services the payment went through. The top bar's demo switches then turn errormode1 on, the
+table on-demand and the traffic to ×2, as a person would; the switches must show each change.
+Prints one JSON object of what it saw; any failed check exits non-zero with the reason and a
+screenshot.
 """
 
 import json
@@ -83,6 +86,27 @@ def find_trace(driver, dashboard, trace_id):
     raise Check("the trace %s in the dashboard: %r" % (trace_id, names))
 
 
+def switch_scenario(driver, dashboard):
+    """The top bar's demo switches: one change at a time, each confirmed by the demo's answer
+    (the switches' `data-state`) before the next."""
+    driver.get(dashboard + "/")
+    bar = wait(driver, lambda d: [e for e in d.find_elements(By.ID, "scenario") if e.is_displayed()], "the demo switches")[0]
+
+    def state():
+        return json.loads(bar.get_attribute("data-state") or "{}")
+
+    wait(driver, lambda d: state().get("errormode1") == "off", "errormode1 off at start")
+    driver.find_element(By.ID, "scenario-errormode1").click()
+    wait(driver, lambda d: state().get("errormode1") == "on", "errormode1 on after the click")
+    Select(driver.find_element(By.ID, "scenario-billing")).select_by_value("on-demand")
+    wait(driver, lambda d: state().get("billing") == "on-demand", "the table on-demand")
+    Select(driver.find_element(By.ID, "scenario-traffic")).select_by_value("2")
+    wait(driver, lambda d: state().get("traffic") == 2, "traffic ×2")
+    status = driver.find_element(By.ID, "scenario-status").text
+    check(status == "", "no error beside the switches: %r" % status)
+    return state()
+
+
 def main():
     petsite, dashboard, screenshots = sys.argv[1].rstrip("/"), sys.argv[2].rstrip("/"), sys.argv[3]
     os.makedirs(screenshots, exist_ok=True)
@@ -100,13 +124,15 @@ def main():
             driver.save_screenshot(os.path.join(screenshots, "petsite-adoption-list.png"))
             names = find_trace(driver, dashboard, trace_id)
             driver.save_screenshot(os.path.join(screenshots, "petsite-payment-trace.png"))
+            scenario = switch_scenario(driver, dashboard)
+            driver.save_screenshot(os.path.join(screenshots, "dashboard-demo-switches.png"))
         except Check as failure:
             driver.save_screenshot(os.path.join(screenshots, "petsite-failure.png"))
             print("check failed: %s" % failure, file=sys.stderr)
             sys.exit(1)
         finally:
             driver.quit()
-    print(json.dumps({"trace_id": trace_id, "pet_id": pet_id, "timeline": names}))
+    print(json.dumps({"trace_id": trace_id, "pet_id": pet_id, "timeline": names, "scenario": scenario}))
 
 
 if __name__ == "__main__":

@@ -52,6 +52,16 @@ pub(crate) struct ServeArgs {
     /// its parent, even a killed one).
     #[arg(long, hide = true)]
     stop_with_stdin: bool,
+    /// Where `fluoro demo` writes its scenario control's address: the dashboard then offers
+    /// the scenario switches (`/api/demo/scenario`).
+    #[arg(long, hide = true, value_name = "FILE")]
+    demo_control_file: Option<PathBuf>,
+}
+
+/// How this process runs beside others (`fluoro demo` sets both).
+struct Supervision {
+    stop_with_stdin: bool,
+    demo_control_file: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -62,7 +72,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let store_section = std::mem::take(&mut file.store);
     let insight_config = file.insights.loop_config()?;
-    let stop_with_stdin = args.stop_with_stdin;
+    let supervision =
+        Supervision { stop_with_stdin: args.stop_with_stdin, demo_control_file: args.demo_control_file.clone() };
     let server_config = server_config(args, file);
     let store_config = store_section.store_config(&server_config.data_dir)?;
     let groups_path = server_config.data_dir.join(GROUPS_FILE);
@@ -72,7 +83,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let insights = insight_loop::open(&server_config.data_dir.join(INSIGHTS_FILE), &insight_config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let insights = (Arc::new(insights), insight_config);
-    runtime.block_on(serve(server_config, store_config, Arc::new(groups), Arc::new(alarms), insights, stop_with_stdin))
+    runtime.block_on(serve(server_config, store_config, Arc::new(groups), Arc::new(alarms), insights, supervision))
 }
 
 fn server_config(args: ServeArgs, file: ConfigFile) -> ServerConfig {
@@ -106,7 +117,7 @@ async fn serve(
     groups: Arc<Groups>,
     alarms: Arc<Alarms>,
     (insights, insight_config): (Arc<Insights>, LoopConfig),
-    stop_with_stdin: bool,
+    supervision: Supervision,
 ) -> anyhow::Result<()> {
     // Opening replays the write-ahead log: file work, off the async threads.
     let store_dir = store_config.data_dir.clone();
@@ -117,10 +128,13 @@ async fn serve(
         .with_metric_sink(store.clone() as Arc<dyn MetricSink>);
     let data_dir = config.data_dir.clone();
     // The dashboard's GET pages and assets beside the API's POST operations, on one port.
-    let api_routes = fluoro_ui::api_router(store.clone(), groups.clone())
+    let mut api_routes = fluoro_ui::api_router(store.clone(), groups.clone())
         .merge(fluoro_ui::alarms_router(alarms))
         .merge(fluoro_ui::insights_router(insights.clone(), store.clone(), groups.clone()))
         .merge(fluoro_ui::dashboard_router());
+    if let Some(file) = supervision.demo_control_file {
+        api_routes = api_routes.merge(fluoro_ui::demo_scenario_router(file));
+    }
     let server = fluoro_collector::start(config, ingest, store.clone() as Arc<dyn TraceSource>, api_routes).await?;
     // The notification hook: `Some(sender)` of a bounded `tokio::sync::mpsc` channel hands every
     // insight opened or closed to a notifier; each is logged either way.
@@ -134,7 +148,7 @@ async fn serve(
     println!("fluoro: listening otlp-grpc {} (traces, logs)", a.otlp_grpc);
     println!("fluoro: listening otlp-http {} (/v1/traces, /v1/logs)", a.otlp_http);
     println!("fluoro: ready");
-    wait_for_stop(stop_with_stdin).await?;
+    wait_for_stop(supervision.stop_with_stdin).await?;
     tracing::info!("stopping");
     insight_task.abort();
     server.shutdown().await?;

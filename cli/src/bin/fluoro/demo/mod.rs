@@ -313,7 +313,9 @@ fn listener(child: &ChildProcess, name: &str) -> anyhow::Result<SocketAddr> {
 
 fn serve_args(args: &StartArgs, data_dir: &Path) -> Vec<String> {
     let data = data_dir.join("fluoro").display().to_string();
+    let control = data_dir.join(scenario::CONTROL_FILE).display().to_string();
     let mut command = vec!["serve".to_owned(), "--stop-with-stdin".to_owned(), "--data-dir".to_owned(), data];
+    command.extend(["--demo-control-file".to_owned(), control]);
     // The sidecar takes the X-Ray daemon port; the server's own UDP and sampling ports are
     // not needed by the demo.
     for (flag, address) in [
