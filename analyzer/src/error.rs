@@ -28,6 +28,9 @@ pub enum AnalyzerError {
     Store(#[from] fluoro_store::StoreError),
     #[error("columnar engine: {0}")]
     Polars(#[from] polars::error::PolarsError),
+    /// `insights.json` cannot be read, parsed or written.
+    #[error("{0}")]
+    Insights(String),
 }
 
 /// Why a group operation was refused or the groups file could not be used. X-Ray answers every

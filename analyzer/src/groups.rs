@@ -74,7 +74,8 @@ pub struct Group {
     pub tags: Vec<Tag>,
 }
 
-/// Stored and returned; Fluoro runs no anomaly detection.
+/// `InsightsEnabled`: `fluoro serve` runs insight detection on the group (`insights.rs`; the
+/// `Default` group always); `NotificationsEnabled`: its insights notify on open and close.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct InsightsConfiguration {

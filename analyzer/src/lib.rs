@@ -24,6 +24,10 @@
 //! | `summary` | [`trace_summaries`]: GetTraceSummaries — filter, sampling, pages, [`TraceSummary`] |
 //! | `span_record`, `root_cause` | a page's spans as Rust values, the root segment; fault/error/response-time root causes |
 //! | `alarm` | [`evaluate_alarm`]: CloudWatch alarm evaluation (M of N, missing data, reasons) over a [`Timeline`] of datapoints and a clock |
+//! | `insight_latency` | [`LatencyBuckets`]: response times in fixed log buckets — mergeable, serializable baselines |
+//! | `insight_detector` | [`Detector`]: per-service fault rate and p99 against its own baseline (the test is in its doc), root cause from the traces' fault root causes, open/close |
+//! | `insight_minutes` | [`observe_minute`]: one minute of traces as [`MinuteObservation`] — per node requests, faults, root causes, clients |
+//! | `insights` | [`Insights`]: evaluation per scope (Default and groups with insights enabled), `insights.json`, GetInsightSummaries/GetInsight/GetInsightEvents, [`InsightNotice`] |
 //! | `alarms` | [`Alarms`]: PutMetricAlarm/DescribeAlarms/DescribeAlarmHistory/DeleteAlarms, `alarms.json`; [`MetricSource`] is the seam to metric producers |
 //! | `group_metrics` | [`group_metrics_of_minute`]: per group and minute `ApproximateTraceCount`, per node and edge counts and p50/p90/p99 (`AWS/X-Ray` points) |
 //! | `group_metrics_clock` | [`GroupMetricsRecorder`]: each closed minute once, after a grace delay; catch-up after a restart, the store as cursor |
@@ -62,6 +66,10 @@ mod group_metrics_clock;
 mod group_metrics_export;
 mod groups;
 mod histogram;
+mod insight_detector;
+mod insight_latency;
+mod insight_minutes;
+mod insights;
 mod metric_samples;
 mod metric_series;
 mod resources;
@@ -109,6 +117,16 @@ pub use groups::{
     MAX_GROUP_NAME_CHARS, MAX_GROUP_TAGS,
 };
 pub use histogram::{HistogramEntry, LatencyHistogram, Percentiles, SortedDurations};
+pub use insight_detector::{
+    binomial_upper_tail, Category, Detection, Detector, DetectorConfig, Impact, MinuteObservation, RequestImpact,
+    ServiceKey, ServiceMinute, MAX_TRACKED_SERVICES,
+};
+pub use insight_latency::LatencyBuckets;
+pub use insight_minutes::{observe_minute, TRACE_TAIL_US};
+pub use insights::{
+    AnomalousService, ClientImpact, Insight, InsightEvent, InsightNotice, InsightQuery, InsightServiceId,
+    InsightSettings, InsightState, Insights, MAX_INSIGHTS, MAX_INSIGHT_EVENTS, UPDATE_EVENT_MINUTES,
+};
 pub use metric_series::{
     metric_series, validate_metric_period, MetricSeries, MetricSeriesQuery, MetricValue, Statistic,
     CUMULATIVE_LOOKBACK_US, MAX_BUCKETS, MIN_PERIOD_SECONDS,

@@ -9,6 +9,7 @@ mod filter_never_panics;
 mod filter_parses_to_typed_trees;
 mod filter_print_round_trips;
 mod groups_scope_graphs_and_searches;
+mod insights_open_on_a_planted_fault_jump;
 mod metric_series_roll_up_points;
 mod percentiles_match_sorted_arrays;
 mod petstore;

@@ -232,6 +232,24 @@ export async function metricSeries({ start, end, service, name, statistic, perio
 export async function notifications() {
   return send("/api/notifications", { method: "GET" });
 }
+// --- insights ---------------------------------------------------------------------------------
+
+/** GetInsightSummaries: insights active in the window (every group), latest start first. */
+export async function insightSummaries({ start, end, states }) {
+  return allPages("/InsightSummaries", { StartTime: start, EndTime: end, States: states?.length ? states : undefined }, "InsightSummaries");
+}
+
+/** GetInsight: one insight, with its impact. */
+export async function insight(insightId) {
+  return (await post("/Insight", { InsightId: insightId })).Insight;
+}
+
+/** GetInsightEvents: the insight's events, latest first. */
+export async function insightEvents(insightId) {
+  return allPages("/InsightEvents", { InsightId: insightId }, "InsightEvents");
+}
+
+// --- the demo's scenario switches ------------------------------------------------------------
 
 /**
  * The running demo's scenario (`{traffic, billing, errormode1}`), or null when this server was

@@ -14,6 +14,7 @@ import * as logsPage from "./logs.js";
 import * as groupsPage from "./groups.js";
 import * as samplingPage from "./sampling.js";
 import * as alarmsPage from "./alarms.js";
+import * as insightsPage from "./insights.js";
 
 const PAGES = [
   { name: "map", pattern: /^\/$/, title: "Service map", href: "/", module: mapPage },
@@ -24,6 +25,7 @@ const PAGES = [
   { name: "groups", pattern: /^\/groups\/?$/, title: "Groups", href: "/groups", module: groupsPage },
   { name: "alarms", pattern: /^\/alarms\/?$/, title: "Alarms", href: "/alarms", module: alarmsPage },
   { name: "sampling", pattern: /^\/sampling\/?$/, title: "Sampling rules", href: "/sampling", module: samplingPage },
+  { name: "insights", pattern: /^\/insights\/?$/, title: "Insights", href: "/insights", module: insightsPage },
 ];
 
 let current = null; // {page, key, view}

@@ -1,7 +1,8 @@
 //! The dashboard: a few ES modules, one stylesheet and one HTML shell, compiled into the binary
 //! and served on the API's port, so `cargo build` alone produces a working dashboard.
 //!
-//! - Page paths (`/`, `/traces`, `/traces/{id}`, `/logs`, `/analytics`, `/groups`, `/sampling`, `/alarms`) all
+//! - Page paths (`/`, `/traces`, `/traces/{id}`, `/logs`, `/analytics`, `/groups`, `/sampling`, `/alarms`,
+//!   `/insights`) all
 //!   answer the same shell, `assets/index.html`; `app.js` picks the page from the path, so a
 //!   copied link reopens the same view. They are `GET` routes: axum matches paths
 //!   case-sensitively, so `GET /traces` never meets the X-Ray `POST /Traces`.
@@ -57,6 +58,7 @@ const ASSETS: &[Asset] = &[
     asset!("groups.js"),
     asset!("sampling.js"),
     asset!("alarms.js"),
+    asset!("insights.js"),
     asset!("favicon.svg"),
     asset!("vendor/dagre.esm.js"),
     asset!("vendor/uPlot.esm.js"),
@@ -74,6 +76,7 @@ pub fn dashboard_router() -> Router {
         .route("/groups", get(shell))
         .route("/sampling", get(shell))
         .route("/alarms", get(shell))
+        .route("/insights", get(shell))
         .route("/assets/{*path}", get(asset))
         .route("/favicon.ico", get(favicon))
 }

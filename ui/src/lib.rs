@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `api` | [`api_router`]: the query and group operations in the X-Ray REST-JSON shapes |
 //! | `alarms` | [`alarms_router`]: `POST /PutMetricAlarm`, `/DescribeAlarms`, `/DescribeAlarmHistory`, `/DeleteAlarms` over `fluoro_analyzer::Alarms` |
+//! | `insights` | [`insights_router`]: `POST /InsightSummaries`, `/Insight`, `/InsightEvents`, `/InsightImpactGraph` over `fluoro_analyzer::Insights` |
 //! | `demo_scenario` | [`demo_scenario_router`]: `GET`/`POST /api/demo/scenario`, the running demo's scenario control through the dashboard's port |
 //! | `dashboard` | [`dashboard_router`]: the dashboard's pages and embedded assets (`ui/assets/`), with its Content-Security-Policy |
 //! | `trace_summaries` | `POST /TraceSummaries` (GetTraceSummaries): limits, sampling, page tokens |
@@ -29,6 +30,7 @@ mod demo_scenario;
 mod error;
 mod groups;
 mod histogram;
+mod insights;
 mod logs;
 mod metrics;
 mod notifications;
@@ -48,4 +50,5 @@ pub use notifier::{
     alarm_notification, spawn_notifier, DeliveryOutcome, DeliveryStatus, Notification, NotificationCounts,
     NotificationsSnapshot, NotifierConfig, NotifierHandle,
 };
+pub use insights::insights_router;
 pub use time::{epoch_seconds, MAX_WINDOW_SECONDS};

@@ -34,6 +34,8 @@ pub(crate) struct ConfigFile {
     pub(crate) group_metrics: GroupMetricsSection,
     #[serde(default)]
     pub(crate) alarms: AlarmsSection,
+    #[serde(default)]
+    pub(crate) insights: crate::insight_loop::InsightsSection,
 }
 
 /// When group metrics are computed; defaults are `fluoro_analyzer::DEFAULT_*`.
@@ -196,5 +198,9 @@ mod tests {
         assert_eq!(config.alarms.evaluation_interval(Some(1)).unwrap(), Duration::from_secs(1));
         let zero: ConfigFile = toml::from_str("[alarms]\nevaluation_interval_seconds = 0").unwrap();
         assert!(zero.alarms.evaluation_interval(None).is_err());
+        let loop_config = config.insights.loop_config().unwrap();
+        assert_eq!(loop_config.tick, crate::insight_loop::DEFAULT_TICK);
+        let no_grace: ConfigFile = toml::from_str("[insights]\ngrace_seconds = 10").unwrap();
+        assert!(no_grace.insights.loop_config().is_err(), "the grace must cover a trace's tail");
     }
 }

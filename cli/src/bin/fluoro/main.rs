@@ -5,6 +5,7 @@ mod config;
 mod daemon;
 mod demo;
 mod live;
+mod insight_loop;
 mod serve;
 
 use std::path::PathBuf;

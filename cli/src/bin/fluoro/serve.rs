@@ -11,22 +11,25 @@ use anyhow::Context;
 use clap::Args;
 use std::time::Duration;
 
-use fluoro_analyzer::{Alarms, GroupMetricsConfig, GroupMetricsRecorder, Groups};
+use fluoro_analyzer::{Alarms, GroupMetricsConfig, GroupMetricsRecorder, Groups, Insights};
 use fluoro_collector::{Counters, Ingest, ServerConfig, UdpConfig};
 use fluoro_proto::{LogSink, MetricSink, SpanSink, TraceSource};
 use fluoro_store::{Store, StoreConfig};
 
 use crate::config::{self, ConfigFile};
+use crate::insight_loop::{self, LoopConfig};
 use crate::live::{Live, LiveParts};
 
 /// The groups of `fluoro serve`, in the data dir beside `sampling-rules.json`.
 const GROUPS_FILE: &str = "groups.json";
 /// The metric alarms of `fluoro serve` (PutMetricAlarm), beside `groups.json`.
 const ALARMS_FILE: &str = "alarms.json";
+/// Insights, their events and the detectors' baselines (`fluoro_analyzer::Insights`).
+const INSIGHTS_FILE: &str = "insights.json";
 
 #[derive(Args)]
 pub(crate) struct ServeArgs {
-    /// Where state lives: sampling rules, groups (`groups.json`), alarms (`alarms.json`) and the span store (`store/`:
+    /// Where state lives: sampling rules, groups (`groups.json`), alarms (`alarms.json`), insights (`insights.json`) and the span store (`store/`:
     /// write-ahead log and Parquet blocks). Default: $FLUORO_DATA_DIR, else $XDG_DATA_HOME/fluoro, else
     /// ~/.local/share/fluoro.
     #[arg(long, value_name = "DIR")]
@@ -79,11 +82,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => ConfigFile::default(),
     };
     let store_section = std::mem::take(&mut file.store);
+    let insight_config = file.insights.loop_config()?;
     let supervision =
         Supervision { stop_with_stdin: args.stop_with_stdin, demo_control_file: args.demo_control_file.clone() };
     let clock = Clock {
         group_metrics: file.group_metrics.recorder_config(args.group_metrics_grace_seconds)?,
         alarm_interval: file.alarms.evaluation_interval(args.alarm_interval_seconds)?,
+        insights: insight_config,
     };
     let server_config = server_config(args, file);
     let store_config = store_section.store_config(&server_config.data_dir)?;
@@ -91,14 +96,24 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let groups = Groups::open(&groups_path).with_context(|| format!("cannot open groups {}", groups_path.display()))?;
     let alarms_path = server_config.data_dir.join(ALARMS_FILE);
     let alarms = Alarms::open(&alarms_path).with_context(|| format!("cannot open alarms {}", alarms_path.display()))?;
+    let insights = insight_loop::open(&server_config.data_dir.join(INSIGHTS_FILE), &insight_config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(server_config, store_config, Arc::new(groups), Arc::new(alarms), clock, supervision))
+    let state = State { groups: Arc::new(groups), alarms: Arc::new(alarms), insights: Arc::new(insights) };
+    runtime.block_on(serve(server_config, store_config, state, clock, supervision))
 }
 
-/// The background work's settings (`live.rs`).
+/// What `fluoro serve` keeps beside the store, each in its file in the data dir.
+struct State {
+    groups: Arc<Groups>,
+    alarms: Arc<Alarms>,
+    insights: Arc<Insights>,
+}
+
+/// The background work's settings (`live.rs`, `insight_loop.rs`).
 struct Clock {
     group_metrics: GroupMetricsConfig,
     alarm_interval: Duration,
+    insights: LoopConfig,
 }
 
 fn server_config(args: ServeArgs, file: ConfigFile) -> ServerConfig {
@@ -129,8 +144,7 @@ fn server_config(args: ServeArgs, file: ConfigFile) -> ServerConfig {
 async fn serve(
     config: ServerConfig,
     store_config: StoreConfig,
-    groups: Arc<Groups>,
-    alarms: Arc<Alarms>,
+    State { groups, alarms, insights }: State,
     clock: Clock,
     supervision: Supervision,
 ) -> anyhow::Result<()> {
@@ -153,10 +167,12 @@ async fn serve(
     // The dashboard's GET pages and assets beside the API's POST operations, on one port.
     let api_routes = fluoro_ui::api_router(store.clone(), groups.clone())
         .merge(fluoro_ui::alarms_router(alarms.clone()))
+        .merge(fluoro_ui::insights_router(insights.clone(), store.clone(), groups.clone()))
         .merge(fluoro_ui::notifications_router(notifier.clone()))
         .merge(fluoro_ui::demo_scenario_router(supervision.demo_control_file))
         .merge(fluoro_ui::dashboard_router());
     let server = fluoro_collector::start(config, ingest, store.clone() as Arc<dyn TraceSource>, api_routes).await?;
+    let insight_task = insight_loop::spawn(store.clone(), groups.clone(), insights, clock.insights, None);
     let live = Live::start(LiveParts {
         store: store.clone(),
         groups,
@@ -176,6 +192,7 @@ async fn serve(
     println!("fluoro: ready");
     wait_for_stop(supervision.stop_with_stdin).await?;
     tracing::info!("stopping");
+    insight_task.abort();
     server.shutdown().await?;
     live.stop().await;
     // Nothing writes any more: flush recent data to a block (Parquet encoding, fsyncs).

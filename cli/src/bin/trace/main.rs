@@ -2,9 +2,10 @@
 //! matching a filter expression), `compare` (two trace sets: distributions and the attribute
 //! values that differ), `histogram` (a filter's latency percentiles and distribution), `logs`
 //! (a trace's log lines, or a log search), `get` (traces as waterfall trees), `map` (the
-//! service graph as tables or DOT), `tail` (new traces as they arrive), `groups`, `sampling`
-//! and `alarms` (their create/read/update/delete operations), `id` (trace id conversion) and
-//! `completions` (shell completion scripts).
+//! service graph as tables or DOT), `tail` (new traces as they arrive), `insights` (fault-rate
+//! and latency anomalies and their root cause), `groups`, `sampling` and `alarms` (their
+//! create/read/update/delete operations), `id` (trace id conversion) and `completions` (shell
+//! completion scripts).
 //!
 //! Shared: `query` (server, window, group, limit, JSON options; requests; exit statuses; the
 //! caret under a bad expression) and `table` (aligned tables that follow the terminal).
@@ -17,6 +18,7 @@ mod get;
 mod groups;
 mod histogram;
 mod id;
+mod insights;
 mod logs;
 mod map;
 mod query;
@@ -60,6 +62,7 @@ enum Command {
     Groups(groups::GroupsArgs),
     Histogram(histogram::HistogramArgs),
     Id(id::IdArgs),
+    Insights(insights::InsightsArgs),
     Logs(logs::LogsArgs),
     Map(map::MapArgs),
     Sampling(sampling::SamplingArgs),
@@ -77,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Groups(args) => groups::run(args).await,
         Command::Histogram(args) => histogram::run(args).await,
         Command::Id(args) => id::run(args),
+        Command::Insights(args) => insights::run(args).await,
         Command::Logs(args) => logs::run(args).await,
         Command::Map(args) => map::run(args).await,
         Command::Sampling(args) => sampling::run(args).await,
