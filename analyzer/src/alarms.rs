@@ -272,13 +272,17 @@ fn check(request: &PutMetricAlarm) -> Result<(), AlarmError> {
     if request.alarm_actions.len() > MAX_ALARM_ACTIONS {
         return invalid("AlarmActions may hold at most 5 webhook URLs");
     }
-    request.alarm_actions.iter().try_for_each(|url| check_webhook_url(url).map_err(AlarmError::Invalid))
+    request
+        .alarm_actions
+        .iter()
+        .try_for_each(|url| check_webhook_url(url).map_err(|why| AlarmError::Invalid(format!("AlarmActions entry {why}"))))
 }
 
-/// An `AlarmActions` entry is a webhook: an absolute `http://` or `https://` URL with a host.
-/// (CloudWatch takes SNS topic ARNs here; Fluoro posts the SNS-shaped document itself.)
+/// A webhook (an `AlarmActions` entry, an insight webhook) is an absolute `http://` or
+/// `https://` URL with a host. (CloudWatch takes SNS topic ARNs here; Fluoro posts the
+/// SNS-shaped document itself.) The error reads `"ftp://x" is not a webhook URL: …`.
 pub fn check_webhook_url(url: &str) -> Result<(), String> {
-    let refused = |why: &str| Err(format!("AlarmActions entry {url:?} is not a webhook URL: {why}"));
+    let refused = |why: &str| Err(format!("{url:?} is not a webhook URL: {why}"));
     if url.chars().count() > MAX_WEBHOOK_URL_CHARS {
         return refused("longer than 2048 characters");
     }

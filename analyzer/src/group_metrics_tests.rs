@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use fluoro_proto::{parse_document, rows_from_document, Durability, MetricPoint, SpanBatch};
+use fluoro_proto::{parse_document, Durability, MetricPoint, SpanBatch};
 use fluoro_store::{Store, StoreConfig};
 use serde_json::{json, Value};
 
@@ -49,11 +49,9 @@ pub(crate) fn trace(n: u64, start: f64, millis: f64, class: &str) -> Vec<Value> 
 }
 
 pub(crate) fn put(store: &Store, documents: &[Value]) {
-    let mut batch = SpanBatch { entities: Vec::new(), rows: Vec::new(), durability: Durability::Acknowledged };
+    let mut batch = SpanBatch::new(Durability::Acknowledged);
     for document in documents {
-        let document = parse_document(document.to_string().as_bytes()).unwrap();
-        batch.rows.extend(rows_from_document(&document));
-        batch.entities.extend(document.entities().iter().cloned());
+        batch.push_document(parse_document(document.to_string().as_bytes()).unwrap(), None);
     }
     store.write(batch).unwrap();
 }

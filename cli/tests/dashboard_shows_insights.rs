@@ -15,7 +15,7 @@ const PAYLOAD: &str = "<img src=x onerror=alert(1)>";
 #[test]
 fn dashboard_shows_insights() {
     let data_dir = tempfile::tempdir().unwrap();
-    let (server, _base) = serve_a_closed_insight(data_dir.path(), PAYLOAD);
+    let (server, _base) = serve_a_closed_insight(data_dir.path(), PAYLOAD, None);
     let screenshots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
     std::fs::create_dir_all(&screenshots).unwrap();
     let screenshot = screenshots.join("insights.png");

@@ -3,7 +3,8 @@
 //! to 40 % for ten minutes), the server evaluates the closed minutes after a restart, and
 //! boto3's GetInsightSummaries / GetInsight / GetInsightEvents / GetInsightImpactGraph and
 //! `trace insights` show one insight naming catalog — not its callers — opened and closed at
-//! the planted minutes; it survives another restart.
+//! the planted minutes; a webhook gets the opening and the closing once each (after a 500); it
+//! survives another restart.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::server::FluoroServer;
+use crate::webhook_receiver::{delivered_messages, webhook_receiver, Received};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/insights_timeline.py");
 
@@ -43,17 +45,28 @@ fn names(services: &Value, member: &str) -> Vec<String> {
 /// A server whose data dir holds the planted timeline (catalog's segments with `catalog_origin`)
 /// and its one closed insight, evaluated by the loop after a restart; and the timeline's start.
 /// The config files are written into `data_dir`: `idle.toml` (the loop waits) and `busy.toml`.
-pub(crate) fn serve_a_closed_insight(data_dir: &Path, catalog_origin: &str) -> (FluoroServer, i64) {
+/// With a `webhook`, the Default group notifies and the busy server posts insights there.
+pub(crate) fn serve_a_closed_insight(
+    data_dir: &Path,
+    catalog_origin: &str,
+    webhook: Option<&str>,
+) -> (FluoroServer, i64) {
     let idle = data_dir.join("idle.toml");
     std::fs::write(&idle, "[insights]\ntick_seconds = 3600\n").unwrap();
     let busy = data_dir.join("busy.toml");
-    std::fs::write(&busy, "[insights]\ntick_seconds = 0.5\ngrace_seconds = 30\nbackfill_minutes = 120\n").unwrap();
+    let webhooks = webhook.map(|url| format!("webhooks = [\"{url}\"]\n")).unwrap_or_default();
+    let busy_config = format!("[insights]\ntick_seconds = 0.5\ngrace_seconds = 30\nbackfill_minutes = 120\n{webhooks}");
+    std::fs::write(&busy, busy_config).unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     let base = now - now % 60 - 100 * 60;
 
     // Sent while the loop waits, so that every minute is whole when it is evaluated.
     let server = start(data_dir, &idle);
     assert_eq!(python("send", &server, base, &[catalog_origin])["documents"], 9450);
+    if webhook.is_some() {
+        let notify = json!({"InsightsEnabled": true, "NotificationsEnabled": true});
+        server.post("/UpdateGroup", json!({"GroupName": "Default", "InsightsConfiguration": notify}));
+    }
     assert!(server.stop().success());
 
     let server = start(data_dir, &busy);
@@ -72,7 +85,8 @@ pub(crate) fn serve_a_closed_insight(data_dir: &Path, catalog_origin: &str) -> (
 #[test]
 fn a_planted_fault_jump_opens_and_closes_one_insight_naming_the_root_cause() {
     let data_dir = tempfile::tempdir().unwrap();
-    let (server, base) = serve_a_closed_insight(data_dir.path(), "AWS::ECS::Container");
+    let (hook, received) = webhook_receiver(1);
+    let (server, base) = serve_a_closed_insight(data_dir.path(), "AWS::ECS::Container", Some(&hook));
     let answer = python("query", &server, base, &[]);
     assert_eq!(answer["summaries"].as_array().unwrap().len(), 1, "{answer:#}");
     assert_eq!((answer["closed"].as_u64(), answer["active"].as_u64()), (Some(1), Some(0)));
@@ -116,6 +130,7 @@ fn a_planted_fault_jump_opens_and_closes_one_insight_naming_the_root_cause() {
         .output()
         .unwrap();
     assert_eq!(none.status.code(), Some(1), "nothing active");
+    assert_insight_notifications(&received, insight);
     assert!(server.stop().success());
 
     let server = start(data_dir.path(), &data_dir.path().join("idle.toml"));
@@ -125,4 +140,23 @@ fn a_planted_fault_jump_opens_and_closes_one_insight_naming_the_root_cause() {
     let events = server.post("/InsightEvents", json!({"InsightId": insight["InsightId"]}));
     assert_eq!(events["InsightEvents"].as_array().unwrap().len(), 3);
     assert!(server.stop().success());
+}
+
+/// The webhook got the opening and the closing, once each (the first attempt answered 500 and
+/// was retried), as X-Ray's EventBridge events.
+fn assert_insight_notifications(received: &Received, insight: &Value) {
+    let messages = delivered_messages(received, 2, Duration::from_secs(30));
+    // The opening's retry may come after the closing: deliveries run side by side.
+    let mut states: Vec<&str> = messages.iter().map(|m| m["detail"]["State"].as_str().unwrap()).collect();
+    states.sort_unstable();
+    assert_eq!(states, ["ACTIVE", "CLOSED"], "{messages:#?}");
+    for message in &messages {
+        assert_eq!(message["detail-type"], "AWS X-Ray Insight Update");
+        assert_eq!(message["source"], "aws.xray");
+        assert_eq!(message["detail"]["InsightId"], insight["InsightId"]);
+        assert_eq!(message["detail"]["RootCauseServiceId"]["Name"], "catalog");
+        assert_eq!(message["resources"][0], insight["GroupARN"]);
+    }
+    let attempts = received.lock().unwrap().len();
+    assert_eq!(attempts, 3, "one 500 and its retry, then the closing: nothing twice");
 }

@@ -3,41 +3,13 @@
 //! webhook — a real receiver that answers 500 once — which gets it exactly once, after a retry
 //! with the same MessageId. `/metrics`, `GET /api/notifications` and the log count it.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
 use crate::server::FluoroServer;
+use crate::webhook_receiver::webhook_receiver;
 use crate::xray_traffic::minute_start;
-
-type Received = Arc<Mutex<Vec<(String, Value, u16)>>>;
-
-/// A receiver on its own runtime thread: 500 for the first request, 200 after.
-fn flaky_receiver() -> (String, Received) {
-    let received: Received = Arc::default();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let address = listener.local_addr().unwrap();
-    let state = received.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async move {
-            let hook = move |headers: HeaderMap, body: String| async move {
-                let mut received = state.lock().unwrap();
-                let status = if received.is_empty() { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK };
-                let id = headers["x-amz-sns-message-id"].to_str().unwrap().to_owned();
-                received.push((id, serde_json::from_str(&body).unwrap(), status.as_u16()));
-                status
-            };
-            let app = axum::Router::new().route("/hook", axum::routing::post(hook));
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    (format!("http://{address}/hook"), received)
-}
 
 fn send_gauge(server: &FluoroServer, at: i64, value: i64) {
     let nanos = format!("{}", at as u64 * 1_000_000_000);
@@ -60,7 +32,7 @@ fn get_text(server: &FluoroServer, path: &str) -> String {
 
 #[test]
 fn an_alarm_transition_reaches_its_webhook_once_after_a_retry() {
-    let (hook, received) = flaky_receiver();
+    let (hook, received) = webhook_receiver(1);
     let data = tempfile::tempdir().unwrap();
     let fast = ["--group-metrics-grace-seconds", "0", "--alarm-interval-seconds", "1"].map(std::ffi::OsStr::new);
     let log_path = data.path().join("server.log");

@@ -4,6 +4,7 @@
 mod dashboard;
 mod demo;
 mod server;
+mod webhook_receiver;
 mod xray_traffic;
 
 mod dashboard_lists_and_narrows_traces;

@@ -47,7 +47,7 @@ pub use demo_scenario::demo_scenario_router;
 pub use error::ApiError;
 pub use notifications::notifications_router;
 pub use notifier::{
-    alarm_notification, spawn_notifier, DeliveryOutcome, DeliveryStatus, Notification, NotificationCounts,
+    alarm_notification, insight_notification, spawn_notifier, DeliveryOutcome, DeliveryStatus, Notification, NotificationCounts,
     NotificationsSnapshot, NotifierConfig, NotifierHandle,
 };
 pub use insights::insights_router;

@@ -20,6 +20,7 @@
 
 mod alarm_message;
 mod delivery;
+mod insight_message;
 mod status;
 
 use std::collections::VecDeque;
@@ -30,6 +31,7 @@ use fluoro_analyzer::{AlarmHistoryItem, MetricAlarm};
 use tokio::sync::{mpsc, Notify, Semaphore};
 
 pub use alarm_message::alarm_notification;
+pub use insight_message::insight_notification;
 pub use status::{DeliveryOutcome, DeliveryStatus, NotificationCounts, NotificationsSnapshot};
 
 use delivery::Delivery;

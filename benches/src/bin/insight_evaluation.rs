@@ -17,7 +17,7 @@ use anyhow::ensure;
 use clap::Parser;
 use fluoro_analyzer::{service_graph, Groups, InsightSettings, Insights};
 use fluoro_benches::{median_ms, thread_name_and_cpu};
-use fluoro_proto::{parse_document, rows_from_document, Durability, SpanBatch};
+use fluoro_proto::{parse_document, Durability, SpanBatch};
 use fluoro_store::{Store, StoreConfig};
 use serde_json::{json, Value};
 
@@ -50,12 +50,10 @@ fn main() -> anyhow::Result<()> {
     let store = Store::open(config)?;
     let mut spans = 0;
     for minute in 0..args.minutes {
-        let mut batch = SpanBatch { entities: Vec::new(), rows: Vec::new(), durability: Durability::BestEffort };
+        let mut batch = SpanBatch::new(Durability::BestEffort);
         for index in 0..args.traces_per_minute {
             for document in trace_documents(minute, index, args.traces_per_minute) {
-                let document = parse_document(document.to_string().as_bytes())?;
-                batch.rows.extend(rows_from_document(&document));
-                batch.entities.extend(document.entities().iter().cloned());
+                batch.push_document(parse_document(document.to_string().as_bytes())?, None);
             }
         }
         spans += batch.rows.len();

@@ -18,6 +18,8 @@ use tokio::sync::mpsc;
 pub(crate) const DEFAULT_TICK: Duration = Duration::from_secs(10);
 const DEFAULT_GRACE_SECONDS: u64 = 60;
 const DEFAULT_BACKFILL_MINUTES: u64 = 60;
+/// Insights open and close a few at a time; a full channel drops (and logs) the notice.
+const NOTICE_CHANNEL_CAPACITY: usize = 256;
 /// A week of minutes: more would scan a long stretch of the store in one go.
 const MAX_BACKFILL_MINUTES: u64 = 7 * 24 * 60;
 
@@ -28,6 +30,9 @@ pub(crate) struct InsightsSection {
     pub(crate) tick_seconds: Option<f64>,
     pub(crate) grace_seconds: Option<u64>,
     pub(crate) backfill_minutes: Option<u64>,
+    /// Where insights of groups with `NotificationsEnabled` are posted when they open and close.
+    #[serde(default)]
+    pub(crate) webhooks: Vec<String>,
 }
 
 /// The loop's timing and the analyzer's settings.
@@ -61,6 +66,31 @@ impl InsightsSection {
         let settings = InsightSettings { backfill_minutes: backfill as i64, ..InsightSettings::default() };
         Ok(LoopConfig { tick, grace: Duration::from_secs(grace), settings })
     }
+}
+
+impl InsightsSection {
+    /// `webhooks`, each checked as alarms' `AlarmActions` are (http(s), a host, at most 5).
+    pub(crate) fn webhooks(&self) -> anyhow::Result<Vec<String>> {
+        anyhow::ensure!(self.webhooks.len() <= fluoro_analyzer::MAX_ALARM_ACTIONS, "insights.webhooks may hold at most {} URLs", fluoro_analyzer::MAX_ALARM_ACTIONS);
+        for url in &self.webhooks {
+            fluoro_analyzer::check_webhook_url(url).map_err(|why| anyhow::anyhow!("insights.webhooks entry {why}"))?;
+        }
+        Ok(self.webhooks.clone())
+    }
+}
+
+/// The notification hook of the loop: each insight opened or closed in a group with
+/// `NotificationsEnabled` goes to `webhooks` (nothing when there are none).
+pub(crate) fn notice_sender(
+    notifier: &fluoro_ui::NotifierHandle,
+    webhooks: Vec<String>,
+) -> Option<mpsc::Sender<InsightNotice>> {
+    if webhooks.is_empty() {
+        return None;
+    }
+    Some(notifier.sender(NOTICE_CHANNEL_CAPACITY, move |notice: InsightNotice| {
+        notice.notifications_enabled.then(|| fluoro_ui::insight_notification(&notice.insight, &webhooks))
+    }))
 }
 
 /// Opens `insights.json` (blocking: call before the runtime or in `spawn_blocking`).

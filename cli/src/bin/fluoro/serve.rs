@@ -89,6 +89,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         group_metrics: file.group_metrics.recorder_config(args.group_metrics_grace_seconds)?,
         alarm_interval: file.alarms.evaluation_interval(args.alarm_interval_seconds)?,
         insights: insight_config,
+        insight_webhooks: file.insights.webhooks()?,
     };
     let server_config = server_config(args, file);
     let store_config = store_section.store_config(&server_config.data_dir)?;
@@ -114,6 +115,7 @@ struct Clock {
     group_metrics: GroupMetricsConfig,
     alarm_interval: Duration,
     insights: LoopConfig,
+    insight_webhooks: Vec<String>,
 }
 
 fn server_config(args: ServeArgs, file: ConfigFile) -> ServerConfig {
@@ -157,7 +159,7 @@ async fn serve(
         .with_metric_sink(store.clone() as Arc<dyn MetricSink>);
     let recorder = GroupMetricsRecorder::new(clock.group_metrics);
     let latest = recorder.latest();
-    // Webhooks of alarm transitions (the alarm loop's `transitions`), counted on `/metrics`.
+    // Webhooks of alarm transitions and insights, counted on `/metrics`.
     let notifier = fluoro_ui::spawn_notifier(fluoro_ui::NotifierConfig::default());
     let notifier_metrics = notifier.clone();
     let ingest = ingest
@@ -172,7 +174,8 @@ async fn serve(
         .merge(fluoro_ui::demo_scenario_router(supervision.demo_control_file))
         .merge(fluoro_ui::dashboard_router());
     let server = fluoro_collector::start(config, ingest, store.clone() as Arc<dyn TraceSource>, api_routes).await?;
-    let insight_task = insight_loop::spawn(store.clone(), groups.clone(), insights, clock.insights, None);
+    let notices = insight_loop::notice_sender(&notifier, clock.insight_webhooks);
+    let insight_task = insight_loop::spawn(store.clone(), groups.clone(), insights, clock.insights, notices);
     let live = Live::start(LiveParts {
         store: store.clone(),
         groups,
