@@ -1,6 +1,7 @@
 //! The scenarios, switched on a running `fluoro demo` with `fluoro demo scenario …`, as the
 //! API shows them: traffic ×5 makes the pets table throttle PetSearch's scans, and on-demand
-//! billing ends it; errormode1 makes bunny payments fail with "Illegal memory allocation"
+//! billing ends it — an alarm on the group of throttled scans goes to ALARM and back to OK, and
+//! its webhook gets both notifications once; errormode1 makes bunny payments fail with "Illegal memory allocation"
 //! after 1 s until payforadoption reaches its memory cap, aborts and is restarted; the fault
 //! traces carry the exception and payforadoption's log lines, and its resident memory
 //! (`process.memory.usage`, exported every 250 ms here) climbs after the switch, before the crash.
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use crate::demo::Demo;
+use crate::webhook_receiver::{delivered_messages, webhook_receiver};
 
 const THROTTLING: &str = "ProvisionedThroughputExceededException";
 
@@ -79,13 +81,33 @@ fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// An alarm on the group's ApproximateTraceCount: any throttled scan in a minute breaches.
+fn create_throttle_alarm(demo: &Demo, filter: &str, hook: &str) {
+    demo.post("/CreateGroup", json!({"GroupName": "throttled-scans", "FilterExpression": filter}));
+    demo.post(
+        "/PutMetricAlarm",
+        json!({"AlarmName": "pets-table-throttling", "Namespace": "AWS/X-Ray", "MetricName": "ApproximateTraceCount",
+               "Dimensions": {"GroupName": "throttled-scans"}, "Statistic": "Sum", "Period": 60,
+               "EvaluationPeriods": 1, "DatapointsToAlarm": 1, "ComparisonOperator": "GreaterThanThreshold",
+               "Threshold": 0.0, "TreatMissingData": "notBreaching", "AlarmActions": [hook]}),
+    );
+}
+
+/// The (old, new) states of the alarm notifications delivered so far, in order.
+fn alarm_changes(messages: &[Value]) -> Vec<(String, String)> {
+    let state = |message: &Value, key: &str| message[key].as_str().unwrap().to_owned();
+    messages.iter().map(|m| (state(m, "OldStateValue"), state(m, "NewStateValue"))).collect()
+}
+
 #[test]
-fn traffic_x5_throttles_the_table_until_billing_goes_on_demand() {
+fn traffic_x5_throttles_the_table_and_alarms_until_billing_goes_on_demand() {
     let dir = tempfile::tempdir().unwrap();
     let demo = Demo::start(dir.path());
     let started = now_seconds() - 1;
-    assert!(demo.scenario(&["traffic", "5"]).contains("\"traffic\":5"));
     let throttled = "edge(\"PetSearch\", \"DynamoDB\") { throttle }";
+    let (hook, received) = webhook_receiver(1);
+    create_throttle_alarm(&demo, throttled, &hook);
+    assert!(demo.scenario(&["traffic", "5"]).contains("\"traffic\":5"));
     wait_for("throttled scans", Duration::from_secs(120), || !trace_ids(&demo, throttled, started).is_empty());
     let trace = &trace_ids(&demo, throttled, started)[0];
     let mut all = Vec::new();
@@ -98,6 +120,13 @@ fn traffic_x5_throttles_the_table_until_billing_goes_on_demand() {
     assert_eq!(refused["http"]["response"]["status"], 400, "{refused}");
     assert!(exception_types(refused).iter().any(|t| t == THROTTLING), "{refused}");
 
+    // The minute of the first throttles closes (plus the demo's 10 s grace): ALARM, notified.
+    let mut messages = Vec::new();
+    wait_for("the ALARM notification", Duration::from_secs(150), || {
+        messages = delivered_messages(&received, 1, Duration::ZERO);
+        alarm_changes(&messages).iter().any(|(_, new)| new == "ALARM")
+    });
+
     assert!(demo.scenario(&["billing", "on-demand"]).contains("\"billing\":\"on-demand\""));
     // Traces begun once the retries in flight (a few seconds at most) are over.
     let switched = now_seconds() + 6;
@@ -105,6 +134,21 @@ fn traffic_x5_throttles_the_table_until_billing_goes_on_demand() {
     let scans = trace_ids(&demo, "edge(\"PetSearch\", \"DynamoDB\")", switched);
     assert!(!scans.is_empty(), "the traffic went on scanning");
     assert_eq!(trace_ids(&demo, throttled, switched), Vec::<String>::new(), "throttled after on-demand");
+
+    // A whole minute without throttles: back to OK, notified too; each change exactly once.
+    wait_for("the OK notification", Duration::from_secs(180), || {
+        messages = delivered_messages(&received, 1, Duration::ZERO);
+        alarm_changes(&messages).last().is_some_and(|(old, new)| old == "ALARM" && new == "OK")
+    });
+    let changes = alarm_changes(&messages);
+    let alarm_at = changes.iter().position(|(_, new)| new == "ALARM").unwrap();
+    let after_alarm = &changes[alarm_at + 1..];
+    assert_eq!(after_alarm, [("ALARM".to_owned(), "OK".to_owned())], "ALARM, then OK, once each: {changes:?}");
+    let history = demo.post("/DescribeAlarmHistory", json!({"AlarmName": "pets-table-throttling"}));
+    let latest = &history["AlarmHistoryItems"][0];
+    assert_eq!((latest["OldState"].as_str(), latest["NewState"].as_str()), (Some("ALARM"), Some("OK")));
+    let breach = history["AlarmHistoryItems"].as_array().unwrap().iter().find(|i| i["NewState"] == "ALARM").unwrap();
+    assert!(breach["Reason"].as_str().unwrap().contains("greater than the threshold (0.0)"), "{breach}");
     demo.interrupt();
 }
 

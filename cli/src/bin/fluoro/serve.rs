@@ -60,11 +60,12 @@ pub(crate) struct ServeArgs {
     /// the scenario switches (`/api/demo/scenario`).
     #[arg(long, hide = true, value_name = "FILE")]
     demo_control_file: Option<PathBuf>,
-    /// Tests: seconds after a minute ends before its group metrics are computed (see
-    /// `[group_metrics] grace_seconds`).
+    /// Tests and the demo: seconds after a minute ends before its group metrics are computed
+    /// (see `[group_metrics] grace_seconds`).
     #[arg(long, hide = true, value_name = "SECONDS")]
     group_metrics_grace_seconds: Option<u64>,
-    /// Tests: seconds between alarm evaluations (see `[alarms] evaluation_interval_seconds`).
+    /// Tests and the demo: seconds between alarm evaluations (see
+    /// `[alarms] evaluation_interval_seconds`).
     #[arg(long, hide = true, value_name = "SECONDS")]
     alarm_interval_seconds: Option<u64>,
 }

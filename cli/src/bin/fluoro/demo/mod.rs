@@ -311,11 +311,22 @@ fn listener(child: &ChildProcess, name: &str) -> anyhow::Result<SocketAddr> {
     child.listeners.get(name).copied().with_context(|| format!("{} did not report its {name} listener", child.name))
 }
 
+/// The demo server's delay before a closed minute's group metrics, in seconds.
+const DEMO_GROUP_METRICS_GRACE: &str = "10";
+/// The demo server's alarm evaluation interval, in seconds.
+const DEMO_ALARM_INTERVAL: &str = "5";
+
 fn serve_args(args: &StartArgs, data_dir: &Path) -> Vec<String> {
     let data = data_dir.join("fluoro").display().to_string();
     let control = data_dir.join(scenario::CONTROL_FILE).display().to_string();
     let mut command = vec!["serve".to_owned(), "--stop-with-stdin".to_owned(), "--data-dir".to_owned(), data];
     command.extend(["--demo-control-file".to_owned(), control]);
+    // Everything is local and near-instant here: an alarm on a group follows the scenario
+    // switches within a minute and a quarter, not after CloudWatch's pace.
+    command.extend(
+        ["--group-metrics-grace-seconds", DEMO_GROUP_METRICS_GRACE, "--alarm-interval-seconds", DEMO_ALARM_INTERVAL]
+            .map(str::to_owned),
+    );
     // The sidecar takes the X-Ray daemon port; the server's own UDP and sampling ports are
     // not needed by the demo.
     for (flag, address) in [
