@@ -9,7 +9,7 @@
 //!   row group are narrow; whole blocks are skipped from [`BlockMeta`] alone.
 //! - Lookups by trace id skip blocks by a bloom filter kept in the footer's key-value metadata
 //!   (see `filter.rs`) and row groups by the `trace_hi`/`trace_lo` statistics.
-//! - Small on disk: zstd at level 1 ([`ZSTD_LEVEL`]), dictionary encoding for strings and repeated ids (polars chooses it
+//! - Small on disk: zstd, dictionary encoding for strings and repeated ids (polars chooses it
 //!   when a column has < 75 % distinct values), row groups of [`ROW_GROUP_ROWS`].
 //! - Durable and atomic: written to `<id>.parquet.tmp`, fsynced, renamed to `<id>.parquet`, the
 //!   directory fsynced. A crash leaves either no block or a complete one plus a `.tmp` that
@@ -72,7 +72,6 @@ use std::sync::Arc;
 
 use fluoro_proto::TraceId;
 use polars::prelude::*;
-use polars_parquet::write::ZstdLevel;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
@@ -92,10 +91,6 @@ const META_KEY: &str = "fluoro.block";
 /// Rows per row group: small enough that a trace lookup decodes little besides its trace,
 /// large enough for dictionary and zstd to work (see BENCHMARKS.md, "Parquet blocks").
 pub(crate) const ROW_GROUP_ROWS: usize = 16 * 1024;
-/// zstd's fastest level: the flush compresses every span and document the server accepts (at
-/// 20k documents/s ~25 MB/s of JSON), and levels above 1 cost more CPU per byte than they save
-/// on disk (BENCHMARKS.md, "The whole server under load").
-pub(crate) const ZSTD_LEVEL: i32 = 1;
 /// Traces are sorted by the minute they started, then by id.
 const SORT_BUCKET_US: i64 = 60_000_000;
 const BLOCK_EXTENSION: &str = "parquet";
@@ -431,7 +426,7 @@ fn write_parquet(path: &Path, frame: &mut DataFrame, footer: &FooterMeta) -> Res
     let footer_json = serde_json::to_string(footer).map_err(|error| StoreError::Encode(error.to_string()))?;
     let file = File::create(path).map_err(|error| StoreError::io(path, error))?;
     ParquetWriter::new(&file)
-        .with_compression(ParquetCompression::Zstd(Some(ZstdLevel::try_new(ZSTD_LEVEL).map_err(schema::polars_error)?)))
+        .with_compression(ParquetCompression::Zstd(None))
         .with_row_group_size(Some(ROW_GROUP_ROWS))
         .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![(META_KEY.to_owned(), footer_json)])))
         .finish(frame)
