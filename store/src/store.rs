@@ -34,7 +34,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fluoro_proto::{parse_document, Entity, SegmentId, TraceId};
 use fluoro_proto::{Durability, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 use polars::prelude::{col, concat, Expr, IntoLazy, LazyFrame, UnionArgs};
 
 use crate::block::{self, BlockMeta, Neighbours, WrittenBlock};
@@ -61,6 +61,9 @@ pub const DEFAULT_RETENTION_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 60
 pub const OBSOLETE_FILE_GRACE: Duration = Duration::from_secs(60);
 /// Below this a flush could not hold even one large write (a `PutTraceSegments` request).
 pub const MIN_RECENT_MAX_BYTES: u64 = 1 << 20;
+/// A best-effort write waits at most this long for a flush to make room in recent data.
+const BUDGET_WAIT: Duration = Duration::from_secs(2);
+const BUDGET_POLL: Duration = Duration::from_millis(20);
 /// Retention and compaction run after every flush, and at least this often.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -74,9 +77,10 @@ pub struct StoreConfig {
     /// …or once its oldest row is this old…
     pub flush_age: Duration,
     /// …or once it takes half of this many bytes. Recent data, the generation filling and the
-    /// one being flushed together, never takes more: writes beyond it are refused
-    /// ([`StoreError::OverBudget`]) until a flush makes room. Counted from the spans' sizes
-    /// (`recent::approximate_bytes`), not measured.
+    /// one being flushed together, never takes more: beyond it acknowledged writes are refused
+    /// ([`StoreError::OverBudget`]) and best-effort ones wait for a flush to make room (then
+    /// are refused after a while). Counted from the spans' sizes (`recent::approximate_bytes`),
+    /// not measured.
     pub recent_max_bytes: u64,
     /// Best-effort writes are fsynced within this interval.
     pub sync_interval: Duration,
@@ -152,6 +156,9 @@ struct Shared {
     /// Blocks taken out of the state, waiting for [`OBSOLETE_FILE_GRACE`] before deletion.
     obsolete: Mutex<Vec<(Instant, Arc<BlockMeta>)>>,
     closed: AtomicBool,
+    /// Signalled when a flush ends and recent data may have room again.
+    room: Condvar,
+    room_lock: Mutex<()>,
 }
 
 /// What readers see, switched atomically when a block replaces the data it was written from.
@@ -203,6 +210,8 @@ impl Store {
             flushing: Mutex::new(()),
             obsolete: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
+            room: Condvar::new(),
+            room_lock: Mutex::new(()),
             config,
         });
         let flusher = Flusher::start(shared.clone())?;
@@ -378,8 +387,8 @@ impl Shared {
         if self.closed.load(Ordering::SeqCst) {
             return Err(StoreError::Closed);
         }
-        self.check_budget()?;
         let acknowledged = batch.durability == Durability::Acknowledged;
+        self.wait_for_room(acknowledged)?;
         let spans = stored_spans(batch, &self.next_sequence);
         if spans.is_empty() {
             return Ok(());
@@ -406,6 +415,8 @@ impl Shared {
                 let mut state = self.state.write();
                 state.frozen = None;
                 state.active.insert(frozen.spans().cloned());
+                drop(state);
+                self.room.notify_all();
                 return Err(error);
             }
         };
@@ -414,6 +425,7 @@ impl Shared {
             state.blocks.push(Arc::new(written.meta));
             state.frozen = None;
         }
+        self.room.notify_all();
         tracing::info!(block_id, rows = frozen.rows(), "flushed recent data to a block");
         match written.unsynced {
             // The rename may not survive a crash yet, so the segments stay: while the checkpoint
@@ -543,13 +555,25 @@ impl Shared {
         state.active.rows() >= self.config.flush_rows || state.active.bytes() as u64 >= self.config.recent_max_bytes / 2
     }
 
-    /// Refuses a write while recent data takes its whole budget: the flush is behind.
-    fn check_budget(&self) -> Result<()> {
-        let bytes: usize = self.state.read().recent().map(RecentSpans::bytes).sum();
-        if bytes as u64 >= self.config.recent_max_bytes {
-            return Err(StoreError::OverBudget { bytes: bytes as u64, budget: self.config.recent_max_bytes });
+    /// While recent data takes its whole budget (the flush is behind), refuses an acknowledged
+    /// write at once (its sender hears it and may retry) and holds a best-effort one until a
+    /// flush makes room, for at most [`BUDGET_WAIT`]. Holding UDP's parse workers fills the
+    /// receive queue, so the kernel drops the excess before anything parses it, counted as
+    /// `overload`; refusing instead had the workers parse documents only to drop them.
+    fn wait_for_room(&self, acknowledged: bool) -> Result<()> {
+        let deadline = Instant::now() + BUDGET_WAIT;
+        loop {
+            let bytes: usize = self.state.read().recent().map(RecentSpans::bytes).sum();
+            let budget = self.config.recent_max_bytes;
+            if (bytes as u64) < budget {
+                return Ok(());
+            }
+            if acknowledged || Instant::now() >= deadline || self.closed.load(Ordering::SeqCst) {
+                return Err(StoreError::OverBudget { bytes: bytes as u64, budget });
+            }
+            // A short wait, so a flush ending between the check and the wait is not missed.
+            self.room.wait_for(&mut self.room_lock.lock(), BUDGET_POLL);
         }
-        Ok(())
     }
 
     fn traces(&self, ids: &[TraceId]) -> Result<Vec<StoredTrace>> {

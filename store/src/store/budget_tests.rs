@@ -1,5 +1,6 @@
 //! Recent data stays within `recent_max_bytes`: a flush starts at half of it, and while a flush
-//! is behind, writes beyond the whole budget are refused instead of growing the process.
+//! is behind, writes beyond the whole budget are refused (acknowledged) or wait for room (best
+//! effort) instead of growing the process.
 
 use fluoro_proto::{Durability, SpanBatch};
 
@@ -19,11 +20,15 @@ fn bounded_config(dir: &Path) -> StoreConfig {
     }
 }
 
-/// One span of ~1 KB (its name) in trace `n`.
+/// One span of ~1 KB (its name) in trace `n`, acknowledged.
 fn write_large_span(store: &Store, n: u64) -> Result<()> {
+    write_large_span_as(store, n, Durability::Acknowledged)
+}
+
+fn write_large_span_as(store: &Store, n: u64, durability: Durability) -> Result<()> {
     let mut stored = span(n, 1, 1_000 * n as i64);
     stored.row.name = "n".repeat(NAME_BYTES);
-    store.write(SpanBatch { documents: Vec::new(), rows: vec![stored.row], durability: Durability::BestEffort })
+    store.write(SpanBatch { documents: Vec::new(), rows: vec![stored.row], durability })
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
@@ -49,7 +54,7 @@ fn half_the_budget_starts_a_flush_without_the_row_or_age_limit() {
 }
 
 #[test]
-fn writes_beyond_the_budget_are_refused_until_a_flush_makes_room() {
+fn acknowledged_writes_beyond_the_budget_are_refused_until_a_flush_makes_room() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(bounded_config(dir.path())).unwrap();
     // A flush that cannot start, as when the disk is slower than the senders.
@@ -72,4 +77,27 @@ fn writes_beyond_the_budget_are_refused_until_a_flush_makes_room() {
     assert!(!store.block_files().is_empty(), "the flush made the room");
     let ids: Vec<TraceId> = (0..=written).map(|n| span(n, 1, 0).row.trace_id).collect();
     assert_eq!(store.traces(&ids).unwrap().len() as u64, written + 1, "every accepted span is kept");
+}
+
+#[test]
+fn best_effort_writes_beyond_the_budget_wait_for_the_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(bounded_config(dir.path())).unwrap();
+    let flush_held = store.shared.flushing.lock();
+    let mut written = 0u64;
+    while write_large_span(&store, written).is_ok() {
+        written += 1;
+    }
+    std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| {
+            let started = Instant::now();
+            (write_large_span_as(&store, written, Durability::BestEffort), started.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        drop(flush_held);
+        let (outcome, waited) = waiting.join().unwrap();
+        assert!(outcome.is_ok(), "{outcome:?}");
+        assert!(waited >= Duration::from_millis(250), "it waited for the flush, {waited:?}");
+    });
+    assert_eq!(store.traces(&[span(written, 1, 0).row.trace_id]).unwrap().len(), 1, "the waiting span is kept");
 }

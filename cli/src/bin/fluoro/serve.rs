@@ -50,8 +50,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     otlp_http_bind: Option<SocketAddr>,
     /// Bytes of recent spans (not yet in a Parquet block) kept in memory: a flush starts at
-    /// half, writes are refused and counted as dropped (sink_error) at the whole. Wins over
-    /// `[store] recent_max_bytes`. [default: 1073741824]
+    /// half; at the whole, OTLP and PutTraceSegments writes are refused and UDP waits for the
+    /// flush. Wins over `[store] recent_max_bytes`. [default: 1073741824]
     #[arg(long, value_name = "BYTES")]
     recent_max_bytes: Option<u64>,
     /// A TOML file for everything else; see fluoro.example.toml.
