@@ -2,6 +2,7 @@
 //! against a baseline run in the same process or script; `BENCHMARKS.md` has how to run them and
 //! the numbers. This library holds what several of them share.
 
+pub mod latency_probe;
 pub mod petadoptions;
 pub mod server_process;
 pub mod udp_load;

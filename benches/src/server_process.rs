@@ -23,6 +23,11 @@ impl ServerProcess {
     /// Starts `fluoro serve` (the binary at `fluoro`) on `data_dir`, emptied first, with every
     /// listener on a free loopback port; returns once it prints `fluoro: ready`.
     pub fn start(fluoro: &Path, data_dir: &Path) -> anyhow::Result<ServerProcess> {
+        ServerProcess::start_with(fluoro, data_dir, &[])
+    }
+
+    /// [`ServerProcess::start`] with more flags for `fluoro serve`.
+    pub fn start_with(fluoro: &Path, data_dir: &Path, flags: &[String]) -> anyhow::Result<ServerProcess> {
         if data_dir.exists() {
             std::fs::remove_dir_all(data_dir).with_context(|| format!("cannot empty {}", data_dir.display()))?;
         }
@@ -31,6 +36,7 @@ impl ServerProcess {
         for flag in ["--udp-bind", "--sampling-bind", "--http-bind", "--otlp-grpc-bind", "--otlp-http-bind"] {
             command.args([flag, "127.0.0.1:0"]);
         }
+        command.args(flags);
         let mut child = command
             .env("FLUORO_LOG", "warn")
             .stdout(Stdio::piped())

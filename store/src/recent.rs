@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Instant;
 
-use fluoro_proto::{SegmentId, TraceId};
+use fluoro_proto::{AnnotationScalar, SegmentId, SpanRow, TraceId};
 
 use crate::record::StoredSpan;
 use crate::replace_rule::preferred_version;
@@ -22,6 +22,8 @@ use crate::replace_rule::preferred_version;
 pub(crate) struct RecentSpans {
     traces: HashMap<TraceId, HashMap<SegmentId, StoredSpan>>,
     rows: usize,
+    /// What the spans take in memory, roughly ([`approximate_bytes`]), for the store's budget.
+    bytes: usize,
     /// When the first span of this generation arrived, for the age-based flush.
     oldest: Option<Instant>,
 }
@@ -38,13 +40,22 @@ impl RecentSpans {
         self.oldest.get_or_insert_with(Instant::now);
         let trace = self.traces.entry(span.row.trace_id).or_default();
         match trace.get_mut(&span.row.id) {
-            Some(current) if preferred_version(&span, current) => *current = span,
+            Some(current) if preferred_version(&span, current) => {
+                self.bytes = self.bytes - approximate_bytes(current) + approximate_bytes(&span);
+                *current = span;
+            }
             Some(_) => {}
             None => {
+                self.bytes += approximate_bytes(&span);
                 trace.insert(span.row.id, span);
                 self.rows += 1;
             }
         }
+    }
+
+    /// Roughly what this generation takes in memory.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
     }
 
     pub(crate) fn rows(&self) -> usize {
@@ -111,6 +122,62 @@ impl RecentSpans {
         let end = self.spans().map(|span| span.row.end_us.unwrap_or(span.row.start_us)).max()?;
         Some((start, end))
     }
+}
+
+/// Indexing a span by trace and id: two hash map entries and the trace's map's spare room.
+const INDEX_BYTES_PER_SPAN: usize = 64;
+
+/// What a stored span takes in memory: its inline size, its index entries and its strings.
+/// Counted rather than measured (the allocator's own overhead is left out), so it is cheap
+/// enough for every insert; it runs a little under the real heap use.
+pub(crate) fn approximate_bytes(span: &StoredSpan) -> usize {
+    let row = &span.row;
+    let strings = span.document.as_ref().map_or(0, String::len) + row.name.len() + option_strings_len(row);
+    let exceptions: usize = row
+        .exceptions
+        .iter()
+        .map(|exception| {
+            std::mem::size_of_val(exception)
+                + exception.name.as_ref().map_or(0, String::len)
+                + exception.message.as_ref().map_or(0, String::len)
+        })
+        .sum();
+    let annotations: usize = row
+        .annotations
+        .iter()
+        .map(|(key, value)| {
+            let text = if let AnnotationScalar::String(text) = value { text.len() } else { 0 };
+            std::mem::size_of::<(String, AnnotationScalar)>() + key.len() + text
+        })
+        .sum();
+    std::mem::size_of::<StoredSpan>() + INDEX_BYTES_PER_SPAN + strings + exceptions + annotations
+}
+
+fn option_strings_len(row: &SpanRow) -> usize {
+    let (http, aws) = (&row.http, &row.aws);
+    [
+        &row.service,
+        &row.origin,
+        &row.namespace,
+        &row.user,
+        &row.sql_url,
+        &http.method,
+        &http.url,
+        &http.client_ip,
+        &http.user_agent,
+        &aws.account_id,
+        &aws.operation,
+        &aws.region,
+        &aws.table,
+        &aws.queue,
+        &aws.resource,
+        &aws.resource_arn,
+        &aws.instance_id,
+        &aws.availability_zone,
+    ]
+    .into_iter()
+    .map(|text| text.as_ref().map_or(0, String::len))
+    .sum()
 }
 
 /// Rows of independent subsegments (and their embedded subsegments) carry no service until

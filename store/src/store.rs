@@ -34,7 +34,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fluoro_proto::{parse_document, Entity, SegmentId, TraceId};
 use fluoro_proto::{Durability, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 use polars::prelude::{col, concat, Expr, IntoLazy, LazyFrame, UnionArgs};
 
 use crate::block::{self, BlockMeta, Neighbours, WrittenBlock};
@@ -50,6 +50,8 @@ use crate::wal::{self, Checkpoint, Wal, WalOptions};
 
 pub const DEFAULT_FLUSH_ROWS: usize = 200_000;
 pub const DEFAULT_FLUSH_AGE: Duration = Duration::from_secs(60);
+/// Recent data (the generation filling and the one being flushed) may hold this much: 1 GiB.
+pub const DEFAULT_RECENT_MAX_BYTES: u64 = 1 << 30;
 /// Best-effort (UDP) data is on disk within this interval.
 pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_millis(200);
 pub const DEFAULT_WAL_QUEUE_RECORDS: usize = 4096;
@@ -57,6 +59,11 @@ pub const DEFAULT_WAL_QUEUE_RECORDS: usize = 4096;
 pub const DEFAULT_RETENTION_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// Blocks no longer read are deleted after this long, so a query that listed them can finish.
 pub const OBSOLETE_FILE_GRACE: Duration = Duration::from_secs(60);
+/// Below this a flush could not hold even one large write (a `PutTraceSegments` request).
+pub const MIN_RECENT_MAX_BYTES: u64 = 1 << 20;
+/// A best-effort write waits at most this long for a flush to make room in recent data.
+const BUDGET_WAIT: Duration = Duration::from_secs(2);
+const BUDGET_POLL: Duration = Duration::from_millis(20);
 /// Retention and compaction run after every flush, and at least this often.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -67,8 +74,14 @@ pub struct StoreConfig {
     pub data_dir: PathBuf,
     /// Recent data is flushed to a block once it holds this many rows…
     pub flush_rows: usize,
-    /// …or once its oldest row is this old.
+    /// …or once its oldest row is this old…
     pub flush_age: Duration,
+    /// …or once it takes half of this many bytes. Recent data, the generation filling and the
+    /// one being flushed together, never takes more: beyond it acknowledged writes are refused
+    /// ([`StoreError::OverBudget`]) and best-effort ones wait for a flush to make room (then
+    /// are refused after a while). Counted from the spans' sizes (`recent::approximate_bytes`),
+    /// not measured.
+    pub recent_max_bytes: u64,
     /// Best-effort writes are fsynced within this interval.
     pub sync_interval: Duration,
     /// Records queued for the log thread before writers wait.
@@ -87,6 +100,7 @@ impl StoreConfig {
             data_dir: data_dir.into(),
             flush_rows: DEFAULT_FLUSH_ROWS,
             flush_age: DEFAULT_FLUSH_AGE,
+            recent_max_bytes: DEFAULT_RECENT_MAX_BYTES,
             sync_interval: DEFAULT_SYNC_INTERVAL,
             wal_queue_records: DEFAULT_WAL_QUEUE_RECORDS,
             retention_max_age: DEFAULT_RETENTION_MAX_AGE,
@@ -101,6 +115,9 @@ impl StoreConfig {
         }
         if self.flush_age.is_zero() || self.sync_interval.is_zero() {
             return Err(StoreError::Config("flush_age and sync_interval must be longer than zero".into()));
+        }
+        if self.recent_max_bytes < MIN_RECENT_MAX_BYTES {
+            return Err(StoreError::Config(format!("recent_max_bytes must be at least {MIN_RECENT_MAX_BYTES}")));
         }
         Ok(())
     }
@@ -139,6 +156,9 @@ struct Shared {
     /// Blocks taken out of the state, waiting for [`OBSOLETE_FILE_GRACE`] before deletion.
     obsolete: Mutex<Vec<(Instant, Arc<BlockMeta>)>>,
     closed: AtomicBool,
+    /// Signalled when a flush ends and recent data may have room again.
+    room: Condvar,
+    room_lock: Mutex<()>,
 }
 
 /// What readers see, switched atomically when a block replaces the data it was written from.
@@ -190,6 +210,8 @@ impl Store {
             flushing: Mutex::new(()),
             obsolete: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
+            room: Condvar::new(),
+            room_lock: Mutex::new(()),
             config,
         });
         let flusher = Flusher::start(shared.clone())?;
@@ -200,7 +222,7 @@ impl Store {
     /// Either way it is readable when this returns.
     pub fn write(&self, batch: SpanBatch) -> Result<()> {
         self.shared.write(batch)?;
-        if self.shared.state.read().active.rows() >= self.shared.config.flush_rows {
+        if self.shared.active_is_full() {
             if let Some(flusher) = self.flusher.lock().as_ref() {
                 // A full wake-up channel means a flush is already asked for.
                 let _ = flusher.wake.try_send(());
@@ -366,6 +388,7 @@ impl Shared {
             return Err(StoreError::Closed);
         }
         let acknowledged = batch.durability == Durability::Acknowledged;
+        self.wait_for_room(acknowledged)?;
         let spans = stored_spans(batch, &self.next_sequence);
         if spans.is_empty() {
             return Ok(());
@@ -392,6 +415,8 @@ impl Shared {
                 let mut state = self.state.write();
                 state.frozen = None;
                 state.active.insert(frozen.spans().cloned());
+                drop(state);
+                self.room.notify_all();
                 return Err(error);
             }
         };
@@ -400,6 +425,7 @@ impl Shared {
             state.blocks.push(Arc::new(written.meta));
             state.frozen = None;
         }
+        self.room.notify_all();
         tracing::info!(block_id, rows = frozen.rows(), "flushed recent data to a block");
         match written.unsynced {
             // The rename may not survive a crash yet, so the segments stay: while the checkpoint
@@ -518,10 +544,36 @@ impl Shared {
     }
 
     fn flush_due(&self) -> bool {
+        let by_age = self.state.read().active.oldest().is_some_and(|oldest| oldest.elapsed() >= self.config.flush_age);
+        by_age || self.active_is_full()
+    }
+
+    /// The generation filling has its rows, or half the byte budget: the other half is for the
+    /// generation being flushed meanwhile.
+    fn active_is_full(&self) -> bool {
         let state = self.state.read();
-        let by_rows = state.active.rows() >= self.config.flush_rows;
-        let by_age = state.active.oldest().is_some_and(|oldest| oldest.elapsed() >= self.config.flush_age);
-        by_rows || by_age
+        state.active.rows() >= self.config.flush_rows || state.active.bytes() as u64 >= self.config.recent_max_bytes / 2
+    }
+
+    /// While recent data takes its whole budget (the flush is behind), refuses an acknowledged
+    /// write at once (its sender hears it and may retry) and holds a best-effort one until a
+    /// flush makes room, for at most [`BUDGET_WAIT`]. Holding UDP's parse workers fills the
+    /// receive queue, so the kernel drops the excess before anything parses it, counted as
+    /// `overload`; refusing instead had the workers parse documents only to drop them.
+    fn wait_for_room(&self, acknowledged: bool) -> Result<()> {
+        let deadline = Instant::now() + BUDGET_WAIT;
+        loop {
+            let bytes: usize = self.state.read().recent().map(RecentSpans::bytes).sum();
+            let budget = self.config.recent_max_bytes;
+            if (bytes as u64) < budget {
+                return Ok(());
+            }
+            if acknowledged || Instant::now() >= deadline || self.closed.load(Ordering::SeqCst) {
+                return Err(StoreError::OverBudget { bytes: bytes as u64, budget });
+            }
+            // A short wait, so a flush ending between the check and the wait is not missed.
+            self.room.wait_for(&mut self.room_lock.lock(), BUDGET_POLL);
+        }
     }
 
     fn traces(&self, ids: &[TraceId]) -> Result<Vec<StoredTrace>> {
@@ -672,6 +724,8 @@ fn flush_loop(shared: &Shared, wakeups: &Receiver<()>) {
     }
 }
 
+#[cfg(test)]
+mod budget_tests;
 mod signals;
 #[cfg(test)]
 mod tests;

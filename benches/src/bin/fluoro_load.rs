@@ -12,7 +12,10 @@
 //! server's CPU time over what it accepted (`/proc/PID/stat` of the whole process, read once
 //! its counters stop moving, so parsing, the store, the write-ahead log and background work
 //! are all in), its peak RSS, and whether the first and last traces read back
-//! (`BatchGetTraces`). For UDP, two baselines in the same run: the raw `recvmmsg` sink's CPU
+//! (`BatchGetTraces`). While the load runs, probe traces measure the time from send to
+//! queryable (`latency_probe.rs`: returned by `BatchGetTraces` and counted by
+//! `GetServiceGraph`), p50 and p99. With `--recent-max-bytes` the server's recent data is
+//! bounded, and its peak RSS is reported beside the bound. For UDP, two baselines in the same run: the raw `recvmmsg` sink's CPU
 //! per datagram at the same rate, and a plain `serde_json::Value` parse of the same documents.
 //!
 //! `cargo build --release --bin fluoro && cargo run --release -p fluoro-benches --bin fluoro-load -- --rate 20000`
@@ -25,6 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::ensure;
 use clap::{Parser, ValueEnum};
+use fluoro_benches::latency_probe::{run_probes, ProbeResults};
 use fluoro_benches::petadoptions::{petadoptions_documents, petadoptions_spans, SPANS_PER_TRACE};
 use fluoro_benches::server_process::{source_counts, ServerProcess, SourceCounts};
 use fluoro_benches::udp_load::{send_loop, RawSink, Template};
@@ -36,6 +40,7 @@ const SENDER_THREAD: &str = "load-send";
 const RAW_RECEIVE_THREAD: &str = "raw-recv";
 /// How long the server may take to count what is still queued once the senders stop.
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+const GIB_IN_KIB: f64 = 1024.0 * 1024.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Protocol {
@@ -92,6 +97,13 @@ struct Args {
     /// Leave out the same-run baselines (raw recvmmsg sink, serde_json::Value).
     #[arg(long)]
     no_baselines: bool,
+    /// A send → queryable probe trace this often while the load runs (0: no probes; their
+    /// queries are in the server's CPU).
+    #[arg(long, default_value_t = 500)]
+    probe_interval_ms: u64,
+    /// Passed to the server as `--recent-max-bytes` (its bound on recent data in memory).
+    #[arg(long)]
+    recent_max_bytes: Option<u64>,
 }
 
 /// One run against the server.
@@ -104,6 +116,7 @@ struct Run {
     cpu_seconds: f64,
     peak_rss_kib: u64,
     read_back: usize,
+    probes: ProbeResults,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -119,7 +132,9 @@ fn main() -> anyhow::Result<()> {
         args.senders,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
-    let server = ServerProcess::start(&args.fluoro, &args.dir)?;
+    let server_flags: Vec<String> =
+        args.recent_max_bytes.iter().flat_map(|bytes| ["--recent-max-bytes".to_owned(), bytes.to_string()]).collect();
+    let server = ServerProcess::start_with(&args.fluoro, &args.dir, &server_flags)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let http = server.listener("http")?;
     // Start-up work (opening the store) is not the load's.
@@ -128,7 +143,13 @@ fn main() -> anyhow::Result<()> {
     let before = runtime.block_on(source_counts(&client, http, args.protocol.source()))?;
     let cpu_before = server.cpu_seconds()?;
     let started = Instant::now();
-    let (sent, acknowledged, probes) = match args.protocol {
+    let stop_probes = Arc::new(AtomicBool::new(false));
+    let udp = server.listener("udp")?;
+    let probing = (args.probe_interval_ms > 0).then(|| {
+        let interval = Duration::from_millis(args.probe_interval_ms);
+        runtime.spawn(run_probes(udp, http, interval, stop_probes.clone()))
+    });
+    let (sent, acknowledged, read_back_ids) = match args.protocol {
         Protocol::Udp => {
             let template = Template::new(&petadoptions_documents(epoch))?;
             let sent = send_udp(&args, server.listener("udp")?, &template)?;
@@ -143,6 +164,11 @@ fn main() -> anyhow::Result<()> {
         }
     };
     let seconds = started.elapsed().as_secs_f64();
+    stop_probes.store(true, Ordering::Relaxed);
+    let probes = match probing {
+        Some(task) => runtime.block_on(task)??,
+        None => ProbeResults::default(),
+    };
     let counted = runtime.block_on(drain(&client, http, args.protocol.source(), &before, sent))?;
     let run = Run {
         seconds,
@@ -150,8 +176,9 @@ fn main() -> anyhow::Result<()> {
         acknowledged,
         cpu_seconds: server.cpu_seconds()? - cpu_before,
         peak_rss_kib: server.peak_rss_kib()?,
-        read_back: runtime.block_on(read_back(&client, http, &probes))?,
+        read_back: runtime.block_on(read_back(&client, http, &read_back_ids))?,
         counted,
+        probes,
     };
     report(&args, &run);
     drop(server);
@@ -345,8 +372,30 @@ fn report(args: &Args, run: &Run) {
         per_item_us(run.cpu_seconds, counted.accepted),
         unit.trim_end_matches('s')
     );
-    println!("server peak RSS      {:>10} KiB", run.peak_rss_kib);
+    match args.recent_max_bytes {
+        Some(bound) => println!(
+            "server peak RSS      {:>10} KiB ({:.2} GiB; recent data bounded to {:.2} GiB)",
+            run.peak_rss_kib,
+            run.peak_rss_kib as f64 / GIB_IN_KIB,
+            bound as f64 / (GIB_IN_KIB * 1024.0)
+        ),
+        None => println!(
+            "server peak RSS      {:>10} KiB ({:.2} GiB)",
+            run.peak_rss_kib,
+            run.peak_rss_kib as f64 / GIB_IN_KIB
+        ),
+    }
     println!("read back            {:>10} of 2 traces (first, last) by BatchGetTraces", run.read_back);
+    if args.probe_interval_ms > 0 {
+        let ms = |quantile| run.probes.quantile(quantile).map_or(f64::NAN, |latency| latency.as_secs_f64() * 1e3);
+        println!(
+            "send → queryable     {:>10.1} ms p50, {:.1} ms p99 over {} probes ({} not readable within 10 s)",
+            ms(0.5),
+            ms(0.99),
+            run.probes.latencies.len(),
+            run.probes.lost
+        );
+    }
 }
 
 fn per_item_us(cpu_seconds: f64, items: u64) -> f64 {

@@ -109,6 +109,7 @@ pub(crate) struct UdpSection {
 pub(crate) struct StoreSection {
     pub(crate) flush_rows: Option<usize>,
     pub(crate) flush_age_seconds: Option<u64>,
+    pub(crate) recent_max_bytes: Option<u64>,
     pub(crate) sync_interval_ms: Option<u64>,
     pub(crate) retention_days: Option<u64>,
     pub(crate) retention_max_bytes: Option<u64>,
@@ -116,8 +117,13 @@ pub(crate) struct StoreSection {
 }
 
 impl StoreSection {
-    /// The store's configuration for `data_dir`, validated.
-    pub(crate) fn store_config(&self, data_dir: &Path) -> anyhow::Result<fluoro_store::StoreConfig> {
+    /// The store's configuration for `data_dir`, validated; `recent_max_bytes_flag` wins over
+    /// the file.
+    pub(crate) fn store_config(
+        &self,
+        data_dir: &Path,
+        recent_max_bytes_flag: Option<u64>,
+    ) -> anyhow::Result<fluoro_store::StoreConfig> {
         let mut config = fluoro_store::StoreConfig::new(data_dir.join(STORE_DIR));
         if let Some(rows) = self.flush_rows {
             anyhow::ensure!(rows > 0, "store.flush_rows must be at least 1");
@@ -126,6 +132,11 @@ impl StoreSection {
         if let Some(seconds) = self.flush_age_seconds {
             anyhow::ensure!(seconds > 0, "store.flush_age_seconds must be at least 1");
             config.flush_age = Duration::from_secs(seconds);
+        }
+        if let Some(bytes) = recent_max_bytes_flag.or(self.recent_max_bytes) {
+            let minimum = fluoro_store::MIN_RECENT_MAX_BYTES;
+            anyhow::ensure!(bytes >= minimum, "store.recent_max_bytes must be at least {minimum}");
+            config.recent_max_bytes = bytes;
         }
         if let Some(millis) = self.sync_interval_ms {
             // The durability contract promises UDP data on disk within a second.
@@ -182,13 +193,19 @@ mod tests {
         let example = include_str!("../../../../fluoro.example.toml");
         let config: ConfigFile = toml::from_str(example).unwrap();
         assert_eq!(config.http_bind, Some(parse_addr(DEFAULT_HTTP_BIND)));
-        let store = config.store.store_config(Path::new("/data")).unwrap();
+        let store = config.store.store_config(Path::new("/data"), None).unwrap();
         assert_eq!(store.flush_rows, fluoro_store::DEFAULT_FLUSH_ROWS);
         assert_eq!(store.data_dir, Path::new("/data/store"));
         let error = toml::from_str::<ConfigFile>("htp_bind = \"127.0.0.1:1\"").unwrap_err();
         assert!(error.to_string().contains("unknown field `htp_bind`"), "{error}");
         let slow_sync: ConfigFile = toml::from_str("[store]\nsync_interval_ms = 5000").unwrap();
-        assert!(slow_sync.store.store_config(Path::new("/data")).is_err(), "the durability contract holds");
+        assert!(slow_sync.store.store_config(Path::new("/data"), None).is_err(), "the durability contract holds");
+        assert_eq!(store.recent_max_bytes, fluoro_store::DEFAULT_RECENT_MAX_BYTES);
+        let bounded: ConfigFile = toml::from_str("[store]\nrecent_max_bytes = 268435456").unwrap();
+        assert_eq!(bounded.store.store_config(Path::new("/data"), None).unwrap().recent_max_bytes, 268_435_456);
+        let flag = bounded.store.store_config(Path::new("/data"), Some(134_217_728)).unwrap();
+        assert_eq!(flag.recent_max_bytes, 134_217_728, "the flag wins over the file");
+        assert!(bounded.store.store_config(Path::new("/data"), Some(1000)).is_err(), "too small to flush into");
         let recorder = config.group_metrics.recorder_config(None).unwrap();
         assert_eq!(recorder, fluoro_analyzer::GroupMetricsConfig::default());
         assert_eq!(

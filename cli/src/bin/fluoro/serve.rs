@@ -49,6 +49,11 @@ pub(crate) struct ServeArgs {
     /// OTLP over HTTP. [default: 127.0.0.1:4318]
     #[arg(long, value_name = "ADDR")]
     otlp_http_bind: Option<SocketAddr>,
+    /// Bytes of recent spans (not yet in a Parquet block) kept in memory: a flush starts at
+    /// half; at the whole, OTLP and PutTraceSegments writes are refused and UDP waits for the
+    /// flush. Wins over `[store] recent_max_bytes`. [default: 1073741824]
+    #[arg(long, value_name = "BYTES")]
+    recent_max_bytes: Option<u64>,
     /// A TOML file for everything else; see fluoro.example.toml.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -92,8 +97,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         insights: insight_config,
         insight_webhooks: file.insights.webhooks()?,
     };
+    let recent_max_bytes = args.recent_max_bytes;
     let server_config = server_config(args, file);
-    let store_config = store_section.store_config(&server_config.data_dir)?;
+    let store_config = store_section.store_config(&server_config.data_dir, recent_max_bytes)?;
     let groups_path = server_config.data_dir.join(GROUPS_FILE);
     let groups = Groups::open(&groups_path).with_context(|| format!("cannot open groups {}", groups_path.display()))?;
     let alarms_path = server_config.data_dir.join(ALARMS_FILE);
