@@ -6,7 +6,8 @@
 //! |---|---|
 //! | `id` | [`TraceId`] and [`SegmentId`]: `Copy` ids, X-Ray and W3C forms |
 //! | `trace_header` | [`TraceHeader`]: the `X-Amzn-Trace-Id` header |
-//! | `segment` | [`Entity`] and its parts: the X-Ray segment document, lossless |
+//! | `segment` | [`Entity`] and its parts: the X-Ray segment document, typed |
+//! | `sent_entity` | [`SentEntity`]: a stored entity as sent (nulls, key order, number forms), for reading back |
 //! | `document` | [`parse_document`]: bytes → validated [`Document`], errors naming the field |
 //! | `validation` | the service's rules for documents, as typed [`DocumentError`]s |
 //! | `span` | [`SpanRow`]: the flat row per segment or subsegment the store keeps |
@@ -36,6 +37,7 @@ mod log;
 mod metric;
 mod otlp;
 mod segment;
+mod sent_entity;
 mod sink;
 mod span;
 mod throttling;
@@ -59,6 +61,7 @@ pub use segment::{
     AnnotationValue, Aws, Cause, CauseDetails, CloudwatchLogs, Ec2, Ecs, Eks, ElasticBeanstalk, Entity, Exception,
     Http, HttpRequest, HttpResponse, Link, Sql, StackFrame, XraySdk,
 };
+pub use sent_entity::SentEntity;
 pub use sink::{
     Durability, EntityDocument, LogBatch, LogSink, MetricBatch, MetricSink, SinkError, SpanBatch, SpanSink,
     StoredTrace, TraceSource,

@@ -32,8 +32,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use fluoro_proto::{parse_document, Entity, SegmentId, TraceId};
 use fluoro_proto::{Durability, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource};
+use fluoro_proto::{SegmentId, SentEntity, TraceId};
 use parking_lot::{Mutex, RwLock};
 use polars::prelude::{col, concat, Expr, IntoLazy, LazyFrame, UnionArgs};
 
@@ -614,9 +614,9 @@ fn assemble(id: TraceId, spans: Vec<StoredSpan>) -> StoredTrace {
     StoredTrace { id, entities, rows: spans.into_iter().map(|span| span.row).collect() }
 }
 
-fn parsed_entities(document: &str) -> Vec<Entity> {
-    match parse_document(document.as_bytes()) {
-        Ok(document) => document.entities().to_vec(),
+fn parsed_entities(document: &str) -> Vec<SentEntity> {
+    match SentEntity::parse_document(document) {
+        Ok(entities) => entities,
         Err(error) => {
             // Documents were validated when accepted; this is damage, not input.
             tracing::warn!(error = %error, "skipping a stored document that no longer parses");
