@@ -18,7 +18,7 @@
 //! | `arn` | [`xray_arn`]: the ARNs of sampling rules and groups |
 //! | `throttling` | [`is_throttling_error`]: which AWS error types are throttles |
 //! | `xray_error` | [`xray_error_body`]: the X-Ray API's error shape, for every HTTP route |
-//! | `durable_file` | [`replace_durably`]: atomic, synced replacement of a small file (rules, groups) |
+//! | `durable_file` | [`replace_durably`]: atomic, synced replacement of a small file (rules, groups); [`create_private_dir`]: 0700 state directories |
 //!
 //! ```
 //! let doc = r#"{"name":"web","id":"70de5b6f19ff9a0a","trace_id":"1-581cf771-a006649127e371903a2de979",
@@ -47,7 +47,7 @@ mod xray_error;
 
 pub use arn::{xray_arn, ARN_ACCOUNT, ARN_REGION};
 pub use document::{parse_document, parse_document_with, Document, MAX_DOCUMENT_BYTES};
-pub use durable_file::replace_durably;
+pub use durable_file::{create_private_dir, replace_durably};
 pub use error::{DocumentError, HeaderError, IdError, InvalidDocument, OtlpError, Problem, Result};
 pub use id::{SegmentId, TraceId};
 pub use log::LogRow;

@@ -155,8 +155,9 @@ impl Store {
         config.validate()?;
         let wal_dir = config.data_dir.join("wal");
         let blocks_dir = config.data_dir.join("blocks");
-        for dir in [&wal_dir, &blocks_dir] {
-            std::fs::create_dir_all(dir).map_err(|error| StoreError::io(dir, error))?;
+        // Owner only: spans hold URLs, user ids and SQL.
+        for dir in [&config.data_dir, &wal_dir, &blocks_dir] {
+            fluoro_proto::create_private_dir(dir).map_err(|error| StoreError::io(dir, error))?;
         }
         let blocks = block::open_blocks(&blocks_dir)?;
         let checkpoint = wal::read_checkpoint(&wal_dir)?;
