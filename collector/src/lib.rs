@@ -8,6 +8,7 @@
 //! | `udp` | the X-Ray daemon UDP protocol; `udp/drops.rs` reads the kernel's socket drop count |
 //! | `sampling` | centralized sampling rules and the SDK endpoints |
 //! | `otlp` | OTLP traces, logs and metrics over gRPC and HTTP (`otlp/logs.rs`, `otlp/metrics.rs`: the other signals) |
+//! | `body_limit` | request bodies over a limit answered 413 after draining, not with a reset |
 //! | `xray_api` | `PutTraceSegments`, `BatchGetTraces`, `PutTelemetryRecords`, `/metrics` |
 //! | `forward` | sidecar mode: relay raw documents to a central Fluoro in batches; sampling proxy |
 //!
@@ -19,6 +20,7 @@
 //! (`PutTraceSegments` to the central Fluoro, its `UnprocessedTraceSegments` counted).
 //! When you change the UDP receive side, both paths change: `UdpHandoff` in `udp.rs`.
 
+mod body_limit;
 mod counters;
 mod error;
 mod forward;
@@ -30,6 +32,7 @@ mod sink;
 mod udp;
 mod xray_api;
 
+pub use body_limit::DRAIN_LIMIT_BYTES;
 pub use counters::{Counters, CountersSnapshot, DropReason, RejectReason, Source, SourceCounts};
 pub use error::{CollectorError, Result};
 pub use forward::{sampling_proxy_router, ForwardConfig, ForwardSink, Forwarder, MAX_FORWARD_BODY_BYTES};

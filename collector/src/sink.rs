@@ -5,14 +5,12 @@
 //!
 //! Entities are kept as their JSON text and parsed again when read: an `Entity` is ~1.8 KB
 //! inline before its strings and maps, against ~1.2 KB of JSON for a segment with three
-//! subsegments, and reads (`BatchGetTraces`) are rare next to writes.
+//! subsegments, and reads (`BatchGetTraces`) are rare next to writes. They are read back as
+//! `SentEntity`s, so a document comes back as it was sent.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use fluoro_proto::{
-    parse_document, Document, Entity, SegmentId, SinkError, SpanBatch, SpanRow, SpanSink, StoredTrace, TraceId,
-    TraceSource,
-};
+use fluoro_proto::{SegmentId, SentEntity, SinkError, SpanBatch, SpanRow, SpanSink, StoredTrace, TraceId, TraceSource};
 use parking_lot::Mutex;
 
 /// An in-memory sink and trace source, bounded by a number of rows: when full, whole traces
@@ -88,10 +86,10 @@ impl TraceSource for MemorySink {
 }
 
 /// Reads back an entity this sink wrote; it was valid when written, so failing is a bug.
-fn entity_from_json(json: &str) -> Option<Entity> {
-    match parse_document(json.as_bytes()) {
-        Ok(Document::Segment(entity) | Document::Subsegment(entity)) => Some(entity),
-        Ok(Document::Subsegments(_)) => None,
+fn entity_from_json(json: &str) -> Option<SentEntity> {
+    match SentEntity::parse_document(json) {
+        Ok(mut entities) if entities.len() == 1 => entities.pop(),
+        Ok(_) => None,
         Err(error) => {
             tracing::error!(error = %error, "a stored entity no longer parses");
             None

@@ -30,7 +30,7 @@
 //! | status | `X-Amzn-ErrorType` / `__type` | when |
 //! |---|---|---|
 //! | 400 | `InvalidRequestException` | the body is not the operation's JSON, or over a count limit |
-//! | 413 | `InvalidRequestException` | the body is over [`MAX_REQUEST_BODY_BYTES`] |
+//! | 413 | `InvalidRequestException` | the body is over [`MAX_REQUEST_BODY_BYTES`]; the rest of it is read (up to 128 MiB) so the client gets the answer, not a reset (`body_limit.rs`) |
 //! | 500 | `InternalFailure` | the store refused the batch: nothing in the request was kept, resend it |
 //!
 //! # Limits
@@ -46,7 +46,8 @@
 //!
 //! # How BatchGetTraces assembles a trace
 //!
-//! One `Segment` per top-level segment, its document as stored. Independent subsegments are
+//! One `Segment` per top-level segment, its document as sent: explicit nulls, key order and
+//! number forms are kept (`fluoro_proto::SentEntity`). Independent subsegments are
 //! merged into their parent's `subsegments` at any depth, deduplicated by id (a complete
 //! version replaces an in-progress one); those whose parent never arrived come back as their
 //! own `Segment`s. Spans that came only over OTLP come back as documents built from their
@@ -64,7 +65,8 @@ use std::sync::Arc;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
@@ -75,6 +77,7 @@ use serde::{Deserialize, Serialize};
 use self::assemble::{assemble_trace, AssembledTrace};
 use self::error::XrayApiError;
 use self::telemetry::{PutTelemetryRecordsRequest, TelemetryStore};
+use crate::body_limit::{enforce_body_limit, BodyLimit, BodyProblem};
 use crate::counters::{Counters, Source};
 use crate::ingest::{Ingest, RefusedDocument};
 use fluoro_proto::{Durability, TraceSource};
@@ -96,6 +99,10 @@ pub fn xray_api_router(ingest: Ingest, traces: Arc<dyn TraceSource>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/counters", get(counters))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
+        .layer(from_fn_with_state(
+            BodyLimit { max_bytes: MAX_REQUEST_BODY_BYTES, answer: body_problem },
+            enforce_body_limit,
+        ))
         .with_state(state)
 }
 
@@ -250,12 +257,8 @@ fn trace_response(trace: AssembledTrace) -> Result<TraceResponse, XrayApiError> 
     let segments = trace
         .documents
         .iter()
-        .map(|entity| {
-            let document = serde_json::to_string(entity)
-                .map_err(|error| XrayApiError::Internal(format!("cannot write segment {}: {error}", entity.id)))?;
-            Ok(SegmentResponse { id: entity.id.to_string(), document })
-        })
-        .collect::<Result<_, XrayApiError>>()?;
+        .map(|entity| SegmentResponse { id: entity.id().to_string(), document: entity.to_json() })
+        .collect();
     Ok(TraceResponse { id: trace.id.to_string(), duration: trace.duration_seconds, limit_exceeded: false, segments })
 }
 
@@ -285,6 +288,17 @@ fn request_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, XrayApiErr
         StatusCode::PAYLOAD_TOO_LARGE => XrayApiError::BodyTooLarge { limit: MAX_REQUEST_BODY_BYTES },
         _ => XrayApiError::InvalidRequest(format!("cannot read the request body: {}", rejection.body_text())),
     })
+}
+
+/// A body the limit refused, in the X-Ray error shape.
+fn body_problem(problem: BodyProblem) -> Response {
+    match problem {
+        BodyProblem::TooLarge { limit } => XrayApiError::BodyTooLarge { limit },
+        BodyProblem::Unreadable(error) => {
+            XrayApiError::InvalidRequest(format!("cannot read the request body: {error}"))
+        }
+    }
+    .into_response()
 }
 
 fn parse_request<T: DeserializeOwned>(operation: &str, body: &[u8]) -> Result<T, XrayApiError> {

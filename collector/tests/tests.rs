@@ -8,3 +8,4 @@ mod sampling_rules_steer_the_sdk;
 mod sidecar_forwarding_survives_outage;
 mod udp_ingest_survives_garbage;
 mod xray_clients_put_and_get_traces;
+mod xray_documents_read_back_as_sent;

@@ -8,6 +8,8 @@
 //! - The directory is synced afterwards so the rename itself survives a crash. Not every
 //!   platform can open a directory, so that last step is best effort. The store keeps its own
 //!   writes: its recovery relies on the directory sync, so there it is an error.
+//! - Directories of state are created owner-only ([`create_private_dir`]): spans hold URLs,
+//!   user ids and SQL, so other local users must not read them.
 
 use std::fs;
 use std::io::{self, Write};
@@ -50,6 +52,16 @@ fn sync_parent_directory(path: &Path) {
     }
 }
 
+/// Creates `dir` and any missing parents with mode 0700 (owner only). A directory that
+/// already exists keeps its mode: it may be shared on purpose.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +97,18 @@ mod tests {
         let path = directory.path().join("missing").join("rules.json");
         assert_eq!(replace_durably(&path, b"new").unwrap_err().kind(), io::ErrorKind::NotFound);
         assert!(!directory.path().join("missing").exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_private_dir_and_its_new_parents_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data").join("store");
+        create_private_dir(&dir).unwrap();
+        for created in [root.path().join("data"), dir.clone()] {
+            assert_eq!(fs::metadata(&created).unwrap().permissions().mode() & 0o777, 0o700, "{}", created.display());
+        }
+        create_private_dir(&dir).unwrap();
     }
 }

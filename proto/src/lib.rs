@@ -6,7 +6,8 @@
 //! |---|---|
 //! | `id` | [`TraceId`] and [`SegmentId`]: `Copy` ids, X-Ray and W3C forms |
 //! | `trace_header` | [`TraceHeader`]: the `X-Amzn-Trace-Id` header |
-//! | `segment` | [`Entity`] and its parts: the X-Ray segment document, lossless |
+//! | `segment` | [`Entity`] and its parts: the X-Ray segment document, typed |
+//! | `sent_entity` | [`SentEntity`]: a stored entity as sent (nulls, key order, number forms), for reading back |
 //! | `document` | [`parse_document`]: bytes → validated [`Document`], errors naming the field |
 //! | `validation` | the service's rules for documents, as typed [`DocumentError`]s |
 //! | `span` | [`SpanRow`]: the flat row per segment or subsegment the store keeps |
@@ -17,7 +18,7 @@
 //! | `arn` | [`xray_arn`]: the ARNs of sampling rules and groups |
 //! | `throttling` | [`is_throttling_error`]: which AWS error types are throttles |
 //! | `xray_error` | [`xray_error_body`]: the X-Ray API's error shape, for every HTTP route |
-//! | `durable_file` | [`replace_durably`]: atomic, synced replacement of a small file (rules, groups) |
+//! | `durable_file` | [`replace_durably`]: atomic, synced replacement of a small file (rules, groups); [`create_private_dir`]: 0700 state directories |
 //!
 //! ```
 //! let doc = r#"{"name":"web","id":"70de5b6f19ff9a0a","trace_id":"1-581cf771-a006649127e371903a2de979",
@@ -36,6 +37,7 @@ mod log;
 mod metric;
 mod otlp;
 mod segment;
+mod sent_entity;
 mod sink;
 mod span;
 mod throttling;
@@ -45,7 +47,7 @@ mod xray_error;
 
 pub use arn::{xray_arn, ARN_ACCOUNT, ARN_REGION};
 pub use document::{parse_document, parse_document_with, Document, MAX_DOCUMENT_BYTES};
-pub use durable_file::replace_durably;
+pub use durable_file::{create_private_dir, replace_durably};
 pub use error::{DocumentError, HeaderError, IdError, InvalidDocument, OtlpError, Problem, Result};
 pub use id::{SegmentId, TraceId};
 pub use log::LogRow;
@@ -59,6 +61,7 @@ pub use segment::{
     AnnotationValue, Aws, Cause, CauseDetails, CloudwatchLogs, Ec2, Ecs, Eks, ElasticBeanstalk, Entity, Exception,
     Http, HttpRequest, HttpResponse, Link, Sql, StackFrame, XraySdk,
 };
+pub use sent_entity::SentEntity;
 pub use sink::{
     Durability, EntityDocument, LogBatch, LogSink, MetricBatch, MetricSink, SinkError, SpanBatch, SpanSink,
     StoredTrace, TraceSource,

@@ -5,8 +5,9 @@
 //!   `parent_id` set.
 //! - Every field the schema names is typed; everything else a producer sends lands in the
 //!   `other` map of the object it was found in and is written back unchanged, so a document
-//!   survives parse → serialize with nothing lost (`null` values and integer-valued times come
-//!   back as absent fields and floats of the same value).
+//!   survives parse → serialize with no field lost (`null` values and integer-valued times come
+//!   back as absent fields and floats of the same value; `BatchGetTraces` therefore returns the
+//!   sent text through `SentEntity`, not this model).
 //! - Optional booleans stay `Option<bool>` because SDKs write `false` explicitly
 //!   (the Python SDK sends `"in_progress": false`), and a round trip must keep it.
 //! - Fields whose type varies between producers keep their JSON value (`content_length` is a

@@ -6,7 +6,7 @@
 
 use thiserror::Error;
 
-use crate::{push_rows_from_document, Document, Entity, LogRow, MetricPoint, SegmentId, SpanRow, TraceId};
+use crate::{push_rows_from_document, Document, Entity, LogRow, MetricPoint, SegmentId, SentEntity, SpanRow, TraceId};
 
 /// A sink could not keep a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -48,9 +48,10 @@ impl SpanBatch {
 
     /// Adds a parsed document's rows and its top-level entities. `sent` is the text it was
     /// parsed from: a document of one entity keeps it as its JSON, so ingest does not write
-    /// again what the sender wrote (a tenth of the per-document cost); the entities of an array
-    /// are written each on its own. An entity without a trace id (refused at validation) has no
-    /// trace to be read back in and is left out.
+    /// again what the sender wrote (a tenth of the per-document cost), and it reads back as
+    /// sent (`SentEntity`); the entities of an array keep each its own element's text. An
+    /// entity without a trace id (refused at validation) has no trace to be read back in and
+    /// is left out.
     pub fn push_document(&mut self, document: Document, sent: Option<&str>) {
         push_rows_from_document(&document, &mut self.rows);
         match (document, sent) {
@@ -61,7 +62,24 @@ impl SpanBatch {
             }
             (Document::Segment(entity), None) => self.push_entity(entity),
             (Document::Subsegment(entity), None) => self.push_entity(entity),
-            (Document::Subsegments(entities), _) => entities.into_iter().for_each(|entity| self.push_entity(entity)),
+            (Document::Subsegments(entities), Some(sent)) => self.push_elements(entities, sent),
+            (Document::Subsegments(entities), None) => entities.into_iter().for_each(|entity| self.push_entity(entity)),
+        }
+    }
+
+    /// The entities of an array document, each under its own element's text.
+    fn push_elements(&mut self, entities: Vec<Entity>, sent: &str) {
+        match serde_json::from_str::<Vec<&serde_json::value::RawValue>>(sent) {
+            Ok(elements) if elements.len() == entities.len() => {
+                for (entity, element) in entities.into_iter().zip(elements) {
+                    if let Some(trace_id) = entity.trace_id {
+                        self.documents.push(EntityDocument { trace_id, id: entity.id, json: element.get().to_owned() });
+                    }
+                }
+            }
+            // The text parsed into these entities, so this is not reached; writing each
+            // entity keeps it correct if it were.
+            _ => entities.into_iter().for_each(|entity| self.push_entity(entity)),
         }
     }
 
@@ -112,8 +130,8 @@ pub trait TraceSource: Send + Sync + 'static {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoredTrace {
     pub id: TraceId,
-    /// Top-level X-Ray entities by id.
-    pub entities: Vec<Entity>,
+    /// Top-level X-Ray entities by id, each as its producer sent it.
+    pub entities: Vec<SentEntity>,
     /// All rows, X-Ray and OTLP, by id.
     pub rows: Vec<SpanRow>,
 }
@@ -137,12 +155,16 @@ mod tests {
     }
 
     #[test]
-    fn array_entities_are_written_each_on_its_own() {
+    fn array_entities_keep_each_its_element_text() {
         let array = r#"[{"trace_id":"1-5f84c7a3-0123456789abcdef01234567","id":"1111111111111111","parent_id":"70de5b6f19ff9a0a","type":"subsegment","name":"a","start_time":1.0,"end_time":1.5},
                         {"trace_id":"1-5f84c7a3-0123456789abcdef01234567","id":"2222222222222222","parent_id":"70de5b6f19ff9a0a","type":"subsegment","name":"b","start_time":1.5,"end_time":2.0}]"#;
         let mut batch = SpanBatch::new(Durability::BestEffort);
         batch.push_document(parse_document(array.as_bytes()).unwrap(), Some(array));
         assert_eq!(batch.documents.len(), 2);
+        assert_eq!(
+            batch.documents[0].json,
+            r#"{"trace_id":"1-5f84c7a3-0123456789abcdef01234567","id":"1111111111111111","parent_id":"70de5b6f19ff9a0a","type":"subsegment","name":"a","start_time":1.0,"end_time":1.5}"#
+        );
         for document in &batch.documents {
             let entities = parse_document(document.json.as_bytes()).unwrap().entities().to_vec();
             assert_eq!(entities.len(), 1, "{}", document.json);

@@ -3,4 +3,5 @@
 
 mod invalid_documents_name_the_field;
 mod live_python_sdk_documents_parse;
+mod parsers_never_panic;
 mod python_sdk_documents_round_trip;

@@ -32,8 +32,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use fluoro_proto::{parse_document, Entity, SegmentId, TraceId};
 use fluoro_proto::{Durability, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource};
+use fluoro_proto::{SegmentId, SentEntity, TraceId};
 use parking_lot::{Condvar, Mutex, RwLock};
 use polars::prelude::{col, concat, Expr, IntoLazy, LazyFrame, UnionArgs};
 
@@ -175,8 +175,9 @@ impl Store {
         config.validate()?;
         let wal_dir = config.data_dir.join("wal");
         let blocks_dir = config.data_dir.join("blocks");
-        for dir in [&wal_dir, &blocks_dir] {
-            std::fs::create_dir_all(dir).map_err(|error| StoreError::io(dir, error))?;
+        // Owner only: spans hold URLs, user ids and SQL.
+        for dir in [&config.data_dir, &wal_dir, &blocks_dir] {
+            fluoro_proto::create_private_dir(dir).map_err(|error| StoreError::io(dir, error))?;
         }
         let blocks = block::open_blocks(&blocks_dir)?;
         let checkpoint = wal::read_checkpoint(&wal_dir)?;
@@ -666,9 +667,9 @@ fn assemble(id: TraceId, spans: Vec<StoredSpan>) -> StoredTrace {
     StoredTrace { id, entities, rows: spans.into_iter().map(|span| span.row).collect() }
 }
 
-fn parsed_entities(document: &str) -> Vec<Entity> {
-    match parse_document(document.as_bytes()) {
-        Ok(document) => document.entities().to_vec(),
+fn parsed_entities(document: &str) -> Vec<SentEntity> {
+    match SentEntity::parse_document(document) {
+        Ok(entities) => entities,
         Err(error) => {
             // Documents were validated when accepted; this is damage, not input.
             tracing::warn!(error = %error, "skipping a stored document that no longer parses");

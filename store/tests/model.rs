@@ -75,8 +75,9 @@ fn observed(store: &Store) -> Model {
         assert_eq!(trace.rows.len(), trace.entities.len(), "one document per segment row");
         for row in trace.rows {
             let name = row.name.trim_start_matches("svc").parse().unwrap();
-            let entity = trace.entities.iter().find(|entity| entity.id == row.id).unwrap();
-            assert_eq!(entity.name, row.name, "document and row are the same version");
+            let entity = trace.entities.iter().find(|entity| entity.id() == row.id).unwrap();
+            let document: serde_json::Value = serde_json::from_str(&entity.to_json()).unwrap();
+            assert_eq!(document["name"], row.name.as_str(), "document and row are the same version");
             seen.insert((trace_number, row.id.as_u64() as u8), (!row.in_progress, name));
         }
     }

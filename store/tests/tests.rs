@@ -3,6 +3,8 @@
 
 mod support;
 
+mod corrupted_files_never_panic;
+mod data_dir_is_owner_only;
 mod logs_are_kept_beside_spans;
 mod metrics_are_kept_beside_spans;
 mod model;

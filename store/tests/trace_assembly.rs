@@ -43,7 +43,7 @@ fn a_completed_segment_replaces_its_in_progress_version() {
     assert!(!row(&trace, WEB).in_progress);
     assert_eq!(row(&trace, WEB).end_us, Some(11_000_000));
     assert_eq!(trace.entities.len(), 1);
-    assert_eq!(trace.entities[0].end_time, Some(11.0));
+    assert_eq!(trace.entities[0].end_time(), Some(11.0));
 }
 
 #[test]
@@ -54,7 +54,7 @@ fn a_late_in_progress_version_does_not_undo_the_completed_one() {
     put(&store, &[web(None)]);
     let trace = read(&store, trace_id());
     assert!(!row(&trace, WEB).in_progress);
-    assert_eq!(trace.entities[0].end_time, Some(11.0));
+    assert_eq!(trace.entities[0].end_time(), Some(11.0));
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn assert_completed(store: &Store) {
     assert_eq!(trace.rows.len(), 2);
     assert!(!row(&trace, WEB).in_progress, "the completed version wins");
     assert_eq!(trace.entities.len(), 1);
-    assert_eq!(trace.entities[0].end_time, Some(11.0));
+    assert_eq!(trace.entities[0].end_time(), Some(11.0));
 }
 
 #[test]
@@ -127,4 +127,22 @@ fn services_and_time_bounds_cover_recent_data_and_blocks() {
     put(&store, &[web(Some(11.0))]);
     assert_eq!(store.services(), vec!["orders".to_owned(), "web".to_owned()]);
     assert_eq!(store.time_bounds(), Some((10_000_000, 11_000_000)));
+}
+
+/// The Node SDK's `"line": null`, its key order and an integer-valued time come back as sent
+/// from recent data, after a restart (the write-ahead log) and from a Parquet block.
+#[test]
+fn a_document_reads_back_as_sent_from_the_log_and_from_a_block() {
+    let sent = r#"{"id":"0000000000000001","name":"web","start_time":10,"trace_id":"1-5759e988-bd862e3fe1be46a994272793","end_time":11,"cause":{"exceptions":[{"message":"boom","stack":[{"path":"node:internal/timers","line":null}]}]},"metadata":{"n":1.50}}"#;
+    let dir = tempfile::tempdir().unwrap();
+    let mut batch = fluoro_proto::SpanBatch::new(fluoro_proto::Durability::Acknowledged);
+    batch.push_document(fluoro_proto::parse_document(sent.as_bytes()).unwrap(), Some(sent));
+    let store = open(dir.path());
+    fluoro_proto::SpanSink::write(&store, batch).unwrap();
+    assert_eq!(read(&store, trace_id()).entities[0].to_json(), sent, "from recent data");
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(read(&store, trace_id()).entities[0].to_json(), sent, "from the write-ahead log");
+    store.flush().unwrap();
+    assert_eq!(read(&store, trace_id()).entities[0].to_json(), sent, "from a block");
 }

@@ -6,6 +6,7 @@ mod python_script;
 
 mod compare_answers_json_clients;
 mod dashboard_is_served_with_a_strict_csp;
+mod dashboard_refuses_traversal_and_cross_origin;
 mod demo_scenario_reaches_only_a_running_demo;
 mod groups_answer_xray_clients;
 mod histogram_answers_json_clients;

@@ -1,5 +1,8 @@
 //! A stored trace → the segment documents `BatchGetTraces` returns, one per top-level segment.
 //!
+//! - Documents are `SentEntity`s: what a producer sent comes back as sent (explicit nulls,
+//!   key order, number forms); merging changes only the `subsegments` it adds to and the
+//!   `type`, `trace_id` and `parent_id` an embedded subsegment drops.
 //! - Independent subsegments (and OTLP subsegment spans) are merged into their parent's
 //!   `subsegments` array, wherever the parent is: a segment, a subsegment embedded at any depth,
 //!   or another independent subsegment.
@@ -18,7 +21,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use fluoro_proto::{
     seconds_to_micros, AnnotationScalar, AnnotationValue, Aws, Cause, CauseDetails, Ec2, Entity, Exception, Http,
-    HttpRequest, HttpResponse, SegmentId, SpanKind, SpanRow, Sql, TraceId,
+    HttpRequest, HttpResponse, SegmentId, SentEntity, SpanKind, SpanRow, Sql, TraceId,
 };
 use serde_json::{Map, Number};
 
@@ -35,7 +38,7 @@ pub(crate) const MAX_MERGE_DEPTH: usize = 60;
 pub(crate) struct AssembledTrace {
     pub(crate) id: TraceId,
     /// Top-level documents: segments first, then orphaned subsegments, each by start time.
-    pub(crate) documents: Vec<Entity>,
+    pub(crate) documents: Vec<SentEntity>,
     /// Latest end − earliest start over the top-level documents, in seconds.
     pub(crate) duration_seconds: f64,
 }
@@ -51,7 +54,7 @@ pub(crate) fn assemble_trace(trace: &StoredTrace) -> AssembledTrace {
         }
     }
     for entity in entities_from_otlp_rows(trace) {
-        match entity.parent_id.filter(|_| entity.is_independent_subsegment()) {
+        match entity.parent_id().filter(|_| entity.is_independent_subsegment()) {
             Some(_) => pending.add(entity),
             None => segments.push(entity),
         }
@@ -60,7 +63,7 @@ pub(crate) fn assemble_trace(trace: &StoredTrace) -> AssembledTrace {
         pending.attach_into(segment, 0);
     }
     let mut documents = segments;
-    documents.sort_by(|a, b| a.start_time.total_cmp(&b.start_time));
+    documents.sort_by(|a, b| a.start_time().total_cmp(&b.start_time()));
     documents.extend(pending.into_orphans());
     let duration_seconds = duration_seconds(&documents);
     AssembledTrace { id: trace.id, documents, duration_seconds }
@@ -69,38 +72,36 @@ pub(crate) fn assemble_trace(trace: &StoredTrace) -> AssembledTrace {
 /// Independent subsegments waiting for their parent, by parent id.
 #[derive(Debug, Default)]
 struct PendingSubsegments {
-    by_parent: HashMap<SegmentId, Vec<Entity>>,
+    by_parent: HashMap<SegmentId, Vec<SentEntity>>,
 }
 
 impl PendingSubsegments {
-    fn add(&mut self, entity: Entity) {
-        if let Some(parent_id) = entity.parent_id {
+    fn add(&mut self, entity: SentEntity) {
+        if let Some(parent_id) = entity.parent_id() {
             self.by_parent.entry(parent_id).or_default().push(entity);
         }
     }
 
     /// Merges every pending subsegment whose parent is `entity` or one of its descendants.
-    fn attach_into(&mut self, entity: &mut Entity, depth: usize) {
+    fn attach_into(&mut self, entity: &mut SentEntity, depth: usize) {
         if depth >= MAX_MERGE_DEPTH {
             return;
         }
-        if let Some(children) = self.by_parent.remove(&entity.id) {
+        if let Some(children) = self.by_parent.remove(&entity.id()) {
             for child in children {
-                merge_subsegment(entity, embedded_form(child));
+                merge_subsegment(entity, child.into_embedded());
             }
         }
-        if let Some(subsegments) = entity.subsegments.as_mut() {
-            for subsegment in subsegments {
-                self.attach_into(subsegment, depth + 1);
-            }
+        for subsegment in entity.subsegments_mut() {
+            self.attach_into(subsegment, depth + 1);
         }
     }
 
     /// What is left: subsegments whose parent never arrived. Each takes along the pending
     /// subsegments below it; a cycle of parent ids (only a broken sender makes one) is
     /// returned as it is.
-    fn into_orphans(mut self) -> Vec<Entity> {
-        let pending_ids: HashSet<SegmentId> = self.by_parent.values().flatten().map(|entity| entity.id).collect();
+    fn into_orphans(mut self) -> Vec<SentEntity> {
+        let pending_ids: HashSet<SegmentId> = self.by_parent.values().flatten().map(SentEntity::id).collect();
         let chain_tops: Vec<SegmentId> =
             self.by_parent.keys().filter(|parent_id| !pending_ids.contains(parent_id)).copied().collect();
         let mut orphans = Vec::new();
@@ -111,48 +112,40 @@ impl PendingSubsegments {
             }
         }
         orphans.extend(self.by_parent.into_values().flatten());
-        orphans.sort_by(|a, b| a.start_time.total_cmp(&b.start_time));
+        orphans.sort_by(|a, b| a.start_time().total_cmp(&b.start_time()));
         orphans
     }
 }
 
-/// An independent subsegment as it looks embedded: trace and parent are implied by nesting.
-fn embedded_form(mut entity: Entity) -> Entity {
-    entity.kind = None;
-    entity.trace_id = None;
-    entity.parent_id = None;
-    entity
-}
-
 /// Adds `child` to `parent.subsegments`, deduplicated by id.
-fn merge_subsegment(parent: &mut Entity, child: Entity) {
-    let subsegments = parent.subsegments.get_or_insert_with(Vec::new);
-    match subsegments.iter().position(|existing| existing.id == child.id) {
+fn merge_subsegment(parent: &mut SentEntity, child: SentEntity) {
+    let subsegments = parent.subsegment_list_mut();
+    match subsegments.iter().position(|existing| existing.id() == child.id()) {
         Some(index) => {
             let there = subsegments.remove(index);
             subsegments.push(merge_versions(there, child));
         }
         None => subsegments.push(child),
     }
-    subsegments.sort_by(|a, b| a.start_time.total_cmp(&b.start_time));
+    subsegments.sort_by(|a, b| a.start_time().total_cmp(&b.start_time()));
 }
 
 /// Two versions of one subsegment: the one already there and the one arriving. A complete
 /// version replaces an in-progress one; between equals the one there stays (the store keeps
 /// one version per top-level id, so equals are resends). Subsegments only the loser had move
 /// under the winner.
-fn merge_versions(there: Entity, arriving: Entity) -> Entity {
+fn merge_versions(there: SentEntity, arriving: SentEntity) -> SentEntity {
     let arriving_wins = there.is_in_progress() && !arriving.is_in_progress();
-    let (mut winner, loser) = if arriving_wins { (arriving, there) } else { (there, arriving) };
-    for subsegment in loser.subsegments.unwrap_or_default() {
+    let (mut winner, mut loser) = if arriving_wins { (arriving, there) } else { (there, arriving) };
+    for subsegment in loser.take_subsegments() {
         merge_subsegment(&mut winner, subsegment);
     }
     winner
 }
 
-fn duration_seconds(documents: &[Entity]) -> f64 {
-    let start = documents.iter().map(|d| seconds_to_micros(d.start_time)).min();
-    let end = documents.iter().filter_map(|d| d.end_time).map(seconds_to_micros).max();
+fn duration_seconds(documents: &[SentEntity]) -> f64 {
+    let start = documents.iter().map(|d| seconds_to_micros(d.start_time())).min();
+    let end = documents.iter().filter_map(SentEntity::end_time).map(seconds_to_micros).max();
     match (start, end) {
         (Some(start), Some(end)) if end > start => (end - start) as f64 / 1e6,
         _ => 0.0,
@@ -162,16 +155,18 @@ fn duration_seconds(documents: &[Entity]) -> f64 {
 /// Documents for the rows that no X-Ray entity describes: spans that came only over OTLP.
 /// Segment rows become segments; subsegment rows become independent subsegments, merged
 /// later like the ones X-Ray SDKs send.
-fn entities_from_otlp_rows(trace: &StoredTrace) -> Vec<Entity> {
+fn entities_from_otlp_rows(trace: &StoredTrace) -> Vec<SentEntity> {
     let mut xray_ids = HashSet::new();
     for entity in &trace.entities {
         collect_ids(entity, &mut xray_ids);
     }
-    trace.rows.iter().filter(|row| !xray_ids.contains(&row.id)).map(entity_from_row).collect()
+    let rows = trace.rows.iter().filter(|row| !xray_ids.contains(&row.id));
+    // Writing an `Entity` built here cannot fail: its maps have string keys.
+    rows.filter_map(|row| SentEntity::from_entity(&entity_from_row(row)).ok()).collect()
 }
 
-fn collect_ids(entity: &Entity, ids: &mut HashSet<SegmentId>) {
-    ids.insert(entity.id);
+fn collect_ids(entity: &SentEntity, ids: &mut HashSet<SegmentId>) {
+    ids.insert(entity.id());
     for subsegment in entity.subsegments() {
         collect_ids(subsegment, ids);
     }
@@ -292,9 +287,9 @@ mod tests {
     fn stored(documents: &[Value], otlp_rows: Vec<SpanRow>) -> StoredTrace {
         let mut trace = StoredTrace { id: TRACE.parse().unwrap(), ..StoredTrace::default() };
         for document in documents {
-            let document = parse_document(document.to_string().as_bytes()).unwrap();
-            trace.rows.extend(rows_from_document(&document));
-            trace.entities.extend(document.entities().iter().cloned());
+            let text = document.to_string();
+            trace.rows.extend(rows_from_document(&parse_document(text.as_bytes()).unwrap()));
+            trace.entities.extend(SentEntity::parse_document(&text).unwrap());
         }
         trace.rows.extend(otlp_rows);
         trace
@@ -304,8 +299,8 @@ mod tests {
         rows_from_document(&parse_document(document.to_string().as_bytes()).unwrap())
     }
 
-    fn json_of(entity: &Entity) -> Value {
-        serde_json::to_value(entity).unwrap()
+    fn json_of(entity: &SentEntity) -> Value {
+        serde_json::from_str(&entity.to_json()).unwrap()
     }
 
     fn segment(id: &str, start: f64, end: f64, subsegments: Value) -> Value {
@@ -472,7 +467,21 @@ mod tests {
         }
         let assembled = assemble_trace(&stored(&documents, vec![]));
         assert_eq!(assembled.documents.len(), 2);
-        let text = serde_json::to_string(&assembled.documents[0]).unwrap();
+        let text = assembled.documents[0].to_json();
         assert!(serde_json::from_str::<Value>(&text).is_ok(), "a client's JSON parser accepts the depth");
+    }
+
+    #[test]
+    fn merging_keeps_what_both_documents_were_sent_with() {
+        let parent = r#"{"trace_id":"1-5759e988-bd862e3fe1be46a994272793","id":"0000000000000001","name":"web","start_time":10,"end_time":11.000,"metadata":{"x":null}}"#;
+        let child = r#"{"name":"call","type":"subsegment","id":"000000000000000c","trace_id":"1-5759e988-bd862e3fe1be46a994272793","parent_id":"0000000000000001","start_time":1.03e1,"end_time":10.4,"cause":{"exceptions":[{"stack":[{"path":"node:internal","line":null}]}]}}"#;
+        let mut trace = StoredTrace { id: TRACE.parse().unwrap(), ..StoredTrace::default() };
+        for text in [parent, child] {
+            trace.entities.extend(SentEntity::parse_document(text).unwrap());
+        }
+        let assembled = assemble_trace(&trace);
+        assert_eq!(assembled.documents.len(), 1);
+        let expected = r#"{"trace_id":"1-5759e988-bd862e3fe1be46a994272793","id":"0000000000000001","name":"web","start_time":10,"end_time":11.000,"metadata":{"x":null},"subsegments":[{"name":"call","id":"000000000000000c","start_time":1.03e1,"end_time":10.4,"cause":{"exceptions":[{"stack":[{"path":"node:internal","line":null}]}]}}]}"#;
+        assert_eq!(assembled.documents[0].to_json(), expected);
     }
 }

@@ -331,7 +331,14 @@ fn open_block(id: u64, path: &Path) -> Result<BlockMeta> {
     let file = File::open(path).map_err(|error| StoreError::io(path, error))?;
     let file_metadata = file.metadata().map_err(|error| StoreError::io(path, error))?;
     let mut reader = ParquetReader::new(file);
-    let metadata = reader.get_metadata().map_err(schema::polars_error)?;
+    // polars' footer (thrift) reader panics on some damaged footers instead of returning an
+    // error (found by `store/tests/corrupted_files_never_panic.rs`); a damaged block must be
+    // an unreadable block, not a crash at startup.
+    let metadata = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.get_metadata().cloned()))
+        .map_err(|_| StoreError::Block(format!("{}: the Parquet footer is damaged", path.display())))?
+        .map_err(schema::polars_error)?;
+    let metadata = &metadata;
+    check_byte_ranges(path, metadata, file_metadata.len())?;
     let text = metadata
         .key_value_metadata()
         .iter()
@@ -345,6 +352,26 @@ fn open_block(id: u64, path: &Path) -> Result<BlockMeta> {
         return Err(StoreError::BlockVersion { path: path.to_owned(), version: footer.version });
     }
     meta_from_footer(id, path.to_owned(), &file_metadata, footer)
+}
+
+/// Every row group and column chunk the footer names lies inside the file. A damaged footer
+/// can point past the end, and polars' streaming reader slices the file by these ranges
+/// without checking them (an abort, found by `store/tests/corrupted_files_never_panic.rs`).
+fn check_byte_ranges(path: &Path, metadata: &polars::io::parquet::read::FileMetadata, file_len: u64) -> Result<()> {
+    for row_group in &metadata.row_groups {
+        let ranges = std::iter::once(row_group.full_byte_range()).chain(row_group.byte_ranges_iter());
+        for range in ranges {
+            if range.start > range.end || range.end > file_len {
+                return Err(StoreError::Block(format!(
+                    "{}: a column chunk at bytes {}..{} lies outside the file of {file_len} bytes",
+                    path.display(),
+                    range.start,
+                    range.end
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn meta_from_footer(id: u64, path: PathBuf, file: &fs::Metadata, footer: FooterMeta) -> Result<BlockMeta> {

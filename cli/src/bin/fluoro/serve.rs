@@ -99,6 +99,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let recent_max_bytes = args.recent_max_bytes;
     let server_config = server_config(args, file);
+    // Owner only, before anything is written in it: spans hold URLs, user ids and SQL.
+    fluoro_proto::create_private_dir(&server_config.data_dir)
+        .with_context(|| format!("cannot create the data dir {}", server_config.data_dir.display()))?;
     let store_config = store_section.store_config(&server_config.data_dir, recent_max_bytes)?;
     let groups_path = server_config.data_dir.join(GROUPS_FILE);
     let groups = Groups::open(&groups_path).with_context(|| format!("cannot open groups {}", groups_path.display()))?;
