@@ -19,6 +19,8 @@ pub enum StoreError {
     Closed,
     #[error("invalid store configuration: {0}")]
     Config(String),
+    #[error("blocks bucket: {0}")]
+    Bucket(String),
     #[error("block error: {0}")]
     Block(String),
     #[error("polars error: {0}")]

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod blocks_in_a_bucket;
 mod logs_are_kept_beside_spans;
 mod metrics_are_kept_beside_spans;
 mod model;
