@@ -21,6 +21,8 @@ pub enum StoreError {
     OverBudget { bytes: u64, budget: u64 },
     #[error("invalid store configuration: {0}")]
     Config(String),
+    #[error("blocks bucket: {0}")]
+    Bucket(String),
     #[error("block error: {0}")]
     Block(String),
     #[error("polars error: {0}")]

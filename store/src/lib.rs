@@ -11,6 +11,7 @@
 //! | `wal` | the write-ahead log: segments, group commit, replay, checkpoint (format v1) |
 //! | `recent` | recent data in memory, by trace; filling services of independent subsegments |
 //! | `block` | Parquet blocks: write, open, trace lookup, scans (format v1) |
+//! | `bucket` | span blocks published to an object-store bucket (S3, `file://`); restored on open |
 //! | `compaction`, `retention` | merging small blocks; which blocks age or size expires |
 //! | `scan` | a range as one frame, one version per span: [`SharedTraces`] say which traces need the rule |
 //! | `replace_rule` | the one rule for two versions of a span, on stored spans and on frames |
@@ -36,6 +37,7 @@
 //! checks they agree.
 
 mod block;
+mod bucket;
 pub mod columns;
 mod compaction;
 mod error;
@@ -52,6 +54,7 @@ mod wal;
 
 #[doc(hidden)]
 pub use block::bench_api;
+pub use bucket::BucketConfig;
 pub use error::{Result, StoreError};
 pub use logs::{LogCursor, LogPage, LogQuery, MAX_LOG_PAGE};
 pub use metrics::{MetricName, MetricQuery};

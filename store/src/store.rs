@@ -38,6 +38,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use polars::prelude::{col, concat, Expr, IntoLazy, LazyFrame, UnionArgs};
 
 use crate::block::{self, BlockMeta, Neighbours, WrittenBlock};
+use crate::bucket::{Bucket, BucketConfig};
 use crate::compaction::{merge_blocks, plan_compaction};
 use crate::error::{Result, StoreError};
 use crate::recent::{fill_services, RecentSpans};
@@ -92,6 +93,9 @@ pub struct StoreConfig {
     pub retention_max_bytes: u64,
     /// Blocks with fewer rows than this are merged with their neighbours in time.
     pub compaction_min_rows: usize,
+    /// Also publish span blocks to this bucket, and on open fetch those missing locally.
+    /// `None` (the default): the local `blocks/` directory only.
+    pub bucket: Option<BucketConfig>,
 }
 
 impl StoreConfig {
@@ -106,6 +110,7 @@ impl StoreConfig {
             retention_max_age: DEFAULT_RETENTION_MAX_AGE,
             retention_max_bytes: u64::MAX,
             compaction_min_rows: DEFAULT_FLUSH_ROWS,
+            bucket: None,
         }
     }
 
@@ -141,6 +146,8 @@ struct Shared {
     config: StoreConfig,
     wal_dir: PathBuf,
     blocks_dir: PathBuf,
+    /// Where span blocks are published too, when configured.
+    bucket: Option<Bucket>,
     wal: Wal,
     /// Log records and metric points, each on its own log and blocks.
     signals: Signals,
@@ -179,6 +186,11 @@ impl Store {
         for dir in [&config.data_dir, &wal_dir, &blocks_dir] {
             fluoro_proto::create_private_dir(dir).map_err(|error| StoreError::io(dir, error))?;
         }
+        let bucket = config.bucket.as_ref().map(Bucket::open).transpose()?;
+        if let Some(bucket) = &bucket {
+            let restored = bucket.restore_missing(&blocks_dir)?;
+            tracing::info!(blocks = restored, "fetched published blocks from the bucket");
+        }
         let blocks = block::open_blocks(&blocks_dir)?;
         let checkpoint = wal::read_checkpoint(&wal_dir)?;
         let skip_before = trusted_checkpoint(checkpoint, &blocks).map_or(0, |c| c.generation);
@@ -201,6 +213,7 @@ impl Store {
         let shared = Arc::new(Shared {
             wal_dir,
             blocks_dir,
+            bucket,
             wal,
             signals,
             next_sequence: AtomicU64::new(replayed.next_sequence),
@@ -428,6 +441,7 @@ impl Shared {
         }
         self.room.notify_all();
         tracing::info!(block_id, rows = frozen.rows(), "flushed recent data to a block");
+        self.publish(block_id);
         match written.unsynced {
             // The rename may not survive a crash yet, so the segments stay: while the checkpoint
             // names this block, a restart that finds it deletes them unread and one that does
@@ -476,6 +490,10 @@ impl Shared {
     /// Retention, then compaction, then deleting files of blocks retired long enough ago.
     fn maintain(&self, now: Instant) -> Result<()> {
         let _one_at_a_time = self.flushing.lock();
+        if let Err(error) = self.publish_missing() {
+            // The bucket being away must not stop retention and compaction here.
+            tracing::warn!(error = %error, "failed to publish blocks to the bucket");
+        }
         self.apply_retention(now)?;
         self.compact_small_blocks(now)?;
         self.delete_obsolete_files(Some(now))
@@ -504,6 +522,33 @@ impl Shared {
                 tracing::warn!(block_id = new_id, error = %error, "failed to sync the merged block's directory");
             }
             self.retire(&group, Some(merged.meta), now);
+            self.publish(new_id);
+        }
+        Ok(())
+    }
+
+    /// Publishes a new block to the bucket. A failure only delays it: the block is already
+    /// durable locally, and every maintenance pass publishes what is still missing.
+    fn publish(&self, block_id: u64) {
+        let Some(bucket) = &self.bucket else { return };
+        if let Err(error) = bucket.publish(&block::block_path(&self.blocks_dir, block_id)) {
+            tracing::warn!(block_id, error = %error, "failed to publish a block; retried by maintenance");
+        }
+    }
+
+    /// Publishes the live blocks the bucket does not list yet.
+    fn publish_missing(&self) -> Result<()> {
+        let Some(bucket) = &self.bucket else { return Ok(()) };
+        let published = bucket.published()?;
+        for block in self.block_metas() {
+            let listed = block
+                .path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| published.binary_search_by(|published| published.as_str().cmp(name)).is_ok());
+            if !listed {
+                bucket.publish(&block.path)?;
+            }
         }
         Ok(())
     }
@@ -532,7 +577,12 @@ impl Shared {
             return Ok(());
         }
         let blocks: Vec<&BlockMeta> = due.iter().map(|(_, block)| block.as_ref()).collect();
-        let deleted = block::delete_blocks(&self.blocks_dir, &blocks);
+        // Out of the bucket first: a block left there would come back on the next fresh open.
+        let unpublished = match &self.bucket {
+            Some(bucket) => blocks.iter().try_for_each(|block| bucket.delete(&block.path)),
+            None => Ok(()),
+        };
+        let deleted = unpublished.and_then(|()| block::delete_blocks(&self.blocks_dir, &blocks));
         if deleted.is_err() {
             // Tried again on the next pass; deleting a file already gone is not an error.
             self.obsolete.lock().extend(due);

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod blocks_in_a_bucket;
 mod corrupted_files_never_panic;
 mod data_dir_is_owner_only;
 mod logs_are_kept_beside_spans;

@@ -114,9 +114,29 @@ pub(crate) struct StoreSection {
     pub(crate) retention_days: Option<u64>,
     pub(crate) retention_max_bytes: Option<u64>,
     pub(crate) compaction_min_rows: Option<usize>,
+    /// Also publish span blocks to this bucket: `s3://bucket/prefix` (or `file:///dir`).
+    pub(crate) blocks: Option<String>,
+    /// An S3-compatible endpoint other than AWS's (MinIO, Ceph, a local server).
+    pub(crate) blocks_endpoint: Option<String>,
+    pub(crate) blocks_region: Option<String>,
+    /// Plain HTTP to `blocks_endpoint`, for a local server.
+    pub(crate) blocks_allow_http: Option<bool>,
 }
 
 impl StoreSection {
+    /// The blocks bucket, if `blocks` names one. Credentials come from the usual AWS
+    /// environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) or the
+    /// instance's role, never from a flag that `ps` would show.
+    fn bucket(&self) -> Option<fluoro_store::BucketConfig> {
+        let url = self.blocks.as_ref()?;
+        Some(fluoro_store::BucketConfig {
+            endpoint: self.blocks_endpoint.clone(),
+            region: self.blocks_region.clone(),
+            allow_http: self.blocks_allow_http.unwrap_or(false),
+            ..fluoro_store::BucketConfig::new(url.clone())
+        })
+    }
+
     /// The store's configuration for `data_dir`, validated; `recent_max_bytes_flag` wins over
     /// the file.
     pub(crate) fn store_config(
@@ -153,6 +173,7 @@ impl StoreSection {
         if let Some(rows) = self.compaction_min_rows {
             config.compaction_min_rows = rows;
         }
+        config.bucket = self.bucket();
         Ok(config)
     }
 }
@@ -196,6 +217,14 @@ mod tests {
         let store = config.store.store_config(Path::new("/data"), None).unwrap();
         assert_eq!(store.flush_rows, fluoro_store::DEFAULT_FLUSH_ROWS);
         assert_eq!(store.data_dir, Path::new("/data/store"));
+        assert_eq!(store.bucket, None, "the local directory alone by default");
+        let bucket: ConfigFile = toml::from_str(
+            "[store]\nblocks = \"s3://b/p\"\nblocks_endpoint = \"http://127.0.0.1:9000\"\nblocks_allow_http = true",
+        )
+        .unwrap();
+        let bucket = bucket.store.store_config(Path::new("/data"), None).unwrap().bucket.unwrap();
+        assert_eq!((bucket.url.as_str(), bucket.allow_http), ("s3://b/p", true));
+        assert_eq!(bucket.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
         let error = toml::from_str::<ConfigFile>("htp_bind = \"127.0.0.1:1\"").unwrap_err();
         assert!(error.to_string().contains("unknown field `htp_bind`"), "{error}");
         let slow_sync: ConfigFile = toml::from_str("[store]\nsync_interval_ms = 5000").unwrap();

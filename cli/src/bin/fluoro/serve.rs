@@ -54,6 +54,22 @@ pub(crate) struct ServeArgs {
     /// flush. Wins over `[store] recent_max_bytes`. [default: 1073741824]
     #[arg(long, value_name = "BYTES")]
     recent_max_bytes: Option<u64>,
+    /// Also publish span blocks to an object-store bucket, and fetch them from there when the
+    /// local store lacks them: `s3://bucket/prefix` (credentials and region from the usual AWS
+    /// environment variables), or `file:///dir`. Default: the local store directory only.
+    /// Same as `[store] blocks`.
+    #[arg(long, value_name = "URL")]
+    blocks: Option<String>,
+    /// The S3-compatible endpoint for `--blocks` (MinIO, Ceph, a local server); default AWS, or
+    /// $AWS_ENDPOINT_URL.
+    #[arg(long, value_name = "URL")]
+    blocks_endpoint: Option<String>,
+    /// The bucket's region; default $AWS_REGION.
+    #[arg(long, value_name = "REGION")]
+    blocks_region: Option<String>,
+    /// Allow plain HTTP to `--blocks-endpoint` (a local server).
+    #[arg(long)]
+    blocks_allow_http: bool,
     /// A TOML file for everything else; see fluoro.example.toml.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -87,7 +103,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(path) => ConfigFile::load(path)?,
         None => ConfigFile::default(),
     };
-    let store_section = std::mem::take(&mut file.store);
+    let mut store_section = std::mem::take(&mut file.store);
+    store_section.blocks = args.blocks.clone().or(store_section.blocks);
+    store_section.blocks_endpoint = args.blocks_endpoint.clone().or(store_section.blocks_endpoint);
+    store_section.blocks_region = args.blocks_region.clone().or(store_section.blocks_region);
+    if args.blocks_allow_http {
+        store_section.blocks_allow_http = Some(true);
+    }
     let insight_config = file.insights.loop_config()?;
     let supervision =
         Supervision { stop_with_stdin: args.stop_with_stdin, demo_control_file: args.demo_control_file.clone() };

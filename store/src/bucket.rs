@@ -1,0 +1,255 @@
+//! Span blocks in an object-store bucket (S3 or anything speaking its API, or a `file://` URL),
+//! beside the local `blocks/` directory, which stays the working copy that scans read.
+//!
+//! Layout under the URL's prefix:
+//! - `blocks/<id>.parquet`: the block file, written with one PUT (atomic on every S3-compatible
+//!   store: a reader sees the whole object or none);
+//! - `published/<id>.parquet`: an empty marker written only once the block is complete.
+//!
+//! Readers list `published/` only, so a block whose upload was cut off (data without marker,
+//! or a multipart upload never completed) is never seen. Deleting goes the other way: marker
+//! first, then data. Retries with exponential backoff are object_store's (`RetryConfig`).
+
+use std::fs;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+
+use crate::error::{Result, StoreError};
+
+const DATA_DIR: &str = "blocks";
+const MARKER_DIR: &str = "published";
+const BLOCK_SUFFIX: &str = ".parquet";
+const DOWNLOAD_SUFFIX: &str = ".download";
+
+/// Where span blocks are published, and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketConfig {
+    /// `s3://bucket/prefix` or `file:///dir`.
+    pub url: String,
+    /// An S3-compatible server other than AWS (MinIO, Ceph, moto); `AWS_ENDPOINT_URL` otherwise.
+    pub endpoint: Option<String>,
+    /// `AWS_REGION` / `AWS_DEFAULT_REGION` otherwise.
+    pub region: Option<String>,
+    /// Plain HTTP to the endpoint, for a local server.
+    pub allow_http: bool,
+    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (or the instance's role) otherwise.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+}
+
+impl BucketConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        BucketConfig {
+            url: url.into(),
+            endpoint: None,
+            region: None,
+            allow_http: false,
+            access_key_id: None,
+            secret_access_key: None,
+        }
+    }
+}
+
+/// An open bucket. Its calls block the calling thread; they run on a thread of their own so
+/// they can be made from inside the server's async runtime too.
+pub(crate) struct Bucket {
+    objects: Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
+    runtime: tokio::runtime::Runtime,
+    url: String,
+}
+
+impl std::fmt::Debug for Bucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bucket").field("url", &self.url).finish()
+    }
+}
+
+impl Bucket {
+    pub(crate) fn open(config: &BucketConfig) -> Result<Bucket> {
+        let url = url::Url::parse(&config.url).map_err(|error| config_error(config, error))?;
+        let prefix = ObjectPath::from(url.path().trim_matches('/'));
+        let objects: Arc<dyn ObjectStore> = match url.scheme() {
+            "s3" => Arc::new(s3_builder(config).build().map_err(|error| config_error(config, error))?),
+            // The whole path is the root here, so the prefix is empty.
+            "file" => return Self::local(config, &url),
+            scheme => {
+                return Err(config_error(config, format!("unsupported scheme {scheme}:// (use s3:// or file://)")))
+            }
+        };
+        Self::with_objects(objects, prefix, &config.url)
+    }
+
+    fn local(config: &BucketConfig, url: &url::Url) -> Result<Bucket> {
+        let root = url.to_file_path().map_err(|()| config_error(config, "not a local path"))?;
+        fs::create_dir_all(&root).map_err(|error| StoreError::io(&root, error))?;
+        let objects = LocalFileSystem::new_with_prefix(&root).map_err(|error| config_error(config, error))?;
+        Self::with_objects(Arc::new(objects), ObjectPath::default(), &config.url)
+    }
+
+    fn with_objects(objects: Arc<dyn ObjectStore>, prefix: ObjectPath, url: &str) -> Result<Bucket> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| StoreError::io(Path::new(url), error))?;
+        Ok(Bucket { objects, prefix, runtime, url: url.to_string() })
+    }
+
+    /// Uploads the block file, then its marker: from the marker on, readers see it whole.
+    pub(crate) fn publish(&self, file: &Path) -> Result<()> {
+        let name = block_name(file)?;
+        let bytes = fs::read(file).map_err(|error| StoreError::io(file, error))?;
+        let (data, marker) = (self.path(DATA_DIR, &name), self.path(MARKER_DIR, &name));
+        self.run(async {
+            self.objects.put(&data, PutPayload::from(bytes)).await?;
+            self.objects.put(&marker, PutPayload::default()).await
+        })
+        .map(drop)
+        .map_err(|error| self.error("publish", &name, error))
+    }
+
+    /// The names (`<id>.parquet`) of the blocks whose marker is written, sorted.
+    pub(crate) fn published(&self) -> Result<Vec<String>> {
+        let markers = self.prefix.clone().join(MARKER_DIR);
+        let listed = self.run(async { self.objects.list(Some(&markers)).try_collect::<Vec<_>>().await });
+        let listed = listed.map_err(|error| self.error("list", MARKER_DIR, error))?;
+        let mut names: Vec<String> = listed
+            .into_iter()
+            .filter_map(|meta| meta.location.filename().map(str::to_string))
+            .filter(|name| is_block_name(name))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Downloads every published block missing from `dir`; returns how many. Each lands under
+    /// a temporary name first, so a cut-off download is never taken for a block.
+    pub(crate) fn restore_missing(&self, dir: &Path) -> Result<usize> {
+        let missing: Vec<String> = self.published()?.into_iter().filter(|name| !dir.join(name).exists()).collect();
+        for name in &missing {
+            self.download(name, dir)?;
+        }
+        Ok(missing.len())
+    }
+
+    fn download(&self, name: &str, dir: &Path) -> Result<()> {
+        let data = self.path(DATA_DIR, name);
+        let bytes = self.run(async { self.objects.get(&data).await?.bytes().await });
+        let bytes = bytes.map_err(|error| self.error("download", name, error))?;
+        let tmp = dir.join(format!("{name}{DOWNLOAD_SUFFIX}"));
+        let path = dir.join(name);
+        write_synced(&tmp, &bytes)?;
+        fs::rename(&tmp, &path).map_err(|error| StoreError::io(&path, error))
+    }
+
+    /// Unpublishes a block: marker first, so no reader starts on data about to go.
+    pub(crate) fn delete(&self, file: &Path) -> Result<()> {
+        let name = block_name(file)?;
+        let (data, marker) = (self.path(DATA_DIR, &name), self.path(MARKER_DIR, &name));
+        self.run(async {
+            ignore_not_found(self.objects.delete(&marker).await)?;
+            ignore_not_found(self.objects.delete(&data).await)
+        })
+        .map_err(|error| self.error("delete", &name, error))
+    }
+
+    fn path(&self, dir: &str, name: &str) -> ObjectPath {
+        self.prefix.clone().join(dir).join(name)
+    }
+
+    fn run<F, T>(&self, work: F) -> object_store::Result<T>
+    where
+        F: Future<Output = object_store::Result<T>> + Send,
+        T: Send,
+    {
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(|| self.runtime.block_on(work));
+            worker.join().unwrap_or_else(|_| {
+                Err(object_store::Error::Generic { store: "bucket", source: "bucket worker thread panicked".into() })
+            })
+        })
+    }
+
+    fn error(&self, action: &str, name: &str, error: object_store::Error) -> StoreError {
+        StoreError::Bucket(format!("{action} {name} in {}: {error}", self.url))
+    }
+}
+
+/// S3 settings from the usual AWS environment variables, then the explicit ones.
+fn s3_builder(config: &BucketConfig) -> AmazonS3Builder {
+    let retry = RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+            base: 2.0,
+        },
+        max_retries: 8,
+        retry_timeout: Duration::from_secs(120),
+    };
+    let mut builder =
+        AmazonS3Builder::from_env().with_url(&config.url).with_allow_http(config.allow_http).with_retry(retry);
+    if let Some(endpoint) = &config.endpoint {
+        builder = builder.with_endpoint(endpoint);
+    }
+    if let Some(region) = &config.region {
+        builder = builder.with_region(region);
+    }
+    if let Some(key) = &config.access_key_id {
+        builder = builder.with_access_key_id(key);
+    }
+    if let Some(secret) = &config.secret_access_key {
+        builder = builder.with_secret_access_key(secret);
+    }
+    builder
+}
+
+fn block_name(file: &Path) -> Result<String> {
+    file.file_name()
+        .and_then(|name| name.to_str())
+        .filter(|name| is_block_name(name))
+        .map(str::to_string)
+        .ok_or_else(|| StoreError::Bucket(format!("{} is not a block file", file.display())))
+}
+
+/// Only plain `<digits>.parquet` names: a listed key never becomes a path outside `blocks/`.
+fn is_block_name(name: &str) -> bool {
+    name.strip_suffix(BLOCK_SUFFIX).is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn ignore_not_found(result: object_store::Result<()>) -> object_store::Result<()> {
+    match result {
+        Err(object_store::Error::NotFound { .. }) => Ok(()),
+        other => other,
+    }
+}
+
+fn write_synced(path: &PathBuf, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut file = fs::File::create(path).map_err(|error| StoreError::io(path, error))?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|error| StoreError::io(path, error))
+}
+
+fn config_error(config: &BucketConfig, error: impl std::fmt::Display) -> StoreError {
+    StoreError::Config(format!("blocks bucket {}: {error}", config.url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_block_names_are_taken_from_a_listing() {
+        assert!(is_block_name("00000012.parquet"));
+        assert!(!is_block_name("12.parquet.tmp"));
+        assert!(!is_block_name("../12.parquet"));
+        assert!(!is_block_name(".parquet"));
+    }
+}

@@ -1,0 +1,180 @@
+//! Span blocks published to a real S3-compatible server: moto's standalone server
+//! (`moto[server]` from PyPI, in requirements-test.txt), started by the test on loopback. Moto
+//! because it installs from PyPI in seconds with no daemon, image or Java, and speaks the S3
+//! REST API the `object_store` client uses against AWS, MinIO or Ceph.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use fluoro_store::{BucketConfig, Store};
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use crate::support::{config, put, segment};
+
+const BUCKET: &str = "fluoro-blocks";
+
+/// A moto S3 server on a free loopback port, with one empty bucket; killed on drop.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Moto {
+    fn start() -> Result<Moto> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("moto_server (pip install -r requirements-test.txt)")?;
+        let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+        moto.create_bucket(port)?;
+        Ok(moto)
+    }
+
+    /// Moto takes any credentials, and an unsigned PUT creates a bucket.
+    fn create_bucket(&self, port: u16) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+                let request = format!(
+                    "PUT /{BUCKET} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                stream.write_all(request.as_bytes())?;
+                let mut response = String::new();
+                stream.read_to_string(&mut response)?;
+                if response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200") {
+                    return Ok(());
+                }
+                bail!("creating the bucket: {response}");
+            }
+            if Instant::now() > deadline {
+                bail!("moto_server did not start listening");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn bucket(&self, prefix: &str) -> BucketConfig {
+        BucketConfig {
+            endpoint: Some(self.endpoint.clone()),
+            region: Some("us-east-1".into()),
+            allow_http: true,
+            access_key_id: Some("test".into()),
+            secret_access_key: Some("test".into()),
+            ..BucketConfig::new(format!("s3://{BUCKET}/{prefix}"))
+        }
+    }
+
+    /// The bucket as a plain client sees it, to look behind the store's back.
+    fn client(&self) -> Result<impl ObjectStore> {
+        Ok(AmazonS3Builder::new()
+            .with_bucket_name(BUCKET)
+            .with_endpoint(&self.endpoint)
+            .with_region("us-east-1")
+            .with_allow_http(true)
+            .with_access_key_id("test")
+            .with_secret_access_key("test")
+            .build()?)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn open_with(dir: &Path, moto: &Moto, prefix: &str) -> Store {
+    Store::open(fluoro_store::StoreConfig { bucket: Some(moto.bucket(prefix)), ..config(dir) }).unwrap()
+}
+
+fn trace(n: u32) -> String {
+    format!("1-5759e988-{n:024x}")
+}
+
+fn put_trace(store: &Store, n: u32) {
+    let children =
+        serde_json::json!([{"id": format!("{n:015x}1"), "name": "db", "start_time": 10.1, "end_time": 10.2}]);
+    put(store, &[segment(&trace(n), &format!("{n:016x}"), "api", Some(10.5), children)]);
+}
+
+fn spans_of(store: &Store, n: u32) -> usize {
+    store.traces(&[trace(n).parse().unwrap()]).unwrap().iter().map(|t| t.rows.len()).sum()
+}
+
+fn block_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("blocks"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".parquet"))
+        .collect();
+    names.sort();
+    names
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+#[test]
+fn a_store_on_a_fresh_disk_reads_back_every_block_from_the_bucket() -> Result<()> {
+    let moto = Moto::start()?;
+    let (first, second) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let store = open_with(first.path(), &moto, "restart");
+    for n in 1..=3 {
+        put_trace(&store, n);
+        store.flush()?;
+    }
+    store.close()?;
+    drop(store);
+    assert_eq!(block_files(first.path()).len(), 3);
+
+    let restarted = open_with(second.path(), &moto, "restart");
+    assert_eq!(block_files(second.path()), block_files(first.path()));
+    for n in 1..=3 {
+        assert_eq!(spans_of(&restarted, n), 2, "trace {n} complete after the restart");
+    }
+    Ok(())
+}
+
+#[test]
+fn a_block_uploaded_without_its_marker_is_never_visible() -> Result<()> {
+    let moto = Moto::start()?;
+    let (writer_dir, reader_dir, control_dir) = (tempfile::tempdir()?, tempfile::tempdir()?, tempfile::tempdir()?);
+    let store = open_with(writer_dir.path(), &moto, "complete");
+    put_trace(&store, 7);
+    store.flush()?;
+    store.close()?;
+    drop(store);
+    let [name] = block_files(writer_dir.path()).try_into().expect("one block");
+
+    // The data object of a complete block, copied under another prefix without its marker: an
+    // upload cut off between the two PUTs.
+    let client = moto.client()?;
+    let runtime = runtime();
+    let copy = |dir: &str| {
+        let from = ObjectPath::from(format!("complete/{dir}/{name}"));
+        let to = ObjectPath::from(format!("half/{dir}/{name}"));
+        runtime.block_on(client.copy(&from, &to))
+    };
+    copy("blocks")?;
+    let reader = open_with(reader_dir.path(), &moto, "half");
+    assert_eq!(spans_of(&reader, 7), 0, "a block without its marker was read");
+    assert!(block_files(reader_dir.path()).is_empty());
+    reader.close()?;
+
+    // The same bytes with the marker are read: what kept them out above was the marker alone.
+    copy("published")?;
+    let control = open_with(control_dir.path(), &moto, "half");
+    assert_eq!(spans_of(&control, 7), 2);
+    Ok(())
+}
