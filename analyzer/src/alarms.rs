@@ -272,10 +272,9 @@ fn check(request: &PutMetricAlarm) -> Result<(), AlarmError> {
     if request.alarm_actions.len() > MAX_ALARM_ACTIONS {
         return invalid("AlarmActions may hold at most 5 webhook URLs");
     }
-    request
-        .alarm_actions
-        .iter()
-        .try_for_each(|url| check_webhook_url(url).map_err(|why| AlarmError::Invalid(format!("AlarmActions entry {why}"))))
+    request.alarm_actions.iter().try_for_each(|url| {
+        check_webhook_url(url).map_err(|why| AlarmError::Invalid(format!("AlarmActions entry {why}")))
+    })
 }
 
 /// A webhook (an `AlarmActions` entry, an insight webhook) is an absolute `http://` or

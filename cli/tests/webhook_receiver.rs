@@ -22,8 +22,7 @@ pub(crate) fn webhook_receiver(failures: usize) -> (String, Received) {
         runtime.block_on(async move {
             let hook = move |headers: HeaderMap, body: String| async move {
                 let mut received = state.lock().unwrap();
-                let status =
-                    if received.len() < failures { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK };
+                let status = if received.len() < failures { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK };
                 let id = headers["x-amz-sns-message-id"].to_str().unwrap().to_owned();
                 received.push((id, serde_json::from_str(&body).unwrap(), status.as_u16()));
                 status

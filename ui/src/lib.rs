@@ -45,10 +45,10 @@ pub use api::api_router;
 pub use dashboard::{dashboard_router, CONTENT_SECURITY_POLICY_VALUE};
 pub use demo_scenario::demo_scenario_router;
 pub use error::ApiError;
+pub use insights::insights_router;
 pub use notifications::notifications_router;
 pub use notifier::{
-    alarm_notification, insight_notification, spawn_notifier, DeliveryOutcome, DeliveryStatus, Notification, NotificationCounts,
-    NotificationsSnapshot, NotifierConfig, NotifierHandle,
+    alarm_notification, insight_notification, spawn_notifier, DeliveryOutcome, DeliveryStatus, Notification,
+    NotificationCounts, NotificationsSnapshot, NotifierConfig, NotifierHandle,
 };
-pub use insights::insights_router;
 pub use time::{epoch_seconds, MAX_WINDOW_SECONDS};

@@ -71,7 +71,11 @@ impl InsightsSection {
 impl InsightsSection {
     /// `webhooks`, each checked as alarms' `AlarmActions` are (http(s), a host, at most 5).
     pub(crate) fn webhooks(&self) -> anyhow::Result<Vec<String>> {
-        anyhow::ensure!(self.webhooks.len() <= fluoro_analyzer::MAX_ALARM_ACTIONS, "insights.webhooks may hold at most {} URLs", fluoro_analyzer::MAX_ALARM_ACTIONS);
+        anyhow::ensure!(
+            self.webhooks.len() <= fluoro_analyzer::MAX_ALARM_ACTIONS,
+            "insights.webhooks may hold at most {} URLs",
+            fluoro_analyzer::MAX_ALARM_ACTIONS
+        );
         for url in &self.webhooks {
             fluoro_analyzer::check_webhook_url(url).map_err(|why| anyhow::anyhow!("insights.webhooks entry {why}"))?;
         }

@@ -4,8 +4,8 @@ mod check;
 mod config;
 mod daemon;
 mod demo;
-mod live;
 mod insight_loop;
+mod live;
 mod serve;
 
 use std::path::PathBuf;

@@ -9,7 +9,17 @@ use crate::query::{ask, QueryArgs, EXIT_NONE_MATCHED};
 use crate::table::{Align, Row, Table, Terminal};
 
 const INSIGHT_TABLE: Table<'static> = Table {
-    header: &["STATE", "CATEGORY", "ROOT CAUSE", "GROUP", "START (UTC)", "END (UTC)", "DURATION", "CLIENT FAULTS", "ID"],
+    header: &[
+        "STATE",
+        "CATEGORY",
+        "ROOT CAUSE",
+        "GROUP",
+        "START (UTC)",
+        "END (UTC)",
+        "DURATION",
+        "CLIENT FAULTS",
+        "ID",
+    ],
     align: &[
         Align::Left,
         Align::Left,
@@ -137,17 +147,7 @@ mod tests {
         let row = insight_row(&insight);
         assert_eq!(
             row.cells,
-            [
-                "CLOSED",
-                "FAULT",
-                "catalog",
-                "Default",
-                "2026-01-01 00:00",
-                "2026-01-01 00:10",
-                "10m",
-                "120/400",
-                "abc"
-            ]
+            ["CLOSED", "FAULT", "catalog", "Default", "2026-01-01 00:00", "2026-01-01 00:10", "10m", "120/400", "abc"]
         );
         assert_eq!(row.colour, None, "only active insights stand out");
     }
