@@ -2,7 +2,8 @@
 # Runs every benchmark of BENCHMARKS.md with the flags its section documents, one after the
 # other (they must not share the machine), and keeps each one's output in
 # target/bench-results/<name>.txt beside machine.txt (CPU, cores, memory, kernel, commit).
-# BENCHMARKS.md's tables are copied from these files. Takes about an hour on 2 cores.
+# BENCHMARKS.md's tables are copied from these files, except query_scaling's, which its report
+# script rewrites in place. Takes about an hour and a half on 2 cores.
 #
 #   bash benches/run-all.sh              # everything
 #   bash benches/run-all.sh fluoro-load group_metrics   # some
@@ -49,4 +50,9 @@ for bench in "${benches[@]}"; do
     # shellcheck disable=SC2086 # the arguments are meant to split
     "$release/$name" ${bench#"$name"} 2>&1 | tee "$results/$name.txt"
 done
+# Query cost from 1M to 30M spans: rewrites its BENCHMARKS.md section and docs/query-scaling.svg.
+if [ ${#wanted[@]} -eq 0 ] || [[ " ${wanted[*]} " == *" query_scaling "* ]]; then
+    echo "--- query_scaling"
+    python3 benches/python/query_scaling_report.py --run 2>&1 | tee "$results/query_scaling.txt"
+fi
 echo "results in $results/"

@@ -1,5 +1,6 @@
-"""DuckDB side of benches/src/bin/analyzer_vs_duckdb.rs: the analyzer's filter query and
-service-graph edge aggregation as SQL over the same Parquet blocks, each run RUNS times and
+"""DuckDB side of benches/src/bin/analyzer_vs_duckdb.rs and query_scaling.rs: the analyzer's
+filter query, service-graph edge aggregation and latency histogram (`/api/histogram`, every
+trace of the window) as SQL over the same Parquet blocks, each run RUNS times and
 timed in-process with time.perf_counter (median), printed as JSON; and, once, the graph's node
 statistics, for the check only.
 
@@ -38,6 +39,38 @@ roots AS (
                                ORDER BY parent_id IS NOT NULL, start_us, id) = 1)
 SELECT count(*) FROM traces JOIN roots USING (trace_hi, trace_lo)
 WHERE (roots.end_us - roots.start_us) / 1e6 > 1 AND roots.http_status = 500
+"""
+
+# `/api/histogram` without a filter (filter_latency.rs): every trace that started in the window
+# (spans read with the slack either side), its response time (the root segment's) and duration
+# (first start to last end), each as exact min, max, mean and nearest-rank percentiles and as
+# 2-significant-digit buckets (histogram.rs `SortedDurations`).
+HISTOGRAM = f"""
+WITH spans_in AS (
+    SELECT trace_hi, trace_lo, id, parent_id, kind, start_us, end_us, in_progress
+    FROM spans WHERE start_us >= $lo AND start_us < $hi {DEDUPLICATED}),
+traces AS (
+    SELECT trace_hi, trace_lo, max(coalesce(end_us, start_us)) - min(start_us) AS duration_us
+    FROM spans_in GROUP BY trace_hi, trace_lo
+    HAVING min(start_us) >= $from AND min(start_us) < $to),
+roots AS (
+    SELECT trace_hi, trace_lo, end_us - start_us AS response_us FROM spans_in WHERE kind = 'segment'
+    QUALIFY row_number() OVER (PARTITION BY trace_hi, trace_lo
+                               ORDER BY parent_id IS NOT NULL, start_us, id) = 1),
+per_trace AS MATERIALIZED (
+    SELECT duration_us, response_us FROM traces LEFT JOIN roots USING (trace_hi, trace_lo)),
+values_of AS (
+    SELECT 'response' AS measure, response_us AS v FROM per_trace WHERE response_us IS NOT NULL
+    UNION ALL SELECT 'duration', duration_us FROM per_trace),
+buckets AS (
+    SELECT measure, CASE WHEN v <= 0 THEN 0 ELSE
+        floor(v / pow(10, floor(log10(v)) - 1)) * pow(10, floor(log10(v)) - 1) END AS bucket,
+        count(*) AS n
+    FROM values_of GROUP BY ALL)
+SELECT measure, count(*), min(v), max(v), avg(v),
+       quantile_disc(v, [0.5, 0.9, 0.95, 0.99]),
+       (SELECT count(*) FROM buckets b WHERE b.measure = values_of.measure)
+FROM values_of GROUP BY measure ORDER BY measure
 """
 
 # AWS SDK names → X-Ray name and resource type (service_graph/inferred.rs `AWS_SERVICES`).
@@ -154,11 +187,19 @@ def main() -> None:
     window = {"from": from_us, "to": to_us}
     filter_ms, filter_rows = timed(con, FILTER, {**window, "lo": from_us - slack_us, "hi": to_us + slack_us}, runs)
     graph_ms, edges = timed(con, GRAPH, window, runs)
+    slack = {**window, "lo": from_us - slack_us, "hi": to_us + slack_us}
+    histogram_ms, histogram = timed(con, HISTOGRAM, slack, runs)
+    measures = {row[0]: row for row in histogram}
     nodes = con.execute(NODES, window).fetchall()
     print(json.dumps({
         "filter_ms": filter_ms,
         "filter_count": filter_rows[0][0],
         "graph_ms": graph_ms,
+        "histogram_ms": histogram_ms,
+        "histogram_traces": measures.get("duration", [None, 0])[1],
+        "histogram_responses": measures.get("response", [None, 0])[1],
+        "histogram_response_p99_us": (measures.get("response") or [None] * 6)[5][3]
+        if "response" in measures else None,
         "edges": [list(edge) for edge in edges],
         "nodes": [list(node) for node in nodes],
     }))

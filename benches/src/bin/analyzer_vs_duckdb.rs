@@ -9,28 +9,26 @@
 //!
 //! `cargo run --release -p fluoro-benches --bin analyzer_vs_duckdb -- --spans 1000000`
 
+#[path = "block_format/query_answers.rs"]
+mod query_answers;
 #[path = "block_format/traces.rs"]
 mod traces;
 #[path = "block_format/written_blocks.rs"]
 mod written_blocks;
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
 use clap::Parser;
 use fluoro_analyzer::{
-    collect_spans, compile_filter, load_spans, parse_filter, service_graph, slack_window, trace_frame, trace_summaries,
-    CompiledFilter, MatchFrames, NoGroups, ServiceGraph, Statistics, SummaryQuery, TimeRangeType, GRAPH_COLUMNS,
-    TRACE_SLACK_US,
+    compile_filter, load_spans, parse_filter, service_graph, slack_window, trace_summaries, CompiledFilter, NoGroups,
+    SummaryQuery, TimeRangeType, GRAPH_COLUMNS,
 };
 use fluoro_benches::median_ms;
 use fluoro_store::{Store, StoreConfig};
-use polars::prelude::IntoLazy;
-use serde_json::Value;
 
+use query_answers::{compare_graph, duckdb, matching_traces};
 use written_blocks::write_blocks;
 
 /// Far enough that retention never deletes the 2024 data while the benchmark runs.
@@ -59,31 +57,6 @@ struct Args {
     dir: PathBuf,
 }
 
-/// Edge key (source name, source type, destination name, destination type) → counts.
-type EdgeCounts = BTreeMap<(String, String, String, String), EdgeTotals>;
-
-/// Node key (name, type) → counts.
-type NodeCounts = BTreeMap<(String, String), NodeTotals>;
-
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
-struct NodeTotals {
-    requests: EdgeTotals,
-    /// Values in the response-time histogram: the completed requests.
-    completed: u64,
-    /// Values in the duration histogram: the traces through the node.
-    traces: u64,
-}
-
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
-struct EdgeTotals {
-    total: u64,
-    ok: u64,
-    error: u64,
-    throttle: u64,
-    fault: u64,
-    response_seconds: f64,
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let began = Instant::now();
@@ -108,24 +81,19 @@ fn main() -> anyhow::Result<()> {
     println!("fluoro filter `{}`: {matched} of {} traces, median {filter_ms:.1} ms", args.filter, summaries.processed);
 
     let (graph_ms, graph) = median_ms(args.runs, || Ok(service_graph(&store, window.0, window.1, None)?))?;
-    let edges = edge_counts(&graph);
-    println!("fluoro service graph: {} nodes, {} edges, median {graph_ms:.1} ms", graph.services.len(), edges.len());
+    println!("fluoro service graph: {} nodes, median {graph_ms:.1} ms", graph.services.len());
 
     print_breakdown(&store, &plan, window, args.runs)?;
 
     let duck = duckdb(&store, window, args.runs)?;
     let duck_matched = duck["filter_count"].as_u64().context("filter_count")?;
     ensure!(duck_matched as usize == matched, "duckdb matched {duck_matched} traces, fluoro {matched}");
-    let duck_edges = duckdb_edges(&duck)?;
-    compare_edges(&edges, &duck_edges)?;
-    let nodes = node_counts(&graph);
-    compare_nodes(&nodes, &duckdb_nodes(&duck)?)?;
+    let (edges, nodes) = compare_graph(&graph, &duck)?;
     let duck_filter_ms = duck["filter_ms"].as_f64().context("filter_ms")?;
     let duck_graph_ms = duck["graph_ms"].as_f64().context("graph_ms")?;
     println!(
         "answers agree: {matched} traces; {} edges and {} nodes with equal counts and response times",
-        edges.len(),
-        nodes.len()
+        edges, nodes
     );
 
     println!("\n| query | Fluoro (median of {}) | DuckDB | Fluoro / DuckDB |", args.runs);
@@ -138,15 +106,6 @@ fn main() -> anyhow::Result<()> {
     println!("| service graph | {graph_ms:.1} ms | {duck_graph_ms:.1} ms | {:.2} |", graph_ms / duck_graph_ms);
     store.close()?;
     Ok(())
-}
-
-/// The analyzer's GetTraceSummaries path up to the matched set: span scan, trace frame,
-/// compiled filter (`trace_summaries` without sorting and summarizing a page).
-fn matching_traces(store: &Store, plan: &CompiledFilter, window: (i64, i64)) -> anyhow::Result<usize> {
-    let (from_us, to_us) = slack_window(window.0, window.1);
-    let spans = collect_spans(load_spans(store, from_us, to_us, &plan.span_columns())?)?;
-    let candidates = trace_frame(spans.clone().lazy(), window.0, window.1, TimeRangeType::TraceId)?.collect()?;
-    Ok(plan.apply(&MatchFrames::new(spans), candidates)?.height())
 }
 
 /// Where the analyzer's time goes: the Parquet scan alone, then with deduplication (the start
@@ -181,115 +140,4 @@ fn summary_query(filter: &str, window: (i64, i64)) -> anyhow::Result<SummaryQuer
         offset: 0,
         page_size: 1,
     })
-}
-
-/// Edge statistics keyed by node names and types; nodes differing only by account are summed,
-/// as the SQL side does not key on accounts.
-fn edge_counts(graph: &ServiceGraph) -> EdgeCounts {
-    let mut edges = EdgeCounts::new();
-    for node in &graph.services {
-        for edge in &node.edges {
-            let Some(target) = graph.node_by_reference(edge.reference_id) else { continue };
-            let key = (node.name.clone(), node.node_type.clone(), target.name.clone(), target.node_type.clone());
-            add_statistics(edges.entry(key).or_default(), &edge.summary_statistics);
-        }
-    }
-    edges
-}
-
-fn duckdb(store: &Store, window: (i64, i64), runs: usize) -> anyhow::Result<Value> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/duckdb_analyzer.py");
-    let output = Command::new("python3")
-        .arg(script)
-        .args([window.0, window.1, TRACE_SLACK_US, runs as i64].map(|n| n.to_string()))
-        .args(store.block_files().into_iter().map(|(_, path)| path))
-        .output()
-        .context("running python3 (pip install duckdb)")?;
-    ensure!(output.status.success(), "duckdb script failed: {}", String::from_utf8_lossy(&output.stderr));
-    Ok(serde_json::from_slice(&output.stdout)?)
-}
-
-fn duckdb_edges(duck: &Value) -> anyhow::Result<EdgeCounts> {
-    let mut edges = EdgeCounts::new();
-    for row in duck["edges"].as_array().context("edges")? {
-        let text = |i: usize| row[i].as_str().unwrap_or_default().to_owned();
-        let count = |i: usize| row[i].as_u64().unwrap_or_default();
-        let totals = EdgeTotals {
-            total: count(4),
-            ok: count(4).saturating_sub(count(5) + count(6) + count(7)),
-            error: count(7),
-            throttle: count(6),
-            fault: count(5),
-            response_seconds: row[8].as_f64().unwrap_or_default() / 1e6,
-        };
-        edges.insert((text(0), text(1), text(2), text(3)), totals);
-    }
-    Ok(edges)
-}
-
-fn compare_edges(fluoro: &EdgeCounts, duck: &EdgeCounts) -> anyhow::Result<()> {
-    for (key, ours) in fluoro {
-        let theirs = duck.get(key).with_context(|| format!("duckdb has no edge {key:?}"))?;
-        ensure!(same_statistics(ours, theirs), "edge {key:?}: fluoro {ours:?}, duckdb {theirs:?}");
-    }
-    ensure!(fluoro.len() == duck.len(), "fluoro has {} edges, duckdb {}", fluoro.len(), duck.len());
-    Ok(())
-}
-
-/// Node statistics keyed by name and type, summed over accounts as for edges; client nodes,
-/// which handle no requests, are left out as the SQL side has none.
-fn node_counts(graph: &ServiceGraph) -> NodeCounts {
-    let mut nodes = NodeCounts::new();
-    for node in &graph.services {
-        let Some(statistics) = &node.summary_statistics else { continue };
-        let totals = nodes.entry((node.name.clone(), node.node_type.clone())).or_default();
-        add_statistics(&mut totals.requests, statistics);
-        totals.completed += node.response_time.count();
-        totals.traces += node.duration.count();
-    }
-    nodes
-}
-
-fn add_statistics(totals: &mut EdgeTotals, statistics: &Statistics) {
-    totals.total += statistics.total_count;
-    totals.ok += statistics.ok_count;
-    totals.error += statistics.error_statistics.other_count;
-    totals.throttle += statistics.error_statistics.throttle_count;
-    totals.fault += statistics.fault_statistics.total_count;
-    totals.response_seconds += statistics.total_response_time;
-}
-
-fn duckdb_nodes(duck: &Value) -> anyhow::Result<NodeCounts> {
-    let mut nodes = NodeCounts::new();
-    for row in duck["nodes"].as_array().context("nodes")? {
-        let text = |i: usize| row[i].as_str().unwrap_or_default().to_owned();
-        let count = |i: usize| row[i].as_u64().unwrap_or_default();
-        let requests = EdgeTotals {
-            total: count(2),
-            ok: count(2).saturating_sub(count(3) + count(4) + count(5)),
-            error: count(5),
-            throttle: count(4),
-            fault: count(3),
-            response_seconds: row[6].as_f64().unwrap_or_default() / 1e6,
-        };
-        nodes.insert((text(0), text(1)), NodeTotals { requests, completed: count(7), traces: count(8) });
-    }
-    Ok(nodes)
-}
-
-fn compare_nodes(fluoro: &NodeCounts, duck: &NodeCounts) -> anyhow::Result<()> {
-    for (key, ours) in fluoro {
-        let theirs = duck.get(key).with_context(|| format!("duckdb has no node {key:?}"))?;
-        let same_counts = (ours.completed, ours.traces) == (theirs.completed, theirs.traces)
-            && same_statistics(&ours.requests, &theirs.requests);
-        ensure!(same_counts, "node {key:?}: fluoro {ours:?}, duckdb {theirs:?}");
-    }
-    ensure!(fluoro.len() == duck.len(), "fluoro has {} nodes, duckdb {}", fluoro.len(), duck.len());
-    Ok(())
-}
-
-fn same_statistics(ours: &EdgeTotals, theirs: &EdgeTotals) -> bool {
-    let same_counts = (ours.total, ours.ok, ours.error, ours.throttle, ours.fault)
-        == (theirs.total, theirs.ok, theirs.error, theirs.throttle, theirs.fault);
-    same_counts && (ours.response_seconds - theirs.response_seconds).abs() <= 1e-6 * ours.response_seconds.max(1.0)
 }

@@ -28,6 +28,11 @@ impl Block {
     pub fn rows(&self) -> usize {
         self.0.rows
     }
+
+    /// The earliest span start and the latest span end, in microseconds (from the footer).
+    pub fn time_range(&self) -> (i64, i64) {
+        (self.0.min_start_us, self.0.max_end_us)
+    }
 }
 
 /// Writes block `id` beside the blocks already in `blocks_dir`, as a flush would.
