@@ -277,8 +277,9 @@ fn discard_tmp(tmp_path: &Path) {
     }
 }
 
-/// Lists complete blocks, sorted by id. Deletes `*.tmp` leftovers of interrupted writes and
-/// blocks whose footer cannot be read, logging each; refuses blocks of a newer format.
+/// Lists complete blocks, sorted by id. Deletes `*.tmp` leftovers of interrupted writes, moves
+/// blocks whose footer cannot be read to `quarantine/` beside `blocks/` (logging each: their
+/// spans may still be recoverable by hand), and refuses blocks of a newer format.
 pub(crate) fn open_blocks(blocks_dir: &Path) -> Result<Vec<BlockMeta>> {
     fs::create_dir_all(blocks_dir).map_err(|error| StoreError::io(blocks_dir, error))?;
     let entries = fs::read_dir(blocks_dir).map_err(|error| StoreError::io(blocks_dir, error))?;
@@ -298,8 +299,9 @@ pub(crate) fn open_blocks(blocks_dir: &Path) -> Result<Vec<BlockMeta>> {
             Ok(meta) => blocks.push(meta),
             Err(error @ StoreError::BlockVersion { .. }) => return Err(error),
             Err(error) => {
-                warn!(path = %path.display(), error = %error, "deleting an unreadable block");
-                remove_file(&path)?;
+                let kept = quarantine(blocks_dir, &path)?;
+                warn!(path = %path.display(), quarantined = %kept.display(), error = %error,
+                    "an unreadable block was moved aside; the other blocks are served");
                 deleted = true;
             }
         }
@@ -309,6 +311,22 @@ pub(crate) fn open_blocks(blocks_dir: &Path) -> Result<Vec<BlockMeta>> {
     }
     blocks.sort_by_key(|block| block.id);
     Ok(blocks)
+}
+
+/// The folder beside `blocks/` where unreadable blocks are kept for inspection.
+pub(crate) const QUARANTINE_DIR: &str = "quarantine";
+
+/// Moves an unreadable block to the quarantine folder, under its name and the time, so that a
+/// later block of the same id quarantined again does not replace it. Returns where it went.
+fn quarantine(blocks_dir: &Path, path: &Path) -> Result<PathBuf> {
+    let dir = blocks_dir.parent().unwrap_or(blocks_dir).join(QUARANTINE_DIR);
+    fluoro_proto::create_private_dir(&dir).map_err(|error| StoreError::io(&dir, error))?;
+    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    let name = path.file_name().and_then(|name| name.to_str()).unwrap_or("block");
+    let kept = dir.join(format!("{name}.{seconds}"));
+    fs::rename(path, &kept).map_err(|error| StoreError::io(path, error))?;
+    sync_dir(&dir)?;
+    Ok(kept)
 }
 
 /// Deletes blocks (after compaction or by retention) and makes the deletion durable.

@@ -193,18 +193,28 @@ fn scan_prunes_by_time_and_predicate() {
 }
 
 #[test]
-fn half_written_and_unreadable_blocks_are_discarded() {
-    let dir = tempfile::tempdir().unwrap();
-    let good = write_block(dir.path(), 1, sample_spans(), Neighbours::default()).unwrap().meta;
+fn half_written_blocks_are_discarded_and_unreadable_ones_quarantined() {
+    let store_dir = tempfile::tempdir().unwrap();
+    let blocks_dir = store_dir.path().join("blocks");
+    std::fs::create_dir(&blocks_dir).unwrap();
+    let good = write_block(&blocks_dir, 1, sample_spans(), Neighbours::default()).unwrap().meta;
     let bytes = std::fs::read(&good.path).unwrap();
     // A crash before the rename: a partial `.tmp`.
-    std::fs::write(dir.path().join("00000000000000000002.parquet.tmp"), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(blocks_dir.join("00000000000000000002.parquet.tmp"), &bytes[..bytes.len() / 2]).unwrap();
     // A block cut short by a disk failure.
-    std::fs::write(block_path(dir.path(), 3), &bytes[..bytes.len() - 100]).unwrap();
-    let blocks = open_blocks(dir.path()).unwrap();
+    let cut = &bytes[..bytes.len() - 100];
+    std::fs::write(block_path(&blocks_dir, 3), cut).unwrap();
+    let blocks = open_blocks(&blocks_dir).unwrap();
     assert_eq!(blocks.iter().map(|block| block.id).collect::<Vec<_>>(), vec![1]);
-    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let left: Vec<_> = std::fs::read_dir(&blocks_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, vec![good.path.file_name().unwrap().to_owned()]);
+    // The unreadable block is kept aside, whole, for inspection.
+    let quarantined: Vec<_> =
+        std::fs::read_dir(store_dir.path().join(QUARANTINE_DIR)).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+    let name = quarantined[0].file_name().unwrap().to_str().unwrap().to_owned();
+    assert!(name.starts_with("00000000000000000003.parquet."), "{name}");
+    assert_eq!(std::fs::read(&quarantined[0]).unwrap(), cut);
 }
 
 #[test]
