@@ -11,6 +11,7 @@ use fluoro_proto::{
 };
 
 use crate::counters::{Counters, DropReason, RejectReason, Source};
+use crate::log_throttle::LogThrottle;
 use fluoro_proto::SinkError;
 use fluoro_proto::{Durability, SpanBatch, SpanSink};
 
@@ -26,6 +27,8 @@ pub struct Ingest {
     rules: Arc<Rules>,
     /// More Prometheus text for `/metrics`, from outside the collector (group metrics).
     prometheus: Vec<PrometheusSource>,
+    /// Refused writes repeat on every batch while the store is over its budget: one line a second.
+    refusals: Arc<LogThrottle>,
 }
 
 /// Renders Prometheus text for `/metrics` on each scrape; the server adds its own sections
@@ -50,7 +53,15 @@ impl std::fmt::Debug for Ingest {
 
 impl Ingest {
     pub fn new(sink: Arc<dyn SpanSink>, counters: Arc<Counters>) -> Self {
-        Ingest { sink, logs: None, metrics: None, counters, rules: Arc::new(Rules::default()), prometheus: Vec::new() }
+        Ingest {
+            sink,
+            logs: None,
+            metrics: None,
+            counters,
+            rules: Arc::new(Rules::default()),
+            prometheus: Vec::new(),
+            refusals: Arc::default(),
+        }
     }
 
     /// Keeps OTLP log records in `logs` (the store, in `fluoro serve`).
@@ -194,7 +205,9 @@ impl Ingest {
             }
             Err(error) => {
                 self.counters.add_dropped(source, DropReason::SinkError, accepted);
-                tracing::warn!(source = ?source, count = accepted, error = %error, "failed to store {what}");
+                if let Some(held_back) = self.refusals.allow() {
+                    tracing::warn!(source = ?source, count = accepted, error = %error, held_back, "failed to store {what}");
+                }
                 Err(error)
             }
         }
@@ -211,7 +224,9 @@ impl Ingest {
             }
             Err(error) => {
                 self.counters.add_dropped(source, DropReason::SinkError, count);
-                tracing::warn!(source = ?source, count, error = %error, "failed to store spans");
+                if let Some(held_back) = self.refusals.allow() {
+                    tracing::warn!(source = ?source, count, error = %error, held_back, "failed to store spans");
+                }
                 Err(error)
             }
         }

@@ -25,6 +25,7 @@ mod counters;
 mod error;
 mod forward;
 mod ingest;
+mod log_throttle;
 mod otlp;
 mod sampling;
 mod server;
