@@ -111,10 +111,13 @@ fn live_minute_reaches_metrics(server: &FluoroServer) {
         "fluoro_group_approximate_trace_count{group=\"slow\"} 0\n".to_owned(),
         format!("fluoro_group_service_requests{{{labels},status=\"fault\"}} 1\n"),
         format!("fluoro_group_service_requests{{{labels},status=\"ok\"}} 1\n"),
-        format!("fluoro_group_service_response_time_seconds{{{labels},quantile=\"0.99\"}} 0.3"),
     ] {
         assert!(text.contains(&line), "{line} in {text}");
     }
+    // 0.3 s, read back from float seconds as sent (0.299999 or 0.3).
+    let p99 = format!("fluoro_group_service_response_time_seconds{{{labels},quantile=\"0.99\"}} ");
+    let value: f64 = text.lines().find_map(|line| line.strip_prefix(&p99)).expect(&p99).parse().unwrap();
+    assert!((value - 0.3).abs() < 1e-5, "{p99}{value}");
 }
 
 fn metrics_text(server: &FluoroServer) -> String {
