@@ -16,9 +16,11 @@ const MAX_SUBJECT_CHARS: usize = 100;
 pub fn insight_notification(insight: &Insight, urls: &[String]) -> Notification {
     let changed_at = insight.end_time.filter(|_| insight.state == InsightState::Closed).unwrap_or(insight.start_time);
     let detail = serde_json::to_value(insight).unwrap_or(Value::Null);
+    let verb = if insight.state == InsightState::Active { "opened" } else { "closed" };
     let message = json!({
         "version": "0",
-        "id": insight_event_id(insight),
+        // One id per insight and change, so a repeated delivery of the same change keeps it.
+        "id": format!("{}-{verb}", insight.insight_id),
         "detail-type": "AWS X-Ray Insight Update",
         "source": "aws.xray",
         "account": ARN_ACCOUNT,
@@ -27,7 +29,6 @@ pub fn insight_notification(insight: &Insight, urls: &[String]) -> Notification 
         "resources": [insight.group_arn],
         "detail": detail,
     });
-    let verb = if insight.state == InsightState::Active { "opened" } else { "closed" };
     let subject = format!("Insight {verb}: {} in group {}", insight.root_cause_service_id.name, insight.group_name);
     Notification {
         source: format!("insight/{}", insight.group_name),
@@ -36,10 +37,4 @@ pub fn insight_notification(insight: &Insight, urls: &[String]) -> Notification 
         timestamp: changed_at,
         urls: urls.to_vec(),
     }
-}
-
-/// One id per insight and state, so a repeated delivery of the same change keeps its id.
-fn insight_event_id(insight: &Insight) -> String {
-    let state = if insight.state == InsightState::Active { "opened" } else { "closed" };
-    format!("{}-{state}", insight.insight_id)
 }

@@ -14,34 +14,20 @@ use crate::table::{Align, Row, Table, Terminal};
 const MAX_TRACE_GRAPH_IDS: usize = 1000;
 const SECONDS_PER_MINUTE: f64 = 60.0;
 
+/// Both tables: two names, then counts and latencies.
+const GRAPH_ALIGN: &[Align] =
+    &[Align::Left, Align::Left, Align::Right, Align::Right, Align::Right, Align::Right, Align::Right, Align::Right];
+
 const NODE_TABLE: Table<'static> = Table {
     header: &["SERVICE", "TYPE", "REQ/MIN", "ERROR", "THROTTLE", "FAULT", "P50", "P99"],
-    align: &[
-        Align::Left,
-        Align::Left,
-        Align::Right,
-        Align::Right,
-        Align::Right,
-        Align::Right,
-        Align::Right,
-        Align::Right,
-    ],
+    align: GRAPH_ALIGN,
     flexible: Some(0),
     coloured: Some(0),
 };
 
 const EDGE_TABLE: Table<'static> = Table {
     header: &["FROM", "TO", "REQ/MIN", "ERROR", "THROTTLE", "FAULT", "P50", "P99"],
-    align: &[
-        Align::Left,
-        Align::Left,
-        Align::Right,
-        Align::Right,
-        Align::Right,
-        Align::Right,
-        Align::Right,
-        Align::Right,
-    ],
+    align: GRAPH_ALIGN,
     flexible: Some(1),
     coloured: Some(1),
 };
