@@ -4,7 +4,7 @@
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::query::{post_or_exit, QueryArgs, ScopedExpression, EXIT_NONE_MATCHED};
+use crate::query::{follow_pages, post_or_exit, QueryArgs, ScopedExpression, EXIT_NONE_MATCHED};
 use crate::table::{Align, Row, Table, Terminal};
 
 /// Traces shown without --limit.
@@ -58,29 +58,23 @@ pub(crate) async fn summaries(
     event_time: bool,
     limit: usize,
 ) -> (Vec<Value>, bool, u64) {
-    let client = reqwest::Client::new();
-    let url = query.url("/TraceSummaries");
-    let mut summaries = Vec::new();
-    let mut processed = 0;
-    let mut token: Option<String> = None;
-    loop {
-        let mut request = json!({"StartTime": start, "EndTime": end, "FilterExpression": expression.sent,
-                                 "TimeRangeType": if event_time { "Event" } else { "TraceId" }});
-        if let Some(token) = &token {
-            request["NextToken"] = json!(token);
+    let client = &reqwest::Client::new();
+    let url = &query.url("/TraceSummaries");
+    let fetched = follow_pages("TraceSummaries", limit, |token, _| {
+        let request = json!({"StartTime": start, "EndTime": end, "FilterExpression": expression.sent,
+                             "TimeRangeType": if event_time { "Event" } else { "TraceId" }, "NextToken": token});
+        async move {
+            let (status, body) = post_or_exit(client, url, &request).await;
+            if !status.is_success() {
+                expression.reject(status, &body);
+            }
+            body
         }
-        let (status, body) = post_or_exit(&client, &url, &request).await;
-        if !status.is_success() {
-            expression.reject(status, &body);
-        }
-        processed += body["TracesProcessedCount"].as_u64().unwrap_or_default();
-        summaries.extend(body["TraceSummaries"].as_array().cloned().unwrap_or_default());
-        token = body["NextToken"].as_str().map(str::to_owned);
-        if token.is_none() || summaries.len() >= limit {
-            break;
-        }
-    }
-    let more = token.is_some() || summaries.len() > limit;
+    })
+    .await;
+    let processed = fetched.pages.iter().filter_map(|page| page["TracesProcessedCount"].as_u64()).sum();
+    let mut summaries = fetched.items;
+    let more = fetched.next.is_some() || summaries.len() > limit;
     summaries.truncate(limit);
     (summaries, more, processed)
 }

@@ -4,7 +4,7 @@
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use crate::query::ApiArgs;
+use crate::query::{follow_pages, ApiArgs};
 use crate::table::{Align, Row, Table, Terminal};
 
 const GROUP_TABLE: Table<'static> = Table {
@@ -121,20 +121,11 @@ async fn change(fields: &GroupFields, operation: &str) -> anyhow::Result<()> {
 
 /// Every page of GetGroups.
 async fn list(api: &ApiArgs) -> Vec<Value> {
-    let mut groups = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let request = match &token {
-            Some(token) => json!({"NextToken": token}),
-            None => json!({}),
-        };
-        let page = api.call("Groups", &request).await;
-        groups.extend(page["Groups"].as_array().cloned().unwrap_or_default());
-        token = page["NextToken"].as_str().map(str::to_owned);
-        if token.is_none() {
-            return groups;
-        }
-    }
+    let page = |token, _| {
+        let request = json!({"NextToken": token});
+        async move { api.call("Groups", &request).await }
+    };
+    follow_pages("Groups", usize::MAX, page).await.items
 }
 
 fn output(api: &ApiArgs, answer: &Value, groups: &[Value]) -> anyhow::Result<()> {

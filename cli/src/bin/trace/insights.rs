@@ -5,7 +5,7 @@ use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 
 use crate::filter::utc;
-use crate::query::{ask, QueryArgs, EXIT_NONE_MATCHED};
+use crate::query::{ask, follow_pages, QueryArgs, EXIT_NONE_MATCHED};
 use crate::table::{Align, Row, Table, Terminal};
 
 const INSIGHT_TABLE: Table<'static> = Table {
@@ -73,19 +73,15 @@ pub(crate) async fn run(args: InsightsArgs) -> anyhow::Result<()> {
         Some(State::Closed) => vec!["CLOSED"],
         None => Vec::new(),
     };
-    let client = reqwest::Client::new();
-    let mut insights = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
+    let client = &reqwest::Client::new();
+    let url = &args.query.url("/InsightSummaries");
+    let insights = follow_pages("InsightSummaries", usize::MAX, |token, _| {
         let request = json!({"StartTime": start, "EndTime": end, "States": states, "GroupName": args.query.group,
                              "NextToken": token});
-        let body = ask(&client, &args.query.url("/InsightSummaries"), &request).await;
-        insights.extend(body["InsightSummaries"].as_array().cloned().unwrap_or_default());
-        token = body["NextToken"].as_str().map(str::to_owned);
-        if token.is_none() {
-            break;
-        }
-    }
+        async move { ask(client, url, &request).await }
+    })
+    .await
+    .items;
     if args.query.json {
         println!("{}", serde_json::to_string_pretty(&json!({"InsightSummaries": insights}))?);
     } else if !insights.is_empty() {

@@ -8,7 +8,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use crate::filter::civil_from_days;
-use crate::query::{ask, QueryArgs, EXIT_NONE_MATCHED};
+use crate::query::{ask, follow_pages, QueryArgs, EXIT_NONE_MATCHED};
 
 /// Lines shown without --limit.
 const DEFAULT_LIMIT: usize = 100;
@@ -94,27 +94,18 @@ async fn trace_logs(args: &LogsArgs, trace_id: &str) -> anyhow::Result<Value> {
 /// of the lines not fetched.
 async fn search_logs(args: &LogsArgs) -> anyhow::Result<Value> {
     let (start, end) = args.query.window_json()?;
-    let client = reqwest::Client::new();
-    let url = args.query.url("/api/logs/search");
+    let client = &reqwest::Client::new();
+    let url = &args.query.url("/api/logs/search");
     let limit = args.query.limit_or(DEFAULT_LIMIT);
-    let mut lines: Vec<Value> = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut request = json!({"StartTime": start, "EndTime": end, "Service": args.service,
-                                 "Severity": args.severity, "Text": args.grep,
-                                 "Limit": (limit - lines.len()).min(MAX_PAGE)});
-        if let Some(token) = &token {
-            request["NextToken"] = json!(token);
-        }
-        let page = ask(&client, &url, &request).await;
-        lines.extend(page["Logs"].as_array().cloned().unwrap_or_default());
-        token = page["NextToken"].as_str().map(str::to_owned);
-        if token.is_none() || lines.len() >= limit {
-            break;
-        }
-    }
-    let mut answer = json!({"Logs": lines});
-    if let Some(token) = token {
+    let fetched = follow_pages("Logs", limit, |token, fetched| {
+        let request = json!({"StartTime": start, "EndTime": end, "Service": args.service,
+                             "Severity": args.severity, "Text": args.grep,
+                             "Limit": (limit - fetched).min(MAX_PAGE), "NextToken": token});
+        async move { ask(client, url, &request).await }
+    })
+    .await;
+    let mut answer = json!({"Logs": fetched.items});
+    if let Some(token) = fetched.next {
         answer["NextToken"] = json!(token);
     }
     Ok(answer)

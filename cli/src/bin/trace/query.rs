@@ -1,8 +1,9 @@
 //! What the subcommands that talk to a server share: the server ([`EndpointArgs`]), the query
 //! options ([`QueryArgs`]: window, group, limit, JSON), one JSON request with its JSON answer,
-//! the exit statuses, and how a refusal is reported (a filter expression's error with a caret
-//! under its column).
+//! the exit statuses, how a refusal is reported (a filter expression's error with a caret
+//! under its column), and how a listing is followed page after page ([`follow_pages`]).
 
+use std::future::Future;
 use std::process::exit;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -251,6 +252,34 @@ pub(crate) async fn post_or_exit(client: &reqwest::Client, url: &str, request: &
     match post_json(client, url, request).await {
         Ok(answer) => answer,
         Err(error) => unreachable_server(&error),
+    }
+}
+
+/// What [`follow_pages`] fetched: the listed items, the `NextToken` of what was left, and the
+/// pages themselves (for totals such as `TracesProcessedCount`).
+#[derive(Default)]
+pub(crate) struct Pages {
+    pub(crate) items: Vec<Value>,
+    pub(crate) next: Option<String>,
+    pub(crate) pages: Vec<Value>,
+}
+
+/// Follows `NextToken` until the last page or until `limit` items of the page's `key` array:
+/// `fetch(token, items so far)` asks for one page.
+pub(crate) async fn follow_pages<Fetch, Page>(key: &str, limit: usize, mut fetch: Fetch) -> Pages
+where
+    Fetch: FnMut(Option<String>, usize) -> Page,
+    Page: Future<Output = Value>,
+{
+    let mut fetched = Pages::default();
+    loop {
+        let page = fetch(fetched.next.take(), fetched.items.len()).await;
+        fetched.items.extend(page[key].as_array().cloned().unwrap_or_default());
+        fetched.next = page["NextToken"].as_str().map(str::to_owned);
+        fetched.pages.push(page);
+        if fetched.next.is_none() || fetched.items.len() >= limit {
+            return fetched;
+        }
     }
 }
 
