@@ -34,6 +34,24 @@ impl Dashboard {
         let data_dir = tempfile::tempdir().unwrap();
         prepare(data_dir.path());
         let server = FluoroServer::start(data_dir.path());
+        Dashboard::fill(server, data_dir)
+    }
+
+    /// A server that asks for `token` (`--api-token-file`); the facts then hold it as `api_token`.
+    pub(crate) fn start_with_token(token: &str) -> Dashboard {
+        let data_dir = tempfile::tempdir().unwrap();
+        let token_file = data_dir.path().join("api-token");
+        std::fs::write(&token_file, format!("{token}\n")).unwrap();
+        let mut server =
+            FluoroServer::start_with(data_dir.path(), &["--api-token-file".as_ref(), token_file.as_os_str()]);
+        server.token = Some(token.to_owned());
+        let mut dashboard = Dashboard::fill(server, data_dir);
+        dashboard.facts["api_token"] = json!(token);
+        dashboard
+    }
+
+    /// Sends the topology and waits until all of it is queryable.
+    fn fill(server: FluoroServer, data_dir: tempfile::TempDir) -> Dashboard {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/dashboard_topology.py");
         let ports = [server.port("udp"), server.port("otlp-http")].map(|port| port.to_string());
         let run = Command::new("python3").arg(script).args(&ports).output().unwrap();
@@ -88,6 +106,6 @@ impl Dashboard {
     }
 }
 
-fn now_seconds() -> f64 {
+pub(crate) fn now_seconds() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
 }

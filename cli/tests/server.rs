@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 pub(crate) struct FluoroServer {
     child: Child,
     pub(crate) addresses: HashMap<String, SocketAddr>,
+    /// The API token [`FluoroServer::post`] sends, for a server started with one.
+    pub(crate) token: Option<String>,
 }
 
 impl FluoroServer {
@@ -57,7 +59,7 @@ impl FluoroServer {
             }
         }
         assert_eq!(addresses.len(), 5, "every listener reported: {addresses:?}");
-        FluoroServer { child, addresses }
+        FluoroServer { child, addresses, token: None }
     }
 
     pub(crate) fn port(&self, listener: &str) -> u16 {
@@ -72,7 +74,11 @@ impl FluoroServer {
     pub(crate) fn post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
-            let response = reqwest::Client::new().post(self.url(path)).json(&body).send().await.unwrap();
+            let mut request = reqwest::Client::new().post(self.url(path)).json(&body);
+            if let Some(token) = &self.token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.unwrap();
             let status = response.status();
             let body: serde_json::Value = response.json().await.unwrap();
             assert!(status.is_success(), "{path} answered {status}: {body}");

@@ -13,4 +13,6 @@ pub enum CollectorError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Sink(#[from] SinkError),
+    #[error("{0}")]
+    InvalidConfig(String),
 }

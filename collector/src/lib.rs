@@ -10,6 +10,7 @@
 //! | `otlp` | OTLP traces, logs and metrics over gRPC and HTTP (`otlp/logs.rs`, `otlp/metrics.rs`: the other signals) |
 //! | `body_limit` | request bodies over a limit answered 413 after draining, not with a reset |
 //! | `xray_api` | `PutTraceSegments`, `BatchGetTraces`, `PutTelemetryRecords`, `/metrics` |
+//! | `api_token` | [`ApiToken`]: the HTTP API port's optional bearer token, the login page for browsers |
 //! | `forward` | sidecar mode: relay raw documents to a central Fluoro in batches; sampling proxy |
 //!
 //! Write path: `udp.rs` (datagram → header check) → bounded queue → `ingest.rs`
@@ -20,6 +21,7 @@
 //! (`PutTraceSegments` to the central Fluoro, its `UnprocessedTraceSegments` counted).
 //! When you change the UDP receive side, both paths change: `UdpHandoff` in `udp.rs`.
 
+mod api_token;
 mod body_limit;
 mod counters;
 mod error;
@@ -33,6 +35,7 @@ mod sink;
 mod udp;
 mod xray_api;
 
+pub use api_token::{ApiToken, OPEN_PATHS};
 pub use body_limit::DRAIN_LIMIT_BYTES;
 pub use counters::{Counters, CountersSnapshot, DropReason, RejectReason, Source, SourceCounts};
 pub use error::{CollectorError, Result};

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | UDP | 127.0.0.1:2000 | X-Ray daemon protocol (`udp.rs`) |
 //! | TCP | 127.0.0.1:2000 | `GetSamplingRules`, `SamplingTargets` for SDKs (`sampling.rs`) |
-//! | HTTP | 127.0.0.1:2020 | X-Ray API (`xray_api.rs`), sampling rule management, `/metrics` |
+//! | HTTP | 127.0.0.1:2020 | X-Ray API (`xray_api.rs`), sampling rule management, `/metrics`; behind the optional API token (`api_token.rs`) |
 //! | gRPC | 127.0.0.1:4317 | OTLP `TraceService/Export`, `LogsService/Export`, `MetricsService/Export` (`otlp.rs`, `otlp/logs.rs`, `otlp/metrics.rs`) |
 //! | HTTP | 127.0.0.1:4318 | OTLP `POST /v1/traces`, `POST /v1/logs`, `POST /v1/metrics` (`otlp.rs`) |
 //!
@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::api_token::{guard, ApiToken};
 use crate::counters::Counters;
 use crate::error::CollectorError;
 use crate::forward::{sampling_proxy_router, ForwardConfig, Forwarder};
@@ -40,6 +41,8 @@ pub struct ServerConfig {
     pub otlp_http_bind: SocketAddr,
     /// Sampling rules persist here (`sampling-rules.json`).
     pub data_dir: PathBuf,
+    /// When set, the HTTP API port asks for it (`api_token.rs`).
+    pub api_token: Option<ApiToken>,
 }
 
 /// The addresses a started server listens on.
@@ -89,6 +92,7 @@ pub async fn start(
 
     let (stop, stopped) = watch::channel(false);
     let api = xray_api_router(ingest.clone(), traces).merge(sampling_router(rules.clone())).merge(api_routes);
+    let api = guard(api, config.api_token.clone());
     let tasks = vec![
         tokio::spawn(serve_http(sampling, sampling_router(rules), wait_for(stopped.clone()))),
         tokio::spawn(serve_http(http, api, wait_for(stopped.clone()))),

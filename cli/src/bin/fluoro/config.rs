@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use fluoro_collector::ApiToken;
 use serde::Deserialize;
 
 pub(crate) const DEFAULT_UDP_BIND: &str = "127.0.0.1:2000";
@@ -26,6 +27,8 @@ pub(crate) struct ConfigFile {
     pub(crate) http_bind: Option<SocketAddr>,
     pub(crate) otlp_grpc_bind: Option<SocketAddr>,
     pub(crate) otlp_http_bind: Option<SocketAddr>,
+    /// A file holding the HTTP API's token (`--api-token-file`).
+    pub(crate) api_token_file: Option<PathBuf>,
     #[serde(default)]
     pub(crate) udp: UdpSection,
     #[serde(default)]
@@ -36,6 +39,19 @@ pub(crate) struct ConfigFile {
     pub(crate) alarms: AlarmsSection,
     #[serde(default)]
     pub(crate) insights: crate::insight_loop::InsightsSection,
+}
+
+/// The HTTP API's token: from `--api-token-file`, else $FLUORO_API_TOKEN, else the file's
+/// `api_token_file`; none when none is given. Never a flag holding the token itself: `ps` shows
+/// command lines to every user.
+pub(crate) fn api_token(flag: Option<&Path>, from_file: Option<&Path>) -> anyhow::Result<Option<ApiToken>> {
+    let text = match (flag, std::env::var("FLUORO_API_TOKEN").ok(), from_file) {
+        (Some(path), _, _) | (None, None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the API token file {}", path.display()))?,
+        (None, Some(token), _) => token,
+        (None, None, None) => return Ok(None),
+    };
+    Ok(Some(ApiToken::new(&text)?))
 }
 
 /// When group metrics are computed; defaults are `fluoro_analyzer::DEFAULT_*`.

@@ -70,6 +70,12 @@ pub(crate) struct ServeArgs {
     /// Allow plain HTTP to `--blocks-endpoint` (a local server).
     #[arg(long)]
     blocks_allow_http: bool,
+    /// Ask every request on the HTTP API port for this token (a file holding it, 16–512
+    /// characters; `openssl rand -hex 32 > token`): `Authorization: Bearer …`, or the
+    /// dashboard's login page. SDK writes (segments, sampling) stay open. Also
+    /// $FLUORO_API_TOKEN or `api_token_file`. Default: no token.
+    #[arg(long, value_name = "FILE")]
+    api_token_file: Option<PathBuf>,
     /// A TOML file for everything else; see fluoro.example.toml.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -120,7 +126,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         insight_webhooks: file.insights.webhooks()?,
     };
     let recent_max_bytes = args.recent_max_bytes;
-    let server_config = server_config(args, file);
+    let api_token = config::api_token(args.api_token_file.as_deref(), file.api_token_file.as_deref())?;
+    let mut server_config = server_config(args, file);
+    server_config.api_token = api_token;
     // Owner only, before anything is written in it: spans hold URLs, user ids and SQL.
     fluoro_proto::create_private_dir(&server_config.data_dir)
         .with_context(|| format!("cannot create the data dir {}", server_config.data_dir.display()))?;
@@ -172,6 +180,7 @@ fn server_config(args: ServeArgs, file: ConfigFile) -> ServerConfig {
         otlp_grpc_bind: pick(args.otlp_grpc_bind, file.otlp_grpc_bind, config::DEFAULT_OTLP_GRPC_BIND),
         otlp_http_bind: pick(args.otlp_http_bind, file.otlp_http_bind, config::DEFAULT_OTLP_HTTP_BIND),
         data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(config::default_data_dir),
+        api_token: None,
     }
 }
 

@@ -5,7 +5,7 @@
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::query::{post_or_exit, QueryArgs, ScopedExpression};
+use crate::query::{client, post_or_exit, QueryArgs, ScopedExpression};
 
 /// Attribute values shown without --limit.
 const DEFAULT_TOP: usize = 15;
@@ -55,7 +55,7 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<()> {
     let (start, end) = args.query.window_json()?;
     let request = json!({"StartTime": start, "EndTime": end, "Selection": args.selection, "Baseline": args.baseline,
                          "GroupName": args.query.group});
-    let (status, body) = post_or_exit(&reqwest::Client::new(), &args.query.url("/api/compare"), &request).await;
+    let (status, body) = post_or_exit(&client(), &args.query.url("/api/compare"), &request).await;
     if !status.is_success() {
         // The server names the baseline in its errors; others are the selection's.
         let message = body["message"].as_str().unwrap_or_default();

@@ -4,7 +4,7 @@
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::query::{follow_pages, post_or_exit, QueryArgs, ScopedExpression, EXIT_NONE_MATCHED};
+use crate::query::{client, follow_pages, post_or_exit, QueryArgs, ScopedExpression, EXIT_NONE_MATCHED};
 use crate::table::{Align, Row, Table, Terminal};
 
 /// Traces shown without --limit.
@@ -58,7 +58,7 @@ pub(crate) async fn summaries(
     event_time: bool,
     limit: usize,
 ) -> (Vec<Value>, bool, u64) {
-    let client = &reqwest::Client::new();
+    let client = &client();
     let url = &query.url("/TraceSummaries");
     let fetched = follow_pages("TraceSummaries", limit, |token, _| {
         let request = json!({"StartTime": start, "EndTime": end, "FilterExpression": expression.sent,

@@ -6,7 +6,7 @@ use std::process::exit;
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::query::{ask, EndpointArgs, EXIT_NONE_MATCHED};
+use crate::query::{ask, client, EndpointArgs, EXIT_NONE_MATCHED};
 use crate::table::Terminal;
 
 /// Characters of the waterfall's timeline column.
@@ -53,7 +53,7 @@ pub(crate) struct GetArgs {
 }
 
 pub(crate) async fn run(args: GetArgs) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
+    let client = client();
     let url = args.endpoint.url("/Traces");
     let mut traces = Vec::new();
     let mut missing: Vec<Value> = Vec::new();

@@ -6,7 +6,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use crate::compare::print_table;
-use crate::query::{post_or_exit, QueryArgs, ScopedExpression, EXIT_NONE_MATCHED};
+use crate::query::{client, post_or_exit, QueryArgs, ScopedExpression, EXIT_NONE_MATCHED};
 
 /// The longest bar, in characters.
 const BAR_WIDTH: usize = 40;
@@ -50,7 +50,7 @@ pub(crate) async fn run(args: HistogramArgs) -> anyhow::Result<()> {
     let (start, end) = args.query.window_json()?;
     let request = json!({"StartTime": start, "EndTime": end, "FilterExpression": args.expression,
                          "GroupName": args.query.group});
-    let (status, body) = post_or_exit(&reqwest::Client::new(), &args.query.url("/api/histogram"), &request).await;
+    let (status, body) = post_or_exit(&client(), &args.query.url("/api/histogram"), &request).await;
     if !status.is_success() {
         ScopedExpression::new(args.expression.as_deref().unwrap_or_default(), None).reject(status, &body);
     }

@@ -5,7 +5,7 @@ use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 
 use crate::filter::utc;
-use crate::query::{ask, follow_pages, QueryArgs, EXIT_NONE_MATCHED};
+use crate::query::{ask, client, follow_pages, QueryArgs, EXIT_NONE_MATCHED};
 use crate::table::{Align, Row, Table, Terminal};
 
 const INSIGHT_TABLE: Table<'static> = Table {
@@ -73,7 +73,7 @@ pub(crate) async fn run(args: InsightsArgs) -> anyhow::Result<()> {
         Some(State::Closed) => vec!["CLOSED"],
         None => Vec::new(),
     };
-    let client = &reqwest::Client::new();
+    let client = &client();
     let url = &args.query.url("/InsightSummaries");
     let insights = follow_pages("InsightSummaries", usize::MAX, |token, _| {
         let request = json!({"StartTime": start, "EndTime": end, "States": states, "GroupName": args.query.group,

@@ -8,7 +8,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use crate::filter::civil_from_days;
-use crate::query::{ask, follow_pages, QueryArgs, EXIT_NONE_MATCHED};
+use crate::query::{ask, client, follow_pages, QueryArgs, EXIT_NONE_MATCHED};
 
 /// Lines shown without --limit.
 const DEFAULT_LIMIT: usize = 100;
@@ -87,14 +87,14 @@ async fn trace_logs(args: &LogsArgs, trace_id: &str) -> anyhow::Result<Value> {
     if let Some(segment) = &args.segment {
         request["SegmentId"] = json!(segment);
     }
-    Ok(ask(&reqwest::Client::new(), &args.query.url("/api/logs/trace"), &request).await)
+    Ok(ask(&client(), &args.query.url("/api/logs/trace"), &request).await)
 }
 
 /// Page after page until `--limit` lines or the last page; the answer keeps the `NextToken`
 /// of the lines not fetched.
 async fn search_logs(args: &LogsArgs) -> anyhow::Result<Value> {
     let (start, end) = args.query.window_json()?;
-    let client = &reqwest::Client::new();
+    let client = &client();
     let url = &args.query.url("/api/logs/search");
     let limit = args.query.limit_or(DEFAULT_LIMIT);
     let fetched = follow_pages("Logs", limit, |token, fetched| {

@@ -7,7 +7,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use crate::filter::summaries;
-use crate::query::{ask, QueryArgs, ScopedExpression, EXIT_NONE_MATCHED};
+use crate::query::{ask, client, QueryArgs, ScopedExpression, EXIT_NONE_MATCHED};
 use crate::table::{Align, Row, Table, Terminal};
 
 /// GetTraceGraph takes at most this many trace ids: the traces a `--filter` map is drawn from.
@@ -77,7 +77,7 @@ pub(crate) async fn run(args: MapArgs) -> anyhow::Result<()> {
         None => {
             args.query.refuse_limit("map without --filter");
             let request = json!({"StartTime": start, "EndTime": end, "GroupName": args.query.group});
-            let answer = ask(&reqwest::Client::new(), &args.query.url("/ServiceGraph"), &request).await;
+            let answer = ask(&client(), &args.query.url("/ServiceGraph"), &request).await;
             answer["Services"].as_array().cloned().unwrap_or_default()
         }
     };
@@ -105,7 +105,7 @@ async fn filtered_services(args: &MapArgs, filter: &str, window: (f64, f64)) -> 
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let answer = ask(&reqwest::Client::new(), &args.query.url("/TraceGraph"), &json!({"TraceIds": ids})).await;
+    let answer = ask(&client(), &args.query.url("/TraceGraph"), &json!({"TraceIds": ids})).await;
     Ok(answer["Services"].as_array().cloned().unwrap_or_default())
 }
 

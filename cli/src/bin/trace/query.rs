@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::process::exit;
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
@@ -24,10 +25,12 @@ pub(crate) const EXIT_SERVER_ERROR: i32 = 3;
 /// The window of a query without --since or --from.
 const DEFAULT_SINCE: &str = "1h";
 
-/// Which server: `--endpoint`, else `FLUORO_ENDPOINT`, else the default.
+/// Which server: `--endpoint`, else `FLUORO_ENDPOINT`, else the default. A server started with
+/// an API token gets it from `FLUORO_API_TOKEN` or the file `FLUORO_API_TOKEN_FILE` names.
 #[derive(Args, Clone)]
 pub(crate) struct EndpointArgs {
-    /// The Fluoro server's HTTP API.
+    /// The Fluoro server's HTTP API. A server that asks for a token gets it from
+    /// $FLUORO_API_TOKEN, or from the file $FLUORO_API_TOKEN_FILE names.
     #[arg(long, env = "FLUORO_ENDPOINT", default_value = DEFAULT_SERVER, alias = "server", value_name = "URL",
           help_heading = "Server")]
     pub(crate) endpoint: String,
@@ -54,13 +57,13 @@ pub(crate) struct ApiArgs {
 impl ApiArgs {
     /// The answer of `POST /<operation>`, or the error's message and exit status 2 or 3.
     pub(crate) async fn call(&self, operation: &str, request: &Value) -> Value {
-        ask(&reqwest::Client::new(), &self.endpoint.url(&format!("/{operation}")), request).await
+        ask(&client(), &self.endpoint.url(&format!("/{operation}")), request).await
     }
 
     /// Like [`ApiArgs::call`], but an error about `expression` (a group's filter) shows the caret.
     pub(crate) async fn call_with_expression(&self, operation: &str, request: &Value, expression: &str) -> Value {
         let url = self.endpoint.url(&format!("/{operation}"));
-        let (status, body) = post_or_exit(&reqwest::Client::new(), &url, request).await;
+        let (status, body) = post_or_exit(&client(), &url, request).await;
         if !status.is_success() {
             ScopedExpression::new(expression, None).reject(status, &body);
         }
@@ -281,6 +284,38 @@ where
             return fetched;
         }
     }
+}
+
+/// The HTTP client of every request: with the server's API token when one is given
+/// ($FLUORO_API_TOKEN, else the file named by $FLUORO_API_TOKEN_FILE), read once.
+pub(crate) fn client() -> reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| api_token().and_then(build_client).unwrap_or_else(|error| usage_error(&error))).clone()
+}
+
+fn api_token() -> anyhow::Result<Option<String>> {
+    if let Ok(token) = std::env::var("FLUORO_API_TOKEN") {
+        return Ok(Some(token.trim().to_owned()));
+    }
+    let Ok(path) = std::env::var("FLUORO_API_TOKEN_FILE") else { return Ok(None) };
+    let token = std::fs::read_to_string(&path).with_context(|| format!("cannot read FLUORO_API_TOKEN_FILE {path}"))?;
+    Ok(Some(token.trim().to_owned()))
+}
+
+fn build_client(token: Option<String>) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .context("the API token holds characters a header cannot carry")?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    Ok(reqwest::Client::builder().default_headers(headers).build()?)
+}
+
+fn usage_error(error: &anyhow::Error) -> ! {
+    eprintln!("error: {error:#}");
+    exit(EXIT_USAGE)
 }
 
 pub(crate) fn now_seconds() -> f64 {

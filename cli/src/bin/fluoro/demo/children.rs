@@ -53,6 +53,8 @@ impl ChildProcess {
         let executable = std::env::current_exe().context("cannot find the fluoro executable")?;
         let mut child = Command::new(executable)
             .args(&args)
+            // The demo's server is open on loopback: its own children call it without a token.
+            .env_remove("FLUORO_API_TOKEN")
             .env("FLUORO_LOG", std::env::var("FLUORO_LOG").unwrap_or_else(|_| "warn".to_owned()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
