@@ -62,6 +62,10 @@ impl FluoroServer {
         FluoroServer { child, addresses, token: None }
     }
 
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn port(&self, listener: &str) -> u16 {
         self.addresses[listener].port()
     }

@@ -11,6 +11,7 @@
 //! | `body_limit` | request bodies over a limit answered 413 after draining, not with a reset |
 //! | `xray_api` | `PutTraceSegments`, `BatchGetTraces`, `PutTelemetryRecords`, `/metrics` |
 //! | `api_token` | [`ApiToken`]: the HTTP API port's optional bearer token, the login page for browsers |
+//! | `http_listener` | [`HttpLimits`]: every HTTP listener's accept loop, bounded against slow and stalled clients |
 //! | `forward` | sidecar mode: relay raw documents to a central Fluoro in batches; sampling proxy |
 //!
 //! Write path: `udp.rs` (datagram → header check) → bounded queue → `ingest.rs`
@@ -26,6 +27,7 @@ mod body_limit;
 mod counters;
 mod error;
 mod forward;
+mod http_listener;
 mod ingest;
 mod log_throttle;
 mod otlp;
@@ -40,6 +42,7 @@ pub use body_limit::DRAIN_LIMIT_BYTES;
 pub use counters::{Counters, CountersSnapshot, DropReason, RejectReason, Source, SourceCounts};
 pub use error::{CollectorError, Result};
 pub use forward::{sampling_proxy_router, ForwardConfig, ForwardSink, Forwarder, MAX_FORWARD_BODY_BYTES};
+pub use http_listener::HttpLimits;
 pub use ingest::{Ingest, PrometheusSource, RefusedDocument};
 pub use otlp::{otlp_grpc_service, otlp_http_router, serve_otlp_grpc, OtlpTraceService, MAX_OTLP_REQUEST_BYTES};
 pub use sampling::{

@@ -11,7 +11,6 @@
 //!
 //! Every address can be port 0; [`RunningServer`] reports the addresses actually bound.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,6 +23,7 @@ use crate::api_token::{guard, ApiToken};
 use crate::counters::Counters;
 use crate::error::CollectorError;
 use crate::forward::{sampling_proxy_router, ForwardConfig, Forwarder};
+use crate::http_listener::{serve_http, HttpLimits};
 use crate::ingest::Ingest;
 use crate::otlp::{otlp_http_router, serve_otlp_grpc};
 use crate::sampling::{sampling_router, SamplingRules};
@@ -43,6 +43,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// When set, the HTTP API port asks for it (`api_token.rs`).
     pub api_token: Option<ApiToken>,
+    /// Slow clients' bounds on every HTTP listener (`http_listener.rs`).
+    pub http_limits: HttpLimits,
 }
 
 /// The addresses a started server listens on.
@@ -93,10 +95,11 @@ pub async fn start(
     let (stop, stopped) = watch::channel(false);
     let api = xray_api_router(ingest.clone(), traces).merge(sampling_router(rules.clone())).merge(api_routes);
     let api = guard(api, config.api_token.clone());
+    let limits = config.http_limits;
     let tasks = vec![
-        tokio::spawn(serve_http(sampling, sampling_router(rules), wait_for(stopped.clone()))),
-        tokio::spawn(serve_http(http, api, wait_for(stopped.clone()))),
-        tokio::spawn(serve_http(otlp_http, otlp_http_router(ingest.clone()), wait_for(stopped.clone()))),
+        tokio::spawn(serve_http(sampling, sampling_router(rules), limits, wait_for(stopped.clone()))),
+        tokio::spawn(serve_http(http, api, limits, wait_for(stopped.clone()))),
+        tokio::spawn(serve_http(otlp_http, otlp_http_router(ingest.clone()), limits, wait_for(stopped.clone()))),
         tokio::spawn(serve_otlp_grpc(otlp_grpc, ingest, wait_for(stopped))),
     ];
     Ok(RunningServer { addresses, udp, stop, tasks })
@@ -118,15 +121,6 @@ impl RunningServer {
 
 async fn bind(address: SocketAddr) -> Result<TcpListener, CollectorError> {
     TcpListener::bind(address).await.map_err(|source| CollectorError::Bind { address: address.to_string(), source })
-}
-
-async fn serve_http(
-    listener: TcpListener,
-    router: axum::Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), CollectorError> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
-    Ok(())
 }
 
 async fn wait_for(mut stopped: watch::Receiver<bool>) {
@@ -168,8 +162,13 @@ pub async fn start_daemon(config: DaemonConfig, counters: Arc<Counters>) -> Resu
     let udp = receiver.local_addr();
     let (sampling_addr, http_addr) = (sampling.local_addr()?, http.local_addr()?);
     let tasks = vec![
-        tokio::spawn(serve_http(sampling, sampling_proxy_router(&central), wait_for(stopped.clone()))),
-        tokio::spawn(serve_http(http, metrics_router(counters), wait_for(stopped))),
+        tokio::spawn(serve_http(
+            sampling,
+            sampling_proxy_router(&central),
+            HttpLimits::default(),
+            wait_for(stopped.clone()),
+        )),
+        tokio::spawn(serve_http(http, metrics_router(counters), HttpLimits::default(), wait_for(stopped))),
     ];
     Ok(RunningDaemon { udp, sampling: sampling_addr, http: http_addr, receiver, forwarder, stop, tasks })
 }

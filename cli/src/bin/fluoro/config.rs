@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use fluoro_collector::ApiToken;
+use fluoro_collector::{ApiToken, HttpLimits};
 use serde::Deserialize;
 
 pub(crate) const DEFAULT_UDP_BIND: &str = "127.0.0.1:2000";
@@ -31,6 +31,8 @@ pub(crate) struct ConfigFile {
     pub(crate) api_token_file: Option<PathBuf>,
     #[serde(default)]
     pub(crate) udp: UdpSection,
+    #[serde(default)]
+    pub(crate) http: HttpSection,
     #[serde(default)]
     pub(crate) store: StoreSection,
     #[serde(default)]
@@ -116,6 +118,38 @@ pub(crate) struct UdpSection {
     pub(crate) receivers: Option<usize>,
     pub(crate) workers: Option<usize>,
     pub(crate) queue_datagrams: Option<usize>,
+}
+
+/// Slow clients' bounds on every HTTP listener; defaults are `HttpLimits::default()`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HttpSection {
+    pub(crate) header_read_timeout_seconds: Option<f64>,
+    pub(crate) body_read_timeout_seconds: Option<f64>,
+    pub(crate) max_connections: Option<usize>,
+}
+
+impl HttpSection {
+    pub(crate) fn limits(&self) -> anyhow::Result<HttpLimits> {
+        let mut limits = HttpLimits::default();
+        let seconds = |value: Option<f64>, key: &str, default: Duration| match value {
+            None => Ok(default),
+            Some(seconds) if (0.1..=3600.0).contains(&seconds) => Ok(Duration::from_secs_f64(seconds)),
+            Some(_) => anyhow::bail!("http.{key} must be between 0.1 and 3600"),
+        };
+        limits.header_read_timeout =
+            seconds(self.header_read_timeout_seconds, "header_read_timeout_seconds", limits.header_read_timeout)?;
+        limits.body_read_timeout =
+            seconds(self.body_read_timeout_seconds, "body_read_timeout_seconds", limits.body_read_timeout)?;
+        if let Some(connections) = self.max_connections {
+            anyhow::ensure!(
+                (1..=1_000_000).contains(&connections),
+                "http.max_connections must be between 1 and 1000000"
+            );
+            limits.max_connections = connections;
+        }
+        Ok(limits)
+    }
 }
 
 /// When recent data becomes a Parquet block and how often UDP data is synced; defaults are

@@ -12,7 +12,7 @@ use clap::Args;
 use std::time::Duration;
 
 use fluoro_analyzer::{Alarms, GroupMetricsConfig, GroupMetricsRecorder, Groups, Insights};
-use fluoro_collector::{Counters, Ingest, ServerConfig, UdpConfig};
+use fluoro_collector::{Counters, HttpLimits, Ingest, ServerConfig, UdpConfig};
 use fluoro_proto::{LogSink, MetricSink, SpanSink, TraceSource};
 use fluoro_store::{Store, StoreConfig};
 
@@ -127,8 +127,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let recent_max_bytes = args.recent_max_bytes;
     let api_token = config::api_token(args.api_token_file.as_deref(), file.api_token_file.as_deref())?;
+    let http_limits = file.http.limits()?;
     let mut server_config = server_config(args, file);
     server_config.api_token = api_token;
+    server_config.http_limits = http_limits;
     // Owner only, before anything is written in it: spans hold URLs, user ids and SQL.
     fluoro_proto::create_private_dir(&server_config.data_dir)
         .with_context(|| format!("cannot create the data dir {}", server_config.data_dir.display()))?;
@@ -181,6 +183,7 @@ fn server_config(args: ServeArgs, file: ConfigFile) -> ServerConfig {
         otlp_http_bind: pick(args.otlp_http_bind, file.otlp_http_bind, config::DEFAULT_OTLP_HTTP_BIND),
         data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(config::default_data_dir),
         api_token: None,
+        http_limits: HttpLimits::default(),
     }
 }
 

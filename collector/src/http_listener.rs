@@ -1,0 +1,106 @@
+//! Every HTTP listener's accept loop (`fluoro serve`'s API, OTLP HTTP and sampling ports, the
+//! sidecar's), bounded against slow and stalled clients: a request head must arrive whole
+//! within [`HttpLimits::header_read_timeout`] (also the idle limit of a kept-alive
+//! connection), a body may pause at most [`HttpLimits::body_read_timeout`] between two chunks,
+//! and at most [`HttpLimits::max_connections`] connections are served at once (further ones
+//! wait in the kernel's backlog until a slot frees). So a few hundred sockets that trickle a
+//! header or stall mid-body hold a slot each for seconds, not forever, and every other client
+//! keeps being answered.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower_http::timeout::RequestBodyTimeoutLayer;
+
+use crate::error::CollectorError;
+
+/// How long a slow client may hold a connection, and how many connections are served at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// From a request's first byte (or the previous answer, on a kept-alive connection) to its
+    /// whole head; then the connection is closed.
+    pub header_read_timeout: Duration,
+    /// The longest pause between two chunks of a request body; then the request fails (408).
+    pub body_read_timeout: Duration,
+    /// Connections served at once per listener.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> HttpLimits {
+        HttpLimits {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// After a stop, connections still answering get this long to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// After a failed accept (out of file descriptors): wait rather than spin.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+/// Serves `router` on `listener` within `limits` until `shutdown` completes, then lets the
+/// connections under way finish (at most [`SHUTDOWN_GRACE`]).
+pub(crate) async fn serve_http(
+    listener: TcpListener,
+    router: Router,
+    limits: HttpLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), CollectorError> {
+    let router = router.layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout));
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    // HTTP/1 only: detecting HTTP/2's preface would wait, without a timeout, for a client that
+    // connects and sends nothing; no client of these ports speaks HTTP/2 without TLS.
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(error = %error, "cannot accept an HTTP connection; retrying");
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let (builder, router, watcher) = (builder.clone(), router.clone(), graceful.watcher());
+        let header_read_timeout = limits.header_read_timeout;
+        tokio::spawn(async move {
+            // hyper's head timeout starts with the first byte: a client that connects and sends
+            // nothing is closed here instead.
+            let mut first = [0u8; 1];
+            if tokio::time::timeout(header_read_timeout, stream.peek(&mut first)).await.is_err() {
+                return drop(slot);
+            }
+            let connection =
+                builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(router));
+            // A client that goes away or times out ends its connection: nothing to report.
+            let _ = watcher.watch(connection).await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+    Ok(())
+}
