@@ -268,6 +268,9 @@ mod tests {
         assert_eq!(store.flush_rows, fluoro_store::DEFAULT_FLUSH_ROWS);
         assert_eq!(store.data_dir, Path::new("/data/store"));
         assert_eq!(store.bucket, None, "the local directory alone by default");
+        assert_eq!(config.http.limits().unwrap(), HttpLimits::default(), "the example shows the defaults");
+        let too_long: ConfigFile = toml::from_str("[http]\nheader_read_timeout_seconds = 7200").unwrap();
+        assert!(too_long.http.limits().is_err());
         let bucket: ConfigFile = toml::from_str(
             "[store]\nblocks = \"s3://b/p\"\nblocks_endpoint = \"http://127.0.0.1:9000\"\nblocks_allow_http = true",
         )
