@@ -37,6 +37,30 @@ pub struct BlocksCacheStats {
     pub bucket_get_bytes: u64,
 }
 
+impl BlocksCacheStats {
+    /// Prometheus text format 0.0.4, for `/metrics`.
+    pub fn prometheus(&self) -> String {
+        let samples = [
+            ("fluoro_blocks_cache_hits_total", "counter", "Block reads answered from the cache.", self.hits),
+            ("fluoro_blocks_cache_misses_total", "counter", "Block reads that went to the bucket.", self.misses),
+            ("fluoro_blocks_cache_evictions_total", "counter", "Blocks dropped to stay in the bound.", self.evictions),
+            ("fluoro_blocks_cache_bytes", "gauge", "Block bytes held in the cache.", self.cached_bytes),
+            ("fluoro_blocks_cache_capacity_bytes", "gauge", "The cache's bound.", self.capacity_bytes),
+            (
+                "fluoro_bucket_get_requests_total",
+                "counter",
+                "GET requests made to the blocks bucket.",
+                self.bucket_gets,
+            ),
+            ("fluoro_bucket_get_bytes_total", "counter", "Bytes the GETs returned.", self.bucket_get_bytes),
+        ];
+        samples
+            .iter()
+            .map(|(name, kind, help, value)| format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"))
+            .collect()
+    }
+}
+
 /// Block bytes by block name, least recently used first out.
 #[derive(Debug)]
 pub(crate) struct BlockCache {
@@ -143,6 +167,13 @@ mod tests {
         let stats = cache.stats();
         assert!(stats.cached_bytes <= 250);
         assert_eq!((stats.hits, stats.misses, stats.evictions), (3, 1, 1));
+    }
+
+    #[test]
+    fn the_counters_read_as_prometheus_samples() {
+        let text = BlocksCacheStats { hits: 3, bucket_gets: 7, ..BlocksCacheStats::default() }.prometheus();
+        assert!(text.contains("# TYPE fluoro_blocks_cache_hits_total counter\nfluoro_blocks_cache_hits_total 3\n"));
+        assert!(text.contains("\nfluoro_bucket_get_requests_total 7\n"));
     }
 
     #[test]
