@@ -247,3 +247,40 @@ fn a_cache_bound_of_zero_reads_every_query_from_the_bucket() -> Result<()> {
     }
     Ok(())
 }
+
+/// The DuckDB view of docs/scale-out.md over a `file://` bucket (the same layout as S3's):
+/// published blocks only, each span once.
+#[test]
+fn duckdb_queries_the_published_blocks_where_they_lie() -> Result<()> {
+    let (root, dir) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let url = url::Url::from_directory_path(root.path()).unwrap().to_string();
+    let store = Store::open(fluoro_store::StoreConfig { bucket: Some(BucketConfig::new(url)), ..config(dir.path()) })?;
+    for n in 1..=3 {
+        put_trace(&store, n);
+        store.flush()?;
+    }
+    store.close()?;
+    // A block of a fourth trace whose marker was never written (its writer died between the
+    // two PUTs).
+    let other = tempfile::tempdir()?;
+    let unpublished = Store::open(config(other.path()))?;
+    put_trace(&unpublished, 4);
+    unpublished.close()?;
+    let [block] = &block_files(other.path())[..] else { bail!("one block") };
+    std::fs::copy(other.path().join("blocks").join(block), root.path().join("blocks/99999999.parquet"))?;
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/duckdb_bucket_layout.py");
+    let output = Command::new("python3").arg(script).arg(root.path()).output()?;
+    ensure_success(&output)?;
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(answer["traces"], 3, "{answer}");
+    assert_eq!(answer["spans"], 6, "the unpublished copy is left out: {answer}");
+    Ok(())
+}
+
+fn ensure_success(output: &std::process::Output) -> Result<()> {
+    if !output.status.success() {
+        bail!("duckdb_bucket_layout.py failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(())
+}
