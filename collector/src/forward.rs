@@ -176,7 +176,7 @@ impl Forwarder {
                 healthy: AtomicBool::new(true),
             })
             .collect();
-        let ring = Arc::new(route::Ring::new(targets));
+        let ring = Arc::new(route::Ring::new(targets, counters));
         let (stop, stopped) = watch::channel(false);
         let tasks =
             (0..ring.len()).map(|index| tokio::spawn(send::send_loop(ring.clone(), index, stopped.clone()))).collect();
@@ -239,6 +239,11 @@ impl ForwardSink {
         counters.add_rejected(source, RejectReason::BadJson, received - relayable.len() as u64);
         counters.add_accepted(source, relayable.len() as u64);
         counters.add_received(Source::Forward, relayable.len() as u64);
+        if self.ring.len() == 0 {
+            // No collector configured: nowhere to send, counted rather than kept.
+            counters.add_dropped(Source::Forward, DropReason::Refused, relayable.len() as u64);
+            return;
+        }
         for (target, documents) in self.ring.route(relayable) {
             push(&self.ring.targets()[target], documents);
         }
@@ -388,6 +393,17 @@ mod tests {
         let counters = overflow_while_the_first_batch_is_in_flight((StatusCode::BAD_REQUEST, "refused")).await;
         assert_eq!(counters.dropped(Source::Forward, DropReason::Refused), 0);
         assert_each_document_counted_once(&counters);
+    }
+
+    #[tokio::test]
+    async fn without_collectors_documents_are_counted_as_dropped_not_kept() {
+        let counters = Arc::new(Counters::new());
+        let (sink, forwarder) = Forwarder::start(ForwardConfig::to_collectors(Vec::new()), counters.clone());
+        sink.relay(Source::Udp, documents(3));
+        assert_eq!(counters.dropped(Source::Forward, DropReason::Refused), 3);
+        assert_eq!(forwarder.buffered(), 0);
+        assert_each_document_counted_once(&counters);
+        forwarder.shutdown(Duration::from_secs(1)).await;
     }
 
     #[test]

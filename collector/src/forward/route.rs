@@ -24,14 +24,15 @@ use crate::counters::Counters;
 #[derive(Debug)]
 pub(super) struct Ring {
     targets: Vec<Shared>,
+    counters: Arc<Counters>,
     /// Each collector's URL hashed once: the seed of its score for a trace id.
     seeds: Vec<u64>,
 }
 
 impl Ring {
-    pub(super) fn new(targets: Vec<Shared>) -> Ring {
+    pub(super) fn new(targets: Vec<Shared>, counters: Arc<Counters>) -> Ring {
         let seeds = targets.iter().map(|target| fnv1a(FNV_OFFSET, target.central.as_bytes())).collect();
-        Ring { targets, seeds }
+        Ring { targets, counters, seeds }
     }
 
     pub(super) fn len(&self) -> usize {
@@ -43,13 +44,15 @@ impl Ring {
     }
 
     pub(super) fn counters(&self) -> &Arc<Counters> {
-        &self.targets[0].counters
+        &self.counters
     }
 
-    /// The documents grouped by the collector each goes to.
+    /// The documents grouped by the collector each goes to (none without collectors).
     pub(super) fn route(&self, documents: Vec<Bytes>) -> Vec<(usize, Vec<Bytes>)> {
-        if self.targets.len() == 1 {
-            return vec![(0, documents)]; // one collector: no trace id to look for
+        match self.targets.len() {
+            0 => return Vec::new(),
+            1 => return vec![(0, documents)], // one collector: no trace id to look for
+            _ => {}
         }
         let mut groups: Vec<Vec<Bytes>> = vec![Vec::new(); self.targets.len()];
         for document in documents {
