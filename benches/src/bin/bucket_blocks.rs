@@ -2,8 +2,10 @@
 //! (issue 18): the service graph, the filter query and `BatchGetTraces` lookups, over one store's
 //! data read (1) from its own disk, (2) from the bucket through the block cache at its default
 //! bound, warm, and (3) from the bucket with a cache bound of 0, so every query reads its
-//! blocks from the bucket again (cold). Also the cost of opening each way, and the bucket GETs
-//! and bytes each query costs (counted at the object-store layer).
+//! blocks from the bucket again (cold), and (4) from a copy downloaded on open. Also the cost of
+//! opening each way, and the bucket GETs and bytes each query costs (counted at the
+//! object-store layer). The four stores are open at once and each query runs on each in turn,
+//! so that the load of a shared machine falls on all four alike; medians per store.
 //!
 //! Data: the PetAdoptions traces of `block_format/traces.rs` (as `query_scaling`), written as
 //! blocks, published to the bucket by a store opened on them with `--blocks`.
@@ -96,21 +98,23 @@ fn main() -> anyhow::Result<()> {
     publish(&writer, &args)?;
     let plan = compile_filter(&parse_filter(&args.filter)?, &NoGroups)?;
 
-    let mut rows = Vec::new();
-    rows.push(measure("local disk", &args, window, &plan, || open(&writer, None, None))?);
-    let cached = args.dir.join("cached");
     let bucket = bucket(&args);
-    rows.push(measure("bucket, cache default, warm", &args, window, &plan, || {
-        open(&cached, Some(bucket.clone()), Some(args.cache_bytes))
-    })?);
-    let uncached = args.dir.join("uncached");
-    rows.push(measure("bucket, cache 0 (cold every query)", &args, window, &plan, || {
-        open(&uncached, Some(bucket.clone()), Some(0))
-    })?);
-    let downloaded = args.dir.join("downloaded");
-    rows.push(measure("bucket, downloaded on open", &args, window, &plan, || {
-        open(&downloaded, Some(bucket.clone()), None)
-    })?);
+    let ways: [(&'static str, PathBuf, Option<BucketConfig>, Option<u64>); 4] = [
+        ("local disk", writer.clone(), None, None),
+        ("bucket, cache default, warm", args.dir.join("cached"), Some(bucket.clone()), Some(args.cache_bytes)),
+        ("bucket, cache 0 (cold every query)", args.dir.join("uncached"), Some(bucket.clone()), Some(0)),
+        ("bucket, downloaded on open", args.dir.join("downloaded"), Some(bucket), None),
+    ];
+    let mut stores = Vec::new();
+    for (label, dir, bucket, cache_bytes) in ways {
+        let began = Instant::now();
+        let store = open(&dir, bucket, cache_bytes)?;
+        stores.push((label, began.elapsed().as_secs_f64() * 1e3, store));
+    }
+    let rows = measure_interleaved(&stores, &args, window, &plan)?;
+    for (_, _, store) in &stores {
+        store.close()?;
+    }
     print_table(&rows, &args, starts.len());
     std::fs::remove_dir_all(&args.dir)?;
     Ok(())
@@ -153,28 +157,64 @@ fn block_count(dir: &Path) -> anyhow::Result<usize> {
         .count())
 }
 
-fn measure(
-    label: &'static str,
+/// Each query run once per store in turn, `runs` times over (interleaved, so that the load of
+/// a shared machine falls on every way alike), then the median per store.
+fn measure_interleaved(
+    stores: &[(&'static str, f64, Store)],
     args: &Args,
     window: (i64, i64),
     plan: &CompiledFilter,
-    open: impl FnOnce() -> anyhow::Result<Store>,
-) -> anyhow::Result<Row> {
-    let began = Instant::now();
-    let store = open()?;
-    let open_ms = began.elapsed().as_secs_f64() * 1e3;
-    let before = store.blocks_cache_stats();
-    let (graph_ms, graph) = median_ms(args.runs, || Ok(service_graph(&store, window.0, window.1, None)?))?;
-    let after_graph = store.blocks_cache_stats();
-    ensure!(!graph.services.is_empty(), "{label}: an empty service graph");
-    let (filter_ms, matched) = median_ms(args.runs, || matching_traces(&store, plan, window))?;
-    let lookup_ms = lookups(&store, window, args.lookups)?;
-    let per_query = per_query(before, after_graph, args.runs);
-    println!(
-        "{label}: open {open_ms:.0} ms, graph {graph_ms:.1} ms, filter {filter_ms:.1} ms ({matched} traces), lookup {lookup_ms:.2} ms"
-    );
-    store.close()?;
-    Ok(Row { label, open_ms, graph_ms, filter_ms, lookup_ms, per_query })
+) -> anyhow::Result<Vec<Row>> {
+    let count = stores.len();
+    let (mut graph, mut filter, mut lookup) =
+        (vec![Vec::new(); count], vec![Vec::new(); count], vec![Vec::new(); count]);
+    let before: Vec<_> = stores.iter().map(|(_, _, store)| store.blocks_cache_stats()).collect();
+    for _ in 0..args.runs.max(1) {
+        for (index, (label, _, store)) in stores.iter().enumerate() {
+            let (ms, answer) = median_ms(1, || Ok(service_graph(store, window.0, window.1, None)?))?;
+            ensure!(!answer.services.is_empty(), "{label}: an empty service graph");
+            graph[index].push(ms);
+        }
+    }
+    let after_graph: Vec<_> = stores.iter().map(|(_, _, store)| store.blocks_cache_stats()).collect();
+    let mut matched = vec![0; count];
+    for _ in 0..args.runs.max(1) {
+        for (index, (_, _, store)) in stores.iter().enumerate() {
+            let (ms, found) = median_ms(1, || matching_traces(store, plan, window))?;
+            filter[index].push(ms);
+            matched[index] = found;
+        }
+    }
+    ensure!(matched.iter().all(|&found| found == matched[0]), "the ways disagree on the filter: {matched:?}");
+    let ids = trace_ids(&stores[0].2, window)?;
+    let mut rng = Rng::new(7);
+    for _ in 0..args.lookups.max(1) {
+        let asked: Vec<TraceId> = (0..IDS_PER_LOOKUP).map(|_| ids[rng.below(ids.len() as u64) as usize]).collect();
+        for (index, (label, _, store)) in stores.iter().enumerate() {
+            let began = Instant::now();
+            let found = store.traces(&asked)?;
+            lookup[index].push(began.elapsed().as_secs_f64() * 1e3);
+            ensure!(!found.is_empty(), "{label}: a lookup found nothing");
+        }
+    }
+    let rows = stores
+        .iter()
+        .enumerate()
+        .map(|(index, (label, open_ms, _))| Row {
+            label,
+            open_ms: *open_ms,
+            graph_ms: median(&mut graph[index]),
+            filter_ms: median(&mut filter[index]),
+            lookup_ms: median(&mut lookup[index]),
+            per_query: per_query(before[index], after_graph[index], args.runs),
+        })
+        .collect();
+    Ok(rows)
+}
+
+fn median(times: &mut [f64]) -> f64 {
+    times.sort_by(f64::total_cmp);
+    times.get(times.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// GETs and MiB per query between two readings of the counters, over `runs` queries.
@@ -186,25 +226,15 @@ fn per_query(before: Option<BlocksCacheStats>, after: Option<BlocksCacheStats>, 
     Some((gets, mib))
 }
 
-/// The median time of `count` lookups of 5 random trace ids of the window.
-fn lookups(store: &Store, window: (i64, i64), count: usize) -> anyhow::Result<f64> {
+/// The distinct trace ids of the window.
+fn trace_ids(store: &Store, window: (i64, i64)) -> anyhow::Result<Vec<TraceId>> {
     let frame =
         store.scan(window.0, window.1, &[TRACE_HI, TRACE_LO], None)?.unique(None, Default::default()).collect()?;
     let (his, los) = (frame.column(TRACE_HI)?.u64()?, frame.column(TRACE_LO)?.u64()?);
     let ids: Vec<TraceId> =
         his.iter().zip(los.iter()).filter_map(|(hi, lo)| Some(TraceId::from_halves(hi?, lo?))).collect();
     ensure!(!ids.is_empty(), "no traces");
-    let mut rng = Rng::new(7);
-    let mut times = Vec::with_capacity(count);
-    for _ in 0..count.max(1) {
-        let asked: Vec<TraceId> = (0..IDS_PER_LOOKUP).map(|_| ids[rng.below(ids.len() as u64) as usize]).collect();
-        let began = Instant::now();
-        let found = store.traces(&asked)?;
-        times.push(began.elapsed().as_secs_f64() * 1e3);
-        ensure!(!found.is_empty(), "a lookup found nothing");
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
+    Ok(ids)
 }
 
 fn print_table(rows: &[Row], args: &Args, spans: usize) {
