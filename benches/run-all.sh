@@ -55,4 +55,9 @@ if [ ${#wanted[@]} -eq 0 ] || [[ " ${wanted[*]} " == *" query_scaling "* ]]; the
     echo "--- query_scaling"
     python3 benches/python/query_scaling_report.py --run 2>&1 | tee "$results/query_scaling.txt"
 fi
+# Blocks in a bucket vs on local disk: its script starts moto (moto[server]) for it.
+if [ ${#wanted[@]} -eq 0 ] || [[ " ${wanted[*]} " == *" bucket_blocks "* ]]; then
+    echo "--- bucket_blocks"
+    bash benches/bucket-blocks.sh 2>&1 | tee "$results/bucket_blocks.txt"
+fi
 echo "results in $results/"

@@ -16,16 +16,23 @@ use crate::server::FluoroServer;
 const HEADER: &[u8] = br#"{"format":"json","version":1}"#;
 
 /// `fluoro daemon --forward URL` on free ports; killed on drop.
-struct FluoroDaemon {
+pub(crate) struct FluoroDaemon {
     child: Child,
-    udp: SocketAddr,
-    http: SocketAddr,
+    pub(crate) udp: SocketAddr,
+    pub(crate) http: SocketAddr,
 }
 
 impl FluoroDaemon {
     fn start(central: &str) -> FluoroDaemon {
+        FluoroDaemon::start_to(&[central])
+    }
+
+    /// Forwarding to each of `collectors` (one `--forward` each).
+    pub(crate) fn start_to(collectors: &[&str]) -> FluoroDaemon {
+        let forward = collectors.iter().flat_map(|url| ["--forward", url]);
         let mut child = Command::new(env!("CARGO_BIN_EXE_fluoro"))
-            .args(["daemon", "--forward", central])
+            .arg("daemon")
+            .args(forward)
             .args(["--udp-bind", "127.0.0.1:0", "--sampling-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0"])
             .env("FLUORO_LOG", "warn")
             .stdout(Stdio::piped())
@@ -60,13 +67,13 @@ impl Drop for FluoroDaemon {
     }
 }
 
-fn get_text(url: &str) -> String {
+pub(crate) fn get_text(url: &str) -> String {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() })
 }
 
 /// The value of one Prometheus sample, e.g. `fluoro_rejected_total{source="forward",reason="invalid"}`.
-fn metric(text: &str, sample: &str) -> u64 {
+pub(crate) fn metric(text: &str, sample: &str) -> u64 {
     text.lines()
         .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
         .unwrap_or_else(|| panic!("{sample} missing from /metrics:\n{text}"))

@@ -28,6 +28,12 @@
 //!   rejected under `forward`, by the reason their `ErrorCode` names, and not retried: they would
 //!   be refused again. A bad document is thus counted twice, by the central collector and here.
 //!
+//! - With several collectors (`route.rs`), each trace id goes to one of them by rendezvous
+//!   hashing, so every document of a trace lands on the same collector. Each collector has
+//!   its own buffer and sender; when one fails, its buffered documents move to the next
+//!   collector in their trace's order, and its traces come back to it once a probe finds it
+//!   answering again.
+//!
 //! Counting on a sidecar: `udp` counts datagrams (`accepted` = handed to the buffer); `forward`
 //! counts documents (`received` = entered the buffer, `accepted` = acknowledged by the central
 //! collector, `rejected` = refused by it, `dropped` = overflowed the buffer or in a request it
@@ -35,11 +41,14 @@
 //! in flight is not counted again when the central collector answers that request.
 
 mod proxy;
+mod route;
 mod send;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -58,8 +67,9 @@ const DEFAULT_CONCURRENT_REQUESTS: usize = 4;
 /// How a sidecar forwards.
 #[derive(Debug, Clone)]
 pub struct ForwardConfig {
-    /// The central Fluoro's HTTP API, e.g. `http://fluoro.internal:2020`.
-    pub central: String,
+    /// The collectors' HTTP APIs, e.g. `http://fluoro.internal:2020`, at least one. Each
+    /// trace id goes to one of them (`route.rs`); sampling calls go to the first.
+    pub collectors: Vec<String>,
     pub batch_documents: usize,
     pub batch_interval: Duration,
     /// Documents held while the central collector is unreachable (or in flight): at most
@@ -74,8 +84,13 @@ pub struct ForwardConfig {
 
 impl ForwardConfig {
     pub fn new(central: impl Into<String>) -> Self {
+        Self::to_collectors(vec![central.into()])
+    }
+
+    /// Forwarding to several collectors, each trace id to one of them.
+    pub fn to_collectors(collectors: Vec<String>) -> Self {
         ForwardConfig {
-            central: central.into().trim_end_matches('/').to_owned(),
+            collectors: collectors.into_iter().map(|url| url.trim_end_matches('/').to_owned()).collect(),
             batch_documents: 50,
             batch_interval: Duration::from_secs(1),
             buffer_documents: 100_000,
@@ -84,28 +99,50 @@ impl ForwardConfig {
             concurrent_requests: DEFAULT_CONCURRENT_REQUESTS,
         }
     }
+
+    /// Where the SDKs' sampling calls are proxied: the first collector.
+    pub fn sampling_target(&self) -> &str {
+        self.collectors.first().map_or("", String::as_str)
+    }
 }
 
-/// The receiving side: puts raw documents into the bounded buffer for the sender task.
+/// The receiving side: puts raw documents into the bounded buffer of their trace's
+/// collector for its sender task.
 #[derive(Debug, Clone)]
 pub struct ForwardSink {
-    shared: Arc<Shared>,
+    ring: Arc<route::Ring>,
 }
 
-/// The sender task; [`Forwarder::shutdown`] flushes what it can and stops.
+/// The sender tasks, one per collector; [`Forwarder::shutdown`] flushes what it can and stops.
 #[derive(Debug)]
 pub struct Forwarder {
-    shared: Arc<Shared>,
+    ring: Arc<route::Ring>,
     stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
+/// One collector's side of the sidecar: its buffer and whether it answers.
 #[derive(Debug)]
 struct Shared {
+    /// This collector's HTTP API.
+    central: String,
     config: ForwardConfig,
     counters: Arc<Counters>,
     buffer: Mutex<Buffer>,
     arrived: Notify,
+    /// False from a failed request until a request (or a probe) is answered again: its
+    /// traces go to the next collector meanwhile.
+    healthy: AtomicBool,
+}
+
+impl Shared {
+    fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    fn set_healthy(&self, healthy: bool) {
+        self.healthy.store(healthy, Ordering::Relaxed);
+    }
 }
 
 /// Documents in arrival order, each with a sequence number, so that a delivered batch is
@@ -125,24 +162,41 @@ impl Buffer {
 }
 
 impl Forwarder {
-    /// Starts the sender task on the current tokio runtime.
+    /// Starts one sender task per collector on the current tokio runtime.
     pub fn start(config: ForwardConfig, counters: Arc<Counters>) -> (ForwardSink, Forwarder) {
-        let shared =
-            Arc::new(Shared { config, counters, buffer: Mutex::new(Buffer::default()), arrived: Notify::new() });
+        let targets = config
+            .collectors
+            .iter()
+            .map(|central| Shared {
+                central: central.clone(),
+                config: config.clone(),
+                counters: counters.clone(),
+                buffer: Mutex::new(Buffer::default()),
+                arrived: Notify::new(),
+                healthy: AtomicBool::new(true),
+            })
+            .collect();
+        let ring = Arc::new(route::Ring::new(targets, counters));
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(send::send_loop(shared.clone(), stopped));
-        (ForwardSink { shared: shared.clone() }, Forwarder { shared, stop, task })
+        let tasks =
+            (0..ring.len()).map(|index| tokio::spawn(send::send_loop(ring.clone(), index, stopped.clone()))).collect();
+        (ForwardSink { ring: ring.clone() }, Forwarder { ring, stop, tasks })
     }
 
-    /// Documents waiting to be forwarded.
+    /// Documents waiting to be forwarded, to every collector.
     pub fn buffered(&self) -> usize {
-        self.shared.buffer.lock().len()
+        self.ring.targets().iter().map(|target| target.buffer.lock().len()).sum()
     }
 
     /// Stops after one last attempt to deliver what is buffered (bounded by `grace`).
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(grace, self.task).await;
+        let all_stopped = async {
+            for task in self.tasks {
+                let _ = task.await;
+            }
+        };
+        let _ = tokio::time::timeout(grace, all_stopped).await;
     }
 }
 
@@ -168,7 +222,7 @@ fn own_bytes(document: &Bytes) -> Bytes {
 
 impl ForwardSink {
     pub fn counters(&self) -> &Arc<Counters> {
-        &self.shared.counters
+        self.ring.counters()
     }
 
     /// Relays the documents of datagrams whose header passed, counted under `source`: those
@@ -180,39 +234,46 @@ impl ForwardSink {
             .filter(|document| std::str::from_utf8(document).is_ok())
             .map(|document| own_bytes(&document))
             .collect();
-        let counters = &self.shared.counters;
+        let counters = self.ring.counters();
         counters.add_received(source, received);
         counters.add_rejected(source, RejectReason::BadJson, received - relayable.len() as u64);
         counters.add_accepted(source, relayable.len() as u64);
-        self.push(relayable);
-    }
-
-    /// Appends to the buffer, dropping (and counting) the oldest documents beyond its bound.
-    fn push(&self, documents: Vec<Bytes>) {
-        if documents.is_empty() {
+        counters.add_received(Source::Forward, relayable.len() as u64);
+        if self.ring.len() == 0 {
+            // No collector configured: nowhere to send, counted rather than kept.
+            counters.add_dropped(Source::Forward, DropReason::Refused, relayable.len() as u64);
             return;
         }
-        let pushed = documents.len();
-        let (before, overflow) = {
-            let mut buffer = self.shared.buffer.lock();
-            let before = buffer.len();
-            for document in documents {
-                let sequence = buffer.next_sequence;
-                buffer.next_sequence += 1;
-                buffer.documents.push_back((sequence, document));
-            }
-            let overflow = buffer.len().saturating_sub(self.shared.config.buffer_documents);
-            buffer.documents.drain(..overflow);
-            (before, overflow)
-        };
-        let counters = &self.shared.counters;
-        counters.add_received(Source::Forward, pushed as u64);
-        if overflow > 0 {
-            counters.add_dropped(Source::Forward, DropReason::BufferFull, overflow as u64);
+        for (target, documents) in self.ring.route(relayable) {
+            push(&self.ring.targets()[target], documents);
         }
-        if sender_must_wake(before, before + pushed, self.shared.config.batch_documents) {
-            self.shared.arrived.notify_one();
+    }
+}
+
+/// Appends to a collector's buffer, dropping (and counting) the oldest documents beyond its
+/// bound. The documents were counted as received when they entered the sidecar.
+fn push(shared: &Shared, documents: Vec<Bytes>) {
+    if documents.is_empty() {
+        return;
+    }
+    let pushed = documents.len();
+    let (before, overflow) = {
+        let mut buffer = shared.buffer.lock();
+        let before = buffer.len();
+        for document in documents {
+            let sequence = buffer.next_sequence;
+            buffer.next_sequence += 1;
+            buffer.documents.push_back((sequence, document));
         }
+        let overflow = buffer.len().saturating_sub(shared.config.buffer_documents);
+        buffer.documents.drain(..overflow);
+        (before, overflow)
+    };
+    if overflow > 0 {
+        shared.counters.add_dropped(Source::Forward, DropReason::BufferFull, overflow as u64);
+    }
+    if sender_must_wake(before, before + pushed, shared.config.batch_documents) {
+        shared.arrived.notify_one();
     }
 }
 
@@ -311,7 +372,7 @@ mod tests {
         let batch = Bytes::from(vec![b'x'; 64 * 1024]);
         let batch_range = batch.as_ptr_range();
         sink.relay(Source::Udp, vec![batch.slice(10..20)]);
-        let (_, buffered) = forwarder.shared.buffer.lock().documents.pop_front().unwrap();
+        let (_, buffered) = forwarder.ring.targets()[0].buffer.lock().documents.pop_front().unwrap();
         assert_eq!(&buffered[..], &batch[10..20]);
         assert!(!batch_range.contains(&buffered.as_ptr()), "the document still points into its batch");
         drop(batch);
@@ -332,6 +393,17 @@ mod tests {
         let counters = overflow_while_the_first_batch_is_in_flight((StatusCode::BAD_REQUEST, "refused")).await;
         assert_eq!(counters.dropped(Source::Forward, DropReason::Refused), 0);
         assert_each_document_counted_once(&counters);
+    }
+
+    #[tokio::test]
+    async fn without_collectors_documents_are_counted_as_dropped_not_kept() {
+        let counters = Arc::new(Counters::new());
+        let (sink, forwarder) = Forwarder::start(ForwardConfig::to_collectors(Vec::new()), counters.clone());
+        sink.relay(Source::Udp, documents(3));
+        assert_eq!(counters.dropped(Source::Forward, DropReason::Refused), 3);
+        assert_eq!(forwarder.buffered(), 0);
+        assert_each_document_counted_once(&counters);
+        forwarder.shutdown(Duration::from_secs(1)).await;
     }
 
     #[test]

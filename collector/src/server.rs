@@ -154,7 +154,7 @@ pub struct RunningDaemon {
 pub async fn start_daemon(config: DaemonConfig, counters: Arc<Counters>) -> Result<RunningDaemon, CollectorError> {
     let sampling = bind(config.sampling_bind).await?;
     let http = bind(config.http_bind).await?;
-    let central = config.forward.central.clone();
+    let central = config.forward.sampling_target().to_owned();
     let (sink, forwarder) = Forwarder::start(config.forward, counters.clone());
     // A relay: documents are not parsed here but by the central collector (`forward.rs`).
     let receiver = UdpReceiver::start(config.udp, UdpHandoff::Relay(sink))?;

@@ -9,6 +9,14 @@
 //! Readers list `published/` only, so a block whose upload was cut off (data without marker,
 //! or a multipart upload never completed) is never seen. Deleting goes the other way: marker
 //! first, then data. Retries with exponential backoff are object_store's (`RetryConfig`).
+//!
+//! A store opened with a cache bound (`StoreConfig::blocks_cache_bytes`) does not download the
+//! published blocks to its disk: it reads each one once for its footer metadata, then on
+//! demand through a bounded cache of block bytes ([`RemoteBlocks`], `bucket/cache.rs`). Every
+//! GET is counted (`bucket/counting.rs`).
+
+mod cache;
+mod counting;
 
 use std::fs;
 use std::future::Future;
@@ -22,7 +30,11 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 
+use crate::block::{self, BlockMeta};
 use crate::error::{Result, StoreError};
+use cache::BlockCache;
+pub use cache::BlocksCacheStats;
+use counting::{CountingStore, RequestCounts};
 
 const DATA_DIR: &str = "blocks";
 const MARKER_DIR: &str = "published";
@@ -62,6 +74,7 @@ impl BucketConfig {
 /// they can be made from inside the server's async runtime too.
 pub(crate) struct Bucket {
     objects: Arc<dyn ObjectStore>,
+    counts: Arc<RequestCounts>,
     prefix: ObjectPath,
     runtime: tokio::runtime::Runtime,
     url: String,
@@ -100,7 +113,9 @@ impl Bucket {
             .enable_all()
             .build()
             .map_err(|error| StoreError::io(Path::new(url), error))?;
-        Ok(Bucket { objects, prefix, runtime, url: url.to_string() })
+        let counting = CountingStore::new(objects);
+        let counts = counting.counts.clone();
+        Ok(Bucket { objects: Arc::new(counting), counts, prefix, runtime, url: url.to_string() })
     }
 
     /// Uploads the block file, then its marker: from the marker on, readers see it whole.
@@ -141,13 +156,18 @@ impl Bucket {
     }
 
     fn download(&self, name: &str, dir: &Path) -> Result<()> {
-        let data = self.path(DATA_DIR, name);
-        let bytes = self.run(async { self.objects.get(&data).await?.bytes().await });
-        let bytes = bytes.map_err(|error| self.error("download", name, error))?;
+        let bytes = self.read(name)?;
         let tmp = dir.join(format!("{name}{DOWNLOAD_SUFFIX}"));
         let path = dir.join(name);
         write_synced(&tmp, &bytes)?;
         fs::rename(&tmp, &path).map_err(|error| StoreError::io(&path, error))
+    }
+
+    /// A published block's bytes, with one GET.
+    fn read(&self, name: &str) -> Result<bytes::Bytes> {
+        let data = self.path(DATA_DIR, name);
+        let bytes = self.run(async { self.objects.get(&data).await?.bytes().await });
+        bytes.map_err(|error| self.error("download", name, error))
     }
 
     /// Unpublishes a block: marker first, so no reader starts on data about to go.
@@ -180,6 +200,93 @@ impl Bucket {
 
     fn error(&self, action: &str, name: &str, error: object_store::Error) -> StoreError {
         StoreError::Bucket(format!("{action} {name} in {}: {error}", self.url))
+    }
+}
+
+/// Makes the published blocks missing from `blocks_dir` available: downloaded there, or with
+/// a cache bound, read from the bucket on demand (their metadata returned).
+pub(crate) fn open_published(
+    bucket: Option<&Arc<Bucket>>,
+    cache_bytes: Option<u64>,
+    blocks_dir: &Path,
+) -> Result<(Option<Arc<RemoteBlocks>>, Vec<BlockMeta>)> {
+    let Some(bucket) = bucket else { return Ok((None, Vec::new())) };
+    let Some(capacity) = cache_bytes else {
+        let restored = bucket.restore_missing(blocks_dir)?;
+        tracing::info!(blocks = restored, "fetched published blocks from the bucket");
+        return Ok((None, Vec::new()));
+    };
+    let remote = RemoteBlocks::new(bucket.clone(), capacity);
+    let blocks = remote.open_missing(blocks_dir)?;
+    tracing::info!(blocks = blocks.len(), "reading published blocks from the bucket through the cache");
+    Ok((Some(remote), blocks))
+}
+
+/// The published blocks a store reads from the bucket rather than from its disk, through a
+/// cache of their bytes bounded by `capacity_bytes`.
+pub(crate) struct RemoteBlocks {
+    bucket: Arc<Bucket>,
+    cache: BlockCache,
+}
+
+impl std::fmt::Debug for RemoteBlocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteBlocks").field("bucket", &self.bucket.url).finish()
+    }
+}
+
+impl RemoteBlocks {
+    pub(crate) fn new(bucket: Arc<Bucket>, capacity_bytes: u64) -> Arc<RemoteBlocks> {
+        Arc::new(RemoteBlocks { bucket, cache: BlockCache::new(capacity_bytes) })
+    }
+
+    /// The metadata of every published block missing from `dir`, read from the bucket (each
+    /// block's bytes go through the cache, so the first queries may find them there).
+    pub(crate) fn open_missing(self: &Arc<Self>, dir: &Path) -> Result<Vec<BlockMeta>> {
+        let missing = self.bucket.published()?.into_iter().filter(|name| !dir.join(name).exists());
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| i64::try_from(since.as_micros()).unwrap_or(i64::MAX));
+        let mut blocks = Vec::new();
+        for name in missing {
+            let Some(id) = name.strip_suffix(BLOCK_SUFFIX).and_then(|id| id.parse().ok()) else { continue };
+            let bytes = self.fetch(&name)?;
+            // Read from the bucket, where it was written whole: its age counts from now, so
+            // retention never deletes it sooner than its writer would have.
+            blocks.push(block::open_remote_block(id, dir.join(&name), &bytes, now_us, self.clone())?);
+        }
+        Ok(blocks)
+    }
+
+    /// The bytes of the block at `path` (named by its file name), from the cache or the bucket.
+    pub(crate) fn block_bytes(&self, path: &Path) -> Result<bytes::Bytes> {
+        let name = block_name(path)?;
+        match self.cache.get(&name) {
+            Some(bytes) => Ok(bytes),
+            None => self.fetch(&name),
+        }
+    }
+
+    /// Drops a deleted block's bytes from the cache.
+    pub(crate) fn forget(&self, path: &Path) {
+        if let Ok(name) = block_name(path) {
+            self.cache.remove(&name);
+        }
+    }
+
+    fn fetch(&self, name: &str) -> Result<bytes::Bytes> {
+        let bytes = self.bucket.read(name)?;
+        self.cache.insert(name, bytes.clone());
+        Ok(bytes)
+    }
+
+    pub(crate) fn stats(&self) -> BlocksCacheStats {
+        let counts = &self.bucket.counts;
+        BlocksCacheStats {
+            bucket_gets: counts.gets.load(std::sync::atomic::Ordering::Relaxed),
+            bucket_get_bytes: counts.get_bytes.load(std::sync::atomic::Ordering::Relaxed),
+            ..self.cache.stats()
+        }
     }
 }
 

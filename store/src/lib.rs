@@ -54,7 +54,7 @@ mod wal;
 
 #[doc(hidden)]
 pub use block::bench_api;
-pub use bucket::BucketConfig;
+pub use bucket::{BlocksCacheStats, BucketConfig};
 pub use error::{Result, StoreError};
 pub use logs::{LogCursor, LogPage, LogQuery, MAX_LOG_PAGE};
 pub use metrics::{MetricName, MetricQuery};

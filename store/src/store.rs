@@ -38,7 +38,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use polars::prelude::{col, concat, Expr, IntoLazy, LazyFrame, UnionArgs};
 
 use crate::block::{self, BlockMeta, Neighbours, WrittenBlock};
-use crate::bucket::{Bucket, BucketConfig};
+use crate::bucket::{open_published, BlocksCacheStats, Bucket, BucketConfig, RemoteBlocks};
 use crate::compaction::{merge_blocks, plan_compaction};
 use crate::error::{Result, StoreError};
 use crate::recent::{fill_services, RecentSpans};
@@ -96,6 +96,10 @@ pub struct StoreConfig {
     /// Also publish span blocks to this bucket, and on open fetch those missing locally.
     /// `None` (the default): the local `blocks/` directory only.
     pub bucket: Option<BucketConfig>,
+    /// With a bucket: read the published blocks missing locally from the bucket on demand,
+    /// keeping at most this many bytes of them in memory (`bucket/cache.rs`), instead of
+    /// downloading them all to `blocks/` on open. `None` (the default): download them.
+    pub blocks_cache_bytes: Option<u64>,
 }
 
 impl StoreConfig {
@@ -111,6 +115,7 @@ impl StoreConfig {
             retention_max_bytes: u64::MAX,
             compaction_min_rows: DEFAULT_FLUSH_ROWS,
             bucket: None,
+            blocks_cache_bytes: None,
         }
     }
 
@@ -147,7 +152,9 @@ struct Shared {
     wal_dir: PathBuf,
     blocks_dir: PathBuf,
     /// Where span blocks are published too, when configured.
-    bucket: Option<Bucket>,
+    bucket: Option<Arc<Bucket>>,
+    /// Published blocks read from the bucket through a bounded cache, when configured.
+    remote: Option<Arc<RemoteBlocks>>,
     wal: Wal,
     /// Log records and metric points, each on its own log and blocks.
     signals: Signals,
@@ -186,12 +193,11 @@ impl Store {
         for dir in [&config.data_dir, &wal_dir, &blocks_dir] {
             fluoro_proto::create_private_dir(dir).map_err(|error| StoreError::io(dir, error))?;
         }
-        let bucket = config.bucket.as_ref().map(Bucket::open).transpose()?;
-        if let Some(bucket) = &bucket {
-            let restored = bucket.restore_missing(&blocks_dir)?;
-            tracing::info!(blocks = restored, "fetched published blocks from the bucket");
-        }
-        let blocks = block::open_blocks(&blocks_dir)?;
+        let bucket = config.bucket.as_ref().map(Bucket::open).transpose()?.map(Arc::new);
+        let (remote, remote_blocks) = open_published(bucket.as_ref(), config.blocks_cache_bytes, &blocks_dir)?;
+        let mut blocks = block::open_blocks(&blocks_dir)?;
+        blocks.extend(remote_blocks);
+        blocks.sort_by_key(|block| block.id);
         let checkpoint = wal::read_checkpoint(&wal_dir)?;
         let skip_before = trusted_checkpoint(checkpoint, &blocks).map_or(0, |c| c.generation);
         let blocks = drop_replaced_blocks(&blocks_dir, blocks)?;
@@ -214,6 +220,7 @@ impl Store {
             wal_dir,
             blocks_dir,
             bucket,
+            remote,
             wal,
             signals,
             next_sequence: AtomicU64::new(replayed.next_sequence),
@@ -247,6 +254,11 @@ impl Store {
 
     /// Writes recent spans, log records and metric points to blocks now (and checkpoints
     /// every log).
+    /// The bucket block cache's counters, when the store reads blocks through it.
+    pub fn blocks_cache_stats(&self) -> Option<BlocksCacheStats> {
+        self.shared.remote.as_ref().map(|remote| remote.stats())
+    }
+
     pub fn flush(&self) -> Result<()> {
         let spans = self.shared.flush();
         let signals = self.shared.signals.flush();
@@ -583,6 +595,11 @@ impl Shared {
             None => Ok(()),
         };
         let deleted = unpublished.and_then(|()| block::delete_blocks(&self.blocks_dir, &blocks));
+        for block in &blocks {
+            if let Some(remote) = &block.remote {
+                remote.forget(&block.path);
+            }
+        }
         if deleted.is_err() {
             // Tried again on the next pass; deleting a file already gone is not an error.
             self.obsolete.lock().extend(due);

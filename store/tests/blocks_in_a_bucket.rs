@@ -178,3 +178,109 @@ fn a_block_uploaded_without_its_marker_is_never_visible() -> Result<()> {
     assert_eq!(spans_of(&control, 7), 2);
     Ok(())
 }
+
+fn open_cached(dir: &Path, moto: &Moto, prefix: &str, cache_bytes: u64) -> Store {
+    let config = fluoro_store::StoreConfig {
+        bucket: Some(moto.bucket(prefix)),
+        blocks_cache_bytes: Some(cache_bytes),
+        ..config(dir)
+    };
+    Store::open(config).unwrap()
+}
+
+/// Three flushed blocks, one trace each, under `prefix`; returns the largest block's size.
+fn write_three_blocks(moto: &Moto, prefix: &str) -> Result<u64> {
+    let dir = tempfile::tempdir()?;
+    let store = open_with(dir.path(), moto, prefix);
+    for n in 1..=3 {
+        put_trace(&store, n);
+        store.flush()?;
+    }
+    store.close()?;
+    let mut largest = 0;
+    for name in block_files(dir.path()) {
+        largest = largest.max(std::fs::metadata(dir.path().join("blocks").join(name))?.len());
+    }
+    Ok(largest)
+}
+
+#[test]
+fn a_store_reading_through_the_cache_reads_a_block_again_only_once_it_is_evicted() -> Result<()> {
+    let moto = Moto::start()?;
+    let largest = write_three_blocks(&moto, "cached")?;
+    let dir = tempfile::tempdir()?;
+    // Room for one block, not two.
+    let bound = largest + largest / 2;
+    let store = open_cached(dir.path(), &moto, "cached", bound);
+    assert!(block_files(dir.path()).is_empty(), "nothing is downloaded to disk");
+    let stats = || store.blocks_cache_stats().unwrap();
+    assert_eq!(stats().bucket_gets, 3, "each block read once for its footer");
+    assert!(stats().cached_bytes <= bound);
+
+    let before = stats();
+    assert_eq!(spans_of(&store, 1), 2, "trace 1 complete, read from the bucket");
+    let cold = stats();
+    assert!(cold.bucket_get_bytes > before.bucket_get_bytes, "block 1 was evicted at open: read again");
+    assert_eq!(spans_of(&store, 1), 2);
+    let warm = stats();
+    assert_eq!(warm.bucket_get_bytes, cold.bucket_get_bytes, "the second query reads nothing from the bucket");
+    assert_eq!(warm.hits, cold.hits + 1);
+    for n in [2, 3, 1, 2] {
+        assert_eq!(spans_of(&store, n), 2);
+        assert!(stats().cached_bytes <= bound, "the cache stays within its bound: {:?}", stats());
+    }
+    assert!(stats().evictions >= 4);
+    Ok(())
+}
+
+#[test]
+fn a_cache_bound_of_zero_reads_every_query_from_the_bucket() -> Result<()> {
+    let moto = Moto::start()?;
+    write_three_blocks(&moto, "uncached")?;
+    let dir = tempfile::tempdir()?;
+    let store = open_cached(dir.path(), &moto, "uncached", 0);
+    for round in 1..=2u64 {
+        assert_eq!(spans_of(&store, 2), 2);
+        let stats = store.blocks_cache_stats().unwrap();
+        assert_eq!(stats.bucket_gets, 3 + round, "one GET per query after the three at open");
+        assert_eq!(stats.cached_bytes, 0);
+    }
+    Ok(())
+}
+
+/// The DuckDB view of docs/scale-out.md over a `file://` bucket (the same layout as S3's):
+/// published blocks only, each span once.
+#[test]
+fn duckdb_queries_the_published_blocks_where_they_lie() -> Result<()> {
+    let (root, dir) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let url = url::Url::from_directory_path(root.path()).unwrap().to_string();
+    let store = Store::open(fluoro_store::StoreConfig { bucket: Some(BucketConfig::new(url)), ..config(dir.path()) })?;
+    for n in 1..=3 {
+        put_trace(&store, n);
+        store.flush()?;
+    }
+    store.close()?;
+    // A block of a fourth trace whose marker was never written (its writer died between the
+    // two PUTs).
+    let other = tempfile::tempdir()?;
+    let unpublished = Store::open(config(other.path()))?;
+    put_trace(&unpublished, 4);
+    unpublished.close()?;
+    let [block] = &block_files(other.path())[..] else { bail!("one block") };
+    std::fs::copy(other.path().join("blocks").join(block), root.path().join("blocks/99999999.parquet"))?;
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/duckdb_bucket_layout.py");
+    let output = Command::new("python3").arg(script).arg(root.path()).output()?;
+    ensure_success(&output)?;
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(answer["traces"], 3, "{answer}");
+    assert_eq!(answer["spans"], 6, "the unpublished copy is left out: {answer}");
+    Ok(())
+}
+
+fn ensure_success(output: &std::process::Output) -> Result<()> {
+    if !output.status.success() {
+        bail!("duckdb_bucket_layout.py failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(())
+}

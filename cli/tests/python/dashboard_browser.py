@@ -26,6 +26,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from browser import Check, check, start_browser
+from dashboard_login import scenario_login
 
 # Runs before any page script: records CSP violations and alert() calls where the test can read them.
 WATCH = """
@@ -760,24 +761,6 @@ def shows_name(ui, name, where):
     """`name` is displayed as text, and nothing was injected."""
     ui.wait(lambda d: ui.visible_text(name), "%r shown as text on %s" % (name, where))
     ui.safe(where)
-
-
-def scenario_login(ui, facts):
-    """A server with an API token: the dashboard sends an anonymous visit to the login page,
-    refuses a wrong token, and shows the map once the right one is given."""
-    ui.open("/")
-    check(ui.driver.current_url == ui.base + "/login", "sent to the login page: " + ui.driver.current_url)
-    ui.one("#token").send_keys("wrong-token-0123456789")
-    ui.click("#log-in")
-    ui.wait(lambda d: "not this server's token" in d.page_source, "the wrong token refused")
-    ui.driver.get_log("browser")  # the refusal's 401 is expected; what follows must be clean
-    ui.one("#token").send_keys(facts["api_token"])
-    ui.click("#log-in")
-    ui.wait(lambda d: d.current_url == ui.base + "/", "the dashboard after logging in")
-    ui.wait(lambda d: len(nodes_of(ui)) >= 5, "the map's nodes")
-    ui.safe("the map after logging in")
-    ui.screenshot(ui.screenshot_path)
-    return {"nodes": len(nodes_of(ui))}
 
 
 SCENARIOS = {

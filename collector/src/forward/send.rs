@@ -15,6 +15,9 @@
 //!   it would block every later batch while the buffer fills and drops, so its documents are
 //!   counted as `dropped{source="forward",reason="refused"}`, logged once, and the next batch
 //!   goes.
+//! - With several collectors, a failure also marks this one unhealthy and hands what it holds
+//!   to the collectors that take its traces now (`route.rs`); while it holds nothing, an empty
+//!   request probes it after each backoff, and an answer marks it healthy again.
 
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -26,6 +29,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::route::Ring;
 use super::Shared;
 use crate::counters::{DropReason, RejectReason, Source};
 use crate::xray_api::MAX_REQUEST_BODY_BYTES;
@@ -90,10 +94,11 @@ impl Answer {
     }
 }
 
-pub(super) async fn send_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+pub(super) async fn send_loop(ring: Arc<Ring>, index: usize, mut stopped: watch::Receiver<bool>) {
+    let shared = &ring.targets()[index];
     let mut state = SendState {
         client: reqwest::Client::builder().timeout(shared.config.request_timeout).build().unwrap_or_default(),
-        url: format!("{}/TraceSegments", shared.config.central).into(),
+        url: format!("{}/TraceSegments", shared.central).into(),
         requests: JoinSet::new(),
         frontier: 0,
         failure: None,
@@ -108,7 +113,12 @@ pub(super) async fn send_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<
                     tracing::warn!(buffered = shared.buffer.lock().len(), error = %error, "stopping with undelivered documents");
                     return;
                 }
-                back_off(&shared, &mut state, &error, &mut stopped).await;
+                shared.set_healthy(false);
+                let moved = ring.hand_over(index);
+                if moved > 0 {
+                    tracing::warn!(central = %shared.central, documents = moved, "moved to the next collector");
+                }
+                back_off(shared, &mut state, &error, &mut stopped).await;
                 continue;
             }
         }
@@ -116,9 +126,13 @@ pub(super) async fn send_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<
         let limit = if state.backoff.is_zero() { shared.config.concurrent_requests.max(1) } else { 1 };
         let may_send = state.failure.is_none() && state.requests.len() < limit;
         if may_send {
-            if let Some(batch) = ready_batch(&shared, &mut state, stopping) {
+            if let Some(batch) = ready_batch(shared, &mut state, stopping) {
                 state.frontier = batch.last_sequence + 1;
                 state.requests.spawn(send_batch(state.client.clone(), state.url.clone(), batch));
+                continue;
+            }
+            if !shared.is_healthy() && !stopping && state.requests.is_empty() {
+                state.requests.spawn(send_batch(state.client.clone(), state.url.clone(), Batch::probe()));
                 continue;
             }
         }
@@ -128,7 +142,7 @@ pub(super) async fn send_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<
         let arrived = shared.arrived.notified();
         let interval_ends = state.unsent_since.map(|since| since + shared.config.batch_interval);
         tokio::select! {
-            Some(done) = state.requests.join_next(), if !state.requests.is_empty() => finish(&shared, &mut state, done),
+            Some(done) = state.requests.join_next(), if !state.requests.is_empty() => finish(shared, &mut state, done),
             _ = arrived, if may_send => {}
             _ = sleep_until_some(interval_ends), if may_send && interval_ends.is_some() => {}
             changed = stopped.changed(), if !stopping => {
@@ -151,7 +165,7 @@ async fn sleep_until_some(deadline: Option<Instant>) {
 async fn back_off(shared: &Shared, state: &mut SendState, error: &str, stopped: &mut watch::Receiver<bool>) {
     state.frontier = 0;
     state.backoff = next_backoff(state.backoff, shared.config.max_backoff);
-    tracing::warn!(central = %shared.config.central, error = %error, retry_in = ?state.backoff, "failed to forward");
+    tracing::warn!(central = %shared.central, error = %error, retry_in = ?state.backoff, "failed to forward");
     tokio::select! {
         _ = tokio::time::sleep(state.backoff) => {}
         _ = stopped.changed() => {}
@@ -167,16 +181,19 @@ fn finish(shared: &Shared, state: &mut SendState, done: Result<Outcome, tokio::t
         }
     };
     let sequences = outcome.first_sequence..=outcome.last_sequence;
+    if !matches!(outcome.answer, Answer::Failed(_)) {
+        // The collector is there and answering: no reason to keep backing off.
+        state.backoff = Duration::ZERO;
+        shared.set_healthy(true);
+    }
     match outcome.answer {
-        Answer::Acknowledged(refused) => {
-            state.backoff = Duration::ZERO;
-            remove_sent(shared, sequences, &refused);
-        }
+        Answer::Failed(error) => state.failure = Some(error),
+        // A probe carried nothing to remove or count.
+        _ if outcome.documents == 0 => {}
+        Answer::Acknowledged(refused) => remove_sent(shared, sequences, &refused),
         Answer::Refused { status, body_start } => {
-            // The central collector is there and answering: no reason to keep backing off.
-            state.backoff = Duration::ZERO;
             tracing::warn!(
-                central = %shared.config.central,
+                central = %shared.central,
                 status = %status,
                 body = %body_start,
                 documents = outcome.documents,
@@ -184,7 +201,6 @@ fn finish(shared: &Shared, state: &mut SendState, done: Result<Outcome, tokio::t
             );
             remove_refused(shared, sequences);
         }
-        Answer::Failed(error) => state.failure = Some(error),
     }
 }
 
@@ -223,6 +239,14 @@ struct Batch {
     documents: usize,
     first_sequence: u64,
     last_sequence: u64,
+}
+
+impl Batch {
+    /// An empty request, to learn whether a collector that failed answers again.
+    fn probe() -> Batch {
+        let (body, _) = request_body(&[], MAX_FORWARD_BODY_BYTES);
+        Batch { body, documents: 0, first_sequence: 0, last_sequence: 0 }
+    }
 }
 
 /// `{"TraceSegmentDocuments":[…]}` with each document as a JSON string, as many as fit in

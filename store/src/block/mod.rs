@@ -75,6 +75,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
+use crate::bucket::RemoteBlocks;
 use crate::error::{Result, StoreError};
 use crate::record::StoredSpan;
 
@@ -119,6 +120,9 @@ pub(crate) struct BlockMeta {
     pub shared_traces: Option<Arc<[TraceId]>>,
     /// The blocks a compaction merged into this one.
     pub replaces: Vec<u64>,
+    /// Set for a block read from the bucket instead of local disk (`bucket/cache.rs`): `path`
+    /// names it but no file is there.
+    pub remote: Option<Arc<RemoteBlocks>>,
 }
 
 impl BlockMeta {
@@ -348,7 +352,31 @@ fn block_id(file_name: &str) -> Option<u64> {
 fn open_block(id: u64, path: &Path) -> Result<BlockMeta> {
     let file = File::open(path).map_err(|error| StoreError::io(path, error))?;
     let file_metadata = file.metadata().map_err(|error| StoreError::io(path, error))?;
-    let mut reader = ParquetReader::new(file);
+    let footer = read_footer(path, ParquetReader::new(file), file_metadata.len())?;
+    meta_from_footer(id, path.to_owned(), &file_metadata, footer)
+}
+
+/// The metadata of a block held in memory, read from the bucket: `path` names it, `written_us`
+/// stands for the file's modification time.
+pub(crate) fn open_remote_block(
+    id: u64,
+    path: PathBuf,
+    bytes: &bytes::Bytes,
+    written_us: i64,
+    remote: Arc<RemoteBlocks>,
+) -> Result<BlockMeta> {
+    let len = bytes.len() as u64;
+    let footer = read_footer(&path, ParquetReader::new(std::io::Cursor::new(bytes.clone())), len)?;
+    let mut meta = meta_from_parts(id, path, len, written_us, footer)?;
+    meta.remote = Some(remote);
+    Ok(meta)
+}
+
+fn read_footer<R: polars::io::mmap::MmapBytesReader>(
+    path: &Path,
+    mut reader: ParquetReader<R>,
+    len: u64,
+) -> Result<FooterMeta> {
     // polars' footer (thrift) reader panics on some damaged footers instead of returning an
     // error (found by `store/tests/corrupted_files_never_panic.rs`); a damaged block must be
     // an unreadable block, not a crash at startup.
@@ -356,7 +384,7 @@ fn open_block(id: u64, path: &Path) -> Result<BlockMeta> {
         .map_err(|_| StoreError::Block(format!("{}: the Parquet footer is damaged", path.display())))?
         .map_err(schema::polars_error)?;
     let metadata = &metadata;
-    check_byte_ranges(path, metadata, file_metadata.len())?;
+    check_byte_ranges(path, metadata, len)?;
     let text = metadata
         .key_value_metadata()
         .iter()
@@ -369,7 +397,7 @@ fn open_block(id: u64, path: &Path) -> Result<BlockMeta> {
     if footer.version > FORMAT_VERSION {
         return Err(StoreError::BlockVersion { path: path.to_owned(), version: footer.version });
     }
-    meta_from_footer(id, path.to_owned(), &file_metadata, footer)
+    Ok(footer)
 }
 
 /// Every row group and column chunk the footer names lies inside the file. A damaged footer
@@ -393,20 +421,26 @@ fn check_byte_ranges(path: &Path, metadata: &polars::io::parquet::read::FileMeta
 }
 
 fn meta_from_footer(id: u64, path: PathBuf, file: &fs::Metadata, footer: FooterMeta) -> Result<BlockMeta> {
-    let path_for_log = path.clone();
     let written = file.modified().ok().and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok());
+    let written_us = written.map_or(0, |since_epoch| i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX));
+    meta_from_parts(id, path, file.len(), written_us, footer)
+}
+
+fn meta_from_parts(id: u64, path: PathBuf, bytes: u64, written_us: i64, footer: FooterMeta) -> Result<BlockMeta> {
+    let path_for_log = path.clone();
     Ok(BlockMeta {
         id,
         path,
         rows: footer.rows,
-        bytes: file.len(),
-        written_us: written.map_or(0, |since_epoch| i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX)),
+        bytes,
+        written_us,
         min_start_us: footer.min_start_us,
         max_end_us: footer.max_end_us,
         services: footer.services,
         filter: TraceFilter::from_stored(&footer.filter)?,
         shared_traces: footer.shared_traces.and_then(|ids| parse_trace_ids(&path_for_log, &ids)),
         replaces: footer.replaces,
+        remote: None,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Reading blocks: traces by id, lazy scans for the analyzer, whole blocks for compaction.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use fluoro_proto::TraceId;
 use polars::prelude::*;
@@ -61,9 +62,18 @@ pub(crate) fn read_block(block: &BlockMeta) -> Result<Vec<StoredSpan>> {
 }
 
 pub(crate) fn lazy_block(block: &BlockMeta) -> Result<LazyFrame> {
-    let path = PlRefPath::new(block.path.to_string_lossy().as_ref());
     // Block files are small and read often: no cache, no row-count pre-pass.
     let args = ScanArgsParquet { cache: false, rechunk: false, ..ScanArgsParquet::default() };
+    if let Some(remote) = &block.remote {
+        // Read from the bucket (or the cache of what was read): the scan holds the bytes.
+        let bytes = remote.block_bytes(&block.path)?;
+        let sources = ScanSources::Buffers(Arc::from([polars_buffer::Buffer::from_owner(bytes)]));
+        // A buffer has no path to read hive partitions from.
+        let hive_options = HiveOptions::new_disabled();
+        return LazyFrame::scan_parquet_sources(sources, ScanArgsParquet { hive_options, ..args })
+            .map_err(polars_error);
+    }
+    let path = PlRefPath::new(block.path.to_string_lossy().as_ref());
     LazyFrame::scan_parquet(path, args).map_err(polars_error)
 }
 

@@ -171,6 +171,9 @@ pub(crate) struct StoreSection {
     pub(crate) blocks_region: Option<String>,
     /// Plain HTTP to `blocks_endpoint`, for a local server.
     pub(crate) blocks_allow_http: Option<bool>,
+    /// Read the published blocks missing locally from the bucket on demand, keeping at most
+    /// this many bytes of them in memory, instead of downloading them all on start.
+    pub(crate) blocks_cache_bytes: Option<u64>,
 }
 
 impl StoreSection {
@@ -224,6 +227,10 @@ impl StoreSection {
             config.compaction_min_rows = rows;
         }
         config.bucket = self.bucket();
+        if self.blocks_cache_bytes.is_some() {
+            anyhow::ensure!(config.bucket.is_some(), "store.blocks_cache_bytes needs store.blocks (a bucket)");
+        }
+        config.blocks_cache_bytes = self.blocks_cache_bytes;
         Ok(config)
     }
 }
@@ -278,6 +285,10 @@ mod tests {
         let bucket = bucket.store.store_config(Path::new("/data"), None).unwrap().bucket.unwrap();
         assert_eq!((bucket.url.as_str(), bucket.allow_http), ("s3://b/p", true));
         assert_eq!(bucket.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        let cached: ConfigFile = toml::from_str("[store]\nblocks = \"s3://b/p\"\nblocks_cache_bytes = 1024").unwrap();
+        assert_eq!(cached.store.store_config(Path::new("/data"), None).unwrap().blocks_cache_bytes, Some(1024));
+        let no_bucket: ConfigFile = toml::from_str("[store]\nblocks_cache_bytes = 1024").unwrap();
+        assert!(no_bucket.store.store_config(Path::new("/data"), None).is_err(), "a cache needs a bucket");
         let error = toml::from_str::<ConfigFile>("htp_bind = \"127.0.0.1:1\"").unwrap_err();
         assert!(error.to_string().contains("unknown field `htp_bind`"), "{error}");
         let slow_sync: ConfigFile = toml::from_str("[store]\nsync_interval_ms = 5000").unwrap();

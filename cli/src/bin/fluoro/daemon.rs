@@ -1,7 +1,8 @@
-//! `fluoro daemon --forward URL`: a sidecar next to a service. Like the X-Ray daemon it is a
+//! `fluoro daemon --forward URL…`: a sidecar next to a service. Like the X-Ray daemon it is a
 //! relay: it receives what the X-Ray daemon receives, checks only the header, size and UTF-8,
 //! forwards the raw documents in batches to a central Fluoro (which validates them), and
-//! proxies sampling calls.
+//! proxies sampling calls. Given several collectors, it sends each trace id to one of them
+//! (rendezvous hashing, `collector/src/forward/route.rs`), and to the next while it is down.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,9 +19,13 @@ const DEFAULT_DAEMON_HTTP_BIND: &str = "127.0.0.1:2021";
 
 #[derive(Args)]
 pub(crate) struct DaemonArgs {
-    /// The central Fluoro's HTTP API, e.g. http://fluoro.internal:2020.
-    #[arg(long, value_name = "URL")]
-    forward: String,
+    /// The central Fluoro's HTTP API, e.g. http://fluoro.internal:2020. Repeat it (or give a
+    /// comma-separated list) for several collectors: each trace id goes to one of them by
+    /// consistent (rendezvous) hashing, every document of a trace to the same one; while one
+    /// fails, its traces and the documents it held go to the next, and come back once it
+    /// answers again. Sampling calls go to the first.
+    #[arg(long, value_name = "URL", required = true, value_delimiter = ',')]
+    forward: Vec<String>,
     /// X-Ray daemon protocol (UDP). [default: 127.0.0.1:2000]
     #[arg(long, value_name = "ADDR")]
     udp_bind: Option<SocketAddr>,
@@ -42,7 +47,7 @@ pub(crate) struct DaemonArgs {
 pub(crate) fn run(args: DaemonArgs) -> anyhow::Result<()> {
     init_logging();
     let stop_with_stdin = args.stop_with_stdin;
-    let mut forward = ForwardConfig::new(args.forward);
+    let mut forward = ForwardConfig::to_collectors(args.forward);
     forward.buffer_documents = args.buffer;
     let config = DaemonConfig {
         udp: UdpConfig {
@@ -55,9 +60,10 @@ pub(crate) fn run(args: DaemonArgs) -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let central = config.forward.central.clone();
+        let central = config.forward.sampling_target().to_owned();
+        let collectors = config.forward.collectors.join(", ");
         let daemon = fluoro_collector::start_daemon(config, Arc::new(Counters::new())).await?;
-        println!("fluoro daemon: forwarding to {central}");
+        println!("fluoro daemon: forwarding to {collectors}");
         println!("fluoro daemon: listening udp {} (X-Ray daemon protocol)", daemon.udp);
         println!("fluoro daemon: listening sampling {} (proxied to {central})", daemon.sampling);
         println!("fluoro daemon: listening http {} (/metrics)", daemon.http);

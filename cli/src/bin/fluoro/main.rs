@@ -38,7 +38,12 @@ enum Command {
     /// refuses are counted on this daemon's /metrics as fluoro_rejected_total{source="forward"}
     /// by the reason it gave (bad_json, invalid, too_large).
     ///
+    /// Several --forward URLs spread traces over several collectors: each trace id goes to one
+    /// of them (rendezvous hashing), and to the next while that one is down.
+    ///
     /// Example: fluoro daemon --forward http://fluoro.internal:2020
+    ///
+    /// Two collectors: fluoro daemon --forward http://collector-1:2020 --forward http://collector-2:2020
     Daemon(daemon::DaemonArgs),
     /// Run the PetAdoptions demo application, instrumented both ways (X-Ray SDK segments through
     /// a sidecar daemon, OpenTelemetry over OTLP), under load, traced into its own Fluoro.

@@ -70,6 +70,12 @@ pub(crate) struct ServeArgs {
     /// Allow plain HTTP to `--blocks-endpoint` (a local server).
     #[arg(long)]
     blocks_allow_http: bool,
+    /// Read the published blocks this node lacks from `--blocks` on demand, keeping at most
+    /// this many bytes of them in memory (least recently used evicted; hits, misses and bucket
+    /// GETs on /metrics), instead of downloading them all on start. 0 keeps none. Default:
+    /// download them. Same as `[store] blocks_cache_bytes`.
+    #[arg(long, value_name = "BYTES")]
+    blocks_cache_bytes: Option<u64>,
     /// Ask every request on the HTTP API port for this token (a file holding it, 16–512
     /// characters; `openssl rand -hex 32 > token`): `Authorization: Bearer …`, or the
     /// dashboard's login page. SDK writes (segments, sampling) stay open. Also
@@ -116,6 +122,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.blocks_allow_http {
         store_section.blocks_allow_http = Some(true);
     }
+    store_section.blocks_cache_bytes = args.blocks_cache_bytes.or(store_section.blocks_cache_bytes);
     let insight_config = file.insights.loop_config()?;
     let supervision =
         Supervision { stop_with_stdin: args.stop_with_stdin, demo_control_file: args.demo_control_file.clone() };
@@ -206,9 +213,13 @@ async fn serve(
     // Webhooks of alarm transitions and insights, counted on `/metrics`.
     let notifier = fluoro_ui::spawn_notifier(fluoro_ui::NotifierConfig::default());
     let notifier_metrics = notifier.clone();
+    let cached_store = store.clone();
     let ingest = ingest
         .with_prometheus_source(Arc::new(move || latest.prometheus()))
-        .with_prometheus_source(Arc::new(move || notifier_metrics.prometheus()));
+        .with_prometheus_source(Arc::new(move || notifier_metrics.prometheus()))
+        .with_prometheus_source(Arc::new(move || {
+            cached_store.blocks_cache_stats().map(|stats| stats.prometheus()).unwrap_or_default()
+        }));
     let data_dir = config.data_dir.clone();
     // The dashboard's GET pages and assets beside the API's POST operations, on one port.
     let api_routes = fluoro_ui::api_router(store.clone(), groups.clone())
