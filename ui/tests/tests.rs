@@ -1,6 +1,7 @@
 //! Behaviour tests of fluoro-ui, one module per behaviour, in one test binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api_bodies_never_panic;
 mod api_server;
 mod python_script;
 
