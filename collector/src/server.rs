@@ -27,7 +27,7 @@ use crate::ingest::Ingest;
 use crate::otlp::{otlp_http_router, serve_otlp_grpc};
 use crate::sampling::{sampling_router, SamplingRules};
 use crate::udp::{UdpConfig, UdpHandoff, UdpReceiver};
-use crate::xray_api::{metrics_router, xray_api_router};
+use crate::xray_api::{metrics_router, xray_api_router_with_limits, XrayApiLimits};
 use fluoro_proto::TraceSource;
 
 /// Where each listener binds and where state lives.
@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub otlp_http_bind: SocketAddr,
     /// Sampling rules persist here (`sampling-rules.json`).
     pub data_dir: PathBuf,
+    /// Request limits of the X-Ray API (`[limits]`).
+    pub xray_api_limits: XrayApiLimits,
 }
 
 /// The addresses a started server listens on.
@@ -88,7 +90,9 @@ pub async fn start(
     };
 
     let (stop, stopped) = watch::channel(false);
-    let api = xray_api_router(ingest.clone(), traces).merge(sampling_router(rules.clone())).merge(api_routes);
+    let api = xray_api_router_with_limits(ingest.clone(), traces, config.xray_api_limits)
+        .merge(sampling_router(rules.clone()))
+        .merge(api_routes);
     let tasks = vec![
         tokio::spawn(serve_http(sampling, sampling_router(rules), wait_for(stopped.clone()))),
         tokio::spawn(serve_http(http, api, wait_for(stopped.clone()))),

@@ -36,6 +36,47 @@ pub(crate) struct ConfigFile {
     pub(crate) alarms: AlarmsSection,
     #[serde(default)]
     pub(crate) insights: crate::insight_loop::InsightsSection,
+    #[serde(default)]
+    pub(crate) limits: LimitsSection,
+}
+
+/// What one request may ask of the server; defaults are `fluoro_collector::MAX_*`
+/// (docs/operations.md, "Limits").
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LimitsSection {
+    pub(crate) request_body_bytes: Option<usize>,
+    pub(crate) documents_per_request: Option<usize>,
+    pub(crate) trace_ids_per_request: Option<usize>,
+}
+
+/// The smallest request body limit: one document of the largest size must fit.
+const MIN_REQUEST_BODY_BYTES: usize = 128 * 1024;
+
+impl LimitsSection {
+    /// The X-Ray API's limits, validated.
+    pub(crate) fn xray_api_limits(&self) -> anyhow::Result<fluoro_collector::XrayApiLimits> {
+        let mut limits = fluoro_collector::XrayApiLimits::default();
+        if let Some(bytes) = self.request_body_bytes {
+            // Above the drain limit, a refused body could no longer be read to its end, and the
+            // client would see a reset connection instead of the 413.
+            let (low, high) = (MIN_REQUEST_BODY_BYTES, fluoro_collector::DRAIN_LIMIT_BYTES);
+            anyhow::ensure!(
+                (low..=high).contains(&bytes),
+                "limits.request_body_bytes must be between {low} and {high}"
+            );
+            limits.request_body_bytes = bytes;
+        }
+        if let Some(count) = self.documents_per_request {
+            anyhow::ensure!(count > 0, "limits.documents_per_request must be at least 1");
+            limits.documents_per_request = count;
+        }
+        if let Some(count) = self.trace_ids_per_request {
+            anyhow::ensure!(count > 0, "limits.trace_ids_per_request must be at least 1");
+            limits.trace_ids_per_request = count;
+        }
+        Ok(limits)
+    }
 }
 
 /// When group metrics are computed; defaults are `fluoro_analyzer::DEFAULT_*`.
@@ -248,5 +289,33 @@ mod tests {
         assert_eq!(loop_config.tick, crate::insight_loop::DEFAULT_TICK);
         let no_grace: ConfigFile = toml::from_str("[insights]\ngrace_seconds = 10").unwrap();
         assert!(no_grace.insights.loop_config().is_err(), "the grace must cover a trace's tail");
+    }
+
+    #[test]
+    fn the_limits_section_sets_each_limit_and_refuses_nonsense() {
+        let example: ConfigFile = toml::from_str(include_str!("../../../../fluoro.example.toml")).unwrap();
+        assert_eq!(example.limits.xray_api_limits().unwrap(), fluoro_collector::XrayApiLimits::default());
+        let set: ConfigFile = toml::from_str(
+            "[limits]\nrequest_body_bytes = 1048576\ndocuments_per_request = 50\ntrace_ids_per_request = 5",
+        )
+        .unwrap();
+        let limits = set.limits.xray_api_limits().unwrap();
+        assert_eq!(
+            limits,
+            fluoro_collector::XrayApiLimits {
+                request_body_bytes: 1_048_576,
+                documents_per_request: 50,
+                trace_ids_per_request: 5
+            }
+        );
+        for (text, error) in [
+            ("request_body_bytes = 1000", "limits.request_body_bytes must be between 131072 and 134217728"),
+            ("request_body_bytes = 1000000000", "limits.request_body_bytes must be between 131072 and 134217728"),
+            ("documents_per_request = 0", "limits.documents_per_request must be at least 1"),
+            ("trace_ids_per_request = 0", "limits.trace_ids_per_request must be at least 1"),
+        ] {
+            let config: ConfigFile = toml::from_str(&format!("[limits]\n{text}")).unwrap();
+            assert_eq!(config.limits.xray_api_limits().unwrap_err().to_string(), error);
+        }
     }
 }

@@ -12,7 +12,7 @@ use clap::Args;
 use std::time::Duration;
 
 use fluoro_analyzer::{Alarms, GroupMetricsConfig, GroupMetricsRecorder, Groups, Insights};
-use fluoro_collector::{Counters, Ingest, ServerConfig, UdpConfig};
+use fluoro_collector::{Counters, Ingest, ServerConfig, UdpConfig, XrayApiLimits};
 use fluoro_proto::{LogSink, MetricSink, SpanSink, TraceSource};
 use fluoro_store::{Store, StoreConfig};
 
@@ -120,7 +120,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         insight_webhooks: file.insights.webhooks()?,
     };
     let recent_max_bytes = args.recent_max_bytes;
-    let server_config = server_config(args, file);
+    let xray_api_limits = file.limits.xray_api_limits()?;
+    let server_config = server_config(args, file, xray_api_limits);
     // Owner only, before anything is written in it: spans hold URLs, user ids and SQL.
     fluoro_proto::create_private_dir(&server_config.data_dir)
         .with_context(|| format!("cannot create the data dir {}", server_config.data_dir.display()))?;
@@ -150,7 +151,7 @@ struct Clock {
     insight_webhooks: Vec<String>,
 }
 
-fn server_config(args: ServeArgs, file: ConfigFile) -> ServerConfig {
+fn server_config(args: ServeArgs, file: ConfigFile, xray_api_limits: XrayApiLimits) -> ServerConfig {
     let pick = |flag: Option<SocketAddr>, from_file: Option<SocketAddr>, default: &str| {
         flag.or(from_file).unwrap_or_else(|| config::parse_addr(default))
     };
@@ -172,6 +173,7 @@ fn server_config(args: ServeArgs, file: ConfigFile) -> ServerConfig {
         otlp_grpc_bind: pick(args.otlp_grpc_bind, file.otlp_grpc_bind, config::DEFAULT_OTLP_GRPC_BIND),
         otlp_http_bind: pick(args.otlp_http_bind, file.otlp_http_bind, config::DEFAULT_OTLP_HTTP_BIND),
         data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(config::default_data_dir),
+        xray_api_limits,
     }
 }
 
