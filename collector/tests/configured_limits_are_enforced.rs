@@ -6,15 +6,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use fluoro_collector::{xray_api_router_with_limits, Counters, Ingest, MemorySink, XrayApiLimits};
-use fluoro_proto::TraceSource;
+use fluoro_proto::{Rules, TraceSource};
 use serde_json::{json, Value};
 
 const LIMITS: XrayApiLimits =
-    XrayApiLimits { request_body_bytes: 64 * 1024, documents_per_request: 2, trace_ids_per_request: 3 };
+    XrayApiLimits { request_body_bytes: 64 * 1024, documents_per_request: 3, trace_ids_per_request: 3 };
 
 async fn serve() -> SocketAddr {
+    serve_with_rules(Rules::default()).await
+}
+
+async fn serve_with_rules(rules: Rules) -> SocketAddr {
     let sink = Arc::new(MemorySink::new(1000));
-    let ingest = Ingest::new(sink.clone(), Arc::new(Counters::new()));
+    let ingest = Ingest::new(sink.clone(), Arc::new(Counters::new())).with_rules(rules);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let router = xray_api_router_with_limits(ingest, sink as Arc<dyn TraceSource>, LIMITS);
@@ -50,15 +54,15 @@ async fn a_body_over_the_configured_size_gets_413_naming_the_limit() {
 #[tokio::test]
 async fn more_documents_than_configured_get_400_naming_the_limit() {
     let address = serve().await;
-    let three = json!({"TraceSegmentDocuments": [segment(1), segment(2), segment(3)]});
-    let (status, body) = post(address, "/TraceSegments", three.to_string().into_bytes()).await;
+    let four = json!({"TraceSegmentDocuments": [segment(1), segment(2), segment(3), segment(4)]});
+    let (status, body) = post(address, "/TraceSegments", four.to_string().into_bytes()).await;
     assert_eq!(status, 400);
     assert_eq!(
         body["message"],
-        "TraceSegmentDocuments has 3 documents; at most 2 are accepted per request (limits.documents_per_request)"
+        "TraceSegmentDocuments has 4 documents; at most 3 are accepted per request (limits.documents_per_request)"
     );
-    let two = json!({"TraceSegmentDocuments": [segment(1), segment(2)]});
-    assert_eq!(post(address, "/TraceSegments", two.to_string().into_bytes()).await.0, 200);
+    let three = json!({"TraceSegmentDocuments": [segment(1), segment(2), segment(3)]});
+    assert_eq!(post(address, "/TraceSegments", three.to_string().into_bytes()).await.0, 200);
 }
 
 #[tokio::test]
@@ -72,4 +76,29 @@ async fn more_trace_ids_than_configured_get_400_naming_the_limit() {
         "TraceIds has 4 ids; at most 3 are accepted per request (limits.trace_ids_per_request)"
     );
     assert_eq!(post(address, "/Traces", json!({"TraceIds": ids(3)}).to_string().into_bytes()).await.0, 200);
+}
+
+#[tokio::test]
+async fn documents_over_the_configured_sizes_are_refused_naming_the_limit() {
+    let rules = Rules { max_document_bytes: Some(1024), max_annotations_metadata_bytes: Some(64), ..Rules::default() };
+    let address = serve_with_rules(rules).await;
+    let with = |key: &str, value: Value| {
+        let mut document: Value = serde_json::from_str(&segment(1)).unwrap();
+        document[key] = value;
+        document.to_string()
+    };
+    let large = with("metadata", json!({"default": {"pad": "x".repeat(1024)}}));
+    let annotated = with("annotations", json!({"note": "y".repeat(64)}));
+    let body = json!({"TraceSegmentDocuments": [large.clone(), annotated, segment(2)]});
+    let (status, body) = post(address, "/TraceSegments", body.to_string().into_bytes()).await;
+    assert_eq!(status, 200);
+    let refused = body["UnprocessedTraceSegments"].as_array().unwrap();
+    assert_eq!(refused.len(), 2, "the third document is kept: {body}");
+    assert_eq!(refused[0]["ErrorCode"], "DocumentTooLarge");
+    let too_large =
+        format!("TraceSegmentDocuments[0]: document is {} bytes; at most 1024 bytes are accepted", large.len());
+    assert_eq!(refused[0]["Message"], too_large);
+    assert_eq!(refused[1]["ErrorCode"], "InvalidSegment");
+    let message = refused[1]["Message"].as_str().unwrap();
+    assert!(message.ends_with("(limits.annotations_metadata_bytes)"), "{message}");
 }

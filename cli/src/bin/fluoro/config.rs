@@ -48,8 +48,13 @@ pub(crate) struct LimitsSection {
     pub(crate) request_body_bytes: Option<usize>,
     pub(crate) documents_per_request: Option<usize>,
     pub(crate) trace_ids_per_request: Option<usize>,
+    pub(crate) document_bytes: Option<usize>,
+    pub(crate) annotations_metadata_bytes: Option<usize>,
 }
 
+/// A segment document may be set from 1 KiB (a minimal document is ~150 bytes) to 1 MiB; over
+/// UDP, a datagram is at most 64 KiB whatever the limit.
+const DOCUMENT_BYTES_RANGE: std::ops::RangeInclusive<usize> = 1024..=1024 * 1024;
 /// The smallest request body limit: one document of the largest size must fit.
 const MIN_REQUEST_BODY_BYTES: usize = 128 * 1024;
 
@@ -76,6 +81,25 @@ impl LimitsSection {
             limits.trace_ids_per_request = count;
         }
         Ok(limits)
+    }
+
+    /// The rules every document is checked against, on every source, validated.
+    pub(crate) fn document_rules(&self) -> anyhow::Result<fluoro_proto::Rules> {
+        if let Some(bytes) = self.document_bytes {
+            let (low, high) = (DOCUMENT_BYTES_RANGE.start(), DOCUMENT_BYTES_RANGE.end());
+            anyhow::ensure!(
+                DOCUMENT_BYTES_RANGE.contains(&bytes),
+                "limits.document_bytes must be between {low} and {high}"
+            );
+        }
+        if let Some(bytes) = self.annotations_metadata_bytes {
+            anyhow::ensure!(bytes > 0, "limits.annotations_metadata_bytes must be at least 1");
+        }
+        Ok(fluoro_proto::Rules {
+            max_document_bytes: self.document_bytes,
+            max_annotations_metadata_bytes: self.annotations_metadata_bytes,
+            ..fluoro_proto::Rules::default()
+        })
     }
 }
 
@@ -308,6 +332,20 @@ mod tests {
                 trace_ids_per_request: 5
             }
         );
+        let rules = example.limits.document_rules().unwrap();
+        let default_document = Some(fluoro_proto::MAX_DOCUMENT_BYTES);
+        assert_eq!((rules.max_document_bytes, rules.max_annotations_metadata_bytes), (default_document, None));
+        let documents: ConfigFile =
+            toml::from_str("[limits]\ndocument_bytes = 131072\nannotations_metadata_bytes = 4096").unwrap();
+        let rules = documents.limits.document_rules().unwrap();
+        assert_eq!((rules.max_document_bytes, rules.max_annotations_metadata_bytes), (Some(131_072), Some(4096)));
+        for (text, error) in [
+            ("document_bytes = 100", "limits.document_bytes must be between 1024 and 1048576"),
+            ("annotations_metadata_bytes = 0", "limits.annotations_metadata_bytes must be at least 1"),
+        ] {
+            let config: ConfigFile = toml::from_str(&format!("[limits]\n{text}")).unwrap();
+            assert_eq!(config.limits.document_rules().unwrap_err().to_string(), error);
+        }
         for (text, error) in [
             ("request_body_bytes = 1000", "limits.request_body_bytes must be between 131072 and 134217728"),
             ("request_body_bytes = 1000000000", "limits.request_body_bytes must be between 131072 and 134217728"),

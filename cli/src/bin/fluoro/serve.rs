@@ -121,6 +121,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let recent_max_bytes = args.recent_max_bytes;
     let xray_api_limits = file.limits.xray_api_limits()?;
+    let document_rules = file.limits.document_rules()?;
     let server_config = server_config(args, file, xray_api_limits);
     // Owner only, before anything is written in it: spans hold URLs, user ids and SQL.
     fluoro_proto::create_private_dir(&server_config.data_dir)
@@ -133,7 +134,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let insights = insight_loop::open(&server_config.data_dir.join(INSIGHTS_FILE), &insight_config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let state = State { groups: Arc::new(groups), alarms: Arc::new(alarms), insights: Arc::new(insights) };
-    runtime.block_on(serve(server_config, store_config, state, clock, supervision))
+    runtime.block_on(serve(server_config, store_config, state, clock, supervision, document_rules))
 }
 
 /// What `fluoro serve` keeps beside the store, each in its file in the data dir.
@@ -183,12 +184,14 @@ async fn serve(
     State { groups, alarms, insights }: State,
     clock: Clock,
     supervision: Supervision,
+    document_rules: fluoro_proto::Rules,
 ) -> anyhow::Result<()> {
     // Opening replays the write-ahead log: file work, off the async threads.
     let store_dir = store_config.data_dir.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(store_config)).await?;
     let store = Arc::new(store.with_context(|| format!("cannot open the store in {}", store_dir.display()))?);
     let ingest = Ingest::new(store.clone() as Arc<dyn SpanSink>, Arc::new(Counters::new()))
+        .with_rules(document_rules)
         .with_log_sink(store.clone() as Arc<dyn LogSink>)
         .with_metric_sink(store.clone() as Arc<dyn MetricSink>);
     let recorder = GroupMetricsRecorder::new(clock.group_metrics);
