@@ -50,7 +50,11 @@ pub(crate) struct LimitsSection {
     pub(crate) trace_ids_per_request: Option<usize>,
     pub(crate) document_bytes: Option<usize>,
     pub(crate) annotations_metadata_bytes: Option<usize>,
+    pub(crate) query_window_seconds: Option<u64>,
 }
+
+/// A query window may be set from a minute to the 30 days X-Ray keeps.
+const QUERY_WINDOW_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 60..=30 * 86_400;
 
 /// A segment document may be set from 1 KiB (a minimal document is ~150 bytes) to 1 MiB; over
 /// UDP, a datagram is at most 64 KiB whatever the limit.
@@ -79,6 +83,20 @@ impl LimitsSection {
         if let Some(count) = self.trace_ids_per_request {
             anyhow::ensure!(count > 0, "limits.trace_ids_per_request must be at least 1");
             limits.trace_ids_per_request = count;
+        }
+        Ok(limits)
+    }
+
+    /// What one query may ask, validated.
+    pub(crate) fn query_limits(&self) -> anyhow::Result<fluoro_ui::QueryLimits> {
+        let mut limits = fluoro_ui::QueryLimits::default();
+        if let Some(seconds) = self.query_window_seconds {
+            let (low, high) = (QUERY_WINDOW_SECONDS_RANGE.start(), QUERY_WINDOW_SECONDS_RANGE.end());
+            anyhow::ensure!(
+                QUERY_WINDOW_SECONDS_RANGE.contains(&seconds),
+                "limits.query_window_seconds must be between {low} and {high}"
+            );
+            limits.window_seconds = seconds as f64;
         }
         Ok(limits)
     }
@@ -339,6 +357,12 @@ mod tests {
             toml::from_str("[limits]\ndocument_bytes = 131072\nannotations_metadata_bytes = 4096").unwrap();
         let rules = documents.limits.document_rules().unwrap();
         assert_eq!((rules.max_document_bytes, rules.max_annotations_metadata_bytes), (Some(131_072), Some(4096)));
+        assert_eq!(example.limits.query_limits().unwrap(), fluoro_ui::QueryLimits::default());
+        let week: ConfigFile = toml::from_str("[limits]\nquery_window_seconds = 604800").unwrap();
+        assert_eq!(week.limits.query_limits().unwrap().window_seconds, 604_800.0);
+        let second: ConfigFile = toml::from_str("[limits]\nquery_window_seconds = 1").unwrap();
+        let error = second.limits.query_limits().unwrap_err().to_string();
+        assert_eq!(error, "limits.query_window_seconds must be between 60 and 2592000");
         for (text, error) in [
             ("document_bytes = 100", "limits.document_bytes must be between 1024 and 1048576"),
             ("annotations_metadata_bytes = 0", "limits.annotations_metadata_bytes must be at least 1"),

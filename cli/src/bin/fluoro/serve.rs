@@ -121,7 +121,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let recent_max_bytes = args.recent_max_bytes;
     let xray_api_limits = file.limits.xray_api_limits()?;
-    let document_rules = file.limits.document_rules()?;
+    let limits = RequestLimits { documents: file.limits.document_rules()?, queries: file.limits.query_limits()? };
     let server_config = server_config(args, file, xray_api_limits);
     // Owner only, before anything is written in it: spans hold URLs, user ids and SQL.
     fluoro_proto::create_private_dir(&server_config.data_dir)
@@ -134,7 +134,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let insights = insight_loop::open(&server_config.data_dir.join(INSIGHTS_FILE), &insight_config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let state = State { groups: Arc::new(groups), alarms: Arc::new(alarms), insights: Arc::new(insights) };
-    runtime.block_on(serve(server_config, store_config, state, clock, supervision, document_rules))
+    runtime.block_on(serve(server_config, store_config, state, clock, supervision, limits))
 }
 
 /// What `fluoro serve` keeps beside the store, each in its file in the data dir.
@@ -145,6 +145,12 @@ struct State {
 }
 
 /// The background work's settings (`live.rs`, `insight_loop.rs`).
+/// `[limits]` beyond the X-Ray API's: what a document and a query may be.
+struct RequestLimits {
+    documents: fluoro_proto::Rules,
+    queries: fluoro_ui::QueryLimits,
+}
+
 struct Clock {
     group_metrics: GroupMetricsConfig,
     alarm_interval: Duration,
@@ -184,14 +190,14 @@ async fn serve(
     State { groups, alarms, insights }: State,
     clock: Clock,
     supervision: Supervision,
-    document_rules: fluoro_proto::Rules,
+    limits: RequestLimits,
 ) -> anyhow::Result<()> {
     // Opening replays the write-ahead log: file work, off the async threads.
     let store_dir = store_config.data_dir.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(store_config)).await?;
     let store = Arc::new(store.with_context(|| format!("cannot open the store in {}", store_dir.display()))?);
     let ingest = Ingest::new(store.clone() as Arc<dyn SpanSink>, Arc::new(Counters::new()))
-        .with_rules(document_rules)
+        .with_rules(limits.documents)
         .with_log_sink(store.clone() as Arc<dyn LogSink>)
         .with_metric_sink(store.clone() as Arc<dyn MetricSink>);
     let recorder = GroupMetricsRecorder::new(clock.group_metrics);
@@ -204,7 +210,7 @@ async fn serve(
         .with_prometheus_source(Arc::new(move || notifier_metrics.prometheus()));
     let data_dir = config.data_dir.clone();
     // The dashboard's GET pages and assets beside the API's POST operations, on one port.
-    let api_routes = fluoro_ui::api_router(store.clone(), groups.clone())
+    let api_routes = fluoro_ui::api_router_with_limits(store.clone(), groups.clone(), limits.queries)
         .merge(fluoro_ui::alarms_router(alarms.clone()))
         .merge(fluoro_ui::insights_router(insights.clone(), store.clone(), groups.clone()))
         .merge(fluoro_ui::notifications_router(notifier.clone()))
