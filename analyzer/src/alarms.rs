@@ -260,7 +260,10 @@ fn check(request: &PutMetricAlarm) -> Result<(), AlarmError> {
     if rule.period <= 0 || rule.period % 60 != 0 {
         return invalid("Period must be a positive multiple of 60 seconds");
     }
-    if rule.evaluation_periods == 0 || rule.evaluation_periods as i64 * rule.period > MAX_EVALUATION_SECONDS {
+    // Checked: a fuzzed EvaluationPeriods of 8985035700693938601 overflowed the product.
+    let evaluation_seconds =
+        i64::try_from(rule.evaluation_periods).ok().and_then(|periods| periods.checked_mul(rule.period));
+    if rule.evaluation_periods == 0 || evaluation_seconds.is_none_or(|seconds| seconds > MAX_EVALUATION_SECONDS) {
         return invalid("EvaluationPeriods must be at least 1 and EvaluationPeriods × Period at most 86400 seconds");
     }
     if rule.datapoints_to_alarm == 0 || rule.datapoints_to_alarm > rule.evaluation_periods {

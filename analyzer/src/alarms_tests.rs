@@ -104,6 +104,19 @@ fn bad_requests_say_what_was_expected() {
     assert!(alarms.describe(&[]).is_empty());
 }
 
+/// Found by `api_bodies_never_panic`: the product EvaluationPeriods × Period overflowed.
+#[test]
+fn evaluation_periods_past_i64_are_refused_not_overflowed() {
+    let alarms = Alarms::in_memory();
+    for evaluation_periods in [8_985_035_700_693_938_601, usize::MAX] {
+        let mut huge = request("a");
+        huge.rule.evaluation_periods = evaluation_periods;
+        let error = alarms.put(huge, T0).err().map(|e| e.to_string());
+        let expected = "EvaluationPeriods must be at least 1 and EvaluationPeriods × Period at most 86400 seconds";
+        assert_eq!(error.as_deref(), Some(expected));
+    }
+}
+
 #[test]
 fn a_corrupt_file_is_refused_with_its_path() -> anyhow::Result<()> {
     let directory = tempfile::tempdir()?;

@@ -1,5 +1,6 @@
 //! The parser answers every input with a tree or an error pointing inside the text (or just
-//! past it), never a panic or a stack overflow.
+//! past it), never a panic or a stack overflow. `FLUORO_FUZZ_CASES` sets the cases per
+//! property (default 256; the long run is in docs/operations.md).
 
 use fluoro_analyzer::{parse_filter, FilterError, MAX_DEPTH};
 use proptest::prelude::*;
@@ -59,7 +60,15 @@ fn check(text: &str) {
     }
 }
 
+/// Cases per property: `FLUORO_FUZZ_CASES`, else a budget small enough for every test run.
+fn fuzz_config() -> ProptestConfig {
+    let cases = std::env::var("FLUORO_FUZZ_CASES").ok().and_then(|text| text.parse().ok()).unwrap_or(256);
+    ProptestConfig { cases, max_shrink_iters: 64, failure_persistence: None, ..ProptestConfig::default() }
+}
+
 proptest! {
+    #![proptest_config(fuzz_config())]
+
     #[test]
     fn arbitrary_text_never_panics(text in any::<String>()) {
         check(&text);

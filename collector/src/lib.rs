@@ -54,5 +54,6 @@ pub use server::{start, start_daemon, DaemonConfig, RunningDaemon, RunningServer
 pub use sink::MemorySink;
 pub use udp::{UdpConfig, UdpHandoff, UdpReceiver};
 pub use xray_api::{
-    metrics_router, xray_api_router, MAX_DOCUMENTS_PER_REQUEST, MAX_REQUEST_BODY_BYTES, MAX_TRACE_IDS_PER_REQUEST,
+    metrics_router, xray_api_router, xray_api_router_with_limits, XrayApiLimits, MAX_DOCUMENTS_PER_REQUEST,
+    MAX_REQUEST_BODY_BYTES, MAX_TRACE_IDS_PER_REQUEST,
 };

@@ -28,7 +28,7 @@ use crate::ingest::Ingest;
 use crate::otlp::{otlp_http_router, serve_otlp_grpc};
 use crate::sampling::{sampling_router, SamplingRules};
 use crate::udp::{UdpConfig, UdpHandoff, UdpReceiver};
-use crate::xray_api::{metrics_router, xray_api_router};
+use crate::xray_api::{metrics_router, xray_api_router_with_limits, XrayApiLimits};
 use fluoro_proto::TraceSource;
 
 /// Where each listener binds and where state lives.
@@ -45,6 +45,8 @@ pub struct ServerConfig {
     pub api_token: Option<ApiToken>,
     /// Slow clients' bounds on every HTTP listener (`http_listener.rs`).
     pub http_limits: HttpLimits,
+    /// Request limits of the X-Ray API (`[limits]`).
+    pub xray_api_limits: XrayApiLimits,
 }
 
 /// The addresses a started server listens on.
@@ -93,7 +95,9 @@ pub async fn start(
     };
 
     let (stop, stopped) = watch::channel(false);
-    let api = xray_api_router(ingest.clone(), traces).merge(sampling_router(rules.clone())).merge(api_routes);
+    let api = xray_api_router_with_limits(ingest.clone(), traces, config.xray_api_limits)
+        .merge(sampling_router(rules.clone()))
+        .merge(api_routes);
     let api = guard(api, config.api_token.clone());
     let limits = config.http_limits;
     let tasks = vec![

@@ -559,6 +559,88 @@ mod tests {
         assert_eq!(document_body(b"\n{}"), None);
     }
 
+    /// Fuzzing on stable Rust: the header check of arbitrary datagrams, and of real ones with a
+    /// byte changed, cut or spliced, never panics and splits at the first newline only.
+    /// `FLUORO_FUZZ_CASES` sets the cases (docs/operations.md, "Fuzzing the parsers").
+    mod datagram_header_never_panics {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn fuzz_config() -> ProptestConfig {
+            let cases = std::env::var("FLUORO_FUZZ_CASES").ok().and_then(|text| text.parse().ok()).unwrap_or(256);
+            ProptestConfig { cases, max_shrink_iters: 64, failure_persistence: None, ..ProptestConfig::default() }
+        }
+
+        const VALID: &[&[u8]] = &[
+            b"{\"format\":\"json\",\"version\":1}\n{\"trace_id\":\"1-6750a0a0-0123456789abcdef01234567\",\"id\":\"2a4b5c6d7e8f9012\"}",
+            b"{ \"version\": 1, \"format\": \"JSON\", \"extra\": [1, {\"a\": null}] }\n{}",
+            b"{\"format\":\"json\",\"version\":1}\n\n",
+        ];
+
+        fn mutated_datagram() -> impl Strategy<Value = Vec<u8>> {
+            const FRAGMENTS: &[&str] = &["\n", "{", "}", "\"", ",", ":", "1", "1.0", "1e999", "-1", "\\u0000", "null"];
+            (
+                proptest::sample::select(VALID),
+                any::<prop::sample::Index>(),
+                0..64usize,
+                0..3usize,
+                any::<u8>(),
+                proptest::sample::select(FRAGMENTS),
+            )
+                .prop_map(|(datagram, at, length, how, byte, fragment)| {
+                    let mut bytes = datagram.to_vec();
+                    let at = at.index(bytes.len());
+                    match how {
+                        0 => bytes[at] = byte,
+                        1 => drop(bytes.drain(at..(at + length).min(bytes.len()))),
+                        _ => {
+                            drop(bytes.splice(at..at, fragment.bytes().cycle().take(fragment.len() * (1 + length % 4))))
+                        }
+                    }
+                    bytes
+                })
+        }
+
+        /// Checks `document_body` against the rule: the bytes after the first newline when the
+        /// header before it is a JSON object with `format` "json" (any case) and `version` 1.
+        /// A header that `serde_json::Value` cannot hold (a number past f64 in a field the check
+        /// ignores) may go either way, but only the bytes after the first newline are ever given.
+        fn check(datagram: &[u8]) -> Result<(), TestCaseError> {
+            let found = document_body(datagram);
+            let Some(newline) = datagram.iter().position(|&byte| byte == b'\n') else {
+                prop_assert_eq!(found, None);
+                return Ok(());
+            };
+            let body = &datagram[newline + 1..];
+            let Ok(header) = serde_json::from_slice::<serde_json::Value>(&datagram[..newline]) else {
+                prop_assert!(found.is_none() || found == Some(body));
+                return Ok(());
+            };
+            let format_is_json = header
+                .get("format")
+                .and_then(|format| format.as_str())
+                .is_some_and(|format| format.eq_ignore_ascii_case("json"));
+            let version_is_1 = header.get("version").and_then(|version| version.as_u64()) == Some(1);
+            let expected = (format_is_json && version_is_1 && !body.is_empty()).then_some(body);
+            prop_assert_eq!(found, expected);
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(fuzz_config())]
+
+            #[test]
+            fn arbitrary_datagrams(datagram in proptest::collection::vec(any::<u8>(), 0..256)) {
+                check(&datagram)?;
+            }
+
+            #[test]
+            fn mutated_datagrams(datagram in mutated_datagram()) {
+                check(&datagram)?;
+            }
+        }
+    }
+
     #[test]
     fn datagrams_over_64_kib_are_too_large_even_without_msg_trunc() {
         assert_eq!(Arrival::of(65_536, MsgFlags::empty()), Arrival::Datagram { length: 65_536 });

@@ -89,18 +89,45 @@ pub const MAX_DOCUMENTS_PER_REQUEST: usize = 500;
 /// The most trace ids one BatchGetTraces request may ask for.
 pub const MAX_TRACE_IDS_PER_REQUEST: usize = 100;
 
-/// The X-Ray API routes, to serve alone or merge into the collector's HTTP server.
+/// The X-Ray API's limits: `[limits]` in the config file. The defaults are the constants above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XrayApiLimits {
+    /// The largest request body, on every endpoint (413 above it).
+    pub request_body_bytes: usize,
+    /// The most documents in one PutTraceSegments (400 above it).
+    pub documents_per_request: usize,
+    /// The most trace ids in one BatchGetTraces (400 above it).
+    pub trace_ids_per_request: usize,
+}
+
+impl Default for XrayApiLimits {
+    fn default() -> Self {
+        XrayApiLimits {
+            request_body_bytes: MAX_REQUEST_BODY_BYTES,
+            documents_per_request: MAX_DOCUMENTS_PER_REQUEST,
+            trace_ids_per_request: MAX_TRACE_IDS_PER_REQUEST,
+        }
+    }
+}
+
+/// The X-Ray API routes with the default limits, to serve alone or merge into the collector's
+/// HTTP server.
 pub fn xray_api_router(ingest: Ingest, traces: Arc<dyn TraceSource>) -> Router {
-    let state = ApiState { ingest, traces, telemetry: Arc::new(TelemetryStore::default()) };
+    xray_api_router_with_limits(ingest, traces, XrayApiLimits::default())
+}
+
+/// The X-Ray API routes with configured limits.
+pub fn xray_api_router_with_limits(ingest: Ingest, traces: Arc<dyn TraceSource>, limits: XrayApiLimits) -> Router {
+    let state = ApiState { ingest, traces, telemetry: Arc::new(TelemetryStore::default()), limits };
     Router::new()
         .route("/TraceSegments", post(put_trace_segments))
         .route("/Traces", post(batch_get_traces))
         .route("/TelemetryRecords", post(put_telemetry_records))
         .route("/metrics", get(metrics))
         .route("/api/counters", get(counters))
-        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(limits.request_body_bytes))
         .layer(from_fn_with_state(
-            BodyLimit { max_bytes: MAX_REQUEST_BODY_BYTES, answer: body_problem },
+            BodyLimit { max_bytes: limits.request_body_bytes, answer: body_problem },
             enforce_body_limit,
         ))
         .with_state(state)
@@ -122,6 +149,7 @@ struct ApiState {
     ingest: Ingest,
     traces: Arc<dyn TraceSource>,
     telemetry: Arc<TelemetryStore>,
+    limits: XrayApiLimits,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,18 +208,23 @@ async fn put_trace_segments(
     State(state): State<ApiState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PutTraceSegmentsResponse>, XrayApiError> {
-    let body = request_body(body)?;
+    let body = request_body(body, state.limits)?;
     // Parsing and validating up to 8 MiB of documents, and an acknowledged (durable) write,
     // take too long for an async worker.
-    run_blocking(move || store_trace_segments(&state.ingest, &body)).await.map(Json)
+    run_blocking(move || store_trace_segments(&state.ingest, &body, state.limits.documents_per_request)).await.map(Json)
 }
 
-fn store_trace_segments(ingest: &Ingest, body: &[u8]) -> Result<PutTraceSegmentsResponse, XrayApiError> {
+fn store_trace_segments(
+    ingest: &Ingest,
+    body: &[u8],
+    max_documents: usize,
+) -> Result<PutTraceSegmentsResponse, XrayApiError> {
     let request: PutTraceSegmentsRequest = parse_request("PutTraceSegments", body)?;
     let count = request.trace_segment_documents.len();
-    if count > MAX_DOCUMENTS_PER_REQUEST {
+    if count > max_documents {
         return Err(XrayApiError::InvalidRequest(format!(
-            "TraceSegmentDocuments has {count} documents; at most {MAX_DOCUMENTS_PER_REQUEST} are accepted per request"
+            "TraceSegmentDocuments has {count} documents; at most {max_documents} are accepted per request \
+             (limits.documents_per_request)"
         )));
     }
     let documents = request.trace_segment_documents.iter().map(|document| document.as_bytes());
@@ -221,17 +254,17 @@ async fn batch_get_traces(
     State(state): State<ApiState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<BatchGetTracesResponse>, XrayApiError> {
-    let body = request_body(body)?;
+    let body = request_body(body, state.limits)?;
     // The store read and the assembly of up to 100 traces are blocking work.
-    run_blocking(move || read_traces(state.traces.as_ref(), &body)).await.map(Json)
+    run_blocking(move || read_traces(state.traces.as_ref(), &body, state.limits.trace_ids_per_request)).await.map(Json)
 }
 
-fn read_traces(source: &dyn TraceSource, body: &[u8]) -> Result<BatchGetTracesResponse, XrayApiError> {
+fn read_traces(source: &dyn TraceSource, body: &[u8], max_ids: usize) -> Result<BatchGetTracesResponse, XrayApiError> {
     let request: BatchGetTracesRequest = parse_request("BatchGetTraces", body)?;
     let count = request.trace_ids.len();
-    if count > MAX_TRACE_IDS_PER_REQUEST {
+    if count > max_ids {
         return Err(XrayApiError::InvalidRequest(format!(
-            "TraceIds has {count} ids; at most {MAX_TRACE_IDS_PER_REQUEST} are accepted per request"
+            "TraceIds has {count} ids; at most {max_ids} are accepted per request (limits.trace_ids_per_request)"
         )));
     }
     let mut wanted: Vec<TraceId> = Vec::new();
@@ -266,7 +299,7 @@ async fn put_telemetry_records(
     State(state): State<ApiState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, XrayApiError> {
-    let body = request_body(body)?;
+    let body = request_body(body, state.limits)?;
     let request: PutTelemetryRecordsRequest = parse_request("PutTelemetryRecords", &body)?;
     state.telemetry.put(request)?;
     Ok(Json(serde_json::json!({})))
@@ -283,9 +316,9 @@ async fn counters(State(state): State<ApiState>) -> Json<crate::counters::Counte
     Json(state.ingest.counters().snapshot())
 }
 
-fn request_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, XrayApiError> {
+fn request_body(body: Result<Bytes, BytesRejection>, limits: XrayApiLimits) -> Result<Bytes, XrayApiError> {
     body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => XrayApiError::BodyTooLarge { limit: MAX_REQUEST_BODY_BYTES },
+        StatusCode::PAYLOAD_TOO_LARGE => XrayApiError::BodyTooLarge { limit: limits.request_body_bytes },
         _ => XrayApiError::InvalidRequest(format!("cannot read the request body: {}", rejection.body_text())),
     })
 }

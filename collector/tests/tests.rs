@@ -1,6 +1,7 @@
 //! Behaviour tests of fluoro-collector, one module per behaviour, in one test binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod configured_limits_are_enforced;
 mod otlp_exporters_are_received;
 mod otlp_log_exporters_are_received;
 mod otlp_metric_exporters_are_received;

@@ -84,7 +84,10 @@ async fn boto3_and_the_cli_put_segments_and_read_the_merged_trace_back() {
     let too_many = &result["too_many_ids"];
     assert_eq!(too_many["code"], "InvalidRequestException");
     assert_eq!(too_many["status"], 400);
-    assert_eq!(too_many["message"], "TraceIds has 101 ids; at most 100 are accepted per request");
+    assert_eq!(
+        too_many["message"],
+        "TraceIds has 101 ids; at most 100 are accepted per request (limits.trace_ids_per_request)"
+    );
 
     let cli_traces = result["cli"]["Traces"].as_array().unwrap_or_else(|| panic!("aws cli: {}", result["cli"]));
     assert_eq!(cli_traces[0]["Segments"], trace["Segments"]);
@@ -157,7 +160,10 @@ async fn request_errors_have_the_x_ray_error_shape() {
     let too_many = too_many.await.unwrap();
     assert_eq!(too_many.status(), 400);
     let body: Value = too_many.json().await.unwrap();
-    assert_eq!(body["message"], "TraceSegmentDocuments has 501 documents; at most 500 are accepted per request");
+    assert_eq!(
+        body["message"],
+        "TraceSegmentDocuments has 501 documents; at most 500 are accepted per request (limits.documents_per_request)"
+    );
 
     let bad_telemetry = post("/TelemetryRecords", br#"{"TelemetryRecords": [{}]}"#.to_vec()).await.unwrap();
     assert_eq!(bad_telemetry.status(), 400);

@@ -83,8 +83,9 @@ pub fn parse_document(bytes: &[u8]) -> Result<Document, DocumentError> {
 
 /// Parses and validates one document.
 pub fn parse_document_with(bytes: &[u8], rules: &Rules) -> Result<Document, DocumentError> {
-    if bytes.len() > MAX_DOCUMENT_BYTES {
-        return Err(DocumentError::TooLarge { size: bytes.len(), limit: MAX_DOCUMENT_BYTES });
+    let limit = rules.max_document_bytes.unwrap_or(MAX_DOCUMENT_BYTES);
+    if bytes.len() > limit {
+        return Err(DocumentError::TooLarge { size: bytes.len(), limit });
     }
     let mut top_level = schema::TopLevel::new();
     let read = top_level.read(bytes).map_err(|error| DocumentError::Json(error.to_string()))?;

@@ -81,6 +81,11 @@ pub enum Problem {
     TraceTooOld { days: u64, limit_days: u64 },
     #[error("dates the trace {seconds} s in the future; at most {limit_seconds} s of clock skew is accepted")]
     TraceInFuture { seconds: u64, limit_seconds: u64 },
+    #[error(
+        "and metadata take {size} bytes of JSON in this document; at most {limit} are accepted \
+         (limits.annotations_metadata_bytes)"
+    )]
+    AnnotationsMetadataTooLarge { size: usize, limit: usize },
 }
 
 impl std::fmt::Display for InvalidDocument {

@@ -26,6 +26,11 @@ const MAX_EPOCH_SECONDS: f64 = 1e10;
 pub struct Rules {
     /// Refuse trace ids whose embedded time falls outside a window around now.
     pub trace_age: Option<TraceAge>,
+    /// The largest document in bytes; `None`: [`MAX_DOCUMENT_BYTES`](crate::MAX_DOCUMENT_BYTES).
+    pub max_document_bytes: Option<usize>,
+    /// The most bytes of annotations and metadata (as JSON) over all entities of one document;
+    /// `None`: no limit beyond the document's size.
+    pub max_annotations_metadata_bytes: Option<usize>,
 }
 
 /// The window the trace id's embedded time must fall in.
@@ -54,7 +59,42 @@ pub(crate) fn validate_document(document: &Document, rules: &Rules) -> Result<()
         validate_top_level(entity, path, rules)
             .map_err(|problem| problem.into_error(&EntityLabel::of_entity(entity)))?;
     }
+    if let Some(limit) = rules.max_annotations_metadata_bytes {
+        let size: usize = document.entities().iter().map(annotations_metadata_bytes).sum();
+        if size > limit {
+            let first = &document.entities()[0];
+            let problem = Problem::AnnotationsMetadataTooLarge { size, limit };
+            return Err(
+                FieldProblem::new(Path::Root.key("annotations"), problem).into_error(&EntityLabel::of_entity(first))
+            );
+        }
+    }
     Ok(())
+}
+
+/// The JSON size of an entity's annotations and metadata, its subsegments' included. Only
+/// measured when the limit is set: it serializes what the parse already holds.
+fn annotations_metadata_bytes(entity: &Entity) -> usize {
+    let own = entity.annotations.as_ref().map_or(0, json_len) + entity.metadata.as_ref().map_or(0, json_len);
+    own + entity.subsegments().iter().map(annotations_metadata_bytes).sum::<usize>()
+}
+
+/// The length of a value's compact JSON, counted without keeping the text.
+fn json_len(value: &impl serde::Serialize) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing to a counter cannot fail, and the values came from JSON.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
 }
 
 fn validate_top_level(entity: &Entity, path: Path<'_>, rules: &Rules) -> Result<(), FieldProblem> {

@@ -238,7 +238,7 @@ fn broken_json_and_non_objects_are_reported() {
 #[test]
 fn the_trace_id_time_is_checked_against_retention_when_asked() {
     let started = f64::from(0x5759e988_u32);
-    let rules = |now: f64| Rules { trace_age: Some(TraceAge::xray(now)) };
+    let rules = |now: f64| Rules { trace_age: Some(TraceAge::xray(now)), ..Rules::default() };
     let doc = valid_segment().to_string();
     parse_document_with(doc.as_bytes(), &rules(started + 86_400.0)).unwrap();
     assert_eq!(
@@ -260,4 +260,35 @@ fn no_input_makes_the_parser_panic() {
             let _ = parse_document(&text.as_bytes()[..end]);
         }
     }
+}
+
+#[test]
+fn a_configured_document_size_is_the_limit() {
+    let rules = Rules { max_document_bytes: Some(200), ..Rules::default() };
+    let small = valid_segment().to_string();
+    parse_document_with(small.as_bytes(), &rules).unwrap();
+    let padded = with(valid_segment(), "metadata", json!({"default": {"pad": "x".repeat(200)}})).to_string();
+    let error = parse_document_with(padded.as_bytes(), &rules).unwrap_err();
+    assert_eq!(error, DocumentError::TooLarge { size: padded.len(), limit: 200 });
+    parse_document_with(padded.as_bytes(), &Rules::default()).unwrap();
+}
+
+#[test]
+fn annotations_and_metadata_over_the_configured_size_name_the_limit() {
+    let rules = Rules { max_annotations_metadata_bytes: Some(100), ..Rules::default() };
+    // {"k":"…"} is 8 bytes plus the value; the subsegment's count toward the document's total.
+    let annotated = |annotation: usize, metadata: usize| {
+        let subsegment = json!({"name": "db", "id": "0000000000000002", "start_time": 1_465_510_000.0,
+            "end_time": 1_465_510_000.1, "metadata": {"k": "m".repeat(metadata)}});
+        let document = with(valid_segment(), "annotations", json!({"k": "a".repeat(annotation)}));
+        with(document, "subsegments", json!([subsegment])).to_string()
+    };
+    parse_document_with(annotated(42, 42).as_bytes(), &rules).unwrap();
+    let error = parse_document_with(annotated(42, 43).as_bytes(), &rules).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "segment a1b2c3d4e5f60718: annotations and metadata take 101 bytes of JSON in this document; at most 100 \
+         are accepted (limits.annotations_metadata_bytes)"
+    );
+    parse_document_with(annotated(42, 4000).as_bytes(), &Rules::default()).unwrap();
 }

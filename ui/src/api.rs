@@ -7,16 +7,36 @@ use axum::Router;
 use fluoro_analyzer::Groups;
 use fluoro_store::Store;
 
-/// What the query routes read: the spans, and the groups that scope graphs and name filters.
+/// What the query routes read: the spans, and the groups that scope graphs and name filters;
+/// and the longest time window one query may cover.
 #[derive(Debug, Clone)]
 pub(crate) struct QueryState {
     pub(crate) store: Arc<Store>,
     pub(crate) groups: Arc<Groups>,
+    pub(crate) max_window_seconds: f64,
 }
 
-/// The query and group routes over one store and one group registry.
+/// The query and group routes over one store and one group registry, with the default limits.
 pub fn api_router(store: Arc<Store>, groups: Arc<Groups>) -> Router {
-    let state = QueryState { store, groups };
+    api_router_with_limits(store, groups, QueryLimits::default())
+}
+
+/// What one query may ask: `[limits]` in the config file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueryLimits {
+    /// The longest `StartTime`..`EndTime` of the query routes (400 above it).
+    pub window_seconds: f64,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits { window_seconds: crate::time::MAX_WINDOW_SECONDS }
+    }
+}
+
+/// The query and group routes with configured limits.
+pub fn api_router_with_limits(store: Arc<Store>, groups: Arc<Groups>, limits: QueryLimits) -> Router {
+    let state = QueryState { store, groups, max_window_seconds: limits.window_seconds };
     Router::new()
         .merge(crate::trace_summaries::router(state.clone()))
         .merge(crate::service_graph::router(state.clone()))

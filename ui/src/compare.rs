@@ -34,7 +34,7 @@ use crate::api::QueryState;
 use crate::error::{ApiError, Result};
 use crate::groups::group_scope;
 use crate::request::blocking;
-use crate::time::{micros, request_window};
+use crate::time::{micros, request_window_within};
 
 pub(crate) fn router(state: QueryState) -> Router {
     Router::new().route("/api/compare", post(compare)).with_state(state)
@@ -67,7 +67,7 @@ struct CompareQuery {
 async fn compare(State(state): State<QueryState>, body: Bytes) -> Result<Json<TraceSetComparison>> {
     let request: CompareRequest = serde_json::from_slice(&body)
         .map_err(|error| ApiError::InvalidRequest(format!("request body is not a comparison request: {error}")))?;
-    let query = query_of(request)?;
+    let query = query_of(request, state.max_window_seconds)?;
     let group = group_scope(&state.groups, query.group_name.as_deref(), query.group_arn.as_deref())?;
     let query = ComparisonQuery {
         from_us: query.from_us,
@@ -80,8 +80,9 @@ async fn compare(State(state): State<QueryState>, body: Bytes) -> Result<Json<Tr
     Ok(Json(comparison))
 }
 
-fn query_of(request: CompareRequest) -> Result<CompareQuery> {
-    let (start, end) = request_window(request.start_time.as_ref(), request.end_time.as_ref())?;
+fn query_of(request: CompareRequest, max_window_seconds: f64) -> Result<CompareQuery> {
+    let (start, end) =
+        request_window_within(request.start_time.as_ref(), request.end_time.as_ref(), max_window_seconds)?;
     let selection = request.selection.filter(|text| !text.trim().is_empty()).ok_or_else(|| {
         ApiError::InvalidRequest("Selection is required: a filter expression such as responsetime > 3".to_owned())
     })?;
@@ -107,6 +108,7 @@ fn query_of(request: CompareRequest) -> Result<CompareQuery> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::MAX_WINDOW_SECONDS;
     use serde_json::json;
 
     fn request(body: Value) -> CompareRequest {
@@ -115,8 +117,11 @@ mod tests {
 
     #[test]
     fn requests_become_queries() {
-        let query = query_of(request(json!({"StartTime": 1_700_000_000, "EndTime": "2023-11-14T23:13:20Z",
-                                            "Selection": "responsetime > 3", "Baseline": null})))
+        let query = query_of(
+            request(json!({"StartTime": 1_700_000_000, "EndTime": "2023-11-14T23:13:20Z",
+                                            "Selection": "responsetime > 3", "Baseline": null})),
+            MAX_WINDOW_SECONDS,
+        )
         .unwrap();
         assert_eq!(
             query,
@@ -133,7 +138,7 @@ mod tests {
 
     #[test]
     fn invalid_expressions_and_windows_are_refused_with_the_reason() {
-        let refused = |body: Value| query_of(request(body)).unwrap_err().to_string();
+        let refused = |body: Value| query_of(request(body), MAX_WINDOW_SECONDS).unwrap_err().to_string();
         let window = json!({"StartTime": 1_700_000_000, "EndTime": 1_700_000_060});
         let with = |fields: Value| {
             let mut body = window.clone();

@@ -37,7 +37,7 @@ use crate::api::QueryState;
 use crate::error::{ApiError, Result};
 use crate::groups::group_scope;
 use crate::request::blocking;
-use crate::time::{micros, request_window};
+use crate::time::{micros, request_window_within};
 
 pub(crate) fn router(state: QueryState) -> Router {
     Router::new().route("/api/histogram", post(histogram)).with_state(state)
@@ -65,7 +65,8 @@ async fn histogram(State(state): State<QueryState>, body: Bytes) -> Result<Json<
 /// The analyzer query; the expression is parsed and the group looked up here, so a bad request
 /// is refused before any data is read.
 fn query_of(request: &HistogramRequest, state: &QueryState) -> Result<LatencyQuery> {
-    let (start, end) = request_window(request.start_time.as_ref(), request.end_time.as_ref())?;
+    let (start, end) =
+        request_window_within(request.start_time.as_ref(), request.end_time.as_ref(), state.max_window_seconds)?;
     let expression = request.filter_expression.as_deref().filter(|text| !text.trim().is_empty());
     let length = expression.map_or(0, |text| text.chars().count());
     if length > MAX_GROUP_FILTER_CHARS {

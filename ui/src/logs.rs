@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 use crate::api::QueryState;
 use crate::error::{ApiError, Result};
 use crate::request::parse_body;
-use crate::time::{micros, request_window};
+use crate::time::{micros, request_window_within};
 
 const DEFAULT_LIMIT: usize = 100;
 /// Severity names and the lowest severity number of each (OTLP's ranges of four).
@@ -125,7 +125,7 @@ async fn trace_logs(State(state): State<QueryState>, body: Bytes) -> Result<Json
 
 async fn search_logs(State(state): State<QueryState>, body: Bytes) -> Result<Json<LogsAnswer>> {
     let request: SearchRequest = parse_body(&body, "a log search request")?;
-    let query = query_of(request)?;
+    let query = query_of(request, state.max_window_seconds)?;
     let page = read(move || state.store.search_logs(&query)).await?;
     Ok(Json(LogsAnswer {
         logs: page.logs.into_iter().map(LogLine::from).collect(),
@@ -133,8 +133,9 @@ async fn search_logs(State(state): State<QueryState>, body: Bytes) -> Result<Jso
     }))
 }
 
-fn query_of(request: SearchRequest) -> Result<LogQuery> {
-    let (start, end) = request_window(request.start_time.as_ref(), request.end_time.as_ref())?;
+fn query_of(request: SearchRequest, max_window_seconds: f64) -> Result<LogQuery> {
+    let (start, end) =
+        request_window_within(request.start_time.as_ref(), request.end_time.as_ref(), max_window_seconds)?;
     let limit = request.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LOG_PAGE).contains(&limit) {
         return Err(ApiError::InvalidRequest(format!("Limit is {limit}; 1 to {MAX_LOG_PAGE} expected")));

@@ -36,7 +36,7 @@ use serde_json::Value;
 use crate::api::QueryState;
 use crate::error::{ApiError, Result};
 use crate::request::{blocking, parse_body};
-use crate::time::{micros, request_window};
+use crate::time::{micros, request_window_within};
 
 pub(crate) fn router(state: QueryState) -> Router {
     Router::new()
@@ -98,7 +98,8 @@ impl From<MetricName> for NameLine {
 
 async fn names(State(state): State<QueryState>, body: Bytes) -> Result<Json<NamesAnswer>> {
     let request: NamesRequest = parse_body(&body, "a metric names request")?;
-    let (start, end) = request_window(request.start_time.as_ref(), request.end_time.as_ref())?;
+    let (start, end) =
+        request_window_within(request.start_time.as_ref(), request.end_time.as_ref(), state.max_window_seconds)?;
     let service = request.service.filter(|service| !service.is_empty());
     let names = blocking("metric names", move || {
         state.store.metric_names(service.as_deref(), micros(start), micros(end)).map_err(AnalyzerError::from)
@@ -109,7 +110,8 @@ async fn names(State(state): State<QueryState>, body: Bytes) -> Result<Json<Name
 
 async fn series(State(state): State<QueryState>, body: Bytes) -> Result<Json<MetricSeries>> {
     let request: SeriesRequest = parse_body(&body, "a metric series request")?;
-    let (start, end) = request_window(request.start_time.as_ref(), request.end_time.as_ref())?;
+    let (start, end) =
+        request_window_within(request.start_time.as_ref(), request.end_time.as_ref(), state.max_window_seconds)?;
     let query = MetricSeriesQuery {
         service: required(request.service, "Service")?,
         name: required(request.name, "Name")?,
@@ -125,7 +127,8 @@ async fn series(State(state): State<QueryState>, body: Bytes) -> Result<Json<Met
 
 async fn resources(State(state): State<QueryState>, body: Bytes) -> Result<Json<ServiceResources>> {
     let request: ResourcesRequest = parse_body(&body, "a service resources request")?;
-    let (start, end) = request_window(request.start_time.as_ref(), request.end_time.as_ref())?;
+    let (start, end) =
+        request_window_within(request.start_time.as_ref(), request.end_time.as_ref(), state.max_window_seconds)?;
     let query = ResourcesQuery {
         service: required(request.service, "Service")?,
         from_us: micros(start),

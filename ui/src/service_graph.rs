@@ -29,7 +29,7 @@ use crate::api::QueryState;
 use crate::error::{ApiError, Result};
 use crate::groups::group_of_request;
 use crate::request::{blocking, parse_body};
-use crate::time::{micros, request_window};
+use crate::time::{micros, request_window_within};
 
 /// Trace ids one GetTraceGraph call may name.
 const MAX_TRACE_GRAPH_IDS: usize = 1000;
@@ -96,7 +96,8 @@ struct GetTimeSeriesResponse {
 
 async fn get_service_graph(State(state): State<QueryState>, body: Bytes) -> Result<Json<GetServiceGraphResponse>> {
     let request: GetServiceGraphRequest = parse_body(&body, "GetServiceGraph")?;
-    let (start, end) = request_window(request.start_time.as_ref(), request.end_time.as_ref())?;
+    let (start, end) =
+        request_window_within(request.start_time.as_ref(), request.end_time.as_ref(), state.max_window_seconds)?;
     let group = group_of_request(&state.groups, request.group_name.as_deref(), request.group_arn.as_deref())?;
     let graph = blocking("service graph", move || {
         let (from_us, to_us) = (micros(start), micros(end));
@@ -131,7 +132,8 @@ async fn get_trace_graph(State(state): State<QueryState>, body: Bytes) -> Result
 
 async fn get_time_series(State(state): State<QueryState>, body: Bytes) -> Result<Json<GetTimeSeriesResponse>> {
     let request: GetTimeSeriesRequest = parse_body(&body, "GetTimeSeriesServiceStatistics")?;
-    let (start, end) = request_window(request.start_time.as_ref(), request.end_time.as_ref())?;
+    let (start, end) =
+        request_window_within(request.start_time.as_ref(), request.end_time.as_ref(), state.max_window_seconds)?;
     let group = group_of_request(&state.groups, request.group_name.as_deref(), request.group_arn.as_deref())?;
     let expression = request.entity_selector_expression.as_deref();
     if let Some(expression) = expression {

@@ -16,13 +16,22 @@ const LATEST_EPOCH_SECONDS: f64 = 253_402_300_799.0;
 /// A request's `StartTime` and `EndTime` in epoch seconds: both required, between 1970 and
 /// 9999, ordered, and at most [`MAX_WINDOW_SECONDS`] apart.
 pub(crate) fn request_window(start: Option<&Value>, end: Option<&Value>) -> Result<(f64, f64)> {
+    request_window_within(start, end, MAX_WINDOW_SECONDS)
+}
+
+/// [`request_window`] with a configured longest window (`limits.query_window_seconds`).
+pub(crate) fn request_window_within(
+    start: Option<&Value>,
+    end: Option<&Value>,
+    max_seconds: f64,
+) -> Result<(f64, f64)> {
     let (start, end) = (required_time(start, "StartTime")?, required_time(end, "EndTime")?);
     if end <= start {
         return Err(ApiError::InvalidRequest(format!("EndTime ({end}) must be after StartTime ({start})")));
     }
-    if end - start > MAX_WINDOW_SECONDS {
+    if end - start > max_seconds {
         return Err(ApiError::InvalidRequest(format!(
-            "the time window is {:.0} s; at most {MAX_WINDOW_SECONDS:.0} s (24 h) per call",
+            "the time window is {:.0} s; at most {max_seconds:.0} s per call (limits.query_window_seconds)",
             end - start
         )));
     }

@@ -31,7 +31,7 @@ use serde_json::Value;
 use crate::api::QueryState;
 use crate::error::{ApiError, Result};
 use crate::request::blocking;
-use crate::time::{micros, request_window};
+use crate::time::{micros, request_window_within};
 
 const TOKEN_VERSION: &str = "v1";
 
@@ -71,7 +71,7 @@ struct GetTraceSummariesResponse {
 async fn get_trace_summaries(State(state): State<QueryState>, body: Bytes) -> Result<Json<GetTraceSummariesResponse>> {
     let request: GetTraceSummariesRequest = serde_json::from_slice(&body)
         .map_err(|error| ApiError::InvalidRequest(format!("request body is not GetTraceSummaries JSON: {error}")))?;
-    let (query, fingerprint, end_seconds) = query_of(&request)?;
+    let (query, fingerprint, end_seconds) = query_of(&request, state.max_window_seconds)?;
     let answer = blocking("trace summaries", move || trace_summaries(&state.store, &query, &*state.groups)).await?;
     let approximate_time = answer.summaries.first().map_or(end_seconds, |summary| summary.start_time);
     Ok(Json(GetTraceSummariesResponse {
@@ -83,8 +83,9 @@ async fn get_trace_summaries(State(state): State<QueryState>, body: Bytes) -> Re
 }
 
 /// The analyzer query, the query's fingerprint (for page tokens) and the end in seconds.
-fn query_of(request: &GetTraceSummariesRequest) -> Result<(SummaryQuery, u64, f64)> {
-    let (start, end) = request_window(request.start_time.as_ref(), request.end_time.as_ref())?;
+fn query_of(request: &GetTraceSummariesRequest, max_window_seconds: f64) -> Result<(SummaryQuery, u64, f64)> {
+    let (start, end) =
+        request_window_within(request.start_time.as_ref(), request.end_time.as_ref(), max_window_seconds)?;
     let range = match request.time_range_type.as_deref() {
         None | Some("TraceId") => TimeRangeType::TraceId,
         Some("Event") => TimeRangeType::Event,

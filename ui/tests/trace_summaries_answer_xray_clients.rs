@@ -99,7 +99,10 @@ async fn invalid_requests_are_answered_in_the_xray_error_shape() {
         ),
         (json!({"EndTime": T0}), "StartTime is required"),
         (json!({"StartTime": T0, "EndTime": T0 - 1.0}), "must be after StartTime"),
-        (json!({"StartTime": T0, "EndTime": T0 + 2.0 * 86_400.0}), "at most 86400 s (24 h) per call"),
+        (
+            json!({"StartTime": T0, "EndTime": T0 + 2.0 * 86_400.0}),
+            "at most 86400 s per call (limits.query_window_seconds)",
+        ),
         (json!({"StartTime": "last tuesday", "EndTime": T0}), "StartTime must be epoch seconds or an RFC 3339 time"),
         (with(json!({"TimeRangeType": "Service"})), "TimeRangeType \"Service\" is not supported"),
         (with(json!({"NextToken": "not-a-token"})), "NextToken is not a token this server issued"),

@@ -16,7 +16,7 @@ pub(crate) enum XrayApiError {
     /// The body is not the operation's JSON, or breaks a limit.
     #[error("{0}")]
     InvalidRequest(String),
-    #[error("request body is larger than {limit} bytes; send fewer documents per request")]
+    #[error("request body is larger than {limit} bytes (limits.request_body_bytes); send fewer documents per request")]
     BodyTooLarge { limit: usize },
     /// Nothing in the request was kept: the sender should retry.
     #[error(transparent)]

@@ -41,6 +41,89 @@ pub(crate) struct ConfigFile {
     pub(crate) alarms: AlarmsSection,
     #[serde(default)]
     pub(crate) insights: crate::insight_loop::InsightsSection,
+    #[serde(default)]
+    pub(crate) limits: LimitsSection,
+}
+
+/// What one request may ask of the server; defaults are `fluoro_collector::MAX_*`
+/// (docs/operations.md, "Limits").
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LimitsSection {
+    pub(crate) request_body_bytes: Option<usize>,
+    pub(crate) documents_per_request: Option<usize>,
+    pub(crate) trace_ids_per_request: Option<usize>,
+    pub(crate) document_bytes: Option<usize>,
+    pub(crate) annotations_metadata_bytes: Option<usize>,
+    pub(crate) query_window_seconds: Option<u64>,
+}
+
+/// A query window may be set from a minute to the 30 days X-Ray keeps.
+const QUERY_WINDOW_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 60..=30 * 86_400;
+
+/// A segment document may be set from 1 KiB (a minimal document is ~150 bytes) to 1 MiB; over
+/// UDP, a datagram is at most 64 KiB whatever the limit.
+const DOCUMENT_BYTES_RANGE: std::ops::RangeInclusive<usize> = 1024..=1024 * 1024;
+/// The smallest request body limit: one document of the largest size must fit.
+const MIN_REQUEST_BODY_BYTES: usize = 128 * 1024;
+
+impl LimitsSection {
+    /// The X-Ray API's limits, validated.
+    pub(crate) fn xray_api_limits(&self) -> anyhow::Result<fluoro_collector::XrayApiLimits> {
+        let mut limits = fluoro_collector::XrayApiLimits::default();
+        if let Some(bytes) = self.request_body_bytes {
+            // Above the drain limit, a refused body could no longer be read to its end, and the
+            // client would see a reset connection instead of the 413.
+            let (low, high) = (MIN_REQUEST_BODY_BYTES, fluoro_collector::DRAIN_LIMIT_BYTES);
+            anyhow::ensure!(
+                (low..=high).contains(&bytes),
+                "limits.request_body_bytes must be between {low} and {high}"
+            );
+            limits.request_body_bytes = bytes;
+        }
+        if let Some(count) = self.documents_per_request {
+            anyhow::ensure!(count > 0, "limits.documents_per_request must be at least 1");
+            limits.documents_per_request = count;
+        }
+        if let Some(count) = self.trace_ids_per_request {
+            anyhow::ensure!(count > 0, "limits.trace_ids_per_request must be at least 1");
+            limits.trace_ids_per_request = count;
+        }
+        Ok(limits)
+    }
+
+    /// What one query may ask, validated.
+    pub(crate) fn query_limits(&self) -> anyhow::Result<fluoro_ui::QueryLimits> {
+        let mut limits = fluoro_ui::QueryLimits::default();
+        if let Some(seconds) = self.query_window_seconds {
+            let (low, high) = (QUERY_WINDOW_SECONDS_RANGE.start(), QUERY_WINDOW_SECONDS_RANGE.end());
+            anyhow::ensure!(
+                QUERY_WINDOW_SECONDS_RANGE.contains(&seconds),
+                "limits.query_window_seconds must be between {low} and {high}"
+            );
+            limits.window_seconds = seconds as f64;
+        }
+        Ok(limits)
+    }
+
+    /// The rules every document is checked against, on every source, validated.
+    pub(crate) fn document_rules(&self) -> anyhow::Result<fluoro_proto::Rules> {
+        if let Some(bytes) = self.document_bytes {
+            let (low, high) = (DOCUMENT_BYTES_RANGE.start(), DOCUMENT_BYTES_RANGE.end());
+            anyhow::ensure!(
+                DOCUMENT_BYTES_RANGE.contains(&bytes),
+                "limits.document_bytes must be between {low} and {high}"
+            );
+        }
+        if let Some(bytes) = self.annotations_metadata_bytes {
+            anyhow::ensure!(bytes > 0, "limits.annotations_metadata_bytes must be at least 1");
+        }
+        Ok(fluoro_proto::Rules {
+            max_document_bytes: self.document_bytes,
+            max_annotations_metadata_bytes: self.annotations_metadata_bytes,
+            ..fluoro_proto::Rules::default()
+        })
+    }
 }
 
 /// The HTTP API's token: from `--api-token-file`, else $FLUORO_API_TOKEN, else the file's
@@ -312,5 +395,53 @@ mod tests {
         assert_eq!(loop_config.tick, crate::insight_loop::DEFAULT_TICK);
         let no_grace: ConfigFile = toml::from_str("[insights]\ngrace_seconds = 10").unwrap();
         assert!(no_grace.insights.loop_config().is_err(), "the grace must cover a trace's tail");
+    }
+
+    #[test]
+    fn the_limits_section_sets_each_limit_and_refuses_nonsense() {
+        let example: ConfigFile = toml::from_str(include_str!("../../../../fluoro.example.toml")).unwrap();
+        assert_eq!(example.limits.xray_api_limits().unwrap(), fluoro_collector::XrayApiLimits::default());
+        let set: ConfigFile = toml::from_str(
+            "[limits]\nrequest_body_bytes = 1048576\ndocuments_per_request = 50\ntrace_ids_per_request = 5",
+        )
+        .unwrap();
+        let limits = set.limits.xray_api_limits().unwrap();
+        assert_eq!(
+            limits,
+            fluoro_collector::XrayApiLimits {
+                request_body_bytes: 1_048_576,
+                documents_per_request: 50,
+                trace_ids_per_request: 5
+            }
+        );
+        let rules = example.limits.document_rules().unwrap();
+        let default_document = Some(fluoro_proto::MAX_DOCUMENT_BYTES);
+        assert_eq!((rules.max_document_bytes, rules.max_annotations_metadata_bytes), (default_document, None));
+        let documents: ConfigFile =
+            toml::from_str("[limits]\ndocument_bytes = 131072\nannotations_metadata_bytes = 4096").unwrap();
+        let rules = documents.limits.document_rules().unwrap();
+        assert_eq!((rules.max_document_bytes, rules.max_annotations_metadata_bytes), (Some(131_072), Some(4096)));
+        assert_eq!(example.limits.query_limits().unwrap(), fluoro_ui::QueryLimits::default());
+        let week: ConfigFile = toml::from_str("[limits]\nquery_window_seconds = 604800").unwrap();
+        assert_eq!(week.limits.query_limits().unwrap().window_seconds, 604_800.0);
+        let second: ConfigFile = toml::from_str("[limits]\nquery_window_seconds = 1").unwrap();
+        let error = second.limits.query_limits().unwrap_err().to_string();
+        assert_eq!(error, "limits.query_window_seconds must be between 60 and 2592000");
+        for (text, error) in [
+            ("document_bytes = 100", "limits.document_bytes must be between 1024 and 1048576"),
+            ("annotations_metadata_bytes = 0", "limits.annotations_metadata_bytes must be at least 1"),
+        ] {
+            let config: ConfigFile = toml::from_str(&format!("[limits]\n{text}")).unwrap();
+            assert_eq!(config.limits.document_rules().unwrap_err().to_string(), error);
+        }
+        for (text, error) in [
+            ("request_body_bytes = 1000", "limits.request_body_bytes must be between 131072 and 134217728"),
+            ("request_body_bytes = 1000000000", "limits.request_body_bytes must be between 131072 and 134217728"),
+            ("documents_per_request = 0", "limits.documents_per_request must be at least 1"),
+            ("trace_ids_per_request = 0", "limits.trace_ids_per_request must be at least 1"),
+        ] {
+            let config: ConfigFile = toml::from_str(&format!("[limits]\n{text}")).unwrap();
+            assert_eq!(config.limits.xray_api_limits().unwrap_err().to_string(), error);
+        }
     }
 }

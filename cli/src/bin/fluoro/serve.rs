@@ -12,7 +12,7 @@ use clap::Args;
 use std::time::Duration;
 
 use fluoro_analyzer::{Alarms, GroupMetricsConfig, GroupMetricsRecorder, Groups, Insights};
-use fluoro_collector::{Counters, HttpLimits, Ingest, ServerConfig, UdpConfig};
+use fluoro_collector::{Counters, HttpLimits, Ingest, ServerConfig, UdpConfig, XrayApiLimits};
 use fluoro_proto::{LogSink, MetricSink, SpanSink, TraceSource};
 use fluoro_store::{Store, StoreConfig};
 
@@ -135,7 +135,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let recent_max_bytes = args.recent_max_bytes;
     let api_token = config::api_token(args.api_token_file.as_deref(), file.api_token_file.as_deref())?;
     let http_limits = file.http.limits()?;
-    let mut server_config = server_config(args, file);
+    let xray_api_limits = file.limits.xray_api_limits()?;
+    let limits = RequestLimits { documents: file.limits.document_rules()?, queries: file.limits.query_limits()? };
+    let mut server_config = server_config(args, file, xray_api_limits);
     server_config.api_token = api_token;
     server_config.http_limits = http_limits;
     // Owner only, before anything is written in it: spans hold URLs, user ids and SQL.
@@ -149,7 +151,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let insights = insight_loop::open(&server_config.data_dir.join(INSIGHTS_FILE), &insight_config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let state = State { groups: Arc::new(groups), alarms: Arc::new(alarms), insights: Arc::new(insights) };
-    runtime.block_on(serve(server_config, store_config, state, clock, supervision))
+    runtime.block_on(serve(server_config, store_config, state, clock, supervision, limits))
 }
 
 /// What `fluoro serve` keeps beside the store, each in its file in the data dir.
@@ -160,6 +162,12 @@ struct State {
 }
 
 /// The background work's settings (`live.rs`, `insight_loop.rs`).
+/// `[limits]` beyond the X-Ray API's: what a document and a query may be.
+struct RequestLimits {
+    documents: fluoro_proto::Rules,
+    queries: fluoro_ui::QueryLimits,
+}
+
 struct Clock {
     group_metrics: GroupMetricsConfig,
     alarm_interval: Duration,
@@ -167,7 +175,7 @@ struct Clock {
     insight_webhooks: Vec<String>,
 }
 
-fn server_config(args: ServeArgs, file: ConfigFile) -> ServerConfig {
+fn server_config(args: ServeArgs, file: ConfigFile, xray_api_limits: XrayApiLimits) -> ServerConfig {
     let pick = |flag: Option<SocketAddr>, from_file: Option<SocketAddr>, default: &str| {
         flag.or(from_file).unwrap_or_else(|| config::parse_addr(default))
     };
@@ -191,6 +199,7 @@ fn server_config(args: ServeArgs, file: ConfigFile) -> ServerConfig {
         data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(config::default_data_dir),
         api_token: None,
         http_limits: HttpLimits::default(),
+        xray_api_limits,
     }
 }
 
@@ -200,12 +209,14 @@ async fn serve(
     State { groups, alarms, insights }: State,
     clock: Clock,
     supervision: Supervision,
+    limits: RequestLimits,
 ) -> anyhow::Result<()> {
     // Opening replays the write-ahead log: file work, off the async threads.
     let store_dir = store_config.data_dir.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(store_config)).await?;
     let store = Arc::new(store.with_context(|| format!("cannot open the store in {}", store_dir.display()))?);
     let ingest = Ingest::new(store.clone() as Arc<dyn SpanSink>, Arc::new(Counters::new()))
+        .with_rules(limits.documents)
         .with_log_sink(store.clone() as Arc<dyn LogSink>)
         .with_metric_sink(store.clone() as Arc<dyn MetricSink>);
     let recorder = GroupMetricsRecorder::new(clock.group_metrics);
@@ -222,7 +233,7 @@ async fn serve(
         }));
     let data_dir = config.data_dir.clone();
     // The dashboard's GET pages and assets beside the API's POST operations, on one port.
-    let api_routes = fluoro_ui::api_router(store.clone(), groups.clone())
+    let api_routes = fluoro_ui::api_router_with_limits(store.clone(), groups.clone(), limits.queries)
         .merge(fluoro_ui::alarms_router(alarms.clone()))
         .merge(fluoro_ui::insights_router(insights.clone(), store.clone(), groups.clone()))
         .merge(fluoro_ui::notifications_router(notifier.clone()))
