@@ -69,6 +69,7 @@
 
 use std::future::Future;
 use std::io::Read as _;
+use std::time::Duration;
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
@@ -126,6 +127,16 @@ pub fn otlp_grpc_service(ingest: Ingest) -> TraceServiceServer<OtlpTraceService>
         .max_decoding_message_size(MAX_OTLP_REQUEST_BYTES)
 }
 
+/// Slow clients on gRPC: an export that has not finished in this time fails with
+/// `DEADLINE_EXCEEDED` (a stalled message body no longer holds its stream for ever).
+const GRPC_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// HTTP/2 pings find peers that vanished without closing; one unanswered this long closes the
+/// connection.
+const GRPC_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const GRPC_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Streams (requests in flight) per connection: one client cannot take every worker.
+const GRPC_STREAMS_PER_CONNECTION: u32 = 64;
+
 /// Serves the OTLP gRPC service on `listener` until `shutdown` completes.
 pub async fn serve_otlp_grpc(
     listener: tokio::net::TcpListener,
@@ -133,6 +144,11 @@ pub async fn serve_otlp_grpc(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), CollectorError> {
     tonic::transport::Server::builder()
+        .timeout(GRPC_REQUEST_TIMEOUT)
+        .http2_keepalive_interval(Some(GRPC_KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(GRPC_KEEPALIVE_TIMEOUT))
+        .max_concurrent_streams(GRPC_STREAMS_PER_CONNECTION)
+        .concurrency_limit_per_connection(GRPC_STREAMS_PER_CONNECTION as usize)
         .add_service(otlp_grpc_service(ingest.clone()))
         .add_service(otlp_logs_grpc_service(ingest.clone()))
         .add_service(otlp_metrics_grpc_service(ingest))
