@@ -20,8 +20,10 @@ struct Isolated {
 impl Isolated {
     /// Starts `fluoro ARGS…` and returns once it printed `ready_line`.
     fn start(args: &[&str], ready_line: &str) -> Isolated {
+        // Root needs no user namespace for a network namespace (and some machines allow none).
+        let namespaces = if running_as_root() { "-n" } else { "-rn" };
         let mut child = Command::new("unshare")
-            .args(["-rn", "sh", "-c", r#"ip link set lo up && exec "$0" "$@""#, env!("CARGO_BIN_EXE_fluoro")])
+            .args([namespaces, "sh", "-c", r#"ip link set lo up && exec "$0" "$@""#, env!("CARGO_BIN_EXE_fluoro")])
             .args(args)
             .env("FLUORO_LOG", "warn")
             .stdout(Stdio::piped())
@@ -102,4 +104,8 @@ fn fluoro_daemon_listens_on_loopback_only() {
     assert_eq!(sorted_ports(&udp), [2000], "UDP sockets: {udp:?}");
     assert_loopback_only("fluoro daemon (TCP)", &tcp);
     assert_loopback_only("fluoro daemon (UDP)", &udp);
+}
+
+fn running_as_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|output| output.stdout.trim_ascii() == b"0")
 }

@@ -31,6 +31,7 @@ mod fluoro_serve_ingests_real_sdks;
 mod fluoro_serve_keeps_alarms;
 mod fluoro_serve_keeps_logs;
 mod fluoro_serve_keeps_metrics;
+mod fluoro_serve_locks_down_every_answer;
 mod fluoro_serve_opens_insights;
 mod fluoro_serve_posts_alarm_webhooks;
 mod fluoro_serve_sheds_slow_clients;

@@ -11,6 +11,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::header::{CONTENT_SECURITY_POLICY, X_CONTENT_TYPE_OPTIONS};
+use axum::http::HeaderValue;
+use axum::response::Response;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -44,6 +47,19 @@ impl Default for HttpLimits {
     }
 }
 
+/// The Content-Security-Policy of answers that set none (API JSON, error texts, 404s): nothing
+/// in them may run, load or be framed, should a browser ever render one.
+pub const FALLBACK_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// Every answer of every listener carries a Content-Security-Policy (the dashboard and the
+/// login page set their own) and `nosniff`, so no error text or JSON is sniffed into HTML.
+async fn locked_down(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.entry(CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(FALLBACK_CONTENT_SECURITY_POLICY));
+    headers.entry(X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
+    response
+}
+
 /// After a stop, connections still answering get this long to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// After a failed accept (out of file descriptors): wait rather than spin.
@@ -57,7 +73,9 @@ pub(crate) async fn serve_http(
     limits: HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), CollectorError> {
-    let router = router.layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout));
+    let router = router
+        .layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout))
+        .layer(axum::middleware::map_response(locked_down));
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     // HTTP/1 only: detecting HTTP/2's preface would wait, without a timeout, for a client that
     // connects and sends nothing; no client of these ports speaks HTTP/2 without TLS.

@@ -42,7 +42,7 @@ pub use body_limit::DRAIN_LIMIT_BYTES;
 pub use counters::{Counters, CountersSnapshot, DropReason, RejectReason, Source, SourceCounts};
 pub use error::{CollectorError, Result};
 pub use forward::{sampling_proxy_router, ForwardConfig, ForwardSink, Forwarder, MAX_FORWARD_BODY_BYTES};
-pub use http_listener::HttpLimits;
+pub use http_listener::{HttpLimits, FALLBACK_CONTENT_SECURITY_POLICY};
 pub use ingest::{Ingest, PrometheusSource, RefusedDocument};
 pub use otlp::{otlp_grpc_service, otlp_http_router, serve_otlp_grpc, OtlpTraceService, MAX_OTLP_REQUEST_BYTES};
 pub use sampling::{
