@@ -1,5 +1,6 @@
 //! `fluoro serve` killed with SIGKILL in the middle of a sustained PutTraceSegments ingest loses
-//! nothing it acknowledged, and leaves no unreadable block behind.
+//! nothing it acknowledged, and leaves no unreadable block behind; killed again and again while
+//! it flushes and compacts, it still loses nothing and returns no span twice.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -32,10 +33,15 @@ fn document(n: u32) -> String {
 /// Sends batches of new traces until told to stop or the server goes away; returns the trace
 /// numbers the server acknowledged (200 and not listed as unprocessed).
 fn ingest(url: String, stop: Arc<AtomicBool>, acknowledged: Arc<Mutex<Vec<u32>>>) {
+    ingest_from(0, Duration::ZERO, url, stop, acknowledged);
+}
+
+/// [`ingest`] from trace number `first` on, pausing `pause` after each batch.
+fn ingest_from(first: u32, pause: Duration, url: String, stop: Arc<AtomicBool>, acknowledged: Arc<Mutex<Vec<u32>>>) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let client = reqwest::Client::new();
-        let mut next = 0;
+        let mut next = first;
         while !stop.load(Ordering::SeqCst) {
             let numbers: Vec<u32> = (next..next + DOCUMENTS_PER_REQUEST).collect();
             next += DOCUMENTS_PER_REQUEST;
@@ -47,6 +53,7 @@ fn ingest(url: String, stop: Arc<AtomicBool>, acknowledged: Arc<Mutex<Vec<u32>>>
             let Ok(answer) = response.json::<Value>().await else { return };
             assert_eq!(answer["UnprocessedTraceSegments"], json!([]), "{answer}");
             acknowledged.lock().unwrap().extend(numbers);
+            tokio::time::sleep(pause).await;
         }
     });
 }
@@ -63,7 +70,9 @@ fn found_traces(server: &FluoroServer, numbers: &[u32]) -> HashSet<u32> {
             response.json().await.unwrap()
         });
         for trace in answer["Traces"].as_array().unwrap() {
-            let segment = &trace["Segments"][0];
+            let segments = trace["Segments"].as_array().unwrap();
+            assert_eq!(segments.len(), 1, "each trace's one segment, once: {trace}");
+            let segment = &segments[0];
             let document: Value = serde_json::from_str(segment["Document"].as_str().unwrap()).unwrap();
             assert_eq!(document["subsegments"][0]["name"], "db", "the whole document came back");
             let id = trace["Id"].as_str().unwrap();
@@ -137,4 +146,43 @@ fn every_acknowledged_document_survives_sigkill_mid_ingest() {
         .map(|path| std::fs::metadata(path).unwrap().len())
         .sum();
     assert_eq!(wal_bytes, 28, "a graceful stop leaves an empty log");
+}
+
+/// Kill rounds at varied moments: with blocks of 200 rows and compaction of anything under
+/// 2,000, the server is flushing or compacting most of the time, so the kills land in both.
+const KILL_ROUNDS: u32 = 5;
+/// ~600 traces a second: 6 flushes a second, and few enough traces to read back quickly.
+const INGEST_PAUSE: Duration = Duration::from_millis(33);
+
+#[test]
+fn repeated_sigkills_during_flushes_and_compactions_lose_nothing_and_return_no_span_twice() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = data_dir.path().join("fluoro.toml");
+    std::fs::write(&config, "[store]\nflush_rows = 200\nflush_age_seconds = 1\ncompaction_min_rows = 2000\n").unwrap();
+    let args = [std::ffi::OsStr::new("--config"), config.as_os_str()];
+    let blocks_dir = data_dir.path().join("store/blocks");
+    let mut acknowledged = Vec::new();
+    for round in 0..KILL_ROUNDS {
+        let server = FluoroServer::start_with(data_dir.path(), &args);
+        let stop = Arc::new(AtomicBool::new(false));
+        let round_acknowledged = Arc::new(Mutex::new(Vec::new()));
+        // Each round sends new trace numbers, so a trace found twice is a span returned twice.
+        let first = 1_000_000 * (round + 1);
+        let writer = {
+            let (url, stop, acked) = (server.url("/TraceSegments"), stop.clone(), round_acknowledged.clone());
+            std::thread::spawn(move || ingest_from(first, INGEST_PAUSE, url, stop, acked))
+        };
+        std::thread::sleep(Duration::from_millis(400 + 200 * u64::from(round)));
+        server.kill_hard();
+        stop.store(true, Ordering::SeqCst);
+        writer.join().unwrap();
+        acknowledged.extend(round_acknowledged.lock().unwrap().iter().copied());
+        assert_blocks_readable(&blocks_dir);
+    }
+    assert!(acknowledged.len() >= 500, "the ingest was sustained: {} acknowledged", acknowledged.len());
+    let server = FluoroServer::start_with(data_dir.path(), &args);
+    let found = found_traces(&server, &acknowledged);
+    let missing: Vec<u32> = acknowledged.iter().copied().filter(|n| !found.contains(n)).collect();
+    assert!(missing.is_empty(), "{} of {} acknowledged traces lost", missing.len(), acknowledged.len());
+    assert!(server.stop().success());
 }
