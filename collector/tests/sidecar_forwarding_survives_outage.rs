@@ -1,8 +1,9 @@
 //! `fluoro daemon` as a sidecar: documents received over UDP reach the central collector in
 //! batches; while the central collector is down they wait in a bounded buffer and arrive when
 //! it is back; what overflows the buffer is counted; a batch the central collector refuses
-//! with a 4xx is dropped and counted instead of blocking the batches behind it; sampling calls
-//! are proxied.
+//! with a 4xx is dropped and counted instead of blocking the batches behind it; a central
+//! collector that stalls costs the buffer's bound, not more, and is caught up with once it
+//! answers again; sampling calls are proxied.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -232,4 +233,70 @@ async fn sampling_calls_are_proxied_to_the_central_rules() {
     let rules: serde_json::Value = response.json().await.unwrap();
     assert_eq!(rules["SamplingRuleRecords"][0]["SamplingRule"]["RuleName"], "Default");
     sidecar.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+/// A central endpoint that accepts connections but, while `stalled`, answers nothing for
+/// seconds (and then 503, taking nothing); when not stalled it takes every document.
+#[derive(Clone, Default)]
+struct StallingCentral {
+    stalled: Arc<std::sync::atomic::AtomicBool>,
+    taken: Arc<Mutex<Vec<String>>>,
+}
+
+impl StallingCentral {
+    async fn start(&self) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let router =
+            axum::Router::new().route("/TraceSegments", axum::routing::post(Self::answer)).with_state(self.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        address
+    }
+
+    async fn answer(
+        axum::extract::State(central): axum::extract::State<StallingCentral>,
+        axum::Json(request): axum::Json<serde_json::Value>,
+    ) -> (axum::http::StatusCode, String) {
+        if central.stalled.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "stalled".into());
+        }
+        let documents = request["TraceSegmentDocuments"].as_array().unwrap();
+        let trace_ids = documents.iter().map(|document| {
+            let document: serde_json::Value = serde_json::from_str(document.as_str().unwrap()).unwrap();
+            document["trace_id"].as_str().unwrap().to_owned()
+        });
+        central.taken.lock().unwrap().extend(trace_ids);
+        (axum::http::StatusCode::OK, r#"{"UnprocessedTraceSegments":[]}"#.into())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_central_collector_costs_the_buffer_bound_and_then_catches_up() {
+    let central = StallingCentral::default();
+    central.stalled.store(true, Ordering::SeqCst);
+    let mut forward = forward_config(central.start().await, 50);
+    forward.request_timeout = Duration::from_millis(300);
+    let counters = Arc::new(Counters::new());
+    let sidecar = start_sidecar(forward, counters.clone()).await;
+
+    let started = Instant::now();
+    let sent = send_segments(sidecar.udp, 80);
+    assert!(started.elapsed() < Duration::from_secs(2), "the application's sends never wait for central");
+    wait_until("80 documents received by the sidecar", || counters.accepted(Source::Udp) == 80).await;
+    wait_until("what does not fit counted", || counters.dropped(Source::Forward, DropReason::BufferFull) >= 30).await;
+    // Requests time out and are retried; the buffer holds at most its bound meanwhile.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(sidecar.buffered() <= 50, "{} buffered", sidecar.buffered());
+    assert!(central.taken.lock().unwrap().is_empty(), "a stalled central took nothing");
+
+    central.stalled.store(false, Ordering::SeqCst);
+    let dropped = counters.dropped(Source::Forward, DropReason::BufferFull);
+    wait_until("the buffered documents delivered", || central.taken.lock().unwrap().len() as u64 + dropped == 80).await;
+    let taken = central.taken.lock().unwrap().clone();
+    let unique: std::collections::HashSet<&String> = taken.iter().collect();
+    assert_eq!(unique.len(), taken.len(), "no document delivered twice");
+    let sent: std::collections::HashSet<String> = sent.iter().map(ToString::to_string).collect();
+    assert!(taken.iter().all(|trace| sent.contains(trace)));
+    sidecar.shutdown(Duration::from_secs(2)).await.unwrap();
 }
