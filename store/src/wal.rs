@@ -9,7 +9,8 @@
 //!   any of them waits for an acknowledgement, one `fsync` for all of them. Best-effort
 //!   records (UDP) are fsynced by a timer within `sync_interval` of being written.
 //! - Every record carries its length and a CRC-32 of its payload, so replay finds a torn or
-//!   corrupt record, truncates the segment there and keeps everything before it.
+//!   corrupt record, truncates the segment there and keeps everything before it; the bytes cut
+//!   are kept in the store's `quarantine/` first (damage mid-segment cuts intact records too).
 //! - Spans carry the store's arrival `sequence`, so replay rebuilds recent data exactly,
 //!   whatever order concurrent writers reached the log in.
 //!
@@ -215,12 +216,31 @@ fn replay_segment<T: WalEntry>(path: &Path, replayed: &mut Replayed<T>) -> Resul
                 replayed.entries.extend(entries);
             }
             RecordRead::Torn(reason) => {
-                tracing::warn!(path = %path.display(), offset, reason, "truncating write-ahead log at a torn record");
+                let kept = quarantine_tail(path, offset)?;
+                tracing::warn!(path = %path.display(), offset, reason, quarantined = %kept.display(),
+                               "truncating write-ahead log at a torn or damaged record; the cut bytes are kept");
                 replayed.truncated_bytes += file_len - offset;
                 return reader.into_inner().set_len(offset).map_err(|error| StoreError::io(path, error));
             }
         }
     }
+}
+
+/// Copies a segment's bytes from `offset` on into the store's `quarantine/` (owner-only), named
+/// `<segment>.<offset>.<unix seconds>`, before replay cuts them: damage in the middle of a
+/// segment takes the intact records after it too, and an operator can still recover those.
+fn quarantine_tail(path: &Path, offset: u64) -> Result<PathBuf> {
+    let bytes = fs::read(path).map_err(|error| StoreError::io(path, error))?;
+    let wal_dir = path.parent().unwrap_or(path);
+    let dir = wal_dir.parent().unwrap_or(wal_dir).join(crate::block::QUARANTINE_DIR);
+    fluoro_proto::create_private_dir(&dir).map_err(|error| StoreError::io(&dir, error))?;
+    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    let name = path.file_name().and_then(|name| name.to_str()).unwrap_or("segment");
+    let kept = dir.join(format!("{name}.{offset}.{seconds}"));
+    let tail = bytes.get(offset as usize..).unwrap_or_default();
+    fs::write(&kept, tail).map_err(|error| StoreError::io(&kept, error))?;
+    sync_dir(&dir)?;
+    Ok(kept)
 }
 
 /// The header's first sequence; `None` when the file is too short to hold a header.

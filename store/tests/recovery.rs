@@ -83,11 +83,42 @@ fn a_torn_last_record_is_cut_off_and_the_rest_kept() {
         let store = open(dir.path());
         assert!((0..10).all(|n| present(&store, n)), "records before the torn one are kept");
         assert_eq!(fs::metadata(&path).unwrap().len(), intact_len, "the torn tail is truncated");
+        assert_eq!(quarantined(dir.path()), vec![tail.clone()], "the cut bytes are kept in quarantine/");
         put_trace(&store, 10);
         drop(store);
         let store = open(dir.path());
         assert!((0..11).all(|n| present(&store, n)), "writes after recovery are kept too");
     }
+}
+
+#[test]
+fn damage_in_the_middle_of_a_segment_keeps_what_precedes_and_quarantines_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for n in 0..10 {
+        put_trace(&store, n);
+    }
+    drop(store);
+    let path = newest_wal_segment(dir.path());
+    let mut bytes = fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xFF;
+    fs::write(&path, &bytes).unwrap();
+
+    let store = open(dir.path());
+    let kept = fs::metadata(&path).unwrap().len() as usize;
+    assert!(kept > 28 && kept <= middle, "cut at the damaged record: {kept} of {} bytes", bytes.len());
+    assert!(present(&store, 0), "the records before the damage are replayed");
+    assert_eq!(quarantined(dir.path()), vec![bytes[kept..].to_vec()], "everything cut is in quarantine/");
+    put_trace(&store, 10);
+    drop(store);
+    assert!(present(&open(dir.path()), 10), "the store goes on writing after recovery");
+}
+
+/// The contents of every file in the store's `quarantine/`.
+fn quarantined(store_dir: &std::path::Path) -> Vec<Vec<u8>> {
+    let Ok(entries) = fs::read_dir(store_dir.join("quarantine")) else { return Vec::new() };
+    entries.map(|entry| fs::read(entry.unwrap().path()).unwrap()).collect()
 }
 
 #[test]
