@@ -156,15 +156,18 @@ async fn what_exceeds_the_buffer_is_counted_and_the_newest_documents_are_kept() 
     sidecar.shutdown(Duration::from_secs(2)).await.unwrap();
 }
 
-/// A central endpoint that answers the first `PutTraceSegments` with 400 and takes every later
-/// one, keeping the trace ids of the documents it took.
+/// A central endpoint that keeps the trace ids of the documents it takes. With `refuse_first`
+/// it answers the first `PutTraceSegments` with 400; while `stalled` it answers nothing for
+/// seconds (then 503, taking nothing).
 #[derive(Clone, Default)]
-struct RefusesFirstRequest {
+struct ScriptedCentral {
+    refuse_first: bool,
+    stalled: Arc<std::sync::atomic::AtomicBool>,
     requests: Arc<AtomicU64>,
     taken: Arc<Mutex<Vec<String>>>,
 }
 
-impl RefusesFirstRequest {
+impl ScriptedCentral {
     async fn start(&self) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -175,10 +178,14 @@ impl RefusesFirstRequest {
     }
 
     async fn answer(
-        axum::extract::State(central): axum::extract::State<RefusesFirstRequest>,
+        axum::extract::State(central): axum::extract::State<ScriptedCentral>,
         axum::Json(request): axum::Json<serde_json::Value>,
     ) -> (axum::http::StatusCode, String) {
-        if central.requests.fetch_add(1, Ordering::SeqCst) == 0 {
+        if central.stalled.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "stalled".into());
+        }
+        if central.requests.fetch_add(1, Ordering::SeqCst) == 0 && central.refuse_first {
             return (axum::http::StatusCode::BAD_REQUEST, "this central collector refuses the body".into());
         }
         let documents = request["TraceSegmentDocuments"].as_array().unwrap();
@@ -197,7 +204,7 @@ impl RefusesFirstRequest {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_refused_with_400_is_dropped_and_the_next_documents_still_arrive() {
-    let central = RefusesFirstRequest::default();
+    let central = ScriptedCentral { refuse_first: true, ..ScriptedCentral::default() };
     let mut forward = forward_config(central.start().await, 1_000);
     forward.batch_documents = 5; // a full batch leaves at once, so the first five travel together
     let sidecar_counters = Arc::new(Counters::new());
@@ -235,45 +242,9 @@ async fn sampling_calls_are_proxied_to_the_central_rules() {
     sidecar.shutdown(Duration::from_secs(1)).await.unwrap();
 }
 
-/// A central endpoint that accepts connections but, while `stalled`, answers nothing for
-/// seconds (and then 503, taking nothing); when not stalled it takes every document.
-#[derive(Clone, Default)]
-struct StallingCentral {
-    stalled: Arc<std::sync::atomic::AtomicBool>,
-    taken: Arc<Mutex<Vec<String>>>,
-}
-
-impl StallingCentral {
-    async fn start(&self) -> SocketAddr {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let router =
-            axum::Router::new().route("/TraceSegments", axum::routing::post(Self::answer)).with_state(self.clone());
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        address
-    }
-
-    async fn answer(
-        axum::extract::State(central): axum::extract::State<StallingCentral>,
-        axum::Json(request): axum::Json<serde_json::Value>,
-    ) -> (axum::http::StatusCode, String) {
-        if central.stalled.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "stalled".into());
-        }
-        let documents = request["TraceSegmentDocuments"].as_array().unwrap();
-        let trace_ids = documents.iter().map(|document| {
-            let document: serde_json::Value = serde_json::from_str(document.as_str().unwrap()).unwrap();
-            document["trace_id"].as_str().unwrap().to_owned()
-        });
-        central.taken.lock().unwrap().extend(trace_ids);
-        (axum::http::StatusCode::OK, r#"{"UnprocessedTraceSegments":[]}"#.into())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_central_collector_costs_the_buffer_bound_and_then_catches_up() {
-    let central = StallingCentral::default();
+    let central = ScriptedCentral::default();
     central.stalled.store(true, Ordering::SeqCst);
     let mut forward = forward_config(central.start().await, 50);
     forward.request_timeout = Duration::from_millis(300);
@@ -288,12 +259,12 @@ async fn a_stalled_central_collector_costs_the_buffer_bound_and_then_catches_up(
     // Requests time out and are retried; the buffer holds at most its bound meanwhile.
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(sidecar.buffered() <= 50, "{} buffered", sidecar.buffered());
-    assert!(central.taken.lock().unwrap().is_empty(), "a stalled central took nothing");
+    assert!(central.taken().is_empty(), "a stalled central took nothing");
 
     central.stalled.store(false, Ordering::SeqCst);
     let dropped = counters.dropped(Source::Forward, DropReason::BufferFull);
-    wait_until("the buffered documents delivered", || central.taken.lock().unwrap().len() as u64 + dropped == 80).await;
-    let taken = central.taken.lock().unwrap().clone();
+    wait_until("the buffered documents delivered", || central.taken().len() as u64 + dropped == 80).await;
+    let taken = central.taken();
     let unique: std::collections::HashSet<&String> = taken.iter().collect();
     assert_eq!(unique.len(), taken.len(), "no document delivered twice");
     let sent: std::collections::HashSet<String> = sent.iter().map(ToString::to_string).collect();
