@@ -1,5 +1,6 @@
 //! Recovery: what was acknowledged survives a crash (a drop without `close`), a torn last log
-//! record is cut off without losing the records before it, and `close` leaves complete Parquet.
+//! record or damage mid-segment is cut off without losing the records before it (the bytes cut
+//! kept in `quarantine/`), and `close` leaves complete Parquet.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -20,6 +21,17 @@ fn put_trace(store: &fluoro_store::Store, n: u32) {
 
 fn present(store: &fluoro_store::Store, n: u32) -> bool {
     !store.traces(&[trace(n).parse().unwrap()]).unwrap().is_empty()
+}
+
+/// A store dir holding traces `0..count` in its log, left by a drop without `close`.
+fn dir_left_with_traces(count: u32) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for n in 0..count {
+        put_trace(&store, n);
+    }
+    drop(store);
+    dir
 }
 
 fn newest_wal_segment(dir: &Path) -> PathBuf {
@@ -70,12 +82,7 @@ fn a_torn_last_record_is_cut_off_and_the_rest_kept() {
         record.extend(b"junk");
         record
     }] {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        for n in 0..10 {
-            put_trace(&store, n);
-        }
-        drop(store);
+        let dir = dir_left_with_traces(10);
         let path = newest_wal_segment(dir.path());
         let intact_len = fs::metadata(&path).unwrap().len();
         OpenOptions::new().append(true).open(&path).unwrap().write_all(&tail).unwrap();
@@ -93,12 +100,7 @@ fn a_torn_last_record_is_cut_off_and_the_rest_kept() {
 
 #[test]
 fn damage_in_the_middle_of_a_segment_keeps_what_precedes_and_quarantines_the_rest() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    for n in 0..10 {
-        put_trace(&store, n);
-    }
-    drop(store);
+    let dir = dir_left_with_traces(10);
     let path = newest_wal_segment(dir.path());
     let mut bytes = fs::read(&path).unwrap();
     let middle = bytes.len() / 2;
@@ -123,12 +125,7 @@ fn quarantined(store_dir: &std::path::Path) -> Vec<Vec<u8>> {
 
 #[test]
 fn a_half_written_block_is_discarded_and_its_data_replayed_from_the_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    for n in 0..10 {
-        put_trace(&store, n);
-    }
-    drop(store);
+    let dir = dir_left_with_traces(10);
     fs::write(dir.path().join("blocks/00000000000000000007.parquet.tmp"), b"PAR1 half a block").unwrap();
     let store = open(dir.path());
     assert!((0..10).all(|n| present(&store, n)));
