@@ -32,14 +32,27 @@ impl FluoroServer {
         level: &str,
         stderr: Stdio,
     ) -> FluoroServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fluoro"))
-            .arg("serve")
-            .args(extra_args)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--udp-bind", "127.0.0.1:0", "--sampling-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0"])
-            .args(["--otlp-grpc-bind", "127.0.0.1:0", "--otlp-http-bind", "127.0.0.1:0"])
-            .env("FLUORO_LOG", level)
+        FluoroServer::start_env(data_dir, extra_args, &[("FLUORO_LOG", level)], stderr)
+    }
+
+    /// With these environment variables; `extra_args` may hold `--http-bind ADDR` (a port kept
+    /// across a restart), else the HTTP API takes a free port too.
+    pub(crate) fn start_env(
+        data_dir: &Path,
+        extra_args: &[&std::ffi::OsStr],
+        envs: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> FluoroServer {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fluoro"));
+        command.arg("serve").args(extra_args).arg("--data-dir").arg(data_dir);
+        command.args(["--udp-bind", "127.0.0.1:0", "--sampling-bind", "127.0.0.1:0"]);
+        if !extra_args.iter().any(|arg| *arg == "--http-bind") {
+            command.args(["--http-bind", "127.0.0.1:0"]);
+        }
+        command.args(["--otlp-grpc-bind", "127.0.0.1:0", "--otlp-http-bind", "127.0.0.1:0"]);
+        let mut child = command
+            .env("FLUORO_LOG", "warn")
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

@@ -17,6 +17,7 @@ mod dashboard_shows_a_trace_timeline;
 mod dashboard_shows_insights;
 mod dashboard_shows_the_service_map;
 mod fluoro_binds_only_loopback_by_default;
+mod fluoro_cluster_answers_like_one_server;
 mod fluoro_daemon_relays_raw_documents;
 mod fluoro_daemon_spreads_traces_over_collectors;
 mod fluoro_demo_fills_the_map;

@@ -63,6 +63,11 @@ impl ApiToken {
         Ok(ApiToken(token.into()))
     }
 
+    /// The token itself, for a Fluoro that calls another with it (a query node its collectors).
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+
     /// Whether `presented` is the token, in time that does not depend on where they differ.
     fn matches(&self, presented: &str) -> bool {
         let (expected, presented) = (self.0.as_bytes(), presented.as_bytes());

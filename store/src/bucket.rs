@@ -6,6 +6,11 @@
 //!   store: a reader sees the whole object or none);
 //! - `published/<id>.parquet`: an empty marker written only once the block is complete.
 //!
+//! - `writers/<n>`: one empty object per collector (`StoreRole::Collector`), created with a
+//!   create-only PUT, so no two collectors take the same writer number; a collector's block ids
+//!   carry its number in their high bits (`roles.rs`), so several collectors share one bucket
+//!   without clashing names.
+//!
 //! Readers list `published/` only, so a block whose upload was cut off (data without marker,
 //! or a multipart upload never completed) is never seen. Deleting goes the other way: marker
 //! first, then data. Retries with exponential backoff are object_store's (`RetryConfig`).
@@ -28,7 +33,7 @@ use futures_util::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{BackoffConfig, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, RetryConfig};
 
 use crate::block::{self, BlockMeta};
 use crate::error::{Result, StoreError};
@@ -38,6 +43,9 @@ use counting::{CountingStore, RequestCounts};
 
 const DATA_DIR: &str = "blocks";
 const MARKER_DIR: &str = "published";
+const WRITERS_DIR: &str = "writers";
+/// Writer numbers tried after the highest listed before giving up (each try lost a race).
+const WRITER_CLAIM_TRIES: u32 = 64;
 const BLOCK_SUFFIX: &str = ".parquet";
 const DOWNLOAD_SUFFIX: &str = ".download";
 
@@ -145,10 +153,32 @@ impl Bucket {
         Ok(names)
     }
 
-    /// Downloads every published block missing from `dir`; returns how many. Each lands under
-    /// a temporary name first, so a cut-off download is never taken for a block.
-    pub(crate) fn restore_missing(&self, dir: &Path) -> Result<usize> {
-        let missing: Vec<String> = self.published()?.into_iter().filter(|name| !dir.join(name).exists()).collect();
+    /// Takes the lowest writer number above every one taken: a create-only PUT of
+    /// `writers/<n>`, which fails when another collector created it first.
+    pub(crate) fn claim_writer(&self) -> Result<u32> {
+        let writers = self.prefix.clone().join(WRITERS_DIR);
+        let listed = self.run(async { self.objects.list(Some(&writers)).try_collect::<Vec<_>>().await });
+        let listed = listed.map_err(|error| self.error("list", WRITERS_DIR, error))?;
+        let highest = listed.iter().filter_map(|meta| meta.location.filename()?.parse::<u32>().ok()).max();
+        let first = highest.map_or(1, |n| n.saturating_add(1));
+        for writer in first..first.saturating_add(WRITER_CLAIM_TRIES) {
+            let path = self.path(WRITERS_DIR, &writer.to_string());
+            let options = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
+            match self.run(async { self.objects.put_opts(&path, PutPayload::default(), options).await }) {
+                Ok(_) => return Ok(writer),
+                Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {}
+                Err(error) => return Err(self.error("claim", &format!("{WRITERS_DIR}/{writer}"), error)),
+            }
+        }
+        Err(StoreError::Bucket(format!("no free writer number after {WRITER_CLAIM_TRIES} tries in {}", self.url)))
+    }
+
+    /// Downloads every published block missing from `dir` that `wanted` accepts; returns how
+    /// many. Each lands under a temporary name first, so a cut-off download is never taken for
+    /// a block.
+    pub(crate) fn restore_missing(&self, dir: &Path, wanted: &dyn Fn(&str) -> bool) -> Result<usize> {
+        let missing: Vec<String> =
+            self.published()?.into_iter().filter(|name| wanted(name) && !dir.join(name).exists()).collect();
         for name in &missing {
             self.download(name, dir)?;
         }
@@ -203,21 +233,23 @@ impl Bucket {
     }
 }
 
-/// Makes the published blocks missing from `blocks_dir` available: downloaded there, or with
-/// a cache bound, read from the bucket on demand (their metadata returned).
+/// Makes the published blocks missing from `blocks_dir` that `wanted` accepts available:
+/// downloaded there, or with a cache bound, read from the bucket on demand (their metadata
+/// returned).
 pub(crate) fn open_published(
     bucket: Option<&Arc<Bucket>>,
     cache_bytes: Option<u64>,
     blocks_dir: &Path,
+    wanted: &dyn Fn(&str) -> bool,
 ) -> Result<(Option<Arc<RemoteBlocks>>, Vec<BlockMeta>)> {
     let Some(bucket) = bucket else { return Ok((None, Vec::new())) };
     let Some(capacity) = cache_bytes else {
-        let restored = bucket.restore_missing(blocks_dir)?;
+        let restored = bucket.restore_missing(blocks_dir, wanted)?;
         tracing::info!(blocks = restored, "fetched published blocks from the bucket");
         return Ok((None, Vec::new()));
     };
     let remote = RemoteBlocks::new(bucket.clone(), capacity);
-    let blocks = remote.open_missing(blocks_dir)?;
+    let blocks = remote.open_missing(blocks_dir, wanted)?;
     tracing::info!(blocks = blocks.len(), "reading published blocks from the bucket through the cache");
     Ok((Some(remote), blocks))
 }
@@ -242,20 +274,27 @@ impl RemoteBlocks {
 
     /// The metadata of every published block missing from `dir`, read from the bucket (each
     /// block's bytes go through the cache, so the first queries may find them there).
-    pub(crate) fn open_missing(self: &Arc<Self>, dir: &Path) -> Result<Vec<BlockMeta>> {
-        let missing = self.bucket.published()?.into_iter().filter(|name| !dir.join(name).exists());
+    pub(crate) fn open_missing(self: &Arc<Self>, dir: &Path, wanted: &dyn Fn(&str) -> bool) -> Result<Vec<BlockMeta>> {
+        let missing = self.bucket.published()?.into_iter().filter(|name| wanted(name) && !dir.join(name).exists());
+        missing.map(|name| self.open_block(dir, &name)).collect()
+    }
+
+    /// The names (`<id>.parquet`) of the published blocks, sorted.
+    pub(crate) fn published(&self) -> Result<Vec<String>> {
+        self.bucket.published()
+    }
+
+    /// The metadata of one published block, as if it were `dir/name` (its bytes go through the
+    /// cache).
+    pub(crate) fn open_block(self: &Arc<Self>, dir: &Path, name: &str) -> Result<BlockMeta> {
+        let id = block_id(name).ok_or_else(|| StoreError::Bucket(format!("{name} is not a block file")))?;
         let now_us = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| i64::try_from(since.as_micros()).unwrap_or(i64::MAX));
-        let mut blocks = Vec::new();
-        for name in missing {
-            let Some(id) = name.strip_suffix(BLOCK_SUFFIX).and_then(|id| id.parse().ok()) else { continue };
-            let bytes = self.fetch(&name)?;
-            // Read from the bucket, where it was written whole: its age counts from now, so
-            // retention never deletes it sooner than its writer would have.
-            blocks.push(block::open_remote_block(id, dir.join(&name), &bytes, now_us, self.clone())?);
-        }
-        Ok(blocks)
+        let bytes = self.fetch(name)?;
+        // Read from the bucket, where it was written whole: its age counts from now, so
+        // retention never deletes it sooner than its writer would have.
+        block::open_remote_block(id, dir.join(name), &bytes, now_us, self.clone())
     }
 
     /// The bytes of the block at `path` (named by its file name), from the cache or the bucket.
@@ -324,6 +363,11 @@ fn block_name(file: &Path) -> Result<String> {
         .filter(|name| is_block_name(name))
         .map(str::to_string)
         .ok_or_else(|| StoreError::Bucket(format!("{} is not a block file", file.display())))
+}
+
+/// The id of a block named `<id>.parquet`.
+pub(crate) fn block_id(name: &str) -> Option<u64> {
+    name.strip_suffix(BLOCK_SUFFIX).filter(|_| is_block_name(name)).and_then(|id| id.parse().ok())
 }
 
 /// Only plain `<digits>.parquet` names: a listed key never becomes a path outside `blocks/`.

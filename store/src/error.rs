@@ -17,6 +17,8 @@ pub enum StoreError {
     Encode(String),
     #[error("the store is closed")]
     Closed,
+    #[error("this is a query node: it stores no spans; send them to a collector")]
+    ReadOnly,
     #[error("recent data takes {bytes} bytes, its whole budget of {budget} (store.recent_max_bytes); refused until a flush makes room")]
     OverBudget { bytes: u64, budget: u64 },
     #[error("invalid store configuration: {0}")]

@@ -13,6 +13,7 @@
 //! | `block` | Parquet blocks: write, open, trace lookup, scans (format v1) |
 //! | `bucket` | span blocks published to an object-store bucket (S3, `file://`); restored on open |
 //! | `compaction`, `retention` | merging small blocks; which blocks age or size expires |
+//! | `remote` | recent data held by collectors, for a query node: [`RecentSource`], the wire form |
 //! | `scan` | a range as one frame, one version per span: [`SharedTraces`] say which traces need the rule |
 //! | `replace_rule` | the one rule for two versions of a span, on stored spans and on frames |
 //! | `columns` | the span column names every reader of a scan uses |
@@ -45,6 +46,7 @@ mod logs;
 mod metrics;
 mod recent;
 mod record;
+mod remote;
 mod replace_rule;
 mod retention;
 mod scan;
@@ -59,8 +61,10 @@ pub use error::{Result, StoreError};
 pub use logs::{LogCursor, LogPage, LogQuery, MAX_LOG_PAGE};
 pub use metrics::{MetricName, MetricQuery};
 pub use record::StoredSpan;
+pub use remote::{decode_spans, encode_spans, RecentSource};
 pub use scan::{SharedTraces, SpanScan};
 pub use store::{
-    Store, StoreConfig, DEFAULT_FLUSH_AGE, DEFAULT_FLUSH_ROWS, DEFAULT_RECENT_MAX_BYTES, DEFAULT_RETENTION_MAX_AGE,
-    DEFAULT_SYNC_INTERVAL, DEFAULT_WAL_QUEUE_RECORDS, MIN_RECENT_MAX_BYTES, OBSOLETE_FILE_GRACE,
+    Store, StoreConfig, StoreRole, DEFAULT_FLUSH_AGE, DEFAULT_FLUSH_ROWS, DEFAULT_RECENT_MAX_BYTES,
+    DEFAULT_RETENTION_MAX_AGE, DEFAULT_SYNC_INTERVAL, DEFAULT_WAL_QUEUE_RECORDS, MIN_RECENT_MAX_BYTES,
+    OBSOLETE_FILE_GRACE,
 };

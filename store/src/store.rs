@@ -33,7 +33,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fluoro_proto::{Durability, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource};
-use fluoro_proto::{SegmentId, SentEntity, TraceId};
+use fluoro_proto::{SegmentId, TraceId};
 use parking_lot::{Condvar, Mutex, RwLock};
 use polars::prelude::{col, concat, Expr, IntoLazy, LazyFrame, UnionArgs};
 
@@ -41,9 +41,8 @@ use crate::block::{self, BlockMeta, Neighbours, WrittenBlock};
 use crate::bucket::{open_published, BlocksCacheStats, Bucket, BucketConfig, RemoteBlocks};
 use crate::compaction::{merge_blocks, plan_compaction};
 use crate::error::{Result, StoreError};
-use crate::recent::{fill_services, RecentSpans};
+use crate::recent::RecentSpans;
 use crate::record::StoredSpan;
-use crate::replace_rule::preferred_version;
 use crate::retention::expired_blocks;
 use crate::scan::{self, SpanScan};
 use crate::signal::Signals;
@@ -100,6 +99,8 @@ pub struct StoreConfig {
     /// keeping at most this many bytes of them in memory (`bucket/cache.rs`), instead of
     /// downloading them all to `blocks/` on open. `None` (the default): download them.
     pub blocks_cache_bytes: Option<u64>,
+    /// Whether this store shares its bucket with other processes, and how (`store/roles.rs`).
+    pub role: StoreRole,
 }
 
 impl StoreConfig {
@@ -116,6 +117,7 @@ impl StoreConfig {
             compaction_min_rows: DEFAULT_FLUSH_ROWS,
             bucket: None,
             blocks_cache_bytes: None,
+            role: StoreRole::AllInOne,
         }
     }
 
@@ -129,7 +131,7 @@ impl StoreConfig {
         if self.recent_max_bytes < MIN_RECENT_MAX_BYTES {
             return Err(StoreError::Config(format!("recent_max_bytes must be at least {MIN_RECENT_MAX_BYTES}")));
         }
-        Ok(())
+        self.role.validate(self)
     }
 }
 
@@ -194,8 +196,13 @@ impl Store {
             fluoro_proto::create_private_dir(dir).map_err(|error| StoreError::io(dir, error))?;
         }
         let bucket = config.bucket.as_ref().map(Bucket::open).transpose()?.map(Arc::new);
-        let (remote, remote_blocks) = open_published(bucket.as_ref(), config.blocks_cache_bytes, &blocks_dir)?;
-        let mut blocks = block::open_blocks(&blocks_dir)?;
+        let writer = roles::writer_number(&config, bucket.as_deref())?;
+        let query = config.role.is_query();
+        // A query node reads every published block from the bucket, none from its disk.
+        let cache_bytes = config.blocks_cache_bytes.or(query.then_some(roles::DEFAULT_QUERY_CACHE_BYTES));
+        let wanted = roles::restores(&config.role, writer);
+        let (remote, remote_blocks) = open_published(bucket.as_ref(), cache_bytes, &blocks_dir, &wanted)?;
+        let mut blocks = if query { Vec::new() } else { block::open_blocks(&blocks_dir)? };
         blocks.extend(remote_blocks);
         blocks.sort_by_key(|block| block.id);
         let checkpoint = wal::read_checkpoint(&wal_dir)?;
@@ -225,7 +232,7 @@ impl Store {
             signals,
             next_sequence: AtomicU64::new(replayed.next_sequence),
             next_generation: AtomicU64::new(next_generation + 1),
-            next_block_id: AtomicU64::new(max_block_id.map_or(1, |id| id + 1)),
+            next_block_id: AtomicU64::new(max_block_id.map_or(1, |id| id + 1).max(roles::first_block_id(writer))),
             order: Mutex::new(()),
             state: RwLock::new(State { active, frozen: None, blocks: blocks.into_iter().map(Arc::new).collect() }),
             flushing: Mutex::new(()),
@@ -328,8 +335,12 @@ impl Store {
         services
     }
 
-    /// Earliest start and latest end over everything stored, in microseconds.
+    /// Earliest start and latest end over everything stored, in microseconds. A query node
+    /// does not know its collectors' recent data: its bounds are everything.
     pub fn time_bounds(&self) -> Option<(i64, i64)> {
+        if self.shared.config.role.is_query() {
+            return Some((0, i64::MAX - 1));
+        }
         let state = self.shared.state.read();
         let blocks = state.blocks.iter().map(|b| (b.min_start_us, b.max_end_us));
         let recent = state.recent().filter_map(RecentSpans::time_bounds);
@@ -413,6 +424,9 @@ impl Shared {
         if self.closed.load(Ordering::SeqCst) {
             return Err(StoreError::Closed);
         }
+        if self.config.role.is_query() {
+            return Err(StoreError::ReadOnly);
+        }
         let acknowledged = batch.durability == Durability::Acknowledged;
         self.wait_for_room(acknowledged)?;
         let spans = stored_spans(batch, &self.next_sequence);
@@ -446,6 +460,9 @@ impl Shared {
                 return Err(error);
             }
         };
+        // Published before the recent data goes: a query node reads each span from one or
+        // the other (`store/roles.rs`).
+        self.publish(block_id);
         {
             let mut state = self.state.write();
             state.blocks.push(Arc::new(written.meta));
@@ -453,7 +470,6 @@ impl Shared {
         }
         self.room.notify_all();
         tracing::info!(block_id, rows = frozen.rows(), "flushed recent data to a block");
-        self.publish(block_id);
         match written.unsynced {
             // The rename may not survive a crash yet, so the segments stay: while the checkpoint
             // names this block, a restart that finds it deletes them unread and one that does
@@ -501,6 +517,10 @@ impl Shared {
 
     /// Retention, then compaction, then deleting files of blocks retired long enough ago.
     fn maintain(&self, now: Instant) -> Result<()> {
+        if self.config.role.is_query() {
+            // The blocks are their writers' to publish, compact and expire.
+            return Ok(());
+        }
         let _one_at_a_time = self.flushing.lock();
         if let Err(error) = self.publish_missing() {
             // The bucket being away must not stop retention and compaction here.
@@ -644,41 +664,21 @@ impl Shared {
         }
     }
 
-    fn traces(&self, ids: &[TraceId]) -> Result<Vec<StoredTrace>> {
-        let (mut found, blocks) = {
-            let state = self.state.read();
-            let found: Vec<Vec<StoredSpan>> =
-                ids.iter().map(|id| state.recent().flat_map(|recent| recent.trace(id)).cloned().collect()).collect();
-            (found, state.blocks.clone())
-        };
-        for block in &blocks {
-            let wanted: Vec<TraceId> = ids.iter().filter(|id| block.may_contain_trace(id)).copied().collect();
-            if wanted.is_empty() {
-                continue;
-            }
-            for span in block::read_trace_spans(block, &wanted)? {
-                if let Some(at) = ids.iter().position(|id| *id == span.row.trace_id) {
-                    found[at].push(span);
-                }
-            }
-        }
-        Ok(ids
-            .iter()
-            .zip(found)
-            .filter(|(_, spans)| !spans.is_empty())
-            .map(|(id, spans)| assemble(*id, spans))
-            .collect())
-    }
-
     fn scan(&self, from_us: i64, to_us: i64, columns: &[&str], predicate: Option<Expr>) -> Result<SpanScan> {
+        let documents = columns.is_empty() || columns.contains(&crate::columns::DOCUMENT);
+        let elsewhere = self.collectors_spans_in(from_us, to_us, documents);
         let (recent, blocks, shared_traces) = {
             let state = self.state.read();
-            let recent: Vec<StoredSpan> = state.recent().flat_map(|recent| recent.spans_in(from_us, to_us)).collect();
+            let generations: Vec<&RecentSpans> = state.recent().chain(&elsewhere).collect();
+            let recent: Vec<StoredSpan> =
+                generations.iter().flat_map(|recent| recent.spans_in(from_us, to_us)).collect();
             let blocks: Vec<Arc<BlockMeta>> =
                 state.blocks.iter().filter(|block| block.overlaps(from_us, to_us)).cloned().collect();
             let scanned: Vec<&BlockMeta> = blocks.iter().map(|block| block.as_ref()).collect();
-            let generations: Vec<&RecentSpans> = state.recent().collect();
-            let shared = scan::shared_traces(&scanned, &generations, from_us, to_us);
+            let shared = match roles::several_writers(&scanned) {
+                true => scan::SharedTraces::Any,
+                false => scan::shared_traces(&scanned, &generations, from_us, to_us),
+            };
             (recent, blocks, shared)
         };
         let mut frames = Vec::new();
@@ -714,35 +714,6 @@ fn stored_spans(batch: SpanBatch, next_sequence: &AtomicU64) -> Vec<StoredSpan> 
             StoredSpan { row, document, sequence }
         })
         .collect()
-}
-
-/// One version per span under the replace rule, services filled in, documents parsed.
-fn assemble(id: TraceId, spans: Vec<StoredSpan>) -> StoredTrace {
-    let mut winners: std::collections::HashMap<SegmentId, StoredSpan> = std::collections::HashMap::new();
-    for span in spans {
-        match winners.get(&span.row.id) {
-            Some(current) if !preferred_version(&span, current) => {}
-            _ => {
-                winners.insert(span.row.id, span);
-            }
-        }
-    }
-    let mut spans: Vec<StoredSpan> = winners.into_values().collect();
-    spans.sort_by_key(|span| span.row.id);
-    fill_services(&mut spans);
-    let entities = spans.iter().filter_map(|span| span.document.as_deref()).flat_map(parsed_entities).collect();
-    StoredTrace { id, entities, rows: spans.into_iter().map(|span| span.row).collect() }
-}
-
-fn parsed_entities(document: &str) -> Vec<SentEntity> {
-    match SentEntity::parse_document(document) {
-        Ok(entities) => entities,
-        Err(error) => {
-            // Documents were validated when accepted; this is damage, not input.
-            tracing::warn!(error = %error, "skipping a stored document that no longer parses");
-            Vec::new()
-        }
-    }
 }
 
 impl Flusher {
@@ -794,6 +765,9 @@ fn flush_loop(shared: &Shared, wakeups: &Receiver<()>) {
 
 #[cfg(test)]
 mod budget_tests;
+mod roles;
+pub use roles::StoreRole;
 mod signals;
 #[cfg(test)]
 mod tests;
+mod trace_reads;

@@ -125,6 +125,20 @@ pub(crate) fn frame_record(wire: &impl Serialize) -> Result<Vec<u8>> {
     Ok(record)
 }
 
+/// The entries of consecutive records held in memory (a collector's answer, `remote.rs`);
+/// the first cut or damaged record fails the whole.
+pub(crate) fn decode_records<T: WalEntry>(bytes: &[u8]) -> std::result::Result<Vec<T>, &'static str> {
+    let mut reader = std::io::Cursor::new(bytes);
+    let mut entries = Vec::new();
+    loop {
+        match read_record::<T>(&mut reader) {
+            RecordRead::End => return Ok(entries),
+            RecordRead::Record { entries: more, .. } => entries.extend(more),
+            RecordRead::Torn(problem) => return Err(problem),
+        }
+    }
+}
+
 fn decode_payload(payload: &[u8]) -> Option<Vec<StoredSpan>> {
     let wire: Vec<WalSpan> = postcard::from_bytes(payload).ok()?;
     Some(wire.into_iter().map(|s| StoredSpan { row: s.row, document: s.document, sequence: s.sequence }).collect())

@@ -18,6 +18,7 @@
 //! | `metrics` | `POST /api/metrics/names`, `/api/metrics/series`, `/api/services/resources` (Fluoro JSON API): metric series, a service's resources |
 //! | `notifier` | [`spawn_notifier`]: webhook notifications (SNS-shaped documents) with retries, backoff, a bounded queue, counters; [`alarm_notification`] |
 //! | `notifications` | [`notifications_router`]: `GET /api/notifications`, the notifier's counters and last statuses |
+//! | `recent_handover` | [`recent_router`]: a collector's recent spans for query nodes (`GET /internal/recent/spans`, `POST /internal/recent/traces`) |
 //! | `request` | what every route does with a request: JSON body, analysis off the async workers |
 //! | `time` | request timestamps: epoch seconds or RFC 3339 |
 //! | `error` | [`ApiError`]: X-Ray's error shape, the HTTP status per error |
@@ -35,6 +36,7 @@ mod logs;
 mod metrics;
 mod notifications;
 mod notifier;
+mod recent_handover;
 mod request;
 mod service_graph;
 mod time;
@@ -51,4 +53,5 @@ pub use notifier::{
     alarm_notification, insight_notification, spawn_notifier, DeliveryOutcome, DeliveryStatus, Notification,
     NotificationCounts, NotificationsSnapshot, NotifierConfig, NotifierHandle,
 };
+pub use recent_handover::{recent_router, MAX_ANSWER_BYTES};
 pub use time::{epoch_seconds, MAX_WINDOW_SECONDS};

@@ -29,6 +29,11 @@ pub(crate) struct ConfigFile {
     pub(crate) otlp_http_bind: Option<SocketAddr>,
     /// A file holding the HTTP API's token (`--api-token-file`).
     pub(crate) api_token_file: Option<PathBuf>,
+    /// `--role`.
+    pub(crate) role: Option<crate::serve::Role>,
+    /// `--collectors`.
+    #[serde(default)]
+    pub(crate) collectors: Vec<String>,
     #[serde(default)]
     pub(crate) udp: UdpSection,
     #[serde(default)]

@@ -1,6 +1,7 @@
 //! `fluoro`: the Fluoro server, its sidecar daemon, and offline checks.
 
 mod check;
+mod collectors;
 mod config;
 mod daemon;
 mod demo;

@@ -14,8 +14,9 @@ use std::time::Duration;
 use fluoro_analyzer::{Alarms, GroupMetricsConfig, GroupMetricsRecorder, Groups, Insights};
 use fluoro_collector::{Counters, HttpLimits, Ingest, ServerConfig, UdpConfig, XrayApiLimits};
 use fluoro_proto::{LogSink, MetricSink, SpanSink, TraceSource};
-use fluoro_store::{Store, StoreConfig};
+use fluoro_store::{Store, StoreConfig, StoreRole};
 
+use crate::collectors::HttpCollectors;
 use crate::config::{self, ConfigFile};
 use crate::insight_loop::{self, LoopConfig};
 use crate::live::{Live, LiveParts};
@@ -82,6 +83,16 @@ pub(crate) struct ServeArgs {
     /// $FLUORO_API_TOKEN or `api_token_file`. Default: no token.
     #[arg(long, value_name = "FILE")]
     api_token_file: Option<PathBuf>,
+    /// What this process does beside others (docs/scale-out.md): `all-in-one` (the default)
+    /// ingests, stores and answers; `collector` ingests and publishes its blocks to `--blocks`
+    /// under a writer number of its own, and hands its recent data to query nodes; `query`
+    /// stores no spans and answers from the bucket plus `--collectors`. Same as `role`.
+    #[arg(long, value_enum, value_name = "ROLE")]
+    role: Option<Role>,
+    /// A query node's collectors: their HTTP API URLs (`http://collector-1:2020`), repeated or
+    /// comma-separated. Same as `collectors`.
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    collectors: Vec<String>,
     /// A TOML file for everything else; see fluoro.example.toml.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -101,6 +112,15 @@ pub(crate) struct ServeArgs {
     /// `[alarms] evaluation_interval_seconds`).
     #[arg(long, hide = true, value_name = "SECONDS")]
     alarm_interval_seconds: Option<u64>,
+}
+
+/// `--role`: what this process does beside others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Role {
+    AllInOne,
+    Collector,
+    Query,
 }
 
 /// How this process runs beside others (`fluoro demo` sets both).
@@ -134,6 +154,15 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let recent_max_bytes = args.recent_max_bytes;
     let api_token = config::api_token(args.api_token_file.as_deref(), file.api_token_file.as_deref())?;
+    let role = args.role.or(file.role).unwrap_or(Role::AllInOne);
+    let collectors = match role {
+        Role::Query => {
+            let urls =
+                if args.collectors.is_empty() { std::mem::take(&mut file.collectors) } else { args.collectors.clone() };
+            Some(HttpCollectors::new(&urls, api_token.clone())?)
+        }
+        _ => None,
+    };
     let http_limits = file.http.limits()?;
     let xray_api_limits = file.limits.xray_api_limits()?;
     let limits = RequestLimits { documents: file.limits.document_rules()?, queries: file.limits.query_limits()? };
@@ -143,7 +172,12 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Owner only, before anything is written in it: spans hold URLs, user ids and SQL.
     fluoro_proto::create_private_dir(&server_config.data_dir)
         .with_context(|| format!("cannot create the data dir {}", server_config.data_dir.display()))?;
-    let store_config = store_section.store_config(&server_config.data_dir, recent_max_bytes)?;
+    let mut store_config = store_section.store_config(&server_config.data_dir, recent_max_bytes)?;
+    store_config.role = match (role, &collectors) {
+        (Role::Collector, _) => StoreRole::Collector,
+        (Role::Query, Some(collectors)) => StoreRole::Query { collectors: collectors.clone() },
+        _ => StoreRole::AllInOne,
+    };
     let groups_path = server_config.data_dir.join(GROUPS_FILE);
     let groups = Groups::open(&groups_path).with_context(|| format!("cannot open groups {}", groups_path.display()))?;
     let alarms_path = server_config.data_dir.join(ALARMS_FILE);
@@ -151,7 +185,15 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let insights = insight_loop::open(&server_config.data_dir.join(INSIGHTS_FILE), &insight_config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let state = State { groups: Arc::new(groups), alarms: Arc::new(alarms), insights: Arc::new(insights) };
-    runtime.block_on(serve(server_config, store_config, state, clock, supervision, limits))
+    let cluster = Cluster { role, collectors };
+    runtime.block_on(serve(server_config, store_config, state, clock, supervision, limits, cluster))
+}
+
+/// Where this process stands among others.
+struct Cluster {
+    role: Role,
+    /// A query node's collectors.
+    collectors: Option<Arc<HttpCollectors>>,
 }
 
 /// What `fluoro serve` keeps beside the store, each in its file in the data dir.
@@ -210,6 +252,7 @@ async fn serve(
     clock: Clock,
     supervision: Supervision,
     limits: RequestLimits,
+    cluster: Cluster,
 ) -> anyhow::Result<()> {
     // Opening replays the write-ahead log: file work, off the async threads.
     let store_dir = store_config.data_dir.clone();
@@ -225,7 +268,9 @@ async fn serve(
     let notifier = fluoro_ui::spawn_notifier(fluoro_ui::NotifierConfig::default());
     let notifier_metrics = notifier.clone();
     let cached_store = store.clone();
+    let collectors = cluster.collectors.clone();
     let ingest = ingest
+        .with_prometheus_source(Arc::new(move || collectors.as_ref().map(|c| c.prometheus()).unwrap_or_default()))
         .with_prometheus_source(Arc::new(move || latest.prometheus()))
         .with_prometheus_source(Arc::new(move || notifier_metrics.prometheus()))
         .with_prometheus_source(Arc::new(move || {
@@ -238,21 +283,27 @@ async fn serve(
         .merge(fluoro_ui::insights_router(insights.clone(), store.clone(), groups.clone()))
         .merge(fluoro_ui::notifications_router(notifier.clone()))
         .merge(fluoro_ui::demo_scenario_router(supervision.demo_control_file))
+        .merge(fluoro_ui::recent_router(store.clone()))
         .merge(fluoro_ui::dashboard_router());
     let server = fluoro_collector::start(config, ingest, store.clone() as Arc<dyn TraceSource>, api_routes).await?;
-    let notices = insight_loop::notice_sender(&notifier, clock.insight_webhooks);
-    let insight_task = insight_loop::spawn(store.clone(), groups.clone(), insights, clock.insights, notices);
-    let live = Live::start(LiveParts {
-        store: store.clone(),
-        groups,
-        alarms,
-        recorder,
-        alarm_interval: clock.alarm_interval,
-        transitions: Some(notifier.alarm_transition_sender()),
+    // Group metrics, alarms and insights see every collector's spans only on a query node.
+    let background = (cluster.role != Role::Collector).then(|| {
+        let notices = insight_loop::notice_sender(&notifier, clock.insight_webhooks);
+        let insight_task = insight_loop::spawn(store.clone(), groups.clone(), insights, clock.insights, notices);
+        let live = Live::start(LiveParts {
+            store: store.clone(),
+            groups,
+            alarms,
+            recorder,
+            alarm_interval: clock.alarm_interval,
+            transitions: Some(notifier.alarm_transition_sender()),
+        });
+        (insight_task, live)
     });
     let a = server.addresses;
     // One line per listener on stdout: people read it, and tests parse it.
     println!("fluoro: data dir {}", data_dir.display());
+    println!("fluoro: role {}", role_line(cluster.role, cluster.collectors.as_deref()));
     println!("fluoro: listening udp {} (X-Ray daemon protocol)", a.udp);
     println!("fluoro: listening sampling {} (X-Ray SDK sampling, TCP)", a.sampling);
     println!("fluoro: listening http {} (X-Ray API, /metrics, dashboard)", a.http);
@@ -261,13 +312,23 @@ async fn serve(
     println!("fluoro: ready");
     wait_for_stop(supervision.stop_with_stdin).await?;
     tracing::info!("stopping");
-    insight_task.abort();
     server.shutdown().await?;
-    live.stop().await;
+    if let Some((insight_task, live)) = background {
+        insight_task.abort();
+        live.stop().await;
+    }
     // Nothing writes any more: flush recent data to a block (Parquet encoding, fsyncs).
     tokio::task::spawn_blocking(move || store.close()).await?.context("cannot flush the store on stop")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+fn role_line(role: Role, collectors: Option<&HttpCollectors>) -> String {
+    match (role, collectors) {
+        (Role::Query, Some(collectors)) => format!("query (collectors {collectors:?})"),
+        (Role::Collector, _) => "collector".to_string(),
+        _ => "all-in-one".to_string(),
+    }
 }
 
 pub(crate) async fn wait_for_stop_signal() -> anyhow::Result<()> {
