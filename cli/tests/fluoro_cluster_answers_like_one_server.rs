@@ -227,6 +227,21 @@ fn answers(server: &FluoroServer, window: &Value) -> Vec<Value> {
     answers
 }
 
+fn datagrams_of_one_trace(start: f64) -> Vec<String> {
+    documents(start, 99_999, 1).1.into_iter().map(|datagram| datagram.split_once('\n').unwrap().1.to_string()).collect()
+}
+
+/// PutTraceSegments that must fail: its answer's body.
+fn refused_write(server: &FluoroServer, documents: &[String]) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let body = json!({ "TraceSegmentDocuments": documents });
+        let response = reqwest::Client::new().post(server.url("/TraceSegments")).json(&body).send().await.unwrap();
+        assert!(!response.status().is_success(), "{}", response.status());
+        response.text().await.unwrap()
+    })
+}
+
 fn recent_spans(server: &FluoroServer) -> usize {
     let url = server.url(&format!("/internal/recent/spans?from_us=0&to_us={}", i64::MAX));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -300,6 +315,9 @@ fn a_query_node_over_two_collectors_answers_as_one_server_does_and_a_killed_coll
     let reference = answers(&single, &window);
     assert_eq!(answers(&query, &window), reference, "the query node answers as the all-in-one server");
     assert!(reference[1].as_object().unwrap().values().next().unwrap().as_array().unwrap().len() > 10);
+
+    let refused = refused_write(&query, &datagrams_of_one_trace(started));
+    assert!(refused.contains("query node"), "a write to the query node is refused and says why: {refused}");
 
     // A collector killed without a flush: the query node answers from the bucket meanwhile,
     // and the restarted collector's log brings back what it had only in memory.

@@ -50,7 +50,9 @@ pub use sampling::{
     SamplingRuleUpdate, SamplingRules, SamplingStatisticSummary, SamplingStatisticsDocument, SamplingTargetDocument,
     SamplingTargets, UnprocessedStatistics,
 };
-pub use server::{start, start_daemon, DaemonConfig, RunningDaemon, RunningServer, ServerAddresses, ServerConfig};
+pub use server::{
+    start, start_daemon, DaemonConfig, IngestAddresses, RunningDaemon, RunningServer, ServerAddresses, ServerConfig,
+};
 pub use sink::MemorySink;
 pub use udp::{UdpConfig, UdpHandoff, UdpReceiver};
 pub use xray_api::{

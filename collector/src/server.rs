@@ -47,14 +47,22 @@ pub struct ServerConfig {
     pub http_limits: HttpLimits,
     /// Request limits of the X-Ray API (`[limits]`).
     pub xray_api_limits: XrayApiLimits,
+    /// Whether to open the ingest listeners (UDP, sampling, OTLP); a query node does not.
+    pub ingest_listeners: bool,
 }
 
-/// The addresses a started server listens on.
+/// The addresses a started server listens on: the HTTP API always, the others when it ingests.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerAddresses {
+    pub http: SocketAddr,
+    pub ingest: Option<IngestAddresses>,
+}
+
+/// Where the ingest listeners of a started server listen.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestAddresses {
     pub udp: SocketAddr,
     pub sampling: SocketAddr,
-    pub http: SocketAddr,
     pub otlp_grpc: SocketAddr,
     pub otlp_http: SocketAddr,
 }
@@ -63,7 +71,7 @@ pub struct ServerAddresses {
 #[derive(Debug)]
 pub struct RunningServer {
     pub addresses: ServerAddresses,
-    udp: UdpReceiver,
+    udp: Option<UdpReceiver>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<Result<(), CollectorError>>>,
 }
@@ -81,32 +89,34 @@ pub async fn start(
         SamplingRules::open(&config.data_dir.join("sampling-rules.json"))
             .map_err(|error| CollectorError::Io(std::io::Error::other(error.to_string())))?,
     );
-    let sampling = bind(config.sampling_bind).await?;
     let http = bind(config.http_bind).await?;
-    let otlp_grpc = bind(config.otlp_grpc_bind).await?;
-    let otlp_http = bind(config.otlp_http_bind).await?;
-    let udp = UdpReceiver::start(config.udp.clone(), ingest.clone())?;
-    let addresses = ServerAddresses {
-        udp: udp.local_addr(),
-        sampling: sampling.local_addr()?,
-        http: http.local_addr()?,
-        otlp_grpc: otlp_grpc.local_addr()?,
-        otlp_http: otlp_http.local_addr()?,
-    };
-
     let (stop, stopped) = watch::channel(false);
     let api = xray_api_router_with_limits(ingest.clone(), traces, config.xray_api_limits)
         .merge(sampling_router(rules.clone()))
         .merge(api_routes);
     let api = guard(api, config.api_token.clone());
     let limits = config.http_limits;
-    let tasks = vec![
+    let mut addresses = ServerAddresses { http: http.local_addr()?, ingest: None };
+    let mut tasks = vec![tokio::spawn(serve_http(http, api, limits, wait_for(stopped.clone())))];
+    if !config.ingest_listeners {
+        return Ok(RunningServer { addresses, udp: None, stop, tasks });
+    }
+    let sampling = bind(config.sampling_bind).await?;
+    let otlp_grpc = bind(config.otlp_grpc_bind).await?;
+    let otlp_http = bind(config.otlp_http_bind).await?;
+    let udp = UdpReceiver::start(config.udp.clone(), ingest.clone())?;
+    addresses.ingest = Some(IngestAddresses {
+        udp: udp.local_addr(),
+        sampling: sampling.local_addr()?,
+        otlp_grpc: otlp_grpc.local_addr()?,
+        otlp_http: otlp_http.local_addr()?,
+    });
+    tasks.extend([
         tokio::spawn(serve_http(sampling, sampling_router(rules), limits, wait_for(stopped.clone()))),
-        tokio::spawn(serve_http(http, api, limits, wait_for(stopped.clone()))),
         tokio::spawn(serve_http(otlp_http, otlp_http_router(ingest.clone()), limits, wait_for(stopped.clone()))),
         tokio::spawn(serve_otlp_grpc(otlp_grpc, ingest, wait_for(stopped))),
-    ];
-    Ok(RunningServer { addresses, udp, stop, tasks })
+    ]);
+    Ok(RunningServer { addresses, udp: Some(udp), stop, tasks })
 }
 
 impl RunningServer {
@@ -116,7 +126,7 @@ impl RunningServer {
         for task in self.tasks {
             task.await.map_err(|error| CollectorError::Io(std::io::Error::other(error)))??;
         }
-        tokio::task::spawn_blocking(move || self.udp.shutdown())
+        tokio::task::spawn_blocking(move || self.udp.map(UdpReceiver::shutdown))
             .await
             .map_err(|error| CollectorError::Io(std::io::Error::other(error)))?;
         Ok(())

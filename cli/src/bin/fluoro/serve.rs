@@ -86,7 +86,8 @@ pub(crate) struct ServeArgs {
     /// What this process does beside others (docs/scale-out.md): `all-in-one` (the default)
     /// ingests, stores and answers; `collector` ingests and publishes its blocks to `--blocks`
     /// under a writer number of its own, and hands its recent data to query nodes; `query`
-    /// stores no spans and answers from the bucket plus `--collectors`. Same as `role`.
+    /// stores no spans and answers from the bucket plus `--collectors`; it opens the HTTP API only
+    /// (no UDP, sampling or OTLP listener). Same as `role`.
     #[arg(long, value_enum, value_name = "ROLE")]
     role: Option<Role>,
     /// A query node's collectors: their HTTP API URLs (`http://collector-1:2020`), repeated or
@@ -167,6 +168,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let xray_api_limits = file.limits.xray_api_limits()?;
     let limits = RequestLimits { documents: file.limits.document_rules()?, queries: file.limits.query_limits()? };
     let mut server_config = server_config(args, file, xray_api_limits);
+    server_config.ingest_listeners = role != Role::Query;
     server_config.api_token = api_token;
     server_config.http_limits = http_limits;
     // Owner only, before anything is written in it: spans hold URLs, user ids and SQL.
@@ -242,6 +244,7 @@ fn server_config(args: ServeArgs, file: ConfigFile, xray_api_limits: XrayApiLimi
         api_token: None,
         http_limits: HttpLimits::default(),
         xray_api_limits,
+        ingest_listeners: true,
     }
 }
 
@@ -304,11 +307,15 @@ async fn serve(
     // One line per listener on stdout: people read it, and tests parse it.
     println!("fluoro: data dir {}", data_dir.display());
     println!("fluoro: role {}", role_line(cluster.role, cluster.collectors.as_deref()));
-    println!("fluoro: listening udp {} (X-Ray daemon protocol)", a.udp);
-    println!("fluoro: listening sampling {} (X-Ray SDK sampling, TCP)", a.sampling);
+    if let Some(i) = a.ingest {
+        println!("fluoro: listening udp {} (X-Ray daemon protocol)", i.udp);
+        println!("fluoro: listening sampling {} (X-Ray SDK sampling, TCP)", i.sampling);
+    }
     println!("fluoro: listening http {} (X-Ray API, /metrics, dashboard)", a.http);
-    println!("fluoro: listening otlp-grpc {} (traces, logs)", a.otlp_grpc);
-    println!("fluoro: listening otlp-http {} (/v1/traces, /v1/logs)", a.otlp_http);
+    if let Some(i) = a.ingest {
+        println!("fluoro: listening otlp-grpc {} (traces, logs)", i.otlp_grpc);
+        println!("fluoro: listening otlp-http {} (/v1/traces, /v1/logs)", i.otlp_http);
+    }
     println!("fluoro: ready");
     wait_for_stop(supervision.stop_with_stdin).await?;
     tracing::info!("stopping");
