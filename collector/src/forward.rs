@@ -99,11 +99,6 @@ impl ForwardConfig {
             concurrent_requests: DEFAULT_CONCURRENT_REQUESTS,
         }
     }
-
-    /// Where the SDKs' sampling calls are proxied: the first collector.
-    pub fn sampling_target(&self) -> &str {
-        self.collectors.first().map_or("", String::as_str)
-    }
 }
 
 /// The receiving side: puts raw documents into the bounded buffer of their trace's

@@ -168,7 +168,7 @@ pub struct RunningDaemon {
 pub async fn start_daemon(config: DaemonConfig, counters: Arc<Counters>) -> Result<RunningDaemon, CollectorError> {
     let sampling = bind(config.sampling_bind).await?;
     let http = bind(config.http_bind).await?;
-    let central = config.forward.sampling_target().to_owned();
+    let collectors = config.forward.collectors.clone();
     let (sink, forwarder) = Forwarder::start(config.forward, counters.clone());
     // A relay: documents are not parsed here but by the central collector (`forward.rs`).
     let receiver = UdpReceiver::start(config.udp, UdpHandoff::Relay(sink))?;
@@ -178,7 +178,7 @@ pub async fn start_daemon(config: DaemonConfig, counters: Arc<Counters>) -> Resu
     let tasks = vec![
         tokio::spawn(serve_http(
             sampling,
-            sampling_proxy_router(&central),
+            sampling_proxy_router(&collectors),
             HttpLimits::default(),
             wait_for(stopped.clone()),
         )),

@@ -243,6 +243,23 @@ async fn sampling_calls_are_proxied_to_the_central_rules() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn sampling_calls_go_to_the_next_collector_while_the_first_is_down() {
+    let counters = Arc::new(Counters::new());
+    let central = Central::start("127.0.0.1:0".parse().unwrap(), Arc::new(MemorySink::new(10)), counters).await;
+    // Nothing listens on the first collector's port.
+    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut forward = forward_config(central.address, 10);
+    forward.collectors = vec![format!("http://{down}"), format!("http://{}", central.address)];
+    let sidecar = start_sidecar(forward, Arc::new(Counters::new())).await;
+    let url = format!("http://{}/GetSamplingRules", sidecar.sampling);
+    let response = reqwest::Client::new().post(url).json(&serde_json::json!({})).send().await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let rules: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(rules["SamplingRuleRecords"][0]["SamplingRule"]["RuleName"], "Default");
+    sidecar.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_central_collector_costs_the_buffer_bound_and_then_catches_up() {
     let central = ScriptedCentral::default();
     central.stalled.store(true, Ordering::SeqCst);

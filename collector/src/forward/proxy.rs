@@ -1,5 +1,8 @@
 //! The sidecar's sampling endpoints: every `POST` from the SDKs (`GetSamplingRules`,
 //! `SamplingTargets`) goes to the central collector, so one rule set steers every sidecar.
+//! With several collectors it goes to the first that answers: the first while it is up, the
+//! next ones in order while it is not (unreachable or 5xx), so the SDKs keep their rules
+//! and quotas through a collector's restart.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,29 +13,38 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use fluoro_proto::{xray_error_body, XRAY_ERROR_TYPE_HEADER};
 
-/// Proxies every `POST` (the SDKs' sampling calls) to the central collector's API.
-pub fn sampling_proxy_router(central: &str) -> axum::Router {
+/// Proxies every `POST` (the SDKs' sampling calls) to the first of `collectors` that answers.
+pub fn sampling_proxy_router(collectors: &[String]) -> axum::Router {
     let proxy = Arc::new(SamplingProxy {
-        central: central.trim_end_matches('/').to_owned(),
-        client: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default(),
+        collectors: collectors.iter().map(|url| url.trim_end_matches('/').to_owned()).collect(),
+        // Each collector tried gets its share of the SDK's patience.
+        client: reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap_or_default(),
     });
     axum::Router::new().fallback(proxy_request).layer(DefaultBodyLimit::max(1024 * 1024)).with_state(proxy)
 }
 
 #[derive(Debug)]
 struct SamplingProxy {
-    central: String,
+    collectors: Vec<String>,
     client: reqwest::Client,
 }
 
 async fn proxy_request(State(proxy): State<Arc<SamplingProxy>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let url = format!("{}{}", proxy.central, uri.path());
-    let mut request = proxy.client.post(url).body(body);
-    if let Some(content_type) = headers.get(axum::http::header::CONTENT_TYPE) {
-        request = request.header(axum::http::header::CONTENT_TYPE, content_type.as_bytes());
+    let mut last = None;
+    for collector in &proxy.collectors {
+        let mut request = proxy.client.post(format!("{collector}{}", uri.path())).body(body.clone());
+        if let Some(content_type) = headers.get(axum::http::header::CONTENT_TYPE) {
+            request = request.header(axum::http::header::CONTENT_TYPE, content_type.as_bytes());
+        }
+        let answer = request.send().await;
+        let failed = answer.as_ref().map_or(true, |response| response.status().is_server_error());
+        last = Some(answer);
+        if !failed {
+            break;
+        }
     }
-    match request.send().await {
-        Ok(response) => {
+    match last {
+        Some(Ok(response)) => {
             let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
             let content_type = response.headers().get(reqwest::header::CONTENT_TYPE).map(|v| v.as_bytes().to_vec());
             let body = response.bytes().await.unwrap_or_default();
@@ -42,10 +54,13 @@ async fn proxy_request(State(proxy): State<Arc<SamplingProxy>>, uri: Uri, header
             }
             out
         }
-        Err(error) => {
-            let error_type = "ServiceUnavailableException";
-            let body = xray_error_body(error_type, &format!("central collector unreachable: {error}"));
-            (StatusCode::BAD_GATEWAY, [(XRAY_ERROR_TYPE_HEADER, error_type)], axum::Json(body)).into_response()
-        }
+        Some(Err(error)) => unavailable(&format!("no collector reachable: {error}")),
+        None => unavailable("no collector to ask"),
     }
+}
+
+fn unavailable(message: &str) -> Response {
+    let error_type = "ServiceUnavailableException";
+    let body = xray_error_body(error_type, message);
+    (StatusCode::BAD_GATEWAY, [(XRAY_ERROR_TYPE_HEADER, error_type)], axum::Json(body)).into_response()
 }

@@ -60,12 +60,11 @@ pub(crate) fn run(args: DaemonArgs) -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let central = config.forward.sampling_target().to_owned();
         let collectors = config.forward.collectors.join(", ");
         let daemon = fluoro_collector::start_daemon(config, Arc::new(Counters::new())).await?;
         println!("fluoro daemon: forwarding to {collectors}");
         println!("fluoro daemon: listening udp {} (X-Ray daemon protocol)", daemon.udp);
-        println!("fluoro daemon: listening sampling {} (proxied to {central})", daemon.sampling);
+        println!("fluoro daemon: listening sampling {} (proxied to the first collector that answers)", daemon.sampling);
         println!("fluoro daemon: listening http {} (/metrics)", daemon.http);
         println!("fluoro daemon: ready");
         wait_for_stop(stop_with_stdin).await?;
