@@ -5,7 +5,9 @@
 //! `fluoro serve` gets the same documents. The query node answers the graph, filter,
 //! comparison and trace calls as the all-in-one does, with spans both in blocks and still in a
 //! collector's memory; a collector killed with SIGKILL and restarted loses nothing it
-//! acknowledged, and while it is down the query node still answers from the bucket.
+//! acknowledged, and while it is down the query node still answers from the bucket. Log records
+//! and metric points exported by the OpenTelemetry SDK to one collector read the same through
+//! the query node.
 
 use std::ffi::OsStr;
 use std::net::{TcpListener, UdpSocket};
@@ -16,6 +18,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use crate::fluoro_daemon_relays_raw_documents::{get_text, metric, FluoroDaemon};
+use crate::fluoro_serve_keeps_logs::log_with_python_sdk;
+use crate::fluoro_serve_keeps_metrics::export_with_python_sdk;
 use crate::server::FluoroServer;
 
 const HEADER: &str = r#"{"format":"json","version":1}"#;
@@ -335,5 +339,31 @@ fn a_query_node_over_two_collectors_answers_as_one_server_does_and_a_killed_coll
     assert_eq!(recent_spans(&a), held_by_a, "the restarted collector replayed its log");
     assert_eq!(whole_traces(&query, &trace_ids), trace_ids.len(), "nothing acknowledged was lost");
     assert_eq!(answers(&query, &window), reference, "the same answers after the restart");
-    drop(a);
+    logs_and_metrics_are_read_where_they_were_sent(&query, &a, &b);
+}
+
+/// Log records and metric points stay on the collector the SDK sent them to; the query node
+/// reads them there and answers as that collector does.
+fn logs_and_metrics_are_read_where_they_were_sent(query: &FluoroServer, a: &FluoroServer, b: &FluoroServer) {
+    let (trace_id, _) = log_with_python_sdk("http", &format!("http://{}/v1/logs", a.addresses["otlp-http"]), "on-a");
+    let (start, end) = export_with_python_sdk("http", &format!("http://{}", b.addresses["otlp-http"]), "orders-on-b");
+    let same = |path: &str, request: Value, holder: &FluoroServer| {
+        let answer = query.post(path, request.clone());
+        assert_eq!(answer, holder.post(path, request), "{path} through the query node");
+        answer
+    };
+    let trace = same("/api/logs/trace", json!({ "TraceId": trace_id }), a);
+    assert_eq!(trace["Logs"].as_array().unwrap().len(), 2, "{trace}");
+    let search =
+        same("/api/logs/search", json!({"StartTime": now() - 600.0, "EndTime": now() + 60.0, "Text": "on-a"}), a);
+    assert_eq!(search["Logs"].as_array().unwrap().len(), 3, "{search}");
+    let window =
+        json!({"StartTime": (start - 120.0).floor(), "EndTime": (end + 120.0).ceil(), "Service": "orders-on-b"});
+    let names = same("/api/metrics/names", window.clone(), b);
+    assert_eq!(names["Metrics"].as_array().unwrap().len(), 4, "{names}");
+    let mut series = window;
+    series["Name"] = json!("orders.placed");
+    series["Statistic"] = json!("sum");
+    series["Period"] = json!(60);
+    same("/api/metrics/series", series, b);
 }

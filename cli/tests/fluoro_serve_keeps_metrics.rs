@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::server::FluoroServer;
 
 /// Runs the collector's `otlp_metrics.py`; returns the window it exported in (epoch seconds).
-fn export_with_python_sdk(protocol: &str, endpoint: &str, service: &str) -> (f64, f64) {
+pub(crate) fn export_with_python_sdk(protocol: &str, endpoint: &str, service: &str) -> (f64, f64) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../collector/tests/python/otlp_metrics.py");
     let output = Command::new("python3")
         .arg(script)

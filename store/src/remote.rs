@@ -1,9 +1,13 @@
-//! Recent data held by other processes. A query node (`StoreRole::Query`) reads the spans its
-//! collectors have not flushed to the bucket yet through a [`RecentSource`]; a collector hands
-//! them over in the write-ahead log's own record format ([`encode_spans`], [`decode_spans`]):
-//! length, checksum, postcard bytes, so a cut or damaged answer is an error, never wrong spans.
+//! Data held by other processes. A query node (`StoreRole::Query`) reads the spans its
+//! collectors have not flushed to the bucket yet, and their log records and metric points
+//! (which stay on the collectors), through a [`RecentSource`]; a collector hands spans over in
+//! the write-ahead log's own record format ([`encode_spans`], [`decode_spans`]): length,
+//! checksum, postcard bytes, so a cut or damaged answer is an error, never wrong spans.
 
-use fluoro_proto::TraceId;
+use fluoro_proto::{LogRow, MetricPoint, SegmentId, TraceId};
+
+use crate::logs::{LogPage, LogQuery};
+use crate::metrics::{MetricName, MetricQuery};
 
 use crate::error::{Result, StoreError};
 use crate::record::StoredSpan;
@@ -21,6 +25,14 @@ pub trait RecentSource: Send + Sync + std::fmt::Debug {
     fn spans_in(&self, from_us: i64, to_us: i64, documents: bool) -> Vec<Vec<StoredSpan>>;
     /// Every recent span of these traces, with documents, one list per collector that answered.
     fn traces(&self, ids: &[TraceId]) -> Vec<Vec<StoredSpan>>;
+    /// Each collector's log records of a trace (of one span).
+    fn trace_logs(&self, trace_id: TraceId, span_id: Option<SegmentId>) -> Vec<Vec<LogRow>>;
+    /// Each collector's page of a log search.
+    fn search_logs(&self, query: &LogQuery) -> Vec<LogPage>;
+    /// Each collector's points of a metric.
+    fn metric_points(&self, query: &MetricQuery) -> Vec<Vec<MetricPoint>>;
+    /// Each collector's metric names over a range, of one service when given.
+    fn metric_names(&self, service: Option<&str>, from_us: i64, to_us: i64) -> Vec<Vec<MetricName>>;
 }
 
 /// Spans as a sequence of log records.

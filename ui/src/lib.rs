@@ -18,7 +18,7 @@
 //! | `metrics` | `POST /api/metrics/names`, `/api/metrics/series`, `/api/services/resources` (Fluoro JSON API): metric series, a service's resources |
 //! | `notifier` | [`spawn_notifier`]: webhook notifications (SNS-shaped documents) with retries, backoff, a bounded queue, counters; [`alarm_notification`] |
 //! | `notifications` | [`notifications_router`]: `GET /api/notifications`, the notifier's counters and last statuses |
-//! | `recent_handover` | [`recent_router`]: a collector's recent spans for query nodes (`GET /internal/recent/spans`, `POST /internal/recent/traces`) |
+//! | `handover` | [`handover_router`]: what a collector hands query nodes: recent spans (`/internal/recent/…`), log records and metric points (`/internal/logs/…`, `/internal/metrics/…`) |
 //! | `request` | what every route does with a request: JSON body, analysis off the async workers |
 //! | `time` | request timestamps: epoch seconds or RFC 3339 |
 //! | `error` | [`ApiError`]: X-Ray's error shape, the HTTP status per error |
@@ -30,13 +30,13 @@ mod dashboard;
 mod demo_scenario;
 mod error;
 mod groups;
+mod handover;
 mod histogram;
 mod insights;
 mod logs;
 mod metrics;
 mod notifications;
 mod notifier;
-mod recent_handover;
 mod request;
 mod service_graph;
 mod time;
@@ -47,11 +47,11 @@ pub use api::{api_router, api_router_with_limits, QueryLimits};
 pub use dashboard::{dashboard_router, CONTENT_SECURITY_POLICY_VALUE};
 pub use demo_scenario::demo_scenario_router;
 pub use error::ApiError;
+pub use handover::{handover_router, MAX_ANSWER_BYTES};
 pub use insights::insights_router;
 pub use notifications::notifications_router;
 pub use notifier::{
     alarm_notification, insight_notification, spawn_notifier, DeliveryOutcome, DeliveryStatus, Notification,
     NotificationCounts, NotificationsSnapshot, NotifierConfig, NotifierHandle,
 };
-pub use recent_handover::{recent_router, MAX_ANSWER_BYTES};
 pub use time::{epoch_seconds, MAX_WINDOW_SECONDS};

@@ -15,6 +15,7 @@ use crate::block::WrittenBlock;
 use crate::error::Result;
 use crate::signal::{SignalRow, SignalStore, Stored};
 
+pub(crate) use query::merge_pages;
 pub use query::{LogCursor, LogPage, LogQuery, MAX_LOG_PAGE};
 
 /// The log records of the store, in `<data_dir>/logs/`.

@@ -23,7 +23,7 @@ use crate::error::Result;
 pub const MAX_LOG_PAGE: usize = 1000;
 
 /// A log search. Every condition is optional except the time range.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogQuery {
     pub service: Option<String>,
     /// Records with a severity number at least this (9 = INFO, 13 = WARN, 17 = ERROR).
@@ -47,10 +47,33 @@ pub struct LogCursor {
 }
 
 /// One page of a search, newest first; `next` is set when more records match.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LogPage {
     pub logs: Vec<LogRow>,
     pub next: Option<LogCursor>,
+    /// Each record's cursor, for merging the pages of several stores (a query node's
+    /// collectors, [`merge_pages`]).
+    pub positions: Vec<LogCursor>,
+}
+
+/// One page out of the pages several stores answered to the same query: the newest `limit`
+/// records by cursor. Sequences of different stores are not comparable, but the order is total
+/// and each store's next page starts strictly below the cursor, so no record is shown twice and
+/// none is skipped unless two stores hold records of the same microsecond.
+pub(crate) fn merge_pages(limit: usize, pages: impl IntoIterator<Item = LogPage>) -> LogPage {
+    let limit = limit.clamp(1, MAX_LOG_PAGE);
+    let mut more = false;
+    let mut records: Vec<(LogCursor, LogRow)> = Vec::new();
+    for page in pages {
+        more |= page.next.is_some();
+        records.extend(page.positions.into_iter().zip(page.logs));
+    }
+    records.sort_by_key(|(position, _)| std::cmp::Reverse(*position));
+    more |= records.len() > limit;
+    records.truncate(limit);
+    let next = if more { records.last().map(|(position, _)| *position) } else { None };
+    let (positions, logs) = records.into_iter().unzip();
+    LogPage { logs, next, positions }
 }
 
 impl LogStore {
@@ -103,7 +126,8 @@ impl LogStore {
         let more = found.len() > limit;
         found.truncate(limit);
         let next = if more { found.last().map(cursor) } else { None };
-        Ok(LogPage { logs: found.into_iter().map(|log| log.row).collect(), next })
+        let positions = found.iter().map(cursor).collect();
+        Ok(LogPage { logs: found.into_iter().map(|log| log.row).collect(), next, positions })
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use fluoro_proto::{MetricKind, MetricPoint};
 use polars::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::block::{read_names, read_points, NAME, SERVICE, TIME_US};
 use super::{MetricStore, StoredPoint};
@@ -13,7 +13,7 @@ use crate::block::BlockMeta;
 use crate::error::Result;
 
 /// The points of one metric of one service with `time_us` in `[from_us, to_us)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetricQuery {
     pub service: String,
     pub name: String,
@@ -22,7 +22,7 @@ pub struct MetricQuery {
 }
 
 /// A metric some service sent.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct MetricName {
     pub service: String,
     pub name: String,

@@ -117,7 +117,7 @@ impl Store {
 }
 
 impl Shared {
-    fn collectors(&self) -> Option<&Arc<dyn RecentSource>> {
+    pub(super) fn collectors(&self) -> Option<&Arc<dyn RecentSource>> {
         match &self.config.role {
             StoreRole::Query { collectors } => Some(collectors),
             _ => None,

@@ -1,5 +1,5 @@
-//! A query node's collectors (`fluoro serve --role query --collectors URL,…`): their recent data
-//! over HTTP (`fluoro_ui::recent_router` on each collector's API port), asked of all of them at
+//! A query node's collectors (`fluoro serve --role query --collectors URL,…`): their recent
+//! spans, log records and metric points over HTTP (`fluoro_ui::handover_router` on each collector's API port), asked of all of them at
 //! once, each within [`COLLECTOR_TIMEOUT`]. A collector that does not answer is left out of the
 //! answer, logged and counted on `/metrics`
 //! (`fluoro_collector_unanswered_total{collector="URL"}`): its blocks in the bucket still
@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use fluoro_collector::ApiToken;
-use fluoro_proto::TraceId;
-use fluoro_store::{decode_spans, RecentSource, StoredSpan};
+use fluoro_proto::{LogRow, MetricPoint, SegmentId, TraceId};
+use fluoro_store::{decode_spans, LogPage, LogQuery, MetricName, MetricQuery, RecentSource, StoredSpan};
+use serde::de::DeserializeOwned;
+use serde_json::json;
 
 /// How long one collector may take to answer one read.
 const COLLECTOR_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,8 +69,12 @@ impl HttpCollectors {
         text
     }
 
-    /// Sends one request to every collector at once; the decoded spans of those that answered.
-    fn ask_all(&self, request: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder) -> Vec<Vec<StoredSpan>> {
+    /// Sends one request to every collector at once; the decoded answers of those that answered.
+    fn ask_all<T: Send + 'static>(
+        &self,
+        request: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+        decode: fn(&[u8]) -> anyhow::Result<T>,
+    ) -> Vec<T> {
         let requests: Vec<_> = self
             .collectors
             .iter()
@@ -82,48 +88,76 @@ impl HttpCollectors {
             .collect();
         // Its own runtime on a thread of its own: the store calls this from async workers and
         // from blocking threads alike.
-        let answers = std::thread::scope(|scope| scope.spawn(|| self.runtime.block_on(fetch_all(requests))).join());
-        let answers = answers.unwrap_or_else(|_| Vec::new());
-        let mut spans = Vec::new();
-        for (collector, answer) in self.collectors.iter().zip(answers) {
+        let answers =
+            std::thread::scope(|scope| scope.spawn(|| self.runtime.block_on(fetch_all(requests, decode))).join());
+        let mut answered = Vec::new();
+        for (collector, answer) in self.collectors.iter().zip(answers.unwrap_or_default()) {
             match answer {
-                Ok(answered) => spans.push(answered),
+                Ok(answer) => answered.push(answer),
                 Err(error) => {
                     collector.unanswered.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(collector = %collector.url, error = %format!("{error:#}"), "a collector did not hand over its recent data; answering without it");
+                    let error = format!("{error:#}");
+                    tracing::warn!(collector = %collector.url, %error, "a collector did not answer; answering without it");
                 }
             }
         }
-        spans
+        answered
     }
 }
 
 impl RecentSource for HttpCollectors {
     fn spans_in(&self, from_us: i64, to_us: i64, documents: bool) -> Vec<Vec<StoredSpan>> {
-        self.ask_all(|client, url| {
-            let query =
-                [("from_us", from_us.to_string()), ("to_us", to_us.to_string()), ("documents", documents.to_string())];
-            client.get(format!("{url}/internal/recent/spans")).query(&query)
-        })
+        let query =
+            [("from_us", from_us.to_string()), ("to_us", to_us.to_string()), ("documents", documents.to_string())];
+        self.ask_all(|client, url| client.get(format!("{url}/internal/recent/spans")).query(&query), spans)
     }
 
     fn traces(&self, ids: &[TraceId]) -> Vec<Vec<StoredSpan>> {
         let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        self.ask_all(|client, url| client.post(format!("{url}/internal/recent/traces")).json(&ids))
+        self.ask_all(|client, url| client.post(format!("{url}/internal/recent/traces")).json(&ids), spans)
+    }
+
+    fn trace_logs(&self, trace_id: TraceId, span_id: Option<SegmentId>) -> Vec<Vec<LogRow>> {
+        let body = json!({ "trace_id": trace_id, "span_id": span_id });
+        self.ask_all(|client, url| client.post(format!("{url}/internal/logs/trace")).json(&body), from_json)
+    }
+
+    fn search_logs(&self, query: &LogQuery) -> Vec<LogPage> {
+        self.ask_all(|client, url| client.post(format!("{url}/internal/logs/search")).json(query), from_json)
+    }
+
+    fn metric_points(&self, query: &MetricQuery) -> Vec<Vec<MetricPoint>> {
+        self.ask_all(|client, url| client.post(format!("{url}/internal/metrics/points")).json(query), from_json)
+    }
+
+    fn metric_names(&self, service: Option<&str>, from_us: i64, to_us: i64) -> Vec<Vec<MetricName>> {
+        let body = json!({ "service": service, "from_us": from_us, "to_us": to_us });
+        self.ask_all(|client, url| client.post(format!("{url}/internal/metrics/names")).json(&body), from_json)
     }
 }
 
-async fn fetch_spans(request: reqwest::RequestBuilder) -> anyhow::Result<Vec<StoredSpan>> {
+fn spans(body: &[u8]) -> anyhow::Result<Vec<StoredSpan>> {
+    Ok(decode_spans(body)?)
+}
+
+fn from_json<T: DeserializeOwned>(body: &[u8]) -> anyhow::Result<T> {
+    Ok(serde_json::from_slice(body)?)
+}
+
+async fn fetch<T>(request: reqwest::RequestBuilder, decode: fn(&[u8]) -> anyhow::Result<T>) -> anyhow::Result<T> {
     let response = request.send().await?;
     let status = response.status();
     let body = response.bytes().await?;
     anyhow::ensure!(status.is_success(), "{status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)]));
-    Ok(decode_spans(&body)?)
+    decode(&body)
 }
 
 /// Every request at once; the answers in the same order.
-async fn fetch_all(requests: Vec<reqwest::RequestBuilder>) -> Vec<anyhow::Result<Vec<StoredSpan>>> {
-    let handles: Vec<_> = requests.into_iter().map(|request| tokio::spawn(fetch_spans(request))).collect();
+async fn fetch_all<T: Send + 'static>(
+    requests: Vec<reqwest::RequestBuilder>,
+    decode: fn(&[u8]) -> anyhow::Result<T>,
+) -> Vec<anyhow::Result<T>> {
+    let handles: Vec<_> = requests.into_iter().map(|request| tokio::spawn(fetch(request, decode))).collect();
     let mut answers = Vec::with_capacity(handles.len());
     for handle in handles {
         answers.push(handle.await.unwrap_or_else(|error| Err(anyhow::anyhow!("collector read failed: {error}"))));

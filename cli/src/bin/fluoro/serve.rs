@@ -286,7 +286,7 @@ async fn serve(
         .merge(fluoro_ui::insights_router(insights.clone(), store.clone(), groups.clone()))
         .merge(fluoro_ui::notifications_router(notifier.clone()))
         .merge(fluoro_ui::demo_scenario_router(supervision.demo_control_file))
-        .merge(fluoro_ui::recent_router(store.clone()))
+        .merge(fluoro_ui::handover_router(store.clone()))
         .merge(fluoro_ui::dashboard_router());
     let server = fluoro_collector::start(config, ingest, store.clone() as Arc<dyn TraceSource>, api_routes).await?;
     // Group metrics, alarms and insights see every collector's spans only on a query node.
