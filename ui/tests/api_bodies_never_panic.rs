@@ -53,10 +53,11 @@ impl Api {
                 .merge(fluoro_ui::alarms_router(Arc::new(Alarms::in_memory())))
                 .merge(fluoro_ui::insights_router(
                     Arc::new(Insights::in_memory(InsightSettings::default())),
-                    store,
+                    store.clone(),
                     groups,
                 ))
                 .merge(fluoro_ui::demo_scenario_router(None))
+                .merge(fluoro_ui::handover_router(store.clone()))
         };
         let api = Api { runtime, router, _dir: dir };
         let (status, answer) = api.post("/TraceSegments", put_trace_segments_body().as_bytes());
@@ -187,6 +188,18 @@ fn valid_requests() -> Vec<(&'static str, Value)> {
         ("/InsightEvents", json!({"InsightId": "0123456789abcdef0123456789abcdef", "MaxResults": 5})),
         ("/InsightImpactGraph", with(json!({"InsightId": "0123456789abcdef0123456789abcdef"}))),
         ("/api/demo/scenario", json!({"scenario": "slow-db"})),
+        ("/internal/recent/traces", json!([TRACE_ID])),
+        ("/internal/logs/trace", json!({"trace_id": TRACE_ID, "span_id": "2a4b5c6d7e8f9012"})),
+        (
+            "/internal/logs/search",
+            json!({"service": "pets-api", "min_severity": 17, "text": "boom", "from_us": start * 1_000_000,
+            "to_us": end * 1_000_000, "limit": 10, "before": {"time_us": end * 1_000_000, "sequence": 7}}),
+        ),
+        (
+            "/internal/metrics/points",
+            json!({"service": "pets-api", "name": "http.server.duration", "from_us": start * 1_000_000, "to_us": end * 1_000_000}),
+        ),
+        ("/internal/metrics/names", json!({"service": null, "from_us": start * 1_000_000, "to_us": end * 1_000_000})),
     ]
 }
 
