@@ -63,7 +63,7 @@ async fn locked_down(mut response: Response) -> Response {
 /// After a stop, connections still answering get this long to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// After a failed accept (out of file descriptors): wait rather than spin.
-const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+pub(crate) const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
 /// Serves `router` on `listener` within `limits` until `shutdown` completes, then lets the
 /// connections under way finish (at most [`SHUTDOWN_GRACE`]).

@@ -11,6 +11,7 @@
 //! | `body_limit` | request bodies over a limit answered 413 after draining, not with a reset |
 //! | `xray_api` | `PutTraceSegments`, `BatchGetTraces`, `PutTelemetryRecords`, `/metrics` |
 //! | `api_token` | [`ApiToken`]: the HTTP API port's optional bearer token, the login page for browsers |
+//! | `grpc_listener` | the OTLP gRPC port's accept loop: connections bounded and silent ones closed, as `[http]` says |
 //! | `http_listener` | [`HttpLimits`]: every HTTP listener's accept loop, bounded against slow and stalled clients |
 //! | `forward` | sidecar mode: relay raw documents to a central Fluoro in batches; sampling proxy |
 //!
@@ -27,6 +28,7 @@ mod body_limit;
 mod counters;
 mod error;
 mod forward;
+mod grpc_listener;
 mod http_listener;
 mod ingest;
 mod log_throttle;

@@ -71,6 +71,8 @@ use std::future::Future;
 use std::io::Read as _;
 use std::time::Duration;
 
+use crate::grpc_listener::bounded_incoming;
+use crate::http_listener::HttpLimits;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -86,7 +88,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use prost::Message as _;
 use thiserror::Error;
 use tonic::codec::CompressionEncoding;
-use tonic::transport::server::TcpIncoming;
 
 mod logs;
 mod metrics;
@@ -138,9 +139,11 @@ const GRPC_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 const GRPC_STREAMS_PER_CONNECTION: u32 = 64;
 
 /// Serves the OTLP gRPC service on `listener` until `shutdown` completes.
+/// Connections are bounded by `limits` as the HTTP listeners' are (`grpc_listener.rs`).
 pub async fn serve_otlp_grpc(
     listener: tokio::net::TcpListener,
     ingest: Ingest,
+    limits: HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), CollectorError> {
     tonic::transport::Server::builder()
@@ -152,7 +155,7 @@ pub async fn serve_otlp_grpc(
         .add_service(otlp_grpc_service(ingest.clone()))
         .add_service(otlp_logs_grpc_service(ingest.clone()))
         .add_service(otlp_metrics_grpc_service(ingest))
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .serve_with_incoming_shutdown(bounded_incoming(listener, limits), shutdown)
         .await
         // CollectorError has no transport variant; tonic's error is an I/O failure of the server.
         .map_err(|error| CollectorError::Io(std::io::Error::other(error)))

@@ -114,7 +114,7 @@ pub async fn start(
     tasks.extend([
         tokio::spawn(serve_http(sampling, sampling_router(rules), limits, wait_for(stopped.clone()))),
         tokio::spawn(serve_http(otlp_http, otlp_http_router(ingest.clone()), limits, wait_for(stopped.clone()))),
-        tokio::spawn(serve_otlp_grpc(otlp_grpc, ingest, wait_for(stopped))),
+        tokio::spawn(serve_otlp_grpc(otlp_grpc, ingest, limits, wait_for(stopped))),
     ]);
     Ok(RunningServer { addresses, udp: Some(udp), stop, tasks })
 }

@@ -9,7 +9,8 @@ use std::process::Command;
 use std::sync::Arc;
 
 use fluoro_collector::{
-    otlp_http_router, serve_otlp_grpc, Counters, Ingest, MemorySink, RejectReason, Source, MAX_OTLP_REQUEST_BYTES,
+    otlp_http_router, serve_otlp_grpc, Counters, HttpLimits, Ingest, MemorySink, RejectReason, Source,
+    MAX_OTLP_REQUEST_BYTES,
 };
 use fluoro_proto::{SegmentId, SinkError, SpanBatch, SpanKind, SpanRow, SpanSink, TraceId, TraceSource};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
@@ -43,7 +44,7 @@ impl Receivers {
         let (grpc, http) = (grpc_listener.local_addr().unwrap(), http_listener.local_addr().unwrap());
         let (stop_grpc, grpc_stopped) = oneshot::channel::<()>();
         let (stop_http, http_stopped) = oneshot::channel::<()>();
-        tokio::spawn(serve_otlp_grpc(grpc_listener, ingest.clone(), async move {
+        tokio::spawn(serve_otlp_grpc(grpc_listener, ingest.clone(), HttpLimits::default(), async move {
             let _ = grpc_stopped.await;
         }));
         let router = otlp_http_router(ingest.clone());
