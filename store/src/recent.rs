@@ -20,9 +20,10 @@ use crate::replace_rule::preferred_version;
 /// One generation of recent data.
 #[derive(Debug, Default)]
 pub(crate) struct RecentSpans {
-    traces: HashMap<TraceId, HashMap<SegmentId, StoredSpan>>,
+    traces: HashMap<TraceId, TraceSpans>,
     rows: usize,
-    /// What the spans take in memory, roughly ([`approximate_bytes`]), for the store's budget.
+    /// What the spans take in memory: the trace table's entries, each trace's span storage
+    /// (by capacity) and the spans' own allocations ([`outside_bytes`]), for the store's budget.
     bytes: usize,
     /// When the first span of this generation arrived, for the age-based flush.
     oldest: Option<Instant>,
@@ -38,19 +39,24 @@ impl RecentSpans {
 
     fn insert_one(&mut self, span: StoredSpan) {
         self.oldest.get_or_insert_with(Instant::now);
-        let trace = self.traces.entry(span.row.trace_id).or_default();
-        match trace.get_mut(&span.row.id) {
-            Some(current) if preferred_version(&span, current) => {
-                self.bytes = self.bytes - approximate_bytes(current) + approximate_bytes(&span);
-                *current = span;
+        let trace = self.traces.entry(span.row.trace_id).or_insert_with(|| {
+            self.bytes += TRACE_ENTRY_BYTES;
+            TraceSpans::default()
+        });
+        let storage_before = trace.storage_bytes();
+        match trace.position(span.row.id) {
+            Some(at) if preferred_version(&span, &trace.spans[at]) => {
+                self.bytes = self.bytes - outside_bytes(&trace.spans[at]) + outside_bytes(&span);
+                trace.spans[at] = span;
             }
             Some(_) => {}
             None => {
-                self.bytes += approximate_bytes(&span);
-                trace.insert(span.row.id, span);
+                self.bytes += outside_bytes(&span);
+                trace.push(span);
                 self.rows += 1;
             }
         }
+        self.bytes = self.bytes + trace.storage_bytes() - storage_before;
     }
 
     /// Roughly what this generation takes in memory.
@@ -72,11 +78,11 @@ impl RecentSpans {
 
     /// The spans of one trace, if any.
     pub(crate) fn trace(&self, id: &TraceId) -> impl Iterator<Item = &StoredSpan> {
-        self.traces.get(id).into_iter().flat_map(|spans| spans.values())
+        self.traces.get(id).into_iter().flat_map(|trace| trace.spans.iter())
     }
 
     pub(crate) fn spans(&self) -> impl Iterator<Item = &StoredSpan> {
-        self.traces.values().flat_map(|spans| spans.values())
+        self.traces.values().flat_map(|trace| trace.spans.iter())
     }
 
     /// Spans starting in `[from_us, to_us)`, the range a block scan filters on.
@@ -86,8 +92,8 @@ impl RecentSpans {
 
     /// The traces with a span starting in `[from_us, to_us)`.
     pub(crate) fn traces_in(&self, from_us: i64, to_us: i64) -> impl Iterator<Item = &TraceId> {
-        self.traces.iter().filter_map(move |(trace, spans)| {
-            spans.values().any(|span| span.row.start_us >= from_us && span.row.start_us < to_us).then_some(trace)
+        self.traces.iter().filter_map(move |(id, trace)| {
+            trace.spans.iter().any(|span| span.row.start_us >= from_us && span.row.start_us < to_us).then_some(id)
         })
     }
 
@@ -97,7 +103,7 @@ impl RecentSpans {
     pub(crate) fn to_block_spans(&self) -> Vec<Cow<'_, StoredSpan>> {
         let mut out = Vec::with_capacity(self.rows);
         for spans in self.traces.values() {
-            let trace: Vec<&StoredSpan> = spans.values().collect();
+            let trace: Vec<&StoredSpan> = spans.spans.iter().collect();
             let mut services = owning_services(&trace).into_iter().peekable();
             for (at, span) in trace.iter().enumerate() {
                 match services.next_if(|(service_at, _)| *service_at == at) {
@@ -124,36 +130,99 @@ impl RecentSpans {
     }
 }
 
-/// Indexing a span by trace and id: two hash map entries and the trace's map's spare room.
-const INDEX_BYTES_PER_SPAN: usize = 64;
+/// A trace's entry in the trace table: key, value and control byte, at the table's 7/8 load.
+const TRACE_ENTRY_BYTES: usize =
+    (std::mem::size_of::<(TraceId, TraceSpans)>() + 1) * 8 / 7 + std::mem::size_of::<usize>();
+/// A trace's spans are found by a linear search up to this many, by an index beyond: most
+/// traces are small, and an index per trace cost more than its spans (a one-span trace's map
+/// took four slots of a whole span each).
+const INDEXED_FROM: usize = 32;
 
-/// What a stored span takes in memory: its inline size, its index entries and its strings.
-/// Counted rather than measured (the allocator's own overhead is left out), so it is cheap
-/// enough for every insert; it runs a little under the real heap use.
-pub(crate) fn approximate_bytes(span: &StoredSpan) -> usize {
+/// One trace's spans in arrival order, one version each, with an index by id once large.
+#[derive(Debug, Default)]
+struct TraceSpans {
+    spans: Vec<StoredSpan>,
+    index: Option<HashMap<SegmentId, usize>>,
+}
+
+impl TraceSpans {
+    fn position(&self, id: SegmentId) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(&id).copied(),
+            None => self.spans.iter().position(|span| span.row.id == id),
+        }
+    }
+
+    fn push(&mut self, span: StoredSpan) {
+        if let Some(index) = &mut self.index {
+            index.insert(span.row.id, self.spans.len());
+        }
+        // Exact growth for the first span: most traces in recent data stay at one or two.
+        if self.spans.capacity() == 0 {
+            self.spans.reserve_exact(1);
+        }
+        self.spans.push(span);
+        if self.index.is_none() && self.spans.len() > INDEXED_FROM {
+            self.index = Some(self.spans.iter().enumerate().map(|(at, span)| (span.row.id, at)).collect());
+        }
+    }
+
+    /// The span storage and index, by capacity.
+    fn storage_bytes(&self) -> usize {
+        let index = self
+            .index
+            .as_ref()
+            .map_or(0, |index| index.capacity() * (std::mem::size_of::<(SegmentId, usize)>() + 1) * 8 / 7);
+        self.spans.capacity() * std::mem::size_of::<StoredSpan>() + index
+    }
+}
+
+/// What the allocator adds to each allocation: glibc's chunk header and rounding to 16 bytes.
+const ALLOCATION_OVERHEAD: usize = 16;
+
+/// What a stored span holds outside its inline size: its strings, exceptions and annotations,
+/// each allocation with the allocator's overhead. Counted rather than measured, so it is cheap
+/// enough for every insert; within a few percent of the heap it takes (a span with every field
+/// set was counted at 57 % of its heap before the overhead was).
+fn outside_bytes(span: &StoredSpan) -> usize {
     let row = &span.row;
-    let strings = span.document.as_ref().map_or(0, String::len) + row.name.len() + option_strings_len(row);
+    let strings = [span.document.as_ref(), Some(&row.name)]
+        .into_iter()
+        .flatten()
+        .map(|text| allocation(text.capacity()))
+        .sum::<usize>()
+        + option_strings_bytes(row);
     let exceptions: usize = row
         .exceptions
         .iter()
         .map(|exception| {
             std::mem::size_of_val(exception)
-                + exception.name.as_ref().map_or(0, String::len)
-                + exception.message.as_ref().map_or(0, String::len)
+                + exception.name.as_ref().map_or(0, |text| allocation(text.capacity()))
+                + exception.message.as_ref().map_or(0, |text| allocation(text.capacity()))
         })
         .sum();
     let annotations: usize = row
         .annotations
         .iter()
         .map(|(key, value)| {
-            let text = if let AnnotationScalar::String(text) = value { text.len() } else { 0 };
-            std::mem::size_of::<(String, AnnotationScalar)>() + key.len() + text
+            let text = if let AnnotationScalar::String(text) = value { allocation(text.capacity()) } else { 0 };
+            std::mem::size_of::<(String, AnnotationScalar)>() + allocation(key.capacity()) + text
         })
         .sum();
-    std::mem::size_of::<StoredSpan>() + INDEX_BYTES_PER_SPAN + strings + exceptions + annotations
+    let lists = [row.exceptions.capacity(), row.annotations.capacity()].into_iter().filter(|n| *n > 0).count();
+    strings + exceptions + annotations + lists * ALLOCATION_OVERHEAD
 }
 
-fn option_strings_len(row: &SpanRow) -> usize {
+/// What an allocation of `bytes` takes; nothing for an empty string.
+fn allocation(bytes: usize) -> usize {
+    if bytes == 0 {
+        0
+    } else {
+        bytes.next_multiple_of(ALLOCATION_OVERHEAD) + ALLOCATION_OVERHEAD
+    }
+}
+
+fn option_strings_bytes(row: &SpanRow) -> usize {
     let (http, aws) = (&row.http, &row.aws);
     [
         &row.service,
@@ -176,7 +245,7 @@ fn option_strings_len(row: &SpanRow) -> usize {
         &aws.availability_zone,
     ]
     .into_iter()
-    .map(|text| text.as_ref().map_or(0, String::len))
+    .map(|text| text.as_ref().map_or(0, |text| allocation(text.capacity())))
     .sum()
 }
 
@@ -214,4 +283,49 @@ fn owning_service(trace: &[&StoredSpan], index: &HashMap<SegmentId, usize>, span
         parent = row.parent_id;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::tests::span;
+
+    fn version(trace: u64, id: u64, sequence: u64, in_progress: bool) -> StoredSpan {
+        let mut span = span(trace, id, 1_000);
+        span.sequence = sequence;
+        span.row.in_progress = in_progress;
+        span
+    }
+
+    #[test]
+    fn a_large_trace_keeps_one_version_per_span_past_the_index_threshold() {
+        let mut recent = RecentSpans::default();
+        let ids = 1..=(INDEXED_FROM as u64 * 4);
+        recent.insert(ids.clone().map(|id| version(7, id, id, true)));
+        recent.insert(ids.clone().map(|id| version(7, id, 1_000 + id, false)));
+        recent.insert(ids.clone().map(|id| version(7, id, 2_000 + id, true)));
+        assert_eq!(recent.rows(), ids.clone().count());
+        let trace = crate::block::tests::trace(7);
+        assert!(recent.trace(&trace).all(|span| !span.row.in_progress && (1_000..2_000).contains(&span.sequence)));
+        let found: Vec<u64> = recent.trace(&trace).map(|span| span.row.id.as_u64()).collect();
+        assert_eq!(found, ids.collect::<Vec<_>>(), "arrival order, each id once");
+    }
+
+    #[test]
+    fn the_count_covers_each_span_slot_and_trace_entry() {
+        let mut recent = RecentSpans::default();
+        recent.insert((0..1_000).map(|n| version(n, 1, n, false)));
+        let floor = 1_000 * (std::mem::size_of::<StoredSpan>() + std::mem::size_of::<TraceId>());
+        assert!(
+            recent.bytes() >= floor,
+            "{} bytes counted for 1,000 one-span traces (at least {floor})",
+            recent.bytes()
+        );
+        // A replaced version changes the count by its strings only.
+        let before = recent.bytes();
+        let mut longer = version(0, 1, 5_000, false);
+        longer.document = Some("x".repeat(100));
+        recent.insert([longer]);
+        assert_eq!(recent.bytes(), before + allocation(100));
+    }
 }

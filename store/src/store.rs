@@ -79,7 +79,7 @@ pub struct StoreConfig {
     /// …or once it takes half of this many bytes. Recent data, the generation filling and the
     /// one being flushed together, never takes more: beyond it acknowledged writes are refused
     /// ([`StoreError::OverBudget`]) and best-effort ones wait for a flush to make room (then
-    /// are refused after a while). Counted from the spans' sizes (`recent::approximate_bytes`),
+    /// are refused after a while). Counted from the spans' storage and sizes (`recent.rs`),
     /// not measured.
     pub recent_max_bytes: u64,
     /// Best-effort writes are fsynced within this interval.

@@ -1,5 +1,6 @@
 //! `fluoro`: the Fluoro server, its sidecar daemon, and offline checks.
 
+mod allocator;
 mod check;
 mod collectors;
 mod config;
@@ -83,6 +84,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<ExitCode> {
+    allocator::return_large_allocations_to_the_system();
     match Cli::parse().command {
         Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
         Command::Daemon(args) => daemon::run(args).map(|()| ExitCode::SUCCESS),
