@@ -11,6 +11,7 @@
 //! | `body_limit` | request bodies over a limit answered 413 after draining, not with a reset |
 //! | `xray_api` | `PutTraceSegments`, `BatchGetTraces`, `PutTelemetryRecords`, `/metrics` |
 //! | `api_token` | [`ApiToken`]: the HTTP API port's optional bearer token, the login page for browsers |
+//! | `sigv4` | [`SigV4Keys`]: optional AWS Signature V4 verification on the API port; [`AwsCredentials`]: the sidecar's signing |
 //! | `http_listener` | [`HttpLimits`]: every HTTP listener's accept loop, bounded against slow and stalled clients |
 //! | `forward` | sidecar mode: relay raw documents to a central Fluoro in batches; sampling proxy |
 //!
@@ -33,6 +34,7 @@ mod log_throttle;
 mod otlp;
 mod sampling;
 mod server;
+mod sigv4;
 mod sink;
 mod udp;
 mod xray_api;
@@ -51,6 +53,7 @@ pub use sampling::{
     SamplingTargets, UnprocessedStatistics,
 };
 pub use server::{start, start_daemon, DaemonConfig, RunningDaemon, RunningServer, ServerAddresses, ServerConfig};
+pub use sigv4::{AwsCredentials, SigV4Keys};
 pub use sink::MemorySink;
 pub use udp::{UdpConfig, UdpHandoff, UdpReceiver};
 pub use xray_api::{

@@ -10,10 +10,15 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use fluoro_proto::{xray_error_body, XRAY_ERROR_TYPE_HEADER};
 
+use crate::sigv4::{sign_request, AwsCredentials};
+
 /// Proxies every `POST` (the SDKs' sampling calls) to the central collector's API.
-pub fn sampling_proxy_router(central: &str) -> axum::Router {
+/// With `credentials`, each call is signed with SigV4 (the SDKs send them unsigned to the
+/// sidecar, as to the X-Ray daemon, which signs them for the X-Ray API in the same way).
+pub fn sampling_proxy_router(central: &str, credentials: Option<AwsCredentials>) -> axum::Router {
     let proxy = Arc::new(SamplingProxy {
         central: central.trim_end_matches('/').to_owned(),
+        credentials,
         client: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default(),
     });
     axum::Router::new().fallback(proxy_request).layer(DefaultBodyLimit::max(1024 * 1024)).with_state(proxy)
@@ -22,12 +27,13 @@ pub fn sampling_proxy_router(central: &str) -> axum::Router {
 #[derive(Debug)]
 struct SamplingProxy {
     central: String,
+    credentials: Option<AwsCredentials>,
     client: reqwest::Client,
 }
 
 async fn proxy_request(State(proxy): State<Arc<SamplingProxy>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let url = format!("{}{}", proxy.central, uri.path());
-    let mut request = proxy.client.post(url).body(body);
+    let mut request = sign_request(proxy.client.post(&url), &url, &body, proxy.credentials.as_ref()).body(body);
     if let Some(content_type) = headers.get(axum::http::header::CONTENT_TYPE) {
         request = request.header(axum::http::header::CONTENT_TYPE, content_type.as_bytes());
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use fluoro_collector::{ApiToken, HttpLimits};
+use fluoro_collector::{ApiToken, HttpLimits, SigV4Keys};
 use serde::Deserialize;
 
 pub(crate) const DEFAULT_UDP_BIND: &str = "127.0.0.1:2000";
@@ -29,6 +29,8 @@ pub(crate) struct ConfigFile {
     pub(crate) otlp_http_bind: Option<SocketAddr>,
     /// A file holding the HTTP API's token (`--api-token-file`).
     pub(crate) api_token_file: Option<PathBuf>,
+    /// A file of SigV4 access keys (`--sigv4-keys-file`).
+    pub(crate) sigv4_keys_file: Option<PathBuf>,
     #[serde(default)]
     pub(crate) udp: UdpSection,
     #[serde(default)]
@@ -138,6 +140,26 @@ pub(crate) fn api_token(flag: Option<&Path>, from_file: Option<&Path>) -> anyhow
     };
     Ok(Some(ApiToken::new(&text)?))
 }
+
+/// The SigV4 keys: from `--sigv4-keys-file`, else the file's `sigv4_keys_file`; none when
+/// neither is given. Secrets only ever come from a file, never a command line.
+pub(crate) fn sigv4_keys(flag: Option<&Path>, from_file: Option<&Path>) -> anyhow::Result<Option<SigV4Keys>> {
+    let Some(path) = flag.or(from_file) else { return Ok(None) };
+    let metadata =
+        std::fs::metadata(path).with_context(|| format!("cannot read the SigV4 keys file {}", path.display()))?;
+    if metadata.len() > MAX_SIGV4_KEYS_FILE_BYTES {
+        anyhow::bail!("the SigV4 keys file {} is over {MAX_SIGV4_KEYS_FILE_BYTES} bytes", path.display());
+    }
+    if std::os::unix::fs::PermissionsExt::mode(&metadata.permissions()) & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), "the sigv4 keys file can be read by other users; chmod 600 it");
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the SigV4 keys file {}", path.display()))?;
+    Ok(Some(SigV4Keys::parse(&text)?))
+}
+
+/// 10,000 keys of at most 257 characters and a newline fit.
+const MAX_SIGV4_KEYS_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// When group metrics are computed; defaults are `fluoro_analyzer::DEFAULT_*`.
 #[derive(Debug, Default, Deserialize)]

@@ -82,6 +82,14 @@ pub(crate) struct ServeArgs {
     /// $FLUORO_API_TOKEN or `api_token_file`. Default: no token.
     #[arg(long, value_name = "FILE")]
     api_token_file: Option<PathBuf>,
+    /// Ask the AWS operations on the HTTP API port (PutTraceSegments, BatchGetTraces,
+    /// GetTraceSummaries, sampling, groups, alarms…) for an AWS Signature V4 made with one of
+    /// the keys in this file, one `ACCESS_KEY_ID SECRET_ACCESS_KEY` a line: what the AWS CLI
+    /// and boto3 send with those keys. The API token, when set, is accepted instead. UDP and
+    /// the sampling port stay open; a `fluoro daemon` signs with $AWS_ACCESS_KEY_ID. Also
+    /// `sigv4_keys_file`. Default: no signature asked.
+    #[arg(long, value_name = "FILE")]
+    sigv4_keys_file: Option<PathBuf>,
     /// A TOML file for everything else; see fluoro.example.toml.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -134,11 +142,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let recent_max_bytes = args.recent_max_bytes;
     let api_token = config::api_token(args.api_token_file.as_deref(), file.api_token_file.as_deref())?;
+    let sigv4_keys = config::sigv4_keys(args.sigv4_keys_file.as_deref(), file.sigv4_keys_file.as_deref())?;
     let http_limits = file.http.limits()?;
     let xray_api_limits = file.limits.xray_api_limits()?;
     let limits = RequestLimits { documents: file.limits.document_rules()?, queries: file.limits.query_limits()? };
     let mut server_config = server_config(args, file, xray_api_limits);
     server_config.api_token = api_token;
+    server_config.sigv4_keys = sigv4_keys;
     server_config.http_limits = http_limits;
     // Owner only, before anything is written in it: spans hold URLs, user ids and SQL.
     fluoro_proto::create_private_dir(&server_config.data_dir)
@@ -198,6 +208,7 @@ fn server_config(args: ServeArgs, file: ConfigFile, xray_api_limits: XrayApiLimi
         otlp_http_bind: pick(args.otlp_http_bind, file.otlp_http_bind, config::DEFAULT_OTLP_HTTP_BIND),
         data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(config::default_data_dir),
         api_token: None,
+        sigv4_keys: None,
         http_limits: HttpLimits::default(),
         xray_api_limits,
     }
