@@ -372,6 +372,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sigv4_keys_come_from_the_flag_else_the_config_file_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (flag, from_file) = (dir.path().join("flag-keys"), dir.path().join("file-keys"));
+        std::fs::write(&flag, "AKIDFROMTHEFLAG0001 secret-secret-secret\n").unwrap();
+        std::fs::write(
+            &from_file,
+            "AKIDFROMTHEFILE0001 secret-secret-secret\nAKIDFROMTHEFILE0002 secret-secret-secret\n",
+        )
+        .unwrap();
+        let config: ConfigFile =
+            toml::from_str(&format!("sigv4_keys_file = {:?}", from_file.display().to_string())).unwrap();
+        let configured = config.sigv4_keys_file.as_deref();
+        assert_eq!(sigv4_keys(Some(&flag), configured).unwrap().unwrap().len(), 1, "the flag wins");
+        assert_eq!(sigv4_keys(None, configured).unwrap().unwrap().len(), 2);
+        assert!(sigv4_keys(None, None).unwrap().is_none(), "no keys: no signature asked");
+        std::fs::write(&flag, "AKIDFROMTHEFLAG0001 short\n").unwrap();
+        assert!(sigv4_keys(Some(&flag), None).unwrap_err().to_string().contains("line 1"));
+        assert!(sigv4_keys(Some(&dir.path().join("missing")), None).is_err());
+    }
+
+    #[test]
     fn the_example_file_is_valid_and_unknown_keys_are_refused() {
         let example = include_str!("../../../../fluoro.example.toml");
         let config: ConfigFile = toml::from_str(example).unwrap();

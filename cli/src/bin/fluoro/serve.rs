@@ -78,7 +78,8 @@ pub(crate) struct ServeArgs {
     blocks_cache_bytes: Option<u64>,
     /// Ask every request on the HTTP API port for this token (a file holding it, 16–512
     /// characters; `openssl rand -hex 32 > token`): `Authorization: Bearer …`, or the
-    /// dashboard's login page. SDK writes (segments, sampling) stay open. Also
+    /// dashboard's login page. SDK writes (segments, sampling) stay open (unless
+    /// --sigv4-keys-file is given too; then either a signature or the token passes). Also
     /// $FLUORO_API_TOKEN or `api_token_file`. Default: no token.
     #[arg(long, value_name = "FILE")]
     api_token_file: Option<PathBuf>,
