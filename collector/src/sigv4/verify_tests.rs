@@ -106,3 +106,64 @@ fn aws_operations_are_told_from_the_dashboard_and_its_api() {
         assert!(!is_aws_operation(other), "{other}");
     }
 }
+
+/// Signed requests with bytes of their `Authorization`, `x-amz-date`, path and query changed,
+/// cut or replaced by random ones: a refusal or a pass, never a panic. `FLUORO_FUZZ_CASES`
+/// sets the cases (docs/operations.md, "Fuzzing the parsers").
+mod signed_requests_never_panic {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    use super::*;
+
+    fn fuzz_config() -> Config {
+        let cases = std::env::var("FLUORO_FUZZ_CASES").ok().and_then(|text| text.parse().ok()).unwrap_or(256);
+        Config { cases, max_shrink_iters: 64, failure_persistence: None, ..Config::default() }
+    }
+
+    /// `text` with bytes replaced at (position, byte) and cut at `cut` (when within it).
+    fn mutate(text: &str, changes: &[(usize, u8)], cut: usize) -> Vec<u8> {
+        let mut bytes = text.as_bytes().to_vec();
+        for &(position, byte) in changes {
+            if !bytes.is_empty() {
+                let index = position % bytes.len();
+                bytes[index] = byte;
+            }
+        }
+        bytes.truncate(cut);
+        bytes
+    }
+
+    fn changes() -> impl Strategy<Value = Vec<(usize, u8)>> {
+        proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4)
+    }
+
+    #[test]
+    fn mutated_signed_requests_never_panic() {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let valid = signed_request("AKIDFLUOROTEST001", "fluoro-test-secret-0123456789", NOW, BODY);
+        let authorization = valid.headers()[AUTHORIZATION].to_str().unwrap().to_owned();
+        let date = valid.headers()["x-amz-date"].to_str().unwrap().to_owned();
+        let strategy = (changes(), 0..400usize, changes(), 0..20usize, "[ -~]{0,40}", "[ -~]{0,40}");
+        let mut runner = TestRunner::new(fuzz_config());
+        runner
+            .run(&strategy, |(authorization_changes, authorization_cut, date_changes, date_cut, path, query)| {
+                let mut request = signed_request("AKIDFLUOROTEST001", "fluoro-test-secret-0123456789", NOW, BODY);
+                let uri = format!("/{}?{}", path.replace(['?', '#', ' '], "/"), query.replace(['#', ' '], "&"));
+                if let Ok(uri) = uri.parse() {
+                    *request.uri_mut() = uri;
+                }
+                let headers = request.headers_mut();
+                let authorization = mutate(&authorization, &authorization_changes, authorization_cut);
+                if let Ok(value) = HeaderValue::from_bytes(&authorization) {
+                    headers.insert(AUTHORIZATION, value);
+                }
+                if let Ok(value) = HeaderValue::from_bytes(&mutate(&date, &date_changes, date_cut)) {
+                    headers.insert("x-amz-date", value);
+                }
+                let _ = runtime.block_on(verify(&check(), request, NOW));
+                Ok(())
+            })
+            .unwrap();
+    }
+}
