@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, HOST};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -147,8 +147,13 @@ async fn verify(check: &SignatureCheck, request: Request, now: i64) -> Result<Re
         }
     }
     let names: Vec<&str> = authorization.signed_headers.iter().map(String::as_str).collect();
-    let sent: Vec<(&str, &[u8])> =
+    let mut sent: Vec<(&str, &[u8])> =
         parts.headers.iter().map(|(name, value)| (name.as_str(), value.as_bytes())).collect();
+    // HTTP/2 sends the host as the `:authority` pseudo-header, which hyper keeps in the URI.
+    let authority = parts.uri.authority().filter(|_| !parts.headers.contains_key(HOST));
+    if let Some(authority) = authority {
+        sent.push(("host", authority.as_str().as_bytes()));
+    }
     let headers =
         canonical_headers(&names, sent.iter().copied()).ok_or_else(|| Refusal::Invalid(MISMATCH.to_owned()))?;
     let canonical = canonical_request(&CanonicalParts {

@@ -31,6 +31,11 @@ async fn a_signed_request_is_verified_and_keeps_its_body() {
     let verified = verify(&check(), request, NOW).await.unwrap();
     let body = axum::body::to_bytes(verified.into_body(), 4096).await.unwrap();
     assert_eq!(&body[..], BODY);
+
+    let mut over_http2 = signed_request("AKIDFLUOROTEST001", "fluoro-test-secret-0123456789", NOW, BODY);
+    over_http2.headers_mut().remove("host");
+    *over_http2.uri_mut() = "http://127.0.0.1:2020/Traces".parse().unwrap();
+    assert!(verify(&check(), over_http2, NOW).await.is_ok(), "the host from :authority");
 }
 
 #[tokio::test]
