@@ -100,6 +100,14 @@ fn unsigned_requests_get_the_aws_error_shape_and_the_token_still_opens_the_api()
 
         let with_token = client.post(server.url("/Traces")).bearer_auth(TOKEN).json(&body).send().await.unwrap();
         assert_eq!(with_token.status(), StatusCode::OK, "the API token stands for a signature");
+        let from_the_dashboard = client
+            .post(server.url("/Traces"))
+            .header("cookie", format!("fluoro_token={TOKEN}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(from_the_dashboard.status(), StatusCode::OK, "the login cookie too: the dashboard keeps working");
         let page = client.get(server.url("/api/counters")).bearer_auth(TOKEN).send().await.unwrap();
         assert_eq!(page.status(), StatusCode::OK);
         let no_token = client.get(server.url("/api/counters")).send().await.unwrap();

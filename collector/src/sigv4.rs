@@ -1,8 +1,8 @@
 //! Optional AWS Signature Version 4 on the HTTP API port (`fluoro serve --sigv4-keys-file`),
 //! and the signature a sidecar puts on what it forwards.
 //!
-//! With keys configured, every AWS operation on the port (a one-segment path starting with a
-//! capital letter: `/TraceSegments`, `/Traces`, `/TraceSummaries`, `/ServiceGraph`,
+//! With keys configured, every AWS operation on the port (a path starting with a capital
+//! letter, or with anything but a lower-case one: `/TraceSegments`, `/Traces`, `/TraceSummaries`, `/ServiceGraph`,
 //! `/GetSamplingRules`, `/SamplingTargets`, the groups, insights and alarm operations…) must
 //! carry a valid signature, as the AWS CLI and boto3 send it, or the bearer token when one is
 //! configured. A request that carries a signature on any other route (`/api/…`, `/metrics`) is

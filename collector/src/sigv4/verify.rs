@@ -75,10 +75,13 @@ fn signed(headers: &HeaderMap) -> bool {
     headers.get_all(AUTHORIZATION).iter().any(|value| value.as_bytes().starts_with(ALGORITHM.as_bytes()))
 }
 
-/// The AWS operations' paths: one segment starting with a capital letter (`/TraceSegments`,
-/// `/GetSamplingRules`, `/PutMetricAlarm`); the dashboard's pages and `/api/…` are lower case.
+/// The AWS operations' paths start with a capital letter (`/TraceSegments`, `/GetSamplingRules`,
+/// `/PutMetricAlarm`); the dashboard's pages, its assets, `/api/…`, `/metrics` and `/login` with
+/// a lower-case one. Anything else (`/%54races`, `//Traces`) is taken for an operation too: a
+/// path the rule did not foresee is refused unsigned rather than let through.
 fn is_aws_operation(path: &str) -> bool {
-    path.strip_prefix('/').is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase()) && !rest.contains('/'))
+    let first = path.strip_prefix('/').and_then(|rest| rest.chars().next());
+    first.is_some_and(|first| !first.is_ascii_lowercase())
 }
 
 /// Why a request was refused.

@@ -104,10 +104,11 @@ async fn malformed_authorization_headers_are_incomplete_signatures() {
 
 #[test]
 fn aws_operations_are_told_from_the_dashboard_and_its_api() {
-    for operation in ["/TraceSegments", "/Traces", "/GetSamplingRules", "/PutMetricAlarm", "/ServiceGraph"] {
+    let operations = ["/TraceSegments", "/Traces", "/GetSamplingRules", "/PutMetricAlarm", "/ServiceGraph"];
+    for operation in operations.into_iter().chain(["/%54races", "//Traces", "/Traces/x", "/_x"]) {
         assert!(is_aws_operation(operation), "{operation}");
     }
-    for other in ["/", "/traces", "/api/histogram", "/metrics", "/login", "/assets/App.js", "/Traces/x"] {
+    for other in ["/", "/traces", "/api/histogram", "/metrics", "/login", "/assets/App.js", "/favicon.ico"] {
         assert!(!is_aws_operation(other), "{other}");
     }
 }

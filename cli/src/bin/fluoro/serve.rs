@@ -86,7 +86,8 @@ pub(crate) struct ServeArgs {
     /// Ask the AWS operations on the HTTP API port (PutTraceSegments, BatchGetTraces,
     /// GetTraceSummaries, sampling, groups, alarms…) for an AWS Signature V4 made with one of
     /// the keys in this file, one `ACCESS_KEY_ID SECRET_ACCESS_KEY` a line: what the AWS CLI
-    /// and boto3 send with those keys. The API token, when set, is accepted instead. UDP and
+    /// and boto3 send with those keys. The API token, when set, is accepted instead (the
+    /// dashboard and `trace` cannot sign: give --api-token-file too for them). UDP and
     /// the sampling port stay open; a `fluoro daemon` signs with $AWS_ACCESS_KEY_ID. Also
     /// `sigv4_keys_file`. Default: no signature asked.
     #[arg(long, value_name = "FILE")]
