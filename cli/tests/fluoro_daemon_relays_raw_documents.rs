@@ -19,6 +19,7 @@ const HEADER: &[u8] = br#"{"format":"json","version":1}"#;
 pub(crate) struct FluoroDaemon {
     child: Child,
     pub(crate) udp: SocketAddr,
+    pub(crate) sampling: SocketAddr,
     pub(crate) http: SocketAddr,
 }
 
@@ -27,19 +28,28 @@ impl FluoroDaemon {
         FluoroDaemon::start_to(&[central])
     }
 
-    /// Forwarding to each of `collectors` (one `--forward` each).
+    /// Forwarding to each of `collectors` (one `--forward` each), unsigned.
     pub(crate) fn start_to(collectors: &[&str]) -> FluoroDaemon {
+        FluoroDaemon::start_with_env(collectors, &[])
+    }
+
+    /// With only `env` of the AWS key variables set (the daemon signs with them).
+    pub(crate) fn start_with_env(collectors: &[&str], env: &[(&str, &str)]) -> FluoroDaemon {
         let forward = collectors.iter().flat_map(|url| ["--forward", url]);
         let mut child = Command::new(env!("CARGO_BIN_EXE_fluoro"))
             .arg("daemon")
             .args(forward)
             .args(["--udp-bind", "127.0.0.1:0", "--sampling-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0"])
             .env("FLUORO_LOG", "warn")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
             .expect("fluoro daemon starts");
         let stdout = child.stdout.take().unwrap();
-        let (mut udp, mut http) = (None, None);
+        let (mut udp, mut sampling, mut http) = (None, None, None);
         for line in BufReader::new(stdout).lines() {
             let line = line.unwrap();
             if line == "fluoro daemon: ready" {
@@ -51,12 +61,18 @@ impl FluoroDaemon {
                 let (name, address) = (words.next().unwrap(), words.next().unwrap().parse().unwrap());
                 match name {
                     "udp" => udp = Some(address),
+                    "sampling" => sampling = Some(address),
                     "http" => http = Some(address),
                     _ => {}
                 }
             }
         }
-        FluoroDaemon { child, udp: udp.expect("udp address printed"), http: http.expect("http address printed") }
+        FluoroDaemon {
+            child,
+            udp: udp.expect("udp address printed"),
+            sampling: sampling.expect("sampling address printed"),
+            http: http.expect("http address printed"),
+        }
     }
 }
 
@@ -79,7 +95,7 @@ pub(crate) fn metric(text: &str, sample: &str) -> u64 {
         .unwrap_or_else(|| panic!("{sample} missing from /metrics:\n{text}"))
 }
 
-fn segment(serial: u32) -> (String, Vec<u8>) {
+pub(crate) fn segment(serial: u32) -> (String, Vec<u8>) {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     let trace_id = format!("1-{now:08x}-{serial:024x}");
     let document = format!(

@@ -38,6 +38,7 @@ mod fluoro_serve_opens_insights;
 mod fluoro_serve_posts_alarm_webhooks;
 mod fluoro_serve_sheds_slow_clients;
 mod fluoro_serve_survives_sigkill;
+mod fluoro_serve_verifies_sigv4;
 mod trace_compare_queries_a_running_server;
 mod trace_filter_queries_a_running_server;
 mod trace_follows_the_terminal;

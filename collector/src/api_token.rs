@@ -5,7 +5,8 @@
 //! (`GET /login`, `POST /login`: HttpOnly, SameSite=Strict, so no other site's page can use it).
 //! Open without it: what SDKs send while they trace ([`OPEN_PATHS`]: segments, telemetry,
 //! sampling), which the UDP port and the OTLP ports accept without a token anyway, and the
-//! login page itself. A browser asking for a page without the token is sent to the login page;
+//! login page itself. With SigV4 keys configured too (`sigv4.rs`), a verified signature stands
+//! for the token, and the SDK paths want one or the other. A browser asking for a page without the token is sent to the login page;
 //! anything else is answered 401 with `WWW-Authenticate: Bearer`.
 
 use std::sync::Arc;
@@ -24,8 +25,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::CollectorError;
+use crate::sigv4::{check_signature, SignatureCheck, SignatureVerified};
 
-/// Paths an SDK writes to while it traces; they stay open, as the UDP and OTLP ports are.
+/// Paths an SDK writes to while it traces; they stay open to unsigned requests, as the UDP and
+/// OTLP ports are, unless SigV4 keys are configured (then a signature or the token is needed).
 pub const OPEN_PATHS: &[&str] = &["/TraceSegments", "/TelemetryRecords", "/GetSamplingRules", "/SamplingTargets"];
 
 /// The cookie the login page sets.
@@ -76,15 +79,26 @@ impl ApiToken {
     }
 }
 
-/// `router` behind the token (when there is one), with the login page beside it.
-pub(crate) fn guard(router: Router, token: Option<ApiToken>) -> Router {
-    let Some(token) = token else { return router };
-    let login = Router::new().route("/login", get(login_page).post(log_in)).with_state(token.clone());
-    router.layer(axum::middleware::from_fn_with_state(token, require_token)).merge(login)
+/// `router` behind the token (when there is one), with the login page beside it, and behind
+/// the SigV4 check (when keys are configured), which runs first: a request it verified needs
+/// no token (`sigv4.rs` says which requests it refuses).
+pub(crate) fn guard(router: Router, token: Option<ApiToken>, signatures: Option<SignatureCheck>) -> Router {
+    let router = match token {
+        Some(token) => {
+            let login = Router::new().route("/login", get(login_page).post(log_in)).with_state(token.clone());
+            router.layer(axum::middleware::from_fn_with_state(token, require_token)).merge(login)
+        }
+        None => router,
+    };
+    match signatures {
+        Some(check) => router.layer(axum::middleware::from_fn_with_state(check, check_signature)),
+        None => router,
+    }
 }
 
 async fn require_token(State(token): State<ApiToken>, request: Request, next: Next) -> Response {
-    if OPEN_PATHS.contains(&request.uri().path()) || presented_token(request.headers(), &token) {
+    let signed = request.extensions().get::<SignatureVerified>().is_some();
+    if signed || OPEN_PATHS.contains(&request.uri().path()) || presented_token(request.headers(), &token) {
         return next.run(request).await;
     }
     if request.method() == Method::GET && wants_html(request.headers()) {
@@ -97,7 +111,7 @@ async fn require_token(State(token): State<ApiToken>, request: Request, next: Ne
 }
 
 /// Whether the request carries the token, as a bearer credential or as the login cookie.
-fn presented_token(headers: &HeaderMap, token: &ApiToken) -> bool {
+pub(crate) fn presented_token(headers: &HeaderMap, token: &ApiToken) -> bool {
     let bearer = headers
         .get_all(AUTHORIZATION)
         .iter()

@@ -40,16 +40,22 @@ pub(crate) struct BodyLimit {
 /// limit and passes it on, or answers with the route group's error.
 pub(crate) async fn enforce_body_limit(State(limit): State<BodyLimit>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
-    let too_large = BodyProblem::TooLarge { limit: limit.max_bytes };
-    if let Some(declared) = content_length(&parts.headers).filter(|declared| *declared > limit.max_bytes) {
-        if expects_continue(&parts.headers) || declared > DRAIN_LIMIT_BYTES {
-            return (limit.answer)(too_large);
-        }
-    }
-    match read_within(body, limit.max_bytes).await {
+    match collect_within(&parts.headers, body, limit.max_bytes).await {
         Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
         Err(problem) => (limit.answer)(problem),
     }
+}
+
+/// The whole body when it is at most `max_bytes`: a body declared over the limit is refused
+/// unread when the client waits for `100 Continue` (or it is past the drain limit), one that
+/// turns out over it is drained first ([`read_within`]).
+pub(crate) async fn collect_within(headers: &HeaderMap, body: Body, max_bytes: usize) -> Result<Bytes, BodyProblem> {
+    if let Some(declared) = content_length(headers).filter(|declared| *declared > max_bytes) {
+        if expects_continue(headers) || declared > DRAIN_LIMIT_BYTES {
+            return Err(BodyProblem::TooLarge { limit: max_bytes });
+        }
+    }
+    read_within(body, max_bytes).await
 }
 
 /// The body when it is at most `limit` bytes; past that the rest is read and dropped up to

@@ -56,6 +56,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::counters::{Counters, DropReason, RejectReason, Source};
+use crate::sigv4::AwsCredentials;
 
 pub use proxy::sampling_proxy_router;
 pub use send::MAX_FORWARD_BODY_BYTES;
@@ -80,6 +81,9 @@ pub struct ForwardConfig {
     pub request_timeout: Duration,
     /// `PutTraceSegments` requests in flight at once, at least 1.
     pub concurrent_requests: usize,
+    /// When set, every request to the collectors is signed with SigV4 (`sigv4/sign.rs`), for a
+    /// central Fluoro started with `--sigv4-keys-file`.
+    pub credentials: Option<AwsCredentials>,
 }
 
 impl ForwardConfig {
@@ -97,6 +101,7 @@ impl ForwardConfig {
             max_backoff: Duration::from_secs(10),
             request_timeout: Duration::from_secs(5),
             concurrent_requests: DEFAULT_CONCURRENT_REQUESTS,
+            credentials: None,
         }
     }
 }

@@ -12,6 +12,7 @@
 //! | `xray_api` | `PutTraceSegments`, `BatchGetTraces`, `PutTelemetryRecords`, `/metrics` |
 //! | `api_token` | [`ApiToken`]: the HTTP API port's optional bearer token, the login page for browsers |
 //! | `grpc_listener` | the OTLP gRPC port's accept loop: connections bounded and silent ones closed, as `[http]` says |
+//! | `sigv4` | [`SigV4Keys`]: optional AWS Signature V4 verification on the API port; [`AwsCredentials`]: the sidecar's signing |
 //! | `http_listener` | [`HttpLimits`]: every HTTP listener's accept loop, bounded against slow and stalled clients |
 //! | `forward` | sidecar mode: relay raw documents to a central Fluoro in batches; sampling proxy |
 //!
@@ -35,6 +36,7 @@ mod log_throttle;
 mod otlp;
 mod sampling;
 mod server;
+mod sigv4;
 mod sink;
 mod udp;
 mod xray_api;
@@ -55,6 +57,7 @@ pub use sampling::{
 pub use server::{
     start, start_daemon, DaemonConfig, IngestAddresses, RunningDaemon, RunningServer, ServerAddresses, ServerConfig,
 };
+pub use sigv4::{AwsCredentials, SigV4Keys};
 pub use sink::MemorySink;
 pub use udp::{UdpConfig, UdpHandoff, UdpReceiver};
 pub use xray_api::{

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | UDP | 127.0.0.1:2000 | X-Ray daemon protocol (`udp.rs`) |
 //! | TCP | 127.0.0.1:2000 | `GetSamplingRules`, `SamplingTargets` for SDKs (`sampling.rs`) |
-//! | HTTP | 127.0.0.1:2020 | X-Ray API (`xray_api.rs`), sampling rule management, `/metrics`; behind the optional API token (`api_token.rs`) |
+//! | HTTP | 127.0.0.1:2020 | X-Ray API (`xray_api.rs`), sampling rule management, `/metrics`; behind the optional API token (`api_token.rs`) and SigV4 keys (`sigv4.rs`) |
 //! | gRPC | 127.0.0.1:4317 | OTLP `TraceService/Export`, `LogsService/Export`, `MetricsService/Export` (`otlp.rs`, `otlp/logs.rs`, `otlp/metrics.rs`) |
 //! | HTTP | 127.0.0.1:4318 | OTLP `POST /v1/traces`, `POST /v1/logs`, `POST /v1/metrics` (`otlp.rs`) |
 //!
@@ -27,6 +27,7 @@ use crate::http_listener::{serve_http, HttpLimits};
 use crate::ingest::Ingest;
 use crate::otlp::{otlp_http_router, serve_otlp_grpc};
 use crate::sampling::{sampling_router, SamplingRules};
+use crate::sigv4::{SigV4Keys, SignatureCheck};
 use crate::udp::{UdpConfig, UdpHandoff, UdpReceiver};
 use crate::xray_api::{metrics_router, xray_api_router_with_limits, XrayApiLimits};
 use fluoro_proto::TraceSource;
@@ -43,6 +44,9 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// When set, the HTTP API port asks for it (`api_token.rs`).
     pub api_token: Option<ApiToken>,
+    /// When set, the AWS operations on the HTTP API port ask for a SigV4 signature made with
+    /// one of these keys (or the token) (`sigv4.rs`).
+    pub sigv4_keys: Option<SigV4Keys>,
     /// Slow clients' bounds on every HTTP listener (`http_listener.rs`).
     pub http_limits: HttpLimits,
     /// Request limits of the X-Ray API (`[limits]`).
@@ -94,7 +98,12 @@ pub async fn start(
     let api = xray_api_router_with_limits(ingest.clone(), traces, config.xray_api_limits)
         .merge(sampling_router(rules.clone()))
         .merge(api_routes);
-    let api = guard(api, config.api_token.clone());
+    let signatures = config.sigv4_keys.clone().map(|keys| SignatureCheck {
+        keys,
+        max_body_bytes: config.xray_api_limits.request_body_bytes,
+        token: config.api_token.clone(),
+    });
+    let api = guard(api, config.api_token.clone(), signatures);
     let limits = config.http_limits;
     let mut addresses = ServerAddresses { http: http.local_addr()?, ingest: None };
     let mut tasks = vec![tokio::spawn(serve_http(http, api, limits, wait_for(stopped.clone())))];
@@ -169,6 +178,7 @@ pub async fn start_daemon(config: DaemonConfig, counters: Arc<Counters>) -> Resu
     let sampling = bind(config.sampling_bind).await?;
     let http = bind(config.http_bind).await?;
     let collectors = config.forward.collectors.clone();
+    let credentials = config.forward.credentials.clone();
     let (sink, forwarder) = Forwarder::start(config.forward, counters.clone());
     // A relay: documents are not parsed here but by the central collector (`forward.rs`).
     let receiver = UdpReceiver::start(config.udp, UdpHandoff::Relay(sink))?;
@@ -178,7 +188,7 @@ pub async fn start_daemon(config: DaemonConfig, counters: Arc<Counters>) -> Resu
     let tasks = vec![
         tokio::spawn(serve_http(
             sampling,
-            sampling_proxy_router(&collectors),
+            sampling_proxy_router(&collectors, credentials),
             HttpLimits::default(),
             wait_for(stopped.clone()),
         )),

@@ -324,7 +324,7 @@ fn request_body(body: Result<Bytes, BytesRejection>, limits: XrayApiLimits) -> R
 }
 
 /// A body the limit refused, in the X-Ray error shape.
-fn body_problem(problem: BodyProblem) -> Response {
+pub(crate) fn body_problem(problem: BodyProblem) -> Response {
     match problem {
         BodyProblem::TooLarge { limit } => XrayApiError::BodyTooLarge { limit },
         BodyProblem::Unreadable(error) => {

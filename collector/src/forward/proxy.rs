@@ -13,10 +13,15 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use fluoro_proto::{xray_error_body, XRAY_ERROR_TYPE_HEADER};
 
+use crate::sigv4::{sign_request, AwsCredentials};
+
 /// Proxies every `POST` (the SDKs' sampling calls) to the first of `collectors` that answers.
-pub fn sampling_proxy_router(collectors: &[String]) -> axum::Router {
+/// With `credentials`, each call is signed with SigV4 (the SDKs send them unsigned to the
+/// sidecar, as to the X-Ray daemon, which signs them for the X-Ray API in the same way).
+pub fn sampling_proxy_router(collectors: &[String], credentials: Option<AwsCredentials>) -> axum::Router {
     let proxy = Arc::new(SamplingProxy {
         collectors: collectors.iter().map(|url| url.trim_end_matches('/').to_owned()).collect(),
+        credentials,
         // Each collector tried gets its share of the SDK's patience.
         client: reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap_or_default(),
     });
@@ -26,13 +31,16 @@ pub fn sampling_proxy_router(collectors: &[String]) -> axum::Router {
 #[derive(Debug)]
 struct SamplingProxy {
     collectors: Vec<String>,
+    credentials: Option<AwsCredentials>,
     client: reqwest::Client,
 }
 
 async fn proxy_request(State(proxy): State<Arc<SamplingProxy>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let mut last = None;
     for collector in &proxy.collectors {
-        let mut request = proxy.client.post(format!("{collector}{}", uri.path())).body(body.clone());
+        let url = format!("{collector}{}", uri.path());
+        let signed = sign_request(proxy.client.post(&url), &url, &body, proxy.credentials.as_ref());
+        let mut request = signed.body(body.clone());
         if let Some(content_type) = headers.get(axum::http::header::CONTENT_TYPE) {
             request = request.header(axum::http::header::CONTENT_TYPE, content_type.as_bytes());
         }

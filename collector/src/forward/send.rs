@@ -18,6 +18,8 @@
 //! - With several collectors, a failure also marks this one unhealthy and hands what it holds
 //!   to the collectors that take its traces now (`route.rs`); while it holds nothing, an empty
 //!   request probes it after each backoff, and an answer marks it healthy again.
+//! - With [`ForwardConfig::credentials`](super::ForwardConfig) set, each request is signed
+//!   with SigV4 when it is sent (a retry gets a fresh date), for a central Fluoro that asks.
 
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -32,6 +34,7 @@ use tokio::time::Instant;
 use super::route::Ring;
 use super::Shared;
 use crate::counters::{DropReason, RejectReason, Source};
+use crate::sigv4::{sign_request, AwsCredentials};
 use crate::xray_api::MAX_REQUEST_BODY_BYTES;
 
 /// The largest request body a sidecar sends: half the central collector's limit, so a batch
@@ -128,11 +131,21 @@ pub(super) async fn send_loop(ring: Arc<Ring>, index: usize, mut stopped: watch:
         if may_send {
             if let Some(batch) = ready_batch(shared, &mut state, stopping) {
                 state.frontier = batch.last_sequence + 1;
-                state.requests.spawn(send_batch(state.client.clone(), state.url.clone(), batch));
+                state.requests.spawn(send_batch(
+                    state.client.clone(),
+                    state.url.clone(),
+                    shared.config.credentials.clone(),
+                    batch,
+                ));
                 continue;
             }
             if !shared.is_healthy() && !stopping && state.requests.is_empty() {
-                state.requests.spawn(send_batch(state.client.clone(), state.url.clone(), Batch::probe()));
+                state.requests.spawn(send_batch(
+                    state.client.clone(),
+                    state.url.clone(),
+                    shared.config.credentials.clone(),
+                    Batch::probe(),
+                ));
                 continue;
             }
         }
@@ -363,8 +376,13 @@ fn reject_reason(error_code: Option<&str>) -> RejectReason {
 }
 
 /// Sends one batch and reads the answer.
-async fn send_batch(client: reqwest::Client, url: Arc<str>, batch: Batch) -> Outcome {
-    let answer = post_documents(&client, &url, batch.body).await;
+async fn send_batch(
+    client: reqwest::Client,
+    url: Arc<str>,
+    credentials: Option<AwsCredentials>,
+    batch: Batch,
+) -> Outcome {
+    let answer = post_documents(&client, &url, credentials.as_ref(), batch.body).await;
     Outcome {
         first_sequence: batch.first_sequence,
         last_sequence: batch.last_sequence,
@@ -374,8 +392,14 @@ async fn send_batch(client: reqwest::Client, url: Arc<str>, batch: Batch) -> Out
 }
 
 /// Posts one request body and classifies the answer.
-async fn post_documents(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Answer {
-    let sent = client.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body).send().await;
+async fn post_documents(
+    client: &reqwest::Client,
+    url: &str,
+    credentials: Option<&AwsCredentials>,
+    body: Vec<u8>,
+) -> Answer {
+    let request = client.post(url).header(reqwest::header::CONTENT_TYPE, "application/json");
+    let sent = sign_request(request, url, &body, credentials).body(body).send().await;
     let response = match sent {
         Ok(response) => response,
         Err(error) => return Answer::Failed(error.to_string()),

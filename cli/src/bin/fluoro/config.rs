@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use fluoro_collector::{ApiToken, HttpLimits};
+use fluoro_collector::{ApiToken, HttpLimits, SigV4Keys};
 use serde::Deserialize;
 
 pub(crate) const DEFAULT_UDP_BIND: &str = "127.0.0.1:2000";
@@ -34,6 +34,8 @@ pub(crate) struct ConfigFile {
     /// `--collectors`.
     #[serde(default)]
     pub(crate) collectors: Vec<String>,
+    /// A file of SigV4 access keys (`--sigv4-keys-file`).
+    pub(crate) sigv4_keys_file: Option<PathBuf>,
     #[serde(default)]
     pub(crate) udp: UdpSection,
     #[serde(default)]
@@ -143,6 +145,26 @@ pub(crate) fn api_token(flag: Option<&Path>, from_file: Option<&Path>) -> anyhow
     };
     Ok(Some(ApiToken::new(&text)?))
 }
+
+/// The SigV4 keys: from `--sigv4-keys-file`, else the file's `sigv4_keys_file`; none when
+/// neither is given. Secrets only ever come from a file, never a command line.
+pub(crate) fn sigv4_keys(flag: Option<&Path>, from_file: Option<&Path>) -> anyhow::Result<Option<SigV4Keys>> {
+    let Some(path) = flag.or(from_file) else { return Ok(None) };
+    let metadata =
+        std::fs::metadata(path).with_context(|| format!("cannot read the SigV4 keys file {}", path.display()))?;
+    if metadata.len() > MAX_SIGV4_KEYS_FILE_BYTES {
+        anyhow::bail!("the SigV4 keys file {} is over {MAX_SIGV4_KEYS_FILE_BYTES} bytes", path.display());
+    }
+    if std::os::unix::fs::PermissionsExt::mode(&metadata.permissions()) & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), "the sigv4 keys file can be read by other users; chmod 600 it");
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the SigV4 keys file {}", path.display()))?;
+    Ok(Some(SigV4Keys::parse(&text)?))
+}
+
+/// 10,000 keys of at most 257 characters and a newline fit.
+const MAX_SIGV4_KEYS_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// When group metrics are computed; defaults are `fluoro_analyzer::DEFAULT_*`.
 #[derive(Debug, Default, Deserialize)]
@@ -353,6 +375,27 @@ pub(crate) fn parse_addr(text: &str) -> SocketAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sigv4_keys_come_from_the_flag_else_the_config_file_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (flag, from_file) = (dir.path().join("flag-keys"), dir.path().join("file-keys"));
+        std::fs::write(&flag, "AKIDFROMTHEFLAG0001 secret-secret-secret\n").unwrap();
+        std::fs::write(
+            &from_file,
+            "AKIDFROMTHEFILE0001 secret-secret-secret\nAKIDFROMTHEFILE0002 secret-secret-secret\n",
+        )
+        .unwrap();
+        let config: ConfigFile =
+            toml::from_str(&format!("sigv4_keys_file = {:?}", from_file.display().to_string())).unwrap();
+        let configured = config.sigv4_keys_file.as_deref();
+        assert_eq!(sigv4_keys(Some(&flag), configured).unwrap().unwrap().len(), 1, "the flag wins");
+        assert_eq!(sigv4_keys(None, configured).unwrap().unwrap().len(), 2);
+        assert!(sigv4_keys(None, None).unwrap().is_none(), "no keys: no signature asked");
+        std::fs::write(&flag, "AKIDFROMTHEFLAG0001 short\n").unwrap();
+        assert!(sigv4_keys(Some(&flag), None).unwrap_err().to_string().contains("line 1"));
+        assert!(sigv4_keys(Some(&dir.path().join("missing")), None).is_err());
+    }
 
     #[test]
     fn the_example_file_is_valid_and_unknown_keys_are_refused() {

@@ -3,13 +3,15 @@
 //! forwards the raw documents in batches to a central Fluoro (which validates them), and
 //! proxies sampling calls. Given several collectors, it sends each trace id to one of them
 //! (rendezvous hashing, `collector/src/forward/route.rs`), and to the next while it is down.
+//! With `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` set, as the X-Ray daemon does, it
+//! signs what it sends with SigV4, for a central Fluoro started with `--sigv4-keys-file`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use fluoro_collector::{Counters, DaemonConfig, ForwardConfig, UdpConfig};
+use fluoro_collector::{AwsCredentials, Counters, DaemonConfig, ForwardConfig, UdpConfig};
 
 use crate::config;
 use crate::serve::{init_logging, wait_for_stop};
@@ -23,7 +25,9 @@ pub(crate) struct DaemonArgs {
     /// comma-separated list) for several collectors: each trace id goes to one of them by
     /// consistent (rendezvous) hashing, every document of a trace to the same one; while one
     /// fails, its traces and the documents it held go to the next, and come back once it
-    /// answers again. Sampling calls go to the first.
+    /// answers again. Sampling calls go to the first. With $AWS_ACCESS_KEY_ID and
+    /// $AWS_SECRET_ACCESS_KEY set ($AWS_SESSION_TOKEN, $AWS_REGION too), every request is
+    /// signed with SigV4, for a central Fluoro started with `--sigv4-keys-file`.
     #[arg(long, value_name = "URL", required = true, value_delimiter = ',')]
     forward: Vec<String>,
     /// X-Ray daemon protocol (UDP). [default: 127.0.0.1:2000]
@@ -49,6 +53,7 @@ pub(crate) fn run(args: DaemonArgs) -> anyhow::Result<()> {
     let stop_with_stdin = args.stop_with_stdin;
     let mut forward = ForwardConfig::to_collectors(args.forward);
     forward.buffer_documents = args.buffer;
+    forward.credentials = AwsCredentials::from_env();
     let config = DaemonConfig {
         udp: UdpConfig {
             bind: args.udp_bind.unwrap_or_else(|| config::parse_addr(config::DEFAULT_UDP_BIND)),
@@ -61,8 +66,12 @@ pub(crate) fn run(args: DaemonArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let collectors = config.forward.collectors.join(", ");
+        let signing = config.forward.credentials.as_ref().map(|credentials| credentials.access_key_id().to_owned());
         let daemon = fluoro_collector::start_daemon(config, Arc::new(Counters::new())).await?;
         println!("fluoro daemon: forwarding to {collectors}");
+        if let Some(access_key_id) = signing {
+            println!("fluoro daemon: signing with SigV4, access key {access_key_id} ($AWS_ACCESS_KEY_ID)");
+        }
         println!("fluoro daemon: listening udp {} (X-Ray daemon protocol)", daemon.udp);
         println!("fluoro daemon: listening sampling {} (proxied to the first collector that answers)", daemon.sampling);
         println!("fluoro daemon: listening http {} (/metrics)", daemon.http);

@@ -79,7 +79,8 @@ pub(crate) struct ServeArgs {
     blocks_cache_bytes: Option<u64>,
     /// Ask every request on the HTTP API port for this token (a file holding it, 16–512
     /// characters; `openssl rand -hex 32 > token`): `Authorization: Bearer …`, or the
-    /// dashboard's login page. SDK writes (segments, sampling) stay open. Also
+    /// dashboard's login page. SDK writes (segments, sampling) stay open (unless
+    /// --sigv4-keys-file is given too; then either a signature or the token passes). Also
     /// $FLUORO_API_TOKEN or `api_token_file`. Default: no token.
     #[arg(long, value_name = "FILE")]
     api_token_file: Option<PathBuf>,
@@ -94,6 +95,15 @@ pub(crate) struct ServeArgs {
     /// comma-separated. Same as `collectors`.
     #[arg(long, value_name = "URL", value_delimiter = ',')]
     collectors: Vec<String>,
+    /// Ask the AWS operations on the HTTP API port (PutTraceSegments, BatchGetTraces,
+    /// GetTraceSummaries, sampling, groups, alarms…) for an AWS Signature V4 made with one of
+    /// the keys in this file, one `ACCESS_KEY_ID SECRET_ACCESS_KEY` a line: what the AWS CLI
+    /// and boto3 send with those keys. The API token, when set, is accepted instead (the
+    /// dashboard and `trace` cannot sign: give --api-token-file too for them). UDP and
+    /// the sampling port stay open; a `fluoro daemon` signs with $AWS_ACCESS_KEY_ID. Also
+    /// `sigv4_keys_file`. Default: no signature asked.
+    #[arg(long, value_name = "FILE")]
+    sigv4_keys_file: Option<PathBuf>,
     /// A TOML file for everything else; see fluoro.example.toml.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -164,12 +174,14 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    let sigv4_keys = config::sigv4_keys(args.sigv4_keys_file.as_deref(), file.sigv4_keys_file.as_deref())?;
     let http_limits = file.http.limits()?;
     let xray_api_limits = file.limits.xray_api_limits()?;
     let limits = RequestLimits { documents: file.limits.document_rules()?, queries: file.limits.query_limits()? };
     let mut server_config = server_config(args, file, xray_api_limits);
     server_config.ingest_listeners = role != Role::Query;
     server_config.api_token = api_token;
+    server_config.sigv4_keys = sigv4_keys;
     server_config.http_limits = http_limits;
     // Owner only, before anything is written in it: spans hold URLs, user ids and SQL.
     fluoro_proto::create_private_dir(&server_config.data_dir)
@@ -242,6 +254,7 @@ fn server_config(args: ServeArgs, file: ConfigFile, xray_api_limits: XrayApiLimi
         otlp_http_bind: pick(args.otlp_http_bind, file.otlp_http_bind, config::DEFAULT_OTLP_HTTP_BIND),
         data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(config::default_data_dir),
         api_token: None,
+        sigv4_keys: None,
         http_limits: HttpLimits::default(),
         xray_api_limits,
         ingest_listeners: true,
