@@ -217,6 +217,8 @@ async fn a_batch_refused_with_400_is_dropped_and_the_next_documents_still_arrive
     .await;
     let after = send_segments(sidecar.udp, 5);
     wait_until("the documents after the refusal", || central.taken().len() == 5).await;
+    // Central records what it took before it answers; the sidecar counts once the answer is back.
+    wait_until("the answer counted", || sidecar_counters.accepted(Source::Forward) == 5).await;
 
     let expected: Vec<String> = after.iter().map(ToString::to_string).collect();
     assert_eq!(central.taken(), expected, "only the documents after the refused batch arrived");
