@@ -268,6 +268,7 @@ async fn serve(
     let notifier = fluoro_ui::spawn_notifier(fluoro_ui::NotifierConfig::default());
     let notifier_metrics = notifier.clone();
     let cached_store = store.clone();
+    let lease_store = store.clone();
     let collectors = cluster.collectors.clone();
     let ingest = ingest
         .with_prometheus_source(Arc::new(move || collectors.as_ref().map(|c| c.prometheus()).unwrap_or_default()))
@@ -275,6 +276,9 @@ async fn serve(
         .with_prometheus_source(Arc::new(move || notifier_metrics.prometheus()))
         .with_prometheus_source(Arc::new(move || {
             cached_store.blocks_cache_stats().map(|stats| stats.prometheus()).unwrap_or_default()
+        }))
+        .with_prometheus_source(Arc::new(move || {
+            lease_store.lease_stats().map(|stats| stats.prometheus()).unwrap_or_default()
         }));
     let data_dir = config.data_dir.clone();
     // The dashboard's GET pages and assets beside the API's POST operations, on one port.
