@@ -208,14 +208,7 @@ impl Store {
         }
         let bucket = config.bucket.as_ref().map(Bucket::open).transpose()?.map(Arc::new);
         let writer = roles::writer_number(&config, bucket.as_deref())?;
-        let lease =
-            matches!(config.role, StoreRole::Collector).then(|| MaintenanceLease::new(writer, config.lease_duration));
-        if let (Some(lease), Some(bucket)) = (&lease, &bucket) {
-            // Alive from the start: a collector back after a long absence is not abandoned.
-            if let Err(error) = lease.heartbeat(bucket) {
-                tracing::warn!(writer, error = %error, "failed to write this collector's heartbeat");
-            }
-        }
+        let lease = lease::start(&config, writer, bucket.as_deref());
         let query = config.role.is_query();
         // A query node reads every published block from the bucket, none from its disk.
         let cache_bytes = config.blocks_cache_bytes.or(query.then_some(roles::DEFAULT_QUERY_CACHE_BYTES));
@@ -284,11 +277,6 @@ impl Store {
     /// The bucket block cache's counters, when the store reads blocks through it.
     pub fn blocks_cache_stats(&self) -> Option<BlocksCacheStats> {
         self.shared.remote.as_ref().map(|remote| remote.stats())
-    }
-
-    /// The maintenance lease's counters, on a collector.
-    pub fn lease_stats(&self) -> Option<LeaseStats> {
-        self.shared.lease.as_ref().map(MaintenanceLease::stats)
     }
 
     pub fn flush(&self) -> Result<()> {
@@ -551,11 +539,7 @@ impl Shared {
             // The bucket being away must not stop retention and compaction here.
             tracing::warn!(error = %error, "failed to publish blocks to the bucket");
         }
-        if let (Some(lease), Some(bucket)) = (&self.lease, &self.bucket) {
-            if let Err(error) = lease.pass(bucket, self.config.retention_max_age) {
-                tracing::warn!(error = %error, "failed the heartbeat, the maintenance lease or abandoned writers' retention");
-            }
-        }
+        self.maintain_bucket();
         self.apply_retention(now)?;
         self.compact_small_blocks(now)?;
         self.delete_obsolete_files(Some(now))

@@ -22,6 +22,7 @@ use object_store::{PutMode, UpdateVersion};
 use parking_lot::Mutex;
 
 use super::roles::writer_of;
+use super::{Shared, Store, StoreConfig, StoreRole};
 use crate::bucket::{Bucket, Lease, ListedBlock, WriterSeen};
 use crate::error::Result;
 
@@ -71,6 +72,34 @@ impl LeaseStats {
             .iter()
             .map(|(name, kind, help, value)| format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"))
             .collect()
+    }
+}
+
+/// A collector's side of the lease, its heartbeat written at once: a collector back after a
+/// long absence is not taken for abandoned.
+pub(super) fn start(config: &StoreConfig, writer: u32, bucket: Option<&Bucket>) -> Option<MaintenanceLease> {
+    let (StoreRole::Collector, Some(bucket)) = (&config.role, bucket) else { return None };
+    let lease = MaintenanceLease::new(writer, config.lease_duration);
+    if let Err(error) = lease.heartbeat(bucket) {
+        tracing::warn!(writer, error = %error, "failed to write this collector's heartbeat");
+    }
+    Some(lease)
+}
+
+impl Store {
+    /// The maintenance lease's counters, on a collector.
+    pub fn lease_stats(&self) -> Option<LeaseStats> {
+        self.shared.lease.as_ref().map(MaintenanceLease::stats)
+    }
+}
+
+impl Shared {
+    /// A collector's share of the bucket-wide maintenance; a failure waits for the next pass.
+    pub(super) fn maintain_bucket(&self) {
+        let (Some(lease), Some(bucket)) = (&self.lease, &self.bucket) else { return };
+        if let Err(error) = lease.pass(bucket, self.config.retention_max_age) {
+            tracing::warn!(error = %error, "failed the heartbeat, the maintenance lease or abandoned writers' retention");
+        }
     }
 }
 

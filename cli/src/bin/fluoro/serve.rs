@@ -85,7 +85,8 @@ pub(crate) struct ServeArgs {
     api_token_file: Option<PathBuf>,
     /// What this process does beside others (docs/scale-out.md): `all-in-one` (the default)
     /// ingests, stores and answers; `collector` ingests and publishes its blocks to `--blocks`
-    /// under a writer number of its own, and hands its recent data to query nodes; `query`
+    /// under a writer number of its own, hands its recent data to query nodes, and with the
+    /// other collectors shares a maintenance lease (`[store] lease_seconds`); `query`
     /// stores no spans and answers from the bucket plus `--collectors`. Same as `role`.
     #[arg(long, value_enum, value_name = "ROLE")]
     role: Option<Role>,
