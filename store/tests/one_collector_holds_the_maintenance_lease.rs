@@ -110,14 +110,7 @@ fn the_holder_deletes_an_abandoned_writers_old_blocks_and_never_a_live_writers()
     let moto = Moto::start()?;
     let prefix = "abandoned";
     let dirs = [tempfile::tempdir()?, tempfile::tempdir()?, tempfile::tempdir()?, tempfile::tempdir()?];
-    // Writer 1 publishes a block and goes away for good: its heartbeat is long past.
-    let gone = collector(dirs[0].path(), &moto, prefix);
-    put_trace(&gone, 1);
-    gone.flush()?;
-    gone.close()?;
-    drop(gone);
-    let heartbeat = PutPayload::from(serde_json::to_vec(&serde_json::json!({"last_seen_ms": 0}))?);
-    runtime().block_on(moto.client()?.put(&ObjectPath::from(format!("{prefix}/writers/1")), heartbeat))?;
+    abandoned_writer(&moto, prefix, dirs[0].path())?;
     // Writer 2 publishes a block and stays alive.
     let live = collector(dirs[1].path(), &moto, prefix);
     put_trace(&live, 2);
@@ -142,5 +135,83 @@ fn the_holder_deletes_an_abandoned_writers_old_blocks_and_never_a_live_writers()
     holder.maintain()?;
     assert_eq!(stats(&holder).abandoned_blocks_deleted, 1);
     assert_eq!(spans_of(&live, 2), 2);
+    Ok(())
+}
+
+/// Writer 1 of `prefix` with one published block, gone for good: its heartbeat is long past.
+fn abandoned_writer(moto: &Moto, prefix: &str, dir: &Path) -> Result<()> {
+    let gone = collector(dir, moto, prefix);
+    put_trace(&gone, 1);
+    gone.flush()?;
+    gone.close()?;
+    drop(gone);
+    let heartbeat = PutPayload::from(serde_json::to_vec(&serde_json::json!({"last_seen_ms": 0}))?);
+    runtime().block_on(moto.client()?.put(&ObjectPath::from(format!("{prefix}/writers/1")), heartbeat))?;
+    Ok(())
+}
+
+#[test]
+fn a_collector_without_the_lease_leaves_abandoned_blocks_alone() -> Result<()> {
+    let moto = Moto::start()?;
+    let prefix = "not-holder";
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?, tempfile::tempdir()?];
+    abandoned_writer(&moto, prefix, dirs[0].path())?;
+    let holder = collector(dirs[1].path(), &moto, prefix);
+    holder.maintain()?;
+    assert!(stats(&holder).holds_lease);
+    // Would delete the abandoned block (a second old) if it held the lease.
+    let other = collector_with(dirs[2].path(), &moto, prefix, Duration::from_secs(1));
+    std::thread::sleep(Duration::from_millis(1500));
+    other.maintain()?;
+    assert!(!stats(&other).holds_lease);
+    assert_eq!(stats(&other).abandoned_blocks_deleted, 0);
+    assert_eq!(listed(&moto, prefix, "published")?.len(), 1, "the abandoned block is still there");
+    assert_eq!(listed(&moto, prefix, "writers")?, ["1", "2", "3"]);
+    Ok(())
+}
+
+#[test]
+fn of_two_collectors_contending_for_an_expired_lease_exactly_one_wins() -> Result<()> {
+    let moto = Moto::start()?;
+    let prefix = "race";
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?, tempfile::tempdir()?];
+    let first = collector(dirs[0].path(), &moto, prefix);
+    first.maintain()?;
+    let contenders = [collector(dirs[1].path(), &moto, prefix), collector(dirs[2].path(), &moto, prefix)];
+    std::thread::sleep(PAST_EXPIRY);
+    // Both read the same expired version and write from it at once.
+    let start = std::sync::Barrier::new(2);
+    std::thread::scope(|scope| {
+        for contender in &contenders {
+            let start = &start;
+            scope.spawn(move || {
+                start.wait();
+                contender.maintain()
+            });
+        }
+    });
+    let holding: Vec<u64> = (2..=3).zip(&contenders).filter(|(_, c)| stats(c).holds_lease).map(|(n, _)| n).collect();
+    assert_eq!(holding.len(), 1, "exactly one contender holds the lease");
+    assert_eq!(lease_holder(&moto, prefix)?, holding[0]);
+    assert_eq!(contenders.iter().map(|c| stats(c).takeovers).sum::<u64>(), 1);
+    Ok(())
+}
+
+#[test]
+fn every_maintenance_pass_rewrites_the_collectors_heartbeat() -> Result<()> {
+    let moto = Moto::start()?;
+    let dir = tempfile::tempdir()?;
+    let store = collector(dir.path(), &moto, "heartbeat");
+    let last_seen = || -> Result<u64> {
+        let client = moto.client()?;
+        let bytes =
+            runtime().block_on(async { client.get(&ObjectPath::from("heartbeat/writers/1")).await?.bytes().await })?;
+        Ok(serde_json::from_slice::<serde_json::Value>(&bytes)?["last_seen_ms"].as_u64().expect("a time"))
+    };
+    let opened = last_seen()?;
+    assert!(opened > 0, "written on open");
+    std::thread::sleep(Duration::from_millis(20));
+    store.maintain()?;
+    assert!(last_seen()? > opened, "rewritten by the pass");
     Ok(())
 }
