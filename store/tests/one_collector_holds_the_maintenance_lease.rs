@@ -215,3 +215,33 @@ fn every_maintenance_pass_rewrites_the_collectors_heartbeat() -> Result<()> {
     assert!(last_seen()? > opened, "rewritten by the pass");
     Ok(())
 }
+
+#[test]
+fn the_highest_abandoned_writer_number_is_kept_retired_so_it_is_never_claimed_again() -> Result<()> {
+    let moto = Moto::start()?;
+    let prefix = "retired";
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?, tempfile::tempdir()?];
+    let holder = collector_with(dirs[0].path(), &moto, prefix, Duration::from_secs(1));
+    // Writer 2, the highest, publishes a block and goes away for good.
+    let gone = collector(dirs[1].path(), &moto, prefix);
+    put_trace(&gone, 1);
+    gone.flush()?;
+    gone.close()?;
+    drop(gone);
+    let heartbeat = PutPayload::from(serde_json::to_vec(&serde_json::json!({"last_seen_ms": 0}))?);
+    runtime().block_on(moto.client()?.put(&ObjectPath::from(format!("{prefix}/writers/2")), heartbeat))?;
+    std::thread::sleep(Duration::from_millis(1500));
+    holder.maintain()?;
+    assert_eq!(stats(&holder).abandoned_blocks_deleted, 1);
+    assert!(listed(&moto, prefix, "published")?.is_empty());
+    assert_eq!(listed(&moto, prefix, "writers")?, ["1", "2"], "the highest number stays");
+    let client = moto.client()?;
+    let body = runtime()
+        .block_on(async { client.get(&ObjectPath::from(format!("{prefix}/writers/2"))).await?.bytes().await })?;
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&body)?["retired"], true);
+
+    let newcomer = collector(dirs[2].path(), &moto, prefix);
+    drop(newcomer);
+    assert_eq!(std::fs::read_to_string(dirs[2].path().join("writer-id"))?, "3", "number 2 is not reused");
+    Ok(())
+}

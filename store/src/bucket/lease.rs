@@ -4,6 +4,7 @@
 //!   nodes writing it from the same version exactly one succeeds;
 //! - `writers/<n>`: the heartbeat of collector `n`, `{"last_seen_ms": t}`, rewritten on every
 //!   maintenance pass (an empty body is a writer that never beat: its LIST date stands in);
+//!   `"retired": true` once the lease holder has cleared it (the highest number, kept);
 //! - the block objects as the LIST shows them, with their last-modified dates, and their
 //!   deletion by name (marker first, then data, as [`Bucket::delete`]).
 
@@ -32,6 +33,10 @@ pub(crate) struct Lease {
 #[derive(Debug, Serialize, Deserialize)]
 struct Heartbeat {
     last_seen_ms: u64,
+    /// Set by the lease holder on the highest writer number once abandoned with no block left
+    /// (kept so that no number is claimed twice); a returning collector's heartbeat clears it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    retired: bool,
 }
 
 /// A writer number and when its collector last wrote its heartbeat (ms since the epoch).
@@ -39,6 +44,8 @@ struct Heartbeat {
 pub(crate) struct WriterSeen {
     pub(crate) writer: u32,
     pub(crate) last_seen_ms: u64,
+    /// Abandoned and cleared already (`Bucket::retire_writer`).
+    pub(crate) retired: bool,
 }
 
 /// A block as the bucket lists it: its data object's date, and whether its marker is there.
@@ -88,12 +95,20 @@ impl Bucket {
 
     /// Rewrites `writers/<writer>` with the time now: this collector is alive.
     pub(crate) fn heartbeat(&self, writer: u32, now_ms: u64) -> Result<()> {
+        self.put_writer(writer, &Heartbeat { last_seen_ms: now_ms, retired: false })
+    }
+
+    /// Marks `writers/<writer>` retired: abandoned, no block left, kept as the highest number.
+    pub(crate) fn retire_writer(&self, writer: u32) -> Result<()> {
+        self.put_writer(writer, &Heartbeat { last_seen_ms: 0, retired: true })
+    }
+
+    fn put_writer(&self, writer: u32, heartbeat: &Heartbeat) -> Result<()> {
         let path = self.path(WRITERS_DIR, &writer.to_string());
-        let body = serde_json::to_vec(&Heartbeat { last_seen_ms: now_ms })
-            .map_err(|error| StoreError::Bucket(error.to_string()))?;
+        let body = serde_json::to_vec(heartbeat).map_err(|error| StoreError::Bucket(error.to_string()))?;
         self.run(async { self.objects.put(&path, PutPayload::from(body)).await })
             .map(drop)
-            .map_err(|error| self.error("heartbeat", &format!("{WRITERS_DIR}/{writer}"), error))
+            .map_err(|error| self.error("write", &format!("{WRITERS_DIR}/{writer}"), error))
     }
 
     /// Every claimed writer number with its last heartbeat (one LIST, one GET each).
@@ -108,9 +123,9 @@ impl Bucket {
                 Err(object_store::Error::NotFound { .. }) => continue,
                 Err(error) => return Err(self.error("read", &format!("{WRITERS_DIR}/{writer}"), error)),
             };
-            let last_seen_ms = serde_json::from_slice::<Heartbeat>(&body)
-                .map_or_else(|_| modified_ms(&meta), |heartbeat| heartbeat.last_seen_ms);
-            seen.push(WriterSeen { writer, last_seen_ms });
+            let heartbeat = serde_json::from_slice::<Heartbeat>(&body)
+                .unwrap_or(Heartbeat { last_seen_ms: modified_ms(&meta), retired: false });
+            seen.push(WriterSeen { writer, last_seen_ms: heartbeat.last_seen_ms, retired: heartbeat.retired });
         }
         Ok(seen)
     }

@@ -156,7 +156,12 @@ impl MaintenanceLease {
             abandoned_after_ms: millis(self.duration.saturating_mul(ABANDONED_AFTER_LEASES)),
             retention_ms: millis(retention_max_age),
         };
-        let plan = retention.plan(&bucket.writers_seen()?, &bucket.listed_blocks()?);
+        let writers = bucket.writers_seen()?;
+        if retention.abandoned(&writers).is_empty() {
+            // Listing every block costs a request per 1,000: only when there is work.
+            return Ok(());
+        }
+        let plan = retention.plan(&writers, &bucket.listed_blocks()?);
         for name in &plan.delete {
             if now_ms() >= expires_at_ms {
                 // Another collector may hold the lease by now: leave the rest to the next pass.
@@ -171,6 +176,10 @@ impl MaintenanceLease {
         for writer in plan.remove_writers {
             bucket.remove_writer(writer)?;
             tracing::info!(writer, "removed an abandoned writer with no blocks left");
+        }
+        if let Some(writer) = plan.retire_writer {
+            bucket.retire_writer(writer)?;
+            tracing::info!(writer, "retired the highest abandoned writer number, with no blocks left");
         }
         Ok(())
     }
@@ -239,16 +248,24 @@ struct AbandonedPlan {
     delete: Vec<String>,
     /// Abandoned writers left with no block once those are deleted.
     remove_writers: Vec<u32>,
+    /// The highest writer number, abandoned with no block left: marked retired rather than
+    /// removed, because `claim_writer` claims above the highest listed, so no number is reused.
+    retire_writer: Option<u32>,
 }
 
 impl AbandonedRetention {
-    fn plan(&self, writers: &[WriterSeen], blocks: &[ListedBlock]) -> AbandonedPlan {
-        let abandoned: BTreeSet<u32> = writers
+    /// The writers without a heartbeat for long enough (never the holder's own).
+    fn abandoned(&self, writers: &[WriterSeen]) -> BTreeSet<u32> {
+        writers
             .iter()
-            .filter(|seen| seen.writer != self.own_writer)
+            .filter(|seen| seen.writer != self.own_writer && !seen.retired)
             .filter(|seen| self.now_ms.saturating_sub(seen.last_seen_ms) >= self.abandoned_after_ms)
             .map(|seen| seen.writer)
-            .collect();
+            .collect()
+    }
+
+    fn plan(&self, writers: &[WriterSeen], blocks: &[ListedBlock]) -> AbandonedPlan {
+        let abandoned = self.abandoned(writers);
         let mut plan = AbandonedPlan::default();
         let mut keeping_blocks = BTreeSet::new();
         for block in blocks.iter().filter(|block| abandoned.contains(&writer_of(block.id))) {
@@ -262,8 +279,8 @@ impl AbandonedRetention {
                 }
             }
         }
-        // The highest number stays: `claim_writer` claims above it, so no number is reused.
         let highest = writers.iter().map(|seen| seen.writer).max();
+        plan.retire_writer = highest.filter(|writer| abandoned.contains(writer) && !keeping_blocks.contains(writer));
         plan.remove_writers = abandoned
             .into_iter()
             .filter(|writer| !keeping_blocks.contains(writer) && Some(*writer) != highest)
@@ -294,7 +311,7 @@ mod tests {
     }
 
     fn seen(writer: u32, last_seen_ms: u64) -> WriterSeen {
-        WriterSeen { writer, last_seen_ms }
+        WriterSeen { writer, last_seen_ms, retired: false }
     }
 
     /// Now is minute 1000; abandoned after 20 minutes without heartbeat; retention 60 minutes.
@@ -322,12 +339,15 @@ mod tests {
     }
 
     #[test]
-    fn an_abandoned_writer_is_removed_once_it_has_no_blocks_unless_it_is_the_highest() {
+    fn an_abandoned_writer_with_no_blocks_is_removed_and_the_highest_marked_retired() {
         let writers = [seen(1, 0), seen(2, 0), seen(3, 999 * MINUTE), seen(4, 0)];
         let blocks = [block(2, 0, Some(0)), block(4, 0, Some(0))];
         let plan = retention(3).plan(&writers, &blocks);
         assert_eq!(plan.delete.len(), 2);
         assert_eq!(plan.remove_writers, vec![1, 2], "4 stays: it is the highest number claimed");
+        assert_eq!(plan.retire_writer, Some(4), "and is marked retired, so it is not listed again");
+        let retired = [seen(1, 999 * MINUTE), WriterSeen { retired: true, ..seen(2, 0) }];
+        assert_eq!(retention(1).plan(&retired, &[block(2, 0, Some(0))]), AbandonedPlan::default(), "retired: done");
     }
 
     #[test]
