@@ -311,6 +311,11 @@ fn a_query_node_over_two_collectors_answers_as_one_server_does_and_a_killed_coll
         });
         assert!(own.count() > 0, "writer {writer} published blocks: {published:?}");
     }
+    // Both ran maintenance after flushing; exactly one holds the bucket's maintenance lease.
+    let held = |server: &FluoroServer| metric(&get_text(&server.url("/metrics")), "fluoro_maintenance_lease_held");
+    wait_for("one collector to hold the maintenance lease", || held(&a) + held(&b) == 1);
+    assert_eq!(moto.keys("cluster/leases/").len(), 1);
+    assert!(!get_text(&query.url("/metrics")).contains("fluoro_maintenance_lease"), "a query node never contends");
     let in_memory = recent_spans(&a) + recent_spans(&b);
     assert!(in_memory > 0, "some spans are still only in a collector's memory");
 

@@ -6,10 +6,12 @@
 //!   store: a reader sees the whole object or none);
 //! - `published/<id>.parquet`: an empty marker written only once the block is complete.
 //!
-//! - `writers/<n>`: one empty object per collector (`StoreRole::Collector`), created with a
+//! - `writers/<n>`: one object per collector (`StoreRole::Collector`), created with a
 //!   create-only PUT, so no two collectors take the same writer number; a collector's block ids
 //!   carry its number in their high bits (`roles.rs`), so several collectors share one bucket
-//!   without clashing names.
+//!   without clashing names. Its body is the collector's heartbeat (`bucket/lease.rs`);
+//! - `leases/maintenance`: which collector runs the bucket-wide maintenance
+//!   (`bucket/lease.rs`, `store/lease.rs`).
 //!
 //! Readers list `published/` only, so a block whose upload was cut off (data without marker,
 //! or a multipart upload never completed) is never seen. Deleting goes the other way: marker
@@ -22,6 +24,7 @@
 
 mod cache;
 mod counting;
+mod lease;
 
 use std::fs;
 use std::future::Future;
@@ -40,6 +43,7 @@ use crate::error::{Result, StoreError};
 use cache::BlockCache;
 pub use cache::BlocksCacheStats;
 use counting::{CountingStore, RequestCounts};
+pub(crate) use lease::{Lease, ListedBlock, WriterSeen};
 
 const DATA_DIR: &str = "blocks";
 const MARKER_DIR: &str = "published";
@@ -202,13 +206,7 @@ impl Bucket {
 
     /// Unpublishes a block: marker first, so no reader starts on data about to go.
     pub(crate) fn delete(&self, file: &Path) -> Result<()> {
-        let name = block_name(file)?;
-        let (data, marker) = (self.path(DATA_DIR, &name), self.path(MARKER_DIR, &name));
-        self.run(async {
-            ignore_not_found(self.objects.delete(&marker).await)?;
-            ignore_not_found(self.objects.delete(&data).await)
-        })
-        .map_err(|error| self.error("delete", &name, error))
+        self.delete_named(&block_name(file)?)
     }
 
     fn path(&self, dir: &str, name: &str) -> ObjectPath {

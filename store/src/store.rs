@@ -15,7 +15,9 @@
 //! Maintenance (the same thread, after flushing): retention deletes blocks past the age or size
 //! limit, compaction merges runs of small blocks; both take blocks out of what readers see at
 //! once, and delete their files only after [`OBSOLETE_FILE_GRACE`], because scans are lazy and
-//! open files late.
+//! open files late. On a collector it first writes its heartbeat in the bucket and renews or
+//! contends for the bucket's maintenance lease; the holder also expires abandoned writers'
+//! blocks (`store/lease.rs`).
 //!
 //! Open: read the checkpoint, open the blocks (discarding half-written ones), replay the log —
 //! skipping the segments the checkpoint says are in a block, when that block exists.
@@ -101,6 +103,9 @@ pub struct StoreConfig {
     pub blocks_cache_bytes: Option<u64>,
     /// Whether this store shares its bucket with other processes, and how (`store/roles.rs`).
     pub role: StoreRole,
+    /// A collector's hold on the bucket's maintenance lease lasts this long unless renewed
+    /// (`store/lease.rs`); its writer is abandoned after ten times this without a heartbeat.
+    pub lease_duration: Duration,
 }
 
 impl StoreConfig {
@@ -118,6 +123,7 @@ impl StoreConfig {
             bucket: None,
             blocks_cache_bytes: None,
             role: StoreRole::AllInOne,
+            lease_duration: DEFAULT_LEASE_DURATION,
         }
     }
 
@@ -127,6 +133,9 @@ impl StoreConfig {
         }
         if self.flush_age.is_zero() || self.sync_interval.is_zero() {
             return Err(StoreError::Config("flush_age and sync_interval must be longer than zero".into()));
+        }
+        if self.lease_duration.is_zero() {
+            return Err(StoreError::Config("lease_duration must be longer than zero".into()));
         }
         if self.recent_max_bytes < MIN_RECENT_MAX_BYTES {
             return Err(StoreError::Config(format!("recent_max_bytes must be at least {MIN_RECENT_MAX_BYTES}")));
@@ -157,6 +166,8 @@ struct Shared {
     bucket: Option<Arc<Bucket>>,
     /// Published blocks read from the bucket through a bounded cache, when configured.
     remote: Option<Arc<RemoteBlocks>>,
+    /// A collector's heartbeat and its side of the bucket's maintenance lease.
+    lease: Option<MaintenanceLease>,
     wal: Wal,
     /// Log records and metric points, each on its own log and blocks.
     signals: Signals,
@@ -197,6 +208,7 @@ impl Store {
         }
         let bucket = config.bucket.as_ref().map(Bucket::open).transpose()?.map(Arc::new);
         let writer = roles::writer_number(&config, bucket.as_deref())?;
+        let lease = lease::start(&config, writer, bucket.as_deref());
         let query = config.role.is_query();
         // A query node reads every published block from the bucket, none from its disk.
         let cache_bytes = config.blocks_cache_bytes.or(query.then_some(roles::DEFAULT_QUERY_CACHE_BYTES));
@@ -228,6 +240,7 @@ impl Store {
             blocks_dir,
             bucket,
             remote,
+            lease,
             wal,
             signals,
             next_sequence: AtomicU64::new(replayed.next_sequence),
@@ -526,6 +539,7 @@ impl Shared {
             // The bucket being away must not stop retention and compaction here.
             tracing::warn!(error = %error, "failed to publish blocks to the bucket");
         }
+        self.maintain_bucket();
         self.apply_retention(now)?;
         self.compact_small_blocks(now)?;
         self.delete_obsolete_files(Some(now))
@@ -765,6 +779,9 @@ fn flush_loop(shared: &Shared, wakeups: &Receiver<()>) {
 
 #[cfg(test)]
 mod budget_tests;
+mod lease;
+use lease::MaintenanceLease;
+pub use lease::{LeaseStats, ABANDONED_AFTER_LEASES, DEFAULT_LEASE_DURATION};
 mod roles;
 pub use roles::StoreRole;
 mod signals;

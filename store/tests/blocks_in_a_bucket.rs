@@ -20,13 +20,13 @@ use crate::support::{config, put, segment};
 const BUCKET: &str = "fluoro-blocks";
 
 /// A moto S3 server on a free loopback port, with one empty bucket; killed on drop.
-struct Moto {
+pub(crate) struct Moto {
     child: Child,
     endpoint: String,
 }
 
 impl Moto {
-    fn start() -> Result<Moto> {
+    pub(crate) fn start() -> Result<Moto> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -62,7 +62,7 @@ impl Moto {
         }
     }
 
-    fn bucket(&self, prefix: &str) -> BucketConfig {
+    pub(crate) fn bucket(&self, prefix: &str) -> BucketConfig {
         BucketConfig {
             endpoint: Some(self.endpoint.clone()),
             region: Some("us-east-1".into()),
@@ -74,7 +74,7 @@ impl Moto {
     }
 
     /// The bucket as a plain client sees it, to look behind the store's back.
-    fn client(&self) -> Result<impl ObjectStore> {
+    pub(crate) fn client(&self) -> Result<impl ObjectStore> {
         Ok(AmazonS3Builder::new()
             .with_bucket_name(BUCKET)
             .with_endpoint(&self.endpoint)
@@ -93,21 +93,21 @@ impl Drop for Moto {
     }
 }
 
-fn open_with(dir: &Path, moto: &Moto, prefix: &str) -> Store {
+pub(crate) fn open_with(dir: &Path, moto: &Moto, prefix: &str) -> Store {
     Store::open(fluoro_store::StoreConfig { bucket: Some(moto.bucket(prefix)), ..config(dir) }).unwrap()
 }
 
-fn trace(n: u32) -> String {
+pub(crate) fn trace(n: u32) -> String {
     format!("1-5759e988-{n:024x}")
 }
 
-fn put_trace(store: &Store, n: u32) {
+pub(crate) fn put_trace(store: &Store, n: u32) {
     let children =
         serde_json::json!([{"id": format!("{n:015x}1"), "name": "db", "start_time": 10.1, "end_time": 10.2}]);
     put(store, &[segment(&trace(n), &format!("{n:016x}"), "api", Some(10.5), children)]);
 }
 
-fn spans_of(store: &Store, n: u32) -> usize {
+pub(crate) fn spans_of(store: &Store, n: u32) -> usize {
     store.traces(&[trace(n).parse().unwrap()]).unwrap().iter().map(|t| t.rows.len()).sum()
 }
 
@@ -121,7 +121,7 @@ fn block_files(dir: &Path) -> Vec<String> {
     names
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 

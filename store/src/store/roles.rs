@@ -88,6 +88,11 @@ pub(super) fn first_block_id(writer: u32) -> u64 {
     (u64::from(writer) << WRITER_SHIFT) + 1
 }
 
+/// The writer number a block id carries.
+pub(super) fn writer_of(block_id: u64) -> u32 {
+    u32::try_from(block_id >> WRITER_SHIFT).unwrap_or(u32::MAX)
+}
+
 /// Whether a published block (by name) is this store's to restore: a collector's own, or any.
 pub(super) fn restores(role: &StoreRole, writer: u32) -> impl Fn(&str) -> bool {
     let only_own = matches!(role, StoreRole::Collector);

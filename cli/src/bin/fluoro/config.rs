@@ -11,6 +11,8 @@ use serde::Deserialize;
 
 pub(crate) const DEFAULT_UDP_BIND: &str = "127.0.0.1:2000";
 pub(crate) const DEFAULT_SAMPLING_BIND: &str = "127.0.0.1:2000";
+/// Twice the longest interval between maintenance passes, so the holder renews in time.
+const MIN_LEASE_SECONDS: u64 = 60;
 pub(crate) const DEFAULT_HTTP_BIND: &str = "127.0.0.1:2020";
 pub(crate) const DEFAULT_OTLP_GRPC_BIND: &str = "127.0.0.1:4317";
 pub(crate) const DEFAULT_OTLP_HTTP_BIND: &str = "127.0.0.1:4318";
@@ -284,6 +286,8 @@ pub(crate) struct StoreSection {
     /// Read the published blocks missing locally from the bucket on demand, keeping at most
     /// this many bytes of them in memory, instead of downloading them all on start.
     pub(crate) blocks_cache_bytes: Option<u64>,
+    /// A collector's hold on the bucket's maintenance lease lasts this long unless renewed.
+    pub(crate) lease_seconds: Option<u64>,
 }
 
 impl StoreSection {
@@ -341,6 +345,11 @@ impl StoreSection {
             anyhow::ensure!(config.bucket.is_some(), "store.blocks_cache_bytes needs store.blocks (a bucket)");
         }
         config.blocks_cache_bytes = self.blocks_cache_bytes;
+        if let Some(seconds) = self.lease_seconds {
+            // Renewed on every maintenance pass, which runs at least every 30 s.
+            anyhow::ensure!(seconds >= MIN_LEASE_SECONDS, "store.lease_seconds must be at least {MIN_LEASE_SECONDS}");
+            config.lease_duration = Duration::from_secs(seconds);
+        }
         Ok(config)
     }
 }
@@ -418,6 +427,11 @@ mod tests {
         assert_eq!(bucket.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
         let cached: ConfigFile = toml::from_str("[store]\nblocks = \"s3://b/p\"\nblocks_cache_bytes = 1024").unwrap();
         assert_eq!(cached.store.store_config(Path::new("/data"), None).unwrap().blocks_cache_bytes, Some(1024));
+        assert_eq!(store.lease_duration, fluoro_store::DEFAULT_LEASE_DURATION, "the example shows the default");
+        let lease: ConfigFile = toml::from_str("[store]\nlease_seconds = 300").unwrap();
+        assert_eq!(lease.store.store_config(Path::new("/data"), None).unwrap().lease_duration.as_secs(), 300);
+        let short: ConfigFile = toml::from_str("[store]\nlease_seconds = 20").unwrap();
+        assert!(short.store.store_config(Path::new("/data"), None).is_err(), "shorter than two maintenance passes");
         let no_bucket: ConfigFile = toml::from_str("[store]\nblocks_cache_bytes = 1024").unwrap();
         assert!(no_bucket.store.store_config(Path::new("/data"), None).is_err(), "a cache needs a bucket");
         let error = toml::from_str::<ConfigFile>("htp_bind = \"127.0.0.1:1\"").unwrap_err();

@@ -86,9 +86,10 @@ pub(crate) struct ServeArgs {
     api_token_file: Option<PathBuf>,
     /// What this process does beside others (docs/scale-out.md): `all-in-one` (the default)
     /// ingests, stores and answers; `collector` ingests and publishes its blocks to `--blocks`
-    /// under a writer number of its own, and hands its recent data to query nodes; `query`
-    /// stores no spans and answers from the bucket plus `--collectors`; it opens the HTTP API only
-    /// (no UDP, sampling or OTLP listener). Same as `role`.
+    /// under a writer number of its own, hands its recent data to query nodes, and with the
+    /// other collectors shares a maintenance lease (`[store] lease_seconds`); `query` stores no
+    /// spans and answers from the bucket plus `--collectors`; it opens the HTTP API only (no
+    /// UDP, sampling or OTLP listener). Same as `role`.
     #[arg(long, value_enum, value_name = "ROLE")]
     role: Option<Role>,
     /// A query node's collectors: their HTTP API URLs (`http://collector-1:2020`), repeated or
@@ -284,6 +285,7 @@ async fn serve(
     let notifier = fluoro_ui::spawn_notifier(fluoro_ui::NotifierConfig::default());
     let notifier_metrics = notifier.clone();
     let cached_store = store.clone();
+    let lease_store = store.clone();
     let collectors = cluster.collectors.clone();
     let ingest = ingest
         .with_prometheus_source(Arc::new(move || collectors.as_ref().map(|c| c.prometheus()).unwrap_or_default()))
@@ -291,6 +293,9 @@ async fn serve(
         .with_prometheus_source(Arc::new(move || notifier_metrics.prometheus()))
         .with_prometheus_source(Arc::new(move || {
             cached_store.blocks_cache_stats().map(|stats| stats.prometheus()).unwrap_or_default()
+        }))
+        .with_prometheus_source(Arc::new(move || {
+            lease_store.lease_stats().map(|stats| stats.prometheus()).unwrap_or_default()
         }));
     let data_dir = config.data_dir.clone();
     // The dashboard's GET pages and assets beside the API's POST operations, on one port.
