@@ -40,6 +40,7 @@ use polars::prelude::{col, concat, Expr, IntoLazy, LazyFrame, UnionArgs};
 use crate::block::{self, BlockMeta, Neighbours, WrittenBlock};
 use crate::bucket::{open_published, BlocksCacheStats, Bucket, BucketConfig, RemoteBlocks};
 use crate::compaction::{merge_blocks, plan_compaction};
+use crate::disk::{DiskSpace, StoreHealth};
 use crate::error::{Result, StoreError};
 use crate::recent::{fill_services, RecentSpans};
 use crate::record::StoredSpan;
@@ -47,7 +48,7 @@ use crate::replace_rule::preferred_version;
 use crate::retention::expired_blocks;
 use crate::scan::{self, SpanScan};
 use crate::signal::Signals;
-use crate::wal::{self, Checkpoint, Wal, WalOptions};
+use crate::wal::{self, Checkpoint, Damage, Wal, WalOptions};
 
 pub const DEFAULT_FLUSH_ROWS: usize = 200_000;
 pub const DEFAULT_FLUSH_AGE: Duration = Duration::from_secs(60);
@@ -158,6 +159,10 @@ struct Shared {
     wal: Wal,
     /// Log records and metric points, each on its own log and blocks.
     signals: Signals,
+    /// Whether the data directory's disk is full; shared with every log thread.
+    disk: Arc<DiskSpace>,
+    /// What replay cut from the logs on open.
+    damage: Damage,
     next_sequence: AtomicU64,
     next_generation: AtomicU64,
     next_block_id: AtomicU64,
@@ -207,13 +212,21 @@ impl Store {
         active.insert(replayed.entries);
         let next_generation = replayed.last_generation.max(checkpoint.map_or(0, |c| c.generation)) + 1;
         let max_block_id = blocks.iter().map(|b| b.id).chain(checkpoint.map(|c| c.block_id)).max();
-        let options = WalOptions { sync_interval: config.sync_interval, queue_records: config.wal_queue_records };
+        let disk = Arc::new(DiskSpace::new(&config.data_dir));
+        let options = WalOptions {
+            sync_interval: config.sync_interval,
+            queue_records: config.wal_queue_records,
+            disk: disk.clone(),
+        };
         let wal = Wal::start(&wal_dir, next_generation, replayed.next_sequence, options)?;
-        let signals = Signals::open(&config)?;
+        let signals = Signals::open(&config, &disk)?;
+        let mut damage = replayed.damage;
+        damage.add(signals.damage());
         tracing::info!(
             blocks = blocks.len(),
             recovered_spans = recovered,
-            truncated_bytes = replayed.truncated_bytes,
+            damaged_records = damage.damaged_records,
+            damaged_bytes = damage.damaged_bytes,
             "store opened"
         );
         let shared = Arc::new(Shared {
@@ -223,6 +236,8 @@ impl Store {
             remote,
             wal,
             signals,
+            disk,
+            damage,
             next_sequence: AtomicU64::new(replayed.next_sequence),
             next_generation: AtomicU64::new(next_generation + 1),
             next_block_id: AtomicU64::new(max_block_id.map_or(1, |id| id + 1)),
@@ -350,6 +365,11 @@ impl Store {
     pub fn data_dir(&self) -> &Path {
         &self.shared.config.data_dir
     }
+
+    /// Whether the disk is full now (writes refused), and what recovery cut from the logs.
+    pub fn health(&self) -> StoreHealth {
+        StoreHealth { disk_full: self.shared.disk.is_full(), wal_damage: self.shared.damage }
+    }
 }
 
 impl Drop for Store {
@@ -364,7 +384,15 @@ impl Drop for Store {
 
 impl SpanSink for Store {
     fn write(&self, batch: SpanBatch) -> Result<(), SinkError> {
-        Store::write(self, batch).map_err(|error| SinkError(error.to_string()))
+        Store::write(self, batch).map_err(sink_error)
+    }
+}
+
+/// The sink's error: a full disk keeps its kind, so ingest counts and answers it as such.
+pub(crate) fn sink_error(error: StoreError) -> SinkError {
+    match error {
+        StoreError::DiskFull { .. } => SinkError::disk_full(error.to_string()),
+        other => SinkError::new(other.to_string()),
     }
 }
 
@@ -413,12 +441,13 @@ impl Shared {
         if self.closed.load(Ordering::SeqCst) {
             return Err(StoreError::Closed);
         }
+        if batch.rows.is_empty() {
+            return Ok(());
+        }
+        self.disk.check()?;
         let acknowledged = batch.durability == Durability::Acknowledged;
         self.wait_for_room(acknowledged)?;
         let spans = stored_spans(batch, &self.next_sequence);
-        if spans.is_empty() {
-            return Ok(());
-        }
         let record = wal::encode_record(&spans)?;
         let pending = {
             let _order = self.order.lock();
@@ -773,13 +802,18 @@ fn flush_loop(shared: &Shared, wakeups: &Receiver<()>) {
             Ok(()) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
-        let flushed = shared.flush_due();
+        // While the disk is full a flush would fail again: the probe says when there is space.
+        let disk_full = shared.disk.probe();
+        let flushed = !disk_full && shared.flush_due();
         if flushed {
             if let Err(error) = shared.flush() {
+                shared.disk.note(&error);
                 tracing::warn!(error = %error, "failed to flush recent data to a block");
             }
         }
-        shared.signals.flush_due_ones();
+        if !disk_full {
+            shared.signals.flush_due_ones();
+        }
         if flushed || last_maintenance.elapsed() >= MAINTENANCE_INTERVAL {
             last_maintenance = Instant::now();
             if let Err(error) = shared.maintain(last_maintenance) {

@@ -225,12 +225,15 @@ async fn serve(
     let notifier = fluoro_ui::spawn_notifier(fluoro_ui::NotifierConfig::default());
     let notifier_metrics = notifier.clone();
     let cached_store = store.clone();
+    let health_store = store.clone();
     let ingest = ingest
         .with_prometheus_source(Arc::new(move || latest.prometheus()))
         .with_prometheus_source(Arc::new(move || notifier_metrics.prometheus()))
         .with_prometheus_source(Arc::new(move || {
             cached_store.blocks_cache_stats().map(|stats| stats.prometheus()).unwrap_or_default()
-        }));
+        }))
+        // A full disk, and what replaying the write-ahead logs cut on start.
+        .with_prometheus_source(Arc::new(move || health_store.health().prometheus()));
     let data_dir = config.data_dir.clone();
     // The dashboard's GET pages and assets beside the API's POST operations, on one port.
     let api_routes = fluoro_ui::api_router_with_limits(store.clone(), groups.clone(), limits.queries)
