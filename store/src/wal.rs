@@ -349,10 +349,13 @@ fn read_record<T: WalEntry>(bytes: &[u8]) -> std::result::Result<(Vec<T>, usize)
     }
     let end = RECORD_HEADER_BYTES + length as usize;
     let Some(payload) = bytes.get(RECORD_HEADER_BYTES..end) else { return Err("short record payload") };
+    // Decoding first: bytes that are not a record fail within a few of them, while the
+    // checksum reads the whole claimed length, and resynchronising tries every offset.
+    let entries = T::decode(payload).ok_or("undecodable payload")?;
     if crc32fast::hash(payload) != crc {
         return Err("checksum mismatch");
     }
-    T::decode(payload).map(|entries| (entries, end)).ok_or("undecodable payload")
+    Ok((entries, end))
 }
 
 // ---------------------------------------------------------------------------------------------

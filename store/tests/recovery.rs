@@ -184,3 +184,53 @@ fn scans_see_recent_data_and_blocks_as_one() {
     let frame = store.scan(0, i64::MAX, &[], Some(predicate)).unwrap().collect().unwrap();
     assert_eq!(frame.height(), 0);
 }
+
+#[test]
+fn damage_at_the_start_of_a_large_segment_is_skipped_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    // 200 records of 100 traces each: a segment of several MiB behind the damage.
+    for first in (0..20_000).step_by(100) {
+        let documents: Vec<_> = (first..first + 100)
+            .map(|n| segment(&trace(n), "0000000000000001", "web", Some(11.0), json!([])))
+            .collect();
+        put(&store, &documents);
+    }
+    drop(store);
+    let path = newest_wal_segment(dir.path());
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[28 + 100] ^= 0xFF;
+    fs::write(&path, &bytes).unwrap();
+
+    let started = std::time::Instant::now();
+    let store = open(dir.path());
+    let took = started.elapsed();
+    eprintln!("replaying {} bytes past damage at their start took {took:?}", bytes.len());
+    assert_eq!(store.health().wal_damage.damaged_records, 1);
+    assert!(!present(&store, 0) && present(&store, 100) && present(&store, 19_999));
+    assert!(took < std::time::Duration::from_secs(20), "resynchronising took {took:?}");
+}
+
+#[test]
+fn a_large_torn_last_record_is_cut_off_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    put_trace(&store, 0);
+    // One record of 4,000 traces (what one large PutTraceSegments request makes), torn in its
+    // middle: every offset of its first half is tried as a record start, none is one.
+    let documents: Vec<_> =
+        (1..4_001).map(|n| segment(&trace(n), "0000000000000001", "web", Some(11.0), json!([]))).collect();
+    put(&store, &documents);
+    drop(store);
+    let path = newest_wal_segment(dir.path());
+    let length = fs::metadata(&path).unwrap().len();
+    OpenOptions::new().write(true).open(&path).unwrap().set_len(length - length / 2).unwrap();
+
+    let started = std::time::Instant::now();
+    let store = open(dir.path());
+    let took = started.elapsed();
+    eprintln!("cutting a torn record of {} bytes took {took:?}", length / 2);
+    assert!(present(&store, 0) && !present(&store, 1));
+    assert_eq!(store.health().wal_damage.damaged_records, 1);
+    assert!(took < std::time::Duration::from_secs(20), "resynchronising took {took:?}");
+}
