@@ -1,6 +1,6 @@
 //! `fluoro serve` whose data directory sits on a full filesystem keeps running and says so:
-//! acknowledged writes (PutTraceSegments, OTLP HTTP traces and logs) are answered 503 naming the
-//! disk, UDP documents are counted as `dropped{reason="disk_full"}`, queries go on answering,
+//! acknowledged writes are refused naming the disk (PutTraceSegments and OTLP HTTP traces and
+//! logs with 503, OTLP gRPC with `UNAVAILABLE`), UDP documents are counted as `dropped{reason="disk_full"}`, queries go on answering,
 //! and once space is freed writes are taken again and the flush that waited happens, without a
 //! restart. Every trace acknowledged before, during and after is read back, once.
 //!
@@ -138,6 +138,16 @@ fn otlp_trace(trace_hex: &str) -> Value {
             "startTimeUnixNano": "1465509000000000000", "endTimeUnixNano": "1465509000500000000"}]}]}]})
 }
 
+/// One span exported over OTLP gRPC by a real client (grpcio); the status name and message.
+fn export_over_grpc(server: &FluoroServer, trace_hex: &str) -> (String, String) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/otlp_grpc_export.py");
+    let address = server.addresses["otlp-grpc"].to_string();
+    let run = Command::new("python3").arg(script).args([&address, trace_hex]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let answer: Value = serde_json::from_slice(&run.stdout).unwrap();
+    (answer["code"].as_str().unwrap().to_owned(), answer["details"].as_str().unwrap().to_owned())
+}
+
 fn otlp_log(line: &str) -> Value {
     json!({"resourceLogs": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "otel-web"}}]},
         "scopeLogs": [{"logRecords": [{"timeUnixNano": "1465509000000000000", "severityText": "INFO",
@@ -230,6 +240,9 @@ fn a_full_disk_refuses_writes_with_503_keeps_answering_and_recovers_once_space_i
     }
     let (status, answer) = client.post(&otlp_traces, &otlp_trace("5759e988bd862e3fe1be46a994272794"));
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "OTLP traces: {answer}");
+    let (code, details) = export_over_grpc(&server, "5759e988bd862e3fe1be46a994272796");
+    assert_eq!(code, "UNAVAILABLE", "OTLP gRPC: {details}");
+    assert!(details.contains("is full"), "{details}");
     let (status, answer) = client.post(&otlp_logs, &otlp_log("while the disk is full"));
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "OTLP logs: {answer}");
     let udp_while_full = 50;
@@ -270,6 +283,7 @@ fn a_full_disk_refuses_writes_with_503_keeps_answering_and_recovers_once_space_i
     );
     assert_eq!(client.post(&otlp_logs, &otlp_log("after space was freed")).0, StatusCode::OK);
     assert_eq!(client.post(&otlp_traces, &otlp_trace("5759e988bd862e3fe1be46a994272795")).0, StatusCode::OK);
+    assert_eq!(export_over_grpc(&server, "5759e988bd862e3fe1be46a994272797").0, "OK");
     send_udp(next);
     let accepted_udp = r#"fluoro_accepted_total{source="udp"}"#;
     wait_for("a UDP document accepted", Duration::from_secs(10), || {
@@ -282,5 +296,9 @@ fn a_full_disk_refuses_writes_with_503_keeps_answering_and_recovers_once_space_i
     let missing: Vec<&u32> = acknowledged.iter().filter(|n| !found.contains(n)).collect();
     assert!(missing.is_empty(), "{} of {} acknowledged traces lost: {missing:?}", missing.len(), acknowledged.len());
     assert!(client.found(&server, &[next]).len() == 1, "the UDP document after recovery is kept");
+    let (status, answer) =
+        client.post(&server.url("/Traces"), &json!({"TraceIds": ["1-5759e988-bd862e3fe1be46a994272797"]}));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["Traces"].as_array().unwrap().len(), 1, "the span exported over gRPC after recovery: {answer}");
     assert!(server.stop().success(), "a graceful stop once space is back");
 }
