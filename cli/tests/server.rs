@@ -43,7 +43,25 @@ impl FluoroServer {
         envs: &[(&str, &str)],
         stderr: Stdio,
     ) -> FluoroServer {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_fluoro"));
+        FluoroServer::launch(Command::new(env!("CARGO_BIN_EXE_fluoro")), data_dir, extra_args, envs, stderr)
+    }
+
+    /// `fluoro serve` run by a wrapper: `wrapper[0] wrapper[1..] FLUORO serve …`, such as a
+    /// shell that mounts a small filesystem first and then `exec`s the rest. The wrapper must
+    /// `exec`, so that the child is the server.
+    pub(crate) fn start_wrapped(wrapper: &[&str], data_dir: &Path, extra_args: &[&std::ffi::OsStr]) -> FluoroServer {
+        let mut command = Command::new(wrapper[0]);
+        command.args(&wrapper[1..]).arg(env!("CARGO_BIN_EXE_fluoro"));
+        FluoroServer::launch(command, data_dir, extra_args, &[], Stdio::inherit())
+    }
+
+    fn launch(
+        mut command: Command,
+        data_dir: &Path,
+        extra_args: &[&std::ffi::OsStr],
+        envs: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> FluoroServer {
         command.arg("serve").args(extra_args).arg("--data-dir").arg(data_dir);
         command.args(["--udp-bind", "127.0.0.1:0", "--sampling-bind", "127.0.0.1:0"]);
         if !extra_args.iter().any(|arg| *arg == "--http-bind") {

@@ -37,6 +37,7 @@ mod fluoro_serve_locks_down_every_answer;
 mod fluoro_serve_opens_insights;
 mod fluoro_serve_posts_alarm_webhooks;
 mod fluoro_serve_sheds_slow_clients;
+mod fluoro_serve_survives_a_full_disk;
 mod fluoro_serve_survives_sigkill;
 mod fluoro_serve_verifies_sigv4;
 mod trace_compare_queries_a_running_server;

@@ -59,6 +59,8 @@ pub enum DropReason {
     /// The central collector refused a sidecar's whole request with a 4xx that retrying cannot
     /// change (400, 404, 413…), so the batch was given up.
     Refused,
+    /// The store's disk is full: the batch was refused before anything of it was kept.
+    DiskFull,
 }
 
 const SOURCES: [Source; 9] = [
@@ -79,8 +81,8 @@ const REJECT_REASONS: [RejectReason; 5] = [
     RejectReason::TooLarge,
     RejectReason::Unsupported,
 ];
-const DROP_REASONS: [DropReason; 4] =
-    [DropReason::Overload, DropReason::SinkError, DropReason::BufferFull, DropReason::Refused];
+const DROP_REASONS: [DropReason; 5] =
+    [DropReason::Overload, DropReason::SinkError, DropReason::BufferFull, DropReason::Refused, DropReason::DiskFull];
 
 /// Lock-free counters, shared by every receiver.
 #[derive(Debug, Default)]
@@ -233,6 +235,18 @@ fn drop_name(reason: DropReason) -> &'static str {
         DropReason::SinkError => "sink_error",
         DropReason::BufferFull => "buffer_full",
         DropReason::Refused => "refused",
+        DropReason::DiskFull => "disk_full",
+    }
+}
+
+impl DropReason {
+    /// The counter a batch the sink refused goes to.
+    pub fn of(error: &fluoro_proto::SinkError) -> Self {
+        if error.disk_full {
+            DropReason::DiskFull
+        } else {
+            DropReason::SinkError
+        }
     }
 }
 

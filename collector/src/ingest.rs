@@ -166,7 +166,7 @@ impl Ingest {
         let accepted = self.count_converted(source, rows.len(), rejected, 0);
         self.write_other(source, accepted, "log records", || match &self.logs {
             Some(logs) => logs.write_logs(LogBatch { rows, durability }),
-            None => Err(SinkError("this server keeps no log records".to_owned())),
+            None => Err(SinkError::new("this server keeps no log records")),
         })
     }
 
@@ -183,7 +183,7 @@ impl Ingest {
         let accepted = self.count_converted(source, points.len(), rejected, unsupported);
         self.write_other(source, accepted, "metric data points", || match &self.metrics {
             Some(metrics) => metrics.write_metrics(MetricBatch { points, durability }),
-            None => Err(SinkError("this server keeps no metrics".to_owned())),
+            None => Err(SinkError::new("this server keeps no metrics")),
         })
     }
 
@@ -204,7 +204,7 @@ impl Ingest {
                 Ok(())
             }
             Err(error) => {
-                self.counters.add_dropped(source, DropReason::SinkError, accepted);
+                self.counters.add_dropped(source, DropReason::of(&error), accepted);
                 if let Some(held_back) = self.refusals.allow() {
                     tracing::warn!(source = ?source, count = accepted, error = %error, held_back, "failed to store {what}");
                 }
@@ -223,7 +223,7 @@ impl Ingest {
                 Ok(())
             }
             Err(error) => {
-                self.counters.add_dropped(source, DropReason::SinkError, count);
+                self.counters.add_dropped(source, DropReason::of(&error), count);
                 if let Some(held_back) = self.refusals.allow() {
                     tracing::warn!(source = ?source, count, error = %error, held_back, "failed to store spans");
                 }

@@ -31,7 +31,7 @@
 //! |---|---|---|
 //! | 400 | `InvalidRequestException` | the body is not the operation's JSON, or over a count limit |
 //! | 413 | `InvalidRequestException` | the body is over [`MAX_REQUEST_BODY_BYTES`]; the rest of it is read (up to 128 MiB) so the client gets the answer, not a reset (`body_limit.rs`) |
-//! | 500 | `InternalFailure` | the store refused the batch: nothing in the request was kept, resend it |
+//! | 503 | `ServiceUnavailable` | the store refused the batch (its disk is full, recent data over its budget): nothing in the request was kept, resend it |
 //!
 //! # Limits
 //!

@@ -406,7 +406,7 @@ struct FailingSink;
 
 impl SpanSink for FailingSink {
     fn write(&self, _batch: SpanBatch) -> Result<(), SinkError> {
-        Err(SinkError("disk full".to_owned()))
+        Err(SinkError::new("disk full"))
     }
 }
 

@@ -112,7 +112,7 @@ struct BrokenStore;
 
 impl SpanSink for BrokenStore {
     fn write(&self, _batch: SpanBatch) -> Result<(), SinkError> {
-        Err(SinkError("disk full".to_owned()))
+        Err(SinkError::disk_full("disk full"))
     }
 }
 
@@ -131,10 +131,13 @@ async fn request_errors_have_the_x_ray_error_shape() {
     let segment = r#"{"name":"a","id":"70de5b6f19ff9a0a","trace_id":"1-581cf771-a006649127e371903a2de979","start_time":1478293361.271,"end_time":1478293361.449}"#;
     let request = json!({"TraceSegmentDocuments": [segment]}).to_string().into_bytes();
     let stored_nothing = post("/TraceSegments", request).await.unwrap();
-    assert_eq!(stored_nothing.status(), 500, "a 5xx makes botocore retry");
-    assert_eq!(stored_nothing.headers()["x-amzn-errortype"], "InternalFailure");
+    assert_eq!(stored_nothing.status(), 503, "a 5xx makes botocore retry");
+    assert_eq!(stored_nothing.headers()["x-amzn-errortype"], "ServiceUnavailable");
     let body: Value = stored_nothing.json().await.unwrap();
-    assert_eq!(body, json!({"__type": "InternalFailure", "message": "cannot store spans: disk full"}));
+    assert_eq!(body, json!({"__type": "ServiceUnavailable", "message": "cannot store spans: disk full"}));
+    let metrics = client.get(format!("http://{address}/metrics")).send().await.unwrap().text().await.unwrap();
+    let dropped = "fluoro_dropped_total{source=\"put_trace_segments\",reason=\"disk_full\"} 1\n";
+    assert!(metrics.contains(dropped), "a refusal for a full disk is counted as such: {metrics}");
 
     let not_json = post("/TraceSegments", b"{\"TraceSegmentDocuments\": [1]}".to_vec()).await.unwrap();
     assert_eq!(not_json.status(), 400);

@@ -10,8 +10,23 @@ use crate::{push_rows_from_document, Document, Entity, LogRow, MetricPoint, Segm
 
 /// A sink could not keep a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("cannot store spans: {0}")]
-pub struct SinkError(pub String);
+#[error("cannot store spans: {message}")]
+pub struct SinkError {
+    pub message: String,
+    /// The disk is full: ingest counts the batch as `dropped{reason="disk_full"}`.
+    pub disk_full: bool,
+}
+
+impl SinkError {
+    pub fn new(message: impl Into<String>) -> SinkError {
+        SinkError { message: message.into(), disk_full: false }
+    }
+
+    /// Refused because the sink's disk is full; it takes writes again once space is freed.
+    pub fn disk_full(message: impl Into<String>) -> SinkError {
+        SinkError { message: message.into(), disk_full: true }
+    }
+}
 
 /// How durable a batch must be when `write` returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,6 +21,8 @@ pub enum StoreError {
     ReadOnly,
     #[error("recent data takes {bytes} bytes, its whole budget of {budget} (store.recent_max_bytes); refused until a flush makes room")]
     OverBudget { bytes: u64, budget: u64 },
+    #[error("the disk holding {data_dir} is full ({cause}); writes are refused until space is freed")]
+    DiskFull { data_dir: PathBuf, cause: String },
     #[error("invalid store configuration: {0}")]
     Config(String),
     #[error("blocks bucket: {0}")]

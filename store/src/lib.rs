@@ -8,7 +8,8 @@
 //! | module | holds |
 //! |---|---|
 //! | `store` | [`Store`], [`StoreConfig`]: write path, background flush, reads, recovery, close |
-//! | `wal` | the write-ahead log: segments, group commit, replay, checkpoint (format v1) |
+//! | `wal` | the write-ahead log: segments, group commit, replay (resynchronising past damage), checkpoint (format v1) |
+//! | `disk` | the disk-full state (writes refused, probed until space returns) and [`StoreHealth`] |
 //! | `recent` | recent data in memory, by trace; filling services of independent subsegments |
 //! | `block` | Parquet blocks: write, open, trace lookup, scans (format v1) |
 //! | `bucket` | span blocks published to an object-store bucket (S3, `file://`); restored on open |
@@ -41,6 +42,7 @@ mod block;
 mod bucket;
 pub mod columns;
 mod compaction;
+mod disk;
 mod error;
 mod logs;
 mod metrics;
@@ -57,6 +59,7 @@ mod wal;
 #[doc(hidden)]
 pub use block::bench_api;
 pub use bucket::{BlocksCacheStats, BucketConfig};
+pub use disk::StoreHealth;
 pub use error::{Result, StoreError};
 pub use logs::{LogCursor, LogPage, LogQuery, MAX_LOG_PAGE};
 pub use metrics::{MetricName, MetricQuery};
@@ -68,3 +71,4 @@ pub use store::{
     DEFAULT_LEASE_DURATION, DEFAULT_RECENT_MAX_BYTES, DEFAULT_RETENTION_MAX_AGE, DEFAULT_SYNC_INTERVAL,
     DEFAULT_WAL_QUEUE_RECORDS, MIN_RECENT_MAX_BYTES, OBSOLETE_FILE_GRACE,
 };
+pub use wal::Damage;

@@ -25,12 +25,13 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::block::{delete_blocks, open_blocks, BlockMeta, WrittenBlock};
+use crate::disk::DiskSpace;
 use crate::error::{Result, StoreError};
 use crate::logs::LogStore;
 use crate::metrics::MetricStore;
 use crate::retention::expired_blocks;
 use crate::store::{StoreConfig, OBSOLETE_FILE_GRACE};
-use crate::wal::{self, Checkpoint, Wal, WalEntry, WalOptions};
+use crate::wal::{self, Checkpoint, Damage, Wal, WalEntry, WalOptions};
 
 /// A kind of row kept beside the spans.
 pub(crate) trait SignalRow:
@@ -107,11 +108,15 @@ pub(crate) struct SignalStore<R> {
     flushing: Mutex<()>,
     obsolete: Mutex<Vec<(Instant, Arc<BlockMeta>)>>,
     closed: AtomicBool,
+    /// The store's disk-full state, shared with the spans.
+    disk: Arc<DiskSpace>,
+    /// What replay cut from this signal's log on open.
+    pub(crate) damage: Damage,
 }
 
 impl<R: SignalRow> SignalStore<R> {
     /// Opens `<data_dir>/<folder>` and recovers it as the span store recovers (docs/storage.md).
-    pub(crate) fn open(config: &StoreConfig) -> Result<SignalStore<R>> {
+    pub(crate) fn open(config: &StoreConfig, disk: &Arc<DiskSpace>) -> Result<SignalStore<R>> {
         let root = config.data_dir.join(R::FOLDER);
         let (wal_dir, blocks_dir) = (root.join("wal"), root.join("blocks"));
         for dir in [&wal_dir, &blocks_dir] {
@@ -123,7 +128,11 @@ impl<R: SignalRow> SignalStore<R> {
         let replayed = wal::replay::<Stored<R>>(&wal_dir, trusted.map_or(0, |c| c.generation))?;
         let next_generation = replayed.last_generation.max(checkpoint.map_or(0, |c| c.generation)) + 1;
         let max_block_id = blocks.iter().map(|b| b.id).chain(checkpoint.map(|c| c.block_id)).max();
-        let options = WalOptions { sync_interval: config.sync_interval, queue_records: config.wal_queue_records };
+        let options = WalOptions {
+            sync_interval: config.sync_interval,
+            queue_records: config.wal_queue_records,
+            disk: disk.clone(),
+        };
         let wal = Wal::start(&wal_dir, next_generation, replayed.next_sequence, options)?;
         tracing::info!(
             signal = R::FOLDER,
@@ -149,6 +158,8 @@ impl<R: SignalRow> SignalStore<R> {
             flushing: Mutex::new(()),
             obsolete: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
+            disk: disk.clone(),
+            damage: replayed.damage,
         })
     }
 
@@ -161,6 +172,7 @@ impl<R: SignalRow> SignalStore<R> {
         if rows.is_empty() {
             return Ok(());
         }
+        self.disk.check()?;
         let acknowledged = durability == Durability::Acknowledged;
         let first = self.next_sequence.fetch_add(rows.len() as u64, Ordering::SeqCst);
         let stored: Vec<Stored<R>> =
@@ -321,8 +333,15 @@ pub(crate) struct Signals {
 }
 
 impl Signals {
-    pub(crate) fn open(config: &StoreConfig) -> Result<Signals> {
-        Ok(Signals { logs: LogStore::open(config)?, metrics: MetricStore::open(config)? })
+    pub(crate) fn open(config: &StoreConfig, disk: &Arc<DiskSpace>) -> Result<Signals> {
+        Ok(Signals { logs: LogStore::open(config, disk)?, metrics: MetricStore::open(config, disk)? })
+    }
+
+    /// What replay cut from both logs on open.
+    pub(crate) fn damage(&self) -> Damage {
+        let mut damage = self.logs.damage;
+        damage.add(self.metrics.damage);
+        damage
     }
 
     /// Flushes every signal now; the first error is returned after trying all.
@@ -354,6 +373,7 @@ impl Signals {
 fn flush_if_due<R: SignalRow>(signal: &SignalStore<R>) {
     if signal.flush_due() {
         if let Err(error) = signal.flush() {
+            signal.disk.note(&error);
             tracing::warn!(signal = R::FOLDER, error = %error, "failed to flush recent rows to a block");
         }
     }

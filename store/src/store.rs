@@ -24,12 +24,13 @@
 //!
 //! Log records and metric points take the same steps in `signal.rs` (`logs/`, `metrics/`), on
 //! their own logs and blocks; the flush thread here flushes and maintains all three.
-//! `store/signals.rs` holds the `Store` methods that read and write them.
+//! `store/signals.rs` holds the `Store` methods that read and write them; `store/flusher.rs` the
+//! background thread (flushes, maintenance, and the full-disk probe of `disk.rs`).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -42,13 +43,14 @@ use polars::prelude::{col, concat, Expr, IntoLazy, LazyFrame, UnionArgs};
 use crate::block::{self, BlockMeta, Neighbours, WrittenBlock};
 use crate::bucket::{open_published, BlocksCacheStats, Bucket, BucketConfig, RemoteBlocks};
 use crate::compaction::{merge_blocks, plan_compaction};
+use crate::disk::{DiskSpace, StoreHealth};
 use crate::error::{Result, StoreError};
 use crate::recent::RecentSpans;
 use crate::record::StoredSpan;
 use crate::retention::expired_blocks;
 use crate::scan::{self, SpanScan};
 use crate::signal::Signals;
-use crate::wal::{self, Checkpoint, Wal, WalOptions};
+use crate::wal::{self, Checkpoint, Damage, Wal, WalOptions};
 
 pub const DEFAULT_FLUSH_ROWS: usize = 200_000;
 pub const DEFAULT_FLUSH_AGE: Duration = Duration::from_secs(60);
@@ -171,6 +173,10 @@ struct Shared {
     wal: Wal,
     /// Log records and metric points, each on its own log and blocks.
     signals: Signals,
+    /// Whether the data directory's disk is full; shared with every log thread.
+    disk: Arc<DiskSpace>,
+    /// What replay cut from the logs on open.
+    damage: Damage,
     next_sequence: AtomicU64,
     next_generation: AtomicU64,
     next_block_id: AtomicU64,
@@ -226,13 +232,21 @@ impl Store {
         active.insert(replayed.entries);
         let next_generation = replayed.last_generation.max(checkpoint.map_or(0, |c| c.generation)) + 1;
         let max_block_id = blocks.iter().map(|b| b.id).chain(checkpoint.map(|c| c.block_id)).max();
-        let options = WalOptions { sync_interval: config.sync_interval, queue_records: config.wal_queue_records };
+        let disk = Arc::new(DiskSpace::new(&config.data_dir));
+        let options = WalOptions {
+            sync_interval: config.sync_interval,
+            queue_records: config.wal_queue_records,
+            disk: disk.clone(),
+        };
         let wal = Wal::start(&wal_dir, next_generation, replayed.next_sequence, options)?;
-        let signals = Signals::open(&config)?;
+        let signals = Signals::open(&config, &disk)?;
+        let mut damage = replayed.damage;
+        damage.add(signals.damage());
         tracing::info!(
             blocks = blocks.len(),
             recovered_spans = recovered,
-            truncated_bytes = replayed.truncated_bytes,
+            damaged_records = damage.damaged_records,
+            damaged_bytes = damage.damaged_bytes,
             "store opened"
         );
         let shared = Arc::new(Shared {
@@ -243,6 +257,8 @@ impl Store {
             lease,
             wal,
             signals,
+            disk,
+            damage,
             next_sequence: AtomicU64::new(replayed.next_sequence),
             next_generation: AtomicU64::new(next_generation + 1),
             next_block_id: AtomicU64::new(max_block_id.map_or(1, |id| id + 1).max(roles::first_block_id(writer))),
@@ -374,6 +390,11 @@ impl Store {
     pub fn data_dir(&self) -> &Path {
         &self.shared.config.data_dir
     }
+
+    /// Whether the disk is full now (writes refused), and what recovery cut from the logs.
+    pub fn health(&self) -> StoreHealth {
+        StoreHealth { disk_full: self.shared.disk.is_full(), wal_damage: self.shared.damage }
+    }
 }
 
 impl Drop for Store {
@@ -388,7 +409,15 @@ impl Drop for Store {
 
 impl SpanSink for Store {
     fn write(&self, batch: SpanBatch) -> Result<(), SinkError> {
-        Store::write(self, batch).map_err(|error| SinkError(error.to_string()))
+        Store::write(self, batch).map_err(sink_error)
+    }
+}
+
+/// The sink's error: a full disk keeps its kind, so ingest counts and answers it as such.
+pub(crate) fn sink_error(error: StoreError) -> SinkError {
+    match error {
+        StoreError::DiskFull { .. } => SinkError::disk_full(error.to_string()),
+        other => SinkError::new(other.to_string()),
     }
 }
 
@@ -440,12 +469,13 @@ impl Shared {
         if self.config.role.is_query() {
             return Err(StoreError::ReadOnly);
         }
+        if batch.rows.is_empty() {
+            return Ok(());
+        }
+        self.disk.check()?;
         let acknowledged = batch.durability == Durability::Acknowledged;
         self.wait_for_room(acknowledged)?;
         let spans = stored_spans(batch, &self.next_sequence);
-        if spans.is_empty() {
-            return Ok(());
-        }
         let record = wal::encode_record(&spans)?;
         let pending = {
             let _order = self.order.lock();
@@ -730,55 +760,9 @@ fn stored_spans(batch: SpanBatch, next_sequence: &AtomicU64) -> Vec<StoredSpan> 
         .collect()
 }
 
-impl Flusher {
-    fn start(shared: Arc<Shared>) -> Result<Flusher> {
-        let (wake, wakeups) = mpsc::sync_channel(1);
-        let data_dir = shared.config.data_dir.clone();
-        let thread = std::thread::Builder::new()
-            .name("fluoro-flush".to_owned())
-            .spawn(move || flush_loop(&shared, &wakeups))
-            .map_err(|error| StoreError::io(data_dir, error))?;
-        Ok(Flusher { wake, thread })
-    }
-
-    fn stop(self) {
-        drop(self.wake);
-        let _ = self.thread.join();
-    }
-}
-
-/// Flushes when asked (rows) or when the age limit passes; stops when the store drops its
-/// sender.
-fn flush_loop(shared: &Shared, wakeups: &Receiver<()>) {
-    // Checking four times per age limit keeps a generation's age within 125 % of the limit.
-    let tick = (shared.config.flush_age / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
-    let mut last_maintenance = Instant::now();
-    loop {
-        match wakeups.recv_timeout(tick) {
-            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
-        let flushed = shared.flush_due();
-        if flushed {
-            if let Err(error) = shared.flush() {
-                tracing::warn!(error = %error, "failed to flush recent data to a block");
-            }
-        }
-        shared.signals.flush_due_ones();
-        if flushed || last_maintenance.elapsed() >= MAINTENANCE_INTERVAL {
-            last_maintenance = Instant::now();
-            if let Err(error) = shared.maintain(last_maintenance) {
-                tracing::warn!(error = %error, "failed to apply retention or compaction");
-            }
-            if let Err(error) = shared.signals.maintain(Some(last_maintenance)) {
-                tracing::warn!(error = %error, "failed to apply retention to log or metric blocks");
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod budget_tests;
+mod flusher;
 mod lease;
 use lease::MaintenanceLease;
 pub use lease::{LeaseStats, ABANDONED_AFTER_LEASES, DEFAULT_LEASE_DURATION};

@@ -9,8 +9,9 @@
 //!   any of them waits for an acknowledgement, one `fsync` for all of them. Best-effort
 //!   records (UDP) are fsynced by a timer within `sync_interval` of being written.
 //! - Every record carries its length and a CRC-32 of its payload, so replay finds a torn or
-//!   corrupt record, truncates the segment there and keeps everything before it; the bytes cut
-//!   are kept in the store's `quarantine/` first (damage mid-segment cuts intact records too).
+//!   corrupt record, skips to the next record that frames and checksums correctly, and keeps
+//!   every intact record before and after it; the bytes skipped are kept in the store's
+//!   `quarantine/` and cut out of the segment.
 //! - Spans carry the store's arrival `sequence`, so replay rebuilds recent data exactly,
 //!   whatever order concurrent writers reached the log in.
 //!
@@ -43,16 +44,20 @@
 //! which block holds everything before a generation: sharing segments would tie every log
 //! flush to a span flush and the two kinds of block to one checkpoint.
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, ErrorKind, Read, Seek, SeekFrom, Write};
+use std::io::{ErrorKind, Seek, SeekFrom, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use fluoro_proto::SpanRow;
 use serde::{Deserialize, Serialize};
 
+use crate::disk::DiskSpace;
 use crate::error::{Result, StoreError};
 use crate::record::StoredSpan;
 
@@ -128,15 +133,14 @@ pub(crate) fn frame_record(wire: &impl Serialize) -> Result<Vec<u8>> {
 /// The entries of consecutive records held in memory (a collector's answer, `remote.rs`);
 /// the first cut or damaged record fails the whole.
 pub(crate) fn decode_records<T: WalEntry>(bytes: &[u8]) -> std::result::Result<Vec<T>, &'static str> {
-    let mut reader = std::io::Cursor::new(bytes);
     let mut entries = Vec::new();
-    loop {
-        match read_record::<T>(&mut reader) {
-            RecordRead::End => return Ok(entries),
-            RecordRead::Record { entries: more, .. } => entries.extend(more),
-            RecordRead::Torn(problem) => return Err(problem),
-        }
+    let mut at = 0;
+    while at < bytes.len() {
+        let (more, end) = read_record::<T>(&bytes[at..])?;
+        entries.extend(more);
+        at += end;
     }
+    Ok(entries)
 }
 
 fn decode_payload(payload: &[u8]) -> Option<Vec<StoredSpan>> {
@@ -182,13 +186,28 @@ pub(crate) struct Replayed<T = StoredSpan> {
     pub(crate) next_sequence: u64,
     /// The newest generation present (0 when the log is empty).
     pub(crate) last_generation: u64,
-    /// Bytes cut off torn or corrupt tails.
-    pub(crate) truncated_bytes: u64,
+    /// What replay cut out of the segments (torn tails, damaged records), kept in quarantine.
+    pub(crate) damage: Damage,
 }
 
 impl<T> Default for Replayed<T> {
     fn default() -> Self {
-        Replayed { entries: Vec::new(), next_sequence: 0, last_generation: 0, truncated_bytes: 0 }
+        Replayed { entries: Vec::new(), next_sequence: 0, last_generation: 0, damage: Damage::default() }
+    }
+}
+
+/// What a replay cut: each damaged stretch (one or more records; a torn tail is one) and its
+/// bytes. Exported on `/metrics`, so damage is seen without reading the server's log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Damage {
+    pub damaged_records: u64,
+    pub damaged_bytes: u64,
+}
+
+impl Damage {
+    pub(crate) fn add(&mut self, other: Damage) {
+        self.damaged_records += other.damaged_records;
+        self.damaged_bytes += other.damaged_bytes;
     }
 }
 
@@ -208,63 +227,117 @@ pub(crate) fn replay<T: WalEntry>(dir: &Path, skip_before: u64) -> Result<Replay
     Ok(replayed)
 }
 
+/// Replays one segment. A damaged record does not end it: replay looks for the next offset
+/// where a record frames and checksums correctly and goes on from there ([`next_intact_record`]),
+/// so damage in the middle costs only the damaged bytes. Those are copied to quarantine and
+/// taken out of the segment, so the next replay does not find them again.
 fn replay_segment<T: WalEntry>(path: &Path, replayed: &mut Replayed<T>) -> Result<()> {
-    let file = OpenOptions::new().read(true).write(true).open(path).map_err(|error| StoreError::io(path, error))?;
-    let file_len = file.metadata().map_err(|error| StoreError::io(path, error))?.len();
-    let mut reader = BufReader::new(file);
-    let Some(first_sequence) = read_header(&mut reader, path)? else {
+    let bytes = fs::read(path).map_err(|error| StoreError::io(path, error))?;
+    let Some(first_sequence) = read_header(&bytes, path)? else {
         // Created but the header never reached the disk: nothing was ever acknowledged in it.
         tracing::warn!(path = %path.display(), "removing write-ahead log segment with a torn header");
-        drop(reader);
         return fs::remove_file(path).map_err(|error| StoreError::io(path, error));
     };
     replayed.next_sequence = replayed.next_sequence.max(first_sequence);
-    let mut offset = HEADER_BYTES as u64;
-    loop {
-        match read_record::<T>(&mut reader) {
-            RecordRead::End => return Ok(()),
-            RecordRead::Record { entries, bytes } => {
-                offset += bytes;
-                let after_last = entries.iter().map(|entry: &T| entry.sequence() + 1).max().unwrap_or(0);
-                replayed.next_sequence = replayed.next_sequence.max(after_last);
-                replayed.entries.extend(entries);
+    let mut damaged: Vec<Range<usize>> = Vec::new();
+    // Built only after a resynchronisation: a false match must not bring a span back twice.
+    let mut seen: Option<HashSet<u64>> = None;
+    let mut offset = HEADER_BYTES;
+    while offset < bytes.len() {
+        let (entries, next) = match read_record::<T>(&bytes[offset..]) {
+            Ok((entries, length)) => (entries, offset + length),
+            Err(reason) => {
+                let resume = next_intact_record::<T>(&bytes, offset + 1).unwrap_or(bytes.len());
+                tracing::warn!(path = %path.display(), offset, resume, reason,
+                               "skipping a torn or damaged write-ahead log record; the bytes are kept in quarantine");
+                damaged.push(offset..resume);
+                seen.get_or_insert_with(|| replayed.entries.iter().map(WalEntry::sequence).collect());
+                offset = resume;
+                continue;
             }
-            RecordRead::Torn(reason) => {
-                let kept = quarantine_tail(path, offset)?;
-                tracing::warn!(path = %path.display(), offset, reason, quarantined = %kept.display(),
-                               "truncating write-ahead log at a torn or damaged record; the cut bytes are kept");
-                replayed.truncated_bytes += file_len - offset;
-                return reader.into_inner().set_len(offset).map_err(|error| StoreError::io(path, error));
-            }
+        };
+        offset = next;
+        let mut entries = entries;
+        if let Some(seen) = &mut seen {
+            entries.retain(|entry| seen.insert(entry.sequence()));
         }
+        let after_last = entries.iter().map(|entry| entry.sequence() + 1).max().unwrap_or(0);
+        replayed.next_sequence = replayed.next_sequence.max(after_last);
+        replayed.entries.extend(entries);
+    }
+    if damaged.is_empty() {
+        return Ok(());
+    }
+    for range in &damaged {
+        let kept = quarantine(path, range.start, &bytes[range.clone()])?;
+        tracing::warn!(path = %path.display(), offset = range.start, bytes = range.len(),
+                       quarantined = %kept.display(), "kept damaged write-ahead log bytes");
+        replayed.damage.add(Damage { damaged_records: 1, damaged_bytes: range.len() as u64 });
+    }
+    cut_damage(path, &bytes, &damaged);
+    Ok(())
+}
+
+/// The first offset from `from` on where a whole record frames (a length in range that fits
+/// the segment), checksums and decodes. Damage cannot fake this in practice: a stretch of
+/// other bytes passes the CRC-32 about once in 4 billion tries, and must then decode too.
+fn next_intact_record<T: WalEntry>(bytes: &[u8], from: usize) -> Option<usize> {
+    (from..bytes.len().saturating_sub(RECORD_HEADER_BYTES - 1)).find(|&at| read_record::<T>(&bytes[at..]).is_ok())
+}
+
+/// Takes the damaged stretches out of the segment: a tail is cut off in place; damage in the
+/// middle is removed by writing the intact records to a new file renamed over the segment. A
+/// failure (no space for the copy, say) leaves the segment as it was: the next replay skips
+/// the same damage again.
+fn cut_damage(path: &Path, bytes: &[u8], damaged: &[Range<usize>]) {
+    let cut = match damaged {
+        [only] if only.end == bytes.len() => OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|file| file.set_len(only.start as u64).and_then(|()| file.sync_all())),
+        _ => rewrite_without(path, bytes, damaged),
+    };
+    if let Err(error) = cut {
+        tracing::warn!(path = %path.display(), error = %error,
+                       "could not take damaged bytes out of a write-ahead log segment; the next replay skips them again");
     }
 }
 
-/// Copies a segment's bytes from `offset` on into the store's `quarantine/` (owner-only), named
-/// `<segment>.<offset>.<unix seconds>`, before replay cuts them: damage in the middle of a
-/// segment takes the intact records after it too, and an operator can still recover those.
-fn quarantine_tail(path: &Path, offset: u64) -> Result<PathBuf> {
-    let bytes = fs::read(path).map_err(|error| StoreError::io(path, error))?;
+fn rewrite_without(path: &Path, bytes: &[u8], damaged: &[Range<usize>]) -> std::io::Result<()> {
+    let tmp = path.with_extension("wal.tmp");
+    let mut file = File::create(&tmp)?;
+    let mut from = 0;
+    for range in damaged {
+        file.write_all(&bytes[from..range.start])?;
+        from = range.end;
+    }
+    file.write_all(&bytes[from..])?;
+    file.sync_all()?;
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Copies damaged bytes of a segment, found at `offset`, into the store's `quarantine/`
+/// (owner-only), named `<segment>.<offset>.<unix seconds>`, before replay cuts them: an
+/// operator can still look at them.
+fn quarantine(path: &Path, offset: usize, damaged: &[u8]) -> Result<PathBuf> {
     let wal_dir = path.parent().unwrap_or(path);
     let dir = wal_dir.parent().unwrap_or(wal_dir).join(crate::block::QUARANTINE_DIR);
     fluoro_proto::create_private_dir(&dir).map_err(|error| StoreError::io(&dir, error))?;
     let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
     let name = path.file_name().and_then(|name| name.to_str()).unwrap_or("segment");
     let kept = dir.join(format!("{name}.{offset}.{seconds}"));
-    let tail = bytes.get(offset as usize..).unwrap_or_default();
-    fs::write(&kept, tail).map_err(|error| StoreError::io(&kept, error))?;
+    fs::write(&kept, damaged).map_err(|error| StoreError::io(&kept, error))?;
     sync_dir(&dir)?;
     Ok(kept)
 }
 
 /// The header's first sequence; `None` when the file is too short to hold a header.
-fn read_header(reader: &mut impl Read, path: &Path) -> Result<Option<u64>> {
-    let mut header = [0u8; HEADER_BYTES];
-    match reader.read_exact(&mut header) {
-        Ok(()) => {}
-        Err(error) if error.kind() == ErrorKind::UnexpectedEof => return Ok(None),
-        Err(error) => return Err(StoreError::io(path, error)),
-    }
+fn read_header(bytes: &[u8], path: &Path) -> Result<Option<u64>> {
+    let Some(header) = bytes.get(..HEADER_BYTES) else { return Ok(None) };
     let wal_error = |message: String| StoreError::Wal { path: path.to_owned(), message };
     if &header[..8] != WAL_MAGIC {
         return Err(wal_error("not a Fluoro write-ahead log segment (bad magic bytes)".to_owned()));
@@ -278,51 +351,24 @@ fn read_header(reader: &mut impl Read, path: &Path) -> Result<Option<u64>> {
     Ok(Some(u64::from_le_bytes(first_sequence)))
 }
 
-enum RecordRead<T> {
-    End,
-    Record { entries: Vec<T>, bytes: u64 },
-    Torn(&'static str),
-}
-
-fn read_record<T: WalEntry>(reader: &mut impl Read) -> RecordRead<T> {
-    let mut header = [0u8; RECORD_HEADER_BYTES];
-    match read_fully(reader, &mut header) {
-        Ok(0) => return RecordRead::End,
-        Ok(RECORD_HEADER_BYTES) => {}
-        Ok(_) => return RecordRead::Torn("short record header"),
-        Err(_) => return RecordRead::Torn("unreadable record header"),
-    }
+/// The record at the start of `bytes`: its entries and its length, header included; or why
+/// it is not a whole, intact record.
+fn read_record<T: WalEntry>(bytes: &[u8]) -> std::result::Result<(Vec<T>, usize), &'static str> {
+    let Some(header) = bytes.get(..RECORD_HEADER_BYTES) else { return Err("short record header") };
     let length = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
     let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
     if length > MAX_RECORD_BYTES {
-        return RecordRead::Torn("record length out of range");
+        return Err("record length out of range");
     }
-    let mut payload = vec![0u8; length as usize];
-    match read_fully(reader, &mut payload) {
-        Ok(read) if read == payload.len() => {}
-        _ => return RecordRead::Torn("short record payload"),
+    let end = RECORD_HEADER_BYTES + length as usize;
+    let Some(payload) = bytes.get(RECORD_HEADER_BYTES..end) else { return Err("short record payload") };
+    // Decoding first: bytes that are not a record fail within a few of them, while the
+    // checksum reads the whole claimed length, and resynchronising tries every offset.
+    let entries = T::decode(payload).ok_or("undecodable payload")?;
+    if crc32fast::hash(payload) != crc {
+        return Err("checksum mismatch");
     }
-    if crc32fast::hash(&payload) != crc {
-        return RecordRead::Torn("checksum mismatch");
-    }
-    match T::decode(&payload) {
-        Some(entries) => RecordRead::Record { entries, bytes: (RECORD_HEADER_BYTES + payload.len()) as u64 },
-        None => RecordRead::Torn("undecodable payload"),
-    }
-}
-
-/// Like `read_exact`, but tells how much was read before the end of the file.
-fn read_fully(reader: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        match reader.read(&mut buffer[filled..]) {
-            Ok(0) => break,
-            Ok(read) => filled += read,
-            Err(error) if error.kind() == ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(filled)
+    Ok((entries, end))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -409,6 +455,8 @@ pub(crate) struct WalOptions {
     pub(crate) sync_interval: Duration,
     /// Records waiting for the log thread; writers block beyond it.
     pub(crate) queue_records: usize,
+    /// Marked full by the log thread when a write fails for space.
+    pub(crate) disk: Arc<DiskSpace>,
 }
 
 impl Wal {
@@ -416,8 +464,13 @@ impl Wal {
     pub(crate) fn start(dir: &Path, generation: u64, first_sequence: u64, options: WalOptions) -> Result<Wal> {
         let segment = OpenSegment::create(dir, generation, first_sequence)?;
         let (commands, receiver) = mpsc::sync_channel(options.queue_records.max(1));
-        let writer =
-            LogWriter { dir: dir.to_owned(), segment, sync_interval: options.sync_interval, unsynced_since: None };
+        let writer = LogWriter {
+            dir: dir.to_owned(),
+            segment,
+            sync_interval: options.sync_interval,
+            unsynced_since: None,
+            disk: options.disk,
+        };
         let thread = std::thread::Builder::new()
             .name("fluoro-wal".to_owned())
             .spawn(move || writer.run(receiver))
@@ -512,7 +565,12 @@ impl OpenSegment {
             file.sync_all()?;
             Ok(file)
         };
-        let file = create().map_err(|error| StoreError::io(&path, error))?;
+        let file = create().map_err(|error| {
+            // A segment left half-created (no space for its header, say) would be in the way
+            // of nothing, but would pile up while a full disk makes every rotation fail.
+            let _ = fs::remove_file(&path);
+            StoreError::io(&path, error)
+        })?;
         sync_dir(dir)?;
         Ok(OpenSegment { path, file, good_len: HEADER_BYTES as u64 })
     }
@@ -543,6 +601,7 @@ struct LogWriter {
     sync_interval: Duration,
     /// When the oldest record not yet fsynced was written.
     unsynced_since: Option<Instant>,
+    disk: Arc<DiskSpace>,
 }
 
 impl LogWriter {
@@ -604,16 +663,18 @@ impl LogWriter {
         if outcome.is_ok() && !waiting.is_empty() {
             outcome = self.sync();
         }
+        let out_of_space = outcome.as_ref().err().is_some_and(|error| self.disk.note(error));
         if let Err(error) = &outcome {
             tracing::warn!(path = %self.segment.path.display(), error = %error, "failed to append to wal");
         }
         for done in waiting.drain(..) {
-            let _ = done.send(
-                outcome
-                    .as_ref()
-                    .map(|_| ())
-                    .map_err(|error| StoreError::Wal { path: self.segment.path.clone(), message: error.to_string() }),
-            );
+            let _ = done.send(match &outcome {
+                Ok(()) => Ok(()),
+                // The segment was cut back to its last whole record: the log goes on once
+                // there is space, and the writer hears why it was refused.
+                Err(_) if out_of_space => Err(self.disk.error()),
+                Err(error) => Err(StoreError::Wal { path: self.segment.path.clone(), message: error.to_string() }),
+            });
         }
     }
 
@@ -621,7 +682,11 @@ impl LogWriter {
         match command {
             Command::Append { .. } => {}
             Command::Rotate { generation, first_sequence, done } => {
-                let _ = done.send(self.rotate(generation, first_sequence));
+                let rotated = self.rotate(generation, first_sequence);
+                if let Err(error) = &rotated {
+                    self.disk.note(error);
+                }
+                let _ = done.send(rotated);
             }
             Command::RemoveBefore { generation, done } => {
                 let _ = done.send(remove_segments_before(&self.dir, generation));
@@ -651,6 +716,7 @@ impl LogWriter {
             return;
         }
         if let Err(error) = self.sync() {
+            self.disk.note(&error);
             tracing::warn!(path = %self.segment.path.display(), error = %error, "failed to sync wal");
         }
     }
@@ -664,3 +730,6 @@ fn remove_segments_before(dir: &Path, generation: u64) -> Result<()> {
     }
     sync_dir(dir)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,6 @@
 //! Recovery: what was acknowledged survives a crash (a drop without `close`), a torn last log
-//! record or damage mid-segment is cut off without losing the records before it (the bytes cut
-//! kept in `quarantine/`), and `close` leaves complete Parquet.
+//! record or damage mid-segment is cut out without losing the intact records before or after it
+//! (the bytes cut kept in `quarantine/` and counted), and `close` leaves complete Parquet.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -91,6 +91,7 @@ fn a_torn_last_record_is_cut_off_and_the_rest_kept() {
         assert!((0..10).all(|n| present(&store, n)), "records before the torn one are kept");
         assert_eq!(fs::metadata(&path).unwrap().len(), intact_len, "the torn tail is truncated");
         assert_eq!(quarantined(dir.path()), vec![tail.clone()], "the cut bytes are kept in quarantine/");
+        assert_eq!(store.health().wal_damage.damaged_bytes, tail.len() as u64, "and counted");
         put_trace(&store, 10);
         drop(store);
         let store = open(dir.path());
@@ -99,7 +100,7 @@ fn a_torn_last_record_is_cut_off_and_the_rest_kept() {
 }
 
 #[test]
-fn damage_in_the_middle_of_a_segment_keeps_what_precedes_and_quarantines_the_rest() {
+fn damage_in_the_middle_of_a_segment_keeps_what_precedes_and_follows_and_quarantines_the_damage() {
     let dir = dir_left_with_traces(10);
     let path = newest_wal_segment(dir.path());
     let mut bytes = fs::read(&path).unwrap();
@@ -108,13 +109,26 @@ fn damage_in_the_middle_of_a_segment_keeps_what_precedes_and_quarantines_the_res
     fs::write(&path, &bytes).unwrap();
 
     let store = open(dir.path());
-    let kept = fs::metadata(&path).unwrap().len() as usize;
-    assert!(kept > 28 && kept <= middle, "cut at the damaged record: {kept} of {} bytes", bytes.len());
-    assert!(present(&store, 0), "the records before the damage are replayed");
-    assert_eq!(quarantined(dir.path()), vec![bytes[kept..].to_vec()], "everything cut is in quarantine/");
+    let kept: Vec<u32> = (0..10).filter(|n| present(&store, *n)).collect();
+    // Each trace is one record, so the damage costs exactly one, in the middle.
+    assert_eq!(kept.len(), 9, "the records before and after the damaged one are replayed: {kept:?}");
+    assert!(present(&store, 0) && present(&store, 9), "{kept:?}");
+    let cut = quarantined(dir.path());
+    assert_eq!(cut.len(), 1, "one damaged stretch kept in quarantine/");
+    let damaged = &cut[0];
+    let at = bytes.windows(damaged.len()).position(|window| window == damaged.as_slice()).unwrap();
+    assert!(at <= middle && middle < at + damaged.len(), "what was cut holds the damaged byte");
+    assert!(damaged.len() < bytes.len() / 5, "and no more than its record: {} bytes", damaged.len());
+    let health = store.health();
+    assert_eq!((health.wal_damage.damaged_records, health.wal_damage.damaged_bytes), (1, damaged.len() as u64));
+    let rest = [&bytes[..at], &bytes[at + damaged.len()..]].concat();
+    assert_eq!(fs::read(&path).unwrap(), rest, "the segment keeps every intact record, without the damage");
     put_trace(&store, 10);
     drop(store);
-    assert!(present(&open(dir.path()), 10), "the store goes on writing after recovery");
+    let store = open(dir.path());
+    let after: Vec<u32> = (0..11).filter(|n| present(&store, *n)).collect();
+    assert_eq!(after, [kept, vec![10]].concat(), "the store goes on writing after recovery");
+    assert_eq!(store.health().wal_damage.damaged_records, 0, "the damage is not found twice");
 }
 
 /// The contents of every file in the store's `quarantine/`.
@@ -169,4 +183,54 @@ fn scans_see_recent_data_and_blocks_as_one() {
     let predicate = polars::prelude::col("name").eq(polars::prelude::lit("nothing"));
     let frame = store.scan(0, i64::MAX, &[], Some(predicate)).unwrap().collect().unwrap();
     assert_eq!(frame.height(), 0);
+}
+
+#[test]
+fn damage_at_the_start_of_a_large_segment_is_skipped_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    // 200 records of 100 traces each: a segment of several MiB behind the damage.
+    for first in (0..20_000).step_by(100) {
+        let documents: Vec<_> = (first..first + 100)
+            .map(|n| segment(&trace(n), "0000000000000001", "web", Some(11.0), json!([])))
+            .collect();
+        put(&store, &documents);
+    }
+    drop(store);
+    let path = newest_wal_segment(dir.path());
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[28 + 100] ^= 0xFF;
+    fs::write(&path, &bytes).unwrap();
+
+    let started = std::time::Instant::now();
+    let store = open(dir.path());
+    let took = started.elapsed();
+    eprintln!("replaying {} bytes past damage at their start took {took:?}", bytes.len());
+    assert_eq!(store.health().wal_damage.damaged_records, 1);
+    assert!(!present(&store, 0) && present(&store, 100) && present(&store, 19_999));
+    assert!(took < std::time::Duration::from_secs(20), "resynchronising took {took:?}");
+}
+
+#[test]
+fn a_large_torn_last_record_is_cut_off_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    put_trace(&store, 0);
+    // One record of 4,000 traces (what one large PutTraceSegments request makes), torn in its
+    // middle: every offset of its first half is tried as a record start, none is one.
+    let documents: Vec<_> =
+        (1..4_001).map(|n| segment(&trace(n), "0000000000000001", "web", Some(11.0), json!([]))).collect();
+    put(&store, &documents);
+    drop(store);
+    let path = newest_wal_segment(dir.path());
+    let length = fs::metadata(&path).unwrap().len();
+    OpenOptions::new().write(true).open(&path).unwrap().set_len(length - length / 2).unwrap();
+
+    let started = std::time::Instant::now();
+    let store = open(dir.path());
+    let took = started.elapsed();
+    eprintln!("cutting a torn record of {} bytes took {took:?}", length / 2);
+    assert!(present(&store, 0) && !present(&store, 1));
+    assert_eq!(store.health().wal_damage.damaged_records, 1);
+    assert!(took < std::time::Duration::from_secs(20), "resynchronising took {took:?}");
 }

@@ -28,11 +28,13 @@ pub(crate) enum XrayApiError {
 impl XrayApiError {
     /// The error name clients see. `InvalidRequestException` is in the X-Ray model, so boto3
     /// raises `client.exceptions.InvalidRequestException`; `InternalFailure` is the common AWS
-    /// name for a server-side failure.
+    /// name for a server-side failure, `ServiceUnavailable` the common one for a refusal to
+    /// retry later (a full disk, recent data over its budget).
     fn name(&self) -> &'static str {
         match self {
             XrayApiError::InvalidRequest(_) | XrayApiError::BodyTooLarge { .. } => "InvalidRequestException",
-            XrayApiError::Sink(_) | XrayApiError::Internal(_) => "InternalFailure",
+            XrayApiError::Sink(_) => "ServiceUnavailable",
+            XrayApiError::Internal(_) => "InternalFailure",
         }
     }
 
@@ -42,7 +44,9 @@ impl XrayApiError {
         match self {
             XrayApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             XrayApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            XrayApiError::Sink(_) | XrayApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // Nothing was kept: 503 says so, and botocore retries it like any 5xx.
+            XrayApiError::Sink(_) => StatusCode::SERVICE_UNAVAILABLE,
+            XrayApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

@@ -89,12 +89,12 @@ impl Store {
 
 impl LogSink for Store {
     fn write_logs(&self, batch: LogBatch) -> Result<(), SinkError> {
-        Store::write_logs(self, batch).map_err(|error| SinkError(error.to_string()))
+        Store::write_logs(self, batch).map_err(super::sink_error)
     }
 }
 
 impl MetricSink for Store {
     fn write_metrics(&self, batch: MetricBatch) -> Result<(), SinkError> {
-        Store::write_metrics(self, batch).map_err(|error| SinkError(error.to_string()))
+        Store::write_metrics(self, batch).map_err(super::sink_error)
     }
 }

@@ -287,6 +287,7 @@ async fn serve(
     let cached_store = store.clone();
     let lease_store = store.clone();
     let collectors = cluster.collectors.clone();
+    let health_store = store.clone();
     let ingest = ingest
         .with_prometheus_source(Arc::new(move || collectors.as_ref().map(|c| c.prometheus()).unwrap_or_default()))
         .with_prometheus_source(Arc::new(move || latest.prometheus()))
@@ -296,7 +297,9 @@ async fn serve(
         }))
         .with_prometheus_source(Arc::new(move || {
             lease_store.lease_stats().map(|stats| stats.prometheus()).unwrap_or_default()
-        }));
+        }))
+        // A full disk, and what replaying the write-ahead logs cut on start.
+        .with_prometheus_source(Arc::new(move || health_store.health().prometheus()));
     let data_dir = config.data_dir.clone();
     // The dashboard's GET pages and assets beside the API's POST operations, on one port.
     let api_routes = fluoro_ui::api_router_with_limits(store.clone(), groups.clone(), limits.queries)
