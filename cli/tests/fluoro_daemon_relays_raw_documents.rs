@@ -29,11 +29,17 @@ impl FluoroDaemon {
 
     /// Forwarding to each of `collectors` (one `--forward` each).
     pub(crate) fn start_to(collectors: &[&str]) -> FluoroDaemon {
+        FluoroDaemon::start_with(collectors, &[])
+    }
+
+    /// Forwarding to each of `collectors`, with `extra_args` on its command line.
+    pub(crate) fn start_with(collectors: &[&str], extra_args: &[&str]) -> FluoroDaemon {
         let forward = collectors.iter().flat_map(|url| ["--forward", url]);
         let mut child = Command::new(env!("CARGO_BIN_EXE_fluoro"))
             .arg("daemon")
             .args(forward)
             .args(["--udp-bind", "127.0.0.1:0", "--sampling-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0"])
+            .args(extra_args)
             .env("FLUORO_LOG", "warn")
             .stdout(Stdio::piped())
             .spawn()

@@ -3,6 +3,7 @@
 //! | module | holds |
 //! |---|---|
 //! | `ingest` | [`Ingest`]: parse, validate, count and write, shared by every receiver |
+//! | `trace_sizes` | recent spans per trace against `limits.spans_per_trace` |
 //! | `sink` | [`MemorySink`]: `fluoro_proto::SpanSink` and `TraceSource` in memory, bounded |
 //! | `counters` | [`Counters`]: received, accepted, rejected and dropped, per source and reason |
 //! | `udp` | the X-Ray daemon UDP protocol; `udp/drops.rs` reads the kernel's socket drop count |
@@ -34,6 +35,7 @@ mod otlp;
 mod sampling;
 mod server;
 mod sink;
+mod trace_sizes;
 mod udp;
 mod xray_api;
 
@@ -52,6 +54,7 @@ pub use sampling::{
 };
 pub use server::{start, start_daemon, DaemonConfig, RunningDaemon, RunningServer, ServerAddresses, ServerConfig};
 pub use sink::MemorySink;
+pub use trace_sizes::DEFAULT_SPANS_PER_TRACE;
 pub use udp::{UdpConfig, UdpHandoff, UdpReceiver};
 pub use xray_api::{
     metrics_router, xray_api_router, xray_api_router_with_limits, XrayApiLimits, MAX_DOCUMENTS_PER_REQUEST,
