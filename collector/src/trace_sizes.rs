@@ -9,8 +9,9 @@
 //! - Two generations of counts, each of at most [`MAX_TRACES_PER_GENERATION`] traces: the
 //!   current one is retired to "previous" after [`GENERATION`] or when full, and a trace's count
 //!   is the sum of both. So a trace is bounded over 10 to 20 minutes of ingest (X-Ray traces
-//!   last seconds), memory stays bounded (~2 × 16 MiB) however many traces arrive, and a flood
-//!   of new traces only shortens the window. After a restart, counting starts over.
+//!   last seconds), memory stays bounded (~2 × 13 MiB: 400,000 entries fit a table of 2^19
+//!   buckets) however many traces arrive, and a flood of new traces only shortens the window.
+//!   After a restart, counting starts over.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,7 +24,7 @@ pub const DEFAULT_SPANS_PER_TRACE: usize = 10_000;
 /// How long one generation of counts collects before it becomes the previous one.
 const GENERATION: Duration = Duration::from_secs(600);
 /// Traces counted per generation; a full generation is retired early.
-const MAX_TRACES_PER_GENERATION: usize = 500_000;
+const MAX_TRACES_PER_GENERATION: usize = 400_000;
 
 /// The recent span count of each trace, against a limit.
 #[derive(Debug)]

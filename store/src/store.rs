@@ -298,6 +298,8 @@ impl Store {
     /// read from the blocks (plus what choosing versions needs), so a caller names the few it
     /// uses. The predicate is pushed into the scan, so it must hold for all versions of a span
     /// or for none (a test on the trace id, say).
+    /// Within a query's time budget ([`with_deadline`](crate::with_deadline)): refused once it is
+    /// past, and the frame fails when computed past it (`deadline.rs`).
     pub fn scan(&self, from_us: i64, to_us: i64, columns: &[&str], predicate: Option<Expr>) -> Result<LazyFrame> {
         let scan = self.shared.scan(from_us, to_us, &scan::with_version_columns(columns), predicate)?;
         scan::one_version_per_span(scan, columns)
@@ -671,6 +673,7 @@ impl Shared {
     }
 
     fn scan(&self, from_us: i64, to_us: i64, columns: &[&str], predicate: Option<Expr>) -> Result<SpanScan> {
+        let deadline = crate::deadline::current()?;
         let (recent, blocks, shared_traces) = {
             let state = self.state.read();
             let recent: Vec<StoredSpan> = state.recent().flat_map(|recent| recent.spans_in(from_us, to_us)).collect();
@@ -683,7 +686,8 @@ impl Shared {
         };
         let mut frames = Vec::new();
         for block in &blocks {
-            frames.push(block::scan_block(block, from_us, to_us, columns, predicate.clone())?);
+            let frame = block::scan_block(block, from_us, to_us, columns, predicate.clone())?;
+            frames.push(crate::deadline::checked(frame, deadline));
         }
         let mut recent_frame = block::spans_to_frame(&recent)?.lazy();
         if let Some(predicate) = predicate {

@@ -9,6 +9,7 @@ mod data_dir_is_owner_only;
 mod logs_are_kept_beside_spans;
 mod metrics_are_kept_beside_spans;
 mod model;
+mod queries_stop_at_their_deadline;
 mod recovery;
 mod retention_and_compaction;
 mod trace_assembly;

@@ -1,0 +1,56 @@
+//! A query's time budget (`limits.query_seconds`), checked where the store can stop a query
+//! between two pieces of work: polars' `collect()` cannot be interrupted from outside, so the
+//! budget is checked
+//!
+//! - when a scan starts ([`Store::scan`](crate::Store::scan)): a query of several steps stops at
+//!   its next scan, and
+//! - after each block of a scan is read: the block's frame passes through a check that fails
+//!   once the deadline is past, and polars then starts no further block of that scan (its
+//!   union of blocks stops at the first error), so a scan over many blocks stops within the
+//!   blocks being read at that moment.
+//!
+//! Work already running on frames in memory (a group-by over spans already read) finishes.
+//! The deadline is the calling thread's ([`with_deadline`]): the query API runs each query on
+//! a blocking thread of its own, and the analyzer between it and the store need not pass it.
+
+use std::cell::Cell;
+use std::time::Instant;
+
+use polars::prelude::{AllowedOptimizations, LazyFrame, PolarsError};
+
+use crate::error::{Result, StoreError};
+
+thread_local! {
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Runs `work` with scans on this thread bound by `deadline` (none: unbounded), then restores
+/// the previous deadline.
+pub fn with_deadline<T>(deadline: Option<Instant>, work: impl FnOnce() -> T) -> T {
+    let previous = DEADLINE.with(|cell| cell.replace(deadline));
+    let answer = work();
+    DEADLINE.with(|cell| cell.set(previous));
+    answer
+}
+
+/// This thread's deadline, refused when already past.
+pub(crate) fn current() -> Result<Option<Instant>> {
+    let deadline = DEADLINE.with(Cell::get);
+    match deadline {
+        Some(at) if Instant::now() >= at => Err(StoreError::DeadlinePassed),
+        _ => Ok(deadline),
+    }
+}
+
+/// `frame`, failing once `deadline` is past when it is computed.
+pub(crate) fn checked(frame: LazyFrame, deadline: Option<Instant>) -> LazyFrame {
+    let Some(deadline) = deadline else { return frame };
+    let check = move |spans| {
+        if Instant::now() >= deadline {
+            return Err(PolarsError::ComputeError(StoreError::DeadlinePassed.to_string().into()));
+        }
+        Ok(spans)
+    };
+    // Filters and column choices above the check still reach the block's Parquet scan below it.
+    frame.map(check, AllowedOptimizations::default(), None, Some("query deadline"))
+}
