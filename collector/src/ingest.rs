@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use fluoro_proto::{
-    parse_document_with, DocumentError, LogBatch, LogRow, LogSink, MetricBatch, MetricPoint, MetricSink, Rules, SpanRow,
+    parse_document_with, DocumentError, LogBatch, LogRow, LogSink, MetricBatch, MetricPoint, MetricSink, Rules,
+    SpanRow, TraceId,
 };
 
 use crate::counters::{Counters, DropReason, RejectReason, Source};
@@ -141,8 +142,11 @@ impl Ingest {
         // One look at the trace counts for the whole batch, after parsing: parsing under the
         // lock would serialize the UDP workers.
         let admitted = self.trace_sizes.admit(parsed.iter().map(|(_, _, document)| {
-            let (trace, spans) = document.trace_and_span_count();
-            (trace.unwrap_or_default(), spans)
+            // Validation refuses entities without a trace id; were one to pass, it counts nothing.
+            match document.trace_and_span_count() {
+                (Some(trace), spans) => (trace, spans),
+                (None, _) => (TraceId::default(), 0),
+            }
         }));
         for ((index, bytes, document), admitted) in parsed.into_iter().zip(admitted) {
             if admitted {

@@ -2,12 +2,13 @@
 //! between two pieces of work: polars' `collect()` cannot be interrupted from outside, so the
 //! budget is checked
 //!
-//! - when a scan starts ([`Store::scan`](crate::Store::scan)): a query of several steps stops at
-//!   its next scan, and
+//! - when a scan over blocks starts ([`Store::scan`](crate::Store::scan)): a query of several
+//!   steps stops at its next scan, and
 //! - after each block of a scan is read: the block's frame passes through a check that fails
 //!   once the deadline is past, and polars then starts no further block of that scan (its
 //!   union of blocks stops at the first error), so a scan over many blocks stops within the
-//!   blocks being read at that moment.
+//!   blocks being read at that moment. (Recent data is in memory and bounded; it is not
+//!   checked.)
 //!
 //! Work already running on frames in memory (a group-by over spans already read) finishes.
 //! The deadline is the calling thread's ([`with_deadline`]): the query API runs each query on
@@ -33,18 +34,13 @@ pub fn with_deadline<T>(deadline: Option<Instant>, work: impl FnOnce() -> T) -> 
     answer
 }
 
-/// This thread's deadline, refused when already past.
-pub(crate) fn current() -> Result<Option<Instant>> {
-    let deadline = DEADLINE.with(Cell::get);
-    match deadline {
-        Some(at) if Instant::now() >= at => Err(StoreError::DeadlinePassed),
-        _ => Ok(deadline),
+/// `frame` (a block's), refused when this thread's deadline is already past, and failing if
+/// it is computed past it.
+pub(crate) fn checked(frame: LazyFrame) -> Result<LazyFrame> {
+    let Some(deadline) = DEADLINE.with(Cell::get) else { return Ok(frame) };
+    if Instant::now() >= deadline {
+        return Err(StoreError::DeadlinePassed);
     }
-}
-
-/// `frame`, failing once `deadline` is past when it is computed.
-pub(crate) fn checked(frame: LazyFrame, deadline: Option<Instant>) -> LazyFrame {
-    let Some(deadline) = deadline else { return frame };
     let check = move |spans| {
         if Instant::now() >= deadline {
             return Err(PolarsError::ComputeError(StoreError::DeadlinePassed.to_string().into()));
@@ -52,5 +48,5 @@ pub(crate) fn checked(frame: LazyFrame, deadline: Option<Instant>) -> LazyFrame 
         Ok(spans)
     };
     // Filters and column choices above the check still reach the block's Parquet scan below it.
-    frame.map(check, AllowedOptimizations::default(), None, Some("query deadline"))
+    Ok(frame.map(check, AllowedOptimizations::default(), None, Some("query deadline")))
 }

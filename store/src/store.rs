@@ -297,9 +297,7 @@ impl Store {
     /// when empty; see `columns.rs`) and the rows matching `predicate`. Only those columns are
     /// read from the blocks (plus what choosing versions needs), so a caller names the few it
     /// uses. The predicate is pushed into the scan, so it must hold for all versions of a span
-    /// or for none (a test on the trace id, say).
-    /// Within a query's time budget ([`with_deadline`](crate::with_deadline)): refused once it is
-    /// past, and the frame fails when computed past it (`deadline.rs`).
+    /// or for none (a test on the trace id, say). Bound by the thread's deadline (`deadline.rs`).
     pub fn scan(&self, from_us: i64, to_us: i64, columns: &[&str], predicate: Option<Expr>) -> Result<LazyFrame> {
         let scan = self.shared.scan(from_us, to_us, &scan::with_version_columns(columns), predicate)?;
         scan::one_version_per_span(scan, columns)
@@ -673,7 +671,6 @@ impl Shared {
     }
 
     fn scan(&self, from_us: i64, to_us: i64, columns: &[&str], predicate: Option<Expr>) -> Result<SpanScan> {
-        let deadline = crate::deadline::current()?;
         let (recent, blocks, shared_traces) = {
             let state = self.state.read();
             let recent: Vec<StoredSpan> = state.recent().flat_map(|recent| recent.spans_in(from_us, to_us)).collect();
@@ -687,7 +684,7 @@ impl Shared {
         let mut frames = Vec::new();
         for block in &blocks {
             let frame = block::scan_block(block, from_us, to_us, columns, predicate.clone())?;
-            frames.push(crate::deadline::checked(frame, deadline));
+            frames.push(crate::deadline::checked(frame)?);
         }
         let mut recent_frame = block::spans_to_frame(&recent)?.lazy();
         if let Some(predicate) = predicate {
