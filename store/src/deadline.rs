@@ -26,12 +26,19 @@ thread_local! {
 }
 
 /// Runs `work` with scans on this thread bound by `deadline` (none: unbounded), then restores
-/// the previous deadline.
+/// the previous deadline, even if `work` panics: pool threads run other work afterwards.
 pub fn with_deadline<T>(deadline: Option<Instant>, work: impl FnOnce() -> T) -> T {
-    let previous = DEADLINE.with(|cell| cell.replace(deadline));
-    let answer = work();
-    DEADLINE.with(|cell| cell.set(previous));
-    answer
+    let _restore = Restore(DEADLINE.with(|cell| cell.replace(deadline)));
+    work()
+}
+
+/// Puts the previous deadline back when dropped.
+struct Restore(Option<Instant>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        DEADLINE.with(|cell| cell.set(self.0));
+    }
 }
 
 /// `frame` (a block's), refused when this thread's deadline is already past, and failing if

@@ -57,4 +57,7 @@ fn a_scan_past_its_deadline_stops_between_blocks() {
     let refused = with_deadline(Some(past), || store.scan(0, i64::MAX, &[], None).map(drop));
     assert!(matches!(refused, Err(StoreError::DeadlinePassed)), "a scan is not started past the deadline");
     assert_eq!(with_deadline(None, || scan_all(&store)), Ok(24 * 5_000), "the next query is not bound by it");
+    let panicked = std::panic::catch_unwind(|| with_deadline(Some(past), || panic!("a query that panics")));
+    assert!(panicked.is_err());
+    assert_eq!(scan_all(&store), Ok(24 * 5_000), "the thread's next work is not bound by a panicked query's deadline");
 }
