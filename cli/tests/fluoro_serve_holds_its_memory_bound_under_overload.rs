@@ -17,8 +17,9 @@ const RECENT_MAX_BYTES: u64 = 32 * 1024 * 1024;
 /// What the process takes beside recent spans: its code and runtime, the datagrams queued
 /// between receive and parse, HTTP bodies being read, each thread's allocator arena, and a
 /// flush's Parquet encoding of up to half the budget (polars copies the columns). A debug
-/// build peaked at 396 MiB here (docs/operations.md); release builds take less.
-const MARGIN_BYTES: u64 = 512 * 1024 * 1024;
+/// build peaked at 396 to 518 MiB here (docs/operations.md), the most with other tests running
+/// beside it, so the margin leaves room.
+const MARGIN_BYTES: u64 = 768 * 1024 * 1024;
 const LOAD: Duration = Duration::from_secs(20);
 const UDP_SENDERS: usize = 3;
 const OTLP_SPANS_PER_REQUEST: usize = 200;
