@@ -141,7 +141,8 @@ pub use spans::{collect_spans, load_spans, trace_key, SPAN_COLUMNS};
 pub use store_metrics::StoreMetrics;
 pub use summary::{
     trace_summaries, AnnotationValueJson, AvailabilityZone, Http, InstanceId, ResourceArn, Sampling, ServiceId,
-    SummaryPage, SummaryQuery, TraceSummary, TraceUser, ValueWithServiceIds, DEFAULT_SAMPLING_RATE, MAX_PAGE_SIZE,
+    SummaryPage, SummaryQuery, TraceSummary, TraceUser, ValueWithServiceIds, DEFAULT_SAMPLING_RATE,
+    MAX_CONFIGURABLE_PAGE_SIZE, MAX_PAGE_SIZE,
 };
 pub use time_series::{
     parse_entity_selector, time_series_of_spans, time_series_statistics, validate_period, EntitySelector,

@@ -34,8 +34,11 @@ use crate::span_record::{inferred_identity, records_of, root_index, AnnotationVa
 use crate::spans::{collect_spans, load_spans_matching, SPAN_COLUMNS};
 use crate::trace_frame::{slack_window, window_traces, TimeRangeType, TRACE_FRAME_COLUMNS};
 
-/// The largest page; larger requests are cut to it.
+/// X-Ray's page of trace summaries, and Fluoro's default (`limits.summaries_per_page`).
 pub const MAX_PAGE_SIZE: usize = 100;
+/// The largest page any configuration may ask for; larger ones are cut to it. Each summary
+/// takes every column of its trace, so a page's cost grows with it.
+pub const MAX_CONFIGURABLE_PAGE_SIZE: usize = 1000;
 /// The sampling rate when sampling is asked for without a strategy.
 pub const DEFAULT_SAMPLING_RATE: f64 = 0.1;
 
@@ -58,7 +61,7 @@ pub struct SummaryQuery {
     pub sampling: Option<Sampling>,
     /// Matching traces to skip (the page token's offset).
     pub offset: usize,
-    /// At most [`MAX_PAGE_SIZE`].
+    /// At most [`MAX_CONFIGURABLE_PAGE_SIZE`]; [`MAX_PAGE_SIZE`] by default.
     pub page_size: usize,
 }
 
@@ -196,7 +199,7 @@ pub fn trace_summaries(store: &Store, query: &SummaryQuery, groups: &dyn GroupRe
             SortMultipleOptions::default().with_maintain_order(true),
         )
         .collect()?;
-    let page_size = query.page_size.clamp(1, MAX_PAGE_SIZE);
+    let page_size = query.page_size.clamp(1, MAX_CONFIGURABLE_PAGE_SIZE);
     let page = matched.slice(query.offset.min(matched.height()) as i64, page_size);
     let next = query.offset + page.height();
     let page_spans = page_spans(store, slack_window(query.from_us, query.to_us), spans, &page)?;

@@ -30,16 +30,26 @@ impl FluoroDaemon {
 
     /// Forwarding to each of `collectors` (one `--forward` each), unsigned.
     pub(crate) fn start_to(collectors: &[&str]) -> FluoroDaemon {
-        FluoroDaemon::start_with_env(collectors, &[])
+        FluoroDaemon::launch(collectors, &[], &[])
     }
 
     /// With only `env` of the AWS key variables set (the daemon signs with them).
     pub(crate) fn start_with_env(collectors: &[&str], env: &[(&str, &str)]) -> FluoroDaemon {
+        FluoroDaemon::launch(collectors, &[], env)
+    }
+
+    /// Forwarding to each of `collectors`, with `extra_args` on its command line.
+    pub(crate) fn start_with(collectors: &[&str], extra_args: &[&str]) -> FluoroDaemon {
+        FluoroDaemon::launch(collectors, extra_args, &[])
+    }
+
+    fn launch(collectors: &[&str], extra_args: &[&str], env: &[(&str, &str)]) -> FluoroDaemon {
         let forward = collectors.iter().flat_map(|url| ["--forward", url]);
         let mut child = Command::new(env!("CARGO_BIN_EXE_fluoro"))
             .arg("daemon")
             .args(forward)
             .args(["--udp-bind", "127.0.0.1:0", "--sampling-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0"])
+            .args(extra_args)
             .env("FLUORO_LOG", "warn")
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")

@@ -221,6 +221,8 @@ fn fluoro_serve_holds_its_memory_under_overload() {
     );
     assert!(peak <= bound, "peak resident {} MiB over the bound {} MiB", peak >> 20, bound >> 20);
     assert!(udp_shed > 0 && overload > 0, "the server was overloaded and counted what it shed:\n{text}");
+    let offered = udp_sent.load(Ordering::Relaxed) / udp_accepted.max(1);
+    assert!(offered >= 10, "at least ten times what the server takes: {offered}× over UDP");
 
     // Valid traffic flows once the load stops.
     let now = epoch_seconds();

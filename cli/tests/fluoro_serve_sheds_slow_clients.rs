@@ -10,6 +10,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use crate::fluoro_daemon_relays_raw_documents::{get_text, FluoroDaemon};
 use crate::server::FluoroServer;
 
 /// Stalled sockets per kind and port: silent, half a head, half a body.
@@ -81,6 +82,31 @@ fn fluoro_serve_sheds_slow_clients() {
     assert!(fds_after <= fds_before + 5, "descriptors back down: {fds_after} (before {fds_before})");
     let answer = runtime.block_on(client.get(server.url("/metrics")).send()).unwrap();
     assert_eq!(answer.status(), 200);
+}
+
+/// The sidecar's listeners take the same bounds as flags: a socket that says nothing is closed
+/// after `--header-read-timeout-seconds` (1 s here, 10 s by default), and /metrics is answered
+/// meanwhile.
+#[test]
+fn fluoro_daemon_sheds_silent_clients_after_its_header_timeout() {
+    let daemon = FluoroDaemon::start_with(
+        &["http://127.0.0.1:9"],
+        &["--header-read-timeout-seconds", "1", "--body-read-timeout-seconds", "1", "--max-connections", "64"],
+    );
+    let started = Instant::now();
+    let mut silent: Vec<TcpStream> = (0..20).map(|_| connect(daemon.http, b"GET /metr")).collect();
+    assert!(get_text(&format!("http://{}/metrics", daemon.http)).contains("fluoro_"));
+    for (index, socket) in silent.iter_mut().enumerate() {
+        socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut answer = Vec::new();
+        match socket.read_to_end(&mut answer) {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(error) => panic!("silent socket {index} still open after 5 s: {error}"),
+        }
+    }
+    let closed_after = started.elapsed();
+    assert!(closed_after < Duration::from_secs(4), "closed after {closed_after:?}, not after the 1 s timeout");
 }
 
 fn connect(address: SocketAddr, first_bytes: &[u8]) -> TcpStream {

@@ -27,6 +27,7 @@ mod fluoro_demo_stops_every_child_on_ctrl_c;
 mod fluoro_demo_switches_scenarios;
 mod fluoro_serve_asks_for_its_api_token;
 mod fluoro_serve_computes_group_metrics;
+mod fluoro_serve_enforces_configured_limits;
 mod fluoro_serve_evaluates_alarms;
 mod fluoro_serve_holds_its_memory_under_overload;
 mod fluoro_serve_ingests_real_sdks;

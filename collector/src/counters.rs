@@ -44,6 +44,8 @@ pub enum RejectReason {
     TooLarge,
     /// An OTLP metric data point of a type Fluoro does not keep (summary, exponential histogram).
     Unsupported,
+    /// A span (or a document's spans) that would take its trace past `limits.spans_per_trace`.
+    TraceTooLarge,
 }
 
 /// Why valid input was lost: Fluoro could not keep up or could not keep it.
@@ -74,12 +76,13 @@ const SOURCES: [Source; 9] = [
     Source::OtlpHttpMetrics,
     Source::Forward,
 ];
-const REJECT_REASONS: [RejectReason; 5] = [
+const REJECT_REASONS: [RejectReason; 6] = [
     RejectReason::BadHeader,
     RejectReason::BadJson,
     RejectReason::Invalid,
     RejectReason::TooLarge,
     RejectReason::Unsupported,
+    RejectReason::TraceTooLarge,
 ];
 const DROP_REASONS: [DropReason; 5] =
     [DropReason::Overload, DropReason::SinkError, DropReason::BufferFull, DropReason::Refused, DropReason::DiskFull];
@@ -226,6 +229,7 @@ pub(crate) fn reject_name(reason: RejectReason) -> &'static str {
         RejectReason::Invalid => "invalid",
         RejectReason::TooLarge => "too_large",
         RejectReason::Unsupported => "unsupported",
+        RejectReason::TraceTooLarge => "trace_too_large",
     }
 }
 
@@ -257,6 +261,8 @@ impl RejectReason {
             fluoro_proto::DocumentError::TooLarge { .. } => RejectReason::TooLarge,
             fluoro_proto::DocumentError::Json(_) => RejectReason::BadJson,
             fluoro_proto::DocumentError::Invalid(_) => RejectReason::Invalid,
+            fluoro_proto::DocumentError::TraceTooLarge { .. } => RejectReason::TraceTooLarge,
+            fluoro_proto::DocumentError::TooDeep { .. } => RejectReason::BadJson,
         }
     }
 }

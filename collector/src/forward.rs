@@ -322,11 +322,16 @@ mod tests {
     /// received == accepted + rejected + dropped for the forward source, every reason summed.
     fn assert_each_document_counted_once(counters: &Counters) {
         let source = Source::Forward;
-        let rejected: u64 =
-            [RejectReason::BadHeader, RejectReason::BadJson, RejectReason::Invalid, RejectReason::TooLarge]
-                .into_iter()
-                .map(|reason| counters.rejected(source, reason))
-                .sum();
+        let rejected: u64 = [
+            RejectReason::BadHeader,
+            RejectReason::BadJson,
+            RejectReason::Invalid,
+            RejectReason::TooLarge,
+            RejectReason::TraceTooLarge,
+        ]
+        .into_iter()
+        .map(|reason| counters.rejected(source, reason))
+        .sum();
         let dropped: u64 = [DropReason::Overload, DropReason::SinkError, DropReason::BufferFull, DropReason::Refused]
             .into_iter()
             .map(|reason| counters.dropped(source, reason))

@@ -7,11 +7,13 @@
 use std::sync::Arc;
 
 use fluoro_proto::{
-    parse_document_with, DocumentError, LogBatch, LogRow, LogSink, MetricBatch, MetricPoint, MetricSink, Rules, SpanRow,
+    parse_document_with, DocumentError, LogBatch, LogRow, LogSink, MetricBatch, MetricPoint, MetricSink, Rules,
+    SpanRow, TraceId,
 };
 
 use crate::counters::{Counters, DropReason, RejectReason, Source};
 use crate::log_throttle::LogThrottle;
+use crate::trace_sizes::{TraceSizes, DEFAULT_SPANS_PER_TRACE};
 use fluoro_proto::SinkError;
 use fluoro_proto::{Durability, SpanBatch, SpanSink};
 
@@ -29,6 +31,8 @@ pub struct Ingest {
     prometheus: Vec<PrometheusSource>,
     /// Refused writes repeat on every batch while the store is over its budget: one line a second.
     refusals: Arc<LogThrottle>,
+    /// Recent spans per trace, against `limits.spans_per_trace`.
+    trace_sizes: Arc<TraceSizes>,
 }
 
 /// Renders Prometheus text for `/metrics` on each scrape; the server adds its own sections
@@ -61,7 +65,15 @@ impl Ingest {
             rules: Arc::new(Rules::default()),
             prometheus: Vec::new(),
             refusals: Arc::default(),
+            trace_sizes: Arc::new(TraceSizes::new(DEFAULT_SPANS_PER_TRACE)),
         }
+    }
+
+    /// Refuses the spans that would take a trace past `limit` (`limits.spans_per_trace`;
+    /// `trace_sizes.rs` says over what time they are counted).
+    pub fn with_spans_per_trace(mut self, limit: usize) -> Self {
+        self.trace_sizes = Arc::new(TraceSizes::new(limit));
+        self
     }
 
     /// Keeps OTLP log records in `logs` (the store, in `fluoro serve`).
@@ -93,6 +105,11 @@ impl Ingest {
         self.prometheus.iter().map(|source| source()).collect()
     }
 
+    /// `limits.spans_per_trace`.
+    pub fn spans_per_trace(&self) -> usize {
+        self.trace_sizes.limit()
+    }
+
     pub fn counters(&self) -> &Arc<Counters> {
         &self.counters
     }
@@ -113,17 +130,37 @@ impl Ingest {
         let mut batch =
             SpanBatch { documents: Vec::with_capacity(expected), rows: Vec::with_capacity(4 * expected), durability };
         let mut refused = Vec::new();
+        let mut parsed = Vec::with_capacity(expected);
         let mut received = 0u64;
         for (index, bytes) in documents.enumerate() {
             received += 1;
             match parse_document_with(bytes, &self.rules) {
-                // A parsed document is UTF-8: serde_json reads nothing else.
-                Ok(document) => batch.push_document(document, std::str::from_utf8(bytes).ok()),
-                Err(error) => {
-                    self.counters.add_rejected(source, RejectReason::of(&error), 1);
-                    refused.push(RefusedDocument { index, id: refused_document_id(&error, bytes), error });
-                }
+                Ok(document) => parsed.push((index, bytes, document)),
+                Err(error) => refused.push(RefusedDocument { index, id: refused_document_id(&error, bytes), error }),
             }
+        }
+        // One look at the trace counts for the whole batch, after parsing: parsing under the
+        // lock would serialize the UDP workers.
+        let admitted = self.trace_sizes.admit(parsed.iter().map(|(_, _, document)| {
+            // Validation refuses entities without a trace id; were one to pass, it counts nothing.
+            match document.trace_and_span_count() {
+                (Some(trace), spans) => (trace, spans),
+                (None, _) => (TraceId::default(), 0),
+            }
+        }));
+        for ((index, bytes, document), admitted) in parsed.into_iter().zip(admitted) {
+            if admitted {
+                // A parsed document is UTF-8: serde_json reads nothing else.
+                batch.push_document(document, std::str::from_utf8(bytes).ok());
+            } else {
+                let error = DocumentError::TraceTooLarge { limit: self.trace_sizes.limit() };
+                let id = document.entities().first().map(|entity| entity.id.to_string());
+                refused.push(RefusedDocument { index, id, error });
+            }
+        }
+        refused.sort_by_key(|refused| refused.index);
+        for document in &refused {
+            self.counters.add_rejected(source, RejectReason::of(&document.error), 1);
         }
         self.counters.add_received(source, received);
         let accepted = received - refused.len() as u64;
@@ -142,15 +179,24 @@ impl Ingest {
     }
 
     /// Keeps rows converted from OTLP spans; `rejected` spans were refused by the conversion.
+    /// Returns how many more were refused because their trace reached `limits.spans_per_trace`.
     pub fn put_rows(
         &self,
         source: Source,
         rows: Vec<SpanRow>,
         rejected: usize,
         durability: Durability,
-    ) -> Result<(), SinkError> {
+    ) -> Result<usize, SinkError> {
+        let admitted = self.trace_sizes.admit(rows.iter().map(|row| (row.trace_id, 1)));
+        let received = rows.len();
+        let rows: Vec<SpanRow> =
+            rows.into_iter().zip(admitted).filter_map(|(row, admitted)| admitted.then_some(row)).collect();
+        let too_large = received - rows.len();
+        self.counters.add_rejected(source, RejectReason::TraceTooLarge, too_large as u64);
+        self.counters.add_received(source, too_large as u64);
         let accepted = self.count_converted(source, rows.len(), rejected, 0);
-        self.write(source, SpanBatch { documents: Vec::new(), rows, durability }, accepted)
+        self.write(source, SpanBatch { documents: Vec::new(), rows, durability }, accepted)?;
+        Ok(too_large)
     }
 
     /// Keeps log records converted from OTLP; `rejected` records were refused by the

@@ -3,6 +3,7 @@
 //! | module | holds |
 //! |---|---|
 //! | `ingest` | [`Ingest`]: parse, validate, count and write, shared by every receiver |
+//! | `trace_sizes` | recent spans per trace against `limits.spans_per_trace` |
 //! | `sink` | [`MemorySink`]: `fluoro_proto::SpanSink` and `TraceSource` in memory, bounded |
 //! | `counters` | [`Counters`]: received, accepted, rejected and dropped, per source and reason |
 //! | `udp` | the X-Ray daemon UDP protocol; `udp/drops.rs` reads the kernel's socket drop count |
@@ -38,6 +39,7 @@ mod sampling;
 mod server;
 mod sigv4;
 mod sink;
+mod trace_sizes;
 mod udp;
 mod xray_api;
 
@@ -59,6 +61,7 @@ pub use server::{
 };
 pub use sigv4::{AwsCredentials, SigV4Keys};
 pub use sink::MemorySink;
+pub use trace_sizes::DEFAULT_SPANS_PER_TRACE;
 pub use udp::{UdpConfig, UdpHandoff, UdpReceiver};
 pub use xray_api::{
     metrics_router, xray_api_router, xray_api_router_with_limits, XrayApiLimits, MAX_DOCUMENTS_PER_REQUEST,

@@ -210,11 +210,22 @@ impl OtlpExport for ExportTraceServiceRequest {
     fn store(&self, ingest: &Ingest, source: Source) -> Result<ExportTraceServiceResponse, SinkError> {
         let conversion = rows_from_otlp(&self.resource_spans);
         let rejected = conversion.rejected_count();
-        let partial_success = conversion.rejection_message().map(|error_message| ExportTracePartialSuccess {
-            rejected_spans: i64::try_from(rejected).unwrap_or(i64::MAX),
+        let message = conversion.rejection_message();
+        let too_large = ingest.put_rows(source, conversion.rows, rejected, Durability::Acknowledged)?;
+        let message = match (message, too_large) {
+            (message, 0) => message,
+            (message, too_large) => {
+                let limit = ingest.spans_per_trace();
+                let over = format!(
+                    "{too_large} spans refused: their trace reached the limit of {limit} spans (limits.spans_per_trace)"
+                );
+                Some(message.map_or(over.clone(), |message| format!("{message}; {over}")))
+            }
+        };
+        let partial_success = message.map(|error_message| ExportTracePartialSuccess {
+            rejected_spans: i64::try_from(rejected + too_large).unwrap_or(i64::MAX),
             error_message,
         });
-        ingest.put_rows(source, conversion.rows, rejected, Durability::Acknowledged)?;
         Ok(ExportTraceServiceResponse { partial_success })
     }
 

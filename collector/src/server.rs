@@ -158,6 +158,8 @@ pub struct DaemonConfig {
     /// `/metrics` and `/api/counters` of the daemon itself.
     pub http_bind: SocketAddr,
     pub forward: ForwardConfig,
+    /// Slow clients' bounds on the sampling proxy and metrics listeners (`http_listener.rs`).
+    pub http_limits: HttpLimits,
 }
 
 /// A started sidecar daemon.
@@ -185,14 +187,15 @@ pub async fn start_daemon(config: DaemonConfig, counters: Arc<Counters>) -> Resu
     let (stop, stopped) = watch::channel(false);
     let udp = receiver.local_addr();
     let (sampling_addr, http_addr) = (sampling.local_addr()?, http.local_addr()?);
+    let limits = config.http_limits;
     let tasks = vec![
         tokio::spawn(serve_http(
             sampling,
             sampling_proxy_router(&collectors, credentials),
-            HttpLimits::default(),
+            limits,
             wait_for(stopped.clone()),
         )),
-        tokio::spawn(serve_http(http, metrics_router(counters), HttpLimits::default(), wait_for(stopped))),
+        tokio::spawn(serve_http(http, metrics_router(counters), limits, wait_for(stopped))),
     ];
     Ok(RunningDaemon { udp, sampling: sampling_addr, http: http_addr, receiver, forwarder, stop, tasks })
 }

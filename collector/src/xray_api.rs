@@ -22,8 +22,9 @@
 //! | `ErrorCode` | when | counted as (`fluoro_rejected_total` reason) |
 //! |---|---|---|
 //! | `DocumentTooLarge` | the document is over 64 KiB | `too_large` |
-//! | `MalformedJson` | the document is not JSON | `bad_json` |
+//! | `MalformedJson` | the document is not JSON, or nests deeper than `limits.json_depth` | `bad_json` |
 //! | `InvalidSegment` | JSON that breaks a document rule (id, time, name, type…) | `invalid` |
+//! | `TraceTooLarge` | its spans would take their trace past `limits.spans_per_trace` | `trace_too_large` |
 //!
 //! # Request errors
 //!
@@ -247,6 +248,8 @@ fn error_code(error: &DocumentError) -> &'static str {
         DocumentError::TooLarge { .. } => "DocumentTooLarge",
         DocumentError::Json(_) => "MalformedJson",
         DocumentError::Invalid(_) => "InvalidSegment",
+        DocumentError::TraceTooLarge { .. } => "TraceTooLarge",
+        DocumentError::TooDeep { .. } => "MalformedJson",
     }
 }
 

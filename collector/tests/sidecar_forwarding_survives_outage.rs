@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fluoro_collector::{
-    sampling_router, start_daemon, xray_api_router, Counters, DaemonConfig, DropReason, ForwardConfig, Ingest,
-    MemorySink, RunningDaemon, SamplingRules, Source, UdpConfig,
+    sampling_router, start_daemon, xray_api_router, Counters, DaemonConfig, DropReason, ForwardConfig, HttpLimits,
+    Ingest, MemorySink, RunningDaemon, SamplingRules, Source, UdpConfig,
 };
 use fluoro_proto::{TraceId, TraceSource};
 use tokio::net::TcpListener;
@@ -74,6 +74,7 @@ async fn start_sidecar(forward: ForwardConfig, counters: Arc<Counters>) -> Runni
         sampling_bind: local,
         http_bind: local,
         forward,
+        http_limits: HttpLimits::default(),
     };
     start_daemon(config, counters).await.unwrap()
 }

@@ -26,6 +26,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{DocumentError, InvalidDocument, Problem};
+use crate::id::TraceId;
 use crate::segment::Entity;
 use crate::validation::{validate_document, Rules};
 
@@ -54,6 +55,13 @@ impl Document {
             Document::Segment(entity) | Document::Subsegment(entity) => std::slice::from_ref(entity),
             Document::Subsegments(entities) => entities,
         }
+    }
+
+    /// The trace of its first entity (an array's entities share one in practice), and the
+    /// spans it holds: each entity and every nested subsegment.
+    pub fn trace_and_span_count(&self) -> (Option<TraceId>, usize) {
+        let trace = self.entities().first().and_then(|entity| entity.trace_id);
+        (trace, self.entities().iter().map(entity_count).sum())
     }
 
     /// The JSON text, as `BatchGetTraces` hands documents back.
@@ -87,12 +95,60 @@ pub fn parse_document_with(bytes: &[u8], rules: &Rules) -> Result<Document, Docu
     if bytes.len() > limit {
         return Err(DocumentError::TooLarge { size: bytes.len(), limit });
     }
+    if let Some(limit) = rules.max_json_depth {
+        if json_depth_exceeds(bytes, limit) {
+            return Err(DocumentError::TooDeep { limit });
+        }
+    }
     let mut top_level = schema::TopLevel::new();
-    let read = top_level.read(bytes).map_err(|error| DocumentError::Json(error.to_string()))?;
+    let read = top_level.read(bytes).map_err(json_error)?;
     read.map_err(|rejected| rejected.problem.into_error(&label_of_rejected(bytes, rejected.element)))?;
     let document = top_level.into_document();
     validate_document(&document, rules)?;
     Ok(document)
+}
+
+/// serde_json's own nesting limit (its recursion limit of 128 counts down to zero, so 127
+/// levels parse): it refuses deeper JSON, and the refusal names this limit.
+pub const MAX_JSON_DEPTH: usize = 127;
+
+/// A JSON error, or serde_json's nesting limit said as the limit it is.
+fn json_error(error: serde_json::Error) -> DocumentError {
+    let text = error.to_string();
+    if text.starts_with("recursion limit exceeded") {
+        return DocumentError::TooDeep { limit: MAX_JSON_DEPTH };
+    }
+    DocumentError::Json(text)
+}
+
+/// Whether objects and arrays nest more than `limit` deep, strings skipped. One pass over the
+/// bytes, only when a depth below serde_json's own is configured; invalid JSON is left to the
+/// parser that follows.
+fn json_depth_exceeds(bytes: &[u8], limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Names the entity of a rejected document as the service does: by the `type` and `id` it was

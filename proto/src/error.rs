@@ -30,6 +30,15 @@ pub enum DocumentError {
     Json(String),
     #[error("{0}")]
     Invalid(Box<InvalidDocument>),
+    /// Its trace already holds as many spans as it may (the collector counts them; not a
+    /// property of the document itself).
+    #[error(
+        "its trace has reached the limit of {limit} spans (limits.spans_per_trace); the rest of the trace is refused"
+    )]
+    TraceTooLarge { limit: usize },
+    /// The JSON nests deeper than the configured depth.
+    #[error("document nests JSON more than {limit} levels deep (limits.json_depth)")]
+    TooDeep { limit: usize },
 }
 
 /// A document that is JSON but breaks a rule, with the entity and the field at fault.
@@ -105,6 +114,8 @@ impl DocumentError {
             DocumentError::TooLarge { .. } => "too_large",
             DocumentError::Json(_) => "json",
             DocumentError::Invalid(_) => "invalid",
+            DocumentError::TraceTooLarge { .. } => "trace_too_large",
+            DocumentError::TooDeep { .. } => "json",
         }
     }
 

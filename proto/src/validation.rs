@@ -31,6 +31,9 @@ pub struct Rules {
     /// The most bytes of annotations and metadata (as JSON) over all entities of one document;
     /// `None`: no limit beyond the document's size.
     pub max_annotations_metadata_bytes: Option<usize>,
+    /// The deepest nesting of JSON objects and arrays; `None`: serde_json's own
+    /// [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH).
+    pub max_json_depth: Option<usize>,
 }
 
 /// The window the trace id's embedded time must fall in.

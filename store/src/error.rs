@@ -31,6 +31,9 @@ pub enum StoreError {
     Block(String),
     #[error("polars error: {0}")]
     Polars(String),
+    /// The query's time budget (`limits.query_seconds`, `deadline.rs`) ran out.
+    #[error("the query ran past its time budget (limits.query_seconds)")]
+    DeadlinePassed,
     #[error("block {path} has format version {version}, newer than this build reads; upgrade Fluoro")]
     BlockVersion { path: PathBuf, version: u32 },
 }

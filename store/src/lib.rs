@@ -18,6 +18,7 @@
 //! | `scan` | a range as one frame, one version per span: [`SharedTraces`] say which traces need the rule |
 //! | `replace_rule` | the one rule for two versions of a span, on stored spans and on frames |
 //! | `columns` | the span column names every reader of a scan uses |
+//! | `deadline` | a query's time budget, checked as a scan starts and after each block it reads |
 //! | `signal` | a signal beside the spans (`SignalRow` rows): its own log (`wal.rs` code), recent rows, blocks, retention, recovery |
 //! | `logs` | log records as a signal: log blocks (`logs/block.rs`), trace lookup and search (`logs/query.rs`) |
 //! | `metrics` | metric data points as a signal: metric blocks (`metrics/block.rs`), points of a metric and metric names (`metrics/query.rs`) |
@@ -42,6 +43,7 @@ mod block;
 mod bucket;
 pub mod columns;
 mod compaction;
+mod deadline;
 mod disk;
 mod error;
 mod logs;
@@ -59,6 +61,7 @@ mod wal;
 #[doc(hidden)]
 pub use block::bench_api;
 pub use bucket::{BlocksCacheStats, BucketConfig};
+pub use deadline::with_deadline;
 pub use disk::StoreHealth;
 pub use error::{Result, StoreError};
 pub use logs::{LogCursor, LogPage, LogQuery, MAX_LOG_PAGE};

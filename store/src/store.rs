@@ -333,7 +333,7 @@ impl Store {
     /// when empty; see `columns.rs`) and the rows matching `predicate`. Only those columns are
     /// read from the blocks (plus what choosing versions needs), so a caller names the few it
     /// uses. The predicate is pushed into the scan, so it must hold for all versions of a span
-    /// or for none (a test on the trace id, say).
+    /// or for none (a test on the trace id, say). Bound by the thread's deadline (`deadline.rs`).
     pub fn scan(&self, from_us: i64, to_us: i64, columns: &[&str], predicate: Option<Expr>) -> Result<LazyFrame> {
         let scan = self.shared.scan(from_us, to_us, &scan::with_version_columns(columns), predicate)?;
         scan::one_version_per_span(scan, columns)
@@ -727,7 +727,8 @@ impl Shared {
         };
         let mut frames = Vec::new();
         for block in &blocks {
-            frames.push(block::scan_block(block, from_us, to_us, columns, predicate.clone())?);
+            let frame = block::scan_block(block, from_us, to_us, columns, predicate.clone())?;
+            frames.push(crate::deadline::checked(frame)?);
         }
         let mut recent_frame = block::spans_to_frame(&recent)?.lazy();
         if let Some(predicate) = predicate {

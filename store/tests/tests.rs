@@ -10,6 +10,7 @@ mod logs_are_kept_beside_spans;
 mod metrics_are_kept_beside_spans;
 mod model;
 mod one_collector_holds_the_maintenance_lease;
+mod queries_stop_at_their_deadline;
 mod recovery;
 mod retention_and_compaction;
 mod trace_assembly;

@@ -76,7 +76,9 @@ async fn compare(State(state): State<QueryState>, body: Bytes) -> Result<Json<Tr
         baseline: query.baseline,
         group,
     };
-    let comparison = blocking("comparison", move || compare_trace_sets(&state.store, &query, &*state.groups)).await?;
+    let comparison =
+        blocking("comparison", state.query_budget, move || compare_trace_sets(&state.store, &query, &*state.groups))
+            .await?;
     Ok(Json(comparison))
 }
 

@@ -20,6 +20,12 @@ pub enum ApiError {
     InvalidRequest(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The query ran past `limits.query_seconds`.
+    #[error(
+        "the query ran past its time budget of {seconds} s (limits.query_seconds); narrow the time window or \
+         the filter expression"
+    )]
+    QueryTimeout { seconds: f64 },
 }
 
 impl ApiError {
@@ -27,14 +33,16 @@ impl ApiError {
     /// raises `client.exceptions.InvalidRequestException`.
     fn name(&self) -> &'static str {
         match self {
-            ApiError::InvalidRequest(_) => "InvalidRequestException",
+            // A client error in the X-Ray model, so SDKs raise it rather than retry the same
+            // expensive query (they retry 5xx).
+            ApiError::InvalidRequest(_) | ApiError::QueryTimeout { .. } => "InvalidRequestException",
             ApiError::Internal(_) => "InternalFailure",
         }
     }
 
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::InvalidRequest(_) | ApiError::QueryTimeout { .. } => StatusCode::BAD_REQUEST,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

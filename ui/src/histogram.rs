@@ -58,7 +58,8 @@ async fn histogram(State(state): State<QueryState>, body: Bytes) -> Result<Json<
     let request: HistogramRequest = serde_json::from_slice(&body)
         .map_err(|error| ApiError::InvalidRequest(format!("request body is not a histogram request: {error}")))?;
     let query = query_of(&request, &state)?;
-    let report = blocking("histogram", move || filter_latency(&state.store, &query, &*state.groups)).await?;
+    let report =
+        blocking("histogram", state.query_budget, move || filter_latency(&state.store, &query, &*state.groups)).await?;
     Ok(Json(report))
 }
 

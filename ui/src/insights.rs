@@ -164,7 +164,7 @@ async fn get_insight_impact_graph(
     let (start, end) = request_window(request.start_time.as_ref(), request.end_time.as_ref())?;
     let group = group_of_request(&state.groups, Some(&insight.group_name), None)?;
     let (store, groups) = (state.store.clone(), state.groups.clone());
-    let graph = blocking("impact graph", move || {
+    let graph = blocking("impact graph", None, move || {
         let traces = groups.traces(&store, &group, micros(start), micros(end))?;
         service_graph(&store, micros(start), micros(end), traces.as_ref())
     })

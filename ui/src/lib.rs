@@ -43,7 +43,7 @@ mod time;
 mod trace_summaries;
 
 pub use alarms::alarms_router;
-pub use api::{api_router, api_router_with_limits, QueryLimits};
+pub use api::{api_router, api_router_with_limits, QueryLimits, DEFAULT_QUERY_SECONDS};
 pub use dashboard::{dashboard_router, CONTENT_SECURITY_POLICY_VALUE};
 pub use demo_scenario::demo_scenario_router;
 pub use error::ApiError;

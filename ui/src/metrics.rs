@@ -101,7 +101,7 @@ async fn names(State(state): State<QueryState>, body: Bytes) -> Result<Json<Name
     let (start, end) =
         request_window_within(request.start_time.as_ref(), request.end_time.as_ref(), state.max_window_seconds)?;
     let service = request.service.filter(|service| !service.is_empty());
-    let names = blocking("metric names", move || {
+    let names = blocking("metric names", state.query_budget, move || {
         state.store.metric_names(service.as_deref(), micros(start), micros(end)).map_err(AnalyzerError::from)
     })
     .await?;
@@ -121,7 +121,7 @@ async fn series(State(state): State<QueryState>, body: Bytes) -> Result<Json<Met
         period_seconds: request.period.filter(|period| *period != 0),
         statistic: request.statistic.as_deref().unwrap_or("avg").parse()?,
     };
-    let answer = blocking("metric series", move || metric_series(&state.store, &query)).await?;
+    let answer = blocking("metric series", state.query_budget, move || metric_series(&state.store, &query)).await?;
     Ok(Json(answer))
 }
 
@@ -135,7 +135,8 @@ async fn resources(State(state): State<QueryState>, body: Bytes) -> Result<Json<
         to_us: micros(end),
         period_seconds: request.period.unwrap_or(MIN_PERIOD_SECONDS),
     };
-    let answer = blocking("service resources", move || service_resources(&state.store, &query)).await?;
+    let answer =
+        blocking("service resources", state.query_budget, move || service_resources(&state.store, &query)).await?;
     Ok(Json(answer))
 }
 

@@ -31,8 +31,8 @@ use crate::groups::group_of_request;
 use crate::request::{blocking, parse_body};
 use crate::time::{micros, request_window_within};
 
-/// Trace ids one GetTraceGraph call may name.
-const MAX_TRACE_GRAPH_IDS: usize = 1000;
+/// Trace ids one GetTraceGraph call may name, by default (`limits.trace_graph_ids`).
+pub(crate) const MAX_TRACE_GRAPH_IDS: usize = 1000;
 const DEFAULT_PERIOD_SECONDS: u32 = 60;
 const MAX_SELECTOR_CHARS: usize = 500;
 
@@ -99,7 +99,7 @@ async fn get_service_graph(State(state): State<QueryState>, body: Bytes) -> Resu
     let (start, end) =
         request_window_within(request.start_time.as_ref(), request.end_time.as_ref(), state.max_window_seconds)?;
     let group = group_of_request(&state.groups, request.group_name.as_deref(), request.group_arn.as_deref())?;
-    let graph = blocking("service graph", move || {
+    let graph = blocking("service graph", state.query_budget, move || {
         let (from_us, to_us) = (micros(start), micros(end));
         let traces = state.groups.traces(&state.store, &group, from_us, to_us)?;
         service_graph(&state.store, from_us, to_us, traces.as_ref())
@@ -116,8 +116,12 @@ async fn get_service_graph(State(state): State<QueryState>, body: Bytes) -> Resu
 async fn get_trace_graph(State(state): State<QueryState>, body: Bytes) -> Result<Json<GetTraceGraphResponse>> {
     let request: GetTraceGraphRequest = parse_body(&body, "GetTraceGraph")?;
     let texts = request.trace_ids.ok_or_else(|| invalid("TraceIds is required"))?;
-    if texts.is_empty() || texts.len() > MAX_TRACE_GRAPH_IDS {
-        return Err(invalid(format!("TraceIds must hold 1 to {MAX_TRACE_GRAPH_IDS} trace ids, got {}", texts.len())));
+    let most = state.trace_graph_ids;
+    if texts.is_empty() || texts.len() > most {
+        return Err(invalid(format!(
+            "TraceIds must hold 1 to {most} trace ids (limits.trace_graph_ids), got {}",
+            texts.len()
+        )));
     }
     let mut ids = Vec::with_capacity(texts.len());
     for (index, text) in texts.iter().enumerate() {
@@ -126,7 +130,7 @@ async fn get_trace_graph(State(state): State<QueryState>, body: Bytes) -> Result
         })?;
         ids.push(id);
     }
-    let graph = blocking("trace graph", move || trace_graph(&state.store, &ids)).await?;
+    let graph = blocking("trace graph", state.query_budget, move || trace_graph(&state.store, &ids)).await?;
     Ok(Json(GetTraceGraphResponse { services: graph.services }))
 }
 
@@ -149,7 +153,7 @@ async fn get_time_series(State(state): State<QueryState>, body: Bytes) -> Result
     let period = u32::try_from(period)
         .map_err(|_| invalid(format!("Period {period} is not supported; expected 60 (1 minute) or 300 (5 minutes)")))?;
     let period = validate_period(period)?;
-    let points = blocking("time series", move || {
+    let points = blocking("time series", state.query_budget, move || {
         let (from_us, to_us) = (micros(start), micros(end));
         let traces = state.groups.traces(&state.store, &group, from_us, to_us)?;
         time_series_statistics(&state.store, from_us, to_us, &selector, period, traces.as_ref())

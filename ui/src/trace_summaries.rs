@@ -9,7 +9,7 @@
 //!   `Event` (any span starts in it); `Service` is refused.
 //! - `Sampling: true` keeps a deterministic subset: `SamplingStrategy {Name: PartialScan |
 //!   FixedRate, Value: 0..1}`, default `FixedRate` at the analyzer's default rate.
-//! - Pages of at most `MAX_PAGE_SIZE` summaries. `NextToken` is opaque: hex of
+//! - Pages of `limits.summaries_per_page` summaries (`MAX_PAGE_SIZE`, 100, by default). `NextToken` is opaque: hex of
 //!   `v1:<offset>:<fingerprint of the query>`; a token from another query is refused.
 //! - `group.name = "G"` and `group.arn = ".."` inline the group's filter (`groups.rs`).
 //! - `ApproximateTime` is the start time of the page's first trace (the request's `EndTime`
@@ -23,7 +23,6 @@ use axum::routing::post;
 use axum::{Json, Router};
 use fluoro_analyzer::{
     parse_filter, trace_summaries, Sampling, SummaryQuery, TimeRangeType, TraceSummary, DEFAULT_SAMPLING_RATE,
-    MAX_PAGE_SIZE,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -71,8 +70,10 @@ struct GetTraceSummariesResponse {
 async fn get_trace_summaries(State(state): State<QueryState>, body: Bytes) -> Result<Json<GetTraceSummariesResponse>> {
     let request: GetTraceSummariesRequest = serde_json::from_slice(&body)
         .map_err(|error| ApiError::InvalidRequest(format!("request body is not GetTraceSummaries JSON: {error}")))?;
-    let (query, fingerprint, end_seconds) = query_of(&request, state.max_window_seconds)?;
-    let answer = blocking("trace summaries", move || trace_summaries(&state.store, &query, &*state.groups)).await?;
+    let (query, fingerprint, end_seconds) = query_of(&request, state.max_window_seconds, state.summaries_per_page)?;
+    let answer =
+        blocking("trace summaries", state.query_budget, move || trace_summaries(&state.store, &query, &*state.groups))
+            .await?;
     let approximate_time = answer.summaries.first().map_or(end_seconds, |summary| summary.start_time);
     Ok(Json(GetTraceSummariesResponse {
         trace_summaries: answer.summaries,
@@ -83,7 +84,11 @@ async fn get_trace_summaries(State(state): State<QueryState>, body: Bytes) -> Re
 }
 
 /// The analyzer query, the query's fingerprint (for page tokens) and the end in seconds.
-fn query_of(request: &GetTraceSummariesRequest, max_window_seconds: f64) -> Result<(SummaryQuery, u64, f64)> {
+fn query_of(
+    request: &GetTraceSummariesRequest,
+    max_window_seconds: f64,
+    page_size: usize,
+) -> Result<(SummaryQuery, u64, f64)> {
     let (start, end) =
         request_window_within(request.start_time.as_ref(), request.end_time.as_ref(), max_window_seconds)?;
     let range = match request.time_range_type.as_deref() {
@@ -109,15 +114,7 @@ fn query_of(request: &GetTraceSummariesRequest, max_window_seconds: f64) -> Resu
         Some(token) => decode_token(token, fingerprint)?,
         None => 0,
     };
-    let query = SummaryQuery {
-        from_us: micros(start),
-        to_us: micros(end),
-        range,
-        filter,
-        sampling,
-        offset,
-        page_size: MAX_PAGE_SIZE,
-    };
+    let query = SummaryQuery { from_us: micros(start), to_us: micros(end), range, filter, sampling, offset, page_size };
     Ok((query, fingerprint, end))
 }
 

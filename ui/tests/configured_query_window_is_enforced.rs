@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 async fn serve(store: Arc<Store>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let limits = QueryLimits { window_seconds: 3600.0 };
+    let limits = QueryLimits { window_seconds: 3600.0, ..QueryLimits::default() };
     let router = fluoro_ui::api_router_with_limits(store, Arc::new(Groups::in_memory()), limits);
     tokio::spawn(async move { axum::serve(listener, router).await });
     address

@@ -6,6 +6,7 @@ mod api_server;
 mod python_script;
 
 mod compare_answers_json_clients;
+mod configured_query_limits_are_enforced;
 mod configured_query_window_is_enforced;
 mod dashboard_is_served_with_a_strict_csp;
 mod dashboard_refuses_traversal_and_cross_origin;

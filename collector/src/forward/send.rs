@@ -371,6 +371,7 @@ fn reject_reason(error_code: Option<&str>) -> RejectReason {
     match error_code {
         Some("MalformedJson") => RejectReason::BadJson,
         Some("DocumentTooLarge") => RejectReason::TooLarge,
+        Some("TraceTooLarge") => RejectReason::TraceTooLarge,
         _ => RejectReason::Invalid,
     }
 }

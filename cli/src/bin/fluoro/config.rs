@@ -65,6 +65,11 @@ pub(crate) struct LimitsSection {
     pub(crate) document_bytes: Option<usize>,
     pub(crate) annotations_metadata_bytes: Option<usize>,
     pub(crate) query_window_seconds: Option<u64>,
+    pub(crate) spans_per_trace: Option<usize>,
+    pub(crate) json_depth: Option<usize>,
+    pub(crate) summaries_per_page: Option<usize>,
+    pub(crate) trace_graph_ids: Option<usize>,
+    pub(crate) query_seconds: Option<f64>,
 }
 
 /// A query window may be set from a minute to the 30 days X-Ray keeps.
@@ -73,6 +78,11 @@ const QUERY_WINDOW_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 60..=30 * 86_4
 /// A segment document may be set from 1 KiB (a minimal document is ~150 bytes) to 1 MiB; over
 /// UDP, a datagram is at most 64 KiB whatever the limit.
 const DOCUMENT_BYTES_RANGE: std::ops::RangeInclusive<usize> = 1024..=1024 * 1024;
+/// A document is an object holding objects: fewer levels refuse ordinary segments, and
+/// serde_json refuses more than its own limit whatever the configuration.
+const JSON_DEPTH_RANGE: std::ops::RangeInclusive<usize> = 4..=fluoro_proto::MAX_JSON_DEPTH;
+/// A query may be given from a millisecond (tests) to an hour.
+const QUERY_SECONDS_RANGE: std::ops::RangeInclusive<f64> = 0.001..=3600.0;
 /// The smallest request body limit: one document of the largest size must fit.
 const MIN_REQUEST_BODY_BYTES: usize = 128 * 1024;
 
@@ -112,7 +122,31 @@ impl LimitsSection {
             );
             limits.window_seconds = seconds as f64;
         }
+        if let Some(seconds) = self.query_seconds {
+            let (low, high) = (QUERY_SECONDS_RANGE.start(), QUERY_SECONDS_RANGE.end());
+            anyhow::ensure!(
+                QUERY_SECONDS_RANGE.contains(&seconds),
+                "limits.query_seconds must be between {low} and {high}"
+            );
+            limits.query_budget = Duration::from_secs_f64(seconds);
+        }
+        if let Some(count) = self.summaries_per_page {
+            let high = fluoro_analyzer::MAX_CONFIGURABLE_PAGE_SIZE;
+            anyhow::ensure!((1..=high).contains(&count), "limits.summaries_per_page must be between 1 and {high}");
+            limits.summaries_per_page = count;
+        }
+        if let Some(count) = self.trace_graph_ids {
+            anyhow::ensure!(count > 0, "limits.trace_graph_ids must be at least 1");
+            limits.trace_graph_ids = count;
+        }
         Ok(limits)
+    }
+
+    /// The most spans one trace may take (`fluoro_collector::DEFAULT_SPANS_PER_TRACE` by default).
+    pub(crate) fn spans_per_trace(&self) -> anyhow::Result<usize> {
+        let count = self.spans_per_trace.unwrap_or(fluoro_collector::DEFAULT_SPANS_PER_TRACE);
+        anyhow::ensure!(count > 0, "limits.spans_per_trace must be at least 1");
+        Ok(count)
     }
 
     /// The rules every document is checked against, on every source, validated.
@@ -127,9 +161,15 @@ impl LimitsSection {
         if let Some(bytes) = self.annotations_metadata_bytes {
             anyhow::ensure!(bytes > 0, "limits.annotations_metadata_bytes must be at least 1");
         }
+        if let Some(depth) = self.json_depth {
+            let (low, high) = (JSON_DEPTH_RANGE.start(), JSON_DEPTH_RANGE.end());
+            anyhow::ensure!(JSON_DEPTH_RANGE.contains(&depth), "limits.json_depth must be between {low} and {high}");
+        }
         Ok(fluoro_proto::Rules {
             max_document_bytes: self.document_bytes,
             max_annotations_metadata_bytes: self.annotations_metadata_bytes,
+            // serde_json's own limit needs no pass of ours.
+            max_json_depth: self.json_depth.filter(|depth| *depth < fluoro_proto::MAX_JSON_DEPTH),
             ..fluoro_proto::Rules::default()
         })
     }
@@ -486,12 +526,36 @@ mod tests {
         assert_eq!(example.limits.query_limits().unwrap(), fluoro_ui::QueryLimits::default());
         let week: ConfigFile = toml::from_str("[limits]\nquery_window_seconds = 604800").unwrap();
         assert_eq!(week.limits.query_limits().unwrap().window_seconds, 604_800.0);
+        let tight: ConfigFile = toml::from_str(
+            "[limits]\nquery_seconds = 0.5\nsummaries_per_page = 20\ntrace_graph_ids = 10\nspans_per_trace = 50\njson_depth = 16",
+        )
+        .unwrap();
+        let queries = tight.limits.query_limits().unwrap();
+        assert_eq!(
+            (queries.query_budget, queries.summaries_per_page, queries.trace_graph_ids),
+            (Duration::from_millis(500), 20, 10)
+        );
+        assert_eq!(tight.limits.spans_per_trace().unwrap(), 50);
+        assert_eq!(example.limits.spans_per_trace().unwrap(), fluoro_collector::DEFAULT_SPANS_PER_TRACE);
+        assert_eq!(tight.limits.document_rules().unwrap().max_json_depth, Some(16));
+        for (text, error) in [
+            ("query_seconds = 0", "limits.query_seconds must be between 0.001 and 3600"),
+            ("summaries_per_page = 1001", "limits.summaries_per_page must be between 1 and 1000"),
+            ("trace_graph_ids = 0", "limits.trace_graph_ids must be at least 1"),
+        ] {
+            let config: ConfigFile = toml::from_str(&format!("[limits]\n{text}")).unwrap();
+            assert_eq!(config.limits.query_limits().unwrap_err().to_string(), error);
+        }
+        let none: ConfigFile = toml::from_str("[limits]\nspans_per_trace = 0").unwrap();
+        assert_eq!(none.limits.spans_per_trace().unwrap_err().to_string(), "limits.spans_per_trace must be at least 1");
         let second: ConfigFile = toml::from_str("[limits]\nquery_window_seconds = 1").unwrap();
         let error = second.limits.query_limits().unwrap_err().to_string();
         assert_eq!(error, "limits.query_window_seconds must be between 60 and 2592000");
         for (text, error) in [
             ("document_bytes = 100", "limits.document_bytes must be between 1024 and 1048576"),
             ("annotations_metadata_bytes = 0", "limits.annotations_metadata_bytes must be at least 1"),
+            ("json_depth = 3", "limits.json_depth must be between 4 and 127"),
+            ("json_depth = 128", "limits.json_depth must be between 4 and 127"),
         ] {
             let config: ConfigFile = toml::from_str(&format!("[limits]\n{text}")).unwrap();
             assert_eq!(config.limits.document_rules().unwrap_err().to_string(), error);

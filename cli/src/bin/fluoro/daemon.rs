@@ -43,6 +43,17 @@ pub(crate) struct DaemonArgs {
     /// counted) beyond it.
     #[arg(long, value_name = "DOCUMENTS", default_value_t = 100_000)]
     buffer: usize,
+    /// On the sampling and metrics listeners: a request head must arrive whole within this many
+    /// seconds (also the idle limit of a kept-alive connection), as `[http]
+    /// header_read_timeout_seconds` of `fluoro serve`. [default: 10]
+    #[arg(long, value_name = "SECONDS")]
+    header_read_timeout_seconds: Option<f64>,
+    /// The longest pause between two chunks of a request body (then 408). [default: 30]
+    #[arg(long, value_name = "SECONDS")]
+    body_read_timeout_seconds: Option<f64>,
+    /// Connections served at once per listener; more wait in the kernel's backlog. [default: 1024]
+    #[arg(long, value_name = "COUNT")]
+    max_connections: Option<usize>,
     /// Also stop when standard input closes (as `fluoro demo` runs its sidecar).
     #[arg(long, hide = true)]
     stop_with_stdin: bool,
@@ -51,6 +62,13 @@ pub(crate) struct DaemonArgs {
 pub(crate) fn run(args: DaemonArgs) -> anyhow::Result<()> {
     init_logging();
     let stop_with_stdin = args.stop_with_stdin;
+    let http_limits = config::HttpSection {
+        header_read_timeout_seconds: args.header_read_timeout_seconds,
+        body_read_timeout_seconds: args.body_read_timeout_seconds,
+        max_connections: args.max_connections,
+    }
+    .limits()
+    .map_err(|error| anyhow::anyhow!("{}", error.to_string().replace("http.", "--").replace('_', "-")))?;
     let mut forward = ForwardConfig::to_collectors(args.forward);
     forward.buffer_documents = args.buffer;
     forward.credentials = AwsCredentials::from_env();
@@ -62,6 +80,7 @@ pub(crate) fn run(args: DaemonArgs) -> anyhow::Result<()> {
         sampling_bind: args.sampling_bind.unwrap_or_else(|| config::parse_addr(config::DEFAULT_SAMPLING_BIND)),
         http_bind: args.http_bind.unwrap_or_else(|| config::parse_addr(DEFAULT_DAEMON_HTTP_BIND)),
         forward,
+        http_limits,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {

@@ -178,7 +178,11 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let sigv4_keys = config::sigv4_keys(args.sigv4_keys_file.as_deref(), file.sigv4_keys_file.as_deref())?;
     let http_limits = file.http.limits()?;
     let xray_api_limits = file.limits.xray_api_limits()?;
-    let limits = RequestLimits { documents: file.limits.document_rules()?, queries: file.limits.query_limits()? };
+    let limits = RequestLimits {
+        documents: file.limits.document_rules()?,
+        spans_per_trace: file.limits.spans_per_trace()?,
+        queries: file.limits.query_limits()?,
+    };
     let mut server_config = server_config(args, file, xray_api_limits);
     server_config.ingest_listeners = role != Role::Query;
     server_config.api_token = api_token;
@@ -222,6 +226,7 @@ struct State {
 /// `[limits]` beyond the X-Ray API's: what a document and a query may be.
 struct RequestLimits {
     documents: fluoro_proto::Rules,
+    spans_per_trace: usize,
     queries: fluoro_ui::QueryLimits,
 }
 
@@ -277,6 +282,7 @@ async fn serve(
     let store = Arc::new(store.with_context(|| format!("cannot open the store in {}", store_dir.display()))?);
     let ingest = Ingest::new(store.clone() as Arc<dyn SpanSink>, Arc::new(Counters::new()))
         .with_rules(limits.documents)
+        .with_spans_per_trace(limits.spans_per_trace)
         .with_log_sink(store.clone() as Arc<dyn LogSink>)
         .with_metric_sink(store.clone() as Arc<dyn MetricSink>);
     let recorder = GroupMetricsRecorder::new(clock.group_metrics);
