@@ -1,35 +1,52 @@
-//! How the server's memory goes back to the system. glibc's allocator raises its mmap threshold
-//! each time a large block is freed (up to 32 MiB), after which buffers of that size come from
-//! each thread's arena and stay there once freed: under overload (frames of a flush, request
-//! batches, refused writes) that kept ~130 MiB more resident than the data held
-//! (`cli/tests/fluoro_serve_holds_its_memory_under_overload.rs`). A fixed threshold gives every
-//! allocation of 256 KiB or more its own mapping, returned whole when freed.
-//!
-//! glibc also gives threads up to eight arenas per core, each keeping its own free memory: with
-//! the blocking pool's many threads under overload that was another ~130 MiB (530 → 398 MiB
-//! peak). No more threads than cores run at once, so one arena per core is enough.
+//! How the server's memory goes back to the system (glibc). Under overload
+//! (`cli/tests/fluoro_serve_holds_its_memory_under_overload.rs`) glibc kept far more resident
+//! than the data held, for two reasons:
+//! - it gives threads up to eight arenas per core, each keeping its own free memory; with the
+//!   blocking pool's many threads that was ~130 MiB (530 → 398 MiB peak). No more threads than
+//!   cores run at once, so one arena per core is enough (no measurable cost);
+//! - once its dynamic mmap threshold has grown (each large block freed raises it, up to
+//!   32 MiB), freed flush frames and request batches stay in the arenas. Fixing the threshold
+//!   returned them but cost 14–25 % more CPU per ingested document at 1 MiB–256 KiB (every large
+//!   buffer a fresh mapping); trimming the arenas every 500 ms returns them for about half that (+8 %, noisy)
+//!   (`BENCHMARKS.md`, docs/operations.md "Memory under overload").
 
-/// Allocations at least this large are mapped on their own.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MMAP_THRESHOLD_BYTES: libc::c_int = 256 * 1024;
+use std::time::Duration;
 
-/// Fixes glibc's mmap threshold and its number of arenas (one per core), unless the environment
-/// already tunes the allocator (`GLIBC_TUNABLES`, `MALLOC_MMAP_THRESHOLD_`, `MALLOC_ARENA_MAX`):
-/// the operator's choice wins.
+/// How often free memory at the top and inside of the arenas is handed back.
+const TRIM_INTERVAL: Duration = Duration::from_millis(500);
+
+/// One arena per core, unless the environment already tunes the allocator (`GLIBC_TUNABLES`,
+/// `MALLOC_ARENA_MAX`): the operator's choice wins. Call before any thread starts.
 #[allow(unsafe_code)]
-pub(crate) fn return_large_allocations_to_the_system() {
+pub(crate) fn limit_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        let variables = ["GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_", "MALLOC_ARENA_MAX"];
-        let tuned = variables.iter().any(|name| std::env::var_os(name).is_some());
+        let tuned = ["GLIBC_TUNABLES", "MALLOC_ARENA_MAX"].iter().any(|name| std::env::var_os(name).is_some());
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let arenas = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX).max(2);
         if !tuned {
-            // SAFETY: mallopt only changes allocator parameters; called before any thread starts.
+            // SAFETY: mallopt only changes allocator parameters, before any other thread exists.
             unsafe {
-                libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
                 libc::mallopt(libc::M_ARENA_MAX, arenas);
             }
+        }
+    }
+}
+
+/// A thread that hands freed memory back to the system every [`TRIM_INTERVAL`], for a server.
+#[allow(unsafe_code)]
+pub(crate) fn spawn_trimmer() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let started = std::thread::Builder::new().name("fluoro-trim".to_owned()).spawn(|| loop {
+            std::thread::sleep(TRIM_INTERVAL);
+            // SAFETY: malloc_trim only releases free pages; it takes each arena's lock itself.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        });
+        if let Err(error) = started {
+            tracing::warn!(%error, "cannot start the allocator trimming thread; freed memory is returned later");
         }
     }
 }

@@ -143,6 +143,7 @@ struct Supervision {
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
+    crate::allocator::spawn_trimmer();
     let mut file = match &args.config {
         Some(path) => ConfigFile::load(path)?,
         None => ConfigFile::default(),
