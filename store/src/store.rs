@@ -288,13 +288,13 @@ impl Store {
         Ok(())
     }
 
-    /// Writes recent spans, log records and metric points to blocks now (and checkpoints
-    /// every log).
     /// The bucket block cache's counters, when the store reads blocks through it.
     pub fn blocks_cache_stats(&self) -> Option<BlocksCacheStats> {
         self.shared.remote.as_ref().map(|remote| remote.stats())
     }
 
+    /// Writes recent spans, log records and metric points to blocks now (and checkpoints
+    /// every log).
     pub fn flush(&self) -> Result<()> {
         let spans = self.shared.flush();
         let signals = self.shared.signals.flush();
@@ -394,6 +394,15 @@ impl Store {
     /// Whether the disk is full now (writes refused), and what recovery cut from the logs.
     pub fn health(&self) -> StoreHealth {
         StoreHealth { disk_full: self.shared.disk.is_full(), wal_damage: self.shared.damage }
+    }
+
+    /// Everything the store counts about itself, as Prometheus text for `/metrics`: its health,
+    /// and the block cache and maintenance lease when it has them.
+    pub fn prometheus(&self) -> String {
+        let mut text = self.health().prometheus();
+        text.extend(self.blocks_cache_stats().map(|stats| stats.prometheus()));
+        text.extend(self.lease_stats().map(|stats| stats.prometheus()));
+        text
     }
 }
 

@@ -291,22 +291,14 @@ async fn serve(
     // Webhooks of alarm transitions and insights, counted on `/metrics`.
     let notifier = fluoro_ui::spawn_notifier(fluoro_ui::NotifierConfig::default());
     let notifier_metrics = notifier.clone();
-    let cached_store = store.clone();
-    let lease_store = store.clone();
+    let store_metrics = store.clone();
     let collectors = cluster.collectors.clone();
-    let health_store = store.clone();
     let ingest = ingest
         .with_prometheus_source(Arc::new(move || collectors.as_ref().map(|c| c.prometheus()).unwrap_or_default()))
         .with_prometheus_source(Arc::new(move || latest.prometheus()))
         .with_prometheus_source(Arc::new(move || notifier_metrics.prometheus()))
-        .with_prometheus_source(Arc::new(move || {
-            cached_store.blocks_cache_stats().map(|stats| stats.prometheus()).unwrap_or_default()
-        }))
-        .with_prometheus_source(Arc::new(move || {
-            lease_store.lease_stats().map(|stats| stats.prometheus()).unwrap_or_default()
-        }))
-        // A full disk, and what replaying the write-ahead logs cut on start.
-        .with_prometheus_source(Arc::new(move || health_store.health().prometheus()));
+        // A full disk, what replaying the logs cut on start, the block cache, the lease.
+        .with_prometheus_source(Arc::new(move || store_metrics.prometheus()));
     let data_dir = config.data_dir.clone();
     // The dashboard's GET pages and assets beside the API's POST operations, on one port.
     let api_routes = fluoro_ui::api_router_with_limits(store.clone(), groups.clone(), limits.queries)
