@@ -168,18 +168,15 @@ impl Shared {
                 opened.push(Arc::new(remote.open_block(&self.blocks_dir, name)?));
             }
         }
-        let mut blocks: Vec<Arc<BlockMeta>> =
-            known.into_iter().filter(|(name, _)| listed.contains(name)).map(|(_, block)| block).chain(opened).collect();
-        let replaced: HashSet<u64> = blocks.iter().flat_map(|block| block.replaces.iter().copied()).collect();
-        let (gone, kept): (Vec<_>, Vec<_>) = blocks.drain(..).partition(|block| replaced.contains(&block.id));
-        blocks = kept;
+        // Only this pass changes a query node's blocks (under `flushing`), so `known` is them.
+        let (still_listed, unlisted): (Vec<_>, Vec<_>) = known.into_iter().partition(|(name, _)| listed.contains(name));
+        let candidates: Vec<Arc<BlockMeta>> = still_listed.into_iter().map(|(_, block)| block).chain(opened).collect();
+        let replaced: HashSet<u64> = candidates.iter().flat_map(|block| block.replaces.iter().copied()).collect();
+        let (replaced_blocks, mut blocks): (Vec<_>, Vec<_>) =
+            candidates.into_iter().partition(|block| replaced.contains(&block.id));
         blocks.sort_by_key(|block| block.id);
-        let mut state = self.state.write();
-        let dropped: Vec<Arc<BlockMeta>> =
-            state.blocks.iter().filter(|b| !blocks.iter().any(|k| k.id == b.id)).cloned().collect();
-        state.blocks = blocks;
-        drop(state);
-        for block in dropped.iter().chain(&gone) {
+        self.state.write().blocks = blocks;
+        for block in unlisted.iter().map(|(_, block)| block).chain(&replaced_blocks) {
             remote.forget(&block.path);
         }
         Ok(())
