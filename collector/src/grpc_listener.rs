@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
-use crate::http_listener::{HttpLimits, ACCEPT_RETRY};
+use crate::http_listener::{next_connection, speaks_within, HttpLimits};
 
 /// The connections that spoke within the timeout, for `Server::serve_with_incoming_shutdown`.
 /// Dropping it (the server stopped) stops the accepting.
@@ -34,30 +34,10 @@ pub(crate) fn bounded_incoming(listener: TcpListener, limits: HttpLimits) -> Bou
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (ready, connections) = mpsc::channel(limits.max_connections.max(1));
     tokio::spawn(async move {
-        loop {
-            let slot = tokio::select! {
-                slot = slots.clone().acquire_owned() => match slot {
-                    Ok(slot) => slot,
-                    Err(_) => return,
-                },
-                () = ready.closed() => return,
-            };
-            let stream = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(error) => {
-                        tracing::warn!(error = %error, "cannot accept a gRPC connection; retrying");
-                        tokio::time::sleep(ACCEPT_RETRY).await;
-                        continue;
-                    }
-                },
-                () = ready.closed() => return,
-            };
+        while let Some((stream, slot)) = next_connection(&listener, &slots, Box::pin(ready.closed())).await {
             let ready = ready.clone();
             tokio::spawn(async move {
-                let mut first = [0u8; 1];
-                let spoke = tokio::time::timeout(limits.header_read_timeout, stream.peek(&mut first)).await;
-                if matches!(spoke, Ok(Ok(read)) if read > 0) {
+                if speaks_within(&stream, limits.header_read_timeout).await {
                     // The server gone meanwhile: the connection and its slot go with it.
                     let _ = ready.send(BoundedStream { stream, _slot: slot }).await;
                 }

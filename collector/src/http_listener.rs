@@ -19,8 +19,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::error::CollectorError;
@@ -63,7 +63,40 @@ async fn locked_down(mut response: Response) -> Response {
 /// After a stop, connections still answering get this long to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// After a failed accept (out of file descriptors): wait rather than spin.
-pub(crate) const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+/// The next connection and the slot it holds until it closes: waits for a free slot, then for
+/// a connection (an accept error is logged and retried). `None` once `stop` completes.
+pub(crate) async fn next_connection(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+    mut stop: impl Future<Output = ()> + Unpin,
+) -> Option<(TcpStream, OwnedSemaphorePermit)> {
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.ok()?,
+            () = &mut stop => return None,
+        };
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => return Some((stream, slot)),
+                Err(error) => {
+                    tracing::warn!(error = %error, "cannot accept a connection; retrying");
+                    drop(slot);
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                }
+            },
+            () = &mut stop => return None,
+        }
+    }
+}
+
+/// Whether the client sends its first byte within `timeout`: hyper's head timeout and HTTP/2's
+/// handshake start only once it has.
+pub(crate) async fn speaks_within(stream: &TcpStream, timeout: Duration) -> bool {
+    let mut first = [0u8; 1];
+    matches!(tokio::time::timeout(timeout, stream.peek(&mut first)).await, Ok(Ok(read)) if read > 0)
+}
 
 /// Serves `router` on `listener` within `limits` until `shutdown` completes, then lets the
 /// connections under way finish (at most [`SHUTDOWN_GRACE`]).
@@ -83,32 +116,13 @@ pub(crate) async fn serve_http(
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
-    loop {
-        let slot = tokio::select! {
-            slot = slots.clone().acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    tracing::warn!(error = %error, "cannot accept an HTTP connection; retrying");
-                    tokio::time::sleep(ACCEPT_RETRY).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
+    while let Some((stream, slot)) = next_connection(&listener, &slots, &mut shutdown).await {
         let (builder, router, watcher) = (builder.clone(), router.clone(), graceful.watcher());
         let header_read_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
             // hyper's head timeout starts with the first byte: a client that connects and sends
             // nothing is closed here instead.
-            let mut first = [0u8; 1];
-            if tokio::time::timeout(header_read_timeout, stream.peek(&mut first)).await.is_err() {
+            if !speaks_within(&stream, header_read_timeout).await {
                 return drop(slot);
             }
             let connection =
