@@ -16,6 +16,7 @@
 //!   present, `missing` decides on the present ones alone (ALARM when all of them breach — the
 //!   docs' row `- - X` → ALARM), `ignore` keeps the current state unless M of them breach.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -223,42 +224,17 @@ fn number(value: f64) -> String {
 
 /// `dd/MM/yy HH:mm:ss` in UTC, the format of CloudWatch's reasons.
 pub fn cloudwatch_time(unix_seconds: i64) -> String {
-    let days = unix_seconds.div_euclid(86_400);
-    let second_of_day = unix_seconds.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{day:02}/{month:02}/{:02} {:02}:{:02}:{:02}",
-        year.rem_euclid(100),
-        second_of_day / 3600,
-        second_of_day / 60 % 60,
-        second_of_day % 60
-    )
+    utc(unix_seconds).format("%d/%m/%y %H:%M:%S").to_string()
 }
 
 /// `2026-12-04T10:02:00.000+0000`: the `StateChangeTime` format of CloudWatch's alarm notifications.
 pub fn notification_time(unix_seconds: i64) -> String {
-    let (year, month, day) = civil_from_days(unix_seconds.div_euclid(86_400));
-    let second_of_day = unix_seconds.rem_euclid(86_400);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.000+0000",
-        second_of_day / 3600,
-        second_of_day / 60 % 60,
-        second_of_day % 60
-    )
+    utc(unix_seconds).format("%Y-%m-%dT%H:%M:%S.000+0000").to_string()
 }
 
-/// Howard Hinnant's days-to-civil: the proleptic Gregorian date of a day count since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+/// The UTC time of `unix_seconds` (the epoch for times chrono cannot represent, ±262,000 years).
+fn utc(unix_seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(unix_seconds, 0).unwrap_or_default()
 }
 
 /// One state change, as `DescribeAlarmHistory` lists it.

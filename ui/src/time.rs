@@ -2,6 +2,7 @@
 //! tools send strings, so numeric strings and RFC 3339 (`2026-01-02T03:04:05.5Z`,
 //! `…+02:00`) are accepted too (spec `xray.md` §4.1).
 
+use chrono::DateTime;
 use serde_json::Value;
 
 use crate::error::{ApiError, Result};
@@ -69,54 +70,8 @@ pub fn epoch_seconds(value: &Value) -> Option<f64> {
 
 /// `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)`; a space may replace the `T`.
 fn rfc3339(text: &str) -> Option<f64> {
-    let bytes = text.as_bytes();
-    if bytes.len() < 20 || bytes[4] != b'-' || bytes[7] != b'-' || !matches!(bytes[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
-    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
-    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    let rest = &text[19..];
-    let (fraction, zone) = match rest.strip_prefix('.') {
-        Some(after_dot) => {
-            let digits = after_dot.find(|c: char| !c.is_ascii_digit()).unwrap_or(after_dot.len());
-            let fraction: f64 = format!("0.{}", &after_dot[..digits]).parse().ok()?;
-            (fraction, &after_dot[digits..])
-        }
-        None => (0.0, rest),
-    };
-    let offset_seconds = match zone {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = match zone.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let (hours, minutes) = (zone.get(1..3)?.parse::<i64>().ok()?, zone.get(4..6)?.parse::<i64>().ok()?);
-            if zone.len() != 6 || zone.as_bytes()[3] != b':' {
-                return None;
-            }
-            sign * (hours * 3600 + minutes * 60)
-        }
-    };
-    let days = days_from_civil(year, month, day);
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds;
-    Some(seconds as f64 + fraction)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    let time = DateTime::parse_from_rfc3339(text).ok()?;
+    Some(time.timestamp() as f64 + f64::from(time.timestamp_subsec_nanos()) / 1e9)
 }
 
 #[cfg(test)]
@@ -132,6 +87,8 @@ mod tests {
         assert_eq!(epoch_seconds(&json!("2023-11-14T22:13:20.25Z")), Some(1_700_000_000.25));
         assert_eq!(epoch_seconds(&json!("2023-11-15T00:13:20+02:00")), Some(1_700_000_000.0));
         assert_eq!(epoch_seconds(&json!("1970-01-01T00:00:00Z")), Some(0.0));
+        assert_eq!(epoch_seconds(&json!("2000-02-29 00:00:00z")), Some(951_782_400.0));
+        assert_eq!(epoch_seconds(&json!("2023-02-29T00:00:00Z")), None);
         assert_eq!(epoch_seconds(&json!("yesterday")), None);
         assert_eq!(epoch_seconds(&json!("2023-13-14T22:13:20Z")), None);
         assert_eq!(epoch_seconds(&json!(true)), None);

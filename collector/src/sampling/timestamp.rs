@@ -3,6 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use chrono::{DateTime, NaiveDate};
 use serde::{Deserialize, Deserializer};
 
 pub(crate) fn now_epoch_seconds() -> f64 {
@@ -47,8 +48,13 @@ fn parse_iso8601(text: &str) -> Option<f64> {
     {
         return None;
     }
-    let days = days_from_civil(year, month, day);
+    let days = epoch_days(NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)?);
     Some((days * 86_400 + i64::from(hour) * 3_600 + i64::from(minute) * 60 - offset_seconds) as f64 + second)
+}
+
+/// Days from 1970-01-01 to `date`.
+fn epoch_days(date: NaiveDate) -> i64 {
+    date.signed_duration_since(DateTime::UNIX_EPOCH.date_naive()).num_days()
 }
 
 fn split_offset(time: &str) -> Option<(&str, i64)> {
@@ -62,17 +68,6 @@ fn split_offset(time: &str) -> Option<(&str, i64)> {
     let sign = if offset.starts_with('-') { -1 } else { 1 };
     let (hours, minutes) = offset[1..].split_once(':').unwrap_or((&offset[1..], "0"));
     Some((clock, sign * (hours.parse::<i64>().ok()? * 3_600 + minutes.parse::<i64>().ok()? * 60)))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month = i64::from(month);
-    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `trace filter EXPR`: trace summaries matching a filter expression, from the server's
 //! `POST /TraceSummaries`, as a table or as JSON.
 
+use chrono::DateTime;
 use clap::Args;
 use serde_json::{json, Value};
 
@@ -149,23 +150,7 @@ fn root_cause(summary: &Value) -> String {
 
 /// `2026-01-02 03:04:05` from epoch seconds.
 pub(crate) fn utc(seconds: f64) -> String {
-    let whole = seconds.floor() as i64;
-    let (days, rest) = (whole.div_euclid(86_400), whole.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", rest / 3600, rest % 3600 / 60, rest % 60)
-}
-
-/// Howard Hinnant's civil_from_days.
-pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
-    (year_of_era + era * 400 + i64::from(month <= 2), month, day)
+    DateTime::from_timestamp(seconds.floor() as i64, 0).unwrap_or_default().format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 #[cfg(test)]

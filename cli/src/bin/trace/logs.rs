@@ -4,10 +4,10 @@
 
 use std::process::exit;
 
+use chrono::DateTime;
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::filter::civil_from_days;
 use crate::query::{ask, client, follow_pages, QueryArgs, EXIT_NONE_MATCHED};
 
 /// Lines shown without --limit.
@@ -162,10 +162,7 @@ fn severity_name(number: i64) -> &'static str {
 /// `2023-11-14T22:13:20.123Z` from epoch seconds, rounded to the millisecond.
 fn rfc3339_millis(seconds: f64) -> String {
     let millis = (seconds * 1000.0).round() as i64;
-    let (whole, millis) = (millis.div_euclid(1000), millis.rem_euclid(1000));
-    let (days, rest) = (whole.div_euclid(86_400), whole.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+    DateTime::from_timestamp_millis(millis).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 #[cfg(test)]
