@@ -195,15 +195,16 @@ impl WrittenBlock {
 pub(crate) fn write_block<S: Borrow<StoredSpan>>(
     blocks_dir: &Path,
     id: u64,
-    mut spans: Vec<S>,
+    spans: Vec<S>,
     neighbours: Neighbours<'_>,
 ) -> Result<WrittenBlock> {
     if spans.is_empty() {
         return Err(StoreError::Block(format!("refusing to write block {id} without spans")));
     }
-    sort_for_block(&mut spans);
-    let footer = footer_meta(&spans, neighbours);
-    let mut frame = spans_to_frame(&spans)?;
+    let (footer, mut frame) = {
+        let ordered = block_order(&spans);
+        (footer_meta(&ordered, neighbours), spans_to_frame(&ordered)?)
+    };
     drop(spans);
     write_frame(blocks_dir, id, &mut frame, footer)
 }
@@ -461,21 +462,33 @@ fn parse_trace_ids(path: &Path, ids: &[String]) -> Option<Arc<[TraceId]>> {
     parsed.map(Arc::from)
 }
 
-/// Block order: (trace start minute, trace id, start, id). Sorting by the trace's own start
-/// rather than each span's keeps a trace contiguous even when it spans a minute boundary.
-fn sort_for_block<S: Borrow<StoredSpan>>(spans: &mut [S]) {
-    let mut trace_start = std::collections::HashMap::<TraceId, i64>::new();
+/// The spans in block order: (trace start minute, trace id, start, id, sequence). Sorting by
+/// the trace's own start rather than each span's keeps a trace contiguous even when it spans a
+/// minute boundary. References are sorted, each beside its key computed once, rather than the
+/// spans themselves: a span is hundreds of bytes, and moving them was most of a flush's
+/// `memmove`.
+fn block_order<S: Borrow<StoredSpan>>(spans: &[S]) -> Vec<&StoredSpan> {
+    let mut trace_start = std::collections::HashMap::<TraceId, i64>::with_capacity(spans.len() / 4);
     for span in spans.iter() {
         let span = span.borrow();
         let start = trace_start.entry(span.row.trace_id).or_insert(span.row.start_us);
         *start = (*start).min(span.row.start_us);
     }
-    spans.sort_by_cached_key(|span| {
-        let span = span.borrow();
-        let bucket = trace_start[&span.row.trace_id].div_euclid(SORT_BUCKET_US);
-        (bucket, span.row.trace_id, span.row.start_us, span.row.id, span.sequence)
-    });
+    let mut keyed: Vec<(BlockKey, &StoredSpan)> = spans
+        .iter()
+        .map(|span| {
+            let span = span.borrow();
+            let bucket = trace_start[&span.row.trace_id].div_euclid(SORT_BUCKET_US);
+            ((bucket, span.row.trace_id, span.row.start_us, span.row.id, span.sequence), span)
+        })
+        .collect();
+    // The key is unique per version (`sequence`), so an unstable sort gives one order.
+    keyed.sort_unstable_by_key(|(key, _)| *key);
+    keyed.into_iter().map(|(_, span)| span).collect()
 }
+
+/// (trace start minute, trace id, start, id, sequence).
+type BlockKey = (i64, TraceId, i64, fluoro_proto::SegmentId, u64);
 
 fn footer_meta<S: Borrow<StoredSpan>>(spans: &[S], neighbours: Neighbours<'_>) -> FooterMeta {
     let spans: Vec<&StoredSpan> = spans.iter().map(Borrow::borrow).collect();
