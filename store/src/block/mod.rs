@@ -201,12 +201,9 @@ pub(crate) fn write_block<S: Borrow<StoredSpan>>(
     if spans.is_empty() {
         return Err(StoreError::Block(format!("refusing to write block {id} without spans")));
     }
-    let (footer, mut frame) = {
-        let ordered = block_order(&spans);
-        (footer_meta(&ordered, neighbours), spans_to_frame(&ordered)?)
-    };
-    drop(spans);
-    write_frame(blocks_dir, id, &mut frame, footer)
+    let ordered = block_order(&spans);
+    let footer = footer_meta(&ordered, neighbours);
+    write_rows(blocks_dir, id, footer, |tmp_path, footer| write_span_parquet(tmp_path, &ordered, footer))
 }
 
 /// What the footer of a block of another kind (log records, `logs/block.rs`) says: the same
@@ -239,15 +236,20 @@ pub(crate) fn write_other_block(
         shared_traces: Some(Vec::new()),
         replaces: Vec::new(),
     };
-    write_frame(blocks_dir, id, frame, footer)
+    write_rows(blocks_dir, id, footer, |tmp_path, footer| write_parquet(tmp_path, frame, footer))
 }
 
-/// Writes `frame` to a tmp file, fsyncs, renames it into place as block `id`, fsyncs the
-/// directory. An error means no block file was left behind.
-fn write_frame(blocks_dir: &Path, id: u64, frame: &mut DataFrame, footer: FooterMeta) -> Result<WrittenBlock> {
+/// Writes the rows to a tmp file (`write`), fsyncs, renames it into place as block `id`,
+/// fsyncs the directory. An error means no block file was left behind.
+fn write_rows(
+    blocks_dir: &Path,
+    id: u64,
+    footer: FooterMeta,
+    write: impl FnOnce(&Path, &FooterMeta) -> Result<()>,
+) -> Result<WrittenBlock> {
     let path = block_path(blocks_dir, id);
     let tmp_path = path.with_extension(format!("{BLOCK_EXTENSION}{TMP_SUFFIX}"));
-    let meta = write_parquet(&tmp_path, frame, &footer)
+    let meta = write(&tmp_path, &footer)
         .and_then(|()| tmp_block_meta(id, &tmp_path, &path, footer))
         .and_then(|meta| rename_into_place(&tmp_path, &path).map(|()| meta))
         .inspect_err(|_| discard_tmp(&tmp_path))?;
@@ -514,16 +516,46 @@ fn footer_meta<S: Borrow<StoredSpan>>(spans: &[S], neighbours: Neighbours<'_>) -
     }
 }
 
+/// Writes a whole frame as one block file, fsynced.
 fn write_parquet(path: &Path, frame: &mut DataFrame, footer: &FooterMeta) -> Result<()> {
+    write_parquet_with(path, footer, |writer| writer.finish(frame).map(drop))
+}
+
+/// Writes spans already in block order as one block file, fsynced: one frame per row group,
+/// encoded and dropped before the next is built, so a flush holds one row group's columns on
+/// top of recent data rather than a copy of all of it.
+fn write_span_parquet(path: &Path, spans: &[&StoredSpan], footer: &FooterMeta) -> Result<()> {
+    write_parquet_with(path, footer, |writer| {
+        let mut chunks = spans.chunks(ROW_GROUP_ROWS);
+        let first = spans_to_frame(chunks.next().unwrap_or_default()).map_err(block_to_polars)?;
+        let mut batched = writer.batched(first.schema())?;
+        batched.write_batch(&first)?;
+        drop(first);
+        for chunk in chunks {
+            batched.write_batch(&spans_to_frame(chunk).map_err(block_to_polars)?)?;
+        }
+        batched.finish().map(drop)
+    })
+}
+
+fn write_parquet_with(
+    path: &Path,
+    footer: &FooterMeta,
+    write: impl FnOnce(ParquetWriter<&File>) -> PolarsResult<()>,
+) -> Result<()> {
     let footer_json = serde_json::to_string(footer).map_err(|error| StoreError::Encode(error.to_string()))?;
     let file = File::create(path).map_err(|error| StoreError::io(path, error))?;
-    ParquetWriter::new(&file)
+    let writer = ParquetWriter::new(&file)
         .with_compression(ParquetCompression::Zstd(None))
         .with_row_group_size(Some(ROW_GROUP_ROWS))
-        .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![(META_KEY.to_owned(), footer_json)])))
-        .finish(frame)
-        .map_err(schema::polars_error)?;
+        .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![(META_KEY.to_owned(), footer_json)])));
+    write(writer).map_err(schema::polars_error)?;
     file.sync_all().map_err(|error| StoreError::io(path, error))
+}
+
+/// Carries a schema error out through polars' writer callback.
+fn block_to_polars(error: StoreError) -> PolarsError {
+    PolarsError::ComputeError(error.to_string().into())
 }
 
 fn remove_file(path: &Path) -> Result<()> {

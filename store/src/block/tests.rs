@@ -249,6 +249,23 @@ fn a_block_is_written_in_block_order() {
     assert_eq!(read.len(), 6);
 }
 
+/// A flush encodes one row group at a time: a block of more rows than a row group holds
+/// them all, in block order, in full row groups and one for the rest.
+#[test]
+fn a_large_block_is_written_a_row_group_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = 2 * ROW_GROUP_ROWS + 5;
+    let spans: Vec<StoredSpan> =
+        (0..rows as u64).rev().map(|n| span(n / 8, n, 1_700_000_000_000_000 + n as i64)).collect();
+    let expected: Vec<StoredSpan> = block_order(&spans).into_iter().cloned().collect();
+    let block = write_block(dir.path(), 1, spans, Neighbours::default()).unwrap().meta;
+    let metadata = ParquetReader::new(File::open(&block.path).unwrap()).get_metadata().unwrap().clone();
+    let group_rows: Vec<usize> = metadata.row_groups.iter().map(|group| group.num_rows()).collect();
+    assert_eq!(group_rows, vec![ROW_GROUP_ROWS, ROW_GROUP_ROWS, 5]);
+    assert_eq!(block.rows, rows);
+    assert!(read_block(&block).unwrap() == expected, "every span back, in block order");
+}
+
 #[test]
 fn newer_format_is_refused_not_deleted() {
     let dir = tempfile::tempdir().unwrap();
