@@ -494,9 +494,9 @@ type BlockKey = (i64, TraceId, i64, fluoro_proto::SegmentId, u64);
 
 fn footer_meta<S: Borrow<StoredSpan>>(spans: &[S], neighbours: Neighbours<'_>) -> FooterMeta {
     let spans: Vec<&StoredSpan> = spans.iter().map(Borrow::borrow).collect();
-    let mut services: Vec<String> = spans.iter().filter_map(|span| span.row.service.clone()).collect();
-    services.sort_unstable();
-    services.dedup();
+    // Distinct names are few: copied once each, not once per span.
+    let names: std::collections::BTreeSet<&str> = spans.iter().filter_map(|span| span.row.service.as_deref()).collect();
+    let services = names.into_iter().map(str::to_owned).collect();
     let mut trace_ids: Vec<TraceId> = spans.iter().map(|span| span.row.trace_id).collect();
     trace_ids.dedup(); // spans are sorted by trace, so this leaves each id once
     let shared_traces = trace_ids
