@@ -466,31 +466,33 @@ fn parse_trace_ids(path: &Path, ids: &[String]) -> Option<Arc<[TraceId]>> {
 
 /// The spans in block order: (trace start minute, trace id, start, id, sequence). Sorting by
 /// the trace's own start rather than each span's keeps a trace contiguous even when it spans a
-/// minute boundary. References are sorted, each beside its key computed once, rather than the
-/// spans themselves: a span is hundreds of bytes, and moving them was most of a flush's
-/// `memmove`.
+/// minute boundary. References are sorted, each beside its key, rather than the spans
+/// themselves: a span is hundreds of bytes, and moving them was most of a flush's `memmove`.
+/// Two sorts instead of a table of trace starts: spans by (trace, start, id, sequence), which
+/// puts each trace's start first in its run, then the runs by (minute, trace).
 fn block_order<S: Borrow<StoredSpan>>(spans: &[S]) -> Vec<&StoredSpan> {
-    let mut trace_start = std::collections::HashMap::<TraceId, i64>::with_capacity(spans.len() / 4);
-    for span in spans.iter() {
-        let span = span.borrow();
-        let start = trace_start.entry(span.row.trace_id).or_insert(span.row.start_us);
-        *start = (*start).min(span.row.start_us);
-    }
-    let mut keyed: Vec<(BlockKey, &StoredSpan)> = spans
+    let mut by_trace: Vec<(SpanKey, &StoredSpan)> = spans
         .iter()
         .map(|span| {
             let span = span.borrow();
-            let bucket = trace_start[&span.row.trace_id].div_euclid(SORT_BUCKET_US);
-            ((bucket, span.row.trace_id, span.row.start_us, span.row.id, span.sequence), span)
+            ((span.row.trace_id, span.row.start_us, span.row.id, span.sequence), span)
         })
         .collect();
     // The key is unique per version (`sequence`), so an unstable sort gives one order.
-    keyed.sort_unstable_by_key(|(key, _)| *key);
-    keyed.into_iter().map(|(_, span)| span).collect()
+    by_trace.sort_unstable_by_key(|(key, _)| *key);
+    let mut runs: Vec<(i64, TraceId, std::ops::Range<usize>)> = Vec::new();
+    for (at, (key, _)) in by_trace.iter().enumerate() {
+        match runs.last_mut() {
+            Some((_, trace_id, range)) if *trace_id == key.0 => range.end = at + 1,
+            _ => runs.push((key.1.div_euclid(SORT_BUCKET_US), key.0, at..at + 1)),
+        }
+    }
+    runs.sort_unstable_by_key(|(bucket, trace_id, _)| (*bucket, *trace_id));
+    runs.into_iter().flat_map(|(_, _, range)| by_trace[range].iter().map(|(_, span)| *span)).collect()
 }
 
-/// (trace start minute, trace id, start, id, sequence).
-type BlockKey = (i64, TraceId, i64, fluoro_proto::SegmentId, u64);
+/// (trace id, start, id, sequence).
+type SpanKey = (TraceId, i64, fluoro_proto::SegmentId, u64);
 
 fn footer_meta<S: Borrow<StoredSpan>>(spans: &[S], neighbours: Neighbours<'_>) -> FooterMeta {
     let spans: Vec<&StoredSpan> = spans.iter().map(Borrow::borrow).collect();
