@@ -195,17 +195,15 @@ impl WrittenBlock {
 pub(crate) fn write_block<S: Borrow<StoredSpan>>(
     blocks_dir: &Path,
     id: u64,
-    mut spans: Vec<S>,
+    spans: Vec<S>,
     neighbours: Neighbours<'_>,
 ) -> Result<WrittenBlock> {
     if spans.is_empty() {
         return Err(StoreError::Block(format!("refusing to write block {id} without spans")));
     }
-    sort_for_block(&mut spans);
-    let footer = footer_meta(&spans, neighbours);
-    let mut frame = spans_to_frame(&spans)?;
-    drop(spans);
-    write_frame(blocks_dir, id, &mut frame, footer)
+    let ordered = block_order(&spans);
+    let footer = footer_meta(&ordered, neighbours);
+    write_rows(blocks_dir, id, footer, |tmp_path, footer| write_span_parquet(tmp_path, &ordered, footer))
 }
 
 /// What the footer of a block of another kind (log records, `logs/block.rs`) says: the same
@@ -238,15 +236,20 @@ pub(crate) fn write_other_block(
         shared_traces: Some(Vec::new()),
         replaces: Vec::new(),
     };
-    write_frame(blocks_dir, id, frame, footer)
+    write_rows(blocks_dir, id, footer, |tmp_path, footer| write_parquet(tmp_path, frame, footer))
 }
 
-/// Writes `frame` to a tmp file, fsyncs, renames it into place as block `id`, fsyncs the
-/// directory. An error means no block file was left behind.
-fn write_frame(blocks_dir: &Path, id: u64, frame: &mut DataFrame, footer: FooterMeta) -> Result<WrittenBlock> {
+/// Writes the rows to a tmp file (`write`), fsyncs, renames it into place as block `id`,
+/// fsyncs the directory. An error means no block file was left behind.
+fn write_rows(
+    blocks_dir: &Path,
+    id: u64,
+    footer: FooterMeta,
+    write: impl FnOnce(&Path, &FooterMeta) -> Result<()>,
+) -> Result<WrittenBlock> {
     let path = block_path(blocks_dir, id);
     let tmp_path = path.with_extension(format!("{BLOCK_EXTENSION}{TMP_SUFFIX}"));
-    let meta = write_parquet(&tmp_path, frame, &footer)
+    let meta = write(&tmp_path, &footer)
         .and_then(|()| tmp_block_meta(id, &tmp_path, &path, footer))
         .and_then(|meta| rename_into_place(&tmp_path, &path).map(|()| meta))
         .inspect_err(|_| discard_tmp(&tmp_path))?;
@@ -461,27 +464,41 @@ fn parse_trace_ids(path: &Path, ids: &[String]) -> Option<Arc<[TraceId]>> {
     parsed.map(Arc::from)
 }
 
-/// Block order: (trace start minute, trace id, start, id). Sorting by the trace's own start
-/// rather than each span's keeps a trace contiguous even when it spans a minute boundary.
-fn sort_for_block<S: Borrow<StoredSpan>>(spans: &mut [S]) {
-    let mut trace_start = std::collections::HashMap::<TraceId, i64>::new();
-    for span in spans.iter() {
-        let span = span.borrow();
-        let start = trace_start.entry(span.row.trace_id).or_insert(span.row.start_us);
-        *start = (*start).min(span.row.start_us);
+/// The spans in block order: (trace start minute, trace id, start, id, sequence). Sorting by
+/// the trace's own start rather than each span's keeps a trace contiguous even when it spans a
+/// minute boundary. References are sorted, each beside its key, rather than the spans
+/// themselves: a span is hundreds of bytes, and moving them was most of a flush's `memmove`.
+/// Two sorts instead of a table of trace starts: spans by (trace, start, id, sequence), which
+/// puts each trace's start first in its run, then the runs by (minute, trace).
+fn block_order<S: Borrow<StoredSpan>>(spans: &[S]) -> Vec<&StoredSpan> {
+    let mut by_trace: Vec<(SpanKey, &StoredSpan)> = spans
+        .iter()
+        .map(|span| {
+            let span = span.borrow();
+            ((span.row.trace_id, span.row.start_us, span.row.id, span.sequence), span)
+        })
+        .collect();
+    // The key is unique per version (`sequence`), so an unstable sort gives one order.
+    by_trace.sort_unstable_by_key(|(key, _)| *key);
+    let mut runs: Vec<(i64, TraceId, std::ops::Range<usize>)> = Vec::new();
+    for (at, (key, _)) in by_trace.iter().enumerate() {
+        match runs.last_mut() {
+            Some((_, trace_id, range)) if *trace_id == key.0 => range.end = at + 1,
+            _ => runs.push((key.1.div_euclid(SORT_BUCKET_US), key.0, at..at + 1)),
+        }
     }
-    spans.sort_by_cached_key(|span| {
-        let span = span.borrow();
-        let bucket = trace_start[&span.row.trace_id].div_euclid(SORT_BUCKET_US);
-        (bucket, span.row.trace_id, span.row.start_us, span.row.id, span.sequence)
-    });
+    runs.sort_unstable_by_key(|(bucket, trace_id, _)| (*bucket, *trace_id));
+    runs.into_iter().flat_map(|(_, _, range)| by_trace[range].iter().map(|(_, span)| *span)).collect()
 }
+
+/// (trace id, start, id, sequence).
+type SpanKey = (TraceId, i64, fluoro_proto::SegmentId, u64);
 
 fn footer_meta<S: Borrow<StoredSpan>>(spans: &[S], neighbours: Neighbours<'_>) -> FooterMeta {
     let spans: Vec<&StoredSpan> = spans.iter().map(Borrow::borrow).collect();
-    let mut services: Vec<String> = spans.iter().filter_map(|span| span.row.service.clone()).collect();
-    services.sort_unstable();
-    services.dedup();
+    // Distinct names are few: copied once each, not once per span.
+    let names: std::collections::BTreeSet<&str> = spans.iter().filter_map(|span| span.row.service.as_deref()).collect();
+    let services = names.into_iter().map(str::to_owned).collect();
     let mut trace_ids: Vec<TraceId> = spans.iter().map(|span| span.row.trace_id).collect();
     trace_ids.dedup(); // spans are sorted by trace, so this leaves each id once
     let shared_traces = trace_ids
@@ -501,16 +518,46 @@ fn footer_meta<S: Borrow<StoredSpan>>(spans: &[S], neighbours: Neighbours<'_>) -
     }
 }
 
+/// Writes a whole frame as one block file, fsynced.
 fn write_parquet(path: &Path, frame: &mut DataFrame, footer: &FooterMeta) -> Result<()> {
+    write_parquet_with(path, footer, |writer| writer.finish(frame).map(drop))
+}
+
+/// Writes spans already in block order as one block file, fsynced: one frame per row group,
+/// encoded and dropped before the next is built, so a flush holds one row group's columns on
+/// top of recent data rather than a copy of all of it.
+fn write_span_parquet(path: &Path, spans: &[&StoredSpan], footer: &FooterMeta) -> Result<()> {
+    write_parquet_with(path, footer, |writer| {
+        let mut chunks = spans.chunks(ROW_GROUP_ROWS);
+        let first = spans_to_frame(chunks.next().unwrap_or_default()).map_err(block_to_polars)?;
+        let mut batched = writer.batched(first.schema())?;
+        batched.write_batch(&first)?;
+        drop(first);
+        for chunk in chunks {
+            batched.write_batch(&spans_to_frame(chunk).map_err(block_to_polars)?)?;
+        }
+        batched.finish().map(drop)
+    })
+}
+
+fn write_parquet_with(
+    path: &Path,
+    footer: &FooterMeta,
+    write: impl FnOnce(ParquetWriter<&File>) -> PolarsResult<()>,
+) -> Result<()> {
     let footer_json = serde_json::to_string(footer).map_err(|error| StoreError::Encode(error.to_string()))?;
     let file = File::create(path).map_err(|error| StoreError::io(path, error))?;
-    ParquetWriter::new(&file)
+    let writer = ParquetWriter::new(&file)
         .with_compression(ParquetCompression::Zstd(None))
         .with_row_group_size(Some(ROW_GROUP_ROWS))
-        .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![(META_KEY.to_owned(), footer_json)])))
-        .finish(frame)
-        .map_err(schema::polars_error)?;
+        .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![(META_KEY.to_owned(), footer_json)])));
+    write(writer).map_err(schema::polars_error)?;
     file.sync_all().map_err(|error| StoreError::io(path, error))
+}
+
+/// Carries a schema error out through polars' writer callback.
+fn block_to_polars(error: StoreError) -> PolarsError {
+    PolarsError::ComputeError(error.to_string().into())
 }
 
 fn remove_file(path: &Path) -> Result<()> {

@@ -130,10 +130,6 @@ fn exceptions_column(rows: &[&SpanRow]) -> Result<Column> {
 /// a filter on one key reads only the `key` and value leaves, not JSON.
 fn annotations_column(rows: &[&SpanRow]) -> Result<Column> {
     let all: Vec<&(String, AnnotationScalar)> = rows.iter().flat_map(|row| row.annotations.iter()).collect();
-    let string = |value: &AnnotationScalar| match value {
-        AnnotationScalar::String(text) => Some(text.clone()),
-        _ => None,
-    };
     let number = |value: &AnnotationScalar| match value {
         AnnotationScalar::Number(number) => Some(*number),
         _ => None,
@@ -144,11 +140,19 @@ fn annotations_column(rows: &[&SpanRow]) -> Result<Column> {
     };
     let fields = [
         Series::new(ANNOTATION_KEY.into(), all.iter().map(|(key, _)| key.as_str()).collect::<Vec<_>>()),
-        Series::new(ANNOTATION_STRING.into(), all.iter().map(|(_, v)| string(v)).collect::<Vec<_>>()),
+        Series::new(ANNOTATION_STRING.into(), all.iter().map(|(_, v)| annotation_string(v)).collect::<Vec<_>>()),
         Series::new(ANNOTATION_NUMBER.into(), all.iter().map(|(_, v)| number(v)).collect::<Vec<_>>()),
         Series::new(ANNOTATION_BOOL.into(), all.iter().map(|(_, v)| flag(v)).collect::<Vec<_>>()),
     ];
     list_column(ANNOTATIONS, rows.iter().map(|row| row.annotations.len()), all.len(), &fields)
+}
+
+/// Borrowed: the column copies the text once, into its own buffer.
+fn annotation_string(value: &AnnotationScalar) -> Option<&str> {
+    match value {
+        AnnotationScalar::String(text) => Some(text),
+        _ => None,
+    }
 }
 
 /// A list column from the flattened elements and each row's length, built from offsets in

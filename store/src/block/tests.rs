@@ -218,11 +218,59 @@ fn half_written_blocks_are_discarded_and_unreadable_ones_quarantined() {
     assert_eq!(std::fs::read(&quarantined[0]).unwrap(), cut);
 }
 
+/// Rows on disk are in block order: by the minute their trace started, then trace id, then
+/// start, id and arrival; a trace crossing a minute boundary stays in one run.
+#[test]
+fn a_block_is_written_in_block_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let minute = 60_000_000;
+    let base = 1_700_000_000 / 60 * minute;
+    // Trace 1 starts in minute 0 and runs into minute 1; trace 2 starts in minute 1 only;
+    // trace 3 also starts in minute 0, after trace 1.
+    let expected_runs = vec![trace(1).min(trace(3)), trace(1).max(trace(3)), trace(2)];
+    let spans = vec![
+        span(2, 21, base + minute + 1),
+        span(1, 11, base + minute + 5),
+        span(3, 31, base + 30),
+        span(1, 12, base + minute + 5),
+        span(1, 10, base + 10),
+        span(2, 20, base + minute),
+    ];
+    let block = write_block(dir.path(), 1, spans, Neighbours::default()).unwrap().meta;
+    let read = read_block(&block).unwrap();
+    let keys: Vec<(TraceId, i64, u64)> =
+        read.iter().map(|span| (span.row.trace_id, span.row.start_us, span.row.id.as_u64())).collect();
+    let mut runs: Vec<TraceId> = keys.iter().map(|key| key.0).collect();
+    runs.dedup();
+    assert_eq!(runs, expected_runs, "each trace is one run, by start minute then id: {keys:?}");
+    for pair in keys.windows(2).filter(|pair| pair[0].0 == pair[1].0) {
+        assert!((pair[0].1, pair[0].2) < (pair[1].1, pair[1].2), "by start, then id: {keys:?}");
+    }
+    assert_eq!(read.len(), 6);
+}
+
+/// A flush encodes one row group at a time: a block of more rows than a row group holds
+/// them all, in block order, in full row groups and one for the rest.
+#[test]
+fn a_large_block_is_written_a_row_group_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = 2 * ROW_GROUP_ROWS + 5;
+    let spans: Vec<StoredSpan> =
+        (0..rows as u64).rev().map(|n| span(n / 8, n, 1_700_000_000_000_000 + n as i64)).collect();
+    let expected: Vec<StoredSpan> = block_order(&spans).into_iter().cloned().collect();
+    let block = write_block(dir.path(), 1, spans, Neighbours::default()).unwrap().meta;
+    let metadata = ParquetReader::new(File::open(&block.path).unwrap()).get_metadata().unwrap().clone();
+    let group_rows: Vec<usize> = metadata.row_groups.iter().map(|group| group.num_rows()).collect();
+    assert_eq!(group_rows, vec![ROW_GROUP_ROWS, ROW_GROUP_ROWS, 5]);
+    assert_eq!(block.rows, rows);
+    assert!(read_block(&block).unwrap() == expected, "every span back, in block order");
+}
+
 #[test]
 fn newer_format_is_refused_not_deleted() {
     let dir = tempfile::tempdir().unwrap();
-    let mut spans = sample_spans();
-    sort_for_block(&mut spans);
+    let spans = sample_spans();
+    let spans = block_order(&spans);
     let mut footer = footer_meta(&spans, Neighbours::default());
     footer.version = FORMAT_VERSION + 1;
     let path = block_path(dir.path(), 1);
@@ -249,8 +297,8 @@ fn a_block_lists_the_traces_it_may_share_with_existing_blocks() {
 fn a_block_from_before_shared_traces_may_share_any_trace() {
     // Format 1 blocks written before the optional `shared_traces` and `replaces` fields.
     let dir = tempfile::tempdir().unwrap();
-    let mut spans = sample_spans();
-    sort_for_block(&mut spans);
+    let spans = sample_spans();
+    let spans = block_order(&spans);
     let mut footer = footer_meta(&spans, Neighbours::default());
     footer.shared_traces = None;
     let path = block_path(dir.path(), 1);
