@@ -1,6 +1,7 @@
 //! `BatchGetTraces`' store side alone (`Store::traces`), without HTTP, over a store another
 //! benchmark left in `--dir` (e.g. `query_scaling --keep`): the time per request of `--ids`
-//! random trace ids of the middle `--window-spans`, p50 and p99, for profiling with `perf`.
+//! random trace ids of the middle `--window-spans`, p50 and p99, for profiling with `perf`;
+//! with `--graph-runs N`, also the service graph of that window N times (its median).
 //!
 //! `cargo run --release -p fluoro-benches --bin trace_lookup -- --dir target/bench-scaling`
 
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 use clap::Parser;
+use fluoro_benches::median_ms;
 use fluoro_proto::TraceId;
 use fluoro_store::columns::{START_US, TRACE_HI, TRACE_LO};
 use fluoro_store::{Store, StoreConfig};
@@ -31,6 +33,9 @@ struct Args {
     /// The ids are drawn from this many spans in the middle of the data.
     #[arg(long, default_value_t = 1_000_000)]
     window_spans: usize,
+    /// Also time the service graph of the window this many times.
+    #[arg(long, default_value_t = 0)]
+    graph_runs: usize,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,7 +44,13 @@ fn main() -> anyhow::Result<()> {
     config.retention_max_age = KEEP_FOREVER;
     config.compaction_min_rows = 0;
     let store = Store::open(config)?;
-    let ids = window_trace_ids(&store, args.window_spans)?;
+    let window = middle_window(&store, args.window_spans)?;
+    if args.graph_runs > 0 {
+        let (ms, graph) =
+            median_ms(args.graph_runs, || Ok(fluoro_analyzer::service_graph(&store, window.0, window.1, None)?))?;
+        println!("service graph of the window: median {ms:.1} ms, {} nodes", graph.services.len());
+    }
+    let ids = window_trace_ids(&store, window)?;
     let mut next = 0x9e37_79b9_7f4a_7c15_u64;
     let mut times = Vec::with_capacity(args.lookups);
     for _ in 0..args.lookups {
@@ -70,15 +81,19 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The distinct trace ids of the spans in the middle `spans` of the data.
-fn window_trace_ids(store: &Store, spans: usize) -> anyhow::Result<Vec<TraceId>> {
+/// The time range of the middle `spans` of the data.
+fn middle_window(store: &Store, spans: usize) -> anyhow::Result<(i64, i64)> {
     let frame = store.scan(i64::MIN, i64::MAX, &[START_US], None)?.collect()?;
     let mut starts: Vec<i64> = frame.column(START_US)?.i64()?.iter().flatten().collect();
     starts.sort_unstable();
     ensure!(!starts.is_empty(), "the store holds no spans");
     let size = spans.min(starts.len());
     let first = (starts.len() - size) / 2;
-    let (from, to) = (starts[first], starts[first + size - 1] + 1);
+    Ok((starts[first], starts[first + size - 1] + 1))
+}
+
+/// The distinct trace ids of the spans in the window.
+fn window_trace_ids(store: &Store, (from, to): (i64, i64)) -> anyhow::Result<Vec<TraceId>> {
     let frame = store.scan(from, to, &[TRACE_HI, TRACE_LO], None)?.unique(None, Default::default()).collect()?;
     let (his, los) = (frame.column(TRACE_HI)?.u64()?, frame.column(TRACE_LO)?.u64()?);
     Ok(his.iter().zip(los.iter()).filter_map(|(hi, lo)| Some(TraceId::from_halves(hi?, lo?))).collect())
