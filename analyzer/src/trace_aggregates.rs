@@ -100,21 +100,21 @@ pub(crate) fn trace_aggregates(
 
 /// Every trace of `spans`, in order of first row.
 fn fold_traces(spans: &DataFrame, from_us: i64, to_us: i64) -> Result<Vec<Trace>> {
-    let his = numbers(spans.column(TRACE_HI)?.u64()?);
-    let los = numbers(spans.column(TRACE_LO)?.u64()?);
-    let ids = numbers(spans.column(columns::ID)?.u64()?);
-    let parents = numbers(spans.column(columns::PARENT_ID)?.u64()?);
-    let starts = numbers(spans.column(columns::START_US)?.i64()?);
-    let ends = numbers(spans.column(columns::END_US)?.i64()?);
+    let (his, los) = (spans.column(TRACE_HI)?.u64()?.rechunk(), spans.column(TRACE_LO)?.u64()?.rechunk());
+    let (ids, parents) =
+        (spans.column(columns::ID)?.u64()?.rechunk(), spans.column(columns::PARENT_ID)?.u64()?.rechunk());
+    let (starts, ends) =
+        (spans.column(columns::START_US)?.i64()?.rechunk(), spans.column(columns::END_US)?.i64()?.rechunk());
+    let (his, los, ids, parents) = (Values::of(&his), Values::of(&los), Values::of(&ids), Values::of(&parents));
+    let (starts, ends) = (Values::of(&starts), Values::of(&ends));
     let kinds = spans.column(columns::KIND)?.str()?;
     let in_progress = spans.column(columns::IN_PROGRESS)?.bool()?;
     let mut dense: PlHashMap<TraceKey, usize> = PlHashMap::new();
     let mut traces: Vec<Trace> = Vec::new();
     let mut previous: Option<(TraceKey, usize)> = None;
-    let root_key = |row: usize| -> RootKey { (parents[row].is_some(), starts[row], ids[row]) };
-    let rows = his.iter().zip(&los).zip(&starts).zip(&ends).zip(kinds.iter()).zip(in_progress.iter());
-    for (row, (((((hi, lo), start), end), kind), progress)) in rows.enumerate() {
-        let key = (*hi, *lo);
+    let root_key = |row: usize| -> RootKey { (parents.get(row).is_some(), starts.get(row), ids.get(row)) };
+    for (row, (kind, progress)) in kinds.iter().zip(in_progress.iter()).enumerate() {
+        let key = (his.get(row), los.get(row));
         let at = match previous {
             Some((known, at)) if known == key => at,
             _ => {
@@ -128,10 +128,11 @@ fn fold_traces(spans: &DataFrame, from_us: i64, to_us: i64) -> Result<Vec<Trace>
             }
         };
         let trace = &mut traces[at];
+        let start = starts.get(row);
         trace.spans += 1;
-        trace.start_us = min_some(trace.start_us, *start);
+        trace.start_us = min_some(trace.start_us, start);
         // An open span counts up to its start.
-        trace.end_us = max_some(trace.end_us, end.or(*start));
+        trace.end_us = max_some(trace.end_us, ends.get(row).or(start));
         trace.partial |= progress.unwrap_or(false);
         if let Some(start) = start.filter(|start| *start >= from_us && *start < to_us) {
             trace.matched_us = min_some(trace.matched_us, Some(start));
@@ -141,6 +142,27 @@ fn fold_traces(spans: &DataFrame, from_us: i64, to_us: i64) -> Result<Vec<Trace>
         }
     }
     Ok(traces)
+}
+
+/// A numeric column of one chunk, read in place (no copy of the values).
+struct Values<'a, T: PolarsNumericType> {
+    values: &'a [T::Native],
+    validity: Option<&'a polars_arrow::bitmap::Bitmap>,
+}
+
+impl<'a, T: PolarsNumericType> Values<'a, T> {
+    /// `column` must be one chunk (rechunked); an empty column has none.
+    fn of(column: &'a ChunkedArray<T>) -> Self {
+        match column.downcast_iter().next() {
+            Some(array) => Values { values: array.values().as_slice(), validity: array.validity() },
+            None => Values { values: &[], validity: None },
+        }
+    }
+
+    fn get(&self, row: usize) -> Option<T::Native> {
+        let valid = self.validity.is_none_or(|validity| validity.get_bit(row));
+        valid.then(|| self.values[row])
+    }
 }
 
 impl Trace {
@@ -163,19 +185,6 @@ fn max_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     }
-}
-
-/// A numeric column's values as options, reading whole arrays without validity at once.
-fn numbers<T: PolarsNumericType>(values: &ChunkedArray<T>) -> Vec<Option<T::Native>> {
-    let mut numbers = Vec::with_capacity(values.len());
-    for array in values.downcast_iter() {
-        if array.validity().is_none_or(|validity| validity.unset_bits() == 0) {
-            numbers.extend(array.values().iter().map(|value| Some(*value)));
-        } else {
-            numbers.extend(array.iter().map(|value| value.copied()));
-        }
-    }
-    numbers
 }
 
 #[cfg(test)]
