@@ -1,4 +1,5 @@
-//! The trace frame: one row per trace, built in polars from a window's spans, that filters,
+//! The trace frame: one row per trace, built from a window's spans in one Rust pass
+//! (`trace_aggregates.rs`) and finished with polars expressions, that filters,
 //! groups, comparisons and latency reports all stand on. Columns: start, end, duration and
 //! response time (seconds and microseconds), the root segment's flags and HTTP values, partial.
 //!
