@@ -80,6 +80,7 @@ mod spans;
 mod store_metrics;
 mod summary;
 mod time_series;
+mod trace_aggregates;
 mod trace_frame;
 mod trace_set;
 

@@ -1,4 +1,5 @@
-//! The trace frame: one row per trace, built in polars from a window's spans, that filters,
+//! The trace frame: one row per trace, built from a window's spans in one Rust pass
+//! (`trace_aggregates.rs`) and finished with polars expressions, that filters,
 //! groups, comparisons and latency reports all stand on. Columns: start, end, duration and
 //! response time (seconds and microseconds), the root segment's flags and HTTP values, partial.
 //!
@@ -15,6 +16,7 @@ use polars::prelude::*;
 
 use crate::error::Result;
 use crate::spans::{collect_spans, load_spans};
+use crate::trace_aggregates::trace_aggregates;
 
 /// The span columns [`trace_frame`] reads; it also carries the root segment's `http_*` values
 /// of the spans that have those columns ([`ROOT_HTTP_COLUMNS`]).
@@ -64,7 +66,7 @@ pub(crate) fn window_traces(
 ) -> Result<(DataFrame, DataFrame)> {
     let (read_from_us, read_to_us) = slack_window(from_us, to_us);
     let spans = collect_spans(load_spans(store, read_from_us, read_to_us, columns)?)?;
-    let traces = trace_frame(spans.clone().lazy(), from_us, to_us, range)?.collect()?;
+    let traces = trace_frame_of(&spans, from_us, to_us, range)?.collect()?;
     Ok((spans, traces))
 }
 
@@ -74,43 +76,14 @@ pub(crate) fn window_traces(
 /// `error`, `fault`, `throttle` and those `http_*` the spans have ([`ROOT_HTTP_COLUMNS`]), and
 /// `partial`. The root segment is the segment without a parent (the earliest if several; the
 /// earliest segment if none lacks a parent). `spans` needs [`TRACE_FRAME_COLUMNS`].
-pub fn trace_frame(mut spans: LazyFrame, from_us: i64, to_us: i64, range: TimeRangeType) -> Result<LazyFrame> {
-    let schema = spans.collect_schema()?;
-    let http: Vec<&str> = ROOT_HTTP_COLUMNS.iter().copied().filter(|name| schema.contains(name)).collect();
-    let key = [col(TRACE_HI), col(TRACE_LO)];
-    let end = when(col(columns::END_US).is_null()).then(col(columns::START_US)).otherwise(col(columns::END_US));
-    let in_range = col(columns::START_US).gt_eq(lit(from_us)).and(col(columns::START_US).lt(lit(to_us)));
-    // Either range type selects only traces with a span that started in the range (for
-    // `TraceId`, the earliest one). Keeping just those traces' spans before the group-by and
-    // the root sort drops the rest of the slack read either side, which at 10M spans an hour
-    // is three times the rows of a short window.
-    let touched = spans.clone().filter(in_range.clone()).select(key.clone()).unique(None, UniqueKeepStrategy::Any);
-    let spans = spans.join(touched, key.clone(), key.clone(), JoinArgs::new(JoinType::Inner));
-    let traces = spans.clone().group_by(key.clone()).agg([
-        col(columns::START_US).min().alias(columns::START_US),
-        end.max().alias(columns::END_US),
-        col(columns::IN_PROGRESS).any(true).alias("partial"),
-        col(columns::START_US).filter(in_range.clone()).min().alias("matched_us"),
-        len().alias("spans"),
-    ]);
-    let roots = spans
-        .filter(col(columns::KIND).eq(lit("segment")))
-        .sort_by_exprs(
-            [col(columns::PARENT_ID).is_not_null(), col(columns::START_US), col(columns::ID)],
-            SortMultipleOptions::default().with_maintain_order(true),
-        )
-        .group_by(key.clone())
-        .agg(
-            [columns::START_US, columns::END_US, columns::ERROR, columns::FAULT, columns::THROTTLE, columns::ID]
-                .into_iter()
-                .chain(http.iter().copied())
-                .map(|name| col(name).first().alias(format!("root_{name}")))
-                .collect::<Vec<_>>(),
-        );
-    let selected = match range {
-        TimeRangeType::TraceId => col(columns::START_US).gt_eq(lit(from_us)).and(col(columns::START_US).lt(lit(to_us))),
-        TimeRangeType::Event => col("matched_us").is_not_null(),
-    };
+pub fn trace_frame(spans: LazyFrame, from_us: i64, to_us: i64, range: TimeRangeType) -> Result<LazyFrame> {
+    trace_frame_of(&spans.collect()?, from_us, to_us, range)
+}
+
+/// [`trace_frame`] of spans already collected.
+pub(crate) fn trace_frame_of(spans: &DataFrame, from_us: i64, to_us: i64, range: TimeRangeType) -> Result<LazyFrame> {
+    let http: Vec<&str> = ROOT_HTTP_COLUMNS.iter().copied().filter(|name| spans.schema().contains(name)).collect();
+    let traces = trace_aggregates(spans, from_us, to_us, range, &http)?;
     let seconds = |from: Expr, to: Expr| (to - from).cast(DataType::Float64) / lit(1e6);
     let mut columns = vec![
         seconds(col(columns::START_US), col(columns::END_US)).alias("duration"),
@@ -122,7 +95,7 @@ pub fn trace_frame(mut spans: LazyFrame, from_us: i64, to_us: i64, range: TimeRa
         col("root_throttle").fill_null(lit(false)).alias(columns::THROTTLE),
     ];
     columns.extend(http.iter().map(|name| root_http_value(name)));
-    Ok(traces.filter(selected).join(roots, key.clone(), key, JoinArgs::new(JoinType::Left)).with_columns(columns))
+    Ok(traces.lazy().with_columns(columns))
 }
 
 /// The root segment's value of an `http_*` column under the column's own name; the status as

@@ -63,6 +63,7 @@
 pub mod bench_api;
 mod filter;
 mod read;
+mod row_groups;
 mod schema;
 
 use std::borrow::Borrow;
@@ -81,6 +82,7 @@ use crate::record::StoredSpan;
 
 pub(crate) use filter::TraceFilter;
 pub(crate) use read::{lazy_block, read_block, read_trace_spans, scan_block, u64_lit};
+pub(crate) use row_groups::TraceIndex;
 #[allow(unused_imports)]
 pub(crate) use schema::frame_to_spans;
 pub(crate) use schema::spans_to_frame;
@@ -120,6 +122,9 @@ pub(crate) struct BlockMeta {
     pub shared_traces: Option<Arc<[TraceId]>>,
     /// The blocks a compaction merged into this one.
     pub replaces: Vec<u64>,
+    /// Which row groups may hold a trace (`row_groups.rs`); `None` when the footer's
+    /// statistics do not say, and a lookup filters the whole block.
+    pub trace_index: Option<TraceIndex>,
     /// Set for a block read from the bucket instead of local disk (`bucket/cache.rs`): `path`
     /// names it but no file is there.
     pub remote: Option<Arc<RemoteBlocks>>,
@@ -262,7 +267,17 @@ fn write_rows(
 /// modification time, and nothing that can fail is left for after the rename.
 fn tmp_block_meta(id: u64, tmp_path: &Path, path: &Path, footer: FooterMeta) -> Result<BlockMeta> {
     let metadata = fs::metadata(tmp_path).map_err(|error| StoreError::io(tmp_path, error))?;
-    meta_from_footer(id, path.to_owned(), &metadata, footer)
+    let trace_index = written_trace_index(tmp_path);
+    meta_from_footer(id, path.to_owned(), &metadata, footer, trace_index)
+}
+
+/// The trace index of a block just written, from its footer; `None` if that cannot be read
+/// back, which costs lookups in this block their speed until the next open, nothing else.
+fn written_trace_index(path: &Path) -> Option<TraceIndex> {
+    let file = File::open(path).ok()?;
+    let mut reader = ParquetReader::new(file);
+    let metadata = reader.get_metadata().ok()?;
+    TraceIndex::from_metadata(metadata)
 }
 
 fn rename_into_place(tmp_path: &Path, path: &Path) -> Result<()> {
@@ -355,8 +370,8 @@ fn block_id(file_name: &str) -> Option<u64> {
 fn open_block(id: u64, path: &Path) -> Result<BlockMeta> {
     let file = File::open(path).map_err(|error| StoreError::io(path, error))?;
     let file_metadata = file.metadata().map_err(|error| StoreError::io(path, error))?;
-    let footer = read_footer(path, ParquetReader::new(file), file_metadata.len())?;
-    meta_from_footer(id, path.to_owned(), &file_metadata, footer)
+    let (footer, trace_index) = read_footer(path, ParquetReader::new(file), file_metadata.len())?;
+    meta_from_footer(id, path.to_owned(), &file_metadata, footer, trace_index)
 }
 
 /// The metadata of a block held in memory, read from the bucket: `path` names it, `written_us`
@@ -369,8 +384,8 @@ pub(crate) fn open_remote_block(
     remote: Arc<RemoteBlocks>,
 ) -> Result<BlockMeta> {
     let len = bytes.len() as u64;
-    let footer = read_footer(&path, ParquetReader::new(std::io::Cursor::new(bytes.clone())), len)?;
-    let mut meta = meta_from_parts(id, path, len, written_us, footer)?;
+    let (footer, trace_index) = read_footer(&path, ParquetReader::new(std::io::Cursor::new(bytes.clone())), len)?;
+    let mut meta = meta_from_parts(id, path, len, written_us, footer, trace_index)?;
     meta.remote = Some(remote);
     Ok(meta)
 }
@@ -379,7 +394,7 @@ fn read_footer<R: polars::io::mmap::MmapBytesReader>(
     path: &Path,
     mut reader: ParquetReader<R>,
     len: u64,
-) -> Result<FooterMeta> {
+) -> Result<(FooterMeta, Option<TraceIndex>)> {
     // polars' footer (thrift) reader panics on some damaged footers instead of returning an
     // error (found by `store/tests/corrupted_files_never_panic.rs`); a damaged block must be
     // an unreadable block, not a crash at startup.
@@ -400,7 +415,7 @@ fn read_footer<R: polars::io::mmap::MmapBytesReader>(
     if footer.version > FORMAT_VERSION {
         return Err(StoreError::BlockVersion { path: path.to_owned(), version: footer.version });
     }
-    Ok(footer)
+    Ok((footer, TraceIndex::from_metadata(metadata)))
 }
 
 /// Every row group and column chunk the footer names lies inside the file. A damaged footer
@@ -423,13 +438,26 @@ fn check_byte_ranges(path: &Path, metadata: &polars::io::parquet::read::FileMeta
     Ok(())
 }
 
-fn meta_from_footer(id: u64, path: PathBuf, file: &fs::Metadata, footer: FooterMeta) -> Result<BlockMeta> {
+fn meta_from_footer(
+    id: u64,
+    path: PathBuf,
+    file: &fs::Metadata,
+    footer: FooterMeta,
+    trace_index: Option<TraceIndex>,
+) -> Result<BlockMeta> {
     let written = file.modified().ok().and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok());
     let written_us = written.map_or(0, |since_epoch| i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX));
-    meta_from_parts(id, path, file.len(), written_us, footer)
+    meta_from_parts(id, path, file.len(), written_us, footer, trace_index)
 }
 
-fn meta_from_parts(id: u64, path: PathBuf, bytes: u64, written_us: i64, footer: FooterMeta) -> Result<BlockMeta> {
+fn meta_from_parts(
+    id: u64,
+    path: PathBuf,
+    bytes: u64,
+    written_us: i64,
+    footer: FooterMeta,
+    trace_index: Option<TraceIndex>,
+) -> Result<BlockMeta> {
     let path_for_log = path.clone();
     Ok(BlockMeta {
         id,
@@ -443,6 +471,7 @@ fn meta_from_parts(id: u64, path: PathBuf, bytes: u64, written_us: i64, footer: 
         filter: TraceFilter::from_stored(&footer.filter)?,
         shared_traces: footer.shared_traces.and_then(|ids| parse_trace_ids(&path_for_log, &ids)),
         replaces: footer.replaces,
+        trace_index,
         remote: None,
     })
 }

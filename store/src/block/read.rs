@@ -1,9 +1,14 @@
 //! Reading blocks: traces by id, lazy scans for the analyzer, whole blocks for compaction.
 
 use std::collections::HashSet;
+use std::fs::File;
+use std::io::Cursor;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use fluoro_proto::TraceId;
+use polars::io::parquet::metadata::FileMetadataRef;
 use polars::prelude::*;
 
 use super::schema::{frame_to_spans, polars_error};
@@ -18,11 +23,15 @@ const MAX_EQUALITY_IDS: usize = 16;
 
 /// The spans of these traces in this block, every column, in block order. Ids the block's
 /// filter rules out cost nothing; the rest read only the row groups whose `trace_hi`/`trace_lo`
-/// statistics admit them.
+/// statistics admit them: with the block's [`super::TraceIndex`], the id columns of those row
+/// groups and then every column of just the matching rows.
 pub(crate) fn read_trace_spans(block: &BlockMeta, ids: &[TraceId]) -> Result<Vec<StoredSpan>> {
     let wanted: Vec<TraceId> = ids.iter().copied().filter(|id| block.may_contain_trace(id)).collect();
     if wanted.is_empty() {
         return Ok(Vec::new());
+    }
+    if let Some(index) = &block.trace_index {
+        return read_indexed(block, index, &wanted);
     }
     let frame = lazy_block(block)?.filter(trace_predicate(&wanted)).collect().map_err(polars_error)?;
     let spans = frame_to_spans(&frame)?;
@@ -32,6 +41,92 @@ pub(crate) fn read_trace_spans(block: &BlockMeta, ids: &[TraceId]) -> Result<Vec
     // `is_in` per half admits cross pairs (hi of one id, lo of another); drop them.
     let wanted: HashSet<TraceId> = wanted.into_iter().collect();
     Ok(spans.into_iter().filter(|span| wanted.contains(&span.row.trace_id)).collect())
+}
+
+/// [`read_trace_spans`] through the trace index: the trace's rows are found from the id
+/// columns of the row groups that may hold it, then only those rows are decoded (the reader
+/// skips the pages outside them), so a lookup costs a few pages, not a row group of documents.
+fn read_indexed(block: &BlockMeta, index: &super::TraceIndex, wanted: &[TraceId]) -> Result<Vec<StoredSpan>> {
+    let groups: Vec<Range<usize>> = index.row_groups_for(wanted).map(|group| group.rows.clone()).collect();
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let source = BlockSource::open(block)?;
+    let wanted: HashSet<(u64, u64)> = wanted.iter().map(|id| id.halves()).collect();
+    let mut runs: Vec<Range<usize>> = Vec::new();
+    for group in groups {
+        let ids = source.read(Some(&[TRACE_HI, TRACE_LO]), group.clone())?;
+        let (his, los) = (u64_column(&ids, TRACE_HI)?, u64_column(&ids, TRACE_LO)?);
+        for (row, key) in (group.start..).zip(his.iter().zip(los.iter())) {
+            let (Some(hi), Some(lo)) = key else { continue };
+            if !wanted.contains(&(hi, lo)) {
+                continue;
+            }
+            match runs.last_mut() {
+                Some(run) if run.end == row => run.end += 1,
+                _ => runs.push(row..row + 1),
+            }
+        }
+    }
+    let mut spans = Vec::new();
+    for run in runs {
+        spans.extend(frame_to_spans(&source.read(None, run)?)?);
+    }
+    Ok(spans)
+}
+
+fn u64_column<'a>(frame: &'a DataFrame, name: &str) -> Result<&'a UInt64Chunked> {
+    frame.column(name).and_then(|column| column.u64()).map_err(polars_error)
+}
+
+/// A block's bytes and footer, opened once for the several reads of one lookup.
+struct BlockSource {
+    bytes: BlockBytes,
+    metadata: FileMetadataRef,
+}
+
+enum BlockBytes {
+    Local(PathBuf),
+    Remote(bytes::Bytes),
+}
+
+impl BlockSource {
+    fn open(block: &BlockMeta) -> Result<BlockSource> {
+        let bytes = match &block.remote {
+            Some(remote) => BlockBytes::Remote(remote.block_bytes(&block.path)?),
+            None => BlockBytes::Local(block.path.clone()),
+        };
+        let metadata = match &bytes {
+            BlockBytes::Local(path) => ParquetReader::new(open_file(path)?).get_metadata().cloned(),
+            BlockBytes::Remote(bytes) => ParquetReader::new(Cursor::new(bytes.clone())).get_metadata().cloned(),
+        }
+        .map_err(polars_error)?;
+        Ok(BlockSource { bytes, metadata })
+    }
+
+    /// `rows` of the block, with only `columns` (all when `None`).
+    fn read(&self, columns: Option<&[&str]>, rows: Range<usize>) -> Result<DataFrame> {
+        let columns = columns.map(|names| names.iter().map(|name| (*name).to_owned()).collect());
+        let slice = Some((rows.start, rows.len()));
+        match &self.bytes {
+            BlockBytes::Local(path) => self.finish(ParquetReader::new(open_file(path)?), columns, slice),
+            BlockBytes::Remote(bytes) => self.finish(ParquetReader::new(Cursor::new(bytes.clone())), columns, slice),
+        }
+    }
+
+    fn finish<R: polars::io::mmap::MmapBytesReader>(
+        &self,
+        mut reader: ParquetReader<R>,
+        columns: Option<Vec<String>>,
+        slice: Option<(usize, usize)>,
+    ) -> Result<DataFrame> {
+        reader.set_metadata(self.metadata.clone());
+        reader.with_columns(columns).with_slice(slice).finish().map_err(polars_error)
+    }
+}
+
+fn open_file(path: &Path) -> Result<File> {
+    File::open(path).map_err(|error| crate::error::StoreError::io(path, error))
 }
 
 /// A lazy scan of the spans that start in `[from_us, to_us)`, with only `columns` (all when

@@ -105,6 +105,7 @@ pub(crate) fn test_meta(id: u64, rows: usize, min_start_us: i64) -> BlockMeta {
         written_us: 0,
         shared_traces: Some(Arc::from(Vec::new())),
         replaces: Vec::new(),
+        trace_index: None,
         remote: None,
     }
 }

@@ -1,0 +1,100 @@
+//! The per-trace fold on hand-made span rows: which segment is the root, what each trace folds
+//! into, and which traces each range type selects, with a trace's rows apart in the input (as
+//! when a trace has spans in two blocks).
+
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+
+/// One span row: (trace, id, parent, kind, start, end, in progress, fault).
+type Row = (u64, u64, Option<u64>, &'static str, i64, Option<i64>, bool, bool);
+
+fn spans(rows: &[Row]) -> DataFrame {
+    let column = |name: &str, values: Series| values.with_name(name.into()).into_column();
+    DataFrame::new_infer_height(vec![
+        column(TRACE_HI, Series::new("".into(), rows.iter().map(|row| row.0).collect::<Vec<u64>>())),
+        column(TRACE_LO, Series::new("".into(), rows.iter().map(|row| row.0 * 7).collect::<Vec<u64>>())),
+        column(columns::ID, Series::new("".into(), rows.iter().map(|row| row.1).collect::<Vec<u64>>())),
+        column(columns::PARENT_ID, Series::new("".into(), rows.iter().map(|row| row.2).collect::<Vec<Option<u64>>>())),
+        column(columns::KIND, Series::new("".into(), rows.iter().map(|row| row.3).collect::<Vec<&str>>())),
+        column(columns::START_US, Series::new("".into(), rows.iter().map(|row| row.4).collect::<Vec<i64>>())),
+        column(columns::END_US, Series::new("".into(), rows.iter().map(|row| row.5).collect::<Vec<Option<i64>>>())),
+        column(columns::IN_PROGRESS, Series::new("".into(), rows.iter().map(|row| row.6).collect::<Vec<bool>>())),
+        column(columns::ERROR, Series::new("".into(), rows.iter().map(|_| false).collect::<Vec<bool>>())),
+        column(columns::FAULT, Series::new("".into(), rows.iter().map(|row| row.7).collect::<Vec<bool>>())),
+        column(columns::THROTTLE, Series::new("".into(), rows.iter().map(|_| false).collect::<Vec<bool>>())),
+    ])
+    .unwrap()
+}
+
+/// The folded traces by `trace_hi`: (start, end, matched, spans, partial, root id).
+type Folded = (Option<i64>, Option<i64>, Option<i64>, u32, bool, Option<u64>);
+
+fn folded(frame: &DataFrame) -> std::collections::BTreeMap<u64, Folded> {
+    let get_i64 = |name: &str| frame.column(name).unwrap().i64().unwrap().clone();
+    let (starts, ends, matched) = (get_i64(columns::START_US), get_i64(columns::END_US), get_i64("matched_us"));
+    let spans = frame.column("spans").unwrap().idx().unwrap().clone();
+    let partial = frame.column("partial").unwrap().bool().unwrap().clone();
+    let root = frame.column("root_id").unwrap().u64().unwrap().clone();
+    let his = frame.column(TRACE_HI).unwrap().u64().unwrap().clone();
+    (0..frame.height())
+        .map(|at| {
+            let folded = (
+                starts.get(at),
+                ends.get(at),
+                matched.get(at),
+                spans.get(at).unwrap(),
+                partial.get(at).unwrap(),
+                root.get(at),
+            );
+            (his.get(at).unwrap(), folded)
+        })
+        .collect()
+}
+
+#[test]
+fn the_root_is_the_earliest_parentless_segment_then_the_smallest_id() {
+    let rows = [
+        (1, 30, Some(9), "segment", 100, Some(150), false, false), // has a parent
+        (1, 20, None, "segment", 120, Some(200), false, true),
+        (2, 5, None, "segment", 100, Some(110), false, false),
+        (1, 10, None, "segment", 120, Some(190), false, false), // same start, smaller id: the root
+        (1, 40, Some(10), "subsegment", 90, Some(300), false, true),
+    ];
+    let frame = trace_aggregates(&spans(&rows), 0, 1_000, TimeRangeType::TraceId, &[]).unwrap();
+    let traces = folded(&frame);
+    assert_eq!(traces[&1], (Some(90), Some(300), Some(90), 4, false, Some(10)));
+    assert_eq!(traces[&2], (Some(100), Some(110), Some(100), 1, false, Some(5)));
+    let fault = frame.column("root_fault").unwrap().bool().unwrap();
+    let his = frame.column(TRACE_HI).unwrap().u64().unwrap();
+    let one = (0..frame.height()).find(|at| his.get(*at) == Some(1)).unwrap();
+    assert_eq!(fault.get(one), Some(false), "the root's fault, not the later segment's");
+}
+
+#[test]
+fn without_a_parentless_segment_the_earliest_segment_is_the_root_and_without_any_none() {
+    let rows = [
+        (1, 30, Some(9), "segment", 150, Some(160), false, false),
+        (1, 31, Some(9), "segment", 140, None, true, false), // open: ends at its start
+        (2, 7, Some(3), "subsegment", 100, Some(105), false, false),
+    ];
+    let traces = folded(&trace_aggregates(&spans(&rows), 0, 1_000, TimeRangeType::TraceId, &[]).unwrap());
+    assert_eq!(traces[&1], (Some(140), Some(160), Some(140), 2, true, Some(31)));
+    assert_eq!(traces[&2], (Some(100), Some(105), Some(100), 1, false, None));
+}
+
+#[test]
+fn trace_id_ranges_select_by_trace_start_and_event_ranges_by_any_span() {
+    let rows = [
+        (1, 1, None, "segment", 50, Some(400), false, false), // starts before the range
+        (1, 2, Some(1), "subsegment", 250, Some(260), false, false),
+        (2, 3, None, "segment", 210, Some(220), false, false),
+        (3, 4, None, "segment", 10, Some(20), false, false), // no span in the range
+    ];
+    let (from, to) = (200, 300);
+    let by_start = folded(&trace_aggregates(&spans(&rows), from, to, TimeRangeType::TraceId, &[]).unwrap());
+    assert_eq!(by_start.keys().copied().collect::<Vec<_>>(), [2]);
+    let by_event = folded(&trace_aggregates(&spans(&rows), from, to, TimeRangeType::Event, &[]).unwrap());
+    assert_eq!(by_event.keys().copied().collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(by_event[&1], (Some(50), Some(400), Some(250), 2, false, Some(1)));
+}
