@@ -27,6 +27,12 @@ pub(crate) struct RecentSpans {
     bytes: usize,
     /// When the first span of this generation arrived, for the age-based flush.
     oldest: Option<Instant>,
+    /// The least and greatest `start_us` of every version inserted (replaced ones too, so
+    /// possibly wider than the spans held): a range outside them holds none of this
+    /// generation's spans, and scans of it skip the generation instead of walking every span.
+    /// The server's background passes read closed minutes every tick, mostly older than
+    /// recent data, and each such walk cost as much as the spans held.
+    starts: Option<(i64, i64)>,
 }
 
 impl RecentSpans {
@@ -39,6 +45,8 @@ impl RecentSpans {
 
     fn insert_one(&mut self, span: StoredSpan) {
         self.oldest.get_or_insert_with(Instant::now);
+        let start = span.row.start_us;
+        self.starts = Some(self.starts.map_or((start, start), |(first, last)| (first.min(start), last.max(start))));
         let trace = self.traces.entry(span.row.trace_id).or_insert_with(|| {
             self.bytes += TRACE_ENTRY_BYTES;
             TraceSpans::default()
@@ -87,14 +95,23 @@ impl RecentSpans {
 
     /// Spans starting in `[from_us, to_us)`, the range a block scan filters on.
     pub(crate) fn spans_in(&self, from_us: i64, to_us: i64) -> Vec<StoredSpan> {
+        if !self.may_start_in(from_us, to_us) {
+            return Vec::new();
+        }
         self.spans().filter(|span| span.row.start_us >= from_us && span.row.start_us < to_us).cloned().collect()
     }
 
     /// The traces with a span starting in `[from_us, to_us)`.
     pub(crate) fn traces_in(&self, from_us: i64, to_us: i64) -> impl Iterator<Item = &TraceId> {
-        self.traces.iter().filter_map(move |(id, trace)| {
+        let traces = self.may_start_in(from_us, to_us).then(|| self.traces.iter());
+        traces.into_iter().flatten().filter_map(move |(id, trace)| {
             trace.spans.iter().any(|span| span.row.start_us >= from_us && span.row.start_us < to_us).then_some(id)
         })
+    }
+
+    /// Whether a span of this generation may start in `[from_us, to_us)`; `false` is certain.
+    fn may_start_in(&self, from_us: i64, to_us: i64) -> bool {
+        self.starts.is_some_and(|(first, last)| first < to_us && last >= from_us)
     }
 
     /// Every span, with the services of independent subsegments filled in from their trace,

@@ -13,4 +13,5 @@ mod one_collector_holds_the_maintenance_lease;
 mod queries_stop_at_their_deadline;
 mod recovery;
 mod retention_and_compaction;
+mod scans_of_a_range;
 mod trace_assembly;
