@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::ensure;
+use anyhow::{ensure, Context as _};
 use clap::{Parser, ValueEnum};
 use fluoro_benches::latency_probe::{run_probes, ProbeResults};
 use fluoro_benches::petadoptions::{petadoptions_documents, petadoptions_spans, SPANS_PER_TRACE};
@@ -114,6 +114,8 @@ struct Run {
     acknowledged: u64,
     counted: SourceCounts,
     cpu_seconds: f64,
+    /// This process's CPU while sending (the load generator shares the server's cores).
+    sender_cpu_seconds: f64,
     peak_rss_kib: u64,
     read_back: usize,
     probes: ProbeResults,
@@ -142,6 +144,7 @@ fn main() -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let before = runtime.block_on(source_counts(&client, http, args.protocol.source()))?;
     let cpu_before = server.cpu_seconds()?;
+    let sender_cpu_before = this_process_cpu_seconds()?;
     let started = Instant::now();
     let stop_probes = Arc::new(AtomicBool::new(false));
     let udp = server.listener("udp")?;
@@ -164,6 +167,7 @@ fn main() -> anyhow::Result<()> {
         }
     };
     let seconds = started.elapsed().as_secs_f64();
+    let sender_cpu_seconds = this_process_cpu_seconds()? - sender_cpu_before;
     stop_probes.store(true, Ordering::Relaxed);
     let probes = match probing {
         Some(task) => runtime.block_on(task)??,
@@ -175,6 +179,7 @@ fn main() -> anyhow::Result<()> {
         sent,
         acknowledged,
         cpu_seconds: server.cpu_seconds()? - cpu_before,
+        sender_cpu_seconds,
         peak_rss_kib: server.peak_rss_kib()?,
         read_back: runtime.block_on(read_back(&client, http, &read_back_ids))?,
         counted,
@@ -372,6 +377,12 @@ fn report(args: &Args, run: &Run) {
         per_item_us(run.cpu_seconds, counted.accepted),
         unit.trim_end_matches('s')
     );
+    println!(
+        "sender CPU           {:>10.2} s, {:.2} CPU µs per sent {} (fluoro-load itself, on the same cores)",
+        run.sender_cpu_seconds,
+        per_item_us(run.sender_cpu_seconds, run.sent),
+        unit.trim_end_matches('s')
+    );
     match args.recent_max_bytes {
         Some(bound) => println!(
             "server peak RSS      {:>10} KiB ({:.2} GiB; recent data bounded to {:.2} GiB)",
@@ -396,6 +407,12 @@ fn report(args: &Args, run: &Run) {
             run.probes.lost
         );
     }
+}
+
+/// CPU seconds of this whole process (every thread) so far.
+fn this_process_cpu_seconds() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    fluoro_benches::thread_name_and_cpu(&stat).map(|(_, seconds)| seconds).context("unreadable /proc/self/stat")
 }
 
 fn per_item_us(cpu_seconds: f64, items: u64) -> f64 {

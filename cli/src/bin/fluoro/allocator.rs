@@ -8,26 +8,48 @@
 //!   32 MiB), freed flush frames and request batches stay in the arenas. Fixing the threshold
 //!   returned them but cost 14–25 % more CPU per ingested document at 1 MiB–256 KiB (every large
 //!   buffer a fresh mapping); trimming the arenas every 500 ms returns them for about half that (+8 %, noisy)
-//!   (`BENCHMARKS.md`, docs/operations.md "Memory under overload").
+//!   (`BENCHMARKS.md`, docs/operations.md "Memory under overload");
+//! - glibc's `free` hands the top of an arena back as soon as more than its trim threshold
+//!   (128 KiB, or twice the grown mmap threshold) is free there, so every large buffer freed
+//!   and allocated again (gRPC messages, write-ahead log records, flush columns) came back as
+//!   fresh pages the kernel had to zero: `clear_page_erms` was 25 % of the server's samples
+//!   under OTLP load. A 16 MiB trim threshold keeps that much at each arena's top between
+//!   the trimmer's passes (2 %); the mmap threshold is fixed at the 32 MiB the dynamic one
+//!   grows to, because setting either stops glibc adjusting both (`BENCHMARKS.md`, "OTLP ingest").
 
 use std::time::Duration;
 
 /// How often free memory at the top and inside of the arenas is handed back.
 const TRIM_INTERVAL: Duration = Duration::from_millis(500);
+/// Free memory an arena's top may hold before `free` hands it back itself.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const TRIM_THRESHOLD_BYTES: libc::c_int = 16 << 20;
+/// Allocations from this size get a mapping of their own: the dynamic threshold's ceiling.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD_BYTES: libc::c_int = 32 << 20;
 
-/// One arena per core, unless the environment already tunes the allocator (`GLIBC_TUNABLES`,
-/// `MALLOC_ARENA_MAX`): the operator's choice wins. Call before any thread starts.
+/// One arena per core, and large freed buffers kept for reuse (the module doc says why),
+/// unless the environment already tunes that part of the allocator (`GLIBC_TUNABLES`,
+/// `MALLOC_ARENA_MAX`, `MALLOC_TRIM_THRESHOLD_`, `MALLOC_MMAP_THRESHOLD_`): the operator's
+/// choice wins. Call before any thread starts.
 #[allow(unsafe_code)]
-pub(crate) fn limit_arenas() {
+pub(crate) fn tune() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        let tuned = ["GLIBC_TUNABLES", "MALLOC_ARENA_MAX"].iter().any(|name| std::env::var_os(name).is_some());
+        let tuned = |names: &[&str]| names.iter().any(|name| std::env::var_os(name).is_some());
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let arenas = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX).max(2);
-        if !tuned {
+        if !tuned(&["GLIBC_TUNABLES", "MALLOC_ARENA_MAX"]) {
             // SAFETY: mallopt only changes allocator parameters, before any other thread exists.
             unsafe {
                 libc::mallopt(libc::M_ARENA_MAX, arenas);
+            }
+        }
+        if !tuned(&["GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"]) {
+            // SAFETY: as above.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
+                libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES);
             }
         }
     }

@@ -84,7 +84,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<ExitCode> {
-    allocator::limit_arenas();
+    allocator::tune();
     match Cli::parse().command {
         Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
         Command::Daemon(args) => daemon::run(args).map(|()| ExitCode::SUCCESS),
