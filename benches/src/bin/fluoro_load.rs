@@ -225,9 +225,10 @@ async fn send_otlp(args: &Args, target: SocketAddr, epoch: u32) -> anyhow::Resul
     let next_trace = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
     let exporters = args.senders.max(1) as u64;
+    let refusals = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..exporters {
-        let next_trace = next_trace.clone();
+        let (next_trace, refusals) = (next_trace.clone(), refusals.clone());
         let (protocol, rate, count) = (args.protocol, args.rate / exporters, args.count);
         tasks.push(tokio::spawn(async move {
             let mut exporter = Exporter::connect(protocol, target).await?;
@@ -244,9 +245,12 @@ async fn send_otlp(args: &Args, target: SocketAddr, epoch: u32) -> anyhow::Resul
                         tokio::time::sleep(early).await;
                     }
                 }
-                let request = petadoptions_spans(epoch, first, traces_per_export as usize);
                 let spans = traces_per_export * SPANS_PER_TRACE as u64;
-                let response = exporter.export(request).await?;
+                let Some(response) =
+                    export_until_taken(&mut exporter, epoch, first, traces_per_export, deadline, &refusals).await?
+                else {
+                    break;
+                };
                 sent += spans;
                 let rejected = response.partial_success.map_or(0, |partial| partial.rejected_spans.max(0) as u64);
                 acknowledged += spans.saturating_sub(rejected);
@@ -260,8 +264,36 @@ async fn send_otlp(args: &Args, target: SocketAddr, epoch: u32) -> anyhow::Resul
         sent += task_sent;
         acknowledged += task_acknowledged;
     }
+    println!(
+        "refused, retried           {} exports (backpressure: gRPC UNAVAILABLE, HTTP 503)",
+        refusals.load(Ordering::Relaxed)
+    );
     let last = (next_trace.load(Ordering::Relaxed).saturating_sub(1)).min(sent / SPANS_PER_TRACE as u64);
     Ok((sent, acknowledged, last.saturating_sub(traces_per_export)))
+}
+
+/// Sends one export, and again after a backoff while the server sheds load (its recent data at
+/// its memory bound), as OTLP exporters do; `None` if the run ends first.
+async fn export_until_taken(
+    exporter: &mut Exporter,
+    epoch: u32,
+    first: u64,
+    traces: u64,
+    deadline: Instant,
+    refusals: &AtomicU64,
+) -> anyhow::Result<Option<ExportTraceServiceResponse>> {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        if let Some(response) = exporter.export(petadoptions_spans(epoch, first, traces as usize)).await? {
+            return Ok(Some(response));
+        }
+        refusals.fetch_add(1, Ordering::Relaxed);
+        if Instant::now() + backoff > deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(1));
+    }
 }
 
 /// One OTLP client, gRPC or HTTP protobuf.
@@ -278,18 +310,30 @@ impl Exporter {
         })
     }
 
-    async fn export(&mut self, request: ExportTraceServiceRequest) -> anyhow::Result<ExportTraceServiceResponse> {
+    /// The server's answer, or `None` when it sheds load and the export should be retried.
+    async fn export(
+        &mut self,
+        request: ExportTraceServiceRequest,
+    ) -> anyhow::Result<Option<ExportTraceServiceResponse>> {
         match self {
-            Exporter::Grpc(client) => Ok(client.export(request).await?.into_inner()),
+            Exporter::Grpc(client) => match client.export(request).await {
+                Ok(answer) => Ok(Some(answer.into_inner())),
+                Err(status) if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::ResourceExhausted) => {
+                    Ok(None)
+                }
+                Err(status) => Err(status.into()),
+            },
             Exporter::Http(client, url) => {
                 let answer = client
                     .post(url.as_str())
                     .header("content-type", "application/x-protobuf")
                     .body(request.encode_to_vec())
                     .send()
-                    .await?
-                    .error_for_status()?;
-                Ok(ExportTraceServiceResponse::decode(answer.bytes().await?)?)
+                    .await?;
+                if matches!(answer.status().as_u16(), 429 | 503) {
+                    return Ok(None);
+                }
+                Ok(Some(ExportTraceServiceResponse::decode(answer.error_for_status()?.bytes().await?)?))
             }
         }
     }
