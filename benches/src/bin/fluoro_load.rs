@@ -5,7 +5,9 @@
 //! sends pet searches (PetSite → PetSearch → the pets table and the photo bucket) over one
 //! protocol at a set rate or flat out, bounded by `--seconds` and `--count`:
 //! - `udp`: two ~1.2 KB segment documents per trace in the X-Ray daemon protocol;
-//! - `otlp-grpc` / `otlp-http`: six spans per trace, `--batch` spans per export, protobuf.
+//! - `otlp-grpc` / `otlp-http`: six spans per trace, `--batch` spans per export, protobuf, from
+//!   `--senders` concurrent exporters; an export the server sheds (its recent data at its bound)
+//!   is retried after a backoff, as OTLP SDKs do, and counted.
 //!
 //! Reported: what was sent, what the server acknowledged (OTLP answers, partial success
 //! subtracted) and what it counted (`GET /api/counters`: accepted, rejected, dropped), the
