@@ -92,8 +92,8 @@ async fn more_trace_graph_ids_than_configured_get_400_naming_the_limit() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_query_past_the_configured_time_budget_gets_400_naming_the_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let store = store_of(dir.path(), 12, 2_000);
-    let budget = Duration::from_millis(50);
+    let store = store_of(dir.path(), 16, 2_000);
+    let budget = Duration::from_millis(20);
     let tight = serve(store.clone(), QueryLimits { query_budget: budget, ..QueryLimits::default() }).await;
     let roomy = serve(store, QueryLimits::default()).await;
     let queries = [
@@ -116,7 +116,7 @@ async fn a_query_past_the_configured_time_budget_gets_400_naming_the_limit() {
         assert_eq!((status, error_type.as_deref()), (400, Some("InvalidRequestException")), "{path}: {answer}");
         assert_eq!(
             answer["message"],
-            "the query ran past its time budget of 0.05 s (limits.query_seconds); narrow the time window or the \
+            "the query ran past its time budget of 0.02 s (limits.query_seconds); narrow the time window or the \
              filter expression",
             "{path}"
         );
