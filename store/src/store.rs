@@ -40,7 +40,7 @@ use fluoro_proto::{SegmentId, TraceId};
 use parking_lot::{Condvar, Mutex, RwLock};
 use polars::prelude::{col, concat, Expr, IntoLazy, LazyFrame, UnionArgs};
 
-use crate::block::{self, BlockMeta, Neighbours, WrittenBlock};
+use crate::block::{self, BlockMeta, FooterCache, Neighbours, WrittenBlock};
 use crate::bucket::{open_published, BlocksCacheStats, Bucket, BucketConfig, RemoteBlocks};
 use crate::compaction::{merge_blocks, plan_compaction};
 use crate::disk::{DiskSpace, StoreHealth};
@@ -191,6 +191,8 @@ struct Shared {
     closed: AtomicBool,
     /// Signalled when a flush ends and recent data may have room again.
     room: Condvar,
+    /// Parsed footers of the blocks lookups read last.
+    footers: FooterCache,
     room_lock: Mutex<()>,
 }
 
@@ -268,6 +270,7 @@ impl Store {
             obsolete: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             room: Condvar::new(),
+            footers: FooterCache::default(),
             room_lock: Mutex::new(()),
             config,
         });

@@ -7,7 +7,7 @@ use fluoro_proto::TraceId;
 use polars::prelude::*;
 
 use super::schema::polars_error;
-use super::BlockMeta;
+use super::{BlockMeta, FooterCache};
 use crate::columns::{FAULT, SERVICE};
 use crate::error::Result;
 use crate::record::StoredSpan;
@@ -52,7 +52,7 @@ pub fn open_blocks(blocks_dir: &Path) -> Result<Vec<Block>> {
 pub fn trace(blocks: &[Block], id: TraceId) -> Result<Vec<StoredSpan>> {
     let mut spans = Vec::new();
     for block in blocks.iter().filter(|block| block.0.may_contain_trace(&id)) {
-        spans.extend(super::read_trace_spans(&block.0, &[id])?);
+        spans.extend(super::read_trace_spans(&block.0, &[id], &FooterCache::default())?);
     }
     Ok(spans)
 }

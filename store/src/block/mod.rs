@@ -62,6 +62,7 @@
 #[doc(hidden)]
 pub mod bench_api;
 mod filter;
+mod footer_cache;
 mod read;
 mod row_groups;
 mod schema;
@@ -81,6 +82,7 @@ use crate::error::{Result, StoreError};
 use crate::record::StoredSpan;
 
 pub(crate) use filter::TraceFilter;
+pub(crate) use footer_cache::FooterCache;
 pub(crate) use read::{lazy_block, read_block, read_trace_spans, scan_block, u64_lit};
 pub(crate) use row_groups::TraceIndex;
 #[allow(unused_imports)]

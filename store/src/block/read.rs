@@ -11,6 +11,7 @@ use fluoro_proto::TraceId;
 use polars::io::parquet::metadata::FileMetadataRef;
 use polars::prelude::*;
 
+use super::footer_cache::FooterCache;
 use super::schema::{frame_to_spans, polars_error};
 use super::BlockMeta;
 use crate::columns::{START_US, TRACE_HI, TRACE_LO};
@@ -24,14 +25,14 @@ const MAX_EQUALITY_IDS: usize = 16;
 /// The spans of these traces in this block, every column, in block order. Ids the block's
 /// filter rules out cost nothing; the rest read only the row groups whose `trace_hi`/`trace_lo`
 /// statistics admit them: with the block's [`super::TraceIndex`], the id columns of those row
-/// groups and then every column of just the matching rows.
-pub(crate) fn read_trace_spans(block: &BlockMeta, ids: &[TraceId]) -> Result<Vec<StoredSpan>> {
+/// groups and then every column of just the matching rows, with the footer from `footers`.
+pub(crate) fn read_trace_spans(block: &BlockMeta, ids: &[TraceId], footers: &FooterCache) -> Result<Vec<StoredSpan>> {
     let wanted: Vec<TraceId> = ids.iter().copied().filter(|id| block.may_contain_trace(id)).collect();
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
     if let Some(index) = &block.trace_index {
-        return read_indexed(block, index, &wanted);
+        return read_indexed(block, index, &wanted, footers);
     }
     let frame = lazy_block(block)?.filter(trace_predicate(&wanted)).collect().map_err(polars_error)?;
     let spans = frame_to_spans(&frame)?;
@@ -46,12 +47,17 @@ pub(crate) fn read_trace_spans(block: &BlockMeta, ids: &[TraceId]) -> Result<Vec
 /// [`read_trace_spans`] through the trace index: the trace's rows are found from the id
 /// columns of the row groups that may hold it, then only those rows are decoded (the reader
 /// skips the pages outside them), so a lookup costs a few pages, not a row group of documents.
-fn read_indexed(block: &BlockMeta, index: &super::TraceIndex, wanted: &[TraceId]) -> Result<Vec<StoredSpan>> {
+fn read_indexed(
+    block: &BlockMeta,
+    index: &super::TraceIndex,
+    wanted: &[TraceId],
+    footers: &FooterCache,
+) -> Result<Vec<StoredSpan>> {
     let groups: Vec<Range<usize>> = index.row_groups_for(wanted).map(|group| group.rows.clone()).collect();
     if groups.is_empty() {
         return Ok(Vec::new());
     }
-    let source = BlockSource::open(block)?;
+    let source = BlockSource::open(block, footers)?;
     let wanted: HashSet<(u64, u64)> = wanted.iter().map(|id| id.halves()).collect();
     let mut runs: Vec<Range<usize>> = Vec::new();
     for group in groups {
@@ -91,16 +97,19 @@ enum BlockBytes {
 }
 
 impl BlockSource {
-    fn open(block: &BlockMeta) -> Result<BlockSource> {
+    fn open(block: &BlockMeta, footers: &FooterCache) -> Result<BlockSource> {
         let bytes = match &block.remote {
             Some(remote) => BlockBytes::Remote(remote.block_bytes(&block.path)?),
             None => BlockBytes::Local(block.path.clone()),
         };
-        let metadata = match &bytes {
-            BlockBytes::Local(path) => ParquetReader::new(open_file(path)?).get_metadata().cloned(),
-            BlockBytes::Remote(bytes) => ParquetReader::new(Cursor::new(bytes.clone())).get_metadata().cloned(),
-        }
-        .map_err(polars_error)?;
+        let metadata = footers.get_or_parse(block, || match &bytes {
+            BlockBytes::Local(path) => {
+                ParquetReader::new(open_file(path)?).get_metadata().cloned().map_err(polars_error)
+            }
+            BlockBytes::Remote(bytes) => {
+                ParquetReader::new(Cursor::new(bytes.clone())).get_metadata().cloned().map_err(polars_error)
+            }
+        })?;
         Ok(BlockSource { bytes, metadata })
     }
 

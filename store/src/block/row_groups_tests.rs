@@ -12,7 +12,9 @@ use polars::prelude::*;
 
 use super::*;
 use crate::block::tests::{full_span, span, trace};
-use crate::block::{open_blocks, read_block, read_trace_spans, write_block, BlockMeta, Neighbours, ROW_GROUP_ROWS};
+use crate::block::{
+    open_blocks, read_block, read_trace_spans, write_block, BlockMeta, FooterCache, Neighbours, ROW_GROUP_ROWS,
+};
 use crate::record::StoredSpan;
 
 const SPANS_PER_TRACE: u64 = 21;
@@ -37,7 +39,7 @@ fn write(dir: &Path, id: u64, spans: Vec<StoredSpan>) -> BlockMeta {
 fn unindexed(block: &BlockMeta, ids: &[TraceId]) -> Vec<StoredSpan> {
     let mut plain = block.clone();
     plain.trace_index = None;
-    read_trace_spans(&plain, ids).unwrap()
+    read_trace_spans(&plain, ids, &FooterCache::default()).unwrap()
 }
 
 fn keys(spans: &[StoredSpan]) -> BTreeSet<(TraceId, u64)> {
@@ -70,16 +72,19 @@ fn lookups_through_the_index_read_exactly_the_traces_rows() {
         ("last", trace_at(block.rows - 1)),
         ("across", trace_at(across)),
     ] {
-        let found = read_trace_spans(&block, &[id]).unwrap();
+        let found = read_trace_spans(&block, &[id], &FooterCache::default()).unwrap();
         assert_eq!(found.len() as u64, SPANS_PER_TRACE, "{name}");
         assert!(found.iter().all(|span| span.row.trace_id == id), "{name}");
         assert_eq!(found, unindexed(&block, &[id]), "{name}: every column as without the index");
     }
     let several = [trace_at(0), trace_at(across), trace_at(block.rows - 1), trace(99_999)];
-    let found = read_trace_spans(&block, &several).unwrap();
+    let found = read_trace_spans(&block, &several, &FooterCache::default()).unwrap();
     assert_eq!(found.len() as u64, 3 * SPANS_PER_TRACE);
     assert_eq!(keys(&found), keys(&unindexed(&block, &several)));
-    assert!(read_trace_spans(&block, &[trace(99_999)]).unwrap().is_empty(), "a trace the block lacks");
+    assert!(
+        read_trace_spans(&block, &[trace(99_999)], &FooterCache::default()).unwrap().is_empty(),
+        "a trace the block lacks"
+    );
 }
 
 #[test]
@@ -90,8 +95,8 @@ fn a_trace_spread_over_two_blocks_is_found_in_both() {
         spans.extract_if(.., |span| span.row.trace_id == trace(500) && span.row.id.as_u64() % 2 == 0).collect();
     let first = write(dir.path(), 1, spans);
     let second = write(dir.path(), 2, [moved.clone(), traces_spans(1_000..1_200)].concat());
-    let in_first = read_trace_spans(&first, &[trace(500)]).unwrap();
-    let in_second = read_trace_spans(&second, &[trace(500)]).unwrap();
+    let in_first = read_trace_spans(&first, &[trace(500)], &FooterCache::default()).unwrap();
+    let in_second = read_trace_spans(&second, &[trace(500)], &FooterCache::default()).unwrap();
     assert_eq!(in_first.len() + in_second.len(), SPANS_PER_TRACE as usize);
     assert_eq!(keys(&in_second), keys(&moved));
     assert_eq!(keys(&in_first), keys(&unindexed(&first, &[trace(500)])));
@@ -116,7 +121,7 @@ fn a_block_without_id_statistics_has_no_index_and_still_reads() {
         .unwrap();
     let plain = open_blocks(path.parent().unwrap()).unwrap().remove(0);
     assert!(plain.trace_index.is_none());
-    let found = read_trace_spans(&plain, &[trace(321)]).unwrap();
+    let found = read_trace_spans(&plain, &[trace(321)], &FooterCache::default()).unwrap();
     assert_eq!(found.len() as u64, SPANS_PER_TRACE);
-    assert_eq!(found, read_trace_spans(&block, &[trace(321)]).unwrap());
+    assert_eq!(found, read_trace_spans(&block, &[trace(321)], &FooterCache::default()).unwrap());
 }

@@ -162,11 +162,11 @@ fn trace_lookup_returns_exactly_that_trace() {
     let spans = sample_spans();
     let meta = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap().meta;
     let expected: Vec<StoredSpan> = spans.iter().filter(|s| s.row.trace_id == trace(7)).cloned().collect();
-    assert_eq!(sorted(read_trace_spans(&meta, &[trace(7)]).unwrap()), sorted(expected));
-    assert!(read_trace_spans(&meta, &[trace(5_000)]).unwrap().is_empty());
+    assert_eq!(sorted(read_trace_spans(&meta, &[trace(7)], &FooterCache::default()).unwrap()), sorted(expected));
+    assert!(read_trace_spans(&meta, &[trace(5_000)], &FooterCache::default()).unwrap().is_empty());
     // Many ids at once take the `is_in` path.
     let many: Vec<TraceId> = (0..30).map(trace).collect();
-    let found = read_trace_spans(&meta, &many).unwrap();
+    let found = read_trace_spans(&meta, &many, &FooterCache::default()).unwrap();
     assert_eq!(found.len(), spans.iter().filter(|s| many.contains(&s.row.trace_id)).count());
 }
 

@@ -2,15 +2,19 @@
 //! filter may hold them, one version per span.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use fluoro_proto::{SegmentId, SentEntity, StoredTrace, TraceId};
 
 use super::Shared;
-use crate::block;
+use crate::block::{self, BlockMeta};
 use crate::error::Result;
 use crate::recent::fill_services;
 use crate::record::StoredSpan;
 use crate::replace_rule::preferred_version;
+
+/// Reader threads of one lookup; more would only queue on this machine's cores.
+const MAX_READ_THREADS: usize = 4;
 
 impl Shared {
     pub(super) fn traces(&self, ids: &[TraceId]) -> Result<Vec<StoredTrace>> {
@@ -26,15 +30,14 @@ impl Shared {
                 found[at].push(span);
             }
         }
-        for block in &blocks {
-            let wanted: Vec<TraceId> = ids.iter().filter(|id| block.may_contain_trace(id)).copied().collect();
-            if wanted.is_empty() {
-                continue;
-            }
-            for span in block::read_trace_spans(block, &wanted)? {
-                if let Some(at) = ids.iter().position(|id| *id == span.row.trace_id) {
-                    found[at].push(span);
-                }
+        let reads: Vec<BlockRead> = blocks
+            .iter()
+            .map(|block| (block.as_ref(), ids.iter().filter(|id| block.may_contain_trace(id)).copied().collect()))
+            .filter(|(_, wanted): &BlockRead| !wanted.is_empty())
+            .collect();
+        for span in self.read_blocks(&reads)? {
+            if let Some(at) = ids.iter().position(|id| *id == span.row.trace_id) {
+                found[at].push(span);
             }
         }
         Ok(ids
@@ -44,7 +47,44 @@ impl Shared {
             .map(|(id, spans)| assemble(*id, spans))
             .collect())
     }
+
+    /// The wanted traces' spans of each block, read by up to one thread per core, each taking
+    /// the next unread block: a lookup's ids mostly sit in different blocks, and each block's
+    /// read (a few milliseconds of page decoding) runs on one core.
+    fn read_blocks(&self, reads: &[BlockRead]) -> Result<Vec<StoredSpan>> {
+        let threads =
+            std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_READ_THREADS).min(reads.len());
+        let next = AtomicUsize::new(0);
+        let read_next_blocks = || -> Result<Vec<StoredSpan>> {
+            let mut spans = Vec::new();
+            while let Some((block, wanted)) = reads.get(next.fetch_add(1, Ordering::Relaxed)) {
+                spans.extend(block::read_trace_spans(block, wanted, &self.footers)?);
+            }
+            Ok(spans)
+        };
+        if threads <= 1 {
+            return read_next_blocks();
+        }
+        let shares: Vec<Result<Vec<StoredSpan>>> = std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(read_next_blocks)).collect();
+            let mut shares = vec![read_next_blocks()];
+            shares.extend(
+                helpers
+                    .into_iter()
+                    .map(|helper| helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))),
+            );
+            shares
+        });
+        let mut spans = Vec::new();
+        for share in shares {
+            spans.extend(share?);
+        }
+        Ok(spans)
+    }
 }
+
+/// A block and the asked ids its filter may hold.
+type BlockRead<'a> = (&'a BlockMeta, Vec<TraceId>);
 
 /// One version per span under the replace rule, services filled in, documents parsed.
 fn assemble(id: TraceId, spans: Vec<StoredSpan>) -> StoredTrace {
