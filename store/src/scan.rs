@@ -149,11 +149,37 @@ fn span_hash(hi: Option<u64>, lo: Option<u64>, id: Option<u64>) -> u64 {
     x ^ (x >> 31)
 }
 
-/// The rows under `mask` deduplicated, appended to the others unchanged.
+/// `spans` without the versions that the replace rule finds superseded among the rows under
+/// `mask`, in their order. Often no row under the mask repeats a span (a bloom filter's false
+/// positive, a trace whose spans are split between blocks): the frame is then returned as it
+/// is, where filtering it would copy every column of the window.
 fn split_deduplicate(spans: DataFrame, mask: &BooleanChunked) -> Result<DataFrame> {
-    let single = spans.filter(&!mask).map_err(polars)?;
-    let versions = keep_preferred_versions(spans.filter(mask).map_err(polars)?.lazy())?.collect().map_err(polars)?;
-    single.vstack(&versions).map_err(polars)
+    let superseded = superseded_rows(&spans, mask)?;
+    if superseded.is_empty() {
+        return Ok(spans);
+    }
+    let mut keep = vec![true; spans.height()];
+    for row in superseded {
+        keep[row as usize] = false;
+    }
+    spans.filter(&BooleanChunked::from_slice("keep".into(), &keep)).map_err(polars)
+}
+
+/// The rows under `mask` holding a version the replace rule drops: only the version columns of
+/// those rows go through the window.
+fn superseded_rows(spans: &DataFrame, mask: &BooleanChunked) -> Result<Vec<IdxSize>> {
+    const ROW: &str = "__row";
+    let rows: Vec<IdxSize> =
+        (0..).zip(mask.iter()).filter(|(_, under)| *under == Some(true)).map(|(row, _)| row).collect();
+    let mut candidates = spans
+        .select(VERSION_COLUMNS.iter().copied())
+        .and_then(|versions| versions.take(&IdxCa::from_slice("rows".into(), &rows)))
+        .map_err(polars)?;
+    candidates.with_column(IdxCa::from_vec(ROW.into(), rows.clone()).into_column()).map_err(polars)?;
+    let kept = keep_preferred_versions(candidates.lazy())?.collect().map_err(polars)?;
+    let kept: PlHashSet<IdxSize> =
+        kept.column(ROW).and_then(Column::idx).map_err(polars)?.into_no_null_iter().collect();
+    Ok(rows.into_iter().filter(|row| !kept.contains(row)).collect())
 }
 
 fn polars(error: PolarsError) -> StoreError {
@@ -189,6 +215,22 @@ mod tests {
         let full = keep_preferred_versions(spans().lazy()).unwrap().collect().unwrap();
         assert_eq!(sequences(full), vec![1, 2, 5, 8]);
         assert_eq!(sequences(deduplicate_repeated(spans()).unwrap()), vec![1, 2, 5, 8]);
+    }
+
+    #[test]
+    fn superseded_versions_are_dropped_in_place() {
+        let shared: HashSet<TraceId> = [TraceId::from_halves(1, 1)].into_iter().collect();
+        let kept = deduplicate_traces(spans(), &shared).unwrap();
+        let in_order: Vec<u64> = kept.column(SEQUENCE).unwrap().u64().unwrap().into_no_null_iter().collect();
+        assert_eq!(in_order, vec![5, 1, 2, 4, 8]);
+    }
+
+    #[test]
+    fn shared_traces_without_repeated_spans_keep_every_row() {
+        // Trace (2, 1) has one version of its only span.
+        let shared: HashSet<TraceId> = [TraceId::from_halves(2, 1)].into_iter().collect();
+        let kept = deduplicate_traces(spans(), &shared).unwrap();
+        assert!(kept.equals(&spans()));
     }
 
     #[test]

@@ -251,9 +251,8 @@ impl TraceRows {
 fn trace_ids(his: &UInt64Chunked, los: &UInt64Chunked) -> Vec<u32> {
     let mut dense: PlHashMap<(Option<u64>, Option<u64>), u32> = PlHashMap::new();
     let mut previous = None;
-    numbers(his)
-        .into_iter()
-        .zip(numbers(los))
+    his.iter()
+        .zip(los.iter())
         .map(|trace| match previous {
             Some((known, id)) if known == trace => id,
             _ => {
@@ -279,8 +278,8 @@ fn kind_code() -> Expr {
 }
 
 fn kinds(codes: &Int32Chunked) -> Vec<Kind> {
-    numbers(codes)
-        .into_iter()
+    codes
+        .iter()
         .map(|code| match code {
             Some(0) => Kind::Segment,
             Some(1) => Kind::Subsegment,
@@ -422,13 +421,13 @@ impl RequestColumns {
 /// calls (an index into the returned names); the naming rule runs once per distinct call, and
 /// the last few distinct calls are compared before hashing.
 fn downstream_calls(spans: &DataFrame) -> Result<(Vec<u32>, Vec<NodeName>)> {
-    let flags = numbers(spans.column(CALL_FLAGS)?.i32()?);
+    let flags = spans.column(CALL_FLAGS)?.i32()?;
     let names = spans.column(columns::NAME)?.str()?;
     let mut known: PlHashMap<(&str, i32), u32> = PlHashMap::new();
     let mut recent: Vec<((&str, i32), u32)> = Vec::with_capacity(RECENT_VALUES);
     let mut nodes = Vec::new();
     let mut targets = Vec::with_capacity(spans.height());
-    for (flags, name) in flags.into_iter().zip(names.iter()) {
+    for (flags, name) in flags.iter().zip(names.iter()) {
         let Some(flags) = flags else {
             targets.push(NOT_A_CALL);
             continue;
@@ -486,15 +485,16 @@ fn outcome_columns() -> [Expr; 3] {
     ]
 }
 
-/// Every row's [`Outcome`].
+/// Every row's [`Outcome`], read from the columns as they lie (per-row copies of four
+/// columns would be 56 bytes a row of fresh memory for each query).
 fn outcomes(spans: &DataFrame) -> Result<Vec<Outcome>> {
-    let times = |name: &str| -> Result<Vec<Option<i64>>> { Ok(numbers(spans.column(name)?.i64()?)) };
-    let classes = numbers(spans.column(CLASS)?.i32()?);
+    let times = |name: &str| -> Result<&Int64Chunked> { Ok(spans.column(name)?.i64()?) };
+    let classes = spans.column(CLASS)?.i32()?;
     Ok(times(columns::START_US)?
-        .into_iter()
-        .zip(times(BOUND_END_US)?)
-        .zip(times(RESPONSE_US)?)
-        .zip(classes)
+        .iter()
+        .zip(times(BOUND_END_US)?.iter())
+        .zip(times(RESPONSE_US)?.iter())
+        .zip(classes.iter())
         .map(|(((start_us, end_us), response_us), class)| {
             let class = class.and_then(|class| u8::try_from(class).ok());
             Outcome::new(start_us, end_us, response_us, class)
