@@ -136,7 +136,7 @@ pub fn time_series_of_spans(
         EntitySelector::Node { name, node_type } => {
             let nodes = selected(name, node_type);
             let matching = observations.nodes.iter().filter(|observation| nodes[observation.node as usize]);
-            matching.for_each(|observation| add(&observation.outcome));
+            matching.for_each(|observation| add(observations.outcome(observation.row)));
             true
         }
         EntitySelector::Edge { source, destination } => {
@@ -145,11 +145,11 @@ pub fn time_series_of_spans(
                 .edges
                 .iter()
                 .filter(|edge| sources[edge.source as usize] && destinations[edge.destination as usize]);
-            matching.for_each(|edge| add(&edge.outcome));
+            matching.for_each(|edge| add(observations.outcome(edge.row)));
             false
         }
         EntitySelector::AllEdges => {
-            observations.edges.iter().for_each(|edge| add(&edge.outcome));
+            observations.edges.iter().for_each(|edge| add(observations.outcome(edge.row)));
             false
         }
     };

@@ -179,7 +179,7 @@ fn graph_of(observations: Observations) -> ServiceGraph {
             tally.inferred = true;
             Accumulator::default()
         });
-        requests.add(&observation.outcome);
+        requests.add(observations.outcome(observation.row));
         tally.root |= observation.root;
         tally.inferred &= observation.inferred;
         // Observations come grouped by trace, so a trace differs from the last one seen
@@ -192,7 +192,7 @@ fn graph_of(observations: Observations) -> ServiceGraph {
     }
     let mut edges: PlHashMap<(u32, u32), Accumulator> = PlHashMap::new();
     for edge in &observations.edges {
-        edges.entry((edge.source, edge.destination)).or_default().add(&edge.outcome);
+        edges.entry((edge.source, edge.destination)).or_default().add(observations.outcome(edge.row));
     }
     let key = |id: u32| observations.keys[id as usize].clone();
     let mut nodes: BTreeMap<NodeKey, NodeParts> = BTreeMap::new();

@@ -65,7 +65,8 @@ pub(crate) struct NodeObservation {
     pub root: bool,
     /// The node was inferred from calls, not reported by itself.
     pub inferred: bool,
-    pub outcome: Outcome,
+    /// The row whose [`Outcome`] the request had ([`Observations::outcome`]).
+    pub row: u32,
 }
 
 /// A call on an edge.
@@ -73,7 +74,8 @@ pub(crate) struct NodeObservation {
 pub(crate) struct EdgeObservation {
     pub source: u32,
     pub destination: u32,
-    pub outcome: Outcome,
+    /// The row whose [`Outcome`] the call had ([`Observations::outcome`]).
+    pub row: u32,
 }
 
 /// What the graph is aggregated from.
@@ -86,9 +88,17 @@ pub(crate) struct Observations {
     pub trace_durations: Vec<i64>,
     /// Node id → identity.
     pub keys: Vec<NodeKey>,
+    /// By row of the scan: observations name a row rather than copy its outcome, so a query's
+    /// observations take 16 and 12 bytes each instead of 48 and 40, fresh memory every query.
+    outcomes: Vec<Outcome>,
 }
 
 impl Observations {
+    /// The outcome of an observation's row.
+    pub(crate) fn outcome(&self, row: u32) -> &Outcome {
+        &self.outcomes[row as usize]
+    }
+
     /// The ids of the nodes whose identity passes `test`.
     pub(crate) fn node_ids(&self, test: impl Fn(&NodeKey) -> bool) -> Vec<u32> {
         (0..).zip(&self.keys).filter(|(_, key)| test(key)).map(|(id, _)| id).collect()
@@ -99,13 +109,15 @@ impl Observations {
 pub(crate) fn observe(spans: LazyFrame) -> Result<Observations> {
     let spans = spans.select(SpanTable::columns()).collect()?;
     let mut ids = NodeIds::default();
-    let table = SpanTable::read(&spans, &mut ids)?;
+    let mut table = SpanTable::read(&spans, &mut ids)?;
     drop(spans);
     let mut observer = Observer::new(&table, ids);
     for trace in 0..table.traces.count() {
         observer.trace(trace);
     }
-    Ok(observer.finish())
+    let (nodes, edges, trace_durations, ids) = observer.finish();
+    let outcomes = std::mem::take(&mut table.outcome);
+    Ok(Observations { nodes, edges, trace_durations, keys: ids.keys, outcomes })
 }
 
 /// The walk over one table's traces, and what it has found so far.
@@ -143,13 +155,8 @@ impl<'a> Observer<'a> {
         }
     }
 
-    fn finish(self) -> Observations {
-        Observations {
-            nodes: self.nodes,
-            edges: self.edges,
-            trace_durations: self.trace_durations,
-            keys: self.ids.keys,
-        }
+    fn finish(self) -> (Vec<NodeObservation>, Vec<EdgeObservation>, Vec<i64>, NodeIds) {
+        (self.nodes, self.edges, self.trace_durations, self.ids)
     }
 
     fn trace(&mut self, trace: usize) {
@@ -166,27 +173,28 @@ impl<'a> Observer<'a> {
             let row = row as usize;
             let Some(target) = table.downstream_node(row) else { continue };
             if !self.answered[row] {
-                let outcome = table.outcome[row];
+                let (source, row) = (table.node[row], row as u32);
                 self.nodes.push(NodeObservation {
                     trace: trace as u32,
                     node: target,
                     root: false,
                     inferred: true,
-                    outcome,
+                    row,
                 });
-                self.edges.push(EdgeObservation { source: table.node[row], destination: target, outcome });
+                self.edges.push(EdgeObservation { source, destination: target, row });
             }
         }
     }
 
     fn segment(&mut self, trace: u32, row: usize, rows: &[u32]) {
         let table = self.table;
-        let (node, outcome, parent) = (table.node[row], table.outcome[row], table.parent[row]);
-        self.nodes.push(NodeObservation { trace, node, root: parent.is_none(), inferred: false, outcome });
+        let (node, parent) = (table.node[row], table.parent[row]);
+        let root = parent.is_none();
+        self.nodes.push(NodeObservation { trace, node, root, inferred: false, row: row as u32 });
         match parent {
             None => {
                 let client = self.client(row);
-                self.edges.push(EdgeObservation { source: client, destination: node, outcome });
+                self.edges.push(EdgeObservation { source: client, destination: node, row: row as u32 });
             }
             Some(parent) => self.callee(row, parent, rows),
         }
@@ -205,10 +213,10 @@ impl<'a> Observer<'a> {
             let destination = table.node[callee];
             if table.kind[caller] == Kind::Subsegment {
                 if !std::mem::replace(&mut self.counted[caller], true) {
-                    self.edges.push(EdgeObservation { source, destination, outcome: table.outcome[caller] });
+                    self.edges.push(EdgeObservation { source, destination, row: caller as u32 });
                 }
             } else if !std::mem::replace(&mut segment_caller_seen, true) {
-                self.edges.push(EdgeObservation { source, destination, outcome: table.outcome[callee] });
+                self.edges.push(EdgeObservation { source, destination, row: callee as u32 });
             }
         }
         self.callers = callers;
