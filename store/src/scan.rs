@@ -113,7 +113,7 @@ fn deduplicate_traces(spans: DataFrame, traces: &HashSet<TraceId>) -> Result<Dat
         .is_in(lit(Series::new("his".into(), his)).implode(false), false)
         .and(col(TRACE_LO).is_in(lit(Series::new("los".into(), los)).implode(false), false));
     let mask = spans.clone().lazy().select([shared.alias("__shared")]).collect().map_err(polars)?;
-    split_deduplicate(spans, mask.column("__shared").and_then(Column::bool).map_err(polars)?)
+    drop_superseded(spans, mask.column("__shared").and_then(Column::bool).map_err(polars)?)
 }
 
 /// The replace rule applied to the rows whose span may occur more than once: finding repeated
@@ -124,7 +124,7 @@ fn deduplicate_repeated(spans: DataFrame) -> Result<DataFrame> {
     if !repeated.any() {
         return Ok(spans);
     }
-    split_deduplicate(spans, &repeated)
+    drop_superseded(spans, &repeated)
 }
 
 /// Whether each row's `(trace_hi, trace_lo, id)` may occur on another row too: its hash does.
@@ -153,7 +153,7 @@ fn span_hash(hi: Option<u64>, lo: Option<u64>, id: Option<u64>) -> u64 {
 /// `mask`, in their order. Often no row under the mask repeats a span (a bloom filter's false
 /// positive, a trace whose spans are split between blocks): the frame is then returned as it
 /// is, where filtering it would copy every column of the window.
-fn split_deduplicate(spans: DataFrame, mask: &BooleanChunked) -> Result<DataFrame> {
+fn drop_superseded(spans: DataFrame, mask: &BooleanChunked) -> Result<DataFrame> {
     let superseded = superseded_rows(&spans, mask)?;
     if superseded.is_empty() {
         return Ok(spans);

@@ -115,9 +115,8 @@ pub(crate) fn observe(spans: LazyFrame) -> Result<Observations> {
     for trace in 0..table.traces.count() {
         observer.trace(trace);
     }
-    let (nodes, edges, trace_durations, ids) = observer.finish();
-    let outcomes = std::mem::take(&mut table.outcome);
-    Ok(Observations { nodes, edges, trace_durations, keys: ids.keys, outcomes })
+    let found = observer.finish();
+    Ok(Observations { outcomes: std::mem::take(&mut table.outcome), ..found })
 }
 
 /// The walk over one table's traces, and what it has found so far.
@@ -155,8 +154,16 @@ impl<'a> Observer<'a> {
         }
     }
 
-    fn finish(self) -> (Vec<NodeObservation>, Vec<EdgeObservation>, Vec<i64>, NodeIds) {
-        (self.nodes, self.edges, self.trace_durations, self.ids)
+    /// What was found; the outcomes the rows name stay with the table until [`observe`] moves
+    /// them over.
+    fn finish(self) -> Observations {
+        Observations {
+            nodes: self.nodes,
+            edges: self.edges,
+            trace_durations: self.trace_durations,
+            keys: self.ids.keys,
+            outcomes: Vec::new(),
+        }
     }
 
     fn trace(&mut self, trace: usize) {
