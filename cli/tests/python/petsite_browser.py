@@ -19,7 +19,9 @@ import sys
 import tempfile
 import time
 
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from browser import Check, check, start_browser
@@ -41,7 +43,10 @@ def search(driver, petsite):
             continue
         Select(driver.find_element(By.ID, "selectedPetType")).select_by_value("puppy")
         Select(driver.find_element(By.ID, "selectedPetColor")).select_by_value("brown")
-        driver.find_element(By.ID, "search").click()
+        submit = driver.find_element(By.ID, "search")
+        submit.click()
+        # The home page lists pets with the same buttons: only the results page's count.
+        wait(driver, expected_conditions.staleness_of(submit), "the search's answer")
         if driver.find_elements(By.CSS_SELECTOR, "button.takemehome"):
             return
     raise Check("a search that succeeds")
@@ -77,9 +82,10 @@ def find_trace(driver, dashboard, trace_id):
         try:
             WebDriverWait(driver, 5, poll_frequency=0.2).until(
                 lambda d: d.find_elements(By.CSS_SELECTOR, "#timeline tr.timeline-row"))
+            names = [r.get_attribute("data-name") for r in driver.find_elements(By.CSS_SELECTOR, "#timeline tr.timeline-row")]
         except Exception:
+            # Not shown yet, or the timeline redrawn while read: reload.
             continue
-        names = [r.get_attribute("data-name") for r in driver.find_elements(By.CSS_SELECTOR, "#timeline tr.timeline-row")]
         if {"PetSite", "payforadoption", "Call Payment API", "petstatusupdater"} <= set(names):
             return names
         time.sleep(1)
@@ -118,7 +124,8 @@ def main():
                 try:
                     trace_id, pet_id = click_through(driver, petsite)
                     break
-                except Check:
+                except (Check, WebDriverException):
+                    # A page replaced under a click (a stale element) is retried like a fault.
                     if attempt == 2:
                         raise
             driver.save_screenshot(os.path.join(screenshots, "petsite-adoption-list.png"))
