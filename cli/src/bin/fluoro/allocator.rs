@@ -8,7 +8,10 @@
 //!   32 MiB), freed flush frames and request batches stay in the arenas. Fixing the threshold
 //!   returned them but cost 14–25 % more CPU per ingested document at 1 MiB–256 KiB (every large
 //!   buffer a fresh mapping); trimming the arenas every 500 ms returns them for about half that (+8 %, noisy)
-//!   (`BENCHMARKS.md`, docs/operations.md "Memory under overload");
+//!   (`BENCHMARKS.md`, docs/operations.md "Memory under overload"). Each trim makes the
+//!   pages freed since come back as fresh ones the kernel zeroes (`clear_page_erms`, a fifth of
+//!   the UDP parse workers' time), so the trimmer hands memory back every 500 ms only while the
+//!   process holds more than its recent-data budget, and every 30 s below it;
 //! - glibc's `free` hands the top of an arena back as soon as more than its trim threshold
 //!   (128 KiB, or twice the grown mmap threshold) is free there, so every large buffer freed
 //!   and allocated again (gRPC messages, write-ahead log records, flush columns) came back as
@@ -19,8 +22,11 @@
 
 use std::time::Duration;
 
-/// How often free memory at the top and inside of the arenas is handed back.
+/// How often free memory at the top and inside of the arenas is handed back while the process
+/// holds more than its trimming level…
 const TRIM_INTERVAL: Duration = Duration::from_millis(500);
+/// …and how often below it, so that an idle server still returns what a burst left.
+const IDLE_TRIM_INTERVAL: Duration = Duration::from_secs(30);
 /// Free memory an arena's top may hold before `free` hands it back itself.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const TRIM_THRESHOLD_BYTES: libc::c_int = 16 << 20;
@@ -55,20 +61,57 @@ pub(crate) fn tune() {
     }
 }
 
-/// A thread that hands freed memory back to the system every [`TRIM_INTERVAL`], for a server.
+/// A thread that hands freed memory back to the system, for a server: every [`TRIM_INTERVAL`]
+/// while the process's resident anonymous memory is above `level_bytes` (the store's
+/// recent-data budget: the scale of memory the operator planned for), every
+/// [`IDLE_TRIM_INTERVAL`] below it.
 #[allow(unsafe_code)]
-pub(crate) fn spawn_trimmer() {
+pub(crate) fn spawn_trimmer(level_bytes: u64) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        let started = std::thread::Builder::new().name("fluoro-trim".to_owned()).spawn(|| loop {
-            std::thread::sleep(TRIM_INTERVAL);
-            // SAFETY: malloc_trim only releases free pages; it takes each arena's lock itself.
-            unsafe {
-                libc::malloc_trim(0);
+        let started = std::thread::Builder::new().name("fluoro-trim".to_owned()).spawn(move || {
+            let mut last_trim = std::time::Instant::now();
+            loop {
+                std::thread::sleep(TRIM_INTERVAL);
+                let above = resident_anonymous_bytes().is_none_or(|bytes| bytes > level_bytes);
+                if above || last_trim.elapsed() >= IDLE_TRIM_INTERVAL {
+                    // SAFETY: malloc_trim only releases free pages; it takes each arena's lock itself.
+                    unsafe {
+                        libc::malloc_trim(0);
+                    }
+                    last_trim = std::time::Instant::now();
+                }
             }
         });
         if let Err(error) = started {
             tracing::warn!(%error, "cannot start the allocator trimming thread; freed memory is returned later");
         }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = level_bytes;
+}
+
+/// This process's resident anonymous memory (heap, stacks: `RssAnon`), if the kernel says.
+fn resident_anonymous_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_resident_anonymous(&status)
+}
+
+fn parse_resident_anonymous(status: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with("RssAnon:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resident_anonymous_memory_is_read_from_the_status_file() {
+        let status = "Name:\tfluoro\nVmRSS:\t  52000 kB\nRssAnon:\t   41000 kB\nRssFile:\t 11000 kB\n";
+        assert_eq!(parse_resident_anonymous(status), Some(41000 * 1024));
+        assert_eq!(parse_resident_anonymous("Name:\tfluoro\n"), None);
+        assert!(resident_anonymous_bytes().is_some_and(|bytes| bytes > 0), "this test's own memory");
     }
 }
