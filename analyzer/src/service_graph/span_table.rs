@@ -16,6 +16,7 @@ use std::collections::HashMap;
 
 use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use polars::prelude::*;
+use polars_arrow::array::Array;
 
 use super::inferred::{inferred_node, DownstreamCall};
 use super::statistics::{Class, Outcome};
@@ -86,28 +87,33 @@ struct Interned {
 }
 
 impl Interned {
-    /// Ids of every row (`None` for nulls). A trace's rows hold a few values, so the last
-    /// [`RECENT_VALUES`] seen are compared before hashing.
+    /// Ids of every row (`None` for nulls). A trace's rows hold a few values, so the views of
+    /// the last [`RECENT_VALUES`] seen are compared before hashing: within one array, equal
+    /// views hold equal strings (a short string lies in its view; a dictionary-encoded column's
+    /// long ones point at the dictionary's bytes), so most rows cost one 16-byte compare.
     fn column(&mut self, values: &StringChunked) -> Vec<Option<u32>> {
-        let mut recent: Vec<(&str, u32)> = Vec::with_capacity(RECENT_VALUES);
         let mut ids = Vec::with_capacity(values.len());
-        for value in values.iter() {
-            let Some(value) = value else {
-                ids.push(None);
-                continue;
-            };
-            let id = match recent.iter().find(|(text, _)| *text == value) {
-                Some((_, id)) => *id,
-                None => {
-                    let id = self.id(value);
-                    if recent.len() == RECENT_VALUES {
-                        recent.pop();
-                    }
-                    recent.insert(0, (value, id));
-                    id
+        for array in values.downcast_iter() {
+            let mut recent: Vec<(u128, u32)> = Vec::with_capacity(RECENT_VALUES);
+            for (index, view) in array.views().iter().enumerate() {
+                if !array.is_valid(index) {
+                    ids.push(None);
+                    continue;
                 }
-            };
-            ids.push(Some(id));
+                let view = view.as_u128();
+                let id = match recent.iter().find(|(known, _)| *known == view) {
+                    Some((_, id)) => *id,
+                    None => {
+                        let id = self.id(array.value(index));
+                        if recent.len() == RECENT_VALUES {
+                            recent.pop();
+                        }
+                        recent.insert(0, (view, id));
+                        id
+                    }
+                };
+                ids.push(Some(id));
+            }
         }
         ids
     }
@@ -500,4 +506,22 @@ fn outcomes(spans: &DataFrame) -> Result<Vec<Outcome>> {
             Outcome::new(start_us, end_us, response_us, class)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interning_gives_equal_strings_one_id_across_chunks_and_lengths() {
+        let long = "AWS::ElasticBeanstalk::Environment";
+        let mut values = StringChunked::new("s".into(), &[Some("petsite"), None, Some(long), Some("petsite")]);
+        values.append(&StringChunked::new("s".into(), &[Some(long), Some("payforadoption"), Some(long)])).unwrap();
+        assert_eq!(values.chunks().len(), 2, "the test needs views from two arrays");
+        let mut interned = Interned::default();
+        let ids = interned.column(&values);
+        assert_eq!(ids, vec![Some(0), None, Some(1), Some(0), Some(1), Some(2), Some(1)]);
+        assert_eq!(interned.text(Some(1)), long);
+        assert_eq!(interned.strings.len(), 3);
+    }
 }

@@ -50,6 +50,8 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Queries run under the allocator settings `fluoro serve` uses, not glibc's defaults.
+    fluoro_store::allocator::tune();
     let args = Args::parse();
     let began = Instant::now();
     let starts = write_blocks(&args.dir, args.spans, args.block_spans)?;

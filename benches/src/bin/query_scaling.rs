@@ -86,6 +86,8 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Queries run under the allocator settings `fluoro serve` uses, not glibc's defaults.
+    fluoro_store::allocator::tune();
     let args = Args::parse();
     let store = open_data(&args)?;
     let starts = span_starts(&store)?;

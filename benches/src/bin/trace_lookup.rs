@@ -39,6 +39,8 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Queries run under the allocator settings `fluoro serve` uses, not glibc's defaults.
+    fluoro_store::allocator::tune();
     let args = Args::parse();
     let mut config = StoreConfig::new(&args.dir);
     config.retention_max_age = KEEP_FOREVER;

@@ -1,6 +1,5 @@
 //! `fluoro`: the Fluoro server, its sidecar daemon, and offline checks.
 
-mod allocator;
 mod check;
 mod collectors;
 mod config;
@@ -84,7 +83,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<ExitCode> {
-    allocator::tune();
+    fluoro_store::allocator::tune();
     match Cli::parse().command {
         Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
         Command::Daemon(args) => daemon::run(args).map(|()| ExitCode::SUCCESS),

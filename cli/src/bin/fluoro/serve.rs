@@ -192,7 +192,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     fluoro_proto::create_private_dir(&server_config.data_dir)
         .with_context(|| format!("cannot create the data dir {}", server_config.data_dir.display()))?;
     let mut store_config = store_section.store_config(&server_config.data_dir, recent_max_bytes)?;
-    crate::allocator::spawn_trimmer(store_config.recent_max_bytes);
+    fluoro_store::allocator::spawn_trimmer(store_config.recent_max_bytes);
     store_config.role = match (role, &collectors) {
         (Role::Collector, _) => StoreRole::Collector,
         (Role::Query, Some(collectors)) => StoreRole::Query { collectors: collectors.clone() },

@@ -1,4 +1,7 @@
-//! How the server's memory goes back to the system (glibc). Under overload
+//! How a server's memory goes back to the system (glibc): [`tune`] before any thread starts,
+//! then [`spawn_trimmer`] with the store's recent-data budget. `fluoro serve` does both, and
+//! so do the query benchmarks, so that they measure the allocator the server runs with (with
+//! glibc's defaults a trace lookup's p99 was twice the tuned one). Under overload
 //! (`cli/tests/fluoro_serve_holds_its_memory_under_overload.rs`) glibc kept far more resident
 //! than the data held, for two reasons:
 //! - it gives threads up to eight arenas per core, each keeping its own free memory; with the
@@ -37,9 +40,9 @@ const MMAP_THRESHOLD_BYTES: libc::c_int = 32 << 20;
 /// One arena per core, and large freed buffers kept for reuse (the module doc says why),
 /// unless the environment already tunes that part of the allocator (`GLIBC_TUNABLES`,
 /// `MALLOC_ARENA_MAX`, `MALLOC_TRIM_THRESHOLD_`, `MALLOC_MMAP_THRESHOLD_`): the operator's
-/// choice wins. Call before any thread starts.
+/// choice wins. Call before any thread starts: a process-wide setting, for binaries.
 #[allow(unsafe_code)]
-pub(crate) fn tune() {
+pub fn tune() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         let tuned = |names: &[&str]| names.iter().any(|name| std::env::var_os(name).is_some());
@@ -66,7 +69,7 @@ pub(crate) fn tune() {
 /// recent-data budget: the scale of memory the operator planned for), every
 /// [`IDLE_TRIM_INTERVAL`] below it.
 #[allow(unsafe_code)]
-pub(crate) fn spawn_trimmer(level_bytes: u64) {
+pub fn spawn_trimmer(level_bytes: u64) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         let started = std::thread::Builder::new().name("fluoro-trim".to_owned()).spawn(move || {
