@@ -63,8 +63,8 @@ pub(crate) enum Class {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Outcome {
     start_us: i64,
+    /// The end, or the start when there is none.
     end_us: i64,
-    response_us: i64,
     /// [`HAS_START`], [`HAS_END`], [`COMPLETED`] and the class in the low two bits.
     bits: u8,
 }
@@ -75,24 +75,21 @@ const COMPLETED: u8 = 16;
 const CLASS_BITS: u8 = 3;
 
 impl Outcome {
-    /// `bound_end_us` is the end, or the start when there is none; `response_us` is set for
-    /// completed requests; `class` is a [`Class`] as `u8`.
+    /// A request is completed when it has a start and an end and is known not to be in
+    /// progress; `class` is a [`Class`] as `u8`.
     pub(crate) fn new(
         start_us: Option<i64>,
-        bound_end_us: Option<i64>,
-        response_us: Option<i64>,
+        end_us: Option<i64>,
+        in_progress: Option<bool>,
         class: Option<u8>,
     ) -> Self {
+        let bound_end_us = end_us.or(start_us);
+        let completed = start_us.is_some() && end_us.is_some() && in_progress == Some(false);
         let bits = class.unwrap_or_default() & CLASS_BITS
             | if start_us.is_some() { HAS_START } else { 0 }
             | if bound_end_us.is_some() { HAS_END } else { 0 }
-            | if response_us.is_some() { COMPLETED } else { 0 };
-        Outcome {
-            start_us: start_us.unwrap_or_default(),
-            end_us: bound_end_us.unwrap_or_default(),
-            response_us: response_us.unwrap_or_default(),
-            bits,
-        }
+            | if completed { COMPLETED } else { 0 };
+        Outcome { start_us: start_us.unwrap_or_default(), end_us: bound_end_us.unwrap_or_default(), bits }
     }
 
     pub(crate) fn class(&self) -> Class {
@@ -115,7 +112,7 @@ impl Outcome {
 
     /// End − start of a completed request.
     pub(crate) fn response_us(&self) -> Option<i64> {
-        (self.bits & COMPLETED != 0).then_some(self.response_us)
+        (self.bits & COMPLETED != 0).then(|| self.end_us.wrapping_sub(self.start_us))
     }
 }
 
@@ -182,5 +179,26 @@ impl Statistics {
             total_count: total,
             total_response_time: total_response_us as f64 / 1e6,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_request_known_to_be_finished_has_a_response_time() {
+        let done = Outcome::new(Some(1_000), Some(1_250), Some(false), Some(Class::Fault as u8));
+        assert_eq!((done.start_us(), done.end_us(), done.response_us()), (Some(1_000), Some(1_250), Some(250)));
+        assert!(matches!(done.class(), Class::Fault));
+        let running = Outcome::new(Some(1_000), Some(1_250), Some(true), None);
+        assert_eq!((running.end_us(), running.response_us()), (Some(1_250), None));
+        let no_end = Outcome::new(Some(1_000), None, Some(false), None);
+        assert_eq!((no_end.end_us(), no_end.response_us()), (Some(1_000), None), "bounded by its start");
+        let unknown = Outcome::new(Some(1_000), Some(1_250), None, None);
+        assert_eq!(unknown.response_us(), None);
+        let no_start = Outcome::new(None, Some(1_250), Some(false), None);
+        assert_eq!((no_start.start_us(), no_start.response_us()), (None, None));
+        assert!(matches!(no_start.class(), Class::Ok));
     }
 }
