@@ -195,7 +195,7 @@ impl<'a> Observer<'a> {
 
     fn segment(&mut self, trace: u32, row: usize, rows: &[u32]) {
         let table = self.table;
-        let (node, parent) = (table.node[row], table.parent[row]);
+        let (node, parent) = (table.node[row], table.parent.get(row));
         let root = parent.is_none();
         self.nodes.push(NodeObservation { trace, node, root, inferred: false, row: row as u32 });
         match parent {
@@ -236,7 +236,7 @@ impl<'a> Observer<'a> {
             return;
         }
         let ids = &self.table.id;
-        self.by_id.extend(rows.iter().filter_map(|row| ids[*row as usize].map(|id| (id, *row))));
+        self.by_id.extend(rows.iter().filter_map(|row| ids.get(*row as usize).map(|id| (id, *row))));
         self.by_id.sort_unstable();
     }
 
@@ -244,7 +244,7 @@ impl<'a> Observer<'a> {
     fn find_callers(&self, parent: u64, rows: &[u32], callers: &mut Vec<u32>) {
         callers.clear();
         if rows.len() <= LINEAR_SEARCH_SPANS {
-            callers.extend(rows.iter().filter(|row| self.table.id[**row as usize] == Some(parent)));
+            callers.extend(rows.iter().filter(|row| self.table.id.get(**row as usize) == Some(parent)));
             return;
         }
         let first = self.by_id.partition_point(|(id, _)| *id < parent);

@@ -74,6 +74,9 @@ impl NodeIds {
     }
 }
 
+/// The interned id of a null string: ids are dense from 0, and this one is never assigned.
+const NULL: u32 = u32::MAX;
+
 /// How many of a column's last distinct values [`Interned::column`] compares before hashing.
 const RECENT_VALUES: usize = 8;
 
@@ -85,17 +88,18 @@ struct Interned {
 }
 
 impl Interned {
-    /// Ids of every row (`None` for nulls). A trace's rows hold a few values, so the views of
+    /// Ids of every row ([`NULL`] for nulls: half the memory of options). A trace's rows hold a
+    /// few values, so the views of
     /// the last [`RECENT_VALUES`] seen are compared before hashing: within one array, equal
     /// views hold equal strings (a short string lies in its view; a dictionary-encoded column's
     /// long ones point at the dictionary's bytes), so most rows cost one 16-byte compare.
-    fn column(&mut self, values: &StringChunked) -> Vec<Option<u32>> {
+    fn column(&mut self, values: &StringChunked) -> Vec<u32> {
         let mut ids = Vec::with_capacity(values.len());
         for array in values.downcast_iter() {
             let mut recent: Vec<(u128, u32)> = Vec::with_capacity(RECENT_VALUES);
             for (index, view) in array.views().iter().enumerate() {
                 if !array.is_valid(index) {
-                    ids.push(None);
+                    ids.push(NULL);
                     continue;
                 }
                 let view = view.as_u128();
@@ -110,7 +114,7 @@ impl Interned {
                         id
                     }
                 };
-                ids.push(Some(id));
+                ids.push(id);
             }
         }
         ids
@@ -126,8 +130,9 @@ impl Interned {
         id
     }
 
-    fn text(&self, id: Option<u32>) -> &str {
-        id.and_then(|id| self.strings.get(id as usize)).map_or("", String::as_str)
+    /// The string of an id; empty for [`NULL`].
+    fn text(&self, id: u32) -> &str {
+        self.strings.get(id as usize).map_or("", String::as_str)
     }
 }
 
@@ -135,8 +140,8 @@ impl Interned {
 #[derive(Debug)]
 pub(super) struct SpanTable {
     pub kind: Vec<Kind>,
-    pub id: Vec<Option<u64>>,
-    pub parent: Vec<Option<u64>>,
+    pub id: SpanIds,
+    pub parent: SpanIds,
     /// Node id of the span's service, origin and account.
     pub node: Vec<u32>,
     /// For an `aws`/`remote` subsegment not `http.request.traced`: the index in
@@ -145,7 +150,7 @@ pub(super) struct SpanTable {
     downstream_nodes: Vec<u32>,
     pub outcome: Vec<Outcome>,
     pub traces: TraceRows,
-    service: Vec<Option<u32>>,
+    service: Vec<u32>,
     services: Interned,
 }
 
@@ -200,7 +205,7 @@ impl SpanTable {
 
     /// The service's id among the distinct services of the table.
     pub(super) fn service_id(&self, row: usize) -> Option<u32> {
-        self.service[row]
+        Some(self.service[row]).filter(|service| *service != NULL)
     }
 
     pub(super) fn service_count(&self) -> usize {
@@ -218,9 +223,9 @@ pub(super) struct TraceRows {
 
 impl TraceRows {
     /// A counting sort of the rows by dense trace id.
-    fn of(trace: &[u32], service: &[Option<u32>]) -> Self {
+    fn of(trace: &[u32], service: &[u32]) -> Self {
         let trace_count = trace.iter().max().map_or(0, |max| *max as usize + 1);
-        let with_service = || trace.iter().zip(service).enumerate().filter(|(_, (_, service))| service.is_some());
+        let with_service = || trace.iter().zip(service).enumerate().filter(|(_, (_, service))| **service != NULL);
         let mut starts = vec![0u32; trace_count + 1];
         for (_, (trace, _)) in with_service() {
             starts[*trace as usize + 1] += 1;
@@ -331,24 +336,37 @@ fn call_flags() -> Expr {
     when(is_call).then(flags).otherwise(lit(NULL)).cast(DataType::Int32).alias(CALL_FLAGS)
 }
 
-/// A numeric column's values, read chunk by chunk: most columns have no nulls, and their
-/// values are then copied as they lie instead of checked one by one.
-fn numbers<T: PolarsNumericType>(values: &ChunkedArray<T>) -> Vec<Option<T::Native>> {
-    let mut numbers = Vec::with_capacity(values.len());
-    for array in values.downcast_iter() {
-        if array.validity().is_none_or(|validity| validity.unset_bits() == 0) {
-            numbers.extend(array.values().iter().map(|value| Some(*value)));
-        } else {
-            numbers.extend(array.iter().map(|value| value.copied()));
+/// A span id column (id or parent id), row by row: the values and, apart, whether each is
+/// there (9 bytes a row of fresh memory per query rather than 16 as options). Most chunks have
+/// no nulls, and their values are copied as they lie.
+#[derive(Debug)]
+pub(super) struct SpanIds {
+    values: Vec<u64>,
+    present: Vec<bool>,
+}
+
+impl SpanIds {
+    fn read(column: &UInt64Chunked) -> Self {
+        let mut ids = SpanIds { values: Vec::with_capacity(column.len()), present: Vec::with_capacity(column.len()) };
+        for array in column.downcast_iter() {
+            ids.values.extend_from_slice(array.values());
+            match array.validity() {
+                Some(validity) => ids.present.extend(validity.iter()),
+                None => ids.present.resize(ids.values.len(), true),
+            }
         }
+        ids
     }
-    numbers
+
+    pub(super) fn get(&self, row: usize) -> Option<u64> {
+        self.present[row].then(|| self.values[row])
+    }
 }
 
 /// The columns a node id is made of, read.
 struct NodeColumns {
     kind: Vec<Kind>,
-    service: Vec<Option<u32>>,
+    service: Vec<u32>,
     services: Interned,
     traces: TraceRows,
     node: Vec<u32>,
@@ -375,14 +393,14 @@ impl NodeColumns {
 }
 
 /// A node's interned (service, origin, account).
-type InternedNode = (Option<u32>, Option<u32>, Option<u32>);
+type InternedNode = (u32, u32, u32);
 
 /// The interned columns a node id is made of.
 struct NodeParts<'a> {
     kind: &'a [Kind],
-    service: &'a [Option<u32>],
-    origin: &'a [Option<u32>],
-    account: &'a [Option<u32>],
+    service: &'a [u32],
+    origin: &'a [u32],
+    account: &'a [u32],
 }
 
 /// The strings behind [`NodeParts`]' ids.
@@ -398,20 +416,20 @@ struct NodeNames<'a> {
 fn node_ids(columns: &NodeParts<'_>, names: &NodeNames<'_>, traces: &TraceRows, ids: &mut NodeIds) -> Vec<u32> {
     let mut node = vec![0u32; columns.kind.len()];
     let mut nodes: PlHashMap<InternedNode, u32> = PlHashMap::new();
-    let mut accounts: Vec<(Option<u32>, Option<u32>)> = Vec::new();
+    let mut accounts: Vec<(u32, u32)> = Vec::new();
     for trace in 0..traces.count() {
         let rows = traces.rows(trace);
         accounts.clear();
         for &row in rows {
             let (service, account) = (columns.service[row as usize], columns.account[row as usize]);
             let segment = columns.kind[row as usize] == Kind::Segment;
-            if segment && account.is_some() && !accounts.iter().any(|(known, _)| *known == service) {
+            if segment && account != NULL && !accounts.iter().any(|(known, _)| *known == service) {
                 accounts.push((service, account));
             }
         }
         for &row in rows {
             let service = columns.service[row as usize];
-            let account = accounts.iter().find(|(known, _)| *known == service).and_then(|(_, account)| *account);
+            let account = accounts.iter().find(|(known, _)| *known == service).map_or(NULL, |(_, account)| *account);
             let key = (service, columns.origin[row as usize], account);
             node[row as usize] = *nodes.entry(key).or_insert_with(|| {
                 ids.id(names.services.text(key.0), names.origins.text(key.1), names.accounts.text(key.2))
@@ -423,8 +441,8 @@ fn node_ids(columns: &NodeParts<'_>, names: &NodeNames<'_>, traces: &TraceRows, 
 
 /// The columns that say what a span asked and how it went, read.
 struct RequestColumns {
-    id: Vec<Option<u64>>,
-    parent: Vec<Option<u64>>,
+    id: SpanIds,
+    parent: SpanIds,
     downstream: Vec<u32>,
     /// Distinct inferred downstreams (name, type), indexed by `downstream`.
     downstream_calls: Vec<NodeName>,
@@ -435,8 +453,8 @@ impl RequestColumns {
     fn read(spans: &DataFrame) -> Result<Self> {
         let (downstream, downstream_calls) = downstream_calls(spans)?;
         Ok(RequestColumns {
-            id: numbers(spans.column(columns::ID)?.u64()?),
-            parent: numbers(spans.column(columns::PARENT_ID)?.u64()?),
+            id: SpanIds::read(spans.column(columns::ID)?.u64()?),
+            parent: SpanIds::read(spans.column(columns::PARENT_ID)?.u64()?),
             downstream,
             downstream_calls,
             outcome: outcomes(spans)?,
@@ -536,8 +554,8 @@ mod tests {
         assert_eq!(values.chunks().len(), 2, "the test needs views from two arrays");
         let mut interned = Interned::default();
         let ids = interned.column(&values);
-        assert_eq!(ids, vec![Some(0), None, Some(1), Some(0), Some(1), Some(2), Some(1)]);
-        assert_eq!(interned.text(Some(1)), long);
+        assert_eq!(ids, vec![0, NULL, 1, 0, 1, 2, 1]);
+        assert_eq!((interned.text(1), interned.text(NULL)), (long, ""));
         assert_eq!(interned.strings.len(), 3);
     }
 
