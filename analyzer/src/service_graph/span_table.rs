@@ -417,6 +417,8 @@ fn node_ids(columns: &NodeParts<'_>, names: &NodeNames<'_>, traces: &TraceRows, 
     let mut node = vec![0u32; columns.kind.len()];
     let mut nodes: PlHashMap<InternedNode, u32> = PlHashMap::new();
     let mut accounts: Vec<(u32, u32)> = Vec::new();
+    // The previous row's key and node: a trace's spans mostly follow each other by service.
+    let mut last: Option<(InternedNode, u32)> = None;
     for trace in 0..traces.count() {
         let rows = traces.rows(trace);
         accounts.clear();
@@ -431,9 +433,16 @@ fn node_ids(columns: &NodeParts<'_>, names: &NodeNames<'_>, traces: &TraceRows, 
             let service = columns.service[row as usize];
             let account = accounts.iter().find(|(known, _)| *known == service).map_or(NULL, |(_, account)| *account);
             let key = (service, columns.origin[row as usize], account);
-            node[row as usize] = *nodes.entry(key).or_insert_with(|| {
-                ids.id(names.services.text(key.0), names.origins.text(key.1), names.accounts.text(key.2))
-            });
+            node[row as usize] = match last {
+                Some((known, id)) if known == key => id,
+                _ => {
+                    let id = *nodes.entry(key).or_insert_with(|| {
+                        ids.id(names.services.text(key.0), names.origins.text(key.1), names.accounts.text(key.2))
+                    });
+                    last = Some((key, id));
+                    id
+                }
+            };
         }
     }
     node
