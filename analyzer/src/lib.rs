@@ -14,6 +14,7 @@
 //! | `filter::root_cause_json` | `rootcause.json = #[...]`: root causes matched against patterns in the API's JSON shape |
 //! | `spans` | [`load_spans`]: the store's scan (one version per span) every analysis starts from, of the columns it names |
 //! | `trace_frame` | [`trace_frame`]: one row per trace of a window — what filters, groups, comparison and latency stand on |
+//! | `trace_runs` | dense trace ids of a scan's rows, from the runs of each trace's rows (the trace frame and the service graph) |
 //! | `groups` | [`Groups`]: X-Ray groups — the registry, its rules and `groups.json`; the [`GroupResolver`] for `group.name` |
 //! | `histogram` | [`LatencyHistogram`] (hdrhistogram, mergeable: nodes and edges), [`SortedDurations`] (exact, values in memory) |
 //! | `filter_latency` | [`filter_latency`]: a filter's response-time and duration percentiles and distribution |
@@ -82,6 +83,7 @@ mod summary;
 mod time_series;
 mod trace_aggregates;
 mod trace_frame;
+mod trace_runs;
 mod trace_set;
 
 pub use alarm::{

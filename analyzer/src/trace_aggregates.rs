@@ -1,9 +1,9 @@
 //! The per-trace pass under [`crate::trace_frame`]: one walk over the collected spans in Rust,
 //! instead of polars' join, group-by, sort and second group-by.
 //!
-//! - Each row gets a dense trace id (the previous row's trace is compared before hashing:
-//!   blocks keep a trace's rows together), and each trace's start, end, span count, in-range
-//!   start and partial flag are folded in as the row passes.
+//! - Each run of rows of one trace gets its trace's dense id (`trace_runs.rs`), and each
+//!   trace's start, end, span count, in-range start and partial flag are folded in as the
+//!   rows pass.
 //! - The root segment is an arg-min per trace over the segments' keys (has a parent, start,
 //!   id), kept on the first of equal keys: the same choice as a stable sort by those keys
 //!   followed by the group's first row, without the sort.
@@ -15,6 +15,7 @@ use polars::prelude::*;
 
 use crate::error::Result;
 use crate::trace_frame::TimeRangeType;
+use crate::trace_runs::TraceRuns;
 
 const SEGMENT: &str = "segment";
 
@@ -40,8 +41,6 @@ const NO_ROW: IdxSize = IdxSize::MAX;
 /// Ordering of root candidates: a segment without a parent first, then the earliest, then the
 /// smallest id (nulls first, as polars sorts them).
 type RootKey = (bool, Option<i64>, Option<u64>);
-/// `(trace_hi, trace_lo)`.
-type TraceKey = (Option<u64>, Option<u64>);
 
 /// One row per trace of `spans` selected by the range, with `trace_hi`, `trace_lo`,
 /// `start_us`, `end_us`, `partial`, `matched_us`, `spans` and `root_<name>` for the root
@@ -100,45 +99,38 @@ pub(crate) fn trace_aggregates(
 
 /// Every trace of `spans`, in order of first row.
 fn fold_traces(spans: &DataFrame, from_us: i64, to_us: i64) -> Result<Vec<Trace>> {
-    let (his, los) = (spans.column(TRACE_HI)?.u64()?.rechunk(), spans.column(TRACE_LO)?.u64()?.rechunk());
+    let runs = TraceRuns::of(spans.column(TRACE_HI)?.u64()?, spans.column(TRACE_LO)?.u64()?);
     let (ids, parents) =
         (spans.column(columns::ID)?.u64()?.rechunk(), spans.column(columns::PARENT_ID)?.u64()?.rechunk());
     let (starts, ends) =
         (spans.column(columns::START_US)?.i64()?.rechunk(), spans.column(columns::END_US)?.i64()?.rechunk());
-    let (his, los, ids, parents) = (Values::of(&his), Values::of(&los), Values::of(&ids), Values::of(&parents));
-    let (starts, ends) = (Values::of(&starts), Values::of(&ends));
+    let (ids, parents, starts, ends) = (Values::of(&ids), Values::of(&parents), Values::of(&starts), Values::of(&ends));
     let kinds = spans.column(columns::KIND)?.str()?;
     let in_progress = spans.column(columns::IN_PROGRESS)?.bool()?;
-    let mut dense: PlHashMap<TraceKey, usize> = PlHashMap::new();
-    let mut traces: Vec<Trace> = Vec::new();
-    let mut previous: Option<(TraceKey, usize)> = None;
+    // Runs cover the rows in order, so one pass of these iterators follows them.
+    let mut flags = kinds.iter().zip(in_progress.iter());
+    let mut traces: Vec<Trace> = Vec::with_capacity(runs.traces());
     let root_key = |row: usize| -> RootKey { (parents.get(row).is_some(), starts.get(row), ids.get(row)) };
-    for (row, (kind, progress)) in kinds.iter().zip(in_progress.iter()).enumerate() {
-        let key = (his.get(row), los.get(row));
-        let at = match previous {
-            Some((known, at)) if known == key => at,
-            _ => {
-                let next = traces.len();
-                let at = *dense.entry(key).or_insert(next);
-                if at == next {
-                    traces.push(Trace::new(row as IdxSize));
-                }
-                previous = Some((key, at));
-                at
-            }
-        };
-        let trace = &mut traces[at];
-        let start = starts.get(row);
-        trace.spans += 1;
-        trace.start_us = min_some(trace.start_us, start);
-        // An open span counts up to its start.
-        trace.end_us = max_some(trace.end_us, ends.get(row).or(start));
-        trace.partial |= progress.unwrap_or(false);
-        if let Some(start) = start.filter(|start| *start >= from_us && *start < to_us) {
-            trace.matched_us = min_some(trace.matched_us, Some(start));
+    for (rows, id) in runs.iter() {
+        // Ids are numbered by first appearance: a new trace's first run has the next id.
+        if id as usize == traces.len() {
+            traces.push(Trace::new(rows.start as IdxSize));
         }
-        if kind == Some(SEGMENT) && (trace.root_row == NO_ROW || root_key(row) < root_key(trace.root_row as usize)) {
-            trace.root_row = row as IdxSize;
+        let trace = &mut traces[id as usize];
+        for (row, (kind, progress)) in rows.zip(&mut flags) {
+            let start = starts.get(row);
+            trace.spans += 1;
+            trace.start_us = min_some(trace.start_us, start);
+            // An open span counts up to its start.
+            trace.end_us = max_some(trace.end_us, ends.get(row).or(start));
+            trace.partial |= progress.unwrap_or(false);
+            if let Some(start) = start.filter(|start| *start >= from_us && *start < to_us) {
+                trace.matched_us = min_some(trace.matched_us, Some(start));
+            }
+            if kind == Some(SEGMENT) && (trace.root_row == NO_ROW || root_key(row) < root_key(trace.root_row as usize))
+            {
+                trace.root_row = row as IdxSize;
+            }
         }
     }
     Ok(traces)

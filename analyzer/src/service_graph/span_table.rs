@@ -21,6 +21,7 @@ use polars_arrow::array::Array;
 use super::inferred::{inferred_node, DownstreamCall};
 use super::statistics::{Class, Outcome};
 use crate::error::Result;
+use crate::trace_runs::TraceRuns;
 
 const SEGMENT: &str = "segment";
 /// [`Kind`] as an integer: 0 segment, 1 subsegment, 2 other.
@@ -253,50 +254,6 @@ impl TraceRows {
     }
 }
 
-/// A dense id per distinct `(trace_hi, trace_lo)`. Blocks keep a trace's rows together, so the
-/// rows come in runs of one trace: the runs are sorted by trace and numbered, which costs a
-/// third of hashing each run's trace into a map of every trace of the window (a quarter of a
-/// million at 2.5M spans, far larger than the caches).
-fn trace_ids(his: &UInt64Chunked, los: &UInt64Chunked) -> Vec<u32> {
-    let runs = trace_runs(his, los);
-    let mut order: Vec<u32> = (0..runs.len() as u32).collect();
-    order.sort_unstable_by_key(|run| (runs[*run as usize].0, runs[*run as usize].1));
-    let mut run_ids = vec![0u32; runs.len()];
-    let mut next = 0u32;
-    for (position, run) in order.iter().enumerate() {
-        let (hi, lo, _) = runs[*run as usize];
-        if position > 0 {
-            let (previous_hi, previous_lo, _) = runs[order[position - 1] as usize];
-            next += u32::from((previous_hi, previous_lo) != (hi, lo));
-        }
-        run_ids[*run as usize] = next;
-    }
-    let mut ids = vec![0u32; his.len()];
-    for (index, (_, _, start)) in runs.iter().enumerate() {
-        let end = runs.get(index + 1).map_or(ids.len(), |(_, _, next_start)| *next_start as usize);
-        ids[*start as usize..end].fill(run_ids[index]);
-    }
-    ids
-}
-
-/// Each run of rows of one trace: its trace and first row. Trace ids are never null in
-/// practice, and then their values are read without a validity check per row.
-fn trace_runs(his: &UInt64Chunked, los: &UInt64Chunked) -> Vec<(Option<u64>, Option<u64>, u32)> {
-    let mut runs: Vec<(Option<u64>, Option<u64>, u32)> = Vec::new();
-    let mut add = |row: u32, trace: (Option<u64>, Option<u64>)| {
-        if runs.last().is_none_or(|(hi, lo, _)| (*hi, *lo) != trace) {
-            runs.push((trace.0, trace.1, row));
-        }
-    };
-    if his.null_count() == 0 && los.null_count() == 0 {
-        let traces = his.into_no_null_iter().zip(los.into_no_null_iter());
-        (0u32..).zip(traces).for_each(|(row, (hi, lo))| add(row, (Some(hi), Some(lo))));
-    } else {
-        (0u32..).zip(his.iter().zip(los.iter())).for_each(|(row, trace)| add(row, trace));
-    }
-    runs
-}
-
 /// `kind` → [`KIND_CODE`].
 fn kind_code() -> Expr {
     let kind = col(columns::KIND);
@@ -378,7 +335,7 @@ impl NodeColumns {
         let kind = kinds(spans.column(KIND_CODE)?.i32()?);
         let mut services = Interned::default();
         let service = services.column(text(columns::SERVICE)?);
-        let trace = trace_ids(spans.column(TRACE_HI)?.u64()?, spans.column(TRACE_LO)?.u64()?);
+        let trace = TraceRuns::of(spans.column(TRACE_HI)?.u64()?, spans.column(TRACE_LO)?.u64()?).row_ids();
         let traces = TraceRows::of(&trace, &service);
         let (mut origins, mut accounts) = (Interned::default(), Interned::default());
         let origin = origins.column(text(columns::ORIGIN)?);
@@ -566,21 +523,5 @@ mod tests {
         assert_eq!(ids, vec![0, NULL, 1, 0, 1, 2, 1]);
         assert_eq!((interned.text(1), interned.text(NULL)), (long, ""));
         assert_eq!(interned.strings.len(), 3);
-    }
-
-    #[test]
-    fn a_trace_seen_in_several_runs_gets_one_dense_id() {
-        // Two blocks' rows, each sorted by trace; trace (1, 9) is in both, one row has no trace.
-        let his = UInt64Chunked::new("hi".into(), &[Some(1), Some(1), Some(5), Some(1), None, Some(3), Some(5)]);
-        let los = UInt64Chunked::new("lo".into(), &[Some(9), Some(9), Some(2), Some(9), None, Some(4), Some(2)]);
-        let ids = trace_ids(&his, &los);
-        assert_eq!(ids[0], ids[1]);
-        assert_eq!(ids[0], ids[3], "the same trace in the second block");
-        assert_eq!(ids[2], ids[6]);
-        let distinct: std::collections::BTreeSet<u32> = ids.iter().copied().collect();
-        assert_eq!(distinct, (0..4).collect(), "dense: four traces (the null one included) get 0..4");
-        let no_nulls = trace_ids(&his.slice(0, 4), &los.slice(0, 4));
-        assert_eq!(no_nulls, vec![no_nulls[0], no_nulls[0], no_nulls[2], no_nulls[0]]);
-        assert_ne!(no_nulls[0], no_nulls[2]);
     }
 }
