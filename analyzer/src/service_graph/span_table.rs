@@ -75,8 +75,9 @@ impl NodeIds {
     }
 }
 
-/// The interned id of a null string: ids are dense from 0, and this one is never assigned.
-const NULL: u32 = u32::MAX;
+/// The interned id of a null string: ids are dense from 0, and this one is never assigned
+/// (a scan has fewer rows than `u32::MAX`).
+const NO_STRING: u32 = u32::MAX;
 
 /// How many of a column's last distinct values [`Interned::column`] compares before hashing.
 const RECENT_VALUES: usize = 8;
@@ -89,18 +90,18 @@ struct Interned {
 }
 
 impl Interned {
-    /// Ids of every row ([`NULL`] for nulls: half the memory of options). A trace's rows hold a
-    /// few values, so the views of
-    /// the last [`RECENT_VALUES`] seen are compared before hashing: within one array, equal
-    /// views hold equal strings (a short string lies in its view; a dictionary-encoded column's
-    /// long ones point at the dictionary's bytes), so most rows cost one 16-byte compare.
+    /// Ids of every row ([`NO_STRING`] for nulls: half the memory of options). A trace's rows
+    /// hold a few values, so the views of the last [`RECENT_VALUES`] seen are compared before
+    /// hashing: within one array, equal views hold equal strings (a short string lies in its
+    /// view; a dictionary-encoded column's long ones point at the dictionary's bytes), so most
+    /// rows cost one 16-byte compare.
     fn column(&mut self, values: &StringChunked) -> Vec<u32> {
         let mut ids = Vec::with_capacity(values.len());
         for array in values.downcast_iter() {
             let mut recent: Vec<(u128, u32)> = Vec::with_capacity(RECENT_VALUES);
             for (index, view) in array.views().iter().enumerate() {
                 if !array.is_valid(index) {
-                    ids.push(NULL);
+                    ids.push(NO_STRING);
                     continue;
                 }
                 let view = view.as_u128();
@@ -131,7 +132,7 @@ impl Interned {
         id
     }
 
-    /// The string of an id; empty for [`NULL`].
+    /// The string of an id; empty for [`NO_STRING`].
     fn text(&self, id: u32) -> &str {
         self.strings.get(id as usize).map_or("", String::as_str)
     }
@@ -206,7 +207,7 @@ impl SpanTable {
 
     /// The service's id among the distinct services of the table.
     pub(super) fn service_id(&self, row: usize) -> Option<u32> {
-        Some(self.service[row]).filter(|service| *service != NULL)
+        Some(self.service[row]).filter(|service| *service != NO_STRING)
     }
 
     pub(super) fn service_count(&self) -> usize {
@@ -226,7 +227,7 @@ impl TraceRows {
     /// A counting sort of the rows by dense trace id.
     fn of(trace: &[u32], service: &[u32]) -> Self {
         let trace_count = trace.iter().max().map_or(0, |max| *max as usize + 1);
-        let with_service = || trace.iter().zip(service).enumerate().filter(|(_, (_, service))| **service != NULL);
+        let with_service = || trace.iter().zip(service).enumerate().filter(|(_, (_, service))| **service != NO_STRING);
         let mut starts = vec![0u32; trace_count + 1];
         for (_, (trace, _)) in with_service() {
             starts[*trace as usize + 1] += 1;
@@ -382,13 +383,14 @@ fn node_ids(columns: &NodeParts<'_>, names: &NodeNames<'_>, traces: &TraceRows, 
         for &row in rows {
             let (service, account) = (columns.service[row as usize], columns.account[row as usize]);
             let segment = columns.kind[row as usize] == Kind::Segment;
-            if segment && account != NULL && !accounts.iter().any(|(known, _)| *known == service) {
+            if segment && account != NO_STRING && !accounts.iter().any(|(known, _)| *known == service) {
                 accounts.push((service, account));
             }
         }
         for &row in rows {
             let service = columns.service[row as usize];
-            let account = accounts.iter().find(|(known, _)| *known == service).map_or(NULL, |(_, account)| *account);
+            let account =
+                accounts.iter().find(|(known, _)| *known == service).map_or(NO_STRING, |(_, account)| *account);
             let key = (service, columns.origin[row as usize], account);
             node[row as usize] = match last {
                 Some((known, id)) if known == key => id,
@@ -520,8 +522,8 @@ mod tests {
         assert_eq!(values.chunks().len(), 2, "the test needs views from two arrays");
         let mut interned = Interned::default();
         let ids = interned.column(&values);
-        assert_eq!(ids, vec![0, NULL, 1, 0, 1, 2, 1]);
-        assert_eq!((interned.text(1), interned.text(NULL)), (long, ""));
+        assert_eq!(ids, vec![0, NO_STRING, 1, 0, 1, 2, 1]);
+        assert_eq!((interned.text(1), interned.text(NO_STRING)), (long, ""));
         assert_eq!(interned.strings.len(), 3);
     }
 }
