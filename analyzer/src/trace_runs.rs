@@ -55,15 +55,6 @@ impl TraceRuns {
         let ends = self.starts.iter().skip(1).map(|start| *start as usize).chain([self.rows]);
         self.starts.iter().zip(ends).zip(&self.ids).map(|((start, end), id)| (*start as usize..end, *id))
     }
-
-    /// Every row's trace id.
-    pub(crate) fn row_ids(&self) -> Vec<u32> {
-        let mut ids = vec![0u32; self.rows];
-        for (rows, id) in self.iter() {
-            ids[rows].fill(id);
-        }
-        ids
-    }
 }
 
 /// Each run's trace and first row. Trace ids are never null in practice, and then their values
@@ -89,19 +80,24 @@ fn runs(his: &UInt64Chunked, los: &UInt64Chunked) -> (Vec<TraceKey>, Vec<u32>) {
 mod tests {
     use super::*;
 
+    /// Every row's trace id, from the runs.
+    fn row_ids(runs: &TraceRuns) -> Vec<u32> {
+        runs.iter().flat_map(|(rows, id)| rows.map(move |_| id)).collect()
+    }
+
     #[test]
     fn a_trace_seen_in_several_runs_gets_one_id_numbered_by_first_appearance() {
         // Two blocks' rows, each sorted by trace; trace (1, 9) is in both, one row has no trace.
         let his = UInt64Chunked::new("hi".into(), &[Some(5), Some(1), Some(1), Some(5), None, Some(3), Some(1)]);
         let los = UInt64Chunked::new("lo".into(), &[Some(2), Some(9), Some(9), Some(2), None, Some(4), Some(9)]);
         let runs = TraceRuns::of(&his, &los);
-        assert_eq!(runs.row_ids(), vec![0, 1, 1, 0, 2, 3, 1]);
+        assert_eq!(row_ids(&runs), vec![0, 1, 1, 0, 2, 3, 1]);
         assert_eq!(runs.traces(), 4);
         let listed: Vec<_> = runs.iter().collect();
         assert_eq!(listed, vec![(0..1, 0), (1..3, 1), (3..4, 0), (4..5, 2), (5..6, 3), (6..7, 1)]);
         let no_nulls = TraceRuns::of(&his.slice(0, 4), &los.slice(0, 4));
-        assert_eq!((no_nulls.row_ids(), no_nulls.traces()), (vec![0, 1, 1, 0], 2));
+        assert_eq!((row_ids(&no_nulls), no_nulls.traces()), (vec![0, 1, 1, 0], 2));
         let empty = TraceRuns::of(&his.slice(0, 0), &los.slice(0, 0));
-        assert_eq!((empty.row_ids(), empty.traces(), empty.iter().count()), (vec![], 0, 0));
+        assert_eq!((row_ids(&empty), empty.traces(), empty.iter().count()), (vec![], 0, 0));
     }
 }

@@ -224,21 +224,25 @@ pub(super) struct TraceRows {
 }
 
 impl TraceRows {
-    /// A counting sort of the rows by dense trace id.
-    fn of(trace: &[u32], service: &[u32]) -> Self {
-        let trace_count = trace.iter().max().map_or(0, |max| *max as usize + 1);
-        let with_service = || trace.iter().zip(service).enumerate().filter(|(_, (_, service))| **service != NO_STRING);
+    /// A counting sort of the rows by their run's dense trace id.
+    fn of(runs: &TraceRuns, service: &[u32]) -> Self {
+        let trace_count = runs.traces();
+        let with_service = || {
+            runs.iter().flat_map(|(rows, trace)| {
+                rows.filter(|row| service[*row] != NO_STRING).map(move |row| (row, trace as usize))
+            })
+        };
         let mut starts = vec![0u32; trace_count + 1];
-        for (_, (trace, _)) in with_service() {
-            starts[*trace as usize + 1] += 1;
+        for (_, trace) in with_service() {
+            starts[trace + 1] += 1;
         }
         for index in 1..starts.len() {
             starts[index] += starts[index - 1];
         }
         let mut next = starts.clone();
         let mut rows = vec![0u32; starts[trace_count] as usize];
-        for (row, (trace, _)) in with_service() {
-            let slot = &mut next[*trace as usize];
+        for (row, trace) in with_service() {
+            let slot = &mut next[trace];
             rows[*slot as usize] = row as u32;
             *slot += 1;
         }
@@ -336,8 +340,8 @@ impl NodeColumns {
         let kind = kinds(spans.column(KIND_CODE)?.i32()?);
         let mut services = Interned::default();
         let service = services.column(text(columns::SERVICE)?);
-        let trace = TraceRuns::of(spans.column(TRACE_HI)?.u64()?, spans.column(TRACE_LO)?.u64()?).row_ids();
-        let traces = TraceRows::of(&trace, &service);
+        let runs = TraceRuns::of(spans.column(TRACE_HI)?.u64()?, spans.column(TRACE_LO)?.u64()?);
+        let traces = TraceRows::of(&runs, &service);
         let (mut origins, mut accounts) = (Interned::default(), Interned::default());
         let origin = origins.column(text(columns::ORIGIN)?);
         let account = accounts.column(text(columns::AWS_ACCOUNT_ID)?);
