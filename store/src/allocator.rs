@@ -3,7 +3,7 @@
 //! so do the query benchmarks, so that they measure the allocator the server runs with (with
 //! glibc's defaults a trace lookup's p99 was twice the tuned one). Under overload
 //! (`cli/tests/fluoro_serve_holds_its_memory_under_overload.rs`) glibc kept far more resident
-//! than the data held, for two reasons:
+//! than the data held, for three reasons:
 //! - it gives threads up to eight arenas per core, each keeping its own free memory; with the
 //!   blocking pool's many threads that was ~130 MiB (530 → 398 MiB peak). No more threads than
 //!   cores run at once, so one arena per core is enough (no measurable cost);
