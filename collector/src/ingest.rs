@@ -6,9 +6,10 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use fluoro_proto::{
-    parse_document_with, DocumentError, LogBatch, LogRow, LogSink, MetricBatch, MetricPoint, MetricSink, Rules,
-    SpanRow, TraceId,
+    parse_document_with, ByteString, DocumentError, LogBatch, LogRow, LogSink, MetricBatch, MetricPoint, MetricSink,
+    Rules, SpanRow, TraceId,
 };
 
 use crate::counters::{Counters, DropReason, RejectReason, Source};
@@ -117,10 +118,15 @@ impl Ingest {
     /// Parses, validates and keeps X-Ray documents. Valid documents are written in one batch;
     /// the refused ones are returned. A sink failure loses the whole batch and is returned as
     /// an error (and counted as dropped).
-    pub fn put_documents<'a>(
+    ///
+    /// Each document is kept as the bytes given (shared, not copied), so hand over slices of a
+    /// larger buffer only where that buffer holds little else. If any document is refused,
+    /// the accepted ones are copied out instead: a refused document's bytes would otherwise
+    /// live on, uncounted, in the buffer it shares with them.
+    pub fn put_documents(
         &self,
         source: Source,
-        documents: impl IntoIterator<Item = &'a [u8]>,
+        documents: impl IntoIterator<Item = Bytes>,
         durability: Durability,
     ) -> Result<Vec<RefusedDocument>, SinkError> {
         let documents = documents.into_iter();
@@ -134,9 +140,9 @@ impl Ingest {
         let mut received = 0u64;
         for (index, bytes) in documents.enumerate() {
             received += 1;
-            match parse_document_with(bytes, &self.rules) {
+            match parse_document_with(&bytes, &self.rules) {
                 Ok(document) => parsed.push((index, bytes, document)),
-                Err(error) => refused.push(RefusedDocument { index, id: refused_document_id(&error, bytes), error }),
+                Err(error) => refused.push(RefusedDocument { index, id: refused_document_id(&error, &bytes), error }),
             }
         }
         // One look at the trace counts for the whole batch, after parsing: parsing under the
@@ -148,10 +154,12 @@ impl Ingest {
                 (None, _) => (TraceId::default(), 0),
             }
         }));
+        let share = refused.is_empty() && admitted.iter().all(|admitted| *admitted);
         for ((index, bytes, document), admitted) in parsed.into_iter().zip(admitted) {
             if admitted {
+                let bytes = if share { bytes } else { Bytes::copy_from_slice(&bytes) };
                 // A parsed document is UTF-8: serde_json reads nothing else.
-                batch.push_document(document, std::str::from_utf8(bytes).ok());
+                batch.push_document(document, ByteString::try_from(bytes).ok().as_ref());
             } else {
                 let error = DocumentError::TraceTooLarge { limit: self.trace_sizes.limit() };
                 let id = document.entities().first().map(|entity| entity.id.to_string());
@@ -319,5 +327,46 @@ mod tests {
         );
         assert_eq!(find_raw_id(br#"{"name":"a","id":"short"#), None);
         assert_eq!(find_raw_id(b"\xff\xfe garbage"), None);
+    }
+
+    /// Keeps each batch written, to look at its documents.
+    #[derive(Default)]
+    struct BatchesSink(parking_lot::Mutex<Vec<SpanBatch>>);
+
+    impl SpanSink for BatchesSink {
+        fn write(&self, batch: SpanBatch) -> Result<(), SinkError> {
+            self.0.lock().push(batch);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn documents_share_the_given_bytes_unless_one_is_refused() {
+        let segment = |id: &str| {
+            format!(
+                r#"{{"trace_id":"1-5f84c7a3-0123456789abcdef01234567","id":"{id}","name":"web","start_time":1,"end_time":2}}"#
+            )
+        };
+        let shared_by = |texts: &[String]| {
+            let buffer = Bytes::from(texts.concat());
+            let mut at = 0;
+            let documents: Vec<Bytes> = texts
+                .iter()
+                .map(|text| {
+                    at += text.len();
+                    buffer.slice(at - text.len()..at)
+                })
+                .collect();
+            let sink = Arc::new(BatchesSink::default());
+            let ingest = Ingest::new(sink.clone(), Arc::new(Counters::new()));
+            ingest.put_documents(Source::Udp, documents, Durability::BestEffort).unwrap();
+            let within = buffer.as_ptr_range();
+            let batches = sink.0.lock();
+            batches[0].documents.iter().map(|document| within.contains(&document.json.as_ptr())).collect::<Vec<_>>()
+        };
+        let valid = [segment("1111111111111111"), segment("2222222222222222")];
+        assert_eq!(shared_by(&valid), [true, true]);
+        let with_refused = [segment("1111111111111111"), "{\"broken\": ".repeat(100), segment("2222222222222222")];
+        assert_eq!(shared_by(&with_refused), [false, false], "the refused bytes would stay held, uncounted");
     }
 }

@@ -10,7 +10,9 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use fluoro_proto::{SegmentId, SentEntity, SinkError, SpanBatch, SpanRow, SpanSink, StoredTrace, TraceId, TraceSource};
+use fluoro_proto::{
+    ByteString, SegmentId, SentEntity, SinkError, SpanBatch, SpanRow, SpanSink, StoredTrace, TraceId, TraceSource,
+};
 use parking_lot::Mutex;
 
 /// An in-memory sink and trace source, bounded by a number of rows: when full, whole traces
@@ -33,8 +35,8 @@ struct MemoryTraces {
 /// per node even for a trace of one segment.
 #[derive(Debug, Default)]
 struct TraceEntry {
-    /// Top-level entities as JSON text.
-    entities: BTreeMap<SegmentId, Box<str>>,
+    /// Top-level entities as JSON text, as the batch handed it over (shared, not copied).
+    entities: BTreeMap<SegmentId, ByteString>,
     rows: BTreeMap<SegmentId, Box<SpanRow>>,
 }
 
@@ -57,7 +59,7 @@ impl SpanSink for MemorySink {
     fn write(&self, batch: SpanBatch) -> Result<(), SinkError> {
         let mut inner = self.inner.lock();
         for document in batch.documents {
-            inner.entry(document.trace_id).entities.insert(document.id, document.json.into_boxed_str());
+            inner.entry(document.trace_id).entities.insert(document.id, document.json);
         }
         for row in batch.rows {
             let entry = inner.entry(row.trace_id);

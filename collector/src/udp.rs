@@ -36,7 +36,9 @@
 //!   `recvmmsg` takes up to `batch` datagrams per system call.
 //! - A batch of datagrams crosses the queue as one allocation (`Bytes` slices of one buffer),
 //!   and reaches the sink as one `put_documents` call (or the relay as one `relay` call), so
-//!   locks are taken per batch.
+//!   locks are taken per batch. The store keeps each document as its slice of that buffer, so
+//!   a document is neither copied nor allocated on its own until it is flushed to a block
+//!   ([`document_bodies`] says when it is copied out all the same).
 //! - Paced senders deliver a datagram or two per wake-up, and every wake-up, write and log
 //!   record has a fixed cost. So a receive thread that drained its socket sleeps 1 ms before
 //!   the next call (only when the kernel granted a buffer of ≥ 4 MiB, which holds that long at
@@ -202,8 +204,9 @@ impl UdpHandoff {
             // Refused documents and sink failures are counted (and logged) by `Ingest`; a UDP
             // sender gets no answer to give them to.
             UdpHandoff::Ingest(ingest) => {
-                let bodies = documents.iter().map(|document| document.as_ref());
-                let _ = ingest.put_documents(Source::Udp, bodies, Durability::BestEffort);
+                // The bodies are slices of their batch's receive buffer, which lives on as
+                // long as the store keeps one of them.
+                let _ = ingest.put_documents(Source::Udp, documents, Durability::BestEffort);
             }
             UdpHandoff::Relay(forward) => forward.relay(Source::Udp, documents),
         }
@@ -524,16 +527,7 @@ impl ParseWorker {
     }
 
     fn write(&self, datagrams: &[Bytes]) {
-        let mut documents = Vec::with_capacity(datagrams.len());
-        let mut bad_headers = 0;
-        for datagram in datagrams {
-            match document_body(datagram) {
-                // A slice of the same buffer: parsing needs no copy, and the relay copies out
-                // only what it keeps.
-                Some(body) => documents.push(datagram.slice_ref(body)),
-                None => bad_headers += 1,
-            }
-        }
+        let (documents, bad_headers) = document_bodies(datagrams);
         if bad_headers > 0 {
             let counters = self.handoff.counters();
             counters.add_received(Source::Udp, bad_headers);
@@ -543,6 +537,32 @@ impl ParseWorker {
             self.handoff.hand_off(documents);
         }
     }
+}
+
+/// The documents of `datagrams` and how many datagrams had a bad header.
+///
+/// Each document is a slice of its datagram's buffer: parsing needs no copy, the store keeps
+/// the slice, and the relay copies out only what it keeps. A kept slice holds its whole receive
+/// buffer, which the store counts as the document plus an SDK's header line; a rejected
+/// datagram or a longer header in the same buffer would be held uncounted, so then every
+/// document is copied out on its own.
+fn document_bodies(datagrams: &[Bytes]) -> (Vec<Bytes>, u64) {
+    let mut documents = Vec::with_capacity(datagrams.len());
+    let mut bad_headers = 0;
+    let mut other_headers = false;
+    for datagram in datagrams {
+        match document_body(datagram) {
+            Some(body) => {
+                other_headers |= datagram.len() - body.len() != CANONICAL_HEADER.len() + 1;
+                documents.push(datagram.slice_ref(body));
+            }
+            None => bad_headers += 1,
+        }
+    }
+    if bad_headers > 0 || other_headers {
+        documents = documents.iter().map(|document| Bytes::copy_from_slice(document)).collect();
+    }
+    (documents, bad_headers)
 }
 
 /// The document after a valid header line, or `None` when the header is missing or invalid or
@@ -585,6 +605,25 @@ mod tests {
         assert_eq!(document_body(b"[1]\n{}"), None);
         assert_eq!(document_body(b"\xff\xfe\n{}"), None);
         assert_eq!(document_body(b"\n{}"), None);
+    }
+
+    #[test]
+    fn documents_share_their_buffer_only_when_it_holds_nothing_else() {
+        let shares = |batch: &[&[u8]]| {
+            let buffer = copy_batch(batch);
+            let within = buffer.first().map(|first| first.as_ptr() as usize).unwrap_or_default()
+                ..buffer.last().map(|last| last.as_ptr() as usize + last.len()).unwrap_or_default();
+            let (documents, bad_headers) = document_bodies(&buffer);
+            let shared: Vec<bool> =
+                documents.iter().map(|document| within.contains(&(document.as_ptr() as usize))).collect();
+            (shared, bad_headers)
+        };
+        let sdk: &[u8] = b"{\"format\":\"json\",\"version\":1}\n{\"a\":1}";
+        assert_eq!(shares(&[sdk, sdk]), (vec![true, true], 0));
+        let bad: &[u8] = b"{\"format\":\"xml\",\"version\":1}\n{\"a\":1}";
+        assert_eq!(shares(&[sdk, bad, sdk]), (vec![false, false], 1), "the bad datagram's bytes would stay held");
+        let padded: &[u8] = b"{\"format\":\"json\",\"version\":1,\"padding\":\"xxxxxxxxxxxxxxxx\"}\n{\"a\":1}";
+        assert_eq!(shares(&[sdk, padded]), (vec![false, false], 0), "the long header would stay held");
     }
 
     /// Fuzzing on stable Rust: the header check of arbitrary datagrams, and of real ones with a

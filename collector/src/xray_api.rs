@@ -228,7 +228,7 @@ fn store_trace_segments(
              (limits.documents_per_request)"
         )));
     }
-    let documents = request.trace_segment_documents.iter().map(|document| document.as_bytes());
+    let documents = request.trace_segment_documents.into_iter().map(Bytes::from);
     let refused = ingest.put_documents(Source::PutTraceSegments, documents, Durability::Acknowledged)?;
     let unprocessed_trace_segments = refused.into_iter().map(unprocessed_trace_segment).collect();
     Ok(PutTraceSegmentsResponse { unprocessed_trace_segments })

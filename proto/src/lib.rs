@@ -46,6 +46,7 @@ mod validation;
 mod xray_error;
 
 pub use arn::{xray_arn, ARN_ACCOUNT, ARN_REGION};
+pub use bytestring::ByteString;
 pub use document::{parse_document, parse_document_with, Document, MAX_DOCUMENT_BYTES, MAX_JSON_DEPTH};
 pub use durable_file::{create_private_dir, replace_durably};
 pub use error::{DocumentError, HeaderError, IdError, InvalidDocument, OtlpError, Problem, Result};

@@ -4,6 +4,7 @@
 //! depends only on this crate (`fluoro_store::Store` implements both traits, the collector's
 //! `MemorySink` too).
 
+use bytestring::ByteString;
 use thiserror::Error;
 
 use crate::{push_rows_from_document, Document, Entity, LogRow, MetricPoint, SegmentId, SentEntity, SpanRow, TraceId};
@@ -53,7 +54,10 @@ pub struct SpanBatch {
 pub struct EntityDocument {
     pub trace_id: TraceId,
     pub id: SegmentId,
-    pub json: String,
+    /// Shared with the bytes it arrived in where it was sent as is: a UDP document is a slice
+    /// of its batch's receive buffer, so keeping it neither copies nor allocates, and a batch's
+    /// documents are freed with that one buffer.
+    pub json: ByteString,
 }
 
 impl SpanBatch {
@@ -64,15 +68,15 @@ impl SpanBatch {
     /// Adds a parsed document's rows and its top-level entities. `sent` is the text it was
     /// parsed from: a document of one entity keeps it as its JSON, so ingest does not write
     /// again what the sender wrote (a tenth of the per-document cost), and it reads back as
-    /// sent (`SentEntity`); the entities of an array keep each its own element's text. An
-    /// entity without a trace id (refused at validation) has no trace to be read back in and
-    /// is left out.
-    pub fn push_document(&mut self, document: Document, sent: Option<&str>) {
+    /// sent (`SentEntity`); the entities of an array keep each its own element's text, a
+    /// slice of the same bytes. An entity without a trace id (refused at validation) has no
+    /// trace to be read back in and is left out.
+    pub fn push_document(&mut self, document: Document, sent: Option<&ByteString>) {
         push_rows_from_document(&document, &mut self.rows);
         match (document, sent) {
             (Document::Segment(entity) | Document::Subsegment(entity), Some(sent)) => {
                 if let Some(trace_id) = entity.trace_id {
-                    self.documents.push(EntityDocument { trace_id, id: entity.id, json: sent.to_owned() });
+                    self.documents.push(EntityDocument { trace_id, id: entity.id, json: sent.clone() });
                 }
             }
             (Document::Segment(entity), None) => self.push_entity(entity),
@@ -83,12 +87,16 @@ impl SpanBatch {
     }
 
     /// The entities of an array document, each under its own element's text.
-    fn push_elements(&mut self, entities: Vec<Entity>, sent: &str) {
+    fn push_elements(&mut self, entities: Vec<Entity>, sent: &ByteString) {
         match serde_json::from_str::<Vec<&serde_json::value::RawValue>>(sent) {
             Ok(elements) if elements.len() == entities.len() => {
                 for (entity, element) in entities.into_iter().zip(elements) {
                     if let Some(trace_id) = entity.trace_id {
-                        self.documents.push(EntityDocument { trace_id, id: entity.id, json: element.get().to_owned() });
+                        self.documents.push(EntityDocument {
+                            trace_id,
+                            id: entity.id,
+                            json: sent.slice_ref(element.get()),
+                        });
                     }
                 }
             }
@@ -101,7 +109,7 @@ impl SpanBatch {
     fn push_entity(&mut self, entity: Entity) {
         let Some(trace_id) = entity.trace_id else { return };
         let id = entity.id;
-        self.documents.push(EntityDocument { trace_id, id, json: Document::Segment(entity).to_json() });
+        self.documents.push(EntityDocument { trace_id, id, json: Document::Segment(entity).to_json().into() });
     }
 }
 
@@ -162,7 +170,7 @@ mod tests {
     #[test]
     fn a_one_entity_document_keeps_the_text_it_was_sent_as() {
         let mut batch = SpanBatch::new(Durability::BestEffort);
-        batch.push_document(parse_document(SEGMENT.as_bytes()).unwrap(), Some(SEGMENT));
+        batch.push_document(parse_document(SEGMENT.as_bytes()).unwrap(), Some(&ByteString::from_static(SEGMENT)));
         assert_eq!(batch.documents.len(), 1);
         assert_eq!(batch.documents[0].json, SEGMENT, "the sent text, spaces and all");
         assert_eq!(batch.documents[0].id, SegmentId::parse("70de5b6f19ff9a0a").unwrap());
@@ -173,8 +181,9 @@ mod tests {
     fn array_entities_keep_each_its_element_text() {
         let array = r#"[{"trace_id":"1-5f84c7a3-0123456789abcdef01234567","id":"1111111111111111","parent_id":"70de5b6f19ff9a0a","type":"subsegment","name":"a","start_time":1.0,"end_time":1.5},
                         {"trace_id":"1-5f84c7a3-0123456789abcdef01234567","id":"2222222222222222","parent_id":"70de5b6f19ff9a0a","type":"subsegment","name":"b","start_time":1.5,"end_time":2.0}]"#;
+        let sent = ByteString::from(array.to_owned());
         let mut batch = SpanBatch::new(Durability::BestEffort);
-        batch.push_document(parse_document(array.as_bytes()).unwrap(), Some(array));
+        batch.push_document(parse_document(array.as_bytes()).unwrap(), Some(&sent));
         assert_eq!(batch.documents.len(), 2);
         assert_eq!(
             batch.documents[0].json,
@@ -184,6 +193,8 @@ mod tests {
             let entities = parse_document(document.json.as_bytes()).unwrap().entities().to_vec();
             assert_eq!(entities.len(), 1, "{}", document.json);
             assert_eq!(entities[0].id, document.id);
+            let within_sent = sent.as_bytes().as_ptr_range().contains(&document.json.as_ptr());
+            assert!(within_sent, "each element shares the sent bytes instead of copying them");
         }
     }
 }

@@ -215,18 +215,19 @@ impl TraceSpans {
 /// What the allocator adds to each allocation: glibc's chunk header and rounding to 16 bytes.
 const ALLOCATION_OVERHEAD: usize = 16;
 
-/// What a stored span holds outside its inline size: its strings, exceptions and annotations,
-/// each allocation with the allocator's overhead. Counted rather than measured, so it is cheap
-/// enough for every insert; within a few percent of the heap it takes (a span with every field
-/// set was counted at 57 % of its heap before the overhead was).
+/// A UDP document is a slice of its batch's receive buffer, which also holds the datagram's
+/// header line (31 bytes from the SDKs): counted with the document, so that the documents of a
+/// batch add up to its buffer.
+const DOCUMENT_SHARE_OVERHEAD: usize = 32;
+
+/// What a stored span holds outside its inline size: its document, strings, exceptions and
+/// annotations, each allocation with the allocator's overhead. Counted rather than measured, so
+/// it is cheap enough for every insert; within a few percent of the heap it takes (a span with
+/// every field set was counted at 57 % of its heap before the overhead was).
 fn outside_bytes(span: &StoredSpan) -> usize {
     let row = &span.row;
-    let strings = [span.document.as_ref(), Some(&row.name)]
-        .into_iter()
-        .flatten()
-        .map(|text| allocation(text.capacity()))
-        .sum::<usize>()
-        + option_strings_bytes(row);
+    let document = span.document.as_ref().map_or(0, |document| document.len() + DOCUMENT_SHARE_OVERHEAD);
+    let strings = document + allocation(row.name.capacity()) + option_strings_bytes(row);
     let exceptions: usize = row
         .exceptions
         .iter()
@@ -359,8 +360,8 @@ mod tests {
         // A replaced version changes the count by its strings only.
         let before = recent.bytes();
         let mut longer = version(0, 1, 5_000, false);
-        longer.document = Some("x".repeat(100));
+        longer.document = Some("x".repeat(100).into());
         recent.insert([longer]);
-        assert_eq!(recent.bytes(), before + allocation(100));
+        assert_eq!(recent.bytes(), before + 100 + DOCUMENT_SHARE_OVERHEAD);
     }
 }

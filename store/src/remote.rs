@@ -55,7 +55,7 @@ mod tests {
 
     fn span(sequence: u64) -> StoredSpan {
         let mut span = crate::block::tests::span(sequence, sequence + 1, 1_000 * sequence as i64);
-        span.document = (sequence % 2 == 0).then(|| "{\"a\":1}".to_string());
+        span.document = (sequence % 2 == 0).then(|| "{\"a\":1}".into());
         span.sequence = sequence;
         span
     }

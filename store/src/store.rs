@@ -35,8 +35,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use fluoro_proto::{ByteString, SegmentId, TraceId};
 use fluoro_proto::{Durability, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource};
-use fluoro_proto::{SegmentId, TraceId};
 use parking_lot::{Condvar, Mutex, RwLock};
 use polars::prelude::{col, concat, Expr, IntoLazy, LazyFrame, UnionArgs};
 
@@ -759,7 +759,7 @@ impl Shared {
 /// its own row (the first row with its trace id and id: `rows_from_document` puts a top-level
 /// entity before its subsegments).
 fn stored_spans(batch: SpanBatch, next_sequence: &AtomicU64) -> Vec<StoredSpan> {
-    let mut documents: std::collections::HashMap<(TraceId, SegmentId), String> =
+    let mut documents: std::collections::HashMap<(TraceId, SegmentId), ByteString> =
         batch.documents.into_iter().map(|document| ((document.trace_id, document.id), document.json)).collect();
     let first = next_sequence.fetch_add(batch.rows.len() as u64, Ordering::SeqCst);
     batch

@@ -54,7 +54,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use fluoro_proto::SpanRow;
+use fluoro_proto::{ByteString, SpanRow};
 use serde::{Deserialize, Serialize};
 
 use crate::disk::DiskSpace;
@@ -85,7 +85,7 @@ struct WalSpanRef<'a> {
 #[derive(Deserialize)]
 struct WalSpan {
     row: SpanRow,
-    document: Option<String>,
+    document: Option<ByteString>,
     sequence: u64,
 }
 

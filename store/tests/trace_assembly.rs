@@ -136,7 +136,7 @@ fn a_document_reads_back_as_sent_from_the_log_and_from_a_block() {
     let sent = r#"{"id":"0000000000000001","name":"web","start_time":10,"trace_id":"1-5759e988-bd862e3fe1be46a994272793","end_time":11,"cause":{"exceptions":[{"message":"boom","stack":[{"path":"node:internal/timers","line":null}]}]},"metadata":{"n":1.50}}"#;
     let dir = tempfile::tempdir().unwrap();
     let mut batch = fluoro_proto::SpanBatch::new(fluoro_proto::Durability::Acknowledged);
-    batch.push_document(fluoro_proto::parse_document(sent.as_bytes()).unwrap(), Some(sent));
+    batch.push_document(fluoro_proto::parse_document(sent.as_bytes()).unwrap(), Some(&sent.into()));
     let store = open(dir.path());
     fluoro_proto::SpanSink::write(&store, batch).unwrap();
     assert_eq!(read(&store, trace_id()).entities[0].to_json(), sent, "from recent data");

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{ensure, Context};
+use bytes::Bytes;
 use clap::Parser;
 use fluoro_benches::{this_thread_cpu_seconds, TRACE_PLACEHOLDER};
 use fluoro_collector::{Counters, Ingest, MemorySink, Source};
@@ -148,7 +149,9 @@ impl Documents {
     /// Documents per second through `Ingest::put_documents`, a batch per call as the UDP workers do.
     fn ingest_rate(&mut self, seconds: f64, ingest: &Ingest) -> anyhow::Result<Rate> {
         self.timed(seconds, |batch| {
-            let refused = ingest.put_documents(Source::Udp, batch.iter().map(Vec::as_slice), Durability::BestEffort)?;
+            // Copied out as the UDP receive threads copy each batch out of their buffers.
+            let documents = batch.iter().map(|document| Bytes::copy_from_slice(document));
+            let refused = ingest.put_documents(Source::Udp, documents, Durability::BestEffort)?;
             ensure!(refused.is_empty(), "the document was refused: {refused:?}");
             Ok(())
         })

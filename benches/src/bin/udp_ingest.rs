@@ -29,6 +29,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{ensure, Context};
+use bytes::Bytes;
 use clap::Parser;
 use fluoro_benches::udp_load::{send_loop, set_trace, RawSink, Template};
 use fluoro_collector::{
@@ -414,8 +415,9 @@ fn ingest_ceiling(template: &Template, seconds: f64) -> anyhow::Result<f64> {
             serial += 1;
             set_trace(datagram, *at, 0, serial);
         }
-        let refused =
-            ingest.put_documents(Source::Udp, datagrams.iter().map(|d| Template::body(d)), Durability::BestEffort)?;
+        // Copied out as the receive threads copy each batch out of their buffers.
+        let bodies = datagrams.iter().map(|d| Bytes::copy_from_slice(Template::body(d)));
+        let refused = ingest.put_documents(Source::Udp, bodies, Durability::BestEffort)?;
         ensure!(refused.is_empty(), "the template was refused: {refused:?}");
     }
     Ok(serial as f64 / started.elapsed().as_secs_f64())

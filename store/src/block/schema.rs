@@ -5,7 +5,7 @@
 use std::borrow::Borrow;
 
 use fluoro_proto::{
-    AnnotationScalar, AwsSummary, ExceptionSummary, HttpSummary, SegmentId, SpanKind, SpanRow, TraceId,
+    AnnotationScalar, AwsSummary, ByteString, ExceptionSummary, HttpSummary, SegmentId, SpanKind, SpanRow, TraceId,
 };
 use polars::prelude::*;
 use polars_arrow::array::ListArray;
@@ -291,7 +291,11 @@ impl<'a> FrameColumns<'a> {
             remote: self.flag(4, index),
             traced: self.flag(5, index),
         };
-        Ok(StoredSpan { row, document: text(20), sequence: sequence.get(index).ok_or_else(|| missing(SEQUENCE))? })
+        Ok(StoredSpan {
+            row,
+            document: text(20).map(ByteString::from),
+            sequence: sequence.get(index).ok_or_else(|| missing(SEQUENCE))?,
+        })
     }
 }
 

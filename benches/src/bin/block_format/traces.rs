@@ -482,7 +482,7 @@ fn attach_documents(t: &mut Trace<'_>) {
             "annotations": annotations_json(segment),
             "subsegments": children,
         });
-        t.spans[index].document = Some(document.to_string());
+        t.spans[index].document = Some(document.to_string().into());
     }
 }
 
