@@ -107,26 +107,40 @@ impl WalEntry for StoredSpan {
     }
 }
 
+/// What a span's row adds to a record beside its document, a little more than most take: a
+/// record sized by it is written in place, without growing and copying a buffer of hundreds of
+/// kilobytes several times over.
+const ENCODED_ROW_BYTES: usize = 384;
+
 /// Encodes a batch as one record (header included), ready for [`Wal::append`].
 pub(crate) fn encode_record(spans: &[StoredSpan]) -> Result<Vec<u8>> {
     let wire: Vec<WalSpanRef<'_>> = spans
         .iter()
         .map(|span| WalSpanRef { row: &span.row, document: span.document.as_deref(), sequence: span.sequence })
         .collect();
-    frame_record(&wire)
+    let documents: usize = spans.iter().filter_map(|span| span.document.as_ref()).map(|document| document.len()).sum();
+    frame_sized_record(&wire, documents + spans.len() * ENCODED_ROW_BYTES)
 }
 
 /// Any serialisable payload as one record: length, checksum, postcard bytes.
 pub(crate) fn frame_record(wire: &impl Serialize) -> Result<Vec<u8>> {
-    let payload = postcard::to_stdvec(wire).map_err(|error| StoreError::Encode(error.to_string()))?;
+    frame_sized_record(wire, 0)
+}
+
+/// [`frame_record`] into a buffer with room for `expected` payload bytes, encoded in place
+/// behind the header.
+fn frame_sized_record(wire: &impl Serialize, expected: usize) -> Result<Vec<u8>> {
+    let mut record = Vec::with_capacity(RECORD_HEADER_BYTES + expected);
+    record.resize(RECORD_HEADER_BYTES, 0);
+    let mut record = postcard::to_extend(wire, record).map_err(|error| StoreError::Encode(error.to_string()))?;
+    let payload = &record[RECORD_HEADER_BYTES..];
     let length = u32::try_from(payload.len())
         .ok()
         .filter(|length| *length <= MAX_RECORD_BYTES)
         .ok_or_else(|| StoreError::Encode(format!("a batch of {} bytes is too large", payload.len())))?;
-    let mut record = Vec::with_capacity(RECORD_HEADER_BYTES + payload.len());
-    record.extend_from_slice(&length.to_le_bytes());
-    record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-    record.extend_from_slice(&payload);
+    let checksum = crc32fast::hash(payload);
+    record[..4].copy_from_slice(&length.to_le_bytes());
+    record[4..RECORD_HEADER_BYTES].copy_from_slice(&checksum.to_le_bytes());
     Ok(record)
 }
 

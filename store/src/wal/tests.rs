@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{frame_record, replay, Damage, Wal, WalEntry, WalOptions, HEADER_BYTES};
+use super::{frame_record, frame_sized_record, replay, Damage, Wal, WalEntry, WalOptions, HEADER_BYTES};
 use crate::disk::DiskSpace;
 
 /// A record's entries are bare sequence numbers: what replay must get right is framing and
@@ -27,6 +27,19 @@ impl WalEntry for Numbered {
 /// Record `n` holds sequences `10n..10n+10`.
 fn record(n: u64) -> Vec<u8> {
     frame_record(&(10 * n..10 * n + 10).collect::<Vec<u64>>()).unwrap()
+}
+
+#[test]
+fn a_record_is_the_same_bytes_however_its_buffer_was_sized() {
+    let numbers: Vec<u64> = (0..1_000).map(|n| n * 1_000_003).collect();
+    let unsized_record = frame_record(&numbers).unwrap();
+    for expected in [1, 100, 1_000_000] {
+        assert_eq!(frame_sized_record(&numbers, expected).unwrap(), unsized_record, "sized for {expected} bytes");
+    }
+    let payload = &unsized_record[8..];
+    assert_eq!(u32::from_le_bytes(unsized_record[..4].try_into().unwrap()) as usize, payload.len());
+    assert_eq!(u32::from_le_bytes(unsized_record[4..8].try_into().unwrap()), crc32fast::hash(payload));
+    assert_eq!(postcard::from_bytes::<Vec<u64>>(payload).unwrap(), numbers);
 }
 
 /// A store directory whose log holds one segment of `records`; returns it and the segment.
