@@ -72,44 +72,42 @@ impl SpanBatch {
     /// slice of the same bytes. An entity without a trace id (refused at validation) has no
     /// trace to be read back in and is left out.
     pub fn push_document(&mut self, document: Document, sent: Option<&ByteString>) {
-        push_rows_from_document(&document, &mut self.rows);
-        match (document, sent) {
+        match (&document, sent) {
             (Document::Segment(entity) | Document::Subsegment(entity), Some(sent)) => {
-                if let Some(trace_id) = entity.trace_id {
-                    self.documents.push(EntityDocument { trace_id, id: entity.id, json: sent.clone() });
-                }
+                self.push_text(entity, sent.clone());
             }
-            (Document::Segment(entity), None) => self.push_entity(entity),
-            (Document::Subsegment(entity), None) => self.push_entity(entity),
             (Document::Subsegments(entities), Some(sent)) => self.push_elements(entities, sent),
-            (Document::Subsegments(entities), None) => entities.into_iter().for_each(|entity| self.push_entity(entity)),
+            (document, None) => document.entities().iter().for_each(|entity| self.push_written(entity)),
         }
+        // Last: the rows take the entities' strings over.
+        push_rows_from_document(document, &mut self.rows);
     }
 
     /// The entities of an array document, each under its own element's text.
-    fn push_elements(&mut self, entities: Vec<Entity>, sent: &ByteString) {
+    fn push_elements(&mut self, entities: &[Entity], sent: &ByteString) {
         match serde_json::from_str::<Vec<&serde_json::value::RawValue>>(sent) {
             Ok(elements) if elements.len() == entities.len() => {
-                for (entity, element) in entities.into_iter().zip(elements) {
-                    if let Some(trace_id) = entity.trace_id {
-                        self.documents.push(EntityDocument {
-                            trace_id,
-                            id: entity.id,
-                            json: sent.slice_ref(element.get()),
-                        });
-                    }
+                for (entity, element) in entities.iter().zip(elements) {
+                    self.push_text(entity, sent.slice_ref(element.get()));
                 }
             }
             // The text parsed into these entities, so this is not reached; writing each
             // entity keeps it correct if it were.
-            _ => entities.into_iter().for_each(|entity| self.push_entity(entity)),
+            _ => entities.iter().for_each(|entity| self.push_written(entity)),
         }
     }
 
-    fn push_entity(&mut self, entity: Entity) {
-        let Some(trace_id) = entity.trace_id else { return };
-        let id = entity.id;
-        self.documents.push(EntityDocument { trace_id, id, json: Document::Segment(entity).to_json().into() });
+    fn push_text(&mut self, entity: &Entity, json: ByteString) {
+        if let Some(trace_id) = entity.trace_id {
+            self.documents.push(EntityDocument { trace_id, id: entity.id, json });
+        }
+    }
+
+    /// An entity without the text it was sent as, written again.
+    fn push_written(&mut self, entity: &Entity) {
+        if entity.trace_id.is_some() {
+            self.push_text(entity, Document::Segment(entity.clone()).to_json().into());
+        }
     }
 }
 

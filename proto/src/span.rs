@@ -1,7 +1,7 @@
 //! The flat span record: one row per segment or subsegment, the shape the store keeps in columns
 //! and the analyzer queries.
 //!
-//! Rows come from two places: X-Ray segment documents ([`rows_from_entity`] flattens a segment
+//! Rows come from two places: X-Ray segment documents ([`rows_from_document`] flattens a segment
 //! and its embedded subsegments) and OTLP spans (see the `otlp` module). Times are integer
 //! microseconds since the epoch so that they sort and compress as integers.
 //!
@@ -103,56 +103,63 @@ pub enum AnnotationScalar {
     Bool(bool),
 }
 
-/// Flattens a document: one row per segment and subsegment, depth first.
+/// Flattens a document: one row per segment and subsegment, depth first. The rows copy the
+/// strings they hold; ingest, which is done with its documents, hands them to
+/// [`push_rows_from_document`] instead, and the rows take the strings over.
 pub fn rows_from_document(document: &Document) -> Vec<SpanRow> {
     let mut rows = Vec::new();
-    push_rows_from_document(document, &mut rows);
+    push_rows_from_document(document.clone(), &mut rows);
     rows
 }
 
-/// [`rows_from_document`] appending to `rows`, so a batch of documents fills one vector.
-pub fn push_rows_from_document(document: &Document, rows: &mut Vec<SpanRow>) {
-    for entity in document.entities() {
+/// [`rows_from_document`] appending to `rows`, so a batch of documents fills one vector, and
+/// consuming the document: each row moves its strings out of its entity rather than copying
+/// them, which spares ingest an allocation and a free per field.
+pub fn push_rows_from_document(document: Document, rows: &mut Vec<SpanRow>) {
+    let entities = match document {
+        Document::Segment(entity) | Document::Subsegment(entity) => vec![entity],
+        Document::Subsegments(entities) => entities,
+    };
+    for entity in entities {
         // Top-level entities are validated to carry a trace id.
         let Some(trace_id) = entity.trace_id else { continue };
         let owner = if entity.is_independent_subsegment() {
             Owner { trace_id, service: None, origin: None }
         } else {
-            Owner { trace_id, service: Some(&entity.name), origin: entity.origin.as_deref() }
+            Owner { trace_id, service: Some(entity.name.clone()), origin: entity.origin.clone() }
         };
-        push_rows(entity, entity.parent_id, &owner, true, rows);
+        let parent_id = entity.parent_id;
+        push_rows(entity, parent_id, &owner, true, rows);
     }
 }
 
 /// What subsegments inherit from the segment that contains them.
-struct Owner<'a> {
+struct Owner {
     trace_id: TraceId,
-    service: Option<&'a str>,
-    origin: Option<&'a str>,
+    service: Option<String>,
+    origin: Option<String>,
 }
 
-fn push_rows(entity: &Entity, parent_id: Option<SegmentId>, owner: &Owner<'_>, top: bool, rows: &mut Vec<SpanRow>) {
+fn push_rows(mut entity: Entity, parent_id: Option<SegmentId>, owner: &Owner, top: bool, rows: &mut Vec<SpanRow>) {
     let kind = if top && !entity.is_independent_subsegment() { SpanKind::Segment } else { SpanKind::Subsegment };
+    let (id, subsegments) = (entity.id, entity.subsegments.take());
     rows.push(row_from_entity(entity, parent_id, owner, kind));
-    for subsegment in entity.subsegments() {
-        push_rows(subsegment, Some(entity.id), owner, false, rows);
+    for subsegment in subsegments.into_iter().flatten() {
+        push_rows(subsegment, Some(id), owner, false, rows);
     }
 }
 
-fn row_from_entity(entity: &Entity, parent_id: Option<SegmentId>, owner: &Owner<'_>, kind: SpanKind) -> SpanRow {
-    let http = http_summary(entity);
+fn row_from_entity(mut entity: Entity, parent_id: Option<SegmentId>, owner: &Owner, kind: SpanKind) -> SpanRow {
+    let http = http_summary(&mut entity);
     let status = http.status;
-    let namespace = entity.namespace.clone();
-    let remote = matches!(namespace.as_deref(), Some("aws" | "remote"));
+    let remote = matches!(entity.namespace.as_deref(), Some("aws" | "remote"));
     SpanRow {
         trace_id: owner.trace_id,
         id: entity.id,
         parent_id,
         kind,
-        service: owner.service.map(str::to_owned),
-        name: entity.name.clone(),
-        origin: owner.origin.map(str::to_owned),
-        namespace,
+        service: owner.service.clone(),
+        origin: owner.origin.clone(),
         start_us: seconds_to_micros(entity.start_time),
         end_us: entity.end_time.map(seconds_to_micros),
         in_progress: entity.is_in_progress(),
@@ -162,11 +169,13 @@ fn row_from_entity(entity: &Entity, parent_id: Option<SegmentId>, owner: &Owner<
         throttle: entity.throttle.unwrap_or(status == Some(429)),
         traced: entity.http.as_ref().and_then(|h| h.request.as_ref()).and_then(|r| r.traced).unwrap_or(false),
         http,
-        exceptions: exception_summaries(entity),
-        annotations: annotation_scalars(entity),
-        user: entity.user.clone(),
-        aws: aws_summary(entity),
-        sql_url: entity.sql.as_ref().and_then(|sql| sql.url.clone().or_else(|| sql.connection_string.clone())),
+        exceptions: exception_summaries(&mut entity),
+        annotations: annotation_scalars(&mut entity),
+        aws: aws_summary(&mut entity),
+        sql_url: entity.sql.take().and_then(|sql| sql.url.or(sql.connection_string)),
+        name: entity.name,
+        namespace: entity.namespace,
+        user: entity.user,
         remote,
     }
 }
@@ -176,65 +185,67 @@ pub fn seconds_to_micros(seconds: f64) -> i64 {
     (seconds * 1e6).round() as i64
 }
 
-fn http_summary(entity: &Entity) -> HttpSummary {
-    let Some(http) = &entity.http else { return HttpSummary::default() };
-    let request = http.request.as_ref();
+fn http_summary(entity: &mut Entity) -> HttpSummary {
+    let Some(http) = &mut entity.http else { return HttpSummary::default() };
+    let status = http.response.as_ref().and_then(|r| r.status);
+    let Some(request) = &mut http.request else { return HttpSummary { status, ..HttpSummary::default() } };
     HttpSummary {
-        method: request.and_then(|r| r.method.clone()),
-        url: request.and_then(|r| r.url.clone()),
-        status: http.response.as_ref().and_then(|r| r.status),
-        client_ip: request.and_then(|r| r.client_ip.clone()),
-        user_agent: request.and_then(|r| r.user_agent.clone()),
+        method: request.method.take(),
+        url: request.url.take(),
+        status,
+        client_ip: request.client_ip.take(),
+        user_agent: request.user_agent.take(),
     }
 }
 
-fn exception_summaries(entity: &Entity) -> Vec<ExceptionSummary> {
-    let Some(Cause::Details(details)) = &entity.cause else { return Vec::new() };
+fn exception_summaries(entity: &mut Entity) -> Vec<ExceptionSummary> {
+    let Some(Cause::Details(details)) = &mut entity.cause else { return Vec::new() };
     details
         .exceptions
-        .iter()
+        .iter_mut()
         .flatten()
         .map(|exception| ExceptionSummary {
-            name: exception.kind.clone(),
-            message: exception.message.clone(),
+            name: exception.kind.take(),
+            message: exception.message.take(),
             remote: exception.remote.unwrap_or(false),
         })
         .collect()
 }
 
-fn annotation_scalars(entity: &Entity) -> Vec<(String, AnnotationScalar)> {
-    let Some(annotations) = &entity.annotations else { return Vec::new() };
+fn annotation_scalars(entity: &mut Entity) -> Vec<(String, AnnotationScalar)> {
+    let Some(annotations) = entity.annotations.take() else { return Vec::new() };
     annotations
-        .iter()
+        .into_iter()
         .map(|(key, value)| {
             let scalar = match value {
-                AnnotationValue::String(text) => AnnotationScalar::String(text.clone()),
+                AnnotationValue::String(text) => AnnotationScalar::String(text),
                 AnnotationValue::Number(number) => AnnotationScalar::Number(number.as_f64().unwrap_or(f64::NAN)),
-                AnnotationValue::Bool(flag) => AnnotationScalar::Bool(*flag),
+                AnnotationValue::Bool(flag) => AnnotationScalar::Bool(flag),
             };
-            (key.clone(), scalar)
+            (key, scalar)
         })
         .collect()
 }
 
-fn aws_summary(entity: &Entity) -> AwsSummary {
-    let Some(aws) = &entity.aws else {
-        return AwsSummary { resource_arn: entity.resource_arn.clone(), ..AwsSummary::default() };
+fn aws_summary(entity: &mut Entity) -> AwsSummary {
+    let resource_arn = entity.resource_arn.take();
+    let Some(aws) = &mut entity.aws else {
+        return AwsSummary { resource_arn, ..AwsSummary::default() };
     };
-    let table = aws.table_name.clone().or_else(|| aws.table_names.as_ref().map(|names| names.join(",")));
-    let resource = aws.bucket_name.clone().or_else(|| aws.function_name.clone()).or_else(|| aws.topic_arn.clone());
-    let ec2 = aws.ec2.as_ref();
+    let table = aws.table_name.take().or_else(|| aws.table_names.as_ref().map(|names| names.join(",")));
+    let resource = aws.bucket_name.take().or_else(|| aws.function_name.take()).or_else(|| aws.topic_arn.take());
+    let ec2 = aws.ec2.as_mut();
+    let (instance_id, ec2_zone) =
+        ec2.map_or((None, None), |ec2| (ec2.instance_id.take(), ec2.availability_zone.take()));
     AwsSummary {
-        account_id: aws.account_id.clone(),
-        operation: aws.operation.clone(),
-        region: aws.region.clone(),
+        account_id: aws.account_id.take(),
+        operation: aws.operation.take(),
+        region: aws.region.take(),
         table,
-        queue: aws.queue_url.clone(),
+        queue: aws.queue_url.take(),
         resource,
-        resource_arn: entity.resource_arn.clone(),
-        instance_id: ec2.and_then(|ec2| ec2.instance_id.clone()),
-        availability_zone: ec2
-            .and_then(|ec2| ec2.availability_zone.clone())
-            .or_else(|| aws.ecs.as_ref().and_then(|ecs| ecs.availability_zone.clone())),
+        resource_arn,
+        instance_id,
+        availability_zone: ec2_zone.or_else(|| aws.ecs.as_mut().and_then(|ecs| ecs.availability_zone.take())),
     }
 }
