@@ -154,6 +154,10 @@ fn memory_frame_has_the_block_schema() {
     let in_memory = spans_to_frame(&spans).unwrap();
     assert_eq!(on_disk.schema(), in_memory.schema());
     assert_eq!(sorted(frame_to_spans(&in_memory).unwrap()), sorted(spans));
+    let names: Vec<&str> = in_memory.get_column_names().into_iter().map(|name| name.as_str()).collect();
+    let (last, others) = crate::columns::SPAN_COLUMNS.split_last().unwrap();
+    assert_eq!(*last, crate::columns::SEQUENCE, "the sequence ends the span columns");
+    assert_eq!(names, [others, &[crate::columns::DOCUMENT, *last]].concat(), "the documented column order");
 }
 
 #[test]
