@@ -106,14 +106,14 @@ pub(crate) fn spans_to_frame<S: Borrow<StoredSpan>>(spans: &[S]) -> Result<DataF
         end_us.push(row.end_us);
         http_status.push(row.http.status.map(u32::from));
     }
-    let rows_of: Vec<&SpanRow> = spans.iter().map(|span| &span.row).collect();
+    let span_rows: Vec<&SpanRow> = spans.iter().map(|span| &span.row).collect();
     let mut columns = vec![
         Column::new(PARENT_ID.into(), parent_id),
         Column::new(START_US.into(), start_us),
         Column::new(END_US.into(), end_us),
         Column::new(HTTP_STATUS.into(), http_status),
-        exceptions_column(&rows_of)?,
-        annotations_column(&rows_of)?,
+        exceptions_column(&span_rows)?,
+        annotations_column(&span_rows)?,
     ];
     columns.extend(U64_FIELDS.iter().zip(u64s).map(|((name, _), values)| Column::new((*name).into(), values)));
     columns.extend(FLAG_FIELDS.iter().zip(flags).map(|((name, _), values)| Column::new((*name).into(), values)));
