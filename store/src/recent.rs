@@ -35,6 +35,17 @@ pub(crate) struct RecentSpans {
     starts: Option<(i64, i64)>,
 }
 
+impl Drop for RecentSpans {
+    /// Frees the traces in the order their first spans arrived, which is about the order their
+    /// strings were allocated in, rather than in hash order: glibc's `free` merges each chunk
+    /// with its neighbours, and in allocation order those were just touched.
+    fn drop(&mut self) {
+        let mut traces: Vec<TraceSpans> = self.traces.drain().map(|(_, trace)| trace).collect();
+        traces.sort_unstable_by_key(|trace| trace.spans.first().map(|span| span.sequence));
+        drop(traces);
+    }
+}
+
 impl RecentSpans {
     /// Adds spans under the replace rule; a duplicate changes nothing.
     pub(crate) fn insert(&mut self, spans: impl IntoIterator<Item = StoredSpan>) {
