@@ -17,7 +17,7 @@ use crate::segment::{AnnotationValue, Cause, Entity};
 /// One segment or subsegment, flattened: what ingest produces from X-Ray documents and OTLP
 /// spans alike. The store wraps it (`fluoro_store::StoredSpan`: plus the document and arrival
 /// order); the analyzer reads spans back as columns, not as this type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SpanRow {
     pub trace_id: TraceId,
     pub id: SegmentId,
@@ -54,8 +54,9 @@ pub struct SpanRow {
     pub traced: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SpanKind {
+    #[default]
     Segment,
     Subsegment,
 }

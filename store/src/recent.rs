@@ -36,13 +36,24 @@ pub(crate) struct RecentSpans {
 }
 
 impl Drop for RecentSpans {
-    /// Frees the traces in the order their first spans arrived, which is about the order their
-    /// strings were allocated in, rather than in hash order: glibc's `free` merges each chunk
+    /// Frees the spans in the order they arrived, which is the order their strings were
+    /// allocated in, rather than trace by trace in hash order: glibc's `free` merges each chunk
     /// with its neighbours, and in allocation order those were just touched.
     fn drop(&mut self) {
         let mut traces: Vec<TraceSpans> = self.traces.drain().map(|(_, trace)| trace).collect();
-        traces.sort_unstable_by_key(|trace| trace.spans.first().map(|span| span.sequence));
-        drop(traces);
+        let mut arrivals: Vec<(u64, u32, u32)> = traces
+            .iter()
+            .enumerate()
+            .flat_map(|(trace, spans)| {
+                spans.spans.iter().enumerate().map(move |(at, span)| (span.sequence, trace as u32, at as u32))
+            })
+            .collect();
+        arrivals.sort_unstable();
+        for (_, trace, at) in arrivals {
+            let span = &mut traces[trace as usize].spans[at as usize];
+            drop(std::mem::take(&mut span.row));
+            drop(span.document.take());
+        }
     }
 }
 
