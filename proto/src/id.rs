@@ -150,21 +150,54 @@ fn hex_value(digit: u8) -> u8 {
     }
 }
 
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 fn encode_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        text.push(DIGITS[usize::from(byte >> 4)] as char);
-        text.push(DIGITS[usize::from(byte & 0xf)] as char);
+    let mut text = vec![0; bytes.len() * 2];
+    write_hex(bytes, &mut text);
+    String::from_utf8(text).unwrap_or_default()
+}
+
+/// `bytes` as lowercase hex into `out`, which is twice as long.
+fn write_hex(bytes: &[u8], out: &mut [u8]) {
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
+        pair[1] = HEX_DIGITS[usize::from(byte & 0xf)];
     }
-    text
+}
+
+/// Text written here: hex digits and dashes, ASCII, so the conversion cannot fail (it would
+/// give an empty text rather than a panic).
+fn ascii_text(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or_default()
+}
+
+impl TraceId {
+    /// The X-Ray form in a buffer on the stack: ids are formatted for every span the
+    /// write-ahead log encodes, where `format!` machinery and a `String` each cost more than the
+    /// digits.
+    fn xray_form(&self) -> [u8; 35] {
+        let mut text = [b'-'; 35];
+        text[0] = b'1';
+        write_hex(&self.0[..4], &mut text[2..10]);
+        write_hex(&self.0[4..], &mut text[11..]);
+        text
+    }
+}
+
+impl SegmentId {
+    /// 16 lowercase hex digits in a buffer on the stack (see [`TraceId::xray_form`]).
+    fn hex_form(&self) -> [u8; 16] {
+        let mut text = [0; 16];
+        write_hex(&self.0.to_be_bytes(), &mut text);
+        text
+    }
 }
 
 impl fmt::Display for TraceId {
     /// The X-Ray form, `1-XXXXXXXX-YYYYYYYYYYYYYYYYYYYYYYYY`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hex = encode_hex(&self.0);
-        write!(f, "1-{}-{}", &hex[..8], &hex[8..])
+        f.write_str(ascii_text(&self.xray_form()))
     }
 }
 
@@ -176,7 +209,7 @@ impl fmt::Debug for TraceId {
 
 impl fmt::Display for SegmentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
+        f.write_str(ascii_text(&self.hex_form()))
     }
 }
 
@@ -209,13 +242,13 @@ impl FromStr for SegmentId {
 
 impl Serialize for TraceId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        serializer.serialize_str(ascii_text(&self.xray_form()))
     }
 }
 
 impl Serialize for SegmentId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        serializer.serialize_str(ascii_text(&self.hex_form()))
     }
 }
 
@@ -253,6 +286,15 @@ mod tests {
         assert_eq!(id.epoch_seconds(), 0x5759e988);
         assert_eq!(TraceId::parse_w3c("5759e988bd862e3fe1be46a994272793").unwrap(), id);
         assert_eq!(id.to_string(), "1-5759e988-bd862e3fe1be46a994272793");
+    }
+
+    #[test]
+    fn ids_serialize_as_their_text_forms() {
+        let trace = TraceId::parse_xray("1-5759e988-bd862e3fe1be46a994272793").unwrap();
+        let segment = SegmentId::new(0x0000_0fed_cba9_8765);
+        assert_eq!(serde_json::to_string(&trace).unwrap(), r#""1-5759e988-bd862e3fe1be46a994272793""#);
+        assert_eq!(serde_json::to_string(&segment).unwrap(), r#""00000fedcba98765""#, "zero-padded");
+        assert_eq!(segment.to_string(), "00000fedcba98765");
     }
 
     #[test]
