@@ -117,21 +117,22 @@ pub fn rows_from_document(document: &Document) -> Vec<SpanRow> {
 /// consuming the document: each row moves its strings out of its entity rather than copying
 /// them, which spares ingest an allocation and a free per field.
 pub fn push_rows_from_document(document: Document, rows: &mut Vec<SpanRow>) {
-    let entities = match document {
-        Document::Segment(entity) | Document::Subsegment(entity) => vec![entity],
-        Document::Subsegments(entities) => entities,
-    };
-    for entity in entities {
-        // Top-level entities are validated to carry a trace id.
-        let Some(trace_id) = entity.trace_id else { continue };
-        let owner = if entity.is_independent_subsegment() {
-            Owner { trace_id, service: None, origin: None }
-        } else {
-            Owner { trace_id, service: Some(entity.name.clone()), origin: entity.origin.clone() }
-        };
-        let parent_id = entity.parent_id;
-        push_rows(entity, parent_id, &owner, true, rows);
+    match document {
+        Document::Segment(entity) | Document::Subsegment(entity) => push_top_level_rows(entity, rows),
+        Document::Subsegments(entities) => entities.into_iter().for_each(|entity| push_top_level_rows(entity, rows)),
     }
+}
+
+fn push_top_level_rows(entity: Entity, rows: &mut Vec<SpanRow>) {
+    // Top-level entities are validated to carry a trace id.
+    let Some(trace_id) = entity.trace_id else { return };
+    let owner = if entity.is_independent_subsegment() {
+        Owner { trace_id, service: None, origin: None }
+    } else {
+        Owner { trace_id, service: Some(entity.name.clone()), origin: entity.origin.clone() }
+    };
+    let parent_id = entity.parent_id;
+    push_rows(entity, parent_id, &owner, true, rows);
 }
 
 /// What subsegments inherit from the segment that contains them.
