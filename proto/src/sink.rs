@@ -42,7 +42,8 @@ pub enum Durability {
 #[derive(Debug, Clone)]
 pub struct SpanBatch {
     /// Top-level X-Ray entities as sent (segments and independent subsegments), for reading
-    /// traces back in X-Ray form.
+    /// traces back in X-Ray form; in the order of their rows in `rows`, which the store relies
+    /// on to give each row its own document.
     pub documents: Vec<EntityDocument>,
     /// One row per segment and subsegment, from X-Ray documents and OTLP spans alike.
     pub rows: Vec<SpanRow>,

@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use fluoro_proto::{ByteString, SegmentId, TraceId};
+use fluoro_proto::TraceId;
 use fluoro_proto::{Durability, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource};
 use parking_lot::{Condvar, Mutex, RwLock};
 use polars::prelude::{col, concat, Expr, IntoLazy, LazyFrame, UnionArgs};
@@ -756,19 +756,20 @@ impl Shared {
 }
 
 /// The batch as stored spans: consecutive sequence numbers, and each top-level entity's JSON on
-/// its own row (the first row with its trace id and id: `rows_from_document` puts a top-level
-/// entity before its subsegments).
+/// its own row. Documents come in the order of their entities' rows, and an entity's row comes
+/// before its subsegments' (`SpanBatch::push_document`), so each document goes to the next row
+/// with its trace id and id. Matching by key alone would give both versions of a span sent twice
+/// in one batch (in progress, then completed) the same document and leave the other without.
 fn stored_spans(batch: SpanBatch, next_sequence: &AtomicU64) -> Vec<StoredSpan> {
-    let mut documents: std::collections::HashMap<(TraceId, SegmentId), ByteString> =
-        batch.documents.into_iter().map(|document| ((document.trace_id, document.id), document.json)).collect();
     let first = next_sequence.fetch_add(batch.rows.len() as u64, Ordering::SeqCst);
+    let mut documents = batch.documents.into_iter().peekable();
     batch
         .rows
         .into_iter()
         .zip(first..)
         .map(|(row, sequence)| {
-            let document = documents.remove(&(row.trace_id, row.id));
-            StoredSpan { row, document, sequence }
+            let document = documents.next_if(|document| (document.trace_id, document.id) == (row.trace_id, row.id));
+            StoredSpan { row, document: document.map(|document| document.json), sequence }
         })
         .collect()
 }

@@ -108,6 +108,24 @@ fn the_completed_version_wins_across_a_flush_in_either_order() {
     assert_completed(&open(dir.path()));
 }
 
+/// An SDK's in-progress version and its completed one can reach the collector in the same
+/// receive batch: each row keeps the document it was parsed from, so the completed version
+/// wins with its own document, in recent data, after a restart and from a block.
+#[test]
+fn both_versions_in_one_batch_each_keep_their_own_document() {
+    for versions in [[web(None), web(Some(11.0))], [web(Some(11.0)), web(None)]] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        put(&store, &versions);
+        assert_completed(&store);
+        drop(store);
+        let store = open(dir.path());
+        assert_completed(&store);
+        store.flush().unwrap();
+        assert_completed(&store);
+    }
+}
+
 #[test]
 fn an_independent_subsegment_flushed_before_its_segment_gets_the_service_on_read() {
     let dir = tempfile::tempdir().unwrap();
