@@ -1,97 +1,84 @@
-//! How a server's memory goes back to the system (glibc): [`tune`] before any thread starts,
-//! then [`spawn_trimmer`] with the store's recent-data budget. `fluoro serve` does both, and
-//! so do the query benchmarks, so that they measure the allocator the server runs with (with
-//! glibc's defaults a trace lookup's p99 was twice the tuned one). Under overload
-//! (`cli/tests/fluoro_serve_holds_its_memory_under_overload.rs`) glibc kept far more resident
-//! than the data held, for three reasons:
-//! - it gives threads up to eight arenas per core, each keeping its own free memory; with the
-//!   blocking pool's many threads that was ~130 MiB (530 → 398 MiB peak). No more threads than
-//!   cores run at once, so one arena per core is enough (no measurable cost);
-//! - once its dynamic mmap threshold has grown (each large block freed raises it, up to
-//!   32 MiB), freed flush frames and request batches stay in the arenas. Fixing the threshold
-//!   returned them but cost 14–25 % more CPU per ingested document at 1 MiB–256 KiB (every large
-//!   buffer a fresh mapping); trimming the arenas every 500 ms returns them for about half that (+8 %, noisy)
-//!   (`BENCHMARKS.md`, docs/operations.md "Memory under overload"). Each trim makes the
-//!   pages freed since come back as fresh ones the kernel zeroes (`clear_page_erms`, a fifth of
-//!   the UDP parse workers' time), so the trimmer hands memory back every 500 ms only while the
-//!   process holds more than its recent-data budget, and every 30 s below it;
-//! - glibc's `free` hands the top of an arena back as soon as more than its trim threshold
-//!   (128 KiB, or twice the grown mmap threshold) is free there, so every large buffer freed
-//!   and allocated again (gRPC messages, write-ahead log records, flush columns) came back as
-//!   fresh pages the kernel had to zero: `clear_page_erms` was 25 % of the server's samples
-//!   under OTLP load. A 16 MiB trim threshold keeps that much at each arena's top between
-//!   the trimmer's passes (2 %); the mmap threshold is fixed at the 32 MiB the dynamic one
-//!   grows to, because setting either stops glibc adjusting both (`BENCHMARKS.md`, "OTLP ingest").
+//! The allocator of a server process: jemalloc ([`ServerAllocator`]), set as the global
+//! allocator by `fluoro` and by the query benchmarks, so that they measure what the server
+//! runs, and [`spawn_trimmer`] with the store's recent-data budget.
+//!
+//! Why jemalloc rather than glibc's malloc: ingest allocates a batch's strings and rows on the
+//! UDP parse workers and frees them a generation later on the flush thread. glibc's bins
+//! handled that pattern badly (`malloc_consolidate`, `unlink_chunk` and `_int_malloc` were a
+//! fifth of the parse workers' samples), and took a hand-tuned set of `mallopt` settings and
+//! a trimming thread to hold memory under overload. jemalloc's per-thread caches and size
+//! classes cost ×0.85 of glibc's server CPU per UDP document at 20k/s (`BENCHMARKS.md`).
+//!
+//! Memory goes back to the system two ways:
+//! - jemalloc's own decay (10 s by default), done by its background thread
+//!   ([`MALLOC_CONF`]) rather than by whichever thread frees;
+//! - under overload, sooner: while the process's resident anonymous memory is above its
+//!   recent-data budget, the trimmer purges every arena every 500 ms. A shorter decay
+//!   everywhere would do that too, but costs ingest CPU at every load (pages purged between
+//!   flushes are faulted in again: 1 s cost +10 %), and the overload test
+//!   (`cli/tests/fluoro_serve_holds_its_memory_under_overload.rs`) peaked at 470–484 MiB of its
+//!   493 MiB bound with the 10 s decay alone.
+//!
+//! An operator's `_RJEM_MALLOC_CONF` in the environment is read after [`MALLOC_CONF`] and wins
+//! where they differ (docs/operations.md).
 
 use std::time::Duration;
 
-/// How often free memory at the top and inside of the arenas is handed back while the process
-/// holds more than its trimming level…
-const TRIM_INTERVAL: Duration = Duration::from_millis(500);
-/// …and how often below it, so that an idle server still returns what a burst left.
-const IDLE_TRIM_INTERVAL: Duration = Duration::from_secs(30);
-/// Free memory an arena's top may hold before `free` hands it back itself.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const TRIM_THRESHOLD_BYTES: libc::c_int = 16 << 20;
-/// Allocations from this size get a mapping of their own: the dynamic threshold's ceiling.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MMAP_THRESHOLD_BYTES: libc::c_int = 32 << 20;
+/// The global allocator of `fluoro` and of the query benchmarks.
+pub type ServerAllocator = tikv_jemallocator::Jemalloc;
 
-/// One arena per core, and large freed buffers kept for reuse (the module doc says why),
-/// unless the environment already tunes that part of the allocator (`GLIBC_TUNABLES`,
-/// `MALLOC_ARENA_MAX`, `MALLOC_TRIM_THRESHOLD_`, `MALLOC_MMAP_THRESHOLD_`): the operator's
-/// choice wins. Call before any thread starts: a process-wide setting, for binaries.
+/// jemalloc's settings, read when it starts (the prefixed build's `malloc_conf` symbol): decay
+/// on jemalloc's background thread instead of on the threads that allocate.
 #[allow(unsafe_code)]
-pub fn tune() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let tuned = |names: &[&str]| names.iter().any(|name| std::env::var_os(name).is_some());
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        let arenas = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX).max(2);
-        if !tuned(&["GLIBC_TUNABLES", "MALLOC_ARENA_MAX"]) {
-            // SAFETY: mallopt only changes allocator parameters, before any other thread exists.
-            unsafe {
-                libc::mallopt(libc::M_ARENA_MAX, arenas);
-            }
-        }
-        if !tuned(&["GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"]) {
-            // SAFETY: as above.
-            unsafe {
-                libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
-                libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES);
-            }
-        }
-    }
-}
+#[export_name = "_rjem_malloc_conf"]
+pub static MALLOC_CONF: &[u8; 23] = b"background_thread:true\0";
+
+/// How often the arenas are purged while the process holds more than its trimming level.
+const TRIM_INTERVAL: Duration = Duration::from_millis(500);
+
+/// jemalloc's `MALLCTL_ARENAS_ALL`: an arena index that means every arena.
+const ALL_ARENAS: u32 = 4096;
 
 /// A thread that hands freed memory back to the system, for a server: every [`TRIM_INTERVAL`]
 /// while the process's resident anonymous memory is above `level_bytes` (the store's
-/// recent-data budget: the scale of memory the operator planned for), every
-/// [`IDLE_TRIM_INTERVAL`] below it.
-#[allow(unsafe_code)]
+/// recent-data budget: the scale of memory the operator planned for). Below it, jemalloc's
+/// decay does it.
 pub fn spawn_trimmer(level_bytes: u64) {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let started = std::thread::Builder::new().name("fluoro-trim".to_owned()).spawn(move || {
-            let mut last_trim = std::time::Instant::now();
-            loop {
-                std::thread::sleep(TRIM_INTERVAL);
-                let above = resident_anonymous_bytes().is_none_or(|bytes| bytes > level_bytes);
-                if above || last_trim.elapsed() >= IDLE_TRIM_INTERVAL {
-                    // SAFETY: malloc_trim only releases free pages; it takes each arena's lock itself.
-                    unsafe {
-                        libc::malloc_trim(0);
-                    }
-                    last_trim = std::time::Instant::now();
-                }
+    let started = std::thread::Builder::new().name("fluoro-trim".to_owned()).spawn(move || loop {
+        std::thread::sleep(TRIM_INTERVAL);
+        if resident_anonymous_bytes().is_none_or(|bytes| bytes > level_bytes) {
+            if let Err(code) = purge_all_arenas() {
+                tracing::warn!(code, "jemalloc refused to purge its arenas; the trimming thread stops");
+                return;
             }
-        });
-        if let Err(error) = started {
-            tracing::warn!(%error, "cannot start the allocator trimming thread; freed memory is returned later");
         }
+    });
+    if let Err(error) = started {
+        tracing::warn!(%error, "cannot start the allocator trimming thread; freed memory is returned later");
     }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    let _ = level_bytes;
+}
+
+/// Returns every arena's unused dirty pages to the system (`arena.<MALLCTL_ARENAS_ALL>.purge`);
+/// `Err` holds jemalloc's error code.
+#[allow(unsafe_code)]
+fn purge_all_arenas() -> Result<(), i32> {
+    let name = format!("arena.{ALL_ARENAS}.purge\0");
+    // SAFETY: `name` is NUL-terminated; purge reads and writes nothing, so every pointer is
+    // null and the length zero, as jemalloc requires of this command.
+    let code = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            name.as_ptr().cast(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(code)
+    }
 }
 
 /// This process's resident anonymous memory (heap, stacks: `RssAnon`), if the kernel says.
@@ -116,5 +103,43 @@ mod tests {
         assert_eq!(parse_resident_anonymous(status), Some(41000 * 1024));
         assert_eq!(parse_resident_anonymous("Name:\tfluoro\n"), None);
         assert!(resident_anonymous_bytes().is_some_and(|bytes| bytes > 0), "this test's own memory");
+    }
+
+    /// Reads a boolean option jemalloc started with.
+    #[allow(unsafe_code)]
+    fn jemalloc_option(name: &str) -> bool {
+        let name = format!("{name}\0");
+        let mut value = false;
+        let mut length = std::mem::size_of::<bool>();
+        // SAFETY: `name` is NUL-terminated and `value`/`length` are a bool and its size, what
+        // jemalloc writes for a boolean option.
+        let code = unsafe {
+            tikv_jemalloc_sys::mallctl(
+                name.as_ptr().cast(),
+                (&raw mut value).cast(),
+                &raw mut length,
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        assert_eq!(code, 0, "jemalloc knows {name}");
+        value
+    }
+
+    #[test]
+    #[allow(unsafe_code)]
+    fn jemalloc_starts_with_these_settings_and_purges_on_request() {
+        use std::alloc::{GlobalAlloc, Layout};
+        // jemalloc is linked here without being this test binary's global allocator: the
+        // settings it reads must still be `MALLOC_CONF`, as in the binaries that use it.
+        let layout = Layout::from_size_align(1 << 20, 8).expect("a valid layout");
+        // SAFETY: the layout's size is not zero, and the block is freed with that layout.
+        unsafe {
+            let block = ServerAllocator::default().alloc(layout);
+            assert!(!block.is_null());
+            ServerAllocator::default().dealloc(block, layout);
+        }
+        assert!(jemalloc_option("opt.background_thread"), "MALLOC_CONF was read");
+        assert_eq!(purge_all_arenas(), Ok(()));
     }
 }

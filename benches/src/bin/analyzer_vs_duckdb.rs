@@ -57,9 +57,11 @@ struct Args {
     dir: PathBuf,
 }
 
+/// Queries run under the allocator `fluoro serve` uses.
+#[global_allocator]
+static ALLOCATOR: fluoro_store::allocator::ServerAllocator = fluoro_store::allocator::ServerAllocator {};
+
 fn main() -> anyhow::Result<()> {
-    // Queries run under the allocator settings `fluoro serve` uses, not glibc's defaults.
-    fluoro_store::allocator::tune();
     let args = Args::parse();
     let began = Instant::now();
     let starts = write_blocks(&args.dir, args.spans, args.block_spans)?;

@@ -85,9 +85,11 @@ struct Args {
     json: Option<PathBuf>,
 }
 
+/// Queries run under the allocator `fluoro serve` uses.
+#[global_allocator]
+static ALLOCATOR: fluoro_store::allocator::ServerAllocator = fluoro_store::allocator::ServerAllocator {};
+
 fn main() -> anyhow::Result<()> {
-    // Queries run under the allocator settings `fluoro serve` uses, not glibc's defaults.
-    fluoro_store::allocator::tune();
     let args = Args::parse();
     let store = open_data(&args)?;
     let starts = span_starts(&store)?;

@@ -38,9 +38,11 @@ struct Args {
     graph_runs: usize,
 }
 
+/// Queries run under the allocator `fluoro serve` uses.
+#[global_allocator]
+static ALLOCATOR: fluoro_store::allocator::ServerAllocator = fluoro_store::allocator::ServerAllocator {};
+
 fn main() -> anyhow::Result<()> {
-    // Queries run under the allocator settings `fluoro serve` uses, not glibc's defaults.
-    fluoro_store::allocator::tune();
     let args = Args::parse();
     let mut config = StoreConfig::new(&args.dir);
     config.retention_max_age = KEEP_FOREVER;

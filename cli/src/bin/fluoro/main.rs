@@ -82,8 +82,11 @@ enum Command {
     },
 }
 
+/// jemalloc: why, and how memory goes back to the system, in `fluoro_store::allocator`.
+#[global_allocator]
+static ALLOCATOR: fluoro_store::allocator::ServerAllocator = fluoro_store::allocator::ServerAllocator {};
+
 fn main() -> anyhow::Result<ExitCode> {
-    fluoro_store::allocator::tune();
     match Cli::parse().command {
         Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
         Command::Daemon(args) => daemon::run(args).map(|()| ExitCode::SUCCESS),
