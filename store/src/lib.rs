@@ -18,7 +18,7 @@
 //! | `scan` | a range as one frame, one version per span: [`SharedTraces`] say which traces need the rule |
 //! | `replace_rule` | the one rule for two versions of a span, on stored spans and on frames |
 //! | `columns` | the span column names every reader of a scan uses |
-//! | `allocator` | glibc's arenas and thresholds for a server process, and the thread that trims them |
+//! | `allocator` | the servers' allocator (jemalloc), its settings, and the thread that purges it above the recent-data budget |
 //! | `deadline` | a query's time budget, checked as a scan starts and after each block it reads |
 //! | `signal` | a signal beside the spans (`SignalRow` rows): its own log (`wal.rs` code), recent rows, blocks, retention, recovery |
 //! | `logs` | log records as a signal: log blocks (`logs/block.rs`), trace lookup and search (`logs/query.rs`) |
