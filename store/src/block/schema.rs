@@ -51,6 +51,7 @@ const FLAG_FIELDS: [(&str, FlagField); 6] = [
     (TRACED, |span| span.row.traced),
 ];
 
+/// The string columns, in the order `FrameColumns::strings` also holds them to read them back.
 const TEXT_FIELDS: [(&str, TextField); 21] = [
     (KIND, |span| Some(kind_name(span.row.kind))),
     (SERVICE, |span| span.row.service.as_deref()),
@@ -216,38 +217,13 @@ struct FrameColumns<'a> {
     annotations: ListColumn,
 }
 
-/// The string columns in the order `FrameColumns::strings` holds them.
-const STRING_COLUMNS: [&str; 21] = [
-    KIND,
-    SERVICE,
-    NAME,
-    ORIGIN,
-    NAMESPACE,
-    HTTP_METHOD,
-    HTTP_URL,
-    HTTP_CLIENT_IP,
-    HTTP_USER_AGENT,
-    USER,
-    AWS_ACCOUNT_ID,
-    AWS_OPERATION,
-    AWS_REGION,
-    AWS_TABLE,
-    AWS_QUEUE,
-    AWS_RESOURCE,
-    AWS_RESOURCE_ARN,
-    AWS_INSTANCE_ID,
-    AWS_AVAILABILITY_ZONE,
-    SQL_URL,
-    DOCUMENT,
-];
-
 impl<'a> FrameColumns<'a> {
     fn new(frame: &'a DataFrame) -> Result<Self> {
         let u64s = |name: &str| frame.column(name).and_then(|c| c.u64()).map_err(polars_error);
         let bools = |name: &str| frame.column(name).and_then(|c| c.bool()).map_err(polars_error);
-        let strings = STRING_COLUMNS
+        let strings = TEXT_FIELDS
             .iter()
-            .map(|name| frame.column(name).and_then(|c| c.str()).map_err(polars_error))
+            .map(|(name, _)| frame.column(name).and_then(|c| c.str()).map_err(polars_error))
             .collect::<Result<Vec<_>>>()?;
         Ok(FrameColumns {
             u64s: [u64s(TRACE_HI)?, u64s(TRACE_LO)?, u64s(ID)?, u64s(PARENT_ID)?, u64s(SEQUENCE)?],
