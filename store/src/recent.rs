@@ -37,8 +37,10 @@ pub(crate) struct RecentSpans {
 
 impl Drop for RecentSpans {
     /// Frees the spans in the order they arrived, which is the order their strings were
-    /// allocated in, rather than trace by trace in hash order: glibc's `free` merges each chunk
-    /// with its neighbours, and in allocation order those were just touched.
+    /// allocated in, rather than trace by trace in hash order: each `free` then touches memory
+    /// next to the last one. Measured on glibc, whose `free` merges each chunk with its
+    /// neighbours (parse workers −14 %, flush thread −13 %: `BENCHMARKS.md`); not measured
+    /// again on jemalloc.
     fn drop(&mut self) {
         let mut traces: Vec<TraceSpans> = self.traces.drain().map(|(_, trace)| trace).collect();
         let mut arrivals: Vec<(u64, u32, u32)> = traces
