@@ -42,6 +42,7 @@ const U64_FIELDS: [(&str, U64Field); 4] = [
     (SEQUENCE, |span| span.sequence),
 ];
 
+/// The flag columns, in the order `FrameColumns::bools` also holds them to read them back.
 const FLAG_FIELDS: [(&str, FlagField); 6] = [
     (IN_PROGRESS, |span| span.row.in_progress),
     (ERROR, |span| span.row.error),
@@ -209,7 +210,7 @@ fn list_column(name: &str, lengths: impl Iterator<Item = usize>, total: usize, f
 struct FrameColumns<'a> {
     u64s: [&'a UInt64Chunked; 5],
     strings: Vec<&'a StringChunked>,
-    bools: [&'a BooleanChunked; 6],
+    bools: Vec<&'a BooleanChunked>,
     start_us: &'a Int64Chunked,
     end_us: &'a Int64Chunked,
     http_status: &'a UInt32Chunked,
@@ -220,22 +221,18 @@ struct FrameColumns<'a> {
 impl<'a> FrameColumns<'a> {
     fn new(frame: &'a DataFrame) -> Result<Self> {
         let u64s = |name: &str| frame.column(name).and_then(|c| c.u64()).map_err(polars_error);
-        let bools = |name: &str| frame.column(name).and_then(|c| c.bool()).map_err(polars_error);
         let strings = TEXT_FIELDS
             .iter()
             .map(|(name, _)| frame.column(name).and_then(|c| c.str()).map_err(polars_error))
             .collect::<Result<Vec<_>>>()?;
+        let bools = FLAG_FIELDS
+            .iter()
+            .map(|(name, _)| frame.column(name).and_then(|c| c.bool()).map_err(polars_error))
+            .collect::<Result<Vec<_>>>()?;
         Ok(FrameColumns {
             u64s: [u64s(TRACE_HI)?, u64s(TRACE_LO)?, u64s(ID)?, u64s(PARENT_ID)?, u64s(SEQUENCE)?],
             strings,
-            bools: [
-                bools(IN_PROGRESS)?,
-                bools(ERROR)?,
-                bools(FAULT)?,
-                bools(THROTTLE)?,
-                bools(REMOTE)?,
-                bools(TRACED)?,
-            ],
+            bools,
             start_us: frame.column(START_US).and_then(|c| c.i64()).map_err(polars_error)?,
             end_us: frame.column(END_US).and_then(|c| c.i64()).map_err(polars_error)?,
             http_status: frame.column(HTTP_STATUS).and_then(|c| c.u32()).map_err(polars_error)?,
