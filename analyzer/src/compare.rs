@@ -178,7 +178,7 @@ pub fn compare_trace_sets(
         query.group.as_ref().map(|group| compile_filter(&FilterExpr::Group(group.clone()), groups)).transpose()?;
     let (spans, window_traces) =
         window_traces(store, query.from_us, query.to_us, SPAN_COLUMNS, TimeRangeType::TraceId)?;
-    let frames = MatchFrames::new(spans.clone());
+    let frames = MatchFrames::new(spans);
     // Scoping the trace frame once, rather than AND-ing the group into each expression, also
     // scopes the default baseline: its complement is taken within the group.
     let traces = match &group_filter {
@@ -191,7 +191,7 @@ pub fn compare_trace_sets(
         None => complement(&traces, &selected)?,
     };
     let membership = membership(&selected, &baseline_traces)?;
-    let attributes = attribute_table(&spans, &traces)?;
+    let attributes = attribute_table(frames.spans(), &traces)?;
     let counts = count_per_set(attributes, membership)?;
     let (selection_total, baseline_total) = (selected.height() as u64, baseline_traces.height() as u64);
     let ranking = rank(counts, selection_total, baseline_total);

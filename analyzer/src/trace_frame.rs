@@ -15,7 +15,7 @@ use fluoro_store::Store;
 use polars::prelude::*;
 
 use crate::error::Result;
-use crate::spans::{collect_spans, load_spans};
+use crate::spans::load_spans;
 use crate::trace_aggregates::trace_aggregates;
 
 /// The span columns [`trace_frame`] reads; it also carries the root segment's `http_*` values
@@ -65,7 +65,9 @@ pub(crate) fn window_traces(
     range: TimeRangeType,
 ) -> Result<(DataFrame, DataFrame)> {
     let (read_from_us, read_to_us) = slack_window(from_us, to_us);
-    let spans = collect_spans(load_spans(store, read_from_us, read_to_us, columns)?)?;
+    // Not rechunked: the trace frame reads the chunks as they lie, and a filter's
+    // `MatchFrames` rechunks only when it tests spans.
+    let spans = load_spans(store, read_from_us, read_to_us, columns)?.collect()?;
     let traces = trace_frame_of(&spans, from_us, to_us, range)?.collect()?;
     Ok((spans, traces))
 }

@@ -19,6 +19,7 @@ use std::collections::HashSet;
 
 use fluoro_proto::TraceId;
 use polars::prelude::*;
+use polars_arrow::array::Array;
 
 use crate::block::BlockMeta;
 use crate::columns::{ID, TRACE_HI, TRACE_LO, VERSION_COLUMNS};
@@ -106,14 +107,41 @@ pub(crate) fn with_version_columns<'a>(columns: &[&'a str]) -> Vec<&'a str> {
 
 /// The replace rule applied to the rows of `traces` only; every other row is kept as it is.
 fn deduplicate_traces(spans: DataFrame, traces: &HashSet<TraceId>) -> Result<DataFrame> {
-    let (his, los): (Vec<u64>, Vec<u64>) = traces.iter().map(|id| id.halves()).unzip();
-    // Each half tested alone admits cross pairs (one trace's hi, another's lo); those rows
-    // just go through the window too, where they are kept.
-    let shared = col(TRACE_HI)
-        .is_in(lit(Series::new("his".into(), his)).implode(false), false)
-        .and(col(TRACE_LO).is_in(lit(Series::new("los".into(), los)).implode(false), false));
-    let mask = spans.clone().lazy().select([shared.alias("__shared")]).collect().map_err(polars)?;
-    drop_superseded(spans, mask.column("__shared").and_then(Column::bool).map_err(polars)?)
+    let mask = rows_of_traces(&spans, traces)?;
+    drop_superseded(spans, &mask)
+}
+
+/// Whether each row belongs to one of `traces`. A trace's rows lie together in each source, so
+/// a row repeating the previous row's trace repeats its answer: one lookup per run of rows
+/// rather than polars' two `is_in` tests per row, over the columns' values as they lie.
+fn rows_of_traces(spans: &DataFrame, traces: &HashSet<TraceId>) -> Result<BooleanChunked> {
+    let column = |name: &str| -> Result<&UInt64Chunked> { spans.column(name).and_then(Column::u64).map_err(polars) };
+    let (his, los) = (column(TRACE_HI)?, column(TRACE_LO)?);
+    // A frame's columns are chunked alike; two that are not are read as one chunk each.
+    let aligned = his.chunk_lengths().eq(los.chunk_lengths());
+    let (his, los) = match aligned {
+        true => (std::borrow::Cow::Borrowed(his), std::borrow::Cow::Borrowed(los)),
+        false => (his.rechunk(), los.rechunk()),
+    };
+    let mut last: Option<((u64, u64), bool)> = None;
+    let mut under_trace = |hi: u64, lo: u64| match last {
+        Some((known, under)) if known == (hi, lo) => under,
+        _ => {
+            let under = traces.contains(&TraceId::from_halves(hi, lo));
+            last = Some(((hi, lo), under));
+            under
+        }
+    };
+    let mut mask = Vec::with_capacity(spans.height());
+    for (his, los) in his.downcast_iter().zip(los.downcast_iter()) {
+        let values = his.values().iter().zip(los.values().iter());
+        // A null half (never written in practice) names no trace.
+        mask.extend(values.enumerate().map(|(row, (hi, lo))| {
+            let valid = his.is_valid(row) && los.is_valid(row);
+            valid && under_trace(*hi, *lo)
+        }));
+    }
+    Ok(BooleanChunked::from_slice("rows_of_traces".into(), &mask))
 }
 
 /// The replace rule applied to the rows whose span may occur more than once: finding repeated

@@ -82,14 +82,27 @@ pub struct CompiledFilter {
 type Aggregate = (String, Expr);
 
 /// The spans a filter is evaluated over (deduplicated, as [`crate::load_spans`] returns them).
+/// A filter that tests spans, not only the trace frame, groups them by trace, which runs about
+/// twice as fast over one chunk per column: they are rechunked the first time one needs them,
+/// so a filter on trace values alone never pays the copy.
 #[derive(Debug)]
 pub struct MatchFrames {
     spans: DataFrame,
+    rechunked: std::sync::OnceLock<DataFrame>,
 }
 
 impl MatchFrames {
     pub fn new(spans: DataFrame) -> MatchFrames {
-        MatchFrames { spans }
+        MatchFrames { spans, rechunked: std::sync::OnceLock::new() }
+    }
+
+    /// The spans, one chunk per column.
+    pub fn spans(&self) -> &DataFrame {
+        self.rechunked.get_or_init(|| {
+            let mut spans = self.spans.clone();
+            spans.rechunk_mut_par();
+            spans
+        })
     }
 }
 
@@ -146,7 +159,7 @@ impl CompiledFilter {
     /// The rows of `candidates` (a trace frame) that match.
     pub fn apply(&self, frames: &MatchFrames, candidates: DataFrame) -> Result<DataFrame> {
         let columns: Vec<Expr> = candidates.get_column_names().into_iter().map(|name| col(name.clone())).collect();
-        let spans = || frames.spans.clone().lazy();
+        let spans = || frames.spans().clone().lazy();
         let mut traces = candidates.clone().lazy();
         let sources: [(&Vec<Aggregate>, &dyn Fn() -> LazyFrame); 4] = [
             (&self.spans, &spans),
@@ -161,7 +174,7 @@ impl CompiledFilter {
             }
         }
         if !self.root_causes.is_empty() {
-            let cause_frames = root_cause_frames(&frames.spans, &self.root_cause_candidates(frames, &candidates)?)?;
+            let cause_frames = root_cause_frames(frames.spans(), &self.root_cause_candidates(frames, &candidates)?)?;
             for list in [RootCauseList::Service, RootCauseList::Entity, RootCauseList::Exception] {
                 let aggregates: Vec<Aggregate> =
                     self.root_causes.iter().filter(|(l, _)| *l == list).map(|(_, e)| e.clone()).collect();
@@ -171,7 +184,7 @@ impl CompiledFilter {
             }
         }
         if !self.root_cause_patterns.is_empty() {
-            traces = join_matches(traces, &frames.spans, &candidates, &self.root_cause_patterns)?;
+            traces = join_matches(traces, frames.spans(), &candidates, &self.root_cause_patterns)?;
             names.extend(self.root_cause_patterns.iter().map(|(name, _)| name.clone()));
         }
         let filled: Vec<Expr> = names.iter().map(|name| col(name.as_str()).fill_null(lit(false))).collect();
@@ -186,7 +199,7 @@ impl CompiledFilter {
         }
         let key = [col(TRACE_HI), col(TRACE_LO)];
         let flagged = frames
-            .spans
+            .spans()
             .clone()
             .lazy()
             .filter(col(columns::FAULT).or(col(columns::ERROR)))
