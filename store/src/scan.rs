@@ -107,14 +107,14 @@ pub(crate) fn with_version_columns<'a>(columns: &[&'a str]) -> Vec<&'a str> {
 
 /// The replace rule applied to the rows of `traces` only; every other row is kept as it is.
 fn deduplicate_traces(spans: DataFrame, traces: &HashSet<TraceId>) -> Result<DataFrame> {
-    let mask = rows_of_traces(&spans, traces)?;
-    drop_superseded(spans, &mask)
+    let rows = rows_of_traces(&spans, traces)?;
+    drop_superseded(spans, rows)
 }
 
-/// Whether each row belongs to one of `traces`. A trace's rows lie together in each source, so
-/// a row repeating the previous row's trace repeats its answer: one lookup per run of rows
-/// rather than polars' two `is_in` tests per row, over the columns' values as they lie.
-fn rows_of_traces(spans: &DataFrame, traces: &HashSet<TraceId>) -> Result<BooleanChunked> {
+/// The rows of `traces`, in order. A trace's rows lie together in each source, so a row
+/// repeating the previous row's trace repeats its answer: one lookup per run of rows rather
+/// than polars' two `is_in` tests per row, over the columns' values as they lie.
+fn rows_of_traces(spans: &DataFrame, traces: &HashSet<TraceId>) -> Result<Vec<IdxSize>> {
     let column = |name: &str| -> Result<&UInt64Chunked> { spans.column(name).and_then(Column::u64).map_err(polars) };
     let (his, los) = (column(TRACE_HI)?, column(TRACE_LO)?);
     // A frame's columns are chunked alike; two that are not are read as one chunk each.
@@ -123,25 +123,30 @@ fn rows_of_traces(spans: &DataFrame, traces: &HashSet<TraceId>) -> Result<Boolea
         true => (std::borrow::Cow::Borrowed(his), std::borrow::Cow::Borrowed(los)),
         false => (his.rechunk(), los.rechunk()),
     };
+    // Hashed as halves with polars' fast hasher: a lookup per run is most of the time spent.
+    let traces: PlHashSet<(u64, u64)> = traces.iter().map(|trace| trace.halves()).collect();
     let mut last: Option<((u64, u64), bool)> = None;
     let mut under_trace = |hi: u64, lo: u64| match last {
         Some((known, under)) if known == (hi, lo) => under,
         _ => {
-            let under = traces.contains(&TraceId::from_halves(hi, lo));
+            let under = traces.contains(&(hi, lo));
             last = Some(((hi, lo), under));
             under
         }
     };
-    let mut mask = Vec::with_capacity(spans.height());
+    let mut rows = Vec::new();
+    let mut first_row: IdxSize = 0;
     for (his, los) in his.downcast_iter().zip(los.downcast_iter()) {
         let values = his.values().iter().zip(los.values().iter());
         // A null half (never written in practice) names no trace.
-        mask.extend(values.enumerate().map(|(row, (hi, lo))| {
-            let valid = his.is_valid(row) && los.is_valid(row);
-            valid && under_trace(*hi, *lo)
-        }));
+        let under = (first_row..)
+            .zip(values)
+            .enumerate()
+            .filter(|(index, (_, (hi, lo)))| his.is_valid(*index) && los.is_valid(*index) && under_trace(**hi, **lo));
+        rows.extend(under.map(|(_, (row, _))| row));
+        first_row += his.len() as IdxSize;
     }
-    Ok(BooleanChunked::from_slice("rows_of_traces".into(), &mask))
+    Ok(rows)
 }
 
 /// The replace rule applied to the rows whose span may occur more than once: finding repeated
@@ -149,15 +154,15 @@ fn rows_of_traces(spans: &DataFrame, traces: &HashSet<TraceId>) -> Result<Boolea
 /// few rows are left for it.
 fn deduplicate_repeated(spans: DataFrame) -> Result<DataFrame> {
     let repeated = repeated_spans(&spans)?;
-    if !repeated.any() {
+    if repeated.is_empty() {
         return Ok(spans);
     }
-    drop_superseded(spans, &repeated)
+    drop_superseded(spans, repeated)
 }
 
-/// Whether each row's `(trace_hi, trace_lo, id)` may occur on another row too: its hash does.
+/// The rows whose `(trace_hi, trace_lo, id)` may occur on another row too: its hash does.
 /// A hash collision only sends a few more rows through the window, which keeps them.
-fn repeated_spans(spans: &DataFrame) -> Result<BooleanChunked> {
+fn repeated_spans(spans: &DataFrame) -> Result<Vec<IdxSize>> {
     let column = |name: &str| -> Result<&UInt64Chunked> { spans.column(name).and_then(Column::u64).map_err(polars) };
     let (his, los, ids) = (column(TRACE_HI)?, column(TRACE_LO)?, column(ID)?);
     let hashes: Vec<u64> =
@@ -165,7 +170,7 @@ fn repeated_spans(spans: &DataFrame) -> Result<BooleanChunked> {
     let mut sorted = hashes.clone();
     sorted.sort_unstable();
     let repeated: PlHashSet<u64> = sorted.windows(2).filter(|pair| pair[0] == pair[1]).map(|pair| pair[0]).collect();
-    Ok(hashes.iter().map(|hash| Some(repeated.contains(hash))).collect())
+    Ok((0..).zip(&hashes).filter(|(_, hash)| repeated.contains(*hash)).map(|(row, _)| row).collect())
 }
 
 /// A 64-bit mix of a span's key (splitmix64's finaliser over the three words).
@@ -177,12 +182,15 @@ fn span_hash(hi: Option<u64>, lo: Option<u64>, id: Option<u64>) -> u64 {
     x ^ (x >> 31)
 }
 
-/// `spans` without the versions that the replace rule finds superseded among the rows under
-/// `mask`, in their order. Often no row under the mask repeats a span (a bloom filter's false
-/// positive, a trace whose spans are split between blocks): the frame is then returned as it
-/// is, where filtering it would copy every column of the window.
-fn drop_superseded(spans: DataFrame, mask: &BooleanChunked) -> Result<DataFrame> {
-    let superseded = superseded_rows(&spans, mask)?;
+/// `spans` without the versions that the replace rule finds superseded among `rows` (in
+/// order). Often none of those rows repeats a span (a bloom filter's false positive, a trace
+/// whose spans are split between blocks): the frame is then returned as it is, where filtering
+/// it would copy every column of the window.
+fn drop_superseded(spans: DataFrame, rows: Vec<IdxSize>) -> Result<DataFrame> {
+    if rows.is_empty() {
+        return Ok(spans);
+    }
+    let superseded = superseded_rows(&spans, rows)?;
     if superseded.is_empty() {
         return Ok(spans);
     }
@@ -193,12 +201,10 @@ fn drop_superseded(spans: DataFrame, mask: &BooleanChunked) -> Result<DataFrame>
     spans.filter(&BooleanChunked::from_slice("keep".into(), &keep)).map_err(polars)
 }
 
-/// The rows under `mask` holding a version the replace rule drops: only the version columns of
-/// those rows go through the window.
-fn superseded_rows(spans: &DataFrame, mask: &BooleanChunked) -> Result<Vec<IdxSize>> {
+/// Those of `rows` holding a version the replace rule drops: only the version columns of those
+/// rows go through the window.
+fn superseded_rows(spans: &DataFrame, rows: Vec<IdxSize>) -> Result<Vec<IdxSize>> {
     const ROW: &str = "__row";
-    let rows: Vec<IdxSize> =
-        (0..).zip(mask.iter()).filter(|(_, under)| *under == Some(true)).map(|(row, _)| row).collect();
     let mut candidates = spans
         .select(VERSION_COLUMNS.iter().copied())
         .and_then(|versions| versions.take(&IdxCa::from_slice("rows".into(), &rows)))

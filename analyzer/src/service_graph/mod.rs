@@ -26,7 +26,7 @@ use crate::histogram::{HistogramEntry, LatencyHistogram};
 use crate::spans::{load_spans, load_spans_matching};
 use crate::trace_set::TraceIdSet;
 use fluoro_store::columns::TRACE_HI;
-use observations::{observe, Observations, CLIENT_TYPE};
+use observations::{observe, EdgeObservation, NodeObservation, Observations, CLIENT_TYPE};
 use statistics::{Accumulator, Aggregate};
 
 pub(crate) use inferred::{inferred_node, DownstreamCall};
@@ -170,30 +170,95 @@ struct NodeTally {
     last_trace: Option<u32>,
 }
 
-fn graph_of(observations: Observations) -> ServiceGraph {
-    let mut tallies: Vec<NodeTally> = Vec::new();
-    tallies.resize_with(observations.keys.len(), NodeTally::default);
-    for observation in &observations.nodes {
-        let Some(tally) = tallies.get_mut(observation.node as usize) else { continue };
-        let requests = tally.requests.get_or_insert_with(|| {
-            tally.inferred = true;
+/// Node and edge tallies of some observations.
+#[derive(Debug, Default)]
+struct Tallies {
+    /// By node id.
+    nodes: Vec<NodeTally>,
+    edges: PlHashMap<(u32, u32), Accumulator>,
+}
+
+impl NodeTally {
+    fn add(&mut self, observation: &NodeObservation, observations: &Observations) {
+        let requests = self.requests.get_or_insert_with(|| {
+            self.inferred = true;
             Accumulator::default()
         });
         requests.add(observations.outcome(observation.row));
-        tally.root |= observation.root;
-        tally.inferred &= observation.inferred;
+        self.root |= observation.root;
+        self.inferred &= observation.inferred;
         // Observations come grouped by trace, so a trace differs from the last one seen
         // exactly when it is new to the node.
-        if tally.last_trace != Some(observation.trace) {
-            tally.last_trace = Some(observation.trace);
+        if self.last_trace != Some(observation.trace) {
+            self.last_trace = Some(observation.trace);
             let duration = observations.trace_durations.get(observation.trace as usize).copied().unwrap_or_default();
-            tally.durations.get_or_insert_with(LatencyHistogram::new).record_micros(duration);
+            self.durations.get_or_insert_with(LatencyHistogram::new).record_micros(duration);
         }
     }
-    let mut edges: PlHashMap<(u32, u32), Accumulator> = PlHashMap::new();
-    for edge in &observations.edges {
-        edges.entry((edge.source, edge.destination)).or_default().add(observations.outcome(edge.row));
+
+    /// Adds the tally of other traces than this one's.
+    fn merge(&mut self, other: NodeTally) {
+        let Some(other_requests) = other.requests else { return };
+        match &mut self.requests {
+            Some(requests) => {
+                requests.merge(&other_requests);
+                self.inferred &= other.inferred;
+            }
+            None => (self.requests, self.inferred) = (Some(other_requests), other.inferred),
+        }
+        self.root |= other.root;
+        match (&mut self.durations, other.durations) {
+            (Some(durations), Some(other)) => durations.merge(&other),
+            (durations, other) => *durations = durations.take().or(other),
+        }
     }
+}
+
+impl Tallies {
+    /// Tallies these node observations (whole traces) and edge observations.
+    fn of(nodes: &[NodeObservation], edges: &[EdgeObservation], observations: &Observations) -> Self {
+        let mut tallies = Tallies::default();
+        tallies.nodes.resize_with(observations.keys.len(), NodeTally::default);
+        for observation in nodes {
+            let Some(tally) = tallies.nodes.get_mut(observation.node as usize) else { continue };
+            tally.add(observation, observations);
+        }
+        for edge in edges {
+            tallies.edges.entry((edge.source, edge.destination)).or_default().add(observations.outcome(edge.row));
+        }
+        tallies
+    }
+
+    /// Tallies of other observations than these.
+    fn merge(&mut self, other: Tallies) {
+        for (tally, other) in self.nodes.iter_mut().zip(other.nodes) {
+            tally.merge(other);
+        }
+        for (edge, requests) in other.edges {
+            self.edges.entry(edge).or_default().merge(&requests);
+        }
+    }
+}
+
+/// The observations tallied on two threads, each over half of them: the node observations are
+/// split between traces, since a node counts each trace's duration once.
+fn tallies(observations: &Observations) -> Tallies {
+    let (nodes, edges) = (&observations.nodes, &observations.edges);
+    let middle_trace = nodes.get(nodes.len() / 2).map(|observation| observation.trace);
+    let split = nodes.partition_point(|observation| Some(observation.trace) < middle_trace);
+    let ((first_nodes, second_nodes), (first_edges, second_edges)) =
+        (nodes.split_at(split), edges.split_at(edges.len() / 2));
+    let (mut first, second) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| Tallies::of(second_nodes, second_edges, observations));
+        let first = Tallies::of(first_nodes, first_edges, observations);
+        (first, second.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    });
+    first.merge(second);
+    first
+}
+
+fn graph_of(observations: Observations) -> ServiceGraph {
+    let Tallies { nodes: tallies, edges } = tallies(&observations);
     let key = |id: u32| observations.keys[id as usize].clone();
     let mut nodes: BTreeMap<NodeKey, NodeParts> = BTreeMap::new();
     for (id, tally) in (0..).zip(tallies) {

@@ -105,26 +105,62 @@ impl Observations {
     }
 }
 
-/// Observations of deduplicated spans (see `spans::load_spans`).
+/// Observations of deduplicated spans (see `spans::load_spans`). Traces are independent, so
+/// the two halves of them are walked on two threads (the machine has two cores).
 pub(crate) fn observe(spans: LazyFrame) -> Result<Observations> {
     let spans = spans.select(SpanTable::columns()).collect()?;
     let mut ids = NodeIds::default();
-    let mut table = SpanTable::read(&spans, &mut ids)?;
-    drop(spans);
-    let mut observer = Observer::new(&table, ids);
-    for trace in 0..table.traces.count() {
-        observer.trace(trace);
-    }
-    let found = observer.finish();
-    Ok(Observations { outcomes: std::mem::take(&mut table.outcome), ..found })
+    let mut table = SpanTable::read(spans, &mut ids)?;
+    let clients = client_ids(&table, &mut ids);
+    let (traces, table_ref) = (table.traces.count(), &table);
+    let (mut first, second) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| Observer::new(table_ref, &clients).walk(traces / 2..traces));
+        let first = Observer::new(table_ref, &clients).walk(0..traces / 2);
+        (first, second.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    });
+    first.append(second);
+    Ok(Observations {
+        nodes: first.nodes,
+        edges: first.edges,
+        trace_durations: first.trace_durations,
+        keys: ids.keys,
+        outcomes: std::mem::take(&mut table.outcome),
+    })
 }
 
-/// The walk over one table's traces, and what it has found so far.
+/// By service id: the node id of the service's `client`, the caller of its root segments; last,
+/// the client of a root without a service. Assigned before the walk, so that both threads
+/// share them; a client that calls no root gets an id no observation names, which no
+/// aggregate shows.
+fn client_ids(table: &SpanTable, ids: &mut NodeIds) -> Vec<u32> {
+    let services = 0..table.service_count() as u32;
+    let mut clients: Vec<u32> = services.map(|service| ids.id(table.service_name(service), CLIENT_TYPE, "")).collect();
+    clients.push(ids.id("", CLIENT_TYPE, ""));
+    clients
+}
+
+/// What a walk over some traces found, in trace order.
+struct Found {
+    nodes: Vec<NodeObservation>,
+    edges: Vec<EdgeObservation>,
+    /// By trace, from the first trace walked.
+    trace_durations: Vec<i64>,
+}
+
+impl Found {
+    /// Adds what a walk over the traces right after these found.
+    fn append(&mut self, next: Found) {
+        self.nodes.extend(next.nodes);
+        self.edges.extend(next.edges);
+        self.trace_durations.extend(next.trace_durations);
+    }
+}
+
+/// The walk over some of a table's traces, and what it has found so far.
 struct Observer<'a> {
     table: &'a SpanTable,
-    ids: NodeIds,
     /// By service id: the node id of its `client`.
-    clients: Vec<Option<u32>>,
+    clients: &'a [u32],
     /// By row: some segment names the span as its parent.
     answered: Vec<bool>,
     /// By row: the subsegment's call is on an edge already.
@@ -132,44 +168,40 @@ struct Observer<'a> {
     /// The current trace's spans by id, when it is too large for a linear search.
     by_id: Vec<(u64, u32)>,
     callers: Vec<u32>,
-    nodes: Vec<NodeObservation>,
-    edges: Vec<EdgeObservation>,
-    trace_durations: Vec<i64>,
+    found: Found,
 }
 
 impl<'a> Observer<'a> {
-    fn new(table: &'a SpanTable, ids: NodeIds) -> Self {
+    fn new(table: &'a SpanTable, clients: &'a [u32]) -> Self {
         let rows = table.kind.len();
         Observer {
             table,
-            ids,
-            clients: vec![None; table.service_count()],
+            clients,
             answered: vec![false; rows],
             counted: vec![false; rows],
             by_id: Vec::new(),
             callers: Vec::new(),
-            nodes: Vec::with_capacity(rows / 2),
-            edges: Vec::with_capacity(rows / 2),
-            trace_durations: Vec::with_capacity(table.traces.count()),
+            found: Found { nodes: Vec::new(), edges: Vec::new(), trace_durations: Vec::new() },
         }
     }
 
-    /// What was found; the outcomes the rows name stay with the table until [`observe`] moves
-    /// them over.
-    fn finish(self) -> Observations {
-        Observations {
-            nodes: self.nodes,
-            edges: self.edges,
-            trace_durations: self.trace_durations,
-            keys: self.ids.keys,
-            outcomes: Vec::new(),
+    /// Walks these traces; the outcomes the rows name stay with the table until [`observe`]
+    /// moves them over.
+    fn walk(mut self, traces: std::ops::Range<usize>) -> Found {
+        let rows = traces.clone().map(|trace| self.table.traces.rows(trace).len()).sum::<usize>();
+        self.found.nodes.reserve(rows / 2);
+        self.found.edges.reserve(rows / 2);
+        self.found.trace_durations.reserve(traces.len());
+        for trace in traces {
+            self.trace(trace);
         }
+        self.found
     }
 
     fn trace(&mut self, trace: usize) {
         let table = self.table;
         let rows = table.traces.rows(trace);
-        self.trace_durations.push(trace_duration(table, rows));
+        self.found.trace_durations.push(trace_duration(table, rows));
         self.index_by_id(rows);
         for &row in rows {
             if table.kind[row as usize] == Kind::Segment {
@@ -181,14 +213,14 @@ impl<'a> Observer<'a> {
             let Some(target) = table.downstream_node(row) else { continue };
             if !self.answered[row] {
                 let (source, row) = (table.node[row], row as u32);
-                self.nodes.push(NodeObservation {
+                self.found.nodes.push(NodeObservation {
                     trace: trace as u32,
                     node: target,
                     root: false,
                     inferred: true,
                     row,
                 });
-                self.edges.push(EdgeObservation { source, destination: target, row });
+                self.found.edges.push(EdgeObservation { source, destination: target, row });
             }
         }
     }
@@ -197,11 +229,11 @@ impl<'a> Observer<'a> {
         let table = self.table;
         let (node, parent) = (table.node[row], table.parent.get(row));
         let root = parent.is_none();
-        self.nodes.push(NodeObservation { trace, node, root, inferred: false, row: row as u32 });
+        self.found.nodes.push(NodeObservation { trace, node, root, inferred: false, row: row as u32 });
         match parent {
             None => {
                 let client = self.client(row);
-                self.edges.push(EdgeObservation { source: client, destination: node, row: row as u32 });
+                self.found.edges.push(EdgeObservation { source: client, destination: node, row: row as u32 });
             }
             Some(parent) => self.callee(row, parent, rows),
         }
@@ -220,10 +252,10 @@ impl<'a> Observer<'a> {
             let destination = table.node[callee];
             if table.kind[caller] == Kind::Subsegment {
                 if !std::mem::replace(&mut self.counted[caller], true) {
-                    self.edges.push(EdgeObservation { source, destination, row: caller as u32 });
+                    self.found.edges.push(EdgeObservation { source, destination, row: caller as u32 });
                 }
             } else if !std::mem::replace(&mut segment_caller_seen, true) {
-                self.edges.push(EdgeObservation { source, destination, row: callee as u32 });
+                self.found.edges.push(EdgeObservation { source, destination, row: callee as u32 });
             }
         }
         self.callers = callers;
@@ -252,13 +284,9 @@ impl<'a> Observer<'a> {
         callers.extend(matching.map(|(_, row)| *row));
     }
 
-    fn client(&mut self, row: usize) -> u32 {
-        let table = self.table;
-        let Some(service) = table.service_id(row) else {
-            return self.ids.id("", CLIENT_TYPE, "");
-        };
-        let ids = &mut self.ids;
-        *self.clients[service as usize].get_or_insert_with(|| ids.id(table.service_name(row), CLIENT_TYPE, ""))
+    fn client(&self, row: usize) -> u32 {
+        let service = self.table.service_id(row).map_or(self.clients.len() - 1, |service| service as usize);
+        self.clients[service]
     }
 }
 

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use polars::prelude::*;
-use polars_arrow::array::Array;
+use polars_arrow::array::{Array, PrimitiveArray};
 
 use super::inferred::{inferred_node, DownstreamCall};
 use super::statistics::{Class, Outcome};
@@ -169,29 +169,43 @@ impl SpanTable {
         selected
     }
 
-    /// Reads a frame of [`Self::columns`]; node ids go into `ids`. The columns a node id is
-    /// made of and the others are read on two threads: each half is a few tens of milliseconds
-    /// per million spans, and the machine has a second core.
-    pub(super) fn read(spans: &DataFrame, ids: &mut NodeIds) -> Result<Self> {
-        let (nodes, requests) = std::thread::scope(|scope| {
-            let requests = scope.spawn(|| RequestColumns::read(spans));
-            let nodes = NodeColumns::read(spans, ids);
-            (nodes, requests.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    /// Reads a frame of [`Self::columns`]; node ids go into `ids`. The columns are read on two
+    /// threads, each a few tens of milliseconds per million spans (the machine has a second
+    /// core): the trace rows and services on this one; the other node names, span ids and
+    /// outcomes on the other. Node ids, which need both, come after.
+    pub(super) fn read(mut spans: DataFrame, ids: &mut NodeIds) -> Result<Self> {
+        // Columns whose chunks line up are read chunk by chunk, side by side.
+        spans.align_chunks_par();
+        let spans = &spans;
+        let (trace_columns, other_columns) = std::thread::scope(|scope| {
+            let others = scope.spawn(|| -> Result<_> { Ok((RequestColumns::read(spans)?, NameColumns::read(spans)?)) });
+            let traces = TraceColumns::read(spans);
+            (traces, others.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
         });
-        let (nodes, requests) = (nodes?, requests?);
+        let (traces, (requests, names)) = (trace_columns?, other_columns?);
+        let node = {
+            let columns = NodeParts {
+                kind: &traces.kind,
+                service: &traces.service,
+                origin: &names.origin,
+                account: &names.account,
+            };
+            let names = NodeNames { services: &traces.services, origins: &names.origins, accounts: &names.accounts };
+            node_ids(&columns, &names, &traces.traces, ids)
+        };
         let downstream_nodes =
             requests.downstream_calls.iter().map(|(name, node_type)| ids.id(name, node_type, "")).collect();
         Ok(SpanTable {
-            kind: nodes.kind,
+            kind: traces.kind,
             id: requests.id,
             parent: requests.parent,
-            node: nodes.node,
+            node,
             downstream: requests.downstream,
             downstream_nodes,
             outcome: requests.outcome,
-            traces: nodes.traces,
-            service: nodes.service,
-            services: nodes.services,
+            traces: traces.traces,
+            service: traces.service,
+            services: traces.services,
         })
     }
 
@@ -200,9 +214,9 @@ impl SpanTable {
         self.downstream_nodes.get(self.downstream[row] as usize).copied()
     }
 
-    /// The service name of a row (empty when it has none).
-    pub(super) fn service_name(&self, row: usize) -> &str {
-        self.services.text(self.service[row])
+    /// The name of a service by its id ([`Self::service_id`]).
+    pub(super) fn service_name(&self, service: u32) -> &str {
+        self.services.text(service)
     }
 
     /// The service's id among the distinct services of the table.
@@ -272,8 +286,8 @@ fn kind_code() -> Expr {
 }
 
 fn kinds(codes: &Int32Chunked) -> Vec<Kind> {
+    let codes = codes.downcast_iter().flat_map(|array| array.iter());
     codes
-        .iter()
         .map(|code| match code {
             Some(0) => Kind::Segment,
             Some(1) => Kind::Subsegment,
@@ -325,32 +339,39 @@ impl SpanIds {
     }
 }
 
-/// The columns a node id is made of, read.
-struct NodeColumns {
+/// The columns that group rows into traces, and the services, read.
+struct TraceColumns {
     kind: Vec<Kind>,
     service: Vec<u32>,
     services: Interned,
     traces: TraceRows,
-    node: Vec<u32>,
 }
 
-impl NodeColumns {
-    fn read(spans: &DataFrame, ids: &mut NodeIds) -> Result<Self> {
-        let text = |name: &str| -> Result<&StringChunked> { Ok(spans.column(name)?.str()?) };
+impl TraceColumns {
+    fn read(spans: &DataFrame) -> Result<Self> {
         let kind = kinds(spans.column(KIND_CODE)?.i32()?);
         let mut services = Interned::default();
-        let service = services.column(text(columns::SERVICE)?);
+        let service = services.column(spans.column(columns::SERVICE)?.str()?);
         let runs = TraceRuns::of(spans.column(TRACE_HI)?.u64()?, spans.column(TRACE_LO)?.u64()?);
         let traces = TraceRows::of(&runs, &service);
+        Ok(TraceColumns { kind, service, services, traces })
+    }
+}
+
+/// The other columns a node id is made of, interned.
+struct NameColumns {
+    origin: Vec<u32>,
+    origins: Interned,
+    account: Vec<u32>,
+    accounts: Interned,
+}
+
+impl NameColumns {
+    fn read(spans: &DataFrame) -> Result<Self> {
         let (mut origins, mut accounts) = (Interned::default(), Interned::default());
-        let origin = origins.column(text(columns::ORIGIN)?);
-        let account = accounts.column(text(columns::AWS_ACCOUNT_ID)?);
-        let node = {
-            let columns = NodeParts { kind: &kind, service: &service, origin: &origin, account: &account };
-            let names = NodeNames { services: &services, origins: &origins, accounts: &accounts };
-            node_ids(&columns, &names, &traces, ids)
-        };
-        Ok(NodeColumns { kind, service, services, traces, node })
+        let origin = origins.column(spans.column(columns::ORIGIN)?.str()?);
+        let account = accounts.column(spans.column(columns::AWS_ACCOUNT_ID)?.str()?);
+        Ok(NameColumns { origin, origins, account, accounts })
     }
 }
 
@@ -444,25 +465,29 @@ fn downstream_calls(spans: &DataFrame) -> Result<(Vec<u32>, Vec<NodeName>)> {
     let mut recent: Vec<((&str, i32), u32)> = Vec::with_capacity(RECENT_VALUES);
     let mut nodes = Vec::new();
     let mut targets = Vec::with_capacity(spans.height());
-    for (flags, name) in flags.iter().zip(names.iter()) {
-        let Some(flags) = flags else {
-            targets.push(NOT_A_CALL);
-            continue;
-        };
-        let key = (name.unwrap_or_default(), flags);
-        if let Some((_, index)) = recent.iter().find(|(known, _)| *known == key) {
-            targets.push(*index);
-            continue;
+    // Most rows are no call: their name is not read.
+    for (flags, names) in flags.downcast_iter().zip(names.downcast_iter()) {
+        for row in 0..flags.len() {
+            if !flags.is_valid(row) {
+                targets.push(NOT_A_CALL);
+                continue;
+            }
+            let name = if names.is_valid(row) { names.value(row) } else { "" };
+            let key = (name, flags.value(row));
+            if let Some((_, index)) = recent.iter().find(|(known, _)| *known == key) {
+                targets.push(*index);
+                continue;
+            }
+            let index = *known.entry(key).or_insert_with(|| {
+                nodes.push(inferred_node(&downstream_call(key.0, key.1)));
+                nodes.len() as u32 - 1
+            });
+            if recent.len() == RECENT_VALUES {
+                recent.pop();
+            }
+            recent.insert(0, (key, index));
+            targets.push(index);
         }
-        let index = *known.entry(key).or_insert_with(|| {
-            nodes.push(inferred_node(&downstream_call(key.0, key.1)));
-            nodes.len() as u32 - 1
-        });
-        if recent.len() == RECENT_VALUES {
-            recent.pop();
-        }
-        recent.insert(0, (key, index));
-        targets.push(index);
     }
     Ok((targets, nodes))
 }
@@ -497,21 +522,24 @@ fn class() -> Expr {
 }
 
 /// Every row's [`Outcome`], read from the columns as they lie (per-row copies of four
-/// columns would be 48 bytes a row of fresh memory for each query).
+/// columns would be 48 bytes a row of fresh memory for each query), chunk by chunk.
 fn outcomes(spans: &DataFrame) -> Result<Vec<Outcome>> {
     let times = |name: &str| -> Result<&Int64Chunked> { Ok(spans.column(name)?.i64()?) };
+    let (starts, ends) = (times(columns::START_US)?, times(columns::END_US)?);
     let in_progress = spans.column(columns::IN_PROGRESS)?.bool()?;
     let classes = spans.column(CLASS)?.i32()?;
-    Ok(times(columns::START_US)?
-        .iter()
-        .zip(times(columns::END_US)?.iter())
-        .zip(in_progress.iter())
-        .zip(classes.iter())
-        .map(|(((start_us, end_us), in_progress), class)| {
-            let class = class.and_then(|class| u8::try_from(class).ok());
-            Outcome::new(start_us, end_us, in_progress, class)
-        })
-        .collect())
+    let mut outcomes = Vec::with_capacity(spans.height());
+    let chunks = starts.downcast_iter().zip(ends.downcast_iter());
+    for ((starts, ends), (in_progress, classes)) in chunks.zip(in_progress.downcast_iter().zip(classes.downcast_iter()))
+    {
+        let value = |array: &PrimitiveArray<i64>, row: usize| array.is_valid(row).then(|| array.value(row));
+        outcomes.extend((0..starts.len()).map(|row| {
+            let class = classes.is_valid(row).then(|| classes.value(row)).and_then(|class| u8::try_from(class).ok());
+            let progress = in_progress.is_valid(row).then(|| in_progress.value(row));
+            Outcome::new(value(starts, row), value(ends, row), progress, class)
+        }));
+    }
+    Ok(outcomes)
 }
 
 #[cfg(test)]

@@ -150,6 +150,18 @@ impl Accumulator {
         }
     }
 
+    /// Adds the requests another accumulator holds.
+    pub(crate) fn merge(&mut self, other: &Accumulator) {
+        self.total += other.total;
+        self.faults += other.faults;
+        self.throttles += other.throttles;
+        self.errors += other.errors;
+        self.total_response_us = self.total_response_us.wrapping_add(other.total_response_us);
+        self.response_time.merge(&other.response_time);
+        self.start_us = [self.start_us, other.start_us].into_iter().flatten().min();
+        self.end_us = [self.end_us, other.end_us].into_iter().flatten().max();
+    }
+
     pub(crate) fn finish(self) -> Aggregate {
         Aggregate {
             statistics: Statistics::from_counts(
