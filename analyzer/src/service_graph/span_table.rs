@@ -2,10 +2,10 @@
 //! trace id, the node id, kind, span and parent ids, the inferred downstream a call would go to
 //! and the request's [`Outcome`], plus the rows of each trace together.
 //!
-//! - Tests on strings and flags (kind, namespace, status class, which resources a call names)
-//!   are polars expressions evaluated with the scan ([`SpanTable::columns`]); the strings of
-//!   node names (service, origin, account, call name) are read once, in order, straight from
-//!   the scan's chunks (no rechunk: concatenating string views costs as much as reading them).
+//! - Every column is read once, in order, straight from the scan's chunks (no rechunk:
+//!   concatenating string views costs as much as reading them; the columns' chunks are aligned
+//!   instead, which they mostly are already), on two threads. The tests on strings and flags
+//!   (kind, namespace, status class, which resources a call names) run in those loops.
 //!   Every later step works on integers.
 //! - Rows without a service (independent subsegments not yet attached to a segment) are left
 //!   out of every trace, so no observation, link or trace duration sees them.
@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use polars::prelude::*;
-use polars_arrow::array::{Array, PrimitiveArray};
+use polars_arrow::array::{Array, BooleanArray, PrimitiveArray, Utf8ViewArray};
 
 use super::inferred::{inferred_node, DownstreamCall};
 use super::statistics::{Class, Outcome};
@@ -24,17 +24,13 @@ use crate::error::Result;
 use crate::trace_runs::TraceRuns;
 
 const SEGMENT: &str = "segment";
-/// [`Kind`] as an integer: 0 segment, 1 subsegment, 2 other.
-const KIND_CODE: &str = "kind_code";
-/// For an `aws`/`remote` subsegment not `http.request.traced` (a call to a downstream that may
-/// be inferred), its [`CALL_REMOTE`] and `CALL_HAS_*` bits; null for every other span.
-const CALL_FLAGS: &str = "call_flags";
+/// The bits of an `aws`/`remote` subsegment not `http.request.traced` (a call to a downstream
+/// that may be inferred): `remote`, and which resources it names.
 const CALL_REMOTE: i32 = 1;
 const CALL_HAS_TABLE: i32 = 2;
 const CALL_HAS_QUEUE: i32 = 4;
 const CALL_HAS_RESOURCE: i32 = 8;
 const CALL_HAS_SQL: i32 = 16;
-const CLASS: &str = "class";
 const SUBSEGMENT: &str = "subsegment";
 /// [`SpanTable::downstream`] of a row that is not a call to an inferred downstream.
 const NOT_A_CALL: u32 = u32::MAX;
@@ -157,16 +153,11 @@ pub(super) struct SpanTable {
 }
 
 impl SpanTable {
-    /// What [`Self::read`] reads, computed from [`super::GRAPH_COLUMNS`]: the tests of a span's
-    /// kind, status flags and resources run vectorised in polars, so that only the strings of
-    /// node names are left to read row by row.
+    /// What [`Self::read`] reads: [`super::GRAPH_COLUMNS`] as they lie. The tests of a span's
+    /// kind, status flags and resources run in the loops that read the rows: as polars
+    /// expressions over a collected frame they cost a third as much again as the whole read.
     pub(super) fn columns() -> Vec<Expr> {
-        let read_as_they_lie = [TRACE_HI, TRACE_LO, columns::ID, columns::PARENT_ID, columns::SERVICE, columns::ORIGIN]
-            .into_iter()
-            .chain([columns::AWS_ACCOUNT_ID, columns::NAME, columns::START_US, columns::END_US, columns::IN_PROGRESS]);
-        let mut selected: Vec<Expr> = read_as_they_lie.map(col).collect();
-        selected.extend([kind_code(), call_flags(), class()]);
-        selected
+        super::GRAPH_COLUMNS.into_iter().map(col).collect()
     }
 
     /// Reads a frame of [`Self::columns`]; node ids go into `ids`. The columns are read on two
@@ -273,43 +264,48 @@ impl TraceRows {
     }
 }
 
-/// `kind` → [`KIND_CODE`].
-fn kind_code() -> Expr {
-    let kind = col(columns::KIND);
-    when(kind.clone().eq(lit(SEGMENT)))
-        .then(lit(0i32))
-        .when(kind.eq(lit(SUBSEGMENT)))
-        .then(lit(1i32))
-        .otherwise(lit(2i32))
-        .cast(DataType::Int32)
-        .alias(KIND_CODE)
+fn kinds(kinds: &StringChunked) -> Vec<Kind> {
+    let kinds = kinds.downcast_iter().flat_map(|array| array.iter());
+    kinds.map(kind).collect()
 }
 
-fn kinds(codes: &Int32Chunked) -> Vec<Kind> {
-    let codes = codes.downcast_iter().flat_map(|array| array.iter());
-    codes
-        .map(|code| match code {
-            Some(0) => Kind::Segment,
-            Some(1) => Kind::Subsegment,
-            _ => Kind::Other,
-        })
-        .collect()
+fn kind(kind: Option<&str>) -> Kind {
+    match kind {
+        Some(SEGMENT) => Kind::Segment,
+        Some(SUBSEGMENT) => Kind::Subsegment,
+        _ => Kind::Other,
+    }
 }
 
-/// The [`CALL_FLAGS`] column.
-fn call_flags() -> Expr {
-    let namespace_is = |namespace: &str| col(columns::NAMESPACE).eq(lit(namespace));
-    let is_call = col(columns::KIND)
-        .eq(lit(SUBSEGMENT))
-        .and(namespace_is("aws").or(namespace_is("remote")))
-        .and(col(columns::TRACED).not());
-    let bit = |set: Expr, bit: i32| when(set).then(lit(bit)).otherwise(lit(0i32));
-    let flags = bit(namespace_is("remote"), CALL_REMOTE)
-        + bit(col(columns::AWS_TABLE).is_not_null(), CALL_HAS_TABLE)
-        + bit(col(columns::AWS_QUEUE).is_not_null(), CALL_HAS_QUEUE)
-        + bit(col(columns::AWS_RESOURCE).is_not_null(), CALL_HAS_RESOURCE)
-        + bit(col(columns::SQL_URL).is_not_null(), CALL_HAS_SQL);
-    when(is_call).then(flags).otherwise(lit(NULL)).cast(DataType::Int32).alias(CALL_FLAGS)
+/// One chunk of the columns that say whether a span calls a downstream that may be inferred.
+struct CallColumns<'a> {
+    kind: &'a Utf8ViewArray,
+    namespace: &'a Utf8ViewArray,
+    traced: &'a BooleanArray,
+    name: &'a Utf8ViewArray,
+    /// `aws.table_name`, `aws.queue_url`, `aws.resource`, `sql.url`: which the call names.
+    resources: [&'a Utf8ViewArray; 4],
+}
+
+impl<'a> CallColumns<'a> {
+    /// An `aws`/`remote` subsegment not `http.request.traced` (each known): its name and
+    /// `CALL_*` bits.
+    fn call(&self, row: usize) -> Option<(&'a str, i32)> {
+        let value = |array: &'a Utf8ViewArray| array.is_valid(row).then(|| array.value(row));
+        let remote = match value(self.namespace)? {
+            "aws" => false,
+            "remote" => true,
+            _ => return None,
+        };
+        let untraced = self.traced.is_valid(row) && !self.traced.value(row);
+        if !untraced || kind(value(self.kind)) != Kind::Subsegment {
+            return None;
+        }
+        let bits = [CALL_HAS_TABLE, CALL_HAS_QUEUE, CALL_HAS_RESOURCE, CALL_HAS_SQL];
+        let named = bits.into_iter().zip(self.resources).filter(|(_, column)| column.is_valid(row));
+        let flags = named.fold(if remote { CALL_REMOTE } else { 0 }, |flags, (bit, _)| flags | bit);
+        Some((value(self.name).unwrap_or_default(), flags))
+    }
 }
 
 /// A span id column (id or parent id), row by row: the values and, apart, whether each is
@@ -349,7 +345,7 @@ struct TraceColumns {
 
 impl TraceColumns {
     fn read(spans: &DataFrame) -> Result<Self> {
-        let kind = kinds(spans.column(KIND_CODE)?.i32()?);
+        let kind = kinds(spans.column(columns::KIND)?.str()?);
         let mut services = Interned::default();
         let service = services.column(spans.column(columns::SERVICE)?.str()?);
         let runs = TraceRuns::of(spans.column(TRACE_HI)?.u64()?, spans.column(TRACE_LO)?.u64()?);
@@ -459,21 +455,29 @@ impl RequestColumns {
 /// calls (an index into the returned names); the naming rule runs once per distinct call, and
 /// the last few distinct calls are compared before hashing.
 fn downstream_calls(spans: &DataFrame) -> Result<(Vec<u32>, Vec<NodeName>)> {
-    let flags = spans.column(CALL_FLAGS)?.i32()?;
-    let names = spans.column(columns::NAME)?.str()?;
+    let text = |name: &str| -> Result<Vec<&Utf8ViewArray>> { Ok(spans.column(name)?.str()?.downcast_iter().collect()) };
+    let (kinds, namespaces, names) = (text(columns::KIND)?, text(columns::NAMESPACE)?, text(columns::NAME)?);
+    let traced: Vec<&BooleanArray> = spans.column(columns::TRACED)?.bool()?.downcast_iter().collect();
+    let resources = [columns::AWS_TABLE, columns::AWS_QUEUE, columns::AWS_RESOURCE, columns::SQL_URL].map(text);
+    let [tables, queues, resources, sql_urls] = resources;
+    let (tables, queues, resources, sql_urls) = (tables?, queues?, resources?, sql_urls?);
     let mut known: PlHashMap<(&str, i32), u32> = PlHashMap::new();
     let mut recent: Vec<((&str, i32), u32)> = Vec::with_capacity(RECENT_VALUES);
     let mut nodes = Vec::new();
     let mut targets = Vec::with_capacity(spans.height());
-    // Most rows are no call: their name is not read.
-    for (flags, names) in flags.downcast_iter().zip(names.downcast_iter()) {
-        for row in 0..flags.len() {
-            if !flags.is_valid(row) {
+    for chunk in 0..kinds.len() {
+        let columns = CallColumns {
+            kind: kinds[chunk],
+            namespace: namespaces[chunk],
+            traced: traced[chunk],
+            name: names[chunk],
+            resources: [tables[chunk], queues[chunk], resources[chunk], sql_urls[chunk]],
+        };
+        for row in 0..columns.kind.len() {
+            let Some(key) = columns.call(row) else {
                 targets.push(NOT_A_CALL);
                 continue;
-            }
-            let name = if names.is_valid(row) { names.value(row) } else { "" };
-            let key = (name, flags.value(row));
+            };
             if let Some((_, index)) = recent.iter().find(|(known, _)| *known == key) {
                 targets.push(*index);
                 continue;
@@ -506,37 +510,35 @@ fn downstream_call(name: &str, flags: i32) -> DownstreamCall<'_> {
 /// A node's (name, type).
 type NodeName = (String, String);
 
-/// Each request's [`Class`], from its status flags.
-fn class() -> Expr {
-    let (fault, throttle, error) = (col(columns::FAULT), col(columns::THROTTLE), col(columns::ERROR));
-    // `Int32`: this build of polars has no `UInt8`.
-    when(fault.clone())
-        .then(lit(Class::Fault as i32))
-        .when(throttle.clone().and(fault.clone().not()))
-        .then(lit(Class::Throttle as i32))
-        .when(error.and(throttle.not()).and(fault.not()))
-        .then(lit(Class::Error as i32))
-        .otherwise(lit(Class::Ok as i32))
-        .cast(DataType::Int32)
-        .alias(CLASS)
+/// A request's [`Class`] from its status flags: a flag decides only when it is known, as do
+/// the flags of the classes before it.
+fn class(fault: Option<bool>, throttle: Option<bool>, error: Option<bool>) -> Class {
+    match (fault, throttle, error) {
+        (Some(true), _, _) => Class::Fault,
+        (Some(false), Some(true), _) => Class::Throttle,
+        (Some(false), Some(false), Some(true)) => Class::Error,
+        _ => Class::Ok,
+    }
 }
 
 /// Every row's [`Outcome`], read from the columns as they lie (per-row copies of four
 /// columns would be 48 bytes a row of fresh memory for each query), chunk by chunk.
 fn outcomes(spans: &DataFrame) -> Result<Vec<Outcome>> {
-    let times = |name: &str| -> Result<&Int64Chunked> { Ok(spans.column(name)?.i64()?) };
-    let (starts, ends) = (times(columns::START_US)?, times(columns::END_US)?);
-    let in_progress = spans.column(columns::IN_PROGRESS)?.bool()?;
-    let classes = spans.column(CLASS)?.i32()?;
+    let times =
+        |name: &str| -> Result<Vec<&PrimitiveArray<i64>>> { Ok(spans.column(name)?.i64()?.downcast_iter().collect()) };
+    let flags =
+        |name: &str| -> Result<Vec<&BooleanArray>> { Ok(spans.column(name)?.bool()?.downcast_iter().collect()) };
+    let (starts, ends, in_progress) =
+        (times(columns::START_US)?, times(columns::END_US)?, flags(columns::IN_PROGRESS)?);
+    let (faults, throttles, errors) = (flags(columns::FAULT)?, flags(columns::THROTTLE)?, flags(columns::ERROR)?);
     let mut outcomes = Vec::with_capacity(spans.height());
-    let chunks = starts.downcast_iter().zip(ends.downcast_iter());
-    for ((starts, ends), (in_progress, classes)) in chunks.zip(in_progress.downcast_iter().zip(classes.downcast_iter()))
-    {
-        let value = |array: &PrimitiveArray<i64>, row: usize| array.is_valid(row).then(|| array.value(row));
-        outcomes.extend((0..starts.len()).map(|row| {
-            let class = classes.is_valid(row).then(|| classes.value(row)).and_then(|class| u8::try_from(class).ok());
-            let progress = in_progress.is_valid(row).then(|| in_progress.value(row));
-            Outcome::new(value(starts, row), value(ends, row), progress, class)
+    for chunk in 0..starts.len() {
+        let time = |array: &PrimitiveArray<i64>, row: usize| array.is_valid(row).then(|| array.value(row));
+        let flag = |array: &BooleanArray, row: usize| array.is_valid(row).then(|| array.value(row));
+        outcomes.extend((0..starts[chunk].len()).map(|row| {
+            let class = class(flag(faults[chunk], row), flag(throttles[chunk], row), flag(errors[chunk], row));
+            let (start, end) = (time(starts[chunk], row), time(ends[chunk], row));
+            Outcome::new(start, end, flag(in_progress[chunk], row), Some(class as u8))
         }));
     }
     Ok(outcomes)
