@@ -12,6 +12,7 @@
 
 use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use polars::prelude::*;
+use polars_arrow::array::{Array, BooleanArray, PrimitiveArray, Utf8ViewArray};
 
 use crate::error::Result;
 use crate::trace_frame::TimeRangeType;
@@ -27,16 +28,14 @@ const ROOT_COLUMNS: &[&str] =
 #[derive(Debug, Clone)]
 struct Trace {
     first_row: IdxSize,
-    /// The root segment so far, [`NO_ROW`] until a segment is seen.
-    root_row: IdxSize,
+    /// The root segment so far (row and key), none until a segment is seen.
+    root: Option<(IdxSize, RootKey)>,
     start_us: Option<i64>,
     end_us: Option<i64>,
     matched_us: Option<i64>,
     spans: IdxSize,
     partial: bool,
 }
-
-const NO_ROW: IdxSize = IdxSize::MAX;
 
 /// Ordering of root candidates: a segment without a parent first, then the earliest, then the
 /// smallest id (nulls first, as polars sorts them).
@@ -89,7 +88,7 @@ pub(crate) fn trace_aggregates(
             .into_column(),
         IdxCa::from_vec("spans".into(), selected.iter().map(|trace| trace.spans).collect()).into_column(),
     ])?;
-    let roots: IdxCa = selected.iter().map(|trace| Some(trace.root_row).filter(|row| *row != NO_ROW)).collect();
+    let roots: IdxCa = selected.iter().map(|trace| trace.root.map(|(row, _)| row)).collect();
     for name in ROOT_COLUMNS.iter().chain(http) {
         let values = spans.column(name)?.as_materialized_series().take(&roots)?;
         frame.with_column(values.with_name(format!("root_{name}").into()).into_column())?;
@@ -97,69 +96,110 @@ pub(crate) fn trace_aggregates(
     Ok(frame)
 }
 
-/// Every trace of `spans`, in order of first row.
+/// Every trace of `spans`, in order of first row. The columns are read where they lie, chunk
+/// by chunk (a copy into one chunk each cost as much as the fold): the runs cover the rows in
+/// order, and the root candidate's key is kept with its trace, so no row is read twice.
 fn fold_traces(spans: &DataFrame, from_us: i64, to_us: i64) -> Result<Vec<Trace>> {
     let runs = TraceRuns::of(spans.column(TRACE_HI)?.u64()?, spans.column(TRACE_LO)?.u64()?);
-    let (ids, parents) =
-        (spans.column(columns::ID)?.u64()?.rechunk(), spans.column(columns::PARENT_ID)?.u64()?.rechunk());
-    let (starts, ends) =
-        (spans.column(columns::START_US)?.i64()?.rechunk(), spans.column(columns::END_US)?.i64()?.rechunk());
-    let (ids, parents, starts, ends) = (Values::of(&ids), Values::of(&parents), Values::of(&starts), Values::of(&ends));
-    let kinds = spans.column(columns::KIND)?.str()?;
-    let in_progress = spans.column(columns::IN_PROGRESS)?.bool()?;
-    // Runs cover the rows in order, so one pass of these iterators follows them.
-    let mut flags = kinds.iter().zip(in_progress.iter());
+    let aligned = match spans.should_rechunk() {
+        true => std::borrow::Cow::Owned(spans.clone().align_chunks_par().clone()),
+        false => std::borrow::Cow::Borrowed(spans),
+    };
+    let chunks = FoldChunks::of(&aligned)?;
+    let (mut chunk, mut chunk_start) = (0, 0usize);
     let mut traces: Vec<Trace> = Vec::with_capacity(runs.traces());
-    let root_key = |row: usize| -> RootKey { (parents.get(row).is_some(), starts.get(row), ids.get(row)) };
     for (rows, id) in runs.iter() {
         // Ids are numbered by first appearance: a new trace's first run has the next id.
         if id as usize == traces.len() {
             traces.push(Trace::new(rows.start as IdxSize));
         }
         let trace = &mut traces[id as usize];
-        for (row, (kind, progress)) in rows.zip(&mut flags) {
-            let start = starts.get(row);
+        for row in rows {
+            while row >= chunk_start.saturating_add(chunks.len(chunk)) {
+                (chunk_start, chunk) = (chunk_start + chunks.len(chunk), chunk + 1);
+            }
+            let span = chunks.span(chunk, row - chunk_start);
             trace.spans += 1;
-            trace.start_us = min_some(trace.start_us, start);
+            trace.start_us = min_some(trace.start_us, span.start_us);
             // An open span counts up to its start.
-            trace.end_us = max_some(trace.end_us, ends.get(row).or(start));
-            trace.partial |= progress.unwrap_or(false);
-            if let Some(start) = start.filter(|start| *start >= from_us && *start < to_us) {
+            trace.end_us = max_some(trace.end_us, span.end_us.or(span.start_us));
+            trace.partial |= span.in_progress.unwrap_or(false);
+            if let Some(start) = span.start_us.filter(|start| *start >= from_us && *start < to_us) {
                 trace.matched_us = min_some(trace.matched_us, Some(start));
             }
-            if kind == Some(SEGMENT) && (trace.root_row == NO_ROW || root_key(row) < root_key(trace.root_row as usize))
-            {
-                trace.root_row = row as IdxSize;
+            if span.segment {
+                let key: RootKey = (span.parent.is_some(), span.start_us, span.id);
+                if trace.root.is_none_or(|(_, root_key)| key < root_key) {
+                    trace.root = Some((row as IdxSize, key));
+                }
             }
         }
     }
     Ok(traces)
 }
 
-/// A numeric column of one chunk, read in place (no copy of the values).
-struct Values<'a, T: PolarsNumericType> {
-    values: &'a [T::Native],
-    validity: Option<&'a polars_arrow::bitmap::Bitmap>,
+/// The columns [`fold_traces`] reads, by chunk (the frame's chunks aligned).
+struct FoldChunks<'a> {
+    ids: Vec<&'a PrimitiveArray<u64>>,
+    parents: Vec<&'a PrimitiveArray<u64>>,
+    starts: Vec<&'a PrimitiveArray<i64>>,
+    ends: Vec<&'a PrimitiveArray<i64>>,
+    kinds: Vec<&'a Utf8ViewArray>,
+    in_progress: Vec<&'a BooleanArray>,
 }
 
-impl<'a, T: PolarsNumericType> Values<'a, T> {
-    /// `column` must be one chunk (rechunked); an empty column has none.
-    fn of(column: &'a ChunkedArray<T>) -> Self {
-        match column.downcast_iter().next() {
-            Some(array) => Values { values: array.values().as_slice(), validity: array.validity() },
-            None => Values { values: &[], validity: None },
-        }
+/// What [`fold_traces`] reads of one span.
+struct FoldSpan {
+    id: Option<u64>,
+    parent: Option<u64>,
+    start_us: Option<i64>,
+    end_us: Option<i64>,
+    segment: bool,
+    in_progress: Option<bool>,
+}
+
+impl<'a> FoldChunks<'a> {
+    fn of(spans: &'a DataFrame) -> Result<Self> {
+        let ids = |name: &str| -> Result<Vec<&'a PrimitiveArray<u64>>> {
+            Ok(spans.column(name)?.u64()?.downcast_iter().collect())
+        };
+        let times = |name: &str| -> Result<Vec<&'a PrimitiveArray<i64>>> {
+            Ok(spans.column(name)?.i64()?.downcast_iter().collect())
+        };
+        Ok(FoldChunks {
+            ids: ids(columns::ID)?,
+            parents: ids(columns::PARENT_ID)?,
+            starts: times(columns::START_US)?,
+            ends: times(columns::END_US)?,
+            kinds: spans.column(columns::KIND)?.str()?.downcast_iter().collect(),
+            in_progress: spans.column(columns::IN_PROGRESS)?.bool()?.downcast_iter().collect(),
+        })
     }
 
-    fn get(&self, row: usize) -> Option<T::Native> {
-        let valid = self.validity.is_none_or(|validity| validity.get_bit(row));
-        valid.then(|| self.values[row])
+    /// Rows in a chunk; past the last, unbounded (the runs end with the rows).
+    fn len(&self, chunk: usize) -> usize {
+        self.ids.get(chunk).map_or(usize::MAX, |array| array.len())
+    }
+
+    fn span(&self, chunk: usize, row: usize) -> FoldSpan {
+        fn value<T: polars_arrow::types::NativeType>(array: &PrimitiveArray<T>, row: usize) -> Option<T> {
+            array.is_valid(row).then(|| array.value(row))
+        }
+        let (kind, in_progress) = (self.kinds[chunk], self.in_progress[chunk]);
+        FoldSpan {
+            id: value(self.ids[chunk], row),
+            parent: value(self.parents[chunk], row),
+            start_us: value(self.starts[chunk], row),
+            end_us: value(self.ends[chunk], row),
+            segment: kind.is_valid(row) && kind.value(row) == SEGMENT,
+            in_progress: in_progress.is_valid(row).then(|| in_progress.value(row)),
+        }
     }
 }
 
 impl Trace {
     fn new(first_row: IdxSize) -> Trace {
-        Trace { first_row, root_row: NO_ROW, start_us: None, end_us: None, matched_us: None, spans: 0, partial: false }
+        Trace { first_row, root: None, start_us: None, end_us: None, matched_us: None, spans: 0, partial: false }
     }
 }
 

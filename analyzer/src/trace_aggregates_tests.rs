@@ -98,3 +98,24 @@ fn trace_id_ranges_select_by_trace_start_and_event_ranges_by_any_span() {
     assert_eq!(by_event.keys().copied().collect::<Vec<_>>(), [1, 2]);
     assert_eq!(by_event[&1], (Some(50), Some(400), Some(250), 2, false, Some(1)));
 }
+
+#[test]
+fn a_frame_in_several_chunks_folds_as_in_one() {
+    let rows = [
+        (1, 30, Some(9), "segment", 100, Some(150), false, false),
+        (1, 20, None, "segment", 120, Some(200), false, true),
+        (2, 5, None, "segment", 100, Some(110), false, false),
+        (1, 10, None, "segment", 120, Some(190), true, false),
+        (1, 40, Some(10), "subsegment", 90, Some(300), false, true),
+        (3, 4, None, "segment", 10, None, false, false),
+    ];
+    let whole = folded(&trace_aggregates(&spans(&rows), 0, 1_000, TimeRangeType::TraceId, &[]).unwrap());
+    // Chunks of 2, 1 and 3 rows; trace 1's rows lie in all three.
+    let mut chunked = spans(&rows[..2]);
+    chunked.vstack_mut(&spans(&rows[2..3])).unwrap();
+    chunked.vstack_mut(&spans(&rows[3..])).unwrap();
+    assert_eq!(chunked.column(TRACE_HI).unwrap().n_chunks(), 3, "the test needs a frame in three chunks");
+    let in_chunks = folded(&trace_aggregates(&chunked, 0, 1_000, TimeRangeType::TraceId, &[]).unwrap());
+    assert_eq!(in_chunks, whole);
+    assert_eq!(in_chunks[&1], (Some(90), Some(300), Some(90), 4, true, Some(10)));
+}
