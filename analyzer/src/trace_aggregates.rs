@@ -61,12 +61,11 @@ pub(crate) fn trace_aggregates(
         .collect();
     let end_us: Int64Chunked = selected.iter().map(|trace| trace.end_us).collect();
     let first_rows = IdxCa::from_vec("first_row".into(), selected.iter().map(|trace| trace.first_row).collect());
-    let key = |name: &str| -> Result<Column> {
-        Ok(spans.column(name)?.as_materialized_series().take(&first_rows)?.into_column())
-    };
+    // Gathered a column per thread: over a scan's many chunks, a gather costs as much as the fold.
+    let keys = spans.select([TRACE_HI, TRACE_LO])?.take(&first_rows)?;
     let mut frame = DataFrame::new_infer_height(vec![
-        key(TRACE_HI)?,
-        key(TRACE_LO)?,
+        keys.column(TRACE_HI)?.clone(),
+        keys.column(TRACE_LO)?.clone(),
         selected
             .iter()
             .map(|trace| trace.start_us)
@@ -89,9 +88,24 @@ pub(crate) fn trace_aggregates(
         IdxCa::from_vec("spans".into(), selected.iter().map(|trace| trace.spans).collect()).into_column(),
     ])?;
     let roots: IdxCa = selected.iter().map(|trace| trace.root.map(|(row, _)| row)).collect();
+    // The root's start and id are in its key; the other values are gathered.
+    let root_keys = || selected.iter().map(|trace| trace.root.map(|(_, key)| key));
+    let root_starts: Int64Chunked = root_keys().map(|key| key.and_then(|(_, start, _)| start)).collect();
+    let root_ids: UInt64Chunked = root_keys().map(|key| key.and_then(|(_, _, id)| id)).collect();
+    let gathered: Vec<&str> = ROOT_COLUMNS
+        .iter()
+        .chain(http)
+        .copied()
+        .filter(|name| ![columns::START_US, columns::ID].contains(name))
+        .collect();
+    let gathered = spans.select(gathered)?.take(&roots)?;
     for name in ROOT_COLUMNS.iter().chain(http) {
-        let values = spans.column(name)?.as_materialized_series().take(&roots)?;
-        frame.with_column(values.with_name(format!("root_{name}").into()).into_column())?;
+        let values = match *name {
+            columns::START_US => root_starts.clone().into_column(),
+            columns::ID => root_ids.clone().into_column(),
+            name => gathered.column(name)?.clone(),
+        };
+        frame.with_column(values.with_name(format!("root_{name}").into()))?;
     }
     Ok(frame)
 }

@@ -24,17 +24,18 @@ impl TraceRuns {
     /// The runs of two trace-id columns of the same length.
     pub(crate) fn of(his: &UInt64Chunked, los: &UInt64Chunked) -> Self {
         let (keys, starts) = runs(his, los);
-        let mut order: Vec<u32> = (0..keys.len() as u32).collect();
-        // By trace, then by run: the first run of each trace leads its group.
-        order.sort_unstable_by_key(|run| (keys[*run as usize], *run));
-        let mut leader = vec![0u32; keys.len()];
-        for (position, run) in order.iter().enumerate() {
-            let same_trace = position > 0 && keys[order[position - 1] as usize] == keys[*run as usize];
-            leader[*run as usize] = if same_trace { leader[order[position - 1] as usize] } else { *run };
+        // By trace, then by run: the first run of each trace leads its group. The keys are
+        // sorted with their runs, not through the runs' indices (a random read per comparison).
+        let mut order: Vec<(TraceKey, u32)> = keys.into_iter().zip(0..).collect();
+        order.sort_unstable();
+        let mut leader = vec![0u32; order.len()];
+        for (position, (key, run)) in order.iter().enumerate() {
+            let same_trace = position > 0 && order[position - 1].0 == *key;
+            leader[*run as usize] = if same_trace { leader[order[position - 1].1 as usize] } else { *run };
         }
-        let mut ids = vec![0u32; keys.len()];
+        let mut ids = vec![0u32; order.len()];
         let mut traces = 0;
-        for run in 0..keys.len() {
+        for run in 0..order.len() {
             ids[run] = if leader[run] as usize == run {
                 traces += 1;
                 traces - 1
