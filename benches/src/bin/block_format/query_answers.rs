@@ -9,8 +9,8 @@ use std::process::Command;
 
 use anyhow::{ensure, Context};
 use fluoro_analyzer::{
-    collect_spans, load_spans, slack_window, trace_frame, CompiledFilter, MatchFrames, ServiceGraph, Statistics,
-    TimeRangeType, TRACE_SLACK_US,
+    load_spans, slack_window, trace_frame, CompiledFilter, MatchFrames, ServiceGraph, Statistics, TimeRangeType,
+    TRACE_SLACK_US,
 };
 use fluoro_store::Store;
 use polars::prelude::IntoLazy;
@@ -68,7 +68,8 @@ fn edge_counts(graph: &ServiceGraph) -> EdgeCounts {
 /// compiled filter (`trace_summaries` without sorting and summarizing a page).
 pub(crate) fn matching_traces(store: &Store, plan: &CompiledFilter, window: (i64, i64)) -> anyhow::Result<usize> {
     let (from_us, to_us) = slack_window(window.0, window.1);
-    let spans = collect_spans(load_spans(store, from_us, to_us, &plan.span_columns())?)?;
+    // As `window_traces` reads them: not rechunked (`MatchFrames` does when a filter tests spans).
+    let spans = load_spans(store, from_us, to_us, &plan.span_columns())?.collect()?;
     let candidates = trace_frame(spans.clone().lazy(), window.0, window.1, TimeRangeType::TraceId)?.collect()?;
     Ok(plan.apply(&MatchFrames::new(spans), candidates)?.height())
 }
