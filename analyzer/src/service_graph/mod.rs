@@ -27,6 +27,7 @@ use crate::spans::{load_spans, load_spans_matching};
 use crate::trace_set::TraceIdSet;
 use fluoro_store::columns::TRACE_HI;
 use observations::{observe, EdgeObservation, NodeObservation, Observations, CLIENT_TYPE};
+use span_table::joined;
 use statistics::{Accumulator, Aggregate};
 
 pub(crate) use inferred::{inferred_node, DownstreamCall};
@@ -251,7 +252,7 @@ fn tallies(observations: &Observations) -> Tallies {
     let (mut first, second) = std::thread::scope(|scope| {
         let second = scope.spawn(|| Tallies::of(second_nodes, second_edges, observations));
         let first = Tallies::of(first_nodes, first_edges, observations);
-        (first, second.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        (first, joined(second))
     });
     first.merge(second);
     first

@@ -19,7 +19,7 @@
 use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use polars::prelude::*;
 
-use super::span_table::{Kind, NodeIds, SpanTable};
+use super::span_table::{joined, Kind, NodeIds, SpanTable};
 use super::statistics::Outcome;
 use crate::error::Result;
 
@@ -116,7 +116,7 @@ pub(crate) fn observe(spans: LazyFrame) -> Result<Observations> {
     let (mut first, second) = std::thread::scope(|scope| {
         let second = scope.spawn(|| Observer::new(table_ref, &clients).walk(traces / 2..traces));
         let first = Observer::new(table_ref, &clients).walk(0..traces / 2);
-        (first, second.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        (first, joined(second))
     });
     first.append(second);
     Ok(Observations {

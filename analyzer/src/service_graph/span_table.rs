@@ -160,21 +160,19 @@ impl SpanTable {
         super::GRAPH_COLUMNS.into_iter().map(col).collect()
     }
 
-    /// Reads a frame of [`Self::columns`]; node ids go into `ids`. The columns are read on two
-    /// threads, each a few tens of milliseconds per million spans (the machine has a second
-    /// core): the trace rows and services on this one; the other node names, span ids and
-    /// outcomes on the other. Node ids, which need both, come after.
+    /// Reads a frame of [`Self::columns`]; node ids go into `ids`. The columns are read on
+    /// three threads, each a few tens of milliseconds per million spans, that the machine's two
+    /// cores share: the trace rows and services here, then the node ids, once the other node
+    /// names are read on the second thread; the span ids and outcomes on the third.
     pub(super) fn read(mut spans: DataFrame, ids: &mut NodeIds) -> Result<Self> {
         // Columns whose chunks line up are read chunk by chunk, side by side.
         spans.align_chunks_par();
         let spans = &spans;
-        let (trace_columns, other_columns) = std::thread::scope(|scope| {
-            let others = scope.spawn(|| -> Result<_> { Ok((RequestColumns::read(spans)?, NameColumns::read(spans)?)) });
-            let traces = TraceColumns::read(spans);
-            (traces, others.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-        });
-        let (traces, (requests, names)) = (trace_columns?, other_columns?);
-        let node = {
+        let (traces, node, requests) = std::thread::scope(|scope| -> Result<_> {
+            let requests = scope.spawn(|| RequestColumns::read(spans));
+            let names = scope.spawn(|| NameColumns::read(spans));
+            let traces = TraceColumns::read(spans)?;
+            let names: NameColumns = joined(names)?;
             let columns = NodeParts {
                 kind: &traces.kind,
                 service: &traces.service,
@@ -182,8 +180,9 @@ impl SpanTable {
                 account: &names.account,
             };
             let names = NodeNames { services: &traces.services, origins: &names.origins, accounts: &names.accounts };
-            node_ids(&columns, &names, &traces.traces, ids)
-        };
+            let node = node_ids(&columns, &names, &traces.traces, ids);
+            Ok((traces, node, joined(requests)?))
+        })?;
         let downstream_nodes =
             requests.downstream_calls.iter().map(|(name, node_type)| ids.id(name, node_type, "")).collect();
         Ok(SpanTable {
@@ -218,6 +217,11 @@ impl SpanTable {
     pub(super) fn service_count(&self) -> usize {
         self.services.strings.len()
     }
+}
+
+/// What a scoped thread returned; its panic goes on in this thread.
+pub(super) fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// The rows with a service, grouped by trace, in row order within each.
