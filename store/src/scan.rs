@@ -125,25 +125,23 @@ fn rows_of_traces(spans: &DataFrame, traces: &HashSet<TraceId>) -> Result<Vec<Id
     };
     // Hashed as halves with polars' fast hasher: a lookup per run is most of the time spent.
     let traces: PlHashSet<(u64, u64)> = traces.iter().map(|trace| trace.halves()).collect();
-    let mut last: Option<((u64, u64), bool)> = None;
-    let mut under_trace = |hi: u64, lo: u64| match last {
-        Some((known, under)) if known == (hi, lo) => under,
-        _ => {
-            let under = traces.contains(&(hi, lo));
-            last = Some(((hi, lo), under));
-            under
-        }
-    };
     let mut rows = Vec::new();
     let mut first_row: IdxSize = 0;
     for (his, los) in his.downcast_iter().zip(los.downcast_iter()) {
-        let values = his.values().iter().zip(los.values().iter());
+        let (hi_values, lo_values) = (his.values().as_slice(), los.values().as_slice());
         // A null half (never written in practice) names no trace.
-        let under = (first_row..)
-            .zip(values)
-            .enumerate()
-            .filter(|(index, (_, (hi, lo)))| his.is_valid(*index) && los.is_valid(*index) && under_trace(**hi, **lo));
-        rows.extend(under.map(|(_, (row, _))| row));
+        let nulls = his.null_count() + los.null_count() > 0;
+        let (mut last, mut under) = (None, false);
+        for row in 0..hi_values.len() {
+            let trace = (hi_values[row], lo_values[row]);
+            if last != Some(trace) || nulls {
+                last = Some(trace);
+                under = (!nulls || his.is_valid(row) && los.is_valid(row)) && traces.contains(&trace);
+            }
+            if under {
+                rows.push(first_row + row as IdxSize);
+            }
+        }
         first_row += his.len() as IdxSize;
     }
     Ok(rows)
