@@ -15,6 +15,7 @@
 //! | `spans` | [`load_spans`]: the store's scan (one version per span) every analysis starts from, of the columns it names |
 //! | `trace_frame` | [`trace_frame`]: one row per trace of a window — what filters, groups, comparison and latency stand on |
 //! | `trace_runs` | dense trace ids of a scan's rows, from the runs of each trace's rows (the trace frame and the service graph) |
+//! | `threads` | passes over a window's rows split over the two cores with scoped threads |
 //! | `groups` | [`Groups`]: X-Ray groups — the registry, its rules and `groups.json`; the [`GroupResolver`] for `group.name` |
 //! | `histogram` | [`LatencyHistogram`] (hdrhistogram, mergeable: nodes and edges), [`SortedDurations`] (exact, values in memory) |
 //! | `filter_latency` | [`filter_latency`]: a filter's response-time and duration percentiles and distribution |
@@ -80,6 +81,7 @@ mod span_record;
 mod spans;
 mod store_metrics;
 mod summary;
+mod threads;
 mod time_series;
 mod trace_aggregates;
 mod trace_frame;

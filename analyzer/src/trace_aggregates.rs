@@ -15,6 +15,7 @@ use polars::prelude::*;
 use polars_arrow::array::{Array, BooleanArray, PrimitiveArray, Utf8ViewArray};
 
 use crate::error::Result;
+use crate::threads::joined;
 use crate::trace_frame::TimeRangeType;
 use crate::trace_runs::TraceRuns;
 
@@ -112,7 +113,9 @@ pub(crate) fn trace_aggregates(
 
 /// Every trace of `spans`, in order of first row. The columns are read where they lie, chunk
 /// by chunk (a copy into one chunk each cost as much as the fold): the runs cover the rows in
-/// order, and the root candidate's key is kept with its trace, so no row is read twice.
+/// order, and the root candidate's key is kept with its trace, so no row is read twice. The
+/// two halves of the runs are folded on two threads: ids are numbered by first appearance, so
+/// the second half's traces are new but for the few that also have runs in the first half.
 fn fold_traces(spans: &DataFrame, from_us: i64, to_us: i64) -> Result<Vec<Trace>> {
     let runs = TraceRuns::of(spans.column(TRACE_HI)?.u64()?, spans.column(TRACE_LO)?.u64()?);
     let aligned = match spans.should_rechunk() {
@@ -120,36 +123,48 @@ fn fold_traces(spans: &DataFrame, from_us: i64, to_us: i64) -> Result<Vec<Trace>
         false => std::borrow::Cow::Borrowed(spans),
     };
     let chunks = FoldChunks::of(&aligned)?;
+    let (middle, range) = (runs.len() / 2, (from_us, to_us));
+    let first_of_second = runs.traces_in_first(middle);
+    let (mut traces, (later, earlier)) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| fold_runs(&chunks, runs.iter_runs(middle..runs.len()), first_of_second, range));
+        let (first, _) = fold_runs(&chunks, runs.iter_runs(0..middle), 0, range);
+        (first, joined(second))
+    });
+    for (id, trace) in earlier {
+        traces[id as usize].merge(trace);
+    }
+    traces.extend(later);
+    Ok(traces)
+}
+
+/// Folds these runs: the traces with ids from `first_id` on, by id, and those with smaller ids
+/// (seen in earlier runs too) apart.
+fn fold_runs(
+    chunks: &FoldChunks<'_>,
+    runs: impl Iterator<Item = (std::ops::Range<usize>, u32)>,
+    first_id: usize,
+    (from_us, to_us): (i64, i64),
+) -> (Vec<Trace>, PlHashMap<u32, Trace>) {
     let (mut chunk, mut chunk_start) = (0, 0usize);
-    let mut traces: Vec<Trace> = Vec::with_capacity(runs.traces());
-    for (rows, id) in runs.iter() {
-        // Ids are numbered by first appearance: a new trace's first run has the next id.
-        if id as usize == traces.len() {
-            traces.push(Trace::new(rows.start as IdxSize));
-        }
-        let trace = &mut traces[id as usize];
+    let (mut traces, mut earlier): (Vec<Trace>, PlHashMap<u32, Trace>) = (Vec::new(), PlHashMap::new());
+    for (rows, id) in runs {
+        let trace = match (id as usize).checked_sub(first_id) {
+            // Ids are numbered by first appearance: a new trace's first run has the next id.
+            Some(index) if index == traces.len() => {
+                traces.push(Trace::new(rows.start as IdxSize));
+                &mut traces[index]
+            }
+            Some(index) => &mut traces[index],
+            None => earlier.entry(id).or_insert_with(|| Trace::new(rows.start as IdxSize)),
+        };
         for row in rows {
             while row >= chunk_start.saturating_add(chunks.len(chunk)) {
                 (chunk_start, chunk) = (chunk_start + chunks.len(chunk), chunk + 1);
             }
-            let span = chunks.span(chunk, row - chunk_start);
-            trace.spans += 1;
-            trace.start_us = min_some(trace.start_us, span.start_us);
-            // An open span counts up to its start.
-            trace.end_us = max_some(trace.end_us, span.end_us.or(span.start_us));
-            trace.partial |= span.in_progress.unwrap_or(false);
-            if let Some(start) = span.start_us.filter(|start| *start >= from_us && *start < to_us) {
-                trace.matched_us = min_some(trace.matched_us, Some(start));
-            }
-            if span.segment {
-                let key: RootKey = (span.parent.is_some(), span.start_us, span.id);
-                if trace.root.is_none_or(|(_, root_key)| key < root_key) {
-                    trace.root = Some((row as IdxSize, key));
-                }
-            }
+            trace.add(row, &chunks.span(chunk, row - chunk_start), from_us, to_us);
         }
     }
-    Ok(traces)
+    (traces, earlier)
 }
 
 /// The columns [`fold_traces`] reads, by chunk (the frame's chunks aligned).
@@ -214,6 +229,39 @@ impl<'a> FoldChunks<'a> {
 impl Trace {
     fn new(first_row: IdxSize) -> Trace {
         Trace { first_row, root: None, start_us: None, end_us: None, matched_us: None, spans: 0, partial: false }
+    }
+
+    /// Folds in the span on `row`.
+    fn add(&mut self, row: usize, span: &FoldSpan, from_us: i64, to_us: i64) {
+        self.spans += 1;
+        self.start_us = min_some(self.start_us, span.start_us);
+        // An open span counts up to its start.
+        self.end_us = max_some(self.end_us, span.end_us.or(span.start_us));
+        self.partial |= span.in_progress.unwrap_or(false);
+        if let Some(start) = span.start_us.filter(|start| *start >= from_us && *start < to_us) {
+            self.matched_us = min_some(self.matched_us, Some(start));
+        }
+        if span.segment {
+            let key: RootKey = (span.parent.is_some(), span.start_us, span.id);
+            if self.root.is_none_or(|(_, root_key)| key < root_key) {
+                self.root = Some((row as IdxSize, key));
+            }
+        }
+    }
+
+    /// Folds in the same trace's rows that come after this fold's.
+    fn merge(&mut self, later: Trace) {
+        self.spans += later.spans;
+        self.start_us = min_some(self.start_us, later.start_us);
+        self.end_us = max_some(self.end_us, later.end_us);
+        self.partial |= later.partial;
+        self.matched_us = min_some(self.matched_us, later.matched_us);
+        // On equal keys the earlier row stays, as in one fold.
+        if let Some((row, key)) = later.root {
+            if self.root.is_none_or(|(_, root_key)| key < root_key) {
+                self.root = Some((row, key));
+            }
+        }
     }
 }
 

@@ -53,8 +53,27 @@ impl TraceRuns {
 
     /// Each run's rows and trace id, in row order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (std::ops::Range<usize>, u32)> + '_ {
-        let ends = self.starts.iter().skip(1).map(|start| *start as usize).chain([self.rows]);
-        self.starts.iter().zip(ends).zip(&self.ids).map(|((start, end), id)| (*start as usize..end, *id))
+        self.iter_runs(0..self.starts.len())
+    }
+
+    /// How many runs.
+    pub(crate) fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// These runs' rows and trace ids, in row order.
+    pub(crate) fn iter_runs(
+        &self,
+        runs: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = (std::ops::Range<usize>, u32)> + '_ {
+        let ends = self.starts[runs.start..].iter().skip(1).map(|start| *start as usize).chain([self.rows]);
+        let starts = self.starts[runs.clone()].iter().zip(ends);
+        starts.zip(&self.ids[runs]).map(|((start, end), id)| (*start as usize..end, *id))
+    }
+
+    /// How many traces the first `runs` runs hold: the ids they have are below it.
+    pub(crate) fn traces_in_first(&self, runs: usize) -> usize {
+        self.ids[..runs].iter().max().map_or(0, |id| *id as usize + 1)
     }
 }
 

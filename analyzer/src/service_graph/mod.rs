@@ -24,10 +24,10 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::histogram::{HistogramEntry, LatencyHistogram};
 use crate::spans::{load_spans, load_spans_matching};
+use crate::threads::joined;
 use crate::trace_set::TraceIdSet;
 use fluoro_store::columns::TRACE_HI;
 use observations::{observe, EdgeObservation, NodeObservation, Observations, CLIENT_TYPE};
-use span_table::joined;
 use statistics::{Accumulator, Aggregate};
 
 pub(crate) use inferred::{inferred_node, DownstreamCall};

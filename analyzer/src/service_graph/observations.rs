@@ -19,9 +19,10 @@
 use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use polars::prelude::*;
 
-use super::span_table::{joined, Kind, NodeIds, SpanTable};
+use super::span_table::{Kind, NodeIds, SpanTable};
 use super::statistics::Outcome;
 use crate::error::Result;
+use crate::threads::joined;
 
 pub(crate) use super::span_table::NodeKey;
 

@@ -21,6 +21,7 @@ use polars_arrow::array::{Array, BooleanArray, PrimitiveArray, Utf8ViewArray};
 use super::inferred::{inferred_node, DownstreamCall};
 use super::statistics::{Class, Outcome};
 use crate::error::Result;
+use crate::threads::joined;
 use crate::trace_runs::TraceRuns;
 
 const SEGMENT: &str = "segment";
@@ -217,11 +218,6 @@ impl SpanTable {
     pub(super) fn service_count(&self) -> usize {
         self.services.strings.len()
     }
-}
-
-/// What a scoped thread returned; its panic goes on in this thread.
-pub(super) fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// The rows with a service, grouped by trace, in row order within each.
