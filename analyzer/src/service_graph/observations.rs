@@ -162,24 +162,26 @@ struct Observer<'a> {
     table: &'a SpanTable,
     /// By service id: the node id of its `client`.
     clients: &'a [u32],
-    /// By row: some segment names the span as its parent.
+    /// By position in the current trace's rows: some segment names the span as its parent.
+    /// (Flags by row of the window would be megabytes of fresh memory a query, faulted in.)
     answered: Vec<bool>,
-    /// By row: the subsegment's call is on an edge already.
+    /// By position in the current trace's rows: the subsegment's call is on an edge already.
     counted: Vec<bool>,
-    /// The current trace's spans by id, when it is too large for a linear search.
+    /// The current trace's span ids and positions, sorted, when it is too large for a linear
+    /// search.
     by_id: Vec<(u64, u32)>,
+    /// Positions in the current trace's rows.
     callers: Vec<u32>,
     found: Found,
 }
 
 impl<'a> Observer<'a> {
     fn new(table: &'a SpanTable, clients: &'a [u32]) -> Self {
-        let rows = table.kind.len();
         Observer {
             table,
             clients,
-            answered: vec![false; rows],
-            counted: vec![false; rows],
+            answered: Vec::new(),
+            counted: Vec::new(),
             by_id: Vec::new(),
             callers: Vec::new(),
             found: Found { nodes: Vec::new(), edges: Vec::new(), trace_durations: Vec::new() },
@@ -204,15 +206,19 @@ impl<'a> Observer<'a> {
         let rows = table.traces.rows(trace);
         self.found.trace_durations.push(trace_duration(table, rows));
         self.index_by_id(rows);
+        for flags in [&mut self.answered, &mut self.counted] {
+            flags.clear();
+            flags.resize(rows.len(), false);
+        }
         for &row in rows {
             if table.kind[row as usize] == Kind::Segment {
                 self.segment(trace as u32, row as usize, rows);
             }
         }
-        for &row in rows {
+        for (position, &row) in rows.iter().enumerate() {
             let row = row as usize;
             let Some(target) = table.downstream_node(row) else { continue };
-            if !self.answered[row] {
+            if !self.answered[position] {
                 let (source, row) = (table.node[row], row as u32);
                 self.found.nodes.push(NodeObservation {
                     trace: trace as u32,
@@ -246,13 +252,13 @@ impl<'a> Observer<'a> {
         let mut callers = std::mem::take(&mut self.callers);
         self.find_callers(parent, rows, &mut callers);
         let mut segment_caller_seen = false;
-        for &caller in &callers {
-            let caller = caller as usize;
-            self.answered[caller] = true;
+        for &position in &callers {
+            let (position, caller) = (position as usize, rows[position as usize] as usize);
+            self.answered[position] = true;
             let source = table.node[caller];
             let destination = table.node[callee];
             if table.kind[caller] == Kind::Subsegment {
-                if !std::mem::replace(&mut self.counted[caller], true) {
+                if !std::mem::replace(&mut self.counted[position], true) {
                     self.found.edges.push(EdgeObservation { source, destination, row: caller as u32 });
                 }
             } else if !std::mem::replace(&mut segment_caller_seen, true) {
@@ -269,20 +275,23 @@ impl<'a> Observer<'a> {
             return;
         }
         let ids = &self.table.id;
-        self.by_id.extend(rows.iter().filter_map(|row| ids.get(*row as usize).map(|id| (id, *row))));
+        let positions = (0u32..).zip(rows);
+        self.by_id.extend(positions.filter_map(|(position, row)| ids.get(*row as usize).map(|id| (id, position))));
         self.by_id.sort_unstable();
     }
 
-    /// The rows of this trace with span id `parent`, in row order.
+    /// The positions in this trace's rows of the spans with id `parent`, in row order.
     fn find_callers(&self, parent: u64, rows: &[u32], callers: &mut Vec<u32>) {
         callers.clear();
         if rows.len() <= LINEAR_SEARCH_SPANS {
-            callers.extend(rows.iter().filter(|row| self.table.id.get(**row as usize) == Some(parent)));
+            let positions = (0u32..).zip(rows);
+            let matching = positions.filter(|(_, row)| self.table.id.get(**row as usize) == Some(parent));
+            callers.extend(matching.map(|(position, _)| position));
             return;
         }
         let first = self.by_id.partition_point(|(id, _)| *id < parent);
         let matching = self.by_id[first..].iter().take_while(|(id, _)| *id == parent);
-        callers.extend(matching.map(|(_, row)| *row));
+        callers.extend(matching.map(|(_, position)| *position));
     }
 
     fn client(&self, row: usize) -> u32 {

@@ -229,27 +229,26 @@ pub(super) struct TraceRows {
 }
 
 impl TraceRows {
-    /// A counting sort of the rows by their run's dense trace id.
+    /// A counting sort of the rows by their run's dense trace id. Loops run by run (a flat
+    /// iterator over all runs' rows is stepped row by row).
     fn of(runs: &TraceRuns, service: &[u32]) -> Self {
         let trace_count = runs.traces();
-        let with_service = || {
-            runs.iter().flat_map(|(rows, trace)| {
-                rows.filter(|row| service[*row] != NO_STRING).map(move |row| (row, trace as usize))
-            })
-        };
+        let with_service = |run: std::ops::Range<usize>| run.filter(|row| service[*row] != NO_STRING);
         let mut starts = vec![0u32; trace_count + 1];
-        for (_, trace) in with_service() {
-            starts[trace + 1] += 1;
+        for (run, trace) in runs.iter() {
+            starts[trace as usize + 1] += with_service(run).count() as u32;
         }
         for index in 1..starts.len() {
             starts[index] += starts[index - 1];
         }
         let mut next = starts.clone();
         let mut rows = vec![0u32; starts[trace_count] as usize];
-        for (row, trace) in with_service() {
-            let slot = &mut next[trace];
-            rows[*slot as usize] = row as u32;
-            *slot += 1;
+        for (run, trace) in runs.iter() {
+            let slot = &mut next[trace as usize];
+            for row in with_service(run) {
+                rows[*slot as usize] = row as u32;
+                *slot += 1;
+            }
         }
         TraceRows { rows, starts }
     }
@@ -264,9 +263,13 @@ impl TraceRows {
     }
 }
 
+/// Each row's kind, read chunk by chunk (an iterator over all chunks is a flatten, stepped row by row).
 fn kinds(kinds: &StringChunked) -> Vec<Kind> {
-    let kinds = kinds.downcast_iter().flat_map(|array| array.iter());
-    kinds.map(kind).collect()
+    let mut all = Vec::with_capacity(kinds.len());
+    for array in kinds.downcast_iter() {
+        all.extend(array.iter().map(kind));
+    }
+    all
 }
 
 fn kind(kind: Option<&str>) -> Kind {
