@@ -4,7 +4,7 @@
 //!
 //! - Every column is read once, in order, straight from the scan's chunks (no rechunk:
 //!   concatenating string views costs as much as reading them; the columns' chunks are aligned
-//!   instead, which they mostly are already), on two threads. The tests on strings and flags
+//!   instead, which they mostly are already), on three threads. The tests on strings and flags
 //!   (kind, namespace, status class, which resources a call names) run in those loops.
 //!   Every later step works on integers.
 //! - Rows without a service (independent subsegments not yet attached to a segment) are left
@@ -263,7 +263,7 @@ impl TraceRows {
     }
 }
 
-/// Each row's kind, read chunk by chunk (an iterator over all chunks is a flatten, stepped row by row).
+/// Each row's kind, read chunk by chunk (an iterator over all chunks is stepped row by row).
 fn kinds(kinds: &StringChunked) -> Vec<Kind> {
     let mut all = Vec::with_capacity(kinds.len());
     for array in kinds.downcast_iter() {
