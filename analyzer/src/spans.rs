@@ -9,6 +9,8 @@
 use fluoro_store::columns::{TRACE_HI, TRACE_LO};
 use fluoro_store::Store;
 use polars::prelude::*;
+use polars_arrow::array::{Array, PrimitiveArray};
+use polars_arrow::types::NativeType;
 
 use crate::error::Result;
 
@@ -41,6 +43,17 @@ pub fn collect_spans(spans: LazyFrame) -> Result<DataFrame> {
     let mut frame = spans.collect()?;
     frame.rechunk_mut_par();
     Ok(frame)
+}
+
+/// The chunks of a collected frame's column of type `T`, as they lie: the passes over a scan's
+/// rows read them chunk by chunk (an iterator over all chunks is stepped row by row).
+pub(crate) fn column_chunks<'a, T: PolarsPhysicalType>(frame: &'a DataFrame, name: &str) -> Result<Vec<&'a T::Array>> {
+    Ok(frame.column(name)?.as_materialized_series().unpack::<T>()?.downcast_iter().collect())
+}
+
+/// A numeric array's value on `row`, none when null (boolean and string arrays have `get`).
+pub(crate) fn value_at<T: NativeType>(array: &PrimitiveArray<T>, row: usize) -> Option<T> {
+    array.is_valid(row).then(|| array.value(row))
 }
 
 /// The grouping key of a trace: `[trace_hi, trace_lo]`.

@@ -12,9 +12,10 @@
 
 use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use polars::prelude::*;
-use polars_arrow::array::{Array, BooleanArray, PrimitiveArray, Utf8ViewArray};
+use polars_arrow::array::{BooleanArray, PrimitiveArray, Utf8ViewArray};
 
 use crate::error::Result;
+use crate::spans::{column_chunks, value_at};
 use crate::threads::joined;
 use crate::trace_frame::TimeRangeType;
 use crate::trace_runs::TraceRuns;
@@ -118,10 +119,10 @@ pub(crate) fn trace_aggregates(
 /// the second half's traces are new but for the few that also have runs in the first half.
 fn fold_traces(spans: &DataFrame, from_us: i64, to_us: i64) -> Result<Vec<Trace>> {
     let runs = TraceRuns::of(spans.column(TRACE_HI)?.u64()?, spans.column(TRACE_LO)?.u64()?);
-    let aligned = match spans.should_rechunk() {
-        true => std::borrow::Cow::Owned(spans.clone().align_chunks_par().clone()),
-        false => std::borrow::Cow::Borrowed(spans),
-    };
+    let mut aligned = std::borrow::Cow::Borrowed(spans);
+    if spans.should_rechunk() {
+        aligned.to_mut().align_chunks_par();
+    }
     let chunks = FoldChunks::of(&aligned)?;
     let (middle, range) = (runs.len() / 2, (from_us, to_us));
     let first_of_second = runs.traces_in_first(middle);
@@ -189,19 +190,15 @@ struct FoldSpan {
 
 impl<'a> FoldChunks<'a> {
     fn of(spans: &'a DataFrame) -> Result<Self> {
-        let ids = |name: &str| -> Result<Vec<&'a PrimitiveArray<u64>>> {
-            Ok(spans.column(name)?.u64()?.downcast_iter().collect())
-        };
-        let times = |name: &str| -> Result<Vec<&'a PrimitiveArray<i64>>> {
-            Ok(spans.column(name)?.i64()?.downcast_iter().collect())
-        };
+        let ids = |name: &str| column_chunks::<UInt64Type>(spans, name);
+        let times = |name: &str| column_chunks::<Int64Type>(spans, name);
         Ok(FoldChunks {
             ids: ids(columns::ID)?,
             parents: ids(columns::PARENT_ID)?,
             starts: times(columns::START_US)?,
             ends: times(columns::END_US)?,
-            kinds: spans.column(columns::KIND)?.str()?.downcast_iter().collect(),
-            in_progress: spans.column(columns::IN_PROGRESS)?.bool()?.downcast_iter().collect(),
+            kinds: column_chunks::<StringType>(spans, columns::KIND)?,
+            in_progress: column_chunks::<BooleanType>(spans, columns::IN_PROGRESS)?,
         })
     }
 
@@ -211,17 +208,13 @@ impl<'a> FoldChunks<'a> {
     }
 
     fn span(&self, chunk: usize, row: usize) -> FoldSpan {
-        fn value<T: polars_arrow::types::NativeType>(array: &PrimitiveArray<T>, row: usize) -> Option<T> {
-            array.is_valid(row).then(|| array.value(row))
-        }
-        let (kind, in_progress) = (self.kinds[chunk], self.in_progress[chunk]);
         FoldSpan {
-            id: value(self.ids[chunk], row),
-            parent: value(self.parents[chunk], row),
-            start_us: value(self.starts[chunk], row),
-            end_us: value(self.ends[chunk], row),
-            segment: kind.is_valid(row) && kind.value(row) == SEGMENT,
-            in_progress: in_progress.is_valid(row).then(|| in_progress.value(row)),
+            id: value_at(self.ids[chunk], row),
+            parent: value_at(self.parents[chunk], row),
+            start_us: value_at(self.starts[chunk], row),
+            end_us: value_at(self.ends[chunk], row),
+            segment: self.kinds[chunk].get(row) == Some(SEGMENT),
+            in_progress: self.in_progress[chunk].get(row),
         }
     }
 }

@@ -16,11 +16,12 @@ use std::collections::HashMap;
 
 use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use polars::prelude::*;
-use polars_arrow::array::{Array, BooleanArray, PrimitiveArray, Utf8ViewArray};
+use polars_arrow::array::{Array, BooleanArray, Utf8ViewArray};
 
 use super::inferred::{inferred_node, DownstreamCall};
 use super::statistics::{Class, Outcome};
 use crate::error::Result;
+use crate::spans::{column_chunks, value_at};
 use crate::threads::joined;
 use crate::trace_runs::TraceRuns;
 
@@ -294,20 +295,19 @@ impl<'a> CallColumns<'a> {
     /// An `aws`/`remote` subsegment not `http.request.traced` (each known): its name and
     /// `CALL_*` bits.
     fn call(&self, row: usize) -> Option<(&'a str, i32)> {
-        let value = |array: &'a Utf8ViewArray| array.is_valid(row).then(|| array.value(row));
-        let remote = match value(self.namespace)? {
+        let remote = match self.namespace.get(row)? {
             "aws" => false,
             "remote" => true,
             _ => return None,
         };
-        let untraced = self.traced.is_valid(row) && !self.traced.value(row);
-        if !untraced || kind(value(self.kind)) != Kind::Subsegment {
+        let untraced = self.traced.get(row) == Some(false);
+        if !untraced || kind(self.kind.get(row)) != Kind::Subsegment {
             return None;
         }
         let bits = [CALL_HAS_TABLE, CALL_HAS_QUEUE, CALL_HAS_RESOURCE, CALL_HAS_SQL];
         let named = bits.into_iter().zip(self.resources).filter(|(_, column)| column.is_valid(row));
         let flags = named.fold(if remote { CALL_REMOTE } else { 0 }, |flags, (bit, _)| flags | bit);
-        Some((value(self.name).unwrap_or_default(), flags))
+        Some((self.name.get(row).unwrap_or_default(), flags))
     }
 }
 
@@ -458,9 +458,9 @@ impl RequestColumns {
 /// calls (an index into the returned names); the naming rule runs once per distinct call, and
 /// the last few distinct calls are compared before hashing.
 fn downstream_calls(spans: &DataFrame) -> Result<(Vec<u32>, Vec<NodeName>)> {
-    let text = |name: &str| -> Result<Vec<&Utf8ViewArray>> { Ok(spans.column(name)?.str()?.downcast_iter().collect()) };
+    let text = |name: &str| column_chunks::<StringType>(spans, name);
     let (kinds, namespaces, names) = (text(columns::KIND)?, text(columns::NAMESPACE)?, text(columns::NAME)?);
-    let traced: Vec<&BooleanArray> = spans.column(columns::TRACED)?.bool()?.downcast_iter().collect();
+    let traced = column_chunks::<BooleanType>(spans, columns::TRACED)?;
     let resources = [columns::AWS_TABLE, columns::AWS_QUEUE, columns::AWS_RESOURCE, columns::SQL_URL].map(text);
     let [tables, queues, resources, sql_urls] = resources;
     let (tables, queues, resources, sql_urls) = (tables?, queues?, resources?, sql_urls?);
@@ -527,21 +527,17 @@ fn class(fault: Option<bool>, throttle: Option<bool>, error: Option<bool>) -> Cl
 /// Every row's [`Outcome`], read from the columns as they lie (per-row copies of four
 /// columns would be 48 bytes a row of fresh memory for each query), chunk by chunk.
 fn outcomes(spans: &DataFrame) -> Result<Vec<Outcome>> {
-    let times =
-        |name: &str| -> Result<Vec<&PrimitiveArray<i64>>> { Ok(spans.column(name)?.i64()?.downcast_iter().collect()) };
-    let flags =
-        |name: &str| -> Result<Vec<&BooleanArray>> { Ok(spans.column(name)?.bool()?.downcast_iter().collect()) };
+    let times = |name: &str| column_chunks::<Int64Type>(spans, name);
+    let flags = |name: &str| column_chunks::<BooleanType>(spans, name);
     let (starts, ends, in_progress) =
         (times(columns::START_US)?, times(columns::END_US)?, flags(columns::IN_PROGRESS)?);
     let (faults, throttles, errors) = (flags(columns::FAULT)?, flags(columns::THROTTLE)?, flags(columns::ERROR)?);
     let mut outcomes = Vec::with_capacity(spans.height());
     for chunk in 0..starts.len() {
-        let time = |array: &PrimitiveArray<i64>, row: usize| array.is_valid(row).then(|| array.value(row));
-        let flag = |array: &BooleanArray, row: usize| array.is_valid(row).then(|| array.value(row));
         outcomes.extend((0..starts[chunk].len()).map(|row| {
-            let class = class(flag(faults[chunk], row), flag(throttles[chunk], row), flag(errors[chunk], row));
-            let (start, end) = (time(starts[chunk], row), time(ends[chunk], row));
-            Outcome::new(start, end, flag(in_progress[chunk], row), Some(class as u8))
+            let class = class(faults[chunk].get(row), throttles[chunk].get(row), errors[chunk].get(row));
+            let (start, end) = (value_at(starts[chunk], row), value_at(ends[chunk], row));
+            Outcome::new(start, end, in_progress[chunk].get(row), Some(class as u8))
         }));
     }
     Ok(outcomes)
