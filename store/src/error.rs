@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use polars::prelude::PolarsError;
 use thiserror::Error;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -36,6 +37,11 @@ pub enum StoreError {
     DeadlinePassed,
     #[error("block {path} has format version {version}, newer than this build reads; upgrade Fluoro")]
     BlockVersion { path: PathBuf, version: u32 },
+}
+
+/// A polars error as the store's, for `map_err`.
+pub(crate) fn polars_error(error: PolarsError) -> StoreError {
+    StoreError::Polars(error.to_string())
 }
 
 impl StoreError {

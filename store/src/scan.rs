@@ -1,19 +1,20 @@
 //! Scans for the analyzer: the spans of a time range from recent data and blocks as one lazy
 //! frame with one version per span, by the replace rule (`replace_rule.rs`).
 //!
-//! Applying the rule is a window over every row, which costs as much as the rest of a typical
-//! query, so it is applied only to the rows that can need it. Within one source (a block, a generation of recent data) a span has one version: recent
-//! data applies the replace rule on insert, a block is written from recent data, compaction
-//! resolves duplicates. So versions can only meet in a scan when their trace has spans in two
-//! scanned sources, and only those traces need the replace rule applied again:
+//! Applying the rule to every row would cost a hash-map entry per row of the window, so it is
+//! applied only to the rows that can need it. Within one source (a block, a generation of
+//! recent data) a span has one version: recent data applies the replace rule on insert, a
+//! block is written from recent data, compaction resolves duplicates. So versions can only meet
+//! in a scan when their trace has spans in two scanned sources, and only those traces need the
+//! replace rule applied again:
 //! - block and block: the later-written block lists, in its footer, the traces that a block
 //!   existing then may hold (by its bloom filter);
 //! - recent data and a block: tested here, against the bloom filters of the scanned blocks;
 //! - the two generations of recent data (while one is being flushed): tested here.
 //!
-//! Only the rows of those traces go through the window; the others pass unchanged. When the
+//! Only the rows of those traces go through the rule; the others pass unchanged. When the
 //! store cannot tell (blocks written before they kept the list), the rows whose span key occurs
-//! twice are found by sorting key hashes, and only those go through the window.
+//! twice are found by sorting key hashes, and only those go through the rule.
 
 use std::collections::HashSet;
 
@@ -23,9 +24,9 @@ use polars_arrow::array::Array;
 
 use crate::block::BlockMeta;
 use crate::columns::{ID, TRACE_HI, TRACE_LO, VERSION_COLUMNS};
-use crate::error::{Result, StoreError};
+use crate::error::{polars_error, Result};
 use crate::recent::RecentSpans;
-use crate::replace_rule::keep_preferred_versions;
+use crate::replace_rule::preferred_rows;
 
 /// A scan before the replace rule: every stored version, and which traces may have more than
 /// one version of a span among them. `Store::scan` finishes it with [`one_version_per_span`];
@@ -87,8 +88,8 @@ pub(crate) fn shared_traces(blocks: &[&BlockMeta], recent: &[&RecentSpans], from
 pub(crate) fn one_version_per_span(scan: SpanScan, columns: &[&str]) -> Result<LazyFrame> {
     let spans = match &scan.shared_traces {
         SharedTraces::Only(traces) if traces.is_empty() => scan.spans,
-        SharedTraces::Only(traces) => deduplicate_traces(scan.spans.collect().map_err(polars)?, traces)?.lazy(),
-        SharedTraces::Any => deduplicate_repeated(scan.spans.collect().map_err(polars)?)?.lazy(),
+        SharedTraces::Only(traces) => deduplicate_traces(scan.spans.collect().map_err(polars_error)?, traces)?.lazy(),
+        SharedTraces::Any => deduplicate_repeated(scan.spans.collect().map_err(polars_error)?)?.lazy(),
     };
     if columns.is_empty() {
         return Ok(spans);
@@ -115,7 +116,8 @@ fn deduplicate_traces(spans: DataFrame, traces: &HashSet<TraceId>) -> Result<Dat
 /// repeating the previous row's trace repeats its answer: one lookup per run of rows rather
 /// than polars' two `is_in` tests per row, over the columns' values as they lie.
 fn rows_of_traces(spans: &DataFrame, traces: &HashSet<TraceId>) -> Result<Vec<IdxSize>> {
-    let column = |name: &str| -> Result<&UInt64Chunked> { spans.column(name).and_then(Column::u64).map_err(polars) };
+    let column =
+        |name: &str| -> Result<&UInt64Chunked> { spans.column(name).and_then(Column::u64).map_err(polars_error) };
     let (his, los) = (column(TRACE_HI)?, column(TRACE_LO)?);
     // A frame's columns are chunked alike; two that are not are read as one chunk each.
     let aligned = his.chunk_lengths().eq(los.chunk_lengths());
@@ -147,9 +149,8 @@ fn rows_of_traces(spans: &DataFrame, traces: &HashSet<TraceId>) -> Result<Vec<Id
     Ok(rows)
 }
 
-/// The replace rule applied to the rows whose span may occur more than once: finding repeated
-/// keys by sorting their hashes is several times cheaper than the window over every row, and
-/// few rows are left for it.
+/// The replace rule applied to the rows whose span may occur more than once, found by sorting
+/// their keys' hashes: few rows are left for it.
 fn deduplicate_repeated(spans: DataFrame) -> Result<DataFrame> {
     let repeated = repeated_spans(&spans)?;
     if repeated.is_empty() {
@@ -159,9 +160,10 @@ fn deduplicate_repeated(spans: DataFrame) -> Result<DataFrame> {
 }
 
 /// The rows whose `(trace_hi, trace_lo, id)` may occur on another row too: its hash does.
-/// A hash collision only sends a few more rows through the window, which keeps them.
+/// A hash collision only sends a few more rows through the rule, which keeps them.
 fn repeated_spans(spans: &DataFrame) -> Result<Vec<IdxSize>> {
-    let column = |name: &str| -> Result<&UInt64Chunked> { spans.column(name).and_then(Column::u64).map_err(polars) };
+    let column =
+        |name: &str| -> Result<&UInt64Chunked> { spans.column(name).and_then(Column::u64).map_err(polars_error) };
     let (his, los, ids) = (column(TRACE_HI)?, column(TRACE_LO)?, column(ID)?);
     let hashes: Vec<u64> =
         his.iter().zip(los.iter()).zip(ids.iter()).map(|((hi, lo), id)| span_hash(hi, lo, id)).collect();
@@ -196,26 +198,18 @@ fn drop_superseded(spans: DataFrame, rows: Vec<IdxSize>) -> Result<DataFrame> {
     for row in superseded {
         keep[row as usize] = false;
     }
-    spans.filter(&BooleanChunked::from_slice("keep".into(), &keep)).map_err(polars)
+    spans.filter(&BooleanChunked::from_slice("keep".into(), &keep)).map_err(polars_error)
 }
 
 /// Those of `rows` holding a version the replace rule drops: only the version columns of those
-/// rows go through the window.
+/// rows are read.
 fn superseded_rows(spans: &DataFrame, rows: Vec<IdxSize>) -> Result<Vec<IdxSize>> {
-    const ROW: &str = "__row";
-    let mut candidates = spans
+    let candidates = spans
         .select(VERSION_COLUMNS.iter().copied())
         .and_then(|versions| versions.take(&IdxCa::from_slice("rows".into(), &rows)))
-        .map_err(polars)?;
-    candidates.with_column(IdxCa::from_vec(ROW.into(), rows.clone()).into_column()).map_err(polars)?;
-    let kept = keep_preferred_versions(candidates.lazy())?.collect().map_err(polars)?;
-    let kept: PlHashSet<IdxSize> =
-        kept.column(ROW).and_then(Column::idx).map_err(polars)?.into_no_null_iter().collect();
-    Ok(rows.into_iter().filter(|row| !kept.contains(row)).collect())
-}
-
-fn polars(error: PolarsError) -> StoreError {
-    StoreError::Polars(error.to_string())
+        .map_err(polars_error)?;
+    let kept = preferred_rows(&candidates)?;
+    Ok(rows.into_iter().zip(kept).filter(|(_, kept)| !kept).map(|(row, _)| row).collect())
 }
 
 #[cfg(test)]
@@ -243,8 +237,9 @@ mod tests {
     }
 
     #[test]
-    fn repeated_key_deduplication_keeps_what_the_full_window_keeps() {
-        let full = keep_preferred_versions(spans().lazy()).unwrap().collect().unwrap();
+    fn repeated_key_deduplication_keeps_what_the_rule_over_every_row_keeps() {
+        let kept = preferred_rows(&spans()).unwrap();
+        let full = spans().filter(&BooleanChunked::from_slice("kept".into(), &kept)).unwrap();
         assert_eq!(sequences(full), vec![1, 2, 5, 8]);
         assert_eq!(sequences(deduplicate_repeated(spans()).unwrap()), vec![1, 2, 5, 8]);
     }

@@ -44,7 +44,7 @@ use crate::block::{self, BlockMeta, FooterCache, Neighbours, WrittenBlock};
 use crate::bucket::{open_published, BlocksCacheStats, Bucket, BucketConfig, RemoteBlocks};
 use crate::compaction::{merge_blocks, plan_compaction};
 use crate::disk::{DiskSpace, StoreHealth};
-use crate::error::{Result, StoreError};
+use crate::error::{polars_error, Result, StoreError};
 use crate::recent::RecentSpans;
 use crate::record::StoredSpan;
 use crate::retention::expired_blocks;
@@ -750,7 +750,7 @@ impl Shared {
             recent_frame = recent_frame.select(columns.iter().map(|name| col(*name)).collect::<Vec<_>>());
         }
         frames.push(recent_frame);
-        let spans = concat(frames, UnionArgs::default()).map_err(|error| StoreError::Polars(error.to_string()))?;
+        let spans = concat(frames, UnionArgs::default()).map_err(polars_error)?;
         Ok(SpanScan { spans, shared_traces })
     }
 }

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use fluoro_proto::TraceId;
 use polars::prelude::*;
 
-use super::schema::polars_error;
 use super::{BlockMeta, FooterCache};
 use crate::columns::{FAULT, SERVICE};
+use crate::error::polars_error;
 use crate::error::Result;
 use crate::record::StoredSpan;
 

@@ -79,7 +79,7 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use crate::bucket::RemoteBlocks;
-use crate::error::{Result, StoreError};
+use crate::error::{polars_error, Result, StoreError};
 use crate::record::StoredSpan;
 
 pub(crate) use filter::TraceFilter;
@@ -403,7 +403,7 @@ fn read_footer<R: polars::io::mmap::MmapBytesReader>(
     // an unreadable block, not a crash at startup.
     let metadata = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.get_metadata().cloned()))
         .map_err(|_| StoreError::Block(format!("{}: the Parquet footer is damaged", path.display())))?
-        .map_err(schema::polars_error)?;
+        .map_err(polars_error)?;
     let metadata = &metadata;
     check_byte_ranges(path, metadata, len)?;
     let text = metadata
@@ -589,7 +589,7 @@ fn write_parquet_with(
         .with_compression(ParquetCompression::Zstd(None))
         .with_row_group_size(Some(ROW_GROUP_ROWS))
         .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![(META_KEY.to_owned(), footer_json)])));
-    write(writer).map_err(schema::polars_error)?;
+    write(writer).map_err(polars_error)?;
     buffered.flush().map_err(|error| StoreError::io(path, error))?;
     file.sync_all().map_err(|error| StoreError::io(path, error))
 }

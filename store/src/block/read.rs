@@ -12,9 +12,10 @@ use polars::io::parquet::metadata::FileMetadataRef;
 use polars::prelude::*;
 
 use super::footer_cache::FooterCache;
-use super::schema::{frame_to_spans, polars_error};
+use super::schema::frame_to_spans;
 use super::BlockMeta;
 use crate::columns::{START_US, TRACE_HI, TRACE_LO};
+use crate::error::polars_error;
 use crate::error::Result;
 use crate::record::StoredSpan;
 

@@ -12,7 +12,7 @@ use polars_arrow::array::{ListArray, MutableBinaryViewArray};
 use polars_arrow::offset::{Offsets, OffsetsBuffer};
 
 use crate::columns::*;
-use crate::error::{Result, StoreError};
+use crate::error::{polars_error, Result, StoreError};
 use crate::record::StoredSpan;
 
 /// Fields of the `exceptions` list elements.
@@ -141,10 +141,6 @@ pub(crate) fn frame_to_spans(frame: &DataFrame) -> Result<Vec<StoredSpan>> {
     frame.rechunk_mut();
     let columns = FrameColumns::new(&frame)?;
     (0..frame.height()).map(|index| columns.span(index)).collect()
-}
-
-pub(crate) fn polars_error(error: PolarsError) -> StoreError {
-    StoreError::Polars(error.to_string())
 }
 
 fn kind_name(kind: SpanKind) -> &'static str {

@@ -32,7 +32,7 @@ use polars::prelude::*;
 
 use super::StoredLog;
 use crate::block::{self, BlockMeta, FooterFacts, WrittenBlock};
-use crate::error::{Result, StoreError};
+use crate::error::{polars_error, Result, StoreError};
 
 pub(super) const TIME_US: &str = "time_us";
 const OBSERVED_US: &str = "observed_us";
@@ -155,8 +155,4 @@ fn frame_to_logs(frame: &DataFrame, body_matches: impl Fn(&str) -> bool) -> Resu
             Ok(StoredLog { row, sequence: sequence.get(index).ok_or_else(|| missing(index, SEQUENCE))? })
         })
         .collect()
-}
-
-fn polars_error(error: PolarsError) -> StoreError {
-    StoreError::Polars(error.to_string())
 }

@@ -35,7 +35,7 @@ use polars::prelude::*;
 
 use super::StoredPoint;
 use crate::block::{self, BlockMeta, FooterFacts, WrittenBlock};
-use crate::error::{Result, StoreError};
+use crate::error::{polars_error, Result, StoreError};
 
 pub(super) const TIME_US: &str = "time_us";
 const START_US: &str = "start_us";
@@ -188,8 +188,4 @@ fn list_values<T>(series: Option<Series>, read: impl Fn(&Series) -> PolarsResult
         Some(series) => read(&series).map_err(polars_error),
         None => Ok(Vec::new()),
     }
-}
-
-fn polars_error(error: PolarsError) -> StoreError {
-    StoreError::Polars(error.to_string())
 }
