@@ -77,8 +77,18 @@ impl NodeIds {
 /// (a scan has fewer rows than `u32::MAX`).
 const NO_STRING: u32 = u32::MAX;
 
-/// How many of a column's last distinct values [`Interned::column`] compares before hashing.
+/// How many of a column's last distinct values are compared before hashing (`downstream_calls`).
 const RECENT_VALUES: usize = 8;
+
+/// Entries of [`Interned::column`]'s cache of views: a window's columns hold a few dozen
+/// distinct values each.
+const VIEW_SLOTS: usize = 64;
+
+/// A view's entry in [`Interned::column`]'s cache: the top bits of a multiplicative hash.
+fn view_slot(view: u128) -> usize {
+    let folded = (view as u64) ^ ((view >> 64) as u64).rotate_left(29);
+    (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - VIEW_SLOTS.trailing_zeros())) as usize
+}
 
 /// Distinct strings of one column, each with a dense id.
 #[derive(Debug, Default)]
@@ -88,29 +98,28 @@ struct Interned {
 }
 
 impl Interned {
-    /// Ids of every row ([`NO_STRING`] for nulls: half the memory of options). A trace's rows
-    /// hold a few values, so the views of the last [`RECENT_VALUES`] seen are compared before
-    /// hashing: within one array, equal views hold equal strings (a short string lies in its
-    /// view; a dictionary-encoded column's long ones point at the dictionary's bytes), so most
-    /// rows cost one 16-byte compare.
+    /// Ids of every row ([`NO_STRING`] for nulls: half the memory of options). Within one
+    /// array, equal views hold equal strings (a short string lies in its view; a
+    /// dictionary-encoded column's long ones point at the dictionary's bytes), so each row
+    /// first looks its view up in a small direct-mapped cache, [`VIEW_SLOTS`] entries by a hash
+    /// of the view: most rows cost one multiply and one 16-byte compare, and only a miss hashes
+    /// the string.
     fn column(&mut self, values: &StringChunked) -> Vec<u32> {
         let mut ids = Vec::with_capacity(values.len());
         for array in values.downcast_iter() {
-            let mut recent: Vec<(u128, u32)> = Vec::with_capacity(RECENT_VALUES);
+            let mut cache: [Option<(u128, u32)>; VIEW_SLOTS] = [None; VIEW_SLOTS];
             for (index, view) in array.views().iter().enumerate() {
                 if !array.is_valid(index) {
                     ids.push(NO_STRING);
                     continue;
                 }
                 let view = view.as_u128();
-                let id = match recent.iter().find(|(known, _)| *known == view) {
-                    Some((_, id)) => *id,
-                    None => {
+                let slot = &mut cache[view_slot(view)];
+                let id = match *slot {
+                    Some((known, id)) if known == view => id,
+                    _ => {
                         let id = self.id(array.value(index));
-                        if recent.len() == RECENT_VALUES {
-                            recent.pop();
-                        }
-                        recent.insert(0, (view, id));
+                        *slot = Some((view, id));
                         id
                     }
                 };
