@@ -1,6 +1,10 @@
 //! The names of the span columns, one per field of a stored span, as blocks on disk and scans
 //! have them (types and meaning: the table in `block/mod.rs`). Every reader of a scan names
-//! columns through these, so a rename is one change here.
+//! columns through these, so a rename is one change here; [`u64_column`] reads one from a frame.
+
+use polars::prelude::{DataFrame, UInt64Chunked};
+
+use crate::error::{polars_error, Result};
 
 pub const TRACE_HI: &str = "trace_hi";
 pub const TRACE_LO: &str = "trace_lo";
@@ -84,3 +88,8 @@ pub const SPAN_COLUMNS: &[&str] = &[
 /// The columns that tell two versions of one span apart and choose between them
 /// (`replace_rule.rs`).
 pub(crate) const VERSION_COLUMNS: &[&str] = &[TRACE_HI, TRACE_LO, ID, IN_PROGRESS, SEQUENCE];
+
+/// A frame's `u64` column (ids, trace-id halves, sequences) by name, as the store's error.
+pub(crate) fn u64_column<'a>(frame: &'a DataFrame, name: &str) -> Result<&'a UInt64Chunked> {
+    frame.column(name).and_then(|column| column.u64()).map_err(polars_error)
+}

@@ -9,7 +9,7 @@
 
 use polars::prelude::*;
 
-use crate::columns::{ID, IN_PROGRESS, SEQUENCE, TRACE_HI, TRACE_LO};
+use crate::columns::{u64_column, ID, IN_PROGRESS, SEQUENCE, TRACE_HI, TRACE_LO};
 use crate::error::{polars_error, Result};
 use crate::record::StoredSpan;
 
@@ -28,8 +28,12 @@ pub(crate) fn preferred_version(candidate: &StoredSpan, current: &StoredSpan) ->
 /// kept. One pass over the rows with a map of each span's best rank: the polars window it
 /// replaces (`max().over(key)`) was ~4 % of a map call's CPU, most of it in polars' hashing.
 pub(crate) fn preferred_rows(versions: &DataFrame) -> Result<Vec<bool>> {
-    let u64s = |name: &str| versions.column(name).and_then(Column::u64).map_err(polars_error);
-    let (his, los, ids, sequences) = (u64s(TRACE_HI)?, u64s(TRACE_LO)?, u64s(ID)?, u64s(SEQUENCE)?);
+    let (his, los, ids, sequences) = (
+        u64_column(versions, TRACE_HI)?,
+        u64_column(versions, TRACE_LO)?,
+        u64_column(versions, ID)?,
+        u64_column(versions, SEQUENCE)?,
+    );
     let in_progress = versions.column(IN_PROGRESS).and_then(Column::bool).map_err(polars_error)?;
     let keys: Vec<SpanKey> = his.iter().zip(los.iter()).zip(ids.iter()).map(|((hi, lo), id)| (hi, lo, id)).collect();
     let ranks: Vec<Option<u64>> =

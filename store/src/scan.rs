@@ -23,7 +23,7 @@ use polars::prelude::*;
 use polars_arrow::array::Array;
 
 use crate::block::BlockMeta;
-use crate::columns::{ID, TRACE_HI, TRACE_LO, VERSION_COLUMNS};
+use crate::columns::{u64_column, ID, TRACE_HI, TRACE_LO, VERSION_COLUMNS};
 use crate::error::{polars_error, Result};
 use crate::recent::RecentSpans;
 use crate::replace_rule::preferred_rows;
@@ -116,9 +116,7 @@ fn deduplicate_traces(spans: DataFrame, traces: &HashSet<TraceId>) -> Result<Dat
 /// repeating the previous row's trace repeats its answer: one lookup per run of rows rather
 /// than polars' two `is_in` tests per row, over the columns' values as they lie.
 fn rows_of_traces(spans: &DataFrame, traces: &HashSet<TraceId>) -> Result<Vec<IdxSize>> {
-    let column =
-        |name: &str| -> Result<&UInt64Chunked> { spans.column(name).and_then(Column::u64).map_err(polars_error) };
-    let (his, los) = (column(TRACE_HI)?, column(TRACE_LO)?);
+    let (his, los) = (u64_column(spans, TRACE_HI)?, u64_column(spans, TRACE_LO)?);
     // A frame's columns are chunked alike; two that are not are read as one chunk each.
     let aligned = his.chunk_lengths().eq(los.chunk_lengths());
     let (his, los) = match aligned {
@@ -162,9 +160,7 @@ fn deduplicate_repeated(spans: DataFrame) -> Result<DataFrame> {
 /// The rows whose `(trace_hi, trace_lo, id)` may occur on another row too: its hash does.
 /// A hash collision only sends a few more rows through the rule, which keeps them.
 fn repeated_spans(spans: &DataFrame) -> Result<Vec<IdxSize>> {
-    let column =
-        |name: &str| -> Result<&UInt64Chunked> { spans.column(name).and_then(Column::u64).map_err(polars_error) };
-    let (his, los, ids) = (column(TRACE_HI)?, column(TRACE_LO)?, column(ID)?);
+    let (his, los, ids) = (u64_column(spans, TRACE_HI)?, u64_column(spans, TRACE_LO)?, u64_column(spans, ID)?);
     let hashes: Vec<u64> =
         his.iter().zip(los.iter()).zip(ids.iter()).map(|((hi, lo), id)| span_hash(hi, lo, id)).collect();
     let mut sorted = hashes.clone();

@@ -14,7 +14,7 @@ use polars::prelude::*;
 use super::footer_cache::FooterCache;
 use super::schema::frame_to_spans;
 use super::BlockMeta;
-use crate::columns::{START_US, TRACE_HI, TRACE_LO};
+use crate::columns::{u64_column, START_US, TRACE_HI, TRACE_LO};
 use crate::error::polars_error;
 use crate::error::Result;
 use crate::record::StoredSpan;
@@ -80,10 +80,6 @@ fn read_indexed(
         spans.extend(frame_to_spans(&source.read(None, run)?)?);
     }
     Ok(spans)
-}
-
-fn u64_column<'a>(frame: &'a DataFrame, name: &str) -> Result<&'a UInt64Chunked> {
-    frame.column(name).and_then(|column| column.u64()).map_err(polars_error)
 }
 
 /// A block's bytes and footer, opened once for the several reads of one lookup.

@@ -216,7 +216,6 @@ struct FrameColumns<'a> {
 
 impl<'a> FrameColumns<'a> {
     fn new(frame: &'a DataFrame) -> Result<Self> {
-        let u64s = |name: &str| frame.column(name).and_then(|c| c.u64()).map_err(polars_error);
         let strings = TEXT_FIELDS
             .iter()
             .map(|(name, _)| frame.column(name).and_then(|c| c.str()).map_err(polars_error))
@@ -226,7 +225,13 @@ impl<'a> FrameColumns<'a> {
             .map(|(name, _)| frame.column(name).and_then(|c| c.bool()).map_err(polars_error))
             .collect::<Result<Vec<_>>>()?;
         Ok(FrameColumns {
-            u64s: [u64s(TRACE_HI)?, u64s(TRACE_LO)?, u64s(ID)?, u64s(PARENT_ID)?, u64s(SEQUENCE)?],
+            u64s: [
+                u64_column(frame, TRACE_HI)?,
+                u64_column(frame, TRACE_LO)?,
+                u64_column(frame, ID)?,
+                u64_column(frame, PARENT_ID)?,
+                u64_column(frame, SEQUENCE)?,
+            ],
             strings,
             bools,
             start_us: frame.column(START_US).and_then(|c| c.i64()).map_err(polars_error)?,
