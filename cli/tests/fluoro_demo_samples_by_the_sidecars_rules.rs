@@ -3,7 +3,7 @@
 //! requests leave no trace (nor do petlistadoptions' OpenTelemetry spans under them); back at
 //! rate 1, every request is traced.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
@@ -53,15 +53,15 @@ fn traced_views(demo: &Demo, count: usize, service: &str) -> usize {
 /// Runs of `count` views until one is traced in full, polling its traces as they arrive, for
 /// up to [`ALL_TRACED_WITHIN`]; returns the best run's count.
 fn views_until_all_traced(demo: &Demo, count: usize, service: &str) -> usize {
-    let deadline = std::time::Instant::now() + ALL_TRACED_WITHIN;
+    let deadline = Instant::now() + ALL_TRACED_WITHIN;
     let mut best = 0;
-    while std::time::Instant::now() < deadline {
+    while Instant::now() < deadline {
         let start = view_adoption_list(demo, count);
-        let run_deadline = (std::time::Instant::now() + 2 * EXPORTERS_FLUSH).min(deadline);
+        let run_deadline = (Instant::now() + 2 * EXPORTERS_FLUSH).min(deadline);
         loop {
             let traced = traced_since(demo, start, service);
             best = best.max(traced);
-            if traced >= count || std::time::Instant::now() >= run_deadline {
+            if traced >= count || Instant::now() >= run_deadline {
                 break;
             }
             std::thread::sleep(Duration::from_secs(1));
