@@ -9,8 +9,10 @@
 //!   row group are narrow; whole blocks are skipped from [`BlockMeta`] alone.
 //! - Lookups by trace id skip blocks by a bloom filter kept in the footer's key-value metadata
 //!   (see `filter.rs`) and row groups by the `trace_hi`/`trace_lo` statistics.
-//! - Small on disk: zstd, dictionary encoding for strings and repeated ids (polars chooses it
-//!   when a column has < 75 % distinct values), row groups of [`ROW_GROUP_ROWS`].
+//! - Small on disk, quick to decode: zstd, dictionary encoding for strings and repeated ids
+//!   (polars chooses it when a column has < 75 % distinct values), row groups of
+//!   [`ROW_GROUP_ROWS`]; `start_us` and `end_us` delta-encoded without zstd
+//!   (`column_coding.rs`).
 //! - Durable and atomic: written to `<id>.parquet.tmp`, fsynced, renamed to `<id>.parquet`, the
 //!   directory fsynced. A crash leaves either no block or a complete one plus a `.tmp` that
 //!   [`open_blocks`] deletes. Everything `open_blocks` needs is in the footer, so starting does
@@ -61,6 +63,7 @@
 
 #[doc(hidden)]
 pub mod bench_api;
+mod column_coding;
 mod filter;
 mod footer_cache;
 mod read;
@@ -75,12 +78,14 @@ use std::sync::Arc;
 
 use fluoro_proto::TraceId;
 use polars::prelude::*;
+use polars_parquet::write::KeyValue;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use crate::bucket::RemoteBlocks;
 use crate::error::{polars_error, Result, StoreError};
 use crate::record::StoredSpan;
+use column_coding::BlockWriter;
 
 pub(crate) use filter::TraceFilter;
 pub(crate) use footer_cache::FooterCache;
@@ -550,25 +555,31 @@ fn footer_meta<S: Borrow<StoredSpan>>(spans: &[S], neighbours: Neighbours<'_>) -
     }
 }
 
-/// Writes a whole frame as one block file, fsynced.
+/// Writes a whole frame as one block file, fsynced, in row groups of [`ROW_GROUP_ROWS`].
 fn write_parquet(path: &Path, frame: &mut DataFrame, footer: &FooterMeta) -> Result<()> {
-    write_parquet_with(path, footer, |writer| writer.finish(frame).map(drop))
+    write_parquet_with(path, footer, frame.schema(), |writer| {
+        for offset in (0..frame.height()).step_by(ROW_GROUP_ROWS) {
+            let mut row_group = frame.slice(offset as i64, ROW_GROUP_ROWS);
+            row_group.rechunk_mut();
+            writer.write(&row_group)?;
+        }
+        Ok(())
+    })
 }
 
 /// Writes spans already in block order as one block file, fsynced: one frame per row group,
 /// encoded and dropped before the next is built, so a flush holds one row group's columns on
 /// top of recent data rather than a copy of all of it.
 fn write_span_parquet(path: &Path, spans: &[&StoredSpan], footer: &FooterMeta) -> Result<()> {
-    write_parquet_with(path, footer, |writer| {
-        let mut chunks = spans.chunks(ROW_GROUP_ROWS);
-        let first = spans_to_frame(chunks.next().unwrap_or_default()).map_err(block_to_polars)?;
-        let mut batched = writer.batched(first.schema())?;
-        batched.write_batch(&first)?;
+    let mut chunks = spans.chunks(ROW_GROUP_ROWS);
+    let first = spans_to_frame(chunks.next().unwrap_or_default())?;
+    write_parquet_with(path, footer, &first.schema().clone(), |writer| {
+        writer.write(&first)?;
         drop(first);
         for chunk in chunks {
-            batched.write_batch(&spans_to_frame(chunk).map_err(block_to_polars)?)?;
+            writer.write(&spans_to_frame(chunk).map_err(block_to_polars)?)?;
         }
-        batched.finish().map(drop)
+        Ok(())
     })
 }
 
@@ -580,16 +591,15 @@ const WRITE_BUFFER_BYTES: usize = 1 << 20;
 fn write_parquet_with(
     path: &Path,
     footer: &FooterMeta,
-    write: impl FnOnce(ParquetWriter<&mut BufWriter<&File>>) -> PolarsResult<()>,
+    schema: &Schema,
+    write: impl FnOnce(&mut BlockWriter<&mut BufWriter<&File>>) -> PolarsResult<()>,
 ) -> Result<()> {
     let footer_json = serde_json::to_string(footer).map_err(|error| StoreError::Encode(error.to_string()))?;
     let file = File::create(path).map_err(|error| StoreError::io(path, error))?;
     let mut buffered = BufWriter::with_capacity(WRITE_BUFFER_BYTES, &file);
-    let writer = ParquetWriter::new(&mut buffered)
-        .with_compression(ParquetCompression::Zstd(None))
-        .with_row_group_size(Some(ROW_GROUP_ROWS))
-        .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![(META_KEY.to_owned(), footer_json)])));
-    write(writer).map_err(polars_error)?;
+    let mut writer = BlockWriter::new(&mut buffered, schema).map_err(polars_error)?;
+    write(&mut writer).map_err(polars_error)?;
+    writer.finish(KeyValue::new(META_KEY.to_owned(), footer_json)).map_err(polars_error)?;
     buffered.flush().map_err(|error| StoreError::io(path, error))?;
     file.sync_all().map_err(|error| StoreError::io(path, error))
 }

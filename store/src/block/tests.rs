@@ -355,6 +355,10 @@ fn duckdb_reads_blocks() {
         "queue": full.row.aws.queue,
         "status": full.row.http.status,
         "version": FORMAT_VERSION,
+        "time_codings": [
+            ["end_us", "RLE, DELTA_BINARY_PACKED", "UNCOMPRESSED"],
+            ["start_us", "RLE, DELTA_BINARY_PACKED", "UNCOMPRESSED"],
+        ],
     });
     assert_eq!(got, expected);
 }

@@ -44,6 +44,10 @@ def main() -> None:
         "queue": one(f"SELECT aws_queue FROM spans WHERE {trace} AND document IS NOT NULL", ids),
         "status": one(f"SELECT http_status FROM spans WHERE {trace} AND document IS NOT NULL", ids),
         "version": json.loads(bytes(footer).decode())["version"],
+        # How the span times are stored, as DuckDB reads the column chunks' metadata.
+        "time_codings": [list(row) for row in con.execute(
+            "SELECT DISTINCT path_in_schema, encodings, compression FROM parquet_metadata(?) "
+            "WHERE path_in_schema IN ('start_us', 'end_us') ORDER BY 1", [path]).fetchall()],
     }
     print(json.dumps(result))
 
