@@ -71,8 +71,15 @@ impl<W: Write> BlockWriter<W> {
         Ok(BlockWriter { writer, fields, codings, options })
     }
 
-    /// Writes the frame as one row group per chunk.
-    pub(super) fn write(&mut self, frame: &DataFrame) -> PolarsResult<()> {
+    /// Writes the frame as one row group.
+    pub(super) fn write_row_group(&mut self, frame: &DataFrame) -> PolarsResult<()> {
+        let mut rechunked;
+        let frame = if frame.columns().iter().any(|column| column.n_chunks() > 1) {
+            rechunked = frame.clone();
+            &*rechunked.rechunk_mut()
+        } else {
+            frame
+        };
         for batch in frame.iter_chunks(CompatLevel::newest(), false) {
             if batch.is_empty() {
                 continue;

@@ -559,9 +559,7 @@ fn footer_meta<S: Borrow<StoredSpan>>(spans: &[S], neighbours: Neighbours<'_>) -
 fn write_parquet(path: &Path, frame: &mut DataFrame, footer: &FooterMeta) -> Result<()> {
     write_parquet_with(path, footer, frame.schema(), |writer| {
         for offset in (0..frame.height()).step_by(ROW_GROUP_ROWS) {
-            let mut row_group = frame.slice(offset as i64, ROW_GROUP_ROWS);
-            row_group.rechunk_mut();
-            writer.write(&row_group)?;
+            writer.write_row_group(&frame.slice(offset as i64, ROW_GROUP_ROWS))?;
         }
         Ok(())
     })
@@ -574,10 +572,10 @@ fn write_span_parquet(path: &Path, spans: &[&StoredSpan], footer: &FooterMeta) -
     let mut chunks = spans.chunks(ROW_GROUP_ROWS);
     let first = spans_to_frame(chunks.next().unwrap_or_default())?;
     write_parquet_with(path, footer, &first.schema().clone(), |writer| {
-        writer.write(&first)?;
+        writer.write_row_group(&first)?;
         drop(first);
         for chunk in chunks {
-            writer.write(&spans_to_frame(chunk).map_err(block_to_polars)?)?;
+            writer.write_row_group(&spans_to_frame(chunk).map_err(block_to_polars)?)?;
         }
         Ok(())
     })

@@ -272,6 +272,26 @@ fn a_large_block_is_written_a_row_group_at_a_time() {
 }
 
 #[test]
+fn a_frame_of_several_chunks_is_written_in_whole_row_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let spans: Vec<StoredSpan> =
+        (0..ROW_GROUP_ROWS as u64 + 7).map(|n| span(n / 4, n, 1_700_000_000_000_000 + n as i64)).collect();
+    let spans = block_order(&spans);
+    let (first, second) = spans.split_at(ROW_GROUP_ROWS - 3);
+    let mut frame = spans_to_frame(first).unwrap();
+    frame.vstack_mut(&spans_to_frame(second).unwrap()).unwrap();
+    assert_eq!(frame.first_col_n_chunks(), 2, "the test needs a frame of two chunks");
+    let path = block_path(dir.path(), 1);
+    write_parquet(&path, &mut frame, &footer_meta(&spans, Neighbours::default())).unwrap();
+    let metadata = ParquetReader::new(File::open(&path).unwrap()).get_metadata().unwrap().clone();
+    let group_rows: Vec<usize> = metadata.row_groups.iter().map(|group| group.num_rows()).collect();
+    assert_eq!(group_rows, vec![ROW_GROUP_ROWS, 7]);
+    let block = open_blocks(dir.path()).unwrap().remove(0);
+    let expected: Vec<StoredSpan> = spans.into_iter().cloned().collect();
+    assert!(read_block(&block).unwrap() == expected, "every span back, in order");
+}
+
+#[test]
 fn newer_format_is_refused_not_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let spans = sample_spans();
