@@ -376,8 +376,8 @@ fn duckdb_reads_blocks() {
         "status": full.row.http.status,
         "version": FORMAT_VERSION,
         "time_codings": [
-            ["end_us", "RLE, DELTA_BINARY_PACKED", "UNCOMPRESSED"],
-            ["start_us", "RLE, DELTA_BINARY_PACKED", "UNCOMPRESSED"],
+            ["end_us", ["DELTA_BINARY_PACKED", "RLE"], "UNCOMPRESSED"],
+            ["start_us", ["DELTA_BINARY_PACKED", "RLE"], "UNCOMPRESSED"],
         ],
     });
     assert_eq!(got, expected);

@@ -25,6 +25,10 @@ def main() -> None:
     trace = "trace_hi = ? AND trace_lo = ?"
     ids = (trace_hi, trace_lo)
     footer = one("SELECT value FROM parquet_kv_metadata(?) WHERE key = 'fluoro.block'", [path])
+    # How the span times are stored, as DuckDB reads the column chunks' metadata.
+    codings = con.execute(
+        "SELECT DISTINCT path_in_schema, encodings, compression FROM parquet_metadata(?) "
+        "WHERE path_in_schema IN ('start_us', 'end_us') ORDER BY 1", [path]).fetchall()
     result = {
         "rows": one("SELECT count(*) FROM spans"),
         "faults": one("SELECT count(*) FROM spans WHERE fault"),
@@ -44,10 +48,7 @@ def main() -> None:
         "queue": one(f"SELECT aws_queue FROM spans WHERE {trace} AND document IS NOT NULL", ids),
         "status": one(f"SELECT http_status FROM spans WHERE {trace} AND document IS NOT NULL", ids),
         "version": json.loads(bytes(footer).decode())["version"],
-        # How the span times are stored, as DuckDB reads the column chunks' metadata.
-        "time_codings": [list(row) for row in con.execute(
-            "SELECT DISTINCT path_in_schema, encodings, compression FROM parquet_metadata(?) "
-            "WHERE path_in_schema IN ('start_us', 'end_us') ORDER BY 1", [path]).fetchall()],
+        "time_codings": [[column, sorted(encodings.split(", ")), codec] for column, encodings, codec in codings],
     }
     print(json.dumps(result))
 
