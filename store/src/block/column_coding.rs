@@ -19,6 +19,7 @@ use polars_parquet::write::{
 };
 
 use crate::columns::{END_US, START_US};
+use crate::error::{polars_error, Result};
 
 /// Integer columns whose successive values are close, and which every query reads:
 /// delta-encoded, not compressed.
@@ -57,7 +58,7 @@ pub(super) struct BlockWriter<W: Write> {
 }
 
 impl<W: Write> BlockWriter<W> {
-    pub(super) fn new(out: W, schema: &Schema) -> PolarsResult<Self> {
+    pub(super) fn new(out: W, schema: &Schema) -> Result<Self> {
         let schema = schema.to_arrow(CompatLevel::newest());
         let options = WriteOptions {
             statistics: StatisticsOptions::default(),
@@ -66,13 +67,13 @@ impl<W: Write> BlockWriter<W> {
             data_page_size: None,
         };
         let codings = schema.iter_values().map(ColumnCoding::of).collect();
-        let writer = FileWriter::try_new(out, schema, options)?;
+        let writer = FileWriter::try_new(out, schema, options).map_err(polars_error)?;
         let fields = writer.parquet_schema().fields().to_vec();
         Ok(BlockWriter { writer, fields, codings, options })
     }
 
     /// Writes the frame as one row group.
-    pub(super) fn write_row_group(&mut self, frame: &DataFrame) -> PolarsResult<()> {
+    pub(super) fn write_row_group(&mut self, frame: &DataFrame) -> Result<()> {
         let mut rechunked;
         let frame = if frame.columns().iter().any(|column| column.n_chunks() > 1) {
             rechunked = frame.clone();
@@ -80,24 +81,23 @@ impl<W: Write> BlockWriter<W> {
         } else {
             frame
         };
-        for batch in frame.iter_chunks(CompatLevel::newest(), false) {
-            if batch.is_empty() {
-                continue;
-            }
-            let mut columns = Vec::new();
-            for ((array, field), coding) in batch.columns().iter().zip(&self.fields).zip(&self.codings) {
-                let pages = array_to_columns(array, field.clone(), self.options, &coding.encodings)?;
-                columns.extend(pages.into_iter().map(|pages| Ok(compressed(pages, coding.compression))));
-            }
-            self.writer.write(batch.len() as u64, DynIter::new(columns.into_iter()))?;
+        let Some(batch) = frame.iter_chunks(CompatLevel::newest(), false).next().filter(|batch| !batch.is_empty())
+        else {
+            return Ok(());
+        };
+        let mut columns = Vec::new();
+        for ((array, field), coding) in batch.columns().iter().zip(&self.fields).zip(&self.codings) {
+            let pages =
+                array_to_columns(array, field.clone(), self.options, &coding.encodings).map_err(polars_error)?;
+            columns.extend(pages.into_iter().map(|pages| Ok(compressed(pages, coding.compression))));
         }
-        Ok(())
+        self.writer.write(batch.len() as u64, DynIter::new(columns.into_iter())).map_err(polars_error)
     }
 
     /// Ends the file with this key-value metadata beside the Arrow schema polars reads back.
-    pub(super) fn finish(mut self, metadata: KeyValue) -> PolarsResult<u64> {
+    pub(super) fn finish(mut self, metadata: KeyValue) -> Result<()> {
         let arrow_schema = schema_to_metadata_key(self.writer.schema());
-        self.writer.end(Some(vec![arrow_schema, metadata]))
+        self.writer.end(Some(vec![arrow_schema, metadata])).map(drop).map_err(polars_error)
     }
 }
 

@@ -575,7 +575,7 @@ fn write_span_parquet(path: &Path, spans: &[&StoredSpan], footer: &FooterMeta) -
         writer.write_row_group(&first)?;
         drop(first);
         for chunk in chunks {
-            writer.write_row_group(&spans_to_frame(chunk).map_err(block_to_polars)?)?;
+            writer.write_row_group(&spans_to_frame(chunk)?)?;
         }
         Ok(())
     })
@@ -590,21 +590,16 @@ fn write_parquet_with(
     path: &Path,
     footer: &FooterMeta,
     schema: &Schema,
-    write: impl FnOnce(&mut BlockWriter<&mut BufWriter<&File>>) -> PolarsResult<()>,
+    write: impl FnOnce(&mut BlockWriter<&mut BufWriter<&File>>) -> Result<()>,
 ) -> Result<()> {
     let footer_json = serde_json::to_string(footer).map_err(|error| StoreError::Encode(error.to_string()))?;
     let file = File::create(path).map_err(|error| StoreError::io(path, error))?;
     let mut buffered = BufWriter::with_capacity(WRITE_BUFFER_BYTES, &file);
-    let mut writer = BlockWriter::new(&mut buffered, schema).map_err(polars_error)?;
-    write(&mut writer).map_err(polars_error)?;
-    writer.finish(KeyValue::new(META_KEY.to_owned(), footer_json)).map_err(polars_error)?;
+    let mut writer = BlockWriter::new(&mut buffered, schema)?;
+    write(&mut writer)?;
+    writer.finish(KeyValue::new(META_KEY.to_owned(), footer_json))?;
     buffered.flush().map_err(|error| StoreError::io(path, error))?;
     file.sync_all().map_err(|error| StoreError::io(path, error))
-}
-
-/// Carries a schema error out through polars' writer callback.
-fn block_to_polars(error: StoreError) -> PolarsError {
-    PolarsError::ComputeError(error.to_string().into())
 }
 
 fn remove_file(path: &Path) -> Result<()> {
