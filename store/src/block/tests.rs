@@ -174,6 +174,47 @@ fn trace_lookup_returns_exactly_that_trace() {
     assert_eq!(found.len(), spans.iter().filter(|s| many.contains(&s.row.trace_id)).count());
 }
 
+/// Documents are unique, so they are stored plain in small pages: a lookup decompresses the
+/// pages holding its rows, not a dictionary of every document in the row group.
+#[test]
+fn documents_are_stored_plain_in_small_pages() {
+    use polars_parquet::parquet::page::CompressedPage;
+    use polars_parquet::parquet::read::get_page_iterator;
+
+    let dir = tempfile::tempdir().unwrap();
+    // One row group, a ~1 KB document on every fourth row, as segments with embedded
+    // subsegments have.
+    let spans: Vec<StoredSpan> = (0..4_000u64)
+        .map(|n| {
+            let mut span = span(n / 4, n, 1_700_000_000_000_000 + n as i64);
+            if n % 4 == 0 {
+                span.document = Some(format!(r#"{{"id":"{n:016x}","pad":"{}"}}"#, "x".repeat(1_000)).into());
+            }
+            span
+        })
+        .collect();
+    let block = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap().meta;
+    let metadata = ParquetReader::new(File::open(&block.path).unwrap()).get_metadata().unwrap().clone();
+    let [group] = &metadata.row_groups[..] else { panic!("one row group expected") };
+    let chunk = group.columns_under_root_iter(crate::columns::DOCUMENT).unwrap().next().unwrap();
+    assert_eq!(chunk.dictionary_page_offset(), None, "no dictionary page");
+    let bytes = polars_buffer::Buffer::from(fs::read(&block.path).unwrap());
+    let pages = get_page_iterator(chunk, std::io::Cursor::new(bytes), Vec::new(), usize::MAX).unwrap();
+    let sizes: Vec<usize> = pages
+        .map(|page| match page.unwrap() {
+            CompressedPage::Data(page) => page.uncompressed_size(),
+            CompressedPage::Dict(_) => panic!("a dictionary page"),
+        })
+        .collect();
+    // ~1 MB of documents.
+    assert!(sizes.len() >= 8, "documents in small pages, got pages of {sizes:?} bytes");
+    assert!(sizes.iter().all(|&size| size <= 2 * column_coding::DOCUMENT_PAGE_BYTES), "{sizes:?}");
+    // A lookup of a trace in a middle page gets its documents back whole.
+    let expected: Vec<StoredSpan> = spans.iter().filter(|s| s.row.trace_id == trace(500)).cloned().collect();
+    assert!(expected[0].document.is_some());
+    assert_eq!(sorted(read_trace_spans(&block, &[trace(500)], &FooterCache::default()).unwrap()), sorted(expected));
+}
+
 #[test]
 fn scan_prunes_by_time_and_predicate() {
     let dir = tempfile::tempdir().unwrap();
@@ -375,7 +416,8 @@ fn duckdb_reads_blocks() {
         "queue": full.row.aws.queue,
         "status": full.row.http.status,
         "version": FORMAT_VERSION,
-        "time_codings": [
+        "codings": [
+            ["document", ["PLAIN", "RLE"], "ZSTD"],
             ["end_us", ["DELTA_BINARY_PACKED", "RLE"], "UNCOMPRESSED"],
             ["start_us", ["DELTA_BINARY_PACKED", "RLE"], "UNCOMPRESSED"],
         ],

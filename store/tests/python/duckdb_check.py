@@ -25,10 +25,11 @@ def main() -> None:
     trace = "trace_hi = ? AND trace_lo = ?"
     ids = (trace_hi, trace_lo)
     footer = one("SELECT value FROM parquet_kv_metadata(?) WHERE key = 'fluoro.block'", [path])
-    # How the span times are stored, as DuckDB reads the column chunks' metadata.
+    # How the columns Fluoro codes its own way are stored, as DuckDB reads the column chunks'
+    # metadata.
     codings = con.execute(
         "SELECT DISTINCT path_in_schema, encodings, compression FROM parquet_metadata(?) "
-        "WHERE path_in_schema IN ('start_us', 'end_us') ORDER BY 1", [path]).fetchall()
+        "WHERE path_in_schema IN ('start_us', 'end_us', 'document') ORDER BY 1", [path]).fetchall()
     result = {
         "rows": one("SELECT count(*) FROM spans"),
         "faults": one("SELECT count(*) FROM spans WHERE fault"),
@@ -48,7 +49,7 @@ def main() -> None:
         "queue": one(f"SELECT aws_queue FROM spans WHERE {trace} AND document IS NOT NULL", ids),
         "status": one(f"SELECT http_status FROM spans WHERE {trace} AND document IS NOT NULL", ids),
         "version": json.loads(bytes(footer).decode())["version"],
-        "time_codings": [[column, sorted(encodings.split(", ")), codec] for column, encodings, codec in codings],
+        "codings": [[column, sorted(encodings.split(", ")), codec] for column, encodings, codec in codings],
     }
     print(json.dumps(result))
 
