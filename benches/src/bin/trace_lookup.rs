@@ -1,7 +1,8 @@
 //! `BatchGetTraces`' store side alone (`Store::traces`), without HTTP, over a store another
 //! benchmark left in `--dir` (e.g. `query_scaling --keep`): the time per request of `--ids`
 //! random trace ids of the middle `--window-spans`, p50 and p99, for profiling with `perf`;
-//! with `--graph-runs N`, also the service graph of that window N times (its median).
+//! with `--graph-runs N` / `--histogram-runs N`, also the service graph / the latency
+//! histogram of that window N times (its median).
 //!
 //! `cargo run --release -p fluoro-benches --bin trace_lookup -- --dir target/bench-scaling`
 
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 use clap::Parser;
+use fluoro_analyzer::{filter_latency, LatencyQuery, NoGroups};
 use fluoro_benches::median_ms;
 use fluoro_proto::TraceId;
 use fluoro_store::columns::{START_US, TRACE_HI, TRACE_LO};
@@ -36,6 +38,9 @@ struct Args {
     /// Also time the service graph of the window this many times.
     #[arg(long, default_value_t = 0)]
     graph_runs: usize,
+    /// Also time the latency histogram of the window's traces (no filter) this many times.
+    #[arg(long, default_value_t = 0)]
+    histogram_runs: usize,
 }
 
 /// Queries run under the allocator `fluoro serve` uses.
@@ -53,6 +58,11 @@ fn main() -> anyhow::Result<()> {
         let (ms, graph) =
             median_ms(args.graph_runs, || Ok(fluoro_analyzer::service_graph(&store, window.0, window.1, None)?))?;
         println!("service graph of the window: median {ms:.1} ms, {} nodes", graph.services.len());
+    }
+    if args.histogram_runs > 0 {
+        let query = LatencyQuery { from_us: window.0, to_us: window.1, filter: None, group: None };
+        let (ms, report) = median_ms(args.histogram_runs, || Ok(filter_latency(&store, &query, &NoGroups)?))?;
+        println!("latency histogram of the window: median {ms:.1} ms, {} traces", report.traces);
     }
     let ids = window_trace_ids(&store, window)?;
     let mut next = 0x9e37_79b9_7f4a_7c15_u64;
