@@ -67,12 +67,9 @@ fn read_indexed(
     for group in groups {
         let ids = source.read(Some(&[TRACE_HI, TRACE_LO]), group.clone())?;
         let (his, los) = (u64_column(&ids, TRACE_HI)?, u64_column(&ids, TRACE_LO)?);
-        let keys = his
-            .downcast_iter()
-            .flat_map(|chunk| chunk.values_iter())
-            .zip(los.downcast_iter().flat_map(|chunk| chunk.values_iter()));
-        for (row, (hi, lo)) in (group.start..).zip(keys) {
-            if wanted.binary_search(&(*hi, *lo)).is_err() {
+        // Block ids are never null: their values are read without a validity check per row.
+        for (row, key) in (group.start..).zip(his.into_no_null_iter().zip(los.into_no_null_iter())) {
+            if wanted.binary_search(&key).is_err() {
                 continue;
             }
             match runs.last_mut() {
