@@ -14,37 +14,64 @@
 //! Plain-encoded in 128 KiB pages, a lookup decompresses only the pages of its rows
 //! (`BatchGetTraces` p50 ~16 → ~9 ms; a block grows ~3 %, the compression window being a page:
 //! +7 % with 64 KiB pages, +1.4 % with 256 KiB, lookups alike within this VM's noise).
-//! Every other column is written as polars writes it.
+//!
+//! `sequence` (the write order that picks a span's latest version) also rises within a trace, and
+//! every scan reads it: zstd-compressed, decompressing it was ~10 % of the histogram and the
+//! service graph. Delta-encoded like the times, it costs no decompression for ~0.3 MB more per
+//! million spans.
+//!
+//! Every other column is encoded as polars encodes it, and each of its column chunks is
+//! compressed only if that makes the chunk at least [`MIN_SAVING`] smaller. Span ids and the
+//! low half of trace ids are random bits that zstd shrinks by 0–10 %, and decompressing them
+//! costs every scan and lookup; a chunk too small for zstd to gain on (a column with one value)
+//! is not compressed either. What a chunk holds decides, not its column's name: ids that are
+//! not random (a load generator's counters) are compressed.
 
 use std::io::Write;
 
 use polars::prelude::*;
+use polars_parquet::parquet::compression;
 use polars_parquet::parquet::error::ParquetError;
+use polars_parquet::parquet::page::CompressedDictPage;
+use polars_parquet::parquet::CowBuffer;
 use polars_parquet::write::{
-    array_to_columns, schema_to_metadata_key, CompressionOptions, Compressor, DynIter, DynStreamingIterator, Encoding,
-    FallibleStreamingIterator, FileWriter, KeyValue, ParquetType, StatisticsOptions, Version, WriteOptions,
+    array_to_columns, compress, schema_to_metadata_key, CompressedDataPage, CompressedPage, CompressionOptions,
+    Compressor, DynIter, DynStreamingIterator, Encoding, FallibleStreamingIterator, FileWriter, KeyValue, Page,
+    ParquetType, StatisticsOptions, Version, WriteOptions,
 };
 
-use crate::columns::{DOCUMENT, END_US, START_US};
-use crate::error::{polars_error, Result};
+use crate::columns::{DOCUMENT, END_US, SEQUENCE, START_US};
+use crate::error::{polars_error, Result, StoreError};
 
 /// Integer columns whose successive values are close, and which every query reads:
 /// delta-encoded, not compressed.
-const DELTA_COLUMNS: [&str; 2] = [START_US, END_US];
+const DELTA_COLUMNS: [&str; 3] = [START_US, END_US, SEQUENCE];
 
-/// The codec of every other column.
+/// The codec of compressed columns.
 const COMPRESSION: CompressionOptions = CompressionOptions::Zstd(None);
+
+/// A column chunk is stored compressed only if that saves at least this share of its bytes.
+const MIN_SAVING: f64 = 1.0 / 8.0;
 
 /// Data pages of the raw documents: a trace lookup decompresses only the pages holding its
 /// rows, so small pages keep it from decompressing a row group's worth of documents.
 pub(super) const DOCUMENT_PAGE_BYTES: usize = 128 * 1024;
 
-/// One column's encoding (one entry per Parquet leaf), codec and data page size (`None`:
-/// polars' default, 1 MiB).
+/// When a column's chunks are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compress {
+    Never,
+    Always,
+    /// When that saves at least [`MIN_SAVING`] of the chunk.
+    WhenWorthIt,
+}
+
+/// One column's encoding (one entry per Parquet leaf), compression and data page size
+/// (`None`: polars' default, 1 MiB).
 #[derive(Debug, Clone)]
 struct ColumnCoding {
     encodings: Vec<Encoding>,
-    compression: CompressionOptions,
+    compress: Compress,
     page_bytes: Option<usize>,
 }
 
@@ -54,7 +81,7 @@ impl ColumnCoding {
         if integer && DELTA_COLUMNS.contains(&field.name.as_str()) {
             return ColumnCoding {
                 encodings: vec![Encoding::DeltaBinaryPacked],
-                compression: CompressionOptions::Uncompressed,
+                compress: Compress::Never,
                 page_bytes: None,
             };
         }
@@ -63,13 +90,13 @@ impl ColumnCoding {
             // would put them all in one dictionary page that every lookup decompresses whole.
             return ColumnCoding {
                 encodings: vec![Encoding::Plain],
-                compression: COMPRESSION,
+                compress: Compress::Always,
                 page_bytes: Some(DOCUMENT_PAGE_BYTES),
             };
         }
         ColumnCoding {
             encodings: polars_parquet::write::get_dtype_encoding(&field.dtype),
-            compression: COMPRESSION,
+            compress: Compress::WhenWorthIt,
             page_bytes: None,
         }
     }
@@ -116,7 +143,13 @@ impl<W: Write> BlockWriter<W> {
         for ((array, field), coding) in batch.columns().iter().zip(&self.fields).zip(&self.codings) {
             let options = WriteOptions { data_page_size: coding.page_bytes, ..self.options };
             let pages = array_to_columns(array, field.clone(), options, &coding.encodings).map_err(polars_error)?;
-            columns.extend(pages.into_iter().map(|pages| Ok(compressed(pages, coding.compression))));
+            for leaf in pages {
+                columns.push(Ok(match coding.compress {
+                    Compress::Never => streamed(leaf, CompressionOptions::Uncompressed),
+                    Compress::Always => streamed(leaf, COMPRESSION),
+                    Compress::WhenWorthIt => compressed_when_worth_it(leaf)?,
+                }));
+            }
         }
         self.writer.write(batch.len() as u64, DynIter::new(columns.into_iter())).map_err(polars_error)
     }
@@ -128,11 +161,85 @@ impl<W: Write> BlockWriter<W> {
     }
 }
 
-/// A column's pages, compressed with `compression` as they are written.
-fn compressed(
-    pages: DynIter<'static, PolarsResult<polars_parquet::write::Page>>,
-    compression: CompressionOptions,
-) -> DynStreamingIterator<'static, polars_parquet::write::CompressedPage, PolarsError> {
+/// A column chunk's pages, compressed with `compression` as they are written.
+fn streamed(pages: DynIter<'static, PolarsResult<Page>>, compression: CompressionOptions) -> ColumnPages {
     let pages = pages.map(|page| page.map_err(|error| ParquetError::FeatureNotSupported(error.to_string())));
     DynStreamingIterator::new(Compressor::new_from_vec(pages, compression, Vec::new()).map_err(PolarsError::from))
 }
+
+/// A column chunk's pages, compressed only if that makes the chunk at least [`MIN_SAVING`]
+/// smaller: zstd barely shrinks random ids, and decompressing them costs every scan.
+fn compressed_when_worth_it(pages: DynIter<'static, PolarsResult<Page>>) -> Result<ColumnPages> {
+    let pages: Vec<Page> = pages.collect::<PolarsResult<_>>().map_err(polars_error)?;
+    let mut packed = Vec::with_capacity(pages.len());
+    for page in &pages {
+        let mut bytes = Vec::new();
+        compression::compress(COMPRESSION, page_bytes(page), &mut bytes).map_err(parquet_error)?;
+        packed.push(bytes);
+    }
+    let raw: usize = pages.iter().map(|page| page_bytes(page).len()).sum();
+    let small: usize = packed.iter().map(Vec::len).sum();
+    let ready: Result<Vec<CompressedPage>, ParquetError> = if (small as f64) <= raw as f64 * (1.0 - MIN_SAVING) {
+        pages.into_iter().zip(packed).map(|(page, bytes)| Ok(compressed_page(page, bytes))).collect()
+    } else {
+        pages.into_iter().map(|page| compress(page, Vec::new(), CompressionOptions::Uncompressed)).collect()
+    };
+    Ok(DynStreamingIterator::new(ReadyPages { pages: ready.map_err(parquet_error)?.into_iter(), current: None }))
+}
+
+/// The bytes a page would hold uncompressed.
+fn page_bytes(page: &Page) -> &[u8] {
+    match page {
+        Page::Data(page) => page.buffer(),
+        Page::Dict(page) => &page.buffer,
+    }
+}
+
+/// `page` with its bytes replaced by `bytes`, their [`COMPRESSION`].
+fn compressed_page(page: Page, bytes: Vec<u8>) -> CompressedPage {
+    let codec = COMPRESSION.into();
+    match page {
+        Page::Data(page) => CompressedPage::Data(CompressedDataPage::new(
+            page.header().clone(),
+            CowBuffer::Owned(bytes),
+            codec,
+            page.buffer().len(),
+            page.descriptor.clone(),
+            page.num_rows.unwrap_or_default(),
+        )),
+        Page::Dict(page) => CompressedPage::Dict(CompressedDictPage::new(
+            CowBuffer::Owned(bytes),
+            codec,
+            page.buffer.len(),
+            page.num_values,
+            page.is_sorted,
+        )),
+    }
+}
+
+fn parquet_error(error: ParquetError) -> StoreError {
+    polars_error(PolarsError::from(error))
+}
+
+/// The pages of one column chunk, compressed already, handed to the writer in order.
+struct ReadyPages {
+    pages: std::vec::IntoIter<CompressedPage>,
+    current: Option<CompressedPage>,
+}
+
+impl FallibleStreamingIterator for ReadyPages {
+    type Item = CompressedPage;
+    type Error = PolarsError;
+
+    fn advance(&mut self) -> PolarsResult<()> {
+        self.current = self.pages.next();
+        Ok(())
+    }
+
+    fn get(&self) -> Option<&CompressedPage> {
+        self.current.as_ref()
+    }
+}
+
+/// A column chunk's pages as the writer takes them.
+type ColumnPages = DynStreamingIterator<'static, CompressedPage, PolarsError>;

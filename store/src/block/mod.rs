@@ -11,8 +11,9 @@
 //!   (see `filter.rs`) and row groups by the `trace_hi`/`trace_lo` statistics.
 //! - Small on disk, quick to decode: zstd, dictionary encoding for strings and repeated ids
 //!   (polars chooses it when a column has < 75 % distinct values), row groups of
-//!   [`ROW_GROUP_ROWS`]; `start_us` and `end_us` delta-encoded without zstd, `document` plain
-//!   in small pages so a lookup decompresses only its rows' pages (`column_coding.rs`).
+//!   [`ROW_GROUP_ROWS`]; `start_us`, `end_us` and `sequence` delta-encoded without zstd,
+//!   `document` plain in small pages so a lookup decompresses only its rows' pages, and a
+//!   column chunk zstd barely shrinks (random ids) not compressed (`column_coding.rs`).
 //! - Durable and atomic: written to `<id>.parquet.tmp`, fsynced, renamed to `<id>.parquet`, the
 //!   directory fsynced. A crash leaves either no block or a complete one plus a `.tmp` that
 //!   [`open_blocks`] deletes. Everything `open_blocks` needs is in the footer, so starting does

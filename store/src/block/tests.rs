@@ -216,6 +216,50 @@ fn documents_are_stored_plain_in_small_pages() {
 }
 
 #[test]
+fn random_ids_are_stored_uncompressed() {
+    use polars_parquet::parquet::compression::Compression;
+
+    // splitmix64: span ids as random as the SDKs make them.
+    let random = |n: u64| {
+        let mut z = n.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let spans: Vec<StoredSpan> = (0..40_000u64)
+        .map(|n| {
+            let mut span = span(n / 4, random(n), 1_700_000_000_000_000 + n as i64);
+            span.row.parent_id = (n % 4 != 0).then(|| SegmentId::new(random(n - n % 4)));
+            span.row.error = n % 3 == 0;
+            span
+        })
+        .collect();
+    let block = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap().meta;
+    let metadata = ParquetReader::new(File::open(&block.path).unwrap()).get_metadata().unwrap().clone();
+    assert!(metadata.row_groups.len() > 1);
+    for group in &metadata.row_groups {
+        let codec = |column| group.columns_under_root_iter(column).unwrap().next().unwrap().compression();
+        assert_eq!(codec(crate::columns::ID), Compression::Uncompressed, "random span ids");
+        assert_eq!(codec(crate::columns::PARENT_ID), Compression::Uncompressed, "random parent ids");
+        assert_eq!(codec(crate::columns::ERROR), Compression::Zstd, "a repeating pattern, compressed");
+        assert_eq!(codec(crate::columns::SEQUENCE), Compression::Uncompressed, "delta-encoded");
+    }
+    let expected: Vec<StoredSpan> = spans.iter().filter(|s| s.row.trace_id == trace(5_000)).cloned().collect();
+    assert_eq!(expected.len(), 4);
+    assert_eq!(sorted(read_trace_spans(&block, &[trace(5_000)], &FooterCache::default()).unwrap()), sorted(expected));
+    let frame = scan_block(&block, i64::MIN, i64::MAX, &[crate::columns::ID, crate::columns::PARENT_ID], None)
+        .unwrap()
+        .collect()
+        .unwrap();
+    let mut ids: Vec<u64> = frame.column(crate::columns::ID).unwrap().u64().unwrap().into_no_null_iter().collect();
+    ids.sort_unstable();
+    let mut written: Vec<u64> = (0..40_000).map(random).collect();
+    written.sort_unstable();
+    assert_eq!(ids, written);
+}
+
+#[test]
 fn scan_prunes_by_time_and_predicate() {
     let dir = tempfile::tempdir().unwrap();
     let spans = sample_spans();
@@ -419,6 +463,7 @@ fn duckdb_reads_blocks() {
         "codings": [
             ["document", ["PLAIN", "RLE"], "ZSTD"],
             ["end_us", ["DELTA_BINARY_PACKED", "RLE"], "UNCOMPRESSED"],
+            ["sequence", ["DELTA_BINARY_PACKED", "RLE"], "UNCOMPRESSED"],
             ["start_us", ["DELTA_BINARY_PACKED", "RLE"], "UNCOMPRESSED"],
         ],
     });

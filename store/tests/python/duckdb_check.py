@@ -29,7 +29,7 @@ def main() -> None:
     # metadata.
     codings = con.execute(
         "SELECT DISTINCT path_in_schema, encodings, compression FROM parquet_metadata(?) "
-        "WHERE path_in_schema IN ('start_us', 'end_us', 'document') ORDER BY 1", [path]).fetchall()
+        "WHERE path_in_schema IN ('start_us', 'end_us', 'sequence', 'document') ORDER BY 1", [path]).fetchall()
     result = {
         "rows": one("SELECT count(*) FROM spans"),
         "faults": one("SELECT count(*) FROM spans WHERE fault"),
