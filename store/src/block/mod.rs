@@ -150,6 +150,13 @@ impl BlockMeta {
     pub(crate) fn overlaps(&self, from_us: i64, to_us: i64) -> bool {
         self.min_start_us < to_us && self.max_end_us >= from_us
     }
+
+    /// Whether every span of the block starts in `[from_us, to_us)`: a span ends no earlier
+    /// than it starts (ingest refuses one that does), so its start is within the block's
+    /// `[min_start_us, max_end_us]`.
+    pub(crate) fn within(&self, from_us: i64, to_us: i64) -> bool {
+        self.min_start_us >= from_us && self.max_end_us < to_us
+    }
 }
 
 /// Fluoro's metadata in the footer.

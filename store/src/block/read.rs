@@ -139,7 +139,10 @@ fn open_file(path: &Path) -> Result<File> {
 }
 
 /// A lazy scan of the spans that start in `[from_us, to_us)`, with only `columns` (all when
-/// empty) and an optional extra predicate, both pushed down into the Parquet reader.
+/// empty) and an optional extra predicate, both pushed down into the Parquet reader. A block
+/// wholly in the range is read without the range test: a predicate makes the reader decode
+/// `start_us` first, into a vector that grows page by page, and every other column through a
+/// row mask.
 pub(crate) fn scan_block(
     block: &BlockMeta,
     from_us: i64,
@@ -147,12 +150,13 @@ pub(crate) fn scan_block(
     columns: &[&str],
     predicate: Option<Expr>,
 ) -> Result<LazyFrame> {
-    let in_range = col(START_US).gt_eq(lit(from_us)).and(col(START_US).lt(lit(to_us)));
-    let filter = match predicate {
-        Some(predicate) => in_range.and(predicate),
-        None => in_range,
+    let in_range =
+        (!block.within(from_us, to_us)).then(|| col(START_US).gt_eq(lit(from_us)).and(col(START_US).lt(lit(to_us))));
+    let scan = match (in_range, predicate) {
+        (Some(in_range), Some(predicate)) => lazy_block(block)?.filter(in_range.and(predicate)),
+        (Some(filter), None) | (None, Some(filter)) => lazy_block(block)?.filter(filter),
+        (None, None) => lazy_block(block)?,
     };
-    let scan = lazy_block(block)?.filter(filter);
     if columns.is_empty() {
         return Ok(scan);
     }

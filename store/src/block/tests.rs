@@ -284,6 +284,31 @@ fn scan_prunes_by_time_and_predicate() {
 }
 
 #[test]
+fn a_block_wholly_in_the_range_is_read_whole_and_only_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let spans = sample_spans();
+    let meta = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap().meta;
+    let count = |from: i64, to: i64, predicate: Option<Expr>| {
+        scan_block(&meta, from, to, &[crate::columns::START_US], predicate).unwrap().collect().unwrap().height()
+    };
+    let starting_in =
+        |from: i64, to: i64| spans.iter().filter(|s| s.row.start_us >= from && s.row.start_us < to).count();
+    let (first, last_end) = (meta.min_start_us, meta.max_end_us);
+    let last_start = spans.iter().map(|s| s.row.start_us).max().unwrap();
+    // Read without the range test: every row, and the extra predicate still applies.
+    assert!(meta.within(first, last_end + 1));
+    assert_eq!(count(first, last_end + 1, None), spans.len());
+    let faults = spans.iter().filter(|s| s.row.fault).count();
+    assert_eq!(count(first, last_end + 1, Some(col(crate::columns::FAULT))), faults);
+    // One microsecond less at either edge, and the range is tested again.
+    assert!(!meta.within(first + 1, last_end + 1) && !meta.within(first, last_end));
+    assert_eq!(count(first + 1, last_end + 1, None), starting_in(first + 1, last_end + 1));
+    assert!(count(first + 1, last_end + 1, None) < spans.len());
+    assert_eq!(count(first, last_start, None), starting_in(first, last_start));
+    assert!(count(first, last_start, None) < spans.len());
+}
+
+#[test]
 fn half_written_blocks_are_discarded_and_unreadable_ones_quarantined() {
     let store_dir = tempfile::tempdir().unwrap();
     let blocks_dir = store_dir.path().join("blocks");
