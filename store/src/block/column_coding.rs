@@ -30,13 +30,12 @@
 use std::io::Write;
 
 use polars::prelude::*;
-use polars_parquet::parquet::compression;
 use polars_parquet::parquet::error::ParquetError;
 use polars_parquet::parquet::page::CompressedDictPage;
 use polars_parquet::parquet::CowBuffer;
 use polars_parquet::write::{
-    array_to_columns, compress, schema_to_metadata_key, CompressedDataPage, CompressedPage, CompressionOptions,
-    Compressor, DynIter, DynStreamingIterator, Encoding, FallibleStreamingIterator, FileWriter, KeyValue, Page,
+    array_to_columns, compress as compress_page, schema_to_metadata_key, CompressedDataPage, CompressedPage,
+    CompressionOptions, DynIter, DynStreamingIterator, Encoding, FallibleStreamingIterator, FileWriter, KeyValue, Page,
     ParquetType, StatisticsOptions, Version, WriteOptions,
 };
 
@@ -47,8 +46,10 @@ use crate::error::{polars_error, Result, StoreError};
 /// delta-encoded, not compressed.
 const DELTA_COLUMNS: [&str; 3] = [START_US, END_US, SEQUENCE];
 
-/// The codec of compressed columns.
+/// The codec of compressed columns, as Parquet names it.
 const COMPRESSION: CompressionOptions = CompressionOptions::Zstd(None);
+/// zstd's level for it: 0 is zstd's default (3), as polars' writer uses.
+const ZSTD_LEVEL: i32 = 0;
 
 /// A column chunk is stored compressed only if that saves at least this share of its bytes.
 const MIN_SAVING: f64 = 1.0 / 8.0;
@@ -109,6 +110,8 @@ pub(super) struct BlockWriter<W: Write> {
     fields: Vec<ParquetType>,
     codings: Vec<ColumnCoding>,
     options: WriteOptions,
+    /// One zstd context for every page: polars' writer creates and zeroes one per page.
+    zstd: zstd::bulk::Compressor<'static>,
 }
 
 impl<W: Write> BlockWriter<W> {
@@ -123,7 +126,8 @@ impl<W: Write> BlockWriter<W> {
         let codings = schema.iter_values().map(ColumnCoding::of).collect();
         let writer = FileWriter::try_new(out, schema, options).map_err(polars_error)?;
         let fields = writer.parquet_schema().fields().to_vec();
-        Ok(BlockWriter { writer, fields, codings, options })
+        let zstd = zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(zstd_error)?;
+        Ok(BlockWriter { writer, fields, codings, options, zstd })
     }
 
     /// Writes the frame as one row group.
@@ -144,11 +148,7 @@ impl<W: Write> BlockWriter<W> {
             let options = WriteOptions { data_page_size: coding.page_bytes, ..self.options };
             let pages = array_to_columns(array, field.clone(), options, &coding.encodings).map_err(polars_error)?;
             for leaf in pages {
-                columns.push(Ok(match coding.compress {
-                    Compress::Never => streamed(leaf, CompressionOptions::Uncompressed),
-                    Compress::Always => streamed(leaf, COMPRESSION),
-                    Compress::WhenWorthIt => compressed_when_worth_it(leaf)?,
-                }));
+                columns.push(Ok(compressed(leaf, coding.compress, &mut self.zstd)?));
             }
         }
         self.writer.write(batch.len() as u64, DynIter::new(columns.into_iter())).map_err(polars_error)
@@ -161,28 +161,32 @@ impl<W: Write> BlockWriter<W> {
     }
 }
 
-/// A column chunk's pages, compressed with `compression` as they are written.
-fn streamed(pages: DynIter<'static, PolarsResult<Page>>, compression: CompressionOptions) -> ColumnPages {
-    let pages = pages.map(|page| page.map_err(|error| ParquetError::FeatureNotSupported(error.to_string())));
-    DynStreamingIterator::new(Compressor::new_from_vec(pages, compression, Vec::new()).map_err(PolarsError::from))
-}
-
-/// A column chunk's pages, compressed only if that makes the chunk at least [`MIN_SAVING`]
-/// smaller: zstd barely shrinks random ids, and decompressing them costs every scan.
-fn compressed_when_worth_it(pages: DynIter<'static, PolarsResult<Page>>) -> Result<ColumnPages> {
+/// A column chunk's pages, compressed as `compress` says: with [`Compress::WhenWorthIt`], only if
+/// that makes the chunk at least [`MIN_SAVING`] smaller (zstd barely shrinks random ids, and
+/// decompressing them costs every scan and lookup).
+fn compressed(
+    pages: DynIter<'static, PolarsResult<Page>>,
+    compress: Compress,
+    zstd: &mut zstd::bulk::Compressor<'static>,
+) -> Result<ColumnPages> {
     let pages: Vec<Page> = pages.collect::<PolarsResult<_>>().map_err(polars_error)?;
     let mut packed = Vec::with_capacity(pages.len());
-    for page in &pages {
-        let mut bytes = Vec::new();
-        compression::compress(COMPRESSION, page_bytes(page), &mut bytes).map_err(parquet_error)?;
-        packed.push(bytes);
+    if compress != Compress::Never {
+        for page in &pages {
+            packed.push(zstd.compress(page_bytes(page)).map_err(zstd_error)?);
+        }
     }
     let raw: usize = pages.iter().map(|page| page_bytes(page).len()).sum();
     let small: usize = packed.iter().map(Vec::len).sum();
-    let ready: Result<Vec<CompressedPage>, ParquetError> = if (small as f64) <= raw as f64 * (1.0 - MIN_SAVING) {
-        pages.into_iter().zip(packed).map(|(page, bytes)| Ok(compressed_page(page, bytes))).collect()
+    let keep_packed = match compress {
+        Compress::Never => false,
+        Compress::Always => true,
+        Compress::WhenWorthIt => (small as f64) <= raw as f64 * (1.0 - MIN_SAVING),
+    };
+    let ready: Result<Vec<CompressedPage>, ParquetError> = if keep_packed {
+        Ok(pages.into_iter().zip(packed).map(|(page, bytes)| compressed_page(page, bytes)).collect())
     } else {
-        pages.into_iter().map(|page| compress(page, Vec::new(), CompressionOptions::Uncompressed)).collect()
+        pages.into_iter().map(|page| compress_page(page, Vec::new(), CompressionOptions::Uncompressed)).collect()
     };
     Ok(DynStreamingIterator::new(ReadyPages { pages: ready.map_err(parquet_error)?.into_iter(), current: None }))
 }
@@ -219,6 +223,10 @@ fn compressed_page(page: Page, bytes: Vec<u8>) -> CompressedPage {
 
 fn parquet_error(error: ParquetError) -> StoreError {
     polars_error(PolarsError::from(error))
+}
+
+fn zstd_error(error: std::io::Error) -> StoreError {
+    StoreError::Block(format!("zstd: {error}"))
 }
 
 /// The pages of one column chunk, compressed already, handed to the writer in order.
