@@ -48,6 +48,8 @@
 //! exceptions             LIST<STRUCT<name STRING, message STRING, remote BOOLEAN>>   never (empty)
 //! annotations            LIST<STRUCT<key STRING, string STRING, number DOUBLE, bool BOOLEAN>>
 //!                                                      never (empty); one of the values set
+//!                        (both lists and their elements `required` since the fifteenth
+//!                        session's blocks, `optional` before; readers take either)
 //! user                   BYTE_ARRAY (STRING)           absent
 //! aws_account_id, aws_operation, aws_region, aws_table, aws_queue, aws_resource,
 //! aws_resource_arn, aws_instance_id, aws_availability_zone   BYTE_ARRAY (STRING)   absent

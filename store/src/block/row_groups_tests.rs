@@ -112,7 +112,12 @@ fn a_block_without_id_statistics_has_no_index_and_still_reads() {
     let path = dir.path().join("other").join(block.path.file_name().unwrap());
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let file = std::fs::File::create(&path).unwrap();
-    let footer = footer.into_iter().map(|pair| (pair.key, pair.value.unwrap_or_default())).collect();
+    // Fluoro's footer only: the Arrow schema is the writer's own.
+    let footer = footer
+        .into_iter()
+        .filter(|pair| pair.key == crate::block::META_KEY)
+        .map(|pair| (pair.key, pair.value.unwrap_or_default()))
+        .collect();
     ParquetWriter::new(&file)
         .with_statistics(StatisticsOptions::empty())
         .with_row_group_size(Some(ROW_GROUP_ROWS))

@@ -309,6 +309,45 @@ fn a_block_wholly_in_the_range_is_read_whole_and_only_then() {
 }
 
 #[test]
+fn blocks_with_optional_lists_scan_beside_blocks_with_required_ones() {
+    // Blocks written before the span lists were `required` have them `optional`; a scan
+    // concatenates both.
+    let dir = tempfile::tempdir().unwrap();
+    let spans = sample_spans();
+    let new = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap().meta;
+    let mut frame = ParquetReader::new(File::open(&new.path).unwrap()).finish().unwrap();
+    let metadata = ParquetReader::new(File::open(&new.path).unwrap()).get_metadata().unwrap().clone();
+    let footer = metadata.key_value_metadata.clone().unwrap();
+    let footer = footer
+        .into_iter()
+        .filter(|pair| pair.key == META_KEY)
+        .map(|pair| (pair.key, pair.value.unwrap_or_default()))
+        .collect();
+    let old_path = dir.path().join("00000000000000000002.parquet");
+    ParquetWriter::new(File::create(&old_path).unwrap())
+        .with_key_value_metadata(Some(KeyValueMetadata::from_static(footer)))
+        .finish(&mut frame)
+        .unwrap();
+    let repetition = |path: &Path| {
+        let metadata = ParquetReader::new(File::open(path).unwrap()).get_metadata().unwrap().clone();
+        let field = metadata.schema().fields().iter().find(|f| f.name() == crate::columns::EXCEPTIONS).cloned();
+        field.unwrap().get_field_info().repetition
+    };
+    use polars_parquet::parquet::schema::Repetition;
+    assert_eq!((repetition(&new.path), repetition(&old_path)), (Repetition::Required, Repetition::Optional));
+    let blocks = open_blocks(dir.path()).unwrap();
+    assert_eq!(blocks.len(), 2);
+    let scans: Vec<LazyFrame> =
+        blocks.iter().map(|block| scan_block(block, i64::MIN, i64::MAX, &[], None).unwrap()).collect();
+    let both = concat(scans, UnionArgs::default()).unwrap().collect().unwrap();
+    assert_eq!(both.height(), 2 * spans.len());
+    let exceptions = both.column(crate::columns::EXCEPTIONS).unwrap().list().unwrap().lst_lengths().sum().unwrap();
+    assert_eq!(exceptions as usize, 2 * spans.iter().map(|s| s.row.exceptions.len()).sum::<usize>());
+    let old = blocks.iter().find(|block| block.path == old_path).unwrap();
+    assert_eq!(sorted(read_block(old).unwrap()), sorted(spans));
+}
+
+#[test]
 fn half_written_blocks_are_discarded_and_unreadable_ones_quarantined() {
     let store_dir = tempfile::tempdir().unwrap();
     let blocks_dir = store_dir.path().join("blocks");
