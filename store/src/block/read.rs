@@ -152,10 +152,9 @@ pub(crate) fn scan_block(
 ) -> Result<LazyFrame> {
     let in_range =
         (!block.within(from_us, to_us)).then(|| col(START_US).gt_eq(lit(from_us)).and(col(START_US).lt(lit(to_us))));
-    let scan = match (in_range, predicate) {
-        (Some(in_range), Some(predicate)) => lazy_block(block)?.filter(in_range.and(predicate)),
-        (Some(filter), None) | (None, Some(filter)) => lazy_block(block)?.filter(filter),
-        (None, None) => lazy_block(block)?,
+    let scan = match [in_range, predicate].into_iter().flatten().reduce(Expr::and) {
+        Some(filter) => lazy_block(block)?.filter(filter),
+        None => lazy_block(block)?,
     };
     if columns.is_empty() {
         return Ok(scan);

@@ -11,7 +11,7 @@ use std::path::Path;
 use polars::prelude::*;
 
 use super::*;
-use crate::block::tests::{full_span, span, trace};
+use crate::block::tests::{full_span, rewritten_by_polars, span, trace};
 use crate::block::{
     open_blocks, read_block, read_trace_spans, write_block, BlockMeta, FooterCache, Neighbours, ROW_GROUP_ROWS,
 };
@@ -106,24 +106,11 @@ fn a_trace_spread_over_two_blocks_is_found_in_both() {
 fn a_block_without_id_statistics_has_no_index_and_still_reads() {
     let dir = tempfile::tempdir().unwrap();
     let block = write(dir.path(), 1, traces_spans(0..1_000));
-    let mut frame = ParquetReader::new(std::fs::File::open(&block.path).unwrap()).finish().unwrap();
-    let metadata = ParquetReader::new(std::fs::File::open(&block.path).unwrap()).get_metadata().unwrap().clone();
-    let footer = metadata.key_value_metadata.clone().unwrap();
     let path = dir.path().join("other").join(block.path.file_name().unwrap());
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let file = std::fs::File::create(&path).unwrap();
-    // Fluoro's footer only: the Arrow schema is the writer's own.
-    let footer = footer
-        .into_iter()
-        .filter(|pair| pair.key == crate::block::META_KEY)
-        .map(|pair| (pair.key, pair.value.unwrap_or_default()))
-        .collect();
-    ParquetWriter::new(&file)
-        .with_statistics(StatisticsOptions::empty())
-        .with_row_group_size(Some(ROW_GROUP_ROWS))
-        .with_key_value_metadata(Some(KeyValueMetadata::from_static(footer)))
-        .finish(&mut frame)
-        .unwrap();
+    rewritten_by_polars(&block, &path, |writer| {
+        writer.with_statistics(StatisticsOptions::empty()).with_row_group_size(Some(ROW_GROUP_ROWS))
+    });
     let plain = open_blocks(path.parent().unwrap()).unwrap().remove(0);
     assert!(plain.trace_index.is_none());
     let found = read_trace_spans(&plain, &[trace(321)], &FooterCache::default()).unwrap();

@@ -5,6 +5,8 @@ use std::process::Command;
 
 use fluoro_proto::{AnnotationScalar, AwsSummary, ExceptionSummary, HttpSummary, SegmentId, SpanKind, SpanRow};
 
+use polars::io::parquet::metadata::FileMetadataRef;
+
 use super::*;
 
 pub(crate) fn trace(n: u64) -> TraceId {
@@ -14,6 +16,31 @@ pub(crate) fn trace(n: u64) -> TraceId {
 }
 
 /// A bare subsegment of trace `n`.
+/// The block file's Parquet metadata.
+pub(crate) fn parquet_metadata(path: &Path) -> FileMetadataRef {
+    ParquetReader::new(File::open(path).unwrap()).get_metadata().unwrap().clone()
+}
+
+/// `block`'s rows written again to `path` by polars' own writer, as `configure` sets it up,
+/// with Fluoro's footer but not its Arrow schema (the writer's own describes the file).
+pub(crate) fn rewritten_by_polars(
+    block: &BlockMeta,
+    path: &Path,
+    configure: impl FnOnce(ParquetWriter<File>) -> ParquetWriter<File>,
+) {
+    let mut frame = ParquetReader::new(File::open(&block.path).unwrap()).finish().unwrap();
+    let footer = parquet_metadata(&block.path).key_value_metadata.clone().unwrap();
+    let footer = footer
+        .into_iter()
+        .filter(|pair| pair.key == META_KEY)
+        .map(|pair| (pair.key, pair.value.unwrap_or_default()))
+        .collect();
+    configure(ParquetWriter::new(File::create(path).unwrap()))
+        .with_key_value_metadata(Some(KeyValueMetadata::from_static(footer)))
+        .finish(&mut frame)
+        .unwrap();
+}
+
 pub(crate) fn span(trace_n: u64, id: u64, start_us: i64) -> StoredSpan {
     StoredSpan {
         row: SpanRow {
@@ -194,7 +221,7 @@ fn documents_are_stored_plain_in_small_pages() {
         })
         .collect();
     let block = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap().meta;
-    let metadata = ParquetReader::new(File::open(&block.path).unwrap()).get_metadata().unwrap().clone();
+    let metadata = parquet_metadata(&block.path);
     let [group] = &metadata.row_groups[..] else { panic!("one row group expected") };
     let chunk = group.columns_under_root_iter(crate::columns::DOCUMENT).unwrap().next().unwrap();
     assert_eq!(chunk.dictionary_page_offset(), None, "no dictionary page");
@@ -236,7 +263,7 @@ fn random_ids_are_stored_uncompressed() {
         })
         .collect();
     let block = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap().meta;
-    let metadata = ParquetReader::new(File::open(&block.path).unwrap()).get_metadata().unwrap().clone();
+    let metadata = parquet_metadata(&block.path);
     assert!(metadata.row_groups.len() > 1);
     for group in &metadata.row_groups {
         let codec = |column| group.columns_under_root_iter(column).unwrap().next().unwrap().compression();
@@ -315,21 +342,10 @@ fn blocks_with_optional_lists_scan_beside_blocks_with_required_ones() {
     let dir = tempfile::tempdir().unwrap();
     let spans = sample_spans();
     let new = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap().meta;
-    let mut frame = ParquetReader::new(File::open(&new.path).unwrap()).finish().unwrap();
-    let metadata = ParquetReader::new(File::open(&new.path).unwrap()).get_metadata().unwrap().clone();
-    let footer = metadata.key_value_metadata.clone().unwrap();
-    let footer = footer
-        .into_iter()
-        .filter(|pair| pair.key == META_KEY)
-        .map(|pair| (pair.key, pair.value.unwrap_or_default()))
-        .collect();
     let old_path = dir.path().join("00000000000000000002.parquet");
-    ParquetWriter::new(File::create(&old_path).unwrap())
-        .with_key_value_metadata(Some(KeyValueMetadata::from_static(footer)))
-        .finish(&mut frame)
-        .unwrap();
+    rewritten_by_polars(&new, &old_path, |writer| writer);
     let repetition = |path: &Path| {
-        let metadata = ParquetReader::new(File::open(path).unwrap()).get_metadata().unwrap().clone();
+        let metadata = parquet_metadata(path);
         let field = metadata.schema().fields().iter().find(|f| f.name() == crate::columns::EXCEPTIONS).cloned();
         field.unwrap().get_field_info().repetition
     };
@@ -413,7 +429,7 @@ fn a_large_block_is_written_a_row_group_at_a_time() {
         (0..rows as u64).rev().map(|n| span(n / 8, n, 1_700_000_000_000_000 + n as i64)).collect();
     let expected: Vec<StoredSpan> = block_order(&spans).into_iter().cloned().collect();
     let block = write_block(dir.path(), 1, spans, Neighbours::default()).unwrap().meta;
-    let metadata = ParquetReader::new(File::open(&block.path).unwrap()).get_metadata().unwrap().clone();
+    let metadata = parquet_metadata(&block.path);
     let group_rows: Vec<usize> = metadata.row_groups.iter().map(|group| group.num_rows()).collect();
     assert_eq!(group_rows, vec![ROW_GROUP_ROWS, ROW_GROUP_ROWS, 5]);
     assert_eq!(block.rows, rows);
