@@ -39,6 +39,7 @@ use polars_parquet::write::{
     ParquetType, StatisticsOptions, Version, WriteOptions,
 };
 
+use super::list_pages::list_leaf_pages;
 use crate::columns::{ANNOTATIONS, DOCUMENT, END_US, EXCEPTIONS, SEQUENCE, START_US};
 use crate::error::{polars_error, Result, StoreError};
 
@@ -75,6 +76,8 @@ enum Compress {
 #[derive(Debug, Clone)]
 struct ColumnCoding {
     encodings: Vec<Encoding>,
+    /// A span list whose pages `list_pages.rs` writes.
+    list: bool,
     compress: Compress,
     page_bytes: Option<usize>,
 }
@@ -85,6 +88,7 @@ impl ColumnCoding {
         if integer && DELTA_COLUMNS.contains(&field.name.as_str()) {
             return ColumnCoding {
                 encodings: vec![Encoding::DeltaBinaryPacked],
+                list: false,
                 compress: Compress::Never,
                 page_bytes: None,
             };
@@ -94,12 +98,14 @@ impl ColumnCoding {
             // would put them all in one dictionary page that every lookup decompresses whole.
             return ColumnCoding {
                 encodings: vec![Encoding::Plain],
+                list: false,
                 compress: Compress::Always,
                 page_bytes: Some(DOCUMENT_PAGE_BYTES),
             };
         }
         ColumnCoding {
             encodings: polars_parquet::write::get_dtype_encoding(&field.dtype),
+            list: NEVER_NULL_LISTS.contains(&field.name.as_str()),
             compress: Compress::WhenWorthIt,
             page_bytes: None,
         }
@@ -149,6 +155,13 @@ impl<W: Write> BlockWriter<W> {
         };
         let mut columns = Vec::new();
         for ((array, field), coding) in batch.columns().iter().zip(&self.fields).zip(&self.codings) {
+            if let Some(pages) = coding.list.then(|| list_leaf_pages(array.as_ref(), field)).flatten() {
+                for page in pages {
+                    let leaf = DynIter::new(std::iter::once(Ok(page)));
+                    columns.push(Ok(compressed(leaf, coding.compress, &mut self.zstd)?));
+                }
+                continue;
+            }
             let options = WriteOptions { data_page_size: coding.page_bytes, ..self.options };
             let pages = array_to_columns(array, field.clone(), options, &coding.encodings).map_err(polars_error)?;
             for leaf in pages {

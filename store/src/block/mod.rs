@@ -13,7 +13,9 @@
 //!   (polars chooses it when a column has < 75 % distinct values), row groups of
 //!   [`ROW_GROUP_ROWS`]; `start_us`, `end_us` and `sequence` delta-encoded without zstd,
 //!   `document` plain in small pages so a lookup decompresses only its rows' pages, and a
-//!   column chunk zstd barely shrinks (random ids) not compressed (`column_coding.rs`).
+//!   column chunk zstd barely shrinks (random ids) not compressed (`column_coding.rs`); the
+//!   span lists' leaves `PLAIN`, their pages written by `list_pages.rs`, with a null count as
+//!   their only statistic.
 //! - Durable and atomic: written to `<id>.parquet.tmp`, fsynced, renamed to `<id>.parquet`, the
 //!   directory fsynced. A crash leaves either no block or a complete one plus a `.tmp` that
 //!   [`open_blocks`] deletes. Everything `open_blocks` needs is in the footer, so starting does
@@ -69,6 +71,7 @@ pub mod bench_api;
 mod column_coding;
 mod filter;
 mod footer_cache;
+mod list_pages;
 mod read;
 mod row_groups;
 mod schema;

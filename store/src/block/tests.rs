@@ -549,3 +549,36 @@ fn duckdb_reads_blocks() {
     });
     assert_eq!(got, expected);
 }
+
+#[test]
+fn span_lists_are_written_by_list_pages_and_read_as_polars_writes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let spans = sample_spans();
+    let block = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap().meta;
+    // `list_pages.rs` gives a leaf a null count and no bounds; polars' writer gives both.
+    let metadata = parquet_metadata(&block.path);
+    let leaves = |name: &str| metadata.row_groups[0].columns_under_root_iter(name).unwrap().collect::<Vec<_>>();
+    let (exceptions, annotations) = (leaves(crate::columns::EXCEPTIONS), leaves(crate::columns::ANNOTATIONS));
+    assert_eq!((exceptions.len(), annotations.len()), (3, 4));
+    for chunk in exceptions.iter().chain(&annotations) {
+        let statistics = chunk.statistics(&metadata.footer_buf).unwrap().unwrap().serialize();
+        let bounds = [&statistics.min_value, &statistics.max_value, &statistics.min, &statistics.max];
+        assert!(statistics.null_count.is_some() && bounds.iter().all(|bound| bound.is_none()), "{statistics:?}");
+    }
+    // The same rows written by polars read back alike, list by list and whole.
+    let by_polars = dir.path().join("polars").join(block.path.file_name().unwrap());
+    fs::create_dir_all(by_polars.parent().unwrap()).unwrap();
+    rewritten_by_polars(&block, &by_polars, |writer| writer);
+    let read = |path: &Path| ParquetReader::new(File::open(path).unwrap()).finish().unwrap();
+    let (ours, theirs) = (read(&block.path), read(&by_polars));
+    for name in [crate::columns::EXCEPTIONS, crate::columns::ANNOTATIONS] {
+        assert!(
+            ours.column(name)
+                .unwrap()
+                .as_materialized_series()
+                .equals_missing(theirs.column(name).unwrap().as_materialized_series()),
+            "{name}"
+        );
+    }
+    assert_eq!(sorted(read_block(&block).unwrap()), sorted(spans));
+}
