@@ -13,9 +13,11 @@
 use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use polars::prelude::*;
 use polars_arrow::array::{BooleanArray, PrimitiveArray, Utf8ViewArray};
+use polars_arrow::bitmap::Bitmap;
+use polars_arrow::types::NativeType;
 
 use crate::error::Result;
-use crate::spans::{column_chunks, value_at};
+use crate::spans::column_chunks;
 use crate::threads::joined;
 use crate::trace_frame::TimeRangeType;
 use crate::trace_runs::TraceRuns;
@@ -123,7 +125,7 @@ fn fold_traces(spans: &DataFrame, from_us: i64, to_us: i64) -> Result<Vec<Trace>
     if spans.should_rechunk() {
         aligned.to_mut().align_chunks_par();
     }
-    let chunks = FoldChunks::of(&aligned)?;
+    let chunks = FoldChunk::of(&aligned)?;
     let (middle, range) = (runs.len() / 2, (from_us, to_us));
     let first_of_second = runs.traces_in_first(middle);
     let (mut traces, (later, earlier)) = std::thread::scope(|scope| {
@@ -139,12 +141,13 @@ fn fold_traces(spans: &DataFrame, from_us: i64, to_us: i64) -> Result<Vec<Trace>
 }
 
 /// Folds these runs: the traces with ids from `first_id` on, by id, and those with smaller ids
-/// (seen in earlier runs too) apart.
+/// (seen in earlier runs too) apart. A run is folded a chunk at a time, in a loop over that
+/// chunk's rows.
 fn fold_runs(
-    chunks: &FoldChunks<'_>,
+    chunks: &[FoldChunk<'_>],
     runs: impl Iterator<Item = (std::ops::Range<usize>, u32)>,
     first_id: usize,
-    (from_us, to_us): (i64, i64),
+    range: (i64, i64),
 ) -> (Vec<Trace>, PlHashMap<u32, Trace>) {
     let (mut chunk, mut chunk_start) = (0, 0usize);
     let (mut traces, mut earlier): (Vec<Trace>, PlHashMap<u32, Trace>) = (Vec::new(), PlHashMap::new());
@@ -158,24 +161,53 @@ fn fold_runs(
             Some(index) => &mut traces[index],
             None => earlier.entry(id).or_insert_with(|| Trace::new(rows.start as IdxSize)),
         };
-        for row in rows {
-            while row >= chunk_start.saturating_add(chunks.len(chunk)) {
-                (chunk_start, chunk) = (chunk_start + chunks.len(chunk), chunk + 1);
+        let mut row = rows.start;
+        while row < rows.end {
+            // Past the last chunk the runs have ended: the rows are the frame's.
+            let Some(columns) = chunks.get(chunk) else { break };
+            if row >= chunk_start + columns.rows {
+                (chunk_start, chunk) = (chunk_start + columns.rows, chunk + 1);
+                continue;
             }
-            trace.add(row, &chunks.span(chunk, row - chunk_start), from_us, to_us);
+            let end = rows.end.min(chunk_start + columns.rows);
+            columns.fold(trace, row - chunk_start..end - chunk_start, chunk_start, range);
+            row = end;
         }
     }
     (traces, earlier)
 }
 
-/// The columns [`fold_traces`] reads, by chunk (the frame's chunks aligned).
-struct FoldChunks<'a> {
-    ids: Vec<&'a PrimitiveArray<u64>>,
-    parents: Vec<&'a PrimitiveArray<u64>>,
-    starts: Vec<&'a PrimitiveArray<i64>>,
-    ends: Vec<&'a PrimitiveArray<i64>>,
-    kinds: Vec<&'a Utf8ViewArray>,
-    in_progress: Vec<&'a BooleanArray>,
+/// One chunk of the columns [`fold_traces`] reads (the frame's chunks aligned), as slices: a
+/// column without nulls in the chunk, as ids, times and kinds are written, is read without a
+/// validity test per row, and `in_progress` not at all when no span of the chunk is.
+struct FoldChunk<'a> {
+    rows: usize,
+    ids: Nullable<'a, u64>,
+    parents: Nullable<'a, u64>,
+    starts: Nullable<'a, i64>,
+    ends: Nullable<'a, i64>,
+    kinds: &'a Utf8ViewArray,
+    in_progress: Option<&'a BooleanArray>,
+}
+
+/// A numeric chunk's values, and its validity when it has nulls.
+struct Nullable<'a, T> {
+    values: &'a [T],
+    validity: Option<&'a Bitmap>,
+}
+
+impl<'a, T: NativeType> Nullable<'a, T> {
+    fn of(array: &'a PrimitiveArray<T>) -> Self {
+        Nullable { values: array.values().as_slice(), validity: array.validity().filter(|bits| bits.unset_bits() > 0) }
+    }
+
+    #[inline]
+    fn get(&self, row: usize) -> Option<T> {
+        match self.validity {
+            Some(validity) if !validity.get_bit(row) => None,
+            _ => Some(self.values[row]),
+        }
+    }
 }
 
 /// What [`fold_traces`] reads of one span.
@@ -185,37 +217,53 @@ struct FoldSpan {
     start_us: Option<i64>,
     end_us: Option<i64>,
     segment: bool,
-    in_progress: Option<bool>,
+    in_progress: bool,
 }
 
-impl<'a> FoldChunks<'a> {
-    fn of(spans: &'a DataFrame) -> Result<Self> {
+impl<'a> FoldChunk<'a> {
+    fn of(spans: &'a DataFrame) -> Result<Vec<Self>> {
         let ids = |name: &str| column_chunks::<UInt64Type>(spans, name);
         let times = |name: &str| column_chunks::<Int64Type>(spans, name);
-        Ok(FoldChunks {
-            ids: ids(columns::ID)?,
-            parents: ids(columns::PARENT_ID)?,
-            starts: times(columns::START_US)?,
-            ends: times(columns::END_US)?,
-            kinds: column_chunks::<StringType>(spans, columns::KIND)?,
-            in_progress: column_chunks::<BooleanType>(spans, columns::IN_PROGRESS)?,
-        })
+        let (ids, parents, starts, ends) =
+            (ids(columns::ID)?, ids(columns::PARENT_ID)?, times(columns::START_US)?, times(columns::END_US)?);
+        let kinds = column_chunks::<StringType>(spans, columns::KIND)?;
+        let in_progress = column_chunks::<BooleanType>(spans, columns::IN_PROGRESS)?;
+        Ok((0..ids.len())
+            .map(|chunk| FoldChunk {
+                rows: ids[chunk].len(),
+                ids: Nullable::of(ids[chunk]),
+                parents: Nullable::of(parents[chunk]),
+                starts: Nullable::of(starts[chunk]),
+                ends: Nullable::of(ends[chunk]),
+                kinds: kinds[chunk],
+                in_progress: Some(in_progress[chunk]).filter(|flags| flags.values().set_bits() > 0),
+            })
+            .collect())
     }
 
-    /// Rows in a chunk; past the last, unbounded (the runs end with the rows).
-    fn len(&self, chunk: usize) -> usize {
-        self.ids.get(chunk).map_or(usize::MAX, |array| array.len())
-    }
-
-    fn span(&self, chunk: usize, row: usize) -> FoldSpan {
-        FoldSpan {
-            id: value_at(self.ids[chunk], row),
-            parent: value_at(self.parents[chunk], row),
-            start_us: value_at(self.starts[chunk], row),
-            end_us: value_at(self.ends[chunk], row),
-            segment: self.kinds[chunk].get(row) == Some(SEGMENT),
-            in_progress: self.in_progress[chunk].get(row),
+    /// Folds `rows` of this chunk, which starts at `first_row` of the frame, into `trace`.
+    fn fold(&self, trace: &mut Trace, rows: std::ops::Range<usize>, first_row: usize, (from_us, to_us): (i64, i64)) {
+        for row in rows {
+            trace.add(first_row + row, &self.span(row), from_us, to_us);
         }
+    }
+
+    #[inline]
+    fn span(&self, row: usize) -> FoldSpan {
+        FoldSpan {
+            id: self.ids.get(row),
+            parent: self.parents.get(row),
+            start_us: self.starts.get(row),
+            end_us: self.ends.get(row),
+            segment: self.is_segment(row),
+            in_progress: self.in_progress.is_some_and(|flags| flags.get(row) == Some(true)),
+        }
+    }
+
+    /// A view holds its string's length, so only a row of `SEGMENT`'s length is compared.
+    #[inline]
+    fn is_segment(&self, row: usize) -> bool {
+        self.kinds.views()[row].length as usize == SEGMENT.len() && self.kinds.get(row) == Some(SEGMENT)
     }
 }
 
@@ -230,7 +278,7 @@ impl Trace {
         self.start_us = min_some(self.start_us, span.start_us);
         // An open span counts up to its start.
         self.end_us = max_some(self.end_us, span.end_us.or(span.start_us));
-        self.partial |= span.in_progress.unwrap_or(false);
+        self.partial |= span.in_progress;
         if let Some(start) = span.start_us.filter(|start| *start >= from_us && *start < to_us) {
             self.matched_us = min_some(self.matched_us, Some(start));
         }

@@ -17,8 +17,13 @@ pub(crate) struct TraceRuns {
     traces: usize,
 }
 
-/// `(trace_hi, trace_lo)`.
-type TraceKey = (Option<u64>, Option<u64>);
+/// `(trace_hi, trace_lo)` as values and which of them are present (a null half reads as 0):
+/// 32 bytes to sort with the run beside it, where two `Option<u64>` took 40.
+type TraceKey = (u64, u64, u8);
+
+fn trace_key(hi: Option<u64>, lo: Option<u64>) -> TraceKey {
+    (hi.unwrap_or_default(), lo.unwrap_or_default(), u8::from(hi.is_some()) | u8::from(lo.is_some()) << 1)
+}
 
 impl TraceRuns {
     /// The runs of two trace-id columns of the same length.
@@ -89,9 +94,9 @@ fn runs(his: &UInt64Chunked, los: &UInt64Chunked) -> (Vec<TraceKey>, Vec<u32>) {
     };
     if his.null_count() == 0 && los.null_count() == 0 {
         let traces = his.into_no_null_iter().zip(los.into_no_null_iter());
-        (0u32..).zip(traces).for_each(|(row, (hi, lo))| add(row, (Some(hi), Some(lo))));
+        (0u32..).zip(traces).for_each(|(row, (hi, lo))| add(row, trace_key(Some(hi), Some(lo))));
     } else {
-        (0u32..).zip(his.iter().zip(los.iter())).for_each(|(row, trace)| add(row, trace));
+        (0u32..).zip(his.iter().zip(los.iter())).for_each(|(row, (hi, lo))| add(row, trace_key(hi, lo)));
     }
     (keys, starts)
 }
