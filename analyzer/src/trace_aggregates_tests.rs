@@ -118,4 +118,13 @@ fn a_frame_in_several_chunks_folds_as_in_one() {
     let in_chunks = folded(&trace_aggregates(&chunked, 0, 1_000, TimeRangeType::TraceId, &[]).unwrap());
     assert_eq!(in_chunks, whole);
     assert_eq!(in_chunks[&1], (Some(90), Some(300), Some(90), 4, true, Some(10)));
+    // Every column alike, the ids and the root's values read from their rows among the chunks.
+    let frame = |spans: &DataFrame| trace_aggregates(spans, 0, 1_000, TimeRangeType::TraceId, &[]).unwrap();
+    let (one, three) = (frame(&spans(&rows)), frame(&chunked));
+    assert!(three.equals_missing(&one), "{three}\n{one}");
+    let root = |name: &str, trace: usize| three.column(name).unwrap().get(trace).unwrap().to_string();
+    // Trace 1's root is row 3 (id 10, no parent, earliest of those): its end and flags.
+    let trace_1 = three.column(TRACE_HI).unwrap().u64().unwrap().iter().position(|hi| hi == Some(1)).unwrap();
+    assert_eq!((root("root_end_us", trace_1), root("root_fault", trace_1)), ("190".to_owned(), "false".to_owned()));
+    assert_eq!(three.column(TRACE_LO).unwrap().u64().unwrap().get(trace_1), Some(7));
 }
