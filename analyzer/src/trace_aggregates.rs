@@ -7,8 +7,9 @@
 //! - The root segment is an arg-min per trace over the segments' keys (has a parent, start,
 //!   id), kept on the first of equal keys: the same choice as a stable sort by those keys
 //!   followed by the group's first row, without the sort.
-//! - Only traces the range selects are output; their root values are gathered from the span
-//!   columns by row index (null for a trace without a segment).
+//! - Only traces the range selects are output; their ids and root values are read from the
+//!   span columns' chunks by row index (null for a trace without a segment), a filter's `http`
+//!   columns gathered by polars.
 
 use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use polars::prelude::*;
