@@ -96,8 +96,11 @@ pub(crate) fn trace_aggregates(
     let root_rows: Vec<Option<IdxSize>> = selected.iter().map(|trace| trace.root.map(|(row, _)| row)).collect();
     // The root's start and id are in its key; the other values are read from its row.
     let root_keys = || selected.iter().map(|trace| trace.root.map(|(_, key)| key));
-    // The `http` columns a filter reads are few and gathered by polars.
-    let http_values = spans.select(http.iter().copied())?.take(&root_rows.iter().copied().collect::<IdxCa>())?;
+    // The `http` columns a filter reads are few and gathered by polars; most queries read none.
+    let http_values = match http.is_empty() {
+        true => DataFrame::empty(),
+        false => spans.select(http.iter().copied())?.take(&root_rows.iter().copied().collect::<IdxCa>())?,
+    };
     for name in ROOT_COLUMNS.iter().chain(http) {
         let values = match *name {
             columns::START_US => {

@@ -155,17 +155,18 @@ impl<W: Write> BlockWriter<W> {
         };
         let mut columns = Vec::new();
         for ((array, field), coding) in batch.columns().iter().zip(&self.fields).zip(&self.codings) {
-            if let Some(pages) = coding.list.then(|| list_leaf_pages(array.as_ref(), field)).flatten() {
-                for page in pages {
-                    let leaf = DynIter::new(std::iter::once(Ok(page)));
-                    columns.push(Ok(compressed(leaf, coding.compress, &mut self.zstd)?));
+            // One entry per Parquet leaf: its pages.
+            let leaves: Vec<Vec<Page>> = match coding.list.then(|| list_leaf_pages(array.as_ref(), field)).flatten() {
+                Some(pages) => pages.into_iter().map(|page| vec![page]).collect(),
+                None => {
+                    let options = WriteOptions { data_page_size: coding.page_bytes, ..self.options };
+                    let leaves = array_to_columns(array, field.clone(), options, &coding.encodings);
+                    let leaves = leaves.map_err(polars_error)?.into_iter().map(|pages| pages.collect());
+                    leaves.collect::<PolarsResult<_>>().map_err(polars_error)?
                 }
-                continue;
-            }
-            let options = WriteOptions { data_page_size: coding.page_bytes, ..self.options };
-            let pages = array_to_columns(array, field.clone(), options, &coding.encodings).map_err(polars_error)?;
-            for leaf in pages {
-                columns.push(Ok(compressed(leaf, coding.compress, &mut self.zstd)?));
+            };
+            for pages in leaves {
+                columns.push(Ok(compressed(pages, coding.compress, &mut self.zstd)?));
             }
         }
         self.writer.write(batch.len() as u64, DynIter::new(columns.into_iter())).map_err(polars_error)
@@ -195,12 +196,7 @@ fn require_lists(field: &mut ArrowField) {
 /// A column chunk's pages, compressed as `compress` says: with [`Compress::WhenWorthIt`], only if
 /// that makes the chunk at least [`MIN_SAVING`] smaller (zstd barely shrinks random ids, and
 /// decompressing them costs every scan and lookup).
-fn compressed(
-    pages: DynIter<'static, PolarsResult<Page>>,
-    compress: Compress,
-    zstd: &mut zstd::bulk::Compressor<'static>,
-) -> Result<ColumnPages> {
-    let pages: Vec<Page> = pages.collect::<PolarsResult<_>>().map_err(polars_error)?;
+fn compressed(pages: Vec<Page>, compress: Compress, zstd: &mut zstd::bulk::Compressor<'static>) -> Result<ColumnPages> {
     let mut packed = Vec::with_capacity(pages.len());
     if compress != Compress::Never {
         for page in &pages {

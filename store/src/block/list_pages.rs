@@ -17,7 +17,7 @@
 use polars::prelude::ArrowDataType;
 use polars_arrow::array::{Array, BooleanArray, ListArray, PrimitiveArray, StructArray, Utf8ViewArray};
 use polars_arrow::bitmap::Bitmap;
-use polars_parquet::parquet::encoding::hybrid_rle::encode as encode_levels;
+use polars_parquet::parquet::encoding::hybrid_rle::{bitpacked_encode, encode as encode_levels};
 use polars_parquet::parquet::metadata::Descriptor;
 use polars_parquet::parquet::page::{DataPage, DataPageHeader, DataPageHeaderV1};
 use polars_parquet::parquet::schema::Repetition;
@@ -105,28 +105,20 @@ fn levels_v1(bits: u32, levels: impl Iterator<Item = u32>) -> Option<Vec<u8>> {
 /// The non-null values, `PLAIN`: strings with a 4-byte length, doubles as 8 bytes, booleans one
 /// bit each from the lowest.
 fn plain_values(values: &dyn Array, buffer: &mut Vec<u8>) -> Option<()> {
-    let present = |index: usize| values.validity().is_none_or(|validity| validity.get_bit(index));
     match values.dtype() {
         ArrowDataType::Utf8View => {
-            let strings = values.as_any().downcast_ref::<Utf8ViewArray>()?;
-            for text in (0..strings.len()).filter(|index| present(*index)).map(|index| strings.value(index)) {
+            for text in values.as_any().downcast_ref::<Utf8ViewArray>()?.non_null_values_iter() {
                 buffer.extend_from_slice(&u32::try_from(text.len()).ok()?.to_le_bytes());
                 buffer.extend_from_slice(text.as_bytes());
             }
         }
         ArrowDataType::Float64 => {
             let numbers = values.as_any().downcast_ref::<PrimitiveArray<f64>>()?;
-            let present = (0..numbers.len()).filter(|index| present(*index));
-            present.for_each(|index| buffer.extend_from_slice(&numbers.value(index).to_le_bytes()));
+            numbers.non_null_values_iter().for_each(|number| buffer.extend_from_slice(&number.to_le_bytes()));
         }
         ArrowDataType::Boolean => {
             let flags = values.as_any().downcast_ref::<BooleanArray>()?;
-            let mut bits = (0..flags.len()).filter(|index| present(*index)).map(|index| flags.value(index)).peekable();
-            while bits.peek().is_some() {
-                let byte =
-                    bits.by_ref().take(8).enumerate().fold(0u8, |byte, (bit, set)| byte | (u8::from(set) << bit));
-                buffer.push(byte);
-            }
+            bitpacked_encode(buffer, flags.non_null_values_iter()).ok()?;
         }
         _ => return None,
     }

@@ -15,7 +15,6 @@ pub(crate) fn trace(n: u64) -> TraceId {
     TraceId::new(1_700_000_000 + (n / 1000) as u32, random)
 }
 
-/// A bare subsegment of trace `n`.
 /// The block file's Parquet metadata.
 pub(crate) fn parquet_metadata(path: &Path) -> FileMetadataRef {
     ParquetReader::new(File::open(path).unwrap()).get_metadata().unwrap().clone()
@@ -41,6 +40,7 @@ pub(crate) fn rewritten_by_polars(
         .unwrap();
 }
 
+/// A bare subsegment of trace `n`.
 pub(crate) fn span(trace_n: u64, id: u64, start_us: i64) -> StoredSpan {
     StoredSpan {
         row: SpanRow {
