@@ -20,6 +20,11 @@
 //! service graph. Delta-encoded like the times, it costs no decompression for ~0.3 MB more per
 //! million spans.
 //!
+//! Text columns (service, name, origin, …) are dictionary-encoded as polars would encode them,
+//! but by `dictionary_pages.rs`, which skips polars' estimate of distinct values and its cast
+//! of the whole column to a dictionary array; the span lists' pages are written by
+//! `list_pages.rs`.
+//!
 //! Every other column is encoded as polars encodes it, and each of its column chunks is
 //! compressed only if that makes the chunk at least [`MIN_SAVING`] smaller. Span ids and the
 //! low half of trace ids are random bits that zstd shrinks by 0–10 %, and decompressing them
@@ -39,6 +44,7 @@ use polars_parquet::write::{
     ParquetType, StatisticsOptions, Version, WriteOptions,
 };
 
+use super::dictionary_pages::dictionary_pages;
 use super::list_pages::list_leaf_pages;
 use crate::columns::{ANNOTATIONS, DOCUMENT, END_US, EXCEPTIONS, SEQUENCE, START_US};
 use crate::error::{polars_error, Result, StoreError};
@@ -76,10 +82,31 @@ enum Compress {
 #[derive(Debug, Clone)]
 struct ColumnCoding {
     encodings: Vec<Encoding>,
-    /// A span list whose pages `list_pages.rs` writes.
-    list: bool,
+    /// Whose pages these are when not polars' (which still writes a column they decline).
+    pages: PageWriter,
     compress: Compress,
     page_bytes: Option<usize>,
+}
+
+/// Who writes a column's pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PageWriter {
+    Polars,
+    /// A span list: `list_pages.rs`.
+    List,
+    /// A dictionary-encoded text column: `dictionary_pages.rs`.
+    Dictionary,
+}
+
+impl PageWriter {
+    /// The pages of each Parquet leaf of the column, or `None` to leave them to polars.
+    fn leaves(self, array: &dyn polars_arrow::array::Array, field: &ParquetType) -> Option<Vec<Vec<Page>>> {
+        match self {
+            PageWriter::Polars => None,
+            PageWriter::List => Some(list_leaf_pages(array, field)?.into_iter().map(|page| vec![page]).collect()),
+            PageWriter::Dictionary => Some(vec![dictionary_pages(array, field)?]),
+        }
+    }
 }
 
 impl ColumnCoding {
@@ -88,7 +115,7 @@ impl ColumnCoding {
         if integer && DELTA_COLUMNS.contains(&field.name.as_str()) {
             return ColumnCoding {
                 encodings: vec![Encoding::DeltaBinaryPacked],
-                list: false,
+                pages: PageWriter::Polars,
                 compress: Compress::Never,
                 page_bytes: None,
             };
@@ -98,17 +125,20 @@ impl ColumnCoding {
             // would put them all in one dictionary page that every lookup decompresses whole.
             return ColumnCoding {
                 encodings: vec![Encoding::Plain],
-                list: false,
+                pages: PageWriter::Polars,
                 compress: Compress::Always,
                 page_bytes: Some(DOCUMENT_PAGE_BYTES),
             };
         }
-        ColumnCoding {
-            encodings: polars_parquet::write::get_dtype_encoding(&field.dtype),
-            list: NEVER_NULL_LISTS.contains(&field.name.as_str()),
-            compress: Compress::WhenWorthIt,
-            page_bytes: None,
-        }
+        let encodings = polars_parquet::write::get_dtype_encoding(&field.dtype);
+        let pages = if NEVER_NULL_LISTS.contains(&field.name.as_str()) {
+            PageWriter::List
+        } else if field.dtype == ArrowDataType::Utf8View && encodings == [Encoding::RleDictionary] {
+            PageWriter::Dictionary
+        } else {
+            PageWriter::Polars
+        };
+        ColumnCoding { encodings, pages, compress: Compress::WhenWorthIt, page_bytes: None }
     }
 }
 
@@ -156,8 +186,8 @@ impl<W: Write> BlockWriter<W> {
         let mut columns = Vec::new();
         for ((array, field), coding) in batch.columns().iter().zip(&self.fields).zip(&self.codings) {
             // One entry per Parquet leaf: its pages.
-            let leaves: Vec<Vec<Page>> = match coding.list.then(|| list_leaf_pages(array.as_ref(), field)).flatten() {
-                Some(pages) => pages.into_iter().map(|page| vec![page]).collect(),
+            let leaves: Vec<Vec<Page>> = match coding.pages.leaves(array.as_ref(), field) {
+                Some(leaves) => leaves,
                 None => {
                     let options = WriteOptions { data_page_size: coding.page_bytes, ..self.options };
                     let leaves = array_to_columns(array, field.clone(), options, &coding.encodings);
@@ -278,3 +308,20 @@ impl FallibleStreamingIterator for ReadyPages {
 
 /// A column chunk's pages as the writer takes them.
 type ColumnPages = DynStreamingIterator<'static, CompressedPage, PolarsError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::columns::{SERVICE, TRACE_HI};
+
+    #[test]
+    fn text_columns_and_span_lists_have_their_own_page_writers() {
+        let field = |name: &str, dtype: ArrowDataType| ArrowField::new(name.into(), dtype, true);
+        let writer = |field: ArrowField| ColumnCoding::of(&field).pages;
+        assert_eq!(writer(field(SERVICE, ArrowDataType::Utf8View)), PageWriter::Dictionary);
+        assert_eq!(writer(field(DOCUMENT, ArrowDataType::Utf8View)), PageWriter::Polars, "plain, in small pages");
+        assert_eq!(writer(field(TRACE_HI, ArrowDataType::UInt64)), PageWriter::Polars);
+        let list = ArrowDataType::LargeList(Box::new(field("item", ArrowDataType::Struct(vec![]))));
+        assert_eq!(writer(field(ANNOTATIONS, list)), PageWriter::List);
+    }
+}

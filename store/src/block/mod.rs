@@ -69,6 +69,7 @@
 #[doc(hidden)]
 pub mod bench_api;
 mod column_coding;
+mod dictionary_pages;
 mod filter;
 mod footer_cache;
 mod list_pages;

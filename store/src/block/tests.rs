@@ -582,3 +582,34 @@ fn span_lists_are_written_by_list_pages_and_read_as_polars_writes_them() {
     }
     assert_eq!(sorted(read_block(&block).unwrap()), sorted(spans));
 }
+
+#[test]
+fn text_columns_are_dictionary_encoded_as_polars_encodes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let spans = sample_spans();
+    let block = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap().meta;
+    let by_polars = dir.path().join("polars").join(block.path.file_name().unwrap());
+    fs::create_dir_all(by_polars.parent().unwrap()).unwrap();
+    rewritten_by_polars(&block, &by_polars, |writer| writer);
+    let read = |path: &Path| ParquetReader::new(File::open(path).unwrap()).finish().unwrap();
+    let (ours, theirs) = (read(&block.path), read(&by_polars));
+    let texts: Vec<&str> =
+        ours.columns().iter().filter(|column| column.dtype() == &DataType::String).map(|c| c.name().as_str()).collect();
+    assert!(texts.len() > 15, "{texts:?}");
+    // A text column's chunk: its statistics, and whether it has a dictionary page.
+    let chunk = |path: &Path, name: &str| {
+        let footer = parquet_metadata(path);
+        let chunk = footer.row_groups[0].columns_under_root_iter(name).unwrap().next().unwrap();
+        let statistics = chunk.statistics(&footer.footer_buf).unwrap().unwrap().serialize();
+        (statistics, chunk.dictionary_page_offset().is_some())
+    };
+    for name in texts {
+        let (mine, polars) = (ours.column(name).unwrap(), theirs.column(name).unwrap());
+        assert!(mine.as_materialized_series().equals_missing(polars.as_materialized_series()), "{name}");
+        let ((statistics, dictionary), (polars_statistics, _)) = (chunk(&block.path, name), chunk(&by_polars, name));
+        assert_eq!(statistics, polars_statistics, "{name}");
+        // Documents are plain in small pages (`column_coding.rs`), where polars would not.
+        assert_eq!(dictionary, name != crate::columns::DOCUMENT, "{name}: dictionary-encoded");
+    }
+    assert_eq!(sorted(read_block(&block).unwrap()), sorted(spans));
+}

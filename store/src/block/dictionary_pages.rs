@@ -1,0 +1,238 @@
+//! Dictionary-encoded pages of a block's text columns (service, name, origin, …), written here
+//! rather than by polars' writer.
+//!
+//! polars dictionary-encodes a text column by estimating its distinct values (a HyperLogLog
+//! over every value) and then casting the whole column to a dictionary array (hashing every
+//! value again) before it encodes the keys: ~12k instructions per ingested document, a tenth of
+//! all that ingest does with it (`ingest_parse --stages store` under cachegrind). The columns
+//! hold a few dozen distinct values per row group, so here each row's key comes from a small
+//! cache of the array's views (equal views hold equal strings), and a value is hashed only the
+//! first time its view is met. The pages are what polars writes for a dictionary array:
+//! - a dictionary page of the distinct values, `PLAIN`, in order of first appearance;
+//! - one `RLE_DICTIONARY` data page (V1): definition levels, the keys' bit width as a byte,
+//!   then the keys of the non-null rows in the RLE/bit-packed hybrid;
+//! - statistics over the distinct values, as polars computes them (bounds longer than its
+//!   truncation length truncated as it does; the row group's null count).
+//!
+//! A column with many distinct values (more than 3 in 4 of its rows, polars' own test, here
+//! checked every [`CHECK_EVERY`] rows so that an id-like column stops early) returns `None` and
+//! is written by polars, plain.
+
+use polars::prelude::PlHashMap;
+use polars_arrow::array::{Array, Utf8ViewArray};
+use polars_parquet::parquet::encoding::hybrid_rle::encode;
+use polars_parquet::parquet::metadata::Descriptor;
+use polars_parquet::parquet::page::{DataPage, DataPageHeader, DataPageHeaderV1, DictPage};
+use polars_parquet::parquet::schema::Repetition;
+use polars_parquet::parquet::statistics::ParquetStatistics;
+use polars_parquet::parquet::CowBuffer;
+use polars_parquet::write::{write_def_levels, Encoding, Page, ParquetType, StatisticsOptions, Version};
+
+/// Entries of the direct-mapped cache of views: a row group's text columns hold a few dozen
+/// distinct values each.
+const VIEW_SLOTS: usize = 64;
+
+/// How often (in rows) the share of distinct values is checked.
+const CHECK_EVERY: usize = 1024;
+
+/// Columns this short are dictionary-encoded whatever their share of distinct values, as
+/// polars does.
+const ALWAYS_BELOW_ROWS: usize = 128;
+
+/// The dictionary page and the data page of a text column in one row group, or `None` when
+/// polars should write the column (another type, a required column, too many distinct values).
+pub(super) fn dictionary_pages(array: &dyn Array, field: &ParquetType) -> Option<Vec<Page>> {
+    let texts = array.as_any().downcast_ref::<Utf8ViewArray>()?;
+    let ParquetType::PrimitiveType(leaf) = field else { return None };
+    if leaf.field_info.repetition != Repetition::Optional {
+        return None;
+    }
+    let dictionary = Dictionary::of(texts)?;
+    let mut buffer = Vec::new();
+    write_def_levels(&mut buffer, true, texts.validity(), texts.len(), Version::V1).ok()?;
+    let bits = bit_width(dictionary.values.len().saturating_sub(1));
+    buffer.push(bits as u8);
+    encode::<u32, _, _>(&mut buffer, dictionary.keys.iter().copied(), bits).ok()?;
+    let header = DataPageHeaderV1 {
+        num_values: i32::try_from(texts.len()).ok()?,
+        encoding: Encoding::RleDictionary.into(),
+        definition_level_encoding: Encoding::Rle.into(),
+        repetition_level_encoding: Encoding::Rle.into(),
+        statistics: Some(dictionary.statistics(texts.null_count())),
+    };
+    // As polars' own pages: the writer takes the levels from the schema, not from here.
+    let descriptor = Descriptor { primitive_type: leaf.clone(), max_def_level: 0, max_rep_level: 0 };
+    let data = DataPage::new(DataPageHeader::V1(header), CowBuffer::Owned(buffer), descriptor, texts.len());
+    let values = DictPage::new(CowBuffer::Owned(dictionary.plain_values()), dictionary.values.len(), false);
+    Some(vec![Page::Dict(values), Page::Data(data)])
+}
+
+/// A text column's distinct values, in order of first appearance, and each non-null row's key.
+struct Dictionary<'a> {
+    values: Vec<&'a str>,
+    keys: Vec<u32>,
+}
+
+impl<'a> Dictionary<'a> {
+    /// `None` when the column has too many distinct values to be worth a dictionary.
+    fn of(texts: &'a Utf8ViewArray) -> Option<Self> {
+        let worth_it = |distinct: usize, rows: usize| rows <= ALWAYS_BELOW_ROWS || distinct * 4 <= rows * 3;
+        let mut dictionary = Dictionary { values: Vec::new(), keys: Vec::with_capacity(texts.len()) };
+        let mut known: PlHashMap<&'a str, u32> = PlHashMap::default();
+        let mut cache: [Option<(u128, u32)>; VIEW_SLOTS] = [None; VIEW_SLOTS];
+        for (row, view) in texts.views().iter().enumerate() {
+            if row % CHECK_EVERY == CHECK_EVERY - 1 && !worth_it(dictionary.values.len(), texts.len().min(row + 1)) {
+                return None;
+            }
+            if !texts.is_valid(row) {
+                continue;
+            }
+            let view = view.as_u128();
+            let slot = &mut cache[view_slot(view)];
+            let key = match *slot {
+                Some((known_view, key)) if known_view == view => key,
+                _ => {
+                    let text = texts.value(row);
+                    let key = *known.entry(text).or_insert_with(|| {
+                        dictionary.values.push(text);
+                        dictionary.values.len() as u32 - 1
+                    });
+                    *slot = Some((view, key));
+                    key
+                }
+            };
+            dictionary.keys.push(key);
+        }
+        worth_it(dictionary.values.len(), texts.len()).then_some(dictionary)
+    }
+
+    /// The dictionary page's bytes: each value's length (4 bytes, little-endian), then its bytes.
+    fn plain_values(&self) -> Vec<u8> {
+        let bytes: usize = self.values.iter().map(|value| 4 + value.len()).sum();
+        let mut buffer = Vec::with_capacity(bytes);
+        for value in &self.values {
+            buffer.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            buffer.extend_from_slice(value.as_bytes());
+        }
+        buffer
+    }
+
+    /// What polars gives a dictionary-encoded text column: the least and greatest value,
+    /// truncated as it truncates them, and the null count.
+    fn statistics(&self, nulls: usize) -> ParquetStatistics {
+        let truncate_to = StatisticsOptions::default().binary_statistics_truncate_length_usize();
+        let min = self.values.iter().min().map(|min| truncated_min(min, truncate_to).as_bytes().to_vec());
+        let max = self.values.iter().max().map(|max| truncated_max(max, truncate_to));
+        ParquetStatistics {
+            null_count: Some(nulls as i64),
+            distinct_count: None,
+            max_value: max,
+            min_value: min,
+            max: None,
+            min: None,
+            is_max_value_exact: None,
+            is_min_value_exact: None,
+        }
+    }
+}
+
+/// A view's entry in [`Dictionary::of`]'s cache: the top bits of a multiplicative hash.
+fn view_slot(view: u128) -> usize {
+    let folded = (view as u64) ^ ((view >> 64) as u64).rotate_left(29);
+    (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - VIEW_SLOTS.trailing_zeros())) as usize
+}
+
+/// Bits per key: those of the greatest key (0 for a dictionary of at most one value).
+fn bit_width(max_key: usize) -> u32 {
+    usize::BITS - max_key.leading_zeros()
+}
+
+/// A lower bound of `value` at most `length` bytes long (at a character boundary), if there
+/// is a limit: a prefix sorts before the whole.
+fn truncated_min(value: &str, length: Option<usize>) -> &str {
+    match length {
+        Some(length) if value.len() > length => &value[..char_boundary_at_most(value, length)],
+        _ => value,
+    }
+}
+
+/// An upper bound of `value` at most `length` bytes long if there is one: the prefix with its
+/// last character that can be incremented (keeping its encoded length) incremented; `value`
+/// itself when no character can be.
+fn truncated_max(value: &str, length: Option<usize>) -> Vec<u8> {
+    let Some(length) = length.filter(|length| value.len() > *length) else {
+        return value.as_bytes().to_vec();
+    };
+    let prefix = &value[..char_boundary_at_most(value, length)];
+    if prefix.len() == value.len() {
+        // One character longer than the limit: polars keeps the value whole.
+        return value.as_bytes().to_vec();
+    }
+    let incremented = prefix.char_indices().rev().find_map(|(at, character)| {
+        let next = char::from_u32(character as u32 + 1).filter(|next| next.len_utf8() == character.len_utf8())?;
+        Some((at, next))
+    });
+    match incremented {
+        Some((at, next)) => {
+            let mut bound = prefix.as_bytes()[..at].to_vec();
+            bound.extend_from_slice(next.encode_utf8(&mut [0; 4]).as_bytes());
+            bound
+        }
+        None => value.as_bytes().to_vec(),
+    }
+}
+
+/// The greatest character boundary of `value` not past `length`; at least one character, as
+/// polars keeps a first character longer than the limit.
+fn char_boundary_at_most(value: &str, length: usize) -> usize {
+    match (0..=length).rev().find(|at| value.is_char_boundary(*at)).filter(|at| *at > 0) {
+        Some(at) => at,
+        None => value.chars().next().map_or(0, char::len_utf8),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_row_has_the_key_of_its_value_in_order_of_first_appearance() {
+        let long = "a value longer than the twelve bytes a view holds inline";
+        let texts = Utf8ViewArray::from_slice([Some("web"), None, Some(long), Some("web"), Some(long), Some("db")]);
+        let dictionary = Dictionary::of(&texts).unwrap();
+        assert_eq!(dictionary.values, vec!["web", long, "db"]);
+        assert_eq!(dictionary.keys, vec![0, 1, 0, 1, 2], "one key per non-null row");
+        let statistics = dictionary.statistics(1);
+        assert_eq!(
+            statistics.min_value.as_deref(),
+            Some(&b"a value longer than the twelve bytes a view holds inline"[..])
+        );
+        assert_eq!(statistics.max_value.as_deref(), Some(&b"web"[..]));
+        assert_eq!(statistics.null_count, Some(1));
+    }
+
+    #[test]
+    fn a_column_of_mostly_distinct_values_is_left_to_polars() {
+        let ids: Vec<String> = (0..5000).map(|id| format!("request-{id}")).collect();
+        let texts = Utf8ViewArray::from_slice_values(ids.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(Dictionary::of(&texts).is_none());
+        let few: Vec<&str> = (0..5000).map(|row| ["GET", "POST", "PUT"][row % 3]).collect();
+        assert_eq!(Dictionary::of(&Utf8ViewArray::from_slice_values(few)).unwrap().values.len(), 3);
+        let short: Vec<&str> = ids.iter().take(ALWAYS_BELOW_ROWS).map(String::as_str).collect();
+        assert!(Dictionary::of(&Utf8ViewArray::from_slice_values(short)).is_some(), "as polars does");
+    }
+
+    #[test]
+    fn bounds_are_truncated_as_polars_truncates_them() {
+        assert_eq!(truncated_min("abcdef", Some(3)), "abc");
+        assert_eq!(truncated_max("abcdef", Some(3)), b"abd");
+        assert_eq!(truncated_max("ab", Some(3)), b"ab", "short enough already");
+        assert_eq!(truncated_min("héllo", Some(2)), "h", "not inside a character");
+        assert_eq!(truncated_max("héllo", Some(3)), "hê".as_bytes());
+        assert_eq!(truncated_max("a\u{10FFFF}b", Some(5)), b"b", "the last character that can grow");
+        assert_eq!(truncated_max("\u{10FFFF}\u{10FFFF}", Some(4)), "\u{10FFFF}\u{10FFFF}".as_bytes(), "none can");
+        assert_eq!(truncated_min("\u{10FFFF}x", Some(2)), "\u{10FFFF}", "at least one character");
+        assert_eq!(truncated_max("abc", None), b"abc");
+        assert_eq!(truncated_max("\u{FFFF}", Some(2)), "\u{FFFF}".as_bytes(), "one character over the limit");
+    }
+}
