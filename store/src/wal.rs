@@ -46,7 +46,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Seek, SeekFrom, Write};
+use std::io::{ErrorKind, IoSlice, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -589,10 +589,12 @@ impl OpenSegment {
         Ok(OpenSegment { path, file, good_len: HEADER_BYTES as u64 })
     }
 
-    fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        match self.file.write_all(bytes) {
+    /// Appends the records with as few `writev` calls as the kernel takes: a round's records
+    /// are written where they were encoded, not first copied into one buffer.
+    fn write(&mut self, records: &[Vec<u8>]) -> Result<()> {
+        match write_all_vectored(&mut self.file, records) {
             Ok(()) => {
-                self.good_len += bytes.len() as u64;
+                self.good_len += records.iter().map(|record| record.len() as u64).sum::<u64>();
                 Ok(())
             }
             Err(error) => {
@@ -607,6 +609,22 @@ impl OpenSegment {
     fn sync(&self) -> Result<()> {
         self.file.sync_data().map_err(|error| StoreError::io(&self.path, error))
     }
+}
+
+/// `Write::write_all` over several buffers (the standard library's is not stable yet).
+fn write_all_vectored(file: &mut File, buffers: &[Vec<u8>]) -> std::io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = buffers.iter().map(|buffer| IoSlice::new(buffer)).collect();
+    let mut slices = &mut slices[..];
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => return Err(std::io::Error::from(ErrorKind::WriteZero)),
+            Ok(written) => IoSlice::advance_slices(&mut slices, written),
+            Err(error) if error.kind() == ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }
 
 struct LogWriter {
@@ -653,7 +671,7 @@ impl LogWriter {
         for command in round {
             match command {
                 Command::Append { record, done } => {
-                    pending.extend_from_slice(&record);
+                    pending.push(record);
                     waiting.extend(done);
                 }
                 other => {
@@ -665,7 +683,7 @@ impl LogWriter {
         self.commit(&mut pending, &mut waiting);
     }
 
-    fn commit(&mut self, pending: &mut Vec<u8>, waiting: &mut Vec<SyncSender<Result<()>>>) {
+    fn commit(&mut self, pending: &mut Vec<Vec<u8>>, waiting: &mut Vec<SyncSender<Result<()>>>) {
         if pending.is_empty() {
             return;
         }

@@ -1,12 +1,14 @@
 //! Replay past damage: the records after a damaged one come back, the damaged bytes go to
 //! quarantine and out of the segment, and no sequence comes back twice.
 
-use std::fs;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{frame_record, frame_sized_record, replay, Damage, Wal, WalEntry, WalOptions, HEADER_BYTES};
+use super::{
+    frame_record, frame_sized_record, replay, write_all_vectored, Damage, Wal, WalEntry, WalOptions, HEADER_BYTES,
+};
 use crate::disk::DiskSpace;
 
 /// A record's entries are bare sequence numbers: what replay must get right is framing and
@@ -167,4 +169,15 @@ fn a_record_found_again_after_damage_does_not_bring_its_sequences_back_twice() {
     let expected: Vec<u64> = (0..10).chain(20..30).collect();
     assert_eq!(replayed, expected, "each sequence once");
     assert_eq!(next, 30);
+}
+
+#[test]
+fn a_round_of_more_records_than_one_writev_takes_is_written_whole_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("records");
+    let mut file = File::create(&path).unwrap();
+    // More buffers than IOV_MAX (1024), some empty, of varied lengths.
+    let records: Vec<Vec<u8>> = (0..3000u32).map(|n| vec![(n % 251) as u8; (n % 7) as usize]).collect();
+    write_all_vectored(&mut file, &records).unwrap();
+    assert_eq!(fs::read(&path).unwrap(), records.concat());
 }
