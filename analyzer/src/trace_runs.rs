@@ -33,20 +33,24 @@ impl TraceRuns {
         // sorted with their runs, not through the runs' indices (a random read per comparison).
         let mut order: Vec<(TraceKey, u32)> = keys.into_iter().zip(0..).collect();
         order.sort_unstable();
-        let mut leader = vec![0u32; order.len()];
+        // Every element is written below: filled with a non-zero value rather than `vec![0; n]`,
+        // which asks for zeroed memory that jemalloc zeroes by handing recycled pages back to
+        // the kernel and faulting them in again.
+        let mut leader = vec![u32::MAX; order.len()];
         for (position, (key, run)) in order.iter().enumerate() {
             let same_trace = position > 0 && order[position - 1].0 == *key;
             leader[*run as usize] = if same_trace { leader[order[position - 1].1 as usize] } else { *run };
         }
-        let mut ids = vec![0u32; order.len()];
+        let mut ids: Vec<u32> = Vec::with_capacity(order.len());
         let mut traces = 0;
         for run in 0..order.len() {
-            ids[run] = if leader[run] as usize == run {
+            let id = if leader[run] as usize == run {
                 traces += 1;
                 traces - 1
             } else {
                 ids[leader[run] as usize]
             };
+            ids.push(id);
         }
         TraceRuns { starts, ids, rows: his.len(), traces: traces as usize }
     }

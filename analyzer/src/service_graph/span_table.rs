@@ -252,7 +252,8 @@ impl TraceRows {
             starts[index] += starts[index - 1];
         }
         let mut next = starts.clone();
-        let mut rows = vec![0u32; starts[trace_count] as usize];
+        // Every slot is written below; not `vec![0; n]` (see `TraceRuns::of`).
+        let mut rows = vec![u32::MAX; starts[trace_count] as usize];
         for (run, trace) in runs.iter() {
             let slot = &mut next[trace as usize];
             for row in with_service(run) {
@@ -403,9 +404,10 @@ struct NodeNames<'a> {
 
 /// Each row's node id. Subsegments do not carry the account; the first segment of their
 /// service in the same trace that has one does (a trace has few services: a short list per
-/// trace beats a map). Rows without a service (in no trace) keep id 0 and are never read.
+/// trace beats a map). Rows without a service (in no trace) are never read.
 fn node_ids(columns: &NodeParts<'_>, names: &NodeNames<'_>, traces: &TraceRows, ids: &mut NodeIds) -> Vec<u32> {
-    let mut node = vec![0u32; columns.kind.len()];
+    // Not `vec![0; n]` (see `TraceRuns::of`): rows in no trace keep this id and are never read.
+    let mut node = vec![u32::MAX; columns.kind.len()];
     let mut nodes: PlHashMap<InternedNode, u32> = PlHashMap::new();
     let mut accounts: Vec<(u32, u32)> = Vec::new();
     // The previous row's key and node: a trace's spans mostly follow each other by service.
