@@ -68,6 +68,7 @@
 
 #[doc(hidden)]
 pub mod bench_api;
+mod checksum;
 mod column_coding;
 mod dictionary_pages;
 mod filter;
@@ -92,6 +93,8 @@ use tracing::warn;
 use crate::bucket::RemoteBlocks;
 use crate::error::{polars_error, Result, StoreError};
 use crate::record::StoredSpan;
+pub(crate) use checksum::Intact;
+use checksum::Summed;
 use column_coding::BlockWriter;
 
 pub(crate) use filter::TraceFilter;
@@ -143,9 +146,23 @@ pub(crate) struct BlockMeta {
     /// Set for a block read from the bucket instead of local disk (`bucket/cache.rs`): `path`
     /// names it but no file is there.
     pub remote: Option<Arc<RemoteBlocks>>,
+    /// The CRC-32 of the file its footer states, if it states one.
+    pub checksum: Option<u32>,
+    /// Whether the file matches it, once checked.
+    pub intact: Intact,
 }
 
 impl BlockMeta {
+    /// `Ok` unless the block's file no longer matches the checksum its footer states: checked
+    /// before polars first reads its pages, once per process (`checksum.rs`). Blocks read
+    /// from the bucket are not checked here.
+    pub(crate) fn check_intact(&self) -> Result<()> {
+        match &self.remote {
+            Some(_) => Ok(()),
+            None => self.intact.check(&self.path, self.checksum),
+        }
+    }
+
     /// `false` means the block certainly holds no span of this trace.
     pub(crate) fn may_contain_trace(&self, id: &TraceId) -> bool {
         self.filter.may_contain(id)
@@ -178,6 +195,9 @@ struct FooterMeta {
     shared_traces: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     replaces: Vec<u64>,
+    /// `crc32:<8 hex digits>` of the whole file (`checksum.rs`); absent in older blocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    checksum: Option<String>,
 }
 
 /// The blocks a new block is written beside: what its footer says about them.
@@ -262,6 +282,7 @@ pub(crate) fn write_other_block(
         // Nothing else is ever in the same scan, and nothing is compacted into it.
         shared_traces: Some(Vec::new()),
         replaces: Vec::new(),
+        checksum: Some(checksum::UNSEALED.to_owned()),
     };
     write_rows(blocks_dir, id, footer, |tmp_path, footer| write_parquet(tmp_path, frame, footer))
 }
@@ -290,7 +311,8 @@ fn write_rows(
 fn tmp_block_meta(id: u64, tmp_path: &Path, path: &Path, footer: FooterMeta) -> Result<BlockMeta> {
     let metadata = fs::metadata(tmp_path).map_err(|error| StoreError::io(tmp_path, error))?;
     let trace_index = written_trace_index(tmp_path);
-    meta_from_footer(id, path.to_owned(), &metadata, footer, trace_index)
+    let meta = meta_from_footer(id, path.to_owned(), &metadata, footer, trace_index)?;
+    Ok(BlockMeta { intact: Intact::written(), ..meta })
 }
 
 /// The trace index of a block just written, from its footer; `None` if that cannot be read
@@ -434,6 +456,9 @@ fn read_footer<R: polars::io::mmap::MmapBytesReader>(
         .ok_or_else(|| StoreError::Block(format!("{}: no {META_KEY} metadata", path.display())))?;
     let footer: FooterMeta = serde_json::from_str(&text)
         .map_err(|error| StoreError::Block(format!("{}: bad {META_KEY} metadata: {error}", path.display())))?;
+    if footer.checksum.as_deref().is_some_and(|text| checksum::parse(text).is_none()) {
+        return Err(StoreError::Block(format!("{}: damaged: an unreadable checksum", path.display())));
+    }
     if footer.version > FORMAT_VERSION {
         return Err(StoreError::BlockVersion { path: path.to_owned(), version: footer.version });
     }
@@ -495,6 +520,8 @@ fn meta_from_parts(
         replaces: footer.replaces,
         trace_index,
         remote: None,
+        checksum: footer.checksum.as_deref().and_then(checksum::parse),
+        intact: Intact::default(),
     })
 }
 
@@ -566,6 +593,7 @@ fn footer_meta<S: Borrow<StoredSpan>>(spans: &[S], neighbours: Neighbours<'_>) -
         max_end_us: spans.iter().map(|span| span.row.end_us.unwrap_or(span.row.start_us)).max().unwrap_or_default(),
         services,
         filter: TraceFilter::build(trace_ids.into_iter()).to_stored(),
+        checksum: Some(checksum::UNSEALED.to_owned()),
     }
 }
 
@@ -604,15 +632,19 @@ fn write_parquet_with(
     path: &Path,
     footer: &FooterMeta,
     schema: &Schema,
-    write: impl FnOnce(&mut BlockWriter<&mut BufWriter<&File>>) -> Result<()>,
+    write: impl FnOnce(&mut BlockWriter<&mut Summed<BufWriter<&File>>>) -> Result<()>,
 ) -> Result<()> {
+    // The footer states `checksum::UNSEALED`, which `seal` overwrites once the file is whole.
     let footer_json = serde_json::to_string(footer).map_err(|error| StoreError::Encode(error.to_string()))?;
-    let file = File::create(path).map_err(|error| StoreError::io(path, error))?;
-    let mut buffered = BufWriter::with_capacity(WRITE_BUFFER_BYTES, &file);
-    let mut writer = BlockWriter::new(&mut buffered, schema)?;
+    // Readable too: `seal` reads the footer back to find the checksum's place.
+    let file = fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path);
+    let file = file.map_err(|error| StoreError::io(path, error))?;
+    let mut summed = Summed::new(BufWriter::with_capacity(WRITE_BUFFER_BYTES, &file));
+    let mut writer = BlockWriter::new(&mut summed, schema)?;
     write(&mut writer)?;
     writer.finish(KeyValue::new(META_KEY.to_owned(), footer_json))?;
-    buffered.flush().map_err(|error| StoreError::io(path, error))?;
+    summed.flush().map_err(|error| StoreError::io(path, error))?;
+    checksum::seal(&file, path, summed.crc())?;
     file.sync_all().map_err(|error| StoreError::io(path, error))
 }
 

@@ -98,6 +98,7 @@ enum BlockBytes {
 
 impl BlockSource {
     fn open(block: &BlockMeta, footers: &FooterCache) -> Result<BlockSource> {
+        block.check_intact()?;
         let bytes = match &block.remote {
             Some(remote) => BlockBytes::Remote(remote.block_bytes(&block.path)?),
             None => BlockBytes::Local(block.path.clone()),
@@ -169,6 +170,7 @@ pub(crate) fn read_block(block: &BlockMeta) -> Result<Vec<StoredSpan>> {
 }
 
 pub(crate) fn lazy_block(block: &BlockMeta) -> Result<LazyFrame> {
+    block.check_intact()?;
     // Block files are small and read often: no cache, no row-count pre-pass.
     let args = ScanArgsParquet { cache: false, rechunk: false, ..ScanArgsParquet::default() };
     if let Some(remote) = &block.remote {

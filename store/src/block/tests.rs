@@ -21,7 +21,8 @@ pub(crate) fn parquet_metadata(path: &Path) -> FileMetadataRef {
 }
 
 /// `block`'s rows written again to `path` by polars' own writer, as `configure` sets it up,
-/// with Fluoro's footer but not its Arrow schema (the writer's own describes the file).
+/// with Fluoro's footer (but no checksum) and not its Arrow schema (the writer's own describes
+/// the file).
 pub(crate) fn rewritten_by_polars(
     block: &BlockMeta,
     path: &Path,
@@ -32,12 +33,20 @@ pub(crate) fn rewritten_by_polars(
     let footer = footer
         .into_iter()
         .filter(|pair| pair.key == META_KEY)
-        .map(|pair| (pair.key, pair.value.unwrap_or_default()))
+        .map(|pair| (pair.key, without_checksum(&pair.value.unwrap_or_default())))
         .collect();
     configure(ParquetWriter::new(File::create(path).unwrap()))
         .with_key_value_metadata(Some(KeyValueMetadata::from_static(footer)))
         .finish(&mut frame)
         .unwrap();
+}
+
+/// Fluoro's footer metadata without its checksum, which described the file it came from (as
+/// in blocks written before blocks had one).
+fn without_checksum(footer: &str) -> String {
+    let mut footer: serde_json::Value = serde_json::from_str(footer).unwrap();
+    footer.as_object_mut().unwrap().remove("checksum");
+    footer.to_string()
 }
 
 /// A bare subsegment of trace `n`.
@@ -134,6 +143,8 @@ pub(crate) fn test_meta(id: u64, rows: usize, min_start_us: i64) -> BlockMeta {
         replaces: Vec::new(),
         trace_index: None,
         remote: None,
+        checksum: None,
+        intact: Intact::default(),
     }
 }
 
@@ -612,4 +623,31 @@ fn text_columns_are_dictionary_encoded_as_polars_encodes_them() {
         assert_eq!(dictionary, name != crate::columns::DOCUMENT, "{name}: dictionary-encoded");
     }
     assert_eq!(sorted(read_block(&block).unwrap()), sorted(spans));
+}
+
+#[test]
+fn a_block_whose_bytes_changed_is_refused_before_polars_reads_it() {
+    let store_dir = tempfile::tempdir().unwrap();
+    let blocks_dir = store_dir.path().join("blocks");
+    fs::create_dir(&blocks_dir).unwrap();
+    let spans = sample_spans();
+    let written = write_block(&blocks_dir, 1, spans.clone(), Neighbours::default()).unwrap().meta;
+    let bytes = fs::read(&written.path).unwrap();
+    // As the next start finds it: the footer states the checksum, and the file matches it.
+    let opened = open_blocks(&blocks_dir).unwrap().remove(0);
+    assert!(opened.checksum.is_some_and(|crc| crc != 0), "sealed: {:?}", opened.checksum);
+    assert_eq!(sorted(read_block(&opened).unwrap()), sorted(spans.clone()));
+    // One byte of its pages changed on disk, where a reader would decode it.
+    for at in [4, bytes.len() / 3, bytes.len() / 2] {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 0x10;
+        fs::write(&written.path, &damaged).unwrap();
+        let reopened = open_blocks(&blocks_dir).unwrap().remove(0);
+        let error = read_block(&reopened).unwrap_err().to_string();
+        assert!(error.contains("damaged") && error.contains("00000000000000000001.parquet"), "{error}");
+        assert!(lazy_block(&reopened).is_err(), "every read is refused, not only the first");
+    }
+    // Whole again, it reads again: nothing about the block was cached but its answer.
+    fs::write(&written.path, &bytes).unwrap();
+    assert_eq!(sorted(read_block(&open_blocks(&blocks_dir).unwrap().remove(0)).unwrap()), sorted(spans));
 }
