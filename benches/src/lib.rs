@@ -62,6 +62,15 @@ pub fn this_thread_cpu_seconds() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// CPU seconds of the whole process, every thread (polars' workers, a store's log and flush
+/// threads); 0 if the kernel does not say.
+pub fn process_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| thread_name_and_cpu(&stat).map(|(_, seconds)| seconds))
+        .unwrap_or(0.0)
+}
+
 /// Runs `run` `runs` times (at least once): the median wall time in milliseconds and the last
 /// answer.
 pub fn median_ms<T>(runs: usize, mut run: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<(f64, T)> {

@@ -22,7 +22,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{ensure, Context};
 use bytes::Bytes;
 use clap::Parser;
-use fluoro_benches::{this_thread_cpu_seconds, thread_name_and_cpu, TRACE_PLACEHOLDER};
+use fluoro_benches::{process_cpu_seconds, this_thread_cpu_seconds, TRACE_PLACEHOLDER};
 use fluoro_collector::{Counters, Ingest, MemorySink, Source};
 use fluoro_proto::{parse_document, rows_from_document};
 use fluoro_proto::{Durability, SinkError, SpanBatch, SpanSink};
@@ -255,14 +255,6 @@ fn put_batch(ingest: &Ingest, batch: &[Vec<u8>]) -> anyhow::Result<()> {
     let refused = ingest.put_documents(Source::Udp, documents, Durability::BestEffort)?;
     ensure!(refused.is_empty(), "the document was refused: {refused:?}");
     Ok(())
-}
-
-/// CPU seconds of the whole process, every thread.
-fn process_cpu_seconds() -> f64 {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|stat| thread_name_and_cpu(&stat).map(|(_, seconds)| seconds))
-        .unwrap_or(0.0)
 }
 
 /// Peak resident set size of this process, from `/proc/self/status`.

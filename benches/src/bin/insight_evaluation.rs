@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use anyhow::ensure;
 use clap::Parser;
 use fluoro_analyzer::{service_graph, Groups, InsightSettings, Insights};
-use fluoro_benches::{median_ms, thread_name_and_cpu};
+use fluoro_benches::{median_ms, process_cpu_seconds};
 use fluoro_proto::{parse_document, Durability, SpanBatch};
 use fluoro_store::{Store, StoreConfig};
 use serde_json::{json, Value};
@@ -86,14 +86,6 @@ fn main() -> anyhow::Result<()> {
     println!("ratio (evaluation ÷ graph): {:.2}", evaluation_ms / graph_ms);
     store.close()?;
     Ok(())
-}
-
-/// CPU seconds of the whole process (every polars worker too), from `/proc/self/stat`.
-fn process_cpu_seconds() -> f64 {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|stat| thread_name_and_cpu(&stat).map(|(_, seconds)| seconds))
-        .unwrap_or(0.0)
 }
 
 /// Deterministic noise: `percent` of the hash space of trace `n`.
