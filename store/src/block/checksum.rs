@@ -10,7 +10,8 @@
 //! ([`Intact`]); one that fails is refused with an error naming it, and the rest is served.
 //! Blocks written before the checksum existed have none and are read unchecked.
 //!
-//! Checking reads the whole file once (~0.1 s per million spans, at first use, not at open).
+//! Checking reads the whole file once, at first use rather than at open: ~35 ms per million
+//! spans (a ~47 MB block) from the page cache.
 
 use std::fs::File;
 use std::io::Read;
