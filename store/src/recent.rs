@@ -10,11 +10,10 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
-
-use polars::prelude::PlHashMap;
 use std::time::Instant;
 
 use fluoro_proto::{AnnotationScalar, SegmentId, SpanRow, TraceId};
+use polars::prelude::PlHashMap;
 
 use crate::record::StoredSpan;
 use crate::replace_rule::preferred_version;

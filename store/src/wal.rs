@@ -615,6 +615,8 @@ impl OpenSegment {
 fn write_all_vectored(file: &mut File, buffers: &[Vec<u8>]) -> std::io::Result<()> {
     let mut slices: Vec<IoSlice<'_>> = buffers.iter().map(|buffer| IoSlice::new(buffer)).collect();
     let mut slices = &mut slices[..];
+    // Drops leading empty buffers, as the standard library's does: a round of empty ones then
+    // writes nothing instead of failing on a write of zero bytes.
     IoSlice::advance_slices(&mut slices, 0);
     while !slices.is_empty() {
         match file.write_vectored(slices) {

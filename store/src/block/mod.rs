@@ -195,9 +195,18 @@ struct FooterMeta {
     shared_traces: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     replaces: Vec<u64>,
-    /// `crc32:<8 hex digits>` of the whole file (`checksum.rs`); absent in older blocks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `crc32:<8 hex digits>` of the whole file (`checksum.rs`), as read; absent in older
+    /// blocks. Written by [`Sealed`], not from here.
+    #[serde(default, skip_serializing)]
     checksum: Option<String>,
+}
+
+/// A footer as written: Fluoro's metadata and the placeholder of the file's checksum.
+#[derive(Serialize)]
+struct Sealed<'a> {
+    #[serde(flatten)]
+    footer: &'a FooterMeta,
+    checksum: &'static str,
 }
 
 /// The blocks a new block is written beside: what its footer says about them.
@@ -282,7 +291,7 @@ pub(crate) fn write_other_block(
         // Nothing else is ever in the same scan, and nothing is compacted into it.
         shared_traces: Some(Vec::new()),
         replaces: Vec::new(),
-        checksum: Some(checksum::UNSEALED.to_owned()),
+        checksum: None,
     };
     write_rows(blocks_dir, id, footer, |tmp_path, footer| write_parquet(tmp_path, frame, footer))
 }
@@ -593,7 +602,7 @@ fn footer_meta<S: Borrow<StoredSpan>>(spans: &[S], neighbours: Neighbours<'_>) -
         max_end_us: spans.iter().map(|span| span.row.end_us.unwrap_or(span.row.start_us)).max().unwrap_or_default(),
         services,
         filter: TraceFilter::build(trace_ids.into_iter()).to_stored(),
-        checksum: Some(checksum::UNSEALED.to_owned()),
+        checksum: None,
     }
 }
 
@@ -634,8 +643,9 @@ fn write_parquet_with(
     schema: &Schema,
     write: impl FnOnce(&mut BlockWriter<&mut Summed<BufWriter<&File>>>) -> Result<()>,
 ) -> Result<()> {
-    // The footer states `checksum::UNSEALED`, which `seal` overwrites once the file is whole.
-    let footer_json = serde_json::to_string(footer).map_err(|error| StoreError::Encode(error.to_string()))?;
+    // Written stating `checksum::UNSEALED`, which `seal` overwrites once the file is whole.
+    let sealed = Sealed { footer, checksum: checksum::UNSEALED };
+    let footer_json = serde_json::to_string(&sealed).map_err(|error| StoreError::Encode(error.to_string()))?;
     // Readable too: `seal` reads the footer back to find the checksum's place.
     let file = fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path);
     let file = file.map_err(|error| StoreError::io(path, error))?;
