@@ -18,6 +18,7 @@
 //! | `scan` | a range as one frame, one version per span: [`SharedTraces`] say which traces need the rule |
 //! | `replace_rule` | the one rule for two versions of a span, on stored spans and on frames |
 //! | `columns` | the span column names every reader of a scan uses |
+//! | `view_keys` | [`view_keys::ViewKeys`]: a text column's row keys from a cache of its string views (block dictionaries, the service graph) |
 //! | `allocator` | the servers' allocator (jemalloc), its settings, and the thread that purges it above the recent-data budget |
 //! | `deadline` | a query's time budget, checked as a scan starts and after each block it reads |
 //! | `signal` | a signal beside the spans (`SignalRow` rows): its own log (`wal.rs` code), recent rows, blocks, retention, recovery |
@@ -58,6 +59,7 @@ mod retention;
 mod scan;
 mod signal;
 mod store;
+pub mod view_keys;
 mod wal;
 
 #[doc(hidden)]

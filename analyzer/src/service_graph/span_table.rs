@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 
 use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
+use fluoro_store::view_keys::ViewKeys;
 use polars::prelude::*;
 use polars_arrow::array::{Array, BooleanArray, Utf8ViewArray};
 
@@ -80,16 +81,6 @@ const NO_STRING: u32 = u32::MAX;
 /// How many of a column's last distinct values are compared before hashing (`downstream_calls`).
 const RECENT_VALUES: usize = 8;
 
-/// Entries of [`Interned::column`]'s cache of views: a window's columns hold a few dozen
-/// distinct values each.
-const VIEW_SLOTS: usize = 64;
-
-/// A view's entry in [`Interned::column`]'s cache: the top bits of a multiplicative hash.
-fn view_slot(view: u128) -> usize {
-    let folded = (view as u64) ^ ((view >> 64) as u64).rotate_left(29);
-    (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - VIEW_SLOTS.trailing_zeros())) as usize
-}
-
 /// Distinct strings of one column, each with a dense id.
 #[derive(Debug, Default)]
 struct Interned {
@@ -98,30 +89,17 @@ struct Interned {
 }
 
 impl Interned {
-    /// Ids of every row ([`NO_STRING`] for nulls: half the memory of options). Within one
-    /// array, equal views hold equal strings (a short string lies in its view; a
-    /// dictionary-encoded column's long ones point at the dictionary's bytes), so each row
-    /// first looks its view up in a small direct-mapped cache, [`VIEW_SLOTS`] entries by a hash
-    /// of the view: most rows cost one multiply and one 16-byte compare, and only a miss hashes
-    /// the string.
+    /// Ids of every row ([`NO_STRING`] for nulls: half the memory of options), each row's from
+    /// a cache of the array's views (`fluoro_store::view_keys`), so that only a view not met
+    /// lately hashes its string.
     fn column(&mut self, values: &StringChunked) -> Vec<u32> {
         let mut ids = Vec::with_capacity(values.len());
         for array in values.downcast_iter() {
-            let mut cache: [Option<(u128, u32)>; VIEW_SLOTS] = [None; VIEW_SLOTS];
+            let mut cache = ViewKeys::default();
             for (index, view) in array.views().iter().enumerate() {
-                if !array.is_valid(index) {
-                    ids.push(NO_STRING);
-                    continue;
-                }
-                let view = view.as_u128();
-                let slot = &mut cache[view_slot(view)];
-                let id = match *slot {
-                    Some((known, id)) if known == view => id,
-                    _ => {
-                        let id = self.id(array.value(index));
-                        *slot = Some((view, id));
-                        id
-                    }
+                let id = match array.is_valid(index) {
+                    true => cache.key(view, || self.id(array.value(index))),
+                    false => NO_STRING,
                 };
                 ids.push(id);
             }

@@ -6,8 +6,8 @@
 //! value again) before it encodes the keys: ~12k instructions per ingested document, a tenth of
 //! all that ingest does with it (`ingest_parse --stages store` under cachegrind). The columns
 //! hold a few dozen distinct values per row group, so here each row's key comes from a small
-//! cache of the array's views (equal views hold equal strings), and a value is hashed only the
-//! first time its view is met. The pages are what polars writes for a dictionary array:
+//! cache of the array's views (`view_keys.rs`), and a value is hashed only the first time its
+//! view is met. The pages are what polars writes for a dictionary array:
 //! - a dictionary page of the distinct values, `PLAIN`, in order of first appearance;
 //! - one `RLE_DICTIONARY` data page (V1): definition levels, the keys' bit width as a byte,
 //!   then the keys of the non-null rows in the RLE/bit-packed hybrid;
@@ -28,9 +28,7 @@ use polars_parquet::parquet::statistics::ParquetStatistics;
 use polars_parquet::parquet::CowBuffer;
 use polars_parquet::write::{write_def_levels, Encoding, Page, ParquetType, StatisticsOptions, Version};
 
-/// Entries of the direct-mapped cache of views: a row group's text columns hold a few dozen
-/// distinct values each.
-const VIEW_SLOTS: usize = 64;
+use crate::view_keys::ViewKeys;
 
 /// How often (in rows) the share of distinct values is checked.
 const CHECK_EVERY: usize = 1024;
@@ -79,7 +77,7 @@ impl<'a> Dictionary<'a> {
         let worth_it = |distinct: usize, rows: usize| rows <= ALWAYS_BELOW_ROWS || distinct * 4 <= rows * 3;
         let mut dictionary = Dictionary { values: Vec::new(), keys: Vec::with_capacity(texts.len()) };
         let mut known: PlHashMap<&'a str, u32> = PlHashMap::default();
-        let mut cache: [Option<(u128, u32)>; VIEW_SLOTS] = [None; VIEW_SLOTS];
+        let mut cache = ViewKeys::default();
         for (row, view) in texts.views().iter().enumerate() {
             if row % CHECK_EVERY == CHECK_EVERY - 1 && !worth_it(dictionary.values.len(), texts.len().min(row + 1)) {
                 return None;
@@ -87,20 +85,13 @@ impl<'a> Dictionary<'a> {
             if !texts.is_valid(row) {
                 continue;
             }
-            let view = view.as_u128();
-            let slot = &mut cache[view_slot(view)];
-            let key = match *slot {
-                Some((known_view, key)) if known_view == view => key,
-                _ => {
-                    let text = texts.value(row);
-                    let key = *known.entry(text).or_insert_with(|| {
-                        dictionary.values.push(text);
-                        dictionary.values.len() as u32 - 1
-                    });
-                    *slot = Some((view, key));
-                    key
-                }
-            };
+            let key = cache.key(view, || {
+                let text = texts.value(row);
+                *known.entry(text).or_insert_with(|| {
+                    dictionary.values.push(text);
+                    dictionary.values.len() as u32 - 1
+                })
+            });
             dictionary.keys.push(key);
         }
         worth_it(dictionary.values.len(), texts.len()).then_some(dictionary)
@@ -134,12 +125,6 @@ impl<'a> Dictionary<'a> {
             is_min_value_exact: None,
         }
     }
-}
-
-/// A view's entry in [`Dictionary::of`]'s cache: the top bits of a multiplicative hash.
-fn view_slot(view: u128) -> usize {
-    let folded = (view as u64) ^ ((view >> 64) as u64).rotate_left(29);
-    (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - VIEW_SLOTS.trailing_zeros())) as usize
 }
 
 /// Bits per key: those of the greatest key (0 for a dictionary of at most one value).
