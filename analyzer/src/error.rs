@@ -31,6 +31,9 @@ pub enum AnalyzerError {
     /// `insights.json` cannot be read, parsed or written.
     #[error("{0}")]
     Insights(String),
+    /// What the store returned breaks what the analyzer relies on (a bug, not bad input).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// Why a group operation was refused or the groups file could not be used. X-Ray answers every

@@ -17,9 +17,8 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::metric_series::{metric_series, validate_metric_period, MetricSeriesQuery, Statistic};
-use crate::service_graph::GRAPH_COLUMNS;
-use crate::spans::load_spans;
-use crate::time_series::{time_series_of_spans, EntitySelector, TimeSeriesPoint};
+use crate::service_graph::window_observations;
+use crate::time_series::{time_series_of_observations, EntitySelector, TimeSeriesPoint};
 
 /// CPU time metrics, most standard first, with the attribute filter each needs.
 const CPU_METRICS: [(&str, Option<(&str, &str)>); 4] = [
@@ -90,9 +89,9 @@ pub fn service_resources(store: &fluoro_store::Store, query: &ResourcesQuery) ->
     let period_us = i64::from(period) * 1_000_000;
     let (cpu_source, cpu) = first_resource(store, query, &CPU_METRICS)?;
     let (memory_source, memory) = first_resource(store, query, &MEMORY_METRICS)?;
-    let spans = load_spans(store, query.from_us, query.to_us, &GRAPH_COLUMNS)?;
+    let observations = window_observations(store, query.from_us, query.to_us, None)?;
     let node = EntitySelector::Node { name: Some(query.service.clone()), node_type: None };
-    let traffic = time_series_of_spans(spans, query.from_us, query.to_us, &node, period_us)?;
+    let traffic = time_series_of_observations(&observations, query.from_us, query.to_us, &node, period_us)?;
     let seconds = f64::from(period);
     let buckets = traffic
         .iter()

@@ -19,8 +19,9 @@ use serde::Serialize;
 use crate::error::{AnalyzerError, Result};
 use crate::filter::{parse_filter, EdgeFilter, FilterExpr, NodeId, NodeSelector, ServiceFilter};
 use crate::histogram::{HistogramEntry, LatencyHistogram};
-use crate::service_graph::{observations_of, NodeKey, Outcome, Statistics, StatisticsAccumulator, GRAPH_COLUMNS};
-use crate::spans::load_spans;
+use crate::service_graph::{
+    observations_of, window_observations, NodeKey, Observations, Outcome, Statistics, StatisticsAccumulator,
+};
 use crate::trace_set::TraceIdSet;
 
 /// The periods, in seconds, a series can be bucketed by.
@@ -99,12 +100,8 @@ pub fn time_series_statistics(
     traces: Option<&TraceIdSet>,
 ) -> Result<Vec<TimeSeriesPoint>> {
     let period_us = i64::from(validate_period(period_seconds)?) * 1_000_000;
-    let spans = load_spans(store, from_us, to_us, &GRAPH_COLUMNS)?;
-    let spans = match traces {
-        Some(traces) => traces.restrict(spans),
-        None => spans,
-    };
-    time_series_of_spans(spans, from_us, to_us, selector, period_us)
+    let observations = window_observations(store, from_us, to_us, traces)?;
+    time_series_of_observations(&observations, from_us, to_us, selector, period_us)
 }
 
 /// The series of deduplicated spans, in buckets of `period_us` covering `[from_us, to_us)`.
@@ -115,10 +112,20 @@ pub fn time_series_of_spans(
     selector: &EntitySelector,
     period_us: i64,
 ) -> Result<Vec<TimeSeriesPoint>> {
+    time_series_of_observations(&observations_of(spans)?, from_us, to_us, selector, period_us)
+}
+
+/// The series of these observations, in buckets of `period_us` covering `[from_us, to_us)`.
+pub(crate) fn time_series_of_observations(
+    observations: &Observations,
+    from_us: i64,
+    to_us: i64,
+    selector: &EntitySelector,
+    period_us: i64,
+) -> Result<Vec<TimeSeriesPoint>> {
     if period_us <= 0 {
         return Err(AnalyzerError::InvalidRequest(format!("period must be positive, got {period_us} µs")));
     }
-    let observations = observations_of(spans)?;
     let selected = |name: &Option<String>, node_type: &Option<String>| {
         let mut selected = vec![false; observations.keys.len()];
         for id in observations.node_ids(|key| node_matches(key, name, node_type)) {

@@ -15,6 +15,7 @@ mod percentiles_match_sorted_arrays;
 mod petstore;
 mod service_graph_counts_calls_per_edge;
 mod service_graph_infers_downstream_nodes;
+mod service_graph_reads_blocks_as_it_reads_recent_data;
 mod span_versions_resolve_across_sources;
 mod time_series_buckets_by_period;
 mod trace_set_comparison_finds_the_planted_cause;

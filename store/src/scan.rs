@@ -88,8 +88,7 @@ pub(crate) fn shared_traces(blocks: &[&BlockMeta], recent: &[&RecentSpans], from
 pub(crate) fn one_version_per_span(scan: SpanScan, columns: &[&str]) -> Result<LazyFrame> {
     let spans = match &scan.shared_traces {
         SharedTraces::Only(traces) if traces.is_empty() => scan.spans,
-        SharedTraces::Only(traces) => deduplicate_traces(scan.spans.collect().map_err(polars_error)?, traces)?.lazy(),
-        SharedTraces::Any => deduplicate_repeated(scan.spans.collect().map_err(polars_error)?)?.lazy(),
+        shared => one_version_of_each(scan.spans.collect().map_err(polars_error)?, shared)?.lazy(),
     };
     if columns.is_empty() {
         return Ok(spans);
@@ -106,10 +105,25 @@ pub(crate) fn with_version_columns<'a>(columns: &[&'a str]) -> Vec<&'a str> {
     scanned
 }
 
-/// The replace rule applied to the rows of `traces` only; every other row is kept as it is.
-fn deduplicate_traces(spans: DataFrame, traces: &HashSet<TraceId>) -> Result<DataFrame> {
-    let rows = rows_of_traces(&spans, traces)?;
-    drop_superseded(spans, rows)
+/// `spans` without the versions the replace rule drops. Often it drops none (a bloom filter's
+/// false positive, a trace whose spans are split between blocks): the frame is then returned
+/// as it is, where filtering it would copy every column of the window.
+fn one_version_of_each(spans: DataFrame, shared: &SharedTraces) -> Result<DataFrame> {
+    match kept_rows(&spans, shared)? {
+        None => Ok(spans),
+        Some(keep) => spans.filter(&BooleanChunked::from_slice("keep".into(), &keep)).map_err(polars_error),
+    }
+}
+
+/// Which rows of `spans` the replace rule keeps: every row of a trace not in `shared`, and
+/// one version of each span of the others. `None` when it keeps every row.
+pub(crate) fn kept_rows(spans: &DataFrame, shared: &SharedTraces) -> Result<Option<Vec<bool>>> {
+    let candidates = match shared {
+        SharedTraces::Only(traces) if traces.is_empty() => return Ok(None),
+        SharedTraces::Only(traces) => rows_of_traces(spans, traces)?,
+        SharedTraces::Any => repeated_spans(spans)?,
+    };
+    superseded_mask(spans, candidates)
 }
 
 /// The rows of `traces`, in order. A trace's rows lie together in each source, so a row
@@ -147,17 +161,8 @@ fn rows_of_traces(spans: &DataFrame, traces: &HashSet<TraceId>) -> Result<Vec<Id
     Ok(rows)
 }
 
-/// The replace rule applied to the rows whose span may occur more than once, found by sorting
-/// their keys' hashes: few rows are left for it.
-fn deduplicate_repeated(spans: DataFrame) -> Result<DataFrame> {
-    let repeated = repeated_spans(&spans)?;
-    if repeated.is_empty() {
-        return Ok(spans);
-    }
-    drop_superseded(spans, repeated)
-}
-
-/// The rows whose `(trace_hi, trace_lo, id)` may occur on another row too: its hash does.
+/// The rows whose `(trace_hi, trace_lo, id)` may occur on another row too: its hash does
+/// (when any trace may hold two versions of a span, only these rows go through the rule).
 /// A hash collision only sends a few more rows through the rule, which keeps them.
 fn repeated_spans(spans: &DataFrame) -> Result<Vec<IdxSize>> {
     let (his, los, ids) = (u64_column(spans, TRACE_HI)?, u64_column(spans, TRACE_LO)?, u64_column(spans, ID)?);
@@ -178,23 +183,21 @@ fn span_hash(hi: Option<u64>, lo: Option<u64>, id: Option<u64>) -> u64 {
     x ^ (x >> 31)
 }
 
-/// `spans` without the versions that the replace rule finds superseded among `rows` (in
-/// order). Often none of those rows repeats a span (a bloom filter's false positive, a trace
-/// whose spans are split between blocks): the frame is then returned as it is, where filtering
-/// it would copy every column of the window.
-fn drop_superseded(spans: DataFrame, rows: Vec<IdxSize>) -> Result<DataFrame> {
+/// Which rows to keep when the replace rule drops some of `rows` (in order); `None` when it
+/// drops none.
+fn superseded_mask(spans: &DataFrame, rows: Vec<IdxSize>) -> Result<Option<Vec<bool>>> {
     if rows.is_empty() {
-        return Ok(spans);
+        return Ok(None);
     }
-    let superseded = superseded_rows(&spans, rows)?;
+    let superseded = superseded_rows(spans, rows)?;
     if superseded.is_empty() {
-        return Ok(spans);
+        return Ok(None);
     }
     let mut keep = vec![true; spans.height()];
     for row in superseded {
         keep[row as usize] = false;
     }
-    spans.filter(&BooleanChunked::from_slice("keep".into(), &keep)).map_err(polars_error)
+    Ok(Some(keep))
 }
 
 /// Those of `rows` holding a version the replace rule drops: only the version columns of those
@@ -237,13 +240,13 @@ mod tests {
         let kept = preferred_rows(&spans()).unwrap();
         let full = spans().filter(&BooleanChunked::from_slice("kept".into(), &kept)).unwrap();
         assert_eq!(sequences(full), vec![1, 2, 5, 8]);
-        assert_eq!(sequences(deduplicate_repeated(spans()).unwrap()), vec![1, 2, 5, 8]);
+        assert_eq!(sequences(one_version_of_each(spans(), &SharedTraces::Any).unwrap()), vec![1, 2, 5, 8]);
     }
 
     #[test]
     fn superseded_versions_are_dropped_in_place() {
         let shared: HashSet<TraceId> = [TraceId::from_halves(1, 1)].into_iter().collect();
-        let kept = deduplicate_traces(spans(), &shared).unwrap();
+        let kept = one_version_of_each(spans(), &SharedTraces::Only(shared.clone())).unwrap();
         let in_order: Vec<u64> = kept.column(SEQUENCE).unwrap().u64().unwrap().into_no_null_iter().collect();
         assert_eq!(in_order, vec![5, 1, 2, 4, 8]);
     }
@@ -252,7 +255,7 @@ mod tests {
     fn shared_traces_without_repeated_spans_keep_every_row() {
         // Trace (2, 1) has one version of its only span.
         let shared: HashSet<TraceId> = [TraceId::from_halves(2, 1)].into_iter().collect();
-        let kept = deduplicate_traces(spans(), &shared).unwrap();
+        let kept = one_version_of_each(spans(), &SharedTraces::Only(shared.clone())).unwrap();
         assert!(kept.equals(&spans()));
     }
 
@@ -260,6 +263,9 @@ mod tests {
     fn only_the_shared_traces_are_deduplicated() {
         let shared: HashSet<TraceId> = [TraceId::from_halves(1, 1)].into_iter().collect();
         // Trace (1, 2) is not named, so both its versions pass through.
-        assert_eq!(sequences(deduplicate_traces(spans(), &shared).unwrap()), vec![1, 2, 4, 5, 8]);
+        assert_eq!(
+            sequences(one_version_of_each(spans(), &SharedTraces::Only(shared.clone())).unwrap()),
+            vec![1, 2, 4, 5, 8]
+        );
     }
 }

@@ -45,10 +45,11 @@ use crate::bucket::{open_published, BlocksCacheStats, Bucket, BucketConfig, Remo
 use crate::compaction::{merge_blocks, plan_compaction};
 use crate::disk::{DiskSpace, StoreHealth};
 use crate::error::{polars_error, Result, StoreError};
+use crate::keyed_scan::{keyed_scan, KeyedScan, KeyedSources};
 use crate::recent::RecentSpans;
 use crate::record::StoredSpan;
 use crate::retention::expired_blocks;
-use crate::scan::{self, SpanScan};
+use crate::scan::{self, SharedTraces, SpanScan};
 use crate::signal::Signals;
 use crate::wal::{self, Checkpoint, Damage, Wal, WalOptions};
 
@@ -340,6 +341,17 @@ impl Store {
     pub fn scan(&self, from_us: i64, to_us: i64, columns: &[&str], predicate: Option<Expr>) -> Result<LazyFrame> {
         let scan = self.shared.scan(from_us, to_us, &scan::with_version_columns(columns), predicate)?;
         scan::one_version_per_span(scan, columns)
+    }
+
+    /// [`Store::scan`] of `columns` and, as keys into each column's distinct values, of the
+    /// text columns `texts` (`text_keys.rs`): a block's text columns are read from their
+    /// dictionary pages, a few lookups per row group instead of a string per row. No
+    /// predicate; `columns` must not be empty.
+    pub fn scan_keyed(&self, from_us: i64, to_us: i64, columns: &[&str], texts: &[&str]) -> Result<KeyedScan> {
+        let scanned = scan::with_version_columns(columns);
+        let mut scan = self.shared.scan_keyed(from_us, to_us, &scanned, texts)?;
+        scan.spans = scan.spans.select(columns.iter().copied()).map_err(polars_error)?;
+        Ok(scan)
     }
 
     /// [`Store::scan`] before the replace rule: every stored version, and the traces that may
@@ -720,23 +732,37 @@ impl Shared {
         }
     }
 
+    /// What a scan of `[from_us, to_us)` reads: the recent spans in it, the blocks that may
+    /// hold some, and the traces that may hold two versions of a span among them.
+    fn scan_sources(
+        &self,
+        from_us: i64,
+        to_us: i64,
+        documents: bool,
+    ) -> (Vec<StoredSpan>, Vec<Arc<BlockMeta>>, SharedTraces) {
+        let elsewhere = self.collectors_spans_in(from_us, to_us, documents);
+        let state = self.state.read();
+        let generations: Vec<&RecentSpans> = state.recent().chain(&elsewhere).collect();
+        let recent: Vec<StoredSpan> = generations.iter().flat_map(|recent| recent.spans_in(from_us, to_us)).collect();
+        let blocks: Vec<Arc<BlockMeta>> =
+            state.blocks.iter().filter(|block| block.overlaps(from_us, to_us)).cloned().collect();
+        let scanned: Vec<&BlockMeta> = blocks.iter().map(|block| block.as_ref()).collect();
+        let shared = match roles::several_writers(&scanned) {
+            true => SharedTraces::Any,
+            false => scan::shared_traces(&scanned, &generations, from_us, to_us),
+        };
+        (recent, blocks, shared)
+    }
+
+    fn scan_keyed(&self, from_us: i64, to_us: i64, columns: &[&str], texts: &[&str]) -> Result<KeyedScan> {
+        let (recent, blocks, shared) = self.scan_sources(from_us, to_us, false);
+        let sources = KeyedSources { blocks: &blocks, recent: &recent, shared: &shared, footers: &self.footers };
+        keyed_scan(sources, from_us, to_us, columns, texts)
+    }
+
     fn scan(&self, from_us: i64, to_us: i64, columns: &[&str], predicate: Option<Expr>) -> Result<SpanScan> {
         let documents = columns.is_empty() || columns.contains(&crate::columns::DOCUMENT);
-        let elsewhere = self.collectors_spans_in(from_us, to_us, documents);
-        let (recent, blocks, shared_traces) = {
-            let state = self.state.read();
-            let generations: Vec<&RecentSpans> = state.recent().chain(&elsewhere).collect();
-            let recent: Vec<StoredSpan> =
-                generations.iter().flat_map(|recent| recent.spans_in(from_us, to_us)).collect();
-            let blocks: Vec<Arc<BlockMeta>> =
-                state.blocks.iter().filter(|block| block.overlaps(from_us, to_us)).cloned().collect();
-            let scanned: Vec<&BlockMeta> = blocks.iter().map(|block| block.as_ref()).collect();
-            let shared = match roles::several_writers(&scanned) {
-                true => scan::SharedTraces::Any,
-                false => scan::shared_traces(&scanned, &generations, from_us, to_us),
-            };
-            (recent, blocks, shared)
-        };
+        let (recent, blocks, shared_traces) = self.scan_sources(from_us, to_us, documents);
         let mut frames = Vec::new();
         for block in &blocks {
             let frame = block::scan_block(block, from_us, to_us, columns, predicate.clone())?;

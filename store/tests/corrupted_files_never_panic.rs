@@ -77,6 +77,7 @@ proptest! {
             if let Ok(frame) = store.scan(i64::MIN, i64::MAX, &["trace_lo", "id"], None) {
                 let _ = frame.collect();
             }
+            let _ = store.scan_keyed(i64::MIN, i64::MAX, &["trace_lo", "id"], &["service", "name"]);
         }
     }
 }

@@ -6,6 +6,7 @@ mod support;
 mod blocks_in_a_bucket;
 mod corrupted_files_never_panic;
 mod data_dir_is_owner_only;
+mod keyed_scans_match_string_scans;
 mod logs_are_kept_beside_spans;
 mod metrics_are_kept_beside_spans;
 mod model;

@@ -27,12 +27,13 @@ use crate::spans::{load_spans, load_spans_matching};
 use crate::threads::joined;
 use crate::trace_set::TraceIdSet;
 use fluoro_store::columns::TRACE_HI;
-use observations::{observe, EdgeObservation, NodeObservation, Observations, CLIENT_TYPE};
+use observations::{observe, observe_scan, EdgeObservation, NodeObservation, CLIENT_TYPE};
+use span_table::{GraphScan, GRAPH_NUMBERS, GRAPH_TEXTS};
 use statistics::{Accumulator, Aggregate};
 
 pub(crate) use inferred::{inferred_node, DownstreamCall};
 pub use observations::GRAPH_COLUMNS;
-pub(crate) use observations::{observe as observations_of, NodeKey};
+pub(crate) use observations::{observe as observations_of, NodeKey, Observations};
 pub(crate) use statistics::{Accumulator as StatisticsAccumulator, Outcome};
 pub use statistics::{ErrorStatistics, FaultStatistics, Statistics};
 
@@ -122,12 +123,22 @@ impl ServiceGraph {
 
 /// The graph of the spans starting in `[from_us, to_us)`, optionally of only some traces.
 pub fn service_graph(store: &Store, from_us: i64, to_us: i64, traces: Option<&TraceIdSet>) -> Result<ServiceGraph> {
-    let spans = load_spans(store, from_us, to_us, &GRAPH_COLUMNS)?;
-    let spans = match traces {
-        Some(traces) => traces.restrict(spans),
-        None => spans,
-    };
-    service_graph_of_spans(spans)
+    Ok(graph_of(window_observations(store, from_us, to_us, traces)?))
+}
+
+/// Observations of the spans starting in `[from_us, to_us)`, optionally of only some traces.
+/// A whole window is a keyed scan (`Store::scan_keyed`: the text columns read as keys from the
+/// blocks' dictionary pages); a trace set restricts the plain scan.
+pub(crate) fn window_observations(
+    store: &Store,
+    from_us: i64,
+    to_us: i64,
+    traces: Option<&TraceIdSet>,
+) -> Result<Observations> {
+    match traces {
+        Some(traces) => observe(traces.restrict(load_spans(store, from_us, to_us, &GRAPH_COLUMNS)?)),
+        None => observe_scan(GraphScan::keyed(store.scan_keyed(from_us, to_us, &GRAPH_NUMBERS, &GRAPH_TEXTS)?)?),
+    }
 }
 
 /// The graph of these traces, whenever their spans started. Unknown ids are ignored.

@@ -19,7 +19,7 @@
 use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use polars::prelude::*;
 
-use super::span_table::{Kind, NodeIds, SpanTable};
+use super::span_table::{GraphScan, Kind, NodeIds, SpanTable};
 use super::statistics::Outcome;
 use crate::error::Result;
 use crate::threads::joined;
@@ -106,12 +106,17 @@ impl Observations {
     }
 }
 
-/// Observations of deduplicated spans (see `spans::load_spans`). Traces are independent, so
-/// the two halves of them are walked on two threads (the machine has two cores).
+/// Observations of deduplicated spans (see `spans::load_spans`).
 pub(crate) fn observe(spans: LazyFrame) -> Result<Observations> {
-    let spans = spans.select(SpanTable::columns()).collect()?;
+    let columns: Vec<Expr> = GRAPH_COLUMNS.into_iter().map(col).collect();
+    observe_scan(GraphScan::of_frame(spans.select(columns).collect()?)?)
+}
+
+/// Observations of a graph scan. Traces are independent, so the two halves of them are walked
+/// on two threads (the machine has two cores).
+pub(crate) fn observe_scan(scan: GraphScan) -> Result<Observations> {
     let mut ids = NodeIds::default();
-    let mut table = SpanTable::read(spans, &mut ids)?;
+    let mut table = SpanTable::read(scan, &mut ids)?;
     let clients = client_ids(&table, &mut ids);
     let (traces, table_ref) = (table.traces.count(), &table);
     let (mut first, second) = std::thread::scope(|scope| {

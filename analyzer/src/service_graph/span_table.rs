@@ -2,26 +2,28 @@
 //! trace id, the node id, kind, span and parent ids, the inferred downstream a call would go to
 //! and the request's [`Outcome`], plus the rows of each trace together.
 //!
-//! - Every column is read once, in order, straight from the scan's chunks (no rechunk:
-//!   concatenating string views costs as much as reading them; the columns' chunks are aligned
-//!   instead, which they mostly are already), on three threads. The tests on strings and flags
-//!   (kind, namespace, status class, which resources a call names) run in those loops.
+//! - The text columns come as keys into each column's distinct values ([`GraphScan`]): read
+//!   from the blocks' dictionary pages by the store's keyed scan, or keyed here from strings
+//!   polars has read. A test on a string (kind, namespace) runs once per distinct value.
+//! - Every other column is read once, in order, straight from the scan's chunks (no rechunk;
+//!   the columns' chunks are aligned instead, which they mostly are already), on two threads.
+//!   The tests on flags (status class, which resources a call names) run in those loops.
 //!   Every later step works on integers.
 //! - Rows without a service (independent subsegments not yet attached to a segment) are left
 //!   out of every trace, so no observation, link or trace duration sees them.
-//! - Node identities (name, type, account) are few: strings are interned per column, and a
-//!   node id is assigned per distinct (service, origin, account) of interned ids ([`NodeIds`]).
+//! - Node identities (name, type, account) are few: a node id is assigned per distinct
+//!   (service, origin, account) of keys ([`NodeIds`]).
 
 use std::collections::HashMap;
 
 use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
-use fluoro_store::view_keys::ViewKeys;
+use fluoro_store::text_keys::{KeyedText, TextValues, NO_KEY};
+use fluoro_store::KeyedScan;
 use polars::prelude::*;
-use polars_arrow::array::{Array, BooleanArray, Utf8ViewArray};
 
 use super::inferred::{inferred_node, DownstreamCall};
 use super::statistics::{Class, Outcome};
-use crate::error::Result;
+use crate::error::{AnalyzerError, Result};
 use crate::spans::{column_chunks, value_at};
 use crate::threads::joined;
 use crate::trace_runs::TraceRuns;
@@ -74,52 +76,87 @@ impl NodeIds {
     }
 }
 
-/// The interned id of a null string: ids are dense from 0, and this one is never assigned
-/// (a scan has fewer rows than `u32::MAX`).
-const NO_STRING: u32 = u32::MAX;
+/// The text columns of [`super::GRAPH_COLUMNS`], read as keys, in [`GraphTexts`]' order.
+pub(crate) const GRAPH_TEXTS: [&str; 10] = [
+    columns::KIND,
+    columns::SERVICE,
+    columns::NAME,
+    columns::ORIGIN,
+    columns::NAMESPACE,
+    columns::AWS_ACCOUNT_ID,
+    columns::AWS_TABLE,
+    columns::AWS_QUEUE,
+    columns::AWS_RESOURCE,
+    columns::SQL_URL,
+];
+
+/// The other columns of [`super::GRAPH_COLUMNS`], as polars reads them.
+pub(crate) const GRAPH_NUMBERS: [&str; 11] = [
+    TRACE_HI,
+    TRACE_LO,
+    columns::ID,
+    columns::PARENT_ID,
+    columns::START_US,
+    columns::END_US,
+    columns::IN_PROGRESS,
+    columns::ERROR,
+    columns::FAULT,
+    columns::THROTTLE,
+    columns::TRACED,
+];
 
 /// How many of a column's last distinct values are compared before hashing (`downstream_calls`).
 const RECENT_VALUES: usize = 8;
 
-/// Distinct strings of one column, each with a dense id.
-#[derive(Debug, Default)]
-struct Interned {
-    strings: Vec<String>,
-    ids: PlHashMap<String, u32>,
+/// The graph columns of a scan: [`GRAPH_NUMBERS`] and, row for row, [`GRAPH_TEXTS`] as keys.
+#[derive(Debug)]
+pub(crate) struct GraphScan {
+    numbers: DataFrame,
+    texts: GraphTexts,
 }
 
-impl Interned {
-    /// Ids of every row ([`NO_STRING`] for nulls: half the memory of options), each row's from
-    /// a cache of the array's views (`fluoro_store::view_keys`), so that only a view not met
-    /// lately hashes its string.
-    fn column(&mut self, values: &StringChunked) -> Vec<u32> {
-        let mut ids = Vec::with_capacity(values.len());
-        for array in values.downcast_iter() {
-            let mut cache = ViewKeys::default();
-            for (index, view) in array.views().iter().enumerate() {
-                let id = match array.is_valid(index) {
-                    true => cache.key(view, || self.id(array.value(index))),
-                    false => NO_STRING,
-                };
-                ids.push(id);
-            }
+/// [`GRAPH_TEXTS`] by name.
+#[derive(Debug)]
+struct GraphTexts {
+    kind: KeyedText,
+    service: KeyedText,
+    name: KeyedText,
+    origin: KeyedText,
+    namespace: KeyedText,
+    account: KeyedText,
+    /// `aws.table_name`, `aws.queue_url`, `aws.resource`, `sql.url`: which a call names.
+    resources: [KeyedText; 4],
+}
+
+impl GraphScan {
+    /// A keyed scan of [`GRAPH_NUMBERS`] and [`GRAPH_TEXTS`] (`Store::scan_keyed`).
+    pub(crate) fn keyed(scan: KeyedScan) -> Result<Self> {
+        let rows = scan.spans.height();
+        if let Some(text) = scan.texts.iter().find(|text| text.keys.len() != rows) {
+            return Err(AnalyzerError::Internal(format!("{} keys for {rows} rows", text.keys.len())));
         }
-        ids
+        let texts: [KeyedText; GRAPH_TEXTS.len()] = scan.texts.try_into().map_err(|texts: Vec<KeyedText>| {
+            AnalyzerError::Internal(format!("a graph scan of {} text columns", texts.len()))
+        })?;
+        let [kind, service, name, origin, namespace, account, table, queue, resource, sql_url] = texts;
+        let resources = [table, queue, resource, sql_url];
+        let texts = GraphTexts { kind, service, name, origin, namespace, account, resources };
+        Ok(GraphScan { numbers: scan.spans, texts })
     }
 
-    fn id(&mut self, value: &str) -> u32 {
-        if let Some(id) = self.ids.get(value) {
-            return *id;
-        }
-        let id = self.strings.len() as u32;
-        self.strings.push(value.to_owned());
-        self.ids.insert(value.to_owned(), id);
-        id
-    }
-
-    /// The string of an id; empty for [`NO_STRING`].
-    fn text(&self, id: u32) -> &str {
-        self.strings.get(id as usize).map_or("", String::as_str)
+    /// The graph columns of a frame polars has read, its text columns keyed on two threads.
+    pub(crate) fn of_frame(frame: DataFrame) -> Result<Self> {
+        let keyed = |names: &[&str]| -> Result<Vec<KeyedText>> {
+            names.iter().map(|name| Ok(KeyedText::from_strings(frame.column(name)?.str()?))).collect()
+        };
+        let (first, second) = GRAPH_TEXTS.split_at(GRAPH_TEXTS.len() / 2);
+        let (first, second) = std::thread::scope(|scope| {
+            let second = scope.spawn(|| keyed(second));
+            (keyed(first), joined(second))
+        });
+        let mut texts = first?;
+        texts.extend(second?);
+        GraphScan::keyed(KeyedScan { spans: frame.select(GRAPH_NUMBERS)?, texts })
     }
 }
 
@@ -137,38 +174,32 @@ pub(super) struct SpanTable {
     downstream_nodes: Vec<u32>,
     pub outcome: Vec<Outcome>,
     pub traces: TraceRows,
-    service: Vec<u32>,
-    services: Interned,
+    service: KeyedText,
 }
 
 impl SpanTable {
-    /// What [`Self::read`] reads: [`super::GRAPH_COLUMNS`] as they lie. The tests of a span's
-    /// kind, status flags and resources run in the loops that read the rows: as polars
-    /// expressions over a collected frame they cost a third as much again as the whole read.
-    pub(super) fn columns() -> Vec<Expr> {
-        super::GRAPH_COLUMNS.into_iter().map(col).collect()
-    }
-
-    /// Reads a frame of [`Self::columns`]; node ids go into `ids`. The columns are read on
-    /// three threads, each a few tens of milliseconds per million spans, that the machine's two
-    /// cores share: the trace rows and services here, then the node ids, once the other node
-    /// names are read on the second thread; the span ids and outcomes on the third.
-    pub(super) fn read(mut spans: DataFrame, ids: &mut NodeIds) -> Result<Self> {
+    /// Reads a graph scan; node ids go into `ids`. The columns are read on two threads, each a
+    /// few tens of milliseconds per million spans: the trace rows, then the node ids here; the
+    /// span ids, outcomes and calls on the second.
+    pub(super) fn read(scan: GraphScan, ids: &mut NodeIds) -> Result<Self> {
+        let GraphScan { numbers: mut spans, texts } = scan;
         // Columns whose chunks line up are read chunk by chunk, side by side.
         spans.align_chunks_par();
-        let spans = &spans;
+        let (spans, texts_ref) = (&spans, &texts);
         let (traces, node, requests) = std::thread::scope(|scope| -> Result<_> {
-            let requests = scope.spawn(|| RequestColumns::read(spans));
-            let names = scope.spawn(|| NameColumns::read(spans));
-            let traces = TraceColumns::read(spans)?;
-            let names: NameColumns = joined(names)?;
+            let requests = scope.spawn(|| RequestColumns::read(spans, texts_ref));
+            let traces = TraceColumns::read(spans, texts_ref)?;
             let columns = NodeParts {
                 kind: &traces.kind,
-                service: &traces.service,
-                origin: &names.origin,
-                account: &names.account,
+                service: &texts_ref.service.keys,
+                origin: &texts_ref.origin.keys,
+                account: &texts_ref.account.keys,
             };
-            let names = NodeNames { services: &traces.services, origins: &names.origins, accounts: &names.accounts };
+            let names = NodeNames {
+                services: &texts_ref.service.values,
+                origins: &texts_ref.origin.values,
+                accounts: &texts_ref.account.values,
+            };
             let node = node_ids(&columns, &names, &traces.traces, ids);
             Ok((traces, node, joined(requests)?))
         })?;
@@ -183,8 +214,7 @@ impl SpanTable {
             downstream_nodes,
             outcome: requests.outcome,
             traces: traces.traces,
-            service: traces.service,
-            services: traces.services,
+            service: texts.service,
         })
     }
 
@@ -195,16 +225,16 @@ impl SpanTable {
 
     /// The name of a service by its id ([`Self::service_id`]).
     pub(super) fn service_name(&self, service: u32) -> &str {
-        self.services.text(service)
+        self.service.values.text(service).unwrap_or_default()
     }
 
     /// The service's id among the distinct services of the table.
     pub(super) fn service_id(&self, row: usize) -> Option<u32> {
-        Some(self.service[row]).filter(|service| *service != NO_STRING)
+        Some(self.service.keys[row]).filter(|service| *service != NO_KEY)
     }
 
     pub(super) fn service_count(&self) -> usize {
-        self.services.strings.len()
+        self.service.values.len()
     }
 }
 
@@ -221,7 +251,7 @@ impl TraceRows {
     /// iterator over all runs' rows is stepped row by row).
     fn of(runs: &TraceRuns, service: &[u32]) -> Self {
         let trace_count = runs.traces();
-        let with_service = |run: std::ops::Range<usize>| run.filter(|row| service[*row] != NO_STRING);
+        let with_service = |run: std::ops::Range<usize>| run.filter(|row| service[*row] != NO_KEY);
         let mut starts = vec![0u32; trace_count + 1];
         for (run, trace) in runs.iter() {
             starts[trace as usize + 1] += with_service(run).count() as u32;
@@ -252,13 +282,10 @@ impl TraceRows {
     }
 }
 
-/// Each row's kind, read chunk by chunk (an iterator over all chunks is stepped row by row).
-fn kinds(kinds: &StringChunked) -> Vec<Kind> {
-    let mut all = Vec::with_capacity(kinds.len());
-    for array in kinds.downcast_iter() {
-        all.extend(array.iter().map(kind));
-    }
-    all
+/// Each row's kind, decided once per distinct value.
+fn kinds(kinds: &KeyedText) -> Vec<Kind> {
+    let of_value: Vec<Kind> = kinds.values.values().iter().map(|value| kind(Some(value))).collect();
+    kinds.keys.iter().map(|key| of_value.get(*key as usize).copied().unwrap_or(Kind::Other)).collect()
 }
 
 fn kind(kind: Option<&str>) -> Kind {
@@ -269,34 +296,15 @@ fn kind(kind: Option<&str>) -> Kind {
     }
 }
 
-/// One chunk of the columns that say whether a span calls a downstream that may be inferred.
-struct CallColumns<'a> {
-    kind: &'a Utf8ViewArray,
-    namespace: &'a Utf8ViewArray,
-    traced: &'a BooleanArray,
-    name: &'a Utf8ViewArray,
-    /// `aws.table_name`, `aws.queue_url`, `aws.resource`, `sql.url`: which the call names.
-    resources: [&'a Utf8ViewArray; 4],
-}
-
-impl<'a> CallColumns<'a> {
-    /// An `aws`/`remote` subsegment not `http.request.traced` (each known): its name and
-    /// `CALL_*` bits.
-    fn call(&self, row: usize) -> Option<(&'a str, i32)> {
-        let remote = match self.namespace.get(row)? {
-            "aws" => false,
-            "remote" => true,
-            _ => return None,
-        };
-        let untraced = self.traced.get(row) == Some(false);
-        if !untraced || kind(self.kind.get(row)) != Kind::Subsegment {
-            return None;
-        }
-        let bits = [CALL_HAS_TABLE, CALL_HAS_QUEUE, CALL_HAS_RESOURCE, CALL_HAS_SQL];
-        let named = bits.into_iter().zip(self.resources).filter(|(_, column)| column.is_valid(row));
-        let flags = named.fold(if remote { CALL_REMOTE } else { 0 }, |flags, (bit, _)| flags | bit);
-        Some((self.name.get(row).unwrap_or_default(), flags))
-    }
+/// Whether a namespace makes a span a call that may be inferred: `Some(remote)` for `remote`
+/// and `aws`, by key.
+fn call_namespaces(namespaces: &TextValues) -> Vec<Option<bool>> {
+    let namespace = |value: &String| match value.as_str() {
+        "aws" => Some(false),
+        "remote" => Some(true),
+        _ => None,
+    };
+    namespaces.values().iter().map(namespace).collect()
 }
 
 /// A span id column (id or parent id), row by row: the values and, apart, whether each is
@@ -326,46 +334,25 @@ impl SpanIds {
     }
 }
 
-/// The columns that group rows into traces, and the services, read.
+/// The columns that group rows into traces, read.
 struct TraceColumns {
     kind: Vec<Kind>,
-    service: Vec<u32>,
-    services: Interned,
     traces: TraceRows,
 }
 
 impl TraceColumns {
-    fn read(spans: &DataFrame) -> Result<Self> {
-        let kind = kinds(spans.column(columns::KIND)?.str()?);
-        let mut services = Interned::default();
-        let service = services.column(spans.column(columns::SERVICE)?.str()?);
+    fn read(spans: &DataFrame, texts: &GraphTexts) -> Result<Self> {
+        let kind = kinds(&texts.kind);
         let runs = TraceRuns::of(spans.column(TRACE_HI)?.u64()?, spans.column(TRACE_LO)?.u64()?);
-        let traces = TraceRows::of(&runs, &service);
-        Ok(TraceColumns { kind, service, services, traces })
+        let traces = TraceRows::of(&runs, &texts.service.keys);
+        Ok(TraceColumns { kind, traces })
     }
 }
 
-/// The other columns a node id is made of, interned.
-struct NameColumns {
-    origin: Vec<u32>,
-    origins: Interned,
-    account: Vec<u32>,
-    accounts: Interned,
-}
+/// A node's (service, origin, account) keys.
+type NodeKeys = (u32, u32, u32);
 
-impl NameColumns {
-    fn read(spans: &DataFrame) -> Result<Self> {
-        let (mut origins, mut accounts) = (Interned::default(), Interned::default());
-        let origin = origins.column(spans.column(columns::ORIGIN)?.str()?);
-        let account = accounts.column(spans.column(columns::AWS_ACCOUNT_ID)?.str()?);
-        Ok(NameColumns { origin, origins, account, accounts })
-    }
-}
-
-/// A node's interned (service, origin, account).
-type InternedNode = (u32, u32, u32);
-
-/// The interned columns a node id is made of.
+/// The keyed columns a node id is made of.
 struct NodeParts<'a> {
     kind: &'a [Kind],
     service: &'a [u32],
@@ -373,11 +360,11 @@ struct NodeParts<'a> {
     account: &'a [u32],
 }
 
-/// The strings behind [`NodeParts`]' ids.
+/// The strings behind [`NodeParts`]' keys.
 struct NodeNames<'a> {
-    services: &'a Interned,
-    origins: &'a Interned,
-    accounts: &'a Interned,
+    services: &'a TextValues,
+    origins: &'a TextValues,
+    accounts: &'a TextValues,
 }
 
 /// Each row's node id. Subsegments do not carry the account; the first segment of their
@@ -386,30 +373,31 @@ struct NodeNames<'a> {
 fn node_ids(columns: &NodeParts<'_>, names: &NodeNames<'_>, traces: &TraceRows, ids: &mut NodeIds) -> Vec<u32> {
     // Not `vec![0; n]` (see `TraceRuns::of`): rows in no trace keep this id and are never read.
     let mut node = vec![u32::MAX; columns.kind.len()];
-    let mut nodes: PlHashMap<InternedNode, u32> = PlHashMap::new();
+    let mut nodes: PlHashMap<NodeKeys, u32> = PlHashMap::new();
     let mut accounts: Vec<(u32, u32)> = Vec::new();
     // The previous row's key and node: a trace's spans mostly follow each other by service.
-    let mut last: Option<(InternedNode, u32)> = None;
+    let mut last: Option<(NodeKeys, u32)> = None;
     for trace in 0..traces.count() {
         let rows = traces.rows(trace);
         accounts.clear();
         for &row in rows {
             let (service, account) = (columns.service[row as usize], columns.account[row as usize]);
             let segment = columns.kind[row as usize] == Kind::Segment;
-            if segment && account != NO_STRING && !accounts.iter().any(|(known, _)| *known == service) {
+            if segment && account != NO_KEY && !accounts.iter().any(|(known, _)| *known == service) {
                 accounts.push((service, account));
             }
         }
         for &row in rows {
             let service = columns.service[row as usize];
-            let account =
-                accounts.iter().find(|(known, _)| *known == service).map_or(NO_STRING, |(_, account)| *account);
+            let account = accounts.iter().find(|(known, _)| *known == service).map_or(NO_KEY, |(_, account)| *account);
             let key = (service, columns.origin[row as usize], account);
             node[row as usize] = match last {
                 Some((known, id)) if known == key => id,
                 _ => {
                     let id = *nodes.entry(key).or_insert_with(|| {
-                        ids.id(names.services.text(key.0), names.origins.text(key.1), names.accounts.text(key.2))
+                        let text = |values: &TextValues, key: u32| values.text(key).unwrap_or_default().to_owned();
+                        let (service, origin) = (text(names.services, key.0), text(names.origins, key.1));
+                        ids.id(&service, &origin, &text(names.accounts, key.2))
                     });
                     last = Some((key, id));
                     id
@@ -431,8 +419,8 @@ struct RequestColumns {
 }
 
 impl RequestColumns {
-    fn read(spans: &DataFrame) -> Result<Self> {
-        let (downstream, downstream_calls) = downstream_calls(spans)?;
+    fn read(spans: &DataFrame, texts: &GraphTexts) -> Result<Self> {
+        let (downstream, downstream_calls) = downstream_calls(spans, texts)?;
         Ok(RequestColumns {
             id: SpanIds::read(spans.column(columns::ID)?.u64()?),
             parent: SpanIds::read(spans.column(columns::PARENT_ID)?.u64()?),
@@ -446,27 +434,27 @@ impl RequestColumns {
 /// For each `aws`/`remote` subsegment not `http.request.traced`, which inferred downstream it
 /// calls (an index into the returned names); the naming rule runs once per distinct call, and
 /// the last few distinct calls are compared before hashing.
-fn downstream_calls(spans: &DataFrame) -> Result<(Vec<u32>, Vec<NodeName>)> {
-    let text = |name: &str| column_chunks::<StringType>(spans, name);
-    let (kinds, namespaces, names) = (text(columns::KIND)?, text(columns::NAMESPACE)?, text(columns::NAME)?);
-    let traced = column_chunks::<BooleanType>(spans, columns::TRACED)?;
-    let resources = [columns::AWS_TABLE, columns::AWS_QUEUE, columns::AWS_RESOURCE, columns::SQL_URL].map(text);
-    let [tables, queues, resources, sql_urls] = resources;
-    let (tables, queues, resources, sql_urls) = (tables?, queues?, resources?, sql_urls?);
-    let mut known: PlHashMap<(&str, i32), u32> = PlHashMap::new();
-    let mut recent: Vec<((&str, i32), u32)> = Vec::with_capacity(RECENT_VALUES);
+fn downstream_calls(spans: &DataFrame, texts: &GraphTexts) -> Result<(Vec<u32>, Vec<NodeName>)> {
+    let namespaces = call_namespaces(&texts.namespace.values);
+    let subsegment = texts.kind.values.values().iter().map(|value| kind(Some(value)) == Kind::Subsegment);
+    let subsegment: Vec<bool> = subsegment.collect();
+    let is = |table: &[bool], key: u32| table.get(key as usize).copied().unwrap_or(false);
+    let mut known: PlHashMap<(u32, i32), u32> = PlHashMap::new();
+    let mut recent: Vec<((u32, i32), u32)> = Vec::with_capacity(RECENT_VALUES);
     let mut nodes = Vec::new();
     let mut targets = Vec::with_capacity(spans.height());
-    for chunk in 0..kinds.len() {
-        let columns = CallColumns {
-            kind: kinds[chunk],
-            namespace: namespaces[chunk],
-            traced: traced[chunk],
-            name: names[chunk],
-            resources: [tables[chunk], queues[chunk], resources[chunk], sql_urls[chunk]],
-        };
-        for row in 0..columns.kind.len() {
-            let Some(key) = columns.call(row) else {
+    let mut row = 0;
+    for traced in column_chunks::<BooleanType>(spans, columns::TRACED)? {
+        for chunk_row in 0..traced.len() {
+            let namespace = namespaces.get(texts.namespace.keys[row] as usize).copied().flatten();
+            let call = match namespace {
+                Some(remote) if traced.get(chunk_row) == Some(false) && is(&subsegment, texts.kind.keys[row]) => {
+                    Some(call_key(texts, row, remote))
+                }
+                _ => None,
+            };
+            row += 1;
+            let Some(key) = call else {
                 targets.push(NOT_A_CALL);
                 continue;
             };
@@ -475,7 +463,8 @@ fn downstream_calls(spans: &DataFrame) -> Result<(Vec<u32>, Vec<NodeName>)> {
                 continue;
             }
             let index = *known.entry(key).or_insert_with(|| {
-                nodes.push(inferred_node(&downstream_call(key.0, key.1)));
+                let name = texts.name.values.text(key.0).unwrap_or_default();
+                nodes.push(inferred_node(&downstream_call(name, key.1)));
                 nodes.len() as u32 - 1
             });
             if recent.len() == RECENT_VALUES {
@@ -486,6 +475,14 @@ fn downstream_calls(spans: &DataFrame) -> Result<(Vec<u32>, Vec<NodeName>)> {
         }
     }
     Ok((targets, nodes))
+}
+
+/// A call's name key and `CALL_*` bits.
+fn call_key(texts: &GraphTexts, row: usize, remote: bool) -> (u32, i32) {
+    let bits = [CALL_HAS_TABLE, CALL_HAS_QUEUE, CALL_HAS_RESOURCE, CALL_HAS_SQL];
+    let named = bits.into_iter().zip(&texts.resources).filter(|(_, column)| column.keys[row] != NO_KEY);
+    let flags = named.fold(if remote { CALL_REMOTE } else { 0 }, |flags, (bit, _)| flags | bit);
+    (texts.name.keys[row], flags)
 }
 
 fn downstream_call(name: &str, flags: i32) -> DownstreamCall<'_> {
@@ -537,15 +534,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn interning_gives_equal_strings_one_id_across_chunks_and_lengths() {
-        let long = "AWS::ElasticBeanstalk::Environment";
-        let mut values = StringChunked::new("s".into(), &[Some("petsite"), None, Some(long), Some("petsite")]);
-        values.append(&StringChunked::new("s".into(), &[Some(long), Some("payforadoption"), Some(long)])).unwrap();
-        assert_eq!(values.chunks().len(), 2, "the test needs views from two arrays");
-        let mut interned = Interned::default();
-        let ids = interned.column(&values);
-        assert_eq!(ids, vec![0, NO_STRING, 1, 0, 1, 2, 1]);
-        assert_eq!((interned.text(1), interned.text(NO_STRING)), (long, ""));
-        assert_eq!(interned.strings.len(), 3);
+    fn the_graph_columns_are_its_numbers_and_its_texts() {
+        let mut split: Vec<&str> = GRAPH_NUMBERS.iter().chain(&GRAPH_TEXTS).copied().collect();
+        let mut all = super::super::GRAPH_COLUMNS.to_vec();
+        split.sort_unstable();
+        all.sort_unstable();
+        assert_eq!(split, all);
     }
 }

@@ -73,6 +73,7 @@ mod column_coding;
 mod dictionary_pages;
 mod filter;
 mod footer_cache;
+mod key_pages;
 mod list_pages;
 mod read;
 mod row_groups;
@@ -99,7 +100,9 @@ use column_coding::BlockWriter;
 
 pub(crate) use filter::TraceFilter;
 pub(crate) use footer_cache::FooterCache;
-pub(crate) use read::{lazy_block, read_block, read_trace_spans, scan_block, u64_lit};
+pub(crate) use read::{
+    collect_block_rows, lazy_block, read_block, read_block_keys, read_trace_spans, scan_block, u64_lit,
+};
 pub(crate) use row_groups::TraceIndex;
 #[allow(unused_imports)]
 pub(crate) use schema::frame_to_spans;

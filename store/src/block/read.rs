@@ -18,6 +18,7 @@ use crate::columns::{u64_column, START_US, TRACE_HI, TRACE_LO};
 use crate::error::polars_error;
 use crate::error::Result;
 use crate::record::StoredSpan;
+use crate::text_keys::KeyedText;
 
 /// Above this many ids a lookup filters on `is_in` per half and checks pairs afterwards; below,
 /// one equality pair per id, which the row-group statistics prune best.
@@ -135,6 +136,51 @@ impl BlockSource {
     }
 }
 
+/// Appends to `texts[i]` the keys of `columns[i]` on `rows` of the block (sorted block row
+/// numbers; every row when `None`), read from the text columns' pages (`key_pages.rs`).
+pub(crate) fn read_block_keys(
+    block: &BlockMeta,
+    footers: &FooterCache,
+    columns: &[&str],
+    rows: Option<&[u32]>,
+    texts: &mut [KeyedText],
+) -> Result<()> {
+    let source = BlockSource::open(block, footers)?;
+    let file = match &source.bytes {
+        BlockBytes::Local(path) => Some(open_file(path)?),
+        BlockBytes::Remote(_) => None,
+    };
+    let mut chunk_bytes = |range: Range<u64>| -> Result<polars_buffer::Buffer<u8>> {
+        match (&source.bytes, &file) {
+            (BlockBytes::Remote(bytes), _) => {
+                let whole = polars_buffer::Buffer::from_owner(bytes.clone());
+                let (start, end) = (range.start as usize, range.end as usize);
+                match end <= whole.len() && start <= end {
+                    true => Ok(whole.sliced(start..end)),
+                    false => Err(crate::error::StoreError::Block(format!(
+                        "{}: a column chunk past the end",
+                        block.path.display()
+                    ))),
+                }
+            }
+            (BlockBytes::Local(path), Some(file)) => {
+                let mut bytes = vec![0; (range.end - range.start) as usize];
+                std::os::unix::fs::FileExt::read_exact_at(file, &mut bytes, range.start)
+                    .map_err(|error| crate::error::StoreError::io(path, error))?;
+                Ok(polars_buffer::Buffer::from(bytes))
+            }
+            (BlockBytes::Local(path), None) => {
+                Err(crate::error::StoreError::Block(format!("{} not open", path.display())))
+            }
+        }
+    };
+    for (column, text) in columns.iter().zip(texts) {
+        super::key_pages::read_keys(&source.metadata, column, rows, &mut chunk_bytes, text)
+            .map_err(|error| crate::error::StoreError::Block(format!("{}: {error}", block.path.display())))?;
+    }
+    Ok(())
+}
+
 fn open_file(path: &Path) -> Result<File> {
     File::open(path).map_err(|error| crate::error::StoreError::io(path, error))
 }
@@ -161,6 +207,31 @@ pub(crate) fn scan_block(
         return Ok(scan);
     }
     Ok(scan.select(columns.iter().map(|name| col(*name)).collect::<Vec<_>>()))
+}
+
+/// The column of a block's row numbers in [`collect_block_rows`].
+const ROW_NUMBER: &str = "__fluoro_row";
+
+/// [`scan_block`] collected, without a predicate, and the block row numbers of the rows it
+/// kept when the block is not wholly in the range (`None`: every row, in order), for reading
+/// the same rows' text columns as keys ([`read_block_keys`]).
+pub(crate) fn collect_block_rows(
+    block: &BlockMeta,
+    from_us: i64,
+    to_us: i64,
+    columns: &[&str],
+) -> Result<(DataFrame, Option<Vec<u32>>)> {
+    if block.within(from_us, to_us) {
+        let frame = crate::deadline::checked(scan_block(block, from_us, to_us, columns, None)?)?;
+        return Ok((frame.collect().map_err(polars_error)?, None));
+    }
+    let in_range = col(START_US).gt_eq(lit(from_us)).and(col(START_US).lt(lit(to_us)));
+    let selected: Vec<Expr> = columns.iter().chain([&ROW_NUMBER]).map(|name| col(*name)).collect();
+    let scan = lazy_block(block)?.with_row_index(ROW_NUMBER, None).filter(in_range).select(selected);
+    let mut frame = crate::deadline::checked(scan)?.collect().map_err(polars_error)?;
+    let numbers = frame.drop_in_place(ROW_NUMBER).map_err(polars_error)?;
+    let rows = numbers.idx().map_err(polars_error)?.into_no_null_iter().collect();
+    Ok((frame, Some(rows)))
 }
 
 /// Every span of a block, in block order.
