@@ -28,8 +28,7 @@ use polars::prelude::*;
 use crate::error::Result;
 use crate::filter::{compile_filter, parse_filter, CompiledFilter, MatchFrames};
 use crate::groups::{Group, Groups};
-use crate::service_graph::{service_graph_of_spans, ServiceGraph, Statistics, GRAPH_COLUMNS};
-use crate::spans::{collect_spans, load_spans};
+use crate::service_graph::{graph_of_scan, window_scan, ServiceGraph, Statistics};
 use crate::trace_frame::{window_traces, TimeRangeType, TRACE_FRAME_COLUMNS};
 use crate::trace_set::TraceIdSet;
 use crate::LatencyHistogram;
@@ -67,16 +66,16 @@ pub fn group_metrics_of_minute(store: &Store, groups: &Groups, minute_start: i64
     columns.sort_unstable();
     columns.dedup();
     let (spans, candidates) = window_traces(store, from_us, to_us, &columns, TimeRangeType::Event)?;
-    let graph_spans = collect_spans(load_spans(store, from_us, to_us, &GRAPH_COLUMNS)?)?;
+    let graph_spans = window_scan(store, from_us, to_us)?;
     let frames = MatchFrames::new(spans);
     let mut points = Vec::new();
     for (group, filter) in compiled {
         let (traces, graph) = match filter {
-            None => (candidates.clone(), service_graph_of_spans(graph_spans.clone().lazy())?),
+            None => (candidates.clone(), graph_of_scan(graph_spans.clone())?),
             Some(filter) => {
                 let matched = filter.apply(&frames, candidates.clone())?;
-                let restricted = TraceIdSet::from_frame(matched.clone().lazy())?.restrict(graph_spans.clone().lazy());
-                (matched, service_graph_of_spans(restricted)?)
+                let restricted = graph_spans.restricted(&TraceIdSet::from_frame(matched.clone().lazy())?)?;
+                (matched, graph_of_scan(restricted)?)
             }
         };
         let started = traces_started_in(&traces, from_us, to_us)?;

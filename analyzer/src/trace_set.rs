@@ -39,6 +39,29 @@ impl TraceIdSet {
         self.ids.height() == 0
     }
 
+    /// Which rows of `spans` (with `trace_hi` and `trace_lo`) belong to a trace of the set,
+    /// in order. A trace's rows lie together, so a row of the previous row's trace repeats its
+    /// answer: one lookup per run of a trace's rows.
+    pub(crate) fn rows_in(&self, spans: &DataFrame) -> Result<Vec<bool>> {
+        let ids = |frame: &DataFrame| -> Result<(UInt64Chunked, UInt64Chunked)> {
+            Ok((
+                frame.column(TRACE_HI)?.u64()?.rechunk().into_owned(),
+                frame.column(TRACE_LO)?.u64()?.rechunk().into_owned(),
+            ))
+        };
+        let (his, los) = ids(&self.ids)?;
+        let set: PlHashSet<(Option<u64>, Option<u64>)> = his.iter().zip(los.iter()).collect();
+        let (his, los) = ids(spans)?;
+        let (mut last, mut inside) = (None, false);
+        let rows = his.iter().zip(los.iter()).map(|trace| {
+            if last != Some(trace) {
+                (last, inside) = (Some(trace), set.contains(&trace));
+            }
+            inside
+        });
+        Ok(rows.collect())
+    }
+
     /// Only the rows of `spans` that belong to a trace of the set.
     pub fn restrict(&self, spans: LazyFrame) -> LazyFrame {
         let on = [col(TRACE_HI), col(TRACE_LO)];

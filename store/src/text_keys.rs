@@ -92,7 +92,7 @@ impl KeyedText {
     }
 
     /// Keeps the rows whose `keep` is true, in order.
-    pub(crate) fn retain_rows(&mut self, keep: &[bool]) {
+    pub fn retain_rows(&mut self, keep: &[bool]) {
         let mut flags = keep.iter();
         self.keys.retain(|_| flags.next().copied().unwrap_or(false));
     }

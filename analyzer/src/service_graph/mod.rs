@@ -23,12 +23,13 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::histogram::{HistogramEntry, LatencyHistogram};
-use crate::spans::{load_spans, load_spans_matching};
+use crate::spans::load_spans_matching;
 use crate::threads::joined;
 use crate::trace_set::TraceIdSet;
 use fluoro_store::columns::TRACE_HI;
 use observations::{observe, observe_scan, EdgeObservation, NodeObservation, CLIENT_TYPE};
-use span_table::{GraphScan, GRAPH_NUMBERS, GRAPH_TEXTS};
+pub(crate) use span_table::GraphScan;
+use span_table::{GRAPH_NUMBERS, GRAPH_TEXTS};
 use statistics::{Accumulator, Aggregate};
 
 pub(crate) use inferred::{inferred_node, DownstreamCall};
@@ -127,18 +128,28 @@ pub fn service_graph(store: &Store, from_us: i64, to_us: i64, traces: Option<&Tr
 }
 
 /// Observations of the spans starting in `[from_us, to_us)`, optionally of only some traces.
-/// A whole window is a keyed scan (`Store::scan_keyed`: the text columns read as keys from the
-/// blocks' dictionary pages); a trace set restricts the plain scan.
 pub(crate) fn window_observations(
     store: &Store,
     from_us: i64,
     to_us: i64,
     traces: Option<&TraceIdSet>,
 ) -> Result<Observations> {
-    match traces {
-        Some(traces) => observe(traces.restrict(load_spans(store, from_us, to_us, &GRAPH_COLUMNS)?)),
-        None => observe_scan(GraphScan::keyed(store.scan_keyed(from_us, to_us, &GRAPH_NUMBERS, &GRAPH_TEXTS)?)?),
-    }
+    let scan = window_scan(store, from_us, to_us)?;
+    observe_scan(match traces {
+        Some(traces) => scan.restricted(traces)?,
+        None => scan,
+    })
+}
+
+/// The graph columns of the spans starting in `[from_us, to_us)`: a keyed scan
+/// (`Store::scan_keyed`), the text columns read as keys from the blocks' dictionary pages.
+pub(crate) fn window_scan(store: &Store, from_us: i64, to_us: i64) -> Result<GraphScan> {
+    GraphScan::keyed(store.scan_keyed(from_us, to_us, &GRAPH_NUMBERS, &GRAPH_TEXTS)?)
+}
+
+/// The graph of a scan's spans.
+pub(crate) fn graph_of_scan(scan: GraphScan) -> Result<ServiceGraph> {
+    Ok(graph_of(observe_scan(scan)?))
 }
 
 /// The graph of these traces, whenever their spans started. Unknown ids are ignored.

@@ -27,6 +27,7 @@ use crate::error::{AnalyzerError, Result};
 use crate::spans::{column_chunks, value_at};
 use crate::threads::joined;
 use crate::trace_runs::TraceRuns;
+use crate::trace_set::TraceIdSet;
 
 const SEGMENT: &str = "segment";
 /// The bits of an `aws`/`remote` subsegment not `http.request.traced` (a call to a downstream
@@ -109,14 +110,14 @@ pub(crate) const GRAPH_NUMBERS: [&str; 11] = [
 const RECENT_VALUES: usize = 8;
 
 /// The graph columns of a scan: [`GRAPH_NUMBERS`] and, row for row, [`GRAPH_TEXTS`] as keys.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct GraphScan {
     numbers: DataFrame,
     texts: GraphTexts,
 }
 
 /// [`GRAPH_TEXTS`] by name.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct GraphTexts {
     kind: KeyedText,
     service: KeyedText,
@@ -142,6 +143,17 @@ impl GraphScan {
         let resources = [table, queue, resource, sql_url];
         let texts = GraphTexts { kind, service, name, origin, namespace, account, resources };
         Ok(GraphScan { numbers: scan.spans, texts })
+    }
+
+    /// Only the rows of the traces in `traces`.
+    pub(crate) fn restricted(&self, traces: &TraceIdSet) -> Result<Self> {
+        let keep = traces.rows_in(&self.numbers)?;
+        let numbers = self.numbers.filter(&BooleanChunked::from_slice("keep".into(), &keep))?;
+        let mut texts = self.texts.clone();
+        let GraphTexts { kind, service, name, origin, namespace, account, resources } = &mut texts;
+        let all = [kind, service, name, origin, namespace, account].into_iter().chain(resources.iter_mut());
+        all.for_each(|text| text.retain_rows(&keep));
+        Ok(GraphScan { numbers, texts })
     }
 
     /// The graph columns of a frame polars has read, its text columns keyed on two threads.
