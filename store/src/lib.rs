@@ -1,7 +1,7 @@
 //! The Fluoro columnar store: write-ahead log, queryable recent data, immutable Parquet blocks,
 //! trace lookup, retention and recovery. [`Store`] is the whole API: it implements proto's
 //! `SpanSink`, `LogSink`, `MetricSink` and `TraceSource` (what the collector writes to and reads
-//! from), and gives the analyzer `scan`/`services`/`time_bounds`/`metric_points` and the ui
+//! from), and gives the analyzer `scan`/`scan_keyed`/`services`/`time_bounds`/`metric_points` and the ui
 //! `trace_logs`/`search_logs`/`metric_names`.
 //! The durability contract and the formats are in `docs/storage.md`.
 //!
@@ -16,6 +16,7 @@
 //! | `compaction`, `retention` | merging small blocks; which blocks age or size expires |
 //! | `remote` | recent data held by collectors, for a query node: [`RecentSource`], the wire form |
 //! | `scan` | a range as one frame, one version per span: [`SharedTraces`] say which traces need the rule |
+//! | `keyed_scan`, `text_keys` | [`KeyedScan`]: a range with its text columns as keys ([`text_keys::KeyedText`]), read from blocks' dictionary pages (`block/key_pages.rs`) |
 //! | `replace_rule` | the one rule for two versions of a span, on stored spans and on frames |
 //! | `columns` | the span column names every reader of a scan uses |
 //! | `view_keys` | [`view_keys::ViewKeys`]: a text column's row keys from a cache of its string views (block dictionaries, the service graph) |
@@ -30,7 +31,9 @@
 //! → `wal.rs` `remove_before`. Read path: `store.rs` `Shared::traces` → `recent.rs` +
 //! `block` `read_trace_spans` → `replace_rule.rs` `preferred_version`. Scans: `store.rs`
 //! `Store::scan` → `block` `scan_block` + `recent.rs` `spans_in` → `scan.rs` `shared_traces`
-//! → `scan.rs` `one_version_per_span` → `replace_rule.rs` `preferred_rows`.
+//! → `scan.rs` `one_version_per_span` → `replace_rule.rs` `preferred_rows`; keyed:
+//! `Store::scan_keyed` → `keyed_scan.rs` (`block` `collect_block_rows` + `read_block_keys`) →
+//! `scan.rs` `kept_rows`.
 //! Logs and metrics: `store/signals.rs` `Store::write_logs`/`write_metrics` → `signal.rs`
 //! `SignalStore::write` (`wal.rs` `frame_record`/`Wal::append`, recent rows); flush:
 //! `SignalStore::flush` → `SignalRow::write_block` (`logs/block.rs`, `metrics/block.rs`) →
