@@ -16,10 +16,9 @@
 //! its parents are found by a linear search (a binary search over its spans sorted by id when
 //! the trace is large), where a columnar join would hash every span of the window.
 
-use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use polars::prelude::*;
 
-use super::span_table::{GraphScan, Kind, NodeIds, SpanTable};
+use super::span_table::{GraphScan, Kind, NodeIds, SpanTable, GRAPH_NUMBERS, GRAPH_TEXTS};
 use super::statistics::Outcome;
 use crate::error::Result;
 use crate::threads::joined;
@@ -31,30 +30,23 @@ pub(crate) const CLIENT_TYPE: &str = "client";
 /// Up to this many spans, a trace's parents are found by a linear search.
 const LINEAR_SEARCH_SPANS: usize = 32;
 
-/// The span columns observations are made from (for [`crate::load_spans`]).
-pub const GRAPH_COLUMNS: [&str; 21] = [
-    TRACE_HI,
-    TRACE_LO,
-    columns::ID,
-    columns::PARENT_ID,
-    columns::KIND,
-    columns::SERVICE,
-    columns::NAME,
-    columns::ORIGIN,
-    columns::NAMESPACE,
-    columns::START_US,
-    columns::END_US,
-    columns::IN_PROGRESS,
-    columns::ERROR,
-    columns::FAULT,
-    columns::THROTTLE,
-    columns::TRACED,
-    columns::AWS_ACCOUNT_ID,
-    columns::AWS_TABLE,
-    columns::AWS_QUEUE,
-    columns::AWS_RESOURCE,
-    columns::SQL_URL,
-];
+/// The span columns observations are made from (for [`crate::load_spans`]): the graph's
+/// numbers, then its text columns.
+pub const GRAPH_COLUMNS: [&str; GRAPH_NUMBERS.len() + GRAPH_TEXTS.len()] = both(GRAPH_NUMBERS, GRAPH_TEXTS);
+
+/// `first` then `second`, as one array.
+const fn both<const N: usize, const T: usize, const ALL: usize>(
+    first: [&'static str; N],
+    second: [&'static str; T],
+) -> [&'static str; ALL] {
+    let mut all = [""; ALL];
+    let mut index = 0;
+    while index < ALL {
+        all[index] = if index < N { first[index] } else { second[index - N] };
+        index += 1;
+    }
+    all
+}
 
 /// A request a node handled.
 #[derive(Debug, Clone, Copy)]

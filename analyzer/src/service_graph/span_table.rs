@@ -540,17 +540,3 @@ fn outcomes(spans: &DataFrame) -> Result<Vec<Outcome>> {
     }
     Ok(outcomes)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_graph_columns_are_its_numbers_and_its_texts() {
-        let mut split: Vec<&str> = GRAPH_NUMBERS.iter().chain(&GRAPH_TEXTS).copied().collect();
-        let mut all = super::super::GRAPH_COLUMNS.to_vec();
-        split.sort_unstable();
-        all.sort_unstable();
-        assert_eq!(split, all);
-    }
-}
