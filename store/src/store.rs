@@ -38,18 +38,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use fluoro_proto::TraceId;
 use fluoro_proto::{Durability, SinkError, SpanBatch, SpanSink, StoredTrace, TraceSource};
 use parking_lot::{Condvar, Mutex, RwLock};
-use polars::prelude::{col, concat, Expr, IntoLazy, LazyFrame, UnionArgs};
+use polars::prelude::{Expr, LazyFrame};
 
 use crate::block::{self, BlockMeta, FooterCache, Neighbours, WrittenBlock};
 use crate::bucket::{open_published, BlocksCacheStats, Bucket, BucketConfig, RemoteBlocks};
 use crate::compaction::{merge_blocks, plan_compaction};
 use crate::disk::{DiskSpace, StoreHealth};
 use crate::error::{polars_error, Result, StoreError};
-use crate::keyed_scan::{keyed_scan, KeyedScan, KeyedSources};
+use crate::keyed_scan::KeyedScan;
 use crate::recent::RecentSpans;
 use crate::record::StoredSpan;
 use crate::retention::expired_blocks;
-use crate::scan::{self, SharedTraces, SpanScan};
+use crate::scan::{self, SpanScan};
 use crate::signal::Signals;
 use crate::wal::{self, Checkpoint, Damage, Wal, WalOptions};
 
@@ -731,54 +731,6 @@ impl Shared {
             self.room.wait_for(&mut self.room_lock.lock(), BUDGET_POLL);
         }
     }
-
-    /// What a scan of `[from_us, to_us)` reads: the recent spans in it, the blocks that may
-    /// hold some, and the traces that may hold two versions of a span among them.
-    fn scan_sources(
-        &self,
-        from_us: i64,
-        to_us: i64,
-        documents: bool,
-    ) -> (Vec<StoredSpan>, Vec<Arc<BlockMeta>>, SharedTraces) {
-        let elsewhere = self.collectors_spans_in(from_us, to_us, documents);
-        let state = self.state.read();
-        let generations: Vec<&RecentSpans> = state.recent().chain(&elsewhere).collect();
-        let recent: Vec<StoredSpan> = generations.iter().flat_map(|recent| recent.spans_in(from_us, to_us)).collect();
-        let blocks: Vec<Arc<BlockMeta>> =
-            state.blocks.iter().filter(|block| block.overlaps(from_us, to_us)).cloned().collect();
-        let scanned: Vec<&BlockMeta> = blocks.iter().map(|block| block.as_ref()).collect();
-        let shared = match roles::several_writers(&scanned) {
-            true => SharedTraces::Any,
-            false => scan::shared_traces(&scanned, &generations, from_us, to_us),
-        };
-        (recent, blocks, shared)
-    }
-
-    fn scan_keyed(&self, from_us: i64, to_us: i64, columns: &[&str], texts: &[&str]) -> Result<KeyedScan> {
-        let (recent, blocks, shared) = self.scan_sources(from_us, to_us, false);
-        let sources = KeyedSources { blocks: &blocks, recent: &recent, shared: &shared, footers: &self.footers };
-        keyed_scan(sources, from_us, to_us, columns, texts)
-    }
-
-    fn scan(&self, from_us: i64, to_us: i64, columns: &[&str], predicate: Option<Expr>) -> Result<SpanScan> {
-        let documents = columns.is_empty() || columns.contains(&crate::columns::DOCUMENT);
-        let (recent, blocks, shared_traces) = self.scan_sources(from_us, to_us, documents);
-        let mut frames = Vec::new();
-        for block in &blocks {
-            let frame = block::scan_block(block, from_us, to_us, columns, predicate.clone())?;
-            frames.push(crate::deadline::checked(frame)?);
-        }
-        let mut recent_frame = block::spans_to_frame(&recent)?.lazy();
-        if let Some(predicate) = predicate {
-            recent_frame = recent_frame.filter(predicate);
-        }
-        if !columns.is_empty() {
-            recent_frame = recent_frame.select(columns.iter().map(|name| col(*name)).collect::<Vec<_>>());
-        }
-        frames.push(recent_frame);
-        let spans = concat(frames, UnionArgs::default()).map_err(polars_error)?;
-        Ok(SpanScan { spans, shared_traces })
-    }
 }
 
 /// The batch as stored spans: consecutive sequence numbers, and each top-level entity's JSON on
@@ -808,6 +760,7 @@ use lease::MaintenanceLease;
 pub use lease::{LeaseStats, ABANDONED_AFTER_LEASES, DEFAULT_LEASE_DURATION};
 mod roles;
 pub use roles::StoreRole;
+mod scans;
 mod signals;
 #[cfg(test)]
 mod tests;
