@@ -248,6 +248,27 @@ fn a_cache_bound_of_zero_reads_every_query_from_the_bucket() -> Result<()> {
     Ok(())
 }
 
+/// A keyed scan reads the text columns of blocks it holds only as bytes from the bucket, as a
+/// plain scan reads them.
+#[test]
+fn a_keyed_scan_reads_blocks_from_the_bucket() -> Result<()> {
+    let moto = Moto::start()?;
+    write_three_blocks(&moto, "keyed")?;
+    let dir = tempfile::tempdir()?;
+    let store = open_cached(dir.path(), &moto, "keyed", 0);
+    let (columns, texts) = (["trace_lo", "id"], ["service", "name"]);
+    let keyed = store.scan_keyed(i64::MIN, i64::MAX, &columns, &texts)?;
+    let all: Vec<&str> = columns.iter().chain(&texts).copied().collect();
+    let plain = store.scan(i64::MIN, i64::MAX, &all, None)?.collect()?;
+    assert_eq!((keyed.spans.height(), plain.height()), (6, 6), "three traces of two spans");
+    for (name, text) in texts.iter().zip(&keyed.texts) {
+        let rows: Vec<Option<&str>> = (0..text.keys.len()).map(|row| text.get(row)).collect();
+        let strings: Vec<Option<&str>> = plain.column(name)?.str()?.iter().collect();
+        assert_eq!(rows, strings, "{name}");
+    }
+    Ok(())
+}
+
 /// The DuckDB view of docs/scale-out.md over a `file://` bucket (the same layout as S3's):
 /// published blocks only, each span once.
 #[test]

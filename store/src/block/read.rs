@@ -15,8 +15,7 @@ use super::footer_cache::FooterCache;
 use super::schema::frame_to_spans;
 use super::BlockMeta;
 use crate::columns::{u64_column, START_US, TRACE_HI, TRACE_LO};
-use crate::error::polars_error;
-use crate::error::Result;
+use crate::error::{polars_error, Result, StoreError};
 use crate::record::StoredSpan;
 use crate::text_keys::KeyedText;
 
@@ -146,43 +145,55 @@ pub(crate) fn read_block_keys(
     texts: &mut [KeyedText],
 ) -> Result<()> {
     let source = BlockSource::open(block, footers)?;
-    let file = match &source.bytes {
-        BlockBytes::Local(path) => Some(open_file(path)?),
-        BlockBytes::Remote(_) => None,
-    };
-    let mut chunk_bytes = |range: Range<u64>| -> Result<polars_buffer::Buffer<u8>> {
-        match (&source.bytes, &file) {
-            (BlockBytes::Remote(bytes), _) => {
-                let whole = polars_buffer::Buffer::from_owner(bytes.clone());
-                let (start, end) = (range.start as usize, range.end as usize);
-                match end <= whole.len() && start <= end {
-                    true => Ok(whole.sliced(start..end)),
-                    false => Err(crate::error::StoreError::Block(format!(
-                        "{}: a column chunk past the end",
-                        block.path.display()
-                    ))),
-                }
-            }
-            (BlockBytes::Local(path), Some(file)) => {
-                let mut bytes = vec![0; (range.end - range.start) as usize];
-                std::os::unix::fs::FileExt::read_exact_at(file, &mut bytes, range.start)
-                    .map_err(|error| crate::error::StoreError::io(path, error))?;
-                Ok(polars_buffer::Buffer::from(bytes))
-            }
-            (BlockBytes::Local(path), None) => {
-                Err(crate::error::StoreError::Block(format!("{} not open", path.display())))
-            }
+    let chunks = match &source.bytes {
+        BlockBytes::Local(path) => {
+            let file = open_file(path)?;
+            let length = file.metadata().map_err(|error| StoreError::io(path, error))?.len();
+            ChunkReader::File(path, file, length)
         }
+        BlockBytes::Remote(bytes) => ChunkReader::Bytes(polars_buffer::Buffer::from_owner(bytes.clone())),
     };
+    let mut chunk_bytes = |range: Range<u64>| chunks.read(range);
     for (column, text) in columns.iter().zip(texts) {
         super::key_pages::read_keys(&source.metadata, column, rows, &mut chunk_bytes, text)
-            .map_err(|error| crate::error::StoreError::Block(format!("{}: {error}", block.path.display())))?;
+            .map_err(|error| StoreError::Block(format!("{}: {error}", block.path.display())))?;
     }
     Ok(())
 }
 
+/// Where a block's column chunks are read from: its file, or its bytes from the bucket.
+enum ChunkReader<'a> {
+    /// The file and its length.
+    File(&'a Path, File, u64),
+    Bytes(polars_buffer::Buffer<u8>),
+}
+
+impl ChunkReader<'_> {
+    /// The bytes of one column chunk, by its byte range in the file.
+    fn read(&self, range: Range<u64>) -> Result<polars_buffer::Buffer<u8>> {
+        match self {
+            ChunkReader::File(path, file, length) => {
+                if range.start > range.end || range.end > *length {
+                    return Err(StoreError::Block("a column chunk past the end of the block".to_owned()));
+                }
+                let mut bytes = vec![0; (range.end - range.start) as usize];
+                std::os::unix::fs::FileExt::read_exact_at(file, &mut bytes, range.start)
+                    .map_err(|error| StoreError::io(*path, error))?;
+                Ok(polars_buffer::Buffer::from(bytes))
+            }
+            ChunkReader::Bytes(whole) => {
+                let (start, end) = (range.start as usize, range.end as usize);
+                match start <= end && end <= whole.len() {
+                    true => Ok(whole.clone().sliced(start..end)),
+                    false => Err(StoreError::Block("a column chunk past the end of the block".to_owned())),
+                }
+            }
+        }
+    }
+}
+
 fn open_file(path: &Path) -> Result<File> {
-    File::open(path).map_err(|error| crate::error::StoreError::io(path, error))
+    File::open(path).map_err(|error| StoreError::io(path, error))
 }
 
 /// A lazy scan of the spans that start in `[from_us, to_us)`, with only `columns` (all when
