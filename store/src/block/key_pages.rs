@@ -62,27 +62,24 @@ pub(crate) fn read_keys(
             .and_then(|mut chunks| chunks.next())
             .ok_or_else(|| damaged(column, "no column chunk in a row group"))?;
         let bytes = chunk_bytes(chunk.byte_range())?;
-        match selected {
-            // Sorted and distinct: as many rows as the group's are all of them.
-            Some(selected) if selected.len() < group_rows.len() => {
+        // Sorted and distinct: as many rows as the group's are all of them, decoded in place.
+        let some = selected.filter(|selected| selected.len() < group_rows.len());
+        let keys = match some {
+            Some(_) => {
                 group_keys.clear();
-                decoder.chunk_keys(column, chunk, bytes, &mut text.values, &mut group_keys)?;
-                if group_keys.len() != group_rows.len() {
-                    return Err(damaged(column, "another number of values than rows"));
-                }
-                // A time range cuts a block's rows into a few long runs.
-                for run in runs(selected) {
-                    let run = run.start - group_rows.start..run.end - group_rows.start;
-                    text.keys.extend_from_slice(&group_keys[run]);
-                }
+                &mut group_keys
             }
-            _ => {
-                let before = text.keys.len();
-                decoder.chunk_keys(column, chunk, bytes, &mut text.values, &mut text.keys)?;
-                if text.keys.len() - before != group_rows.len() {
-                    return Err(damaged(column, "another number of values than rows"));
-                }
-            }
+            None => &mut text.keys,
+        };
+        let before = keys.len();
+        decoder.chunk_keys(column, chunk, bytes, &mut text.values, keys)?;
+        if keys.len() - before != group_rows.len() {
+            return Err(damaged(column, "another number of values than rows"));
+        }
+        // A time range cuts a block's rows into a few long runs.
+        for run in some.into_iter().flat_map(runs) {
+            let run = run.start - group_rows.start..run.end - group_rows.start;
+            text.keys.extend_from_slice(&group_keys[run]);
         }
     }
     Ok(())

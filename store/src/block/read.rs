@@ -208,8 +208,7 @@ pub(crate) fn scan_block(
     columns: &[&str],
     predicate: Option<Expr>,
 ) -> Result<LazyFrame> {
-    let in_range =
-        (!block.within(from_us, to_us)).then(|| col(START_US).gt_eq(lit(from_us)).and(col(START_US).lt(lit(to_us))));
+    let in_range = (!block.within(from_us, to_us)).then(|| starts_in(from_us, to_us));
     let scan = match [in_range, predicate].into_iter().flatten().reduce(Expr::and) {
         Some(filter) => lazy_block(block)?.filter(filter),
         None => lazy_block(block)?,
@@ -218,6 +217,11 @@ pub(crate) fn scan_block(
         return Ok(scan);
     }
     Ok(scan.select(columns.iter().map(|name| col(*name)).collect::<Vec<_>>()))
+}
+
+/// The rows whose span starts in `[from_us, to_us)`.
+fn starts_in(from_us: i64, to_us: i64) -> Expr {
+    col(START_US).gt_eq(lit(from_us)).and(col(START_US).lt(lit(to_us)))
 }
 
 /// The column of a block's row numbers in [`collect_block_rows`].
@@ -236,9 +240,8 @@ pub(crate) fn collect_block_rows(
         let frame = crate::deadline::checked(scan_block(block, from_us, to_us, columns, None)?)?;
         return Ok((frame.collect().map_err(polars_error)?, None));
     }
-    let in_range = col(START_US).gt_eq(lit(from_us)).and(col(START_US).lt(lit(to_us)));
     let selected: Vec<Expr> = columns.iter().chain([&ROW_NUMBER]).map(|name| col(*name)).collect();
-    let scan = lazy_block(block)?.with_row_index(ROW_NUMBER, None).filter(in_range).select(selected);
+    let scan = lazy_block(block)?.with_row_index(ROW_NUMBER, None).filter(starts_in(from_us, to_us)).select(selected);
     let mut frame = crate::deadline::checked(scan)?.collect().map_err(polars_error)?;
     let numbers = frame.drop_in_place(ROW_NUMBER).map_err(polars_error)?;
     let rows = numbers.idx().map_err(polars_error)?.into_no_null_iter().collect();
