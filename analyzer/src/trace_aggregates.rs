@@ -7,13 +7,13 @@
 //! - The root segment is an arg-min per trace over the segments' keys (has a parent, start,
 //!   id), kept on the first of equal keys: the same choice as a stable sort by those keys
 //!   followed by the group's first row, without the sort.
-//! - Only traces the range selects are output; their ids and root values are read from the
-//!   span columns' chunks by row index (null for a trace without a segment), a filter's `http`
-//!   columns gathered by polars.
+//! - The root candidate's values are taken as the fold passes its row, so only traces the
+//!   range selects are output, straight from the fold (root values null for a trace without a
+//!   segment); a filter's `http` columns are gathered by polars from the roots' rows.
 
 use fluoro_store::columns::{self, TRACE_HI, TRACE_LO};
 use polars::prelude::*;
-use polars_arrow::array::{Array, BooleanArray, PrimitiveArray, Utf8ViewArray};
+use polars_arrow::array::{BooleanArray, PrimitiveArray, Utf8ViewArray};
 use polars_arrow::bitmap::Bitmap;
 use polars_arrow::types::NativeType;
 
@@ -25,21 +25,26 @@ use crate::trace_runs::TraceRuns;
 
 const SEGMENT: &str = "segment";
 
-/// The root-segment columns gathered into `root_<name>`, before the `http_*` ones present.
-const ROOT_COLUMNS: &[&str] =
-    &[columns::START_US, columns::END_US, columns::ERROR, columns::FAULT, columns::THROTTLE, columns::ID];
-
-/// What one trace's rows fold into; its id and root values are gathered from its rows.
+/// What one trace's rows fold into.
 #[derive(Debug, Clone)]
 struct Trace {
-    first_row: IdxSize,
-    /// The root segment so far (row and key), none until a segment is seen.
-    root: Option<(IdxSize, RootKey)>,
+    /// The root segment so far, none until a segment is seen.
+    root: Option<Root>,
     start_us: Option<i64>,
     end_us: Option<i64>,
     matched_us: Option<i64>,
     spans: IdxSize,
     partial: bool,
+}
+
+/// A trace's root segment candidate: its row, its key and the values the trace frame shows.
+#[derive(Debug, Clone, Copy)]
+struct Root {
+    row: IdxSize,
+    key: RootKey,
+    end_us: Option<i64>,
+    /// `error`, `fault`, `throttle`.
+    flags: [Option<bool>; 3],
 }
 
 /// Ordering of root candidates: a segment without a parent first, then the earliest, then the
@@ -48,7 +53,7 @@ type RootKey = (bool, Option<i64>, Option<u64>);
 
 /// One row per trace of `spans` selected by the range, with `trace_hi`, `trace_lo`,
 /// `start_us`, `end_us`, `partial`, `matched_us`, `spans` and `root_<name>` for the root
-/// segment's [`ROOT_COLUMNS`] and `http` columns.
+/// segment's `start_us`, `end_us`, `error`, `fault`, `throttle`, `id` and `http` columns.
 pub(crate) fn trace_aggregates(
     spans: &DataFrame,
     from_us: i64,
@@ -56,64 +61,46 @@ pub(crate) fn trace_aggregates(
     range: TimeRangeType,
     http: &[&str],
 ) -> Result<DataFrame> {
-    let traces = fold_traces(spans, from_us, to_us)?;
-    let selected: Vec<&Trace> = traces
+    let (traces, runs) = fold_traces(spans, from_us, to_us)?;
+    let selected: Vec<(usize, &Trace)> = traces
         .iter()
-        .filter(|trace| match range {
+        .enumerate()
+        .filter(|(_, trace)| match range {
             TimeRangeType::TraceId => trace.start_us.is_some_and(|start| start >= from_us && start < to_us),
             TimeRangeType::Event => trace.matched_us.is_some(),
         })
         .collect();
-    let end_us: Int64Chunked = selected.iter().map(|trace| trace.end_us).collect();
-    let first_rows: Vec<Option<IdxSize>> = selected.iter().map(|trace| Some(trace.first_row)).collect();
-    let ids = |name: &str| -> Result<Column> {
-        Ok(numbers_on::<UInt64Type>(spans, name, &first_rows)?.with_name(name.into()).into_column())
-    };
-    let mut frame = DataFrame::new_infer_height(vec![
-        ids(TRACE_HI)?,
-        ids(TRACE_LO)?,
-        selected
-            .iter()
-            .map(|trace| trace.start_us)
-            .collect::<Int64Chunked>()
-            .with_name(columns::START_US.into())
-            .into_column(),
-        end_us.with_name(columns::END_US.into()).into_column(),
-        selected
-            .iter()
-            .map(|trace| Some(trace.partial))
-            .collect::<BooleanChunked>()
-            .with_name("partial".into())
-            .into_column(),
-        selected
-            .iter()
-            .map(|trace| trace.matched_us)
-            .collect::<Int64Chunked>()
-            .with_name("matched_us".into())
-            .into_column(),
-        IdxCa::from_vec("spans".into(), selected.iter().map(|trace| trace.spans).collect()).into_column(),
-    ])?;
-    let root_rows: Vec<Option<IdxSize>> = selected.iter().map(|trace| trace.root.map(|(row, _)| row)).collect();
-    // The root's start and id are in its key; the other values are read from its row.
-    let root_keys = || selected.iter().map(|trace| trace.root.map(|(_, key)| key));
+    let ids = selected.iter().map(|(id, _)| runs.trace(*id));
+    let numbers =
+        |value: fn(&Trace) -> Option<i64>| selected.iter().map(|(_, trace)| value(trace)).collect::<Int64Chunked>();
+    let roots = || selected.iter().map(|(_, trace)| trace.root);
+    let root_flag =
+        |flag: usize| roots().map(|root| root.and_then(|root| root.flags[flag])).collect::<BooleanChunked>();
+    let columns: Vec<(&str, Column)> = vec![
+        (TRACE_HI, ids.clone().map(|(hi, _)| hi).collect::<UInt64Chunked>().into_column()),
+        (TRACE_LO, ids.map(|(_, lo)| lo).collect::<UInt64Chunked>().into_column()),
+        (columns::START_US, numbers(|trace| trace.start_us).into_column()),
+        (columns::END_US, numbers(|trace| trace.end_us).into_column()),
+        ("partial", selected.iter().map(|(_, trace)| Some(trace.partial)).collect::<BooleanChunked>().into_column()),
+        ("matched_us", numbers(|trace| trace.matched_us).into_column()),
+        ("spans", IdxCa::from_vec("".into(), selected.iter().map(|(_, trace)| trace.spans).collect()).into_column()),
+        ("root_start_us", roots().map(|root| root.and_then(|root| root.key.1)).collect::<Int64Chunked>().into_column()),
+        ("root_end_us", roots().map(|root| root.and_then(|root| root.end_us)).collect::<Int64Chunked>().into_column()),
+        ("root_error", root_flag(0).into_column()),
+        ("root_fault", root_flag(1).into_column()),
+        ("root_throttle", root_flag(2).into_column()),
+        ("root_id", roots().map(|root| root.and_then(|root| root.key.2)).collect::<UInt64Chunked>().into_column()),
+    ];
+    let mut frame =
+        DataFrame::new_infer_height(columns.into_iter().map(|(name, values)| values.with_name(name.into())).collect())?;
     // The `http` columns a filter reads are few and gathered by polars; most queries read none.
-    let http_values = match http.is_empty() {
-        true => DataFrame::empty(),
-        false => spans.select(http.iter().copied())?.take(&root_rows.iter().copied().collect::<IdxCa>())?,
-    };
-    for name in ROOT_COLUMNS.iter().chain(http) {
-        let values = match *name {
-            columns::START_US => {
-                root_keys().map(|key| key.and_then(|(_, start, _)| start)).collect::<Int64Chunked>().into_column()
-            }
-            columns::ID => {
-                root_keys().map(|key| key.and_then(|(_, _, id)| id)).collect::<UInt64Chunked>().into_column()
-            }
-            columns::END_US => numbers_on::<Int64Type>(spans, name, &root_rows)?.into_column(),
-            columns::ERROR | columns::FAULT | columns::THROTTLE => flags_on(spans, name, &root_rows)?.into_column(),
-            name => http_values.column(name)?.clone(),
-        };
-        frame.with_column(values.with_name(format!("root_{name}").into()))?;
+    if !http.is_empty() {
+        let root_rows: IdxCa = roots().map(|root| root.map(|root| root.row)).collect();
+        let values = spans.select(http.iter().copied())?.take(&root_rows)?;
+        for values in values.columns() {
+            let name = format!("root_{}", values.name());
+            frame.with_column(values.clone().with_name(name.into()))?;
+        }
     }
     Ok(frame)
 }
@@ -123,7 +110,7 @@ pub(crate) fn trace_aggregates(
 /// order, and the root candidate's key is kept with its trace, so no row is read twice. The
 /// two halves of the runs are folded on two threads: ids are numbered by first appearance, so
 /// the second half's traces are new but for the few that also have runs in the first half.
-fn fold_traces(spans: &DataFrame, from_us: i64, to_us: i64) -> Result<Vec<Trace>> {
+fn fold_traces(spans: &DataFrame, from_us: i64, to_us: i64) -> Result<(Vec<Trace>, TraceRuns)> {
     let runs = TraceRuns::of(spans.column(TRACE_HI)?.u64()?, spans.column(TRACE_LO)?.u64()?);
     let mut aligned = std::borrow::Cow::Borrowed(spans);
     if spans.should_rechunk() {
@@ -141,7 +128,7 @@ fn fold_traces(spans: &DataFrame, from_us: i64, to_us: i64) -> Result<Vec<Trace>
         traces[id as usize].merge(trace);
     }
     traces.extend(later);
-    Ok(traces)
+    Ok((traces, runs))
 }
 
 /// Folds these runs: the traces with ids from `first_id` on, by id, and those with smaller ids
@@ -154,16 +141,18 @@ fn fold_runs(
     range: (i64, i64),
 ) -> (Vec<Trace>, PlHashMap<u32, Trace>) {
     let (mut chunk, mut chunk_start) = (0, 0usize);
-    let (mut traces, mut earlier): (Vec<Trace>, PlHashMap<u32, Trace>) = (Vec::new(), PlHashMap::new());
+    // Sized for a trace per run, the usual case: growing it copied every trace folded so far.
+    let mut traces: Vec<Trace> = Vec::with_capacity(runs.size_hint().0);
+    let mut earlier: PlHashMap<u32, Trace> = PlHashMap::new();
     for (rows, id) in runs {
         let trace = match (id as usize).checked_sub(first_id) {
             // Ids are numbered by first appearance: a new trace's first run has the next id.
             Some(index) if index == traces.len() => {
-                traces.push(Trace::new(rows.start as IdxSize));
+                traces.push(Trace::new());
                 &mut traces[index]
             }
             Some(index) => &mut traces[index],
-            None => earlier.entry(id).or_insert_with(|| Trace::new(rows.start as IdxSize)),
+            None => earlier.entry(id).or_insert_with(Trace::new),
         };
         let mut row = rows.start;
         while row < rows.end {
@@ -192,6 +181,8 @@ struct FoldChunk<'a> {
     ends: Nullable<'a, i64>,
     kinds: &'a Utf8ViewArray,
     in_progress: Option<&'a BooleanArray>,
+    /// `error`, `fault`, `throttle`: read on a root candidate's row only.
+    flags: [&'a BooleanArray; 3],
 }
 
 /// A numeric chunk's values, and its validity when it has nulls.
@@ -214,59 +205,6 @@ impl<'a, T: NativeType> Nullable<'a, T> {
     }
 }
 
-/// A column's chunks, read by frame row: the rows a trace frame takes (each trace's first row,
-/// its root's) are a few hundred thousand among millions, in ~200 chunks of a scan, and polars'
-/// gather of them cost ~6 % of a latency histogram's instructions.
-struct RowReader<'a, A> {
-    chunks: Vec<&'a A>,
-    /// Each chunk's first row in the frame.
-    starts: Vec<usize>,
-    last: std::cell::Cell<usize>,
-}
-
-impl<'a, A: Array> RowReader<'a, A> {
-    fn of(chunks: Vec<&'a A>) -> Self {
-        let starts = chunks.iter().scan(0, |next, chunk| Some(std::mem::replace(next, *next + chunk.len()))).collect();
-        RowReader { chunks, starts, last: std::cell::Cell::new(0) }
-    }
-
-    /// The chunk holding frame row `row`, and the row within it. The rows come mostly in order
-    /// (traces by first row), so the last chunk found is tried first.
-    fn locate(&self, row: IdxSize) -> (&'a A, usize) {
-        let row = row as usize;
-        let mut chunk = self.last.get();
-        if !(self.starts[chunk]..self.starts[chunk] + self.chunks[chunk].len()).contains(&row) {
-            chunk = self.starts.partition_point(|start| *start <= row).saturating_sub(1);
-            self.last.set(chunk);
-        }
-        (self.chunks[chunk], row - self.starts[chunk])
-    }
-}
-
-/// A numeric column's values on `rows` (null where the row is none or the value null).
-fn numbers_on<P: PolarsNumericType>(
-    spans: &DataFrame,
-    name: &str,
-    rows: &[Option<IdxSize>],
-) -> Result<ChunkedArray<P>> {
-    let reader = RowReader::of(column_chunks::<P>(spans, name)?);
-    let value = |row: IdxSize| {
-        let (array, at) = reader.locate(row);
-        array.is_valid(at).then(|| array.value(at))
-    };
-    Ok(rows.iter().map(|row| row.and_then(value)).collect())
-}
-
-/// A boolean column's values on `rows` (null where the row is none or the value null).
-fn flags_on(spans: &DataFrame, name: &str, rows: &[Option<IdxSize>]) -> Result<BooleanChunked> {
-    let reader = RowReader::of(column_chunks::<BooleanType>(spans, name)?);
-    let value = |row: IdxSize| {
-        let (array, at) = reader.locate(row);
-        array.get(at)
-    };
-    Ok(rows.iter().map(|row| row.and_then(value)).collect())
-}
-
 /// What [`fold_traces`] reads of one span.
 struct FoldSpan {
     id: Option<u64>,
@@ -284,7 +222,9 @@ impl<'a> FoldChunk<'a> {
         let (ids, parents, starts, ends) =
             (ids(columns::ID)?, ids(columns::PARENT_ID)?, times(columns::START_US)?, times(columns::END_US)?);
         let kinds = column_chunks::<StringType>(spans, columns::KIND)?;
-        let in_progress = column_chunks::<BooleanType>(spans, columns::IN_PROGRESS)?;
+        let flags = |name: &str| column_chunks::<BooleanType>(spans, name);
+        let (in_progress, errors, faults, throttles) =
+            (flags(columns::IN_PROGRESS)?, flags(columns::ERROR)?, flags(columns::FAULT)?, flags(columns::THROTTLE)?);
         Ok((0..ids.len())
             .map(|chunk| FoldChunk {
                 rows: ids[chunk].len(),
@@ -294,6 +234,7 @@ impl<'a> FoldChunk<'a> {
                 ends: Nullable::of(ends[chunk]),
                 kinds: kinds[chunk],
                 in_progress: Some(in_progress[chunk]).filter(|flags| flags.values().set_bits() > 0),
+                flags: [errors[chunk], faults[chunk], throttles[chunk]],
             })
             .collect())
     }
@@ -301,7 +242,16 @@ impl<'a> FoldChunk<'a> {
     /// Folds `rows` of this chunk, which starts at `first_row` of the frame, into `trace`.
     fn fold(&self, trace: &mut Trace, rows: std::ops::Range<usize>, first_row: usize, (from_us, to_us): (i64, i64)) {
         for row in rows {
-            trace.add(first_row + row, &self.span(row), from_us, to_us);
+            let span = self.span(row);
+            trace.add(&span, from_us, to_us);
+            if span.segment {
+                let key: RootKey = (span.parent.is_some(), span.start_us, span.id);
+                if trace.root.is_none_or(|root| key < root.key) {
+                    let row_in_frame = (first_row + row) as IdxSize;
+                    let flags = self.flags.map(|flags| flags.get(row));
+                    trace.root = Some(Root { row: row_in_frame, key, end_us: span.end_us, flags });
+                }
+            }
         }
     }
 
@@ -325,12 +275,12 @@ impl<'a> FoldChunk<'a> {
 }
 
 impl Trace {
-    fn new(first_row: IdxSize) -> Trace {
-        Trace { first_row, root: None, start_us: None, end_us: None, matched_us: None, spans: 0, partial: false }
+    fn new() -> Trace {
+        Trace { root: None, start_us: None, end_us: None, matched_us: None, spans: 0, partial: false }
     }
 
-    /// Folds in the span on `row`.
-    fn add(&mut self, row: usize, span: &FoldSpan, from_us: i64, to_us: i64) {
+    /// Folds in a span, but for the root choice, which needs its row's other values.
+    fn add(&mut self, span: &FoldSpan, from_us: i64, to_us: i64) {
         self.spans += 1;
         self.start_us = min_some(self.start_us, span.start_us);
         // An open span counts up to its start.
@@ -338,12 +288,6 @@ impl Trace {
         self.partial |= span.in_progress;
         if let Some(start) = span.start_us.filter(|start| *start >= from_us && *start < to_us) {
             self.matched_us = min_some(self.matched_us, Some(start));
-        }
-        if span.segment {
-            let key: RootKey = (span.parent.is_some(), span.start_us, span.id);
-            if self.root.is_none_or(|(_, root_key)| key < root_key) {
-                self.root = Some((row as IdxSize, key));
-            }
         }
     }
 
@@ -355,9 +299,9 @@ impl Trace {
         self.partial |= later.partial;
         self.matched_us = min_some(self.matched_us, later.matched_us);
         // On equal keys the earlier row stays, as in one fold.
-        if let Some((row, key)) = later.root {
-            if self.root.is_none_or(|(_, root_key)| key < root_key) {
-                self.root = Some((row, key));
+        if let Some(root) = later.root {
+            if self.root.is_none_or(|current| root.key < current.key) {
+                self.root = Some(root);
             }
         }
     }

@@ -14,7 +14,8 @@ pub(crate) struct TraceRuns {
     starts: Vec<u32>,
     ids: Vec<u32>,
     rows: usize,
-    traces: usize,
+    /// Each trace's id halves, by dense id.
+    trace_keys: Vec<TraceKey>,
 }
 
 /// `(trace_hi, trace_lo)` as values and which of them are present (a null half reads as 0):
@@ -31,8 +32,12 @@ impl TraceRuns {
         let (keys, starts) = runs(his, los);
         // By trace, then by run: the first run of each trace leads its group. The keys are
         // sorted with their runs, not through the runs' indices (a random read per comparison).
-        let mut order: Vec<(TraceKey, u32)> = keys.into_iter().zip(0..).collect();
-        order.sort_unstable();
+        // Stable: a block's runs come sorted by trace within each minute, and the stable sort
+        // merges such sorted stretches where the unstable one sorts from scratch (25 against
+        // 19 ms for the 250k runs of 3M spans). Keys are unique with their run, so both give
+        // one order.
+        let mut order: Vec<(TraceKey, u32)> = keys.iter().copied().zip(0..).collect();
+        order.sort();
         // Every element is written below: filled with a non-zero value rather than `vec![0; n]`,
         // which asks for zeroed memory that jemalloc zeroes by handing recycled pages back to
         // the kernel and faulting them in again.
@@ -42,22 +47,28 @@ impl TraceRuns {
             leader[*run as usize] = if same_trace { leader[order[position - 1].1 as usize] } else { *run };
         }
         let mut ids: Vec<u32> = Vec::with_capacity(order.len());
-        let mut traces = 0;
+        let mut trace_keys: Vec<TraceKey> = Vec::new();
         for run in 0..order.len() {
             let id = if leader[run] as usize == run {
-                traces += 1;
-                traces - 1
+                trace_keys.push(keys[run]);
+                trace_keys.len() as u32 - 1
             } else {
                 ids[leader[run] as usize]
             };
             ids.push(id);
         }
-        TraceRuns { starts, ids, rows: his.len(), traces: traces as usize }
+        TraceRuns { starts, ids, rows: his.len(), trace_keys }
     }
 
     /// How many distinct traces: ids run from 0 to `traces() - 1`.
     pub(crate) fn traces(&self) -> usize {
-        self.traces
+        self.trace_keys.len()
+    }
+
+    /// The `(trace_hi, trace_lo)` of trace `id` (a half is none where the rows' was null).
+    pub(crate) fn trace(&self, id: usize) -> (Option<u64>, Option<u64>) {
+        let (hi, lo, present) = self.trace_keys[id];
+        ((present & 1 != 0).then_some(hi), (present & 2 != 0).then_some(lo))
     }
 
     /// Each run's rows and trace id, in row order.
@@ -122,6 +133,8 @@ mod tests {
         let runs = TraceRuns::of(&his, &los);
         assert_eq!(row_ids(&runs), vec![0, 1, 1, 0, 2, 3, 1]);
         assert_eq!(runs.traces(), 4);
+        let traces: Vec<_> = (0..4).map(|id| runs.trace(id)).collect();
+        assert_eq!(traces, vec![(Some(5), Some(2)), (Some(1), Some(9)), (None, None), (Some(3), Some(4))]);
         let listed: Vec<_> = runs.iter().collect();
         assert_eq!(listed, vec![(0..1, 0), (1..3, 1), (3..4, 0), (4..5, 2), (5..6, 3), (6..7, 1)]);
         let no_nulls = TraceRuns::of(&his.slice(0, 4), &los.slice(0, 4));
