@@ -85,9 +85,10 @@ pub const SPAN_COLUMNS: &[&str] = &[
     SEQUENCE,
 ];
 
-/// The columns that tell two versions of one span apart and choose between them
-/// (`replace_rule.rs`).
-pub(crate) const VERSION_COLUMNS: &[&str] = &[TRACE_HI, TRACE_LO, ID, IN_PROGRESS, SEQUENCE];
+/// A span's key: its versions share it (`replace_rule.rs`).
+pub(crate) const SPAN_KEY_COLUMNS: &[&str] = &[TRACE_HI, TRACE_LO, ID];
+/// What chooses between versions of a span; a scan reads them only when two versions meet.
+pub(crate) const PREFERENCE_COLUMNS: &[&str] = &[IN_PROGRESS, SEQUENCE];
 
 /// A frame's `u64` column (ids, trace-id halves, sequences) by name, as the store's error.
 pub(crate) fn u64_column<'a>(frame: &'a DataFrame, name: &str) -> Result<&'a UInt64Chunked> {

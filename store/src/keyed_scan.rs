@@ -12,6 +12,7 @@ use std::sync::Arc;
 use polars::prelude::*;
 
 use crate::block::{self, BlockMeta, FooterCache};
+use crate::columns::PREFERENCE_COLUMNS;
 use crate::error::{polars_error, Result};
 use crate::record::StoredSpan;
 use crate::scan::{kept_rows, SharedTraces};
@@ -34,8 +35,8 @@ pub(crate) struct KeyedSources<'a> {
     pub footers: &'a FooterCache,
 }
 
-/// The spans starting in `[from_us, to_us)` of `sources`: `columns` (which hold the version
-/// columns) as polars reads them and `texts` as keys, one version per span.
+/// The spans starting in `[from_us, to_us)` of `sources`: `columns` (which hold the span key)
+/// as polars reads them and `texts` as keys, one version per span.
 pub(crate) fn keyed_scan(
     sources: KeyedSources<'_>,
     from_us: i64,
@@ -52,16 +53,36 @@ pub(crate) fn keyed_scan(
     }
     let mut keyed = block_keys(sources.blocks, &rows, sources.footers, texts)?;
     frames.push(recent_rows(sources.recent, columns, texts, &mut keyed)?);
-    let mut frames = frames.into_iter();
-    let mut spans = frames.next().unwrap_or_default();
-    for frame in frames {
-        spans.vstack_mut_owned(frame).map_err(polars_error)?;
-    }
-    if let Some(keep) = kept_rows(&spans, sources.shared)? {
+    let mut spans = stacked(frames)?;
+    let versions = || preference_rows(&sources, from_us, to_us);
+    if let Some(keep) = kept_rows(&spans, sources.shared, versions)? {
         spans = spans.filter(&BooleanChunked::from_slice("keep".into(), &keep)).map_err(polars_error)?;
         keyed.iter_mut().for_each(|text| text.retain_rows(&keep));
     }
     Ok(KeyedScan { spans, texts: keyed })
+}
+
+/// The [`PREFERENCE_COLUMNS`] of the rows [`keyed_scan`] reads, in the same order: the
+/// replace rule's second scan, when two versions of a span meet.
+fn preference_rows(sources: &KeyedSources<'_>, from_us: i64, to_us: i64) -> Result<DataFrame> {
+    let mut frames = Vec::with_capacity(sources.blocks.len() + 1);
+    for block in sources.blocks {
+        let frame = crate::deadline::checked(block::scan_block(block, from_us, to_us, PREFERENCE_COLUMNS, None)?)?;
+        frames.push(frame.collect().map_err(polars_error)?);
+    }
+    frames
+        .push(block::spans_to_frame(sources.recent)?.select(PREFERENCE_COLUMNS.iter().copied()).map_err(polars_error)?);
+    stacked(frames)
+}
+
+/// The frames' rows one after another.
+fn stacked(frames: Vec<DataFrame>) -> Result<DataFrame> {
+    let mut frames = frames.into_iter();
+    let mut stacked = frames.next().unwrap_or_default();
+    for frame in frames {
+        stacked.vstack_mut_owned(frame).map_err(polars_error)?;
+    }
+    Ok(stacked)
 }
 
 /// The keys of `texts` on the scanned rows of each block, in block order; the columns are

@@ -24,7 +24,7 @@ pub(crate) fn preferred_version(candidate: &StoredSpan, current: &StoredSpan) ->
 
 /// Which rows of `versions` [`preferred_version`] keeps: those of the highest preference rank
 /// within their `(trace_hi, trace_lo, id)`, where any completed version outranks every
-/// in-progress one. `versions` needs the `VERSION_COLUMNS`; a row without a sequence is never
+/// in-progress one. `versions` needs the `SPAN_KEY_COLUMNS` and `PREFERENCE_COLUMNS`; a row without a sequence is never
 /// kept. One pass over the rows with a map of each span's best rank: the polars window it
 /// replaces (`max().over(key)`) was ~4 % of a map call's CPU, most of it in polars' hashing.
 pub(crate) fn preferred_rows(versions: &DataFrame) -> Result<Vec<bool>> {
@@ -48,7 +48,7 @@ pub(crate) fn preferred_rows(versions: &DataFrame) -> Result<Vec<bool>> {
 }
 
 /// `(trace_hi, trace_lo, id)` as stored: a null is a value of its own, as in a group-by.
-type SpanKey = (Option<u64>, Option<u64>, Option<u64>);
+pub(crate) type SpanKey = (Option<u64>, Option<u64>, Option<u64>);
 
 /// A version's preference: sequences are arrival counters, far below 2^62, so the completed
 /// bonus never overflows and never lets an in-progress version win. A null `in_progress`

@@ -15,6 +15,12 @@
 //! Only the rows of those traces go through the rule; the others pass unchanged. When the
 //! store cannot tell (blocks written before they kept the list), the rows whose span key occurs
 //! twice are found by sorting key hashes, and only those go through the rule.
+//!
+//! A scan reads the span's key (trace and id) with its columns, but not what chooses between
+//! versions (`in_progress`, `sequence`): the sequence is an arrival counter, costly to decode
+//! (a sixth of a trace frame's scan) and needed only when two versions of a span actually
+//! meet. Those columns come from a second scan of the same sources ([`SpanScan::versions`]),
+//! run only then; row for row it matches the first, as both read the same sources alike.
 
 use std::collections::HashSet;
 
@@ -23,10 +29,10 @@ use polars::prelude::*;
 use polars_arrow::array::Array;
 
 use crate::block::BlockMeta;
-use crate::columns::{u64_column, ID, TRACE_HI, TRACE_LO, VERSION_COLUMNS};
+use crate::columns::{u64_column, ID, PREFERENCE_COLUMNS, SPAN_KEY_COLUMNS, TRACE_HI, TRACE_LO};
 use crate::error::{polars_error, Result};
 use crate::recent::RecentSpans;
-use crate::replace_rule::preferred_rows;
+use crate::replace_rule::{preferred_rows, SpanKey};
 
 /// A scan before the replace rule: every stored version, and which traces may have more than
 /// one version of a span among them. `Store::scan` finishes it with [`one_version_per_span`];
@@ -35,6 +41,9 @@ use crate::replace_rule::preferred_rows;
 pub struct SpanScan {
     /// Every stored version of the spans starting in the range, from every source.
     pub spans: LazyFrame,
+    /// The same rows' `in_progress` and `sequence`, for the replace rule: collected only when
+    /// two versions of a span meet.
+    pub versions: LazyFrame,
     pub shared_traces: SharedTraces,
 }
 
@@ -84,11 +93,14 @@ pub(crate) fn shared_traces(blocks: &[&BlockMeta], recent: &[&RecentSpans], from
 }
 
 /// `scan`'s spans with one version each and exactly `columns`, in that order (every column
-/// when empty). The scan must hold `columns` and the version columns ([`with_version_columns`]).
+/// when empty). The scan must hold `columns` and the span key ([`with_key_columns`]).
 pub(crate) fn one_version_per_span(scan: SpanScan, columns: &[&str]) -> Result<LazyFrame> {
     let spans = match &scan.shared_traces {
         SharedTraces::Only(traces) if traces.is_empty() => scan.spans,
-        shared => one_version_of_each(scan.spans.collect().map_err(polars_error)?, shared)?.lazy(),
+        shared => {
+            let spans = scan.spans.collect().map_err(polars_error)?;
+            one_version_of_each(spans, shared, || scan.versions.collect().map_err(polars_error))?.lazy()
+        }
     };
     if columns.is_empty() {
         return Ok(spans);
@@ -96,11 +108,11 @@ pub(crate) fn one_version_per_span(scan: SpanScan, columns: &[&str]) -> Result<L
     Ok(spans.select(columns.iter().map(|name| col(*name)).collect::<Vec<_>>()))
 }
 
-/// `columns` plus the version columns it lacks; empty (every column) stays empty.
-pub(crate) fn with_version_columns<'a>(columns: &[&'a str]) -> Vec<&'a str> {
+/// `columns` plus the span key columns it lacks; empty (every column) stays empty.
+pub(crate) fn with_key_columns<'a>(columns: &[&'a str]) -> Vec<&'a str> {
     let mut scanned = columns.to_vec();
     if !columns.is_empty() {
-        scanned.extend(VERSION_COLUMNS.iter().filter(|name| !columns.contains(name)));
+        scanned.extend(SPAN_KEY_COLUMNS.iter().filter(|name| !columns.contains(name)));
     }
     scanned
 }
@@ -108,22 +120,41 @@ pub(crate) fn with_version_columns<'a>(columns: &[&'a str]) -> Vec<&'a str> {
 /// `spans` without the versions the replace rule drops. Often it drops none (a bloom filter's
 /// false positive, a trace whose spans are split between blocks): the frame is then returned
 /// as it is, where filtering it would copy every column of the window.
-fn one_version_of_each(spans: DataFrame, shared: &SharedTraces) -> Result<DataFrame> {
-    match kept_rows(&spans, shared)? {
+fn one_version_of_each(
+    spans: DataFrame,
+    shared: &SharedTraces,
+    versions: impl FnOnce() -> Result<DataFrame>,
+) -> Result<DataFrame> {
+    match kept_rows(&spans, shared, versions)? {
         None => Ok(spans),
         Some(keep) => spans.filter(&BooleanChunked::from_slice("keep".into(), &keep)).map_err(polars_error),
     }
 }
 
 /// Which rows of `spans` the replace rule keeps: every row of a trace not in `shared`, and
-/// one version of each span of the others. `None` when it keeps every row.
-pub(crate) fn kept_rows(spans: &DataFrame, shared: &SharedTraces) -> Result<Option<Vec<bool>>> {
+/// one version of each span of the others. `None` when it keeps every row. `spans` needs the
+/// span key; `versions` gives the [`PREFERENCE_COLUMNS`] of the same rows, and is called only
+/// when a span has two versions and `spans` lacks them.
+pub(crate) fn kept_rows(
+    spans: &DataFrame,
+    shared: &SharedTraces,
+    versions: impl FnOnce() -> Result<DataFrame>,
+) -> Result<Option<Vec<bool>>> {
     let candidates = match shared {
         SharedTraces::Only(traces) if traces.is_empty() => return Ok(None),
         SharedTraces::Only(traces) => rows_of_traces(spans, traces)?,
         SharedTraces::Any => repeated_spans(spans)?,
     };
-    superseded_mask(spans, candidates)
+    let repeated = repeated_keys(spans, candidates)?;
+    if repeated.is_empty() {
+        return Ok(None);
+    }
+    let has_preferences = PREFERENCE_COLUMNS.iter().all(|name| spans.schema().contains(name));
+    let preferences = match has_preferences {
+        true => spans.select(PREFERENCE_COLUMNS.iter().copied()).map_err(polars_error)?,
+        false => versions()?,
+    };
+    superseded_mask(spans, &preferences, repeated)
 }
 
 /// The rows of `traces`, in order. A trace's rows lie together in each source, so a row
@@ -183,13 +214,30 @@ fn span_hash(hi: Option<u64>, lo: Option<u64>, id: Option<u64>) -> u64 {
     x ^ (x >> 31)
 }
 
-/// Which rows to keep when the replace rule drops some of `rows` (in order); `None` when it
-/// drops none.
-fn superseded_mask(spans: &DataFrame, rows: Vec<IdxSize>) -> Result<Option<Vec<bool>>> {
-    if rows.is_empty() {
-        return Ok(None);
+/// Those of `rows` (in order) whose span key is on another of them too: the only rows the
+/// replace rule can drop.
+fn repeated_keys(spans: &DataFrame, rows: Vec<IdxSize>) -> Result<Vec<IdxSize>> {
+    if rows.len() < 2 {
+        return Ok(Vec::new());
     }
-    let superseded = superseded_rows(spans, rows)?;
+    let keys = spans
+        .select(SPAN_KEY_COLUMNS.iter().copied())
+        .and_then(|keys| keys.take(&IdxCa::from_slice("rows".into(), &rows)))
+        .map_err(polars_error)?;
+    let (his, los, ids) = (u64_column(&keys, TRACE_HI)?, u64_column(&keys, TRACE_LO)?, u64_column(&keys, ID)?);
+    let mut counts: PlHashMap<SpanKey, u32> = PlHashMap::with_capacity(rows.len());
+    let span_keys: Vec<SpanKey> =
+        his.iter().zip(los.iter()).zip(ids.iter()).map(|((hi, lo), id)| (hi, lo, id)).collect();
+    for key in &span_keys {
+        *counts.entry(*key).or_default() += 1;
+    }
+    Ok(rows.into_iter().zip(&span_keys).filter(|(_, key)| counts[*key] > 1).map(|(row, _)| row).collect())
+}
+
+/// Which rows to keep when the replace rule drops some of `rows` (in order, each a version of
+/// a span with another among them; `preferences` holds every row's); `None` when it drops none.
+fn superseded_mask(spans: &DataFrame, preferences: &DataFrame, rows: Vec<IdxSize>) -> Result<Option<Vec<bool>>> {
+    let superseded = superseded_rows(spans, preferences, rows)?;
     if superseded.is_empty() {
         return Ok(None);
     }
@@ -202,11 +250,13 @@ fn superseded_mask(spans: &DataFrame, rows: Vec<IdxSize>) -> Result<Option<Vec<b
 
 /// Those of `rows` holding a version the replace rule drops: only the version columns of those
 /// rows are read.
-fn superseded_rows(spans: &DataFrame, rows: Vec<IdxSize>) -> Result<Vec<IdxSize>> {
-    let candidates = spans
-        .select(VERSION_COLUMNS.iter().copied())
-        .and_then(|versions| versions.take(&IdxCa::from_slice("rows".into(), &rows)))
-        .map_err(polars_error)?;
+fn superseded_rows(spans: &DataFrame, preferences: &DataFrame, rows: Vec<IdxSize>) -> Result<Vec<IdxSize>> {
+    let taken = IdxCa::from_slice("rows".into(), &rows);
+    let take = |frame: &DataFrame, columns: &[&str]| {
+        frame.select(columns.iter().copied()).and_then(|frame| frame.take(&taken)).map_err(polars_error)
+    };
+    let mut candidates = take(spans, SPAN_KEY_COLUMNS)?;
+    candidates.hstack_mut(take(preferences, PREFERENCE_COLUMNS)?.columns()).map_err(polars_error)?;
     let kept = preferred_rows(&candidates)?;
     Ok(rows.into_iter().zip(kept).filter(|(_, kept)| !kept).map(|(row, _)| row).collect())
 }
@@ -229,6 +279,11 @@ mod tests {
         .unwrap()
     }
 
+    /// The spans hold their preference columns, so no second scan is asked for.
+    fn no_second_scan() -> Result<DataFrame> {
+        panic!("the spans' own preference columns are read")
+    }
+
     fn sequences(frame: DataFrame) -> Vec<u64> {
         let mut kept: Vec<u64> = frame.column(SEQUENCE).unwrap().u64().unwrap().into_no_null_iter().collect();
         kept.sort_unstable();
@@ -240,13 +295,16 @@ mod tests {
         let kept = preferred_rows(&spans()).unwrap();
         let full = spans().filter(&BooleanChunked::from_slice("kept".into(), &kept)).unwrap();
         assert_eq!(sequences(full), vec![1, 2, 5, 8]);
-        assert_eq!(sequences(one_version_of_each(spans(), &SharedTraces::Any).unwrap()), vec![1, 2, 5, 8]);
+        assert_eq!(
+            sequences(one_version_of_each(spans(), &SharedTraces::Any, no_second_scan).unwrap()),
+            vec![1, 2, 5, 8]
+        );
     }
 
     #[test]
     fn superseded_versions_are_dropped_in_place() {
         let shared: HashSet<TraceId> = [TraceId::from_halves(1, 1)].into_iter().collect();
-        let kept = one_version_of_each(spans(), &SharedTraces::Only(shared.clone())).unwrap();
+        let kept = one_version_of_each(spans(), &SharedTraces::Only(shared.clone()), no_second_scan).unwrap();
         let in_order: Vec<u64> = kept.column(SEQUENCE).unwrap().u64().unwrap().into_no_null_iter().collect();
         assert_eq!(in_order, vec![5, 1, 2, 4, 8]);
     }
@@ -255,8 +313,28 @@ mod tests {
     fn shared_traces_without_repeated_spans_keep_every_row() {
         // Trace (2, 1) has one version of its only span.
         let shared: HashSet<TraceId> = [TraceId::from_halves(2, 1)].into_iter().collect();
-        let kept = one_version_of_each(spans(), &SharedTraces::Only(shared.clone())).unwrap();
+        let kept = one_version_of_each(spans(), &SharedTraces::Only(shared.clone()), no_second_scan).unwrap();
         assert!(kept.equals(&spans()));
+    }
+
+    #[test]
+    fn preferences_come_from_the_second_scan_only_when_versions_meet() {
+        let keys_only = spans().select(SPAN_KEY_COLUMNS.iter().copied()).unwrap();
+        let second_scan = || Ok(spans().select(PREFERENCE_COLUMNS.iter().copied()).unwrap());
+        let shared: HashSet<TraceId> = [TraceId::from_halves(1, 1)].into_iter().collect();
+        let kept = one_version_of_each(keys_only.clone(), &SharedTraces::Only(shared), second_scan).unwrap();
+        let ids: Vec<u64> = kept.column(ID).unwrap().u64().unwrap().into_no_null_iter().collect();
+        // Of (1, 1, 7) only the completed version (row 1) stays; (1, 1, 8) is alone.
+        assert_eq!(ids, vec![7, 7, 8, 7, 7]);
+        assert!(kept.equals(
+            &keys_only
+                .filter(&BooleanChunked::from_slice("".into(), &[false, true, true, true, true, true, false]))
+                .unwrap()
+        ));
+        // Trace (2, 1) has one version of its only span: the preferences are never read.
+        let alone: HashSet<TraceId> = [TraceId::from_halves(2, 1)].into_iter().collect();
+        let kept = one_version_of_each(keys_only.clone(), &SharedTraces::Only(alone), no_second_scan).unwrap();
+        assert!(kept.equals(&keys_only));
     }
 
     #[test]
@@ -264,7 +342,7 @@ mod tests {
         let shared: HashSet<TraceId> = [TraceId::from_halves(1, 1)].into_iter().collect();
         // Trace (1, 2) is not named, so both its versions pass through.
         assert_eq!(
-            sequences(one_version_of_each(spans(), &SharedTraces::Only(shared.clone())).unwrap()),
+            sequences(one_version_of_each(spans(), &SharedTraces::Only(shared.clone()), no_second_scan).unwrap()),
             vec![1, 2, 4, 5, 8]
         );
     }

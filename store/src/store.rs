@@ -339,7 +339,7 @@ impl Store {
     /// uses. The predicate is pushed into the scan, so it must hold for all versions of a span
     /// or for none (a test on the trace id, say). Bound by the thread's deadline (`deadline.rs`).
     pub fn scan(&self, from_us: i64, to_us: i64, columns: &[&str], predicate: Option<Expr>) -> Result<LazyFrame> {
-        let scan = self.shared.scan(from_us, to_us, &scan::with_version_columns(columns), predicate)?;
+        let scan = self.shared.scan(from_us, to_us, &scan::with_key_columns(columns), predicate)?;
         scan::one_version_per_span(scan, columns)
     }
 
@@ -348,7 +348,7 @@ impl Store {
     /// dictionary pages, a few lookups per row group instead of a string per row. No
     /// predicate; `columns` must not be empty.
     pub fn scan_keyed(&self, from_us: i64, to_us: i64, columns: &[&str], texts: &[&str]) -> Result<KeyedScan> {
-        let scanned = scan::with_version_columns(columns);
+        let scanned = scan::with_key_columns(columns);
         let mut scan = self.shared.scan_keyed(from_us, to_us, &scanned, texts)?;
         scan.spans = scan.spans.select(columns.iter().copied()).map_err(polars_error)?;
         Ok(scan)

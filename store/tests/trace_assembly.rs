@@ -1,6 +1,7 @@
 //! Segments of one trace arrive out of order, in progress and then completed, as independent
 //! subsegments, and resent: the store keeps one right version of each span.
 
+use fluoro_store::columns::{END_US, ID, NAME};
 use fluoro_store::Store;
 use serde_json::json;
 
@@ -163,4 +164,45 @@ fn a_document_reads_back_as_sent_from_the_log_and_from_a_block() {
     assert_eq!(read(&store, trace_id()).entities[0].to_json(), sent, "from the write-ahead log");
     store.flush().unwrap();
     assert_eq!(read(&store, trace_id()).entities[0].to_json(), sent, "from a block");
+}
+
+/// The web segment's rows in a plain and a keyed scan of every span, reading `end_us` but
+/// neither `in_progress` nor `sequence`: the scans read what chooses between versions only
+/// when two versions meet (`scan.rs`). Each row is (end, name).
+fn scanned_web_rows(store: &Store) -> [Vec<(Option<i64>, Option<String>)>; 2] {
+    let web_id = u64::from_str_radix(WEB, 16).unwrap();
+    let columns = [ID, END_US];
+    let plain = store.scan(i64::MIN, i64::MAX, &[ID, END_US, NAME], None).unwrap().collect().unwrap();
+    let keyed = store.scan_keyed(i64::MIN, i64::MAX, &columns, &[NAME]).unwrap();
+    let web_rows = |ids: &polars::prelude::UInt64Chunked,
+                    row_value: &dyn Fn(usize) -> (Option<i64>, Option<String>)| {
+        (0..ids.len()).filter(|row| ids.get(*row) == Some(web_id)).map(row_value).collect::<Vec<_>>()
+    };
+    let (plain_ends, plain_names) =
+        (plain.column(END_US).unwrap().i64().unwrap(), plain.column(NAME).unwrap().str().unwrap());
+    let keyed_ends = keyed.spans.column(END_US).unwrap().i64().unwrap();
+    [
+        web_rows(plain.column(ID).unwrap().u64().unwrap(), &|row| {
+            (plain_ends.get(row), plain_names.get(row).map(str::to_owned))
+        }),
+        web_rows(keyed.spans.column(ID).unwrap().u64().unwrap(), &|row| {
+            (keyed_ends.get(row), keyed.texts[0].get(row).map(str::to_owned))
+        }),
+    ]
+}
+
+#[test]
+fn scans_that_do_not_read_the_sequence_keep_the_completed_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let completed = vec![(Some(11_000_000), Some("web".to_owned()))];
+    put(&store, &[web(None)]);
+    store.flush().unwrap();
+    put(&store, &[web(Some(11.0))]);
+    assert_eq!(scanned_web_rows(&store), [completed.clone(), completed.clone()], "block and recent data");
+    store.flush().unwrap();
+    put(&store, &[web(None)]);
+    assert_eq!(scanned_web_rows(&store), [completed.clone(), completed.clone()], "two blocks, a late resend");
+    store.flush().unwrap();
+    assert_eq!(scanned_web_rows(&store), [completed.clone(), completed], "three blocks");
 }

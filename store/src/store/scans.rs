@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
-use polars::prelude::{col, concat, Expr, IntoLazy, UnionArgs};
+use polars::prelude::{col, concat, Expr, IntoLazy, LazyFrame, UnionArgs};
 
 use super::{roles, Shared};
 use crate::block::{self, BlockMeta};
+use crate::columns::PREFERENCE_COLUMNS;
 use crate::error::{polars_error, Result};
 use crate::keyed_scan::{keyed_scan, KeyedScan, KeyedSources};
 use crate::recent::RecentSpans;
@@ -46,20 +47,23 @@ impl Shared {
     pub(super) fn scan(&self, from_us: i64, to_us: i64, columns: &[&str], predicate: Option<Expr>) -> Result<SpanScan> {
         let documents = columns.is_empty() || columns.contains(&crate::columns::DOCUMENT);
         let (recent, blocks, shared_traces) = self.scan_sources(from_us, to_us, documents);
-        let mut frames = Vec::new();
-        for block in &blocks {
-            let frame = block::scan_block(block, from_us, to_us, columns, predicate.clone())?;
-            frames.push(crate::deadline::checked(frame)?);
-        }
         let mut recent_frame = block::spans_to_frame(&recent)?.lazy();
-        if let Some(predicate) = predicate {
-            recent_frame = recent_frame.filter(predicate);
+        if let Some(predicate) = &predicate {
+            recent_frame = recent_frame.filter(predicate.clone());
         }
-        if !columns.is_empty() {
-            recent_frame = recent_frame.select(columns.iter().map(|name| col(*name)).collect::<Vec<_>>());
-        }
-        frames.push(recent_frame);
-        let spans = concat(frames, UnionArgs::default()).map_err(polars_error)?;
-        Ok(SpanScan { spans, shared_traces })
+        // The same sources read alike twice: row for row, `versions` matches `spans`.
+        let read = |columns: &[&str]| -> Result<LazyFrame> {
+            let mut frames = Vec::with_capacity(blocks.len() + 1);
+            for block in &blocks {
+                let frame = block::scan_block(block, from_us, to_us, columns, predicate.clone())?;
+                frames.push(crate::deadline::checked(frame)?);
+            }
+            frames.push(match columns.is_empty() {
+                true => recent_frame.clone(),
+                false => recent_frame.clone().select(columns.iter().map(|name| col(*name)).collect::<Vec<_>>()),
+            });
+            concat(frames, UnionArgs::default()).map_err(polars_error)
+        };
+        Ok(SpanScan { spans: read(columns)?, versions: read(PREFERENCE_COLUMNS)?, shared_traces })
     }
 }
