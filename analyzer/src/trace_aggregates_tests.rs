@@ -128,3 +128,36 @@ fn a_frame_in_several_chunks_folds_as_in_one() {
     assert_eq!((root("root_end_us", trace_1), root("root_fault", trace_1)), ("190".to_owned(), "false".to_owned()));
     assert_eq!(three.column(TRACE_LO).unwrap().u64().unwrap().get(trace_1), Some(7));
 }
+
+#[test]
+fn a_sliced_chunk_with_nulls_reads_its_rows_as_polars_does() {
+    let rows: Vec<Row> = (0..24)
+        .map(|n| {
+            let parent = (n % 3 != 0).then_some(n + 100);
+            (
+                n / 4,
+                n,
+                parent,
+                if n % 2 == 0 { "segment" } else { "subsegment" },
+                n as i64,
+                Some(n as i64 + 5),
+                false,
+                false,
+            )
+        })
+        .collect();
+    let mut frame = spans(&rows);
+    // Kinds with nulls and a string of the segment's length that is not one.
+    let kinds: Vec<Option<&str>> =
+        (0..24).map(|n| [None, Some("segment"), Some("subsegment"), Some("segmenT")][n % 4]).collect();
+    frame.with_column(Series::new(columns::KIND.into(), kinds.clone()).into_column()).unwrap();
+    // Sliced: the arrays' bitmaps start at an offset that is not a multiple of 8.
+    let sliced = frame.slice(5, 18);
+    let chunks = FoldChunk::of(&sliced).unwrap();
+    assert_eq!(chunks.len(), 1);
+    let parents = sliced.column(columns::PARENT_ID).unwrap().u64().unwrap();
+    for row in 0..18 {
+        assert_eq!(chunks[0].parents.get(row), parents.get(row), "parent of row {row}");
+        assert_eq!(chunks[0].is_segment(row), kinds[row + 5] == Some("segment"), "kind of row {row}");
+    }
+}

@@ -98,20 +98,32 @@ impl TraceRuns {
 }
 
 /// Each run's trace and first row. Trace ids are never null in practice, and then their values
-/// are read without a validity check per row.
+/// are read as slices, chunk by chunk, without a validity check per row.
 fn runs(his: &UInt64Chunked, los: &UInt64Chunked) -> (Vec<TraceKey>, Vec<u32>) {
     let (mut keys, mut starts): (Vec<TraceKey>, Vec<u32>) = (Vec::new(), Vec::new());
-    let mut add = |row: u32, trace: TraceKey| {
-        if keys.last() != Some(&trace) {
-            keys.push(trace);
-            starts.push(row);
+    let aligned = his.chunk_lengths().eq(los.chunk_lengths());
+    if his.null_count() == 0 && los.null_count() == 0 && aligned {
+        // The last run's trace is kept in a local, not read back from `keys` on every row.
+        let (mut last, mut first_row) = (None, 0u32);
+        for (his, los) in his.downcast_iter().zip(los.downcast_iter()) {
+            let (his, los) = (his.values().as_slice(), los.values().as_slice());
+            for (row, (hi, lo)) in (first_row..).zip(his.iter().zip(los)) {
+                if last != Some((*hi, *lo)) {
+                    last = Some((*hi, *lo));
+                    keys.push((*hi, *lo, 3));
+                    starts.push(row);
+                }
+            }
+            first_row += his.len() as u32;
         }
-    };
-    if his.null_count() == 0 && los.null_count() == 0 {
-        let traces = his.into_no_null_iter().zip(los.into_no_null_iter());
-        (0u32..).zip(traces).for_each(|(row, (hi, lo))| add(row, trace_key(Some(hi), Some(lo))));
     } else {
-        (0u32..).zip(his.iter().zip(los.iter())).for_each(|(row, (hi, lo))| add(row, trace_key(hi, lo)));
+        for (row, (hi, lo)) in (0u32..).zip(his.iter().zip(los.iter())) {
+            let trace = trace_key(hi, lo);
+            if keys.last() != Some(&trace) {
+                keys.push(trace);
+                starts.push(row);
+            }
+        }
     }
     (keys, starts)
 }
