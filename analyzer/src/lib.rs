@@ -87,6 +87,7 @@ mod trace_aggregates;
 mod trace_frame;
 mod trace_runs;
 mod trace_set;
+mod value_columns;
 
 pub use alarm::{
     cloudwatch_time, evaluate_alarm, notification_time, replay_alarm, AlarmRule, AlarmState, AlarmStatistic,

@@ -22,6 +22,7 @@ use crate::spans::column_chunks;
 use crate::threads::joined;
 use crate::trace_frame::TimeRangeType;
 use crate::trace_runs::TraceRuns;
+use crate::value_columns::{Flags, Numbers};
 
 const SEGMENT: &str = "segment";
 
@@ -87,58 +88,54 @@ pub(crate) fn trace_aggregates(
 /// The trace frame's columns, filled a trace at a time: the traces (120 bytes each) are read
 /// once, where a pass per column read them all thirteen times (22 ms at 250k traces).
 struct FrameColumns {
-    his: PrimitiveChunkedBuilder<UInt64Type>,
-    los: PrimitiveChunkedBuilder<UInt64Type>,
-    starts: PrimitiveChunkedBuilder<Int64Type>,
-    ends: PrimitiveChunkedBuilder<Int64Type>,
-    partial: BooleanChunkedBuilder,
-    matched: PrimitiveChunkedBuilder<Int64Type>,
+    his: Numbers<UInt64Type>,
+    los: Numbers<UInt64Type>,
+    starts: Numbers<Int64Type>,
+    ends: Numbers<Int64Type>,
+    partial: Flags,
+    matched: Numbers<Int64Type>,
     spans: Vec<IdxSize>,
-    root_starts: PrimitiveChunkedBuilder<Int64Type>,
-    root_ends: PrimitiveChunkedBuilder<Int64Type>,
-    root_flags: [BooleanChunkedBuilder; 3],
-    root_ids: PrimitiveChunkedBuilder<UInt64Type>,
+    root_starts: Numbers<Int64Type>,
+    root_ends: Numbers<Int64Type>,
+    root_flags: [Flags; 3],
+    root_ids: Numbers<UInt64Type>,
     /// The roots' rows in the spans, when a filter's `http` columns are gathered from them.
     root_rows: Option<Vec<Option<IdxSize>>>,
 }
 
 impl FrameColumns {
     fn with_capacity(traces: usize, root_rows: bool) -> Self {
-        fn numbers<T: PolarsNumericType>(name: &str, traces: usize) -> PrimitiveChunkedBuilder<T> {
-            PrimitiveChunkedBuilder::new(name.into(), traces)
-        }
-        let flags = |name: &str| BooleanChunkedBuilder::new(name.into(), traces);
         FrameColumns {
-            his: numbers(TRACE_HI, traces),
-            los: numbers(TRACE_LO, traces),
-            starts: numbers(columns::START_US, traces),
-            ends: numbers(columns::END_US, traces),
-            partial: flags("partial"),
-            matched: numbers("matched_us", traces),
+            his: Numbers::with_capacity(traces),
+            los: Numbers::with_capacity(traces),
+            starts: Numbers::with_capacity(traces),
+            ends: Numbers::with_capacity(traces),
+            partial: Flags::with_capacity(traces),
+            matched: Numbers::with_capacity(traces),
             spans: Vec::with_capacity(traces),
-            root_starts: numbers("root_start_us", traces),
-            root_ends: numbers("root_end_us", traces),
-            root_flags: [flags("root_error"), flags("root_fault"), flags("root_throttle")],
-            root_ids: numbers("root_id", traces),
+            root_starts: Numbers::with_capacity(traces),
+            root_ends: Numbers::with_capacity(traces),
+            root_flags: std::array::from_fn(|_| Flags::with_capacity(traces)),
+            root_ids: Numbers::with_capacity(traces),
             root_rows: root_rows.then(|| Vec::with_capacity(traces)),
         }
     }
 
     fn push(&mut self, (hi, lo): (Option<u64>, Option<u64>), trace: &Trace) {
-        self.his.append_option(hi);
-        self.los.append_option(lo);
-        self.starts.append_option(trace.start_us);
-        self.ends.append_option(trace.end_us);
-        self.partial.append_value(trace.partial);
-        self.matched.append_option(trace.matched_us);
+        self.his.push(hi);
+        self.los.push(lo);
+        self.starts.push(trace.start_us);
+        self.ends.push(trace.end_us);
+        self.partial.push(Some(trace.partial));
+        self.matched.push(trace.matched_us);
         self.spans.push(trace.spans);
         let root = trace.root.as_ref();
-        self.root_starts.append_option(root.and_then(|root| root.key.1));
-        self.root_ends.append_option(root.and_then(|root| root.end_us));
+        self.root_starts.push(root.and_then(|root| root.key.1));
+        self.root_ends.push(root.and_then(|root| root.end_us));
         for (flag, values) in self.root_flags.iter_mut().enumerate() {
-            values.append_option(root.and_then(|root| root.flags[flag]));
+            values.push(root.and_then(|root| root.flags[flag]));
         }
-        self.root_ids.append_option(root.and_then(|root| root.key.2));
+        self.root_ids.push(root.and_then(|root| root.key.2));
         if let Some(rows) = &mut self.root_rows {
             rows.push(root.map(|root| root.row));
         }
@@ -148,19 +145,19 @@ impl FrameColumns {
     fn finish(self) -> Result<(DataFrame, IdxCa)> {
         let [errors, faults, throttles] = self.root_flags;
         let columns = vec![
-            self.his.finish().into_column(),
-            self.los.finish().into_column(),
-            self.starts.finish().into_column(),
-            self.ends.finish().into_column(),
-            self.partial.finish().into_column(),
-            self.matched.finish().into_column(),
+            self.his.finish(TRACE_HI),
+            self.los.finish(TRACE_LO),
+            self.starts.finish(columns::START_US),
+            self.ends.finish(columns::END_US),
+            self.partial.finish("partial"),
+            self.matched.finish("matched_us"),
             IdxCa::from_vec("spans".into(), self.spans).into_column(),
-            self.root_starts.finish().into_column(),
-            self.root_ends.finish().into_column(),
-            errors.finish().into_column(),
-            faults.finish().into_column(),
-            throttles.finish().into_column(),
-            self.root_ids.finish().into_column(),
+            self.root_starts.finish("root_start_us"),
+            self.root_ends.finish("root_end_us"),
+            errors.finish("root_error"),
+            faults.finish("root_fault"),
+            throttles.finish("root_throttle"),
+            self.root_ids.finish("root_id"),
         ];
         let root_rows = self.root_rows.unwrap_or_default().into_iter().collect();
         Ok((DataFrame::new_infer_height(columns)?, root_rows))
