@@ -159,7 +159,8 @@ pub(crate) fn kept_rows(
 
 /// The rows of `traces`, in order. A trace's rows lie together in each source, so a row
 /// repeating the previous row's trace repeats its answer: one lookup per run of rows rather
-/// than polars' two `is_in` tests per row, over the columns' values as they lie.
+/// than polars' two `is_in` tests per row, over the columns' values as they lie. A lookup first
+/// tests a bit of [`TraceBits`], which rules out most runs without hashing.
 fn rows_of_traces(spans: &DataFrame, traces: &HashSet<TraceId>) -> Result<Vec<IdxSize>> {
     let (his, los) = (u64_column(spans, TRACE_HI)?, u64_column(spans, TRACE_LO)?);
     // A frame's columns are chunked alike; two that are not are read as one chunk each.
@@ -168,28 +169,66 @@ fn rows_of_traces(spans: &DataFrame, traces: &HashSet<TraceId>) -> Result<Vec<Id
         true => (std::borrow::Cow::Borrowed(his), std::borrow::Cow::Borrowed(los)),
         false => (his.rechunk(), los.rechunk()),
     };
-    // Hashed as halves with polars' fast hasher: a lookup per run is most of the time spent.
+    let bits = TraceBits::of(traces);
+    // Hashed as halves with polars' fast hasher.
     let traces: PlHashSet<(u64, u64)> = traces.iter().map(|trace| trace.halves()).collect();
+    let listed = |trace: (u64, u64)| bits.may_hold(trace) && traces.contains(&trace);
     let mut rows = Vec::new();
     let mut first_row: IdxSize = 0;
     for (his, los) in his.downcast_iter().zip(los.downcast_iter()) {
         let (hi_values, lo_values) = (his.values().as_slice(), los.values().as_slice());
-        // A null half (never written in practice) names no trace.
-        let nulls = his.null_count() + los.null_count() > 0;
         let (mut last, mut under) = (None, false);
-        for row in 0..hi_values.len() {
-            let trace = (hi_values[row], lo_values[row]);
-            if last != Some(trace) || nulls {
-                last = Some(trace);
-                under = (!nulls || his.is_valid(row) && los.is_valid(row)) && traces.contains(&trace);
+        if his.null_count() + los.null_count() == 0 {
+            for (row, trace) in (first_row..).zip(hi_values.iter().copied().zip(lo_values.iter().copied())) {
+                if last != Some(trace) {
+                    (last, under) = (Some(trace), listed(trace));
+                }
+                if under {
+                    rows.push(row);
+                }
             }
-            if under {
-                rows.push(first_row + row as IdxSize);
+        } else {
+            // A null half (never written in practice) names no trace.
+            for row in 0..hi_values.len() {
+                if his.is_valid(row) && los.is_valid(row) && listed((hi_values[row], lo_values[row])) {
+                    rows.push(first_row + row as IdxSize);
+                }
             }
         }
         first_row += his.len() as IdxSize;
     }
     Ok(rows)
+}
+
+/// One bit per trace of a set, at a place its id's halves pick: a trace whose bit is clear is
+/// not in the set. A scan's shared traces are a few hundred, so most bits are clear.
+struct TraceBits {
+    words: [u64; TRACE_BITS / 64],
+}
+
+const TRACE_BITS: usize = 4096;
+
+impl TraceBits {
+    fn of(traces: &HashSet<TraceId>) -> Self {
+        let mut bits = TraceBits { words: [0; TRACE_BITS / 64] };
+        for trace in traces {
+            let bit = Self::bit(trace.halves());
+            bits.words[bit / 64] |= 1 << (bit % 64);
+        }
+        bits
+    }
+
+    #[inline]
+    fn bit((hi, lo): (u64, u64)) -> usize {
+        // Trace ids are random but for the time in `hi`'s top bits; `lo` is random throughout.
+        (lo ^ hi) as usize % TRACE_BITS
+    }
+
+    #[inline]
+    fn may_hold(&self, trace: (u64, u64)) -> bool {
+        let bit = Self::bit(trace);
+        self.words[bit / 64] & (1 << (bit % 64)) != 0
+    }
 }
 
 /// The rows whose `(trace_hi, trace_lo, id)` may occur on another row too: its hash does
