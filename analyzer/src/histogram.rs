@@ -185,17 +185,28 @@ impl SortedDurations {
     /// The buckets of [`LatencyHistogram::distribution`], counted from the values themselves:
     /// a value on a bucket's lower bound (100 ms) is always in that bucket, where the
     /// histogram's 3-digit cells may straddle the bound.
+    /// The values are sorted, so a bucket's values are found by a binary search for its end:
+    /// a few hundred searches instead of a division per value.
     pub fn distribution(&self) -> Vec<HistogramEntry> {
         let mut entries: Vec<HistogramEntry> = Vec::new();
-        for &duration_us in &self.ascending_us {
-            let value = bucket_floor(duration_us) as f64 / MICROS_PER_SECOND;
-            match entries.last_mut() {
-                Some(last) if last.value == value => last.count += 1,
-                _ => entries.push(HistogramEntry { value, count: 1 }),
-            }
+        let mut rest = self.ascending_us.as_slice();
+        while let Some(&first) = rest.first() {
+            let floor = bucket_floor(first);
+            let in_bucket = match bucket_end(floor) {
+                Some(end) => rest.partition_point(|&value| value < end),
+                None => rest.len(),
+            };
+            entries.push(HistogramEntry { value: floor as f64 / MICROS_PER_SECOND, count: in_bucket as u64 });
+            rest = &rest[in_bucket..];
         }
         entries
     }
+}
+
+/// The first value past the bucket starting at `floor` (a [`bucket_floor`]), none past `u64`.
+fn bucket_end(floor: u64) -> Option<u64> {
+    let digits = floor.checked_ilog10().map_or(1, |log| log + 1);
+    floor.checked_add(10u64.pow(digits.saturating_sub(BUCKET_DIGITS)))
 }
 
 /// Rounds down to [`BUCKET_DIGITS`] significant digits: 1234 µs → 1200 µs. Monotonic, so the
@@ -239,6 +250,24 @@ mod tests {
         assert_eq!(SortedDurations::from_micros([-5, 3]).min_micros(), Some(0));
         assert_eq!(SortedDurations::default().percentile_micros(50), None);
         assert_eq!(SortedDurations::default().mean_micros(), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sorted_buckets_count_what_each_value_rounds_to(
+            values in proptest::collection::vec(proptest::prop_oneof![0..200u64, 0..5_000_000u64, proptest::num::u64::ANY], 0..300)
+        ) {
+            let durations = SortedDurations { ascending_us: { let mut sorted = values.clone(); sorted.sort_unstable(); sorted } };
+            let mut expected: Vec<HistogramEntry> = Vec::new();
+            for &value_us in &durations.ascending_us {
+                let value = bucket_floor(value_us) as f64 / MICROS_PER_SECOND;
+                match expected.last_mut() {
+                    Some(last) if last.value == value => last.count += 1,
+                    _ => expected.push(HistogramEntry { value, count: 1 }),
+                }
+            }
+            proptest::prop_assert_eq!(durations.distribution(), expected);
+        }
     }
 
     #[test]
