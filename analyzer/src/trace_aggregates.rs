@@ -337,18 +337,45 @@ impl<'a> FoldChunk<'a> {
     /// row's id and parent are read only when it is a segment, a root candidate.
     fn fold(&self, trace: &mut Trace, rows: std::ops::Range<usize>, first_row: usize, (from_us, to_us): (i64, i64)) {
         trace.spans += rows.len() as IdxSize;
+        let all_valid = self.starts.validity.is_none() && self.ends.validity.is_none();
+        if all_valid && self.in_progress.is_none() {
+            self.fold_times(trace, rows.clone(), (from_us, to_us));
+        } else {
+            for row in rows.clone() {
+                trace.add_times(self.starts.get(row), self.ends.get(row), from_us, to_us);
+                trace.partial |= self.in_progress.is_some_and(|flags| flags.get(row) == Some(true));
+            }
+        }
         for row in rows {
-            let (start_us, end_us) = (self.starts.get(row), self.ends.get(row));
-            trace.add_times(start_us, end_us, from_us, to_us);
-            trace.partial |= self.in_progress.is_some_and(|flags| flags.get(row) == Some(true));
             if self.is_segment(row) {
+                let start_us = self.starts.get(row);
                 let key: RootKey = (self.parents.get(row).is_some(), start_us, self.ids.get(row));
                 if trace.root.is_none_or(|root| key < root.key) {
                     let row_in_frame = (first_row + row) as IdxSize;
                     let flags = self.flags.map(|flags| flags.get(row));
-                    trace.root = Some(Root { row: row_in_frame, key, end_us, flags });
+                    trace.root = Some(Root { row: row_in_frame, key, end_us: self.ends.get(row), flags });
                 }
             }
+        }
+    }
+
+    /// [`Trace::add_times`] over rows whose times are all present, as slices: no branch per row.
+    fn fold_times(&self, trace: &mut Trace, rows: std::ops::Range<usize>, (from_us, to_us): (i64, i64)) {
+        let (starts, ends) = (&self.starts.values[rows.clone()], &self.ends.values[rows]);
+        let (mut first, mut last, mut matched) = (i64::MAX, i64::MIN, i64::MAX);
+        for (start, end) in starts.iter().zip(ends) {
+            first = first.min(*start);
+            last = last.max(*end);
+            let in_range = *start >= from_us && *start < to_us;
+            matched = matched.min(if in_range { *start } else { i64::MAX });
+        }
+        if !starts.is_empty() {
+            trace.start_us = min_some(trace.start_us, Some(first));
+            trace.end_us = max_some(trace.end_us, Some(last));
+        }
+        // A start in the range is below `to_us`, so never `i64::MAX`.
+        if matched != i64::MAX {
+            trace.matched_us = min_some(trace.matched_us, Some(matched));
         }
     }
 

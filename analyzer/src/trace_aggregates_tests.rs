@@ -161,3 +161,29 @@ fn a_sliced_chunk_with_nulls_reads_its_rows_as_polars_does() {
         assert_eq!(chunks[0].is_segment(row), kinds[row + 5] == Some("segment"), "kind of row {row}");
     }
 }
+
+proptest::proptest! {
+    /// The branch-free pass over rows whose times are all present folds as the row-by-row one.
+    #[test]
+    fn times_folded_as_slices_equal_times_folded_row_by_row(
+        times in proptest::collection::vec((0i64..100, 0i64..100), 1..40),
+        range in (0i64..100, 0i64..100),
+        before in proptest::option::of((0i64..100, 0i64..100)),
+    ) {
+        let rows: Vec<Row> = times.iter().map(|(start, length)| (1, 1, None, "subsegment", *start, Some(start + length), false, false)).collect();
+        let frame = spans(&rows);
+        let chunks = FoldChunk::of(&frame).unwrap();
+        let (from_us, to_us) = (range.0.min(range.1), range.0.max(range.1));
+        // A trace that may have folded other rows already.
+        let mut sliced = Trace::new();
+        if let Some((start, end)) = before {
+            sliced.add_times(Some(start), Some(end), from_us, to_us);
+        }
+        let mut by_row = sliced.clone();
+        chunks[0].fold_times(&mut sliced, 0..rows.len(), (from_us, to_us));
+        for (start, length) in &times {
+            by_row.add_times(Some(*start), Some(start + length), from_us, to_us);
+        }
+        proptest::prop_assert_eq!((sliced.start_us, sliced.end_us, sliced.matched_us), (by_row.start_us, by_row.end_us, by_row.matched_us));
+    }
+}
