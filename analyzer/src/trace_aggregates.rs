@@ -63,17 +63,25 @@ pub(crate) fn trace_aggregates(
     http: &[&str],
 ) -> Result<DataFrame> {
     let (traces, runs) = fold_traces(spans, from_us, to_us)?;
-    let mut columns = FrameColumns::with_capacity(traces.len(), !http.is_empty());
-    for (id, trace) in traces.iter() {
-        let selected = match range {
-            TimeRangeType::TraceId => trace.start_us.is_some_and(|start| start >= from_us && start < to_us),
-            TimeRangeType::Event => trace.matched_us.is_some(),
-        };
-        if selected {
+    let selected = |trace: &Trace| match range {
+        TimeRangeType::TraceId => trace.start_us.is_some_and(|start| start >= from_us && start < to_us),
+        TimeRangeType::Event => trace.matched_us.is_some(),
+    };
+    // Each half's traces become a chunk of the frame, the halves on two threads.
+    let frame_of = |traces: &[Trace], first_id: usize| {
+        let mut columns = FrameColumns::with_capacity(traces.len(), !http.is_empty());
+        for (id, trace) in (first_id..).zip(traces).filter(|(_, trace)| selected(trace)) {
             columns.push(runs.trace(id), trace);
         }
-    }
-    let (mut frame, root_rows) = columns.finish()?;
+        columns.finish()
+    };
+    let (first, second) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| frame_of(&traces.second, traces.first.len()));
+        (frame_of(&traces.first, 0), joined(second))
+    });
+    let ((mut frame, mut root_rows), (second_frame, second_rows)) = (first?, second?);
+    frame.vstack_mut_owned(second_frame)?;
+    root_rows.append_owned(second_rows)?;
     // The `http` columns a filter reads are few and gathered by polars; most queries read none.
     if !http.is_empty() {
         let values = spans.select(http.iter().copied())?.take(&root_rows)?;
@@ -195,17 +203,6 @@ fn fold_traces(spans: &DataFrame, from_us: i64, to_us: i64) -> Result<(FoldedTra
 struct FoldedTraces {
     first: Vec<Trace>,
     second: Vec<Trace>,
-}
-
-impl FoldedTraces {
-    fn len(&self) -> usize {
-        self.first.len() + self.second.len()
-    }
-
-    /// Each trace with its id.
-    fn iter(&self) -> impl Iterator<Item = (usize, &Trace)> {
-        self.first.iter().chain(&self.second).enumerate()
-    }
 }
 
 /// Folds these runs: the traces with ids from `first_id` on, by id, and those with smaller ids

@@ -16,18 +16,22 @@ struct Validity {
 
 impl Validity {
     /// Records whether the value after the first `before` is valid.
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, before: usize, valid: bool) {
         match &mut self.bits {
             Some(bits) => bits.push(valid),
             None if valid => {}
-            None => {
-                let mut bits = MutableBitmap::with_capacity(before + 1);
-                bits.extend_constant(before, true);
-                bits.push(false);
-                self.bits = Some(bits);
-            }
+            None => self.start(before),
         }
+    }
+
+    /// Starts the bitmap at the first null, after `before` valid values.
+    #[cold]
+    fn start(&mut self, before: usize) {
+        let mut bits = MutableBitmap::with_capacity(before + 1);
+        bits.extend_constant(before, true);
+        bits.push(false);
+        self.bits = Some(bits);
     }
 
     fn finish(self) -> Option<Bitmap> {
