@@ -15,6 +15,7 @@
 //! | `spans` | [`load_spans`]: the store's scan (one version per span) every analysis starts from, of the columns it names |
 //! | `trace_frame` | [`trace_frame`]: one row per trace of a window — what filters, groups, comparison and latency stand on |
 //! | `trace_runs` | dense trace ids of a scan's rows, from the runs of each trace's rows (the trace frame and the service graph) |
+//! | `value_columns` | columns the analyzer fills a value at a time (the trace frame's), a validity bitmap only once a null arrives |
 //! | `threads` | passes over a window's rows split over the two cores with scoped threads |
 //! | `groups` | [`Groups`]: X-Ray groups — the registry, its rules and `groups.json`; the [`GroupResolver`] for `group.name` |
 //! | `histogram` | [`LatencyHistogram`] (hdrhistogram, mergeable: nodes and edges), [`SortedDurations`] (exact, values in memory) |
