@@ -26,11 +26,11 @@ use std::collections::HashSet;
 
 use fluoro_proto::TraceId;
 use polars::prelude::*;
-use polars_arrow::array::Array;
+use polars_arrow::array::{Array, PrimitiveArray};
 
 use crate::block::BlockMeta;
 use crate::columns::{u64_column, ID, PREFERENCE_COLUMNS, SPAN_KEY_COLUMNS, TRACE_HI, TRACE_LO};
-use crate::error::{polars_error, Result};
+use crate::error::{polars_error, Result, StoreError};
 use crate::recent::RecentSpans;
 use crate::replace_rule::{preferred_rows, SpanKey};
 
@@ -173,60 +173,90 @@ fn rows_of_traces(spans: &DataFrame, traces: &HashSet<TraceId>) -> Result<Vec<Id
     // Hashed as halves with polars' fast hasher.
     let traces: PlHashSet<(u64, u64)> = traces.iter().map(|trace| trace.halves()).collect();
     let listed = |trace: (u64, u64)| bits.may_hold(trace) && traces.contains(&trace);
-    let mut rows = Vec::new();
-    let mut first_row: IdxSize = 0;
-    for (his, los) in his.downcast_iter().zip(los.downcast_iter()) {
-        let (hi_values, lo_values) = (his.values().as_slice(), los.values().as_slice());
-        let (mut last, mut under) = (None, false);
-        if his.null_count() + los.null_count() == 0 {
-            for (row, trace) in (first_row..).zip(hi_values.iter().copied().zip(lo_values.iter().copied())) {
-                if last != Some(trace) {
-                    (last, under) = (Some(trace), listed(trace));
-                }
-                if under {
-                    rows.push(row);
-                }
-            }
-        } else {
-            // A null half (never written in practice) names no trace.
-            for row in 0..hi_values.len() {
-                if his.is_valid(row) && los.is_valid(row) && listed((hi_values[row], lo_values[row])) {
-                    rows.push(first_row + row as IdxSize);
-                }
-            }
+    // Each chunk with its first row; the chunks are walked in two halves, one per core.
+    let chunks: Vec<_> = his
+        .downcast_iter()
+        .zip(los.downcast_iter())
+        .scan(0 as IdxSize, |first_row, (his, los)| {
+            let chunk = (*first_row, his, los);
+            *first_row += his.len() as IdxSize;
+            Some(chunk)
+        })
+        .collect();
+    let walk = |chunks: &[(IdxSize, &PrimitiveArray<u64>, &PrimitiveArray<u64>)]| {
+        let mut rows = Vec::new();
+        for (first_row, his, los) in chunks {
+            rows_of_listed_traces(his, los, *first_row, &listed, &mut rows);
         }
-        first_row += his.len() as IdxSize;
-    }
+        rows
+    };
+    let (first, second) = chunks.split_at(chunks.len() / 2);
+    let (mut rows, later) = std::thread::scope(|scope| {
+        let later = scope.spawn(|| walk(second));
+        (walk(first), later.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    });
+    rows.extend(later);
     Ok(rows)
 }
 
-/// One bit per trace of a set, at a place its id's halves pick: a trace whose bit is clear is
-/// not in the set. A scan's shared traces are a few hundred, so most bits are clear.
-struct TraceBits {
-    words: [u64; TRACE_BITS / 64],
+/// Appends the rows of one chunk (starting at frame row `first_row`) whose trace is `listed`.
+fn rows_of_listed_traces(
+    his: &PrimitiveArray<u64>,
+    los: &PrimitiveArray<u64>,
+    first_row: IdxSize,
+    listed: &impl Fn((u64, u64)) -> bool,
+    rows: &mut Vec<IdxSize>,
+) {
+    let (hi_values, lo_values) = (his.values().as_slice(), los.values().as_slice());
+    if his.null_count() + los.null_count() > 0 {
+        // A null half (never written in practice) names no trace.
+        for row in 0..hi_values.len() {
+            if his.is_valid(row) && los.is_valid(row) && listed((hi_values[row], lo_values[row])) {
+                rows.push(first_row + row as IdxSize);
+            }
+        }
+        return;
+    }
+    let (mut last, mut under) = (None, false);
+    for (row, trace) in (first_row..).zip(hi_values.iter().copied().zip(lo_values.iter().copied())) {
+        if last != Some(trace) {
+            (last, under) = (Some(trace), listed(trace));
+        }
+        if under {
+            rows.push(row);
+        }
+    }
 }
 
-const TRACE_BITS: usize = 4096;
+/// One bit per trace of a set, at a place its id's halves pick: a trace whose bit is clear is
+/// not in the set. There are 64 bits per trace (a few hundred traces at 3M spans, thousands at
+/// 10M), so about one bit in 64 is set.
+struct TraceBits {
+    words: Vec<u64>,
+    /// The number of bits minus one (a power of two minus one).
+    mask: usize,
+}
 
 impl TraceBits {
     fn of(traces: &HashSet<TraceId>) -> Self {
-        let mut bits = TraceBits { words: [0; TRACE_BITS / 64] };
+        let bits = (traces.len() * 64).next_power_of_two().max(64);
+        let mut set = TraceBits { words: vec![0; bits / 64], mask: bits - 1 };
         for trace in traces {
-            let bit = Self::bit(trace.halves());
-            bits.words[bit / 64] |= 1 << (bit % 64);
+            let bit = set.bit(trace.halves());
+            set.words[bit / 64] |= 1 << (bit % 64);
         }
-        bits
+        set
     }
 
     #[inline]
-    fn bit((hi, lo): (u64, u64)) -> usize {
+    fn bit(&self, (hi, lo): (u64, u64)) -> usize {
         // Trace ids are random but for the time in `hi`'s top bits; `lo` is random throughout.
-        (lo ^ hi) as usize % TRACE_BITS
+        (lo ^ hi) as usize & self.mask
     }
 
     #[inline]
     fn may_hold(&self, trace: (u64, u64)) -> bool {
-        let bit = Self::bit(trace);
+        let bit = self.bit(trace);
         self.words[bit / 64] & (1 << (bit % 64)) != 0
     }
 }
@@ -259,18 +289,30 @@ fn repeated_keys(spans: &DataFrame, rows: Vec<IdxSize>) -> Result<Vec<IdxSize>> 
     if rows.len() < 2 {
         return Ok(Vec::new());
     }
-    let keys = spans
-        .select(SPAN_KEY_COLUMNS.iter().copied())
-        .and_then(|keys| keys.take(&IdxCa::from_slice("rows".into(), &rows)))
-        .map_err(polars_error)?;
-    let (his, los, ids) = (u64_column(&keys, TRACE_HI)?, u64_column(&keys, TRACE_LO)?, u64_column(&keys, ID)?);
+    let on_rows = |name: &str| Ok::<_, StoreError>(values_on_rows(u64_column(spans, name)?, &rows));
+    let (his, los, ids) = (on_rows(TRACE_HI)?, on_rows(TRACE_LO)?, on_rows(ID)?);
     let mut counts: PlHashMap<SpanKey, u32> = PlHashMap::with_capacity(rows.len());
-    let span_keys: Vec<SpanKey> =
-        his.iter().zip(los.iter()).zip(ids.iter()).map(|((hi, lo), id)| (hi, lo, id)).collect();
+    let span_keys: Vec<SpanKey> = his.into_iter().zip(los).zip(ids).map(|((hi, lo), id)| (hi, lo, id)).collect();
     for key in &span_keys {
         *counts.entry(*key).or_default() += 1;
     }
     Ok(rows.into_iter().zip(&span_keys).filter(|(_, key)| counts[*key] > 1).map(|(row, _)| row).collect())
+}
+
+/// A column's values on `rows` (ascending), read chunk by chunk as the rows pass: polars' gather
+/// looked each row's chunk up among the scan's hundreds.
+fn values_on_rows(column: &UInt64Chunked, rows: &[IdxSize]) -> Vec<Option<u64>> {
+    let mut values = Vec::with_capacity(rows.len());
+    let (mut rows, mut first_row) = (rows.iter().peekable(), 0usize);
+    for chunk in column.downcast_iter() {
+        let end = first_row + chunk.len();
+        while let Some(row) = rows.next_if(|row| (**row as usize) < end) {
+            let at = *row as usize - first_row;
+            values.push(chunk.is_valid(at).then(|| chunk.value(at)));
+        }
+        first_row = end;
+    }
+    values
 }
 
 /// Which rows to keep when the replace rule drops some of `rows` (in order, each a version of
@@ -374,6 +416,34 @@ mod tests {
         let alone: HashSet<TraceId> = [TraceId::from_halves(2, 1)].into_iter().collect();
         let kept = one_version_of_each(keys_only.clone(), &SharedTraces::Only(alone), no_second_scan).unwrap();
         assert!(kept.equals(&keys_only));
+    }
+
+    #[test]
+    fn rows_of_traces_in_many_chunks_are_those_a_plain_test_finds() {
+        // Three chunks (walked on two threads), runs of one to three rows, 300 listed traces
+        // of 1000 (the bit filter sized for them).
+        let trace_of_row = |row: u64| (row / 3 * 7919 % 1000, (row / 3).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let chunk = |rows: std::ops::Range<u64>| {
+            let (his, los): (Vec<u64>, Vec<u64>) = rows.map(trace_of_row).unzip();
+            df!(TRACE_HI => his, TRACE_LO => los).unwrap()
+        };
+        let mut spans = chunk(0..1000);
+        spans.vstack_mut_owned(chunk(1000..1001)).unwrap();
+        spans.vstack_mut_owned(chunk(1001..3000)).unwrap();
+        assert_eq!(spans.first_col_n_chunks(), 3);
+        let listed: HashSet<TraceId> =
+            (0..3000).step_by(10).map(trace_of_row).map(|(hi, lo)| TraceId::from_halves(hi, lo)).collect();
+        let expected: Vec<IdxSize> = (0..3000u64)
+            .filter(|row| {
+                listed.contains(&{
+                    let (hi, lo) = trace_of_row(*row);
+                    TraceId::from_halves(hi, lo)
+                })
+            })
+            .map(|row| row as IdxSize)
+            .collect();
+        assert!(expected.len() > 300);
+        assert_eq!(rows_of_traces(&spans, &listed).unwrap(), expected);
     }
 
     #[test]
