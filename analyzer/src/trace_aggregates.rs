@@ -68,9 +68,9 @@ pub(crate) fn trace_aggregates(
         TimeRangeType::Event => trace.matched_us.is_some(),
     };
     // Each half's traces become a chunk of the frame, the halves on two threads.
-    let frame_of = |traces: &[Trace], first_id: usize| {
+    let frame_of = |traces: &TraceBlocks, first_id: usize| {
         let mut columns = FrameColumns::with_capacity(traces.len(), !http.is_empty());
-        for (id, trace) in (first_id..).zip(traces).filter(|(_, trace)| selected(trace)) {
+        for (id, trace) in (first_id..).zip(traces.iter()).filter(|(_, trace)| selected(trace)) {
             columns.push(runs.trace(id), trace);
         }
         columns.finish()
@@ -193,7 +193,7 @@ fn fold_traces(spans: &DataFrame, from_us: i64, to_us: i64) -> Result<(FoldedTra
         (first, joined(second))
     });
     for (id, trace) in earlier {
-        first[id as usize].merge(trace);
+        first.get_mut(id as usize).merge(trace);
     }
     Ok((FoldedTraces { first, second }, runs))
 }
@@ -201,8 +201,50 @@ fn fold_traces(spans: &DataFrame, from_us: i64, to_us: i64) -> Result<(FoldedTra
 /// Every trace of a fold, by id: each half's traces as that half folded them, the second's ids
 /// following the first's (not appended to them, a copy of ~15 MB at 250k traces).
 struct FoldedTraces {
-    first: Vec<Trace>,
-    second: Vec<Trace>,
+    first: TraceBlocks,
+    second: TraceBlocks,
+}
+
+/// Traces by index, in blocks of [`TRACES_PER_BLOCK`]: one vector of them is 50 MB a half at
+/// 10M spans, past jemalloc's oversize threshold (32 MiB), above which memory is handed back
+/// when freed and faulted in afresh by the next query; blocks of 7.5 MB are reused.
+#[derive(Debug)]
+struct TraceBlocks {
+    blocks: Vec<Vec<Trace>>,
+    /// How many traces are expected: the last block is sized for them, not for a full block.
+    expected: usize,
+}
+
+const TRACES_PER_BLOCK: usize = 1 << 16;
+
+impl TraceBlocks {
+    fn expecting(expected: usize) -> Self {
+        TraceBlocks { blocks: Vec::new(), expected }
+    }
+
+    fn len(&self) -> usize {
+        self.blocks.iter().map(Vec::len).sum()
+    }
+
+    fn push(&mut self, trace: Trace) {
+        match self.blocks.last_mut() {
+            Some(block) if block.len() < TRACES_PER_BLOCK => block.push(trace),
+            _ => {
+                let before = self.blocks.len() * TRACES_PER_BLOCK;
+                let mut block = Vec::with_capacity(self.expected.saturating_sub(before).clamp(1, TRACES_PER_BLOCK));
+                block.push(trace);
+                self.blocks.push(block);
+            }
+        }
+    }
+
+    fn get_mut(&mut self, index: usize) -> &mut Trace {
+        &mut self.blocks[index / TRACES_PER_BLOCK][index % TRACES_PER_BLOCK]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Trace> {
+        self.blocks.iter().flatten()
+    }
 }
 
 /// Folds these runs: the traces with ids from `first_id` on, by id, and those with smaller ids
@@ -214,19 +256,20 @@ fn fold_runs(
     first_id: usize,
     end_id: usize,
     range: (i64, i64),
-) -> (Vec<Trace>, PlHashMap<u32, Trace>) {
+) -> (TraceBlocks, PlHashMap<u32, Trace>) {
     let (mut chunk, mut chunk_start) = (0, 0usize);
-    // Sized for its traces: growing it copied every trace folded so far.
-    let mut traces: Vec<Trace> = Vec::with_capacity(end_id - first_id);
+    let mut traces = TraceBlocks::expecting(end_id - first_id);
+    let mut traces_len = 0;
     let mut earlier: PlHashMap<u32, Trace> = PlHashMap::new();
     for (rows, id) in runs {
         let trace = match (id as usize).checked_sub(first_id) {
             // Ids are numbered by first appearance: a new trace's first run has the next id.
-            Some(index) if index == traces.len() => {
+            Some(index) if index == traces_len => {
                 traces.push(Trace::new());
-                &mut traces[index]
+                traces_len += 1;
+                traces.get_mut(index)
             }
-            Some(index) => &mut traces[index],
+            Some(index) => traces.get_mut(index),
             None => earlier.entry(id).or_insert_with(Trace::new),
         };
         let mut row = rows.start;

@@ -187,3 +187,20 @@ proptest::proptest! {
         proptest::prop_assert_eq!((sliced.start_us, sliced.end_us, sliced.matched_us), (by_row.start_us, by_row.end_us, by_row.matched_us));
     }
 }
+
+#[test]
+fn traces_in_blocks_are_found_by_index_across_blocks() {
+    let count = 2 * TRACES_PER_BLOCK + 5;
+    let mut traces = TraceBlocks::expecting(count - 10);
+    for spans in 0..count {
+        let mut trace = Trace::new();
+        trace.spans = spans as IdxSize;
+        traces.push(trace);
+    }
+    assert_eq!((traces.len(), traces.blocks.len()), (count, 3));
+    traces.get_mut(TRACES_PER_BLOCK + 1).spans = 7;
+    let spans: Vec<IdxSize> = traces.iter().map(|trace| trace.spans).collect();
+    assert_eq!(spans.len(), count);
+    assert_eq!(spans[TRACES_PER_BLOCK + 1], 7);
+    assert!(spans.iter().enumerate().all(|(at, spans)| at == TRACES_PER_BLOCK + 1 || *spans as usize == at));
+}
