@@ -185,6 +185,7 @@ impl SortedDurations {
     /// The buckets of [`LatencyHistogram::distribution`], counted from the values themselves:
     /// a value on a bucket's lower bound (100 ms) is always in that bucket, where the
     /// histogram's 3-digit cells may straddle the bound.
+    ///
     /// The values are sorted, so a bucket's values are found by a binary search for its end:
     /// a few hundred searches instead of a division per value.
     pub fn distribution(&self) -> Vec<HistogramEntry> {
