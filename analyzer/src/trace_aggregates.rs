@@ -247,8 +247,8 @@ impl TraceBlocks {
     }
 }
 
-/// Folds these runs: the traces with ids from `first_id` on, by id, and those with smaller ids
-/// (seen in earlier runs too) apart. A run is folded a chunk at a time, in a loop over that
+/// Folds these runs: the traces with ids from `first_id` to `end_id` (excluded), by id, and
+/// those with smaller ids (seen in earlier runs too) apart. A run is folded a chunk at a time, in a loop over that
 /// chunk's rows.
 fn fold_runs(
     chunks: &[FoldChunk<'_>],
