@@ -32,7 +32,7 @@
 //! `block` `read_trace_spans` → `replace_rule.rs` `preferred_version`. Scans: `store.rs`
 //! `Store::scan` → `block` `scan_block` + `recent.rs` `spans_in` → `scan.rs` `shared_traces`
 //! → `scan.rs` `one_version_per_span` (`kept_rows`: the rows whose span key repeats, then
-//! their preferences from `SpanScan::versions`) → `replace_rule.rs` `preferred_rows`; keyed:
+//! their preferences from `ScanSources::read`, built only then) → `replace_rule.rs` `preferred_rows`; keyed:
 //! `Store::scan_keyed` → `keyed_scan.rs` (`block` `collect_block_rows` + `read_block_keys`) →
 //! `scan.rs` `kept_rows` (preferences from `keyed_scan.rs` `preference_rows`).
 //! Logs and metrics: `store/signals.rs` `Store::write_logs`/`write_metrics` → `signal.rs`

@@ -19,10 +19,11 @@
 //! A scan reads the span's key (trace and id) with its columns, but not what chooses between
 //! versions (`in_progress`, `sequence`): the sequence is an arrival counter, costly to decode
 //! (a sixth of a trace frame's scan) and needed only when two versions of a span actually
-//! meet. Those columns come from a second scan of the same sources ([`SpanScan::versions`]),
-//! run only then; row for row it matches the first, as both read the same sources alike.
+//! meet. Those columns come from a second scan of the same sources ([`ScanSources::read`]),
+//! built and run only then; row for row it matches the first, as both read the same sources alike.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use fluoro_proto::TraceId;
 use polars::prelude::*;
@@ -41,10 +42,38 @@ use crate::replace_rule::{preferred_rows, SpanKey};
 pub struct SpanScan {
     /// Every stored version of the spans starting in the range, from every source.
     pub spans: LazyFrame,
-    /// The same rows' `in_progress` and `sequence`, for the replace rule: collected only when
-    /// two versions of a span meet.
-    pub versions: LazyFrame,
     pub shared_traces: SharedTraces,
+    /// What `spans` reads, to read the same rows' preferences when two versions meet.
+    pub(crate) sources: ScanSources,
+}
+
+/// The sources of a [`SpanScan`], read alike for any columns: row for row, a read of other
+/// columns matches the first. A read is built only when asked for: building a block's plan
+/// checks the block's file, or takes its bytes from the bucket.
+#[derive(Clone)]
+pub(crate) struct ScanSources {
+    pub blocks: Vec<Arc<BlockMeta>>,
+    /// Recent data's rows in the range, the predicate applied.
+    pub recent: LazyFrame,
+    pub from_us: i64,
+    pub to_us: i64,
+    pub predicate: Option<Expr>,
+}
+
+impl ScanSources {
+    /// These sources' rows as `columns` (every column when empty), blocks first.
+    pub(crate) fn read(&self, columns: &[&str]) -> Result<LazyFrame> {
+        let mut frames = Vec::with_capacity(self.blocks.len() + 1);
+        for block in &self.blocks {
+            let frame = crate::block::scan_block(block, self.from_us, self.to_us, columns, self.predicate.clone())?;
+            frames.push(crate::deadline::checked(frame)?);
+        }
+        frames.push(match columns.is_empty() {
+            true => self.recent.clone(),
+            false => self.recent.clone().select(columns.iter().map(|name| col(*name)).collect::<Vec<_>>()),
+        });
+        concat(frames, UnionArgs::default()).map_err(polars_error)
+    }
 }
 
 impl std::fmt::Debug for SpanScan {
@@ -99,7 +128,8 @@ pub(crate) fn one_version_per_span(scan: SpanScan, columns: &[&str]) -> Result<L
         SharedTraces::Only(traces) if traces.is_empty() => scan.spans,
         shared => {
             let spans = scan.spans.collect().map_err(polars_error)?;
-            one_version_of_each(spans, shared, || scan.versions.collect().map_err(polars_error))?.lazy()
+            let versions = || scan.sources.read(PREFERENCE_COLUMNS)?.collect().map_err(polars_error);
+            one_version_of_each(spans, shared, versions)?.lazy()
         }
     };
     if columns.is_empty() {

@@ -248,6 +248,20 @@ fn a_cache_bound_of_zero_reads_every_query_from_the_bucket() -> Result<()> {
     Ok(())
 }
 
+/// A scan takes each block's bytes from the bucket once: the replace rule's second read of the
+/// same blocks is built only when two versions of a span meet, not with every scan.
+#[test]
+fn a_scan_reads_each_block_from_the_bucket_once() -> Result<()> {
+    let moto = Moto::start()?;
+    write_three_blocks(&moto, "scanned")?;
+    let dir = tempfile::tempdir()?;
+    let store = open_cached(dir.path(), &moto, "scanned", 0);
+    let before = store.blocks_cache_stats().unwrap().bucket_gets;
+    assert_eq!(store.scan(i64::MIN, i64::MAX, &["trace_lo", "id"], None)?.collect()?.height(), 6);
+    assert_eq!(store.blocks_cache_stats().unwrap().bucket_gets, before + 3, "one GET per block");
+    Ok(())
+}
+
 /// A keyed scan reads the text columns of blocks it holds only as bytes from the bucket, as a
 /// plain scan reads them.
 #[test]

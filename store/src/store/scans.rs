@@ -4,16 +4,15 @@
 
 use std::sync::Arc;
 
-use polars::prelude::{col, concat, Expr, IntoLazy, LazyFrame, UnionArgs};
+use polars::prelude::{Expr, IntoLazy};
 
 use super::{roles, Shared};
 use crate::block::{self, BlockMeta};
-use crate::columns::PREFERENCE_COLUMNS;
-use crate::error::{polars_error, Result};
+use crate::error::Result;
 use crate::keyed_scan::{keyed_scan, KeyedScan, KeyedSources};
 use crate::recent::RecentSpans;
 use crate::record::StoredSpan;
-use crate::scan::{self, SharedTraces, SpanScan};
+use crate::scan::{self, ScanSources, SharedTraces, SpanScan};
 
 impl Shared {
     /// What a scan of `[from_us, to_us)` reads: the recent spans in it, the blocks that may
@@ -47,23 +46,11 @@ impl Shared {
     pub(super) fn scan(&self, from_us: i64, to_us: i64, columns: &[&str], predicate: Option<Expr>) -> Result<SpanScan> {
         let documents = columns.is_empty() || columns.contains(&crate::columns::DOCUMENT);
         let (recent, blocks, shared_traces) = self.scan_sources(from_us, to_us, documents);
-        let mut recent_frame = block::spans_to_frame(&recent)?.lazy();
+        let mut recent = block::spans_to_frame(&recent)?.lazy();
         if let Some(predicate) = &predicate {
-            recent_frame = recent_frame.filter(predicate.clone());
+            recent = recent.filter(predicate.clone());
         }
-        // The same sources read alike twice: row for row, `versions` matches `spans`.
-        let read = |columns: &[&str]| -> Result<LazyFrame> {
-            let mut frames = Vec::with_capacity(blocks.len() + 1);
-            for block in &blocks {
-                let frame = block::scan_block(block, from_us, to_us, columns, predicate.clone())?;
-                frames.push(crate::deadline::checked(frame)?);
-            }
-            frames.push(match columns.is_empty() {
-                true => recent_frame.clone(),
-                false => recent_frame.clone().select(columns.iter().map(|name| col(*name)).collect::<Vec<_>>()),
-            });
-            concat(frames, UnionArgs::default()).map_err(polars_error)
-        };
-        Ok(SpanScan { spans: read(columns)?, versions: read(PREFERENCE_COLUMNS)?, shared_traces })
+        let sources = ScanSources { blocks, recent, from_us, to_us, predicate };
+        Ok(SpanScan { spans: sources.read(columns)?, sources, shared_traces })
     }
 }
