@@ -15,7 +15,7 @@ use crate::block::{self, BlockMeta, FooterCache};
 use crate::columns::PREFERENCE_COLUMNS;
 use crate::error::{polars_error, Result};
 use crate::record::StoredSpan;
-use crate::scan::{kept_rows, SharedTraces};
+use crate::scan::{kept_rows, ScanSources, SharedTraces};
 use crate::text_keys::KeyedText;
 
 /// Spans of a time range with their text columns as keys.
@@ -65,14 +65,9 @@ pub(crate) fn keyed_scan(
 /// The [`PREFERENCE_COLUMNS`] of the rows [`keyed_scan`] reads, in the same order: the
 /// replace rule's second scan, when two versions of a span meet.
 fn preference_rows(sources: &KeyedSources<'_>, from_us: i64, to_us: i64) -> Result<DataFrame> {
-    let mut frames = Vec::with_capacity(sources.blocks.len() + 1);
-    for block in sources.blocks {
-        let frame = crate::deadline::checked(block::scan_block(block, from_us, to_us, PREFERENCE_COLUMNS, None)?)?;
-        frames.push(frame.collect().map_err(polars_error)?);
-    }
-    frames
-        .push(block::spans_to_frame(sources.recent)?.select(PREFERENCE_COLUMNS.iter().copied()).map_err(polars_error)?);
-    stacked(frames)
+    let recent = block::spans_to_frame(sources.recent)?.lazy();
+    let same_rows = ScanSources { blocks: sources.blocks.to_vec(), recent, from_us, to_us, predicate: None };
+    same_rows.read(PREFERENCE_COLUMNS)?.collect().map_err(polars_error)
 }
 
 /// The frames' rows one after another.
