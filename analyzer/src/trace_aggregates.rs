@@ -211,6 +211,7 @@ struct FoldedTraces {
 #[derive(Debug)]
 struct TraceBlocks {
     blocks: Vec<Vec<Trace>>,
+    len: usize,
     /// How many traces are expected: the last block is sized for them, not for a full block.
     expected: usize,
 }
@@ -219,18 +220,19 @@ const TRACES_PER_BLOCK: usize = 1 << 16;
 
 impl TraceBlocks {
     fn expecting(expected: usize) -> Self {
-        TraceBlocks { blocks: Vec::new(), expected }
+        TraceBlocks { blocks: Vec::new(), len: 0, expected }
     }
 
     fn len(&self) -> usize {
-        self.blocks.iter().map(Vec::len).sum()
+        self.len
     }
 
     fn push(&mut self, trace: Trace) {
+        self.len += 1;
         match self.blocks.last_mut() {
             Some(block) if block.len() < TRACES_PER_BLOCK => block.push(trace),
             _ => {
-                let before = self.blocks.len() * TRACES_PER_BLOCK;
+                let before = self.len - 1;
                 let mut block = Vec::with_capacity(self.expected.saturating_sub(before).clamp(1, TRACES_PER_BLOCK));
                 block.push(trace);
                 self.blocks.push(block);
@@ -259,14 +261,12 @@ fn fold_runs(
 ) -> (TraceBlocks, PlHashMap<u32, Trace>) {
     let (mut chunk, mut chunk_start) = (0, 0usize);
     let mut traces = TraceBlocks::expecting(end_id - first_id);
-    let mut traces_len = 0;
     let mut earlier: PlHashMap<u32, Trace> = PlHashMap::new();
     for (rows, id) in runs {
         let trace = match (id as usize).checked_sub(first_id) {
             // Ids are numbered by first appearance: a new trace's first run has the next id.
-            Some(index) if index == traces_len => {
+            Some(index) if index == traces.len() => {
                 traces.push(Trace::new());
-                traces_len += 1;
                 traces.get_mut(index)
             }
             Some(index) => traces.get_mut(index),
