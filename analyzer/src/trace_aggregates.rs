@@ -1,9 +1,12 @@
 //! The per-trace pass under [`crate::trace_frame`]: one walk over the collected spans in Rust,
 //! instead of polars' join, group-by, sort and second group-by.
 //!
-//! - Each run of rows of one trace gets its trace's dense id (`trace_runs.rs`), and each
-//!   trace's start, end, span count, in-range start and partial flag are folded in as the
-//!   rows pass.
+//! - Blocks keep a trace's rows together, so the rows come in runs of one trace. Each half of
+//!   the rows is walked on a thread of its own, and each run folds into a [`Trace`] of its own
+//!   as its rows pass: start, end, span count, in-range start, partial flag, root candidate.
+//! - A trace with several runs (spans in two blocks, or a run the halves' boundary cuts) is
+//!   then merged into its first run: each half's runs are sorted by trace on its thread, and
+//!   the two orders merged, so a trace's runs meet side by side.
 //! - The root segment is an arg-min per trace over the segments' keys (has a parent, start,
 //!   id), kept on the first of equal keys: the same choice as a stable sort by those keys
 //!   followed by the group's first row, without the sort.
@@ -21,32 +24,58 @@ use crate::error::Result;
 use crate::spans::column_chunks;
 use crate::threads::joined;
 use crate::trace_frame::TimeRangeType;
-use crate::trace_runs::TraceRuns;
+use crate::trace_runs::{merged_orders, sort_runs, trace_halves, trace_key, RunKey, TraceKey};
 use crate::value_columns::{Flags, Numbers};
 
 const SEGMENT: &str = "segment";
 
-/// What one trace's rows fold into.
+/// What one run of a trace's rows folds into; once runs are merged, a trace's first run holds
+/// the whole trace. 80 bytes, where `Option`s took 128 (at 10M spans the traces are tens of
+/// megabytes of fresh pages): an absent time is an extreme of `i64`, which no time the store
+/// keeps comes near (ingest refuses X-Ray times past 1e10 s, and OTLP's `u64` nanoseconds
+/// reach 1.8e16 µs at most).
 #[derive(Debug, Clone)]
 struct Trace {
-    /// The root segment so far, none until a segment is seen.
-    root: Option<Root>,
-    start_us: Option<i64>,
-    end_us: Option<i64>,
-    matched_us: Option<i64>,
+    hi: u64,
+    lo: u64,
+    /// `i64::MAX` while no span has a start.
+    start_us: i64,
+    /// `i64::MIN` while no span has an end or a start.
+    end_us: i64,
+    /// The earliest start in the range, `i64::MAX` while none is.
+    matched_us: i64,
+    root: Root,
     spans: IdxSize,
-    partial: bool,
+    /// [`PARTIAL`], [`MERGED`].
+    bits: u8,
+    /// Which of the trace id's halves are present (`TraceKey`'s third value).
+    present: u8,
 }
 
-/// A trace's root segment candidate: its row, its key and the values the trace frame shows.
-#[derive(Debug, Clone, Copy)]
+/// A span of the trace is in progress.
+const PARTIAL: u8 = 1;
+/// A later run of a trace, merged into its first: not a trace of the frame.
+const MERGED: u8 = 2;
+
+/// A trace's root segment candidate: its row, its key and the values the trace frame shows,
+/// which are present as [`Root::bits`] says.
+#[derive(Debug, Clone, Copy, Default)]
 struct Root {
+    start_us: i64,
+    id: u64,
+    end_us: i64,
     row: IdxSize,
-    key: RootKey,
-    end_us: Option<i64>,
-    /// `error`, `fault`, `throttle`.
-    flags: [Option<bool>; 3],
+    /// [`ROOT_SEEN`], [`ROOT_PARENT`], which values are present, and for each of `error`,
+    /// `fault`, `throttle` ([`ROOT_FLAGS`] up) a presence bit and a value bit.
+    bits: u16,
 }
+
+const ROOT_SEEN: u16 = 1;
+const ROOT_PARENT: u16 = 2;
+const ROOT_START: u16 = 4;
+const ROOT_ID: u16 = 8;
+const ROOT_END: u16 = 16;
+const ROOT_FLAGS: u32 = 5;
 
 /// Ordering of root candidates: a segment without a parent first, then the earliest, then the
 /// smallest id (nulls first, as polars sorts them).
@@ -62,22 +91,22 @@ pub(crate) fn trace_aggregates(
     range: TimeRangeType,
     http: &[&str],
 ) -> Result<DataFrame> {
-    let (traces, runs) = fold_traces(spans, from_us, to_us)?;
+    let traces = fold_traces(spans, from_us, to_us)?;
     let selected = |trace: &Trace| match range {
-        TimeRangeType::TraceId => trace.start_us.is_some_and(|start| start >= from_us && start < to_us),
-        TimeRangeType::Event => trace.matched_us.is_some(),
+        TimeRangeType::TraceId => trace.start_us().is_some_and(|start| start >= from_us && start < to_us),
+        TimeRangeType::Event => trace.matched_us().is_some(),
     };
     // Each half's traces become a chunk of the frame, the halves on two threads.
-    let frame_of = |traces: &TraceBlocks, first_id: usize| {
+    let frame_of = |traces: &TraceBlocks| {
         let mut columns = FrameColumns::with_capacity(traces.len(), !http.is_empty());
-        for (id, trace) in (first_id..).zip(traces.iter()).filter(|(_, trace)| selected(trace)) {
-            columns.push(runs.trace(id), trace);
+        for trace in traces.iter().filter(|trace| trace.bits & MERGED == 0 && selected(trace)) {
+            columns.push(trace);
         }
         columns.finish()
     };
     let (first, second) = std::thread::scope(|scope| {
-        let second = scope.spawn(|| frame_of(&traces.second, traces.first.len()));
-        (frame_of(&traces.first, 0), joined(second))
+        let second = scope.spawn(|| frame_of(&traces.second));
+        (frame_of(&traces.first), joined(second))
     });
     let ((mut frame, mut root_rows), (second_frame, second_rows)) = (first?, second?);
     frame.vstack_mut_owned(second_frame)?;
@@ -93,8 +122,8 @@ pub(crate) fn trace_aggregates(
     Ok(frame)
 }
 
-/// The trace frame's columns, filled a trace at a time: the traces (120 bytes each) are read
-/// once, where a pass per column read them all thirteen times (22 ms at 250k traces).
+/// The trace frame's columns, filled a trace at a time: the traces are read once, where a
+/// pass per column read them all thirteen times (22 ms at 250k traces).
 struct FrameColumns {
     his: Numbers<UInt64Type>,
     los: Numbers<UInt64Type>,
@@ -129,23 +158,24 @@ impl FrameColumns {
         }
     }
 
-    fn push(&mut self, (hi, lo): (Option<u64>, Option<u64>), trace: &Trace) {
+    fn push(&mut self, trace: &Trace) {
+        let (hi, lo) = trace_halves((trace.hi, trace.lo, trace.present));
         self.his.push(hi);
         self.los.push(lo);
-        self.starts.push(trace.start_us);
-        self.ends.push(trace.end_us);
-        self.partial.push(Some(trace.partial));
-        self.matched.push(trace.matched_us);
+        self.starts.push(trace.start_us());
+        self.ends.push(trace.end_us());
+        self.partial.push(Some(trace.bits & PARTIAL != 0));
+        self.matched.push(trace.matched_us());
         self.spans.push(trace.spans);
-        let root = trace.root.as_ref();
-        self.root_starts.push(root.and_then(|root| root.key.1));
-        self.root_ends.push(root.and_then(|root| root.end_us));
+        let root = &trace.root;
+        self.root_starts.push(root.start_us());
+        self.root_ends.push(root.value(ROOT_END, root.end_us));
         for (flag, values) in self.root_flags.iter_mut().enumerate() {
-            values.push(root.and_then(|root| root.flags[flag]));
+            values.push(root.flag(flag));
         }
-        self.root_ids.push(root.and_then(|root| root.key.2));
+        self.root_ids.push(root.value(ROOT_ID, root.id));
         if let Some(rows) = &mut self.root_rows {
-            rows.push(root.map(|root| root.row));
+            rows.push(root.value(ROOT_SEEN, root.row));
         }
     }
 
@@ -173,70 +203,119 @@ impl FrameColumns {
 }
 
 /// Every trace of `spans`, in order of first row. The columns are read where they lie, chunk
-/// by chunk (a copy into one chunk each cost as much as the fold): the runs cover the rows in
-/// order, and the root candidate's key is kept with its trace, so no row is read twice. The
-/// two halves of the runs are folded on two threads: ids are numbered by first appearance, so
-/// the second half's traces are new but for the few that also have runs in the first half.
-fn fold_traces(spans: &DataFrame, from_us: i64, to_us: i64) -> Result<(FoldedTraces, TraceRuns)> {
-    let runs = TraceRuns::of(spans.column(TRACE_HI)?.u64()?, spans.column(TRACE_LO)?.u64()?);
+/// by chunk (a copy into one chunk each cost as much as the fold), each row once. The two
+/// halves of the rows are folded on two threads; then the later runs of a trace are merged
+/// into its first.
+fn fold_traces(spans: &DataFrame, from_us: i64, to_us: i64) -> Result<FoldedTraces> {
     let mut aligned = std::borrow::Cow::Borrowed(spans);
     if spans.should_rechunk() {
         aligned.to_mut().align_chunks_par();
     }
     let chunks = FoldChunk::of(&aligned)?;
-    let (middle, range) = (runs.len() / 2, (from_us, to_us));
-    let first_of_second = runs.traces_in_first(middle);
-    let (mut first, (second, earlier)) = std::thread::scope(|scope| {
-        let second_half = runs.iter_runs(middle..runs.len());
-        let second = scope.spawn(|| fold_runs(&chunks, second_half, first_of_second, runs.traces(), range));
-        let (first, _) = fold_runs(&chunks, runs.iter_runs(0..middle), 0, first_of_second, range);
-        (first, joined(second))
+    let (rows, range) = (aligned.height(), (from_us, to_us));
+    let (first, second) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| fold_runs(&chunks, rows / 2..rows, range));
+        (fold_runs(&chunks, 0..rows / 2, range), joined(second))
     });
-    for (id, trace) in earlier {
-        first.get_mut(id as usize).merge(trace);
-    }
-    Ok((FoldedTraces { first, second }, runs))
+    let mut traces = FoldedTraces { first: first.traces, second: second.traces };
+    traces.merge_runs_of_one_trace(&first.order, &second.order);
+    Ok(traces)
 }
 
-/// Every trace of a fold, by id: each half's traces as that half folded them, the second's ids
-/// following the first's (not appended to them, a copy of ~15 MB at 250k traces).
+/// One half's runs, each folded into a trace of its own, and their keys sorted by trace.
+struct FoldedRuns {
+    traces: TraceBlocks,
+    order: Vec<RunKey>,
+}
+
+/// Folds these rows of the chunks, a run at a time. A run that goes on into the next chunk
+/// stays one run.
+fn fold_runs(chunks: &[FoldChunk<'_>], rows: std::ops::Range<usize>, range: (i64, i64)) -> FoldedRuns {
+    let (mut traces, mut order) = (TraceBlocks::default(), Vec::new());
+    let mut current = None;
+    let mut chunk_start = 0;
+    for columns in chunks {
+        let (from, to) = (rows.start.max(chunk_start), rows.end.min(chunk_start + columns.rows));
+        let mut row = from.saturating_sub(chunk_start);
+        while row + chunk_start < to {
+            let key = columns.trace_key(row);
+            let end = columns.run_end(row, key, to - chunk_start);
+            if current != Some(key) {
+                current = Some(key);
+                order.push(RunKey::new(key, traces.len() as u32));
+                traces.push(Trace::new(key));
+            }
+            columns.fold(traces.get_mut(traces.len() - 1), row..end, chunk_start, range);
+            row = end;
+        }
+        chunk_start += columns.rows;
+    }
+    sort_runs(&mut order);
+    FoldedRuns { traces, order }
+}
+
+/// Every run of a fold, by index: each half's as that half folded them, the second's indices
+/// following the first's (not appended to them, a copy of tens of megabytes at 10M spans).
 struct FoldedTraces {
     first: TraceBlocks,
     second: TraceBlocks,
 }
 
-/// Traces by index, in blocks of [`TRACES_PER_BLOCK`]: one vector of them is 50 MB a half at
-/// 10M spans, past jemalloc's oversize threshold (32 MiB), above which memory is handed back
-/// when freed and faulted in afresh by the next query; blocks of 7.5 MB are reused.
-#[derive(Debug)]
+impl FoldedTraces {
+    /// Merges each trace's later runs into its first and marks them [`MERGED`]: the halves'
+    /// orders are merged as they are walked, so a trace's runs come together, in row order.
+    fn merge_runs_of_one_trace(&mut self, first: &[RunKey], second: &[RunKey]) {
+        let mut leader: Option<RunKey> = None;
+        for key in merged_orders(first, second, self.first.len() as u32) {
+            match leader {
+                Some(lead) if lead.trace() == key.trace() => {
+                    let run = self.get_mut(key.run);
+                    run.bits |= MERGED;
+                    let run = run.clone();
+                    self.get_mut(lead.run).merge(&run);
+                }
+                _ => leader = Some(key),
+            }
+        }
+    }
+
+    fn get_mut(&mut self, run: u32) -> &mut Trace {
+        let first = self.first.len();
+        match (run as usize).checked_sub(first) {
+            Some(later) => self.second.get_mut(later),
+            None => self.first.get_mut(run as usize),
+        }
+    }
+}
+
+/// Traces by index, in blocks of [`TRACES_PER_BLOCK`]: one vector of them is tens of MB a
+/// half at 10M spans, past jemalloc's oversize threshold (32 MiB), above which memory is
+/// handed back when freed and faulted in afresh by the next query; blocks of 5 MB are reused.
+#[derive(Debug, Default)]
 struct TraceBlocks {
     blocks: Vec<Vec<Trace>>,
     len: usize,
-    /// How many traces are expected: the last block is sized for them, not for a full block.
-    expected: usize,
 }
 
 const TRACES_PER_BLOCK: usize = 1 << 16;
 
 impl TraceBlocks {
-    fn expecting(expected: usize) -> Self {
-        TraceBlocks { blocks: Vec::new(), len: 0, expected }
-    }
-
     fn len(&self) -> usize {
         self.len
     }
 
+    /// The first block grows as a vector does, so a small query takes little; later ones are
+    /// taken whole.
     fn push(&mut self, trace: Trace) {
         self.len += 1;
         match self.blocks.last_mut() {
             Some(block) if block.len() < TRACES_PER_BLOCK => block.push(trace),
-            _ => {
-                let before = self.len - 1;
-                let mut block = Vec::with_capacity(self.expected.saturating_sub(before).clamp(1, TRACES_PER_BLOCK));
+            Some(_) => {
+                let mut block = Vec::with_capacity(TRACES_PER_BLOCK);
                 block.push(trace);
                 self.blocks.push(block);
             }
+            None => self.blocks.push(vec![trace]),
         }
     }
 
@@ -249,50 +328,13 @@ impl TraceBlocks {
     }
 }
 
-/// Folds these runs: the traces with ids from `first_id` to `end_id` (excluded), by id, and
-/// those with smaller ids (seen in earlier runs too) apart. A run is folded a chunk at a time, in a loop over that
-/// chunk's rows.
-fn fold_runs(
-    chunks: &[FoldChunk<'_>],
-    runs: impl Iterator<Item = (std::ops::Range<usize>, u32)>,
-    first_id: usize,
-    end_id: usize,
-    range: (i64, i64),
-) -> (TraceBlocks, PlHashMap<u32, Trace>) {
-    let (mut chunk, mut chunk_start) = (0, 0usize);
-    let mut traces = TraceBlocks::expecting(end_id - first_id);
-    let mut earlier: PlHashMap<u32, Trace> = PlHashMap::new();
-    for (rows, id) in runs {
-        let trace = match (id as usize).checked_sub(first_id) {
-            // Ids are numbered by first appearance: a new trace's first run has the next id.
-            Some(index) if index == traces.len() => {
-                traces.push(Trace::new());
-                traces.get_mut(index)
-            }
-            Some(index) => traces.get_mut(index),
-            None => earlier.entry(id).or_insert_with(Trace::new),
-        };
-        let mut row = rows.start;
-        while row < rows.end {
-            // Past the last chunk the runs have ended: the rows are the frame's.
-            let Some(columns) = chunks.get(chunk) else { break };
-            if row >= chunk_start + columns.rows {
-                (chunk_start, chunk) = (chunk_start + columns.rows, chunk + 1);
-                continue;
-            }
-            let end = rows.end.min(chunk_start + columns.rows);
-            columns.fold(trace, row - chunk_start..end - chunk_start, chunk_start, range);
-            row = end;
-        }
-    }
-    (traces, earlier)
-}
-
 /// One chunk of the columns [`fold_traces`] reads (the frame's chunks aligned), as slices: a
 /// column without nulls in the chunk, as ids, times and kinds are written, is read without a
 /// validity test per row, and `in_progress` not at all when no span of the chunk is.
 struct FoldChunk<'a> {
     rows: usize,
+    his: Nullable<'a, u64>,
+    los: Nullable<'a, u64>,
     ids: Nullable<'a, u64>,
     parents: Nullable<'a, u64>,
     starts: Nullable<'a, i64>,
@@ -352,6 +394,7 @@ impl<'a> FoldChunk<'a> {
     fn of(spans: &'a DataFrame) -> Result<Vec<Self>> {
         let ids = |name: &str| column_chunks::<UInt64Type>(spans, name);
         let times = |name: &str| column_chunks::<Int64Type>(spans, name);
+        let (his, los) = (ids(TRACE_HI)?, ids(TRACE_LO)?);
         let (ids, parents, starts, ends) =
             (ids(columns::ID)?, ids(columns::PARENT_ID)?, times(columns::START_US)?, times(columns::END_US)?);
         let kinds = column_chunks::<StringType>(spans, columns::KIND)?;
@@ -361,6 +404,8 @@ impl<'a> FoldChunk<'a> {
         Ok((0..ids.len())
             .map(|chunk| FoldChunk {
                 rows: ids[chunk].len(),
+                his: Nullable::of(his[chunk]),
+                los: Nullable::of(los[chunk]),
                 ids: Nullable::of(ids[chunk]),
                 parents: Nullable::of(parents[chunk]),
                 starts: Nullable::of(starts[chunk]),
@@ -373,6 +418,20 @@ impl<'a> FoldChunk<'a> {
             .collect())
     }
 
+    #[inline]
+    fn trace_key(&self, row: usize) -> TraceKey {
+        trace_key(self.his.get(row), self.los.get(row))
+    }
+
+    /// Where the run of `key` that starts at `row` ends, at `end` at the latest.
+    fn run_end(&self, row: usize, key: TraceKey, end: usize) -> usize {
+        if self.his.validity.is_some() || self.los.validity.is_some() {
+            return (row + 1..end).find(|row| self.trace_key(*row) != key).unwrap_or(end);
+        }
+        let (his, los) = (&self.his.values[row..end], &self.los.values[row..end]);
+        row + his.iter().zip(los).position(|(hi, lo)| (*hi, *lo) != (key.0, key.1)).unwrap_or(his.len())
+    }
+
     /// Folds `rows` of this chunk, which starts at `first_row` of the frame, into `trace`. A
     /// row's id and parent are read only when it is a segment, a root candidate.
     fn fold(&self, trace: &mut Trace, rows: std::ops::Range<usize>, first_row: usize, (from_us, to_us): (i64, i64)) {
@@ -383,17 +442,18 @@ impl<'a> FoldChunk<'a> {
         } else {
             for row in rows.clone() {
                 trace.add_times(self.starts.get(row), self.ends.get(row), from_us, to_us);
-                trace.partial |= self.in_progress.is_some_and(|flags| flags.get(row) == Some(true));
+                if self.in_progress.is_some_and(|flags| flags.get(row) == Some(true)) {
+                    trace.bits |= PARTIAL;
+                }
             }
         }
         for row in rows {
             if self.is_segment(row) {
                 let start_us = self.starts.get(row);
                 let key: RootKey = (self.parents.get(row).is_some(), start_us, self.ids.get(row));
-                if trace.root.is_none_or(|root| key < root.key) {
-                    let row_in_frame = (first_row + row) as IdxSize;
+                if trace.root.key().is_none_or(|root| key < root) {
                     let flags = self.flags.map(|flags| flags.get(row));
-                    trace.root = Some(Root { row: row_in_frame, key, end_us: self.ends.get(row), flags });
+                    trace.root = Root::of(key, self.ends.get(row), flags, (first_row + row) as IdxSize);
                 }
             }
         }
@@ -402,21 +462,14 @@ impl<'a> FoldChunk<'a> {
     /// [`Trace::add_times`] over rows whose times are all present, as slices: no branch per row.
     fn fold_times(&self, trace: &mut Trace, rows: std::ops::Range<usize>, (from_us, to_us): (i64, i64)) {
         let (starts, ends) = (&self.starts.values[rows.clone()], &self.ends.values[rows]);
-        let (mut first, mut last, mut matched) = (i64::MAX, i64::MIN, i64::MAX);
+        let (mut first, mut last, mut matched) = (trace.start_us, trace.end_us, trace.matched_us);
         for (start, end) in starts.iter().zip(ends) {
             first = first.min(*start);
             last = last.max(*end);
             let in_range = *start >= from_us && *start < to_us;
             matched = matched.min(if in_range { *start } else { i64::MAX });
         }
-        if !starts.is_empty() {
-            trace.start_us = min_some(trace.start_us, Some(first));
-            trace.end_us = max_some(trace.end_us, Some(last));
-        }
-        // A start in the range is below `to_us`, so never `i64::MAX`.
-        if matched != i64::MAX {
-            trace.matched_us = min_some(trace.matched_us, Some(matched));
-        }
+        (trace.start_us, trace.end_us, trace.matched_us) = (first, last, matched);
     }
 
     /// A view holds its string's length, so only a row of `SEGMENT`'s length is compared; a
@@ -431,50 +484,106 @@ impl<'a> FoldChunk<'a> {
 }
 
 impl Trace {
-    fn new() -> Trace {
-        Trace { root: None, start_us: None, end_us: None, matched_us: None, spans: 0, partial: false }
+    fn new((hi, lo, present): TraceKey) -> Trace {
+        Trace {
+            hi,
+            lo,
+            start_us: i64::MAX,
+            end_us: i64::MIN,
+            matched_us: i64::MAX,
+            root: Root::default(),
+            spans: 0,
+            bits: 0,
+            present,
+        }
+    }
+
+    fn start_us(&self) -> Option<i64> {
+        (self.start_us != i64::MAX).then_some(self.start_us)
+    }
+
+    fn end_us(&self) -> Option<i64> {
+        (self.end_us != i64::MIN).then_some(self.end_us)
+    }
+
+    fn matched_us(&self) -> Option<i64> {
+        (self.matched_us != i64::MAX).then_some(self.matched_us)
     }
 
     /// Folds in a span's times.
     #[inline]
     fn add_times(&mut self, start_us: Option<i64>, end_us: Option<i64>, from_us: i64, to_us: i64) {
-        self.start_us = min_some(self.start_us, start_us);
+        if let Some(start) = start_us {
+            self.start_us = self.start_us.min(start);
+            if start >= from_us && start < to_us {
+                self.matched_us = self.matched_us.min(start);
+            }
+        }
         // An open span counts up to its start.
-        self.end_us = max_some(self.end_us, end_us.or(start_us));
-        if let Some(start) = start_us.filter(|start| *start >= from_us && *start < to_us) {
-            self.matched_us = min_some(self.matched_us, Some(start));
+        if let Some(end) = end_us.or(start_us) {
+            self.end_us = self.end_us.max(end);
         }
     }
 
-    /// Folds in the same trace's rows that come after this fold's.
-    fn merge(&mut self, later: Trace) {
+    /// Folds in a later run of the same trace.
+    fn merge(&mut self, later: &Trace) {
         self.spans += later.spans;
-        self.start_us = min_some(self.start_us, later.start_us);
-        self.end_us = max_some(self.end_us, later.end_us);
-        self.partial |= later.partial;
-        self.matched_us = min_some(self.matched_us, later.matched_us);
+        self.start_us = self.start_us.min(later.start_us);
+        self.end_us = self.end_us.max(later.end_us);
+        self.matched_us = self.matched_us.min(later.matched_us);
+        self.bits |= later.bits & PARTIAL;
         // On equal keys the earlier row stays, as in one fold.
-        if let Some(root) = later.root {
-            if self.root.is_none_or(|current| root.key < current.key) {
-                self.root = Some(root);
+        if let Some(key) = later.root.key() {
+            if self.root.key().is_none_or(|current| key < current) {
+                self.root = later.root;
             }
         }
     }
 }
 
-/// The smaller of two values, ignoring nulls (polars' `min`).
-fn min_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+impl Root {
+    fn of((parent, start_us, id): RootKey, end_us: Option<i64>, flags: [Option<bool>; 3], row: IdxSize) -> Root {
+        let mut bits = ROOT_SEEN;
+        let mut present = |value: bool, bit: u16| bits |= u16::from(value) * bit;
+        present(parent, ROOT_PARENT);
+        present(start_us.is_some(), ROOT_START);
+        present(id.is_some(), ROOT_ID);
+        present(end_us.is_some(), ROOT_END);
+        for (flag, value) in flags.iter().enumerate() {
+            let (is_set, set) = (1 << (ROOT_FLAGS + 2 * flag as u32), 2 << (ROOT_FLAGS + 2 * flag as u32));
+            present(value.is_some(), is_set);
+            present(*value == Some(true), set);
+        }
+        Root {
+            start_us: start_us.unwrap_or_default(),
+            id: id.unwrap_or_default(),
+            end_us: end_us.unwrap_or_default(),
+            row,
+            bits,
+        }
     }
-}
 
-/// The larger of two values, ignoring nulls (polars' `max`).
-fn max_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
+    /// The candidate's key, none before a segment is seen.
+    #[inline]
+    fn key(&self) -> Option<RootKey> {
+        (self.bits & ROOT_SEEN != 0)
+            .then(|| (self.bits & ROOT_PARENT != 0, self.start_us(), self.value(ROOT_ID, self.id)))
+    }
+
+    fn start_us(&self) -> Option<i64> {
+        self.value(ROOT_START, self.start_us)
+    }
+
+    /// `value` when the bit `present` is set.
+    #[inline]
+    fn value<T>(&self, present: u16, value: T) -> Option<T> {
+        (self.bits & present != 0).then_some(value)
+    }
+
+    /// `error`, `fault` or `throttle` (0, 1, 2).
+    fn flag(&self, flag: usize) -> Option<bool> {
+        let shift = ROOT_FLAGS + 2 * flag as u32;
+        (self.bits >> shift & 1 != 0).then_some(self.bits >> shift & 2 != 0)
     }
 }
 

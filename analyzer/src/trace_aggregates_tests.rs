@@ -175,7 +175,7 @@ proptest::proptest! {
         let chunks = FoldChunk::of(&frame).unwrap();
         let (from_us, to_us) = (range.0.min(range.1), range.0.max(range.1));
         // A trace that may have folded other rows already.
-        let mut sliced = Trace::new();
+        let mut sliced = Trace::new((1, 7, 3));
         if let Some((start, end)) = before {
             sliced.add_times(Some(start), Some(end), from_us, to_us);
         }
@@ -184,16 +184,16 @@ proptest::proptest! {
         for (start, length) in &times {
             by_row.add_times(Some(*start), Some(start + length), from_us, to_us);
         }
-        proptest::prop_assert_eq!((sliced.start_us, sliced.end_us, sliced.matched_us), (by_row.start_us, by_row.end_us, by_row.matched_us));
+        proptest::prop_assert_eq!((sliced.start_us(), sliced.end_us(), sliced.matched_us()), (by_row.start_us(), by_row.end_us(), by_row.matched_us()));
     }
 }
 
 #[test]
 fn traces_in_blocks_are_found_by_index_across_blocks() {
     let count = 2 * TRACES_PER_BLOCK + 5;
-    let mut traces = TraceBlocks::expecting(count - 10);
+    let mut traces = TraceBlocks::default();
     for spans in 0..count {
-        let mut trace = Trace::new();
+        let mut trace = Trace::new((1, 7, 3));
         trace.spans = spans as IdxSize;
         traces.push(trace);
     }
@@ -203,4 +203,108 @@ fn traces_in_blocks_are_found_by_index_across_blocks() {
     assert_eq!(spans.len(), count);
     assert_eq!(spans[TRACES_PER_BLOCK + 1], 7);
     assert!(spans.iter().enumerate().all(|(at, spans)| at == TRACES_PER_BLOCK + 1 || *spans as usize == at));
+}
+
+/// The fold as written plainly: each trace's rows gathered in first-appearance order, folded
+/// in row order, the root the first segment of smallest key. Rows as [`spans`] builds them.
+/// Each trace's fold and its root's end.
+fn folded_plainly(rows: &[Row], from_us: i64, to_us: i64) -> Vec<(u64, Folded, Option<i64>)> {
+    let mut traces: Vec<(u64, Vec<&Row>)> = Vec::new();
+    for row in rows {
+        match traces.iter_mut().find(|(trace, _)| *trace == row.0) {
+            Some((_, rows)) => rows.push(row),
+            None => traces.push((row.0, vec![row])),
+        }
+    }
+    let fold = |rows: &[&Row]| -> (Folded, Option<i64>) {
+        let start = rows.iter().map(|row| row.4).min();
+        let end = rows.iter().map(|row| row.5.unwrap_or(row.4)).max();
+        let matched = rows.iter().map(|row| row.4).filter(|start| *start >= from_us && *start < to_us).min();
+        let partial = rows.iter().any(|row| row.6);
+        let mut root: Option<(RootKey, &Row)> = None;
+        for row in rows.iter().filter(|row| row.3 == "segment") {
+            let key = (row.2.is_some(), Some(row.4), Some(row.1));
+            if root.is_none_or(|(current, _)| key < current) {
+                root = Some((key, row));
+            }
+        }
+        let (id, end_us) = root.map_or((None, None), |(_, row)| (Some(row.1), row.5));
+        ((start, end, matched, rows.len() as u32, partial, id), end_us)
+    };
+    traces
+        .iter()
+        .map(|(trace, rows)| {
+            let (folded, root_end) = fold(rows);
+            (*trace, folded, root_end)
+        })
+        .collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Traces whose rows lie in several runs, chunks and both halves fold as the plain fold
+    /// does, in the order they first appear, whatever the chunks.
+    #[test]
+    fn runs_folded_on_two_threads_and_merged_equal_the_plain_fold(
+        rows in proptest::collection::vec(
+            // Few ids and starts, so that segments of a trace often tie on their key.
+            (0u64..6, 0u64..3, proptest::option::of(0u64..4), proptest::bool::ANY, 0i64..8, proptest::option::of(0i64..12), proptest::bool::weighted(0.1)),
+            1..60,
+        ),
+        cuts in proptest::collection::vec(0usize..60, 0..4),
+        range in (0i64..8, 0i64..8),
+        in_runs in proptest::bool::ANY,
+    ) {
+        let mut rows: Vec<Row> = rows
+            .into_iter()
+            .map(|(trace, id, parent, segment, start, end, partial)| {
+                (trace, id, parent, if segment { "segment" } else { "subsegment" }, start, end, partial, false)
+            })
+            .collect();
+        if in_runs {
+            // Long runs of one trace, as blocks keep them.
+            rows.sort_by_key(|row| row.0);
+        }
+        let (from_us, to_us) = (range.0.min(range.1), range.0.max(range.1) + 1);
+        let mut cuts: Vec<usize> = cuts.into_iter().filter(|cut| *cut > 0 && *cut < rows.len()).collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut chunked = spans(&rows[..cuts.first().copied().unwrap_or(rows.len())]);
+        for (at, cut) in cuts.iter().enumerate() {
+            chunked.vstack_mut(&spans(&rows[*cut..cuts.get(at + 1).copied().unwrap_or(rows.len())])).unwrap();
+        }
+        let frame = trace_aggregates(&chunked, from_us, to_us, TimeRangeType::Event, &[]).unwrap();
+        let his = frame.column(TRACE_HI).unwrap().u64().unwrap();
+        let in_order: Vec<u64> = his.into_no_null_iter().collect();
+        let plain = folded_plainly(&rows, from_us, to_us);
+        let plain: Vec<_> = plain.into_iter().filter(|(_, folded, _)| folded.2.is_some()).collect();
+        let expected: Vec<u64> = plain.iter().map(|(trace, _, _)| *trace).collect();
+        proptest::prop_assert_eq!(&in_order, &expected, "traces in first-appearance order");
+        let by_trace = folded(&frame);
+        let root_ends = frame.column("root_end_us").unwrap().i64().unwrap();
+        for (at, (trace, folded, root_end)) in plain.iter().enumerate() {
+            proptest::prop_assert_eq!(&by_trace[trace], folded, "trace {}", trace);
+            // Of segments with equal keys, the first row's end: the earlier row stays.
+            proptest::prop_assert_eq!(root_ends.get(at), *root_end, "trace {}'s root", trace);
+        }
+    }
+}
+
+#[test]
+fn a_null_trace_id_half_is_a_trace_of_its_own_not_a_zero() {
+    let mut frame = spans(&[
+        (0, 1, None, "segment", 10, Some(20), false, false),
+        (0, 2, None, "segment", 11, Some(30), false, false),
+        (0, 3, None, "segment", 12, Some(40), false, false),
+    ]);
+    // Row 1's `trace_hi` is null; rows 0 and 2 (hi 0) are one trace, in two runs.
+    frame.with_column(Series::new(TRACE_HI.into(), [Some(0u64), None, Some(0)]).into_column()).unwrap();
+    frame.with_column(Series::new(TRACE_LO.into(), [0u64, 0, 0]).into_column()).unwrap();
+    let traces = trace_aggregates(&frame, 0, 100, TimeRangeType::TraceId, &[]).unwrap();
+    let his: Vec<Option<u64>> = traces.column(TRACE_HI).unwrap().u64().unwrap().iter().collect();
+    let spans: Vec<Option<IdxSize>> = traces.column("spans").unwrap().idx().unwrap().iter().collect();
+    assert_eq!((his, spans), (vec![Some(0), None], vec![Some(2), Some(1)]));
+    let ends: Vec<Option<i64>> = traces.column(columns::END_US).unwrap().i64().unwrap().iter().collect();
+    assert_eq!(ends, vec![Some(40), Some(30)]);
 }
