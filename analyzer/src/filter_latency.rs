@@ -5,7 +5,8 @@
 //! Read path: [`load_spans`](crate::spans::load_spans) over the window widened by [`TRACE_SLACK_US`](crate::TRACE_SLACK_US) → [`trace_frame`](crate::trace_frame::trace_frame)
 //! (traces that started in the window, as GetTraceSummaries and `/api/compare` select them) →
 //! the compiled filter, `group.name`/`group.arn` inlined → the `responsetime_us` and
-//! `duration_us` columns → [`SortedDurations`].
+//! `duration_us` columns → [`SortedDurations`]. Without a filter or group, the same durations
+//! come straight from the per-trace fold under the frame, which is then not built.
 //!
 //! - Response time is the root segment's; duration spans the whole trace. A trace whose root
 //!   has not ended (in progress) has no response time: it counts in `Traces` and in the
@@ -29,10 +30,12 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::filter::{compile_filter, CompiledFilter, FilterExpr, GroupRef, GroupResolver, MatchFrames};
+use crate::filter::{compile_filter, FilterExpr, GroupRef, GroupResolver, MatchFrames};
 use crate::histogram::{HistogramEntry, Percentiles, SortedDurations};
+use crate::spans::load_spans;
 use crate::threads::joined;
-use crate::trace_frame::{window_traces, TimeRangeType, TRACE_FRAME_COLUMNS};
+use crate::trace_aggregates::{trace_durations, TraceDurations};
+use crate::trace_frame::{slack_window, window_traces, TimeRangeType, TRACE_FRAME_COLUMNS};
 
 const MICROS_PER_SECOND: f64 = 1e6;
 
@@ -85,19 +88,31 @@ pub struct LatencySummary {
 /// window and match its filter and group; `group.*` references are resolved through `groups`.
 pub fn filter_latency(store: &Store, query: &LatencyQuery, groups: &dyn GroupResolver) -> Result<LatencyReport> {
     let filter = scoped_filter(query).map(|filter| compile_filter(&filter, groups)).transpose()?;
-    let columns = filter.as_ref().map_or_else(|| TRACE_FRAME_COLUMNS.to_vec(), CompiledFilter::span_columns);
-    let (spans, traces) = window_traces(store, query.from_us, query.to_us, &columns, TimeRangeType::TraceId)?;
-    let matched = match filter {
-        Some(filter) => filter.apply(&MatchFrames::new(spans), traces)?,
-        None => traces,
+    let (from_us, to_us) = (query.from_us, query.to_us);
+    let durations = match filter {
+        Some(filter) => {
+            let (spans, traces) = window_traces(store, from_us, to_us, &filter.span_columns(), TimeRangeType::TraceId)?;
+            let matched = filter.apply(&MatchFrames::new(spans), traces)?;
+            TraceDurations {
+                traces: matched.height(),
+                durations_us: values_of(&matched, "duration_us")?,
+                response_times_us: values_of(&matched, "responsetime_us")?,
+            }
+        }
+        // Every trace of the window: its durations come straight from the fold, with no frame.
+        None => {
+            let (read_from_us, read_to_us) = slack_window(from_us, to_us);
+            let spans = load_spans(store, read_from_us, read_to_us, TRACE_FRAME_COLUMNS)?.collect()?;
+            trace_durations(&spans, from_us, to_us)?
+        }
     };
     // Each measure sorts its values: the two sorts run side by side.
-    let distribution = |column| durations_of(&matched, column).map(|durations| LatencyDistribution::of(&durations));
+    let distribution = |values: Vec<i64>| LatencyDistribution::of(&SortedDurations::from_micros(values));
     let (response_time, duration) = std::thread::scope(|scope| {
-        let duration = scope.spawn(|| distribution("duration_us"));
-        (distribution("responsetime_us"), joined(duration))
+        let duration = scope.spawn(|| distribution(durations.durations_us));
+        (distribution(durations.response_times_us), joined(duration))
     });
-    Ok(LatencyReport { traces: matched.height() as u64, response_time: response_time?, duration: duration? })
+    Ok(LatencyReport { traces: durations.traces as u64, response_time, duration })
 }
 
 /// The query's filter and group as one expression: `FILTER AND group.name = "G"`. Built as a
@@ -121,8 +136,13 @@ fn both(left: FilterExpr, right: FilterExpr) -> FilterExpr {
 
 /// The non-null values of an integer microseconds column of a trace frame.
 pub(crate) fn durations_of(traces: &DataFrame, column: &str) -> Result<SortedDurations> {
+    Ok(SortedDurations::from_micros(values_of(traces, column)?))
+}
+
+/// The non-null values of an integer microseconds column of a trace frame, unsorted.
+fn values_of(traces: &DataFrame, column: &str) -> Result<Vec<i64>> {
     let values = traces.column(column)?.cast(&DataType::Int64)?;
-    Ok(SortedDurations::from_micros(values.i64()?.iter().flatten()))
+    Ok(values.i64()?.iter().flatten().collect())
 }
 
 impl LatencyDistribution {

@@ -282,6 +282,16 @@ proptest::proptest! {
         let expected: Vec<u64> = plain.iter().map(|(trace, _, _)| *trace).collect();
         proptest::prop_assert_eq!(&in_order, &expected, "traces in first-appearance order");
         let by_trace = folded(&frame);
+        // The durations read off the fold are the frame's, by trace start.
+        let by_start = trace_aggregates(&chunked, from_us, to_us, TimeRangeType::TraceId, &[]).unwrap();
+        let difference = |from: &str, to: &str| -> Vec<i64> {
+            let (from, to) = (by_start.column(from).unwrap().i64().unwrap(), by_start.column(to).unwrap().i64().unwrap());
+            from.iter().zip(to.iter()).filter_map(|(from, to)| Some(to? - from?)).collect()
+        };
+        let durations = trace_durations(&chunked, from_us, to_us).unwrap();
+        proptest::prop_assert_eq!(durations.traces, by_start.height());
+        proptest::prop_assert_eq!(&durations.durations_us, &difference(columns::START_US, columns::END_US));
+        proptest::prop_assert_eq!(&durations.response_times_us, &difference("root_start_us", "root_end_us"));
         let root_ends = frame.column("root_end_us").unwrap().i64().unwrap();
         for (at, (trace, folded, root_end)) in plain.iter().enumerate() {
             proptest::prop_assert_eq!(&by_trace[trace], folded, "trace {}", trace);
