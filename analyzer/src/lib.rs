@@ -14,7 +14,7 @@
 //! | `filter::root_cause_json` | `rootcause.json = #[...]`: root causes matched against patterns in the API's JSON shape |
 //! | `spans` | [`load_spans`]: the store's scan (one version per span) every analysis starts from, of the columns it names |
 //! | `trace_frame` | [`trace_frame`]: one row per trace of a window — what filters, groups, comparison and latency stand on |
-//! | `trace_runs` | dense trace ids of a scan's rows, from the runs of each trace's rows (the trace frame and the service graph) |
+//! | `trace_runs` | dense trace ids of a scan's rows (the service graph), from the runs of each trace's rows sorted by trace, as the trace frame's fold also sorts its runs |
 //! | `value_columns` | columns the analyzer fills a value at a time (the trace frame's), a validity bitmap only once a null arrives |
 //! | `threads` | passes over a window's rows split over the two cores with scoped threads |
 //! | `groups` | [`Groups`]: X-Ray groups — the registry, its rules and `groups.json`; the [`GroupResolver`] for `group.name` |

@@ -88,18 +88,17 @@ impl TraceRuns {
             None => (runs_with_nulls(his, los), SortedRuns::default()),
         };
         let leader = first.leaders_with(&second);
-        // Every element is written below: filled with a non-zero value rather than `vec![0; n]`,
-        // which asks for zeroed memory that jemalloc zeroes by handing recycled pages back to
-        // the kernel and faulting them in again.
-        let mut ids: Vec<u32> = vec![u32::MAX; leader.len()];
+        // A run's leader comes before it, so its id is known by then.
+        let mut ids: Vec<u32> = Vec::with_capacity(leader.len());
         let mut traces = 0;
         for (run, leader) in leader.iter().enumerate() {
-            ids[run] = if *leader as usize == run {
+            let id = if *leader as usize == run {
                 traces += 1;
                 traces - 1
             } else {
                 ids[*leader as usize]
             };
+            ids.push(id);
         }
         let mut starts = first.starts;
         starts.extend(second.starts);
