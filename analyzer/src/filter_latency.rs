@@ -32,10 +32,9 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::filter::{compile_filter, FilterExpr, GroupRef, GroupResolver, MatchFrames};
 use crate::histogram::{HistogramEntry, Percentiles, SortedDurations};
-use crate::spans::load_spans;
 use crate::threads::joined;
 use crate::trace_aggregates::{trace_durations, TraceDurations};
-use crate::trace_frame::{slack_window, window_traces, TimeRangeType, TRACE_FRAME_COLUMNS};
+use crate::trace_frame::{window_spans, window_traces, TimeRangeType, TRACE_FRAME_COLUMNS};
 
 const MICROS_PER_SECOND: f64 = 1e6;
 
@@ -100,11 +99,7 @@ pub fn filter_latency(store: &Store, query: &LatencyQuery, groups: &dyn GroupRes
             }
         }
         // Every trace of the window: its durations come straight from the fold, with no frame.
-        None => {
-            let (read_from_us, read_to_us) = slack_window(from_us, to_us);
-            let spans = load_spans(store, read_from_us, read_to_us, TRACE_FRAME_COLUMNS)?.collect()?;
-            trace_durations(&spans, from_us, to_us)?
-        }
+        None => trace_durations(&window_spans(store, from_us, to_us, TRACE_FRAME_COLUMNS)?, from_us, to_us)?,
     };
     // Each measure sorts its values: the two sorts run side by side.
     let distribution = |values: Vec<i64>| LatencyDistribution::of(&SortedDurations::from_micros(values));

@@ -93,13 +93,13 @@ pub(crate) fn trace_aggregates(
 ) -> Result<DataFrame> {
     let traces = fold_traces(spans, from_us, to_us)?;
     let selected = |trace: &Trace| match range {
-        TimeRangeType::TraceId => trace.start_us().is_some_and(|start| start >= from_us && start < to_us),
+        TimeRangeType::TraceId => trace.started_in(from_us, to_us),
         TimeRangeType::Event => trace.matched_us().is_some(),
     };
     // Each half's traces become a chunk of the frame, the halves on two threads.
     let frame_of = |traces: &TraceBlocks| {
         let mut columns = FrameColumns::with_capacity(traces.len(), !http.is_empty());
-        for trace in traces.iter().filter(|trace| trace.bits & MERGED == 0 && selected(trace)) {
+        for trace in traces.iter().filter(|trace| !trace.is_merged() && selected(trace)) {
             columns.push(trace);
         }
         columns.finish()
@@ -139,15 +139,13 @@ pub(crate) struct TraceDurations {
 pub(crate) fn trace_durations(spans: &DataFrame, from_us: i64, to_us: i64) -> Result<TraceDurations> {
     let traces = fold_traces(spans, from_us, to_us)?;
     let mut durations = TraceDurations::default();
-    let in_range = |trace: &&Trace| trace.start_us().is_some_and(|start| start >= from_us && start < to_us);
-    for trace in
-        traces.first.iter().chain(traces.second.iter()).filter(|trace| trace.bits & MERGED == 0).filter(in_range)
-    {
+    let first_runs = traces.first.iter().chain(traces.second.iter()).filter(|trace| !trace.is_merged());
+    for trace in first_runs.filter(|trace| trace.started_in(from_us, to_us)) {
         durations.traces += 1;
         if let (Some(start), Some(end)) = (trace.start_us(), trace.end_us()) {
             durations.durations_us.push(end - start);
         }
-        if let (Some(start), Some(end)) = (trace.root.start_us(), trace.root.value(ROOT_END, trace.root.end_us)) {
+        if let (Some(start), Some(end)) = (trace.root.start_us(), trace.root.end_us()) {
             durations.response_times_us.push(end - start);
         }
     }
@@ -201,7 +199,7 @@ impl FrameColumns {
         self.spans.push(trace.spans);
         let root = &trace.root;
         self.root_starts.push(root.start_us());
-        self.root_ends.push(root.value(ROOT_END, root.end_us));
+        self.root_ends.push(root.end_us());
         for (flag, values) in self.root_flags.iter_mut().enumerate() {
             values.push(root.flag(flag));
         }
@@ -325,21 +323,20 @@ impl FoldedTraces {
 /// handed back when freed and faulted in afresh by the next query; blocks of 5 MB are reused.
 #[derive(Debug, Default)]
 struct TraceBlocks {
+    /// Every block full but the last.
     blocks: Vec<Vec<Trace>>,
-    len: usize,
 }
 
 const TRACES_PER_BLOCK: usize = 1 << 16;
 
 impl TraceBlocks {
     fn len(&self) -> usize {
-        self.len
+        self.blocks.last().map_or(0, |last| (self.blocks.len() - 1) * TRACES_PER_BLOCK + last.len())
     }
 
     /// The first block grows as a vector does, so a small query takes little; later ones are
     /// taken whole.
     fn push(&mut self, trace: Trace) {
-        self.len += 1;
         match self.blocks.last_mut() {
             Some(block) if block.len() < TRACES_PER_BLOCK => block.push(trace),
             Some(_) => {
@@ -542,6 +539,16 @@ impl Trace {
         (self.matched_us != i64::MAX).then_some(self.matched_us)
     }
 
+    /// The trace's earliest span started in `[from_us, to_us)`: what a trace-id range selects.
+    fn started_in(&self, from_us: i64, to_us: i64) -> bool {
+        self.start_us().is_some_and(|start| start >= from_us && start < to_us)
+    }
+
+    /// A later run of a trace, merged into its first.
+    fn is_merged(&self) -> bool {
+        self.bits & MERGED != 0
+    }
+
     /// Folds in a span's times.
     #[inline]
     fn add_times(&mut self, start_us: Option<i64>, end_us: Option<i64>, from_us: i64, to_us: i64) {
@@ -604,6 +611,10 @@ impl Root {
 
     fn start_us(&self) -> Option<i64> {
         self.value(ROOT_START, self.start_us)
+    }
+
+    fn end_us(&self) -> Option<i64> {
+        self.value(ROOT_END, self.end_us)
     }
 
     /// `value` when the bit `present` is set.

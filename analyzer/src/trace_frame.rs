@@ -64,12 +64,17 @@ pub(crate) fn window_traces(
     columns: &[&str],
     range: TimeRangeType,
 ) -> Result<(DataFrame, DataFrame)> {
-    let (read_from_us, read_to_us) = slack_window(from_us, to_us);
-    // Not rechunked: the trace frame reads the chunks as they lie, and a filter's
-    // `MatchFrames` rechunks only when it tests spans.
-    let spans = load_spans(store, read_from_us, read_to_us, columns)?.collect()?;
+    let spans = window_spans(store, from_us, to_us, columns)?;
     let traces = trace_frame_of(&spans, from_us, to_us, range)?.collect()?;
     Ok((spans, traces))
+}
+
+/// The `columns` of the spans of the traces in `[from_us, to_us)`, read over the
+/// [`slack_window`]. Not rechunked: the trace frame reads the chunks as they lie, and a
+/// filter's `MatchFrames` rechunks only when it tests spans.
+pub(crate) fn window_spans(store: &Store, from_us: i64, to_us: i64, columns: &[&str]) -> Result<DataFrame> {
+    let (read_from_us, read_to_us) = slack_window(from_us, to_us);
+    Ok(load_spans(store, read_from_us, read_to_us, columns)?.collect()?)
 }
 
 /// One row per trace of `spans` selected by the range: `trace_hi`, `trace_lo`, `start_us`,

@@ -100,7 +100,8 @@ fn no_filter_is_every_trace_and_a_group_narrows_the_filter() {
     let report = filter_latency(&store, &everything, &NoGroups).unwrap();
     assert_eq!((report.traces, report.response_time.count), (12, 12));
     assert_eq!(report.response_time.summary.unwrap().max, 5.0);
-    // Without a filter `kind` is read as keys: from a block's dictionary pages once flushed.
+    // Without a filter the durations come from the per-trace fold, not the trace frame: the
+    // same once the spans are read from a block.
     store.flush().unwrap();
     assert_eq!(filter_latency(&store, &everything, &NoGroups).unwrap(), report, "from a block as from recent data");
 
