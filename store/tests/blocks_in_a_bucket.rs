@@ -188,6 +188,16 @@ fn open_cached(dir: &Path, moto: &Moto, prefix: &str, cache_bytes: u64) -> Store
     Store::open(config).unwrap()
 }
 
+/// A store on a fresh disk with no block cache, over [`write_three_blocks`] under `prefix`: every
+/// read of a block is a GET. The bucket and the disk are returned to outlive the store.
+fn three_blocks_uncached(prefix: &str) -> Result<(Moto, tempfile::TempDir, Store)> {
+    let moto = Moto::start()?;
+    write_three_blocks(&moto, prefix)?;
+    let dir = tempfile::tempdir()?;
+    let store = open_cached(dir.path(), &moto, prefix, 0);
+    Ok((moto, dir, store))
+}
+
 /// Three flushed blocks, one trace each, under `prefix`; returns the largest block's size.
 fn write_three_blocks(moto: &Moto, prefix: &str) -> Result<u64> {
     let dir = tempfile::tempdir()?;
@@ -235,10 +245,7 @@ fn a_store_reading_through_the_cache_reads_a_block_again_only_once_it_is_evicted
 
 #[test]
 fn a_cache_bound_of_zero_reads_every_query_from_the_bucket() -> Result<()> {
-    let moto = Moto::start()?;
-    write_three_blocks(&moto, "uncached")?;
-    let dir = tempfile::tempdir()?;
-    let store = open_cached(dir.path(), &moto, "uncached", 0);
+    let (_moto, _dir, store) = three_blocks_uncached("uncached")?;
     for round in 1..=2u64 {
         assert_eq!(spans_of(&store, 2), 2);
         let stats = store.blocks_cache_stats().unwrap();
@@ -252,10 +259,7 @@ fn a_cache_bound_of_zero_reads_every_query_from_the_bucket() -> Result<()> {
 /// same blocks is built only when two versions of a span meet, not with every scan.
 #[test]
 fn a_scan_reads_each_block_from_the_bucket_once() -> Result<()> {
-    let moto = Moto::start()?;
-    write_three_blocks(&moto, "scanned")?;
-    let dir = tempfile::tempdir()?;
-    let store = open_cached(dir.path(), &moto, "scanned", 0);
+    let (_moto, _dir, store) = three_blocks_uncached("scanned")?;
     let before = store.blocks_cache_stats().unwrap().bucket_gets;
     assert_eq!(store.scan(i64::MIN, i64::MAX, &["trace_lo", "id"], None)?.collect()?.height(), 6);
     assert_eq!(store.blocks_cache_stats().unwrap().bucket_gets, before + 3, "one GET per block");
@@ -266,10 +270,7 @@ fn a_scan_reads_each_block_from_the_bucket_once() -> Result<()> {
 /// plain scan reads them.
 #[test]
 fn a_keyed_scan_reads_blocks_from_the_bucket() -> Result<()> {
-    let moto = Moto::start()?;
-    write_three_blocks(&moto, "keyed")?;
-    let dir = tempfile::tempdir()?;
-    let store = open_cached(dir.path(), &moto, "keyed", 0);
+    let (_moto, _dir, store) = three_blocks_uncached("keyed")?;
     let (columns, texts) = (["trace_lo", "id"], ["service", "name"]);
     let keyed = store.scan_keyed(i64::MIN, i64::MAX, &columns, &texts)?;
     let all: Vec<&str> = columns.iter().chain(&texts).copied().collect();
