@@ -287,8 +287,6 @@ impl Ingest {
     }
 }
 
-/// Moves the document's top-level entities into the batch without a vector per document: an
-/// `Entity` is ~1.8 KB inline, and most documents hold one.
 /// The refused document's id: from the validation error when it got that far, otherwise
 /// found in the raw bytes the way the X-Ray daemon does, so senders can match rejects.
 fn refused_document_id(error: &DocumentError, bytes: &[u8]) -> Option<String> {

@@ -91,14 +91,14 @@ impl XSpan {
         let trace_id = caller.map(|context| context.trace_id).unwrap_or_else(new_trace_id);
         entity.trace_id = Some(trace_id);
         entity.parent_id = caller.map(|context| context.parent_id);
-        entity.aws = Some(Aws {
+        entity.aws = Some(Box::new(Aws {
             xray: Some(XraySdk {
                 sdk: Some("fluoro-demo".to_owned()),
                 sdk_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
                 ..XraySdk::default()
             }),
             ..Aws::default()
-        });
+        }));
         let sampled = caller.is_none_or(|caller| caller.sampled);
         XSpan { emitter: emitter.clone(), entity: Arc::new(Mutex::new(entity)), parent: None, trace_id, sampled }
     }
@@ -152,19 +152,19 @@ impl XSpan {
     pub(crate) fn http_call(&self, method: &str, url: &str) {
         let mut entity = self.entity.lock();
         entity.namespace = Some("remote".to_owned());
-        entity.http = Some(http(method, url, None));
+        entity.http = Some(Box::new(http(method, url, None)));
     }
 
     /// The request a segment serves.
     pub(crate) fn http_request(&self, method: &str, url: &str, client_ip: Option<String>) {
-        self.entity.lock().http = Some(http(method, url, client_ip));
+        self.entity.lock().http = Some(Box::new(http(method, url, client_ip)));
     }
 
     /// The response status, with the flags X-Ray derives from it: 429 throttle (and error),
     /// other 4xx error, 5xx fault.
     pub(crate) fn http_status(&self, status: u16) {
         let mut entity = self.entity.lock();
-        let http = entity.http.get_or_insert_with(Http::default);
+        let http = entity.http.get_or_insert_with(Box::default);
         http.response = Some(HttpResponse { status: Some(status), ..HttpResponse::default() });
         set_status_flags(&mut entity, status);
     }
@@ -173,7 +173,7 @@ impl XSpan {
     pub(crate) fn aws_call(&self, aws: Aws) {
         let mut entity = self.entity.lock();
         entity.namespace = Some("aws".to_owned());
-        entity.aws = Some(aws);
+        entity.aws = Some(Box::new(aws));
     }
 
     pub(crate) fn aws_namespace(&self) {
@@ -184,13 +184,13 @@ impl XSpan {
     pub(crate) fn sql_call(&self, url: &str, query: &str) {
         let mut entity = self.entity.lock();
         entity.namespace = Some("remote".to_owned());
-        entity.sql = Some(Sql {
+        entity.sql = Some(Box::new(Sql {
             url: Some(url.to_owned()),
             sanitized_query: Some(query.to_owned()),
             database_type: Some("SQLite".to_owned()),
             user: Some("petadoptions".to_owned()),
             ..Sql::default()
-        });
+        }));
     }
 
     /// Records an exception; `fault` unless a status already decided the flags. An AWS

@@ -53,11 +53,11 @@ pub struct Entity {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub http: Option<Http>,
+    pub http: Option<Box<Http>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub aws: Option<Aws>,
+    pub aws: Option<Box<Aws>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sql: Option<Sql>,
+    pub sql: Option<Box<Sql>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -419,5 +419,18 @@ impl AnnotationValue {
             AnnotationValue::Number(number) => number.as_f64(),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An entity is blanked, moved into its list and moved into its row whole as a document is
+    /// read and flattened: the objects most entities lack stay boxed so that this stays cheap.
+    #[test]
+    fn an_entity_stays_small_to_move() {
+        let size = std::mem::size_of::<Entity>();
+        assert!(size <= 640, "an Entity takes {size} bytes inline");
     }
 }

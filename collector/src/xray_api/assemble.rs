@@ -187,9 +187,9 @@ fn entity_from_row(row: &SpanRow) -> Entity {
     entity.origin = row.origin.clone();
     entity.user = row.user.clone();
     entity.resource_arn = row.aws.resource_arn.clone();
-    entity.http = http_from_row(row);
-    entity.aws = aws_from_row(row, is_segment);
-    entity.sql = row.sql_url.clone().map(|url| Sql { url: Some(url), ..Sql::default() });
+    entity.http = http_from_row(row).map(Box::new);
+    entity.aws = aws_from_row(row, is_segment).map(Box::new);
+    entity.sql = row.sql_url.clone().map(|url| Box::new(Sql { url: Some(url), ..Sql::default() }));
     entity.error = row.error.then_some(true);
     entity.fault = row.fault.then_some(true);
     entity.throttle = row.throttle.then_some(true);

@@ -7,7 +7,9 @@ use std::fmt;
 use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::reader::{rank_of, ranks_of, read_object, wrong_type, Field, JsonObject, List, Object, Seed, Slots};
+use super::reader::{
+    rank_of, ranks_of, read_object, wrong_type, BoxedObject, Field, JsonObject, List, Object, Seed, Slots,
+};
 use super::values::{Annotations, AnyJson, CauseReader, Flag, Float, Id, Integer, Status, Text, Trace};
 use super::{Document, FieldProblem, Path};
 use crate::id::{SegmentId, TraceId};
@@ -173,9 +175,9 @@ impl Slots for Entity {
         "user" => user: Text,
         "resource_arn" => resource_arn: Text,
         "service" => service: JsonObject,
-        "http" => http: Object<Http>,
-        "aws" => aws: Object<Aws>,
-        "sql" => sql: Object<Sql>,
+        "http" => http: BoxedObject<Http>,
+        "aws" => aws: BoxedObject<Aws>,
+        "sql" => sql: BoxedObject<Sql>,
         "error" => error: Flag,
         "throttle" => throttle: Flag,
         "fault" => fault: Flag,
