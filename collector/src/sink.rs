@@ -5,8 +5,8 @@
 //!
 //! Entities are kept as their JSON text and parsed again when read: an `Entity` is ~0.5 KB
 //! inline before its boxed `http`, `aws` and `sql` objects, strings and maps, against ~1.2 KB
-//! of JSON for a segment with three subsegments, and reads (`BatchGetTraces`) are rare next to writes. They are read back as
-//! `SentEntity`s, so a document comes back as it was sent.
+//! of JSON for a segment with three subsegments, and reads (`BatchGetTraces`) are rare next to
+//! writes. They are read back as `SentEntity`s, so a document comes back as it was sent.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 

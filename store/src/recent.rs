@@ -44,7 +44,8 @@ impl Drop for RecentSpans {
     /// near the last one. Measured on glibc, whose `free` merges each chunk with its neighbours
     /// (span by span in arrival order: parse workers −14 %, flush thread −13 %, `BENCHMARKS.md`).
     /// Trace by trace it needs no span moved out to be freed alone (two copies of each row,
-    /// ~1.3 % of the server's CPU under UDP load).
+    /// ~1.3 % of the server's CPU under UDP load): on jemalloc the whole store path costs less
+    /// than span by span in 7 of 8 interleaved pairs.
     fn drop(&mut self) {
         let mut traces: Vec<TraceSpans> = self.traces.drain().map(|(_, trace)| trace).collect();
         traces.sort_unstable_by_key(|trace| trace.spans.first().map(|span| span.sequence));
