@@ -23,7 +23,7 @@
 //! Text columns (service, name, origin, …) are dictionary-encoded as polars would encode them,
 //! but by `dictionary_pages.rs`, which skips polars' estimate of distinct values and its cast
 //! of the whole column to a dictionary array; the span lists' pages are written by
-//! `list_pages.rs`.
+//! `list_pages.rs`; a flush's document pages by `document_pages.rs`, from the spans.
 //!
 //! Every other column is encoded as polars encodes it, and each of its column chunks is
 //! compressed only if that makes the chunk at least [`MIN_SAVING`] smaller. Span ids and the
@@ -45,6 +45,7 @@ use polars_parquet::write::{
 };
 
 use super::dictionary_pages::dictionary_pages;
+use super::document_pages::document_pages;
 use super::list_pages::list_leaf_pages;
 use crate::columns::{ANNOTATIONS, DOCUMENT, END_US, EXCEPTIONS, SEQUENCE, START_US};
 use crate::error::{polars_error, Result, StoreError};
@@ -172,6 +173,20 @@ impl<W: Write> BlockWriter<W> {
 
     /// Writes the frame as one row group.
     pub(super) fn write_row_group(&mut self, frame: &DataFrame) -> Result<()> {
+        self.write_row_group_with(frame, None)
+    }
+
+    /// Writes the frame as one row group, the `document` column's pages from `documents` (one
+    /// per row, in order) rather than from the frame's own column (`document_pages.rs`).
+    pub(super) fn write_row_group_with_documents(
+        &mut self,
+        frame: &DataFrame,
+        documents: &[Option<&str>],
+    ) -> Result<()> {
+        self.write_row_group_with(frame, Some(documents))
+    }
+
+    fn write_row_group_with(&mut self, frame: &DataFrame, documents: Option<&[Option<&str>]>) -> Result<()> {
         let mut rechunked;
         let frame = if frame.columns().iter().any(|column| column.n_chunks() > 1) {
             rechunked = frame.clone();
@@ -186,7 +201,12 @@ impl<W: Write> BlockWriter<W> {
         let mut columns = Vec::new();
         for ((array, field), coding) in batch.columns().iter().zip(&self.fields).zip(&self.codings) {
             // One entry per Parquet leaf: its pages.
-            let leaves: Vec<Vec<Page>> = match coding.pages.leaves(array.as_ref(), field) {
+            let given_documents = documents.filter(|_| field.name() == DOCUMENT);
+            let pages = match given_documents {
+                Some(documents) => Some(vec![document_pages(documents, field).ok_or_else(not_documents)?]),
+                None => coding.pages.leaves(array.as_ref(), field),
+            };
+            let leaves: Vec<Vec<Page>> = match pages {
                 Some(leaves) => leaves,
                 None => {
                     let options = WriteOptions { data_page_size: coding.page_bytes, ..self.options };
@@ -276,6 +296,10 @@ fn compressed_page(page: Page, bytes: Vec<u8>) -> CompressedPage {
             page.is_sorted,
         )),
     }
+}
+
+fn not_documents() -> StoreError {
+    StoreError::Block("the document column is not an optional text leaf".to_owned())
 }
 
 fn parquet_error(error: ParquetError) -> StoreError {

@@ -108,22 +108,24 @@ impl<'a> Dictionary<'a> {
         buffer
     }
 
-    /// What polars gives a dictionary-encoded text column: the least and greatest value,
-    /// truncated as it truncates them, and the null count.
     fn statistics(&self, nulls: usize) -> ParquetStatistics {
-        let truncate_to = StatisticsOptions::default().binary_statistics_truncate_length_usize();
-        let min = self.values.iter().min().map(|min| truncated_min(min, truncate_to).as_bytes().to_vec());
-        let max = self.values.iter().max().map(|max| truncated_max(max, truncate_to));
-        ParquetStatistics {
-            null_count: Some(nulls as i64),
-            distinct_count: None,
-            max_value: max,
-            min_value: min,
-            max: None,
-            min: None,
-            is_max_value_exact: None,
-            is_min_value_exact: None,
-        }
+        text_statistics(self.values.iter().min().copied(), self.values.iter().max().copied(), nulls)
+    }
+}
+
+/// What polars gives a text column (or one of its pages): the least and greatest value,
+/// truncated as it truncates them, and the null count.
+pub(super) fn text_statistics(min: Option<&str>, max: Option<&str>, nulls: usize) -> ParquetStatistics {
+    let truncate_to = StatisticsOptions::default().binary_statistics_truncate_length_usize();
+    ParquetStatistics {
+        null_count: Some(nulls as i64),
+        distinct_count: None,
+        max_value: max.map(|max| truncated_max(max, truncate_to)),
+        min_value: min.map(|min| truncated_min(min, truncate_to).as_bytes().to_vec()),
+        max: None,
+        min: None,
+        is_max_value_exact: None,
+        is_min_value_exact: None,
     }
 }
 

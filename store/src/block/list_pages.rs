@@ -94,7 +94,7 @@ fn definition_levels<'a>(lengths: &'a [usize], validity: Option<&'a Bitmap>) -> 
 
 /// Levels as a V1 data page holds them: their byte length (4 bytes, little-endian), then the
 /// RLE/bit-packed hybrid.
-fn levels_v1(bits: u32, levels: impl Iterator<Item = u32>) -> Option<Vec<u8>> {
+pub(super) fn levels_v1(bits: u32, levels: impl Iterator<Item = u32>) -> Option<Vec<u8>> {
     let mut buffer = vec![0; 4];
     encode_levels::<u32, _, _>(&mut buffer, levels, bits).ok()?;
     let length = u32::try_from(buffer.len() - 4).ok()?;

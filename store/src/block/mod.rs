@@ -12,7 +12,8 @@
 //! - Small on disk, quick to decode: zstd, dictionary encoding for strings and repeated ids
 //!   (polars chooses it when a column has < 75 % distinct values), row groups of
 //!   [`ROW_GROUP_ROWS`]; `start_us`, `end_us` and `sequence` delta-encoded without zstd,
-//!   `document` plain in small pages so a lookup decompresses only its rows' pages, and a
+//!   `document` plain in small pages so a lookup decompresses only its rows' pages (written
+//!   from the spans by `document_pages.rs` when a flush writes a block), and a
 //!   column chunk zstd barely shrinks (random ids) not compressed (`column_coding.rs`); the
 //!   span lists' leaves `PLAIN`, their pages written by `list_pages.rs`, with a null count as
 //!   their only statistic.
@@ -71,6 +72,7 @@ pub mod bench_api;
 mod checksum;
 mod column_coding;
 mod dictionary_pages;
+mod document_pages;
 mod filter;
 mod footer_cache;
 mod key_pages;
@@ -106,6 +108,7 @@ pub(crate) use read::{
 pub(crate) use row_groups::TraceIndex;
 #[allow(unused_imports)]
 pub(crate) use schema::frame_to_spans;
+use schema::spans_to_block_frame;
 pub(crate) use schema::spans_to_frame;
 
 /// The format version written now; blocks with a higher version are refused, not deleted.
@@ -624,15 +627,20 @@ fn write_parquet(path: &Path, frame: &mut DataFrame, footer: &FooterMeta) -> Res
 /// top of recent data rather than a copy of all of it.
 fn write_span_parquet(path: &Path, spans: &[&StoredSpan], footer: &FooterMeta) -> Result<()> {
     let mut chunks = spans.chunks(ROW_GROUP_ROWS);
-    let first = spans_to_frame(chunks.next().unwrap_or_default())?;
+    let first_chunk = chunks.next().unwrap_or_default();
+    let first = spans_to_block_frame(first_chunk)?;
     write_parquet_with(path, footer, &first.schema().clone(), |writer| {
-        writer.write_row_group(&first)?;
+        writer.write_row_group_with_documents(&first, &documents_of(first_chunk))?;
         drop(first);
         for chunk in chunks {
-            writer.write_row_group(&spans_to_frame(chunk)?)?;
+            writer.write_row_group_with_documents(&spans_to_block_frame(chunk)?, &documents_of(chunk))?;
         }
         Ok(())
     })
+}
+
+fn documents_of<'a>(spans: &[&'a StoredSpan]) -> Vec<Option<&'a str>> {
+    spans.iter().map(|span| span.document.as_deref()).collect()
 }
 
 /// Buffered between polars' writer and the file: the writer emits page headers a field at a

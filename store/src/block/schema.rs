@@ -78,11 +78,22 @@ const TEXT_FIELDS: [(&str, TextField); 21] = [
 ];
 
 /// Builds a frame with the block schema, rows in the given order.
-///
+pub(crate) fn spans_to_frame<S: Borrow<StoredSpan>>(spans: &[S]) -> Result<DataFrame> {
+    frame_of(spans, true)
+}
+
+/// [`spans_to_frame`] with the `document` column all null: for the block writer, which writes
+/// that column's pages from the spans themselves (`document_pages.rs`).
+pub(super) fn spans_to_block_frame(spans: &[&StoredSpan]) -> Result<DataFrame> {
+    frame_of(spans, false)
+}
+
 /// The flat columns fill in one pass over the spans, each span read once for all of them: a
 /// pass per column fetched every span (~0.6 KB apart in recent data) from memory forty times.
-pub(crate) fn spans_to_frame<S: Borrow<StoredSpan>>(spans: &[S]) -> Result<DataFrame> {
+fn frame_of<S: Borrow<StoredSpan>>(spans: &[S], documents: bool) -> Result<DataFrame> {
     let spans: Vec<&StoredSpan> = spans.iter().map(Borrow::borrow).collect();
+    // The document is the last text field.
+    let text_fields = if documents { &TEXT_FIELDS[..] } else { &TEXT_FIELDS[..TEXT_FIELDS.len() - 1] };
     let rows = spans.len();
     let mut u64s: [Vec<u64>; 4] = std::array::from_fn(|_| Vec::with_capacity(rows));
     let mut flags: [Vec<bool>; 6] = std::array::from_fn(|_| Vec::with_capacity(rows));
@@ -99,7 +110,7 @@ pub(crate) fn spans_to_frame<S: Borrow<StoredSpan>>(spans: &[S]) -> Result<DataF
         for (column, (_, field)) in flags.iter_mut().zip(FLAG_FIELDS) {
             column.push(field(span));
         }
-        for (column, (_, field)) in texts.iter_mut().zip(TEXT_FIELDS) {
+        for (column, (_, field)) in texts.iter_mut().zip(text_fields) {
             column.push(field(span));
         }
         let row = &span.row;
@@ -107,6 +118,9 @@ pub(crate) fn spans_to_frame<S: Borrow<StoredSpan>>(spans: &[S]) -> Result<DataF
         start_us.push(row.start_us);
         end_us.push(row.end_us);
         http_status.push(row.http.status.map(u32::from));
+    }
+    if !documents {
+        texts[TEXT_FIELDS.len() - 1].extend_null(rows);
     }
     let span_rows: Vec<&SpanRow> = spans.iter().map(|span| &span.row).collect();
     let mut columns = vec![
