@@ -80,7 +80,7 @@ impl Document {
 }
 
 /// The entity and all its nested subsegments.
-fn entity_count(entity: &Entity) -> usize {
+pub(crate) fn entity_count(entity: &Entity) -> usize {
     1 + entity.subsegments.iter().flatten().map(entity_count).sum::<usize>()
 }
 

@@ -7,6 +7,7 @@
 use bytestring::ByteString;
 use thiserror::Error;
 
+use crate::document::entity_count;
 use crate::{push_rows_from_document, Document, Entity, LogRow, MetricPoint, SegmentId, SentEntity, SpanRow, TraceId};
 
 /// A sink could not keep a batch.
@@ -59,6 +60,10 @@ pub struct EntityDocument {
     /// of its batch's receive buffer, so keeping it neither copies nor allocates, and a batch's
     /// documents are freed with that one buffer.
     pub json: ByteString,
+    /// How many rows the entity makes, its own and its embedded subsegments': they follow one
+    /// another in `rows`, the entity's first. The store logs a batch whose rows all come from
+    /// its documents as the documents alone, and makes the rows again on replay.
+    pub spans: usize,
 }
 
 impl SpanBatch {
@@ -100,7 +105,7 @@ impl SpanBatch {
 
     fn push_text(&mut self, entity: &Entity, json: ByteString) {
         if let Some(trace_id) = entity.trace_id {
-            self.documents.push(EntityDocument { trace_id, id: entity.id, json });
+            self.documents.push(EntityDocument { trace_id, id: entity.id, json, spans: entity_count(entity) });
         }
     }
 

@@ -499,8 +499,8 @@ impl Shared {
         self.disk.check()?;
         let acknowledged = batch.durability == Durability::Acknowledged;
         self.wait_for_room(acknowledged)?;
-        let spans = stored_spans(batch, &self.next_sequence);
-        let record = wal::encode_record(&spans)?;
+        let (spans, from_documents) = stored_spans(batch, &self.next_sequence);
+        let record = if from_documents { wal::encode_documents_record(&spans)? } else { wal::encode_record(&spans)? };
         let pending = {
             let _order = self.order.lock();
             let pending = self.wal.append(record, acknowledged)?;
@@ -738,22 +738,36 @@ impl Shared {
 /// before its subsegments' (`SpanBatch::push_document`), so each document goes to the next row
 /// with its trace id and id. Matching by key alone would give both versions of a span sent twice
 /// in one batch (in progress, then completed) the same document and leave the other without.
-fn stored_spans(batch: SpanBatch, next_sequence: &AtomicU64) -> Vec<StoredSpan> {
+///
+/// Also whether the rows are exactly the documents' rows, each document's `spans` of them
+/// from its own on: then the log keeps the documents alone (`wal::encode_documents_record`).
+fn stored_spans(batch: SpanBatch, next_sequence: &AtomicU64) -> (Vec<StoredSpan>, bool) {
     let first = next_sequence.fetch_add(batch.rows.len() as u64, Ordering::SeqCst);
+    let mut from_documents = !batch.documents.is_empty();
+    let mut next_document_row = 0;
     let mut documents = batch.documents.into_iter().peekable();
-    batch
+    let spans = batch
         .rows
         .into_iter()
         .zip(first..)
-        .map(|(row, sequence)| {
+        .enumerate()
+        .map(|(at, (row, sequence))| {
             let document = documents.next_if(|document| (document.trace_id, document.id) == (row.trace_id, row.id));
+            if let Some(document) = &document {
+                from_documents &= at == next_document_row;
+                next_document_row = at + document.spans;
+            }
             StoredSpan { row, document: document.map(|document| document.json), sequence }
         })
-        .collect()
+        .collect::<Vec<_>>();
+    from_documents &= documents.peek().is_none() && next_document_row == spans.len();
+    (spans, from_documents)
 }
 
 #[cfg(test)]
 mod budget_tests;
+#[cfg(test)]
+mod document_log_tests;
 mod flusher;
 mod lease;
 use lease::MaintenanceLease;

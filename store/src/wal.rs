@@ -16,9 +16,9 @@
 //!   whatever order concurrent writers reached the log in.
 //!
 //! ```text
-//! segment file  <generation, 20 decimal digits>.wal                      (format version 1)
+//! segment file  <generation, 20 decimal digits>.wal                      (format version 2)
 //! ┌──────────────────────────────────────────────────────────────────────────────────┐
-//! │ header, 28 bytes: magic "FLUOROWL" │ u32 LE version = 1 │ u64 LE generation       │
+//! │ header, 28 bytes: magic "FLUOROWL" │ u32 LE version = 2 │ u64 LE generation       │
 //! │                   │ u64 LE first_sequence (the store's next sequence at creation) │
 //! ├──────────────────────────────────────────────────────────────────────────────────┤
 //! │ record: u32 LE payload length │ u32 LE CRC-32 (IEEE) of payload │ payload          │
@@ -27,6 +27,11 @@
 //! payload = postcard( Vec<{ row: SpanRow, document: Option<String>, sequence: u64 }> )
 //!           (SpanRow through its serde derive; ids as their text forms; document = the
 //!            top-level X-Ray entity as JSON)
+//!         | 0x00, postcard( Vec<{ json: String, sequence: u64, spans: u32 }> )    (version 2)
+//!           (a write whose rows all came from X-Ray documents: each top-level entity's
+//!            JSON, the sequence of its own row and how many rows it makes; replay makes
+//!            the rows again, `wal/documents.rs`. A row list never starts with 0x00: a
+//!            write holds at least one span.)
 //!
 //! checkpoint file  checkpoint                                             (format version 1)
 //!   "fluoro-wal-checkpoint 1\n<generation> <block id>\n"
@@ -37,7 +42,7 @@
 //! records and checkpoint; only the payload differs ([`WalEntry`], `logs/mod.rs`):
 //!
 //! ```text
-//! payload = postcard( Vec<{ row: LogRow, sequence: u64 }> )                 (format version 1)
+//! payload = postcard( Vec<{ row: LogRow, sequence: u64 }> )                 (format versions 1, 2)
 //! ```
 //!
 //! A separate log rather than a second record kind in this one, because a checkpoint says
@@ -61,8 +66,14 @@ use crate::disk::DiskSpace;
 use crate::error::{Result, StoreError};
 use crate::record::StoredSpan;
 
+mod documents;
+pub(crate) use documents::encode_documents_record;
+
 pub(crate) const WAL_MAGIC: &[u8; 8] = b"FLUOROWL";
-pub(crate) const WAL_FORMAT_VERSION: u32 = 1;
+/// The version segments are written with. Version 1 segments are read as well: they hold
+/// no documents records. A build that reads only version 1 refuses version 2 by name rather
+/// than read a documents record as an empty list of spans.
+pub(crate) const WAL_FORMAT_VERSION: u32 = 2;
 const HEADER_BYTES: usize = 28;
 const RECORD_HEADER_BYTES: usize = 8;
 /// A record larger than this is corruption, not data: a batch is at most a request's worth
@@ -119,19 +130,20 @@ pub(crate) fn encode_record(spans: &[StoredSpan]) -> Result<Vec<u8>> {
         .map(|span| WalSpanRef { row: &span.row, document: span.document.as_deref(), sequence: span.sequence })
         .collect();
     let documents: usize = spans.iter().filter_map(|span| span.document.as_ref()).map(|document| document.len()).sum();
-    frame_sized_record(&wire, documents + spans.len() * ENCODED_ROW_BYTES)
+    frame_sized_record(&[], &wire, documents + spans.len() * ENCODED_ROW_BYTES)
 }
 
 /// Any serialisable payload as one record: length, checksum, postcard bytes.
 pub(crate) fn frame_record(wire: &impl Serialize) -> Result<Vec<u8>> {
-    frame_sized_record(wire, 0)
+    frame_sized_record(&[], wire, 0)
 }
 
-/// [`frame_record`] into a buffer with room for `expected` payload bytes, encoded in place
-/// behind the header.
-fn frame_sized_record(wire: &impl Serialize, expected: usize) -> Result<Vec<u8>> {
-    let mut record = Vec::with_capacity(RECORD_HEADER_BYTES + expected);
+/// [`frame_record`] of `prefix` and `wire`, into a buffer with room for `expected` payload bytes,
+/// encoded in place behind the header.
+fn frame_sized_record(prefix: &[u8], wire: &impl Serialize, expected: usize) -> Result<Vec<u8>> {
+    let mut record = Vec::with_capacity(RECORD_HEADER_BYTES + prefix.len() + expected);
     record.resize(RECORD_HEADER_BYTES, 0);
+    record.extend_from_slice(prefix);
     let mut record = postcard::to_extend(wire, record).map_err(|error| StoreError::Encode(error.to_string()))?;
     let payload = &record[RECORD_HEADER_BYTES..];
     let length = u32::try_from(payload.len())
@@ -158,6 +170,9 @@ pub(crate) fn decode_records<T: WalEntry>(bytes: &[u8]) -> std::result::Result<V
 }
 
 fn decode_payload(payload: &[u8]) -> Option<Vec<StoredSpan>> {
+    if let Some((&documents::DOCUMENTS_RECORD, documents)) = payload.split_first() {
+        return documents::decode_documents(documents);
+    }
     let wire: Vec<WalSpan> = postcard::from_bytes(payload).ok()?;
     Some(wire.into_iter().map(|s| StoredSpan { row: s.row, document: s.document, sequence: s.sequence }).collect())
 }
@@ -357,8 +372,8 @@ fn read_header(bytes: &[u8], path: &Path) -> Result<Option<u64>> {
         return Err(wal_error("not a Fluoro write-ahead log segment (bad magic bytes)".to_owned()));
     }
     let version = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
-    if version != WAL_FORMAT_VERSION {
-        return Err(wal_error(format!("format version {version}, expected {WAL_FORMAT_VERSION}")));
+    if !(1..=WAL_FORMAT_VERSION).contains(&version) {
+        return Err(wal_error(format!("format version {version}, expected 1 to {WAL_FORMAT_VERSION}")));
     }
     let mut first_sequence = [0u8; 8];
     first_sequence.copy_from_slice(&header[20..28]);

@@ -36,7 +36,7 @@ fn a_record_is_the_same_bytes_however_its_buffer_was_sized() {
     let numbers: Vec<u64> = (0..1_000).map(|n| n * 1_000_003).collect();
     let unsized_record = frame_record(&numbers).unwrap();
     for expected in [1, 100, 1_000_000] {
-        assert_eq!(frame_sized_record(&numbers, expected).unwrap(), unsized_record, "sized for {expected} bytes");
+        assert_eq!(frame_sized_record(&[], &numbers, expected).unwrap(), unsized_record, "sized for {expected} bytes");
     }
     let payload = &unsized_record[8..];
     assert_eq!(u32::from_le_bytes(unsized_record[..4].try_into().unwrap()) as usize, payload.len());
