@@ -181,3 +181,22 @@ fn a_round_of_more_records_than_one_writev_takes_is_written_whole_and_in_order()
     write_all_vectored(&mut file, &records).unwrap();
     assert_eq!(fs::read(&path).unwrap(), records.concat());
 }
+
+#[test]
+fn segments_of_format_version_1_are_still_replayed_and_later_ones_refused() {
+    let records: Vec<Vec<u8>> = (0..3).map(record).collect();
+    let (store_dir, segment) = segment_of(&records);
+    let with_version = |version: u32| {
+        let mut bytes = fs::read(&segment).unwrap();
+        bytes[8..12].copy_from_slice(&version.to_le_bytes());
+        fs::write(&segment, bytes).unwrap();
+    };
+    with_version(1);
+    let (replayed, damage, _) = sequences(store_dir.path());
+    assert_eq!(replayed, (0..30).collect::<Vec<u64>>());
+    assert_eq!(damage, Damage::default());
+    let later = super::WAL_FORMAT_VERSION + 1;
+    with_version(later);
+    let refused = replay::<Numbered>(&store_dir.path().join("wal"), 0).map(|_| ()).unwrap_err();
+    assert!(refused.to_string().contains(&format!("format version {later}")), "{refused}");
+}
