@@ -26,7 +26,7 @@
 //! | `logs` | log records as a signal: log blocks (`logs/block.rs`), trace lookup and search (`logs/query.rs`) |
 //! | `metrics` | metric data points as a signal: metric blocks (`metrics/block.rs`), points of a metric and metric names (`metrics/query.rs`) |
 //!
-//! Write path: `store.rs` `Store::write` → `wal.rs` `encode_record`/`Wal::append` →
+//! Write path: `store.rs` `Store::write` → `record.rs` `StoredBatch::log_record` → `Wal::append` →
 //! `recent.rs` `RecentSpans::insert`; flush: `store.rs` `Shared::flush` → `block` `write_block`
 //! → `wal.rs` `remove_before`. Read path: `store.rs` `Shared::traces` → `recent.rs` +
 //! `block` `read_trace_spans` → `replace_rule.rs` `preferred_version`. Scans: `store.rs`

@@ -1,7 +1,8 @@
 //! [`Store`]: the write path (log, then recent data), the background flush to blocks, the
 //! read API over recent data and blocks as one, recovery on open and a graceful close.
 //!
-//! Write: `Store::write` → sequence numbers → `wal::encode_record` → (under the order lock)
+//! Write: `Store::write` → `StoredBatch` (sequence numbers) → its log record (the documents
+//! alone when every row came from one, `wal/documents.rs`) → (under the order lock)
 //! `Wal::append` + `RecentSpans::insert` → wait for the fsync outside the lock.
 //!
 //! Flush (background thread, by rows or age; and on close):
@@ -47,7 +48,7 @@ use crate::disk::{DiskSpace, StoreHealth};
 use crate::error::{polars_error, Result, StoreError};
 use crate::keyed_scan::KeyedScan;
 use crate::recent::RecentSpans;
-use crate::record::StoredSpan;
+use crate::record::{StoredBatch, StoredSpan};
 use crate::retention::expired_blocks;
 use crate::scan::{self, SpanScan};
 use crate::signal::Signals;
@@ -499,12 +500,12 @@ impl Shared {
         self.disk.check()?;
         let acknowledged = batch.durability == Durability::Acknowledged;
         self.wait_for_room(acknowledged)?;
-        let (spans, from_documents) = stored_spans(batch, &self.next_sequence);
-        let record = if from_documents { wal::encode_documents_record(&spans)? } else { wal::encode_record(&spans)? };
+        let spans = StoredBatch::new(batch, &self.next_sequence);
+        let record = spans.log_record()?;
         let pending = {
             let _order = self.order.lock();
             let pending = self.wal.append(record, acknowledged)?;
-            self.state.write().active.insert(spans);
+            self.state.write().active.insert(spans.into_spans());
             pending
         };
         pending.wait()
@@ -731,37 +732,6 @@ impl Shared {
             self.room.wait_for(&mut self.room_lock.lock(), BUDGET_POLL);
         }
     }
-}
-
-/// The batch as stored spans: consecutive sequence numbers, and each top-level entity's JSON on
-/// its own row. Documents come in the order of their entities' rows, and an entity's row comes
-/// before its subsegments' (`SpanBatch::push_document`), so each document goes to the next row
-/// with its trace id and id. Matching by key alone would give both versions of a span sent twice
-/// in one batch (in progress, then completed) the same document and leave the other without.
-///
-/// Also whether the rows are exactly the documents' rows, each document's `spans` of them
-/// from its own on: then the log keeps the documents alone (`wal::encode_documents_record`).
-fn stored_spans(batch: SpanBatch, next_sequence: &AtomicU64) -> (Vec<StoredSpan>, bool) {
-    let first = next_sequence.fetch_add(batch.rows.len() as u64, Ordering::SeqCst);
-    let mut from_documents = !batch.documents.is_empty();
-    let mut next_document_row = 0;
-    let mut documents = batch.documents.into_iter().peekable();
-    let spans = batch
-        .rows
-        .into_iter()
-        .zip(first..)
-        .enumerate()
-        .map(|(at, (row, sequence))| {
-            let document = documents.next_if(|document| (document.trace_id, document.id) == (row.trace_id, row.id));
-            if let Some(document) = &document {
-                from_documents &= at == next_document_row;
-                next_document_row = at + document.spans;
-            }
-            StoredSpan { row, document: document.map(|document| document.json), sequence }
-        })
-        .collect::<Vec<_>>();
-    from_documents &= documents.peek().is_none() && next_document_row == spans.len();
-    (spans, from_documents)
 }
 
 #[cfg(test)]

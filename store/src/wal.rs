@@ -86,10 +86,10 @@ const MAX_COMMANDS_PER_ROUND: usize = 4096;
 
 /// One span as the log encodes it (borrowed for writing).
 #[derive(Serialize)]
-struct WalSpanRef<'a> {
-    row: &'a SpanRow,
-    document: Option<&'a str>,
-    sequence: u64,
+pub(crate) struct WalSpanRef<'a> {
+    pub(crate) row: &'a SpanRow,
+    pub(crate) document: Option<&'a str>,
+    pub(crate) sequence: u64,
 }
 
 /// One span as the log decodes it.
@@ -123,14 +123,19 @@ impl WalEntry for StoredSpan {
 /// kilobytes several times over.
 const ENCODED_ROW_BYTES: usize = 384;
 
-/// Encodes a batch as one record (header included), ready for [`Wal::append`].
+/// Encodes spans as one record (header included), ready for [`Wal::append`].
 pub(crate) fn encode_record(spans: &[StoredSpan]) -> Result<Vec<u8>> {
     let wire: Vec<WalSpanRef<'_>> = spans
         .iter()
         .map(|span| WalSpanRef { row: &span.row, document: span.document.as_deref(), sequence: span.sequence })
         .collect();
-    let documents: usize = spans.iter().filter_map(|span| span.document.as_ref()).map(|document| document.len()).sum();
-    frame_sized_record(&[], &wire, documents + spans.len() * ENCODED_ROW_BYTES)
+    encode_span_refs(&wire)
+}
+
+/// [`encode_record`] of spans not yet gathered into [`StoredSpan`]s.
+pub(crate) fn encode_span_refs(spans: &[WalSpanRef<'_>]) -> Result<Vec<u8>> {
+    let documents: usize = spans.iter().filter_map(|span| span.document).map(str::len).sum();
+    frame_sized_record(&[], &spans, documents + spans.len() * ENCODED_ROW_BYTES)
 }
 
 /// Any serialisable payload as one record: length, checksum, postcard bytes.

@@ -5,9 +5,8 @@ use std::sync::atomic::AtomicU64;
 
 use fluoro_proto::{parse_document, ByteString, Durability, SpanBatch};
 
-use super::stored_spans;
 use crate::block::tests::span;
-use crate::record::StoredSpan;
+use crate::record::{StoredBatch, StoredSpan};
 use crate::wal;
 
 /// The Python SDK's documents as captured (`proto/tests/fixtures/xray-python-sdk/`), and an
@@ -37,10 +36,11 @@ fn documents_are_logged_alone_and_replay_to_the_same_spans() {
     let documents = documents();
     let batch = batch_of(&documents);
     assert!(batch.documents.len() >= 30, "only {} documents parsed", batch.documents.len());
-    let (spans, from_documents) = stored_spans(batch, &AtomicU64::new(1_000));
-    assert!(from_documents);
+    let stored = StoredBatch::new(batch, &AtomicU64::new(1_000));
+    assert!(stored.from_documents);
+    let record = stored.log_record().unwrap();
+    let spans: Vec<StoredSpan> = stored.into_spans().collect();
     assert!(spans.len() > documents.len(), "the documents hold subsegments");
-    let record = wal::encode_documents_record(&spans).unwrap();
     let rows_record = wal::encode_record(&spans).unwrap();
     assert!(
         record.len() * 10 < rows_record.len() * 8,
@@ -57,23 +57,27 @@ fn documents_are_logged_alone_and_replay_to_the_same_spans() {
 fn a_write_with_rows_of_no_document_logs_its_rows() {
     let mut batch = batch_of(&documents()[..3]);
     batch.rows.push(span(7, 7, 1_000).row);
-    let (spans, from_documents) = stored_spans(batch, &AtomicU64::new(0));
-    assert!(!from_documents, "a row of no document would be lost on replay");
-    assert_eq!(wal::decode_records::<StoredSpan>(&wal::encode_record(&spans).unwrap()).unwrap(), spans);
+    let stored = StoredBatch::new(batch, &AtomicU64::new(0));
+    assert!(!stored.from_documents, "a row of no document would be lost on replay");
+    let record = stored.log_record().unwrap();
+    let spans: Vec<StoredSpan> = stored.into_spans().collect();
+    assert_eq!(wal::decode_records::<StoredSpan>(&record).unwrap(), spans);
     // Rows of OTLP spans, with no document at all.
     let rows = vec![span(1, 1, 1_000).row, span(1, 2, 1_000).row];
-    let (_, from_documents) =
-        stored_spans(SpanBatch { documents: Vec::new(), rows, durability: Durability::BestEffort }, &AtomicU64::new(0));
-    assert!(!from_documents);
+    let otlp = SpanBatch { documents: Vec::new(), rows, durability: Durability::BestEffort };
+    assert!(!StoredBatch::new(otlp, &AtomicU64::new(0)).from_documents);
 }
 
 #[test]
 fn a_document_that_no_longer_makes_its_spans_is_damage() {
     let array = documents().pop().unwrap();
-    let (mut spans, _) = stored_spans(batch_of(&[array]), &AtomicU64::new(0));
-    assert_eq!(spans.len(), 3);
+    let mut batch = batch_of(&[array]);
+    assert_eq!(batch.rows.len(), 3);
     // The first subsegment's own subsegment: its document makes one span more than it has.
-    spans.remove(1);
-    let record = wal::encode_documents_record(&spans).unwrap();
+    batch.rows.remove(1);
+    batch.documents[0].spans = 1;
+    let stored = StoredBatch::new(batch, &AtomicU64::new(0));
+    assert!(stored.from_documents);
+    let record = stored.log_record().unwrap();
     assert!(wal::decode_records::<StoredSpan>(&record).is_err());
 }

@@ -7,6 +7,7 @@
 use fluoro_proto::{parse_document_with, push_rows_from_document, ByteString, Rules};
 use serde::{Deserialize, Serialize};
 
+use super::WalSpanRef;
 use crate::error::Result;
 use crate::record::StoredSpan;
 
@@ -30,18 +31,18 @@ struct WalDocument<'a> {
 }
 
 /// Encodes a write whose spans all came from X-Ray documents, each document's spans following
-/// its own (`store.rs` `stored_spans` says when), as those documents alone.
-pub(crate) fn encode_documents_record(spans: &[StoredSpan]) -> Result<Vec<u8>> {
+/// its own (`record.rs` `StoredBatch` says when), as those documents alone.
+pub(crate) fn encode_documents_record(spans: &[WalSpanRef<'_>]) -> Result<Vec<u8>> {
     let mut wire: Vec<WalDocumentRef<'_>> = Vec::new();
     let mut bytes = 0;
     for span in spans {
-        match (span.document.as_deref(), wire.last_mut()) {
+        match (span.document, wire.last_mut()) {
             (Some(json), _) => {
                 bytes += json.len();
                 wire.push(WalDocumentRef { json, sequence: span.sequence, spans: 1 });
             }
             (None, Some(document)) => document.spans += 1,
-            (None, None) => return super::encode_record(spans),
+            (None, None) => return super::encode_span_refs(spans),
         }
     }
     // A length, a sequence and a count per document.
