@@ -1,5 +1,6 @@
 //! What the store keeps per span: the flat row, the X-Ray document it came from (on the row of
-//! a top-level entity), and the order it arrived in.
+//! a top-level entity), and the order it arrived in ([`StoredSpan`]); and a write's spans on
+//! their way from the batch into the log and recent data ([`StoredBatch`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
