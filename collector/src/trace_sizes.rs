@@ -13,11 +13,11 @@
 //!   buckets) however many traces arrive, and a flood of new traces only shortens the window.
 //!   After a restart, counting starts over.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use fluoro_proto::TraceId;
+use foldhash::HashMap;
 
 /// X-Ray's own guidance: a trace of more than 10,000 spans is not one a person can read.
 pub const DEFAULT_SPANS_PER_TRACE: usize = 10_000;
@@ -33,6 +33,9 @@ pub(crate) struct TraceSizes {
     generations: Mutex<Generations>,
 }
 
+/// Spans per trace, hashed with foldhash rather than std's SipHash: the lookups of every
+/// document took 3 % of the UDP parse workers' samples. Its seed is random per process, so a
+/// sender cannot aim trace ids at one bucket.
 #[derive(Debug)]
 struct Generations {
     current: HashMap<TraceId, u32>,
@@ -42,7 +45,8 @@ struct Generations {
 
 impl TraceSizes {
     pub(crate) fn new(limit: usize) -> TraceSizes {
-        let generations = Generations { current: HashMap::new(), previous: HashMap::new(), started: Instant::now() };
+        let generations =
+            Generations { current: HashMap::default(), previous: HashMap::default(), started: Instant::now() };
         TraceSizes { limit, generations: Mutex::new(generations) }
     }
 
@@ -69,11 +73,11 @@ impl Generations {
 
     fn admit(&mut self, trace: TraceId, spans: usize, limit: usize) -> bool {
         let earlier = self.previous.get(&trace).copied().unwrap_or(0) as usize;
-        let now = self.current.get(&trace).copied().unwrap_or(0) as usize;
-        if earlier + now + spans > limit {
+        // A refused trace keeps a count of 0 here: one lookup instead of two for the others.
+        let count = self.current.entry(trace).or_insert(0);
+        if earlier + *count as usize + spans > limit {
             return false;
         }
-        let count = self.current.entry(trace).or_insert(0);
         *count = count.saturating_add(u32::try_from(spans).unwrap_or(u32::MAX));
         true
     }
@@ -100,7 +104,7 @@ mod tests {
     #[test]
     fn a_retired_generation_still_counts_until_the_next_rotation() {
         let mut generations =
-            Generations { current: HashMap::new(), previous: HashMap::new(), started: Instant::now() };
+            Generations { current: HashMap::default(), previous: HashMap::default(), started: Instant::now() };
         assert!(generations.admit(trace(1), 4, 5));
         generations.rotate_if_due(Instant::now() + GENERATION);
         assert!(!generations.admit(trace(1), 2, 5), "the previous generation's 4 still count");
