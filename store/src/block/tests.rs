@@ -651,3 +651,19 @@ fn a_block_whose_bytes_changed_is_refused_before_polars_reads_it() {
     fs::write(&written.path, &bytes).unwrap();
     assert_eq!(sorted(read_block(&open_blocks(&blocks_dir).unwrap().remove(0)).unwrap()), sorted(spans));
 }
+
+#[test]
+fn a_footer_lists_each_service_once_sorted() {
+    let services = [Some("web"), Some("db"), Some("web"), None, Some("db"), Some("api"), Some("web")];
+    let spans: Vec<StoredSpan> = services
+        .iter()
+        .enumerate()
+        .map(|(at, service)| {
+            let mut span = span(at as u64, 1, 1_000);
+            span.row.service = service.map(str::to_owned);
+            span
+        })
+        .collect();
+    let spans: Vec<&StoredSpan> = spans.iter().collect();
+    assert_eq!(distinct_services(&spans), ["api", "db", "web"]);
+}
