@@ -77,6 +77,10 @@ const TEXT_FIELDS: [(&str, TextField); 21] = [
     (DOCUMENT, |span| span.document.as_deref()),
 ];
 
+/// Where the document is in [`TEXT_FIELDS`]: last, so that a frame without documents fills the
+/// fields before it and leaves its column null.
+const DOCUMENT_FIELD: usize = TEXT_FIELDS.len() - 1;
+
 /// Builds a frame with the block schema, rows in the given order.
 pub(crate) fn spans_to_frame<S: Borrow<StoredSpan>>(spans: &[S]) -> Result<DataFrame> {
     frame_of(spans, true)
@@ -92,8 +96,7 @@ pub(super) fn spans_to_block_frame(spans: &[&StoredSpan]) -> Result<DataFrame> {
 /// pass per column fetched every span (~0.6 KB apart in recent data) from memory forty times.
 fn frame_of<S: Borrow<StoredSpan>>(spans: &[S], documents: bool) -> Result<DataFrame> {
     let spans: Vec<&StoredSpan> = spans.iter().map(Borrow::borrow).collect();
-    // The document is the last text field.
-    let text_fields = if documents { &TEXT_FIELDS[..] } else { &TEXT_FIELDS[..TEXT_FIELDS.len() - 1] };
+    let text_fields = if documents { &TEXT_FIELDS[..] } else { &TEXT_FIELDS[..DOCUMENT_FIELD] };
     let rows = spans.len();
     let mut u64s: [Vec<u64>; 4] = std::array::from_fn(|_| Vec::with_capacity(rows));
     let mut flags: [Vec<bool>; 6] = std::array::from_fn(|_| Vec::with_capacity(rows));
@@ -120,7 +123,7 @@ fn frame_of<S: Borrow<StoredSpan>>(spans: &[S], documents: bool) -> Result<DataF
         http_status.push(row.http.status.map(u32::from));
     }
     if !documents {
-        texts[TEXT_FIELDS.len() - 1].extend_null(rows);
+        texts[DOCUMENT_FIELD].extend_null(rows);
     }
     let span_rows: Vec<&SpanRow> = spans.iter().map(|span| &span.row).collect();
     let mut columns = vec![
