@@ -31,7 +31,26 @@ impl ViewKeys {
     /// different arrays may point at different bytes.
     #[inline]
     pub fn key(&mut self, view: &View, look_up: impl FnOnce() -> u32) -> u32 {
-        let view = view.as_u128();
+        self.key_of(view.as_u128(), look_up)
+    }
+
+    /// [`ViewKeys::key`] of a string not in an array: its view is its bytes when short, as in
+    /// an array, and its address and length when long (equal addresses, equal bytes; equal
+    /// strings at different addresses are looked up, as in an array). Keep one `ViewKeys` per
+    /// set of strings that live as long as it.
+    #[inline]
+    pub fn text_key(&mut self, text: &str, look_up: impl FnOnce() -> u32) -> u32 {
+        let view = if text.len() <= View::MAX_INLINE_SIZE as usize {
+            View::new_inline(text.as_bytes()).as_u128()
+        } else {
+            // The low 32 bits, the length, are above the inline limit: no short string's view.
+            ((text.as_ptr() as u128) << 64) | text.len() as u128
+        };
+        self.key_of(view, look_up)
+    }
+
+    #[inline]
+    fn key_of(&mut self, view: u128, look_up: impl FnOnce() -> u32) -> u32 {
         let slot = &mut self.slots[view_slot(view)];
         match *slot {
             Some((known, key)) if known == view => key,

@@ -23,7 +23,9 @@
 //! Text columns (service, name, origin, …) are dictionary-encoded as polars would encode them,
 //! but by `dictionary_pages.rs`, which skips polars' estimate of distinct values and its cast
 //! of the whole column to a dictionary array; the span lists' pages are written by
-//! `list_pages.rs`; a flush's document pages by `document_pages.rs`, from the spans.
+//! `list_pages.rs`; a flush's document pages by `document_pages.rs`. A flush gives the writer
+//! its text values straight from the spans (`SpanTexts`), not copied into the frame first. Levels
+//! and dictionary keys are encoded by `rle_hybrid.rs`.
 //!
 //! Every other column is encoded as polars encodes it, and each of its column chunks is
 //! compressed only if that makes the chunk at least [`MIN_SAVING`] smaller. Span ids and the
@@ -35,6 +37,7 @@
 use std::io::Write;
 
 use polars::prelude::*;
+use polars_arrow::array::{Array, MutableBinaryViewArray};
 use polars_parquet::parquet::error::ParquetError;
 use polars_parquet::parquet::page::CompressedDictPage;
 use polars_parquet::parquet::CowBuffer;
@@ -44,9 +47,10 @@ use polars_parquet::write::{
     ParquetType, StatisticsOptions, Version, WriteOptions,
 };
 
-use super::dictionary_pages::dictionary_pages;
+use super::dictionary_pages::{dictionary_pages, text_dictionary_pages};
 use super::document_pages::document_pages;
 use super::list_pages::list_leaf_pages;
+use super::schema::SpanTexts;
 use crate::columns::{ANNOTATIONS, DOCUMENT, END_US, EXCEPTIONS, SEQUENCE, START_US};
 use crate::error::{polars_error, Result, StoreError};
 
@@ -101,7 +105,7 @@ enum PageWriter {
 
 impl PageWriter {
     /// The pages of each Parquet leaf of the column, or `None` to leave them to polars.
-    fn leaves(self, array: &dyn polars_arrow::array::Array, field: &ParquetType) -> Option<Vec<Vec<Page>>> {
+    fn leaves(self, array: &dyn Array, field: &ParquetType) -> Option<Vec<Vec<Page>>> {
         match self {
             PageWriter::Polars => None,
             PageWriter::List => Some(list_leaf_pages(array, field)?.into_iter().map(|page| vec![page]).collect()),
@@ -176,17 +180,13 @@ impl<W: Write> BlockWriter<W> {
         self.write_row_group_with(frame, None)
     }
 
-    /// Writes the frame as one row group, the `document` column's pages from `documents` (one
-    /// per row, in order) rather than from the frame's own column (`document_pages.rs`).
-    pub(super) fn write_row_group_with_documents(
-        &mut self,
-        frame: &DataFrame,
-        documents: &[Option<&str>],
-    ) -> Result<()> {
-        self.write_row_group_with(frame, Some(documents))
+    /// Writes the frame as one row group, the text columns' pages from the spans themselves
+    /// (`texts`, one per row, in order) rather than from the frame's own columns.
+    pub(super) fn write_row_group_of_spans(&mut self, frame: &DataFrame, texts: &SpanTexts<'_>) -> Result<()> {
+        self.write_row_group_with(frame, Some(texts))
     }
 
-    fn write_row_group_with(&mut self, frame: &DataFrame, documents: Option<&[Option<&str>]>) -> Result<()> {
+    fn write_row_group_with(&mut self, frame: &DataFrame, texts: Option<&SpanTexts<'_>>) -> Result<()> {
         let mut rechunked;
         let frame = if frame.columns().iter().any(|column| column.n_chunks() > 1) {
             rechunked = frame.clone();
@@ -201,25 +201,48 @@ impl<W: Write> BlockWriter<W> {
         let mut columns = Vec::new();
         for ((array, field), coding) in batch.columns().iter().zip(&self.fields).zip(&self.codings) {
             // One entry per Parquet leaf: its pages.
-            let given_documents = documents.filter(|_| field.name() == DOCUMENT);
-            let pages = match given_documents {
-                Some(documents) => Some(vec![document_pages(documents, field).ok_or_else(not_documents)?]),
-                None => coding.pages.leaves(array.as_ref(), field),
-            };
-            let leaves: Vec<Vec<Page>> = match pages {
-                Some(leaves) => leaves,
-                None => {
-                    let options = WriteOptions { data_page_size: coding.page_bytes, ..self.options };
-                    let leaves = array_to_columns(array, field.clone(), options, &coding.encodings);
-                    let leaves = leaves.map_err(polars_error)?.into_iter().map(|pages| pages.collect());
-                    leaves.collect::<PolarsResult<_>>().map_err(polars_error)?
-                }
+            let leaves = match texts.and_then(|texts| texts.column(field.name())) {
+                Some(values) => vec![self.text_pages(values, field, coding)?],
+                None => match coding.pages.leaves(array.as_ref(), field) {
+                    Some(leaves) => leaves,
+                    None => self.polars_pages(array.as_ref(), field, coding)?,
+                },
             };
             for pages in leaves {
                 columns.push(Ok(compressed(pages, coding.compress, &mut self.zstd)?));
             }
         }
         self.writer.write(batch.len() as u64, DynIter::new(columns.into_iter())).map_err(polars_error)
+    }
+
+    /// The pages of a text column from its values: the documents plain (`document_pages.rs`),
+    /// other text dictionary-encoded (`dictionary_pages.rs`) unless it has too many distinct
+    /// values, which polars then writes from a string array of them.
+    fn text_pages<'a>(
+        &self,
+        values: impl Iterator<Item = Option<&'a str>> + Clone,
+        field: &ParquetType,
+        coding: &ColumnCoding,
+    ) -> Result<Vec<Page>> {
+        if field.name() == DOCUMENT {
+            let documents: Vec<Option<&str>> = values.collect();
+            return document_pages(&documents, field).ok_or_else(not_documents);
+        }
+        let dictionary = (coding.pages == PageWriter::Dictionary).then(|| text_dictionary_pages(values.clone(), field));
+        if let Some(Some(pages)) = dictionary {
+            return Ok(pages);
+        }
+        let array = MutableBinaryViewArray::<str>::from_iter(values).freeze();
+        let [pages]: [Vec<Page>; 1] = self.polars_pages(&array, field, coding)?.try_into().map_err(|_| not_text())?;
+        Ok(pages)
+    }
+
+    /// The pages of each Parquet leaf of the column, as polars' writer encodes them.
+    fn polars_pages(&self, array: &dyn Array, field: &ParquetType, coding: &ColumnCoding) -> Result<Vec<Vec<Page>>> {
+        let options = WriteOptions { data_page_size: coding.page_bytes, ..self.options };
+        let leaves = array_to_columns(array, field.clone(), options, &coding.encodings).map_err(polars_error)?;
+        let leaves = leaves.into_iter().map(|pages| pages.collect());
+        leaves.collect::<PolarsResult<_>>().map_err(polars_error)
     }
 
     /// Ends the file with this key-value metadata beside the Arrow schema polars reads back.
@@ -296,6 +319,10 @@ fn compressed_page(page: Page, bytes: Vec<u8>) -> CompressedPage {
             page.is_sorted,
         )),
     }
+}
+
+fn not_text() -> StoreError {
+    StoreError::Block("a text column is not one leaf".to_owned())
 }
 
 fn not_documents() -> StoreError {

@@ -6,8 +6,11 @@
 //! value again) before it encodes the keys: ~12k instructions per ingested document, a tenth of
 //! all that ingest does with it (`ingest_parse --stages store` under cachegrind). The columns
 //! hold a few dozen distinct values per row group, so here each row's key comes from a small
-//! cache of the array's views (`view_keys.rs`), and a value is hashed only the first time its
-//! view is met. The pages are what polars writes for a dictionary array:
+//! cache keyed by the value's view (`view_keys.rs`: a short value's bytes, a long one's
+//! address), and a value is hashed only the first time its view is met. A flush reads the
+//! values straight from the spans ([`text_dictionary_pages`]): copying them into a string array
+//! first was ~4 % of the server's CPU under UDP load. The pages are what polars writes for a
+//! dictionary array:
 //! - a dictionary page of the distinct values, `PLAIN`, in order of first appearance;
 //! - one `RLE_DICTIONARY` data page (V1): definition levels, the keys' bit width as a byte,
 //!   then the keys of the non-null rows in the RLE/bit-packed hybrid;
@@ -20,15 +23,19 @@
 
 use polars::prelude::PlHashMap;
 use polars_arrow::array::{Array, Utf8ViewArray};
-use polars_parquet::parquet::encoding::hybrid_rle::encode;
 use polars_parquet::parquet::metadata::Descriptor;
 use polars_parquet::parquet::page::{DataPage, DataPageHeader, DataPageHeaderV1, DictPage};
 use polars_parquet::parquet::schema::Repetition;
 use polars_parquet::parquet::statistics::ParquetStatistics;
 use polars_parquet::parquet::CowBuffer;
-use polars_parquet::write::{write_def_levels, Encoding, Page, ParquetType, StatisticsOptions, Version};
+use polars_parquet::write::{Encoding, Page, ParquetType, StatisticsOptions};
 
+use super::list_pages::levels_v1;
+use super::rle_hybrid::encode_hybrid;
 use crate::view_keys::ViewKeys;
+
+/// Bits per definition level of an optional top-level column.
+pub(super) const DEFINITION_BITS: u32 = 1;
 
 /// How often (in rows) the share of distinct values is checked.
 const CHECK_EVERY: usize = 1024;
@@ -41,26 +48,34 @@ const ALWAYS_BELOW_ROWS: usize = 128;
 /// polars should write the column (another type, a required column, too many distinct values).
 pub(super) fn dictionary_pages(array: &dyn Array, field: &ParquetType) -> Option<Vec<Page>> {
     let texts = array.as_any().downcast_ref::<Utf8ViewArray>()?;
+    text_dictionary_pages(texts.iter(), field)
+}
+
+/// [`dictionary_pages`] of the values themselves, one per row: a flush reads them from the
+/// spans instead of copying them into a string array first.
+pub(super) fn text_dictionary_pages<'a>(
+    values: impl Iterator<Item = Option<&'a str>> + Clone,
+    field: &ParquetType,
+) -> Option<Vec<Page>> {
     let ParquetType::PrimitiveType(leaf) = field else { return None };
     if leaf.field_info.repetition != Repetition::Optional {
         return None;
     }
-    let dictionary = Dictionary::of(texts)?;
-    let mut buffer = Vec::new();
-    write_def_levels(&mut buffer, true, texts.validity(), texts.len(), Version::V1).ok()?;
+    let dictionary = Dictionary::of(values.clone())?;
+    let mut buffer = levels_v1(DEFINITION_BITS, values.map(|value| u32::from(value.is_some())))?;
     let bits = bit_width(dictionary.values.len().saturating_sub(1));
     buffer.push(bits as u8);
-    encode::<u32, _, _>(&mut buffer, dictionary.keys.iter().copied(), bits).ok()?;
+    encode_hybrid(&mut buffer, dictionary.keys.iter().copied(), bits);
     let header = DataPageHeaderV1 {
-        num_values: i32::try_from(texts.len()).ok()?,
+        num_values: i32::try_from(dictionary.rows).ok()?,
         encoding: Encoding::RleDictionary.into(),
         definition_level_encoding: Encoding::Rle.into(),
         repetition_level_encoding: Encoding::Rle.into(),
-        statistics: Some(dictionary.statistics(texts.null_count())),
+        statistics: Some(dictionary.statistics()),
     };
     // As polars' own pages: the writer takes the levels from the schema, not from here.
     let descriptor = Descriptor { primitive_type: leaf.clone(), max_def_level: 0, max_rep_level: 0 };
-    let data = DataPage::new(DataPageHeader::V1(header), CowBuffer::Owned(buffer), descriptor, texts.len());
+    let data = DataPage::new(DataPageHeader::V1(header), CowBuffer::Owned(buffer), descriptor, dictionary.rows);
     let values = DictPage::new(CowBuffer::Owned(dictionary.plain_values()), dictionary.values.len(), false);
     Some(vec![Page::Dict(values), Page::Data(data)])
 }
@@ -69,24 +84,24 @@ pub(super) fn dictionary_pages(array: &dyn Array, field: &ParquetType) -> Option
 struct Dictionary<'a> {
     values: Vec<&'a str>,
     keys: Vec<u32>,
+    rows: usize,
 }
 
 impl<'a> Dictionary<'a> {
     /// `None` when the column has too many distinct values to be worth a dictionary.
-    fn of(texts: &'a Utf8ViewArray) -> Option<Self> {
+    fn of(texts: impl Iterator<Item = Option<&'a str>>) -> Option<Self> {
         let worth_it = |distinct: usize, rows: usize| rows <= ALWAYS_BELOW_ROWS || distinct * 4 <= rows * 3;
-        let mut dictionary = Dictionary { values: Vec::new(), keys: Vec::with_capacity(texts.len()) };
+        let capacity = texts.size_hint().0;
+        let mut dictionary = Dictionary { values: Vec::new(), keys: Vec::with_capacity(capacity), rows: 0 };
         let mut known: PlHashMap<&'a str, u32> = PlHashMap::default();
         let mut cache = ViewKeys::default();
-        for (row, view) in texts.views().iter().enumerate() {
-            if row % CHECK_EVERY == CHECK_EVERY - 1 && !worth_it(dictionary.values.len(), texts.len().min(row + 1)) {
+        for (row, text) in texts.enumerate() {
+            dictionary.rows = row + 1;
+            if row % CHECK_EVERY == CHECK_EVERY - 1 && !worth_it(dictionary.values.len(), row + 1) {
                 return None;
             }
-            if !texts.is_valid(row) {
-                continue;
-            }
-            let key = cache.key(view, || {
-                let text = texts.value(row);
+            let Some(text) = text else { continue };
+            let key = cache.text_key(text, || {
                 *known.entry(text).or_insert_with(|| {
                     dictionary.values.push(text);
                     dictionary.values.len() as u32 - 1
@@ -94,7 +109,7 @@ impl<'a> Dictionary<'a> {
             });
             dictionary.keys.push(key);
         }
-        worth_it(dictionary.values.len(), texts.len()).then_some(dictionary)
+        worth_it(dictionary.values.len(), dictionary.rows).then_some(dictionary)
     }
 
     /// The dictionary page's bytes: each value's length (4 bytes, little-endian), then its bytes.
@@ -108,7 +123,8 @@ impl<'a> Dictionary<'a> {
         buffer
     }
 
-    fn statistics(&self, nulls: usize) -> ParquetStatistics {
+    fn statistics(&self) -> ParquetStatistics {
+        let nulls = self.rows - self.keys.len();
         text_statistics(self.values.iter().min().copied(), self.values.iter().max().copied(), nulls)
     }
 }
@@ -186,10 +202,10 @@ mod tests {
     fn each_row_has_the_key_of_its_value_in_order_of_first_appearance() {
         let long = "a value longer than the twelve bytes a view holds inline";
         let texts = Utf8ViewArray::from_slice([Some("web"), None, Some(long), Some("web"), Some(long), Some("db")]);
-        let dictionary = Dictionary::of(&texts).unwrap();
+        let dictionary = Dictionary::of(texts.iter()).unwrap();
         assert_eq!(dictionary.values, vec!["web", long, "db"]);
         assert_eq!(dictionary.keys, vec![0, 1, 0, 1, 2], "one key per non-null row");
-        let statistics = dictionary.statistics(1);
+        let statistics = dictionary.statistics();
         assert_eq!(
             statistics.min_value.as_deref(),
             Some(&b"a value longer than the twelve bytes a view holds inline"[..])
@@ -202,11 +218,11 @@ mod tests {
     fn a_column_of_mostly_distinct_values_is_left_to_polars() {
         let ids: Vec<String> = (0..5000).map(|id| format!("request-{id}")).collect();
         let texts = Utf8ViewArray::from_slice_values(ids.iter().map(String::as_str).collect::<Vec<_>>());
-        assert!(Dictionary::of(&texts).is_none());
+        assert!(Dictionary::of(texts.iter()).is_none());
         let few: Vec<&str> = (0..5000).map(|row| ["GET", "POST", "PUT"][row % 3]).collect();
-        assert_eq!(Dictionary::of(&Utf8ViewArray::from_slice_values(few)).unwrap().values.len(), 3);
+        assert_eq!(Dictionary::of(few.iter().copied().map(Some)).unwrap().values.len(), 3);
         let short: Vec<&str> = ids.iter().take(ALWAYS_BELOW_ROWS).map(String::as_str).collect();
-        assert!(Dictionary::of(&Utf8ViewArray::from_slice_values(short)).is_some(), "as polars does");
+        assert!(Dictionary::of(short.iter().copied().map(Some)).is_some(), "as polars does");
     }
 
     #[test]

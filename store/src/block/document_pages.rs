@@ -19,11 +19,8 @@ use polars_parquet::parquet::CowBuffer;
 use polars_parquet::write::{Encoding, Page, ParquetType};
 
 use super::column_coding::DOCUMENT_PAGE_BYTES;
-use super::dictionary_pages::text_statistics;
+use super::dictionary_pages::{text_statistics, DEFINITION_BITS};
 use super::list_pages::levels_v1;
-
-/// Bits per definition level of an optional top-level column.
-const DEFINITION_BITS: u32 = 1;
 
 /// The document column's pages for one row group, a document (or none) per row, or `None`
 /// when the column is not the optional leaf it is in a span block.

@@ -17,13 +17,15 @@
 use polars::prelude::ArrowDataType;
 use polars_arrow::array::{Array, BooleanArray, ListArray, PrimitiveArray, StructArray, Utf8ViewArray};
 use polars_arrow::bitmap::Bitmap;
-use polars_parquet::parquet::encoding::hybrid_rle::{bitpacked_encode, encode as encode_levels};
+use polars_parquet::parquet::encoding::hybrid_rle::bitpacked_encode;
 use polars_parquet::parquet::metadata::Descriptor;
 use polars_parquet::parquet::page::{DataPage, DataPageHeader, DataPageHeaderV1};
 use polars_parquet::parquet::schema::Repetition;
 use polars_parquet::parquet::statistics::ParquetStatistics;
 use polars_parquet::parquet::CowBuffer;
 use polars_parquet::write::{to_parquet_leaves, Encoding, Page, ParquetType};
+
+use super::rle_hybrid::encode_hybrid;
 
 /// Bits per level: repetition levels go to 1, definition levels to 2.
 const REPETITION_BITS: u32 = 1;
@@ -96,7 +98,7 @@ fn definition_levels<'a>(lengths: &'a [usize], validity: Option<&'a Bitmap>) -> 
 /// RLE/bit-packed hybrid.
 pub(super) fn levels_v1(bits: u32, levels: impl Iterator<Item = u32>) -> Option<Vec<u8>> {
     let mut buffer = vec![0; 4];
-    encode_levels::<u32, _, _>(&mut buffer, levels, bits).ok()?;
+    encode_hybrid(&mut buffer, levels, bits);
     let length = u32::try_from(buffer.len() - 4).ok()?;
     buffer[..4].copy_from_slice(&length.to_le_bytes());
     Some(buffer)

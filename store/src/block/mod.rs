@@ -78,6 +78,7 @@ mod footer_cache;
 mod key_pages;
 mod list_pages;
 mod read;
+mod rle_hybrid;
 mod row_groups;
 mod schema;
 
@@ -108,8 +109,8 @@ pub(crate) use read::{
 pub(crate) use row_groups::TraceIndex;
 #[allow(unused_imports)]
 pub(crate) use schema::frame_to_spans;
-use schema::spans_to_block_frame;
 pub(crate) use schema::spans_to_frame;
+use schema::{spans_to_block_frame, SpanTexts};
 
 /// The format version written now; blocks with a higher version are refused, not deleted.
 pub(crate) const FORMAT_VERSION: u32 = 1;
@@ -646,17 +647,13 @@ fn write_span_parquet(path: &Path, spans: &[&StoredSpan], footer: &FooterMeta) -
     let first_chunk = chunks.next().unwrap_or_default();
     let first = spans_to_block_frame(first_chunk)?;
     write_parquet_with(path, footer, &first.schema().clone(), |writer| {
-        writer.write_row_group_with_documents(&first, &documents_of(first_chunk))?;
+        writer.write_row_group_of_spans(&first, &SpanTexts::new(first_chunk))?;
         drop(first);
         for chunk in chunks {
-            writer.write_row_group_with_documents(&spans_to_block_frame(chunk)?, &documents_of(chunk))?;
+            writer.write_row_group_of_spans(&spans_to_block_frame(chunk)?, &SpanTexts::new(chunk))?;
         }
         Ok(())
     })
-}
-
-fn documents_of<'a>(spans: &[&'a StoredSpan]) -> Vec<Option<&'a str>> {
-    spans.iter().map(|span| span.document.as_deref()).collect()
 }
 
 /// Buffered between polars' writer and the file: the writer emits page headers a field at a

@@ -667,3 +667,21 @@ fn a_footer_lists_each_service_once_sorted() {
     let spans: Vec<&StoredSpan> = spans.iter().collect();
     assert_eq!(distinct_services(&spans), ["api", "db", "web"]);
 }
+
+#[test]
+fn a_text_column_of_mostly_distinct_values_is_written_plain_from_the_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spans = sample_spans();
+    for (n, span) in spans.iter_mut().enumerate() {
+        span.row.http.url = Some(format!("http://petsite.local/pets/{n}?color=brown"));
+    }
+    let block = write_block(dir.path(), 1, spans.clone(), Neighbours::default()).unwrap().meta;
+    let footer = parquet_metadata(&block.path);
+    let dictionary = |name: &str| {
+        let mut chunks = footer.row_groups[0].columns_under_root_iter(name).unwrap();
+        chunks.next().unwrap().dictionary_page_offset().is_some()
+    };
+    assert!(!dictionary(crate::columns::HTTP_URL), "every URL distinct: plain, as polars chooses");
+    assert!(dictionary(crate::columns::NAME), "the other text columns keep their dictionaries");
+    assert_eq!(sorted(read_block(&block).unwrap()), sorted(spans));
+}
