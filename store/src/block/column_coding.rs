@@ -47,7 +47,7 @@ use polars_parquet::write::{
     ParquetType, StatisticsOptions, Version, WriteOptions,
 };
 
-use super::dictionary_pages::{dictionary_pages, text_dictionary_pages};
+use super::dictionary_pages::{dictionary_pages, Dictionary};
 use super::document_pages::document_pages;
 use super::list_pages::list_leaf_pages;
 use super::schema::SpanTexts;
@@ -182,11 +182,11 @@ impl<W: Write> BlockWriter<W> {
 
     /// Writes the frame as one row group, the text columns' pages from the spans themselves
     /// (`texts`, one per row, in order) rather than from the frame's own columns.
-    pub(super) fn write_row_group_of_spans(&mut self, frame: &DataFrame, texts: &SpanTexts<'_>) -> Result<()> {
-        self.write_row_group_with(frame, Some(texts))
+    pub(super) fn write_row_group_of_spans(&mut self, frame: &DataFrame, mut texts: SpanTexts<'_>) -> Result<()> {
+        self.write_row_group_with(frame, Some(&mut texts))
     }
 
-    fn write_row_group_with(&mut self, frame: &DataFrame, texts: Option<&SpanTexts<'_>>) -> Result<()> {
+    fn write_row_group_with(&mut self, frame: &DataFrame, mut texts: Option<&mut SpanTexts<'_>>) -> Result<()> {
         let mut rechunked;
         let frame = if frame.columns().iter().any(|column| column.n_chunks() > 1) {
             rechunked = frame.clone();
@@ -201,9 +201,13 @@ impl<W: Write> BlockWriter<W> {
         let mut columns = Vec::new();
         for ((array, field), coding) in batch.columns().iter().zip(&self.fields).zip(&self.codings) {
             // One entry per Parquet leaf: its pages.
-            let leaves = match texts.and_then(|texts| texts.column(field.name())) {
-                Some(values) => vec![self.text_pages(values, field, coding)?],
-                None => match coding.pages.leaves(array.as_ref(), field) {
+            let leaves = match texts.as_deref_mut() {
+                Some(texts) if let Some(values) = texts.column(field.name()) => {
+                    let dictionary =
+                        texts.take_dictionary(field.name()).filter(|_| coding.pages == PageWriter::Dictionary);
+                    vec![self.text_pages(values, dictionary, field, coding)?]
+                }
+                _ => match coding.pages.leaves(array.as_ref(), field) {
                     Some(leaves) => leaves,
                     None => self.polars_pages(array.as_ref(), field, coding)?,
                 },
@@ -216,11 +220,12 @@ impl<W: Write> BlockWriter<W> {
     }
 
     /// The pages of a text column from its values: the documents plain (`document_pages.rs`),
-    /// other text dictionary-encoded (`dictionary_pages.rs`) unless it has too many distinct
-    /// values, which polars then writes from a string array of them.
+    /// other text from its dictionary (`dictionary_pages.rs`) when it has one, or else by polars
+    /// from a string array of the values.
     fn text_pages<'a>(
         &self,
-        values: impl Iterator<Item = Option<&'a str>> + Clone,
+        values: impl Iterator<Item = Option<&'a str>>,
+        dictionary: Option<Dictionary<'a>>,
         field: &ParquetType,
         coding: &ColumnCoding,
     ) -> Result<Vec<Page>> {
@@ -228,8 +233,7 @@ impl<W: Write> BlockWriter<W> {
             let documents: Vec<Option<&str>> = values.collect();
             return document_pages(&documents, field).ok_or_else(not_documents);
         }
-        let dictionary = (coding.pages == PageWriter::Dictionary).then(|| text_dictionary_pages(values.clone(), field));
-        if let Some(Some(pages)) = dictionary {
+        if let Some(pages) = dictionary.and_then(|dictionary| dictionary.into_pages(field)) {
             return Ok(pages);
         }
         let array = MutableBinaryViewArray::<str>::from_iter(values).freeze();

@@ -30,8 +30,7 @@ use polars_parquet::parquet::statistics::ParquetStatistics;
 use polars_parquet::parquet::CowBuffer;
 use polars_parquet::write::{Encoding, Page, ParquetType, StatisticsOptions};
 
-use super::list_pages::levels_v1;
-use super::rle_hybrid::encode_hybrid;
+use super::rle_hybrid::{encode_hybrid, HybridEncoder};
 use crate::view_keys::ViewKeys;
 
 /// Bits per definition level of an optional top-level column.
@@ -48,85 +47,104 @@ const ALWAYS_BELOW_ROWS: usize = 128;
 /// polars should write the column (another type, a required column, too many distinct values).
 pub(super) fn dictionary_pages(array: &dyn Array, field: &ParquetType) -> Option<Vec<Page>> {
     let texts = array.as_any().downcast_ref::<Utf8ViewArray>()?;
-    text_dictionary_pages(texts.iter(), field)
-}
-
-/// [`dictionary_pages`] of the values themselves, one per row: a flush reads them from the
-/// spans instead of copying them into a string array first.
-pub(super) fn text_dictionary_pages<'a>(
-    values: impl Iterator<Item = Option<&'a str>> + Clone,
-    field: &ParquetType,
-) -> Option<Vec<Page>> {
-    let ParquetType::PrimitiveType(leaf) = field else { return None };
-    if leaf.field_info.repetition != Repetition::Optional {
+    let mut dictionary = Dictionary::with_capacity(texts.len());
+    if !texts.iter().all(|text| dictionary.push(text)) {
         return None;
     }
-    let dictionary = Dictionary::of(values.clone())?;
-    let mut buffer = levels_v1(DEFINITION_BITS, values.map(|value| u32::from(value.is_some())))?;
-    let bits = bit_width(dictionary.values.len().saturating_sub(1));
-    buffer.push(bits as u8);
-    encode_hybrid(&mut buffer, dictionary.keys.iter().copied(), bits);
-    let header = DataPageHeaderV1 {
-        num_values: i32::try_from(dictionary.rows).ok()?,
-        encoding: Encoding::RleDictionary.into(),
-        definition_level_encoding: Encoding::Rle.into(),
-        repetition_level_encoding: Encoding::Rle.into(),
-        statistics: Some(dictionary.statistics()),
-    };
-    // As polars' own pages: the writer takes the levels from the schema, not from here.
-    let descriptor = Descriptor { primitive_type: leaf.clone(), max_def_level: 0, max_rep_level: 0 };
-    let data = DataPage::new(DataPageHeader::V1(header), CowBuffer::Owned(buffer), descriptor, dictionary.rows);
-    let values = DictPage::new(CowBuffer::Owned(dictionary.plain_values()), dictionary.values.len(), false);
-    Some(vec![Page::Dict(values), Page::Data(data)])
+    dictionary.into_pages(field)
 }
 
-/// A text column's distinct values, in order of first appearance, and each non-null row's key.
-struct Dictionary<'a> {
+/// A text column's distinct values, in order of first appearance, each non-null row's key and
+/// the rows' definition levels, built a row at a time: a flush builds every text column's from
+/// the spans in one pass over them, instead of copying the values into string arrays first.
+pub(super) struct Dictionary<'a> {
     values: Vec<&'a str>,
+    known: PlHashMap<&'a str, u32>,
+    cache: ViewKeys,
     keys: Vec<u32>,
+    levels: HybridEncoder,
     rows: usize,
 }
 
 impl<'a> Dictionary<'a> {
-    /// `None` when the column has too many distinct values to be worth a dictionary.
-    fn of(texts: impl Iterator<Item = Option<&'a str>>) -> Option<Self> {
-        let worth_it = |distinct: usize, rows: usize| rows <= ALWAYS_BELOW_ROWS || distinct * 4 <= rows * 3;
-        let capacity = texts.size_hint().0;
-        let mut dictionary = Dictionary { values: Vec::new(), keys: Vec::with_capacity(capacity), rows: 0 };
-        let mut known: PlHashMap<&'a str, u32> = PlHashMap::default();
-        let mut cache = ViewKeys::default();
-        for (row, text) in texts.enumerate() {
-            dictionary.rows = row + 1;
-            if row % CHECK_EVERY == CHECK_EVERY - 1 && !worth_it(dictionary.values.len(), row + 1) {
-                return None;
-            }
-            let Some(text) = text else { continue };
-            let key = cache.text_key(text, || {
-                *known.entry(text).or_insert_with(|| {
-                    dictionary.values.push(text);
-                    dictionary.values.len() as u32 - 1
-                })
-            });
-            dictionary.keys.push(key);
+    pub(super) fn with_capacity(rows: usize) -> Self {
+        Dictionary {
+            values: Vec::new(),
+            known: PlHashMap::default(),
+            cache: ViewKeys::default(),
+            keys: Vec::with_capacity(rows),
+            levels: HybridEncoder::new(DEFINITION_BITS),
+            rows: 0,
         }
-        worth_it(dictionary.values.len(), dictionary.rows).then_some(dictionary)
     }
 
-    /// The dictionary page's bytes: each value's length (4 bytes, little-endian), then its bytes.
-    fn plain_values(&self) -> Vec<u8> {
-        let bytes: usize = self.values.iter().map(|value| 4 + value.len()).sum();
-        let mut buffer = Vec::with_capacity(bytes);
-        for value in &self.values {
-            buffer.extend_from_slice(&(value.len() as u32).to_le_bytes());
-            buffer.extend_from_slice(value.as_bytes());
+    /// Adds the next row's value; `false` once the column is found to have too many distinct
+    /// values to be worth a dictionary.
+    #[inline]
+    pub(super) fn push(&mut self, text: Option<&'a str>) -> bool {
+        self.rows += 1;
+        self.levels.push(u32::from(text.is_some()));
+        if let Some(text) = text {
+            let (known, values) = (&mut self.known, &mut self.values);
+            let key = self.cache.text_key(text, || {
+                *known.entry(text).or_insert_with(|| {
+                    values.push(text);
+                    values.len() as u32 - 1
+                })
+            });
+            self.keys.push(key);
         }
-        buffer
+        self.rows % CHECK_EVERY != 0 || self.worth_it()
+    }
+
+    fn worth_it(&self) -> bool {
+        self.rows <= ALWAYS_BELOW_ROWS || self.values.len() * 4 <= self.rows * 3
     }
 
     fn statistics(&self) -> ParquetStatistics {
         let nulls = self.rows - self.keys.len();
         text_statistics(self.values.iter().min().copied(), self.values.iter().max().copied(), nulls)
     }
+
+    /// The dictionary page and the data page, or `None` when the column has too many distinct
+    /// values or is not an optional text leaf.
+    pub(super) fn into_pages(self, field: &ParquetType) -> Option<Vec<Page>> {
+        let ParquetType::PrimitiveType(leaf) = field else { return None };
+        if leaf.field_info.repetition != Repetition::Optional || !self.worth_it() {
+            return None;
+        }
+        let statistics = self.statistics();
+        let mut buffer = vec![0; 4];
+        self.levels.finish_into(&mut buffer);
+        let levels_length = u32::try_from(buffer.len() - 4).ok()?;
+        buffer[..4].copy_from_slice(&levels_length.to_le_bytes());
+        let bits = bit_width(self.values.len().saturating_sub(1));
+        buffer.push(bits as u8);
+        encode_hybrid(&mut buffer, self.keys.iter().copied(), bits);
+        let header = DataPageHeaderV1 {
+            num_values: i32::try_from(self.rows).ok()?,
+            encoding: Encoding::RleDictionary.into(),
+            definition_level_encoding: Encoding::Rle.into(),
+            repetition_level_encoding: Encoding::Rle.into(),
+            statistics: Some(statistics),
+        };
+        // As polars' own pages: the writer takes the levels from the schema, not from here.
+        let descriptor = Descriptor { primitive_type: leaf.clone(), max_def_level: 0, max_rep_level: 0 };
+        let data = DataPage::new(DataPageHeader::V1(header), CowBuffer::Owned(buffer), descriptor, self.rows);
+        let values = DictPage::new(CowBuffer::Owned(plain_values(&self.values)), self.values.len(), false);
+        Some(vec![Page::Dict(values), Page::Data(data)])
+    }
+}
+
+/// The dictionary page's bytes: each value's length (4 bytes, little-endian), then its bytes.
+fn plain_values(values: &[&str]) -> Vec<u8> {
+    let bytes: usize = values.iter().map(|value| 4 + value.len()).sum();
+    let mut buffer = Vec::with_capacity(bytes);
+    for value in values {
+        buffer.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        buffer.extend_from_slice(value.as_bytes());
+    }
+    buffer
 }
 
 /// What polars gives a text column (or one of its pages): the least and greatest value,
@@ -198,11 +216,18 @@ fn char_boundary_at_most(value: &str, length: usize) -> usize {
 mod tests {
     use super::*;
 
+    /// The column's dictionary, or `None` when it is not worth one.
+    fn dictionary_of<'a>(texts: impl Iterator<Item = Option<&'a str>>) -> Option<Dictionary<'a>> {
+        let mut dictionary = Dictionary::with_capacity(0);
+        texts.into_iter().all(|text| dictionary.push(text)).then_some(())?;
+        dictionary.worth_it().then_some(dictionary)
+    }
+
     #[test]
     fn each_row_has_the_key_of_its_value_in_order_of_first_appearance() {
         let long = "a value longer than the twelve bytes a view holds inline";
         let texts = Utf8ViewArray::from_slice([Some("web"), None, Some(long), Some("web"), Some(long), Some("db")]);
-        let dictionary = Dictionary::of(texts.iter()).unwrap();
+        let dictionary = dictionary_of(texts.iter()).unwrap();
         assert_eq!(dictionary.values, vec!["web", long, "db"]);
         assert_eq!(dictionary.keys, vec![0, 1, 0, 1, 2], "one key per non-null row");
         let statistics = dictionary.statistics();
@@ -218,11 +243,11 @@ mod tests {
     fn a_column_of_mostly_distinct_values_is_left_to_polars() {
         let ids: Vec<String> = (0..5000).map(|id| format!("request-{id}")).collect();
         let texts = Utf8ViewArray::from_slice_values(ids.iter().map(String::as_str).collect::<Vec<_>>());
-        assert!(Dictionary::of(texts.iter()).is_none());
+        assert!(dictionary_of(texts.iter()).is_none());
         let few: Vec<&str> = (0..5000).map(|row| ["GET", "POST", "PUT"][row % 3]).collect();
-        assert_eq!(Dictionary::of(few.iter().copied().map(Some)).unwrap().values.len(), 3);
+        assert_eq!(dictionary_of(few.iter().copied().map(Some)).unwrap().values.len(), 3);
         let short: Vec<&str> = ids.iter().take(ALWAYS_BELOW_ROWS).map(String::as_str).collect();
-        assert!(Dictionary::of(short.iter().copied().map(Some)).is_some(), "as polars does");
+        assert!(dictionary_of(short.iter().copied().map(Some)).is_some(), "as polars does");
     }
 
     #[test]

@@ -647,10 +647,10 @@ fn write_span_parquet(path: &Path, spans: &[&StoredSpan], footer: &FooterMeta) -
     let first_chunk = chunks.next().unwrap_or_default();
     let first = spans_to_block_frame(first_chunk)?;
     write_parquet_with(path, footer, &first.schema().clone(), |writer| {
-        writer.write_row_group_of_spans(&first, &SpanTexts::new(first_chunk))?;
+        writer.write_row_group_of_spans(&first, SpanTexts::new(first_chunk))?;
         drop(first);
         for chunk in chunks {
-            writer.write_row_group_of_spans(&spans_to_block_frame(chunk)?, &SpanTexts::new(chunk))?;
+            writer.write_row_group_of_spans(&spans_to_block_frame(chunk)?, SpanTexts::new(chunk))?;
         }
         Ok(())
     })

@@ -11,35 +11,24 @@
 
 /// Appends `values`, each below `2^bits` (`bits` ≤ 32), as the hybrid, without the length
 /// prefix a V1 page puts before levels.
-pub(super) fn encode_hybrid(out: &mut Vec<u8>, mut values: impl Iterator<Item = u32>, bits: u32) {
-    debug_assert!(bits <= 32);
-    let mut encoder = Encoder { out, bits, literal: Vec::new(), literal_groups: 0, run: None };
-    let mut group = [0u32; GROUP];
-    loop {
-        let mut filled = 0;
-        for (slot, value) in group.iter_mut().zip(values.by_ref()) {
-            *slot = value;
-            filled += 1;
-        }
-        if filled == 0 {
-            break;
-        }
-        // A last group padded with zeros: a reader stops at the page's value count.
-        group[filled..].fill(0);
-        encoder.group(&group, filled);
-        if filled < GROUP {
-            break;
-        }
-    }
-    encoder.finish();
+pub(super) fn encode_hybrid(out: &mut Vec<u8>, values: impl Iterator<Item = u32>, bits: u32) {
+    let mut encoder = HybridEncoder::new(bits);
+    values.for_each(|value| encoder.push(value));
+    encoder.finish_into(out);
 }
 
 /// Values per bit-packed group, as the format fixes it.
 const GROUP: usize = 8;
 
-struct Encoder<'a> {
-    out: &'a mut Vec<u8>,
+/// Encodes values as they come, so that a column's levels are written in the same pass over
+/// the rows as its values are read.
+#[derive(Debug)]
+pub(super) struct HybridEncoder {
+    out: Vec<u8>,
     bits: u32,
+    /// The group being filled, and how many of it.
+    group: [u32; GROUP],
+    filled: usize,
     /// Packed groups not written yet, and how many.
     literal: Vec<u8>,
     literal_groups: usize,
@@ -47,9 +36,44 @@ struct Encoder<'a> {
     run: Option<(u32, usize)>,
 }
 
-impl Encoder<'_> {
-    /// Takes one group, of which the first `filled` values are real.
-    fn group(&mut self, group: &[u32; GROUP], filled: usize) {
+impl HybridEncoder {
+    pub(super) fn new(bits: u32) -> Self {
+        debug_assert!(bits <= 32);
+        HybridEncoder {
+            out: Vec::new(),
+            bits,
+            group: [0; GROUP],
+            filled: 0,
+            literal: Vec::new(),
+            literal_groups: 0,
+            run: None,
+        }
+    }
+
+    #[inline]
+    pub(super) fn push(&mut self, value: u32) {
+        self.group[self.filled] = value;
+        self.filled += 1;
+        if self.filled == GROUP {
+            self.take_group();
+        }
+    }
+
+    /// Appends what was pushed to `out`.
+    pub(super) fn finish_into(mut self, out: &mut Vec<u8>) {
+        if self.filled > 0 {
+            // A last group padded with zeros: a reader stops at the page's value count.
+            self.group[self.filled..].fill(0);
+            self.take_group();
+        }
+        self.end_run();
+        self.write_literal();
+        out.append(&mut self.out);
+    }
+
+    /// Takes the group, of which the first `filled` values are real.
+    fn take_group(&mut self) {
+        let (group, filled) = (self.group, std::mem::take(&mut self.filled));
         let first = group[0];
         let equal = group[..filled].iter().all(|value| *value == first);
         match self.run {
@@ -60,7 +84,7 @@ impl Encoder<'_> {
             }
             _ => {
                 self.end_run();
-                self.pack(group);
+                self.pack(&group);
             }
         }
     }
@@ -72,7 +96,7 @@ impl Encoder<'_> {
             Some((value, GROUP)) => self.pack(&[value; GROUP]),
             Some((value, length)) => {
                 self.write_literal();
-                write_uleb128(self.out, (length as u64) << 1);
+                write_uleb128(&mut self.out, (length as u64) << 1);
                 self.out.extend_from_slice(&value.to_le_bytes()[..self.bits.div_ceil(8) as usize]);
             }
             None => {}
@@ -97,15 +121,10 @@ impl Encoder<'_> {
 
     fn write_literal(&mut self) {
         if self.literal_groups > 0 {
-            write_uleb128(self.out, ((self.literal_groups as u64) << 1) | 1);
+            write_uleb128(&mut self.out, ((self.literal_groups as u64) << 1) | 1);
             self.out.append(&mut self.literal);
             self.literal_groups = 0;
         }
-    }
-
-    fn finish(mut self) {
-        self.end_run();
-        self.write_literal();
     }
 }
 
