@@ -120,7 +120,7 @@ impl<'a> SpanTexts<'a> {
     }
 
     /// The column's value in each row, or `None` when it is not a text column.
-    pub(super) fn column(&self, name: &str) -> Option<impl Iterator<Item = Option<&'a str>> + Clone + use<'a>> {
+    pub(super) fn column(&self, name: &str) -> Option<impl Iterator<Item = Option<&'a str>> + use<'a>> {
         let (_, field) = TEXT_FIELDS.iter().find(|(text, _)| *text == name)?;
         let (field, spans) = (*field, self.spans);
         Some(spans.iter().map(move |span| field(span)))
