@@ -7,9 +7,9 @@
 //! all that ingest does with it (`ingest_parse --stages store` under cachegrind). The columns
 //! hold a few dozen distinct values per row group, so here each row's key comes from a small
 //! cache keyed by the value's view (`view_keys.rs`: a short value's bytes, a long one's
-//! address), and a value is hashed only the first time its view is met. A flush reads the
-//! values straight from the spans ([`text_dictionary_pages`]): copying them into a string array
-//! first was ~4 % of the server's CPU under UDP load. The pages are what polars writes for a
+//! address), and a value is hashed only the first time its view is met. A flush builds each
+//! [`Dictionary`] a row at a time from the spans (`schema.rs` `SpanTexts`): copying the values
+//! into a string array first was ~4 % of the server's CPU under UDP load. The pages are what polars writes for a
 //! dictionary array:
 //! - a dictionary page of the distinct values, `PLAIN`, in order of first appearance;
 //! - one `RLE_DICTIONARY` data page (V1): definition levels, the keys' bit width as a byte,
@@ -114,10 +114,7 @@ impl<'a> Dictionary<'a> {
             return None;
         }
         let statistics = self.statistics();
-        let mut buffer = vec![0; 4];
-        self.levels.finish_into(&mut buffer);
-        let levels_length = u32::try_from(buffer.len() - 4).ok()?;
-        buffer[..4].copy_from_slice(&levels_length.to_le_bytes());
+        let mut buffer = self.levels.into_levels_v1()?;
         let bits = bit_width(self.values.len().saturating_sub(1));
         buffer.push(bits as u8);
         encode_hybrid(&mut buffer, self.keys.iter().copied(), bits);

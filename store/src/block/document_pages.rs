@@ -20,7 +20,7 @@ use polars_parquet::write::{Encoding, Page, ParquetType};
 
 use super::column_coding::DOCUMENT_PAGE_BYTES;
 use super::dictionary_pages::{text_statistics, DEFINITION_BITS};
-use super::list_pages::levels_v1;
+use super::rle_hybrid::levels_v1;
 
 /// The document column's pages for one row group, a document (or none) per row, or `None`
 /// when the column is not the optional leaf it is in a span block.

@@ -25,7 +25,7 @@ use polars_parquet::parquet::statistics::ParquetStatistics;
 use polars_parquet::parquet::CowBuffer;
 use polars_parquet::write::{to_parquet_leaves, Encoding, Page, ParquetType};
 
-use super::rle_hybrid::encode_hybrid;
+use super::rle_hybrid::levels_v1;
 
 /// Bits per level: repetition levels go to 1, definition levels to 2.
 const REPETITION_BITS: u32 = 1;
@@ -92,16 +92,6 @@ fn definition_levels<'a>(lengths: &'a [usize], validity: Option<&'a Bitmap>) -> 
         });
         (*length == 0).then_some(0).into_iter().chain(levels)
     })
-}
-
-/// Levels as a V1 data page holds them: their byte length (4 bytes, little-endian), then the
-/// RLE/bit-packed hybrid.
-pub(super) fn levels_v1(bits: u32, levels: impl Iterator<Item = u32>) -> Option<Vec<u8>> {
-    let mut buffer = vec![0; 4];
-    encode_hybrid(&mut buffer, levels, bits);
-    let length = u32::try_from(buffer.len() - 4).ok()?;
-    buffer[..4].copy_from_slice(&length.to_le_bytes());
-    Some(buffer)
 }
 
 /// The non-null values, `PLAIN`: strings with a 4-byte length, doubles as 8 bytes, booleans one

@@ -17,6 +17,14 @@ pub(super) fn encode_hybrid(out: &mut Vec<u8>, values: impl Iterator<Item = u32>
     encoder.finish_into(out);
 }
 
+/// Levels as a V1 data page holds them: their byte length (4 bytes, little-endian), then the
+/// hybrid.
+pub(super) fn levels_v1(bits: u32, levels: impl Iterator<Item = u32>) -> Option<Vec<u8>> {
+    let mut encoder = HybridEncoder::new(bits);
+    levels.for_each(|level| encoder.push(level));
+    encoder.into_levels_v1()
+}
+
 /// Values per bit-packed group, as the format fixes it.
 const GROUP: usize = 8;
 
@@ -57,6 +65,15 @@ impl HybridEncoder {
         if self.filled == GROUP {
             self.take_group();
         }
+    }
+
+    /// What was pushed, as levels in a V1 data page ([`levels_v1`]).
+    pub(super) fn into_levels_v1(self) -> Option<Vec<u8>> {
+        let mut buffer = vec![0; 4];
+        self.finish_into(&mut buffer);
+        let length = u32::try_from(buffer.len() - 4).ok()?;
+        buffer[..4].copy_from_slice(&length.to_le_bytes());
+        Some(buffer)
     }
 
     /// Appends what was pushed to `out`.
