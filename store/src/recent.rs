@@ -118,11 +118,16 @@ impl RecentSpans {
         self.spans().filter(|span| span.row.start_us >= from_us && span.row.start_us < to_us).cloned().collect()
     }
 
-    /// The traces with a span starting in `[from_us, to_us)`.
-    pub(crate) fn traces_in(&self, from_us: i64, to_us: i64) -> impl Iterator<Item = &TraceId> {
+    /// The traces with a span starting in `[from_us, to_us)`, each with the first and last
+    /// start of its spans in that range.
+    pub(crate) fn traces_in(&self, from_us: i64, to_us: i64) -> impl Iterator<Item = (&TraceId, i64, i64)> {
         let traces = self.may_start_in(from_us, to_us).then(|| self.traces.iter());
         traces.into_iter().flatten().filter_map(move |(id, trace)| {
-            trace.spans.iter().any(|span| span.row.start_us >= from_us && span.row.start_us < to_us).then_some(id)
+            let mut starts =
+                trace.spans.iter().map(|span| span.row.start_us).filter(|start| (from_us..to_us).contains(start));
+            let first = starts.next()?;
+            let (first, last) = starts.fold((first, first), |(first, last), start| (first.min(start), last.max(start)));
+            Some((id, first, last))
         })
     }
 

@@ -8,8 +8,9 @@
 //! in a scan when their trace has spans in two scanned sources, and only those traces need the
 //! replace rule applied again:
 //! - block and block: the later-written block lists, in its footer, the traces that a block
-//!   existing then may hold (by its bloom filter);
-//! - recent data and a block: tested here, against the bloom filters of the scanned blocks;
+//!   existing then may hold a version of a span of (by its bloom filter and time range);
+//! - recent data and a block: tested here, against the bloom filters of the scanned blocks
+//!   whose time range meets the starts of the trace's spans (`block/shared_traces.rs`);
 //! - the two generations of recent data (while one is being flushed): tested here.
 //!
 //! Only the rows of those traces go through the rule; the others pass unchanged. When the
@@ -29,7 +30,7 @@ use fluoro_proto::TraceId;
 use polars::prelude::*;
 use polars_arrow::array::{Array, PrimitiveArray};
 
-use crate::block::BlockMeta;
+use crate::block::{self, BlockMeta, TraceProbe};
 use crate::columns::{u64_column, ID, PREFERENCE_COLUMNS, SPAN_KEY_COLUMNS, TRACE_HI, TRACE_LO};
 use crate::error::{polars_error, Result, StoreError};
 use crate::recent::RecentSpans;
@@ -110,14 +111,18 @@ pub(crate) fn shared_traces(blocks: &[&BlockMeta], recent: &[&RecentSpans], from
         }
     }
     let mut in_recent = HashSet::new();
+    let (mut trace_ids, mut probes) = (Vec::new(), Vec::new());
     for generation in recent {
-        for trace in generation.traces_in(from_us, to_us) {
-            let in_two_generations = !in_recent.insert(*trace);
-            if in_two_generations || blocks.iter().any(|block| block.may_contain_trace(trace)) {
-                shared.insert(*trace);
+        for (trace, first_start_us, last_start_us) in generation.traces_in(from_us, to_us) {
+            if !in_recent.insert(*trace) {
+                shared.insert(*trace); // in two generations
             }
+            trace_ids.push(*trace);
+            probes.push(TraceProbe::new(*trace, first_start_us, last_start_us));
         }
     }
+    let held = block::held_by_blocks(&probes, blocks);
+    shared.extend(trace_ids.into_iter().zip(held).filter(|(_, held)| *held).map(|(trace, _)| trace));
     SharedTraces::Only(shared)
 }
 

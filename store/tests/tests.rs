@@ -11,6 +11,7 @@ mod logs_are_kept_beside_spans;
 mod metrics_are_kept_beside_spans;
 mod model;
 mod one_collector_holds_the_maintenance_lease;
+mod only_traces_of_the_same_time_are_shared;
 mod queries_stop_at_their_deadline;
 mod recovery;
 mod retention_and_compaction;

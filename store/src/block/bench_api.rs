@@ -1,12 +1,14 @@
 //! A narrow, unstable door to the block layer for `benches/` (not part of the store's API):
-//! write blocks, look traces up across blocks, and run the scan the benchmark times.
+//! write blocks, look traces up across blocks, run the scan the benchmark times, and test a
+//! new block's traces against many blocks as its footer's shared traces.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use fluoro_proto::TraceId;
 use polars::prelude::*;
 
-use super::{BlockMeta, FooterCache};
+use super::{held_by_blocks, BlockMeta, FooterCache, TraceFilter, TraceProbe};
 use crate::columns::{FAULT, SERVICE};
 use crate::error::polars_error;
 use crate::error::Result;
@@ -33,6 +35,41 @@ impl Block {
     pub fn time_range(&self) -> (i64, i64) {
         (self.0.min_start_us, self.0.max_end_us)
     }
+
+    /// `false` means the block certainly holds no span of this trace (its bloom filter).
+    pub fn may_contain_trace(&self, id: &TraceId) -> bool {
+        self.0.may_contain_trace(id)
+    }
+
+    /// A block known by its footer's time range and trace filter alone, without a file: to
+    /// time what a flush tests against many blocks.
+    pub fn footer_only(id: u64, trace_ids: &[TraceId], min_start_us: i64, max_end_us: i64) -> Block {
+        Block(BlockMeta {
+            id,
+            path: PathBuf::from(format!("{id}.parquet")),
+            rows: trace_ids.len(),
+            bytes: 0,
+            min_start_us,
+            max_end_us,
+            services: Vec::new(),
+            filter: TraceFilter::build(trace_ids.iter().copied()),
+            written_us: 0,
+            shared_traces: Some(Arc::from(Vec::new())),
+            replaces: Vec::new(),
+            trace_index: None,
+            remote: None,
+            checksum: None,
+            intact: Default::default(),
+        })
+    }
+}
+
+/// For each trace, given with the first and last start of its spans in a new block, whether the
+/// new block's footer lists it as shared with `blocks` (`shared_traces.rs`).
+pub fn shared_traces(traces: &[(TraceId, i64, i64)], blocks: &[Block]) -> Vec<bool> {
+    let probes: Vec<TraceProbe> = traces.iter().map(|(id, first, last)| TraceProbe::new(*id, *first, *last)).collect();
+    let blocks: Vec<&BlockMeta> = blocks.iter().map(|block| &block.0).collect();
+    held_by_blocks(&probes, &blocks)
 }
 
 /// Writes block `id` beside the blocks already in `blocks_dir`, as a flush would.

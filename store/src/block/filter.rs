@@ -38,7 +38,12 @@ impl TraceFilter {
     }
 
     pub(crate) fn may_contain(&self, trace_id: &TraceId) -> bool {
-        self.bloom.contains_hash(trace_hash(*trace_id))
+        self.may_contain_hash(trace_hash(*trace_id))
+    }
+
+    /// [`Self::may_contain`] for a trace hashed once by [`trace_hash`], to test many filters.
+    pub(crate) fn may_contain_hash(&self, hash: u64) -> bool {
+        self.bloom.contains_hash(hash)
     }
 
     pub(crate) fn to_stored(&self) -> StoredFilter {
@@ -67,7 +72,7 @@ impl std::fmt::Debug for TraceFilter {
 
 /// A stable 64-bit hash of a trace id. Trace ids are mostly random already, but X-Ray's first
 /// 32 bits are a timestamp, so both halves go through a finaliser.
-fn trace_hash(trace_id: TraceId) -> u64 {
+pub(crate) fn trace_hash(trace_id: TraceId) -> u64 {
     let value = trace_id.as_u128();
     let mut x = (value >> 64) as u64 ^ (value as u64).rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15;
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

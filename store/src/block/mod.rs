@@ -25,8 +25,9 @@
 //!   key-value key `fluoro.block`, ignored by other readers.
 //! - Scans need not deduplicate everything: within one block a span has one version, so two
 //!   versions can only meet in a scan when their trace has spans in two sources. Each block
-//!   lists its traces that the bloom filter of a block existing when it was written may hold
-//!   (`shared_traces`); a compacted block names the blocks it `replaces`, so a leftover input
+//!   lists its traces that a block existing when it was written may hold a version of a span
+//!   of: by that block's bloom filter, among the blocks whose time range meets the trace's
+//!   span starts (`shared_traces.rs`; `shared_traces`); a compacted block names the blocks it `replaces`, so a leftover input
 //!   is recognised on open. Both fields are optional: blocks without `shared_traces` (written
 //!   before it existed) make a scan deduplicate every trace.
 //!
@@ -81,6 +82,7 @@ mod read;
 mod rle_hybrid;
 mod row_groups;
 mod schema;
+mod shared_traces;
 
 use std::borrow::Borrow;
 use std::fs::{self, File};
@@ -111,6 +113,7 @@ pub(crate) use row_groups::TraceIndex;
 pub(crate) use schema::frame_to_spans;
 pub(crate) use schema::spans_to_frame;
 use schema::{spans_to_block_frame, SpanTexts};
+pub(crate) use shared_traces::{held_by_blocks, TraceProbe};
 
 /// The format version written now; blocks with a higher version are refused, not deleted.
 pub(crate) const FORMAT_VERSION: u32 = 1;
@@ -142,8 +145,9 @@ pub(crate) struct BlockMeta {
     /// retention counts age from the later of this and `max_end_us`, so data imported with old
     /// timestamps is still kept for the whole retention period.
     pub written_us: i64,
-    /// Traces of this block that may also have spans in a block written before it; `None`
-    /// when unknown (a block from before Fluoro recorded it): then any trace may.
+    /// Traces of this block that may also have a version of one of their spans in a block
+    /// written before it; `None` when unknown (a block from before Fluoro recorded it): then
+    /// any trace may.
     pub shared_traces: Option<Arc<[TraceId]>>,
     /// The blocks a compaction merged into this one.
     pub replaces: Vec<u64>,
@@ -219,7 +223,8 @@ struct Sealed<'a> {
 /// The blocks a new block is written beside: what its footer says about them.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Neighbours<'a> {
-    /// Every other block the store holds now (traces shared with them are listed).
+    /// Every other block the store holds now (traces that may share a span with them are
+    /// listed).
     pub others: &'a [&'a BlockMeta],
     /// The blocks this one replaces (compaction inputs).
     pub replaces: &'a [u64],
@@ -591,13 +596,9 @@ type SpanKey = (TraceId, i64, fluoro_proto::SegmentId, u64);
 fn footer_meta<S: Borrow<StoredSpan>>(spans: &[S], neighbours: Neighbours<'_>) -> FooterMeta {
     let spans: Vec<&StoredSpan> = spans.iter().map(Borrow::borrow).collect();
     let services = distinct_services(&spans);
-    let mut trace_ids: Vec<TraceId> = spans.iter().map(|span| span.row.trace_id).collect();
-    trace_ids.dedup(); // spans are sorted by trace, so this leaves each id once
-    let shared_traces = trace_ids
-        .iter()
-        .filter(|id| neighbours.others.iter().any(|block| block.may_contain_trace(id)))
-        .map(|id| trace_id_hex(*id))
-        .collect();
+    let (trace_ids, probes) = trace_probes(&spans);
+    let held = shared_traces::held_by_blocks(&probes, neighbours.others);
+    let shared_traces = trace_ids.iter().zip(held).filter(|(_, held)| *held).map(|(id, _)| trace_id_hex(*id)).collect();
     FooterMeta {
         shared_traces: Some(shared_traces),
         replaces: neighbours.replaces.to_vec(),
@@ -609,6 +610,18 @@ fn footer_meta<S: Borrow<StoredSpan>>(spans: &[S], neighbours: Neighbours<'_>) -
         filter: TraceFilter::build(trace_ids.into_iter()).to_stored(),
         checksum: None,
     }
+}
+
+/// Each trace of spans in block order once, in order, with what [`shared_traces`] tests it by.
+/// A trace's spans lie together, by start.
+fn trace_probes(spans: &[&StoredSpan]) -> (Vec<TraceId>, Vec<TraceProbe>) {
+    let (mut trace_ids, mut probes) = (Vec::new(), Vec::new());
+    for run in spans.chunk_by(|a, b| a.row.trace_id == b.row.trace_id) {
+        let (first, last) = (&run[0].row, &run[run.len() - 1].row);
+        trace_ids.push(first.trace_id);
+        probes.push(TraceProbe::new(first.trace_id, first.start_us, last.start_us));
+    }
+    (trace_ids, probes)
 }
 
 /// The spans' services, sorted, each once. Distinct names are few: each is copied once, and

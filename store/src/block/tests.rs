@@ -487,7 +487,10 @@ fn a_block_lists_the_traces_it_may_share_with_existing_blocks() {
         write_block(dir.path(), 1, vec![span(1, 1, 1_000), span(2, 1, 2_000)], Neighbours::default()).unwrap().meta;
     assert_eq!(first.shared_traces.as_deref(), Some(&[][..]));
     let neighbours = Neighbours { others: &[&first], replaces: &[] };
-    let second = write_block(dir.path(), 2, vec![span(2, 2, 2_500), span(3, 1, 3_000)], neighbours).unwrap().meta;
+    // Trace 2 resends span 1, which starts within the first block's range; trace 1's new span
+    // starts after it, where no version of it can be in the first block.
+    let spans = vec![span(2, 1, 2_000), span(2, 2, 2_500), span(3, 1, 3_000), span(1, 2, 5_000)];
+    let second = write_block(dir.path(), 2, spans, neighbours).unwrap().meta;
     let trace_two = span(2, 1, 0).row.trace_id;
     assert_eq!(second.shared_traces.as_deref(), Some(&[trace_two][..]));
     let reopened = open_blocks(dir.path()).unwrap();

@@ -6,6 +6,7 @@
 //!
 //! `cargo run --release -p fluoro-benches --bin block_format -- --spans 1000000,10000000`
 
+mod shared_traces;
 mod traces;
 
 use std::path::{Path, PathBuf};
@@ -44,6 +45,13 @@ struct Args {
     /// Put the X-Ray document JSON on segment rows (as the store does for X-Ray input).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     documents: bool,
+    /// Instead: time a flush's shared-trace test beside this many blocks (comma separated),
+    /// against testing every block's filter (`shared_traces.rs`).
+    #[arg(long, value_delimiter = ',')]
+    shared_traces: Vec<usize>,
+    /// Traces in each block for `--shared-traces`.
+    #[arg(long, default_value_t = 50_000)]
+    shared_traces_per_block: usize,
 }
 
 struct DataSet {
@@ -57,6 +65,9 @@ struct DataSet {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if !args.shared_traces.is_empty() {
+        return shared_traces::run(&args.shared_traces, args.shared_traces_per_block);
+    }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/duckdb_blocks.py");
     for &spans in &args.spans {
         println!("\n== {spans} spans, blocks of {} ==", args.block_spans);
