@@ -33,6 +33,7 @@ benches=(
     "ingest_parse --seconds 2"
     "logs_ingest"
     "block_format --spans 1000000"
+    "block_format --shared-traces 100,500,1400"
     "analyzer_vs_duckdb"
     "dashboard_api"
     "metric_rollup --services 20"
@@ -41,14 +42,19 @@ benches=(
 )
 
 wanted=("$@")
+declare -A runs
 for bench in "${benches[@]}"; do
     name=${bench%% *}
     if [ ${#wanted[@]} -gt 0 ] && [[ ! " ${wanted[*]} " == *" $name "* ]]; then
         continue
     fi
+    # A benchmark run twice keeps both outputs: <name>.txt, then <name>-2.txt.
+    runs[$name]=$(( ${runs[$name]:-0} + 1 ))
+    output=$name
+    [ "${runs[$name]}" -eq 1 ] || output="$name-${runs[$name]}"
     echo "--- $bench"
     # shellcheck disable=SC2086 # the arguments are meant to split
-    "$release/$name" ${bench#"$name"} 2>&1 | tee "$results/$name.txt"
+    "$release/$name" ${bench#"$name"} 2>&1 | tee "$results/$output.txt"
 done
 # Query cost from 1M to 30M spans: rewrites its BENCHMARKS.md section and docs/query-scaling.svg.
 if [ ${#wanted[@]} -eq 0 ] || [[ " ${wanted[*]} " == *" query_scaling "* ]]; then
