@@ -9,23 +9,13 @@ use std::collections::HashSet;
 use fluoro_proto::TraceId;
 use fluoro_store::columns::{ID, TRACE_LO};
 use fluoro_store::{SharedTraces, Store};
-use serde_json::json;
 
-use crate::support::{open, put};
+use crate::support::{open, put_numbered};
 
 const HOUR_US: i64 = 3_600_000_000;
 
 fn trace(n: u8) -> TraceId {
     format!("1-5759e988-{n:024x}").parse().unwrap()
-}
-
-fn write(store: &Store, trace: u8, id: u8, second: u16) {
-    let start = f64::from(second) + 0.25;
-    put(
-        store,
-        &[json!({"name": "svc", "id": format!("{id:016x}"), "trace_id": format!("1-5759e988-{trace:024x}"),
-                 "start_time": start, "end_time": start + 0.5})],
-    );
 }
 
 fn shared(store: &Store) -> SharedTraces {
@@ -45,14 +35,14 @@ fn scanned(store: &Store) -> Vec<(u64, u64)> {
 fn a_trace_is_shared_with_a_block_only_where_their_times_meet() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    write(&store, 1, 1, 10);
-    write(&store, 2, 1, 20);
+    put_numbered(&store, 1, 1, 10);
+    put_numbered(&store, 2, 1, 20);
     // A block of seconds 10 to 20.
     store.flush().unwrap();
     // Trace 1 goes on ten minutes later; trace 2 resends its span; trace 3 is new.
-    write(&store, 1, 2, 600);
-    write(&store, 2, 1, 20);
-    write(&store, 3, 1, 600);
+    put_numbered(&store, 1, 2, 600);
+    put_numbered(&store, 2, 1, 20);
+    put_numbered(&store, 3, 1, 600);
     let only_trace_two = SharedTraces::Only(HashSet::from([trace(2)]));
     assert_eq!(shared(&store), only_trace_two, "recent data against the block");
     let spans = vec![(1, 1), (1, 2), (2, 1), (3, 1)];

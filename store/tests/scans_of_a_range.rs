@@ -12,9 +12,8 @@ use fluoro_store::columns::{ID, START_US, TRACE_LO};
 use fluoro_store::Store;
 use polars::prelude::DataType;
 use proptest::prelude::*;
-use serde_json::json;
 
-use crate::support::{open, put};
+use crate::support::{open, put_numbered};
 
 const MINUTE_US: i64 = 60_000_000;
 /// The minutes spans start in; scans also cover the minutes just before and after them.
@@ -50,15 +49,6 @@ fn starts() -> impl Strategy<Value = Vec<u16>> {
 
 /// The start (µs) of each span, as the latest write put it.
 type Model = BTreeMap<(u8, u8), i64>;
-
-fn write(store: &Store, trace: u8, id: u8, second: u16) {
-    let start = f64::from(second) + 0.25;
-    put(
-        store,
-        &[json!({"name": "svc", "id": format!("{id:016x}"), "trace_id": format!("1-5759e988-{trace:024x}"),
-                 "start_time": start, "end_time": start + 0.5})],
-    );
-}
 
 /// `(trace_lo, id, start_us)` of every span the scan returns, a span returned twice once more.
 fn scanned(store: &Store, from_us: i64, to_us: i64) -> Vec<(u64, u64, i64)> {
@@ -108,7 +98,7 @@ proptest! {
             match op {
                 Op::Write { trace, id } => {
                     let second = starts[usize::from(trace * IDS + id - 1)];
-                    write(&store, trace, id, second);
+                    put_numbered(&store, trace, id, second);
                     model.insert((trace, id), (i64::from(second) * 1_000_000) + 250_000);
                 }
                 Op::Flush => store.flush().unwrap(),
@@ -127,7 +117,7 @@ fn late_spans_and_moved_versions_are_in_their_minute_before_and_after_a_flush() 
     let store = open(dir.path());
     let mut model = Model::new();
     let mut write_and_model = |trace: u8, id: u8, second: u16| {
-        write(&store, trace, id, second);
+        put_numbered(&store, trace, id, second);
         model.insert((trace, id), i64::from(second) * 1_000_000 + 250_000);
     };
     write_and_model(1, 1, 130);

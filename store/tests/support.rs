@@ -43,6 +43,17 @@ pub(crate) fn put(store: &Store, documents: &[Value]) {
     store.write(batch(documents, Durability::Acknowledged)).unwrap();
 }
 
+/// A completed one-span segment `id` of trace `1-5759e988-<trace>` starting `second` (plus a
+/// quarter) into 1970.
+pub(crate) fn put_numbered(store: &Store, trace: u8, id: u8, second: u16) {
+    let start = f64::from(second) + 0.25;
+    put(
+        store,
+        &[json!({"name": "svc", "id": format!("{id:016x}"), "trace_id": format!("1-5759e988-{trace:024x}"),
+                 "start_time": start, "end_time": start + 0.5})],
+    );
+}
+
 pub(crate) fn segment(trace: &str, id: &str, name: &str, end: Option<f64>, subsegments: Value) -> Value {
     let mut document = json!({"name": name, "id": id, "trace_id": trace, "start_time": 10.0,
                               "subsegments": subsegments});

@@ -3,7 +3,6 @@
 //! new block's traces against many blocks as its footer's shared traces.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use fluoro_proto::TraceId;
 use polars::prelude::*;
@@ -44,23 +43,8 @@ impl Block {
     /// A block known by its footer's time range and trace filter alone, without a file: to
     /// time what a flush tests against many blocks.
     pub fn footer_only(id: u64, trace_ids: &[TraceId], min_start_us: i64, max_end_us: i64) -> Block {
-        Block(BlockMeta {
-            id,
-            path: PathBuf::from(format!("{id}.parquet")),
-            rows: trace_ids.len(),
-            bytes: 0,
-            min_start_us,
-            max_end_us,
-            services: Vec::new(),
-            filter: TraceFilter::build(trace_ids.iter().copied()),
-            written_us: 0,
-            shared_traces: Some(Arc::from(Vec::new())),
-            replaces: Vec::new(),
-            trace_index: None,
-            remote: None,
-            checksum: None,
-            intact: Default::default(),
-        })
+        let filter = TraceFilter::build(trace_ids.iter().copied());
+        Block(BlockMeta::footer_only(id, trace_ids.len(), filter, min_start_us, max_end_us))
     }
 }
 

@@ -27,8 +27,8 @@
 //!   versions can only meet in a scan when their trace has spans in two sources. Each block
 //!   lists its traces that a block existing when it was written may hold a version of a span
 //!   of: by that block's bloom filter, among the blocks whose time range meets the trace's
-//!   span starts (`shared_traces.rs`; `shared_traces`); a compacted block names the blocks it `replaces`, so a leftover input
-//!   is recognised on open. Both fields are optional: blocks without `shared_traces` (written
+//!   span starts (`shared_traces.rs`; `shared_traces`). A compacted block names the blocks it
+//!   `replaces`, so a leftover input is recognised on open. Both fields are optional: blocks without `shared_traces` (written
 //!   before it existed) make a scan deduplicate every trace.
 //!
 //! Format version 1 (`fluoro.block` → `{"version":1,…}`), one row per span:
@@ -164,6 +164,28 @@ pub(crate) struct BlockMeta {
 }
 
 impl BlockMeta {
+    /// A block known by its time range and trace filter alone, with no file behind it: for
+    /// tests and benchmarks (`bench_api`) of what reads only footers.
+    pub(crate) fn footer_only(id: u64, rows: usize, filter: TraceFilter, min_start_us: i64, max_end_us: i64) -> Self {
+        BlockMeta {
+            id,
+            path: PathBuf::from(format!("{id}.parquet")),
+            rows,
+            bytes: rows as u64 * 30,
+            min_start_us,
+            max_end_us,
+            services: Vec::new(),
+            filter,
+            written_us: 0,
+            shared_traces: Some(Arc::from(Vec::new())),
+            replaces: Vec::new(),
+            trace_index: None,
+            remote: None,
+            checksum: None,
+            intact: Intact::default(),
+        }
+    }
+
     /// `Ok` unless the block's file no longer matches the checksum its footer states: checked
     /// before polars first reads its pages, once per process (`checksum.rs`). Blocks read
     /// from the bucket are not checked here.

@@ -61,16 +61,13 @@ pub(crate) fn held_by_blocks(probes: &[TraceProbe], blocks: &[&BlockMeta]) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block::tests::{test_meta, trace};
+    use crate::block::tests::trace;
     use crate::block::TraceFilter;
 
     /// A block of `traces` whose spans start in `[from_us, to_us]`.
     fn block(id: u64, traces: std::ops::Range<u64>, from_us: i64, to_us: i64) -> BlockMeta {
-        BlockMeta {
-            filter: TraceFilter::build(traces.map(trace).collect::<Vec<_>>().into_iter()),
-            max_end_us: to_us,
-            ..test_meta(id, 1, from_us)
-        }
+        let filter = TraceFilter::build(traces.map(trace).collect::<Vec<_>>().into_iter());
+        BlockMeta::footer_only(id, 1, filter, from_us, to_us)
     }
 
     fn probes(traces: std::ops::Range<u64>, from_us: i64, to_us: i64) -> Vec<TraceProbe> {

@@ -129,23 +129,7 @@ pub(crate) fn full_span(trace_n: u64, id: u64, start_us: i64) -> StoredSpan {
 }
 
 pub(crate) fn test_meta(id: u64, rows: usize, min_start_us: i64) -> BlockMeta {
-    BlockMeta {
-        id,
-        path: PathBuf::from(format!("{id}.parquet")),
-        rows,
-        bytes: rows as u64 * 30,
-        min_start_us,
-        max_end_us: min_start_us + 5,
-        services: Vec::new(),
-        filter: TraceFilter::build(std::iter::empty()),
-        written_us: 0,
-        shared_traces: Some(Arc::from(Vec::new())),
-        replaces: Vec::new(),
-        trace_index: None,
-        remote: None,
-        checksum: None,
-        intact: Intact::default(),
-    }
+    BlockMeta::footer_only(id, rows, TraceFilter::build(std::iter::empty()), min_start_us, min_start_us + 5)
 }
 
 fn sample_spans() -> Vec<StoredSpan> {
