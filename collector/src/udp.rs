@@ -147,6 +147,9 @@ pub struct UdpConfig {
     /// Receive buffer asked of the kernel per socket (`SO_RCVBUF`), which bounds bursts absorbed
     /// while the queue is full. Default 16 MiB; the kernel grants at most `net.core.rmem_max`.
     pub socket_buffer_bytes: usize,
+    /// Run first by each receive and parse thread: the server moves them into the allocator
+    /// arena of its ingest threads (`fluoro_store::allocator::use_ingest_arena`). Default none.
+    pub thread_start: Option<fn()>,
 }
 
 impl Default for UdpConfig {
@@ -160,6 +163,7 @@ impl Default for UdpConfig {
             workers: DEFAULT_WORKERS,
             batch: DEFAULT_BATCH,
             socket_buffer_bytes: DEFAULT_SOCKET_BUFFER_BYTES,
+            thread_start: None,
         }
     }
 }
@@ -244,7 +248,7 @@ impl UdpReceiver {
             UdpReceiver { local_addr, stop: stop.clone(), receive_threads: Vec::new(), worker_threads: Vec::new() };
         for index in 0..config.workers {
             let worker = ParseWorker { queue: receiver.clone(), budget: budget.clone(), handoff: handoff.clone() };
-            let thread = spawn(format!("fluoro-udp-parse-{index}"), move || worker.run())?;
+            let thread = spawn(format!("fluoro-udp-parse-{index}"), config.thread_start, move || worker.run())?;
             started.worker_threads.push(thread);
         }
         for (index, socket) in sockets.into_iter().enumerate() {
@@ -258,7 +262,7 @@ impl UdpReceiver {
                 counters: handoff.counters().clone(),
                 stop: stop.clone(),
             };
-            let thread = spawn(format!("fluoro-udp-recv-{index}"), move || receive.run())?;
+            let thread = spawn(format!("fluoro-udp-recv-{index}"), config.thread_start, move || receive.run())?;
             started.receive_threads.push(thread);
         }
         tracing::info!(address = %local_addr, receivers = config.receivers, workers = config.workers, "listening for x-ray udp");
@@ -293,8 +297,15 @@ impl Drop for UdpReceiver {
     }
 }
 
-fn spawn(name: String, run: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, CollectorError> {
-    Ok(std::thread::Builder::new().name(name).spawn(run)?)
+fn spawn(
+    name: String,
+    start: Option<fn()>,
+    run: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, CollectorError> {
+    Ok(std::thread::Builder::new().name(name).spawn(move || {
+        start.inspect(|start| start());
+        run()
+    })?)
 }
 
 /// Binds the first socket to the configured address, then the others to the address it got,

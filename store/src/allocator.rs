@@ -19,6 +19,14 @@
 //!   (`cli/tests/fluoro_serve_holds_its_memory_under_overload.rs`) peaked at 470–484 MiB of its
 //!   493 MiB bound with the 10 s decay alone.
 //!
+//! The threads that ingest (UDP receive and parse, the store's flush and write-ahead logs)
+//! allocate from one arena of their own ([`use_ingest_arena`], through `UdpConfig` and
+//! `StoreConfig`'s `thread_start`). Each in an automatic arena of its own, they faulted in
+//! fresh pages for ~0.9 of every 1 KB document under UDP load (~7 % of the server's CPU)
+//! while the memory a flush freed waited in the other threads' arenas; one arena for all
+//! threads did better at ingest but slowed the map call, whose polars threads then share it
+//! (`BENCHMARKS.md`, "page faults under UDP load").
+//!
 //! An operator's `_RJEM_MALLOC_CONF` in the environment is read after [`MALLOC_CONF`] and wins
 //! where they differ (docs/operations.md).
 
@@ -36,6 +44,50 @@ pub type ServerAllocator = tikv_jemallocator::Jemalloc;
 #[allow(unsafe_code)]
 #[export_name = "_rjem_malloc_conf"]
 pub static MALLOC_CONF: &[u8; 51] = b"background_thread:true,oversize_threshold:33554432\0";
+
+/// The arena of the threads that ingest (UDP receive and parse, the flush, the write-ahead
+/// log), created on first use; `None` if jemalloc refused.
+static INGEST_ARENA: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+
+/// Makes the calling thread allocate from the ingest threads' one arena: memory a flush frees
+/// is then reused by the threads that allocate next instead of waiting in other arenas while
+/// they fault in fresh pages (`BENCHMARKS.md`, "page faults under UDP load").
+#[allow(unsafe_code)]
+pub fn use_ingest_arena() {
+    let Some(arena) = *INGEST_ARENA.get_or_init(create_arena) else { return };
+    let mut index = arena;
+    // SAFETY: "thread.arena" takes an unsigned arena index; `new` points at one of its size.
+    let code = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            c"thread.arena".as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            (&raw mut index).cast(),
+            std::mem::size_of::<u32>(),
+        )
+    };
+    if code != 0 {
+        tracing::debug!(code, "jemalloc did not move this thread to the ingest arena");
+    }
+}
+
+#[allow(unsafe_code)]
+fn create_arena() -> Option<u32> {
+    let mut index: u32 = 0;
+    let mut length = std::mem::size_of::<u32>();
+    // SAFETY: "arenas.create" writes the new arena's unsigned index into `old`, whose size
+    // `length` gives; it reads nothing.
+    let code = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            c"arenas.create".as_ptr(),
+            (&raw mut index).cast(),
+            &raw mut length,
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    (code == 0).then_some(index)
+}
 
 /// How often the arenas are purged while the process holds more than its trimming level.
 const TRIM_INTERVAL: Duration = Duration::from_millis(500);
@@ -128,6 +180,43 @@ mod tests {
         };
         assert_eq!(code, 0, "jemalloc knows {name}");
         value
+    }
+
+    /// The arena jemalloc allocates the calling thread's memory from.
+    #[allow(unsafe_code)]
+    fn thread_arena() -> u32 {
+        let mut value: u32 = 0;
+        let mut length = std::mem::size_of::<u32>();
+        // SAFETY: "thread.arena" writes an unsigned index into `value`, whose size `length` gives.
+        let code = unsafe {
+            tikv_jemalloc_sys::mallctl(
+                c"thread.arena".as_ptr(),
+                (&raw mut value).cast(),
+                &raw mut length,
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        assert_eq!(code, 0);
+        value
+    }
+
+    #[test]
+    fn ingest_threads_share_one_arena_of_their_own() {
+        let in_thread = |ingest: bool| {
+            std::thread::spawn(move || {
+                if ingest {
+                    use_ingest_arena();
+                }
+                thread_arena()
+            })
+            .join()
+            .expect("the thread ran")
+        };
+        let (first, second, other) = (in_thread(true), in_thread(true), in_thread(false));
+        assert_eq!(first, second, "every ingest thread allocates from the same arena");
+        assert_ne!(first, other, "a thread that did not ask stays in jemalloc's own arenas");
+        assert!(first >= jemalloc_option::<u32>("opt.narenas"), "a created arena, after the automatic ones");
     }
 
     #[test]

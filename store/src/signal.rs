@@ -132,6 +132,7 @@ impl<R: SignalRow> SignalStore<R> {
             sync_interval: config.sync_interval,
             queue_records: config.wal_queue_records,
             disk: disk.clone(),
+            thread_start: config.thread_start,
         };
         let wal = Wal::start(&wal_dir, next_generation, replayed.next_sequence, options)?;
         tracing::info!(

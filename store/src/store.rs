@@ -110,6 +110,10 @@ pub struct StoreConfig {
     /// A collector's hold on the bucket's maintenance lease lasts this long unless renewed
     /// (`store/lease.rs`); its writer is abandoned after ten times this without a heartbeat.
     pub lease_duration: Duration,
+    /// Run first by the store's flush and write-ahead log threads: a server moves them into
+    /// the allocator arena of its ingest threads ([`crate::allocator::use_ingest_arena`]).
+    /// Default none.
+    pub thread_start: Option<fn()>,
 }
 
 impl StoreConfig {
@@ -128,6 +132,7 @@ impl StoreConfig {
             blocks_cache_bytes: None,
             role: StoreRole::AllInOne,
             lease_duration: DEFAULT_LEASE_DURATION,
+            thread_start: None,
         }
     }
 
@@ -241,6 +246,7 @@ impl Store {
             sync_interval: config.sync_interval,
             queue_records: config.wal_queue_records,
             disk: disk.clone(),
+            thread_start: config.thread_start,
         };
         let wal = Wal::start(&wal_dir, next_generation, replayed.next_sequence, options)?;
         let signals = Signals::open(&config, &disk)?;

@@ -491,6 +491,8 @@ pub(crate) struct WalOptions {
     pub(crate) queue_records: usize,
     /// Marked full by the log thread when a write fails for space.
     pub(crate) disk: Arc<DiskSpace>,
+    /// Run first by the log thread (`StoreConfig::thread_start`).
+    pub(crate) thread_start: Option<fn()>,
 }
 
 impl Wal {
@@ -505,9 +507,13 @@ impl Wal {
             unsynced_since: None,
             disk: options.disk,
         };
+        let thread_start = options.thread_start;
         let thread = std::thread::Builder::new()
             .name("fluoro-wal".to_owned())
-            .spawn(move || writer.run(receiver))
+            .spawn(move || {
+                thread_start.inspect(|start| start());
+                writer.run(receiver)
+            })
             .map_err(|error| StoreError::io(dir, error))?;
         Ok(Wal { commands: Some(commands), thread: Some(thread) })
     }

@@ -12,9 +12,13 @@ impl Flusher {
     pub(super) fn start(shared: Arc<Shared>) -> Result<Flusher> {
         let (wake, wakeups) = mpsc::sync_channel(1);
         let data_dir = shared.config.data_dir.clone();
+        let thread_start = shared.config.thread_start;
         let thread = std::thread::Builder::new()
             .name("fluoro-flush".to_owned())
-            .spawn(move || flush_loop(&shared, &wakeups))
+            .spawn(move || {
+                thread_start.inspect(|start| start());
+                flush_loop(&shared, &wakeups)
+            })
             .map_err(|error| StoreError::io(data_dir, error))?;
         Ok(Flusher { wake, thread })
     }

@@ -53,6 +53,7 @@ fn segment_of(records: &[Vec<u8>]) -> (tempfile::TempDir, PathBuf) {
         sync_interval: Duration::from_millis(10),
         queue_records: 16,
         disk: Arc::new(DiskSpace::new(store_dir.path())),
+        thread_start: None,
     };
     let wal = Wal::start(&dir, 1, 0, options).unwrap();
     for record in records {

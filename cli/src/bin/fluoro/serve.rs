@@ -193,6 +193,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the data dir {}", server_config.data_dir.display()))?;
     let mut store_config = store_section.store_config(&server_config.data_dir, recent_max_bytes)?;
     fluoro_store::allocator::spawn_trimmer(store_config.recent_max_bytes);
+    store_config.thread_start = Some(fluoro_store::allocator::use_ingest_arena);
     store_config.role = match (role, &collectors) {
         (Role::Collector, _) => StoreRole::Collector,
         (Role::Query, Some(collectors)) => StoreRole::Query { collectors: collectors.clone() },
@@ -242,8 +243,11 @@ fn server_config(args: ServeArgs, file: ConfigFile, xray_api_limits: XrayApiLimi
     let pick = |flag: Option<SocketAddr>, from_file: Option<SocketAddr>, default: &str| {
         flag.or(from_file).unwrap_or_else(|| config::parse_addr(default))
     };
-    let mut udp =
-        UdpConfig { bind: pick(args.udp_bind, file.udp_bind, config::DEFAULT_UDP_BIND), ..UdpConfig::default() };
+    let mut udp = UdpConfig {
+        bind: pick(args.udp_bind, file.udp_bind, config::DEFAULT_UDP_BIND),
+        thread_start: Some(fluoro_store::allocator::use_ingest_arena),
+        ..UdpConfig::default()
+    };
     if let Some(receivers) = file.udp.receivers {
         udp.receivers = receivers;
     }
