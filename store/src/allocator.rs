@@ -71,22 +71,27 @@ pub fn use_ingest_arena() {
     }
 }
 
-#[allow(unsafe_code)]
 fn create_arena() -> Option<u32> {
-    let mut index: u32 = 0;
-    let mut length = std::mem::size_of::<u32>();
-    // SAFETY: "arenas.create" writes the new arena's unsigned index into `old`, whose size
-    // `length` gives; it reads nothing.
+    // Reading "arenas.create" creates an arena and gives its index.
+    read_mallctl(c"arenas.create").ok()
+}
+
+/// Reads jemalloc's `name` (`T` is its type: `bool`, `u32`, `usize`); `Err` holds jemalloc's
+/// error code.
+#[allow(unsafe_code)]
+fn read_mallctl<T: Copy + Default>(name: &std::ffi::CStr) -> Result<T, i32> {
+    let mut value = T::default();
+    let mut length = std::mem::size_of::<T>();
+    // SAFETY: `name` is NUL-terminated and `value`/`length` are a `T` and its size, which
+    // jemalloc checks against the value's own size before it writes; it reads nothing.
     let code = unsafe {
-        tikv_jemalloc_sys::mallctl(
-            c"arenas.create".as_ptr(),
-            (&raw mut index).cast(),
-            &raw mut length,
-            std::ptr::null_mut(),
-            0,
-        )
+        tikv_jemalloc_sys::mallctl(name.as_ptr(), (&raw mut value).cast(), &raw mut length, std::ptr::null_mut(), 0)
     };
-    (code == 0).then_some(index)
+    if code == 0 {
+        Ok(value)
+    } else {
+        Err(code)
+    }
 }
 
 /// How often the arenas are purged while the process holds more than its trimming level.
@@ -161,44 +166,9 @@ mod tests {
         assert!(resident_anonymous_bytes().is_some_and(|bytes| bytes > 0), "this test's own memory");
     }
 
-    /// Reads an option jemalloc started with: `T` is the option's type (`bool`, `usize`).
-    #[allow(unsafe_code)]
-    fn jemalloc_option<T: Copy + Default>(name: &str) -> T {
-        let name = format!("{name}\0");
-        let mut value = T::default();
-        let mut length = std::mem::size_of::<T>();
-        // SAFETY: `name` is NUL-terminated and `value`/`length` are a `T` and its size, which
-        // jemalloc checks against the option's own size before it writes.
-        let code = unsafe {
-            tikv_jemalloc_sys::mallctl(
-                name.as_ptr().cast(),
-                (&raw mut value).cast(),
-                &raw mut length,
-                std::ptr::null_mut(),
-                0,
-            )
-        };
-        assert_eq!(code, 0, "jemalloc knows {name}");
-        value
-    }
-
-    /// The arena jemalloc allocates the calling thread's memory from.
-    #[allow(unsafe_code)]
-    fn thread_arena() -> u32 {
-        let mut value: u32 = 0;
-        let mut length = std::mem::size_of::<u32>();
-        // SAFETY: "thread.arena" writes an unsigned index into `value`, whose size `length` gives.
-        let code = unsafe {
-            tikv_jemalloc_sys::mallctl(
-                c"thread.arena".as_ptr(),
-                (&raw mut value).cast(),
-                &raw mut length,
-                std::ptr::null_mut(),
-                0,
-            )
-        };
-        assert_eq!(code, 0);
-        value
+    /// Reads an option jemalloc started with, or another of its values.
+    fn jemalloc_option<T: Copy + Default>(name: &std::ffi::CStr) -> T {
+        read_mallctl(name).unwrap_or_else(|code| panic!("jemalloc does not know {name:?}: {code}"))
     }
 
     #[test]
@@ -208,7 +178,7 @@ mod tests {
                 if ingest {
                     use_ingest_arena();
                 }
-                thread_arena()
+                jemalloc_option::<u32>(c"thread.arena")
             })
             .join()
             .expect("the thread ran")
@@ -216,7 +186,7 @@ mod tests {
         let (first, second, other) = (in_thread(true), in_thread(true), in_thread(false));
         assert_eq!(first, second, "every ingest thread allocates from the same arena");
         assert_ne!(first, other, "a thread that did not ask stays in jemalloc's own arenas");
-        assert!(first >= jemalloc_option::<u32>("opt.narenas"), "a created arena, after the automatic ones");
+        assert!(first >= jemalloc_option::<u32>(c"opt.narenas"), "a created arena, after the automatic ones");
     }
 
     #[test]
@@ -232,8 +202,8 @@ mod tests {
             assert!(!block.is_null());
             ServerAllocator::default().dealloc(block, layout);
         }
-        assert!(jemalloc_option::<bool>("opt.background_thread"), "MALLOC_CONF was read");
-        assert_eq!(jemalloc_option::<usize>("opt.oversize_threshold"), 32 << 20);
+        assert!(jemalloc_option::<bool>(c"opt.background_thread"), "MALLOC_CONF was read");
+        assert_eq!(jemalloc_option::<usize>(c"opt.oversize_threshold"), 32 << 20);
         assert_eq!(purge_all_arenas(), Ok(()));
     }
 }

@@ -111,18 +111,16 @@ pub(crate) fn shared_traces(blocks: &[&BlockMeta], recent: &[&RecentSpans], from
         }
     }
     let mut in_recent = HashSet::new();
-    let (mut trace_ids, mut probes) = (Vec::new(), Vec::new());
+    let mut probes = Vec::new();
     for generation in recent {
         for (trace, first_start_us, last_start_us) in generation.traces_in(from_us, to_us) {
             if !in_recent.insert(*trace) {
                 shared.insert(*trace); // in two generations
             }
-            trace_ids.push(*trace);
             probes.push(TraceProbe::new(*trace, first_start_us, last_start_us));
         }
     }
-    let held = block::held_by_blocks(&probes, blocks);
-    shared.extend(trace_ids.into_iter().zip(held).filter(|(_, held)| *held).map(|(trace, _)| trace));
+    shared.extend(block::held_by_blocks(&probes, blocks));
     SharedTraces::Only(shared)
 }
 

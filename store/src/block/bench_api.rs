@@ -48,9 +48,9 @@ impl Block {
     }
 }
 
-/// For each trace, given with the first and last start of its spans in a new block, whether the
-/// new block's footer lists it as shared with `blocks` (`shared_traces.rs`).
-pub fn shared_traces(traces: &[(TraceId, i64, i64)], blocks: &[Block]) -> Vec<bool> {
+/// Which traces, each given with the first and last start of its spans in a new block, the new
+/// block's footer lists as shared with `blocks` (`shared_traces.rs`), in the order given.
+pub fn shared_traces(traces: &[(TraceId, i64, i64)], blocks: &[Block]) -> Vec<TraceId> {
     let probes: Vec<TraceProbe> = traces.iter().map(|(id, first, last)| TraceProbe::new(*id, *first, *last)).collect();
     let blocks: Vec<&BlockMeta> = blocks.iter().map(|block| &block.0).collect();
     held_by_blocks(&probes, &blocks)

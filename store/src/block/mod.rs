@@ -618,9 +618,8 @@ type SpanKey = (TraceId, i64, fluoro_proto::SegmentId, u64);
 fn footer_meta<S: Borrow<StoredSpan>>(spans: &[S], neighbours: Neighbours<'_>) -> FooterMeta {
     let spans: Vec<&StoredSpan> = spans.iter().map(Borrow::borrow).collect();
     let services = distinct_services(&spans);
-    let (trace_ids, probes) = trace_probes(&spans);
-    let held = shared_traces::held_by_blocks(&probes, neighbours.others);
-    let shared_traces = trace_ids.iter().zip(held).filter(|(_, held)| *held).map(|(id, _)| trace_id_hex(*id)).collect();
+    let probes = trace_probes(&spans);
+    let shared_traces = held_by_blocks(&probes, neighbours.others).into_iter().map(trace_id_hex).collect();
     FooterMeta {
         shared_traces: Some(shared_traces),
         replaces: neighbours.replaces.to_vec(),
@@ -629,21 +628,18 @@ fn footer_meta<S: Borrow<StoredSpan>>(spans: &[S], neighbours: Neighbours<'_>) -
         min_start_us: spans.iter().map(|span| span.row.start_us).min().unwrap_or_default(),
         max_end_us: spans.iter().map(|span| span.row.end_us.unwrap_or(span.row.start_us)).max().unwrap_or_default(),
         services,
-        filter: TraceFilter::build(trace_ids.into_iter()).to_stored(),
+        filter: TraceFilter::build(probes.iter().map(TraceProbe::trace_id)).to_stored(),
         checksum: None,
     }
 }
 
-/// Each trace of spans in block order once, in order, with what [`shared_traces`] tests it by.
-/// A trace's spans lie together, by start.
-fn trace_probes(spans: &[&StoredSpan]) -> (Vec<TraceId>, Vec<TraceProbe>) {
-    let (mut trace_ids, mut probes) = (Vec::new(), Vec::new());
-    for run in spans.chunk_by(|a, b| a.row.trace_id == b.row.trace_id) {
-        let (first, last) = (&run[0].row, &run[run.len() - 1].row);
-        trace_ids.push(first.trace_id);
-        probes.push(TraceProbe::new(first.trace_id, first.start_us, last.start_us));
-    }
-    (trace_ids, probes)
+/// Each trace of spans in block order once, in order, as [`shared_traces`] tests it. A trace's
+/// spans lie together, by start.
+fn trace_probes(spans: &[&StoredSpan]) -> Vec<TraceProbe> {
+    spans
+        .chunk_by(|a, b| a.row.trace_id == b.row.trace_id)
+        .map(|run| TraceProbe::new(run[0].row.trace_id, run[0].row.start_us, run[run.len() - 1].row.start_us))
+        .collect()
 }
 
 /// The spans' services, sorted, each once. Distinct names are few: each is copied once, and

@@ -18,9 +18,11 @@ use fluoro_proto::TraceId;
 use super::filter::trace_hash;
 use super::BlockMeta;
 
-/// A trace to look for in blocks: its filter hash and the first and last start of its spans.
+/// A trace to look for in blocks: its id, its filter hash and the first and last start of
+/// its spans.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TraceProbe {
+    trace_id: TraceId,
     hash: u64,
     first_start_us: i64,
     last_start_us: i64,
@@ -28,7 +30,11 @@ pub(crate) struct TraceProbe {
 
 impl TraceProbe {
     pub(crate) fn new(trace_id: TraceId, first_start_us: i64, last_start_us: i64) -> Self {
-        TraceProbe { hash: trace_hash(trace_id), first_start_us, last_start_us }
+        TraceProbe { trace_id, hash: trace_hash(trace_id), first_start_us, last_start_us }
+    }
+
+    pub(crate) fn trace_id(&self) -> TraceId {
+        self.trace_id
     }
 
     /// Whether a span of the block may start where one of this trace's spans starts.
@@ -37,12 +43,13 @@ impl TraceProbe {
     }
 }
 
-/// For each probe, in order, whether one of `blocks` may hold a version of one of its spans.
-pub(crate) fn held_by_blocks(probes: &[TraceProbe], blocks: &[&BlockMeta]) -> Vec<bool> {
-    let mut held = vec![false; probes.len()];
+/// The traces of `probes`, in their order, of which one of `blocks` may hold a version of one
+/// of their spans.
+pub(crate) fn held_by_blocks(probes: &[TraceProbe], blocks: &[&BlockMeta]) -> Vec<TraceId> {
     let first = probes.iter().map(|probe| probe.first_start_us).min();
     let last = probes.iter().map(|probe| probe.last_start_us).max();
-    let (Some(first), Some(last)) = (first, last) else { return held };
+    let (Some(first), Some(last)) = (first, last) else { return Vec::new() };
+    let mut held = vec![false; probes.len()];
     let mut pending: Vec<usize> = (0..probes.len()).collect();
     for block in blocks.iter().filter(|block| block.min_start_us <= last && block.max_end_us >= first) {
         pending.retain(|&at| {
@@ -55,7 +62,7 @@ pub(crate) fn held_by_blocks(probes: &[TraceProbe], blocks: &[&BlockMeta]) -> Ve
             break;
         }
     }
-    held
+    probes.iter().zip(held).filter(|(_, held)| *held).map(|(probe, _)| probe.trace_id).collect()
 }
 
 #[cfg(test)]
@@ -74,6 +81,10 @@ mod tests {
         traces.map(|n| TraceProbe::new(trace(n), from_us, to_us)).collect()
     }
 
+    fn ids(traces: std::ops::Range<u64>) -> Vec<TraceId> {
+        traces.map(trace).collect()
+    }
+
     #[test]
     fn a_trace_is_held_by_a_block_of_the_same_time_that_holds_it() {
         let blocks = [block(1, 0..100, 1_000, 2_000), block(2, 100..200, 2_000, 3_000)];
@@ -82,8 +93,8 @@ mod tests {
         wanted.extend(probes(150..160, 2_500, 2_600));
         wanted.extend(probes(1_000..1_010, 1_000, 3_000));
         let held = held_by_blocks(&wanted, &blocks);
-        assert!(held[..20].iter().all(|held| *held), "{held:?}");
-        let false_positives = held[20..].iter().filter(|held| **held).count();
+        assert_eq!(held[..20], [ids(50..60), ids(150..160)].concat(), "{held:?}");
+        let false_positives = held.len() - 20;
         assert!(false_positives <= 1, "{held:?}");
     }
 
@@ -92,11 +103,11 @@ mod tests {
         // Block 1 holds the traces, but none of its spans starts when theirs do here.
         let blocks = [block(1, 0..100, 1_000, 2_000)];
         let blocks: Vec<&BlockMeta> = blocks.iter().collect();
-        assert!(!held_by_blocks(&probes(0..100, 2_001, 5_000), &blocks).contains(&true));
-        assert!(!held_by_blocks(&probes(0..100, 0, 999), &blocks).contains(&true));
+        assert!(held_by_blocks(&probes(0..100, 2_001, 5_000), &blocks).is_empty());
+        assert!(held_by_blocks(&probes(0..100, 0, 999), &blocks).is_empty());
         // A trace whose spans start on both sides of the block's range meets it.
-        assert!(held_by_blocks(&probes(0..100, 0, 5_000), &blocks).iter().all(|held| *held));
-        assert!(held_by_blocks(&probes(0..100, 2_000, 2_000), &blocks).iter().all(|held| *held));
+        assert_eq!(held_by_blocks(&probes(0..100, 0, 5_000), &blocks), ids(0..100));
+        assert_eq!(held_by_blocks(&probes(0..100, 2_000, 2_000), &blocks), ids(0..100));
     }
 
     #[test]
@@ -109,9 +120,9 @@ mod tests {
         let blocks: Vec<&BlockMeta> = blocks.iter().collect();
         let new_minute = 1_000 * 60_000_000;
         let held = held_by_blocks(&probes(2_000_000..2_010_000, new_minute, new_minute + 59_000_000), &blocks);
-        assert!(!held.contains(&true));
+        assert!(held.is_empty(), "{} listed", held.len());
         // A late span of an old trace still meets its block.
         let late = [TraceProbe::new(trace(5_500), 5 * 60_000_000 + 10, new_minute)];
-        assert_eq!(held_by_blocks(&late, &blocks), vec![true]);
+        assert_eq!(held_by_blocks(&late, &blocks), vec![trace(5_500)]);
     }
 }
