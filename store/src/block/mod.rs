@@ -596,12 +596,12 @@ fn block_order<S: Borrow<StoredSpan>>(spans: &[S]) -> Vec<&StoredSpan> {
         .iter()
         .map(|span| {
             let span = span.borrow();
-            ((span.row.trace_id, span.row.start_us, span.row.id, span.sequence), span)
+            ((span.row.trace_id.as_u128(), span.row.start_us, span.row.id.as_u64(), span.sequence), span)
         })
         .collect();
     // The key is unique per version (`sequence`), so an unstable sort gives one order.
     by_trace.sort_unstable_by_key(|(key, _)| *key);
-    let mut runs: Vec<(i64, TraceId, std::ops::Range<usize>)> = Vec::new();
+    let mut runs: Vec<(i64, u128, std::ops::Range<usize>)> = Vec::new();
     for (at, (key, _)) in by_trace.iter().enumerate() {
         match runs.last_mut() {
             Some((_, trace_id, range)) if *trace_id == key.0 => range.end = at + 1,
@@ -612,8 +612,9 @@ fn block_order<S: Borrow<StoredSpan>>(spans: &[S]) -> Vec<&StoredSpan> {
     runs.into_iter().flat_map(|(_, _, range)| by_trace[range].iter().map(|(_, span)| *span)).collect()
 }
 
-/// (trace id, start, id, sequence).
-type SpanKey = (TraceId, i64, fluoro_proto::SegmentId, u64);
+/// (trace id, start, id, sequence), the ids as numbers in the order of their bytes: a byte array
+/// is compared byte by byte.
+type SpanKey = (u128, i64, u64, u64);
 
 fn footer_meta<S: Borrow<StoredSpan>>(spans: &[S], neighbours: Neighbours<'_>) -> FooterMeta {
     let spans: Vec<&StoredSpan> = spans.iter().map(Borrow::borrow).collect();
