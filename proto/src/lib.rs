@@ -47,6 +47,9 @@ mod xray_error;
 
 pub use arn::{xray_arn, ARN_ACCOUNT, ARN_REGION};
 pub use bytestring::ByteString;
+/// The text type of a row's service and origin: inline up to 24 bytes, so the rows of one
+/// segment share its names without an allocation each.
+pub use compact_str::CompactString;
 pub use document::{parse_document, parse_document_with, Document, MAX_DOCUMENT_BYTES, MAX_JSON_DEPTH};
 pub use durable_file::{create_private_dir, replace_durably};
 pub use error::{DocumentError, HeaderError, IdError, InvalidDocument, OtlpError, Problem, Result};

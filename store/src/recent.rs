@@ -12,7 +12,7 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::time::Instant;
 
-use fluoro_proto::{AnnotationScalar, SegmentId, SpanRow, TraceId};
+use fluoro_proto::{AnnotationScalar, CompactString, SegmentId, SpanRow, TraceId};
 use polars::prelude::PlHashMap;
 
 use crate::record::StoredSpan;
@@ -249,7 +249,7 @@ const DOCUMENT_SHARE_OVERHEAD: usize = 32;
 fn outside_bytes(span: &StoredSpan) -> usize {
     let row = &span.row;
     let document = span.document.as_ref().map_or(0, |document| document.len() + DOCUMENT_SHARE_OVERHEAD);
-    let strings = document + allocation(row.name.capacity()) + option_strings_bytes(row);
+    let strings = document + allocation(row.name.capacity()) + option_strings_bytes(row) + owner_bytes(row);
     let exceptions: usize = row
         .exceptions
         .iter()
@@ -280,11 +280,19 @@ fn allocation(bytes: usize) -> usize {
     }
 }
 
+/// The owning segment's service and origin, held inline unless longer than 24 bytes.
+fn owner_bytes(row: &SpanRow) -> usize {
+    [&row.service, &row.origin]
+        .into_iter()
+        .flatten()
+        .filter(|text| text.is_heap_allocated())
+        .map(|text| allocation(text.capacity()))
+        .sum()
+}
+
 fn option_strings_bytes(row: &SpanRow) -> usize {
     let (http, aws) = (&row.http, &row.aws);
     [
-        &row.service,
-        &row.origin,
         &row.namespace,
         &row.user,
         &row.sql_url,
@@ -318,7 +326,7 @@ pub(crate) fn fill_services(trace: &mut [StoredSpan]) {
 }
 
 /// The positions of the rows without a service that have an owning one, in order, with it.
-fn owning_services(trace: &[&StoredSpan]) -> Vec<(usize, String)> {
+fn owning_services(trace: &[&StoredSpan]) -> Vec<(usize, CompactString)> {
     if trace.iter().all(|span| span.row.service.is_some()) {
         return Vec::new();
     }
@@ -331,7 +339,11 @@ fn owning_services(trace: &[&StoredSpan]) -> Vec<(usize, String)> {
         .collect()
 }
 
-fn owning_service(trace: &[&StoredSpan], index: &HashMap<SegmentId, usize>, span: &StoredSpan) -> Option<String> {
+fn owning_service(
+    trace: &[&StoredSpan],
+    index: &HashMap<SegmentId, usize>,
+    span: &StoredSpan,
+) -> Option<CompactString> {
     let mut parent = span.row.parent_id;
     for _ in 0..trace.len() {
         let row = &trace[*index.get(&parent?)?].row;

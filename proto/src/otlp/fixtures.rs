@@ -93,6 +93,6 @@ pub(super) fn rejection(span: Span) -> RejectedSpan {
     rejected
 }
 
-pub(super) fn some(text: &str) -> Option<String> {
-    Some(text.to_owned())
+pub(super) fn some<T: for<'a> From<&'a str>>(text: &str) -> Option<T> {
+    Some(text.into())
 }

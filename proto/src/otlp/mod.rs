@@ -113,6 +113,7 @@ mod naming;
 mod resource;
 mod sql;
 
+use compact_str::CompactString;
 use std::fmt;
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind as OtlpSpanKind;
@@ -305,9 +306,9 @@ fn row_from_span(span: &Span, resource: &ResourceFacts) -> Result<SpanRow, OtlpE
         id: ids.id,
         parent_id: ids.parent_id,
         kind: role.row_kind(),
-        service: Some(resource.service.clone()),
+        service: Some(resource.service.as_str().into()),
         name: row_name(role, span, attributes, aws_call, resource),
-        origin: resource.origin.map(str::to_owned),
+        origin: resource.origin.map(CompactString::const_new),
         namespace: role.namespace(aws_call),
         start_us: times.start_us,
         end_us: times.end_us,

@@ -24,8 +24,8 @@ fn varied_spans(rows: u64) -> Vec<StoredSpan> {
             let mut span = full_span(n / 12, n, 1_700_000_000_000_000 + n as i64 * 1_000);
             let row = &mut span.row;
             row.kind = if n % 12 == 0 { fluoro_proto::SpanKind::Segment } else { fluoro_proto::SpanKind::Subsegment };
-            row.service = (n % 13 != 0).then(|| format!("service-{}", (n / 12) % 6));
-            row.origin = (n >= 5_000 && n % 3 == 0).then(|| format!("AWS::EC2::{}", n % 4));
+            row.service = (n % 13 != 0).then(|| format!("service-{}", (n / 12) % 6).into());
+            row.origin = (n >= 5_000 && n % 3 == 0).then(|| format!("AWS::EC2::{}", n % 4).into());
             row.namespace = match n % 7 {
                 0 | 1 => Some("aws".into()),
                 2 => Some("remote".into()),

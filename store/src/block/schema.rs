@@ -5,7 +5,8 @@
 use std::borrow::Borrow;
 
 use fluoro_proto::{
-    AnnotationScalar, AwsSummary, ByteString, ExceptionSummary, HttpSummary, SegmentId, SpanKind, SpanRow, TraceId,
+    AnnotationScalar, AwsSummary, ByteString, CompactString, ExceptionSummary, HttpSummary, SegmentId, SpanKind,
+    SpanRow, TraceId,
 };
 use polars::prelude::*;
 use polars_arrow::array::{ListArray, MutableBinaryViewArray};
@@ -302,6 +303,10 @@ impl<'a> FrameColumns<'a> {
         self.strings[column].get(index).map(str::to_owned)
     }
 
+    fn compact_string(&self, column: usize, index: usize) -> Option<CompactString> {
+        self.strings[column].get(index).map(CompactString::from)
+    }
+
     fn flag(&self, column: usize, index: usize) -> bool {
         self.bools[column].get(index).unwrap_or(false)
     }
@@ -323,9 +328,9 @@ impl<'a> FrameColumns<'a> {
             id: SegmentId::new(id.get(index).ok_or_else(|| missing(ID))?),
             parent_id: parent_id.get(index).map(SegmentId::new),
             kind,
-            service: text(1),
+            service: self.compact_string(1, index),
             name: text(2).ok_or_else(|| missing(NAME))?,
-            origin: text(3),
+            origin: self.compact_string(3, index),
             namespace: text(4),
             start_us: self.start_us.get(index).ok_or_else(|| missing(START_US))?,
             end_us: self.end_us.get(index),

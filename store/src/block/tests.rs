@@ -647,7 +647,7 @@ fn a_footer_lists_each_service_once_sorted() {
         .enumerate()
         .map(|(at, service)| {
             let mut span = span(at as u64, 1, 1_000);
-            span.row.service = service.map(str::to_owned);
+            span.row.service = service.map(Into::into);
             span
         })
         .collect();
