@@ -125,7 +125,7 @@ impl XSpan {
     }
 
     pub(crate) fn set_origin(&self, origin: &str) {
-        self.entity.lock().origin = Some(origin.to_owned());
+        self.entity.lock().origin = Some(origin.into());
     }
 
     /// The ARN of the resource the segment stands for (a state machine).
@@ -151,7 +151,7 @@ impl XSpan {
     /// `namespace: remote` with the request's method and URL, as the SDKs' HTTP clients write.
     pub(crate) fn http_call(&self, method: &str, url: &str) {
         let mut entity = self.entity.lock();
-        entity.namespace = Some("remote".to_owned());
+        entity.namespace = Some("remote".into());
         entity.http = Some(Box::new(http(method, url, None)));
     }
 
@@ -172,18 +172,18 @@ impl XSpan {
     /// An AWS SDK call: `namespace: aws`, and the fields the SDKs write.
     pub(crate) fn aws_call(&self, aws: Aws) {
         let mut entity = self.entity.lock();
-        entity.namespace = Some("aws".to_owned());
+        entity.namespace = Some("aws".into());
         entity.aws = Some(Box::new(aws));
     }
 
     pub(crate) fn aws_namespace(&self) {
-        self.entity.lock().namespace = Some("aws".to_owned());
+        self.entity.lock().namespace = Some("aws".into());
     }
 
     /// A SQL statement: `namespace: remote` and the `sql` block.
     pub(crate) fn sql_call(&self, url: &str, query: &str) {
         let mut entity = self.entity.lock();
-        entity.namespace = Some("remote".to_owned());
+        entity.namespace = Some("remote".into());
         entity.sql = Some(Box::new(Sql {
             url: Some(url.to_owned()),
             sanitized_query: Some(query.to_owned()),
@@ -235,9 +235,9 @@ impl XSpan {
 fn http(method: &str, url: &str, client_ip: Option<String>) -> Http {
     Http {
         request: Some(HttpRequest {
-            method: Some(method.to_owned()),
+            method: Some(method.into()),
             url: Some(url.to_owned()),
-            client_ip,
+            client_ip: client_ip.map(Into::into),
             ..HttpRequest::default()
         }),
         ..Http::default()

@@ -53,8 +53,8 @@ pub(crate) async fn aws(
     let subsegment = parent.child(service);
     let call = client.call(service, operation, body, Some(subsegment.context())).await;
     let mut aws = Aws {
-        operation: Some(operation.to_owned()),
-        region: Some("us-east-1".to_owned()),
+        operation: Some(operation.into()),
+        region: Some("us-east-1".into()),
         request_id: Some(call.request_id.clone()),
         retries: Some(i64::from(call.retries)),
         ..Aws::default()

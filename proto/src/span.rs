@@ -29,13 +29,14 @@ pub struct SpanRow {
     /// the segment that contains them. `None` for a subsegment sent on its own, until assembly.
     /// Every row of a segment carries its service and origin: held inline up to 24 bytes, they
     /// are copied to each row, where `String`s took two allocations a row (~10 a PetAdoptions
-    /// document, with their frees at flush).
+    /// document, with their frees at flush). The other short texts are inline for the same
+    /// reason, read that way from the document (`ShortText`).
     pub service: Option<CompactString>,
     pub name: String,
     /// The AWS resource type running the service, e.g. `AWS::EC2::Instance`.
     pub origin: Option<CompactString>,
     /// `aws` or `remote` for downstream calls; `None` (or `local`) for local work.
-    pub namespace: Option<String>,
+    pub namespace: Option<CompactString>,
     pub start_us: i64,
     /// `None` while in progress.
     pub end_us: Option<i64>,
@@ -67,10 +68,10 @@ pub enum SpanKind {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HttpSummary {
-    pub method: Option<String>,
+    pub method: Option<CompactString>,
     pub url: Option<String>,
     pub status: Option<u16>,
-    pub client_ip: Option<String>,
+    pub client_ip: Option<CompactString>,
     pub user_agent: Option<String>,
 }
 
@@ -78,8 +79,8 @@ pub struct HttpSummary {
 pub struct AwsSummary {
     pub account_id: Option<String>,
     /// The API operation of an AWS SDK call, e.g. `PutItem`.
-    pub operation: Option<String>,
-    pub region: Option<String>,
+    pub operation: Option<CompactString>,
+    pub region: Option<CompactString>,
     /// DynamoDB table name(s), comma separated when a call touched several.
     pub table: Option<String>,
     /// SQS queue URL.

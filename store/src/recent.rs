@@ -249,7 +249,7 @@ const DOCUMENT_SHARE_OVERHEAD: usize = 32;
 fn outside_bytes(span: &StoredSpan) -> usize {
     let row = &span.row;
     let document = span.document.as_ref().map_or(0, |document| document.len() + DOCUMENT_SHARE_OVERHEAD);
-    let strings = document + allocation(row.name.capacity()) + option_strings_bytes(row) + owner_bytes(row);
+    let strings = document + allocation(row.name.capacity()) + option_strings_bytes(row) + short_text_bytes(row);
     let exceptions: usize = row
         .exceptions
         .iter()
@@ -280,9 +280,10 @@ fn allocation(bytes: usize) -> usize {
     }
 }
 
-/// The owning segment's service and origin, held inline unless longer than 24 bytes.
-fn owner_bytes(row: &SpanRow) -> usize {
-    [&row.service, &row.origin]
+/// The texts a row holds inline unless longer than 24 bytes.
+fn short_text_bytes(row: &SpanRow) -> usize {
+    let (http, aws) = (&row.http, &row.aws);
+    [&row.service, &row.origin, &row.namespace, &http.method, &http.client_ip, &aws.operation, &aws.region]
         .into_iter()
         .flatten()
         .filter(|text| text.is_heap_allocated())
@@ -293,16 +294,11 @@ fn owner_bytes(row: &SpanRow) -> usize {
 fn option_strings_bytes(row: &SpanRow) -> usize {
     let (http, aws) = (&row.http, &row.aws);
     [
-        &row.namespace,
         &row.user,
         &row.sql_url,
-        &http.method,
         &http.url,
-        &http.client_ip,
         &http.user_agent,
         &aws.account_id,
-        &aws.operation,
-        &aws.region,
         &aws.table,
         &aws.queue,
         &aws.resource,

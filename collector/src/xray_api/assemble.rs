@@ -184,7 +184,7 @@ fn entity_from_row(row: &SpanRow) -> Entity {
         entity.end_time = None;
     }
     entity.namespace = row.namespace.clone();
-    entity.origin = row.origin.as_deref().map(str::to_owned);
+    entity.origin = row.origin.clone();
     entity.user = row.user.clone();
     entity.resource_arn = row.aws.resource_arn.clone();
     entity.http = http_from_row(row).map(Box::new);

@@ -44,9 +44,9 @@ async fn update(State(service): State<Arc<StatusUpdater>>, headers: HeaderMap, b
     gateway.http_request("PUT", "https://petstatusupdater.execute-api.us-east-1.amazonaws.com/prod/", None);
     let invoke = gateway.child("Lambda");
     invoke.aws_call(Aws {
-        operation: Some("Invoke".to_owned()),
+        operation: Some("Invoke".into()),
         function_name: Some(FUNCTION_NAME.to_owned()),
-        region: Some("us-east-1".to_owned()),
+        region: Some("us-east-1".into()),
         ..Aws::default()
     });
     let (status, answer) = run_function(&service, invoke.context(), &body).await;

@@ -105,9 +105,9 @@ where
 {
     let invoke = state.child("Lambda");
     invoke.aws_call(Aws {
-        operation: Some("Invoke".to_owned()),
+        operation: Some("Invoke".into()),
         function_name: Some(function_name.to_owned()),
-        region: Some("us-east-1".to_owned()),
+        region: Some("us-east-1".into()),
         ..Aws::default()
     });
     let function = XSpan::segment(&workflow.emitter, function_name, Some(invoke.context()));

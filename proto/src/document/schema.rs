@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::reader::{
     rank_of, ranks_of, read_object, wrong_type, BoxedObject, Field, JsonObject, List, Object, Seed, Slots,
 };
-use super::values::{Annotations, AnyJson, CauseReader, Flag, Float, Id, Integer, Status, Text, Trace};
+use super::values::{Annotations, AnyJson, CauseReader, Flag, Float, Id, Integer, ShortText, Status, Text, Trace};
 use super::{Document, FieldProblem, Path};
 use crate::id::{SegmentId, TraceId};
 use crate::segment::{
@@ -170,8 +170,8 @@ impl Slots for Entity {
         "start_time" => start_time: Float,
         "end_time" => end_time: Float,
         "in_progress" => in_progress: Flag,
-        "namespace" => namespace: Text,
-        "origin" => origin: Text,
+        "namespace" => namespace: ShortText,
+        "origin" => origin: ShortText,
         "user" => user: Text,
         "resource_arn" => resource_arn: Text,
         "service" => service: JsonObject,
@@ -227,10 +227,10 @@ optional_fields!(Http {
 });
 
 optional_fields!(HttpRequest {
-    "method" => method: Text,
+    "method" => method: ShortText,
     "url" => url: Text,
     "user_agent" => user_agent: Text,
-    "client_ip" => client_ip: Text,
+    "client_ip" => client_ip: ShortText,
     "x_forwarded_for" => x_forwarded_for: Flag,
     "traced" => traced: Flag,
 });
@@ -242,8 +242,8 @@ optional_fields!(HttpResponse {
 
 optional_fields!(Aws {
     "account_id" => account_id: Text,
-    "operation" => operation: Text,
-    "region" => region: Text,
+    "operation" => operation: ShortText,
+    "region" => region: ShortText,
     "request_id" => request_id: Text,
     "retries" => retries: Integer,
     "queue_url" => queue_url: Text,

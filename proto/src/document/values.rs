@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use compact_str::CompactString;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{MapAccess, SeqAccess};
 use serde::Deserialize;
@@ -24,6 +25,22 @@ impl<'de> ReadJson<'de> for Text {
     fn scalar(scalar: Scalar<'de>, path: Path<'_>) -> Read<Option<String>> {
         match scalar {
             Scalar::Str(text) => Ok(Some(text.into_owned())),
+            other => absent_or_wrong(other, path, Self::EXPECTED),
+        }
+    }
+}
+
+/// A text that is usually short (a namespace, a method, an AWS operation or region): inline up
+/// to 24 bytes, so reading it allocates nothing, and neither does moving it into a row.
+pub(super) struct ShortText;
+
+impl<'de> ReadJson<'de> for ShortText {
+    type Output = CompactString;
+    const EXPECTED: &'static str = "a string";
+
+    fn scalar(scalar: Scalar<'de>, path: Path<'_>) -> Read<Option<CompactString>> {
+        match scalar {
+            Scalar::Str(text) => Ok(Some(CompactString::from(text))),
             other => absent_or_wrong(other, path, Self::EXPECTED),
         }
     }

@@ -59,6 +59,6 @@ pub(super) fn string_of(value: &AnyValue) -> Option<&str> {
     }
 }
 
-pub(super) fn owned(text: Option<&str>) -> Option<String> {
-    text.map(str::to_owned)
+pub(super) fn owned<T: for<'a> From<&'a str>>(text: Option<&str>) -> Option<T> {
+    text.map(T::from)
 }

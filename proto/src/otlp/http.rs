@@ -1,6 +1,7 @@
 //! `http.*`, `url.*` and address attributes, old and new semantic conventions → `HttpSummary`
 //! (the exporter's http.go).
 
+use compact_str::CompactString;
 use std::net::IpAddr;
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind as OtlpSpanKind;
@@ -100,7 +101,7 @@ fn request_target(attributes: Attributes<'_>) -> String {
 
 /// The peer address of a server span is the client (or its proxy); of a client span it is the
 /// server, so only server spans use it.
-fn client_ip(attributes: Attributes<'_>, kind: OtlpSpanKind) -> Option<String> {
+fn client_ip(attributes: Attributes<'_>, kind: OtlpSpanKind) -> Option<CompactString> {
     let forwarded =
         attributes.str("http.client_ip").or_else(|| attributes.str("client.address").filter(|ip| is_ip(ip)));
     let peer =

@@ -1,5 +1,6 @@
 //! What kind of row a span becomes and what the row is called (the exporter's segment.go).
 
+use compact_str::CompactString;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind as OtlpSpanKind;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
@@ -36,10 +37,10 @@ impl SpanRole {
         }
     }
 
-    pub(super) fn namespace(self, aws_call: bool) -> Option<String> {
+    pub(super) fn namespace(self, aws_call: bool) -> Option<CompactString> {
         match self {
-            SpanRole::RemoteSubsegment if aws_call => Some("aws".to_owned()),
-            SpanRole::RemoteSubsegment => Some("remote".to_owned()),
+            SpanRole::RemoteSubsegment if aws_call => Some(CompactString::const_new("aws")),
+            SpanRole::RemoteSubsegment => Some(CompactString::const_new("remote")),
             SpanRole::Segment | SpanRole::LocalSubsegment => None,
         }
     }

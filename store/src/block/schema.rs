@@ -5,8 +5,7 @@
 use std::borrow::Borrow;
 
 use fluoro_proto::{
-    AnnotationScalar, AwsSummary, ByteString, CompactString, ExceptionSummary, HttpSummary, SegmentId, SpanKind,
-    SpanRow, TraceId,
+    AnnotationScalar, AwsSummary, ByteString, ExceptionSummary, HttpSummary, SegmentId, SpanKind, SpanRow, TraceId,
 };
 use polars::prelude::*;
 use polars_arrow::array::{ListArray, MutableBinaryViewArray};
@@ -299,12 +298,9 @@ impl<'a> FrameColumns<'a> {
         })
     }
 
-    fn string(&self, column: usize, index: usize) -> Option<String> {
-        self.strings[column].get(index).map(str::to_owned)
-    }
-
-    fn compact_string(&self, column: usize, index: usize) -> Option<CompactString> {
-        self.strings[column].get(index).map(CompactString::from)
+    /// A `String`, or a `CompactString` for the short texts a row holds inline.
+    fn string<T: for<'s> From<&'s str>>(&self, column: usize, index: usize) -> Option<T> {
+        self.strings[column].get(index).map(T::from)
     }
 
     fn flag(&self, column: usize, index: usize) -> bool {
@@ -319,7 +315,6 @@ impl<'a> FrameColumns<'a> {
             Some(SUBSEGMENT) => SpanKind::Subsegment,
             other => return Err(StoreError::Block(format!("row {index}: unknown kind {other:?}"))),
         };
-        let text = |column| self.string(column, index);
         let row = SpanRow {
             trace_id: TraceId::from_halves(
                 trace_hi.get(index).ok_or_else(|| missing(TRACE_HI))?,
@@ -328,44 +323,44 @@ impl<'a> FrameColumns<'a> {
             id: SegmentId::new(id.get(index).ok_or_else(|| missing(ID))?),
             parent_id: parent_id.get(index).map(SegmentId::new),
             kind,
-            service: self.compact_string(1, index),
-            name: text(2).ok_or_else(|| missing(NAME))?,
-            origin: self.compact_string(3, index),
-            namespace: text(4),
+            service: self.string(1, index),
+            name: self.string(2, index).ok_or_else(|| missing(NAME))?,
+            origin: self.string(3, index),
+            namespace: self.string(4, index),
             start_us: self.start_us.get(index).ok_or_else(|| missing(START_US))?,
             end_us: self.end_us.get(index),
             in_progress: self.flag(0, index),
             http: HttpSummary {
-                method: text(5),
-                url: text(6),
+                method: self.string(5, index),
+                url: self.string(6, index),
                 status: self.http_status.get(index).and_then(|status| u16::try_from(status).ok()),
-                client_ip: text(7),
-                user_agent: text(8),
+                client_ip: self.string(7, index),
+                user_agent: self.string(8, index),
             },
             error: self.flag(1, index),
             fault: self.flag(2, index),
             throttle: self.flag(3, index),
             exceptions: self.exceptions.exceptions(index),
             annotations: self.annotations.annotations(index),
-            user: text(9),
+            user: self.string(9, index),
             aws: AwsSummary {
-                account_id: text(10),
-                operation: text(11),
-                region: text(12),
-                table: text(13),
-                queue: text(14),
-                resource: text(15),
-                resource_arn: text(16),
-                instance_id: text(17),
-                availability_zone: text(18),
+                account_id: self.string(10, index),
+                operation: self.string(11, index),
+                region: self.string(12, index),
+                table: self.string(13, index),
+                queue: self.string(14, index),
+                resource: self.string(15, index),
+                resource_arn: self.string(16, index),
+                instance_id: self.string(17, index),
+                availability_zone: self.string(18, index),
             },
-            sql_url: text(19),
+            sql_url: self.string(19, index),
             remote: self.flag(4, index),
             traced: self.flag(5, index),
         };
         Ok(StoredSpan {
             row,
-            document: text(20).map(ByteString::from),
+            document: self.string::<String>(20, index).map(ByteString::from),
             sequence: sequence.get(index).ok_or_else(|| missing(SEQUENCE))?,
         })
     }

@@ -183,7 +183,7 @@ impl Trace<'_> {
                 method: Some(method.into()),
                 url: Some(url.into()),
                 status: Some(status),
-                client_ip: Some(client_ip),
+                client_ip: Some(client_ip.into()),
                 user_agent: Some(agent),
             };
             set_status_flags(row, status);
@@ -299,7 +299,7 @@ fn search_page(t: &mut Trace<'_>, start: i64, take_me_home: bool) {
                 method: Some(method.into()),
                 url: Some(page_url.clone()),
                 status: Some(page_status),
-                client_ip: Some(client_ip.clone()),
+                client_ip: Some(client_ip.as_str().into()),
                 user_agent: Some(agent.clone()),
             };
             set_status_flags(row, page_status);
