@@ -1,7 +1,9 @@
 //! How each kind of field value is read: strings, numbers, ids, `cause`, annotations. Each
 //! reader names what it expected in its type errors, as the service does.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 
 use compact_str::CompactString;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
@@ -15,32 +17,20 @@ use crate::error::Problem;
 use crate::id::{SegmentId, TraceId};
 use crate::segment::{AnnotationValue, Cause, CauseDetails};
 
-/// A string.
-pub(super) struct Text;
-
-impl<'de> ReadJson<'de> for Text {
-    type Output = String;
-    const EXPECTED: &'static str = "a string";
-
-    fn scalar(scalar: Scalar<'de>, path: Path<'_>) -> Read<Option<String>> {
-        match scalar {
-            Scalar::Str(text) => Ok(Some(text.into_owned())),
-            other => absent_or_wrong(other, path, Self::EXPECTED),
-        }
-    }
-}
+/// A string, as `T`: a `String`, or for [`ShortText`] a `CompactString`.
+pub(super) struct Text<T = String>(PhantomData<T>);
 
 /// A text that is usually short (a namespace, a method, an AWS operation or region): inline up
 /// to 24 bytes, so reading it allocates nothing, and neither does moving it into a row.
-pub(super) struct ShortText;
+pub(super) type ShortText = Text<CompactString>;
 
-impl<'de> ReadJson<'de> for ShortText {
-    type Output = CompactString;
+impl<'de, T: From<Cow<'de, str>>> ReadJson<'de> for Text<T> {
+    type Output = T;
     const EXPECTED: &'static str = "a string";
 
-    fn scalar(scalar: Scalar<'de>, path: Path<'_>) -> Read<Option<CompactString>> {
+    fn scalar(scalar: Scalar<'de>, path: Path<'_>) -> Read<Option<T>> {
         match scalar {
-            Scalar::Str(text) => Ok(Some(CompactString::from(text))),
+            Scalar::Str(text) => Ok(Some(T::from(text))),
             other => absent_or_wrong(other, path, Self::EXPECTED),
         }
     }
