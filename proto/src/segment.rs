@@ -28,7 +28,7 @@ use crate::id::{SegmentId, TraceId};
 /// A segment or subsegment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Entity {
-    pub name: String,
+    pub name: CompactString,
     pub id: SegmentId,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<TraceId>,
@@ -353,9 +353,9 @@ pub enum AnnotationValue {
 
 impl Entity {
     /// An entity with only the required fields set, to fill in field by field.
-    pub fn new(name: String, id: SegmentId, start_time: f64) -> Self {
+    pub fn new(name: impl Into<CompactString>, id: SegmentId, start_time: f64) -> Self {
         Entity {
-            name,
+            name: name.into(),
             id,
             trace_id: None,
             parent_id: None,

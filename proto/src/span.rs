@@ -32,7 +32,7 @@ pub struct SpanRow {
     /// document, with their frees at flush). The other short texts are inline for the same
     /// reason, read that way from the document (`ShortText`).
     pub service: Option<CompactString>,
-    pub name: String,
+    pub name: CompactString,
     /// The AWS resource type running the service, e.g. `AWS::EC2::Instance`.
     pub origin: Option<CompactString>,
     /// `aws` or `remote` for downstream calls; `None` (or `local`) for local work.

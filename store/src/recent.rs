@@ -249,7 +249,7 @@ const DOCUMENT_SHARE_OVERHEAD: usize = 32;
 fn outside_bytes(span: &StoredSpan) -> usize {
     let row = &span.row;
     let document = span.document.as_ref().map_or(0, |document| document.len() + DOCUMENT_SHARE_OVERHEAD);
-    let strings = document + allocation(row.name.capacity()) + option_strings_bytes(row) + short_text_bytes(row);
+    let strings = document + option_strings_bytes(row) + short_text_bytes(row);
     let exceptions: usize = row
         .exceptions
         .iter()
@@ -283,9 +283,11 @@ fn allocation(bytes: usize) -> usize {
 /// The texts a row holds inline unless longer than 24 bytes.
 fn short_text_bytes(row: &SpanRow) -> usize {
     let (http, aws) = (&row.http, &row.aws);
-    [&row.service, &row.origin, &row.namespace, &http.method, &http.client_ip, &aws.operation, &aws.region]
+    let texts = [&row.service, &row.origin, &row.namespace, &http.method, &http.client_ip, &aws.operation, &aws.region];
+    texts
         .into_iter()
         .flatten()
+        .chain([&row.name])
         .filter(|text| text.is_heap_allocated())
         .map(|text| allocation(text.capacity()))
         .sum()

@@ -420,7 +420,7 @@ mod tests {
         let mut local = otlp_rows[1].clone();
         local.id = "0000000000000004".parse().unwrap();
         local.parent_id = Some("000000000000000a".parse().unwrap());
-        local.name = "serialize".to_owned();
+        local.name = "serialize".into();
         otlp_rows.push(local);
         let assembled = assemble_trace(&stored(&[caller], otlp_rows));
 

@@ -163,7 +163,7 @@ impl Slots for Entity {
 
     known_fields! {
         "id" => id: Id,
-        "name" => name: Text,
+        "name" => name: ShortText,
         "trace_id" => trace_id: Trace,
         "parent_id" => parent_id: Id,
         "type" => kind: Text,

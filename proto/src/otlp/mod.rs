@@ -307,7 +307,7 @@ fn row_from_span(span: &Span, resource: &ResourceFacts) -> Result<SpanRow, OtlpE
         parent_id: ids.parent_id,
         kind: role.row_kind(),
         service: Some(resource.service.as_str().into()),
-        name: row_name(role, span, attributes, aws_call, resource),
+        name: row_name(role, span, attributes, aws_call, resource).into(),
         origin: resource.origin.map(CompactString::const_new),
         namespace: role.namespace(aws_call),
         start_us: times.start_us,

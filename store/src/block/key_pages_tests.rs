@@ -31,7 +31,7 @@ fn varied_spans(rows: u64) -> Vec<StoredSpan> {
                 2 => Some("remote".into()),
                 _ => None,
             };
-            row.name = format!("operation-{}", (n * 7) % 300);
+            row.name = format!("operation-{}", (n * 7) % 300).into();
             row.aws.table = (n % 50 == 0).then(|| "pets".into());
             row.sql_url = None;
             row.http.url = Some(format!("http://petsite/pets/{n}"));

@@ -27,7 +27,7 @@ fn write_large_span(store: &Store, n: u64) -> Result<()> {
 
 fn write_large_span_as(store: &Store, n: u64, durability: Durability) -> Result<()> {
     let mut stored = span(n, 1, 1_000 * n as i64);
-    stored.row.name = "n".repeat(NAME_BYTES);
+    stored.row.name = "n".repeat(NAME_BYTES).into();
     store.write(SpanBatch { documents: Vec::new(), rows: vec![stored.row], durability })
 }
 

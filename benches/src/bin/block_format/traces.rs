@@ -88,7 +88,7 @@ impl Trace<'_> {
             parent_id: parent,
             kind,
             service: Some(service.into()),
-            name: name.to_owned(),
+            name: name.into(),
             origin: Some(origin(service).into()),
             namespace: None,
             start_us,
