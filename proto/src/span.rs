@@ -134,7 +134,7 @@ fn push_top_level_rows(entity: Entity, rows: &mut Vec<SpanRow>) {
     let owner = if entity.is_independent_subsegment() {
         Owner { trace_id, service: None, origin: None }
     } else {
-        Owner { trace_id, service: Some(entity.name.as_str().into()), origin: entity.origin.as_deref().map(Into::into) }
+        Owner { trace_id, service: Some(entity.name.clone()), origin: entity.origin.clone() }
     };
     let parent_id = entity.parent_id;
     push_rows(entity, parent_id, &owner, true, rows);

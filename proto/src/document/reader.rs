@@ -300,7 +300,7 @@ macro_rules! required_place {
     )*};
 }
 
-required_place!(String, compact_str::CompactString, f64, crate::id::SegmentId, crate::id::TraceId);
+required_place!(compact_str::CompactString, f64, crate::id::SegmentId, crate::id::TraceId);
 
 /// A known key whose value is next in the input.
 pub(super) struct Field<'f, A> {

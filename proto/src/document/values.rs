@@ -20,8 +20,9 @@ use crate::segment::{AnnotationValue, Cause, CauseDetails};
 /// A string, as `T`: a `String`, or for [`ShortText`] a `CompactString`.
 pub(super) struct Text<T = String>(PhantomData<T>);
 
-/// A text that is usually short (a namespace, a method, an AWS operation or region): inline up
-/// to 24 bytes, so reading it allocates nothing, and neither does moving it into a row.
+/// A text that is usually short (a name, namespace or origin, an HTTP method or client IP, an
+/// AWS operation or region): inline up to 24 bytes, so reading it allocates nothing, and
+/// neither does moving it into a row.
 pub(super) type ShortText = Text<CompactString>;
 
 impl<'de, T: From<Cow<'de, str>>> ReadJson<'de> for Text<T> {

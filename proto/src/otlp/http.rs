@@ -1,9 +1,9 @@
 //! `http.*`, `url.*` and address attributes, old and new semantic conventions → `HttpSummary`
 //! (the exporter's http.go).
 
-use compact_str::CompactString;
 use std::net::IpAddr;
 
+use compact_str::CompactString;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind as OtlpSpanKind;
 
 use super::attributes::{owned, Attributes};

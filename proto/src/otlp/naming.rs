@@ -52,7 +52,7 @@ pub(super) fn row_name(
     attributes: Attributes<'_>,
     aws_call: bool,
     resource: &ResourceFacts,
-) -> String {
+) -> CompactString {
     match role {
         SpanRole::Segment => resource.service.clone(),
         SpanRole::LocalSubsegment => fix_segment_name(&span.name),
@@ -106,10 +106,10 @@ fn http_host_name(attributes: Attributes<'_>) -> Option<&str> {
 
 /// Keeps the characters X-Ray allows in a name (the same rule `validation` enforces on
 /// documents) and at most [`MAX_NAME_CHARS`] of them, as the exporter's `fixSegmentName`.
-pub(super) fn fix_segment_name(name: &str) -> String {
-    let fixed: String = name.chars().filter(|&c| is_name_character(c)).take(MAX_NAME_CHARS).collect();
+pub(super) fn fix_segment_name(name: &str) -> CompactString {
+    let fixed: CompactString = name.chars().filter(|&c| is_name_character(c)).take(MAX_NAME_CHARS).collect();
     if fixed.is_empty() {
-        DEFAULT_SEGMENT_NAME.to_owned()
+        CompactString::const_new(DEFAULT_SEGMENT_NAME)
     } else {
         fixed
     }

@@ -1,5 +1,6 @@
 //! What a resource says about the service and where it runs, read once per `ResourceSpans`.
 
+use compact_str::CompactString;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::attributes::{owned, Attributes};
@@ -11,7 +12,7 @@ const UNKNOWN_SERVICE: &str = "unknown_service";
 /// What a resource says about the service and where it runs, computed once per `ResourceSpans`.
 #[derive(Debug)]
 pub(super) struct ResourceFacts {
-    pub(super) service: String,
+    pub(super) service: CompactString,
     pub(super) origin: Option<&'static str>,
     pub(super) account_id: Option<String>,
     pub(super) availability_zone: Option<String>,
