@@ -16,6 +16,7 @@
 //! together (`BENCHMARKS.md`), so a `Value` is only built for what has no schema: unknown
 //! fields, `service`, `metadata`, link `attributes` and `content_length`.
 
+mod plain_json;
 mod reader;
 mod schema;
 mod values;
@@ -91,6 +92,13 @@ pub fn parse_document(bytes: &[u8]) -> Result<Document, DocumentError> {
 
 /// Parses and validates one document.
 pub fn parse_document_with(bytes: &[u8], rules: &Rules) -> Result<Document, DocumentError> {
+    parse_document_by(bytes, rules, schema::TopLevel::read)
+}
+
+/// What reads a document's JSON into its top level: the JSON error, or a problem with a field.
+type ReadTopLevel = fn(&mut schema::TopLevel, &[u8]) -> Result<Result<(), schema::Rejected>, serde_json::Error>;
+
+fn parse_document_by(bytes: &[u8], rules: &Rules, read: ReadTopLevel) -> Result<Document, DocumentError> {
     let limit = rules.max_document_bytes.unwrap_or(MAX_DOCUMENT_BYTES);
     if bytes.len() > limit {
         return Err(DocumentError::TooLarge { size: bytes.len(), limit });
@@ -101,7 +109,7 @@ pub fn parse_document_with(bytes: &[u8], rules: &Rules) -> Result<Document, Docu
         }
     }
     let mut top_level = schema::TopLevel::new();
-    let read = top_level.read(bytes).map_err(json_error)?;
+    let read = read(&mut top_level, bytes).map_err(json_error)?;
     read.map_err(|rejected| rejected.problem.into_error(&label_of_rejected(bytes, rejected.element)))?;
     let document = top_level.into_document();
     validate_document(&document, rules)?;

@@ -4,9 +4,10 @@
 
 use std::fmt;
 
-use serde::de::{MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+use super::plain_json::{read_plain, NotPlain};
 use super::reader::{
     rank_of, ranks_of, read_object, wrong_type, BoxedObject, Field, JsonObject, List, Object, Seed, Slots,
 };
@@ -45,16 +46,31 @@ impl TopLevel {
         // string it reads from bytes. Invalid UTF-8 is read from the bytes anyway, for the
         // error serde_json reports about it (its position and text stay the same).
         match std::str::from_utf8(bytes) {
-            Ok(text) => self.read_from(serde_json::Deserializer::from_str(text)),
-            Err(_) => self.read_from(serde_json::Deserializer::from_slice(bytes)),
+            Ok(text) => match read_plain(text, &mut *self) {
+                Ok(read) => Ok(read),
+                Err(NotPlain) => {
+                    *self = TopLevel::new();
+                    self.read_with_serde_json(serde_json::Deserializer::from_str(text))
+                }
+            },
+            Err(_) => self.read_with_serde_json(serde_json::Deserializer::from_slice(bytes)),
         }
     }
 
-    fn read_from<'de, R: serde_json::de::Read<'de>>(
+    /// [`TopLevel::read`] without the plain reader: what its result is checked against.
+    #[cfg(test)]
+    pub(super) fn read_without_plain_json(&mut self, bytes: &[u8]) -> Result<Result<(), Rejected>, serde_json::Error> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.read_with_serde_json(serde_json::Deserializer::from_str(text)),
+            Err(_) => self.read_with_serde_json(serde_json::Deserializer::from_slice(bytes)),
+        }
+    }
+
+    fn read_with_serde_json<'de, R: serde_json::de::Read<'de>>(
         &mut self,
         mut deserializer: serde_json::Deserializer<R>,
     ) -> Result<Result<(), Rejected>, serde_json::Error> {
-        let read = serde::Deserializer::deserialize_any(&mut deserializer, &mut *self)?;
+        let read = (&mut *self).deserialize(&mut deserializer)?;
         deserializer.end()?;
         Ok(read)
     }
@@ -69,6 +85,14 @@ impl TopLevel {
 
     fn not_an_object(found: &'static str) -> Result<(), Rejected> {
         Err(Rejected { element: None, problem: wrong_type(Path::Root, "an object", found) })
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for &mut TopLevel {
+    type Value = Result<(), Rejected>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
     }
 }
 

@@ -1,0 +1,513 @@
+//! Plain JSON read straight from the text: the common case of a segment document, driven
+//! through the same visitors as serde_json, with serde_json reading everything else.
+//!
+//! - serde_json's reader was a quarter of ingest's instructions (its string scanning, number
+//!   parsing and generic access calls: 22k of 88k a PetAdoptions document, `BENCHMARKS.md`).
+//!   SDKs send compact JSON whose strings rarely hold an escape, and that case is read here in
+//!   a fraction of that.
+//! - *Plain* means: valid JSON; strings without escapes; integers of at most 18 digits (they fit
+//!   `u64` and `i64` alike), and floats (with a fraction or an exponent) that are finite and at
+//!   most [`MAX_NUMBER_BYTES`] long; keys that do not start with `$` (serde_json's private
+//!   tokens); nesting at most [`MAX_PLAIN_DEPTH`]. Anything else, syntax errors included, is
+//!   [`NotPlain`], and the caller reads the document again with serde_json, which words every
+//!   error: a document is refused with the same text either way.
+//! - What the visitors see is what serde_json would hand them for the same text: borrowed
+//!   strings, `u64` for non-negative integers, `i64` for negative ones, `f64` for the rest (`-0`
+//!   included) rounded correctly (serde_json's `float_roundtrip` and Rust's `f64::from_str` both
+//!   round to nearest), `()` for `null`. Their problems (a wrong type, a missing field) are
+//!   theirs, not this reader's, so they come out the same. The tests hold both readers equal.
+
+use std::fmt;
+
+use serde::de::value::BorrowedStrDeserializer;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// Longer numbers are left to serde_json: no document time or count needs more.
+const MAX_NUMBER_BYTES: usize = 32;
+/// Integers up to this many digits fit `u64` and `i64` without overflow.
+const MAX_INTEGER_DIGITS: usize = 18;
+/// Deeper nesting is left to serde_json, which names its own limit (128).
+const MAX_PLAIN_DEPTH: usize = 64;
+
+/// The text is not plain JSON (or not JSON): read it with serde_json.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct NotPlain;
+
+impl fmt::Display for NotPlain {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("not plain JSON")
+    }
+}
+
+impl std::error::Error for NotPlain {}
+
+impl serde::de::Error for NotPlain {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        NotPlain
+    }
+}
+
+/// Reads the whole of `text` as one value with `seed`.
+pub(super) fn read_plain<'de, S: DeserializeSeed<'de>>(text: &'de str, seed: S) -> Result<S::Value, NotPlain> {
+    let mut json = PlainJson { text, at: 0, depth: 0 };
+    let value = seed.deserialize(&mut json)?;
+    json.skip_whitespace();
+    if json.at != text.len() {
+        return Err(NotPlain);
+    }
+    Ok(value)
+}
+
+/// A cursor over the text.
+struct PlainJson<'de> {
+    text: &'de str,
+    at: usize,
+    depth: usize,
+}
+
+impl<'de> PlainJson<'de> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    #[inline]
+    fn skip_whitespace(&mut self) {
+        let bytes = self.text.as_bytes();
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    /// The next byte after whitespace. SDKs send compact JSON: the next byte is the token.
+    #[inline]
+    fn next_token(&mut self) -> Result<u8, NotPlain> {
+        match self.peek() {
+            Some(byte) if byte > b' ' => Ok(byte),
+            _ => {
+                self.skip_whitespace();
+                self.peek().ok_or(NotPlain)
+            }
+        }
+    }
+
+    fn expect(&mut self, byte: u8) -> Result<(), NotPlain> {
+        if self.next_token()? != byte {
+            return Err(NotPlain);
+        }
+        self.at += 1;
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &str) -> Result<(), NotPlain> {
+        if !self.text[self.at..].starts_with(word) {
+            return Err(NotPlain);
+        }
+        self.at += word.len();
+        Ok(())
+    }
+
+    /// A string without escapes, the cursor on its opening quote.
+    #[inline]
+    fn string(&mut self) -> Result<&'de str, NotPlain> {
+        let start = self.at + 1;
+        let end = start + plain_string_length(&self.text.as_bytes()[start..])?;
+        self.at = end + 1;
+        // Both ends are ASCII quotes in valid UTF-8: always character boundaries.
+        self.text.get(start..end).ok_or(NotPlain)
+    }
+
+    fn number<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, NotPlain> {
+        let bytes = self.text.as_bytes();
+        let start = self.at;
+        let negative = bytes[start] == b'-';
+        let digits_start = start + usize::from(negative);
+        let mut at = digits_start;
+        match bytes.get(at) {
+            Some(b'0') => at += 1,
+            Some(b'1'..=b'9') => at = skip_digits(bytes, at),
+            _ => return Err(NotPlain),
+        }
+        let integer_end = at;
+        if bytes.get(at) == Some(&b'.') {
+            at = required_digits(bytes, at + 1)?;
+        }
+        if let Some(b'e' | b'E') = bytes.get(at) {
+            at += 1;
+            if let Some(b'+' | b'-') = bytes.get(at) {
+                at += 1;
+            }
+            at = required_digits(bytes, at)?;
+        }
+        self.at = at;
+        if at - start > MAX_NUMBER_BYTES {
+            return Err(NotPlain);
+        }
+        if at != integer_end {
+            let value: f64 = self.text[start..at].parse().map_err(|_| NotPlain)?;
+            return if value.is_finite() { visitor.visit_f64(value) } else { Err(NotPlain) };
+        }
+        let digits = &bytes[digits_start..integer_end];
+        if digits.len() > MAX_INTEGER_DIGITS {
+            return Err(NotPlain);
+        }
+        let magnitude = digits.iter().fold(0u64, |value, digit| value * 10 + u64::from(digit - b'0'));
+        match (negative, magnitude) {
+            (false, _) => visitor.visit_u64(magnitude),
+            // serde_json reads `-0` as a float.
+            (true, 0) => visitor.visit_f64(-0.0),
+            (true, _) => visitor.visit_i64(-(magnitude as i64)),
+        }
+    }
+
+    fn nested<T>(&mut self, read: impl FnOnce(&mut Self) -> Result<T, NotPlain>, close: u8) -> Result<T, NotPlain> {
+        self.depth += 1;
+        if self.depth > MAX_PLAIN_DEPTH {
+            return Err(NotPlain);
+        }
+        self.at += 1;
+        let value = read(self)?;
+        self.expect(close)?;
+        self.depth -= 1;
+        Ok(value)
+    }
+}
+
+fn skip_digits(bytes: &[u8], mut at: usize) -> usize {
+    while bytes.get(at).is_some_and(u8::is_ascii_digit) {
+        at += 1;
+    }
+    at
+}
+
+/// Skips one or more digits: a fraction or an exponent without any is not JSON.
+fn required_digits(bytes: &[u8], at: usize) -> Result<usize, NotPlain> {
+    let end = skip_digits(bytes, at);
+    if end == at {
+        return Err(NotPlain);
+    }
+    Ok(end)
+}
+
+/// The length of a string's text up to its closing quote; `NotPlain` at an escape, a control
+/// character (which JSON forbids in strings) or the end of the text. Eight bytes at a time,
+/// as serde_json does, by the bit trick that finds a zero byte in a word.
+#[inline]
+fn plain_string_length(bytes: &[u8]) -> Result<usize, NotPlain> {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH_BITS: u64 = ONES << 7;
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        let word = u64::from_le_bytes(*chunk);
+        let quote = word ^ (ONES * u64::from(b'"'));
+        let backslash = word ^ (ONES * u64::from(b'\\'));
+        let found = (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (word.wrapping_sub(ONES * 0x20) & !word);
+        let found = found & HIGH_BITS;
+        if found != 0 {
+            // The lowest flagged byte is exact; bytes above it may be flagged by a borrow.
+            return quote_at(bytes, at + found.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    while let Some(&byte) = bytes.get(at) {
+        if byte == b'"' || byte == b'\\' || byte < 0x20 {
+            return quote_at(bytes, at);
+        }
+        at += 1;
+    }
+    Err(NotPlain)
+}
+
+fn quote_at(bytes: &[u8], at: usize) -> Result<usize, NotPlain> {
+    if bytes[at] == b'"' {
+        Ok(at)
+    } else {
+        Err(NotPlain)
+    }
+}
+
+impl<'de> Deserializer<'de> for &mut PlainJson<'de> {
+    type Error = NotPlain;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, NotPlain> {
+        match self.next_token()? {
+            b'{' => self.nested(|json| visitor.visit_map(Entries { json, first: true }), b'}'),
+            b'[' => self.nested(|json| visitor.visit_seq(Elements { json, first: true }), b']'),
+            b'"' => visitor.visit_borrowed_str(self.string()?),
+            b'-' | b'0'..=b'9' => self.number(visitor),
+            b't' => self.literal("true").and_then(|()| visitor.visit_bool(true)),
+            b'f' => self.literal("false").and_then(|()| visitor.visit_bool(false)),
+            b'n' => self.literal("null").and_then(|()| visitor.visit_unit()),
+            _ => Err(NotPlain),
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+/// An object's entries; the closing brace is left for [`PlainJson::nested`].
+struct Entries<'a, 'de> {
+    json: &'a mut PlainJson<'de>,
+    first: bool,
+}
+
+impl<'de> MapAccess<'de> for Entries<'_, 'de> {
+    type Error = NotPlain;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, NotPlain> {
+        match self.json.next_token()? {
+            b'}' => return Ok(None),
+            b',' if !self.first => self.json.expect(b',')?,
+            _ if self.first => {}
+            _ => return Err(NotPlain),
+        }
+        self.first = false;
+        if self.json.next_token()? != b'"' {
+            return Err(NotPlain);
+        }
+        let key = self.json.string()?;
+        if key.starts_with('$') {
+            return Err(NotPlain);
+        }
+        seed.deserialize(BorrowedStrDeserializer::new(key)).map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, NotPlain> {
+        self.json.expect(b':')?;
+        seed.deserialize(&mut *self.json)
+    }
+}
+
+/// An array's elements; the closing bracket is left for [`PlainJson::nested`].
+struct Elements<'a, 'de> {
+    json: &'a mut PlainJson<'de>,
+    first: bool,
+}
+
+impl<'de> SeqAccess<'de> for Elements<'_, 'de> {
+    type Error = NotPlain;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, NotPlain> {
+        match self.json.next_token()? {
+            b']' => return Ok(None),
+            b',' if !self.first => self.json.expect(b',')?,
+            _ if self.first => {}
+            _ => return Err(NotPlain),
+        }
+        self.first = false;
+        seed.deserialize(&mut *self.json).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::marker::PhantomData;
+
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::*;
+
+    /// What this reader makes of `text` as a `Value`, or `None` when it leaves it to serde_json.
+    fn plain_value(text: &str) -> Option<Value> {
+        read_plain(text, PhantomData::<Value>).ok()
+    }
+
+    #[test]
+    fn plain_json_reads_as_serde_json_does() {
+        let texts = [
+            r#"{"a":1,"b":[true,false,null],"c":{"d":"e"},"f":-2,"g":1.5,"h":-0,"i":0,"j":1e3,"k":-2.5E-3}"#,
+            " { \"spaced\" :\t[ 1 ,\n2 ] , \"empty\" : { } , \"none\" : [ ] }\r\n",
+            r#"[{"a":"é ünïcode ✓"},"x",7,123456789012345678,-123456789012345678]"#,
+            r#"{"t":1733270400.125,"u":1733270400.1234567,"v":0.1,"w":5e-324,"x":1.7976931348623157e308}"#,
+            r#"{"dup":1,"dup":2}"#,
+            "\"top\"",
+            "42",
+            "null",
+        ];
+        for text in texts {
+            let expected: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(plain_value(text), Some(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn what_is_not_plain_is_left_to_serde_json() {
+        let texts = [
+            r#"{"a":"with \"escape\""}"#,
+            r#"{"a\n":1}"#,
+            "{\"a\":\"control \u{1} character\"}",
+            r#"{"$serde_json::private::RawValue":"1"}"#,
+            "1234567890123456789",
+            "1e400",
+            "0.12345678901234567890123456789012345",
+            // Not JSON at all: serde_json words the error.
+            "{\"a\":1,}",
+            "[1,]",
+            "[,1]",
+            "{,\"a\":1}",
+            "{\"a\" 1}",
+            "{\"a\":1 \"b\":2}",
+            "01",
+            "1.",
+            ".5",
+            "+1",
+            "-",
+            "1e",
+            "1e+",
+            "tru",
+            "nul",
+            "{\"a\":1} x",
+            "\"unterminated",
+            "{\"a\":",
+            "[1",
+            "",
+            "   ",
+            "'single'",
+        ];
+        for text in texts {
+            assert_eq!(plain_value(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_plain_limit_is_left_to_serde_json() {
+        let depth = |levels: usize| format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+        assert!(plain_value(&depth(MAX_PLAIN_DEPTH)).is_some());
+        assert_eq!(plain_value(&depth(MAX_PLAIN_DEPTH + 1)), None);
+    }
+
+    #[test]
+    fn strings_are_scanned_to_their_quote_at_every_offset() {
+        // Every position of the quote, the escape and the control character relative to the
+        // eight-byte words, including the byte-by-byte tail.
+        for length in 0..40 {
+            let body = "ab✓cdefghijklmnopqrstuvwxyz0123456789ABCDEFG".chars().take(length).collect::<String>();
+            let text = format!("[\"{body}\",1]");
+            assert_eq!(plain_value(&text), serde_json::from_str(&text).ok(), "{text}");
+            for bad in ["\\n", "\u{1f}"] {
+                let text = format!("[\"{body}{bad}\",1]");
+                assert_eq!(plain_value(&text), None, "{text:?}");
+            }
+        }
+    }
+
+    /// Documents of every shape: the Python SDK's captures, a PetAdoptions segment, and
+    /// documents with problems the visitors find (wrong types, nulls, a missing field, repeated
+    /// keys, unknown fields, an array of subsegments).
+    fn documents() -> Vec<String> {
+        let captures =
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/xray-python-sdk/documents.jsonl"));
+        let ids =
+            r#""trace_id":"1-5759e988-bd862e3fe1be46a994272793","start_time":1465510000.125,"end_time":1465510000.5"#;
+        let mut documents: Vec<String> =
+            captures.lines().filter(|line| !line.trim().is_empty()).map(str::to_owned).collect();
+        documents.extend([
+            format!(
+                r#"{{"name":"checkout-api","id":"70de5b6f19ff9a0a",{ids},"origin":"AWS::ECS::Container","http":{{"request":{{"method":"POST","url":"https://checkout.example.com/api/orders","client_ip":"10.0.12.34","user_agent":"okhttp/4.12.0"}},"response":{{"status":200,"content_length":1234}}}},"annotations":{{"customer_tier":"gold","order_items":3,"vip":true,"ratio":0.5}},"aws":{{"ecs":{{"container":"checkout-7d9f"}},"xray":{{"sdk":"X-Ray for Python","sdk_version":"2.14.0"}}}},"subsegments":[{{"id":"53995c3f42cd8ad8","name":"DynamoDB","namespace":"aws","start_time":1465510000.2,"end_time":1465510000.3,"aws":{{"operation":"PutItem","table_name":"orders","region":"us-east-1","retries":0}},"http":{{"response":{{"status":200}}}}}},{{"id":"1c9b3d1e0f5a7c2b","name":"render","start_time":1465510000.3,"end_time":1465510000.4,"metadata":{{"default":{{"template":"receipt-v2","sizes":[1,2.5,-3,null]}}}},"fault":true,"cause":{{"exceptions":[{{"id":"0123456789abcdef","message":"boom","stack":[{{"path":"app.py","line":12,"label":"render"}}]}}]}}}}]}}"#
+            ),
+            format!(r#"{{"name":"a","id":"70de5b6f19ff9a0a",{ids},"http":{{"response":{{"status":"200"}}}}}}"#),
+            format!(r#"{{"name":"a","id":"70de5b6f19ff9a0a",{ids},"error":1,"user":null,"annotations":{{"bad key!":1}}}}"#),
+            format!(r#"{{"id":"70de5b6f19ff9a0a",{ids},"name":"first","name":"second","unknown":{{"deep":[[{{}}]]}}}}"#),
+            format!(r#"{{"id":"70de5b6f19ff9a0a",{ids}}}"#),
+            format!(r#"{{"name":"a","id":"70de5b6f19ff9a0a",{ids},"subsegments":[null,{{"name":"b"}}]}}"#),
+            format!(r#"[{{"name":"s","id":"70de5b6f19ff9a0a",{ids},"type":"subsegment","parent_id":"1111111111111111"}}]"#),
+            format!(r#"{{"name":"a","id":"70de5b6f19ff9a0a",{ids},"in_progress":true,"end_time":null}}"#),
+            "[]".to_owned(),
+            "null".to_owned(),
+            "\"text\"".to_owned(),
+        ]);
+        documents
+    }
+
+    /// Both readers make the same document of `bytes`, or refuse it with the same error.
+    fn same_either_way(bytes: &[u8]) -> Result<(), TestCaseError> {
+        let rules = crate::validation::Rules::default();
+        let plain_first = crate::document::parse_document_with(bytes, &rules);
+        let serde_json_only = crate::document::parse_document_by(
+            bytes,
+            &rules,
+            crate::document::schema::TopLevel::read_without_plain_json,
+        );
+        prop_assert_eq!(plain_first, serde_json_only, "{}", String::from_utf8_lossy(bytes));
+        Ok(())
+    }
+
+    #[test]
+    fn documents_read_the_same_as_with_serde_json_alone() {
+        let documents = documents();
+        for document in &documents {
+            same_either_way(document.as_bytes()).unwrap();
+        }
+        // And the plain reader is what read them: every capture but those with escapes.
+        let plain = documents
+            .iter()
+            .filter(|text| read_plain(text, &mut crate::document::schema::TopLevel::new()).is_ok())
+            .count();
+        let escaped = documents.iter().filter(|text| text.contains('\\')).count();
+        assert_eq!(plain, documents.len() - escaped);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn changed_documents_read_the_same_as_with_serde_json_alone(
+            document in proptest::sample::select(documents()),
+            at in any::<prop::sample::Index>(),
+            length in 0..48usize,
+            how in 0..3usize,
+            byte in any::<u8>(),
+            fragment in proptest::sample::select(&["null", "{", "}", "[", "]", "\"", ",", ":", "1e999", "-0", "01", "1.", "\"\\n\"", "[[", "true", " ", "\"$x\":1,"][..]),
+        ) {
+            let mut bytes = document.into_bytes();
+            let at = at.index(bytes.len());
+            match how {
+                0 => bytes[at] = byte,
+                1 => drop(bytes.drain(at..(at + length).min(bytes.len()))),
+                _ => drop(bytes.splice(at..at, fragment.bytes())),
+            }
+            same_either_way(&bytes)?;
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn numbers_read_as_serde_json_reads_them(
+            mantissa in "-?(0|[1-9][0-9]{0,19})",
+            fraction in proptest::option::of("[0-9]{1,17}"),
+            exponent in proptest::option::of("[eE][+-]?[0-9]{1,3}"),
+        ) {
+            let text = format!("{mantissa}{}{}", fraction.map(|digits| format!(".{digits}")).unwrap_or_default(), exponent.unwrap_or_default());
+            let expected: Option<Value> = serde_json::from_str(&text).ok();
+            if let Some(plain) = plain_value(&text) {
+                prop_assert_eq!(Some(plain.clone()), expected.clone(), "{}", text);
+                // Same kind of number too, and floats to the bit.
+                let (plain, expected) = (plain.as_number().cloned(), expected.and_then(|value| value.as_number().cloned()));
+                prop_assert_eq!(plain.as_ref().map(|number| (number.as_u64(), number.as_i64())), expected.as_ref().map(|number| (number.as_u64(), number.as_i64())));
+                prop_assert_eq!(plain.and_then(|number| number.as_f64()).map(f64::to_bits), expected.and_then(|number| number.as_f64()).map(f64::to_bits));
+            }
+        }
+
+        #[test]
+        fn any_float_reads_to_the_same_bits(value in any::<f64>().prop_filter("finite", |value| value.is_finite())) {
+            for text in [format!("{value}"), format!("{value:e}"), format!("{value:.9}")] {
+                let expected: Value = serde_json::from_str(&text).unwrap();
+                if let Some(plain) = plain_value(&text) {
+                    prop_assert_eq!(plain.as_f64().map(f64::to_bits), expected.as_f64().map(f64::to_bits), "{}", text);
+                }
+            }
+        }
+
+        #[test]
+        fn any_text_is_read_as_serde_json_reads_it_or_left_to_it(text in "[ \\[\\]{}:,\"a-c0-9.eE+\\-\\\\tfrunl]{0,24}") {
+            if let Some(plain) = plain_value(&text) {
+                prop_assert_eq!(Some(plain), serde_json::from_str::<Value>(&text).ok(), "{}", text);
+            }
+        }
+    }
+}
