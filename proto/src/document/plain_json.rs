@@ -189,12 +189,30 @@ fn required_digits(bytes: &[u8], at: usize) -> Result<usize, NotPlain> {
 }
 
 /// The length of a string's text up to its closing quote; `NotPlain` at an escape, a control
-/// character (which JSON forbids in strings) or the end of the text. Byte by byte through a
-/// table: document strings are short (~12 bytes on average, keys included), and for them this
-/// is cheaper than serde_json's eight bytes at a time, whose setup costs more than it saves.
-#[inline]
+/// character (which JSON forbids in strings) or the end of the text. Eight bytes at a time, by
+/// the bit trick that finds a zero byte in a word, then byte by byte near the end of the text.
+/// Inlined into its callers: called, its setup was half its cost on strings of ~12 bytes (the
+/// average here, keys included). Byte by byte through the table throughout took 4 % fewer
+/// instructions but 4–7 % more time (`ingest_parse`, three interleaved rounds).
+#[inline(always)]
 fn plain_string_length(bytes: &[u8]) -> Result<usize, NotPlain> {
-    let end = bytes.iter().position(|&byte| ENDS_PLAIN_TEXT[usize::from(byte)]).ok_or(NotPlain)?;
+    const ONES: u64 = u64::MAX / 255;
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        let word = u64::from_le_bytes(*chunk);
+        let quote = word ^ (ONES * u64::from(b'"'));
+        let backslash = word ^ (ONES * u64::from(b'\\'));
+        let found = ((quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (word.wrapping_sub(ONES * 0x20) & !word))
+            & (ONES << 7);
+        if found != 0 {
+            // The lowest flagged byte is exact; bytes above it may be flagged by a borrow.
+            return quote_at(bytes, at + found.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let end = at + bytes[at..].iter().position(|&byte| ENDS_PLAIN_TEXT[usize::from(byte)]).ok_or(NotPlain)?;
     quote_at(bytes, end)
 }
 
@@ -376,7 +394,7 @@ mod tests {
     #[test]
     fn strings_are_scanned_to_their_quote_at_every_offset() {
         // Every position of the quote, the escape and the control character relative to the
-        // eight-byte words, including the byte-by-byte tail.
+        // eight-byte words, including the byte-by-byte tail at the end of the text.
         for length in 0..40 {
             let body = "ab✓cdefghijklmnopqrstuvwxyz0123456789ABCDEFG".chars().take(length).collect::<String>();
             let text = format!("[\"{body}\",1]");
