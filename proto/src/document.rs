@@ -8,6 +8,10 @@
 //!   the machinery, `document/schema.rs` the known fields of each object and
 //!   `document/values.rs` the reader of each kind of value. What an object holds besides its
 //!   known fields is kept in its `other` map. Explicit `null` counts as absent.
+//! - The visitors are driven by `document/plain_json.rs`, a small deserializer for the JSON
+//!   SDKs send, and by serde_json for anything it leaves (syntax errors, numbers too long,
+//!   deep nesting, lone surrogates): serde_json words every error, so a document is refused
+//!   with the same text either way.
 //! - A JSON syntax error anywhere is reported as such. Otherwise type errors report the first
 //!   problem in each object's field order, not in document order, and name the field; the rules
 //!   that need the whole entity (times, names, ids) run afterwards in `validation.rs`.
