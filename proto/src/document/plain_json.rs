@@ -592,6 +592,20 @@ mod tests {
         }
 
         #[test]
+        fn decimals_below_two_to_the_53_read_to_the_same_bits(integer in 0u64..(1 << 53), point in 1usize..24, negative: bool) {
+            let digits = format!("{integer:0>24}");
+            let (whole, fraction) = digits.split_at(24 - point);
+            let whole = match whole.trim_start_matches('0') {
+                "" => "0",
+                whole => whole,
+            };
+            let text = format!("{}{whole}.{fraction}", if negative { "-" } else { "" });
+            let expected: Value = serde_json::from_str(&text).unwrap();
+            let plain = plain_value(&text);
+            prop_assert_eq!(plain.as_ref().and_then(Value::as_f64).map(f64::to_bits), expected.as_f64().map(f64::to_bits), "{}", text);
+        }
+
+        #[test]
         fn any_float_reads_to_the_same_bits(value in any::<f64>().prop_filter("finite", |value| value.is_finite())) {
             for text in [format!("{value}"), format!("{value:e}"), format!("{value:.9}")] {
                 let expected: Value = serde_json::from_str(&text).unwrap();
