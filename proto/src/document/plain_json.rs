@@ -319,8 +319,8 @@ impl<'de> Deserializer<'de> for &mut PlainJson<'de> {
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, NotPlain> {
         match self.next_token()? {
-            b'{' => self.nested(|json| visitor.visit_map(Entries { json, first: true }), b'}'),
-            b'[' => self.nested(|json| visitor.visit_seq(Elements { json, first: true }), b']'),
+            b'{' => self.nested(|json| visitor.visit_map(Items { json, first: true }), b'}'),
+            b'[' => self.nested(|json| visitor.visit_seq(Items { json, first: true }), b']'),
             b'"' => match self.string()? {
                 Cow::Borrowed(text) => visitor.visit_borrowed_str(text),
                 Cow::Owned(text) => visitor.visit_string(text),
@@ -339,13 +339,14 @@ impl<'de> Deserializer<'de> for &mut PlainJson<'de> {
     }
 }
 
-/// An object's entries; the closing brace is left for [`PlainJson::nested`].
-struct Entries<'a, 'de> {
+/// An object's entries or an array's elements; the closing brace or bracket is left for
+/// [`PlainJson::nested`].
+struct Items<'a, 'de> {
     json: &'a mut PlainJson<'de>,
     first: bool,
 }
 
-impl<'de> MapAccess<'de> for Entries<'_, 'de> {
+impl<'de> MapAccess<'de> for Items<'_, 'de> {
     type Error = NotPlain;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, NotPlain> {
@@ -371,13 +372,7 @@ impl<'de> MapAccess<'de> for Entries<'_, 'de> {
     }
 }
 
-/// An array's elements; the closing bracket is left for [`PlainJson::nested`].
-struct Elements<'a, 'de> {
-    json: &'a mut PlainJson<'de>,
-    first: bool,
-}
-
-impl<'de> SeqAccess<'de> for Elements<'_, 'de> {
+impl<'de> SeqAccess<'de> for Items<'_, 'de> {
     type Error = NotPlain;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, NotPlain> {

@@ -45,20 +45,18 @@ impl TopLevel {
         // Checking UTF-8 once for the whole document is cheaper than serde_json's check of every
         // string it reads from bytes. Invalid UTF-8 is read from the bytes anyway, for the
         // error serde_json reports about it (its position and text stay the same).
-        match std::str::from_utf8(bytes) {
-            Ok(text) => match read_plain(text, &mut *self) {
-                Ok(read) => Ok(read),
-                Err(NotPlain) => {
-                    *self = TopLevel::new();
-                    self.read_with_serde_json(serde_json::Deserializer::from_str(text))
-                }
-            },
-            Err(_) => self.read_with_serde_json(serde_json::Deserializer::from_slice(bytes)),
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            match read_plain(text, &mut *self) {
+                Ok(read) => return Ok(read),
+                Err(NotPlain) => *self = TopLevel::new(),
+            }
         }
+        self.read_without_plain_json(bytes)
     }
 
-    /// [`TopLevel::read`] without the plain reader: what its result is checked against.
-    #[cfg(test)]
+    /// [`TopLevel::read`] without the plain reader: what it leaves, and what the tests check it
+    /// against. A document it leaves has its UTF-8 checked again, a small cost next to reading it
+    /// twice.
     pub(super) fn read_without_plain_json(&mut self, bytes: &[u8]) -> Result<Result<(), Rejected>, serde_json::Error> {
         match std::str::from_utf8(bytes) {
             Ok(text) => self.read_with_serde_json(serde_json::Deserializer::from_str(text)),
