@@ -40,6 +40,7 @@ mod segment;
 mod sent_entity;
 mod sink;
 mod span;
+mod sparse;
 mod throttling;
 mod trace_header;
 mod validation;
@@ -74,6 +75,7 @@ pub use span::{
     push_rows_from_document, rows_from_document, seconds_to_micros, AnnotationScalar, AwsSummary, ExceptionSummary,
     HttpSummary, SpanKind, SpanRow,
 };
+pub use sparse::{Empty, Sparse};
 pub use throttling::is_throttling_error;
 pub use trace_header::{Sampled, TraceHeader};
 pub use validation::{Rules, TraceAge, MAX_NAME_CHARS};

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::document::Document;
 use crate::id::{SegmentId, TraceId};
 use crate::segment::{AnnotationValue, Cause, Entity};
+use crate::sparse::{Empty, Sparse};
 
 /// One segment or subsegment, flattened: what ingest produces from X-Ray documents and OTLP
 /// spans alike. The store wraps it (`fluoro_store::StoredSpan`: plus the document and arrival
@@ -50,7 +51,8 @@ pub struct SpanRow {
     /// Indexed annotations, sorted by key.
     pub annotations: Vec<(String, AnnotationScalar)>,
     pub user: Option<String>,
-    pub aws: AwsSummary,
+    /// Set on AWS SDK calls and on segments that name their instance: fewer than half the rows.
+    pub aws: Sparse<AwsSummary>,
     /// Sanitised `protocol://host[:port]/database` of a SQL call.
     pub sql_url: Option<String>,
     /// The span is a call to another service (namespace `aws`/`remote`, OTLP client/producer).
@@ -90,6 +92,20 @@ pub struct AwsSummary {
     pub resource_arn: Option<String>,
     pub instance_id: Option<String>,
     pub availability_zone: Option<String>,
+}
+
+impl Empty for AwsSummary {
+    const EMPTY: &'static Self = &AwsSummary {
+        account_id: None,
+        operation: None,
+        region: None,
+        table: None,
+        queue: None,
+        resource: None,
+        resource_arn: None,
+        instance_id: None,
+        availability_zone: None,
+    };
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -178,7 +194,7 @@ fn row_from_entity(mut entity: Entity, parent_id: Option<SegmentId>, owner: &Own
         http,
         exceptions: exception_summaries(&mut entity),
         annotations: annotation_scalars(&mut entity),
-        aws: aws_summary(&mut entity),
+        aws: aws_summary(&mut entity).into(),
         sql_url: entity.sql.take().and_then(|sql| sql.url.or(sql.connection_string)),
         name: entity.name,
         namespace: entity.namespace,

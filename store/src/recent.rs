@@ -12,7 +12,7 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::time::Instant;
 
-use fluoro_proto::{AnnotationScalar, CompactString, SegmentId, SpanRow, TraceId};
+use fluoro_proto::{AnnotationScalar, AwsSummary, CompactString, SegmentId, SpanRow, TraceId};
 use polars::prelude::PlHashMap;
 
 use crate::record::StoredSpan;
@@ -268,7 +268,8 @@ fn outside_bytes(span: &StoredSpan) -> usize {
         })
         .sum();
     let lists = [row.exceptions.capacity(), row.annotations.capacity()].into_iter().filter(|n| *n > 0).count();
-    strings + exceptions + annotations + lists * ALLOCATION_OVERHEAD
+    let aws = if row.aws.is_allocated() { allocation(std::mem::size_of::<AwsSummary>()) } else { 0 };
+    strings + exceptions + annotations + aws + lists * ALLOCATION_OVERHEAD
 }
 
 /// What an allocation of `bytes` takes; nothing for an empty string.

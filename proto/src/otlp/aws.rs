@@ -122,7 +122,7 @@ mod tests {
             vec![text("aws.service", "DynamoDB"), text("aws.operation", "PutItem"), text("aws.table_name", "games")],
         ));
         assert_eq!((single.name.as_str(), single.namespace.as_deref()), ("DynamoDB", Some("aws")));
-        assert_eq!((single.aws.operation, single.aws.table), (some("PutItem"), some("games")));
+        assert_eq!((single.aws.operation.clone(), single.aws.table.clone()), (some("PutItem"), some("games")));
     }
 
     #[test]
@@ -217,7 +217,7 @@ mod tests {
         assert_eq!(segment.aws.availability_zone, some("us-east-1c"));
         assert_eq!(segment.aws.instance_id, some("i-0123456789abcdef0"));
         let subsegment = convert_in(resource(), span(OtlpSpanKind::Client, vec![]));
-        assert_eq!(subsegment.aws, AwsSummary::default());
+        assert_eq!(*subsegment.aws, AwsSummary::default());
         assert_eq!(subsegment.origin, some("AWS::EC2::Instance"));
     }
 }

@@ -320,7 +320,7 @@ fn row_from_span(span: &Span, resource: &ResourceFacts) -> Result<SpanRow, OtlpE
         exceptions,
         annotations: annotations(attributes, aws_call),
         user: owned(attributes.first_str(&["enduser.id", "user.id"])),
-        aws: aws_summary(attributes, role, aws_call, resource),
+        aws: aws_summary(attributes, role, aws_call, resource).into(),
         sql_url: sql_url(attributes),
         remote: role == SpanRole::RemoteSubsegment,
         traced: false,

@@ -100,7 +100,7 @@ mod tests {
             vec![text("service.name", "checkout"), text("cloud.provider", "gcp"), text("cloud.account.id", "proj")],
             span(OtlpSpanKind::Server, vec![]),
         );
-        assert_eq!(gcp.aws, AwsSummary::default());
+        assert_eq!(*gcp.aws, AwsSummary::default());
     }
 
     #[test]

@@ -353,7 +353,8 @@ impl<'a> FrameColumns<'a> {
                 resource_arn: self.string(16, index),
                 instance_id: self.string(17, index),
                 availability_zone: self.string(18, index),
-            },
+            }
+            .into(),
             sql_url: self.string(19, index),
             remote: self.flag(4, index),
             traced: self.flag(5, index),

@@ -71,7 +71,7 @@ pub(crate) fn span(trace_n: u64, id: u64, start_us: i64) -> StoredSpan {
             exceptions: Vec::new(),
             annotations: Vec::new(),
             user: None,
-            aws: AwsSummary::default(),
+            aws: AwsSummary::default().into(),
             sql_url: None,
             remote: false,
             traced: false,
@@ -122,7 +122,8 @@ pub(crate) fn full_span(trace_n: u64, id: u64, start_us: i64) -> StoredSpan {
         resource_arn: Some("arn:aws:sqs:us-east-1:123456789012:q".into()),
         instance_id: Some("i-0123".into()),
         availability_zone: Some("us-east-1a".into()),
-    };
+    }
+    .into();
     row.sql_url = Some("postgresql://db:5432/adoptions".into());
     span.document = Some(r#"{"name":"PetSite"}"#.into());
     span

@@ -101,7 +101,7 @@ impl Trace<'_> {
             exceptions: Vec::new(),
             annotations: Vec::new(),
             user: None,
-            aws: AwsSummary::default(),
+            aws: AwsSummary::default().into(),
             sql_url: None,
             remote: false,
             traced: false,
