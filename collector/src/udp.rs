@@ -18,7 +18,8 @@
 //! socket ×receivers (SO_REUSEPORT) ── recvmmsg ──▶ receive thread ×receivers
 //!     │  copy the batch into one buffer; when the queue is full, wait for room
 //!     ▼
-//! bounded queue (datagrams and bytes) ──▶ worker ×workers
+//! bounded queue (datagrams and bytes) ──▶ worker ×workers (the first always; the others
+//!     while a backlog waits)
 //!     header check, then per batch by UdpHandoff:
 //!       Ingest   one Ingest::put_documents ──▶ SpanSink               (fluoro serve)
 //!       Relay    raw documents ──▶ ForwardSink::relay (forward.rs)    (fluoro daemon)
@@ -38,7 +39,7 @@
 //!   and reaches the sink as one `put_documents` call (or the relay as one `relay` call), so
 //!   locks are taken per batch. The store keeps each document as its slice of that buffer, so
 //!   a document is neither copied nor allocated on its own until it is flushed to a block
-//!   ([`document_bodies`] says when it is copied out all the same).
+//!   ([`worker::document_bodies`] says when it is copied out all the same).
 //! - Paced senders deliver a datagram or two per wake-up, and every wake-up, write and log
 //!   record has a fixed cost. So a receive thread that drained its socket sleeps 1 ms before
 //!   the next call (only when the kernel granted a buffer of ≥ 4 MiB, which holds that long at
@@ -62,22 +63,21 @@
 
 mod budget;
 mod drops;
+mod worker;
 
-use std::borrow::Cow;
 use std::io::IoSliceMut;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use nix::errno::Errno;
 use nix::sys::socket::{recvmmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, MultiHeaders};
 use parking_lot::Mutex;
-use serde::Deserialize;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::counters::{Counters, DropReason, RejectReason, Source};
@@ -87,6 +87,7 @@ use crate::ingest::Ingest;
 use budget::QueueBudget;
 use drops::{proc_socket_drops, SocketDrops};
 use fluoro_proto::Durability;
+use worker::ParseWorker;
 
 /// The daemon's listen address.
 const DEFAULT_BIND: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 2000);
@@ -126,6 +127,12 @@ const MAX_DOCUMENTS_PER_WRITE: usize = 64;
 /// write-ahead log record, waking the log's thread) that a lone document pays alone; fire-and-
 /// forget UDP can wait this long, and a full write does not wait.
 const WRITE_LINGER: Duration = Duration::from_millis(2);
+/// Datagrams queued or being parsed from which the workers after the first take batches too.
+/// One worker keeps up with paced load alone, and every worker that waits on the queue beside
+/// it is woken for batches it could have left to the first: at 20k documents/s, two workers
+/// switched ~1,570 times a second against ~1,030 for one (`BENCHMARKS.md`). Four writes'
+/// worth is a few milliseconds of the first worker's work.
+const STANDBY_BACKLOG: usize = 4 * MAX_DOCUMENTS_PER_WRITE;
 /// The header every SDK sends, checked before falling back to JSON parsing.
 const CANONICAL_HEADER: &[u8] = br#"{"format":"json","version":1}"#;
 
@@ -140,7 +147,8 @@ pub struct UdpConfig {
     pub queue_datagrams: usize,
     /// Bytes of datagrams waiting for a worker, at most. Default 64 MiB.
     pub queue_bytes: usize,
-    /// Parse worker threads, at least 1. Default 2.
+    /// Parse worker threads, at least 1. Default 2. The first takes every batch while it keeps
+    /// up; the others join while [`STANDBY_BACKLOG`] datagrams wait.
     pub workers: usize,
     /// Datagrams per `recvmmsg` call, 1 to 1024. Default 32.
     pub batch: usize,
@@ -239,7 +247,7 @@ impl UdpReceiver {
         config.validate()?;
         let sockets = bind_sockets(&config)?;
         let local_addr = sockets[0].local_addr()?.as_socket().unwrap_or(config.bind);
-        let budget = Arc::new(QueueBudget::new(config.queue_datagrams, config.queue_bytes));
+        let budget = Arc::new(QueueBudget::new(config.queue_datagrams, config.queue_bytes, STANDBY_BACKLOG));
         // Each batch holds at least one datagram, so the channel is never the tighter bound.
         let (sender, receiver) = mpsc::sync_channel(config.queue_datagrams);
         let receiver = Arc::new(Mutex::new(receiver));
@@ -247,7 +255,12 @@ impl UdpReceiver {
         let mut started =
             UdpReceiver { local_addr, stop: stop.clone(), receive_threads: Vec::new(), worker_threads: Vec::new() };
         for index in 0..config.workers {
-            let worker = ParseWorker { queue: receiver.clone(), budget: budget.clone(), handoff: handoff.clone() };
+            let worker = ParseWorker {
+                queue: receiver.clone(),
+                budget: budget.clone(),
+                handoff: handoff.clone(),
+                standby: index > 0,
+            };
             let thread = spawn(format!("fluoro-udp-parse-{index}"), config.thread_start, move || worker.run())?;
             started.worker_threads.push(thread);
         }
@@ -507,100 +520,9 @@ fn copy_batch(datagrams: &[&[u8]]) -> DatagramBatch {
         .collect()
 }
 
-struct ParseWorker {
-    queue: Arc<Mutex<Receiver<DatagramBatch>>>,
-    budget: Arc<QueueBudget>,
-    handoff: UdpHandoff,
-}
-
-impl ParseWorker {
-    fn run(self) {
-        while let Some(datagrams) = self.take() {
-            self.write(&datagrams);
-            self.budget.release(datagrams.len(), datagrams.iter().map(Bytes::len).sum());
-        }
-    }
-
-    /// Waits for a batch and joins the batches that arrive within [`WRITE_LINGER`] of it, up to
-    /// [`MAX_DOCUMENTS_PER_WRITE`]; `None` once the receive threads are gone and the queue is
-    /// empty. The other workers wait meanwhile: they would only find the queue empty.
-    fn take(&self) -> Option<Vec<Bytes>> {
-        let queue = self.queue.lock();
-        let mut datagrams = queue.recv().ok()?;
-        let deadline = Instant::now() + WRITE_LINGER;
-        while datagrams.len() < MAX_DOCUMENTS_PER_WRITE {
-            match queue.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(more) => datagrams.extend(more),
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
-            }
-        }
-        Some(datagrams)
-    }
-
-    fn write(&self, datagrams: &[Bytes]) {
-        let (documents, bad_headers) = document_bodies(datagrams);
-        if bad_headers > 0 {
-            let counters = self.handoff.counters();
-            counters.add_received(Source::Udp, bad_headers);
-            counters.add_rejected(Source::Udp, RejectReason::BadHeader, bad_headers);
-        }
-        if !documents.is_empty() {
-            self.handoff.hand_off(documents);
-        }
-    }
-}
-
-/// The documents of `datagrams` and how many datagrams had a bad header.
-///
-/// Each document is a slice of its datagram's buffer: parsing needs no copy, the store keeps
-/// the slice, and the relay copies out only what it keeps. A kept slice holds its whole receive
-/// buffer, which the store counts as the document plus an SDK's header line; a rejected
-/// datagram or a longer header in the same buffer would be held uncounted, so then every
-/// document is copied out on its own.
-fn document_bodies(datagrams: &[Bytes]) -> (Vec<Bytes>, u64) {
-    let mut documents = Vec::with_capacity(datagrams.len());
-    let mut bad_headers = 0;
-    let mut other_headers = false;
-    for datagram in datagrams {
-        match document_body(datagram) {
-            Some(body) => {
-                other_headers |= datagram.len() - body.len() != CANONICAL_HEADER.len() + 1;
-                documents.push(datagram.slice_ref(body));
-            }
-            None => bad_headers += 1,
-        }
-    }
-    if bad_headers > 0 || other_headers {
-        documents = documents.iter().map(|document| Bytes::copy_from_slice(document)).collect();
-    }
-    (documents, bad_headers)
-}
-
-/// The document after a valid header line, or `None` when the header is missing or invalid or
-/// the document is empty (the daemon's "Invalid header" and "Missing header or segment").
-fn document_body(datagram: &[u8]) -> Option<&[u8]> {
-    let newline = datagram.iter().position(|&byte| byte == b'\n')?;
-    let (header, body) = (&datagram[..newline], &datagram[newline + 1..]);
-    if body.is_empty() || !(header == CANONICAL_HEADER || header_is_valid(header)) {
-        return None;
-    }
-    Some(body)
-}
-
-#[derive(Deserialize)]
-struct Header<'a> {
-    #[serde(borrow)]
-    format: Cow<'a, str>,
-    version: u64,
-}
-
-fn header_is_valid(header: &[u8]) -> bool {
-    serde_json::from_slice::<Header<'_>>(header)
-        .is_ok_and(|header| header.format.eq_ignore_ascii_case("json") && header.version == 1)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::worker::{document_bodies, document_body};
     use super::*;
 
     #[test]

@@ -1,5 +1,6 @@
 //! The queue's bound: datagrams and bytes queued or being parsed, shared by the receive
-//! threads (which wait here while it is full) and the parse workers (which release).
+//! threads (which wait here while it is full) and the parse workers (which release, and which
+//! wait here on standby until a backlog builds).
 
 use parking_lot::{Condvar, Mutex};
 
@@ -11,8 +12,11 @@ use super::RECEIVE_TIMEOUT;
 pub(super) struct QueueBudget {
     max_datagrams: usize,
     max_bytes: usize,
+    /// Standby workers join from this many datagrams queued or being parsed.
+    standby_from: usize,
     used: Mutex<QueueUse>,
     room: Condvar,
+    backlog: Condvar,
 }
 
 #[derive(Debug, Default)]
@@ -22,8 +26,25 @@ struct QueueUse {
 }
 
 impl QueueBudget {
-    pub(super) fn new(max_datagrams: usize, max_bytes: usize) -> Self {
-        QueueBudget { max_datagrams, max_bytes, used: Mutex::new(QueueUse::default()), room: Condvar::new() }
+    pub(super) fn new(max_datagrams: usize, max_bytes: usize, standby_from: usize) -> Self {
+        QueueBudget {
+            max_datagrams,
+            max_bytes,
+            standby_from,
+            used: Mutex::new(QueueUse::default()),
+            room: Condvar::new(),
+            backlog: Condvar::new(),
+        }
+    }
+
+    /// Waits until a backlog of `standby_from` datagrams builds, at most [`RECEIVE_TIMEOUT`];
+    /// whether there is one.
+    pub(super) fn wait_for_backlog(&self) -> bool {
+        let mut used = self.used.lock();
+        if used.datagrams < self.standby_from {
+            self.backlog.wait_for(&mut used, RECEIVE_TIMEOUT);
+        }
+        used.datagrams >= self.standby_from
     }
 
     /// Admits the longest prefix of `lengths` that fits; returns how many datagrams.
@@ -54,6 +75,9 @@ impl QueueBudget {
             used.bytes += length;
             admitted += 1;
         }
+        if admitted > 0 && used.datagrams >= self.standby_from {
+            self.backlog.notify_all();
+        }
         admitted
     }
 
@@ -73,7 +97,7 @@ mod tests {
 
     #[test]
     fn the_budget_admits_a_prefix_within_both_bounds() {
-        let budget = QueueBudget::new(3, 100);
+        let budget = QueueBudget::new(3, 100, 3);
         assert_eq!(budget.admit(&[10, 10]), 2);
         assert_eq!(budget.admit(&[10, 10]), 1, "datagram bound");
         budget.release(3, 30);
@@ -82,7 +106,7 @@ mod tests {
 
     #[test]
     fn a_full_budget_admits_after_a_release() {
-        let budget = Arc::new(QueueBudget::new(1, 100));
+        let budget = Arc::new(QueueBudget::new(1, 100, 1));
         assert_eq!(budget.admit_or_wait(&[10, 10]), 1);
         assert_eq!(budget.admit_or_wait(&[10]), 0, "no release within the wait");
         let releaser = {
@@ -91,5 +115,22 @@ mod tests {
         };
         releaser.join().unwrap();
         assert_eq!(budget.admit_or_wait(&[10]), 1, "admitted once released");
+    }
+
+    #[test]
+    fn standby_waits_until_a_backlog_builds() {
+        let budget = Arc::new(QueueBudget::new(100, 10_000, 4));
+        budget.admit(&[10, 10, 10]);
+        let started = std::time::Instant::now();
+        assert!(!budget.wait_for_backlog(), "three datagrams are no backlog");
+        assert!(started.elapsed() >= RECEIVE_TIMEOUT, "it waited for one");
+        let standby = {
+            let budget = budget.clone();
+            std::thread::spawn(move || budget.wait_for_backlog())
+        };
+        std::thread::sleep(RECEIVE_TIMEOUT / 4);
+        budget.admit(&[10]);
+        assert!(standby.join().unwrap(), "woken by the fourth");
+        assert!(budget.wait_for_backlog(), "a backlog there is not waited for");
     }
 }
