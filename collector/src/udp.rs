@@ -131,7 +131,7 @@ const WRITE_LINGER: Duration = Duration::from_millis(2);
 /// One worker keeps up with paced load alone, and every worker that waits on the queue beside
 /// it is woken for batches it could have left to the first: at 20k documents/s, two workers
 /// switched ~1,570 times a second against ~1,030 for one (`BENCHMARKS.md`). Four writes'
-/// worth is a few milliseconds of the first worker's work.
+/// worth is a few milliseconds of the first worker's work; half the queue when that is smaller.
 const STANDBY_BACKLOG: usize = 4 * MAX_DOCUMENTS_PER_WRITE;
 /// The header every SDK sends, checked before falling back to JSON parsing.
 const CANONICAL_HEADER: &[u8] = br#"{"format":"json","version":1}"#;
@@ -247,7 +247,9 @@ impl UdpReceiver {
         config.validate()?;
         let sockets = bind_sockets(&config)?;
         let local_addr = sockets[0].local_addr()?.as_socket().unwrap_or(config.bind);
-        let budget = Arc::new(QueueBudget::new(config.queue_datagrams, config.queue_bytes, STANDBY_BACKLOG));
+        // A queue configured smaller than the backlog still lets the standby workers in.
+        let standby_from = STANDBY_BACKLOG.min(config.queue_datagrams / 2).max(1);
+        let budget = Arc::new(QueueBudget::new(config.queue_datagrams, config.queue_bytes, standby_from));
         // Each batch holds at least one datagram, so the channel is never the tighter bound.
         let (sender, receiver) = mpsc::sync_channel(config.queue_datagrams);
         let receiver = Arc::new(Mutex::new(receiver));

@@ -19,7 +19,8 @@ pub(super) struct ParseWorker {
     pub(super) queue: Arc<Mutex<Receiver<DatagramBatch>>>,
     pub(super) budget: Arc<QueueBudget>,
     pub(super) handoff: UdpHandoff,
-    /// Takes batches only while [`super::STANDBY_BACKLOG`] datagrams wait (every worker but the first).
+    /// Every worker but the first: takes batches only while a backlog waits
+    /// ([`super::STANDBY_BACKLOG`]).
     pub(super) standby: bool,
 }
 
