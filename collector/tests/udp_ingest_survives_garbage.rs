@@ -3,38 +3,16 @@
 //! socket buffer) as dropped.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use fluoro_collector::{Counters, DropReason, Ingest, MemorySink, RejectReason, Source, UdpConfig, UdpReceiver};
-use fluoro_proto::{SinkError, SpanBatch, SpanSink, TraceId, TraceSource};
-use parking_lot::Mutex;
+use fluoro_collector::{Counters, DropReason, MemorySink, RejectReason, Source, UdpConfig};
+use fluoro_proto::{TraceId, TraceSource};
 
-const HEADER: &str = r#"{"format":"json","version":1}"#;
+use crate::udp_harness::{datagram, segment, sender, start, wait_until, GatedSink, DEADLINE, HEADER};
+
 /// The largest UDP payload IPv4 carries (65535 - 20 IP - 8 UDP header bytes).
 const MAX_IPV4_UDP_PAYLOAD: usize = 65_507;
-const DEADLINE: Duration = Duration::from_secs(10);
-
-static NEXT_TRACE: AtomicU32 = AtomicU32::new(1);
-
-/// A new trace id and a complete segment of it.
-fn segment() -> (String, String) {
-    let epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    let serial = NEXT_TRACE.fetch_add(1, Ordering::Relaxed);
-    let trace_id = format!("1-{epoch:08x}-{serial:024x}");
-    let start = epoch as f64;
-    let document = format!(
-        r#"{{"name":"checkout","id":"{serial:016x}","trace_id":"{trace_id}","start_time":{start},"end_time":{end},"http":{{"response":{{"status":200}}}}}}"#,
-        end = start + 0.25
-    );
-    (trace_id, document)
-}
-
-fn datagram(document: &str) -> Vec<u8> {
-    format!("{HEADER}\n{document}").into_bytes()
-}
-
 /// A valid segment whose datagram is exactly `size` bytes, padded with metadata.
 fn padded_datagram(size: usize) -> (String, Vec<u8>) {
     let (trace_id, document) = segment();
@@ -42,21 +20,6 @@ fn padded_datagram(size: usize) -> (String, Vec<u8>) {
     let pad = "x".repeat(size - without_pad.len());
     let document = document.replacen('{', &format!(r#"{{"metadata":{{"default":{{"pad":"{pad}"}}}},"#), 1);
     (trace_id, datagram(&document))
-}
-
-fn start(sink: Arc<dyn SpanSink>, config: UdpConfig) -> (UdpReceiver, Arc<Counters>) {
-    let counters = Arc::new(Counters::new());
-    let ingest = Ingest::new(sink, counters.clone());
-    let receiver = UdpReceiver::start(UdpConfig { bind: "127.0.0.1:0".parse().unwrap(), ..config }, ingest).unwrap();
-    (receiver, counters)
-}
-
-fn wait_until(what: &str, counters: &Counters, done: impl Fn(&Counters) -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !done(counters) {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}: {:?}", counters.snapshot());
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 fn send_valid(socket: &UdpSocket, address: SocketAddr, count: usize, traces: &mut Vec<String>) {
@@ -75,10 +38,6 @@ fn settled(counters: &Counters) -> u64 {
     counters.accepted(Source::Udp)
         + rejected.iter().map(|&reason| counters.rejected(Source::Udp, reason)).sum::<u64>()
         + dropped.iter().map(|&reason| counters.dropped(Source::Udp, reason)).sum::<u64>()
-}
-
-fn sender() -> UdpSocket {
-    UdpSocket::bind("127.0.0.1:0").unwrap()
 }
 
 #[test]
@@ -148,34 +107,9 @@ fn valid_documents_survive_garbage_and_every_datagram_is_counted_once() {
     assert!(stopping.elapsed() < Duration::from_secs(2), "shutdown took {:?}", stopping.elapsed());
 }
 
-/// A sink whose first write waits until the test opens the gate.
-struct GatedSink {
-    inner: MemorySink,
-    entered: Mutex<Option<mpsc::Sender<()>>>,
-    gate: Mutex<Option<mpsc::Receiver<()>>>,
-}
-
-impl SpanSink for GatedSink {
-    fn write(&self, batch: SpanBatch) -> Result<(), SinkError> {
-        if let Some(entered) = self.entered.lock().take() {
-            entered.send(()).unwrap();
-            if let Some(gate) = self.gate.lock().take() {
-                let _ = gate.recv();
-            }
-        }
-        self.inner.write(batch)
-    }
-}
-
 #[test]
 fn a_full_queue_leaves_drops_to_the_socket_and_counts_them_as_overload() {
-    let (entered_tx, entered_rx) = mpsc::channel();
-    let (open_tx, open_rx) = mpsc::channel();
-    let sink = Arc::new(GatedSink {
-        inner: MemorySink::new(1_000_000),
-        entered: Mutex::new(Some(entered_tx)),
-        gate: Mutex::new(Some(open_rx)),
-    });
+    let (sink, entered_rx, open_tx) = GatedSink::gated();
     // The smallest socket buffer the kernel grants holds a few datagrams.
     let config =
         UdpConfig { receivers: 1, workers: 1, queue_datagrams: 8, socket_buffer_bytes: 1, ..UdpConfig::default() };
